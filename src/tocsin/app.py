@@ -1,0 +1,144 @@
+"""The application factory. `create_app(settings)` wires everything; nothing happens at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from tocsin import __version__
+from tocsin.bootstrap import Container, build
+from tocsin.config import Settings
+from tocsin.deps import CurrentUser
+from tocsin.observability.logging import configure_logging
+from tocsin.observability.metrics import Metrics
+from tocsin.web.errors import install_error_handlers
+from tocsin.web.templating import make_templates
+
+log = structlog.get_logger("tocsin.app")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# Pages get a strict policy: only our own scripts, styles and images; no inline script.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
+)
+
+
+def _routers() -> list[APIRouter]:
+    from tocsin.auth import api as auth_api
+    from tocsin.auth import views as auth_views
+    from tocsin.catalog import api as catalog_api
+    from tocsin.catalog import views as catalog_views
+    from tocsin.definitions import api as definitions_api
+    from tocsin.definitions import views as definitions_views
+    from tocsin.incidents import api as incidents_api
+    from tocsin.incidents import live as incidents_live
+    from tocsin.incidents import views as incidents_views
+
+    return [
+        auth_api.router,
+        catalog_api.router,
+        definitions_api.router,
+        incidents_api.router,
+        auth_views.router,
+        catalog_views.router,
+        definitions_views.router,
+        incidents_views.router,
+        incidents_live.router,
+    ]
+
+
+def _system_router(container: Container, metrics: Metrics) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok", "version": __version__}
+
+    @router.get("/readyz")
+    def readyz() -> Response:
+        """The process can reach its database."""
+        try:
+            with container.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.warning("readyz.database_unavailable", error=str(exc))
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @router.get("/metrics")
+    def prometheus(user: CurrentUser) -> Response:
+        return metrics.render()
+
+    return router
+
+
+def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
+    """Build a Tocsin web application for these settings."""
+    configure_logging(settings)
+    container = container or build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if settings.embedded_worker:
+            worker = container.worker(name="embedded")
+            worker.start_thread()
+        log.info("tocsin.started", url=settings.base_url, database=_safe_url(settings))
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="Tocsin",
+        version=__version__,
+        description="Incident response: declare, run and learn from incidents.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.container = container
+    app.state.sessionmaker = container.sessionmaker
+    app.state.templates = make_templates()
+    metrics = Metrics(container.sessionmaker)
+    app.state.metrics = metrics
+
+    install_error_handlers(app)
+    app.middleware("http")(metrics.middleware)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/api/v1/docs"):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(_system_router(container, metrics))
+    for router in _routers():
+        app.include_router(router)
+    return app
+
+
+def _safe_url(settings: Settings) -> str:
+    url = settings.database_url
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,1 @@
+"""Accounts, passwords, browser sessions, CSRF and API tokens."""

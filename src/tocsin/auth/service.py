@@ -1,0 +1,111 @@
+"""Logging in, browser sessions and API tokens. Secrets are random; only hashes are stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin import validation as v
+from tocsin.auth.models import ApiToken, WebSession
+from tocsin.auth.passwords import hash_password, needs_rehash, verify_password
+from tocsin.catalog.models import User
+from tocsin.db import utcnow
+from tocsin.errors import NotFound, Unauthenticated
+
+TOKEN_PREFIX = "tcs_"
+# Record last use at most this often, so API reads do not all become writes.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+_DUMMY_HASH = hash_password("timing-equaliser")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def authenticate(session: Session, email: str, password: str) -> User:
+    """The active user with this email and password, or Unauthenticated (same message for both)."""
+    user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None or not user.active or not user.password_hash:
+        verify_password(_DUMMY_HASH, password or "")  # same cost whether or not the user exists
+        raise Unauthenticated("wrong email or password")
+    if not verify_password(user.password_hash, password or ""):
+        raise Unauthenticated("wrong email or password")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def start_web_session(
+    session: Session, user: User, *, max_age: timedelta
+) -> tuple[WebSession, str]:
+    """A new browser session; returns it and the cookie value (never stored)."""
+    secret = secrets.token_urlsafe(32)
+    web = WebSession(
+        token_hash=_digest(secret),
+        csrf_token=secrets.token_urlsafe(32),
+        user=user,
+        expires_at=utcnow() + max_age,
+    )
+    session.add(web)
+    session.flush()
+    return web, secret
+
+
+def web_session(session: Session, cookie: str | None) -> WebSession | None:
+    if not cookie:
+        return None
+    web = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(cookie)))
+    if web is None or web.expires_at <= utcnow() or not web.user.active:
+        return None
+    return web
+
+
+def end_web_session(session: Session, cookie: str | None) -> None:
+    if not cookie:
+        return
+    web = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(cookie)))
+    if web is not None:
+        session.delete(web)
+        session.flush()
+
+
+def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new API token; the plaintext is returned once and never stored."""
+    name = v.text(name, "name", max_len=120, required=True)
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(name=name, prefix=secret[:10], token_hash=_digest(secret), user=user)
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def user_for_api_token(session: Session, secret: str, *, now: datetime | None = None) -> User:
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        raise Unauthenticated("invalid or revoked API token")
+    now = now or utcnow()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+    return token.user
+
+
+def list_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
+    query = select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    if user is not None:
+        query = query.where(ApiToken.user_id == user.id)
+    return list(session.scalars(query).all())
+
+
+def revoke_token(session: Session, token_id: int, *, by: User) -> ApiToken:
+    """Revoke a token: your own, or anyone's if you are an admin."""
+    token = session.get(ApiToken, token_id)
+    if token is None or (token.user_id != by.id and by.role != "admin"):
+        raise NotFound(f"no API token with id {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    session.flush()
+    return token

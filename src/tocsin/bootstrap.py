@@ -1,0 +1,48 @@
+"""Composition root: builds the engine, session factory and job registry from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tocsin.config import Settings
+from tocsin.db import make_engine, make_sessionmaker
+from tocsin.incidents.updates import remind_if_update_overdue
+from tocsin.jobs.registry import JobKind, JobRegistry
+from tocsin.jobs.worker import Worker
+
+
+def _update_due(session: Session, payload: dict[str, Any]) -> None:
+    remind_if_update_overdue(session, payload["incident_id"], payload["update_id"])
+
+
+def build_registry() -> JobRegistry:
+    """Every job kind Tocsin knows, registered explicitly here and nowhere else."""
+    registry = JobRegistry()
+    registry.register(JobKind("incidents.update_due", _update_due, max_attempts=3))
+    return registry
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    registry: JobRegistry
+
+    def worker(self, name: str | None = None) -> Worker:
+        return Worker(
+            self.sessionmaker,
+            self.registry,
+            lease_seconds=self.settings.job_lease_seconds,
+            poll_seconds=self.settings.worker_poll_seconds,
+            name=name,
+        )
+
+
+def build(settings: Settings) -> Container:
+    engine = make_engine(settings)
+    return Container(settings, engine, make_sessionmaker(engine), build_registry())

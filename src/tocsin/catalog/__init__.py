@@ -1,0 +1,1 @@
+"""Teams, users and services: who and what incidents are about."""

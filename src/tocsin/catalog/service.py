@@ -1,0 +1,220 @@
+"""Actions on teams, users and services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tocsin import validation as v
+from tocsin.auth.passwords import hash_password
+from tocsin.catalog.models import Service, Team, User, UserRole
+from tocsin.errors import Conflict, NotFound, ValidationFailed
+
+NAME_MAX = 120
+TEXT_MAX = 5000
+PASSWORD_MIN = 8
+
+
+def _unique(session: Session, model: type[Any], column: Any, value: str, current: Any) -> None:
+    existing = session.scalar(select(model).where(func.lower(column) == value.lower()))
+    if existing is not None and existing is not current:
+        raise Conflict(f"a {model.__name__.lower()} named {value!r} already exists")
+
+
+def get_team(session: Session, team_id: int) -> Team:
+    team = session.get(Team, team_id)
+    if team is None:
+        raise NotFound(f"no team with id {team_id}")
+    return team
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
+
+
+def get_service(session: Session, service_id: int) -> Service:
+    service = session.get(Service, service_id)
+    if service is None:
+        raise NotFound(f"no service with id {service_id}")
+    return service
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def _members(session: Session, ids: Iterable[int]) -> list[User]:
+    users = []
+    for user_id in dict.fromkeys(ids):
+        users.append(get_user(session, user_id))
+    return users
+
+
+def create_team(
+    session: Session, *, name: str, description: str = "", member_ids: Iterable[int] = ()
+) -> Team:
+    name = v.text(name, "name", max_len=NAME_MAX, required=True)
+    _unique(session, Team, Team.name, name, None)
+    team = Team(
+        name=name,
+        description=v.text(description, "description", max_len=TEXT_MAX),
+        members=_members(session, member_ids),
+    )
+    session.add(team)
+    session.flush()
+    return team
+
+
+def update_team(session: Session, team: Team, changes: dict[str, Any]) -> Team:
+    _only(changes, {"name", "description", "member_ids"})
+    if "name" in changes:
+        team.name = v.text(changes["name"], "name", max_len=NAME_MAX, required=True)
+        _unique(session, Team, Team.name, team.name, team)
+    if "description" in changes:
+        team.description = v.text(changes["description"], "description", max_len=TEXT_MAX)
+    if "member_ids" in changes:
+        team.members = _members(session, changes["member_ids"] or [])
+    session.flush()
+    return team
+
+
+def delete_team(session: Session, team: Team) -> None:
+    session.delete(team)
+    session.flush()
+
+
+def _only(changes: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationFailed(f"unknown field(s): {', '.join(sorted(unknown))}")
+
+
+def _password(value: str) -> str:
+    if not isinstance(value, str) or len(value) < PASSWORD_MIN:
+        raise ValidationFailed(
+            f"password must be at least {PASSWORD_MIN} characters", field="password"
+        )
+    if len(value) > 1024:
+        raise ValidationFailed("password is too long", field="password")
+    return hash_password(value)
+
+
+def create_user(
+    session: Session,
+    *,
+    name: str,
+    email: str,
+    role: str = UserRole.responder.value,
+    timezone: str = "UTC",
+    password: str | None = None,
+    team_ids: Iterable[int] = (),
+) -> User:
+    address = v.email(email)
+    if user_by_email(session, address) is not None:
+        raise Conflict(f"a user with email {address} already exists")
+    user = User(
+        name=v.text(name, "name", max_len=NAME_MAX, required=True),
+        email=address,
+        role=v.one_of(role, "role", [r.value for r in UserRole]),
+        timezone=v.timezone(timezone),
+        password_hash=_password(password) if password else None,
+        teams=[get_team(session, t) for t in dict.fromkeys(team_ids)],
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def update_user(session: Session, user: User, changes: dict[str, Any]) -> User:
+    _only(changes, {"name", "email", "role", "timezone", "password", "active", "team_ids"})
+    if "name" in changes:
+        user.name = v.text(changes["name"], "name", max_len=NAME_MAX, required=True)
+    if "email" in changes:
+        address = v.email(changes["email"])
+        other = user_by_email(session, address)
+        if other is not None and other is not user:
+            raise Conflict(f"a user with email {address} already exists")
+        user.email = address
+    if "role" in changes:
+        new_role = v.one_of(changes["role"], "role", [r.value for r in UserRole])
+        if user.role == UserRole.admin.value and new_role != UserRole.admin.value:
+            _keep_an_admin(session, user)
+        user.role = new_role
+    if "timezone" in changes:
+        user.timezone = v.timezone(changes["timezone"])
+    if changes.get("password"):
+        user.password_hash = _password(changes["password"])
+    if "active" in changes:
+        if not isinstance(changes["active"], bool):
+            raise ValidationFailed("active must be true or false", field="active")
+        if not changes["active"] and user.role == UserRole.admin.value:
+            _keep_an_admin(session, user)
+        user.active = changes["active"]
+    if "team_ids" in changes:
+        user.teams = [get_team(session, t) for t in dict.fromkeys(changes["team_ids"] or [])]
+    session.flush()
+    return user
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    others = session.scalar(
+        select(func.count(User.id)).where(
+            User.role == UserRole.admin.value, User.active.is_(True), User.id != user.id
+        )
+    )
+    if not others:
+        raise Conflict("Tocsin needs at least one active admin; promote someone else first")
+
+
+def _tier(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
+        raise ValidationFailed("tier must be a number from 1 (most critical) to 4", field="tier")
+    return value
+
+
+def create_service(
+    session: Session,
+    *,
+    name: str,
+    description: str = "",
+    team_id: int | None = None,
+    tier: int = 2,
+) -> Service:
+    name = v.text(name, "name", max_len=NAME_MAX, required=True)
+    _unique(session, Service, Service.name, name, None)
+    service = Service(
+        name=name,
+        description=v.text(description, "description", max_len=TEXT_MAX),
+        team=get_team(session, team_id) if team_id is not None else None,
+        tier=_tier(tier),
+    )
+    session.add(service)
+    session.flush()
+    return service
+
+
+def update_service(session: Session, service: Service, changes: dict[str, Any]) -> Service:
+    _only(changes, {"name", "description", "team_id", "tier"})
+    if "name" in changes:
+        service.name = v.text(changes["name"], "name", max_len=NAME_MAX, required=True)
+        _unique(session, Service, Service.name, service.name, service)
+    if "description" in changes:
+        service.description = v.text(changes["description"], "description", max_len=TEXT_MAX)
+    if "team_id" in changes:
+        team_id = changes["team_id"]
+        service.team = get_team(session, team_id) if team_id is not None else None
+    if "tier" in changes:
+        service.tier = _tier(changes["tier"])
+    session.flush()
+    return service
+
+
+def delete_service(session: Session, service: Service) -> None:
+    session.delete(service)
+    session.flush()

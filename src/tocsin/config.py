@@ -1,0 +1,61 @@
+"""Typed settings, read from TOCSIN_* environment variables only when asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "dev-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Everything Tocsin can be configured with. Build one explicitly; nothing reads it at import."""
+
+    model_config = SettingsConfigDict(env_prefix="TOCSIN_", env_file=None, extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///./data/tocsin.db"
+    secret_key: str = DEFAULT_SECRET
+    base_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+    # Run the background worker inside the web process (what `make run` does).
+    embedded_worker: bool = True
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    job_lease_seconds: int = Field(default=60, gt=0)
+    session_max_age_hours: int = Field(default=12 * 24, gt=0)
+    cookie_secure: bool = False
+    # Demo admin login chosen by `make run` / `tocsin demo`.
+    admin_email: str = "admin@example.com"
+    admin_password: str = "tocsin-admin"
+    sse_poll_seconds: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.env == "production" and self.secret_key == DEFAULT_SECRET:
+            raise ValueError("TOCSIN_SECRET_KEY must be set to a random value in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format == "auto":
+            return self.env == "production"
+        return self.log_format == "json"
+
+    def sqlite_path(self) -> Path | None:
+        """The file an SQLite URL points at, or None for memory / other databases."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split("///", 1)[-1]
+        if not path or path == ":memory:":
+            return None
+        return Path(path)

@@ -1,0 +1,1 @@
+"""Configurable vocabulary: severities, priorities, incident types and fields, roles, templates."""

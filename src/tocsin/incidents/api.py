@@ -1,0 +1,5 @@
+"""Routes (being written this session)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,238 @@
+"""ORM models for incidents and everything recorded on them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tocsin.catalog.models import Service, User
+from tocsin.db import Base, utcnow
+from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
+
+
+class Status(enum.StrEnum):
+    triggered = "triggered"
+    acknowledged = "acknowledged"
+    investigating = "investigating"
+    identified = "identified"
+    monitoring = "monitoring"
+    resolved = "resolved"
+    closed = "closed"
+
+
+OPEN_STATUSES = frozenset(
+    {
+        Status.triggered,
+        Status.acknowledged,
+        Status.investigating,
+        Status.identified,
+        Status.monitoring,
+    }
+)
+
+
+class ActionStatus(enum.StrEnum):
+    open = "open"
+    in_progress = "in_progress"
+    done = "done"
+    wont_do = "wont_do"
+
+
+class ActionKind(enum.StrEnum):
+    incident = "incident"  # to do during the incident
+    follow_up = "follow_up"  # to do after it, so it does not happen again
+
+
+incident_services = Table(
+    "incident_services",
+    Base.metadata,
+    Column("incident_id", ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("service_id", ForeignKey("services.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Counter(Base):
+    """Named counters for human references (INC-42); one locked row per name."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    type_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incident_types.id", ondelete="SET NULL"), default=None, index=True
+    )
+    severity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("severities.id", ondelete="SET NULL"), default=None, index=True
+    )
+    priority_id: Mapped[int | None] = mapped_column(
+        ForeignKey("priorities.id", ondelete="SET NULL"), default=None
+    )
+    status: Mapped[str] = mapped_column(String(16), default=Status.triggered.value)
+    customer_impact: Mapped[str] = mapped_column(Text, default="")
+    # [{"title": "...", "url": "https://..."}]
+    links: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    drill: Mapped[bool] = mapped_column(default=False)
+    restricted: Mapped[bool] = mapped_column(default=False)
+
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    detected_at: Mapped[datetime | None] = mapped_column(default=None)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+
+    incident_type: Mapped[IncidentType | None] = relationship()
+    severity: Mapped[Severity | None] = relationship()
+    priority: Mapped[Priority | None] = relationship()
+    created_by: Mapped[User | None] = relationship()
+    services: Mapped[list[Service]] = relationship(
+        secondary=incident_services, order_by="Service.name"
+    )
+    role_assignments: Mapped[list[RoleAssignment]] = relationship(
+        back_populates="incident", cascade="all, delete-orphan"
+    )
+    action_items: Mapped[list[ActionItem]] = relationship(
+        back_populates="incident",
+        cascade="all, delete-orphan",
+        order_by="ActionItem.id",
+    )
+    updates: Mapped[list[StatusUpdate]] = relationship(
+        back_populates="incident",
+        cascade="all, delete-orphan",
+        order_by="StatusUpdate.created_at.desc(), StatusUpdate.id.desc()",
+    )
+
+    @property
+    def reference(self) -> str:
+        return f"INC-{self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return Status(self.status) in OPEN_STATUSES
+
+    def holder(self, role_slug: str) -> User | None:
+        for assignment in self.role_assignments:
+            if assignment.role.slug == role_slug:
+                return assignment.user
+        return None
+
+    @property
+    def commander(self) -> User | None:
+        return self.holder("incident_commander")
+
+
+class RoleAssignment(Base):
+    __tablename__ = "incident_role_assignments"
+    __table_args__ = (UniqueConstraint("incident_id", "role_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    role_id: Mapped[int] = mapped_column(ForeignKey("incident_roles.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="role_assignments")
+    role: Mapped[IncidentRole] = relationship(lazy="joined")
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class TimelineEntry(Base):
+    __tablename__ = "timeline_entries"
+    __table_args__ = (Index("ix_timeline_incident_occurred", "incident_id", "occurred_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    # created, status_changed, field_changed, timestamp_changed, note, update_posted,
+    # role_assigned, role_unassigned, action_item_added, action_item_changed, ...
+    kind: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
+    field: Mapped[str | None] = mapped_column(String(64), default=None)
+    old_value: Mapped[Any] = mapped_column(JSON, default=None)
+    new_value: Mapped[Any] = mapped_column(JSON, default=None)
+    is_key_event: Mapped[bool] = mapped_column(default=False)
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    # When it happened; may be earlier than created_at (backfilled entries).
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    actor: Mapped[User | None] = relationship(lazy="joined")
+
+
+class StatusUpdate(Base):
+    __tablename__ = "status_updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    visibility: Mapped[str] = mapped_column(String(16), default="internal")  # internal|external
+    phase: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    next_update_at: Mapped[datetime | None] = mapped_column(default=None)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="updates")
+    author: Mapped[User | None] = relationship(lazy="joined")
+
+
+class ActionItem(Base):
+    __tablename__ = "action_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    due_date: Mapped[date | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default=ActionStatus.open.value)
+    kind: Mapped[str] = mapped_column(String(16), default=ActionKind.incident.value)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    incident: Mapped[Incident] = relationship(back_populates="action_items")
+    assignee: Mapped[User | None] = relationship(lazy="joined")
+
+    def is_overdue(self, today: date) -> bool:
+        return (
+            self.due_date is not None
+            and self.due_date < today
+            and self.status in (ActionStatus.open.value, ActionStatus.in_progress.value)
+        )

@@ -1,0 +1,558 @@
+"""Incident actions: declare, edit, move through the lifecycle, assign roles, take notes.
+
+Every function validates, writes, and appends to the timeline in the caller's transaction.
+None of them commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tocsin import validation as v
+from tocsin.catalog.models import Service, User
+from tocsin.db import utcnow
+from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
+from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
+from tocsin.incidents import fields as custom
+from tocsin.incidents.models import (
+    Counter,
+    Incident,
+    RoleAssignment,
+    Status,
+    TimelineEntry,
+)
+from tocsin.incidents.timeline import actor_name, record
+
+# Where each status may go. Resolved and closed incidents come back only through reopen().
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.triggered: frozenset(
+        {
+            Status.acknowledged,
+            Status.investigating,
+            Status.identified,
+            Status.monitoring,
+            Status.resolved,
+        }
+    ),
+    Status.acknowledged: frozenset(
+        {Status.investigating, Status.identified, Status.monitoring, Status.resolved}
+    ),
+    Status.investigating: frozenset({Status.identified, Status.monitoring, Status.resolved}),
+    Status.identified: frozenset({Status.investigating, Status.monitoring, Status.resolved}),
+    Status.monitoring: frozenset({Status.investigating, Status.identified, Status.resolved}),
+    Status.resolved: frozenset({Status.closed}),
+    Status.closed: frozenset(),
+}
+
+# The KPI timestamps, in the order they must happen.
+TIMESTAMP_FIELDS = ("started_at", "detected_at", "acknowledged_at", "resolved_at", "closed_at")
+TITLE_MAX = 255
+TEXT_MAX = 20_000
+MAX_LINKS = 50
+
+
+def _next_number(session: Session) -> int:
+    """Take the next incident number; the row lock makes it safe across processes."""
+    counter = session.get(Counter, "incident", with_for_update=True)
+    if counter is None:
+        highest = session.scalar(select(Incident.number).order_by(Incident.number.desc()).limit(1))
+        counter = Counter(name="incident", value=highest or 0)
+        session.add(counter)
+        session.flush()
+    session.execute(
+        update(Counter).where(Counter.name == "incident").values(value=Counter.value + 1)
+    )
+    session.refresh(counter)
+    return counter.value
+
+
+def _load(session: Session, model: type[Any], ident: int | None, field: str) -> Any:
+    if ident is None:
+        return None
+    if isinstance(ident, bool) or not isinstance(ident, int):
+        raise ValidationFailed(f"{field} must be an id", field=field)
+    obj = session.get(model, ident)
+    if obj is None:
+        raise NotFound(f"{field}: no {model.__name__.lower()} with id {ident}", field=field)
+    return obj
+
+
+def _services(session: Session, ids: Iterable[int]) -> list[Service]:
+    unique = list(dict.fromkeys(ids))
+    found = {s.id: s for s in session.scalars(select(Service).where(Service.id.in_(unique)))}
+    missing = [i for i in unique if i not in found]
+    if missing:
+        raise NotFound(f"services: unknown service id(s) {missing}", field="service_ids")
+    return [found[i] for i in unique]
+
+
+def _links(value: Sequence[dict[str, str]] | None) -> list[dict[str, str]]:
+    links = []
+    for i, link in enumerate(value or []):
+        if not isinstance(link, dict):
+            raise ValidationFailed(f"links[{i}] must have a title and a url", field="links")
+        url = v.url(link.get("url"), f"links[{i}].url")
+        title = v.text(link.get("title") or url, f"links[{i}].title", max_len=255)
+        links.append({"title": title, "url": url})
+    if len(links) > MAX_LINKS:
+        raise ValidationFailed(f"at most {MAX_LINKS} links", field="links")
+    return links
+
+
+def _check_timestamps(values: dict[str, datetime | None]) -> None:
+    previous: tuple[str, datetime] | None = None
+    for name in TIMESTAMP_FIELDS:
+        when = values.get(name)
+        if when is None:
+            continue
+        if previous is not None and when < previous[1]:
+            raise ValidationFailed(
+                f"{name} ({when.isoformat()}) cannot be before {previous[0]} "
+                f"({previous[1].isoformat()})",
+                field=name,
+            )
+        previous = (name, when)
+    if values.get("started_at") and values["started_at"] > utcnow():  # type: ignore[operator]
+        raise ValidationFailed("started_at cannot be in the future", field="started_at")
+
+
+def declare(
+    session: Session,
+    *,
+    by: User | None,
+    title: str,
+    description: str = "",
+    type_id: int | None = None,
+    severity_id: int | None = None,
+    priority_id: int | None = None,
+    service_ids: Iterable[int] = (),
+    customer_impact: str = "",
+    links: Sequence[dict[str, str]] | None = None,
+    custom_fields: dict[str, Any] | None = None,
+    drill: bool = False,
+    restricted: bool | None = None,
+    started_at: datetime | None = None,
+    detected_at: datetime | None = None,
+    commander_id: int | None = None,
+) -> Incident:
+    """Open a new incident in `triggered`. Alerts (later) call this same function."""
+    title = v.text(title, "title", max_len=TITLE_MAX, required=True)
+    description = v.text(description, "description", max_len=TEXT_MAX)
+    customer_impact = v.text(customer_impact, "customer_impact", max_len=TEXT_MAX)
+    incident_type: IncidentType | None = _load(session, IncidentType, type_id, "type_id")
+    if severity_id is None and incident_type and incident_type.default_severity_id:
+        severity_id = incident_type.default_severity_id
+    if priority_id is None and incident_type and incident_type.default_priority_id:
+        priority_id = incident_type.default_priority_id
+    severity: Severity | None = _load(session, Severity, severity_id, "severity_id")
+    priority: Priority | None = _load(session, Priority, priority_id, "priority_id")
+    if restricted is None:
+        restricted = bool(incident_type and incident_type.default_restricted)
+    values = custom.validate_all(
+        session, incident_type.fields if incident_type else [], custom_fields or {}
+    )
+    now = utcnow()
+    detected_at = v.aware(detected_at, "detected_at") or now
+    started_at = v.aware(started_at, "started_at") or detected_at
+    _check_timestamps({"started_at": started_at, "detected_at": detected_at})
+    services = _services(session, service_ids)
+    commander = _load(session, User, commander_id, "commander_id")
+
+    incident = Incident(
+        number=_next_number(session),
+        title=title,
+        description=description,
+        incident_type=incident_type,
+        severity=severity,
+        priority=priority,
+        status=Status.triggered.value,
+        customer_impact=customer_impact,
+        links=_links(links),
+        custom_fields=values,
+        drill=bool(drill),
+        restricted=bool(restricted),
+        started_at=started_at,
+        detected_at=detected_at,
+        created_at=now,
+        updated_at=now,
+        created_by=by,
+        services=services,
+    )
+    session.add(incident)
+    session.flush()
+    what = "Drill declared" if drill else "Incident declared"
+    record(
+        session,
+        incident,
+        "created",
+        f"{what} by {actor_name(by)}: {title}",
+        by=by,
+        new={
+            "severity": severity.name if severity else None,
+            "type": incident_type.name if incident_type else None,
+        },
+        key_event=True,
+    )
+    if commander is not None:
+        role = session.scalar(select(IncidentRole).where(IncidentRole.slug == "incident_commander"))
+        if role is not None:
+            assign_role(session, incident, role_id=role.id, user_id=commander.id, by=by)
+    return incident
+
+
+def change_status(
+    session: Session,
+    incident: Incident,
+    to: Status | str,
+    *,
+    by: User | None,
+    occurred_at: datetime | None = None,
+) -> TimelineEntry | None:
+    """Move along the lifecycle; refuses moves the lifecycle does not allow (409)."""
+    try:
+        target = Status(to)
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"status must be one of {', '.join(s.value for s in Status)} (got {to!r})",
+            field="status",
+        ) from exc
+    current = Status(incident.status)
+    if target == current:
+        return None
+    if target not in TRANSITIONS[current]:
+        allowed = sorted(s.value for s in TRANSITIONS[current])
+        hint = f"; it can move to {', '.join(allowed)}" if allowed else ""
+        if current in (Status.resolved, Status.closed) and target != Status.closed:
+            hint += "; reopen it first"
+        raise InvalidTransition(
+            f"{incident.reference} is {current.value} and cannot move to {target.value}{hint}"
+        )
+    when = v.aware(occurred_at, "occurred_at") or utcnow()
+    if current == Status.triggered and incident.acknowledged_at is None:
+        incident.acknowledged_at = when
+    if target == Status.resolved:
+        incident.resolved_at = when
+    if target == Status.closed:
+        incident.closed_at = when
+    incident.status = target.value
+    return record(
+        session,
+        incident,
+        "status_changed",
+        f"{actor_name(by)} changed the status from {current.value} to {target.value}",
+        by=by,
+        field="status",
+        old=current.value,
+        new=target.value,
+        key_event=target in (Status.resolved, Status.closed, Status.identified),
+        occurred_at=when,
+    )
+
+
+def acknowledge(session: Session, incident: Incident, *, by: User | None) -> TimelineEntry | None:
+    if Status(incident.status) != Status.triggered:
+        raise InvalidTransition(
+            f"{incident.reference} is {incident.status}; only a triggered incident "
+            "can be acknowledged"
+        )
+    return change_status(session, incident, Status.acknowledged, by=by)
+
+
+def resolve(session: Session, incident: Incident, *, by: User | None) -> TimelineEntry | None:
+    return change_status(session, incident, Status.resolved, by=by)
+
+
+def close(session: Session, incident: Incident, *, by: User | None) -> TimelineEntry | None:
+    return change_status(session, incident, Status.closed, by=by)
+
+
+def reopen(session: Session, incident: Incident, *, by: User | None) -> TimelineEntry:
+    """Bring a resolved or closed incident back to investigating."""
+    current = Status(incident.status)
+    if current not in (Status.resolved, Status.closed):
+        raise InvalidTransition(
+            f"{incident.reference} is {current.value}; only resolved or closed incidents "
+            "can be reopened"
+        )
+    old = {"resolved_at": _iso(incident.resolved_at), "closed_at": _iso(incident.closed_at)}
+    incident.status = Status.investigating.value
+    incident.resolved_at = None
+    incident.closed_at = None
+    return record(
+        session,
+        incident,
+        "reopened",
+        f"{actor_name(by)} reopened the incident (was {current.value})",
+        by=by,
+        field="status",
+        old={"status": current.value, **old},
+        new=Status.investigating.value,
+        key_event=True,
+    )
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def edit_timestamps(
+    session: Session, incident: Incident, changes: dict[str, datetime | None], *, by: User | None
+) -> list[TimelineEntry]:
+    """Backfill or correct the KPI timestamps; each edit is itself on the timeline."""
+    unknown = set(changes) - set(TIMESTAMP_FIELDS)
+    if unknown:
+        raise ValidationFailed(
+            f"unknown timestamp(s) {sorted(unknown)}; editable: {', '.join(TIMESTAMP_FIELDS)}"
+        )
+    proposed = {name: getattr(incident, name) for name in TIMESTAMP_FIELDS}
+    for name, value in changes.items():
+        proposed[name] = v.aware(value, name)
+    if proposed["started_at"] is None:
+        raise ValidationFailed("started_at cannot be cleared", field="started_at")
+    status = Status(incident.status)
+    if proposed["resolved_at"] is None and status in (Status.resolved, Status.closed):
+        raise ValidationFailed("a resolved incident needs resolved_at", field="resolved_at")
+    if proposed["closed_at"] is None and status == Status.closed:
+        raise ValidationFailed("a closed incident needs closed_at", field="closed_at")
+    if proposed["resolved_at"] is not None and status not in (Status.resolved, Status.closed):
+        raise ValidationFailed(
+            "resolved_at can only be set on a resolved or closed incident", field="resolved_at"
+        )
+    if proposed["closed_at"] is not None and status != Status.closed:
+        raise ValidationFailed("closed_at can only be set on a closed incident", field="closed_at")
+    _check_timestamps(proposed)
+    entries = []
+    for name in TIMESTAMP_FIELDS:
+        old, new = getattr(incident, name), proposed[name]
+        if name not in changes or old == new:
+            continue
+        setattr(incident, name, new)
+        entries.append(
+            record(
+                session,
+                incident,
+                "timestamp_changed",
+                f"{actor_name(by)} set {name.replace('_', ' ')} to "
+                f"{new.strftime('%Y-%m-%d %H:%M UTC') if new else 'nothing'}",
+                by=by,
+                field=name,
+                old=_iso(old),
+                new=_iso(new),
+            )
+        )
+    return entries
+
+
+_PLAIN_FIELDS = {"title": TITLE_MAX, "description": TEXT_MAX, "customer_impact": TEXT_MAX}
+
+
+def edit(
+    session: Session, incident: Incident, changes: dict[str, Any], *, by: User | None
+) -> list[TimelineEntry]:
+    """Change descriptive fields; one timeline entry per field that actually changed."""
+    allowed = set(_PLAIN_FIELDS) | {
+        "type_id",
+        "severity_id",
+        "priority_id",
+        "service_ids",
+        "links",
+        "custom_fields",
+        "drill",
+        "restricted",
+    }
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationFailed(f"unknown or read-only field(s): {', '.join(sorted(unknown))}")
+    entries: list[TimelineEntry] = []
+
+    def note(field: str, old: Any, new: Any, summary: str, key: bool = False) -> None:
+        entries.append(
+            record(
+                session,
+                incident,
+                "field_changed",
+                summary,
+                by=by,
+                field=field,
+                old=old,
+                new=new,
+                key_event=key,
+            )
+        )
+
+    who = actor_name(by)
+    for name, max_len in _PLAIN_FIELDS.items():
+        if name in changes:
+            new = v.text(changes[name], name, max_len=max_len, required=name == "title")
+            old = getattr(incident, name)
+            if new != old:
+                setattr(incident, name, new)
+                label = name.replace("_", " ")
+                note(
+                    name,
+                    old,
+                    new,
+                    f"{who} changed the {label}" + (f" to “{new}”" if name == "title" else ""),
+                )
+    for name, model, attr in (
+        ("severity_id", Severity, "severity"),
+        ("priority_id", Priority, "priority"),
+        ("type_id", IncidentType, "incident_type"),
+    ):
+        if name in changes:
+            new_obj = _load(session, model, changes[name], name)
+            old_obj = getattr(incident, attr)
+            if new_obj is not old_obj:
+                setattr(incident, attr, new_obj)
+                old_name = old_obj.name if old_obj else None
+                new_name = new_obj.name if new_obj else None
+                label = "type" if attr == "incident_type" else attr
+                note(
+                    attr,
+                    old_name,
+                    new_name,
+                    f"{who} changed the {label} from {old_name or 'none'} to {new_name or 'none'}",
+                    key=attr == "severity",
+                )
+    if "service_ids" in changes:
+        services = _services(session, changes["service_ids"] or [])
+        old_names = [s.name for s in incident.services]
+        new_names = [s.name for s in services]
+        if sorted(old_names) != sorted(new_names):
+            incident.services = services
+            note(
+                "services",
+                old_names,
+                new_names,
+                f"{who} set the affected services to {', '.join(new_names) or 'none'}",
+            )
+    if "links" in changes:
+        links = _links(changes["links"])
+        if links != list(incident.links or []):
+            old = list(incident.links or [])
+            incident.links = links
+            note("links", old, links, f"{who} updated the links")
+    for flag in ("drill", "restricted"):
+        if flag in changes:
+            new_flag = changes[flag]
+            if not isinstance(new_flag, bool):
+                raise ValidationFailed(f"{flag} must be true or false", field=flag)
+            if new_flag != getattr(incident, flag):
+                setattr(incident, flag, new_flag)
+                state = "on" if new_flag else "off"
+                note(flag, not new_flag, new_flag, f"{who} turned {flag} {state}", key=True)
+    if "custom_fields" in changes or "type_id" in changes:
+        fields = incident.incident_type.fields if incident.incident_type else []
+        merged = dict(incident.custom_fields or {})
+        merged.update(changes.get("custom_fields") or {})
+        values = custom.validate_all(session, fields, merged)
+        old_values = dict(incident.custom_fields or {})
+        if values != old_values:
+            incident.custom_fields = values
+            labels = {f.key: f.label for f in fields}
+            for key in sorted(set(values) | set(old_values)):
+                if values.get(key) != old_values.get(key):
+                    note(
+                        f"custom:{key}",
+                        old_values.get(key),
+                        values.get(key),
+                        f"{who} set {labels.get(key, key)} to "
+                        f"{custom.display(values.get(key)) or 'nothing'}",
+                    )
+    return entries
+
+
+def assign_role(
+    session: Session,
+    incident: Incident,
+    *,
+    role_id: int,
+    user_id: int | None,
+    by: User | None,
+) -> TimelineEntry | None:
+    """Give a role to a user, hand it over, or (user_id None) leave it unfilled."""
+    role: IncidentRole = _load(session, IncidentRole, role_id, "role_id")
+    user: User | None = _load(session, User, user_id, "user_id")
+    if user is not None and not user.active:
+        raise ValidationFailed(f"{user.name} is deactivated", field="user_id")
+    current = next((a for a in incident.role_assignments if a.role_id == role.id), None)
+    who = actor_name(by)
+    if user is None:
+        if current is None:
+            return None
+        old_user = current.user
+        incident.role_assignments.remove(current)
+        return record(
+            session,
+            incident,
+            "role_unassigned",
+            f"{who} removed {old_user.name} as {role.name}",
+            by=by,
+            field=f"role:{role.slug}",
+            old=old_user.name,
+            new=None,
+        )
+    if current is not None and current.user_id == user.id:
+        return None
+    old_name = current.user.name if current else None
+    if current is None:
+        incident.role_assignments.append(RoleAssignment(role=role, user=user))
+        summary = f"{who} assigned {user.name} as {role.name}"
+    else:
+        current.user = user
+        current.assigned_at = utcnow()
+        summary = f"{who} handed {role.name} from {old_name} to {user.name}"
+    return record(
+        session,
+        incident,
+        "role_assigned",
+        summary,
+        by=by,
+        field=f"role:{role.slug}",
+        old=old_name,
+        new=user.name,
+        key_event=role.slug == "incident_commander",
+    )
+
+
+def add_note(
+    session: Session,
+    incident: Incident,
+    body: str,
+    *,
+    by: User | None,
+    occurred_at: datetime | None = None,
+    key_event: bool = False,
+) -> TimelineEntry:
+    """A manual timeline note; occurred_at may be in the past to backfill what happened."""
+    body = v.text(body, "body", max_len=TEXT_MAX, required=True)
+    when = v.aware(occurred_at, "occurred_at")
+    if when is not None and when > utcnow():
+        raise ValidationFailed("occurred_at cannot be in the future", field="occurred_at")
+    return record(
+        session,
+        incident,
+        "note",
+        f"{actor_name(by)} added a note",
+        by=by,
+        body=body,
+        key_event=bool(key_event),
+        occurred_at=when,
+    )
+
+
+def set_key_event(
+    session: Session, incident: Incident, entry_id: int, is_key: bool, *, by: User | None
+) -> TimelineEntry:
+    """Flag or unflag a timeline entry as a key event (a milestone for the postmortem)."""
+    entry = session.get(TimelineEntry, entry_id)
+    if entry is None or entry.incident_id != incident.id:
+        raise NotFound(f"{incident.reference} has no timeline entry {entry_id}")
+    entry.is_key_event = bool(is_key)
+    incident.updated_at = utcnow()
+    return entry

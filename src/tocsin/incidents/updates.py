@@ -1,0 +1,125 @@
+"""Status updates and the phase templates that pre-fill them."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin import validation as v
+from tocsin.catalog.models import User
+from tocsin.db import utcnow
+from tocsin.definitions.models import Phase, UpdateTemplate
+from tocsin.errors import InvalidTransition, ValidationFailed
+from tocsin.incidents.models import Incident, Status, StatusUpdate
+from tocsin.incidents.service import change_status
+from tocsin.incidents.timeline import actor_name, record
+from tocsin.jobs.queue import enqueue
+
+VISIBILITIES = ("internal", "external")
+PLACEHOLDERS = ("title", "reference", "services", "severity", "status", "impact", "next_update")
+_PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+BODY_MAX = 10_000
+
+
+def render_template(
+    session: Session, incident: Incident, phase: str, *, next_update_at: datetime | None = None
+) -> str:
+    """Fill the phase's template from the incident; unknown placeholders stay as written."""
+    phase = v.one_of(phase, "phase", [p.value for p in Phase])
+    template = session.scalar(select(UpdateTemplate).where(UpdateTemplate.phase == phase))
+    if template is None:
+        return ""
+    values = {
+        "title": incident.title,
+        "reference": incident.reference,
+        "services": ", ".join(s.name for s in incident.services) or "our services",
+        "severity": incident.severity.display if incident.severity else "unclassified",
+        "status": incident.status,
+        "impact": incident.customer_impact or "",
+        "next_update": (
+            next_update_at.strftime("%H:%M UTC on %d %b %Y") if next_update_at else "soon"
+        ),
+    }
+    return _PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), template.body)
+
+
+def post_update(
+    session: Session,
+    incident: Incident,
+    *,
+    phase: str,
+    body: str,
+    visibility: str = "internal",
+    next_update_at: datetime | None = None,
+    by: User | None,
+) -> StatusUpdate:
+    """Post an update; the incident moves to the phase's status if it is not there already."""
+    phase = v.one_of(phase, "phase", [p.value for p in Phase])
+    visibility = v.one_of(visibility, "visibility", list(VISIBILITIES))
+    body = v.text(body, "body", max_len=BODY_MAX, required=True)
+    next_update_at = v.aware(next_update_at, "next_update_at")
+    if next_update_at is not None and next_update_at <= utcnow():
+        raise ValidationFailed("next_update_at must be in the future", field="next_update_at")
+    if Status(incident.status) == Status.closed:
+        raise InvalidTransition(f"{incident.reference} is closed; reopen it to post updates")
+    if Status(incident.status) == Status.resolved and phase != Phase.resolved.value:
+        raise InvalidTransition(
+            f"{incident.reference} is resolved; reopen it to post a {phase} update"
+        )
+    change_status(session, incident, phase, by=by)
+    update = StatusUpdate(
+        incident_id=incident.id,
+        phase=phase,
+        body=body,
+        visibility=visibility,
+        next_update_at=next_update_at,
+        author=by,
+        created_at=utcnow(),
+    )
+    session.add(update)
+    session.flush()
+    record(
+        session,
+        incident,
+        "update_posted",
+        f"{actor_name(by)} posted an {visibility} {phase.capitalize()} update",
+        by=by,
+        body=body,
+        new={"phase": phase, "visibility": visibility, "update_id": update.id},
+    )
+    if next_update_at is not None:
+        enqueue(
+            session,
+            "incidents.update_due",
+            {"incident_id": incident.id, "update_id": update.id},
+            run_at=next_update_at,
+        )
+    return update
+
+
+def remind_if_update_overdue(session: Session, incident_id: int, update_id: int) -> bool:
+    """Job: at the promised time, note on the timeline if no newer update was posted."""
+    incident = session.get(Incident, incident_id)
+    update = session.get(StatusUpdate, update_id)
+    if incident is None or update is None or not incident.is_open:
+        return False
+    newer = session.scalar(
+        select(StatusUpdate.id)
+        .where(StatusUpdate.incident_id == incident_id, StatusUpdate.id > update_id)
+        .limit(1)
+    )
+    if newer is not None:
+        return False
+    due = update.next_update_at.strftime("%H:%M UTC") if update.next_update_at else "now"
+    record(
+        session,
+        incident,
+        "reminder",
+        f"An update was promised for {due} and none has been posted since",
+        by=None,
+        new={"update_id": update_id},
+    )
+    return True

@@ -1,0 +1,1 @@
+"""Durable background jobs: written in the caller's transaction, run after commit."""

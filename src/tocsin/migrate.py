@@ -1,0 +1,32 @@
+"""Applying migrations and the default vocabulary (`tocsin db upgrade`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+from tocsin.config import Settings
+from tocsin.db import make_sessionmaker, transaction
+from tocsin.definitions.service import ensure_defaults
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(settings: Settings) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine, settings: Settings, revision: str = "head") -> None:
+    """Bring the schema to `revision`, then make sure the default vocabulary exists."""
+    cfg = alembic_config(settings)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    with transaction(make_sessionmaker(engine)) as session:
+        ensure_defaults(session)

@@ -1,0 +1,17 @@
+"""Import every domain's models so that Base.metadata is complete (Alembic, tests)."""
+
+from tocsin.auth import models as auth_models
+from tocsin.catalog import models as catalog_models
+from tocsin.db import Base
+from tocsin.definitions import models as definitions_models
+from tocsin.incidents import models as incidents_models
+from tocsin.jobs import models as jobs_models
+
+__all__ = [
+    "Base",
+    "auth_models",
+    "catalog_models",
+    "definitions_models",
+    "incidents_models",
+    "jobs_models",
+]

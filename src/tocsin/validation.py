@@ -1,0 +1,76 @@
+"""Small input checks shared by every domain's service functions."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tocsin.errors import ValidationFailed
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def text(
+    value: object, field: str, *, max_len: int, required: bool = False, strip: bool = True
+) -> str:
+    """A string of at most max_len characters; required ones may not be blank."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{field} must be text", field=field)
+    if strip:
+        value = value.strip()
+    if required and not value:
+        raise ValidationFailed(f"{field} is required", field=field)
+    if len(value) > max_len:
+        raise ValidationFailed(
+            f"{field} is too long ({len(value)} characters; at most {max_len})", field=field
+        )
+    if "\x00" in value:
+        raise ValidationFailed(f"{field} contains a NUL character", field=field)
+    return value
+
+
+def email(value: object, field: str = "email") -> str:
+    address = text(value, field, max_len=254, required=True).lower()
+    if not EMAIL_RE.match(address):
+        raise ValidationFailed(f"{field} is not a valid email address: {address!r}", field=field)
+    return address
+
+
+def timezone(value: object, field: str = "timezone") -> str:
+    name = text(value, field, max_len=64, required=True)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationFailed(f"{field}: unknown time zone {name!r}", field=field) from exc
+    return name
+
+
+def url(value: object, field: str) -> str:
+    link = text(value, field, max_len=2048, required=True)
+    parsed = urlparse(link)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValidationFailed(f"{field} must be an http(s) URL: {link!r}", field=field)
+    return link
+
+
+def aware(value: datetime | None, field: str) -> datetime | None:
+    """Datetimes must carry a time zone; naive ones are ambiguous."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationFailed(f"{field} must be a date and time", field=field)
+    if value.tzinfo is None:
+        raise ValidationFailed(f"{field} must include a time zone offset", field=field)
+    return value
+
+
+def one_of(value: object, field: str, allowed: list[str] | tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValidationFailed(
+            f"{field} must be one of {', '.join(allowed)} (got {value!r})", field=field
+        )
+    return value

@@ -1,0 +1,1 @@
+"""Shared web plumbing: templates, CSRF, error pages and JSON errors."""

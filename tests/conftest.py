@@ -1,0 +1,222 @@
+"""Shared fixtures. The suite runs on SQLite by default and on PostgreSQL when
+TOCSIN_TEST_POSTGRES_URL is set (CI sets it and runs the suite once per database)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from tocsin.app import create_app
+from tocsin.auth import service as auth_service
+from tocsin.bootstrap import Container, build
+from tocsin.catalog import service as catalog
+from tocsin.catalog.models import User
+from tocsin.config import Settings
+from tocsin.db import Base, make_engine, make_sessionmaker
+from tocsin.definitions.service import ensure_defaults
+from tocsin.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL", "")
+BACKEND = os.environ.get("TOCSIN_TEST_DB", "postgres" if POSTGRES_URL else "sqlite")
+# In CI every service must be there: a missing one fails the run instead of skipping.
+REQUIRE_SERVICES = os.environ.get("TOCSIN_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
+ADMIN_PASSWORD = "correct horse battery"
+
+
+def missing_service(reason: str) -> None:
+    """Skip on a laptop without the service; fail in CI."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _pg_admin_url() -> str:
+    return make_url(POSTGRES_URL).set(database="postgres").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database: an SQLite file to copy, or a PostgreSQL database to truncate."""
+    if BACKEND == "postgres":
+        if not POSTGRES_URL:
+            missing_service("TOCSIN_TEST_POSTGRES_URL is not set")
+        name = f"tocsin_test_{os.getpid()}"
+        admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        except Exception as exc:  # noqa: BLE001
+            missing_service(f"PostgreSQL at {POSTGRES_URL} unreachable: {exc}")
+        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        settings = Settings(database_url=url, env="test")
+        engine = make_engine(settings)
+        upgrade(engine, settings)
+        engine.dispose()
+        yield url
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        settings = Settings(database_url=f"sqlite:///{path}", env="test")
+        engine = make_engine(settings)
+        upgrade(engine, settings)
+        engine.dispose()
+        yield str(path)
+
+
+def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(database_template: str, tmp_path: Path) -> Settings:
+    """Settings pointing at a fresh database holding only the default vocabulary."""
+    if BACKEND == "postgres":
+        _truncate_all(database_template)
+        url = database_template
+    else:
+        path = tmp_path / "tocsin.db"
+        shutil.copy(database_template, path)
+        url = f"sqlite:///{path}"
+    return Settings(
+        database_url=url,
+        env="test",
+        embedded_worker=False,
+        secret_key="test-secret",
+        admin_email="admin@example.com",
+        admin_password=ADMIN_PASSWORD,
+        sse_poll_seconds=0.2,
+    )
+
+
+@pytest.fixture
+def container(settings: Settings) -> Iterator[Container]:
+    built = build(settings)
+    if BACKEND == "postgres":
+        with built.sessionmaker.begin() as session:
+            ensure_defaults(session)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def db(container: Container) -> Iterator[Session]:
+    """A session for arranging and checking state; tests commit where the real caller would."""
+    session = container.sessionmaker()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def admin(db: Session) -> User:
+    user = catalog.create_user(
+        db, name="Ada Admin", email="admin@example.com", role="admin", password=ADMIN_PASSWORD
+    )
+    db.commit()
+    return user
+
+
+@pytest.fixture
+def responder(db: Session) -> User:
+    user = catalog.create_user(
+        db, name="Rita Responder", email="rita@example.com", role="responder",
+        password=ADMIN_PASSWORD,
+    )
+    db.commit()
+    return user
+
+
+@pytest.fixture
+def viewer(db: Session) -> User:
+    user = catalog.create_user(
+        db, name="Vic Viewer", email="vic@example.com", role="viewer", password=ADMIN_PASSWORD
+    )
+    db.commit()
+    return user
+
+
+def token_for(db: Session, user: User) -> str:
+    _, secret = auth_service.create_api_token(db, user, "test")
+    db.commit()
+    return secret
+
+
+@pytest.fixture
+def app(settings: Settings, container: Container):  # type: ignore[no-untyped-def]
+    return create_app(settings, container=container)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def api(client: TestClient, db: Session, admin: User) -> TestClient:
+    """The test client authenticated as the admin with an API token."""
+    client.headers["Authorization"] = f"Bearer {token_for(db, admin)}"
+    return client
+
+
+def api_as(client: TestClient, db: Session, user: User) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_for(db, user)}"}
+
+
+def browser_login(client: TestClient, email: str, password: str = ADMIN_PASSWORD) -> str:
+    """Log in through the real form; returns the CSRF token of the new session."""
+    response = client.post(
+        "/login", data={"email": email, "password": password}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    page = client.get("/incidents")
+    marker = 'name="csrf-token" content="'
+    start = page.text.index(marker) + len(marker)
+    return page.text[start : page.text.index('"', start)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(settings: Settings, container: Container) -> Iterator[str]:
+    """Tocsin served by uvicorn on a loopback port, for the browser and CLI tests."""
+    import uvicorn
+
+    port = free_port()
+    live_settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
+    application = create_app(live_settings, container=container)
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
