@@ -16,7 +16,7 @@ from tocsin import __version__
 from tocsin.bootstrap import Container, build
 from tocsin.config import Settings
 from tocsin.deps import CurrentUser
-from tocsin.observability.logging import configure_logging
+from tocsin.observability.logging import access_log, configure_logging
 from tocsin.observability.metrics import Metrics
 from tocsin.web.errors import install_error_handlers
 from tocsin.web.templating import make_templates
@@ -118,6 +118,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
 
     install_error_handlers(app)
     app.middleware("http")(metrics.middleware)
+    app.middleware("http")(access_log)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

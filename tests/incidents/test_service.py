@@ -14,7 +14,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Severity
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
 from tocsin.incidents import actions, queries, service, updates
-from tocsin.incidents.models import Status
+from tocsin.incidents.models import Incident, Status
 from tocsin.jobs.models import Job
 
 
@@ -226,3 +226,30 @@ def test_rolled_back_change_leaves_nothing(container, db: Session, admin: User) 
         assert check.scalars(select(Job)).all() == []
         with pytest.raises(NotFound):
             queries.get_incident(check, "INC-1")
+
+
+def test_concurrent_declarations_get_distinct_numbers(container, admin: User) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from tocsin.db import transaction
+
+    errors: list[BaseException] = []
+
+    def declare_many() -> None:
+        try:
+            for i in range(15):
+                with transaction(container.sessionmaker) as session:
+                    by = session.get(User, admin.id)
+                    service.declare(session, by=by, title=f"load {i}")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=declare_many) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with container.sessionmaker() as session:
+        numbers = sorted(session.scalars(select(Incident.number)))
+    assert numbers == list(range(1, 46))

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
@@ -57,18 +59,24 @@ MAX_LINKS = 50
 
 
 def _next_number(session: Session) -> int:
-    """Take the next incident number; the row lock makes it safe across processes."""
-    counter = session.get(Counter, "incident", with_for_update=True)
-    if counter is None:
-        highest = session.scalar(select(Incident.number).order_by(Incident.number.desc()).limit(1))
-        counter = Counter(name="incident", value=highest or 0)
-        session.add(counter)
-        session.flush()
+    """Take the next incident number; the counter row's lock makes it safe across processes."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    highest = select(func.coalesce(func.max(Incident.number), 0)).scalar_subquery()
+    # Create the counter once (racing creators do nothing), then bump it under its row lock.
     session.execute(
-        update(Counter).where(Counter.name == "incident").values(value=Counter.value + 1)
+        insert(Counter)
+        .values(name="incident", value=highest)
+        .on_conflict_do_nothing(index_elements=["name"])
     )
-    session.refresh(counter)
-    return counter.value
+    return int(
+        session.execute(
+            update(Counter)
+            .where(Counter.name == "incident")
+            .values(value=Counter.value + 1)
+            .returning(Counter.value)
+        ).scalar_one()
+    )
 
 
 def _load(session: Session, model: type[Any], ident: int | None, field: str) -> Any:
