@@ -15,7 +15,7 @@ from sqlalchemy import text
 from tocsin import __version__
 from tocsin.bootstrap import Container, build
 from tocsin.config import Settings
-from tocsin.deps import CurrentUser
+from tocsin.deps import CurrentUser, DbSession
 from tocsin.observability.logging import access_log, configure_logging
 from tocsin.observability.metrics import Metrics
 from tocsin.web.errors import install_error_handlers
@@ -76,8 +76,8 @@ def _system_router(container: Container, metrics: Metrics) -> APIRouter:
         return JSONResponse({"status": "ok", "database": "ok"})
 
     @router.get("/metrics")
-    def prometheus(user: CurrentUser) -> Response:
-        return metrics.render()
+    def prometheus(user: CurrentUser, db: DbSession) -> Response:
+        return metrics.render(db)
 
     return router
 
@@ -113,7 +113,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.state.container = container
     app.state.sessionmaker = container.sessionmaker
     app.state.templates = make_templates()
-    metrics = Metrics(container.sessionmaker)
+    metrics = Metrics()
     app.state.metrics = metrics
 
     install_error_handlers(app)

@@ -105,8 +105,10 @@ def create_severity(session: Session, data: dict[str, Any]) -> Severity:
     if not data.get("name"):
         raise ValidationFailed("name is required", field="name")
     sev = Severity(name="", label=data.get("label") or data["name"])
+    sev = _apply_severity(session, sev, {"label": sev.label, **data})
     session.add(sev)
-    return _apply_severity(session, sev, {"label": sev.label, **data})
+    session.flush()
+    return sev
 
 
 def update_severity(session: Session, severity_id: int, data: dict[str, Any]) -> Severity:
@@ -138,8 +140,10 @@ def create_priority(session: Session, data: dict[str, Any]) -> Priority:
     if not data.get("name"):
         raise ValidationFailed("name is required", field="name")
     pri = Priority(name="")
+    pri = _apply_priority(session, pri, data)
     session.add(pri)
-    return _apply_priority(session, pri, data)
+    session.flush()
+    return pri
 
 
 def update_priority(session: Session, priority_id: int, data: dict[str, Any]) -> Priority:
@@ -183,8 +187,10 @@ def create_role(session: Session, data: dict[str, Any]) -> IncidentRole:
     if not data.get("slug") and data.get("name"):
         data = {**data, "slug": re.sub(r"[^a-z0-9]+", "_", str(data["name"]).lower()).strip("_")}
     role = IncidentRole(slug="", name="")
+    role = _apply_role(session, role, data)
     session.add(role)
-    return _apply_role(session, role, data)
+    session.flush()
+    return role
 
 
 def update_role(session: Session, role_id: int, data: dict[str, Any]) -> IncidentRole:
@@ -288,8 +294,10 @@ def create_incident_type(session: Session, data: dict[str, Any]) -> IncidentType
     if not data.get("name"):
         raise ValidationFailed("name is required", field="name")
     itype = IncidentType(name="")
+    itype = _apply_type(session, itype, data)
     session.add(itype)
-    return _apply_type(session, itype, data)
+    session.flush()
+    return itype
 
 
 def update_incident_type(session: Session, type_id: int, data: dict[str, Any]) -> IncidentType:

@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from tocsin.catalog.models import Service
+from tocsin.definitions.models import IncidentRole
 from tocsin.errors import NotFound, ValidationFailed
 from tocsin.incidents.models import (
     ActionItem,
@@ -181,3 +182,27 @@ def counts_by_status_and_severity(session: Session) -> list[tuple[str, str | Non
         .group_by(Incident.status, Severity.name)
     ).all()
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+def ids_by_name(session: Session, model: type, values: Sequence[str], field: str) -> list[int]:
+    """Turn filter values that are ids or names (any case) into ids; unknown names refused."""
+    ids: list[int] = []
+    for value in values:
+        value = value.strip()
+        if value.isdigit():
+            ids.append(int(value))
+            continue
+        found = session.scalar(
+            select(model.id).where(func.lower(model.name) == value.lower())  # type: ignore[attr-defined]
+        )
+        if found is None:
+            raise ValidationFailed(f"{field}: nothing named {value!r}", field=field)
+        ids.append(found)
+    return ids
+
+
+def role_by_slug(session: Session, slug: str) -> IncidentRole:
+    role = session.scalar(select(IncidentRole).where(IncidentRole.slug == slug))
+    if role is None:
+        raise NotFound(f"no incident role {slug!r}")
+    return role

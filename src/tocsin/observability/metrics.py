@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Awaitable, Callable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,30 +16,8 @@ from tocsin.incidents.queries import counts_by_status_and_severity
 from tocsin.jobs.models import Job
 
 
-class DomainCollector(Collector):
-    """Reads incident and job counts from the database at scrape time."""
-
-    def __init__(self, factory: sessionmaker[Session]) -> None:
-        self.factory = factory
-
-    def collect(self):  # type: ignore[no-untyped-def]
-        incidents = GaugeMetricFamily(
-            "tocsin_incidents", "Incidents by status and severity", labels=["status", "severity"]
-        )
-        jobs = GaugeMetricFamily("tocsin_jobs", "Background jobs by state", labels=["state"])
-        with self.factory() as session:
-            for status, severity, count in counts_by_status_and_severity(session):
-                incidents.add_metric([status, severity or "none"], count)
-            for state, count in session.execute(
-                select(Job.state, func.count(Job.id)).group_by(Job.state)
-            ):
-                jobs.add_metric([state], count)
-        yield incidents
-        yield jobs
-
-
 class Metrics:
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "tocsin_http_requests_total",
@@ -54,7 +31,16 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
-        self.registry.register(DomainCollector(factory))
+        self.incidents = Gauge(
+            "tocsin_incidents",
+            "Incidents by status and severity",
+            ["status", "severity"],
+            registry=self.registry,
+        )
+        self.jobs = Gauge(
+            "tocsin_jobs", "Background jobs by state", ["state"], registry=self.registry
+        )
+        self._lock = threading.Lock()
 
     async def middleware(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -72,5 +58,16 @@ class Metrics:
             self.latency.labels(request.method, name).observe(time.perf_counter() - start)
             self.requests.labels(request.method, name, str(status)).inc()
 
-    def render(self) -> Response:
-        return Response(generate_latest(self.registry), media_type="text/plain; version=0.0.4")
+    def render(self, session: Session) -> Response:
+        """Read the domain gauges with the caller's session, then expose everything."""
+        incidents = counts_by_status_and_severity(session)
+        jobs = session.execute(select(Job.state, func.count(Job.id)).group_by(Job.state)).all()
+        with self._lock:
+            self.incidents.clear()
+            for status, severity, count in incidents:
+                self.incidents.labels(status, severity or "none").set(count)
+            self.jobs.clear()
+            for state, count in jobs:
+                self.jobs.labels(state).set(count)
+            body = generate_latest(self.registry)
+        return Response(body, media_type="text/plain; version=0.0.4")
