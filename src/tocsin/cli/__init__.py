@@ -1,0 +1,1 @@
+"""The `tocsin` command: server administration and incident commands over the REST API."""

@@ -1,0 +1,203 @@
+"""Commands that run on the server and use its database directly."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from tocsin.bootstrap import Container, build
+from tocsin.cli.output import console, emit_json, fail
+from tocsin.config import Settings
+from tocsin.db import transaction
+from tocsin.errors import DomainError
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"configuration: TOCSIN_{str(first['loc'][0]).upper()}: {first['msg']}")
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def container(settings: Settings | None = None) -> Container:
+    return build(settings or load_settings())
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Run jobs elsewhere")] = False,
+) -> None:
+    """Serve the web UI and the API (with the background worker unless --no-worker)."""
+    import uvicorn
+
+    from tocsin.app import create_app
+
+    settings = load_settings()
+    host = host or settings.host
+    port = port or settings.port
+    if no_worker:
+        settings = settings.model_copy(update={"embedded_worker": False})
+    app = create_app(settings)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    console.print(f"Tocsin is listening on [bold]http://{shown}:{port}[/bold]")
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+
+
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Run due jobs, then exit")] = False,
+) -> None:
+    """Run background jobs (any number of workers may run against PostgreSQL)."""
+    built = container()
+    runner = built.worker()
+    if once:
+        count = runner.run_until_idle()
+        console.print(f"ran {count} job(s)")
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: runner.stop())
+    console.print(f"worker {runner.name} started; Ctrl-C to stop")
+    runner.run_forever()
+
+
+db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations and create the default vocabulary on an empty database."""
+    from tocsin.migrate import upgrade
+
+    settings = load_settings()
+    built = container(settings)
+    upgrade(built.engine, settings)
+    console.print("database is up to date")
+
+
+def demo() -> None:
+    """Seed the demo organisation once, and print the admin's login."""
+    from tocsin.demo.seed import seed_demo
+
+    settings = load_settings()
+    built = container(settings)
+    try:
+        with transaction(built.sessionmaker) as session:
+            created = seed_demo(session, settings.admin_email, settings.admin_password)
+    except DomainError as exc:
+        fail(exc.message)
+    console.print("demo organisation created" if created else "demo organisation already there")
+    console.print(
+        f"Log in at {settings.base_url} as [bold]{settings.admin_email}[/bold] "
+        f"with password [bold]{settings.admin_password}[/bold]"
+    )
+
+
+user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+
+
+@user_app.command("create")
+def user_create(
+    name: Annotated[str, typer.Option(help="Full name")],
+    email: Annotated[str, typer.Option(help="Login email")],
+    role: Annotated[str, typer.Option(help="admin, responder or viewer")] = "responder",
+    timezone: Annotated[str, typer.Option(help="IANA time zone")] = "UTC",
+    password: Annotated[str | None, typer.Option(help="Password (prompted if omitted)")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create a user who can log in."""
+    from tocsin.catalog import service as catalog
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif password is None and sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    built = container()
+    try:
+        with transaction(built.sessionmaker) as session:
+            user = catalog.create_user(
+                session, name=name, email=email, role=role, timezone=timezone, password=password
+            )
+            out = {"id": user.id, "name": user.name, "email": user.email, "role": user.role}
+    except DomainError as exc:
+        fail(exc.message)
+    if as_json:
+        emit_json(out)
+    else:
+        console.print(f"created {out['role']} {out['name']} <{out['email']}>")
+
+
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="Email of the token's owner")],
+    name: Annotated[str, typer.Option(help="What the token is for")] = "cli",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create an API token for a user and print it (it is shown only this once)."""
+    from tocsin.auth import service as auth
+    from tocsin.catalog import service as catalog
+
+    built = container()
+    try:
+        with transaction(built.sessionmaker) as session:
+            owner = catalog.user_by_email(session, user)
+            if owner is None:
+                fail(f"no user with email {user}")
+            token, secret = auth.create_api_token(session, owner, name)
+            token_id = token.id
+    except DomainError as exc:
+        fail(exc.message)
+    if as_json:
+        emit_json({"id": token_id, "secret": secret})
+    else:
+        sys.stdout.write(secret + "\n")
+
+
+def apply(
+    file: Annotated[Path, typer.Option("-f", "--file", help="YAML configuration file")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes only")] = False,
+) -> None:
+    """Create or update configuration from a YAML file (idempotent)."""
+    from tocsin.configfile import ConfigError, apply_file
+
+    built = container()
+    try:
+        with transaction(built.sessionmaker) as session:
+            changes = apply_file(session, file)
+            if dry_run:
+                session.rollback()
+    except ConfigError as exc:
+        fail(str(exc))
+    except DomainError as exc:
+        fail(f"{file}: {exc.message}")
+    if not changes:
+        console.print("no changes")
+        return
+    for change in changes:
+        console.print(("would " if dry_run else "") + change, highlight=False)
+
+
+def export(
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write")] = None,
+) -> None:
+    """Write the current configuration as YAML (the format `tocsin apply` reads)."""
+    from tocsin.configfile import export_yaml
+
+    built = container()
+    with transaction(built.sessionmaker) as session:
+        text = export_yaml(session)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        console.print(f"wrote {output}")

@@ -1,0 +1,29 @@
+"""The `tocsin` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from tocsin.cli import local, remote
+
+app = typer.Typer(
+    name="tocsin",
+    help="Tocsin incident response: run the server, and run incidents from a terminal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(local.serve)
+app.command()(local.worker)
+app.command()(local.demo)
+app.command()(local.apply)
+app.command()(local.export)
+app.add_typer(local.db_app, name="db")
+app.add_typer(local.user_app, name="user")
+app.add_typer(local.token_app, name="token")
+app.command()(remote.login)
+app.command()(remote.logout)
+app.add_typer(remote.incident_app, name="incident")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,289 @@
+"""Commands that run incidents through the REST API of a Tocsin server."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+
+from tocsin.cli.client import Api, save_login
+from tocsin.cli.output import console, emit_json, fail, table
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+
+
+def login(
+    url: Annotated[str, typer.Argument(help="Tocsin's address, e.g. https://tocsin.example.com")],
+    token: Annotated[str | None, typer.Option(help="API token (prompted if omitted)")] = None,
+) -> None:
+    """Check an API token against a server and remember both for the other commands."""
+    if not re.match(r"^https?://", url):
+        fail("URL must start with http:// or https://")
+    if token is None:
+        token = typer.prompt("API token", hide_input=True)
+    me = Api(url, token).get("/me")
+    path = save_login(url, token)
+    console.print(
+        f"logged in to {url} as {me['name']} <{me['email']}> ({me['role']}); saved in {path}"
+    )
+
+
+def logout() -> None:
+    """Forget the saved server and token."""
+    from tocsin.cli.client import config_path
+
+    path = config_path()
+    if path.exists():
+        path.unlink()
+    console.print("logged out")
+
+
+incident_app = typer.Typer(help="Declare and run incidents.", no_args_is_help=True)
+
+
+def _print_incident(incident: dict[str, Any]) -> None:
+    sev = incident["severity"]["name"] if incident["severity"] else "—"
+    commander = incident["commander"]["name"] if incident["commander"] else "nobody"
+    console.print(
+        f"[bold]{incident['reference']}[/bold] {incident['title']}\n"
+        f"  status {incident['status']} · severity {sev} · commander {commander}\n"
+        f"  {incident['url']}",
+        highlight=False,
+    )
+
+
+def _done(incident: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(incident)
+    else:
+        _print_incident(incident)
+
+
+@incident_app.command("declare")
+def declare(
+    title: Annotated[str, typer.Argument(help="What is happening, in a line")],
+    severity: Annotated[str | None, typer.Option(help="e.g. SEV1")] = None,
+    priority: Annotated[str | None, typer.Option(help="e.g. P1")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="Incident type name")] = None,
+    service: Annotated[list[str] | None, typer.Option(help="Affected service (repeatable)")] = None,
+    description: Annotated[str, typer.Option()] = "",
+    impact: Annotated[str, typer.Option(help="Customer impact")] = "",
+    commander: Annotated[str | None, typer.Option(help="Commander's email")] = None,
+    drill: Annotated[bool, typer.Option("--drill", help="A practice incident")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Declare an incident."""
+    api = Api.from_login()
+    body: dict[str, Any] = {
+        "title": title,
+        "description": description,
+        "customer_impact": impact,
+        "drill": drill,
+    }
+    if severity:
+        body["severity_id"] = api.id_by_name("severities", severity)
+    if priority:
+        body["priority_id"] = api.id_by_name("priorities", priority)
+    if type_:
+        body["type_id"] = api.id_by_name("incident-types", type_)
+    if service:
+        body["service_ids"] = [api.id_by_name("services", name) for name in service]
+    if commander:
+        body["commander_id"] = api.id_by_name("users", commander, key="email")
+    _done(api.post("/incidents", body), as_json)
+
+
+@incident_app.command("list")
+def list_incidents(
+    status: Annotated[list[str] | None, typer.Option(help="Status (repeatable)")] = None,
+    severity: Annotated[list[str] | None, typer.Option(help="Severity (repeatable)")] = None,
+    service: Annotated[list[str] | None, typer.Option(help="Service (repeatable)")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only unresolved incidents")] = False,
+    query: Annotated[str | None, typer.Option("-q", "--query", help="Free text")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 25,
+    as_json: JsonOpt = False,
+) -> None:
+    """List incidents, newest first."""
+    api = Api.from_login()
+    params: dict[str, Any] = {
+        "status": status or None,
+        "severity": severity or None,
+        "service": service or None,
+        "q": query,
+        "limit": limit,
+    }
+    if open_only:
+        params["open"] = "true"
+    data = api.get("/incidents", **params)
+    if as_json:
+        emit_json(data)
+        return
+    rows = [
+        [
+            i["reference"],
+            i["status"],
+            i["severity"]["name"] if i["severity"] else "",
+            i["title"],
+            ", ".join(s["name"] for s in i["services"]),
+            i["commander"]["name"] if i["commander"] else "",
+            i["started_at"][:16].replace("T", " "),
+        ]
+        for i in data["items"]
+    ]
+    table(
+        f"{len(rows)} of {data['total']} incidents",
+        ["Ref", "Status", "Sev", "Title", "Services", "Commander", "Started (UTC)"],
+        rows,
+    )
+
+
+@incident_app.command("show")
+def show(ref: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """Show an incident with its roles, timeline, updates and action items."""
+    api = Api.from_login()
+    incident = api.get(f"/incidents/{ref}")
+    timeline = api.get(f"/incidents/{ref}/timeline")["items"]
+    updates = api.get(f"/incidents/{ref}/updates")["items"]
+    items = api.get(f"/incidents/{ref}/action-items")["items"]
+    if as_json:
+        emit_json({**incident, "timeline": timeline, "updates": updates, "action_items": items})
+        return
+    _print_incident(incident)
+    if incident["roles"]:
+        table(
+            "Roles",
+            ["Role", "Who"],
+            [[r["role"]["name"], r["user"]["name"]] for r in incident["roles"]],
+        )
+    table(
+        "Timeline",
+        ["When (UTC)", "", "What"],
+        [
+            [
+                e["occurred_at"][:19].replace("T", " "),
+                "★" if e["is_key_event"] else "",
+                e["summary"] + (f": {e['body']}" if e["body"] else ""),
+            ]
+            for e in timeline[-20:]
+        ],
+    )
+    if updates:
+        table(
+            "Updates",
+            ["When (UTC)", "Phase", "To", "Text"],
+            [
+                [u["created_at"][:16].replace("T", " "), u["phase"], u["visibility"], u["body"]]
+                for u in updates
+            ],
+        )
+    if items:
+        table(
+            "Action items",
+            ["#", "Status", "Kind", "Title", "Owner", "Due"],
+            [
+                [
+                    a["id"],
+                    a["status"] + (" (overdue)" if a["overdue"] else ""),
+                    a["kind"],
+                    a["title"],
+                    a["assignee"]["name"] if a["assignee"] else "",
+                    a["due_date"],
+                ]
+                for a in items
+            ],
+        )
+
+
+def _simple(action: str, help_text: str):  # type: ignore[no-untyped-def]
+    def command(ref: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
+        _done(Api.from_login().post(f"/incidents/{ref}/{action}"), as_json)
+
+    command.__doc__ = help_text
+    return command
+
+
+incident_app.command("ack")(_simple("acknowledge", "Acknowledge a triggered incident."))
+incident_app.command("close")(_simple("close", "Close a resolved incident."))
+incident_app.command("reopen")(_simple("reopen", "Reopen a resolved or closed incident."))
+
+
+def _in_future(text: str) -> str:
+    match = re.fullmatch(r"(\d+)\s*([mhd])", text.strip())
+    if not match:
+        fail("--next-update takes a duration like 30m, 2h or 1d")
+    amount, unit = int(match.group(1)), match.group(2)
+    delta = {
+        "m": timedelta(minutes=amount),
+        "h": timedelta(hours=amount),
+        "d": timedelta(days=amount),
+    }[unit]
+    return (datetime.now(UTC) + delta).isoformat()
+
+
+@incident_app.command("update")
+def update(
+    ref: Annotated[str, typer.Argument()],
+    phase: Annotated[str, typer.Option(help="investigating, identified, monitoring, resolved")],
+    message: Annotated[
+        str | None, typer.Option("-m", "--message", help="The update's text")
+    ] = None,
+    template: Annotated[bool, typer.Option("--template", help="Use the phase's template")] = False,
+    external: Annotated[bool, typer.Option("--external", help="For customers")] = False,
+    next_update: Annotated[
+        str | None, typer.Option(help="e.g. 30m: when the next update is due")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Post a status update; the incident moves to the phase's status."""
+    api = Api.from_login()
+    due = _in_future(next_update) if next_update else None
+    if message is None:
+        if not template:
+            fail("give the text with --message, or --template to use the phase's template")
+        message = api.get(f"/incidents/{ref}/template", phase=phase, next_update_at=due)["body"]
+    body = {
+        "phase": phase,
+        "body": message,
+        "visibility": "external" if external else "internal",
+        "next_update_at": due,
+    }
+    posted = api.post(f"/incidents/{ref}/updates", body)
+    if as_json:
+        emit_json(posted)
+    else:
+        console.print(f"posted {posted['visibility']} {phase} update to {ref}", highlight=False)
+
+
+@incident_app.command("note")
+def note(
+    ref: Annotated[str, typer.Argument()],
+    text: Annotated[str, typer.Argument(help="The note")],
+    key: Annotated[bool, typer.Option("--key", help="Mark it as a key event")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a note to the timeline."""
+    entry = Api.from_login().post(f"/incidents/{ref}/notes", {"body": text, "key_event": key})
+    if as_json:
+        emit_json(entry)
+    else:
+        console.print(f"noted on {ref}", highlight=False)
+
+
+@incident_app.command("resolve")
+def resolve(
+    ref: Annotated[str, typer.Argument()],
+    message: Annotated[
+        str | None, typer.Option("-m", "--message", help="Also post a Resolved update")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolve an incident (optionally with a Resolved update)."""
+    api = Api.from_login()
+    if message:
+        api.post(f"/incidents/{ref}/updates", {"phase": "resolved", "body": message})
+        incident = api.get(f"/incidents/{ref}")
+    else:
+        incident = api.post(f"/incidents/{ref}/resolve")
+    _done(incident, as_json)

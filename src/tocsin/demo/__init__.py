@@ -1,0 +1,1 @@
+"""The demo organisation `make run` seeds once."""
