@@ -1,5 +1,171 @@
-"""Routes (being written this session)."""
+"""Settings pages for teams, users and services."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from tocsin.catalog import service as catalog
+from tocsin.catalog.models import Service, Team, User, UserRole
+from tocsin.deps import Admin, CurrentUser, DbSession
+from tocsin.web.actions import perform
+from tocsin.web.forms import Form, checkbox, int_list, optional_int, text
+from tocsin.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _lists(db: DbSession) -> dict[str, object]:
+    return {
+        "teams": db.scalars(select(Team).order_by(Team.name)).all(),
+        "users": db.scalars(select(User).order_by(User.active.desc(), User.name)).all(),
+        "services": db.scalars(select(Service).order_by(Service.name)).all(),
+        "roles": [r.value for r in UserRole],
+    }
+
+
+@router.get("/settings")
+def settings_index(request: Request, user: CurrentUser) -> Response:
+    return render(request, "settings/index.html", {"section": ""})
+
+
+@router.get("/settings/teams")
+def teams_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
+    return render(request, "settings/teams.html", {**_lists(db), "section": "teams"})
+
+
+@router.post("/settings/teams")
+def create_team(db: DbSession, admin: Admin, form: Form) -> Response:
+    return perform(
+        db,
+        "/settings/teams",
+        lambda: catalog.create_team(
+            db,
+            name=text(form, "name"),
+            description=text(form, "description"),
+            member_ids=int_list(form, "member_ids"),
+        ),
+        notice="Team created.",
+    )
+
+
+@router.post("/settings/teams/{team_id}")
+def update_team(team_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
+    return perform(
+        db,
+        "/settings/teams",
+        lambda: catalog.update_team(
+            db,
+            catalog.get_team(db, team_id),
+            {
+                "name": text(form, "name"),
+                "description": text(form, "description"),
+                "member_ids": int_list(form, "member_ids"),
+            },
+        ),
+        notice="Team saved.",
+    )
+
+
+@router.post("/settings/teams/{team_id}/delete")
+def delete_team(team_id: int, db: DbSession, admin: Admin) -> Response:
+    return perform(
+        db,
+        "/settings/teams",
+        lambda: catalog.delete_team(db, catalog.get_team(db, team_id)),
+        notice="Team deleted.",
+    )
+
+
+@router.get("/settings/users")
+def users_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
+    return render(request, "settings/users.html", {**_lists(db), "section": "users"})
+
+
+@router.post("/settings/users")
+def create_user(db: DbSession, admin: Admin, form: Form) -> Response:
+    return perform(
+        db,
+        "/settings/users",
+        lambda: catalog.create_user(
+            db,
+            name=text(form, "name"),
+            email=text(form, "email"),
+            role=text(form, "role"),
+            timezone=text(form, "timezone") or "UTC",
+            password=text(form, "password") or None,
+            team_ids=int_list(form, "team_ids"),
+        ),
+        notice="User created.",
+    )
+
+
+@router.post("/settings/users/{user_id}")
+def update_user(user_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
+    changes: dict[str, object] = {
+        "name": text(form, "name"),
+        "email": text(form, "email"),
+        "role": text(form, "role"),
+        "timezone": text(form, "timezone"),
+        "active": checkbox(form, "active"),
+        "team_ids": int_list(form, "team_ids"),
+    }
+    if text(form, "password"):
+        changes["password"] = text(form, "password")
+    return perform(
+        db,
+        "/settings/users",
+        lambda: catalog.update_user(db, catalog.get_user(db, user_id), changes),
+        notice="User saved.",
+    )
+
+
+@router.get("/settings/services")
+def services_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
+    return render(request, "settings/services.html", {**_lists(db), "section": "services"})
+
+
+@router.post("/settings/services")
+def create_service(db: DbSession, admin: Admin, form: Form) -> Response:
+    return perform(
+        db,
+        "/settings/services",
+        lambda: catalog.create_service(
+            db,
+            name=text(form, "name"),
+            description=text(form, "description"),
+            team_id=optional_int(form, "team_id"),
+            tier=optional_int(form, "tier") or 2,
+        ),
+        notice="Service created.",
+    )
+
+
+@router.post("/settings/services/{service_id}")
+def update_service(service_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
+    return perform(
+        db,
+        "/settings/services",
+        lambda: catalog.update_service(
+            db,
+            catalog.get_service(db, service_id),
+            {
+                "name": text(form, "name"),
+                "description": text(form, "description"),
+                "team_id": optional_int(form, "team_id"),
+                "tier": optional_int(form, "tier") or 2,
+            },
+        ),
+        notice="Service saved.",
+    )
+
+
+@router.post("/settings/services/{service_id}/delete")
+def delete_service(service_id: int, db: DbSession, admin: Admin) -> Response:
+    return perform(
+        db,
+        "/settings/services",
+        lambda: catalog.delete_service(db, catalog.get_service(db, service_id)),
+        notice="Service deleted.",
+    )

@@ -45,8 +45,10 @@ def serve(
     port = port or settings.port
     if no_worker:
         settings = settings.model_copy(update={"embedded_worker": False})
-    app = create_app(settings)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    if "base_url" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"base_url": f"http://{shown}:{port}"})
+    app = create_app(settings)
     console.print(f"Tocsin is listening on [bold]http://{shown}:{port}[/bold]")
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
 

@@ -33,8 +33,9 @@ class Section:
     update: Callable[[Session, str, Doc], None]
 
 
-def _by(session: Session, model: type[Any], column: Any, value: str, what: str,
-        field: str | None = None) -> Any:
+def _by(
+    session: Session, model: type[Any], column: Any, value: str, what: str, field: str | None = None
+) -> Any:
     obj = session.scalar(select(model).where(column == value))
     if obj is None:
         raise ValidationFailed(f"no {what} named {value!r}", field=field)

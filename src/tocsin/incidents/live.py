@@ -1,5 +1,62 @@
-"""Routes (being written this session)."""
+"""Server-sent events for the incident page: tells watchers when the incident changed.
 
-from fastapi import APIRouter
+It polls `updated_at` (bumped by every timeline entry) with a short session per poll, so it
+works however many Tocsin processes there are.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from tocsin.deps import CurrentUser, DbSession
+from tocsin.incidents import queries
+from tocsin.incidents.models import Incident
+
+router = APIRouter(include_in_schema=False)
+STREAM_SECONDS = 300  # then the browser's EventSource reconnects by itself
+
+
+@router.get("/incidents/{ref}/events")
+async def incident_events(
+    ref: str, request: Request, db: DbSession, user: CurrentUser
+) -> StreamingResponse:
+    incident = await run_in_threadpool(queries.get_incident, db, ref)
+    incident_id, seen = incident.id, incident.updated_at
+    factory = request.app.state.sessionmaker
+    interval = request.app.state.settings.sse_poll_seconds
+
+    def read() -> datetime | None:
+        with factory() as session:
+            return session.scalar(select(Incident.updated_at).where(Incident.id == incident_id))
+
+    async def stream() -> AsyncIterator[str]:
+        nonlocal seen
+        yield f"retry: 3000\nevent: hello\ndata: {seen.isoformat()}\n\n"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STREAM_SECONDS
+        while loop.time() < deadline:
+            await asyncio.sleep(interval)
+            if await request.is_disconnected():
+                return
+            current = await run_in_threadpool(read)
+            if current is None:
+                yield "event: gone\ndata: deleted\n\n"
+                return
+            if current != seen:
+                seen = current
+                yield f"event: changed\ndata: {current.isoformat()}\n\n"
+            else:
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

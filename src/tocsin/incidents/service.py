@@ -205,6 +205,8 @@ def declare(
             "type": incident_type.name if incident_type else None,
         },
         key_event=True,
+        # A backfilled declaration sits where detection happened, before what followed.
+        occurred_at=min(detected_at, now),
     )
     if commander is not None:
         role = session.scalar(select(IncidentRole).where(IncidentRole.slug == "incident_commander"))

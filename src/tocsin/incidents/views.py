@@ -1,5 +1,442 @@
-"""Routes (being written this session)."""
+"""Incident pages: the list, declaring, the incident page and its forms, action items."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+from starlette.datastructures import FormData
+
+from tocsin.catalog.models import Service, Team, User
+from tocsin.db import utcnow
+from tocsin.definitions import service as defs
+from tocsin.definitions.models import IncidentType, Phase
+from tocsin.deps import CurrentUser, DbSession, Responder
+from tocsin.errors import DomainError, NotFound, ValidationFailed
+from tocsin.incidents import actions, queries, service, updates
+from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident, Status
+from tocsin.web.actions import perform
+from tocsin.web.forms import (
+    Form,
+    checkbox,
+    int_list,
+    local_datetime,
+    optional_date,
+    optional_int,
+    text,
+    values,
+)
+from tocsin.web.templating import fmt_input_dt, render
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 25
+
+
+def _choices(db: DbSession) -> dict[str, Any]:
+    return {
+        "severities": defs.severities(db),
+        "priorities": defs.priorities(db),
+        "types": defs.incident_types(db),
+        "services": db.scalars(select(Service).order_by(Service.name)).all(),
+        "teams": db.scalars(select(Team).order_by(Team.name)).all(),
+        "people": db.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all(),
+        "statuses": [s.value for s in Status],
+    }
+
+
+def _custom_values(db: DbSession, itype: IncidentType | None, form: FormData) -> dict[str, Any]:
+    """Custom field inputs are named cf_<key>; multi-selects repeat the name."""
+    out: dict[str, Any] = {}
+    for field in itype.fields if itype else []:
+        name = f"cf_{field.key}"
+        if field.kind == "multi_select":
+            out[field.key] = [v for v in form.getlist(name) if isinstance(v, str)]
+        elif field.kind == "boolean":
+            out[field.key] = checkbox(form, name)
+        else:
+            out[field.key] = text(form, name)
+    return out
+
+
+def _day(value: str, tz: str, end: bool = False) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = datetime.fromisoformat(value).date()
+    except ValueError as exc:
+        raise ValidationFailed(f"{value!r} is not a date") from exc
+    moment = datetime.combine(day, time.max if end else time.min, tzinfo=ZoneInfo(tz))
+    return moment
+
+
+@router.get("/")
+def home(user: CurrentUser) -> Response:
+    return RedirectResponse("/incidents", status_code=303)
+
+
+@router.get("/incidents")
+def incident_list(request: Request, db: DbSession, user: CurrentUser) -> Response:
+    params = request.query_params
+    page = max(1, int(params.get("page", "1")) if params.get("page", "1").isdigit() else 1)
+
+    def ids(name: str) -> list[int]:
+        return [int(v) for v in params.getlist(name) if v.isdigit()]
+
+    error = None
+    try:
+        flt = queries.IncidentFilter(
+            statuses=[s for s in params.getlist("status") if s],
+            severity_ids=ids("severity"),
+            service_ids=ids("service"),
+            team_ids=ids("team"),
+            type_ids=ids("type"),
+            text=params.get("q", "")[:200],
+            since=_day(params.get("since", ""), user.timezone),
+            until=_day(params.get("until", ""), user.timezone, end=True),
+            open_only=params.get("open") == "on",
+            include_drills=params.get("drills", "on") == "on" or "drills" not in params,
+        )
+        if params.get("hide_drills") == "on":
+            flt.include_drills = False
+        rows, total = queries.search_incidents(
+            db, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
+    except ValidationFailed as exc:
+        rows, total, error = [], 0, exc.message
+    query = [(k, v) for k, v in params.multi_items() if k != "page"]
+    return render(
+        request,
+        "incidents/list.html",
+        {
+            **_choices(db),
+            "incidents": rows,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+            "params": params,
+            "query": query,
+            "error": error,
+            "section": "incidents",
+            "now": utcnow(),
+        },
+        422 if error else 200,
+    )
+
+
+def _new_form(
+    request: Request,
+    db: DbSession,
+    form: dict[str, Any],
+    type_id: int | None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    itype = db.get(IncidentType, type_id) if type_id else None
+    return render(
+        request,
+        "incidents/new.html",
+        {
+            **_choices(db),
+            "itype": itype,
+            "form": form,
+            "error": error,
+            "section": "declare",
+        },
+        status,
+    )
+
+
+@router.get("/incidents/new")
+def new_incident(request: Request, db: DbSession, user: Responder) -> Response:
+    raw = request.query_params.get("type_id", "")
+    type_id = int(raw) if raw.isdigit() else None
+    form: dict[str, Any] = {"type_id": raw}
+    itype = db.get(IncidentType, type_id) if type_id else None
+    if itype and itype.default_severity_id:
+        form["severity_id"] = str(itype.default_severity_id)
+    if itype and itype.default_restricted:
+        form["restricted"] = "on"
+    return _new_form(request, db, form, type_id)
+
+
+@router.post("/incidents")
+def declare(request: Request, db: DbSession, user: Responder, form: Form) -> Response:
+    type_id = None
+    try:
+        type_id = optional_int(form, "type_id")
+        itype = db.get(IncidentType, type_id) if type_id else None
+        incident = service.declare(
+            db,
+            by=user,
+            title=text(form, "title"),
+            description=text(form, "description"),
+            type_id=type_id,
+            severity_id=optional_int(form, "severity_id"),
+            priority_id=optional_int(form, "priority_id"),
+            service_ids=int_list(form, "service_ids"),
+            customer_impact=text(form, "customer_impact"),
+            custom_fields=_custom_values(db, itype, form),
+            drill=checkbox(form, "drill"),
+            restricted=checkbox(form, "restricted"),
+            commander_id=optional_int(form, "commander_id"),
+            started_at=local_datetime(form, "started_at", user.timezone),
+        )
+    except DomainError as exc:
+        db.rollback()
+        return _new_form(request, db, values(form), type_id, exc.message, 422)
+    return RedirectResponse(f"/incidents/{incident.reference}", status_code=303)
+
+
+def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[str, Any]:
+    phase = request.query_params.get("phase", "")
+    if phase not in [p.value for p in Phase]:
+        phase = {
+            "triggered": "investigating",
+            "acknowledged": "investigating",
+            "investigating": "identified",
+            "identified": "monitoring",
+            "monitoring": "resolved",
+        }.get(incident.status, "resolved")
+    key_only = request.query_params.get("key") == "1"
+    itype = incident.incident_type
+    holders = {a.role_id: a.user for a in incident.role_assignments}
+    wanted = {r.id for r in itype.roles_to_fill} if itype else set()
+    return {
+        **_choices(db),
+        "incident": incident,
+        "timeline": queries.timeline(db, incident, key_only=key_only),
+        "key_only": key_only,
+        "roles": defs.roles(db),
+        "holders": holders,
+        "wanted_roles": wanted,
+        "transitions": sorted(
+            service.TRANSITIONS[Status(incident.status)], key=lambda s: list(Status).index(s)
+        ),
+        "phase": phase,
+        "phases": [p.value for p in Phase],
+        "template_body": updates.render_template(db, incident, phase),
+        "fields": itype.fields if itype else [],
+        "action_statuses": [s.value for s in ActionStatus],
+        "action_kinds": [k.value for k in ActionKind],
+        "today": utcnow().date(),
+        "now": utcnow(),
+        "section": "incidents",
+    }
+
+
+@router.get("/incidents/{ref}")
+def incident_page(ref: str, request: Request, db: DbSession, user: CurrentUser) -> Response:
+    incident = queries.get_incident(db, ref)
+    return render(request, "incidents/detail.html", _page_context(db, incident, request))
+
+
+@router.get("/incidents/{ref}/template")
+def template_body(ref: str, db: DbSession, user: CurrentUser, phase: str) -> Response:
+    incident = queries.get_incident(db, ref)
+    return JSONResponse({"phase": phase, "body": updates.render_template(db, incident, phase)})
+
+
+def _back(incident: Incident) -> str:
+    return f"/incidents/{incident.reference}"
+
+
+@router.post("/incidents/{ref}/status")
+def change_status(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref)
+    target = text(form, "status")
+    if target == "acknowledged":
+        return perform(db, _back(incident), lambda: service.acknowledge(db, incident, by=user))
+    return perform(
+        db, _back(incident), lambda: service.change_status(db, incident, target, by=user)
+    )
+
+
+@router.post("/incidents/{ref}/reopen")
+def reopen(ref: str, db: DbSession, user: Responder) -> Response:
+    incident = queries.get_incident(db, ref)
+    return perform(db, _back(incident), lambda: service.reopen(db, incident, by=user))
+
+
+@router.post("/incidents/{ref}/roles")
+def assign_role(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref)
+    return perform(
+        db,
+        _back(incident),
+        lambda: service.assign_role(
+            db,
+            incident,
+            role_id=optional_int(form, "role_id") or 0,
+            user_id=optional_int(form, "user_id"),
+            by=user,
+        ),
+    )
+
+
+@router.post("/incidents/{ref}/notes")
+def add_note(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref)
+    return perform(
+        db,
+        _back(incident) + "#timeline",
+        lambda: service.add_note(
+            db,
+            incident,
+            text(form, "body"),
+            by=user,
+            occurred_at=local_datetime(form, "occurred_at", user.timezone),
+            key_event=checkbox(form, "key_event"),
+        ),
+    )
+
+
+@router.post("/incidents/{ref}/timeline/{entry_id}/key")
+def toggle_key(ref: str, entry_id: int, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref)
+    return perform(
+        db,
+        _back(incident) + "#timeline",
+        lambda: service.set_key_event(
+            db, incident, entry_id, checkbox(form, "is_key_event"), by=user
+        ),
+    )
+
+
+@router.post("/incidents/{ref}/updates")
+def post_update(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref)
+    return perform(
+        db,
+        _back(incident),
+        lambda: updates.post_update(
+            db,
+            incident,
+            phase=text(form, "phase"),
+            body=text(form, "body"),
+            visibility=text(form, "visibility") or "internal",
+            next_update_at=local_datetime(form, "next_update_at", user.timezone),
+            by=user,
+        ),
+        notice="Update posted.",
+    )
+
+
+@router.post("/incidents/{ref}/edit")
+def edit(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref)
+
+    def apply() -> None:
+        type_id = optional_int(form, "type_id")
+        itype = db.get(IncidentType, type_id) if type_id else None
+        links = []
+        for line in text(form, "links").splitlines():
+            if line.strip():
+                title, _, url = line.rpartition(" ")
+                links.append({"title": title.strip() or url, "url": url.strip()})
+        service.edit(
+            db,
+            incident,
+            {
+                "title": text(form, "title"),
+                "description": text(form, "description"),
+                "customer_impact": text(form, "customer_impact"),
+                "type_id": type_id,
+                "severity_id": optional_int(form, "severity_id"),
+                "priority_id": optional_int(form, "priority_id"),
+                "service_ids": int_list(form, "service_ids"),
+                "links": links,
+                "drill": checkbox(form, "drill"),
+                "restricted": checkbox(form, "restricted"),
+                "custom_fields": _custom_values(db, itype, form),
+            },
+            by=user,
+        )
+
+    return perform(db, _back(incident), apply, notice="Incident saved.")
+
+
+@router.post("/incidents/{ref}/timestamps")
+def timestamps(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref)
+    # The inputs have minute precision: only fields the user actually changed are saved.
+    changed = {
+        name: local_datetime(form, name, user.timezone)
+        for name in service.TIMESTAMP_FIELDS
+        if name in form and text(form, name) != fmt_input_dt(getattr(incident, name), user.timezone)
+    }
+    if not changed:
+        return perform(db, _back(incident), lambda: None, notice="Nothing changed.")
+    return perform(
+        db,
+        _back(incident),
+        lambda: service.edit_timestamps(db, incident, changed, by=user),
+        notice="Timestamps saved.",
+    )
+
+
+@router.post("/incidents/{ref}/action-items")
+def add_action_item(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref)
+    return perform(
+        db,
+        _back(incident) + "#action-items",
+        lambda: actions.add_action_item(
+            db,
+            incident,
+            title=text(form, "title"),
+            description=text(form, "description"),
+            assignee_id=optional_int(form, "assignee_id"),
+            due_date=optional_date(form, "due_date"),
+            kind=text(form, "kind") or "incident",
+            by=user,
+        ),
+    )
+
+
+@router.post("/action-items/{item_id}")
+def update_action_item(item_id: int, db: DbSession, user: Responder, form: Form) -> Response:
+    item = db.get(ActionItem, item_id)
+    if item is None:
+        raise NotFound(f"no action item {item_id}")
+    back = text(form, "back")
+    if not back.startswith("/") or back.startswith("//"):
+        back = _back(item.incident) + "#action-items"
+
+    def apply() -> None:
+        changes: dict[str, Any] = {
+            n: text(form, n) for n in ("status", "kind", "title") if n in form
+        }
+        if "assignee_id" in form:
+            changes["assignee_id"] = optional_int(form, "assignee_id")
+        actions.update_action_item(db, item, changes, by=user)
+
+    return perform(db, back, apply)
+
+
+@router.get("/action-items")
+def action_items_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
+    show = request.query_params.get("show", "open")
+    today = utcnow().date()
+    rows, total = queries.action_items(
+        db,
+        assignee_id=user.id if show == "mine" else None,
+        overdue_on=today if show == "overdue" else None,
+        open_only=show in ("open", "mine", "follow_up"),
+        kind="follow_up" if show == "follow_up" else None,
+    )
+    return render(
+        request,
+        "incidents/action_items.html",
+        {
+            "items": rows,
+            "total": total,
+            "show": show,
+            "today": today,
+            "action_statuses": [s.value for s in ActionStatus],
+            "section": "action-items",
+        },
+    )

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 from starlette.requests import Request
 
 from tocsin import __version__
 from tocsin.db import utcnow
+from tocsin.web.forms import FLASH_COOKIE
+from tocsin.web.markdown import render_markdown
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -73,6 +75,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["iso"] = iso
     env.globals["version"] = __version__
     env.globals["today"] = lambda: utcnow().date()
+    env.filters["markdown"] = render_markdown
     return templates
 
 
@@ -81,10 +84,16 @@ def render(
 ) -> Any:
     """Render a page with the current user and CSRF token available to every template."""
     templates: Jinja2Templates = request.app.state.templates
+    flash = unquote(request.cookies.get(FLASH_COOKIE, ""))
+    kind, _, message = flash.partition(":")
     ctx = {
         "user": getattr(request.state, "user", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
-        "Markup": Markup,
+        "flash": {"kind": kind, "message": message} if message else None,
+        "request_path": request.url.path,
         **(context or {}),
     }
-    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    if flash:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response

@@ -1,0 +1,63 @@
+// Tocsin's own small script: auto-submitting pickers, phase templates, live incident pages.
+// Everything here is an enhancement; every page works without it.
+(function () {
+  "use strict";
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+
+  // Changing the phase refills the update from that phase's template, unless the
+  // responder has already written their own text.
+  document.querySelectorAll("form[data-template-url]").forEach(function (form) {
+    var phase = form.querySelector("[data-template-phase]");
+    var body = form.querySelector("[data-template-body]");
+    if (!phase || !body) { return; }
+    var lastTemplate = body.value;
+    phase.addEventListener("change", function () {
+      if (body.value.trim() && body.value !== lastTemplate) {
+        if (!window.confirm("Replace your text with the " + phase.value + " template?")) { return; }
+      }
+      var url = form.getAttribute("data-template-url") + "?phase=" + encodeURIComponent(phase.value);
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json", "X-CSRF-Token": csrf } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (data) { body.value = data.body; lastTemplate = data.body; }
+        });
+    });
+  });
+
+  // Live incident page: the server says when the incident changed; we fetch the page and
+  // swap the sections, leaving alone any section the user is typing in.
+  var live = document.querySelector("[data-live]");
+  if (live && window.EventSource) {
+    var SECTIONS = ["incident-header", "summary", "updates", "timeline", "roles", "action-items", "details"];
+    var status = document.getElementById("live-status");
+    var refreshing = false, again = false;
+    var refresh = function () {
+      if (refreshing) { again = true; return; }
+      refreshing = true;
+      fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (!html) { return; }
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          SECTIONS.forEach(function (id) {
+            var current = document.getElementById(id), fresh = doc.getElementById(id);
+            if (!current || !fresh) { return; }
+            if (current.contains(document.activeElement) && document.activeElement !== document.body) { return; }
+            if (current.innerHTML !== fresh.innerHTML) { current.innerHTML = fresh.innerHTML; current.className = fresh.className; }
+          });
+          if (status) { status.textContent = "Updated " + new Date().toLocaleTimeString(); }
+        })
+        .finally(function () {
+          refreshing = false;
+          if (again) { again = false; refresh(); }
+        });
+    };
+    var source = new EventSource(live.getAttribute("data-live"));
+    source.addEventListener("changed", refresh);
+    source.addEventListener("gone", function () { source.close(); });
+  }
+})();

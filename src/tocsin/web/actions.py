@@ -1,0 +1,27 @@
+"""Running one service call from a form handler: errors roll back and come back as a message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from tocsin.errors import DomainError, Forbidden
+from tocsin.web.forms import redirect
+
+
+def perform(
+    db: Session, back: str, action: Callable[[], Any], *, notice: str | None = None
+) -> Response:
+    """Run `action`; on a domain error undo everything it wrote and show the message."""
+    try:
+        action()
+    except Forbidden:
+        db.rollback()
+        raise
+    except DomainError as exc:
+        db.rollback()
+        return redirect(back, error=exc.message)
+    return redirect(back, notice=notice)

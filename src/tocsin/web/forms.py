@@ -1,0 +1,106 @@
+"""Helpers for HTML form handlers: parsing posted values, flash messages, redirects."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData
+
+from tocsin.errors import ValidationFailed
+
+FLASH_COOKIE = "tocsin_flash"
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+Form = Annotated[FormData, Depends(_form)]
+
+
+def redirect(url: str, *, notice: str | None = None, error: str | None = None) -> RedirectResponse:
+    """303 after a POST, carrying a one-time message for the next page."""
+    response = RedirectResponse(url, status_code=303)
+    if notice or error:
+        kind, text = ("error", error) if error else ("notice", notice)
+        response.set_cookie(
+            FLASH_COOKIE,
+            quote(f"{kind}:{text}"[:600]),
+            max_age=60,
+            httponly=True,
+            samesite="lax",
+            path="/",
+        )
+    return response
+
+
+def text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def optional_int(form: FormData, name: str) -> int | None:
+    raw = text(form, name).strip()
+    if not raw:
+        return None
+    if not raw.lstrip("-").isdigit():
+        raise ValidationFailed(f"{name} must be a number", field=name)
+    return int(raw)
+
+
+def int_list(form: FormData, name: str) -> list[int]:
+    values = []
+    for raw in form.getlist(name):
+        if isinstance(raw, str) and raw.strip():
+            if not raw.strip().isdigit():
+                raise ValidationFailed(f"{name} must be ids", field=name)
+            values.append(int(raw))
+    return values
+
+
+def checkbox(form: FormData, name: str) -> bool:
+    return text(form, name) in ("on", "true", "1", "yes")
+
+
+def local_datetime(form: FormData, name: str, tz: str) -> datetime | None:
+    """A datetime-local input, read in the user's time zone."""
+    raw = text(form, name).strip()
+    if not raw:
+        return None
+    try:
+        naive = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"{name.replace('_', ' ')} is not a date and time", field=name
+        ) from exc
+    if naive.tzinfo is not None:
+        return naive
+    try:
+        zone = ZoneInfo(tz)
+    except Exception:
+        zone = ZoneInfo("UTC")
+    return naive.replace(tzinfo=zone)
+
+
+def optional_date(form: FormData, name: str) -> date | None:
+    raw = text(form, name).strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValidationFailed(f"{name.replace('_', ' ')} must be a date", field=name) from exc
+
+
+def values(form: FormData) -> dict[str, Any]:
+    """The posted form as a dict (lists for repeated names), to re-fill a form after an error."""
+    out: dict[str, Any] = {}
+    for key in form:
+        items = [v for v in form.getlist(key) if isinstance(v, str)]
+        out[key] = items if len(items) > 1 else (items[0] if items else "")
+    return out
