@@ -29,6 +29,9 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
         session.commit()
     except BaseException:
+        # Detach first so that error pages can still read the user loaded for this request
+        # (a rollback would expire it, and the session is about to close).
+        session.expunge_all()
         session.rollback()
         raise
     finally:
