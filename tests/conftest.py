@@ -30,7 +30,9 @@ from tocsin.migrate import upgrade
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL", "")
 BACKEND = os.environ.get("TOCSIN_TEST_DB", "postgres" if POSTGRES_URL else "sqlite")
 # In CI every service must be there: a missing one fails the run instead of skipping.
-REQUIRE_SERVICES = os.environ.get("TOCSIN_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
+REQUIRE_SERVICES = (
+    os.environ.get("TOCSIN_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
+)
 ADMIN_PASSWORD = "correct horse battery"
 
 
@@ -118,8 +120,13 @@ def container(settings: Settings) -> Iterator[Container]:
 
 @pytest.fixture
 def db(container: Container) -> Iterator[Session]:
-    """A session for arranging and checking state; tests commit where the real caller would."""
-    session = container.sessionmaker()
+    """A session for arranging and checking state; tests commit where the real caller would.
+
+    On SQLite it begins DEFERRED, so that a test holding it open does not keep the write lock
+    from the server it is testing."""
+    session = container.sessionmaker(
+        bind=container.engine.execution_options(sqlite_begin="DEFERRED")
+    )
     yield session
     session.rollback()
     session.close()
@@ -137,7 +144,10 @@ def admin(db: Session) -> User:
 @pytest.fixture
 def responder(db: Session) -> User:
     user = catalog.create_user(
-        db, name="Rita Responder", email="rita@example.com", role="responder",
+        db,
+        name="Rita Responder",
+        email="rita@example.com",
+        role="responder",
         password=ADMIN_PASSWORD,
     )
     db.commit()

@@ -76,7 +76,11 @@ def make_engine(settings: Settings) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # IMMEDIATE takes the write lock up front, so a transaction that reads and then
+            # writes never fails on a lock upgrade. Read-only callers can opt out with the
+            # execution option sqlite_begin="DEFERRED" (WAL readers never block the writer).
+            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            conn.exec_driver_sql(f"BEGIN {'DEFERRED' if mode == 'DEFERRED' else 'IMMEDIATE'}")
 
         return engine
     return create_engine(settings.database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -29,14 +29,14 @@ def test_full_lifecycle_is_on_the_timeline(api: TestClient, admin: User) -> None
     assert incident["url"].endswith("/incidents/INC-1")
 
     assert api.post(f"/api/v1/incidents/{ref}/acknowledge").json()["status"] == "acknowledged"
-    put = api.put(f"/api/v1/incidents/{ref}/roles/incident_commander",
-                  json={"user_id": admin.id})
+    put = api.put(f"/api/v1/incidents/{ref}/roles/incident_commander", json={"user_id": admin.id})
     assert put.json()["commander"]["email"] == admin.email
     template = api.get(f"/api/v1/incidents/{ref}/template", params={"phase": "identified"})
     assert "identified the cause" in template.json()["body"]
-    update = api.post(f"/api/v1/incidents/{ref}/updates",
-                      json={"phase": "identified", "body": template.json()["body"],
-                            "visibility": "external"})
+    update = api.post(
+        f"/api/v1/incidents/{ref}/updates",
+        json={"phase": "identified", "body": template.json()["body"], "visibility": "external"},
+    )
     assert update.status_code == 201
     assert api.get(f"/api/v1/incidents/{ref}").json()["status"] == "identified"
     assert api.post(f"/api/v1/incidents/{ref}/resolve").json()["resolved_at"] is not None
@@ -44,8 +44,15 @@ def test_full_lifecycle_is_on_the_timeline(api: TestClient, admin: User) -> None
     assert closed["status"] == "closed" and closed["closed_at"] is not None
 
     kinds = [e["kind"] for e in api.get(f"/api/v1/incidents/{ref}/timeline").json()["items"]]
-    assert kinds == ["created", "status_changed", "role_assigned", "status_changed",
-                     "update_posted", "status_changed", "status_changed"]
+    assert kinds == [
+        "created",
+        "status_changed",
+        "role_assigned",
+        "status_changed",
+        "update_posted",
+        "status_changed",
+        "status_changed",
+    ]
 
 
 def test_invalid_transition_is_409_with_a_reason(api: TestClient) -> None:
@@ -57,23 +64,29 @@ def test_invalid_transition_is_409_with_a_reason(api: TestClient) -> None:
     assert bad.status_code == 422
 
 
-def test_authentication_and_roles(client: TestClient, db: Session, admin: User,
-                                  viewer: User, responder: User) -> None:
+def test_authentication_and_roles(
+    client: TestClient, db: Session, admin: User, viewer: User, responder: User
+) -> None:
     assert client.get("/api/v1/incidents").status_code == 401
-    assert client.get("/api/v1/incidents",
-                      headers={"Authorization": "Bearer tcs_nope"}).status_code == 401
+    assert (
+        client.get("/api/v1/incidents", headers={"Authorization": "Bearer tcs_nope"}).status_code
+        == 401
+    )
     as_viewer = api_as(client, db, viewer)
     assert client.get("/api/v1/incidents", headers=as_viewer).status_code == 200
     denied = client.post("/api/v1/incidents", json={"title": "x"}, headers=as_viewer)
     assert denied.status_code == 403 and "responder" in denied.json()["error"]["message"]
     as_responder = api_as(client, db, responder)
-    assert client.post("/api/v1/incidents", json={"title": "x"},
-                       headers=as_responder).status_code == 201
-    assert client.post("/api/v1/teams", json={"name": "T"},
-                       headers=as_responder).status_code == 403
+    assert (
+        client.post("/api/v1/incidents", json={"title": "x"}, headers=as_responder).status_code
+        == 201
+    )
+    assert client.post("/api/v1/teams", json={"name": "T"}, headers=as_responder).status_code == 403
 
 
-def test_tokens_are_shown_once_revocable_and_record_use(api: TestClient, client: TestClient) -> None:
+def test_tokens_are_shown_once_revocable_and_record_use(
+    api: TestClient, client: TestClient
+) -> None:
     created = api.post("/api/v1/tokens", json={"name": "laptop"})
     assert created.status_code == 201
     secret, token_id = created.json()["secret"], created.json()["token"]["id"]
@@ -90,8 +103,9 @@ def test_tokens_are_shown_once_revocable_and_record_use(api: TestClient, client:
 
 
 def test_bad_input_gets_clear_errors_and_no_500(api: TestClient) -> None:
-    not_json = api.post("/api/v1/incidents", content=b"{nope",
-                        headers={"Content-Type": "application/json"})
+    not_json = api.post(
+        "/api/v1/incidents", content=b"{nope", headers={"Content-Type": "application/json"}
+    )
     assert not_json.status_code == 400 and "JSON" in not_json.json()["error"]["message"]
     unknown = api.post("/api/v1/incidents", json={"title": "x", "colour": "red"})
     assert unknown.status_code == 422
@@ -108,20 +122,31 @@ def test_bad_input_gets_clear_errors_and_no_500(api: TestClient) -> None:
     assert missing.status_code == 404 and "error" in missing.json()
     assert api.get("/api/v1/incidents", params={"limit": 0}).status_code == 422
     assert api.get("/api/v1/incidents", params={"severity": "SEV9"}).status_code == 422
-    assert api.post("/api/v1/incidents", json={"title": "x", "links": [{"url": "ftp://x"}]}
-                    ).status_code == 422
+    assert (
+        api.post(
+            "/api/v1/incidents", json={"title": "x", "links": [{"url": "ftp://x"}]}
+        ).status_code
+        == 422
+    )
 
 
 def test_filters_and_pagination(api: TestClient) -> None:
     team = api.post("/api/v1/teams", json={"name": "Payments"}).json()
     svc = api.post("/api/v1/services", json={"name": "Gateway", "team_id": team["id"]}).json()
     old = datetime.now(UTC) - timedelta(days=10)
-    _declare(api, title="Card declines", service_ids=[svc["id"]],
-             severity_id=_sev_id(api, "SEV1"), started_at=old.isoformat())
+    _declare(
+        api,
+        title="Card declines",
+        service_ids=[svc["id"]],
+        severity_id=_sev_id(api, "SEV1"),
+        started_at=old.isoformat(),
+    )
     for i in range(3):
         _declare(api, title=f"Search slow {i}", severity_id=_sev_id(api, "SEV3"))
+
     def refs(**params):  # type: ignore[no-untyped-def]
         return [i["reference"] for i in api.get("/api/v1/incidents", params=params).json()["items"]]
+
     assert refs(severity="sev1") == ["INC-1"]
     assert refs(service="Gateway") == ["INC-1"]
     assert refs(team=str(team["id"])) == ["INC-1"]
@@ -140,41 +165,59 @@ def test_custom_fields_through_the_api(api: TestClient, admin: User) -> None:
     security = next(t for t in types if t["name"] == "Security incident")
     missing = api.post("/api/v1/incidents", json={"title": "Key leak", "type_id": security["id"]})
     assert missing.status_code == 422 and "Security lead" in missing.json()["error"]["message"]
-    incident = _declare(api, title="Key leak", type_id=security["id"],
-                        custom_fields={"security_lead": admin.id, "data_exposed": True})
+    incident = _declare(
+        api,
+        title="Key leak",
+        type_id=security["id"],
+        custom_fields={"security_lead": admin.id, "data_exposed": True},
+    )
     assert incident["restricted"] is True and incident["severity"]["name"] == "SEV1"
-    patched = api.patch(f"/api/v1/incidents/{incident['reference']}",
-                        json={"custom_fields": {"attack_vector": "phishing"}})
+    patched = api.patch(
+        f"/api/v1/incidents/{incident['reference']}",
+        json={"custom_fields": {"attack_vector": "phishing"}},
+    )
     assert patched.json()["custom_fields"]["attack_vector"] == "phishing"
 
 
 def test_notes_backfill_key_events_and_timestamps(api: TestClient) -> None:
     ref = _declare(api)["reference"]
     earlier = datetime.now(UTC) - timedelta(hours=2)
-    note = api.post(f"/api/v1/incidents/{ref}/notes",
-                    json={"body": "Deploy 118 went out", "occurred_at": earlier.isoformat()})
+    note = api.post(
+        f"/api/v1/incidents/{ref}/notes",
+        json={"body": "Deploy 118 went out", "occurred_at": earlier.isoformat()},
+    )
     assert note.status_code == 201
     entries = api.get(f"/api/v1/incidents/{ref}/timeline").json()["items"]
     assert entries[0]["body"] == "Deploy 118 went out"
-    flagged = api.patch(f"/api/v1/incidents/{ref}/timeline/{note.json()['id']}",
-                        json={"is_key_event": True})
+    flagged = api.patch(
+        f"/api/v1/incidents/{ref}/timeline/{note.json()['id']}", json={"is_key_event": True}
+    )
     assert flagged.json()["is_key_event"] is True
     key = api.get(f"/api/v1/incidents/{ref}/timeline", params={"key_only": "true"}).json()
     assert "Deploy 118 went out" in [e["body"] for e in key["items"]]
-    moved = api.patch(f"/api/v1/incidents/{ref}/timestamps",
-                      json={"started_at": earlier.isoformat()})
+    moved = api.patch(
+        f"/api/v1/incidents/{ref}/timestamps", json={"started_at": earlier.isoformat()}
+    )
     assert moved.status_code == 200
     assert datetime.fromisoformat(moved.json()["started_at"]) == earlier
-    bad = api.patch(f"/api/v1/incidents/{ref}/timestamps",
-                    json={"detected_at": (earlier - timedelta(hours=1)).isoformat()})
+    bad = api.patch(
+        f"/api/v1/incidents/{ref}/timestamps",
+        json={"detected_at": (earlier - timedelta(hours=1)).isoformat()},
+    )
     assert bad.status_code == 422
 
 
 def test_action_items_and_overdue_list(api: TestClient, responder: User) -> None:
     ref = _declare(api)["reference"]
-    item = api.post(f"/api/v1/incidents/{ref}/action-items", json={
-        "title": "Alert on gateway 5xx", "assignee_id": responder.id,
-        "due_date": (date.today() - timedelta(days=2)).isoformat(), "kind": "follow_up"})
+    item = api.post(
+        f"/api/v1/incidents/{ref}/action-items",
+        json={
+            "title": "Alert on gateway 5xx",
+            "assignee_id": responder.id,
+            "due_date": (date.today() - timedelta(days=2)).isoformat(),
+            "kind": "follow_up",
+        },
+    )
     assert item.status_code == 201 and item.json()["overdue"] is True
     overdue = api.get("/api/v1/action-items", params={"overdue": "true"}).json()
     assert [i["title"] for i in overdue["items"]] == ["Alert on gateway 5xx"]

@@ -17,7 +17,11 @@ LIVE_TIMEOUT = 10_000  # ms: the watcher's page must change by itself within thi
 
 
 def test_declare_to_close_with_a_live_second_session(
-    live_server: str, new_page, admin: User, responder: User, db: Session  # type: ignore[no-untyped-def]
+    live_server: str,
+    new_page,
+    admin: User,
+    responder: User,
+    db: Session,  # type: ignore[no-untyped-def]
 ) -> None:
     from playwright.sync_api import expect
 
@@ -86,8 +90,15 @@ def test_declare_to_close_with_a_live_second_session(
 
     # The timeline tells the story, in order.
     timeline = commander.locator("#timeline").inner_text()
-    order = ["declared", "acknowledged", "Incident Commander", "identified", "canary",
-             "resolved", "closed"]
+    order = [
+        "declared",
+        "acknowledged",
+        "Incident Commander",
+        "identified",
+        "canary",
+        "resolved",
+        "closed",
+    ]
     positions = [timeline.find(word) for word in order]
     assert -1 not in positions, (order, positions, timeline)
     assert positions == sorted(positions), timeline

@@ -33,21 +33,34 @@ def _seed(db: Session, admin: User) -> list[str]:
         select(IncidentType).where(IncidentType.name == "Security incident")
     ).one()
     team = catalog.create_team(db, name=PAYLOADS[1][:100], description=PAYLOADS[0])
-    svc = catalog.create_service(db, name=PAYLOADS[2][:100], team_id=team.id,
-                                 description=PAYLOADS[3])
+    svc = catalog.create_service(
+        db, name=PAYLOADS[2][:100], team_id=team.id, description=PAYLOADS[3]
+    )
     refs = []
     for i, payload in enumerate(PAYLOADS):
         incident = service.declare(
-            db, by=admin, title=payload, description=payload, customer_impact=payload,
-            type_id=security.id, service_ids=[svc.id],
+            db,
+            by=admin,
+            title=payload,
+            description=payload,
+            customer_impact=payload,
+            type_id=security.id,
+            service_ids=[svc.id],
             custom_fields={"attack_vector": payload, "security_lead": admin.id},
             links=[{"title": payload, "url": "https://example.com/x"}],
         )
         service.add_note(db, incident, payload, by=admin, key_event=i % 2 == 0)
-        updates.post_update(db, incident, phase="investigating", body=payload,
-                            visibility="external", by=admin)
-        actions.add_action_item(db, incident, title=payload[:255], description=payload,
-                                due_date=date(2020, 1, 1), by=admin)
+        updates.post_update(
+            db, incident, phase="investigating", body=payload, visibility="external", by=admin
+        )
+        actions.add_action_item(
+            db,
+            incident,
+            title=payload[:255],
+            description=payload,
+            due_date=date(2020, 1, 1),
+            by=admin,
+        )
         refs.append(incident.reference)
     db.commit()
     return refs
@@ -57,13 +70,22 @@ def _assert_inert(page, where: str) -> None:  # type: ignore[no-untyped-def]
     fired = page.evaluate("window.__xss")
     assert fired is None, f"payload ran on {where}: {fired}"
     # Nothing from the payloads became markup.
-    for selector in ("img[onerror]", "svg[onload]", "iframe", "details[ontoggle]",
-                     "a[href^='javascript:']", "script:not([src])"):
+    for selector in (
+        "img[onerror]",
+        "svg[onload]",
+        "iframe",
+        "details[ontoggle]",
+        "a[href^='javascript:']",
+        "script:not([src])",
+    ):
         assert page.locator(selector).count() == 0, f"{selector} on {where}"
 
 
 def test_xss_payloads_stay_text_everywhere(
-    live_server: str, new_page, db: Session, admin: User  # type: ignore[no-untyped-def]
+    live_server: str,
+    new_page,
+    db: Session,
+    admin: User,  # type: ignore[no-untyped-def]
 ) -> None:
     refs = _seed(db, admin)
     page = new_page()
@@ -79,7 +101,7 @@ def test_xss_payloads_stay_text_everywhere(
         _assert_inert(page, path)
     # The text survives as text: the script payload is visible on its incident page.
     page.goto(f"{live_server}/incidents/{refs[0]}")
-    assert "<script>window.__xss = 'script'</script>" in page.locator(
-        "#incident-header"
-    ).inner_text()
+    assert (
+        "<script>window.__xss = 'script'</script>" in page.locator("#incident-header").inner_text()
+    )
     assert dialogs == []

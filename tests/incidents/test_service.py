@@ -43,7 +43,10 @@ def test_type_defaults_and_required_custom_fields(db: Session, admin: User) -> N
     with pytest.raises(ValidationFailed, match="Security lead"):
         service.declare(db, by=admin, title="Leaked key", type_id=security.id)
     incident = service.declare(
-        db, by=admin, title="Leaked key", type_id=security.id,
+        db,
+        by=admin,
+        title="Leaked key",
+        type_id=security.id,
         custom_fields={"security_lead": admin.id, "data_exposed": "false"},
     )
     assert incident.severity.name == "SEV1"
@@ -56,10 +59,16 @@ def test_type_defaults_and_required_custom_fields(db: Session, admin: User) -> N
 def test_select_fields_accept_only_their_options(db: Session, admin: User) -> None:
     outage = _type(db, "Service outage")
     with pytest.raises(ValidationFailed, match="must be one of"):
-        service.declare(db, by=admin, title="x", type_id=outage.id,
-                        custom_fields={"detection_source": "Tarot"})
-    incident = service.declare(db, by=admin, title="x", type_id=outage.id,
-                               custom_fields={"regions": ["US", "EU"], "error_rate": "12.5"})
+        service.declare(
+            db, by=admin, title="x", type_id=outage.id, custom_fields={"detection_source": "Tarot"}
+        )
+    incident = service.declare(
+        db,
+        by=admin,
+        title="x",
+        type_id=outage.id,
+        custom_fields={"regions": ["US", "EU"], "error_rate": "12.5"},
+    )
     assert incident.custom_fields == {"regions": ["EU", "US"], "error_rate": 12.5}
 
 
@@ -110,10 +119,17 @@ def test_backfilled_timestamps_are_checked_and_recorded(db: Session, admin: User
 def test_edit_records_old_and_new_values(db: Session, admin: User) -> None:
     api_service = catalog.create_service(db, name="API")
     incident = service.declare(db, by=admin, title="x", severity_id=_sev(db, "SEV3").id)
-    entries = service.edit(db, incident, {
-        "title": "API errors", "severity_id": _sev(db, "SEV1").id,
-        "service_ids": [api_service.id], "drill": True,
-    }, by=admin)
+    entries = service.edit(
+        db,
+        incident,
+        {
+            "title": "API errors",
+            "severity_id": _sev(db, "SEV1").id,
+            "service_ids": [api_service.id],
+            "drill": True,
+        },
+        by=admin,
+    )
     changed = {e.field: (e.old_value, e.new_value) for e in entries}
     assert changed["title"] == ("x", "API errors")
     assert changed["severity"] == ("SEV3", "SEV1")
@@ -155,8 +171,9 @@ def test_update_moves_status_and_template_fills_placeholders(db: Session, admin:
     incident = service.declare(db, by=admin, title="Shop down", service_ids=[web.id])
     text = updates.render_template(db, incident, "identified")
     assert "Web shop" in text and "{services}" not in text
-    updates.post_update(db, incident, phase="identified", body=text, visibility="external",
-                        by=admin)
+    updates.post_update(
+        db, incident, phase="identified", body=text, visibility="external", by=admin
+    )
     assert incident.status == "identified"
     assert incident.updates[0].phase == "identified"
     updates.post_update(db, incident, phase="resolved", body="Fixed.", by=admin)
@@ -168,8 +185,9 @@ def test_update_moves_status_and_template_fills_placeholders(db: Session, admin:
 def test_promised_update_schedules_a_reminder_job(db: Session, admin: User) -> None:
     incident = service.declare(db, by=admin, title="x")
     due = utcnow() + timedelta(minutes=30)
-    update = updates.post_update(db, incident, phase="investigating", body="Looking",
-                                 next_update_at=due, by=admin)
+    update = updates.post_update(
+        db, incident, phase="investigating", body="Looking", next_update_at=due, by=admin
+    )
     job = db.scalars(select(Job)).one()
     assert job.kind == "incidents.update_due" and job.run_at == due
     assert updates.remind_if_update_overdue(db, incident.id, update.id) is True
@@ -181,16 +199,24 @@ def test_promised_update_schedules_a_reminder_job(db: Session, admin: User) -> N
 def test_action_items_track_status_and_overdue(db: Session, admin: User, responder: User) -> None:
     incident = service.declare(db, by=admin, title="x")
     yesterday = date.today() - timedelta(days=1)
-    item = actions.add_action_item(db, incident, title="Add alert on queue depth",
-                                   assignee_id=responder.id, due_date=yesterday,
-                                   kind="follow_up", by=admin)
+    item = actions.add_action_item(
+        db,
+        incident,
+        title="Add alert on queue depth",
+        assignee_id=responder.id,
+        due_date=yesterday,
+        kind="follow_up",
+        by=admin,
+    )
     db.flush()
     overdue, total = queries.action_items(db, overdue_on=date.today())
     assert total == 1 and overdue[0] is item and item.is_overdue(date.today())
     actions.update_action_item(db, item, {"status": "done"}, by=responder)
     assert item.completed_at is not None
     assert queries.action_items(db, overdue_on=date.today())[1] == 0
-    assert queries.timeline(db, incident)[-1].summary.endswith("marked “Add alert on queue depth” done")
+    assert queries.timeline(db, incident)[-1].summary.endswith(
+        "marked “Add alert on queue depth” done"
+    )
     with pytest.raises(ValidationFailed):
         actions.update_action_item(db, item, {"status": "finished"}, by=admin)
 
@@ -198,14 +224,21 @@ def test_action_items_track_status_and_overdue(db: Session, admin: User, respond
 def test_search_filters(db: Session, admin: User) -> None:
     team = catalog.create_team(db, name="Payments")
     pay = catalog.create_service(db, name="Payments API", team_id=team.id)
-    a = service.declare(db, by=admin, title="Card payments failing", service_ids=[pay.id],
-                        severity_id=_sev(db, "SEV1").id)
+    a = service.declare(
+        db,
+        by=admin,
+        title="Card payments failing",
+        service_ids=[pay.id],
+        severity_id=_sev(db, "SEV1").id,
+    )
     b = service.declare(db, by=admin, title="Slow search", drill=True)
     service.resolve(db, b, by=admin)
     db.flush()
+
     def refs(**kw):  # type: ignore[no-untyped-def]
         items, _ = queries.search_incidents(db, queries.IncidentFilter(**kw))
         return [i.reference for i in items]
+
     assert refs(team_ids=[team.id]) == [a.reference]
     assert refs(text="card") == [a.reference]
     assert refs(text="INC-2") == [b.reference]
@@ -219,8 +252,14 @@ def test_search_filters(db: Session, admin: User) -> None:
 
 def test_rolled_back_change_leaves_nothing(container, db: Session, admin: User) -> None:  # type: ignore[no-untyped-def]
     incident = service.declare(db, by=admin, title="x")
-    updates.post_update(db, incident, phase="investigating", body="b",
-                        next_update_at=utcnow() + timedelta(minutes=5), by=admin)
+    updates.post_update(
+        db,
+        incident,
+        phase="investigating",
+        body="b",
+        next_update_at=utcnow() + timedelta(minutes=5),
+        by=admin,
+    )
     db.rollback()
     with container.sessionmaker() as check:
         assert check.scalars(select(Job)).all() == []

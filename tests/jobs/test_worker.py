@@ -111,8 +111,14 @@ def test_overdue_update_reminder_lands_on_the_timeline(
     container: Container, db: Session, admin: User
 ) -> None:
     incident = service.declare(db, by=admin, title="Queue backlog")
-    updates.post_update(db, incident, phase="investigating", body="Looking into it",
-                        next_update_at=utcnow() + timedelta(minutes=30), by=admin)
+    updates.post_update(
+        db,
+        incident,
+        phase="investigating",
+        body="Looking into it",
+        next_update_at=utcnow() + timedelta(minutes=30),
+        by=admin,
+    )
     db.commit()
     worker = container.worker()
     assert worker.run_until_idle() == 0  # not due yet

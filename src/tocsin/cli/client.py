@@ -40,6 +40,16 @@ def load_login() -> dict[str, str]:
         fail("not logged in: run tocsin login URL")
 
 
+NOUNS = {
+    "severities": "severity",
+    "priorities": "priority",
+    "incident-types": "incident type",
+    "services": "service",
+    "users": "user",
+    "teams": "team",
+}
+
+
 class Api:
     def __init__(self, url: str, token: str, timeout: float = 15.0) -> None:
         self.url = url.rstrip("/")
@@ -90,4 +100,5 @@ class Api:
             if str(item.get(key, "")).lower() == name.lower():
                 return int(item["id"])
         known = ", ".join(str(i.get(key)) for i in items[:20]) or "none"
-        fail(f"no {collection.rstrip('s').replace('-', ' ')} named {name!r} (known: {known})")
+        noun = NOUNS.get(collection, collection)
+        fail(f"no {noun} named {name!r} (known: {known})")

@@ -1,0 +1,150 @@
+"""The `tocsin` command: server commands on the database, incident commands over the API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tocsin.auth import service as auth
+from tocsin.catalog.models import User
+from tocsin.cli.main import app
+from tocsin.config import Settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def local_env(settings: Settings) -> dict[str, str]:
+    return {"TOCSIN_DATABASE_URL": settings.database_url}
+
+
+def test_user_and_token_create(local_env: dict[str, str], container) -> None:  # type: ignore[no-untyped-def]
+    made = runner.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "--name",
+            "Ops Bot",
+            "--email",
+            "OPS@example.com",
+            "--role",
+            "admin",
+            "--password",
+            "long-password",
+            "--json",
+        ],
+        env=local_env,
+    )
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["email"] == "ops@example.com"
+    again = runner.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "--name",
+            "X",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "long-password",
+        ],
+        env=local_env,
+    )
+    assert again.exit_code == 1 and "already exists" in again.output
+    token = runner.invoke(app, ["token", "create", "--user", "ops@example.com"], env=local_env)
+    assert token.exit_code == 0 and token.stdout.startswith("tcs_")
+    with container.sessionmaker() as session:
+        assert auth.user_for_api_token(session, token.stdout.strip()).email == "ops@example.com"
+    unknown = runner.invoke(app, ["token", "create", "--user", "nobody@example.com"], env=local_env)
+    assert unknown.exit_code == 1 and "no user with email" in unknown.output
+
+
+def test_db_upgrade_is_repeatable(local_env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["db", "upgrade"], env=local_env)
+    assert result.exit_code == 0 and "up to date" in result.output
+
+
+def test_worker_once_runs_due_jobs(local_env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["worker", "--once"], env=local_env)
+    assert result.exit_code == 0 and "ran 0 job(s)" in result.output
+
+
+def test_remote_incident_commands(live_server: str, db, admin: User, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, secret = auth.create_api_token(db, admin, "cli")
+    db.commit()
+    env = {"TOCSIN_CLI_CONFIG": str(tmp_path / "cli.json"), "COLUMNS": "200"}
+    assert runner.invoke(app, ["incident", "list"], env=env).exit_code == 1  # not logged in
+    login = runner.invoke(app, ["login", live_server, "--token", secret], env=env)
+    assert login.exit_code == 0, login.output
+    assert oct((tmp_path / "cli.json").stat().st_mode & 0o777) == "0o600"
+
+    declared = runner.invoke(
+        app,
+        [
+            "incident",
+            "declare",
+            "Checkout failing",
+            "--severity",
+            "sev1",
+            "--type",
+            "Service outage",
+            "--json",
+        ],
+        env=env,
+    )
+    assert declared.exit_code == 0, declared.output
+    incident = json.loads(declared.stdout)
+    assert incident["reference"] == "INC-1" and incident["severity"]["name"] == "SEV1"
+
+    bad = runner.invoke(app, ["incident", "declare", "x", "--severity", "SEV9"], env=env)
+    assert bad.exit_code == 1 and "no severity named 'SEV9'" in bad.output
+    assert "Traceback" not in bad.output
+
+    listed = runner.invoke(app, ["incident", "list", "--json"], env=env)
+    assert [i["reference"] for i in json.loads(listed.stdout)["items"]] == ["INC-1"]
+    table = runner.invoke(app, ["incident", "list"], env=env)
+    assert "Checkout failing" in table.stdout
+
+    assert runner.invoke(app, ["incident", "ack", "INC-1"], env=env).exit_code == 0
+    update = runner.invoke(
+        app,
+        [
+            "incident",
+            "update",
+            "INC-1",
+            "--phase",
+            "identified",
+            "--template",
+            "--external",
+            "--next-update",
+            "30m",
+        ],
+        env=env,
+    )
+    assert update.exit_code == 0, update.output
+    note = runner.invoke(app, ["incident", "note", "INC-1", "Rolled back", "--key"], env=env)
+    assert note.exit_code == 0
+    closing_early = runner.invoke(app, ["incident", "close", "INC-1"], env=env)
+    assert closing_early.exit_code == 1 and "cannot move to closed" in closing_early.output
+    resolved = runner.invoke(
+        app, ["incident", "resolve", "INC-1", "-m", "All fixed.", "--json"], env=env
+    )
+    assert json.loads(resolved.stdout)["status"] == "resolved"
+    assert runner.invoke(app, ["incident", "close", "INC-1"], env=env).exit_code == 0
+    shown = runner.invoke(app, ["incident", "show", "INC-1", "--json"], env=env)
+    data = json.loads(shown.stdout)
+    assert data["status"] == "closed"
+    assert [u["phase"] for u in data["updates"]] == ["resolved", "identified"]
+    assert any(e["body"] == "Rolled back" and e["is_key_event"] for e in data["timeline"])
+
+
+def test_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
+    env = {"TOCSIN_CLI_CONFIG": str(tmp_path / "cli.json")}
+    result = runner.invoke(app, ["login", "http://127.0.0.1:9", "--token", "tcs_x"], env=env)
+    assert result.exit_code == 1 and "cannot reach http://127.0.0.1:9" in result.output
+    assert "Traceback" not in result.output
