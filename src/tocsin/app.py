@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import structlog
+import swagger_ui_bundle  # type: ignore[import-untyped]
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -82,6 +84,26 @@ def _system_router(container: Container, metrics: Metrics) -> APIRouter:
     return router
 
 
+def _docs_router(app: FastAPI) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/api/v1/openapi.json")
+    def openapi(user: CurrentUser) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/api/v1/docs")
+    def docs(user: CurrentUser) -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/api/v1/openapi.json",
+            title="Tocsin API",
+            swagger_js_url="/api/v1/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/api/v1/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    return router
+
+
 def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
     """Build a Tocsin web application for these settings."""
     configure_logging(settings)
@@ -104,8 +126,9 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         title="Tocsin",
         version=__version__,
         description="Incident response: declare, run and learn from incidents.",
-        openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # Served below behind login, with Swagger UI from a package instead of a CDN.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -131,6 +154,12 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         return response
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.mount(
+        "/api/v1/docs-assets",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="docs-assets",
+    )
+    app.include_router(_docs_router(app))
     app.include_router(_system_router(container, metrics))
     for router in _routers():
         app.include_router(router)

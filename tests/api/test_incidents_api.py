@@ -238,3 +238,7 @@ def test_health_metrics_and_openapi(client: TestClient, api: TestClient) -> None
     assert "tocsin_http_requests_total" in metrics
     spec = api.get("/api/v1/openapi.json").json()
     assert "/api/v1/incidents/{ref}/acknowledge" in spec["paths"]
+    assert bare.get("/api/v1/openapi.json").status_code == 401
+    docs = api.get("/api/v1/docs")
+    assert docs.status_code == 200 and "/api/v1/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert api.get("/api/v1/docs-assets/swagger-ui-bundle.js").status_code == 200
