@@ -94,3 +94,10 @@ def test_vocabulary(api: TestClient) -> None:
     assert put.json()["body"] == "Watching {services}."
     assert api.get("/api/v1/templates").json()["monitoring"] == "Watching {services}."
     assert api.put("/api/v1/templates/panicking", json={"body": "x"}).status_code == 422
+
+
+def test_duplicate_non_ascii_names_are_conflicts(api: TestClient) -> None:
+    assert api.post("/api/v1/teams", json={"name": "Équipe Ü"}).status_code == 201
+    again = api.post("/api/v1/teams", json={"name": "Équipe Ü"})
+    assert again.status_code == 409 and "already exists" in again.json()["error"]["message"]
+    assert api.post("/api/v1/roles", json={}).status_code == 422

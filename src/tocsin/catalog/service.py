@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
@@ -19,7 +19,7 @@ PASSWORD_MIN = 8
 
 
 def _unique(session: Session, model: type[Any], column: Any, value: str, current: Any) -> None:
-    existing = session.scalar(select(model).where(func.lower(column) == value.lower()))
+    existing = session.scalar(select(model).where(or_(column == value, func.lower(column) == value.lower())))
     if existing is not None and existing is not current:
         raise Conflict(f"a {model.__name__.lower()} named {value!r} already exists")
 

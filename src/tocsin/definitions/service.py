@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
@@ -42,7 +42,7 @@ def _get(session: Session, model: type[Any], ident: int, what: str) -> Any:
 
 
 def _unique_name(session: Session, model: type[Any], column: Any, name: str, current: Any) -> None:
-    other = session.scalar(select(model).where(func.lower(column) == name.lower()))
+    other = session.scalar(select(model).where(or_(column == name, func.lower(column) == name.lower())))
     if other is not None and other is not current:
         raise Conflict(f"{name!r} already exists")
 
@@ -184,6 +184,8 @@ def _apply_role(session: Session, role: IncidentRole, data: dict[str, Any]) -> I
 
 
 def create_role(session: Session, data: dict[str, Any]) -> IncidentRole:
+    if not str(data.get("name") or "").strip():
+        raise ValidationFailed("name is required", field="name")
     if not data.get("slug") and data.get("name"):
         data = {**data, "slug": re.sub(r"[^a-z0-9]+", "_", str(data["name"]).lower()).strip("_")}
     role = IncidentRole(slug="", name="")

@@ -8,7 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tocsin.errors import DomainError, Unauthenticated
@@ -80,6 +80,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DataError)
     async def out_of_range(request: Request, exc: Exception) -> Response:
         return error_response(request, 422, "a number in the request is out of range")
+
+    # A uniqueness race or a case the services did not foresee: still the caller's conflict.
+    @app.exception_handler(IntegrityError)
+    async def integrity(request: Request, exc: IntegrityError) -> Response:
+        log.warning("http.integrity_error", path=request.url.path, error=str(exc.orig))
+        return error_response(request, 409, "this conflicts with existing data (a duplicate?)")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
