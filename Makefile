@@ -31,6 +31,8 @@ run: install
 
 ## The whole suite: SQLite always; PostgreSQL too when TOCSIN_TEST_POSTGRES_URL is set (CI).
 test: install-test
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest -p no:cacheprovider
 	@if [ -n "$$TOCSIN_TEST_POSTGRES_URL" ]; then \
 	  echo "== again on PostgreSQL"; \

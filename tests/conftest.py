@@ -23,7 +23,7 @@ from tocsin.bootstrap import Container, build
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.config import Settings
-from tocsin.db import Base, make_engine, make_sessionmaker
+from tocsin.db import Base, make_engine
 from tocsin.definitions.service import ensure_defaults
 from tocsin.migrate import upgrade
 

@@ -12,7 +12,7 @@ DEFAULT_SECRET = "dev-insecure-secret-change-me"
 
 
 class Settings(BaseSettings):
-    """Everything Tocsin can be configured with. Build one explicitly; nothing reads it at import."""
+    """Everything Tocsin can be configured with; built explicitly, never read at import."""
 
     model_config = SettingsConfigDict(env_prefix="TOCSIN_", env_file=None, extra="ignore")
 

@@ -246,7 +246,8 @@ def test_health_metrics_and_openapi(client: TestClient, api: TestClient) -> None
 
 def test_out_of_range_numbers_are_422_not_500(api: TestClient) -> None:
     huge = 10**20
-    assert api.post("/api/v1/incidents", json={"title": "x", "severity_id": huge}).status_code == 422
+    body = {"title": "x", "severity_id": huge}
+    assert api.post("/api/v1/incidents", json=body).status_code == 422
     assert api.get(f"/api/v1/users/{huge}").status_code == 422
     assert api.patch(f"/api/v1/action-items/{huge}", json={"status": "done"}).status_code == 422
     assert api.get("/api/v1/incidents").json()["total"] == 0  # nothing was written

@@ -60,7 +60,8 @@ def test_changes_are_reported_field_by_field(db: Session, tmp_path: Path) -> Non
             "bad.yaml: teams[1].name: 'a' is already defined at teams[0]",
         ),
         (
-            "incident_types:\n  - name: T\n    fields:\n      - key: k\n        label: K\n        kind: dropdown\n",
+            "incident_types:\n  - name: T\n    fields:\n"
+            "      - key: k\n        label: K\n        kind: dropdown\n",
             "bad.yaml: incident_types[0]",
         ),
         ("colour: red\n", "bad.yaml: colour: Extra inputs are not permitted"),

@@ -14,7 +14,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Severity
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
 from tocsin.incidents import actions, queries, service, updates
-from tocsin.incidents.models import Incident, Status
+from tocsin.incidents.models import Incident
 from tocsin.jobs.models import Job
 
 

@@ -19,7 +19,8 @@ PASSWORD_MIN = 8
 
 
 def _unique(session: Session, model: type[Any], column: Any, value: str, current: Any) -> None:
-    existing = session.scalar(select(model).where(or_(column == value, func.lower(column) == value.lower())))
+    same = or_(column == value, func.lower(column) == value.lower())
+    existing = session.scalar(select(model).where(same))
     if existing is not None and existing is not current:
         raise Conflict(f"a {model.__name__.lower()} named {value!r} already exists")
 

@@ -68,7 +68,7 @@ ROLES = [
         "slug": "scribe",
         "name": "Scribe",
         "description": "Keeps the timeline so nobody has to remember later.",
-        "responsibilities": "Record decisions, actions and findings on the timeline as they happen\n"
+        "responsibilities": "Record decisions, actions and findings on the timeline\n"
         "Flag key events for the postmortem\n"
         "Note who owns each action item",
     },
@@ -157,7 +157,7 @@ INCIDENT_TYPES = [
     },
     {
         "name": "Security incident",
-        "description": "Suspected or confirmed breach, vulnerability exploitation or data exposure.",
+        "description": "Suspected or confirmed breach, exploitation or data exposure.",
         "default_severity": "SEV1",
         "default_restricted": True,
         "roles_to_fill": ["incident_commander", "scribe", "comms_internal"],

@@ -1,4 +1,4 @@
-"""Actions on the incident vocabulary: severities, priorities, types and fields, roles, templates."""
+"""Actions on the incident vocabulary: severities, priorities, types, roles, templates."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def _get(session: Session, model: type[Any], ident: int, what: str) -> Any:
 
 
 def _unique_name(session: Session, model: type[Any], column: Any, name: str, current: Any) -> None:
-    other = session.scalar(select(model).where(or_(column == name, func.lower(column) == name.lower())))
+    same = or_(column == name, func.lower(column) == name.lower())
+    other = session.scalar(select(model).where(same))
     if other is not None and other is not current:
         raise Conflict(f"{name!r} already exists")
 
