@@ -35,6 +35,7 @@ CSP = (
 
 
 def _routers() -> list[APIRouter]:
+    from tocsin.alerts import ingest as alerts_ingest
     from tocsin.auth import api as auth_api
     from tocsin.auth import views as auth_views
     from tocsin.catalog import api as catalog_api
@@ -46,6 +47,7 @@ def _routers() -> list[APIRouter]:
     from tocsin.incidents import views as incidents_views
 
     return [
+        alerts_ingest.router,
         auth_api.router,
         catalog_api.router,
         definitions_api.router,

@@ -1,5 +1,6 @@
 """Import every domain's models so that Base.metadata is complete (Alembic, tests)."""
 
+from tocsin.alerts import models as alerts_models
 from tocsin.auth import models as auth_models
 from tocsin.catalog import models as catalog_models
 from tocsin.db import Base
@@ -9,6 +10,7 @@ from tocsin.jobs import models as jobs_models
 
 __all__ = [
     "Base",
+    "alerts_models",
     "auth_models",
     "catalog_models",
     "definitions_models",

@@ -148,3 +148,21 @@ def test_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["login", "http://127.0.0.1:9", "--token", "tcs_x"], env=env)
     assert result.exit_code == 1 and "cannot reach http://127.0.0.1:9" in result.output
     assert "Traceback" not in result.output
+
+
+def test_integration_create_prints_key_and_url(local_env: dict[str, str], container) -> None:  # type: ignore[no-untyped-def]
+    from tocsin.alerts import service as alerts
+    from tocsin.catalog import service as catalog
+
+    with container.sessionmaker.begin() as session:
+        catalog.create_service(session, name="Checkout")
+    made = runner.invoke(
+        app, ["integration", "create", "--service", "checkout", "--json"], env=local_env
+    )
+    assert made.exit_code == 0, made.output
+    out = json.loads(made.stdout)
+    assert out["url"].endswith("/v2/enqueue") and len(out["key"]) == 32
+    with container.sessionmaker() as session:
+        assert alerts.integration_by_key(session, out["key"]).service.name == "Checkout"
+    missing = runner.invoke(app, ["integration", "create", "--service", "nope"], env=local_env)
+    assert missing.exit_code == 1 and "no service named" in missing.output

@@ -203,3 +203,46 @@ def export(
     else:
         output.write_text(text)
         console.print(f"wrote {output}")
+
+
+integration_app = typer.Typer(help="Integrations that send alerts.", no_args_is_help=True)
+
+
+@integration_app.command("create")
+def integration_create(
+    service: Annotated[str, typer.Option("--service", help="Service name")],
+    type_: Annotated[str, typer.Option("--type", help="pagerduty")] = "pagerduty",
+    name: Annotated[str | None, typer.Option(help="Defaults to the type")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create an integration and print the key and URL to give the sender (shown once)."""
+    from sqlalchemy import func, select
+
+    from tocsin.alerts import service as alerts
+    from tocsin.catalog.models import Service
+
+    settings = load_settings()
+    built = container(settings)
+    try:
+        with transaction(built.sessionmaker) as session:
+            svc = session.scalar(select(Service).where(func.lower(Service.name) == service.lower()))
+            if svc is None:
+                fail(f"no service named {service!r}")
+            integration, key = alerts.create_integration(
+                session, service_id=svc.id, name=name or type_, type=type_
+            )
+            out = {
+                "id": integration.id,
+                "service": svc.name,
+                "type": integration.type,
+                "key": key,
+                "url": f"{settings.base_url.rstrip('/')}/v2/enqueue",
+            }
+    except DomainError as exc:
+        fail(exc.message)
+    if as_json:
+        emit_json(out)
+        return
+    console.print(f"Integration {out['id']} for {out['service']} ({out['type']})")
+    console.print(f"  routing key: [bold]{key}[/bold]  (shown once; store it in the sender)")
+    console.print(f"  events URL:  {out['url']}")

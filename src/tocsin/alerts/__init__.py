@@ -1,0 +1,1 @@
+"""Alert ingestion: integrations, received events with their outcome, alerts, grouping."""

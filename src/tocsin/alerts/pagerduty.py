@@ -1,0 +1,124 @@
+"""The PagerDuty Events API v2 wire format: parsing and validating what senders post."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+MAX_BODY = 512 * 1024
+SUMMARY_MAX = 1024
+DEDUP_MAX = 255
+ACTIONS = ("trigger", "acknowledge", "resolve")
+SEVERITIES = ("critical", "error", "warning", "info")
+
+
+class EventInvalid(Exception):
+    """The event cannot be accepted; `errors` are PagerDuty-style messages for the sender."""
+
+    def __init__(self, errors: list[str], message: str = "Event object is invalid") -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+        self.message = message
+
+
+@dataclass
+class ParsedEvent:
+    routing_key: str
+    action: str
+    dedup_key: str | None
+    summary: str = ""
+    severity: str = "error"
+    source: str = ""
+    timestamp: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    links: list[dict[str, str]] = field(default_factory=list)
+
+
+def _string(value: Any, name: str, errors: list[str], *, max_len: int, required: bool) -> str:
+    if value is None or value == "":
+        if required:
+            errors.append(f"'{name}' is missing or blank")
+        return ""
+    if not isinstance(value, str):
+        errors.append(f"'{name}' must be a string")
+        return ""
+    if len(value) > max_len:
+        errors.append(f"'{name}' is longer than {max_len} characters")
+    return value
+
+
+def parse_event(data: Any) -> ParsedEvent:
+    """Validate an /v2/enqueue body. Acknowledge and resolve need no payload."""
+    if not isinstance(data, dict):
+        raise EventInvalid(["JSON parse error"], "Event object format is unrecognized")
+    errors: list[str] = []
+    routing_key = _string(data.get("routing_key"), "routing_key", errors, max_len=64, required=True)
+    action = data.get("event_action")
+    if action not in ACTIONS:
+        errors.append("'event_action' must be one of trigger, acknowledge, resolve")
+    dedup_key = data.get("dedup_key")
+    if dedup_key is not None:
+        dedup_key = _string(dedup_key, "dedup_key", errors, max_len=DEDUP_MAX, required=False)
+        dedup_key = dedup_key or None
+    if action in ("acknowledge", "resolve") and not dedup_key:
+        errors.append(f"'dedup_key' is required to {action} an alert")
+    event = ParsedEvent(routing_key=routing_key, action=str(action), dedup_key=dedup_key)
+    payload = data.get("payload")
+    if action == "trigger":
+        if not isinstance(payload, dict):
+            errors.append("'payload' is missing or not an object")
+            payload = {}
+        event.summary = _string(
+            payload.get("summary"), "payload.summary", errors, max_len=SUMMARY_MAX, required=True
+        )
+        event.source = _string(
+            payload.get("source"), "payload.source", errors, max_len=255, required=True
+        )
+        severity = payload.get("severity")
+        if severity not in SEVERITIES:
+            errors.append("'payload.severity' must be one of critical, error, warning, info")
+        else:
+            event.severity = severity
+        stamp = payload.get("timestamp")
+        if stamp is not None:
+            try:
+                event.timestamp = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            except ValueError:
+                errors.append("'payload.timestamp' is not an ISO 8601 date and time")
+        details = payload.get("custom_details")
+        if details is not None:
+            event.details = details if isinstance(details, dict) else {"details": details}
+        for name in ("component", "group", "class"):
+            if isinstance(payload.get(name), str):
+                event.details.setdefault(f"_{name}", payload[name])
+    elif isinstance(payload, dict) and isinstance(payload.get("summary"), str):
+        event.summary = payload["summary"][:SUMMARY_MAX]
+    links = data.get("links") or []
+    if isinstance(links, list):
+        for link in links[:20]:
+            if isinstance(link, dict) and isinstance(link.get("href"), str):
+                text = link.get("text") if isinstance(link.get("text"), str) else link["href"]
+                event.links.append({"href": link["href"][:2048], "text": str(text)[:255]})
+    if errors:
+        raise EventInvalid(errors)
+    return event
+
+
+def parse_change_event(data: Any) -> tuple[str, str]:
+    """Validate a /v2/change/enqueue body; returns (routing_key, summary)."""
+    if not isinstance(data, dict):
+        raise EventInvalid(["JSON parse error"], "Event object format is unrecognized")
+    errors: list[str] = []
+    routing_key = _string(data.get("routing_key"), "routing_key", errors, max_len=64, required=True)
+    payload = data.get("payload")
+    summary = ""
+    if not isinstance(payload, dict):
+        errors.append("'payload' is missing or not an object")
+    else:
+        summary = _string(
+            payload.get("summary"), "payload.summary", errors, max_len=SUMMARY_MAX, required=True
+        )
+    if errors:
+        raise EventInvalid(errors)
+    return routing_key, summary
