@@ -16,6 +16,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.alerts import service
+from tocsin.alerts.alertmanager import parse_webhook
+from tocsin.alerts.models import IntegrationType
 from tocsin.alerts.pagerduty import MAX_BODY, EventInvalid, parse_change_event, parse_event
 from tocsin.db import transaction
 
@@ -110,4 +112,47 @@ async def change_enqueue(request: Request) -> JSONResponse:
         return _error(400, "Event object is invalid", ["Invalid routing key"])
     return JSONResponse(
         {"status": "success", "message": "Change event processed", "id": str(event_id)}, 202
+    )
+
+
+@router.post("/hooks/{key}")
+@router.put("/hooks/{key}")
+async def webhook(key: str, request: Request) -> JSONResponse:
+    """Alertmanager `webhook_configs` and Grafana webhook contact points post here.
+
+    An Authorization header (Alertmanager http_config, Grafana basic/bearer auth) is accepted
+    and not needed: the key in the URL identifies the integration.
+    """
+    try:
+        body = await _body(request)
+        sender, events = parse_webhook(body)
+    except EventInvalid as exc:
+        return _error(400, exc.message, exc.errors)
+    factory = request.app.state.sessionmaker
+
+    def store() -> list[str] | str:
+        with transaction(factory) as session:
+            integration = service.integration_by_key(session, key)
+            if integration is None:
+                return "unknown"
+            if integration.type not in (IntegrationType.alertmanager, IntegrationType.grafana):
+                return "wrong-type"
+            return [
+                service.ingest(session, integration, event, raw).outcome for event, raw in events
+            ]
+
+    try:
+        outcome = await run_in_threadpool(store)
+    except OperationalError as exc:
+        return _unavailable(exc)
+    if outcome == "unknown":
+        return _error(404, "No integration has this key", ["unknown integration key"])
+    if outcome == "wrong-type":
+        return _error(
+            400,
+            "This integration takes PagerDuty events at /v2/enqueue",
+            ["wrong endpoint for this integration"],
+        )
+    return JSONResponse(
+        {"status": "success", "sender": sender, "alerts": len(events), "outcomes": outcome}, 200
     )

@@ -15,7 +15,9 @@ from tocsin.incidents.models import Incident
 
 
 class IntegrationType(enum.StrEnum):
-    pagerduty = "pagerduty"  # PagerDuty Events API v2
+    pagerduty = "pagerduty"  # PagerDuty Events API v2 (routing_key in the body)
+    alertmanager = "alertmanager"  # webhook_configs; URL /hooks/{key}
+    grafana = "grafana"  # Grafana alerting webhook contact point; URL /hooks/{key}
 
 
 class AlertStatus(enum.StrEnum):
@@ -78,6 +80,7 @@ class Alert(Base):
         ForeignKey("incidents.id", ondelete="SET NULL"), default=None, index=True
     )
     dedup_key: Mapped[str] = mapped_column(String(255))
+    group_key: Mapped[str | None] = mapped_column(String(1024), default=None)
     status: Mapped[str] = mapped_column(String(16), default=AlertStatus.triggered.value)
     summary: Mapped[str] = mapped_column(String(1024))
     severity: Mapped[str] = mapped_column(String(16), default="error")

@@ -33,6 +33,8 @@ class ParsedEvent:
     timestamp: datetime | None = None
     details: dict[str, Any] = field(default_factory=dict)
     links: list[dict[str, str]] = field(default_factory=list)
+    # Alertmanager's groupKey: alerts of one group join one incident by default.
+    group_key: str | None = None
 
 
 def _string(value: Any, name: str, errors: list[str], *, max_len: int, required: bool) -> str:

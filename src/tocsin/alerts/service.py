@@ -75,14 +75,20 @@ def _open_alert(session: Session, integration: Integration, dedup_key: str) -> A
 
 
 def _incident_for(session: Session, integration: Integration, event: ParsedEvent) -> Incident:
-    """Default grouping: join the open incident of an earlier alert with the same key,
-    otherwise declare a new incident through the same service function people use."""
+    """Default grouping: join the open incident of an earlier alert of the same Alertmanager
+    group (or, without a group, the same dedup key); otherwise declare a new incident through
+    the same service function people use."""
+    same = (
+        Alert.group_key == event.group_key
+        if event.group_key
+        else Alert.dedup_key == event.dedup_key
+    )
     earlier = session.scalar(
         select(Incident)
         .join(Alert, Alert.incident_id == Incident.id)
         .where(
             Alert.integration_id == integration.id,
-            Alert.dedup_key == event.dedup_key,
+            same,
             Incident.status.notin_([Status.resolved.value, Status.closed.value]),
         )
         .order_by(Incident.id.desc())
@@ -135,6 +141,7 @@ def _trigger(session: Session, integration: Integration, event: ParsedEvent, sto
             integration_id=integration.id,
             service_id=integration.service_id,
             dedup_key=event.dedup_key,
+            group_key=event.group_key,
             summary=event.summary,
             severity=event.severity,
             source=event.source,

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 07:40:08.074832
+Create Date: 2026-11-23 07:44:31.940600
 """
 
 from collections.abc import Sequence
@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("service_id", sa.Integer(), nullable=False),
         sa.Column("incident_id", sa.Integer(), nullable=True),
         sa.Column("dedup_key", sa.String(length=255), nullable=False),
+        sa.Column("group_key", sa.String(length=1024), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("summary", sa.String(length=1024), nullable=False),
         sa.Column("severity", sa.String(length=16), nullable=False),

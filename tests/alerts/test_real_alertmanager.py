@@ -1,0 +1,144 @@
+"""A real Prometheus Alertmanager (Debian's package) sends to Tocsin through its webhook and
+PagerDuty receivers, unchanged: only the URLs point at Tocsin."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.conftest import free_port, missing_service
+from tocsin.alerts import service as alerts
+from tocsin.alerts.models import Alert, Integration
+from tocsin.bootstrap import Container
+from tocsin.catalog import service as catalog
+from tocsin.incidents.models import Incident
+
+CONFIG = """
+route:
+  receiver: tocsin
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: tocsin
+    webhook_configs:
+      - url: {base}/hooks/{hook_key}
+        send_resolved: true
+    pagerduty_configs:
+      - url: {base}/v2/enqueue
+        routing_key: {routing_key}
+        send_resolved: true
+"""
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        missing_service("prometheus-alertmanager is not installed (apt-get install it)")
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(config: str) -> str:
+        path = tmp_path / "alertmanager.yml"
+        path.write_text(config)
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={path}",
+                f"--storage.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("Alertmanager did not become ready")
+
+    yield start
+    for proc in processes:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _wait(check: Callable[[], bool], seconds: float = 40) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError("timed out waiting for Alertmanager's notifications")
+
+
+def test_alertmanager_webhook_and_pagerduty_receivers(
+    alertmanager,
+    live_server: str,
+    db: Session,
+    container: Container,  # type: ignore[no-untyped-def]
+) -> None:
+    svc = catalog.create_service(db, name="Web")
+    hook, hook_key = alerts.create_integration(
+        db, service_id=svc.id, name="AM webhook", type="alertmanager"
+    )
+    pd, routing_key = alerts.create_integration(db, service_id=svc.id, name="AM as PagerDuty")
+    db.commit()
+    hook_id, pd_id = hook.id, pd.id
+    am = alertmanager(CONFIG.format(base=live_server, hook_key=hook_key, routing_key=routing_key))
+
+    def post(ends: datetime) -> None:
+        body = [
+            {
+                "labels": {"alertname": "DiskFull", "instance": f"db-{i}", "severity": "warning"},
+                "annotations": {"summary": "Disk almost full"},
+                "startsAt": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+                "endsAt": ends.isoformat(),
+            }
+            for i in (1, 2)
+        ]
+        assert httpx.post(f"{am}/api/v2/alerts", json=body, timeout=5).status_code == 200
+
+    def counts(status: str | None = None) -> dict[int, int]:
+        with container.sessionmaker() as s:
+            query = select(Alert.integration_id, func.count(Alert.id)).group_by(
+                Alert.integration_id
+            )
+            if status:
+                query = query.where(Alert.status == status)
+            return dict(s.execute(query).all())  # type: ignore[arg-type]
+
+    post(datetime.now(UTC) + timedelta(hours=1))
+    # The webhook makes one alert per Alertmanager alert; PagerDuty one per group.
+    _wait(lambda: counts() == {hook_id: 2, pd_id: 1})
+    with container.sessionmaker() as s:
+        incidents = s.scalars(select(Incident)).all()
+        # One incident per integration's group (grouping is per integration). The webhook
+        # carries the severity label (warning → SEV3); Alertmanager's PagerDuty receiver
+        # sends its configured severity, "error" by default (→ SEV2).
+        assert sorted(i.severity.name for i in incidents) == ["SEV2", "SEV3"]
+        assert {i.title for i in incidents} >= {"Disk almost full (db-1)"}
+    post(datetime.now(UTC) - timedelta(seconds=5))
+    _wait(lambda: counts("resolved") == {hook_id: 2, pd_id: 1})
+    with container.sessionmaker() as s:
+        assert {i.status for i in s.scalars(select(Incident))} == {"resolved"}
+        assert s.scalar(select(func.count(Integration.id))) == 2

@@ -1,0 +1,62 @@
+from fastapi.testclient import TestClient
+from tests.conftest import api_as
+
+def test_probe(api: TestClient, db, viewer, responder) -> None:
+    api.post("/api/v1/incidents", json={"title": "x"})
+    cases = [
+        ("get", "/api/v1/incidents?since=2026-01-01T00:00:00", None),
+        ("get", "/api/v1/incidents?status=bogus", None),
+        ("get", "/api/v1/incidents?sort=bogus", None),
+        ("get", "/api/v1/action-items?kind=bogus", None),
+        ("get", "/api/v1/incidents/INC-1/template?phase=bogus", None),
+        ("get", "/api/v1/incidents/INC-1/template?phase=identified&next_update_at=2030-01-01T00:00:00", None),
+        ("patch", "/api/v1/incidents/INC-1", {"title": None}),
+        ("patch", "/api/v1/incidents/INC-1", {"custom_fields": None}),
+        ("patch", "/api/v1/incidents/INC-1", {"service_ids": None}),
+        ("patch", "/api/v1/incidents/INC-1", {"links": None}),
+        ("patch", "/api/v1/incidents/INC-1", {"drill": None}),
+        ("patch", "/api/v1/incidents/INC-1/timestamps", {"started_at": None}),
+        ("patch", "/api/v1/severities/1", {"rank": None}),
+        ("patch", "/api/v1/severities/1", {"name": None}),
+        ("patch", "/api/v1/incident-types/1", {"role_ids": None}),
+        ("patch", "/api/v1/incident-types/1", {"fields": None}),
+        ("post", "/api/v1/incident-types", {"name": "T", "role_ids": None}),
+        ("patch", "/api/v1/users/1", {"active": None}),
+        ("patch", "/api/v1/users/1", {"team_ids": None}),
+        ("patch", "/api/v1/services/999", {}),
+        ("post", "/api/v1/incidents", {"title": "x", "custom_fields": {"a": {"b": 1}}}),
+        ("post", "/api/v1/incidents/INC-1/notes", {"body": "x", "occurred_at": "2026-01-01T00:00:00"}),
+        ("post", "/api/v1/incidents/INC-1/updates", {"phase": "identified", "body": "x", "next_update_at": "2030-01-01T00:00:00"}),
+        ("post", "/api/v1/incidents/INC-1/action-items", {"title": "x", "kind": None}),
+        ("post", "/api/v1/incidents/INC-1/action-items", {"title": "x", "due_date": "2026-13-01"}),
+        ("patch", "/api/v1/action-items/1", {"status": None}),
+        ("patch", "/api/v1/action-items/1", {"title": None}),
+        ("put", "/api/v1/incidents/INC-1/roles/nope", {"user_id": 1}),
+        ("put", "/api/v1/incidents/INC-1/roles/incident_commander", {}),
+        ("put", "/api/v1/incidents/INC-1/roles/incident_commander", {"user_id": 99}),
+        ("post", "/api/v1/tokens", {"name": "x", "user_id": 999}),
+        ("post", "/api/v1/tokens", {"name": ""}),
+        ("delete", "/api/v1/tokens/999", None),
+        ("delete", "/api/v1/incidents", None),
+        ("get", "/api/v1/incidents/INC-1/timeline/1", None),
+        ("patch", "/api/v1/incidents/INC-1/timeline/999999", {"is_key_event": True}),
+        ("post", "/api/v1/incidents", [1,2]),
+        ("post", "/api/v1/incidents", "str"),
+        ("post", "/api/v1/incidents", None),
+        ("get", "/api/v1/incidents?limit=1000", None),
+        ("get", "/api/v1/incidents?offset=-1", None),
+        ("get", "/api/v1/incidents?offset=100000000000000000000", None),
+        ("get", "/api/v1/incidents?q=" + "x"*300, None),
+        ("post", "/api/v1/severities", {"name": "S9", "color": "red"}),
+        ("delete", "/api/v1/severities/1", None),
+        ("get", "/api/v1/incidents/INC-1", None),
+        ("delete", "/api/v1/teams/999", None),
+        ("get", "/api/v1/incidents?since=notadate", None),
+        ("post", "/api/v1/incidents", {"title": "y", "started_at": "2099-01-01T00:00:00Z"}),
+        ("post", "/api/v1/incidents", {"title": "y", "custom_fields": {"x": 1}}),
+        ("post", "/api/v1/users", {"name": "P", "email": "p@x.io", "password": "short"}),
+    ]
+    for method, url, body in cases:
+        kw = {} if body is None and method in ("get", "delete") else {"json": body}
+        r = getattr(api, method)(url, **kw) if kw else getattr(api, method)(url)
+        print(r.status_code, method, url, body, "->", r.text[:200])
