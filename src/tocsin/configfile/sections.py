@@ -1,32 +1,21 @@
-"""One handler per top-level section of the file, registered in SECTIONS.
+"""One handler per top-level section: how to read the current state and how to change it.
 
-A handler knows its section's item model, the field that names an object (its key), which
-other sections its fields refer to, how to read the current state in the file's form, and
-how to create or update an object through the service functions. The engine does the rest
-(validation, diff, one transaction, export). A new domain (schedules, escalation policies,
-integrations, status pages) adds a handler to SECTIONS and nothing else.
+A handler maps each object's key (name, email, slug) to its document form; the engine diffs
+that against the file and calls `create` or `update` with the fields that differ. New
+sections (schedules, escalation policies, integrations, status pages) register here.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
-from tocsin.configfile.schema import (
-    IncidentTypeDoc,
-    Item,
-    PhaseName,
-    PriorityDoc,
-    RoleDoc,
-    ServiceDoc,
-    SeverityDoc,
-    TeamDoc,
-    UserDoc,
-)
 from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.errors import ValidationFailed
@@ -34,307 +23,257 @@ from tocsin.errors import ValidationFailed
 Doc = dict[str, Any]
 
 
-def fold(key: str) -> str:
-    """How keys compare: names are unique regardless of case, so references are too."""
-    return key.casefold()
-
-
-def find(session: Session, model: type[Any], column: Any, key: str, what: str) -> Any:
-    """The object whose name is `key` in any case; configuration tables are small."""
-    for obj in session.scalars(select(model)):
-        if fold(getattr(obj, column.key)) == fold(key):
-            return obj
-    raise ValidationFailed(f"no {what} named {key!r}")
-
-
+@dataclass(frozen=True)
 class Section:
-    """A list of objects, each named by `key`."""
-
-    name: ClassVar[str]  # the top-level key in the file
-    noun: ClassVar[str]  # how a change names one object: "create service 'Checkout'"
-    key: ClassVar[str]  # the field naming an object; compared case-insensitively
-    item: ClassVar[type[Item]]
-    # field -> the section whose keys its value (a key or a list of keys) must be.
-    references: ClassVar[dict[str, str]] = {}
-    # list fields whose order carries no meaning (compared as sets).
-    unordered: ClassVar[frozenset[str]] = frozenset()
-
-    def annotation(self) -> Any:
-        """The type of the section's value in the file, for the document model."""
-        return list[self.item]  # type: ignore[name-defined]
-
-    def entries(self, value: Any) -> list[tuple[str, str, Doc]]:
-        """(path, key, fields written in the file) for each object in the section's value."""
-        return [
-            (f"{self.name}[{index}]", str(getattr(item, self.key)), _written(item))
-            for index, item in enumerate(value)
-        ]
-
-    def current(self, session: Session) -> dict[str, Doc]:
-        """Every existing object in the file's form, by key."""
-        raise NotImplementedError
-
-    def create(self, session: Session, doc: Doc) -> None:
-        raise NotImplementedError
-
-    def update(self, session: Session, key: str, changes: Doc) -> None:
-        """Change the fields in `changes` of the object whose key (as stored) is `key`."""
-        raise NotImplementedError
-
-    def export(self, current: dict[str, Doc]) -> Any:
-        return list(current.values())
+    name: str
+    noun: str
+    key: str
+    current: Callable[[Session], dict[str, Doc]]
+    create: Callable[[Session, Doc], None]
+    update: Callable[[Session, str, Doc], None]
 
 
-def _written(item: Item) -> Doc:
-    """The fields the file sets; nested objects in full (a list of them is replaced whole)."""
-    dumped = item.model_dump()
-    return {name: dumped[name] for name in item.model_fields_set}
+def _by(
+    session: Session, model: type[Any], column: Any, value: str, what: str, field: str | None = None
+) -> Any:
+    obj = session.scalar(select(model).where(column == value))
+    if obj is None:
+        raise ValidationFailed(f"no {what} named {value!r}", field=field)
+    return obj
 
 
-# Vocabulary ---------------------------------------------------------------------------------
+# Severities and priorities -----------------------------------------------------------------
 
 
-class Severities(Section):
-    name, noun, key, item = "severities", "severity", "name", SeverityDoc
-
-    def current(self, session: Session) -> dict[str, Doc]:
-        return {
-            s.name: {
-                "name": s.name,
-                "label": s.label,
-                "description": s.description,
-                "rank": s.rank,
-                "response_target_minutes": s.response_target_minutes,
-                "response_next_business_day": s.response_next_business_day,
-                "color": s.color,
-            }
-            for s in defs.severities(session)
+def _severities(session: Session) -> dict[str, Doc]:
+    return {
+        s.name: {
+            "name": s.name,
+            "label": s.label,
+            "description": s.description,
+            "rank": s.rank,
+            "response_target_minutes": s.response_target_minutes,
+            "response_next_business_day": s.response_next_business_day,
+            "color": s.color,
         }
-
-    def create(self, session: Session, doc: Doc) -> None:
-        defs.create_severity(session, doc)
-
-    def update(self, session: Session, key: str, changes: Doc) -> None:
-        defs.update_severity(session, find(session, Severity, Severity.name, key, "severity").id, changes)
-
-
-class Priorities(Section):
-    name, noun, key, item = "priorities", "priority", "name", PriorityDoc
-
-    def current(self, session: Session) -> dict[str, Doc]:
-        return {
-            p.name: {"name": p.name, "description": p.description, "rank": p.rank}
-            for p in defs.priorities(session)
-        }
-
-    def create(self, session: Session, doc: Doc) -> None:
-        defs.create_priority(session, doc)
-
-    def update(self, session: Session, key: str, changes: Doc) -> None:
-        defs.update_priority(session, find(session, Priority, Priority.name, key, "priority").id, changes)
-
-
-class Roles(Section):
-    name, noun, key, item = "roles", "role", "slug", RoleDoc
-
-    def current(self, session: Session) -> dict[str, Doc]:
-        return {
-            r.slug: {
-                "slug": r.slug,
-                "name": r.name,
-                "description": r.description,
-                "responsibilities": r.responsibility_list,
-            }
-            for r in defs.roles(session)
-        }
-
-    def create(self, session: Session, doc: Doc) -> None:
-        # New roles go last in the order people see them.
-        defs.create_role(session, {**doc, "position": len(defs.roles(session))})
-
-    def update(self, session: Session, key: str, changes: Doc) -> None:
-        defs.update_role(session, _role(session, key).id, changes)
-
-
-def _role(session: Session, slug: str) -> IncidentRole:
-    return find(session, IncidentRole, IncidentRole.slug, slug, "role")  # type: ignore[no-any-return]
-
-
-class Templates(Section):
-    """A mapping phase -> body rather than a list: there is exactly one per phase."""
-
-    name, noun, key = "templates", "template", "phase"
-
-    def annotation(self) -> Any:
-        return dict[PhaseName, str]
-
-    def entries(self, value: Any) -> list[tuple[str, str, Doc]]:
-        return [
-            (f"templates.{phase}", phase, {"phase": phase, "body": body})
-            for phase, body in value.items()
-        ]
-
-    def current(self, session: Session) -> dict[str, Doc]:
-        return {
-            phase: {"phase": phase, "body": body}
-            for phase, body in defs.templates(session).items()
-        }
-
-    def create(self, session: Session, doc: Doc) -> None:
-        defs.set_template(session, doc["phase"], doc["body"])
-
-    def update(self, session: Session, key: str, changes: Doc) -> None:
-        defs.set_template(session, key, changes["body"])
-
-    def export(self, current: dict[str, Doc]) -> Any:
-        return {phase: doc["body"] for phase, doc in current.items()}
-
-
-class IncidentTypes(Section):
-    name, noun, key, item = "incident_types", "incident type", "name", IncidentTypeDoc
-    references = {
-        "default_severity": "severities",
-        "default_priority": "priorities",
-        "roles_to_fill": "roles",
+        for s in defs.severities(session)
     }
-    unordered = frozenset({"roles_to_fill"})
 
-    def current(self, session: Session) -> dict[str, Doc]:
-        return {
-            t.name: {
-                "name": t.name,
-                "description": t.description,
-                "default_severity": t.default_severity.name if t.default_severity else None,
-                "default_priority": t.default_priority.name if t.default_priority else None,
-                "default_restricted": t.default_restricted,
-                "roles_to_fill": [r.slug for r in t.roles_to_fill],
-                "fields": [f.describe() for f in t.fields],
-            }
-            for t in defs.incident_types(session)
+
+def _severity_id(session: Session, name: str) -> int:
+    return int(_by(session, Severity, Severity.name, name, "severity", "default_severity").id)
+
+
+def _priorities(session: Session) -> dict[str, Doc]:
+    return {
+        p.name: {"name": p.name, "description": p.description, "rank": p.rank}
+        for p in defs.priorities(session)
+    }
+
+
+def _priority_id(session: Session, name: str) -> int:
+    return int(_by(session, Priority, Priority.name, name, "priority", "default_priority").id)
+
+
+# Roles and templates -----------------------------------------------------------------------
+
+
+def _roles(session: Session) -> dict[str, Doc]:
+    return {
+        r.slug: {
+            "slug": r.slug,
+            "name": r.name,
+            "description": r.description,
+            "responsibilities": r.responsibility_list,
         }
-
-    def create(self, session: Session, doc: Doc) -> None:
-        defs.create_incident_type(session, self._ids(session, doc))
-
-    def update(self, session: Session, key: str, changes: Doc) -> None:
-        itype = find(session, IncidentType, IncidentType.name, key, "incident type")
-        defs.update_incident_type(session, itype.id, self._ids(session, changes))
-
-    @staticmethod
-    def _ids(session: Session, doc: Doc) -> Doc:
-        data = dict(doc)
-        if "default_severity" in data:
-            name = data.pop("default_severity")
-            data["default_severity_id"] = (
-                find(session, Severity, Severity.name, name, "severity").id if name else None
-            )
-        if "default_priority" in data:
-            name = data.pop("default_priority")
-            data["default_priority_id"] = (
-                find(session, Priority, Priority.name, name, "priority").id if name else None
-            )
-        if "roles_to_fill" in data:
-            data["role_ids"] = [_role(session, slug).id for slug in data.pop("roles_to_fill")]
-        return data
+        for r in defs.roles(session)
+    }
 
 
-# Catalog --------------------------------------------------------------------------------------
+def _role_id(session: Session, slug: str) -> int:
+    return int(_by(session, IncidentRole, IncidentRole.slug, slug, "role", "roles_to_fill").id)
 
 
-class Users(Section):
-    """People, without passwords: those are set in the UI or with `tocsin user`."""
+def _create_role(session: Session, doc: Doc) -> None:
+    position = len(defs.roles(session))
+    defs.create_role(session, {**doc, "position": position})
 
-    name, noun, key, item = "users", "user", "email", UserDoc
 
-    def current(self, session: Session) -> dict[str, Doc]:
-        return {
-            u.email: {"name": u.name, "email": u.email, "role": u.role, "timezone": u.timezone}
-            for u in session.scalars(select(User).order_by(User.name, User.email))
+def _templates(session: Session) -> dict[str, Doc]:
+    return {
+        phase: {"phase": phase, "body": body} for phase, body in defs.templates(session).items()
+    }
+
+
+def _set_template(session: Session, doc: Doc) -> None:
+    defs.set_template(session, doc["phase"], doc["body"])
+
+
+# Incident types ----------------------------------------------------------------------------
+
+
+def _types(session: Session) -> dict[str, Doc]:
+    out = {}
+    for t in defs.incident_types(session):
+        out[t.name] = {
+            "name": t.name,
+            "description": t.description,
+            "default_severity": t.default_severity.name if t.default_severity else None,
+            "default_priority": t.default_priority.name if t.default_priority else None,
+            "default_restricted": t.default_restricted,
+            "roles_to_fill": [r.slug for r in t.roles_to_fill],
+            "fields": [f.describe() for f in t.fields],
         }
+    return out
 
-    def create(self, session: Session, doc: Doc) -> None:
-        catalog.create_user(session, **doc)
 
-    def update(self, session: Session, key: str, changes: Doc) -> None:
-        catalog.update_user(session, _user(session, key), changes)
+def _type_data(session: Session, doc: Doc) -> Doc:
+    data: Doc = {}
+    for key, value in doc.items():
+        if key == "default_severity":
+            data["default_severity_id"] = _severity_id(session, value) if value else None
+        elif key == "default_priority":
+            data["default_priority_id"] = _priority_id(session, value) if value else None
+        elif key == "roles_to_fill":
+            data["role_ids"] = [_role_id(session, slug) for slug in value]
+        else:
+            data[key] = value
+    return data
+
+
+def _type_id(session: Session, name: str) -> int:
+    return int(_by(session, IncidentType, IncidentType.name, name, "incident type").id)
+
+
+# Users, teams, services ---------------------------------------------------------------------
+
+
+def _users(session: Session) -> dict[str, Doc]:
+    users = session.scalars(select(User).order_by(User.name)).all()
+    return {
+        u.email: {"name": u.name, "email": u.email, "role": u.role, "timezone": u.timezone}
+        for u in users
+    }
 
 
 def _user(session: Session, email: str) -> User:
     user = catalog.user_by_email(session, email)
     if user is None:
-        raise ValidationFailed(f"no user with email {email!r}")
+        raise ValidationFailed(f"no user with email {email!r}", field="members")
     return user
 
 
-class Teams(Section):
-    name, noun, key, item = "teams", "team", "name", TeamDoc
-    references = {"members": "users"}
-    unordered = frozenset({"members"})
-
-    def current(self, session: Session) -> dict[str, Doc]:
-        return {
-            t.name: {
-                "name": t.name,
-                "description": t.description,
-                "members": sorted(m.email for m in t.members),
-            }
-            for t in session.scalars(select(Team).order_by(Team.name))
+def _teams(session: Session) -> dict[str, Doc]:
+    teams = session.scalars(select(Team).order_by(Team.name)).all()
+    return {
+        t.name: {
+            "name": t.name,
+            "description": t.description,
+            "members": sorted(m.email for m in t.members),
         }
-
-    def create(self, session: Session, doc: Doc) -> None:
-        catalog.create_team(session, **self._ids(session, doc))
-
-    def update(self, session: Session, key: str, changes: Doc) -> None:
-        team = find(session, Team, Team.name, key, "team")
-        catalog.update_team(session, team, self._ids(session, changes))
-
-    @staticmethod
-    def _ids(session: Session, doc: Doc) -> Doc:
-        data = dict(doc)
-        if "members" in data:
-            data["member_ids"] = [_user(session, email).id for email in data.pop("members")]
-        return data
+        for t in teams
+    }
 
 
-class Services(Section):
-    name, noun, key, item = "services", "service", "name", ServiceDoc
-    references = {"team": "teams"}
+def _team_data(session: Session, doc: Doc) -> Doc:
+    data = {k: v for k, v in doc.items() if k != "members"}
+    if "members" in doc:
+        data["member_ids"] = [_user(session, email).id for email in doc["members"]]
+    return data
 
-    def current(self, session: Session) -> dict[str, Doc]:
-        return {
-            s.name: {
-                "name": s.name,
-                "description": s.description,
-                "team": s.team.name if s.team else None,
-                "tier": s.tier,
-            }
-            for s in session.scalars(select(Service).order_by(Service.name))
+
+def _team(session: Session, name: str) -> Team:
+    return _by(session, Team, Team.name, name, "team", "team")  # type: ignore[no-any-return]
+
+
+def _services(session: Session) -> dict[str, Doc]:
+    services = session.scalars(select(Service).order_by(Service.name)).all()
+    return {
+        s.name: {
+            "name": s.name,
+            "description": s.description,
+            "team": s.team.name if s.team else None,
+            "tier": s.tier,
         }
-
-    def create(self, session: Session, doc: Doc) -> None:
-        catalog.create_service(session, **self._ids(session, doc))
-
-    def update(self, session: Session, key: str, changes: Doc) -> None:
-        service = find(session, Service, Service.name, key, "service")
-        catalog.update_service(session, service, self._ids(session, changes))
-
-    @staticmethod
-    def _ids(session: Session, doc: Doc) -> Doc:
-        data = dict(doc)
-        if "team" in data:
-            name = data.pop("team")
-            data["team_id"] = find(session, Team, Team.name, name, "team").id if name else None
-        return data
+        for s in services
+    }
 
 
-# Applied in this order, so that an object can refer to one created earlier in the same file.
+def _service_data(session: Session, doc: Doc) -> Doc:
+    data = {k: v for k, v in doc.items() if k != "team"}
+    if "team" in doc:
+        data["team_id"] = _team(session, doc["team"]).id if doc["team"] else None
+    return data
+
+
+def _service(session: Session, name: str) -> Service:
+    return _by(session, Service, Service.name, name, "service")  # type: ignore[no-any-return]
+
+
+# Order matters: later sections refer to earlier ones.
 SECTIONS: list[Section] = [
-    Severities(),
-    Priorities(),
-    Roles(),
-    Templates(),
-    IncidentTypes(),
-    Users(),
-    Teams(),
-    Services(),
+    Section(
+        "severities",
+        "severity",
+        "name",
+        _severities,
+        lambda s, d: defs.create_severity(s, d) and None,
+        lambda s, k, d: defs.update_severity(s, _severity_id(s, k), d) and None,
+    ),
+    Section(
+        "priorities",
+        "priority",
+        "name",
+        _priorities,
+        lambda s, d: defs.create_priority(s, d) and None,
+        lambda s, k, d: defs.update_priority(s, _priority_id(s, k), d) and None,
+    ),
+    Section(
+        "roles",
+        "role",
+        "slug",
+        _roles,
+        _create_role,
+        lambda s, k, d: defs.update_role(s, _role_id(s, k), d) and None,
+    ),
+    Section(
+        "templates",
+        "template",
+        "phase",
+        _templates,
+        _set_template,
+        lambda s, k, d: _set_template(s, {"phase": k, **d}),
+    ),
+    Section(
+        "incident_types",
+        "incident type",
+        "name",
+        _types,
+        lambda s, d: defs.create_incident_type(s, _type_data(s, d)) and None,
+        lambda s, k, d: defs.update_incident_type(s, _type_id(s, k), _type_data(s, d)) and None,
+    ),
+    Section(
+        "users",
+        "user",
+        "email",
+        _users,
+        lambda s, d: catalog.create_user(s, **d) and None,
+        lambda s, k, d: catalog.update_user(s, _user(s, k), d) and None,
+    ),
+    Section(
+        "teams",
+        "team",
+        "name",
+        _teams,
+        lambda s, d: catalog.create_team(s, **_team_data(s, d)) and None,
+        lambda s, k, d: catalog.update_team(s, _team(s, k), _team_data(s, d)) and None,
+    ),
+    Section(
+        "services",
+        "service",
+        "name",
+        _services,
+        lambda s, d: catalog.create_service(s, **_service_data(s, d)) and None,
+        lambda s, k, d: catalog.update_service(s, _service(s, k), _service_data(s, d)) and None,
+    ),
 ]
