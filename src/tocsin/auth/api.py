@@ -2,39 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 
 from tocsin.auth import service as auth
-from tocsin.auth.schemas import TokenIn, token_out
-from tocsin.catalog import service as catalog
-from tocsin.catalog.models import UserRole
+from tocsin.auth.schemas import TokenCreated, TokenIn, TokenOut, token_out
+from tocsin.catalog.schemas import Page, window
 from tocsin.deps import CurrentUser, DbSession
-from tocsin.errors import Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["tokens"])
 
 
-@router.get("/tokens")
-def list_tokens(db: DbSession, user: CurrentUser, all: bool = False) -> dict[str, Any]:
-    if all and not user.can(UserRole.admin):
-        raise Forbidden("only admins can list everyone's tokens")
-    tokens = auth.list_tokens(db, None if all else user)
-    return {"items": [token_out(t) for t in tokens], "total": len(tokens)}
+@router.get("/tokens", response_model=Page[TokenOut])
+def list_tokens(
+    db: DbSession,
+    user: CurrentUser,
+    all: Annotated[bool, Query(description="Everyone's tokens (admins only)")] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 500,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+) -> dict:
+    """Your API tokens, newest first; secrets are never listed."""
+    tokens = auth.tokens_visible_to(db, user, everyone=all)
+    return window([token_out(t) for t in tokens], limit, offset)
 
 
-@router.post("/tokens", status_code=201)
-def create_token(body: TokenIn, db: DbSession, user: CurrentUser) -> dict[str, Any]:
-    owner = user
-    if body.user_id is not None and body.user_id != user.id:
-        if not user.can(UserRole.admin):
-            raise Forbidden("only admins can create tokens for other users")
-        owner = catalog.get_user(db, body.user_id)
-    token, secret = auth.create_api_token(db, owner, body.name)
-    return {"token": token_out(token), "secret": secret}
+@router.post("/tokens", status_code=201, response_model=TokenCreated)
+def create_token(body: TokenIn, db: DbSession, user: CurrentUser) -> TokenCreated:
+    """A new token; its secret is in this answer and never again."""
+    token, secret = auth.issue_api_token(db, by=user, name=body.name, user_id=body.user_id)
+    return TokenCreated(token=token_out(token), secret=secret)
 
 
-@router.delete("/tokens/{token_id}")
-def revoke_token(token_id: int, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+@router.delete("/tokens/{token_id}", response_model=TokenOut)
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**63 - 1)], db: DbSession, user: CurrentUser
+) -> TokenOut:
+    """Revoke a token (yours, or anyone's for an admin); it stops working at once."""
     return token_out(auth.revoke_token(db, token_id, by=user))

@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from tocsin.auth.models import ApiToken
-from tocsin.catalog.schemas import user_ref
+from tocsin.catalog.schemas import Id, Out, Strict, Timestamp, UserRef
 
 
-class TokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(max_length=120)
-    user_id: int | None = None
+class TokenIn(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    user_id: Id | None = Field(default=None, description="Another user's id (admins only)")
 
 
-def token_out(token: ApiToken) -> dict[str, Any]:
+class TokenOut(Out):
     """A token's metadata; never its secret."""
-    return {
-        "id": token.id,
-        "name": token.name,
-        "prefix": token.prefix,
-        "created_at": token.created_at,
-        "last_used_at": token.last_used_at,
-        "revoked_at": token.revoked_at,
-        "user": user_ref(token.user),
-    }
+
+    id: int
+    name: str
+    prefix: str
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+    revoked_at: Timestamp | None
+    user: UserRef
+
+
+class TokenCreated(BaseModel):
+    """A new token and its secret: the only time the secret is ever shown."""
+
+    token: TokenOut
+    secret: str
+
+
+def token_out(token: ApiToken) -> TokenOut:
+    return TokenOut.model_validate(token)

@@ -14,7 +14,7 @@ from tocsin.auth.models import ApiToken, WebSession
 from tocsin.auth.passwords import hash_password, needs_rehash, verify_password
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
-from tocsin.errors import NotFound, Unauthenticated
+from tocsin.errors import Forbidden, NotFound, Unauthenticated
 
 TOKEN_PREFIX = "tcs_"
 # Record last use at most this often, so API reads do not all become writes.
@@ -81,6 +81,27 @@ def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken,
     session.add(token)
     session.flush()
     return token, secret
+
+
+def issue_api_token(
+    session: Session, *, by: User, name: str, user_id: int | None = None
+) -> tuple[ApiToken, str]:
+    """A token for yourself, or (admins only) for another user; the secret is returned once."""
+    owner = by
+    if user_id is not None and user_id != by.id:
+        if by.role != "admin":
+            raise Forbidden("only admins can create tokens for other users")
+        owner = session.get(User, user_id)
+        if owner is None:
+            raise NotFound(f"no user with id {user_id}", field="user_id")
+    return create_api_token(session, owner, name)
+
+
+def tokens_visible_to(session: Session, by: User, *, everyone: bool = False) -> list[ApiToken]:
+    """Your own tokens; everyone's if you ask and are an admin."""
+    if everyone and by.role != "admin":
+        raise Forbidden("only admins can list everyone's tokens")
+    return list_tokens(session, None if everyone else by)
 
 
 def user_for_api_token(session: Session, secret: str, *, now: datetime | None = None) -> User:

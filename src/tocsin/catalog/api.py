@@ -1,20 +1,22 @@
-"""JSON routes for teams, users and services."""
+"""JSON routes for you, users, teams and services: everyone reads, admins write."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from sqlalchemy import func, select
+from fastapi import APIRouter, Path, Query, Response
 
 from tocsin.catalog import service as catalog
-from tocsin.catalog.models import Service, Team, User
 from tocsin.catalog.schemas import (
+    Page,
     ServiceIn,
+    ServiceOut,
     ServicePatch,
     TeamIn,
+    TeamOut,
     TeamPatch,
     UserIn,
+    UserOut,
     UserPatch,
     page,
     service_out,
@@ -24,104 +26,106 @@ from tocsin.catalog.schemas import (
 from tocsin.deps import Admin, CurrentUser, DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
-Limit = Query(50, ge=1, le=500)
-Offset = Query(0, ge=0)
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
+Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
+UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+TeamId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ServiceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-def _list(
-    db: DbSession, model: type[Any], order: Any, limit: int, offset: int
-) -> tuple[list[Any], int]:
-    total = db.scalar(select(func.count()).select_from(model)) or 0
-    rows = list(db.scalars(select(model).order_by(order).limit(limit).offset(offset)))
-    return rows, total
-
-
-@router.get("/me")
-def me(user: CurrentUser) -> dict[str, Any]:
+@router.get("/me", response_model=UserOut)
+def me(user: CurrentUser) -> UserOut:
+    """The user the request is authenticated as."""
     return user_out(user)
 
 
-@router.get("/users")
-def list_users(
-    db: DbSession, user: CurrentUser, limit: int = Limit, offset: int = Offset
-) -> dict[str, Any]:
-    rows, total = _list(db, User, User.name, limit, offset)
+# --- users ------------------------------------------------------------------------------
+
+
+@router.get("/users", response_model=Page[UserOut])
+def list_users(db: DbSession, user: CurrentUser, limit: Limit = 50, offset: Offset = 0) -> dict:
+    rows, total = catalog.list_users(db, limit=limit, offset=offset)
     return page([user_out(u) for u in rows], total, limit, offset)
 
 
-@router.post("/users", status_code=201)
-def create_user(body: UserIn, db: DbSession, admin: Admin) -> dict[str, Any]:
+@router.post("/users", status_code=201, response_model=UserOut)
+def create_user(body: UserIn, db: DbSession, admin: Admin) -> UserOut:
+    """Add a user; without a password they cannot log in to the UI until one is set."""
     return user_out(catalog.create_user(db, **body.model_dump()))
 
 
-@router.get("/users/{user_id}")
-def get_user(user_id: int, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+@router.get("/users/{user_id}", response_model=UserOut)
+def get_user(user_id: UserId, db: DbSession, user: CurrentUser) -> UserOut:
     return user_out(catalog.get_user(db, user_id))
 
 
-@router.patch("/users/{user_id}")
-def update_user(user_id: int, body: UserPatch, db: DbSession, admin: Admin) -> dict[str, Any]:
+@router.patch("/users/{user_id}", response_model=UserOut)
+def update_user(user_id: UserId, body: UserPatch, db: DbSession, admin: Admin) -> UserOut:
+    """Change any of name, email, role, timezone, password, active, team_ids."""
     target = catalog.get_user(db, user_id)
     return user_out(catalog.update_user(db, target, body.model_dump(exclude_unset=True)))
 
 
-@router.get("/teams")
-def list_teams(
-    db: DbSession, user: CurrentUser, limit: int = Limit, offset: int = Offset
-) -> dict[str, Any]:
-    rows, total = _list(db, Team, Team.name, limit, offset)
+# --- teams ------------------------------------------------------------------------------
+
+
+@router.get("/teams", response_model=Page[TeamOut])
+def list_teams(db: DbSession, user: CurrentUser, limit: Limit = 50, offset: Offset = 0) -> dict:
+    rows, total = catalog.list_teams(db, limit=limit, offset=offset)
     return page([team_out(t) for t in rows], total, limit, offset)
 
 
-@router.post("/teams", status_code=201)
-def create_team(body: TeamIn, db: DbSession, admin: Admin) -> dict[str, Any]:
+@router.post("/teams", status_code=201, response_model=TeamOut)
+def create_team(body: TeamIn, db: DbSession, admin: Admin) -> TeamOut:
     return team_out(catalog.create_team(db, **body.model_dump()))
 
 
-@router.get("/teams/{team_id}")
-def get_team(team_id: int, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+@router.get("/teams/{team_id}", response_model=TeamOut)
+def get_team(team_id: TeamId, db: DbSession, user: CurrentUser) -> TeamOut:
     return team_out(catalog.get_team(db, team_id))
 
 
-@router.patch("/teams/{team_id}")
-def update_team(team_id: int, body: TeamPatch, db: DbSession, admin: Admin) -> dict[str, Any]:
+@router.patch("/teams/{team_id}", response_model=TeamOut)
+def update_team(team_id: TeamId, body: TeamPatch, db: DbSession, admin: Admin) -> TeamOut:
     team = catalog.get_team(db, team_id)
     return team_out(catalog.update_team(db, team, body.model_dump(exclude_unset=True)))
 
 
-@router.delete("/teams/{team_id}", status_code=204)
-def delete_team(team_id: int, db: DbSession, admin: Admin) -> Response:
+@router.delete("/teams/{team_id}", status_code=204, response_class=Response)
+def delete_team(team_id: TeamId, db: DbSession, admin: Admin) -> Response:
     catalog.delete_team(db, catalog.get_team(db, team_id))
     return Response(status_code=204)
 
 
-@router.get("/services")
-def list_services(
-    db: DbSession, user: CurrentUser, limit: int = Limit, offset: int = Offset
-) -> dict[str, Any]:
-    rows, total = _list(db, Service, Service.name, limit, offset)
+# --- services ---------------------------------------------------------------------------
+
+
+@router.get("/services", response_model=Page[ServiceOut])
+def list_services(db: DbSession, user: CurrentUser, limit: Limit = 50, offset: Offset = 0) -> dict:
+    rows, total = catalog.list_services(db, limit=limit, offset=offset)
     return page([service_out(s) for s in rows], total, limit, offset)
 
 
-@router.post("/services", status_code=201)
-def create_service(body: ServiceIn, db: DbSession, admin: Admin) -> dict[str, Any]:
+@router.post("/services", status_code=201, response_model=ServiceOut)
+def create_service(body: ServiceIn, db: DbSession, admin: Admin) -> ServiceOut:
     return service_out(catalog.create_service(db, **body.model_dump()))
 
 
-@router.get("/services/{service_id}")
-def get_service(service_id: int, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+@router.get("/services/{service_id}", response_model=ServiceOut)
+def get_service(service_id: ServiceId, db: DbSession, user: CurrentUser) -> ServiceOut:
     return service_out(catalog.get_service(db, service_id))
 
 
-@router.patch("/services/{service_id}")
+@router.patch("/services/{service_id}", response_model=ServiceOut)
 def update_service(
-    service_id: int, body: ServicePatch, db: DbSession, admin: Admin
-) -> dict[str, Any]:
+    service_id: ServiceId, body: ServicePatch, db: DbSession, admin: Admin
+) -> ServiceOut:
     svc = catalog.get_service(db, service_id)
     return service_out(catalog.update_service(db, svc, body.model_dump(exclude_unset=True)))
 
 
-@router.delete("/services/{service_id}", status_code=204)
-def delete_service(service_id: int, db: DbSession, admin: Admin) -> Response:
+@router.delete("/services/{service_id}", status_code=204, response_class=Response)
+def delete_service(service_id: ServiceId, db: DbSession, admin: Admin) -> Response:
     catalog.delete_service(db, catalog.get_service(db, service_id))
     return Response(status_code=204)

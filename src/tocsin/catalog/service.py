@@ -219,3 +219,25 @@ def update_service(session: Session, service: Service, changes: dict[str, Any]) 
 def delete_service(session: Session, service: Service) -> None:
     session.delete(service)
     session.flush()
+
+
+def _page(session: Session, query: Any, limit: int, offset: int) -> tuple[list[Any], int]:
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return list(session.scalars(query.limit(limit).offset(offset)).all()), total
+
+
+def list_users(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[list[User], int]:
+    """One page of users by name, and how many there are."""
+    return _page(session, select(User).order_by(User.name, User.id), limit, offset)
+
+
+def list_teams(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[list[Team], int]:
+    """One page of teams by name, and how many there are."""
+    return _page(session, select(Team).order_by(Team.name, Team.id), limit, offset)
+
+
+def list_services(
+    session: Session, *, limit: int = 50, offset: int = 0
+) -> tuple[list[Service], int]:
+    """One page of services by name, and how many there are."""
+    return _page(session, select(Service).order_by(Service.name, Service.id), limit, offset)

@@ -1,112 +1,180 @@
-"""API shapes for the incident vocabulary."""
+"""API shapes for the incident vocabulary: severities, priorities, roles, types, templates."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 
-from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
+from tocsin.catalog.schemas import Id, LongText, Name, Out, Ref, Strict
+from tocsin.definitions.models import IncidentRole, IncidentType, Severity, UpdateTemplate
 
+FieldKindName = Literal["text", "number", "single_select", "multi_select", "user", "boolean", "url"]
+PhaseName = Literal["investigating", "identified", "monitoring", "resolved"]
+# Stored options may be NULL in old rows; the API always answers a list.
+Options = Annotated[list[str], BeforeValidator(lambda value: list(value or []))]
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# --- requests ---------------------------------------------------------------------------
+# PATCH models: a field left out is not changed; fields typed without None refuse null.
 
 
 class SeverityIn(Strict):
-    name: str | None = Field(default=None, max_length=32)
+    name: str = Field(min_length=1, max_length=32)
     label: str | None = Field(default=None, max_length=64)
-    description: str | None = Field(default=None, max_length=5000)
-    rank: int | None = None
-    response_target_minutes: int | None = None
-    response_next_business_day: bool | None = None
-    color: str | None = Field(default=None, max_length=7)
+    description: LongText = ""
+    rank: int = Field(default=1, ge=1, le=100)
+    response_target_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 90)
+    response_next_business_day: bool = False
+    color: str = Field(default="#888888", pattern=r"^#[0-9a-fA-F]{6}$", max_length=7)
+
+
+class SeverityPatch(Strict):
+    name: str = Field(default=None, min_length=1, max_length=32)
+    label: str = Field(default=None, max_length=64)
+    description: LongText = Field(default=None)
+    rank: int = Field(default=None, ge=1, le=100)
+    response_target_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 90)
+    response_next_business_day: bool = Field(default=None)
+    color: str = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$", max_length=7)
 
 
 class PriorityIn(Strict):
-    name: str | None = Field(default=None, max_length=32)
-    description: str | None = Field(default=None, max_length=5000)
-    rank: int | None = None
+    name: str = Field(min_length=1, max_length=32)
+    description: LongText = ""
+    rank: int = Field(default=1, ge=1, le=100)
+
+
+class PriorityPatch(Strict):
+    name: str = Field(default=None, min_length=1, max_length=32)
+    description: LongText = Field(default=None)
+    rank: int = Field(default=None, ge=1, le=100)
+
+
+Responsibilities = str | list[str]
 
 
 class RoleIn(Strict):
-    slug: str | None = Field(default=None, max_length=64)
-    name: str | None = Field(default=None, max_length=120)
-    description: str | None = Field(default=None, max_length=5000)
-    responsibilities: str | list[str] | None = None
-    position: int | None = None
+    slug: str | None = Field(default=None, max_length=64, description="Derived from the name")
+    name: Name
+    description: LongText = ""
+    responsibilities: Responsibilities = Field(default="", description="One per line, or a list")
+    position: int = Field(default=0, ge=0, le=1000)
+
+
+class RolePatch(Strict):
+    slug: str = Field(default=None, min_length=1, max_length=64)
+    name: Name = Field(default=None)
+    description: LongText = Field(default=None)
+    responsibilities: Responsibilities = Field(default=None)
+    position: int = Field(default=None, ge=0, le=1000)
 
 
 class FieldIn(Strict):
-    key: str = Field(max_length=64)
+    key: str = Field(max_length=64, description="lower_case letters, digits and _")
     label: str | None = Field(default=None, max_length=120)
-    kind: str = "text"
+    kind: FieldKindName = "text"
     required: bool = False
-    options: list[str] = []
+    options: list[str] = Field(default=[], max_length=200)
     help_text: str = Field(default="", max_length=1000)
 
 
 class IncidentTypeIn(Strict):
-    name: str | None = Field(default=None, max_length=120)
-    description: str | None = Field(default=None, max_length=5000)
-    default_severity_id: int | None = None
-    default_priority_id: int | None = None
-    default_restricted: bool | None = None
-    role_ids: list[int] | None = None
-    fields: list[FieldIn] | None = None
+    name: Name
+    description: LongText = ""
+    default_severity_id: Id | None = None
+    default_priority_id: Id | None = None
+    default_restricted: bool = False
+    role_ids: list[Id] = []
+    fields: list[FieldIn] = Field(default=[], max_length=100)
+
+
+class IncidentTypePatch(Strict):
+    name: Name = Field(default=None)
+    description: LongText = Field(default=None)
+    default_severity_id: Id | None = None
+    default_priority_id: Id | None = None
+    default_restricted: bool = Field(default=None)
+    role_ids: list[Id] = Field(default=None)
+    fields: list[FieldIn] = Field(default=None, max_length=100)
 
 
 class TemplateIn(Strict):
     body: str = Field(max_length=5000)
 
 
-def severity_out(sev: Severity) -> dict[str, Any]:
-    return {
-        "id": sev.id,
-        "name": sev.name,
-        "label": sev.label,
-        "description": sev.description,
-        "rank": sev.rank,
-        "response_target_minutes": sev.response_target_minutes,
-        "response_next_business_day": sev.response_next_business_day,
-        "response_target": sev.response_target_text,
-        "color": sev.color,
-    }
+# --- responses --------------------------------------------------------------------------
 
 
-def priority_out(pri: Priority) -> dict[str, Any]:
-    return {"id": pri.id, "name": pri.name, "description": pri.description, "rank": pri.rank}
+class SeverityOut(Out):
+    id: int
+    name: str
+    label: str
+    description: str
+    rank: int
+    response_target_minutes: int | None
+    response_next_business_day: bool
+    response_target: str = Field(validation_alias="response_target_text")
+    color: str
 
 
-def role_out(role: IncidentRole) -> dict[str, Any]:
-    return {
-        "id": role.id,
-        "slug": role.slug,
-        "name": role.name,
-        "description": role.description,
-        "responsibilities": role.responsibility_list,
-        "position": role.position,
-    }
+class PriorityOut(Out):
+    id: int
+    name: str
+    description: str
+    rank: int
 
 
-def type_out(itype: IncidentType) -> dict[str, Any]:
-    return {
-        "id": itype.id,
-        "name": itype.name,
-        "description": itype.description,
-        "default_severity": (
-            {"id": itype.default_severity.id, "name": itype.default_severity.name}
-            if itype.default_severity
-            else None
-        ),
-        "default_priority": (
-            {"id": itype.default_priority.id, "name": itype.default_priority.name}
-            if itype.default_priority
-            else None
-        ),
-        "default_restricted": itype.default_restricted,
-        "roles_to_fill": [
-            {"id": r.id, "slug": r.slug, "name": r.name} for r in itype.roles_to_fill
-        ],
-        "fields": [f.describe() for f in itype.fields],
-    }
+class RoleOut(Out):
+    id: int
+    slug: str
+    name: str
+    description: str
+    responsibilities: list[str] = Field(validation_alias="responsibility_list")
+    position: int
+
+
+class RoleRef(Out):
+    id: int
+    slug: str
+    name: str
+
+
+class FieldOut(Out):
+    key: str
+    label: str
+    kind: FieldKindName
+    required: bool
+    options: Options
+    help_text: str
+
+
+class IncidentTypeOut(Out):
+    id: int
+    name: str
+    description: str
+    default_severity: Ref | None
+    default_priority: Ref | None
+    default_restricted: bool
+    roles_to_fill: list[RoleRef]
+    fields: list[FieldOut]
+
+
+class TemplateOut(Out):
+    phase: PhaseName
+    body: str
+
+
+def severity_out(sev: Severity) -> SeverityOut:
+    return SeverityOut.model_validate(sev)
+
+
+def role_out(role: IncidentRole) -> RoleOut:
+    return RoleOut.model_validate(role)
+
+
+def type_out(itype: IncidentType) -> IncidentTypeOut:
+    return IncidentTypeOut.model_validate(itype)
+
+
+def template_out(template: UpdateTemplate) -> TemplateOut:
+    return TemplateOut.model_validate(template)

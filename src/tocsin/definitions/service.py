@@ -303,6 +303,12 @@ def create_incident_type(session: Session, data: dict[str, Any]) -> IncidentType
     return itype
 
 
+def get_incident_type(session: Session, type_id: int) -> IncidentType:
+    """An incident type by id; NotFound otherwise."""
+    itype: IncidentType = _get(session, IncidentType, type_id, "incident type")
+    return itype
+
+
 def update_incident_type(session: Session, type_id: int, data: dict[str, Any]) -> IncidentType:
     return _apply_type(session, _get(session, IncidentType, type_id, "incident type"), data)
 

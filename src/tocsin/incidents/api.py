@@ -1,30 +1,44 @@
-"""JSON routes for incidents: declare, list, run, record, communicate, follow up."""
+"""JSON routes for incidents: declare, list, run, record, communicate, follow up.
+
+Everyone logged in reads; responders write. Incidents are addressed by reference (INC-42 or 42).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from tocsin.catalog.models import Service, Team
+from tocsin.catalog.schemas import Aware, Page, page
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentType, Severity
+from tocsin.definitions.schemas import PhaseName
 from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
-from tocsin.errors import NotFound
 from tocsin.incidents import actions, queries, service, updates
-from tocsin.incidents.models import ActionItem
 from tocsin.incidents.schemas import (
     ActionItemIn,
+    ActionItemList,
+    ActionItemOut,
     ActionItemPatch,
+    ActionKindName,
+    EntryList,
     IncidentIn,
+    IncidentOut,
     IncidentPatch,
     KeyEventIn,
     NoteIn,
+    RenderedTemplate,
     RoleAssignIn,
+    SortName,
     StatusIn,
+    StatusName,
+    TimelineEntryOut,
     TimestampsIn,
     UpdateIn,
+    UpdateList,
+    UpdateOut,
     action_item_out,
     entry_out,
     incident_out,
@@ -32,28 +46,39 @@ from tocsin.incidents.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
-Multi = Annotated[list[str], Query()]
+
+Ref = Annotated[str, Path(max_length=40, description="INC-42 or 42")]
+EntryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
+Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
+IdsOrNames = list[Annotated[str, Query(max_length=120)]]
 
 
-@router.get("/incidents")
+def _names(description: str, alias: str | None = None) -> Any:
+    return Query(alias=alias, description=f"{description}: an id or a name (repeatable)")
+
+
+@router.get("/incidents", response_model=Page[IncidentOut])
 def list_incidents(
     db: DbSession,
     user: CurrentUser,
     settings: AppSettings,
-    status: Multi = [],  # noqa: B006 (FastAPI copies defaults)
-    severity: Multi = [],  # noqa: B006
-    service_: Annotated[list[str], Query(alias="service")] = [],  # noqa: B006
-    team: Multi = [],  # noqa: B006
-    type_: Annotated[list[str], Query(alias="type")] = [],  # noqa: B006
-    q: Annotated[str, Query(max_length=200)] = "",
-    since: datetime | None = None,
-    until: datetime | None = None,
-    open: bool = False,
-    drills: bool = True,
-    sort: str = "-created",
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[list[StatusName], Query(description="Status (repeatable)")] = [],  # noqa: B006
+    severity: Annotated[IdsOrNames, _names("Severity")] = [],  # noqa: B006
+    service_: Annotated[IdsOrNames, _names("Affected service", "service")] = [],  # noqa: B006
+    team: Annotated[IdsOrNames, _names("Team owning an affected service")] = [],  # noqa: B006
+    type_: Annotated[IdsOrNames, _names("Incident type", "type")] = [],  # noqa: B006
+    q: Annotated[str, Query(max_length=200, description="Free text or a reference")] = "",
+    since: Annotated[Aware | None, Query(description="started_at at or after")] = None,
+    until: Annotated[Aware | None, Query(description="started_at before")] = None,
+    open: Annotated[bool, Query(description="Only unresolved incidents")] = False,
+    drills: Annotated[bool, Query(description="false leaves drills out")] = True,
+    sort: SortName = "-created",
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
+    """Incidents matching every filter given, newest first unless sorted otherwise."""
     flt = queries.IncidentFilter(
         statuses=status,
         severity_ids=queries.ids_by_name(db, Severity, severity, "severity"),
@@ -68,97 +93,109 @@ def list_incidents(
         sort=sort,
     )
     rows, total = queries.search_incidents(db, flt, limit=limit, offset=offset)
-    return {
-        "items": [incident_out(i, settings.base_url) for i in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return page([incident_out(i, settings.base_url) for i in rows], total, limit, offset)
 
 
-@router.post("/incidents", status_code=201)
-def declare(
-    body: IncidentIn, db: DbSession, user: Responder, settings: AppSettings
-) -> dict[str, Any]:
-    data = body.model_dump()
-    incident = service.declare(db, by=user, **data)
+@router.post("/incidents", status_code=201, response_model=IncidentOut)
+def declare(body: IncidentIn, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
+    """Declare an incident. Type defaults (severity, restricted, roles) apply when not given."""
+    incident = service.declare(db, by=user, **body.model_dump())
     return incident_out(incident, settings.base_url)
 
 
-@router.get("/incidents/{ref}")
-def get_incident(
-    ref: str, db: DbSession, user: CurrentUser, settings: AppSettings
-) -> dict[str, Any]:
+@router.get("/incidents/{ref}", response_model=IncidentOut)
+def get_incident(ref: Ref, db: DbSession, user: CurrentUser, settings: AppSettings) -> IncidentOut:
     return incident_out(queries.get_incident(db, ref), settings.base_url)
 
 
-@router.patch("/incidents/{ref}")
+@router.patch("/incidents/{ref}", response_model=IncidentOut)
 def edit_incident(
-    ref: str, body: IncidentPatch, db: DbSession, user: Responder, settings: AppSettings
-) -> dict[str, Any]:
+    ref: Ref, body: IncidentPatch, db: DbSession, user: Responder, settings: AppSettings
+) -> IncidentOut:
+    """Change descriptive fields; each change is recorded on the timeline."""
     incident = queries.get_incident(db, ref)
     service.edit(db, incident, body.model_dump(exclude_unset=True), by=user)
     return incident_out(incident, settings.base_url)
 
 
-@router.post("/incidents/{ref}/status")
+@router.post("/incidents/{ref}/status", response_model=IncidentOut)
 def change_status(
-    ref: str, body: StatusIn, db: DbSession, user: Responder, settings: AppSettings
-) -> dict[str, Any]:
+    ref: Ref, body: StatusIn, db: DbSession, user: Responder, settings: AppSettings
+) -> IncidentOut:
+    """Move the incident through its lifecycle; 409 when the move is not allowed."""
     incident = queries.get_incident(db, ref)
     service.change_status(db, incident, body.status, by=user)
     return incident_out(incident, settings.base_url)
 
 
-def _action(name: str):  # type: ignore[no-untyped-def]
+def _lifecycle_route(name: str, summary: str) -> Callable[..., IncidentOut]:
     act = getattr(service, name)
 
-    def route(ref: str, db: DbSession, user: Responder, settings: AppSettings) -> dict[str, Any]:
+    def route(ref: Ref, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
         incident = queries.get_incident(db, ref)
         act(db, incident, by=user)
         return incident_out(incident, settings.base_url)
 
     route.__name__ = name
-    route.__doc__ = f"{name.capitalize()} the incident."
+    route.__doc__ = summary
     return route
 
 
-for _name in ("acknowledge", "resolve", "close", "reopen"):
-    router.post(f"/incidents/{{ref}}/{_name}", name=_name)(_action(_name))
+for _name, _summary in (
+    ("acknowledge", "Acknowledge the incident (someone is on it)."),
+    ("resolve", "Mark the incident resolved (the impact is over)."),
+    ("close", "Close a resolved incident (nothing more to do)."),
+    ("reopen", "Reopen a resolved or closed incident."),
+):
+    router.post(f"/incidents/{{ref}}/{_name}", name=_name, response_model=IncidentOut)(
+        _lifecycle_route(_name, _summary)
+    )
 
 
-@router.patch("/incidents/{ref}/timestamps")
+@router.patch("/incidents/{ref}/timestamps", response_model=IncidentOut)
 def edit_timestamps(
-    ref: str, body: TimestampsIn, db: DbSession, user: Responder, settings: AppSettings
-) -> dict[str, Any]:
+    ref: Ref, body: TimestampsIn, db: DbSession, user: Responder, settings: AppSettings
+) -> IncidentOut:
+    """Correct or backfill the timestamps the metrics are computed from."""
     incident = queries.get_incident(db, ref)
     service.edit_timestamps(db, incident, body.model_dump(exclude_unset=True), by=user)
     return incident_out(incident, settings.base_url)
 
 
-@router.put("/incidents/{ref}/roles/{role_slug}")
+@router.put("/incidents/{ref}/roles/{role_slug}", response_model=IncidentOut)
 def assign_role(
-    ref: str,
-    role_slug: str,
+    ref: Ref,
+    role_slug: Annotated[str, Path(max_length=64)],
     body: RoleAssignIn,
     db: DbSession,
     user: Responder,
     settings: AppSettings,
-) -> dict[str, Any]:
+) -> IncidentOut:
+    """Give a role (by slug, e.g. incident_commander) to a user; `user_id: null` clears it."""
     incident = queries.get_incident(db, ref)
     role = queries.role_by_slug(db, role_slug)
     service.assign_role(db, incident, role_id=role.id, user_id=body.user_id, by=user)
     return incident_out(incident, settings.base_url)
 
 
-@router.get("/incidents/{ref}/timeline")
-def timeline(ref: str, db: DbSession, user: CurrentUser, key_only: bool = False) -> dict[str, Any]:
+# --- timeline ---------------------------------------------------------------------------
+
+
+@router.get("/incidents/{ref}/timeline", response_model=EntryList)
+def timeline(
+    ref: Ref,
+    db: DbSession,
+    user: CurrentUser,
+    key_only: Annotated[bool, Query(description="Only key events")] = False,
+) -> EntryList:
+    """Everything that happened, in the order it happened."""
     entries = queries.timeline(db, queries.get_incident(db, ref), key_only=key_only)
-    return {"items": [entry_out(e) for e in entries], "total": len(entries)}
+    return EntryList(items=[entry_out(e) for e in entries], total=len(entries))
 
 
-@router.post("/incidents/{ref}/notes", status_code=201)
-def add_note(ref: str, body: NoteIn, db: DbSession, user: Responder) -> dict[str, Any]:
+@router.post("/incidents/{ref}/notes", status_code=201, response_model=TimelineEntryOut)
+def add_note(ref: Ref, body: NoteIn, db: DbSession, user: Responder) -> TimelineEntryOut:
+    """Add a note; `occurred_at` in the past backfills it at that point of the timeline."""
     incident = queries.get_incident(db, ref)
     entry = service.add_note(
         db, incident, body.body, by=user, occurred_at=body.occurred_at, key_event=body.key_event
@@ -166,66 +203,76 @@ def add_note(ref: str, body: NoteIn, db: DbSession, user: Responder) -> dict[str
     return entry_out(entry)
 
 
-@router.patch("/incidents/{ref}/timeline/{entry_id}")
+@router.patch("/incidents/{ref}/timeline/{entry_id}", response_model=TimelineEntryOut)
 def set_key_event(
-    ref: str, entry_id: int, body: KeyEventIn, db: DbSession, user: Responder
-) -> dict[str, Any]:
+    ref: Ref, entry_id: EntryId, body: KeyEventIn, db: DbSession, user: Responder
+) -> TimelineEntryOut:
+    """Flag or unflag a timeline entry as a key event."""
     incident = queries.get_incident(db, ref)
     return entry_out(service.set_key_event(db, incident, entry_id, body.is_key_event, by=user))
 
 
-@router.get("/incidents/{ref}/updates")
-def list_updates(ref: str, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+# --- status updates ---------------------------------------------------------------------
+
+
+@router.get("/incidents/{ref}/updates", response_model=UpdateList)
+def list_updates(ref: Ref, db: DbSession, user: CurrentUser) -> UpdateList:
+    """Status updates, newest first."""
     incident = queries.get_incident(db, ref)
-    return {"items": [update_out(u) for u in incident.updates], "total": len(incident.updates)}
+    return UpdateList(items=[update_out(u) for u in incident.updates], total=len(incident.updates))
 
 
-@router.post("/incidents/{ref}/updates", status_code=201)
-def post_update(ref: str, body: UpdateIn, db: DbSession, user: Responder) -> dict[str, Any]:
+@router.post("/incidents/{ref}/updates", status_code=201, response_model=UpdateOut)
+def post_update(ref: Ref, body: UpdateIn, db: DbSession, user: Responder) -> UpdateOut:
+    """Post a status update; the incident moves to the update's phase if it is not there."""
     incident = queries.get_incident(db, ref)
-    update = updates.post_update(db, incident, by=user, **body.model_dump())
-    return update_out(update)
+    return update_out(updates.post_update(db, incident, by=user, **body.model_dump()))
 
 
-@router.get("/incidents/{ref}/template")
+@router.get("/incidents/{ref}/template", response_model=RenderedTemplate)
 def template(
-    ref: str,
+    ref: Ref,
+    phase: PhaseName,
     db: DbSession,
     user: CurrentUser,
-    phase: str,
-    next_update_at: datetime | None = None,
-) -> dict[str, str]:
+    next_update_at: Aware | None = None,
+) -> RenderedTemplate:
+    """The phase's update template, filled in from the incident."""
     incident = queries.get_incident(db, ref)
     body = updates.render_template(db, incident, phase, next_update_at=next_update_at)
-    return {"phase": phase, "body": body}
+    return RenderedTemplate(phase=phase, body=body)
 
 
-@router.get("/incidents/{ref}/action-items")
-def incident_action_items(ref: str, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+# --- action items -----------------------------------------------------------------------
+
+
+@router.get("/incidents/{ref}/action-items", response_model=ActionItemList)
+def incident_action_items(ref: Ref, db: DbSession, user: CurrentUser) -> ActionItemList:
     incident = queries.get_incident(db, ref)
     today = utcnow().date()
     items = [action_item_out(i, today) for i in incident.action_items]
-    return {"items": items, "total": len(items)}
+    return ActionItemList(items=items, total=len(items))
 
 
-@router.post("/incidents/{ref}/action-items", status_code=201)
-def add_action_item(ref: str, body: ActionItemIn, db: DbSession, user: Responder) -> dict[str, Any]:
+@router.post("/incidents/{ref}/action-items", status_code=201, response_model=ActionItemOut)
+def add_action_item(ref: Ref, body: ActionItemIn, db: DbSession, user: Responder) -> ActionItemOut:
     incident = queries.get_incident(db, ref)
     item = actions.add_action_item(db, incident, by=user, **body.model_dump())
     return action_item_out(item, utcnow().date())
 
 
-@router.get("/action-items")
+@router.get("/action-items", response_model=Page[ActionItemOut])
 def list_action_items(
     db: DbSession,
     user: CurrentUser,
-    assignee: int | None = None,
-    overdue: bool = False,
-    open: bool = False,
-    kind: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    assignee: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="A user id")] = None,
+    overdue: Annotated[bool, Query(description="Only open items past their due date")] = False,
+    open: Annotated[bool, Query(description="Only open or in-progress items")] = False,
+    kind: ActionKindName | None = None,
+    limit: Limit = 200,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
+    """Action items across incidents, soonest due first."""
     today = utcnow().date()
     rows, total = queries.action_items(
         db,
@@ -236,20 +283,14 @@ def list_action_items(
         limit=limit,
         offset=offset,
     )
-    return {
-        "items": [action_item_out(i, today) for i in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return page([action_item_out(i, today) for i in rows], total, limit, offset)
 
 
-@router.patch("/action-items/{item_id}")
+@router.patch("/action-items/{item_id}", response_model=ActionItemOut)
 def update_action_item(
-    item_id: int, body: ActionItemPatch, db: DbSession, user: Responder
-) -> dict[str, Any]:
-    item = db.get(ActionItem, item_id)
-    if item is None:
-        raise NotFound(f"no action item with id {item_id}")
+    item_id: ItemId, body: ActionItemPatch, db: DbSession, user: Responder
+) -> ActionItemOut:
+    """Change an item; status and assignee changes go on the incident's timeline."""
+    item = queries.get_action_item(db, item_id)
     actions.update_action_item(db, item, body.model_dump(exclude_unset=True), by=user)
     return action_item_out(item, utcnow().date())

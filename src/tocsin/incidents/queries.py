@@ -172,6 +172,14 @@ def action_items(
     return list(rows), total
 
 
+def get_action_item(session: Session, item_id: int) -> ActionItem:
+    """An action item by id; NotFound otherwise."""
+    item = session.get(ActionItem, item_id)
+    if item is None:
+        raise NotFound(f"no action item with id {item_id}")
+    return item
+
+
 def counts_by_status_and_severity(session: Session) -> list[tuple[str, str | None, int]]:
     """(status, severity name, count) for the metrics endpoint."""
     from tocsin.definitions.models import Severity

@@ -2,74 +2,88 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from tocsin.catalog.schemas import user_ref
+from tocsin.catalog.schemas import Aware, Id, Out, Ref, Strict, Timestamp, UserRef, user_ref
+from tocsin.definitions.schemas import PhaseName, RoleRef
 from tocsin.incidents.models import ActionItem, Incident, StatusUpdate, TimelineEntry
 
+StatusName = Literal[
+    "triggered", "acknowledged", "investigating", "identified", "monitoring", "resolved", "closed"
+]
+Visibility = Literal["internal", "external"]
+ActionKindName = Literal["incident", "follow_up"]
+ActionStatusName = Literal["open", "in_progress", "done", "wont_do"]
+SortName = Literal["-created", "created", "-started", "-updated", "severity"]
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Title = Annotated[str, Field(max_length=255)]
+Text = Annotated[str, Field(max_length=20_000)]
+ShortText = Annotated[str, Field(max_length=10_000)]
+FieldKey = Annotated[str, Field(max_length=64)]
+CustomValues = dict[FieldKey, Any]
+
+# --- requests ---------------------------------------------------------------------------
+# PATCH models: a field left out is not changed; fields typed without None refuse null.
 
 
 class Link(Strict):
     title: str = Field(default="", max_length=255)
-    url: str = Field(max_length=2048)
+    url: str = Field(max_length=2048, description="http or https")
 
 
 class IncidentIn(Strict):
-    title: str = Field(max_length=255)
-    description: str = Field(default="", max_length=20_000)
-    type_id: int | None = None
-    severity_id: int | None = None
-    priority_id: int | None = None
-    service_ids: list[int] = []
-    customer_impact: str = Field(default="", max_length=20_000)
-    links: list[Link] = []
-    custom_fields: dict[str, Any] = {}
+    title: Title
+    description: Text = ""
+    type_id: Id | None = None
+    severity_id: Id | None = Field(default=None, description="Defaults to the type's")
+    priority_id: Id | None = None
+    service_ids: list[Id] = Field(default=[], max_length=200)
+    customer_impact: Text = ""
+    links: list[Link] = Field(default=[], max_length=50)
+    custom_fields: CustomValues = Field(default={}, description="By field key")
     drill: bool = False
-    restricted: bool | None = None
-    started_at: datetime | None = None
-    detected_at: datetime | None = None
-    commander_id: int | None = None
+    restricted: bool | None = Field(default=None, description="Defaults to the type's")
+    started_at: Aware | None = Field(default=None, description="Defaults to now")
+    detected_at: Aware | None = None
+    commander_id: Id | None = None
 
 
 class IncidentPatch(Strict):
-    title: str | None = Field(default=None, max_length=255)
-    description: str | None = Field(default=None, max_length=20_000)
-    type_id: int | None = None
-    severity_id: int | None = None
-    priority_id: int | None = None
-    service_ids: list[int] | None = None
-    customer_impact: str | None = Field(default=None, max_length=20_000)
-    links: list[Link] | None = None
-    custom_fields: dict[str, Any] | None = None
-    drill: bool | None = None
-    restricted: bool | None = None
+    title: Title = Field(default=None)
+    description: Text = Field(default=None)
+    type_id: Id | None = None
+    severity_id: Id | None = None
+    priority_id: Id | None = None
+    service_ids: list[Id] = Field(default=None, max_length=200)
+    customer_impact: Text = Field(default=None)
+    links: list[Link] = Field(default=None, max_length=50)
+    custom_fields: CustomValues = Field(default=None, description="Merged into the current")
+    drill: bool = Field(default=None)
+    restricted: bool = Field(default=None)
 
 
 class StatusIn(Strict):
-    status: str
+    status: StatusName
 
 
 class TimestampsIn(Strict):
-    started_at: datetime | None = None
-    detected_at: datetime | None = None
-    acknowledged_at: datetime | None = None
-    resolved_at: datetime | None = None
-    closed_at: datetime | None = None
+    started_at: Aware | None = None
+    detected_at: Aware | None = None
+    acknowledged_at: Aware | None = None
+    resolved_at: Aware | None = None
+    closed_at: Aware | None = None
 
 
 class RoleAssignIn(Strict):
-    user_id: int | None
+    user_id: Id | None = Field(description="null clears the role")
 
 
 class NoteIn(Strict):
-    body: str = Field(max_length=20_000)
-    occurred_at: datetime | None = None
+    body: Text
+    occurred_at: Aware | None = Field(default=None, description="Backfill: when it happened")
     key_event: bool = False
 
 
@@ -78,110 +92,203 @@ class KeyEventIn(Strict):
 
 
 class UpdateIn(Strict):
-    phase: str
-    body: str = Field(max_length=10_000)
-    visibility: str = "internal"
-    next_update_at: datetime | None = None
+    phase: PhaseName
+    body: ShortText
+    visibility: Visibility = "internal"
+    next_update_at: Aware | None = None
 
 
 class ActionItemIn(Strict):
-    title: str = Field(max_length=255)
-    description: str = Field(default="", max_length=10_000)
-    assignee_id: int | None = None
+    title: Title
+    description: ShortText = ""
+    assignee_id: Id | None = None
     due_date: date | None = None
-    kind: str = "incident"
+    kind: ActionKindName = "incident"
 
 
 class ActionItemPatch(Strict):
-    title: str | None = Field(default=None, max_length=255)
-    description: str | None = Field(default=None, max_length=10_000)
-    assignee_id: int | None = None
+    title: Title = Field(default=None)
+    description: ShortText = Field(default=None)
+    assignee_id: Id | None = None
     due_date: date | None = None
-    status: str | None = None
-    kind: str | None = None
+    status: ActionStatusName = Field(default=None)
+    kind: ActionKindName = Field(default=None)
 
 
-def incident_out(incident: Incident, base_url: str) -> dict[str, Any]:
-    sev, pri, itype = incident.severity, incident.priority, incident.incident_type
-    return {
-        "id": incident.id,
-        "number": incident.number,
-        "reference": incident.reference,
-        "url": f"{base_url.rstrip('/')}/incidents/{incident.reference}",
-        "title": incident.title,
-        "description": incident.description,
-        "status": incident.status,
-        "severity": {"id": sev.id, "name": sev.name, "label": sev.label} if sev else None,
-        "priority": {"id": pri.id, "name": pri.name} if pri else None,
-        "type": {"id": itype.id, "name": itype.name} if itype else None,
-        "services": [{"id": s.id, "name": s.name} for s in incident.services],
-        "customer_impact": incident.customer_impact,
-        "links": list(incident.links or []),
-        "custom_fields": dict(incident.custom_fields or {}),
-        "drill": incident.drill,
-        "restricted": incident.restricted,
-        "started_at": incident.started_at,
-        "detected_at": incident.detected_at,
-        "acknowledged_at": incident.acknowledged_at,
-        "resolved_at": incident.resolved_at,
-        "closed_at": incident.closed_at,
-        "created_at": incident.created_at,
-        "updated_at": incident.updated_at,
-        "commander": user_ref(incident.commander),
-        "roles": [
-            {
-                "role": {"id": a.role.id, "slug": a.role.slug, "name": a.role.name},
-                "user": user_ref(a.user),
-            }
-            for a in sorted(incident.role_assignments, key=lambda a: a.role.position)
-        ],
-        "created_by": user_ref(incident.created_by),
-    }
+# --- responses --------------------------------------------------------------------------
 
 
-def entry_out(entry: TimelineEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "kind": entry.kind,
-        "summary": entry.summary,
-        "body": entry.body,
-        "field": entry.field,
-        "old_value": entry.old_value,
-        "new_value": entry.new_value,
-        "is_key_event": entry.is_key_event,
-        "actor": {"id": entry.actor.id, "name": entry.actor.name} if entry.actor else None,
-        "occurred_at": entry.occurred_at,
-        "created_at": entry.created_at,
-    }
+class SeverityRef(Out):
+    id: int
+    name: str
+    label: str
 
 
-def update_out(update: StatusUpdate) -> dict[str, Any]:
-    return {
-        "id": update.id,
-        "phase": update.phase,
-        "visibility": update.visibility,
-        "body": update.body,
-        "next_update_at": update.next_update_at,
-        "author": user_ref(update.author),
-        "created_at": update.created_at,
-    }
+class LinkOut(Out):
+    title: str
+    url: str
 
 
-def action_item_out(item: ActionItem, today: date) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "incident": {
-            "id": item.incident.id,
-            "reference": item.incident.reference,
-            "title": item.incident.title,
-        },
-        "title": item.title,
-        "description": item.description,
-        "assignee": user_ref(item.assignee),
-        "due_date": item.due_date,
-        "status": item.status,
-        "kind": item.kind,
-        "overdue": item.is_overdue(today),
-        "created_at": item.created_at,
-        "completed_at": item.completed_at,
-    }
+class RoleAssignmentOut(Out):
+    role: RoleRef
+    user: UserRef
+
+
+class IncidentOut(BaseModel):
+    id: int
+    number: int
+    reference: str
+    url: str
+    title: str
+    description: str
+    status: StatusName
+    severity: SeverityRef | None
+    priority: Ref | None
+    type: Ref | None
+    services: list[Ref]
+    customer_impact: str
+    links: list[LinkOut]
+    custom_fields: dict[str, Any]
+    drill: bool
+    restricted: bool
+    started_at: Timestamp | None
+    detected_at: Timestamp | None
+    acknowledged_at: Timestamp | None
+    resolved_at: Timestamp | None
+    closed_at: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    commander: UserRef | None
+    roles: list[RoleAssignmentOut]
+    created_by: UserRef | None
+
+
+class Actor(Out):
+    id: int
+    name: str
+
+
+class TimelineEntryOut(Out):
+    id: int
+    kind: str
+    summary: str
+    body: str
+    field: str | None
+    old_value: Any
+    new_value: Any
+    is_key_event: bool
+    actor: Actor | None
+    occurred_at: Timestamp
+    created_at: Timestamp
+
+
+class UpdateOut(Out):
+    id: int
+    phase: PhaseName
+    visibility: Visibility
+    body: str
+    next_update_at: Timestamp | None
+    author: UserRef | None
+    created_at: Timestamp
+
+
+class RenderedTemplate(BaseModel):
+    phase: PhaseName
+    body: str
+
+
+class IncidentBrief(Out):
+    id: int
+    reference: str
+    title: str
+
+
+class ActionItemOut(BaseModel):
+    id: int
+    incident: IncidentBrief
+    title: str
+    description: str
+    assignee: UserRef | None
+    due_date: date | None
+    status: ActionStatusName
+    kind: ActionKindName
+    overdue: bool
+    created_at: Timestamp
+    completed_at: Timestamp | None
+
+
+class EntryList(BaseModel):
+    items: list[TimelineEntryOut]
+    total: int
+
+
+class UpdateList(BaseModel):
+    items: list[UpdateOut]
+    total: int
+
+
+class ActionItemList(BaseModel):
+    items: list[ActionItemOut]
+    total: int
+
+
+def _ref(obj: Any) -> Ref | None:
+    return Ref.model_validate(obj) if obj is not None else None
+
+
+def incident_out(incident: Incident, base_url: str) -> IncidentOut:
+    severity = incident.severity
+    assignments = sorted(incident.role_assignments, key=lambda a: (a.role.position, a.role.id))
+    return IncidentOut(
+        id=incident.id,
+        number=incident.number,
+        reference=incident.reference,
+        url=f"{base_url.rstrip('/')}/incidents/{incident.reference}",
+        title=incident.title,
+        description=incident.description,
+        status=incident.status,  # type: ignore[arg-type]
+        severity=SeverityRef.model_validate(severity) if severity is not None else None,
+        priority=_ref(incident.priority),
+        type=_ref(incident.incident_type),
+        services=[Ref.model_validate(s) for s in incident.services],
+        customer_impact=incident.customer_impact,
+        links=[LinkOut.model_validate(link) for link in incident.links or []],
+        custom_fields=dict(incident.custom_fields or {}),
+        drill=incident.drill,
+        restricted=incident.restricted,
+        started_at=incident.started_at,
+        detected_at=incident.detected_at,
+        acknowledged_at=incident.acknowledged_at,
+        resolved_at=incident.resolved_at,
+        closed_at=incident.closed_at,
+        created_at=incident.created_at,
+        updated_at=incident.updated_at,
+        commander=user_ref(incident.commander),
+        roles=[RoleAssignmentOut.model_validate(a) for a in assignments],
+        created_by=user_ref(incident.created_by),
+    )
+
+
+def entry_out(entry: TimelineEntry) -> TimelineEntryOut:
+    return TimelineEntryOut.model_validate(entry)
+
+
+def update_out(update: StatusUpdate) -> UpdateOut:
+    return UpdateOut.model_validate(update)
+
+
+def action_item_out(item: ActionItem, today: date) -> ActionItemOut:
+    """An action item; `overdue` is judged against `today` (UTC)."""
+    return ActionItemOut(
+        id=item.id,
+        incident=IncidentBrief.model_validate(item.incident),
+        title=item.title,
+        description=item.description,
+        assignee=user_ref(item.assignee),
+        due_date=item.due_date,
+        status=item.status,  # type: ignore[arg-type]
+        kind=item.kind,  # type: ignore[arg-type]
+        overdue=item.is_overdue(today),
+        created_at=item.created_at,
+        completed_at=item.completed_at,
+    )
