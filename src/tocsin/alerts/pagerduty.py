@@ -24,6 +24,12 @@ class EventInvalid(Exception):
 
 @dataclass
 class ParsedEvent:
+    """One normalized event, whatever format it arrived in.
+
+    `action` is trigger, acknowledge, unacknowledge or resolve; every action but trigger names
+    its alert by `dedup_key` or `alert_id`.
+    """
+
     routing_key: str
     action: str
     dedup_key: str | None
@@ -35,6 +41,10 @@ class ParsedEvent:
     links: list[dict[str, str]] = field(default_factory=list)
     # Alertmanager's groupKey: alerts of one group join one incident by default.
     group_key: str | None = None
+    # Target an alert by Tocsin's alert id instead of the dedup key (Opsgenie identifierType=id).
+    alert_id: int | None = None
+    # Free text the sender attached to an action (Opsgenie `note`); kept on the timeline.
+    note: str = ""
 
 
 def _string(value: Any, name: str, errors: list[str], *, max_len: int, required: bool) -> str:
