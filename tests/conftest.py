@@ -115,7 +115,7 @@ def container(settings: Settings) -> Iterator[Container]:
         with built.sessionmaker.begin() as session:
             ensure_defaults(session)
     yield built
-    built.engine.dispose()
+    built.close()
 
 
 @pytest.fixture
@@ -230,3 +230,10 @@ def live_server(settings: Settings, container: Container) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+def settle(container: Container) -> None:
+    """Wait until every received event has been applied (ingestion answers before that)."""
+    from tocsin.alerts.pipeline import drain
+
+    drain(container.sessionmaker)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import structlog
 import swagger_ui_bundle  # type: ignore[import-untyped]
@@ -15,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from tocsin import __version__
+from tocsin.alerts.hotpath import EnqueueEndpoint
 from tocsin.bootstrap import Container, build
 from tocsin.config import Settings
 from tocsin.deps import CurrentUser, DbSession
@@ -106,6 +108,20 @@ def _docs_router(app: FastAPI) -> APIRouter:
     return router
 
 
+class TocsinApp(FastAPI):
+    """FastAPI, plus a few raw ASGI endpoints served before its routing and middleware."""
+
+    fast_routes: dict[str, Any]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            handler = self.fast_routes.get(scope["path"])
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
     """Build a Tocsin web application for these settings."""
     configure_logging(settings)
@@ -117,14 +133,17 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         if settings.embedded_worker:
             worker = container.worker(name="embedded")
             worker.start_thread()
+        # Every process that accepts events also applies them (one at a time across processes).
+        container.intake.start()
         log.info("tocsin.started", url=settings.base_url, database=_safe_url(settings))
         try:
             yield
         finally:
+            container.intake.stop()
             if worker is not None:
                 worker.stop()
 
-    app = FastAPI(
+    app = TocsinApp(
         title="Tocsin",
         version=__version__,
         description="Incident response: declare, run and learn from incidents.",
@@ -140,6 +159,11 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.state.templates = make_templates()
     metrics = Metrics()
     app.state.metrics = metrics
+    app.fast_routes = {
+        "/v2/enqueue": EnqueueEndpoint(
+            container.intake, lambda route, status: metrics.count("POST", route, status)
+        )
+    }
 
     install_error_handlers(app)
     app.middleware("http")(metrics.middleware)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +14,9 @@ from tocsin.db import make_engine, make_sessionmaker
 from tocsin.incidents.updates import remind_if_update_overdue
 from tocsin.jobs.registry import JobKind, JobRegistry
 from tocsin.jobs.worker import Worker
+
+if TYPE_CHECKING:
+    from tocsin.alerts.intake import Intake
 
 
 def _update_due(session: Session, payload: dict[str, Any]) -> None:
@@ -32,6 +36,30 @@ class Container:
     engine: Engine
     sessionmaker: sessionmaker[Session]
     registry: JobRegistry
+    _closers: list[Any] = field(default_factory=list)
+
+    @cached_property
+    def intake(self) -> Intake:
+        """This process's ingestion state (key cache, group-commit writer, event processor)."""
+        from tocsin.alerts.intake import Intake, housekeeping_for
+
+        built = Intake(
+            self.sessionmaker,
+            rate_per_minute=self.settings.ingest_rate_limit_per_minute,
+            max_waiting=self.settings.ingest_max_waiting,
+            housekeeping=housekeeping_for(
+                self.settings.event_raw_retention_days, self.settings.event_retention_days
+            ),
+        )
+        self._closers.append(built.stop)
+        return built
+
+    def close(self) -> None:
+        """Stop this process's threads (writing what is queued first), then the engine."""
+        for closer in self._closers:
+            closer()
+        self._closers.clear()
+        self.engine.dispose()
 
     def worker(self, name: str | None = None) -> Worker:
         return Worker(

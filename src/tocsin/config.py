@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     admin_email: str = "admin@example.com"
     admin_password: str = "tocsin-admin"
     sse_poll_seconds: float = Field(default=1.0, gt=0)
+    # Alert ingestion: per-integration limit in events per minute (0 = no limit), how many
+    # accepted events may wait in memory for the group commit before senders get 429, and
+    # how long raw bodies and events are kept.
+    ingest_rate_limit_per_minute: int = Field(default=0, ge=0)
+    ingest_max_waiting: int = Field(default=50_000, gt=0)
+    event_raw_retention_days: int = Field(default=30, gt=0)
+    event_retention_days: int = Field(default=90, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

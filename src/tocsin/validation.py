@@ -74,3 +74,11 @@ def one_of(value: object, field: str, allowed: list[str] | tuple[str, ...]) -> s
             f"{field} must be one of {', '.join(allowed)} (got {value!r})", field=field
         )
     return value
+
+
+def integer(value: object, field: str, *, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed(f"{field} must be a whole number", field=field)
+    if not minimum <= value <= maximum:
+        raise ValidationFailed(f"{field} must be between {minimum} and {maximum}", field=field)
+    return value

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert, Event
 from tocsin.bootstrap import Container
+from tests.conftest import settle
 from tocsin.catalog import service as catalog
 from tocsin.incidents import queries
 from tocsin.incidents.models import Incident
@@ -59,6 +60,7 @@ def test_trigger_dedup_ack_resolve(
         json={"routing_key": routing_key, "event_action": "acknowledge", "dedup_key": "disk-full"},
     )
     assert ack.status_code == 202 and ack.json()["dedup_key"] == "disk-full"
+    settle(container)
     with container.sessionmaker() as s:
         alert = s.scalars(select(Alert)).one()
         assert alert.event_count == 2 and alert.status == "acknowledged"
@@ -73,6 +75,7 @@ def test_trigger_dedup_ack_resolve(
         "/v2/enqueue",
         json={"routing_key": routing_key, "event_action": "resolve", "dedup_key": "disk-full"},
     )
+    settle(container)
     with container.sessionmaker() as s:
         incident = s.scalars(select(Incident)).one()
         assert incident.status == "resolved"  # its only alert resolved
@@ -84,6 +87,7 @@ def test_trigger_dedup_ack_resolve(
         ]
     # After a resolve, the same key opens a new alert (and a new incident).
     client.post("/v2/enqueue", json=_trigger(routing_key))
+    settle(container)
     with container.sessionmaker() as s:
         assert s.scalar(select(func.count(Alert.id))) == 2
         assert s.scalar(select(func.count(Incident.id))) == 2
@@ -102,6 +106,7 @@ def test_resolve_without_open_alert_is_recorded_as_ignored(
         json={"routing_key": routing_key, "event_action": "resolve", "dedup_key": "nope"},
     )
     assert response.status_code == 202
+    settle(container)
     with container.sessionmaker() as s:
         event = s.scalars(select(Event)).one()
         assert event.outcome == "ignored" and "no open alert" in event.outcome_detail
@@ -147,6 +152,7 @@ def test_change_events_are_recorded(
         json={"routing_key": routing_key, "payload": {"summary": "Deployed checkout v42"}},
     )
     assert response.status_code == 202
+    settle(container)
     with container.sessionmaker() as s:
         assert s.scalars(select(Event)).one().outcome == "recorded"
         assert s.scalar(select(func.count(Alert.id))) == 0
@@ -172,6 +178,7 @@ def test_concurrent_triggers_for_one_key_make_one_alert(
     for t in threads:
         t.join(timeout=60)
     assert codes == [202] * 20
+    settle(container)
     with container.sessionmaker() as s:
         alert = s.scalars(select(Alert)).one()
         assert alert.event_count == 20
@@ -190,6 +197,7 @@ def test_pdpyras_client_works_unchanged(
         dedup = session.trigger("Queue backlog above 10k", "worker-3", severity="warning")
         session.acknowledge(dedup)
         session.resolve(dedup)
+    settle(container)
     with container.sessionmaker() as s:
         alert = s.scalars(select(Alert)).one()
         assert alert.dedup_key == dedup and alert.status == "resolved"

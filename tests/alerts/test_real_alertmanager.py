@@ -19,6 +19,7 @@ from tests.conftest import free_port, missing_service
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert, Integration
 from tocsin.bootstrap import Container
+from tests.conftest import settle
 from tocsin.catalog import service as catalog
 from tocsin.incidents.models import Incident
 
@@ -119,6 +120,7 @@ def test_alertmanager_webhook_and_pagerduty_receivers(
         assert httpx.post(f"{am}/api/v2/alerts", json=body, timeout=5).status_code == 200
 
     def counts(status: str | None = None) -> dict[int, int]:
+        settle(container)
         with container.sessionmaker() as s:
             query = select(Alert.integration_id, func.count(Alert.id)).group_by(
                 Alert.integration_id
@@ -130,6 +132,7 @@ def test_alertmanager_webhook_and_pagerduty_receivers(
     post(datetime.now(UTC) + timedelta(hours=1))
     # The webhook makes one alert per Alertmanager alert; PagerDuty one per group.
     _wait(lambda: counts() == {hook_id: 2, pd_id: 1})
+    settle(container)
     with container.sessionmaker() as s:
         incidents = s.scalars(select(Incident)).all()
         # One incident per integration's group (grouping is per integration). The webhook
@@ -139,6 +142,7 @@ def test_alertmanager_webhook_and_pagerduty_receivers(
         assert {i.title for i in incidents} >= {"Disk almost full (db-1)"}
     post(datetime.now(UTC) - timedelta(seconds=5))
     _wait(lambda: counts("resolved") == {hook_id: 2, pd_id: 1})
+    settle(container)
     with container.sessionmaker() as s:
         assert {i.status for i in s.scalars(select(Incident))} == {"resolved"}
         assert s.scalar(select(func.count(Integration.id))) == 2

@@ -18,6 +18,9 @@ class IntegrationType(enum.StrEnum):
     pagerduty = "pagerduty"  # PagerDuty Events API v2 (routing_key in the body)
     alertmanager = "alertmanager"  # webhook_configs; URL /hooks/{key}
     grafana = "grafana"  # Grafana alerting webhook contact point; URL /hooks/{key}
+    opsgenie = "opsgenie"  # Opsgenie Alert API subset under /opsgenie (GenieKey header)
+    webhook = "webhook"  # any JSON, read through a per-integration JMESPath mapping
+    heartbeat = "heartbeat"  # the sender pings /heartbeat/{key}; silence raises an alert
 
 
 class AlertStatus(enum.StrEnum):
@@ -29,13 +32,17 @@ class AlertStatus(enum.StrEnum):
 class Outcome(enum.StrEnum):
     """What became of a received event: the answer to "why did (or didn't) this page?"."""
 
+    pending = "pending"  # stored (the sender has its 2xx), not yet applied
     created_alert = "created_alert"
     deduplicated = "deduplicated"
     acknowledged = "acknowledged"
+    unacknowledged = "unacknowledged"
     resolved = "resolved"
     ignored = "ignored"  # e.g. acknowledge or resolve for no open alert
-    recorded = "recorded"  # change events: kept for context, never page
-    rejected = "rejected"
+    recorded = "recorded"  # change events and heartbeat pings: kept, never page
+    suppressed = "suppressed"  # dropped by a suppression rule
+    maintenance = "maintenance"  # held: the service was in a maintenance window
+    failed = "failed"  # applying it raised an error; kept with the error for a person to see
 
 
 class Integration(Base):
@@ -50,10 +57,16 @@ class Integration(Base):
     # The key senders put in routing_key / the URL; only its SHA-256 is stored.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_prefix: Mapped[str] = mapped_column(String(12))
+    # Per-type settings: the JMESPath mapping of a generic webhook, a heartbeat's interval.
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_event_at: Mapped[datetime | None] = mapped_column(default=None)
 
     service: Mapped[Service] = relationship(lazy="joined")
+    routing_rules: Mapped[list[RoutingRule]] = relationship(
+        order_by="RoutingRule.position", cascade="all, delete-orphan", back_populates="integration"
+    )
 
 
 class Alert(Base):
@@ -81,6 +94,9 @@ class Alert(Base):
     )
     dedup_key: Mapped[str] = mapped_column(String(255))
     group_key: Mapped[str | None] = mapped_column(String(1024), default=None)
+    # What the service's grouping rule keyed this alert by; later alerts with the same value
+    # join its incident while it is open.
+    grouping_key: Mapped[str] = mapped_column(String(255), default="", index=True)
     status: Mapped[str] = mapped_column(String(16), default=AlertStatus.triggered.value)
     summary: Mapped[str] = mapped_column(String(1024))
     severity: Mapped[str] = mapped_column(String(16), default="error")
@@ -98,22 +114,133 @@ class Alert(Base):
 
 
 class Event(Base):
+    """One received event. Written (outcome `pending`) before the sender gets its 2xx, then
+    applied in order by the processor, which fills in the outcome."""
+
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_integration_received", "integration_id", "received_at"),)
+    __table_args__ = (
+        Index("ix_events_integration_received", "integration_id", "received_at"),
+        Index("ix_events_service_received", "service_id", "received_at"),
+        # The processor's queue: only pending events are in this index.
+        Index(
+            "ix_events_pending",
+            "id",
+            sqlite_where=text("outcome = 'pending'"),
+            postgresql_where=text("outcome = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     integration_id: Mapped[int | None] = mapped_column(
         ForeignKey("integrations.id", ondelete="CASCADE"), default=None
     )
+    # The service the event was routed to (set when it is applied).
+    service_id: Mapped[int | None] = mapped_column(
+        ForeignKey("services.id", ondelete="SET NULL"), default=None
+    )
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    action: Mapped[str] = mapped_column(String(16))  # trigger | acknowledge | resolve | change
+    # trigger | acknowledge | unacknowledge | resolve | change | heartbeat
+    action: Mapped[str] = mapped_column(String(16))
     dedup_key: Mapped[str | None] = mapped_column(String(255), default=None)
     summary: Mapped[str] = mapped_column(String(1024), default="")
-    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    outcome: Mapped[str] = mapped_column(String(32))
+    # The normalized event (severity, source, details, links, group key…) as JSON text.
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    # The body as received; cleared after the configured retention.
+    raw: Mapped[str | None] = mapped_column(Text, default=None)
+    # Opsgenie's requestId, for GET /v2/alerts/requests/{id}.
+    request_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    outcome: Mapped[str] = mapped_column(String(32), default=Outcome.pending.value)
     outcome_detail: Mapped[str] = mapped_column(Text, default="")
+    processed_at: Mapped[datetime | None] = mapped_column(default=None)
     alert_id: Mapped[int | None] = mapped_column(
         ForeignKey("alerts.id", ondelete="SET NULL"), default=None, index=True
     )
+    rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("suppression_rules.id", ondelete="SET NULL"), default=None
+    )
+    maintenance_window_id: Mapped[int | None] = mapped_column(
+        ForeignKey("maintenance_windows.id", ondelete="SET NULL"), default=None
+    )
 
+    integration: Mapped[Integration | None] = relationship()
     alert: Mapped[Alert | None] = relationship()
+
+
+class Grouping(enum.StrEnum):
+    auto = "auto"  # the Alertmanager group when the event has one, otherwise the dedup key
+    dedup_key = "dedup_key"
+    alert_group = "alert_group"
+    fields = "fields"  # same values of the chosen fields within a time window
+
+
+class AlertSettings(Base):
+    """How one service turns alerts into incidents. A service without a row uses defaults."""
+
+    __tablename__ = "alert_settings"
+
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
+    )
+    grouping: Mapped[str] = mapped_column(String(16), default=Grouping.auto.value)
+    group_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    group_window_minutes: Mapped[int] = mapped_column(default=60)
+    auto_resolve: Mapped[bool] = mapped_column(default=True)
+    # Event severity → incident severity name and urgency; missing entries use the defaults.
+    severity_map: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    urgency_map: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+class RoutingRule(Base):
+    """Send an integration's matching events to another service. First match wins."""
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+    # [{"field": "labels.team", "op": "equals", "value": "db"}, …]; all must match.
+    matchers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+
+    integration: Mapped[Integration] = relationship(back_populates="routing_rules")
+    service: Mapped[Service] = relationship(lazy="joined")
+
+
+class SuppressionRule(Base):
+    """Drop matching trigger events of a service, or lower their severity."""
+
+    __tablename__ = "suppression_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    position: Mapped[int] = mapped_column(default=0)
+    matchers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    action: Mapped[str] = mapped_column(String(16), default="drop")  # drop | downgrade
+    severity: Mapped[str | None] = mapped_column(String(16), default=None)  # for downgrade
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MaintenanceWindow(Base):
+    """While a window is on, a service's trigger events are recorded and page no one."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    service: Mapped[Service] = relationship(lazy="joined")

@@ -91,6 +91,8 @@ class Incident(Base):
         ForeignKey("priorities.id", ondelete="SET NULL"), default=None
     )
     status: Mapped[str] = mapped_column(String(16), default=Status.triggered.value)
+    # high pages someone now; low waits for working hours (the paging issue acts on it).
+    urgency: Mapped[str] = mapped_column(String(8), default="high")
     customer_impact: Mapped[str] = mapped_column(Text, default="")
     # [{"title": "...", "url": "https://..."}]
     links: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)

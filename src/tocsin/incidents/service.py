@@ -54,6 +54,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 # The KPI timestamps, in the order they must happen.
 TIMESTAMP_FIELDS = ("started_at", "detected_at", "acknowledged_at", "resolved_at", "closed_at")
 TITLE_MAX = 255
+URGENCIES = ("high", "low")
 TEXT_MAX = 20_000
 MAX_LINKS = 50
 
@@ -147,8 +148,9 @@ def declare(
     started_at: datetime | None = None,
     detected_at: datetime | None = None,
     commander_id: int | None = None,
+    urgency: str = "high",
 ) -> Incident:
-    """Open a new incident in `triggered`. Alerts (later) call this same function."""
+    """Open a new incident in `triggered`. Alerts call this same function."""
     title = v.text(title, "title", max_len=TITLE_MAX, required=True)
     description = v.text(description, "description", max_len=TEXT_MAX)
     customer_impact = v.text(customer_impact, "customer_impact", max_len=TEXT_MAX)
@@ -170,6 +172,7 @@ def declare(
     _check_timestamps({"started_at": started_at, "detected_at": detected_at})
     services = _services(session, service_ids)
     commander = _load(session, User, commander_id, "commander_id")
+    urgency = v.one_of(urgency, "urgency", URGENCIES)
 
     incident = Incident(
         number=_next_number(session),
@@ -179,6 +182,7 @@ def declare(
         severity=severity,
         priority=priority,
         status=Status.triggered.value,
+        urgency=urgency,
         customer_impact=customer_impact,
         links=_links(links),
         custom_fields=values,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tocsin.alerts.models import Event, Outcome
 from tocsin.incidents.queries import counts_by_status_and_severity
 from tocsin.jobs.models import Job
 
@@ -37,6 +38,11 @@ class Metrics:
             ["status", "severity"],
             registry=self.registry,
         )
+        self.events_pending = Gauge(
+            "tocsin_events_pending",
+            "Received events stored but not yet applied",
+            registry=self.registry,
+        )
         self.jobs = Gauge(
             "tocsin_jobs", "Background jobs by state", ["state"], registry=self.registry
         )
@@ -58,10 +64,17 @@ class Metrics:
             self.latency.labels(request.method, name).observe(time.perf_counter() - start)
             self.requests.labels(request.method, name, str(status)).inc()
 
+    def count(self, method: str, route: str, status: int) -> None:
+        """Count a request served outside the middleware (the raw ingestion endpoint)."""
+        self.requests.labels(method, route, str(status)).inc()
+
     def render(self, session: Session) -> Response:
         """Read the domain gauges with the caller's session, then expose everything."""
         incidents = counts_by_status_and_severity(session)
         jobs = session.execute(select(Job.state, func.count(Job.id)).group_by(Job.state)).all()
+        pending = session.scalar(
+            select(func.count()).select_from(Event).where(Event.outcome == Outcome.pending.value)
+        )
         with self._lock:
             self.incidents.clear()
             for status, severity, count in incidents:
@@ -69,5 +82,6 @@ class Metrics:
             self.jobs.clear()
             for state, count in jobs:
                 self.jobs.labels(state).set(count)
+            self.events_pending.set(pending or 0)
             body = generate_latest(self.registry)
         return Response(body, media_type="text/plain; version=0.0.4")

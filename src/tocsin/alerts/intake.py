@@ -1,0 +1,166 @@
+"""Admission for ingestion endpoints: which integration a key names, per-key limits, overload.
+
+Keys are looked up by their SHA-256 and cached for a few seconds, so the hot path does not
+query the database for every event. Disabling an integration clears this process's cache at
+once; other processes notice within `KEY_CACHE_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tocsin.alerts.models import Integration
+from tocsin.alerts.pagerduty import ParsedEvent
+from tocsin.alerts.pipeline import EventProcessor, EventWriter, Overloaded, event_row, purge
+
+KEY_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    integration_id: int
+    type: str
+    name: str
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limit reached; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class _Bucket:
+    """A token bucket: `rate` events per minute, bursts up to one minute's worth."""
+
+    __slots__ = ("tokens", "stamp")
+
+    def __init__(self, capacity: float) -> None:
+        self.tokens = capacity
+        self.stamp = time.monotonic()
+
+
+class Intake:
+    """Per-process ingestion state: the key cache, the limits, the writer and the processor."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        rate_per_minute: int = 0,
+        max_waiting: int = 50_000,
+        housekeeping: Any = None,
+    ) -> None:
+        self.factory = factory
+        self.processor = EventProcessor(factory, housekeeping=housekeeping)
+        engine = factory.kw["bind"]
+        self.writer = EventWriter(engine, max_waiting=max_waiting, on_commit=self.processor.wake)
+        self.rate_per_minute = rate_per_minute
+        self._keys: dict[str, tuple[float, KeyInfo | None]] = {}
+        self._buckets: dict[int, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def cached(self, key: str) -> tuple[bool, KeyInfo | None]:
+        """(known, info) from the cache alone; known is False when the database must be asked."""
+        hit = self._keys.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return False, None
+        return True, hit[1]
+
+    def lookup(self, key: str) -> KeyInfo | None:
+        """The enabled integration this key names (blocking: may query the database)."""
+        known, info = self.cached(key)
+        if known:
+            return info
+        info = None
+        if key and len(key) <= 128:
+            with self.factory() as session:
+                found = session.scalar(
+                    select(Integration).where(Integration.key_hash == key_digest(key))
+                )
+                if found is not None and found.disabled_at is None:
+                    info = KeyInfo(found.id, found.type, found.name)
+        if len(self._keys) > 10_000:  # never let random keys grow the cache without bound
+            self._keys.clear()
+        self._keys[key] = (time.monotonic() + KEY_CACHE_SECONDS, info)
+        return info
+
+    def forget_keys(self) -> None:
+        self._keys.clear()
+
+    # -- limits ------------------------------------------------------------------------------
+
+    def admit(self, info: KeyInfo, count: int = 1) -> None:
+        """Raise RateLimited when this integration is over its per-minute limit (if any), and
+        Overloaded when too many events already wait to be written."""
+        if self.writer.waiting + count > self.writer.max_waiting:
+            raise Overloaded(f"{self.writer.waiting} events are waiting to be written")
+        rate = self.rate_per_minute
+        if rate <= 0:
+            return
+        with self._lock:
+            bucket = self._buckets.get(info.integration_id)
+            if bucket is None:
+                bucket = self._buckets[info.integration_id] = _Bucket(float(rate))
+            now = time.monotonic()
+            bucket.tokens = min(float(rate), bucket.tokens + (now - bucket.stamp) * rate / 60.0)
+            bucket.stamp = now
+            if bucket.tokens < count:
+                missing = count - bucket.tokens
+                raise RateLimited(max(1, int(missing * 60.0 / rate + 0.999)))
+            bucket.tokens -= count
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def rows(
+        self,
+        info: KeyInfo,
+        events: list[tuple[ParsedEvent, str | None]],
+        *,
+        received_at: datetime,
+        request_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        return [
+            event_row(
+                info.integration_id, event, raw=raw, received_at=received_at, request_id=request_id
+            )
+            for event, raw in events
+        ]
+
+    def start(self) -> None:
+        self.processor.start()
+
+    def stop(self) -> None:
+        self.writer.stop()
+        self.processor.stop()
+
+
+def housekeeping_for(raw_days: int, event_days: int) -> Any:
+    """The processor's periodic work: missed heartbeats, then retention."""
+    from tocsin.alerts.heartbeat import check_heartbeats
+    from tocsin.db import utcnow
+
+    last_purge = 0.0
+
+    def run(session: Session) -> None:
+        nonlocal last_purge
+        now = utcnow()
+        check_heartbeats(session, now)
+        if time.monotonic() - last_purge > 3600:  # retention needs no more than hourly
+            last_purge = time.monotonic()
+            purge(session, now=now, raw_days=raw_days, event_days=event_days)
+
+    return run
