@@ -15,11 +15,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.conftest import free_port, missing_service
+from tests.conftest import free_port, missing_service, settle
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert, Integration
 from tocsin.bootstrap import Container
-from tests.conftest import settle
 from tocsin.catalog import service as catalog
 from tocsin.incidents.models import Incident
 

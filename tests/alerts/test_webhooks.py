@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.conftest import settle
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert, Event
 from tocsin.bootstrap import Container
-from tests.conftest import settle
 from tocsin.catalog import service as catalog
 from tocsin.incidents.models import Incident
 
