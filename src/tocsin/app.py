@@ -139,7 +139,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         try:
             yield
         finally:
-            container.intake.stop()
+            await container.intake.aclose()
             if worker is not None:
                 worker.stop()
 

@@ -7,14 +7,18 @@ the batch; the caches only ever see this transaction's own writes.
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import (
+    PENDING,
     Alert,
     AlertSettings,
     AlertStatus,
@@ -109,7 +113,7 @@ class Applier:
             )
         return self._severities[name]
 
-    def _prefetch_open_alerts(self, events: list[Event]) -> None:
+    def _prefetch_open_alerts(self, events: Sequence[Any]) -> None:
         """One query for the open alerts every trigger of the batch may deduplicate into."""
         by_integration: dict[int, set[str]] = {}
         for event in events:
@@ -148,10 +152,80 @@ class Applier:
 
     # -- applying ---------------------------------------------------------------------------
 
+    def apply_pending(self, limit: int, *, deadline: float | None = None) -> int:
+        """Apply up to `limit` pending events in id order; past `deadline` (monotonic) stop
+        early, leaving the rest pending. Returns how many were applied.
+
+        The common case under load, a trigger for an alert that is already open, is settled
+        from the few columns read here and written back in one statement per alert; every
+        other event is loaded whole and applied by `apply`.
+        """
+        rows = self.session.execute(
+            select(Event.id, Event.integration_id, Event.action, Event.dedup_key, Event.received_at)
+            .where(PENDING)
+            .order_by(Event.id)
+            .limit(limit)
+        ).all()
+        if not rows:
+            return 0
+        self._prefetch_open_alerts(rows)
+        repeats: dict[int, tuple[Alert, list[int]]] = {}
+        done = 0
+        for row in rows:
+            alert = None
+            if row.action == "trigger" and row.dedup_key and row.integration_id is not None:
+                alert = self._open.get((row.integration_id, row.dedup_key))
+            if alert is not None:
+                alert.event_count += 1
+                alert.last_event_at = max(alert.last_event_at, row.received_at)
+                repeats.setdefault(alert.id, (alert, []))[1].append(row.id)
+                self._seen(row.integration_id, row.received_at)
+            else:
+                stored = self.session.get(Event, row.id)
+                assert stored is not None
+                self.apply(stored)
+            done += 1
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        if repeats:
+            # One executemany by primary key for all of them: per-alert statements would
+            # cost more than the events themselves.
+            table = Event.__table__
+            self.session.connection().execute(
+                update(table)
+                .where(table.c.id == bindparam("event_id"))
+                .values(
+                    outcome=Outcome.deduplicated.value,
+                    outcome_detail=bindparam("detail"),
+                    alert_id=bindparam("alert"),
+                    service_id=bindparam("service"),
+                    processed_at=self.now,
+                ),
+                [
+                    {
+                        "event_id": event_id,
+                        "detail": f"deduplicated into open alert {alert.id}",
+                        "alert": alert.id,
+                        "service": alert.service_id,
+                    }
+                    for alert, ids in repeats.values()
+                    for event_id in ids
+                ],
+            )
+        self._finish()
+        return done
+
     def apply_all(self, events: list[Event]) -> None:
+        """Apply these (already loaded) events in order."""
         self._prefetch_open_alerts(events)
         for event in events:
             self.apply(event)
+        self._finish()
+
+    def _seen(self, integration_id: int, at: datetime) -> None:
+        self._last_event[integration_id] = max(at, self._last_event.get(integration_id, at))
+
+    def _finish(self) -> None:
         for integration_id, at in self._last_event.items():
             integration = self.integration(integration_id)
             if integration is not None and (
@@ -169,9 +243,7 @@ class Applier:
             return
         # For a heartbeat, "last event" means the last ping, not the alert its silence raised.
         if not (integration.type == "heartbeat" and stored.action == "trigger"):
-            self._last_event[integration.id] = max(
-                stored.received_at, self._last_event.get(integration.id, stored.received_at)
-            )
+            self._seen(integration.id, stored.received_at)
         event = decode_event(stored.data)
         event.dedup_key = stored.dedup_key
         event.action = stored.action

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.alerts.models import Integration
 from tocsin.alerts.pagerduty import ParsedEvent
-from tocsin.alerts.pipeline import EventProcessor, EventWriter, Overloaded, event_row, purge
+from tocsin.alerts.pipeline import (
+    EventProcessor,
+    EventWriter,
+    Overloaded,
+    WriteTurn,
+    event_row,
+    purge,
+)
 
 KEY_CACHE_SECONDS = 5.0
 
@@ -63,9 +70,11 @@ class Intake:
         housekeeping: Any = None,
     ) -> None:
         self.factory = factory
-        self.processor = EventProcessor(factory, housekeeping=housekeeping)
         engine = factory.kw["bind"]
-        self.writer = EventWriter(engine, max_waiting=max_waiting, on_commit=self.processor.wake)
+        turn = WriteTurn(enabled=engine.dialect.name == "sqlite")
+        self.processor = EventProcessor(factory, housekeeping=housekeeping, turn=turn)
+        self.writer = EventWriter(engine, max_waiting=max_waiting, turn=turn)
+        self.writer.on_commit = self.processor.wake
         self.rate_per_minute = rate_per_minute
         self._keys: dict[str, tuple[float, KeyInfo | None]] = {}
         self._buckets: dict[int, _Bucket] = {}
@@ -142,6 +151,11 @@ class Intake:
 
     def start(self) -> None:
         self.processor.start()
+
+    async def aclose(self) -> None:
+        """Shut down: write what was accepted, then stop applying."""
+        await self.writer.aclose()
+        self.stop()
 
     def stop(self) -> None:
         self.writer.stop()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tocsin.alerts.models import Event, Outcome
+from tocsin.alerts.models import PENDING, Event
 from tocsin.incidents.queries import counts_by_status_and_severity
 from tocsin.jobs.models import Job
 
@@ -72,9 +72,7 @@ class Metrics:
         """Read the domain gauges with the caller's session, then expose everything."""
         incidents = counts_by_status_and_severity(session)
         jobs = session.execute(select(Job.state, func.count(Job.id)).group_by(Job.state)).all()
-        pending = session.scalar(
-            select(func.count()).select_from(Event).where(Event.outcome == Outcome.pending.value)
-        )
+        pending = session.scalar(select(func.count()).select_from(Event).where(PENDING))
         with self._lock:
             self.incidents.clear()
             for status, severity, count in incidents:

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 08:43:59.356787
+Create Date: 2026-11-23 08:55:42.801307
 """
 
 from collections.abc import Sequence
@@ -131,6 +131,16 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("rule_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("maintenance_window_id", sa.Integer(), nullable=True))
+        batch_op.drop_index(batch_op.f("ix_events_alert_id"))
+        batch_op.drop_index(batch_op.f("ix_events_integration_received"))
+        batch_op.create_index(
+            "ix_events_alert",
+            ["alert_id"],
+            unique=False,
+            sqlite_where=sa.text("alert_id IS NOT NULL"),
+            postgresql_where=sa.text("alert_id IS NOT NULL"),
+        )
+        batch_op.create_index("ix_events_integration", ["integration_id", "id"], unique=False)
         batch_op.create_index(
             "ix_events_pending",
             ["id"],
@@ -138,16 +148,19 @@ def upgrade() -> None:
             sqlite_where=sa.text("outcome = 'pending'"),
             postgresql_where=sa.text("outcome = 'pending'"),
         )
-        batch_op.create_index(batch_op.f("ix_events_request_id"), ["request_id"], unique=False)
         batch_op.create_index(
-            "ix_events_service_received", ["service_id", "received_at"], unique=False
+            "ix_events_request",
+            ["request_id"],
+            unique=False,
+            sqlite_where=sa.text("request_id IS NOT NULL"),
+            postgresql_where=sa.text("request_id IS NOT NULL"),
         )
-        batch_op.create_foreign_key(
-            batch_op.f("fk_events_service_id_services"),
-            "services",
-            ["service_id"],
-            ["id"],
-            ondelete="SET NULL",
+        batch_op.create_index(
+            "ix_events_service",
+            ["service_id", "id"],
+            unique=False,
+            sqlite_where=sa.text("service_id IS NOT NULL"),
+            postgresql_where=sa.text("service_id IS NOT NULL"),
         )
         batch_op.create_foreign_key(
             batch_op.f("fk_events_rule_id_suppression_rules"),
@@ -160,6 +173,13 @@ def upgrade() -> None:
             batch_op.f("fk_events_maintenance_window_id_maintenance_windows"),
             "maintenance_windows",
             ["maintenance_window_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_events_service_id_services"),
+            "services",
+            ["service_id"],
             ["id"],
             ondelete="SET NULL",
         )
@@ -194,20 +214,40 @@ def downgrade() -> None:
 
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("body", sa.JSON(), nullable=False, server_default="{}"))
+        batch_op.drop_constraint(batch_op.f("fk_events_service_id_services"), type_="foreignkey")
         batch_op.drop_constraint(
             batch_op.f("fk_events_maintenance_window_id_maintenance_windows"), type_="foreignkey"
         )
         batch_op.drop_constraint(
             batch_op.f("fk_events_rule_id_suppression_rules"), type_="foreignkey"
         )
-        batch_op.drop_constraint(batch_op.f("fk_events_service_id_services"), type_="foreignkey")
-        batch_op.drop_index("ix_events_service_received")
-        batch_op.drop_index(batch_op.f("ix_events_request_id"))
+        batch_op.drop_index(
+            "ix_events_service",
+            sqlite_where=sa.text("service_id IS NOT NULL"),
+            postgresql_where=sa.text("service_id IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_events_request",
+            sqlite_where=sa.text("request_id IS NOT NULL"),
+            postgresql_where=sa.text("request_id IS NOT NULL"),
+        )
         batch_op.drop_index(
             "ix_events_pending",
             sqlite_where=sa.text("outcome = 'pending'"),
             postgresql_where=sa.text("outcome = 'pending'"),
         )
+        batch_op.drop_index("ix_events_integration")
+        batch_op.drop_index(
+            "ix_events_alert",
+            sqlite_where=sa.text("alert_id IS NOT NULL"),
+            postgresql_where=sa.text("alert_id IS NOT NULL"),
+        )
+        batch_op.create_index(
+            batch_op.f("ix_events_integration_received"),
+            ["integration_id", "received_at"],
+            unique=False,
+        )
+        batch_op.create_index(batch_op.f("ix_events_alert_id"), ["alert_id"], unique=False)
         batch_op.drop_column("maintenance_window_id")
         batch_op.drop_column("rule_id")
         batch_op.drop_column("processed_at")
