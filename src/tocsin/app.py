@@ -38,6 +38,7 @@ CSP = (
 
 def _routers() -> list[APIRouter]:
     from tocsin.alerts import ingest as alerts_ingest
+    from tocsin.alerts import opsgenie_routes
     from tocsin.auth import api as auth_api
     from tocsin.auth import views as auth_views
     from tocsin.catalog import api as catalog_api
@@ -50,6 +51,7 @@ def _routers() -> list[APIRouter]:
 
     return [
         alerts_ingest.router,
+        opsgenie_routes.router,
         auth_api.router,
         catalog_api.router,
         definitions_api.router,

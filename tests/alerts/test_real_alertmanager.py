@@ -1,5 +1,5 @@
-"""A real Prometheus Alertmanager (Debian's package) sends to Tocsin through its webhook and
-PagerDuty receivers, unchanged: only the URLs point at Tocsin."""
+"""A real Prometheus Alertmanager (Debian's package) sends to Tocsin through its webhook,
+PagerDuty and Opsgenie receivers, unchanged: only the URLs point at Tocsin."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ receivers:
     pagerduty_configs:
       - url: {base}/v2/enqueue
         routing_key: {routing_key}
+        send_resolved: true
+    opsgenie_configs:
+      - api_url: {base}/opsgenie
+        api_key: {genie_key}
         send_resolved: true
 """
 
@@ -91,7 +95,7 @@ def _wait(check: Callable[[], bool], seconds: float = 40) -> None:
     raise AssertionError("timed out waiting for Alertmanager's notifications")
 
 
-def test_alertmanager_webhook_and_pagerduty_receivers(
+def test_alertmanager_webhook_pagerduty_and_opsgenie_receivers(
     alertmanager,
     live_server: str,
     db: Session,
@@ -102,9 +106,16 @@ def test_alertmanager_webhook_and_pagerduty_receivers(
         db, service_id=svc.id, name="AM webhook", type="alertmanager"
     )
     pd, routing_key = alerts.create_integration(db, service_id=svc.id, name="AM as PagerDuty")
+    og, genie_key = alerts.create_integration(
+        db, service_id=svc.id, name="AM as Opsgenie", type="opsgenie"
+    )
     db.commit()
-    hook_id, pd_id = hook.id, pd.id
-    am = alertmanager(CONFIG.format(base=live_server, hook_key=hook_key, routing_key=routing_key))
+    hook_id, pd_id, og_id = hook.id, pd.id, og.id
+    am = alertmanager(
+        CONFIG.format(
+            base=live_server, hook_key=hook_key, routing_key=routing_key, genie_key=genie_key
+        )
+    )
 
     def post(ends: datetime) -> None:
         body = [
@@ -129,19 +140,24 @@ def test_alertmanager_webhook_and_pagerduty_receivers(
             return dict(s.execute(query).all())  # type: ignore[arg-type]
 
     post(datetime.now(UTC) + timedelta(hours=1))
-    # The webhook makes one alert per Alertmanager alert; PagerDuty one per group.
-    _wait(lambda: counts() == {hook_id: 2, pd_id: 1})
+    # The webhook makes one alert per Alertmanager alert; PagerDuty and Opsgenie one per group.
+    _wait(lambda: counts() == {hook_id: 2, pd_id: 1, og_id: 1})
     settle(container)
     with container.sessionmaker() as s:
         incidents = s.scalars(select(Incident)).all()
-        # One incident per integration's group (grouping is per integration). The webhook
-        # carries the severity label (warning → SEV3); Alertmanager's PagerDuty receiver
-        # sends its configured severity, "error" by default (→ SEV2).
-        assert sorted(i.severity.name for i in incidents) == ["SEV2", "SEV3"]
+        # Grouping is by Alertmanager group: the webhook's two alerts carry its groupKey, and
+        # the PagerDuty and Opsgenie receivers both key their one alert by the SHA-256 of it,
+        # so those two join one incident. The webhook carries the severity label (warning →
+        # SEV3).
+        assert len(incidents) == 2
+        by_integration = dict(s.execute(select(Alert.integration_id, Alert.incident_id)).all())
+        assert by_integration[pd_id] == by_integration[og_id] != by_integration[hook_id]
+        hook_incident = s.get(Incident, by_integration[hook_id])
+        assert hook_incident is not None and hook_incident.severity.name == "SEV3"
         assert {i.title for i in incidents} >= {"Disk almost full (db-1)"}
     post(datetime.now(UTC) - timedelta(seconds=5))
-    _wait(lambda: counts("resolved") == {hook_id: 2, pd_id: 1})
+    _wait(lambda: counts("resolved") == {hook_id: 2, pd_id: 1, og_id: 1})
     settle(container)
     with container.sessionmaker() as s:
         assert {i.status for i in s.scalars(select(Incident))} == {"resolved"}
-        assert s.scalar(select(func.count(Integration.id))) == 2
+        assert s.scalar(select(func.count(Integration.id))) == 3
