@@ -417,7 +417,9 @@ class Applier:
     def _act(self, integration: Integration, event: ParsedEvent, stored: Event) -> None:
         """acknowledge, unacknowledge or resolve an open alert named by dedup key or id."""
         if event.alert_id is not None:
-            alert = self.session.get(Alert, event.alert_id, with_for_update=True)
+            alert = self.session.scalar(
+                select(Alert).where(Alert.id == event.alert_id).with_for_update(of=Alert)
+            )
             if alert is not None and (
                 alert.integration_id != integration.id or alert.status == AlertStatus.resolved
             ):
