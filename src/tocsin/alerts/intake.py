@@ -77,6 +77,7 @@ class Intake:
         self.writer.on_commit = self.processor.wake
         self.rate_per_minute = rate_per_minute
         self._keys: dict[str, tuple[float, KeyInfo | None]] = {}
+        self._mappings: dict[int, tuple[float, Any]] = {}
         self._buckets: dict[int, _Bucket] = {}
         self._lock = threading.Lock()
 
@@ -109,6 +110,21 @@ class Intake:
 
     def forget_keys(self) -> None:
         self._keys.clear()
+        self._mappings.clear()
+
+    def mapping(self, info: KeyInfo) -> Any:
+        """A generic webhook's JMESPath mapping (blocking: may query the database)."""
+        from tocsin.alerts import generic
+
+        hit = self._mappings.get(info.integration_id)
+        if hit is not None and hit[0] >= time.monotonic():
+            return hit[1]
+        with self.factory() as session:
+            integration = session.get(Integration, info.integration_id)
+            raw = (integration.config or {}).get("mapping") if integration else None
+        mapping = generic.DEFAULT_MAPPING if raw is None else generic.Mapping.model_validate(raw)
+        self._mappings[info.integration_id] = (time.monotonic() + KEY_CACHE_SECONDS, mapping)
+        return mapping
 
     # -- limits ------------------------------------------------------------------------------
 

@@ -7,38 +7,105 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+import pydantic
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
-from tocsin.alerts.models import Integration, IntegrationType
-from tocsin.catalog.models import Service
-from tocsin.errors import NotFound
+from tocsin.alerts import generic, heartbeat
+from tocsin.alerts.models import (
+    Alert,
+    AlertSettings,
+    Event,
+    Grouping,
+    Integration,
+    IntegrationType,
+    MaintenanceWindow,
+    RoutingRule,
+    SuppressionRule,
+)
+from tocsin.alerts.pagerduty import SEVERITIES
+from tocsin.alerts.rules import check_field, check_matchers, check_severity_map
+from tocsin.catalog.models import Service, User
+from tocsin.db import utcnow
+from tocsin.definitions.models import Severity
+from tocsin.errors import NotFound, ValidationFailed
+
+TYPES = [t.value for t in IntegrationType]
 
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _service(session: Session, service_id: Any, field: str = "service_id") -> Service:
+    service = session.get(Service, service_id) if isinstance(service_id, int) else None
+    if service is None:
+        raise NotFound(f"no service with id {service_id}", field=field)
+    return service
+
+
+def check_config(type: str, config: Any) -> dict[str, Any]:
+    """Validate an integration's per-type settings; returns the cleaned settings."""
+    if config is not None and not isinstance(config, dict):
+        raise ValidationFailed("config must be an object", field="config")
+    config = dict(config or {})
+    if type == IntegrationType.webhook.value:
+        raw = config.get("mapping")
+        try:
+            mapping = (
+                generic.DEFAULT_MAPPING if raw is None else generic.Mapping.model_validate(raw)
+            )
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'mapping'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ValidationFailed(f"mapping is not valid: {problems}", field="config") from exc
+        unknown = set(config) - {"mapping"}
+        if unknown:
+            raise ValidationFailed(f"unknown settings {sorted(unknown)}", field="config")
+        return {"mapping": mapping.model_dump(exclude_none=True)}
+    if type == IntegrationType.heartbeat.value:
+        return heartbeat.check_config(config)
+    if config:
+        raise ValidationFailed(f"a {type} integration takes no settings", field="config")
+    return {}
+
+
 def create_integration(
-    session: Session, *, service_id: int, name: str, type: str = IntegrationType.pagerduty.value
+    session: Session,
+    *,
+    service_id: int,
+    name: str,
+    type: str = IntegrationType.pagerduty.value,
+    config: dict[str, Any] | None = None,
 ) -> tuple[Integration, str]:
     """A new integration for a service; returns it and its key (shown once, stored hashed)."""
-    service = session.get(Service, service_id)
-    if service is None:
-        raise NotFound(f"no service with id {service_id}", field="service_id")
+    service = _service(session, service_id)
+    type = v.one_of(type, "type", TYPES)
     key = secrets.token_hex(16)  # 32 characters, like a PagerDuty integration key
     integration = Integration(
         service=service,
         name=v.text(name, "name", max_len=120, required=True),
-        type=v.one_of(type, "type", [t.value for t in IntegrationType]),
+        type=type,
+        config=check_config(type, config),
         key_hash=_digest(key),
         key_prefix=key[:8],
     )
     session.add(integration)
     session.flush()
     return integration, key
+
+
+def get_integration(session: Session, integration_id: int) -> Integration:
+    found = session.get(Integration, integration_id)
+    if found is None:
+        raise NotFound(f"no integration with id {integration_id}")
+    return found
 
 
 def integration_by_key(session: Session, key: str) -> Integration | None:
@@ -48,3 +115,327 @@ def integration_by_key(session: Session, key: str) -> Integration | None:
     if found is None or found.disabled_at is not None:
         return None
     return found
+
+
+def list_integrations(session: Session, service_id: int | None = None) -> list[Integration]:
+    query = select(Integration).order_by(Integration.service_id, Integration.name)
+    if service_id is not None:
+        query = query.where(Integration.service_id == service_id)
+    return list(session.scalars(query))
+
+
+def update_integration(
+    session: Session,
+    integration: Integration,
+    *,
+    name: str | None = None,
+    service_id: int | None = None,
+    config: dict[str, Any] | None = None,
+    enabled: bool | None = None,
+) -> Integration:
+    """Rename, move, reconfigure, disable or enable. A disabled key is refused (4xx) at once
+    by this process and within seconds by the others (their key caches expire)."""
+    if name is not None:
+        integration.name = v.text(name, "name", max_len=120, required=True)
+    if service_id is not None:
+        integration.service = _service(session, service_id)
+    if config is not None:
+        integration.config = check_config(integration.type, config)
+    if enabled is not None:
+        integration.disabled_at = None if enabled else (integration.disabled_at or utcnow())
+    session.flush()
+    return integration
+
+
+def rotate_key(session: Session, integration: Integration) -> str:
+    """A new key for the integration; the old one stops working. Returns the new key."""
+    key = secrets.token_hex(16)
+    integration.key_hash = _digest(key)
+    integration.key_prefix = key[:8]
+    session.flush()
+    return key
+
+
+def delete_integration(session: Session, integration: Integration) -> None:
+    session.delete(integration)
+    session.flush()
+
+
+def set_routing_rules(
+    session: Session, integration: Integration, rules: list[dict[str, Any]]
+) -> list[RoutingRule]:
+    """Replace the integration's routing rules (first match wins; no match: its service)."""
+    if not isinstance(rules, list) or len(rules) > 50:
+        raise ValidationFailed("rules must be a list of at most 50 rules", field="rules")
+    cleaned = []
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            raise ValidationFailed(f"rules[{index}] must be an object", field="rules")
+        matchers = check_matchers(rule.get("matchers"), f"rules[{index}].matchers")
+        if not matchers:
+            raise ValidationFailed(f"rules[{index}] needs at least one matcher", field="rules")
+        target = _service(session, rule.get("service_id"), f"rules[{index}].service_id")
+        cleaned.append(RoutingRule(position=index, matchers=matchers, service_id=target.id))
+    integration.routing_rules = cleaned
+    session.flush()
+    return cleaned
+
+
+def create_suppression_rule(
+    session: Session,
+    *,
+    service_id: int,
+    name: str,
+    matchers: list[dict[str, Any]],
+    action: str = "drop",
+    severity: str | None = None,
+    position: int | None = None,
+) -> SuppressionRule:
+    """Drop matching trigger events of a service, or lower their severity (`downgrade`)."""
+    service = _service(session, service_id)
+    rule = SuppressionRule(service_id=service.id)
+    _fill_rule(session, rule, name=name, matchers=matchers, action=action, severity=severity)
+    if position is None:
+        position = session.scalar(
+            select(func.count()).where(SuppressionRule.service_id == service.id)
+        )
+    rule.position = int(position or 0)
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def _fill_rule(
+    session: Session,
+    rule: SuppressionRule,
+    *,
+    name: str,
+    matchers: Any,
+    action: str,
+    severity: str | None,
+) -> None:
+    rule.name = v.text(name, "name", max_len=120, required=True)
+    rule.matchers = check_matchers(matchers)
+    if not rule.matchers:
+        raise ValidationFailed("a suppression rule needs at least one matcher", field="matchers")
+    rule.action = v.one_of(action, "action", ("drop", "downgrade"))
+    if rule.action == "downgrade":
+        rule.severity = v.one_of(severity, "severity", SEVERITIES)
+    else:
+        rule.severity = None
+
+
+def update_suppression_rule(
+    session: Session, rule: SuppressionRule, *, enabled: bool | None = None, **fields: Any
+) -> SuppressionRule:
+    if fields:
+        merged = {
+            "name": rule.name,
+            "matchers": rule.matchers,
+            "action": rule.action,
+            "severity": rule.severity,
+            **fields,
+        }
+        _fill_rule(session, rule, **merged)
+    if enabled is not None:
+        rule.enabled = bool(enabled)
+    session.flush()
+    return rule
+
+
+def get_suppression_rule(session: Session, rule_id: int) -> SuppressionRule:
+    found = session.get(SuppressionRule, rule_id)
+    if found is None:
+        raise NotFound(f"no suppression rule with id {rule_id}")
+    return found
+
+
+def list_suppression_rules(session: Session, service_id: int) -> list[SuppressionRule]:
+    return list(
+        session.scalars(
+            select(SuppressionRule)
+            .where(SuppressionRule.service_id == service_id)
+            .order_by(SuppressionRule.position, SuppressionRule.id)
+        )
+    )
+
+
+def delete_suppression_rule(session: Session, rule: SuppressionRule) -> None:
+    session.delete(rule)
+    session.flush()
+
+
+def start_maintenance(
+    session: Session,
+    *,
+    service_id: int,
+    by: User | None,
+    ends_at: datetime | None = None,
+    minutes: int | None = None,
+    starts_at: datetime | None = None,
+    reason: str = "",
+) -> MaintenanceWindow:
+    """A maintenance window: scheduled (starts_at in the future) or ad hoc (from now), ending
+    at `ends_at` or after `minutes`. Its service's trigger events page no one meanwhile."""
+    service = _service(session, service_id)
+    now = utcnow()
+    start = v.aware(starts_at, "starts_at") or now
+    if minutes is not None:
+        minutes = v.integer(minutes, "minutes", minimum=1, maximum=60 * 24 * 31)
+        end = start + timedelta(minutes=minutes)
+    else:
+        end = v.aware(ends_at, "ends_at")  # type: ignore[assignment]
+        if end is None:
+            raise ValidationFailed("give ends_at or minutes", field="ends_at")
+    if end <= start:
+        raise ValidationFailed("a maintenance window must end after it starts", field="ends_at")
+    if end - start > timedelta(days=31):
+        raise ValidationFailed("a maintenance window lasts at most 31 days", field="ends_at")
+    window = MaintenanceWindow(
+        service=service,
+        starts_at=start,
+        ends_at=end,
+        reason=v.text(reason, "reason", max_len=255),
+        created_by_id=by.id if by else None,
+    )
+    session.add(window)
+    session.flush()
+    return window
+
+
+def end_maintenance(session: Session, window: MaintenanceWindow) -> MaintenanceWindow:
+    """End a window now (or cancel one that has not started)."""
+    now = utcnow()
+    if window.starts_at > now:
+        window.starts_at = now
+    if window.ends_at > now:
+        window.ends_at = now
+    session.flush()
+    return window
+
+
+def get_maintenance_window(session: Session, window_id: int) -> MaintenanceWindow:
+    found = session.get(MaintenanceWindow, window_id)
+    if found is None:
+        raise NotFound(f"no maintenance window with id {window_id}")
+    return found
+
+
+def maintenance_windows(
+    session: Session, service_id: int | None = None, *, current_only: bool = False
+) -> list[MaintenanceWindow]:
+    """Windows now on or still to come (and, unless current_only, the last week's)."""
+    now = utcnow()
+    query = select(MaintenanceWindow).order_by(MaintenanceWindow.starts_at)
+    if service_id is not None:
+        query = query.where(MaintenanceWindow.service_id == service_id)
+    if current_only:
+        query = query.where(MaintenanceWindow.starts_at <= now, MaintenanceWindow.ends_at > now)
+    else:
+        query = query.where(MaintenanceWindow.ends_at > now - timedelta(days=7))
+    return list(session.scalars(query))
+
+
+def alert_settings(session: Session, service_id: int) -> AlertSettings:
+    """The service's settings (defaults if it has never changed them)."""
+    _service(session, service_id)
+    found = session.get(AlertSettings, service_id)
+    if found is None:
+        found = AlertSettings(
+            service_id=service_id,
+            grouping=Grouping.auto.value,
+            group_fields=[],
+            group_window_minutes=60,
+            auto_resolve=True,
+            severity_map={},
+            urgency_map={},
+        )
+    return found
+
+
+def update_alert_settings(
+    session: Session,
+    service_id: int,
+    *,
+    grouping: str | None = None,
+    group_fields: list[str] | None = None,
+    group_window_minutes: int | None = None,
+    auto_resolve: bool | None = None,
+    severity_map: dict[str, str] | None = None,
+    urgency_map: dict[str, str] | None = None,
+) -> AlertSettings:
+    """Change how the service groups alerts, maps severities and resolves incidents."""
+    settings = alert_settings(session, service_id)
+    if grouping is not None:
+        settings.grouping = v.one_of(grouping, "grouping", [g.value for g in Grouping])
+    if group_fields is not None:
+        if not isinstance(group_fields, list) or len(group_fields) > 10:
+            raise ValidationFailed("group_fields must be a list of up to 10 fields")
+        settings.group_fields = [
+            check_field(f, f"group_fields[{i}]") for i, f in enumerate(group_fields)
+        ]
+    if group_window_minutes is not None:
+        settings.group_window_minutes = v.integer(
+            group_window_minutes, "group_window_minutes", minimum=1, maximum=60 * 24 * 7
+        )
+    if settings.grouping == Grouping.fields.value and not settings.group_fields:
+        raise ValidationFailed("grouping by fields needs group_fields", field="group_fields")
+    if auto_resolve is not None:
+        settings.auto_resolve = bool(auto_resolve)
+    if severity_map is not None:
+        names = list(session.scalars(select(Severity.name)))
+        settings.severity_map = check_severity_map(severity_map, "severity_map", names)
+    if urgency_map is not None:
+        settings.urgency_map = check_severity_map(urgency_map, "urgency_map", ["high", "low"])
+    session.add(settings)
+    session.flush()
+    return settings
+
+
+def events(
+    session: Session,
+    *,
+    integration_id: int | None = None,
+    service_id: int | None = None,
+    incident_id: int | None = None,
+    alert_id: int | None = None,
+    outcome: str | None = None,
+    after_id: int | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[Event]:
+    """Received events, newest first (or, with after_id, the ones after it, oldest first)."""
+    query = select(Event)
+    if integration_id is not None:
+        query = query.where(Event.integration_id == integration_id)
+    if service_id is not None:
+        owned = select(Integration.id).where(Integration.service_id == service_id)
+        query = query.where(or_(Event.service_id == service_id, Event.integration_id.in_(owned)))
+    if incident_id is not None:
+        alerts = select(Alert.id).where(Alert.incident_id == incident_id)
+        query = query.where(Event.alert_id.in_(alerts))
+    if alert_id is not None:
+        query = query.where(Event.alert_id == alert_id)
+    if outcome is not None:
+        query = query.where(Event.outcome == outcome)
+    if before_id is not None:
+        query = query.where(Event.id < before_id)
+    limit = max(1, min(int(limit), 500))
+    if after_id is not None:
+        return list(
+            session.scalars(query.where(Event.id > after_id).order_by(Event.id).limit(limit))
+        )
+    return list(session.scalars(query.order_by(Event.id.desc()).limit(limit)))
+
+
+def get_event(session: Session, event_id: int) -> Event:
+    found = session.get(Event, event_id)
+    if found is None:
+        raise NotFound(f"no event with id {event_id}")
+    return found
+
+
+def alerts_of_incident(session: Session, incident_id: int) -> list[Alert]:
+    return list(
+        session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))
+    )
