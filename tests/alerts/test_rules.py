@@ -65,7 +65,8 @@ def test_routing_rule_sends_matching_events_to_another_service(
     assert _event(container, "slow-query").service_id == setup["db"]
     assert _event(container, "http-5xx").service_id == setup["web"]
     with container.sessionmaker() as s:
-        incident = s.get(Incident, s.scalars(select(Alert)).first().incident_id)  # type: ignore[union-attr]
+        routed = s.scalars(select(Alert).where(Alert.dedup_key == "slow-query")).one()
+        incident = s.get(Incident, routed.incident_id)
         assert [svc.name for svc in incident.services] == ["Database"]  # type: ignore[union-attr]
 
 
