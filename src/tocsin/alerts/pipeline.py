@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.alerts.models import PENDING, Event, Outcome
-from tocsin.alerts.pagerduty import ParsedEvent
+from tocsin.alerts.pagerduty import DEDUP_MAX, SEVERITIES, SUMMARY_MAX, ParsedEvent
 from tocsin.db import transaction, utcnow
 
 log = structlog.get_logger("tocsin.ingest")
@@ -43,6 +44,44 @@ class Overloaded(Exception):
     """Too many events are waiting to be written: the sender should retry later (429)."""
 
 
+def _clean(value: Any) -> Any:
+    """The value without NUL characters, which PostgreSQL text refuses and nobody means."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _fit_key(value: str | None, limit: int) -> str | None:
+    """A key that fits its column: a longer one becomes its digest, so it still matches."""
+    if value is None or len(value) <= limit:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
+
+
+def clean_event(event: ParsedEvent) -> ParsedEvent:
+    """Make an accepted event storable on every backend, whatever its format's parser let
+    through (in place; returns it): no NUL characters, every field within its column."""
+    for name in ("action", "dedup_key", "summary", "severity", "source", "group_key", "note"):
+        value = getattr(event, name)
+        if isinstance(value, str) and "\x00" in value:
+            setattr(event, name, _clean(value))
+    event.dedup_key = _fit_key(event.dedup_key, DEDUP_MAX)
+    event.group_key = _fit_key(event.group_key, 1024)
+    event.summary = event.summary[:SUMMARY_MAX]
+    event.source = event.source[:255]
+    if event.severity not in SEVERITIES:
+        event.severity = "error"
+    if event.details:
+        event.details = _clean(event.details)
+    if event.links:
+        event.links = _clean(event.links)
+    return event
+
+
 def event_row(
     integration_id: int,
     event: ParsedEvent,
@@ -52,6 +91,9 @@ def event_row(
     request_id: str | None = None,
 ) -> dict[str, Any]:
     """The row one accepted event becomes, still pending."""
+    clean_event(event)
+    if raw is not None and "\x00" in raw:
+        raw = raw.replace("\x00", "\ufffd")
     return {
         "integration_id": integration_id,
         "received_at": received_at,
@@ -168,6 +210,8 @@ class EventWriter:
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
         """Return once these rows are committed; raise what the commit raised."""
+        if not rows:
+            return
         if self._stopped:
             raise Overloaded("Tocsin is shutting down")
         if self.waiting + len(rows) > self.max_waiting:
@@ -208,6 +252,8 @@ class EventWriter:
             self._flusher = None
 
     def _commit(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
         params = [
             tuple(
                 _sqlite_time(r[c]) if c == "received_at" and self._sqlite else r[c]
