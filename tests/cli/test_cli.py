@@ -164,5 +164,12 @@ def test_integration_create_prints_key_and_url(local_env: dict[str, str], contai
     assert out["url"].endswith("/v2/enqueue") and len(out["key"]) == 32
     with container.sessionmaker() as session:
         assert alerts.integration_by_key(session, out["key"]).service.name == "Checkout"
+    hook = runner.invoke(
+        app,
+        ["integration", "create", "--service", "checkout", "--type", "alertmanager"],
+        env=local_env,
+    )
+    assert hook.exit_code == 0, hook.output
+    assert "key (in the URL)" in hook.output and "/hooks/" in hook.output
     missing = runner.invoke(app, ["integration", "create", "--service", "nope"], env=local_env)
     assert missing.exit_code == 1 and "no service named" in missing.output

@@ -439,3 +439,13 @@ def alerts_of_incident(session: Session, incident_id: int) -> list[Alert]:
     return list(
         session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))
     )
+
+
+def sender_url(base_url: str, type: str, key: str) -> str:
+    """The URL a sender of this integration type is given (the key goes where it expects)."""
+    base = base_url.rstrip("/")
+    return {
+        IntegrationType.pagerduty.value: f"{base}/v2/enqueue",
+        IntegrationType.opsgenie.value: f"{base}/opsgenie",
+        IntegrationType.heartbeat.value: f"{base}/heartbeat/{key}",
+    }.get(type, f"{base}/hooks/{key}")

@@ -211,7 +211,12 @@ integration_app = typer.Typer(help="Integrations that send alerts.", no_args_is_
 @integration_app.command("create")
 def integration_create(
     service: Annotated[str, typer.Option("--service", help="Service name")],
-    type_: Annotated[str, typer.Option("--type", help="pagerduty")] = "pagerduty",
+    type_: Annotated[
+        str,
+        typer.Option(
+            "--type", help="pagerduty, opsgenie, alertmanager, grafana, webhook or heartbeat"
+        ),
+    ] = "pagerduty",
     name: Annotated[str | None, typer.Option(help="Defaults to the type")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -236,7 +241,7 @@ def integration_create(
                 "service": svc.name,
                 "type": integration.type,
                 "key": key,
-                "url": f"{settings.base_url.rstrip('/')}/v2/enqueue",
+                "url": alerts.sender_url(settings.base_url, integration.type, key),
             }
     except DomainError as exc:
         fail(exc.message)
@@ -244,5 +249,9 @@ def integration_create(
         emit_json(out)
         return
     console.print(f"Integration {out['id']} for {out['service']} ({out['type']})")
-    console.print(f"  routing key: [bold]{key}[/bold]  (shown once; store it in the sender)")
-    console.print(f"  events URL:  {out['url']}")
+    where = {
+        "pagerduty": "routing key",
+        "opsgenie": "API key (GenieKey)",
+    }.get(out["type"], "key (in the URL)")
+    console.print(f"  {where}: [bold]{key}[/bold]  (shown once; store it in the sender)")
+    console.print(f"  URL: {out['url']}")
