@@ -194,6 +194,12 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     return app
 
 
+def create_app_from_environment() -> FastAPI:
+    """For process managers that import an app factory (`tocsin serve --workers N`, or
+    `uvicorn --factory tocsin.app:create_app_from_environment`): settings from TOCSIN_*."""
+    return create_app(Settings())
+
+
 def _safe_url(settings: Settings) -> str:
     url = settings.database_url
     if "@" in url:

@@ -34,8 +34,17 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Run jobs elsewhere")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Web processes (PostgreSQL; on SQLite one process writes best)"
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the web UI and the API (with the background worker unless --no-worker)."""
+    """Serve the web UI, the API and alert ingestion (with the background worker unless
+    --no-worker)."""
+    import os
+
     import uvicorn
 
     from tocsin.app import create_app
@@ -48,9 +57,20 @@ def serve(
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     if "base_url" not in settings.model_fields_set:
         settings = settings.model_copy(update={"base_url": f"http://{shown}:{port}"})
-    app = create_app(settings)
     console.print(f"Tocsin is listening on [bold]http://{shown}:{port}[/bold]")
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    options = {"host": host, "port": port, "access_log": False, "log_level": "warning"}
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    # Each worker process builds its own app from the environment: pass the overrides on.
+    os.environ["TOCSIN_BASE_URL"] = settings.base_url
+    os.environ["TOCSIN_EMBEDDED_WORKER"] = "true" if settings.embedded_worker else "false"
+    uvicorn.run(
+        "tocsin.app:create_app_from_environment",
+        factory=True,
+        workers=workers,
+        **options,  # type: ignore[arg-type]
+    )
 
 
 def worker(
