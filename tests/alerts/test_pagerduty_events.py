@@ -202,3 +202,17 @@ def test_pdpyras_client_works_unchanged(
         alert = s.scalars(select(Alert)).one()
         assert alert.dedup_key == dedup and alert.status == "resolved"
         assert alert.severity == "warning"
+
+
+def test_refused_event_of_a_known_key_is_kept_with_its_reason(
+    client: TestClient, routing_key: str, container: Container
+) -> None:
+    body = {"routing_key": routing_key, "event_action": "trigger", "payload": {"source": "x"}}
+    response = client.post("/v2/enqueue", json=body)
+    assert response.status_code == 400
+    settle(container)
+    with container.sessionmaker() as s:
+        event = s.scalars(select(Event)).one()
+        assert event.outcome == "rejected" and "payload.summary" in event.outcome_detail
+        assert event.raw is not None and routing_key not in event.raw  # the key is a secret
+        assert s.scalar(select(func.count(Alert.id))) == 0

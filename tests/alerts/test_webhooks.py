@@ -139,6 +139,12 @@ def test_webhook_errors(
     bad_status["alerts"][1]["status"] = "exploding"
     assert client.post(url, json=bad_status).status_code == 400
     settle(container)
-    with container.sessionmaker() as s:  # a rejected request writes nothing, not even half
-        assert s.scalar(select(func.count(Event.id))) == 0
+    with container.sessionmaker() as s:
+        # Nothing half-written: no alert. Each refused body of this integration is kept as a
+        # `rejected` event with the reason, so "why didn't this page?" has an answer.
         assert s.scalar(select(func.count(Alert.id))) == 0
+        rejected = list(s.scalars(select(Event).order_by(Event.id)))
+        assert [e.outcome for e in rejected] == ["rejected"] * 3
+        assert "JSON parse error" in rejected[0].outcome_detail
+        assert "alerts[1].status must be firing or resolved" in rejected[2].outcome_detail
+        assert rejected[2].raw is not None and "exploding" in rejected[2].raw

@@ -105,6 +105,7 @@ class EnqueueEndpoint:
             await send_json(send, 400, body)
             return 400
         except EventInvalid as exc:
+            await self._keep_rejection(data, raw, exc.errors)
             await send_json(send, 400, pd_error(exc.message, exc.errors))
             return 400
         key = event.routing_key
@@ -145,6 +146,20 @@ class EnqueueEndpoint:
         body = {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key}
         await send_json(send, 202, body)
         return 202
+
+    async def _keep_rejection(self, data: Any, raw: bytes, errors: list[str]) -> None:
+        """A refused event with a valid routing key is kept for its integration's users."""
+        key = data.get("routing_key") if isinstance(data, dict) else None
+        if not isinstance(key, str) or not key:
+            return
+        known, info = self.intake.cached(key)
+        if not known:
+            try:
+                info = await run_in_threadpool(self.intake.lookup, key)
+            except Exception:
+                return
+        if info is not None and info.type == "pagerduty":
+            await self.intake.reject(info, raw.replace(key.encode(), b"<routing key>"), errors)
 
     async def _unavailable(self, send: Send, exc: Exception) -> int:
         log.error("ingest.database_unavailable", error=str(exc))

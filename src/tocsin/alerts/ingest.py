@@ -167,7 +167,11 @@ async def webhook(key: str, request: Request) -> Response:
             try:
                 sender, parsed = parse_webhook(_json(raw))
             except EventInvalid as exc:
+                await _intake(request).reject(info, raw, exc.errors)
                 raise Refused(_error(400, exc.message, exc.errors)) from exc
+            except Refused:
+                await _intake(request).reject(info, raw, ["JSON parse error"])
+                raise
             events = [
                 (event, msgspec.json.encode(alert).decode().replace(key, "<key>"))
                 for event, alert in parsed

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tocsin.alerts.models import Integration
+from tocsin.alerts.models import Integration, Outcome
 from tocsin.alerts.pagerduty import ParsedEvent
 from tocsin.alerts.pipeline import (
     EventProcessor,
@@ -27,8 +28,10 @@ from tocsin.alerts.pipeline import (
     event_row,
     purge,
 )
+from tocsin.db import utcnow
 
 KEY_CACHE_SECONDS = 5.0
+log = structlog.get_logger("tocsin.ingest")
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,29 @@ class Intake:
             )
             for event, raw in events
         ]
+
+    async def reject(self, info: KeyInfo, raw: bytes, errors: list[str]) -> None:
+        """Keep a refused body of a known integration, so "why didn't this page?" has an
+        answer: the event is stored as `rejected` with the reasons (best effort: the sender
+        gets its 4xx either way)."""
+        text = raw[:65536].decode("utf-8", "replace").replace("\x00", "\ufffd")
+        row = {
+            "integration_id": info.integration_id,
+            "received_at": utcnow(),
+            "action": "rejected",
+            "dedup_key": None,
+            "summary": "",
+            "data": "{}",
+            "raw": text,
+            "request_id": None,
+            "outcome": Outcome.rejected.value,
+            "outcome_detail": ("rejected: " + "; ".join(errors))[:4000],
+        }
+        try:
+            self.admit(info)
+            await self.writer.write([row])
+        except Exception as exc:  # rate-limited, overloaded or no database: say so, go on
+            log.info("ingest.rejection_not_kept", error=str(exc))
 
     def start(self) -> None:
         self.processor.start()

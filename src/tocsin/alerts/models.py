@@ -43,6 +43,7 @@ class Outcome(enum.StrEnum):
     suppressed = "suppressed"  # dropped by a suppression rule
     maintenance = "maintenance"  # held: the service was in a maintenance window
     failed = "failed"  # applying it raised an error; kept with the error for a person to see
+    rejected = "rejected"  # refused with a 4xx (bad body); kept with the reasons
 
 
 class Integration(Base):

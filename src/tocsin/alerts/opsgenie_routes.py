@@ -87,6 +87,7 @@ async def _accept(request: Request, call: _Call, parse: Any) -> Response:
         try:
             event = parse(data)
         except opsgenie.OpsgenieInvalid as exc:
+            await _intake(request).reject(info, raw.encode(), exc.errors)
             return call.error(422, exc.message, exc.fields)
         if event.action == "trigger" and not event.dedup_key:
             event.dedup_key = uuid.uuid4().hex
