@@ -141,6 +141,8 @@ def test_grouping_by_fields_and_auto_resolve_off(
     with container.sessionmaker() as s:
         by_key = {a.dedup_key: a.incident_id for a in s.scalars(select(Alert))}
         assert by_key["a"] == by_key["b"] != by_key["c"]
+        details = {e.dedup_key: e.outcome_detail for e in s.scalars(select(Event))}
+        assert "opened INC-" in details["a"] and "joined INC-" in details["b"]
         assert s.get(Incident, by_key["a"]).severity.name == "SEV1"  # type: ignore[union-attr]
     for key in ("a", "b"):
         resolve = {"routing_key": setup["key"], "event_action": "resolve", "dedup_key": key}

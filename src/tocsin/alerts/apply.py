@@ -370,8 +370,8 @@ class Applier:
     def _incident_for(
         self, alert: Alert, event: ParsedEvent, settings: AlertSettings
     ) -> tuple[Incident, bool]:
-        """The open incident this alert joins under the service's grouping rule, or a new one
-        declared through the same service function people use."""
+        """The open incident this alert joins under the service's grouping rule (and True), or
+        a new one declared through the same service function people use (and False)."""
         query = (
             select(Incident)
             .join(Alert, Alert.incident_id == Incident.id)
@@ -389,7 +389,7 @@ class Applier:
             query = query.where(Alert.created_at >= since)
         earlier = self.session.scalar(query)
         if earlier is not None:
-            return earlier, False
+            return earlier, True
         severity_name = settings.severity_map.get(event.severity) or DEFAULT_SEVERITY_MAP.get(
             event.severity, "SEV2"
         )
@@ -412,7 +412,7 @@ class Applier:
             detected_at=alert.created_at,
             urgency=urgency,
         )
-        return incident, True
+        return incident, False
 
     def _act(self, integration: Integration, event: ParsedEvent, stored: Event) -> None:
         """acknowledge, unacknowledge or resolve an open alert named by dedup key or id."""
