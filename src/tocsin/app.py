@@ -39,6 +39,7 @@ CSP = (
 def _routers() -> list[APIRouter]:
     from tocsin.alerts import ingest as alerts_ingest
     from tocsin.alerts import opsgenie_routes
+    from tocsin.alerts import views as alerts_views
     from tocsin.auth import api as auth_api
     from tocsin.auth import views as auth_views
     from tocsin.catalog import api as catalog_api
@@ -61,6 +62,7 @@ def _routers() -> list[APIRouter]:
         definitions_views.router,
         incidents_views.router,
         incidents_live.router,
+        alerts_views.router,
     ]
 
 

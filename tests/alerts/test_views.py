@@ -1,0 +1,333 @@
+"""The alert pages, used as a person would: create integrations and copy their key once, send
+events through the real endpoints, and read on the events pages why each did or didn't page."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.conftest import browser_login, settle
+from tocsin.alerts.models import AlertSettings, Event, Integration
+from tocsin.bootstrap import Container
+from tocsin.catalog import service as catalog
+from tocsin.catalog.models import User
+
+BASE = "http://127.0.0.1:8080"  # Settings.base_url's default, which the test settings keep
+
+
+@pytest.fixture
+def web(db: Session) -> int:
+    service = catalog.create_service(db, name="Web")
+    db.commit()
+    return service.id
+
+
+def _create(client: TestClient, csrf: str, service_id: int, **fields: str) -> Any:
+    data = {"csrf_token": csrf, "service_id": str(service_id), "name": "prom", **fields}
+    return client.post("/integrations", data=data)
+
+
+def _key(page: str) -> str:
+    found = re.search(r'id="new-key">([0-9a-f]{32})<', page)
+    assert found, page
+    return found.group(1)
+
+
+def _integration(db: Session, name: str) -> Integration:
+    db.rollback()  # end the read snapshot: see what the requests committed since
+    return db.scalars(select(Integration).where(Integration.name == name)).one()
+
+
+def _trigger(client: TestClient, key: str, dedup: str, summary: str, **extra: Any) -> None:
+    body = {
+        "routing_key": key,
+        "event_action": "trigger",
+        "dedup_key": dedup,
+        "payload": {"summary": summary, "source": "prom", "severity": "error", **extra},
+    }
+    assert client.post("/v2/enqueue", json=body).status_code == 202
+
+
+def test_key_is_shown_once_with_the_url_for_its_type(
+    client: TestClient, db: Session, admin: User, web: int
+) -> None:
+    csrf = browser_login(client, admin.email)
+    created = _create(client, csrf, web, type="pagerduty")
+    assert created.status_code == 201
+    assert created.headers["cache-control"] == "no-store"
+    key = _key(created.text)
+    assert "it will not be shown again" in created.text
+    assert f"url: {BASE}/v2/enqueue" in created.text
+    assert f"routing_key: {key}" in created.text  # the Alertmanager pagerduty_configs snippet
+
+    listing = client.get("/integrations")
+    assert key not in listing.text
+    assert f"{key[:8]}…" in listing.text
+    assert f"{BASE}/v2/enqueue" in listing.text
+    integration = _integration(db, "prom")
+    detail = client.get(f"/integrations/{integration.id}")
+    assert key not in detail.text and f"{key[:8]}…" in detail.text
+
+    hook = _create(client, csrf, web, type="alertmanager", name="am")
+    hook_key = _key(hook.text)
+    assert f"url: {BASE}/hooks/{hook_key}" in hook.text  # webhook_configs
+    genie = _create(client, csrf, web, type="opsgenie", name="genie")
+    genie_key = _key(genie.text)
+    assert f"api_url: {BASE}/opsgenie" in genie.text
+    assert f"Authorization: GenieKey {genie_key}" in genie.text
+    beat = _create(client, csrf, web, type="heartbeat", name="cron", interval_seconds="60")
+    assert f"curl -fsS -m 10 {BASE}/heartbeat/{_key(beat.text)}" in beat.text
+    assert _integration(db, "cron").config["interval_seconds"] == 60
+    # On the list only prefixes: the hook URL shows the prefix where the key goes.
+    listing = client.get("/integrations").text
+    assert hook_key not in listing and f"{BASE}/hooks/{hook_key[:8]}…" in listing
+    assert genie_key not in listing
+
+
+def test_rotate_disable_and_delete(client: TestClient, db: Session, admin: User, web: int) -> None:
+    csrf = browser_login(client, admin.email)
+    old = _key(_create(client, csrf, web, type="pagerduty").text)
+    integration = _integration(db, "prom")
+    rotated = client.post(f"/integrations/{integration.id}/rotate", data={"csrf_token": csrf})
+    new = _key(rotated.text)
+    assert new != old and "The old key no longer works" in rotated.text
+    _trigger(client, new, "a", "works")
+    refused = {"routing_key": old, "event_action": "trigger", "payload": {}}
+    assert client.post("/v2/enqueue", json=refused).status_code >= 400
+
+    client.post(f"/integrations/{integration.id}/enabled", data={"csrf_token": csrf})
+    page = client.get(f"/integrations/{integration.id}").text
+    assert "disabled" in page and ">Enable</button>" in page
+    assert _integration(db, "prom").disabled_at is not None
+
+    # Without ticking the confirmation nothing is deleted.
+    unconfirmed = client.post(f"/integrations/{integration.id}/delete", data={"csrf_token": csrf})
+    assert "confirm" in unconfirmed.text
+    assert client.get(f"/integrations/{integration.id}").status_code == 200
+    client.post(
+        f"/integrations/{integration.id}/delete", data={"csrf_token": csrf, "confirm": "on"}
+    )
+    assert client.get(f"/integrations/{integration.id}").status_code == 404
+
+
+def test_invalid_input_re_renders_the_form_with_the_reason(
+    client: TestClient, db: Session, admin: User, web: int
+) -> None:
+    csrf = browser_login(client, admin.email)
+    bad = _create(client, csrf, web, type="webhook", name="zabbix", mapping='{"summary": ')
+    assert bad.status_code == 422
+    assert "The mapping is not valid JSON" in bad.text
+    assert "zabbix" in bad.text  # what the user typed is still there
+    wrong = _create(client, csrf, web, type="webhook", name="zabbix", mapping='{"summary": "a[("}')
+    assert wrong.status_code == 422 and "invalid JMESPath expression" in wrong.text
+    db.rollback()
+    assert db.scalars(select(Integration)).first() is None
+
+    _key(_create(client, csrf, web, type="pagerduty").text)
+    integration = _integration(db, "prom")
+    rules = client.post(
+        f"/integrations/{integration.id}/routing", data={"csrf_token": csrf, "rules": "[{"}
+    )
+    assert rules.status_code == 422 and "routing rules is not valid JSON" in rules.text
+    missing = client.post(
+        f"/integrations/{integration.id}/routing",
+        data={"csrf_token": csrf, "rules": '[{"matchers": [], "service_id": 999}]'},
+    )
+    assert missing.status_code == 422 and "needs at least one matcher" in missing.text
+    window = client.post(
+        f"/services/{web}/maintenance", data={"csrf_token": csrf, "minutes": "soon"}
+    )
+    assert window.status_code == 422 and "minutes must be a number" in window.text
+
+
+def test_viewer_reads_but_cannot_change(
+    client: TestClient, db: Session, admin: User, viewer: User, web: int
+) -> None:
+    csrf = browser_login(client, admin.email)
+    _create(client, csrf, web, type="pagerduty")
+    integration = _integration(db, "prom")
+    client.cookies.clear()
+    csrf = browser_login(client, viewer.email)
+    for path in ["/integrations", f"/integrations/{integration.id}", "/events"]:
+        page = client.get(path)
+        assert page.status_code == 200
+        assert "Create integration" not in page.text and "Rotate key" not in page.text
+    alerting = client.get(f"/services/{web}/alerting").text
+    assert "Start maintenance" not in alerting and "Create rule" not in alerting
+    for path, data in [
+        ("/integrations", {"service_id": str(web), "name": "x", "type": "pagerduty"}),
+        (f"/integrations/{integration.id}/rotate", {}),
+        (f"/integrations/{integration.id}/delete", {"confirm": "on"}),
+        (f"/services/{web}/maintenance", {"minutes": "30"}),
+        (f"/services/{web}/suppression-rules", {"name": "x", "field_0": "summary"}),
+    ]:
+        assert client.post(path, data={"csrf_token": csrf, **data}).status_code == 403, path
+    assert _integration(db, "prom").key_prefix == integration.key_prefix
+
+
+def test_forms_without_the_csrf_token_are_refused(
+    client: TestClient, db: Session, admin: User, web: int
+) -> None:
+    browser_login(client, admin.email)
+    response = client.post(
+        "/integrations", data={"service_id": str(web), "name": "x", "type": "pagerduty"}
+    )
+    assert response.status_code == 403
+    db.rollback()
+    assert db.scalars(select(Integration)).first() is None
+
+
+def _event_row(page: str, summary: str) -> str:
+    """The events table row holding this summary."""
+    for row in page.split("<tr>"):
+        if summary in row:
+            return row
+    raise AssertionError(f"{summary!r} not on the page")
+
+
+def test_events_say_why_and_forms_change_what_later_events_become(
+    client: TestClient, db: Session, admin: User, web: int, container: Container
+) -> None:
+    csrf = browser_login(client, admin.email)
+    key = _key(_create(client, csrf, web, type="pagerduty").text)
+
+    # A suppression rule created through the form drops matching alerts.
+    created = client.post(
+        f"/services/{web}/suppression-rules",
+        data={
+            "csrf_token": csrf,
+            "name": "canary noise",
+            "action": "drop",
+            "field_0": "summary",
+            "op_0": "contains",
+            "value_0": "canary",
+        },
+    )
+    assert "Suppression rule created" in created.text
+    _trigger(client, key, "canary-1", "canary failed")
+    _trigger(client, key, "disk-1", "disk full on db-1")
+    _trigger(client, key, "disk-1", "disk full on db-1 again")
+    settle(container)
+    page = client.get("/events").text
+    suppressed = _event_row(page, "canary failed")
+    assert "outcome-suppressed" in suppressed and "suppressed by rule &#39;canary noise&#39;" in (
+        suppressed
+    )
+    created_row = _event_row(page, "disk full on db-1<")
+    assert "outcome-created_alert" in created_row
+    incident_ref = re.search(r"(?:opened|joined) (INC-\d+)", created_row).group(1)  # type: ignore[union-attr]
+    assert f'href="/incidents/{incident_ref}"' in created_row
+    assert "outcome-deduplicated" in _event_row(page, "disk full on db-1 again")
+
+    # Filters: only the suppressed one; the service's own events page lists all three.
+    only = client.get("/events?outcome=suppressed").text
+    assert "canary failed" in only and "disk full" not in only
+    assert client.get(f"/services/{web}/events").text.count('class="badge outcome ') == 3
+
+    # Disabling the rule through the form: the next canary pages.
+    rule_id = re.search(r'id="rule-(\d+)"', client.get(f"/services/{web}/alerting").text)
+    client.post(f"/suppression-rules/{rule_id.group(1)}/enabled", data={"csrf_token": csrf})  # type: ignore[union-attr]
+    _trigger(client, key, "canary-2", "canary failed twice")
+    settle(container)
+    assert "outcome-created_alert" in _event_row(client.get("/events").text, "twice")
+
+    # Maintenance started through the form holds the next alert; ending it lets one page.
+    started = client.post(
+        f"/services/{web}/maintenance",
+        data={"csrf_token": csrf, "minutes": "30", "reason": "db upgrade"},
+    )
+    assert "Maintenance window set" in started.text and "db upgrade" in started.text
+    _trigger(client, key, "cpu-1", "cpu hot during upgrade")
+    settle(container)
+    held = _event_row(client.get("/events").text, "cpu hot during upgrade")
+    assert "outcome-maintenance" in held and "maintenance window" in held and "db upgrade" in held
+    window_id = re.search(r"/maintenance-windows/(\d+)/end", started.text).group(1)  # type: ignore[union-attr]
+    ended = client.post(f"/maintenance-windows/{window_id}/end", data={"csrf_token": csrf})
+    assert "Maintenance window ended" in ended.text
+    _trigger(client, key, "cpu-2", "cpu hot after upgrade")
+    settle(container)
+    assert "outcome-created_alert" in _event_row(client.get("/events").text, "after upgrade")
+
+    # The incident's alerts & events page, linked from the incident page.
+    assert f"/incidents/{incident_ref}/alerts" in client.get(f"/incidents/{incident_ref}").text
+    alerts_page = client.get(f"/incidents/{incident_ref}/alerts").text
+    assert "disk-1" in alerts_page and "disk full on db-1 again" in alerts_page
+    assert "canary failed" not in alerts_page
+
+
+def test_event_detail_escapes_the_raw_body_and_says_when_it_expired(
+    client: TestClient, db: Session, admin: User, web: int, container: Container
+) -> None:
+    csrf = browser_login(client, admin.email)
+    key = _key(_create(client, csrf, web, type="alertmanager", name="am").text)
+    body = {
+        "version": "4",
+        "status": "firing",
+        "receiver": "tocsin",
+        "groupKey": '{}:{alertname="x"}',
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "XSS", "severity": "critical"},
+                "annotations": {"summary": "<script>alert(1)</script> broke"},
+                "fingerprint": "f1",
+            }
+        ],
+    }
+    assert client.post(f"/hooks/{key}", json=body).status_code == 202
+    settle(container)
+    db.rollback()
+    event = db.scalars(select(Event)).one()
+    page = client.get(f"/events/{event.id}").text
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; broke" in page
+    assert "Raw body" in page and "&#34;alertname&#34;: &#34;XSS&#34;" in page
+    assert "outcome-created_alert" in page
+    listing = client.get("/events").text
+    assert "<script>alert(1)</script>" not in listing
+
+    db.execute(Event.__table__.update().values(raw=None))
+    db.commit()
+    assert "Raw body expired (retention)" in client.get(f"/events/{event.id}").text
+    assert client.get("/events/999999").status_code == 404
+
+
+def test_alert_settings_form_saves_and_refuses_bad_values(
+    client: TestClient, db: Session, admin: User, web: int
+) -> None:
+    csrf = browser_login(client, admin.email)
+    saved = client.post(
+        f"/services/{web}/alerting",
+        data={
+            "csrf_token": csrf,
+            "grouping": "fields",
+            "group_fields": "labels.alertname, labels.cluster",
+            "group_window_minutes": "15",
+            "severity_warning": "SEV2",
+            "urgency_warning": "high",
+        },
+    )
+    assert "Alert settings saved" in saved.text
+    assert 'value="labels.alertname, labels.cluster"' in saved.text
+    assert "<option selected>SEV2</option>" in saved.text
+    assert 'name="auto_resolve" checked' not in saved.text  # the box was left unticked
+    db.rollback()
+    stored = db.get(AlertSettings, web)
+    assert stored is not None and stored.auto_resolve is False
+    assert stored.urgency_map == {"warning": "high"}
+
+    bad = client.post(
+        f"/services/{web}/alerting",
+        data={"csrf_token": csrf, "grouping": "fields", "group_fields": ""},
+    )
+    assert bad.status_code == 422 and "grouping by fields needs group_fields" in bad.text
+    bad_rule = client.post(
+        f"/services/{web}/suppression-rules",
+        data={"csrf_token": csrf, "name": "r", "matchers_json": "[{]"},
+    )
+    assert bad_rule.status_code == 422 and "The matchers is not valid JSON" in bad_rule.text
