@@ -162,7 +162,36 @@ def test_integration_create_prints_key_and_url(local_env: dict[str, str], contai
     assert made.exit_code == 0, made.output
     out = json.loads(made.stdout)
     assert out["url"].endswith("/v2/enqueue") and len(out["key"]) == 32
+    hook = runner.invoke(
+        app,
+        ["integration", "create", "--service", "Checkout", "--type", "grafana", "--json"],
+        env=local_env,
+    )
+    assert json.loads(hook.stdout)["url"].endswith(f"/hooks/{json.loads(hook.stdout)['key']}")
     with container.sessionmaker() as session:
         assert alerts.integration_by_key(session, out["key"]).service.name == "Checkout"
     missing = runner.invoke(app, ["integration", "create", "--service", "nope"], env=local_env)
     assert missing.exit_code == 1 and "no service named" in missing.output
+
+
+def test_apply_prints_new_integration_keys_once(local_env: dict[str, str], container) -> None:  # type: ignore[no-untyped-def]
+    from tocsin.alerts import service as alerts
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "tocsin.yaml"
+    env = {**local_env, "COLUMNS": "200"}
+    dry = runner.invoke(app, ["apply", "-f", str(example), "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "would create integration 'Prometheus' of 'Checkout'" in dry.output
+    assert "shown once" not in dry.output
+    applied = runner.invoke(app, ["apply", "-f", str(example)], env=env)
+    assert applied.exit_code == 0, applied.output
+    lines = applied.output.splitlines()
+    shown = [line for line in lines if line.startswith("key of integration 'Prometheus'")]
+    key = shown[0].rsplit(" ", 1)[1]
+    url = lines[lines.index(shown[0]) + 1].split("sender URL: ")[1]
+    assert url.endswith(f"/hooks/{key}")
+    with container.sessionmaker() as session:
+        found = alerts.integration_by_key(session, key)
+        assert found is not None and found.name == "Prometheus"
+    again = runner.invoke(app, ["apply", "-f", str(example)], env=env)
+    assert again.output.strip() == "no changes"

@@ -170,12 +170,15 @@ def apply(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes only")] = False,
 ) -> None:
     """Create or update configuration from a YAML file (idempotent)."""
-    from tocsin.configfile import ConfigError, apply_file
+    from tocsin.alerts.schemas import sender_url
+    from tocsin.configfile import ConfigError, NewKey, apply_file
 
-    built = container()
+    settings = load_settings()
+    built = container(settings)
+    new_keys: list[NewKey] = []
     try:
         with transaction(built.sessionmaker) as session:
-            changes = apply_file(session, file)
+            changes = apply_file(session, file, new_keys)
             if dry_run:
                 session.rollback()
     except ConfigError as exc:
@@ -187,6 +190,17 @@ def apply(
         return
     for change in changes:
         console.print(("would " if dry_run else "") + change, highlight=False)
+    if dry_run:
+        return
+    # Printed only once committed, and only here: the keys are stored hashed.
+    for new in new_keys:
+        console.print(
+            f"key of integration {new.integration!r} of {new.service!r} ({new.type}), "
+            f"shown once: [bold]{new.key}[/bold]\n"
+            f"  sender URL: {sender_url(new.type, settings.base_url, new.key)}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def export(
@@ -211,7 +225,12 @@ integration_app = typer.Typer(help="Integrations that send alerts.", no_args_is_
 @integration_app.command("create")
 def integration_create(
     service: Annotated[str, typer.Option("--service", help="Service name")],
-    type_: Annotated[str, typer.Option("--type", help="pagerduty")] = "pagerduty",
+    type_: Annotated[
+        str,
+        typer.Option(
+            "--type", help="pagerduty, alertmanager, grafana, opsgenie, webhook or heartbeat"
+        ),
+    ] = "pagerduty",
     name: Annotated[str | None, typer.Option(help="Defaults to the type")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -219,6 +238,7 @@ def integration_create(
     from sqlalchemy import func, select
 
     from tocsin.alerts import service as alerts
+    from tocsin.alerts.schemas import sender_url
     from tocsin.catalog.models import Service
 
     settings = load_settings()
@@ -236,7 +256,7 @@ def integration_create(
                 "service": svc.name,
                 "type": integration.type,
                 "key": key,
-                "url": f"{settings.base_url.rstrip('/')}/v2/enqueue",
+                "url": sender_url(integration.type, settings.base_url, key),
             }
     except DomainError as exc:
         fail(exc.message)
@@ -244,5 +264,5 @@ def integration_create(
         emit_json(out)
         return
     console.print(f"Integration {out['id']} for {out['service']} ({out['type']})")
-    console.print(f"  routing key: [bold]{key}[/bold]  (shown once; store it in the sender)")
-    console.print(f"  events URL:  {out['url']}")
+    console.print(f"  key: [bold]{key}[/bold]  (shown once; store it in the sender)")
+    console.print(f"  sender URL: {out['url']}", highlight=False, soft_wrap=True)
