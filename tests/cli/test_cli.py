@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,80 @@ def test_apply_prints_new_integration_keys_once(local_env: dict[str, str], conta
         assert found is not None and found.name == "Prometheus"
     again = runner.invoke(app, ["apply", "-f", str(example)], env=env)
     assert again.output.strip() == "no changes"
+
+
+def _send_event(url: str, key: str, dedup: str, action: str = "trigger") -> None:
+    import httpx
+
+    body = {
+        "routing_key": key,
+        "event_action": action,
+        "dedup_key": dedup,
+        "payload": {"summary": f"alert {dedup}", "source": "cli-test", "severity": "error"},
+    }
+    assert httpx.post(f"{url}/v2/enqueue", json=body).status_code == 202
+
+
+def test_events_tail_and_integration_list(  # type: ignore[no-untyped-def]
+    live_server: str, db, admin: User, tmp_path: Path, container
+) -> None:
+    import threading
+
+    from tests.conftest import settle
+    from tocsin.alerts import service as alerts
+    from tocsin.catalog import service as catalog
+
+    web = catalog.create_service(db, name="Web")
+    integration, key = alerts.create_integration(db, service_id=web.id, name="prom")
+    _, secret = auth.create_api_token(db, admin, "cli")
+    db.commit()
+    env = {"TOCSIN_CLI_CONFIG": str(tmp_path / "cli.json"), "COLUMNS": "200"}
+    assert runner.invoke(app, ["login", live_server, "--token", secret], env=env).exit_code == 0
+
+    listed = runner.invoke(app, ["integration", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert [i["name"] for i in json.loads(listed.stdout)["items"]] == ["prom"]
+    assert key not in listed.stdout
+    shown = runner.invoke(app, ["integration", "list", "--service", "web"], env=env)
+    assert "prom" in shown.stdout and f"{key[:8]}…" in shown.stdout
+
+    _send_event(live_server, key, "disk-full")
+    _send_event(live_server, key, "disk-full")
+    _send_event(live_server, key, "disk-full", action="resolve")
+    settle(container)
+    tailed = runner.invoke(app, ["events", "tail", "--since-id", "0", "--count", "2"], env=env)
+    assert tailed.exit_code == 0, tailed.output
+    lines = tailed.stdout.splitlines()
+    assert len(lines) == 2
+    assert "prom  trigger  disk-full  created_alert" in lines[0]
+    assert "prom  trigger  disk-full  deduplicated" in lines[1]
+
+    resolved = runner.invoke(
+        app,
+        ["events", "tail", "--since-id", "0", "--outcome", "resolved", "--json", "--timeout", "0"],
+        env=env,
+    )
+    assert resolved.exit_code == 0, resolved.output
+    assert [json.loads(line)["action"] for line in resolved.stdout.splitlines()] == ["resolve"]
+
+    # Following: started first, it shows only what arrives after it started.
+    def later() -> None:
+        time.sleep(1.0)
+        _send_event(live_server, key, "cpu-high")
+
+    sender = threading.Thread(target=later)
+    sender.start()
+    followed = runner.invoke(
+        app,
+        ["events", "tail", "--integration", "prom", "--json", "--count", "1", "--timeout", "20"],
+        env=env,
+    )
+    sender.join()
+    assert followed.exit_code == 0, followed.output
+    event = json.loads(followed.stdout)
+    assert event["dedup_key"] == "cpu-high" and event["outcome"] == "created_alert"
+
+    unknown = runner.invoke(app, ["events", "tail", "--integration", "nope"], env=env)
+    assert unknown.exit_code == 1 and "no integration named 'nope'" in unknown.output
+    bad = runner.invoke(app, ["events", "tail", "--outcome", "exploded"], env=env)
+    assert bad.exit_code == 1 and "Traceback" not in bad.output
