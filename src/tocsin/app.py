@@ -37,6 +37,7 @@ CSP = (
 
 
 def _routers() -> list[APIRouter]:
+    from tocsin.alerts import api as alerts_api
     from tocsin.alerts import ingest as alerts_ingest
     from tocsin.alerts import opsgenie_routes
     from tocsin.alerts import views as alerts_views
@@ -56,6 +57,7 @@ def _routers() -> list[APIRouter]:
         auth_api.router,
         catalog_api.router,
         definitions_api.router,
+        alerts_api.router,
         incidents_api.router,
         auth_views.router,
         catalog_views.router,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,12 @@ def test_integration_create_prints_key_and_url(local_env: dict[str, str], contai
     assert made.exit_code == 0, made.output
     out = json.loads(made.stdout)
     assert out["url"].endswith("/v2/enqueue") and len(out["key"]) == 32
+    hook = runner.invoke(
+        app,
+        ["integration", "create", "--service", "Checkout", "--type", "grafana", "--json"],
+        env=local_env,
+    )
+    assert json.loads(hook.stdout)["url"].endswith(f"/hooks/{json.loads(hook.stdout)['key']}")
     with container.sessionmaker() as session:
         assert alerts.integration_by_key(session, out["key"]).service.name == "Checkout"
     hook = runner.invoke(
@@ -173,3 +180,103 @@ def test_integration_create_prints_key_and_url(local_env: dict[str, str], contai
     assert "key (in the URL)" in hook.output and "/hooks/" in hook.output
     missing = runner.invoke(app, ["integration", "create", "--service", "nope"], env=local_env)
     assert missing.exit_code == 1 and "no service named" in missing.output
+
+
+def test_apply_prints_new_integration_keys_once(local_env: dict[str, str], container) -> None:  # type: ignore[no-untyped-def]
+    from tocsin.alerts import service as alerts
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "tocsin.yaml"
+    env = {**local_env, "COLUMNS": "200"}
+    dry = runner.invoke(app, ["apply", "-f", str(example), "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "would create integration 'Prometheus' of 'Checkout'" in dry.output
+    assert "shown once" not in dry.output
+    applied = runner.invoke(app, ["apply", "-f", str(example)], env=env)
+    assert applied.exit_code == 0, applied.output
+    lines = applied.output.splitlines()
+    shown = [line for line in lines if line.startswith("key of integration 'Prometheus'")]
+    key = shown[0].rsplit(" ", 1)[1]
+    url = lines[lines.index(shown[0]) + 1].split("sender URL: ")[1]
+    assert url.endswith(f"/hooks/{key}")
+    with container.sessionmaker() as session:
+        found = alerts.integration_by_key(session, key)
+        assert found is not None and found.name == "Prometheus"
+    again = runner.invoke(app, ["apply", "-f", str(example)], env=env)
+    assert again.output.strip() == "no changes"
+
+
+def _send_event(url: str, key: str, dedup: str, action: str = "trigger") -> None:
+    import httpx
+
+    body = {
+        "routing_key": key,
+        "event_action": action,
+        "dedup_key": dedup,
+        "payload": {"summary": f"alert {dedup}", "source": "cli-test", "severity": "error"},
+    }
+    assert httpx.post(f"{url}/v2/enqueue", json=body).status_code == 202
+
+
+def test_events_tail_and_integration_list(  # type: ignore[no-untyped-def]
+    live_server: str, db, admin: User, tmp_path: Path, container
+) -> None:
+    import threading
+
+    from tests.conftest import settle
+    from tocsin.alerts import service as alerts
+    from tocsin.catalog import service as catalog
+
+    web = catalog.create_service(db, name="Web")
+    integration, key = alerts.create_integration(db, service_id=web.id, name="prom")
+    _, secret = auth.create_api_token(db, admin, "cli")
+    db.commit()
+    env = {"TOCSIN_CLI_CONFIG": str(tmp_path / "cli.json"), "COLUMNS": "200"}
+    assert runner.invoke(app, ["login", live_server, "--token", secret], env=env).exit_code == 0
+
+    listed = runner.invoke(app, ["integration", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert [i["name"] for i in json.loads(listed.stdout)["items"]] == ["prom"]
+    assert key not in listed.stdout
+    shown = runner.invoke(app, ["integration", "list", "--service", "web"], env=env)
+    assert "prom" in shown.stdout and f"{key[:8]}…" in shown.stdout
+
+    _send_event(live_server, key, "disk-full")
+    _send_event(live_server, key, "disk-full")
+    _send_event(live_server, key, "disk-full", action="resolve")
+    settle(container)
+    tailed = runner.invoke(app, ["events", "tail", "--since-id", "0", "--count", "2"], env=env)
+    assert tailed.exit_code == 0, tailed.output
+    lines = tailed.stdout.splitlines()
+    assert len(lines) == 2
+    assert "prom  trigger  disk-full  created_alert" in lines[0]
+    assert "prom  trigger  disk-full  deduplicated" in lines[1]
+
+    resolved = runner.invoke(
+        app,
+        ["events", "tail", "--since-id", "0", "--outcome", "resolved", "--json", "--timeout", "0"],
+        env=env,
+    )
+    assert resolved.exit_code == 0, resolved.output
+    assert [json.loads(line)["action"] for line in resolved.stdout.splitlines()] == ["resolve"]
+
+    # Following: started first, it shows only what arrives after it started.
+    def later() -> None:
+        time.sleep(1.0)
+        _send_event(live_server, key, "cpu-high")
+
+    sender = threading.Thread(target=later)
+    sender.start()
+    followed = runner.invoke(
+        app,
+        ["events", "tail", "--integration", "prom", "--json", "--count", "1", "--timeout", "20"],
+        env=env,
+    )
+    sender.join()
+    assert followed.exit_code == 0, followed.output
+    event = json.loads(followed.stdout)
+    assert event["dedup_key"] == "cpu-high" and event["outcome"] == "created_alert"
+
+    unknown = runner.invoke(app, ["events", "tail", "--integration", "nope"], env=env)
+    assert unknown.exit_code == 1 and "no integration named 'nope'" in unknown.output
+    bad = runner.invoke(app, ["events", "tail", "--outcome", "exploded"], env=env)
+    assert bad.exit_code == 1 and "Traceback" not in bad.output

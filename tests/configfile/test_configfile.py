@@ -9,8 +9,9 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.alerts import service as alerts
 from tocsin.catalog.models import Service, Team
-from tocsin.configfile import ConfigError, apply_file, export_yaml
+from tocsin.configfile import ConfigError, NewKey, apply_file, export_yaml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tocsin.yaml"
 
@@ -81,3 +82,114 @@ def test_invalid_files_name_the_path_and_change_nothing(
     db.rollback()
     assert message in str(error.value)
     assert db.scalars(select(Team).where(Team.name == "Early")).first() is None
+
+
+def test_alerting_creates_integrations_once_and_hands_back_their_keys(db: Session) -> None:
+    keys: list[NewKey] = []
+    first = apply_file(db, EXAMPLE, keys)
+    db.commit()
+    assert "create integration 'Prometheus' of 'Checkout' (alertmanager)" in first
+    assert "create suppression rule 'Canary noise' of 'Checkout'" in first
+    assert any(c.startswith("update alert settings of 'Checkout'") for c in first)
+    assert [(k.service, k.integration, k.type) for k in keys] == [
+        ("Checkout", "Prometheus", "alertmanager"),
+        ("Checkout", "Nightly export", "heartbeat"),
+    ]
+    for new in keys:
+        found = alerts.integration_by_key(db, new.key)
+        assert found is not None and found.name == new.integration
+    prometheus = alerts.integration_by_key(db, keys[0].key)
+    assert prometheus is not None and prometheus.routing_rules[0].service.name == "Search"
+    checkout = db.scalars(select(Service).where(Service.name == "Checkout")).one()
+    assert alerts.alert_settings(db, checkout.id).group_window_minutes == 30
+
+    again: list[NewKey] = []
+    assert _apply(db, EXAMPLE) == [] and apply_file(db, EXAMPLE, again) == [] and again == []
+
+
+def test_alerting_changes_are_reported_and_applied(db: Session, tmp_path: Path) -> None:
+    _apply(db, EXAMPLE)
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    checkout = doc["alerting"][0]
+    checkout["integrations"][0]["enabled"] = False
+    checkout["integrations"][0]["routing_rules"] = []
+    checkout["integrations"][1]["config"]["interval_seconds"] = 600
+    checkout["suppression_rules"][1]["severity"] = "warning"
+    checkout["settings"]["auto_resolve"] = False
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(doc))
+    lines = _apply(db, changed)
+    assert lines[0] == "update alert settings of 'Checkout': auto_resolve: True → False"
+    assert lines[1] == "update integration 'Prometheus' of 'Checkout': enabled: True → False"
+    assert lines[2].startswith("update routing rules of integration 'Prometheus'")
+    assert lines[3].startswith("update integration 'Nightly export' of 'Checkout': config:")
+    assert lines[4] == (
+        "update suppression rule 'Staging is not urgent' of 'Checkout': "
+        "severity: 'info' → 'warning'"
+    )
+    assert len(lines) == 5 and _apply(db, changed) == []
+    exported = tmp_path / "exported.yaml"
+    exported.write_text(export_yaml(db))
+    assert _apply(db, exported) == []
+    assert yaml.safe_load(exported.read_text())["alerting"][0]["integrations"][1] == {
+        "name": "Prometheus",
+        "type": "alertmanager",
+        "enabled": False,
+    }
+
+
+ALERTING = "services:\n  - name: Web\nalerting:\n  - service: Web\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "    integrations:\n      - name: P\n        routing_rules:\n"
+            "          - service: Nowhere\n            matchers: [{field: summary, value: x}]\n",
+            "bad.yaml: alerting[0].integrations[0].routing_rules[0].service: "
+            "no service named 'Nowhere'",
+        ),
+        (
+            "    integrations:\n      - {name: P, type: carrier-pigeon}\n",
+            "bad.yaml: alerting[0].integrations[0].type: type must be one of",
+        ),
+        (
+            "    integrations:\n      - {name: P}\n      - {name: p}\n",
+            "bad.yaml: alerting[0].integrations[1].name: 'p' is already defined",
+        ),
+        (
+            "    suppression_rules:\n      - name: S\n        matchers: [{field: nope}]\n",
+            "bad.yaml: alerting[0].suppression_rules[0].matchers",
+        ),
+        (
+            "    settings: {grouping: fields}\n",
+            "bad.yaml: alerting[0].settings.group_fields: grouping by fields needs group_fields",
+        ),
+        (
+            "    integrations:\n      - {name: P, key: abc}\n",
+            "bad.yaml: alerting[0].integrations[0].key: Extra inputs are not permitted",
+        ),
+    ],
+)
+def test_invalid_alerting_names_the_path_and_changes_nothing(
+    db: Session, tmp_path: Path, content: str, message: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(ALERTING + content)
+    with pytest.raises(ConfigError) as error:
+        apply_file(db, bad)
+    db.rollback()
+    assert message in str(error.value)
+    assert db.scalars(select(Service).where(Service.name == "Web")).first() is None
+
+
+def test_an_integration_type_cannot_change(db: Session, tmp_path: Path) -> None:
+    first = tmp_path / "first.yaml"
+    first.write_text(ALERTING + "    integrations:\n      - {name: P, type: pagerduty}\n")
+    _apply(db, first)
+    second = tmp_path / "second.yaml"
+    second.write_text(ALERTING + "    integrations:\n      - {name: P, type: grafana}\n")
+    with pytest.raises(ConfigError) as error:
+        apply_file(db, second)
+    assert "alerting[0].integrations[0].type: is a pagerduty integration" in str(error.value)

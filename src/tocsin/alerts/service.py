@@ -441,11 +441,13 @@ def alerts_of_incident(session: Session, incident_id: int) -> list[Alert]:
     )
 
 
-def sender_url(base_url: str, type: str, key: str) -> str:
-    """The URL a sender of this integration type is given (the key goes where it expects)."""
+def sender_url(type: str, base_url: str, key: str | None = None) -> str:
+    """Where a sender of this integration type posts. Without the key (it is only known when
+    created or rotated), a URL that contains it shows the placeholder `{key}`."""
     base = base_url.rstrip("/")
-    return {
-        IntegrationType.pagerduty.value: f"{base}/v2/enqueue",
-        IntegrationType.opsgenie.value: f"{base}/opsgenie",
-        IntegrationType.heartbeat.value: f"{base}/heartbeat/{key}",
-    }.get(type, f"{base}/hooks/{key}")
+    if type == IntegrationType.pagerduty.value:
+        return f"{base}/v2/enqueue"
+    if type == IntegrationType.opsgenie.value:
+        return f"{base}/opsgenie"
+    path = "/heartbeat/" if type == IntegrationType.heartbeat.value else "/hooks/"
+    return base + path + (key or "{key}")

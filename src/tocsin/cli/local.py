@@ -190,12 +190,15 @@ def apply(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes only")] = False,
 ) -> None:
     """Create or update configuration from a YAML file (idempotent)."""
-    from tocsin.configfile import ConfigError, apply_file
+    from tocsin.alerts.service import sender_url
+    from tocsin.configfile import ConfigError, NewKey, apply_file
 
-    built = container()
+    settings = load_settings()
+    built = container(settings)
+    new_keys: list[NewKey] = []
     try:
         with transaction(built.sessionmaker) as session:
-            changes = apply_file(session, file)
+            changes = apply_file(session, file, new_keys)
             if dry_run:
                 session.rollback()
     except ConfigError as exc:
@@ -207,6 +210,17 @@ def apply(
         return
     for change in changes:
         console.print(("would " if dry_run else "") + change, highlight=False)
+    if dry_run:
+        return
+    # Printed only once committed, and only here: the keys are stored hashed.
+    for new in new_keys:
+        console.print(
+            f"key of integration {new.integration!r} of {new.service!r} ({new.type}), "
+            f"shown once: [bold]{new.key}[/bold]\n"
+            f"  sender URL: {sender_url(new.type, settings.base_url, new.key)}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def export(
@@ -261,7 +275,7 @@ def integration_create(
                 "service": svc.name,
                 "type": integration.type,
                 "key": key,
-                "url": alerts.sender_url(settings.base_url, integration.type, key),
+                "url": alerts.sender_url(integration.type, settings.base_url, key),
             }
     except DomainError as exc:
         fail(exc.message)
@@ -274,4 +288,4 @@ def integration_create(
         "opsgenie": "API key (GenieKey)",
     }.get(out["type"], "key (in the URL)")
     console.print(f"  {where}: [bold]{key}[/bold]  (shown once; store it in the sender)")
-    console.print(f"  URL: {out['url']}")
+    console.print(f"  URL: {out['url']}", highlight=False, soft_wrap=True)

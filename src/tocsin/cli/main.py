@@ -24,6 +24,9 @@ app.add_typer(local.integration_app, name="integration")
 app.command()(remote.login)
 app.command()(remote.logout)
 app.add_typer(remote.incident_app, name="incident")
+app.add_typer(remote.events_app, name="events")
+# `integration create` runs on the server (it prints the key once); `list` works from anywhere.
+local.integration_app.command("list")(remote.integration_list)
 
 
 def main() -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from tocsin.cli.client import Api, save_login
 from tocsin.cli.output import console, emit_json, fail, table
@@ -287,3 +291,133 @@ def resolve(
     else:
         incident = api.post(f"/incidents/{ref}/resolve")
     _done(incident, as_json)
+
+
+# --- integrations and events ------------------------------------------------------------
+
+
+def integration_list(
+    service: Annotated[str | None, typer.Option(help="Only this service's (name)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List integrations with their sender URL, key prefix and last event."""
+    api = Api.from_login()
+    service_id = api.id_by_name("services", service) if service else None
+    data = api.get("/integrations", service_id=service_id, limit=500)
+    if as_json:
+        emit_json(data)
+        return
+    rows = [
+        [
+            i["id"],
+            i["service"]["name"],
+            i["name"],
+            i["type"],
+            "yes" if i["enabled"] else "no",
+            i["key_prefix"] + "…",
+            (i["last_event_at"] or "")[:19].replace("T", " "),
+            i["url"],
+        ]
+        for i in data["items"]
+    ]
+    table(
+        f"{data['total']} integrations",
+        ["#", "Service", "Name", "Type", "Enabled", "Key", "Last event (UTC)", "Sender URL"],
+        rows,
+    )
+
+
+events_app = typer.Typer(help="Events received from integrations.", no_args_is_help=True)
+
+# How each outcome is shown: what paged stands out, what was dropped or held is visible.
+OUTCOME_STYLES = {
+    "pending": "dim",
+    "created_alert": "bold red",
+    "deduplicated": "yellow",
+    "acknowledged": "cyan",
+    "unacknowledged": "cyan",
+    "resolved": "green",
+    "ignored": "dim",
+    "recorded": "dim",
+    "suppressed": "magenta",
+    "maintenance": "blue",
+    "failed": "bold white on red",
+}
+
+
+def _integration_id(api: Api, name: str, service_id: int | None) -> int:
+    if name.isdigit():
+        return int(name)
+    items = api.get("/integrations", service_id=service_id, limit=500)["items"]
+    found = [i for i in items if i["name"].lower() == name.lower()]
+    if len(found) == 1:
+        return int(found[0]["id"])
+    if found:
+        fail(f"several integrations are named {name!r}: give --service or the id")
+    known = ", ".join(i["name"] for i in items[:20]) or "none"
+    fail(f"no integration named {name!r} (known: {known})")
+
+
+def _event_line(event: dict[str, Any]) -> None:
+    style = OUTCOME_STYLES.get(event["outcome"], "")
+    when = event["received_at"][:19].replace("T", " ")
+    integration = event["integration"]["name"] if event["integration"] else "—"
+    detail = f"  {event['outcome_detail']}" if event["outcome_detail"] else ""
+    line = Text(f"{when}  {integration}  {event['action']}  {event['dedup_key'] or '—'}  ")
+    line.append(event["outcome"], style=style)
+    line.append(detail)
+    console.print(line, highlight=False, soft_wrap=True)
+
+
+@events_app.command("tail")
+def tail(
+    service: Annotated[str | None, typer.Option(help="Only events of this service")] = None,
+    integration: Annotated[
+        str | None, typer.Option(help="Only this integration (name or id)")
+    ] = None,
+    outcome: Annotated[str | None, typer.Option(help="e.g. suppressed, created_alert")] = None,
+    since_id: Annotated[
+        int | None, typer.Option("--since-id", help="Start after this event id (default: now)")
+    ] = None,
+    count: Annotated[int | None, typer.Option(min=1, help="Exit after this many events")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(min=0, help="Exit after this many seconds")
+    ] = None,
+    interval: Annotated[float, typer.Option(min=0.1, hidden=True)] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+) -> None:
+    """Follow received events as they are applied: what each became and why. Ctrl-C stops."""
+    api = Api.from_login()
+    params: dict[str, Any] = {"outcome": outcome}
+    if service:
+        params["service_id"] = api.id_by_name("services", service)
+    if integration:
+        params["integration_id"] = _integration_id(api, integration, params.get("service_id"))
+    if since_id is None:
+        latest = api.get("/events", limit=1)["items"]
+        since_id = latest[0]["id"] if latest else 0
+    deadline = None if timeout is None else time.monotonic() + timeout
+    shown = 0
+    try:
+        while True:
+            items = api.get("/events", after_id=since_id, limit=500, **params)["items"]
+            for event in items:
+                # Events are applied in id order: stop at the first one still pending and
+                # ask again, so that each is shown once, with what became of it.
+                if event["outcome"] == "pending" and outcome != "pending":
+                    break
+                if as_json:
+                    sys.stdout.write(json.dumps(event) + "\n")
+                    sys.stdout.flush()
+                else:
+                    _event_line(event)
+                since_id = event["id"]
+                shown += 1
+                if count is not None and shown >= count:
+                    return
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            left = interval if deadline is None else deadline - time.monotonic()
+            time.sleep(max(0.0, min(interval, left)))
+    except KeyboardInterrupt:
+        return

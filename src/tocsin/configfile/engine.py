@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from tocsin.configfile.alerting import NewKey
 from tocsin.configfile.schema import Document
 from tocsin.configfile.sections import SECTIONS, Section
 from tocsin.errors import DomainError
@@ -87,9 +88,14 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def plan_document(session: Session, doc: Document, path: Path) -> list[str]:
-    """Apply the document section by section; return a line per change (empty: no changes)."""
+def plan_document(
+    session: Session, doc: Document, path: Path, new_keys: list[NewKey] | None = None
+) -> list[str]:
+    """Apply the document section by section; return a line per change (empty: no changes).
+
+    The keys of integrations it creates are appended to `new_keys`, to be shown once."""
     changes: list[str] = []
+    keys: list[NewKey] = [] if new_keys is None else new_keys
     for section in SECTIONS:
         items = _items(section, doc)
         if not items:
@@ -103,6 +109,10 @@ def plan_document(session: Session, doc: Document, path: Path) -> list[str]:
             )
             existing = current.get(key.lower())
             try:
+                if section.reconcile is not None:
+                    changes += section.reconcile(session, key, desired, keys)
+                    continue
+                assert section.create is not None and section.update is not None
                 if existing is None:
                     section.create(session, desired)
                     changes.append(f"create {section.noun} {key!r}")
@@ -122,9 +132,9 @@ def plan_document(session: Session, doc: Document, path: Path) -> list[str]:
     return changes
 
 
-def apply_file(session: Session, path: Path) -> list[str]:
+def apply_file(session: Session, path: Path, new_keys: list[NewKey] | None = None) -> list[str]:
     """Validate the whole file, then apply it in the caller's transaction."""
-    return plan_document(session, load(path), path)
+    return plan_document(session, load(path), path, new_keys)
 
 
 def export_document(session: Session) -> dict[str, Any]:

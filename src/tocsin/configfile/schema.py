@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -71,6 +73,53 @@ class ServiceDoc(Item):
     tier: int = 2
 
 
+class MatcherDoc(Item):
+    field: str
+    op: str = "equals"
+    value: str | int | float | bool = ""
+
+
+class RoutingRuleDoc(Item):
+    service: str = Field(description="Where matching events go (a service name)")
+    matchers: list[MatcherDoc]
+
+
+class IntegrationDoc(Item):
+    """Keys are never in the file: applying a new integration prints its key once."""
+
+    name: str = Field(max_length=120)
+    type: str = "pagerduty"
+    config: dict[str, Any] = {}
+    enabled: bool = True
+    routing_rules: list[RoutingRuleDoc] = []
+
+
+class SuppressionRuleDoc(Item):
+    name: str = Field(max_length=120)
+    matchers: list[MatcherDoc]
+    action: str = "drop"
+    severity: str | None = None
+    enabled: bool = True
+
+
+class AlertSettingsDoc(Item):
+    grouping: str = "auto"
+    group_fields: list[str] = []
+    group_window_minutes: int = 60
+    auto_resolve: bool = True
+    severity_map: dict[str, str] = {}
+    urgency_map: dict[str, str] = {}
+
+
+class AlertingDoc(Item):
+    """How one service receives alerts. Maintenance windows are operational, not here."""
+
+    service: str
+    settings: AlertSettingsDoc | None = None
+    integrations: list[IntegrationDoc] = []
+    suppression_rules: list[SuppressionRuleDoc] = []
+
+
 class Document(Item):
     """The whole file. Later issues add sections (schedules, escalation policies, ...)."""
 
@@ -83,3 +132,4 @@ class Document(Item):
     users: list[UserDoc] = []
     teams: list[TeamDoc] = []
     services: list[ServiceDoc] = []
+    alerting: list[AlertingDoc] = []

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
+from tocsin.configfile import alerting
+from tocsin.configfile.alerting import NewKey
 from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.errors import ValidationFailed
@@ -29,8 +31,11 @@ class Section:
     noun: str
     key: str
     current: Callable[[Session], dict[str, Doc]]
-    create: Callable[[Session, Doc], None]
-    update: Callable[[Session, str, Doc], None]
+    create: Callable[[Session, Doc], None] | None = None
+    update: Callable[[Session, str, Doc], None] | None = None
+    # A section with nested lists reconciles an object itself (instead of create/update):
+    # (session, key, the file's object, where new integration keys go) -> change lines.
+    reconcile: Callable[[Session, str, Doc, list[NewKey]], list[str]] | None = None
 
 
 def _by(
@@ -276,4 +281,5 @@ SECTIONS: list[Section] = [
         lambda s, d: catalog.create_service(s, **_service_data(s, d)) and None,
         lambda s, k, d: catalog.update_service(s, _service(s, k), _service_data(s, d)) and None,
     ),
+    Section("alerting", "alerting", "service", alerting.current, reconcile=alerting.reconcile),
 ]
