@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from tocsin.alerts.models import Event
 from tocsin.auth import service as auth
 from tocsin.cli.main import app
 from tocsin.config import Settings
@@ -35,7 +36,10 @@ def test_demo_seeds_once_with_every_state(settings: Settings, container) -> None
             "resolved",
             "closed",
         }
-        assert session.scalar(select(func.count(Incident.id))) == 9
+        # Nine declared by people, one opened by an alert.
+        assert session.scalar(select(func.count(Incident.id))) == 10
+        outcomes = set(session.scalars(select(Event.outcome)))
+        assert outcomes == {"maintenance", "created_alert", "deduplicated", "suppressed"}
         assert session.scalar(select(func.count(StatusUpdate.id))) >= 5
         assert session.scalar(select(func.count(ActionItem.id))) >= 8
         assert (

@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.conftest import ADMIN_PASSWORD, browser_login
+from tocsin.alerts.models import Event, Integration
+from tocsin.catalog.models import Service
 from tocsin.demo.seed import DEMO_PASSWORD, seed_demo
 from tocsin.incidents.models import Incident
 
@@ -38,7 +40,7 @@ def test_every_page_renders(
     db.commit()
     browser_login(client, email, password)
     refs = [f"INC-{n}" for n in db.scalars(select(Incident.number).order_by(Incident.number))]
-    assert len(refs) == 9
+    assert len(refs) == 10
     paths = [
         "/incidents",
         "/incidents?open=on&hide_drills=on",
@@ -49,6 +51,16 @@ def test_every_page_renders(
     ]
     paths += [f"/incidents/{ref}" for ref in refs] + [f"/incidents/{refs[0]}?key=1"]
     paths += [f"/settings/{name}" for name in SETTINGS]
+    integrations = list(db.scalars(select(Integration.id)))
+    services = list(db.scalars(select(Service.id)))
+    events = list(db.scalars(select(Event.id)))
+    assert integrations and events
+    paths += ["/integrations", "/events", "/events?outcome=suppressed"]
+    paths += [f"/integrations/{i}" for i in integrations]
+    paths += [f"/events/{i}" for i in events]
+    paths += [f"/services/{i}/events" for i in services]
+    paths += [f"/services/{i}/alerting" for i in services]
+    paths += [f"/incidents/{ref}/alerts" for ref in refs]
     for path in paths:
         response = client.get(path)
         assert response.status_code == 200, (path, response.status_code)
