@@ -1,0 +1,100 @@
+"""Under a per-key limit, overload or a database that cannot take the event, senders get
+429 or 503 with Retry-After, never a 2xx for an event that was not stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.conftest import settle
+from tocsin.alerts import service as alerts
+from tocsin.alerts.models import Event
+from tocsin.app import create_app
+from tocsin.bootstrap import Container, build
+from tocsin.catalog import service as catalog
+from tocsin.config import Settings
+
+FIRING = {
+    "version": "4",
+    "groupKey": "g",
+    "status": "firing",
+    "alerts": [
+        {"status": "firing", "labels": {"alertname": "A"}, "fingerprint": "a"},
+        {"status": "firing", "labels": {"alertname": "B"}, "fingerprint": "b"},
+    ],
+}
+
+
+def _trigger(key: str, n: int) -> dict[str, object]:
+    return {
+        "routing_key": key,
+        "event_action": "trigger",
+        "dedup_key": f"k{n}",
+        "payload": {"summary": "s", "source": "x", "severity": "info"},
+    }
+
+
+@pytest.fixture
+def keys(db: Session) -> dict[str, str]:
+    svc = catalog.create_service(db, name="Limited")
+    _, pd = alerts.create_integration(db, service_id=svc.id, name="pd")
+    _, am = alerts.create_integration(db, service_id=svc.id, name="am", type="alertmanager")
+    db.commit()
+    return {"pd": pd, "am": am}
+
+
+def _client(settings: Settings, **changes: object) -> Iterator[tuple[TestClient, Container]]:
+    built = build(settings.model_copy(update=changes))
+    with TestClient(create_app(built.settings, container=built)) as client:
+        yield client, built
+    built.close()
+
+
+def test_per_key_limit_answers_429_with_retry_after(
+    settings: Settings, keys: dict[str, str]
+) -> None:
+    for client, built in _client(settings, ingest_rate_limit_per_minute=3):
+        answers = [client.post("/v2/enqueue", json=_trigger(keys["pd"], n)) for n in range(5)]
+        assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
+        assert int(answers[3].headers["Retry-After"]) >= 1
+        assert answers[3].json()["status"] == "error"  # PagerDuty's error body
+        settle(built)
+        with built.sessionmaker() as s:  # exactly the accepted ones are stored
+            assert s.scalar(select(func.count(Event.id))) == 3
+
+
+def test_limits_are_off_by_default(client: TestClient, keys: dict[str, str]) -> None:
+    answers = [client.post("/v2/enqueue", json=_trigger(keys["pd"], n)) for n in range(30)]
+    assert {a.status_code for a in answers} == {202}
+
+
+def test_overload_answers_429(settings: Settings, keys: dict[str, str]) -> None:
+    for client, built in _client(settings, ingest_max_waiting=1):
+        response = client.post(f"/hooks/{keys['am']}", json=FIRING)  # two events, room for one
+        assert response.status_code == 429 and response.headers["Retry-After"]
+        with built.sessionmaker() as s:
+            assert s.scalar(select(func.count(Event.id))) == 0
+
+
+def test_database_unavailable_answers_503(
+    settings: Settings, keys: dict[str, str], tmp_path: Path
+) -> None:
+    for client, built in _client(settings):
+        # Warm the key cache, then take the database away from under the writer.
+        assert client.post("/v2/enqueue", json=_trigger(keys["pd"], 0)).status_code == 202
+        if built.engine.dialect.name == "sqlite":
+            unreachable = f"sqlite:///{tmp_path / 'missing' / 'nowhere' / 'x.db'}"
+        else:
+            unreachable = "postgresql+psycopg://nobody:wrong@127.0.0.1:1/none"
+        from sqlalchemy import create_engine
+
+        built.intake.writer._engine = create_engine(unreachable)
+        response = client.post("/v2/enqueue", json=_trigger(keys["pd"], 1))
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+        hook = client.post(f"/hooks/{keys['am']}", json=FIRING)
+        assert hook.status_code == 503 and hook.headers["Retry-After"] == "5"
