@@ -49,5 +49,9 @@ format: install-test
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
+## Ingestion benchmarks vs Alertmanager 0.25 (Debian's wrk, prometheus-alertmanager) into docs/benchmarks.md
+bench: install
+	$(BIN)/python bench/run.py --write
+
 clean:
 	rm -rf $(VENV) data build dist src/*.egg-info
