@@ -11,9 +11,9 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,11 @@ HEARTBEAT_KEY = "heartbeat"
 _OPEN = (Status.resolved.value, Status.closed.value)
 
 
+class _Key(NamedTuple):
+    integration_id: int
+    dedup_key: str
+
+
 class Applier:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -56,7 +61,12 @@ class Applier:
         self._settings: dict[int, AlertSettings] = {}
         self._suppression: dict[int, list[SuppressionRule]] = {}
         self._windows: dict[int, list[MaintenanceWindow]] = {}
+        # Open alerts by (integration, dedup key): `_refs` holds (alert id, service id) for
+        # every key looked up, `_open` the ORM objects the slow path needed.
+        self._refs: dict[tuple[int, str], tuple[int, int] | None] = {}
         self._open: dict[tuple[int, str], Alert | None] = {}
+        # Repeats counted in this batch: alert id → [events, latest received_at].
+        self._counts: dict[int, list[Any]] = {}
         self._severities: dict[str, int | None] = {}
         self._last_event: dict[int, datetime] = {}
 
@@ -114,16 +124,18 @@ class Applier:
         return self._severities[name]
 
     def _prefetch_open_alerts(self, events: Sequence[Any]) -> None:
-        """One query for the open alerts every trigger of the batch may deduplicate into."""
+        """One query for the open alerts every event of the batch may name."""
         by_integration: dict[int, set[str]] = {}
         for event in events:
             if event.integration_id is not None and event.dedup_key:
-                by_integration.setdefault(event.integration_id, set()).add(event.dedup_key)
+                key = (event.integration_id, event.dedup_key)
+                if key not in self._refs:
+                    by_integration.setdefault(event.integration_id, set()).add(event.dedup_key)
         for integration_id, keys in by_integration.items():
             for key in keys:
-                self._open[(integration_id, key)] = None
-            found = self.session.scalars(
-                select(Alert)
+                self._refs[(integration_id, key)] = None
+            found = self.session.execute(
+                select(Alert.id, Alert.dedup_key, Alert.service_id)
                 .where(
                     Alert.integration_id == integration_id,
                     Alert.dedup_key.in_(keys),
@@ -131,24 +143,46 @@ class Applier:
                 )
                 # Serialised by the processor lock already; the row locks guard against
                 # anything else (a person resolving the alert) changing it mid-batch.
-                .with_for_update(of=Alert)
+                .with_for_update()
             )
-            for alert in found:
-                self._open[(integration_id, alert.dedup_key)] = alert
+            for alert_id, dedup_key, service_id in found:
+                self._refs[(integration_id, dedup_key)] = (alert_id, service_id)
+
+    def open_ref(self, integration_id: int, dedup_key: str) -> tuple[int, int] | None:
+        """(id, service id) of the open alert with this key, or None."""
+        key = (integration_id, dedup_key)
+        if key not in self._refs:
+            self._prefetch_open_alerts([_Key(integration_id, dedup_key)])
+        return self._refs[key]
 
     def open_alert(self, integration_id: int, dedup_key: str) -> Alert | None:
         key = (integration_id, dedup_key)
-        if key not in self._open:
+        ref = self.open_ref(integration_id, dedup_key)
+        if ref is None:
+            return None
+        if self._open.get(key) is None:
             self._open[key] = self.session.scalar(
-                select(Alert)
-                .where(
-                    Alert.integration_id == integration_id,
-                    Alert.dedup_key == dedup_key,
-                    Alert.status != AlertStatus.resolved.value,
-                )
-                .with_for_update(of=Alert)
+                select(Alert).where(Alert.id == ref[0]).with_for_update(of=Alert)
             )
         return self._open[key]
+
+    def _opened(self, alert: Alert) -> None:
+        key = (alert.integration_id, alert.dedup_key)
+        self._refs[key] = (alert.id, alert.service_id)
+        self._open[key] = alert
+
+    def _closed(self, alert: Alert) -> None:
+        key = (alert.integration_id, alert.dedup_key)
+        self._refs[key] = None
+        self._open[key] = None
+
+    def _count(self, alert_id: int, at: datetime) -> None:
+        counted = self._counts.get(alert_id)
+        if counted is None:
+            self._counts[alert_id] = [1, at]
+        else:
+            counted[0] += 1
+            counted[1] = max(counted[1], at)
 
     # -- applying ---------------------------------------------------------------------------
 
@@ -169,16 +203,22 @@ class Applier:
         if not rows:
             return 0
         self._prefetch_open_alerts(rows)
-        repeats: dict[int, tuple[Alert, list[int]]] = {}
+        repeats: list[dict[str, Any]] = []
         done = 0
         for row in rows:
-            alert = None
+            ref = None
             if row.action == "trigger" and row.dedup_key and row.integration_id is not None:
-                alert = self._open.get((row.integration_id, row.dedup_key))
-            if alert is not None:
-                alert.event_count += 1
-                alert.last_event_at = max(alert.last_event_at, row.received_at)
-                repeats.setdefault(alert.id, (alert, []))[1].append(row.id)
+                ref = self._refs.get((row.integration_id, row.dedup_key))
+            if ref is not None:
+                self._count(ref[0], row.received_at)
+                repeats.append(
+                    {
+                        "event_id": row.id,
+                        "detail": f"deduplicated into open alert {ref[0]}",
+                        "alert": ref[0],
+                        "service": ref[1],
+                    }
+                )
                 self._seen(row.integration_id, row.received_at)
             else:
                 stored = self.session.get(Event, row.id)
@@ -188,7 +228,7 @@ class Applier:
             if deadline is not None and time.monotonic() > deadline:
                 break
         if repeats:
-            # One executemany by primary key for all of them: per-alert statements would
+            # One executemany by primary key for all of them: per-event statements would
             # cost more than the events themselves.
             table = Event.__table__
             self.session.connection().execute(
@@ -201,16 +241,7 @@ class Applier:
                     service_id=bindparam("service"),
                     processed_at=self.now,
                 ),
-                [
-                    {
-                        "event_id": event_id,
-                        "detail": f"deduplicated into open alert {alert.id}",
-                        "alert": alert.id,
-                        "service": alert.service_id,
-                    }
-                    for alert, ids in repeats.values()
-                    for event_id in ids
-                ],
+                repeats,
             )
         self._finish()
         return done
@@ -233,6 +264,21 @@ class Applier:
             ):
                 integration.last_event_at = at
         self.session.flush()
+        if self._counts:
+            table = Alert.__table__
+            self.session.connection().execute(
+                update(table)
+                .where(table.c.id == bindparam("alert"))
+                .values(
+                    event_count=table.c.event_count + bindparam("n"),
+                    last_event_at=case(
+                        (table.c.last_event_at < bindparam("at"), bindparam("at")),
+                        else_=table.c.last_event_at,
+                    ),
+                ),
+                [{"alert": a, "n": n, "at": at} for a, (n, at) in self._counts.items()],
+            )
+            self._counts.clear()
 
     def apply(self, stored: Event) -> None:
         """Decide what becomes of one stored event and record it on the event."""
@@ -273,9 +319,9 @@ class Applier:
     ) -> None:
         if not stored.dedup_key:
             stored.dedup_key = event.dedup_key = uuid.uuid4().hex
-        alert = self.open_alert(integration.id, stored.dedup_key)
-        if alert is not None:
-            self._deduplicate(alert, stored)
+        ref = self.open_ref(integration.id, stored.dedup_key)
+        if ref is not None:
+            self._deduplicate(ref[0], stored)
             return
         for window in self.windows(service_id):
             if window.starts_at <= stored.received_at < window.ends_at:
@@ -303,11 +349,10 @@ class Applier:
             break
         self._create_alert(integration, service_id, event, stored, downgraded)
 
-    def _deduplicate(self, alert: Alert, stored: Event) -> None:
-        alert.event_count += 1
-        alert.last_event_at = stored.received_at
-        stored.alert_id = alert.id
-        self._done(stored, Outcome.deduplicated, f"deduplicated into open alert {alert.id}")
+    def _deduplicate(self, alert_id: int, stored: Event) -> None:
+        self._count(alert_id, stored.received_at)
+        stored.alert_id = alert_id
+        self._done(stored, Outcome.deduplicated, f"deduplicated into open alert {alert_id}")
 
     def _create_alert(
         self,
@@ -340,13 +385,13 @@ class Applier:
                 self.session.add(alert)
                 self.session.flush()
         except IntegrityError:
-            self._open.pop((integration.id, stored.dedup_key), None)
-            existing = self.open_alert(integration.id, stored.dedup_key)
+            self._refs.pop((integration.id, stored.dedup_key), None)
+            existing = self.open_ref(integration.id, stored.dedup_key)
             if existing is None:
                 raise
-            self._deduplicate(existing, stored)
+            self._deduplicate(existing[0], stored)
             return
-        self._open[(integration.id, stored.dedup_key)] = alert
+        self._opened(alert)
         incident, joined = self._incident_for(alert, event, settings)
         alert.incident_id = incident.id
         stored.alert_id = alert.id
@@ -465,7 +510,7 @@ class Applier:
     def _resolve(self, alert: Alert, incident: Incident | None, stored: Event, note: str) -> None:
         alert.status = AlertStatus.resolved.value
         alert.resolved_at = stored.received_at
-        self._open[(alert.integration_id, alert.dedup_key)] = None
+        self._closed(alert)
         self._done(stored, Outcome.resolved, f"resolved alert {alert.id}")
         if incident is None:
             return
