@@ -81,7 +81,11 @@ def make_engine(settings: Settings) -> Engine:
             # IMMEDIATE takes the write lock up front, so a transaction that reads and then
             # writes never fails on a lock upgrade. Read-only callers can opt out with the
             # execution option sqlite_begin="DEFERRED" (WAL readers never block the writer).
-            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            options = conn.get_execution_options()
+            mode = options.get("sqlite_begin", "IMMEDIATE")
+            # FULL unless the caller opts out (the event processor: see alerts/intake.py).
+            sync = "NORMAL" if options.get("sqlite_synchronous") == "NORMAL" else "FULL"
+            conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
             conn.exec_driver_sql(f"BEGIN {'DEFERRED' if mode == 'DEFERRED' else 'IMMEDIATE'}")
 
         return engine

@@ -75,7 +75,14 @@ class Intake:
         self.factory = factory
         engine = factory.kw["bind"]
         turn = WriteTurn(enabled=engine.dialect.name == "sqlite")
-        self.processor = EventProcessor(factory, housekeeping=housekeeping, turn=turn)
+        # On SQLite the processor's commits skip their own fsync: the WAL is one append-only
+        # file, so the event writer's next fsync makes them durable too; and if a machine
+        # crash lost one first, it would vanish whole, leaving its events pending to be
+        # applied again. The accepted events themselves are always fsynced before the 2xx.
+        applying = sessionmaker(
+            bind=engine.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
+        )
+        self.processor = EventProcessor(applying, housekeeping=housekeeping, turn=turn)
         self.writer = EventWriter(engine, max_waiting=max_waiting, turn=turn)
         self.writer.on_commit = self.processor.wake
         self.rate_per_minute = rate_per_minute
