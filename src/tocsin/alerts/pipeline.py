@@ -387,8 +387,10 @@ class EventProcessor:
         housekeeping: Callable[[Session], None] | None = None,
         housekeeping_seconds: float = 5.0,
         turn: WriteTurn | None = None,
+        gather_seconds: float = 0.0,
     ) -> None:
         self._factory = factory
+        self._gather_seconds = gather_seconds
         self._turn = turn or WriteTurn(enabled=False)
         self._poll = poll_seconds
         self._housekeeping = housekeeping
@@ -422,8 +424,14 @@ class EventProcessor:
             try:
                 while not self._stop.is_set():
                     with self._turn.after():
-                        if process_batch(self._factory, budget_seconds=0.02) == 0:
-                            break
+                        applied = process_batch(self._factory, budget_seconds=0.02)
+                    if applied == 0:
+                        break
+                    if applied < 100 and self._gather_seconds:
+                        # A trickle under load: let events gather for a moment, so that
+                        # each transaction applies many and the event writer is
+                        # interrupted (on SQLite) less often. Costs at most this delay.
+                        self._stop.wait(self._gather_seconds)
                 if (
                     self._housekeeping is not None
                     and time.monotonic() - last_housekeeping >= self._housekeeping_every
