@@ -107,3 +107,56 @@ def test_sigkill_loses_no_acknowledged_event(
         alerted = set(s.scalars(select(Alert.dedup_key)))
         assert accepted <= alerted
         assert set(s.scalars(select(Event.outcome))) <= {"created_alert", "deduplicated"}
+
+
+def test_several_worker_processes_share_the_ingestion(
+    settings: Settings, db: Session, container: Container, tmp_path: Path
+) -> None:
+    """`tocsin serve --workers 2`: each process accepts events and they are applied once."""
+    svc = catalog.create_service(db, name="Workers")
+    _, key = alerts.create_integration(db, service_id=svc.id, name="pd")
+    db.commit()
+    port = free_port()
+    env = {
+        **os.environ,
+        "TOCSIN_DATABASE_URL": settings.database_url,
+        "TOCSIN_SECRET_KEY": "test-secret",
+        "TOCSIN_ENV": "test",
+    }
+    log = tmp_path / "workers.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tocsin", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        with httpx.Client(base_url=url) as client:
+            for n in range(40):
+                body = {
+                    "routing_key": key,
+                    "event_action": "trigger",
+                    "dedup_key": f"w-{n % 4}",
+                    "payload": {"summary": f"w {n}", "source": "t", "severity": "error"},
+                }
+                # A new connection each time, so both processes take some.
+                response = client.post("/v2/enqueue", json=body, headers={"Connection": "close"})
+                assert response.status_code == 202
+        settle(container)
+        with container.sessionmaker() as s:
+            alerts_made = list(s.scalars(select(Alert)))
+            assert sorted(a.dedup_key for a in alerts_made) == ["w-0", "w-1", "w-2", "w-3"]
+            assert sum(a.event_count for a in alerts_made) == 40
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
