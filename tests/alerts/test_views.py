@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.conftest import browser_login, settle
+from tocsin.alerts import service as alerts
 from tocsin.alerts.models import AlertSettings, Event, Integration
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
@@ -331,3 +332,73 @@ def test_alert_settings_form_saves_and_refuses_bad_values(
         data={"csrf_token": csrf, "name": "r", "matchers_json": "[{]"},
     )
     assert bad_rule.status_code == 422 and "The matchers is not valid JSON" in bad_rule.text
+
+
+def test_moving_an_integration_to_another_service(
+    client: TestClient, db: Session, admin: User, web: int, container: Container
+) -> None:
+    other = catalog.create_service(db, name="Payments")
+    db.commit()
+    csrf = browser_login(client, admin.email)
+    key = _key(_create(client, csrf, web, type="pagerduty").text)
+    integration = _integration(db, "prom")
+    moved = client.post(
+        f"/integrations/{integration.id}",
+        data={"csrf_token": csrf, "name": "prom", "service_id": str(other.id)},
+        follow_redirects=False,
+    )
+    assert moved.status_code == 303
+    _trigger(client, key, "after-move", "Card declines spiking")
+    settle(container)
+    with container.sessionmaker() as s:
+        event = s.scalars(select(Event).where(Event.dedup_key == "after-move")).one()
+        assert event.service_id == other.id  # its alerts now belong to Payments
+    nowhere = client.post(
+        f"/integrations/{integration.id}",
+        data={"csrf_token": csrf, "name": "prom", "service_id": "999999"},
+    )
+    assert nowhere.status_code == 422 and "no service with id 999999" in nowhere.text
+
+
+def test_editing_a_suppression_rule_changes_what_it_matches(
+    client: TestClient, db: Session, admin: User, web: int, container: Container
+) -> None:
+    rule = alerts.create_suppression_rule(
+        db,
+        service_id=web,
+        name="canary",
+        matchers=[{"field": "summary", "op": "contains", "value": "canary"}],
+    )
+    _, key = alerts.create_integration(db, service_id=web, name="pd")
+    db.commit()
+    csrf = browser_login(client, admin.email)
+    page = client.get(f"/services/{web}/alerting")
+    assert f'action="/suppression-rules/{rule.id}"' in page.text
+    edited = client.post(
+        f"/suppression-rules/{rule.id}",
+        data={
+            "csrf_token": csrf,
+            "name": "staging",
+            "action": "drop",
+            "matchers_json": '[{"field": "source", "op": "equals", "value": "staging"}]',
+        },
+        follow_redirects=False,
+    )
+    assert edited.status_code == 303
+    _trigger(client, key, "canary-now-pages", "canary failed")
+    body = {
+        "routing_key": key,
+        "event_action": "trigger",
+        "dedup_key": "from-staging",
+        "payload": {"summary": "x", "source": "staging", "severity": "error"},
+    }
+    assert client.post("/v2/enqueue", json=body).status_code == 202
+    settle(container)
+    with container.sessionmaker() as s:
+        outcomes = {e.dedup_key: e.outcome for e in s.scalars(select(Event))}
+        assert outcomes == {"canary-now-pages": "created_alert", "from-staging": "suppressed"}
+    bad = client.post(
+        f"/suppression-rules/{rule.id}",
+        data={"csrf_token": csrf, "name": "x", "action": "drop", "matchers_json": "[{"},
+    )
+    assert bad.status_code == 422 and "not valid JSON" in bad.text

@@ -161,6 +161,24 @@ def create_rule(
     return _on_service(request, db, service, form, action, "Suppression rule created.")
 
 
+@router.post("/suppression-rules/{rule_id}")
+def edit_rule(rule_id: int, request: Request, db: DbSession, admin: Admin, form: Form) -> Response:
+    rule = alerts.get_suppression_rule(db, rule_id)
+    service = catalog.get_service(db, rule.service_id)
+
+    def action() -> None:
+        alerts.update_suppression_rule(
+            db,
+            rule,
+            name=text(form, "name"),
+            matchers=_matchers(form),
+            action=text(form, "action") or "drop",
+            severity=text(form, "severity") or None,
+        )
+
+    return _on_service(request, db, service, form, action, f"Rule {text(form, 'name')} saved.")
+
+
 @router.post("/suppression-rules/{rule_id}/enabled")
 def set_rule_enabled(rule_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
     rule = alerts.get_suppression_rule(db, rule_id)

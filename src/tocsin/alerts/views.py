@@ -238,6 +238,7 @@ def update_integration(
             db,
             integration,
             name=text(form, "name"),
+            service_id=optional_int(form, "service_id"),
             config=_config(form, integration.type),
         )
     except DomainError as exc:
