@@ -32,6 +32,7 @@ from tocsin.alerts.settings_views import json_field
 from tocsin.alerts.settings_views import router as settings_router
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service
+from tocsin.config import Settings
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError
 from tocsin.incidents import queries
@@ -233,7 +234,8 @@ def update_integration(
     form: Form,
 ) -> Response:
     integration = alerts.get_integration(db, integration_id)
-    try:
+
+    def action() -> None:
         alerts.update_integration(
             db,
             integration,
@@ -241,13 +243,8 @@ def update_integration(
             service_id=optional_int(form, "service_id"),
             config=_config(form, integration.type),
         )
-    except DomainError as exc:
-        db.rollback()
-        return _integration_page(
-            request, db, integration, settings.base_url, error=exc.message, form=values(form),
-            status=422,
-        )  # fmt: skip
-    return redirect(f"/integrations/{integration_id}", notice="Integration saved.")
+
+    return _on_integration(request, db, integration, settings, form, action, "Integration saved.")
 
 
 @router.post("/integrations/{integration_id}/routing")
@@ -260,16 +257,33 @@ def set_routing(
     form: Form,
 ) -> Response:
     integration = alerts.get_integration(db, integration_id)
-    try:
+
+    def action() -> None:
         rules = json_field(form, "rules", "The routing rules")
         alerts.set_routing_rules(db, integration, [] if rules is None else rules)
+
+    return _on_integration(request, db, integration, settings, form, action, "Routing rules saved.")
+
+
+def _on_integration(
+    request: Request,
+    db: Session,
+    integration: Integration,
+    settings: Settings,
+    form: FormData,
+    action: Any,
+    notice: str,
+) -> Response:
+    """Run one change from an integration's page; on bad input show the page again, with why."""
+    try:
+        action()
     except DomainError as exc:
         db.rollback()
         return _integration_page(
             request, db, integration, settings.base_url, error=exc.message, form=values(form),
             status=422,
         )  # fmt: skip
-    return redirect(f"/integrations/{integration_id}", notice="Routing rules saved.")
+    return redirect(f"/integrations/{integration.id}", notice=notice)
 
 
 @router.post("/integrations/{integration_id}/rotate")
