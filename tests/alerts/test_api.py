@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.conftest import api_as, settle
+from tocsin.alerts import service as alerts
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
@@ -397,3 +398,20 @@ def test_endpoints_are_in_the_openapi_schema(api: TestClient) -> None:
         assert path in paths, path
     created = paths["/api/v1/integrations"]["post"]["responses"]["201"]
     assert created["content"]["application/json"]["schema"]["$ref"].endswith("IntegrationWithKey")
+
+
+def test_events_received_before_a_time_and_naive_times_refused(
+    api: TestClient, db: Session, container: Container
+) -> None:
+    svc = catalog.create_service(db, name="Timed")
+    _, key = alerts.create_integration(db, service_id=svc.id, name="pd")
+    db.commit()
+    body = {"routing_key": key, "event_action": "resolve", "dedup_key": "nothing-open"}
+    assert api.post("/v2/enqueue", json=body).status_code == 202
+    settle(container)
+    past = api.get("/api/v1/events", params={"received_before": "2020-01-01T00:00:00Z"})
+    assert past.json()["items"] == []
+    future = api.get("/api/v1/events", params={"received_before": "2100-01-01T00:00:00Z"})
+    assert [e["dedup_key"] for e in future.json()["items"]] == ["nothing-open"]
+    naive = api.get("/api/v1/events", params={"received_before": "2020-01-01T00:00:00"})
+    assert naive.status_code == 422

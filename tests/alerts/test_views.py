@@ -4,6 +4,7 @@ events through the real endpoints, and read on the events pages why each did or 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from tocsin.alerts.models import AlertSettings, Event, Integration
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
+from tocsin.db import utcnow
 
 BASE = "http://127.0.0.1:8080"  # Settings.base_url's default, which the test settings keep
 
@@ -402,3 +404,28 @@ def test_editing_a_suppression_rule_changes_what_it_matches(
         data={"csrf_token": csrf, "name": "x", "action": "drop", "matchers_json": "[{"},
     )
     assert bad.status_code == 422 and "not valid JSON" in bad.text
+
+
+def test_events_received_before_a_time(
+    client: TestClient, db: Session, admin: User, web: int, container: Container
+) -> None:
+    _, key = alerts.create_integration(db, service_id=web, name="pd")
+    db.commit()
+    csrf = browser_login(client, admin.email)
+    assert csrf
+    _trigger(client, key, "late-one", "Arrived now")
+    settle(container)
+    two_days_ago = (utcnow() - timedelta(days=2)).replace(hour=3, minute=0, second=0)
+    with container.sessionmaker() as s:
+        event = s.scalars(select(Event)).one()
+        event.received_at = two_days_ago  # within retention: still there
+        s.commit()
+    _trigger(client, key, "recent", "Arrived just now")
+    settle(container)
+    day = two_days_ago.strftime("%Y-%m-%d")
+    night = client.get("/events", params={"before": f"{day}T04:00"})  # the admin's zone: UTC
+    assert "late-one" in night.text and "recent" not in night.text
+    assert "late-one" not in client.get("/events", params={"before": f"{day}T02:00"}).text
+    garbled = client.get("/events", params={"before": "yesterday-ish"})
+    assert garbled.status_code == 200 and "is not a date and time" in garbled.text
+    assert "recent" in garbled.text

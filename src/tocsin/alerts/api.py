@@ -39,7 +39,7 @@ from tocsin.alerts.schemas import (
     suppression_rule_out,
 )
 from tocsin.catalog import service as catalog
-from tocsin.catalog.schemas import Page, window
+from tocsin.catalog.schemas import Aware, Page, window
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries
 
@@ -263,6 +263,9 @@ def list_events(
     after_id: Annotated[
         int | None, Query(ge=0, le=2**63 - 1, description="Newer than this id, oldest first")
     ] = None,
+    received_before: Annotated[
+        Aware | None, Query(description="Only events received before this time (ISO 8601)")
+    ] = None,
     limit: Limit = 50,
 ) -> EventList:
     """Received events, newest first; with after_id, those after it, oldest first (to follow).
@@ -278,6 +281,7 @@ def list_events(
         outcome=outcome,
         after_id=after_id,
         before_id=before_id,
+        received_before=received_before,
         limit=limit,
     )
     ids = [e.id for e in rows]

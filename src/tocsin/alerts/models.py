@@ -124,6 +124,8 @@ class Event(Base):
     __table_args__ = (
         # Ids grow with time: (integration, id) serves "latest events of an integration".
         Index("ix_events_integration", "integration_id", "id"),
+        # "What arrived around 3 a.m.?" and retention.
+        Index("ix_events_received", "received_at"),
         Index(
             "ix_events_service",
             "service_id",

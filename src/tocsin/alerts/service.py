@@ -402,6 +402,7 @@ def events(
     outcome: str | None = None,
     after_id: int | None = None,
     before_id: int | None = None,
+    received_before: datetime | None = None,
     limit: int = 50,
 ) -> list[Event]:
     """Received events, newest first (or, with after_id, the ones after it, oldest first)."""
@@ -420,6 +421,8 @@ def events(
         query = query.where(Event.outcome == outcome)
     if before_id is not None:
         query = query.where(Event.id < before_id)
+    if received_before is not None:
+        query = query.where(Event.received_at < v.aware(received_before, "received_before"))
     limit = max(1, min(int(limit), 500))
     if after_id is not None:
         return list(

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -349,6 +352,25 @@ def _int_param(request: Request, name: str) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) < 18 else None
 
 
+def _local_time(request: Request, name: str) -> tuple[datetime | None, str | None]:
+    """A datetime-local query parameter in the viewer's time zone (or why it is unusable)."""
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return None, None
+    try:
+        naive = datetime.fromisoformat(raw)
+    except ValueError:
+        return None, f"{raw!r} is not a date and time; showing the latest events."
+    if naive.tzinfo is not None:
+        return naive, None
+    user = getattr(request.state, "user", None)
+    try:
+        zone = ZoneInfo(getattr(user, "timezone", None) or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return naive.replace(tzinfo=zone), None
+
+
 def _events_page(request: Request, db: Session, *, service: Service | None = None) -> Response:
     service_id = service.id if service else _int_param(request, "service_id")
     integration_id = _int_param(request, "integration_id")
@@ -356,16 +378,23 @@ def _events_page(request: Request, db: Session, *, service: Service | None = Non
     if outcome not in [o.value for o in Outcome]:
         outcome = ""
     before_id = _int_param(request, "before_id")
+    before, before_error = _local_time(request, "before")
     events = alerts.events(
         db,
         service_id=service_id,
         integration_id=integration_id,
         outcome=outcome or None,
         before_id=before_id,
+        received_before=before,
         limit=PAGE_SIZE,
     )
-    filters = {"service_id": service_id, "integration_id": integration_id, "outcome": outcome}
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    filters = {
+        "service_id": service_id,
+        "integration_id": integration_id,
+        "outcome": outcome,
+        "before": request.query_params.get("before", "") if before else "",
+    }
+    query = urlencode({k: v for k, v in filters.items() if v})
     context = {
         "section": "alerts",
         "tab": "events",
@@ -374,6 +403,7 @@ def _events_page(request: Request, db: Session, *, service: Service | None = Non
         "integrations": alerts.list_integrations(db),
         "outcomes": [o.value for o in Outcome],
         "filters": filters,
+        "before_error": before_error,
         "older": f"?{query}&before_id={events[-1].id}" if len(events) == PAGE_SIZE else None,
         "newest": f"?{query}" if before_id else None,
         **_event_rows(db, events),
