@@ -423,11 +423,15 @@ class EventProcessor:
             self._wake.clear()
             try:
                 while not self._stop.is_set():
+                    started = time.monotonic()
                     with self._turn.after():
                         applied = process_batch(self._factory, budget_seconds=0.02)
                     if applied == 0:
                         break
-                    if applied < 100 and self._gather_seconds:
+                    took = time.monotonic() - started
+                    # Only when the batch ran out of events, not when its time did (slow
+                    # events, such as ones opening incidents, should not wait).
+                    if applied < 100 and took < 0.015 and self._gather_seconds:
                         # A trickle under load: let events gather for a moment, so that
                         # each transaction applies many and the event writer is
                         # interrupted (on SQLite) less often. Costs at most this delay.
