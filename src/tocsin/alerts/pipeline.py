@@ -429,13 +429,18 @@ class EventProcessor:
                     if applied == 0:
                         break
                     took = time.monotonic() - started
-                    # Only when the batch ran out of events, not when its time did (slow
-                    # events, such as ones opening incidents, should not wait).
-                    if applied < 100 and took < 0.015 and self._gather_seconds:
-                        # A trickle under load: let events gather for a moment, so that
-                        # each transaction applies many and the event writer is
-                        # interrupted (on SQLite) less often. Costs at most this delay.
+                    if not self._gather_seconds:
+                        continue
+                    if applied < 100 and took < 0.015:
+                        # A trickle under load: let events gather for a moment, so that each
+                        # transaction applies many and the event writer is interrupted (on
+                        # SQLite) less often. Costs at most this delay.
                         self._stop.wait(self._gather_seconds)
+                    else:
+                        # A backlog: keep applying, but leave the event loop (which shares
+                        # the GIL) as much time as the batch took, so that accepting events
+                        # stays fast while a storm of new alerts is applied.
+                        self._stop.wait(min(took, 0.05))
                 if (
                     self._housekeeping is not None
                     and time.monotonic() - last_housekeeping >= self._housekeeping_every
