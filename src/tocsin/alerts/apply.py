@@ -45,6 +45,7 @@ from tocsin.incidents.models import Incident, Status
 from tocsin.incidents.timeline import record
 
 HEARTBEAT_KEY = "heartbeat"
+MIN_PER_BATCH = 20
 _OPEN = (Status.resolved.value, Status.closed.value)
 
 
@@ -186,9 +187,10 @@ class Applier:
 
     # -- applying ---------------------------------------------------------------------------
 
-    def apply_pending(self, limit: int, *, deadline: float | None = None) -> int:
-        """Apply up to `limit` pending events in id order; past `deadline` (monotonic) stop
-        early, leaving the rest pending. Returns how many were applied.
+    def apply_pending(self, limit: int, *, budget_seconds: float | None = None) -> int:
+        """Apply up to `limit` pending events in id order; after `budget_seconds` of applying
+        (and at least MIN_PER_BATCH events, so that a batch always gets somewhere) stop early,
+        leaving the rest pending. Returns how many were applied.
 
         The common case under load, a trigger for an alert that is already open, is settled
         from the few columns read here and written back in one statement per alert; every
@@ -205,6 +207,7 @@ class Applier:
         self._prefetch_open_alerts(rows)
         repeats: list[dict[str, Any]] = []
         done = 0
+        deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
         for row in rows:
             ref = None
             if row.action == "trigger" and row.dedup_key and row.integration_id is not None:
@@ -225,7 +228,7 @@ class Applier:
                 assert stored is not None
                 self.apply(stored)
             done += 1
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and done >= MIN_PER_BATCH and time.monotonic() > deadline:
                 break
         if repeats:
             # One executemany by primary key for all of them: per-event statements would

@@ -135,6 +135,11 @@ _COLUMNS = (
 )
 
 
+# A processor transaction stops taking events after this long: on SQLite it holds the only
+# write lock, and accepting events waits for it.
+BATCH_SECONDS = 0.02
+
+
 class WriteTurn:
     """Who writes next within this process, on SQLite (a single writer).
 
@@ -304,8 +309,7 @@ def process_batch(
         with transaction(factory) as session:
             if not _take_lock(session):
                 return 0
-            deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
-            return Applier(session).apply_pending(limit, deadline=deadline)
+            return Applier(session).apply_pending(limit, budget_seconds=budget_seconds)
     except Exception as exc:
         log.warning("ingest.batch_failed", error=str(exc))
     return _one_at_a_time(factory, limit)
@@ -425,13 +429,13 @@ class EventProcessor:
                 while not self._stop.is_set():
                     started = time.monotonic()
                     with self._turn.after():
-                        applied = process_batch(self._factory, budget_seconds=0.02)
+                        applied = process_batch(self._factory, budget_seconds=BATCH_SECONDS)
                     if applied == 0:
                         break
                     took = time.monotonic() - started
                     if not self._gather_seconds:
                         continue
-                    if applied < 100 and took < 0.015:
+                    if applied < 100 and took < BATCH_SECONDS * 0.75:
                         # A trickle under load: let events gather for a moment, so that each
                         # transaction applies many and the event writer is interrupted (on
                         # SQLite) less often. Costs at most this delay.
