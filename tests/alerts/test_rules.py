@@ -179,3 +179,28 @@ def test_bad_rules_are_refused(db: Session, setup: dict[str, Any]) -> None:
         alerts.update_alert_settings(db, setup["web"], severity_map={"error": "SEV9"})
     with pytest.raises(ValidationFailed):
         alerts.update_alert_settings(db, setup["web"], grouping="fields", group_fields=[])
+
+
+def test_an_event_that_cannot_be_applied_is_marked_failed_and_the_rest_go_on(
+    client: TestClient, db: Session, setup: dict[str, Any], container: Container
+) -> None:
+    from tocsin.alerts.models import RoutingRule
+
+    broken_service = catalog.create_service(db, name="Broken")
+    broken, broken_key = alerts.create_integration(db, service_id=broken_service.id, name="b")
+    # A rule no service function would accept (an invalid regular expression), as if the
+    # database had been edited by hand: applying any event of this integration raises.
+    db.add(
+        RoutingRule(
+            integration_id=broken.id,
+            position=0,
+            matchers=[{"field": "summary", "op": "matches", "value": "("}],
+            service_id=setup["web"],
+        )
+    )
+    db.commit()
+    _send(client, broken_key, "poison")
+    _send(client, setup["key"], "healthy")
+    failed = _event(container, "poison")
+    assert failed.outcome == "failed" and "could not be applied" in failed.outcome_detail
+    assert _event(container, "healthy").outcome == "created_alert"

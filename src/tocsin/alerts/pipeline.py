@@ -27,6 +27,7 @@ from typing import Any
 import msgspec
 import structlog
 from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.alerts.models import PENDING, Event, Outcome
@@ -320,6 +321,7 @@ def _one_at_a_time(factory: sessionmaker[Session], limit: int) -> int:
 
     done = 0
     while done < limit:
+        event_id: int | None = None
         try:
             with transaction(factory) as session:
                 if not _take_lock(session):
@@ -329,7 +331,11 @@ def _one_at_a_time(factory: sessionmaker[Session], limit: int) -> int:
                     return done
                 event_id = event.id
                 Applier(session).apply_all([event])
+        except OperationalError:
+            raise  # the database, not the event: leave it pending and try again later
         except Exception as exc:
+            if event_id is None:
+                raise
             log.error("ingest.event_failed", event_id=event_id, error=str(exc))
             with transaction(factory) as session:
                 session.execute(
