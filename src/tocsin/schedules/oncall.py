@@ -1,0 +1,378 @@
+"""Who is on call: the final schedule of a window, who is on call at an instant (for one
+schedule or a thousand), gaps, and a person's upcoming shifts.
+
+Everything is computed in memory from a few queries (one per table, never one per schedule):
+layers come from `rotation.Rotation`, whose arithmetic finds the shift at an instant in O(1).
+Where several sources cover a moment, an override wins, then the layer with the highest
+position; a layer only covers its restriction windows, between its start and its end.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.catalog.models import User
+from tocsin.errors import NotFound, ValidationFailed
+from tocsin.schedules.models import UNIT_SECONDS, Layer, LayerEvent, LayerKind, Override, Schedule
+from tocsin.schedules.rotation import Rotation
+
+CHUNK = 5000  # ids per IN (...) list, well inside SQLite's limit on bound parameters
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Someone on call in a schedule from `start` to `end`."""
+
+    user_id: int
+    start: datetime  # aware UTC
+    end: datetime  # aware UTC
+    schedule_id: int
+    layer_id: int | None  # None for an override
+    override_id: int | None
+    source: str  # human text, e.g. 'layer "Weekly"' or 'override for Ann (swap with Bob)'
+
+
+@dataclass(slots=True)
+class _Layer:
+    id: int
+    schedule_id: int
+    position: int
+    name: str
+    kind: str
+    rotation: Rotation | None  # None for an imported calendar layer
+    events: list[tuple[int, datetime, datetime, str]]  # ical layers: (user, start, end, summary)
+
+    @property
+    def source(self) -> str:
+        return f'layer "{self.name}"'
+
+
+def _utc(value: datetime, field: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationFailed(f"{field} must be an aware date and time", field=field)
+    return value.astimezone(UTC)
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
+    unique = list(dict.fromkeys(ids))
+    for i in range(0, len(unique), CHUNK):
+        yield unique[i : i + CHUNK]
+
+
+def _load_layers(session: Session, schedule_ids: Sequence[int]) -> dict[int, list[_Layer]]:
+    """Every layer of these schedules, highest position first (one query per CHUNK ids)."""
+    columns = (
+        Layer.id,
+        Layer.schedule_id,
+        Layer.position,
+        Layer.name,
+        Layer.kind,
+        Layer.shift_length,
+        Layer.shift_unit,
+        Layer.handoff_time,
+        Layer.timezone,
+        Layer.start_date,
+        Layer.end,
+        Layer.member_ids,
+        Layer.restrictions,
+    )
+    out: dict[int, list[_Layer]] = defaultdict(list)
+    for chunk in _chunks(schedule_ids):
+        for row in session.execute(select(*columns).where(Layer.schedule_id.in_(chunk))):
+            (lid, sid, position, name, kind, length, unit, handoff, tz, start_date, end,
+             members, restrictions) = row  # fmt: skip
+            rotation = None
+            if kind == LayerKind.rotation.value:
+                rotation = Rotation.build(
+                    timezone=tz,
+                    start_date=start_date,
+                    handoff_time=handoff,
+                    shift_seconds=length * UNIT_SECONDS[unit],
+                    end=end,
+                    members=members or (),
+                    restrictions=restrictions or [],
+                )
+            out[sid].append(_Layer(lid, sid, position, name, kind, rotation, []))
+    for layers in out.values():
+        layers.sort(key=lambda layer: (-layer.position, -layer.id))
+    return out
+
+
+def _load_events(
+    session: Session, layers: dict[int, list[_Layer]], lo: datetime, hi: datetime
+) -> None:
+    """Fill in the calendar events of ical layers that overlap [lo, hi]."""
+    by_id = {layer.id: layer for group in layers.values() for layer in group if not layer.rotation}
+    for chunk in _chunks(list(by_id)):
+        query = (
+            select(
+                LayerEvent.layer_id,
+                LayerEvent.user_id,
+                LayerEvent.start,
+                LayerEvent.end,
+                LayerEvent.summary,
+            )
+            .where(LayerEvent.layer_id.in_(chunk), LayerEvent.start <= hi, LayerEvent.end > lo)
+            .order_by(LayerEvent.start, LayerEvent.id)
+        )
+        for layer_id, user_id, start, end, summary in session.execute(query):
+            by_id[layer_id].events.append((user_id, start, end, summary))
+
+
+def _load_overrides(
+    session: Session, schedule_ids: Sequence[int], lo: datetime, hi: datetime, *, at: bool
+) -> dict[int, list[Shift]]:
+    """Overrides overlapping [lo, hi) (or covering lo when `at`), as shifts, by schedule."""
+    rows = []
+    for chunk in _chunks(schedule_ids):
+        query = select(
+            Override.id,
+            Override.schedule_id,
+            Override.user_id,
+            Override.start,
+            Override.end,
+            Override.swap_with_id,
+        ).where(Override.schedule_id.in_(chunk), Override.end > lo)
+        query = query.where(Override.start <= lo) if at else query.where(Override.start < hi)
+        rows += session.execute(query.order_by(Override.start, Override.id)).all()
+    names = _names(session, {r[2] for r in rows} | {r[5] for r in rows if r[5] is not None})
+    out: dict[int, list[Shift]] = defaultdict(list)
+    for oid, sid, user_id, start, end, swap_id in rows:
+        source = f"override for {names.get(user_id, f'user {user_id}')}"
+        if swap_id is not None:
+            source += f" (swap with {names.get(swap_id, f'user {swap_id}')})"
+        out[sid].append(Shift(user_id, start, end, sid, None, oid, source))
+    return out
+
+
+def _names(session: Session, ids: set[int]) -> dict[int, str]:
+    names: dict[int, str] = {}
+    for chunk in _chunks(list(ids)):
+        names.update(session.execute(select(User.id, User.name).where(User.id.in_(chunk))).all())
+    return names
+
+
+def _require_schedule(session: Session, schedule_id: int) -> None:
+    if session.get(Schedule, schedule_id) is None:
+        raise NotFound(f"no schedule with id {schedule_id}")
+
+
+# The final schedule ---------------------------------------------------------------------------
+
+
+def _layer_pieces(layer: _Layer, lo: datetime, hi: datetime) -> list[Shift]:
+    """A layer's coverage in [lo, hi) as disjoint shifts, in time order."""
+    pieces: list[Shift] = []
+    if layer.rotation is not None:
+        for user, start, end in layer.rotation.covered(lo, hi):
+            pieces.append(Shift(user, start, end, layer.schedule_id, layer.id, None, layer.source))
+        return pieces
+    previous_end = lo
+    for user, start, end, summary in layer.events:
+        # Overlapping events within one calendar: the one that started first keeps the time.
+        start, end = max(start, lo, previous_end), min(end, hi)
+        if end > start:
+            source = f'{layer.source} (calendar event "{summary}")' if summary else layer.source
+            pieces.append(Shift(user, start, end, layer.schedule_id, layer.id, None, source))
+            previous_end = end
+    return pieces
+
+
+def _cut(shift: Shift, start: datetime, end: datetime) -> Shift:
+    return Shift(
+        shift.user_id, start, end, shift.schedule_id, shift.layer_id, shift.override_id,
+        shift.source,
+    )  # fmt: skip
+
+
+def _overlay(base: list[Shift], top: list[Shift]) -> list[Shift]:
+    """`top` (sorted, disjoint) painted over `base` (sorted, disjoint): top wins."""
+    if not top:
+        return base
+    out = list(top)
+    j = 0
+    for shift in base:
+        while j < len(top) and top[j].end <= shift.start:
+            j += 1
+        cursor, k = shift.start, j
+        while k < len(top) and top[k].start < shift.end:
+            if top[k].start > cursor:
+                out.append(_cut(shift, cursor, top[k].start))
+            cursor = max(cursor, top[k].end)
+            k += 1
+        if cursor < shift.end:
+            out.append(shift if cursor == shift.start else _cut(shift, cursor, shift.end))
+    out.sort(key=lambda s: (s.start, s.end))
+    return out
+
+
+def _final(layers: list[_Layer], overrides: list[Shift], lo: datetime, hi: datetime) -> list[Shift]:
+    result: list[Shift] = []
+    for layer in reversed(layers):  # lowest position first; each higher one paints over
+        result = _overlay(result, _layer_pieces(layer, lo, hi))
+    clipped = []
+    previous_end = lo
+    for shift in overrides:
+        start, end = max(shift.start, lo, previous_end), min(shift.end, hi)
+        if end > start:
+            clipped.append(shift if (start, end) == (shift.start, shift.end) else
+                           _cut(shift, start, end))  # fmt: skip
+            previous_end = end
+    return _overlay(result, clipped)
+
+
+def final_many(
+    session: Session, schedule_ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, list[Shift]]:
+    """The final schedules of many schedules for [start, end), loaded in a few queries."""
+    lo, hi = _utc(start, "start"), _utc(end, "end")
+    ids = list(dict.fromkeys(schedule_ids))
+    if hi <= lo or not ids:
+        return {sid: [] for sid in ids}
+    layers = _load_layers(session, ids)
+    _load_events(session, layers, lo, hi)
+    overrides = _load_overrides(session, ids, lo, hi, at=False)
+    return {sid: _final(layers.get(sid, []), overrides.get(sid, []), lo, hi) for sid in ids}
+
+
+def final_shifts(session: Session, schedule_id: int, start: datetime, end: datetime) -> list[Shift]:
+    """Who is on call in [start, end): disjoint shifts in time order, clipped to the window;
+    times nobody covers are simply absent (see `gaps`)."""
+    _require_schedule(session, schedule_id)
+    return final_many(session, [schedule_id], start, end)[schedule_id]
+
+
+# On call at an instant ------------------------------------------------------------------------
+
+
+def on_call_many(
+    session: Session, schedule_ids: Sequence[int], at: datetime
+) -> dict[int, list[Shift]]:
+    """For each schedule, the shifts covering `at` (one person, or nobody: an empty list).
+
+    A shift's start and end are those of what puts the person on call: the override's range,
+    or the layer's rotation shift cut to its restriction window and the layer's start and end.
+    (A higher layer or an override may take over before `end`: `final_shifts` has the exact
+    final schedule.) Unknown schedule ids get an empty list. Three or four queries in all."""
+    instant = _utc(at, "at")
+    ids = list(dict.fromkeys(schedule_ids))
+    if not ids:
+        return {}
+    layers = _load_layers(session, ids)
+    _load_events(session, layers, instant, instant)
+    overrides = _load_overrides(session, ids, instant, instant, at=True)
+    out: dict[int, list[Shift]] = {}
+    for sid in ids:
+        out[sid] = _at(layers.get(sid, []), overrides.get(sid, []), instant)
+    return out
+
+
+def _at(layers: list[_Layer], overrides: list[Shift], instant: datetime) -> list[Shift]:
+    for shift in overrides:
+        if shift.start <= instant < shift.end:
+            return [shift]
+    for layer in layers:  # highest position first
+        if layer.rotation is not None:
+            found = layer.rotation.covering(instant)
+            if found is not None:
+                user, start, end = found
+                return [Shift(user, start, end, layer.schedule_id, layer.id, None, layer.source)]
+            continue
+        for user, start, end, summary in layer.events:
+            if start <= instant < end:
+                source = f'{layer.source} (calendar event "{summary}")' if summary else layer.source
+                return [Shift(user, start, end, layer.schedule_id, layer.id, None, source)]
+    return []
+
+
+def on_call(session: Session, schedule_id: int, at: datetime) -> list[Shift]:
+    """The shifts covering `at` in one schedule (see `on_call_many`)."""
+    _require_schedule(session, schedule_id)
+    return on_call_many(session, [schedule_id], at)[schedule_id]
+
+
+# Gaps and a person's shifts ---------------------------------------------------------------
+
+
+def uncovered(
+    shifts: list[Shift], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The parts of [start, end) that no shift covers."""
+    holes = []
+    cursor = start
+    for shift in shifts:
+        if shift.start > cursor:
+            holes.append((cursor, shift.start))
+        cursor = max(cursor, shift.end)
+    if cursor < end:
+        holes.append((cursor, end))
+    return holes
+
+
+def gaps(
+    session: Session, schedule_id: int, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The ranges within [start, end) when nobody is on call in the schedule."""
+    lo, hi = _utc(start, "start"), _utc(end, "end")
+    return uncovered(final_shifts(session, schedule_id, lo, hi), lo, hi)
+
+
+def gaps_many(
+    session: Session, schedule_ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    """`gaps` for many schedules at once."""
+    lo, hi = _utc(start, "start"), _utc(end, "end")
+    finals = final_many(session, schedule_ids, lo, hi)
+    return {sid: uncovered(shifts, lo, hi) if hi > lo else [] for sid, shifts in finals.items()}
+
+
+def schedules_of(session: Session, user_id: int, start: datetime, end: datetime) -> list[int]:
+    """Ids of the schedules in which the user could be on call during [start, end)."""
+    ids: set[int] = set()
+    layers = session.execute(
+        select(Layer.schedule_id, Layer.member_ids).where(Layer.kind == LayerKind.rotation.value)
+    )
+    ids.update(sid for sid, members in layers if user_id in (members or ()))
+    ids.update(
+        session.scalars(
+            select(Override.schedule_id).where(
+                Override.user_id == user_id, Override.start < end, Override.end > start
+            )
+        )
+    )
+    ids.update(
+        session.scalars(
+            select(Layer.schedule_id)
+            .join(LayerEvent, LayerEvent.layer_id == Layer.id)
+            .where(LayerEvent.user_id == user_id, LayerEvent.start < end, LayerEvent.end > start)
+        )
+    )
+    return sorted(ids)
+
+
+def upcoming_shifts(session: Session, user_id: int, start: datetime, end: datetime) -> list[Shift]:
+    """The user's shifts in the final schedules of every schedule, in [start, end), by time."""
+    lo, hi = _utc(start, "start"), _utc(end, "end")
+    finals = final_many(session, schedules_of(session, user_id, lo, hi), lo, hi)
+    mine = [s for shifts in finals.values() for s in shifts if s.user_id == user_id]
+    return sorted(mine, key=lambda s: (s.start, s.schedule_id))
+
+
+def as_dict(shift: Shift) -> dict[str, Any]:
+    """A shift as JSON-ready data (times in ISO 8601 UTC)."""
+    return {
+        "user_id": shift.user_id,
+        "start": shift.start.isoformat(),
+        "end": shift.end.isoformat(),
+        "schedule_id": shift.schedule_id,
+        "layer_id": shift.layer_id,
+        "override_id": shift.override_id,
+        "source": shift.source,
+    }
