@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, Time, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tocsin.catalog.models import Team, User
@@ -23,6 +34,10 @@ class ShiftUnit(enum.StrEnum):
     days = "days"
     weeks = "weeks"
     seconds = "seconds"  # a custom length
+
+
+def new_version() -> int:
+    return secrets.randbits(62)
 
 
 UNIT_SECONDS = {"hours": 3600, "days": 86400, "weeks": 7 * 86400, "seconds": 1}
@@ -90,6 +105,10 @@ class Layer(Base):
     ical_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     imported_at: Mapped[datetime | None] = mapped_column(default=None)
     import_report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A new random number with every change to the layer (service._apply_layer): the on-call
+    # computation keeps each layer's arithmetic by (id, version) and reloads only what changed.
+    # Random rather than counted, so that another database (a restore, a test) cannot match.
+    version: Mapped[int] = mapped_column(BigInteger, default=new_version)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     schedule: Mapped[Schedule] = relationship(back_populates="layers")

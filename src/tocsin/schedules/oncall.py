@@ -24,6 +24,9 @@ from tocsin.schedules.models import UNIT_SECONDS, Layer, LayerEvent, LayerKind, 
 from tocsin.schedules.rotation import Rotation
 
 CHUNK = 5000  # ids per IN (...) list, well inside SQLite's limit on bound parameters
+# Asked about this many schedules or more, read the rows of all of them and keep the wanted
+# ones in Python: cheaper than binding (and the database matching) a long IN list.
+MANY = 500
 
 
 @dataclass(frozen=True)
@@ -66,14 +69,42 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
         yield unique[i : i + CHUNK]
 
 
-def _load_layers(session: Session, schedule_ids: Sequence[int]) -> dict[int, list[_Layer]]:
-    """Every layer of these schedules, highest position first (one query per CHUNK ids)."""
+def _rows_for(
+    session: Session, query: Any, column: Any, index: int, ids: Sequence[int]
+) -> list[Any]:
+    """The rows of `query` whose `column` (selected at `index`) is one of `ids`."""
+    if len(ids) >= MANY:
+        wanted = set(ids)
+        return [row for row in session.execute(query) if row[index] in wanted]
+    rows = []
+    for chunk in _chunks(ids):
+        rows += session.execute(query.where(column.in_(chunk))).all()
+    return rows
+
+
+_NO_EVENTS: list[Any] = []  # shared by rotation layers (never appended to)
+
+# Each rotation layer's arithmetic, by (layer id, version): built once per change of the layer
+# and shared (with the handoffs it has worked out) by every later computation in the process.
+_ROTATIONS: dict[tuple[int, int], Rotation] = {}
+_ROTATIONS_MAX = 50_000
+
+
+def _rotations(session: Session, wanted: dict[int, int]) -> dict[int, Rotation]:
+    """The Rotation of each layer id (with its version), loading only the ones not cached."""
+    out: dict[int, Rotation] = {}
+    missing = []
+    for layer_id, version in wanted.items():
+        found = _ROTATIONS.get((layer_id, version))
+        if found is None:
+            missing.append(layer_id)
+        else:
+            out[layer_id] = found
+    if len(_ROTATIONS) + len(missing) > _ROTATIONS_MAX:
+        _ROTATIONS.clear()
     columns = (
         Layer.id,
-        Layer.schedule_id,
-        Layer.position,
-        Layer.name,
-        Layer.kind,
+        Layer.version,
         Layer.shift_length,
         Layer.shift_unit,
         Layer.handoff_time,
@@ -83,23 +114,36 @@ def _load_layers(session: Session, schedule_ids: Sequence[int]) -> dict[int, lis
         Layer.member_ids,
         Layer.restrictions,
     )
+    for chunk in _chunks(missing):
+        for row in session.execute(select(*columns).where(Layer.id.in_(chunk))):
+            layer_id, version, length, unit, handoff, tz, start_date, end, members, windows = row
+            rotation = Rotation.build(
+                timezone=tz,
+                start_date=start_date,
+                handoff_time=handoff,
+                shift_seconds=length * UNIT_SECONDS[unit],
+                end=end,
+                members=members or (),
+                restrictions=windows or [],
+            )
+            _ROTATIONS[(layer_id, version)] = rotation
+            out[layer_id] = rotation
+    return out
+
+
+def _load_layers(session: Session, schedule_ids: Sequence[int]) -> dict[int, list[_Layer]]:
+    """Every layer of these schedules, highest position first: one small query per CHUNK
+    schedules, plus one for the rotations changed since they were last read."""
+    columns = (Layer.id, Layer.schedule_id, Layer.position, Layer.name, Layer.kind, Layer.version)
+    rows = _rows_for(
+        session, select(*columns), Layer.schedule_id, 1, list(dict.fromkeys(schedule_ids))
+    )
+    rotation = LayerKind.rotation.value
+    rotations = _rotations(session, {r[0]: r[5] for r in rows if r[4] == rotation})
     out: dict[int, list[_Layer]] = defaultdict(list)
-    for chunk in _chunks(schedule_ids):
-        for row in session.execute(select(*columns).where(Layer.schedule_id.in_(chunk))):
-            (lid, sid, position, name, kind, length, unit, handoff, tz, start_date, end,
-             members, restrictions) = row  # fmt: skip
-            rotation = None
-            if kind == LayerKind.rotation.value:
-                rotation = Rotation.build(
-                    timezone=tz,
-                    start_date=start_date,
-                    handoff_time=handoff,
-                    shift_seconds=length * UNIT_SECONDS[unit],
-                    end=end,
-                    members=members or (),
-                    restrictions=restrictions or [],
-                )
-            out[sid].append(_Layer(lid, sid, position, name, kind, rotation, []))
+    for lid, sid, position, name, kind, _ in rows:
+        events: list[Any] = [] if kind != rotation else _NO_EVENTS
+        out[sid].append(_Layer(lid, sid, position, name, kind, rotations.get(lid), events))
     for layers in out.values():
         layers.sort(key=lambda layer: (-layer.position, -layer.id))
     return out
@@ -130,18 +174,17 @@ def _load_overrides(
     session: Session, schedule_ids: Sequence[int], lo: datetime, hi: datetime, *, at: bool
 ) -> dict[int, list[Shift]]:
     """Overrides overlapping [lo, hi) (or covering lo when `at`), as shifts, by schedule."""
-    rows = []
-    for chunk in _chunks(schedule_ids):
-        query = select(
-            Override.id,
-            Override.schedule_id,
-            Override.user_id,
-            Override.start,
-            Override.end,
-            Override.swap_with_id,
-        ).where(Override.schedule_id.in_(chunk), Override.end > lo)
-        query = query.where(Override.start <= lo) if at else query.where(Override.start < hi)
-        rows += session.execute(query.order_by(Override.start, Override.id)).all()
+    query = select(
+        Override.id,
+        Override.schedule_id,
+        Override.user_id,
+        Override.start,
+        Override.end,
+        Override.swap_with_id,
+    ).where(Override.end > lo)
+    query = query.where(Override.start <= lo) if at else query.where(Override.start < hi)
+    rows = _rows_for(session, query, Override.schedule_id, 1, list(dict.fromkeys(schedule_ids)))
+    rows.sort(key=lambda r: (r[3], r[0]))
     names = _names(session, {r[2] for r in rows} | {r[5] for r in rows if r[5] is not None})
     out: dict[int, list[Shift]] = defaultdict(list)
     for oid, sid, user_id, start, end, swap_id in rows:

@@ -15,7 +15,7 @@ to the layer's first handoff, corrected by at most a step or two around a change
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -37,8 +37,10 @@ def localize(wall: datetime, tz: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=tz).astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def wall(instant: datetime, tz: ZoneInfo) -> datetime:
-    """The naive local wall-clock time of an aware instant."""
+    """The naive local wall-clock time of an aware instant (cached: a thousand layers asked
+    about the same instant share a handful of zones)."""
     return instant.astimezone(tz).replace(tzinfo=None)
 
 
@@ -80,9 +82,12 @@ def windows_from(restrictions: list[dict[str, Any]]) -> tuple[Window, ...]:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Rotation:
-    """What the arithmetic needs to know about one rotation layer."""
+    """What the arithmetic needs to know about one rotation layer.
+
+    Instances are immutable and shared (oncall.py keeps one per layer version), so they
+    remember the instants they have already worked out: handoffs and restriction windows."""
 
     tz: ZoneInfo
     anchor: datetime  # naive local wall time of the first handoff
@@ -91,6 +96,7 @@ class Rotation:
     end: datetime | None
     members: tuple[int, ...]
     windows: tuple[Window, ...]
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -118,7 +124,23 @@ class Rotation:
 
     def boundary(self, k: int) -> datetime:
         """The instant shift k begins (shift 0 begins at `start`)."""
-        return localize(self.anchor + k * self.step, self.tz)
+        found = self._memo.get(k)
+        if found is None:
+            if len(self._memo) > 4096:
+                self._memo.clear()
+            found = self._memo[k] = localize(self.anchor + k * self.step, self.tz)
+        return found  # type: ignore[no-any-return]
+
+    def _spans_on(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The restriction windows that start on local date `day`."""
+        found = self._memo.get(day)
+        if found is None:
+            if len(self._memo) > 4096:
+                self._memo.clear()
+            found = self._memo[day] = [
+                span for window in self.windows if (span := window.on(day, self.tz)) is not None
+            ]
+        return found  # type: ignore[no-any-return]
 
     def index_at(self, instant: datetime) -> int:
         """The number of the shift holding `instant`: O(1) whatever the layer's age."""
@@ -171,9 +193,8 @@ class Rotation:
         today = wall(instant, self.tz).date()
         found = None
         for day in (today - ONE_DAY, today):
-            for window in self.windows:
-                span = window.on(day, self.tz)
-                if span is not None and span[0] <= instant < span[1]:
+            for span in self._spans_on(day):
+                if span[0] <= instant < span[1]:
                     found = (
                         span if found is None else (min(found[0], span[0]), max(found[1], span[1]))
                     )
@@ -196,10 +217,7 @@ class Rotation:
         day = wall(edge, self.tz).date()
         best = None
         for d in (day - ONE_DAY, day):
-            for window in self.windows:
-                span = window.on(d, self.tz)
-                if span is None:
-                    continue
+            for span in self._spans_on(d):
                 if forward and span[0] <= edge < span[1]:
                     best = span[1] if best is None else max(best, span[1])
                 if not forward and span[0] < edge <= span[1]:
@@ -213,9 +231,8 @@ class Rotation:
         spans = []
         day = first
         while day <= last:
-            for window in self.windows:
-                span = window.on(day, self.tz)
-                if span is not None and span[1] > lo and span[0] < hi and span[1] > span[0]:
+            for span in self._spans_on(day):
+                if span[1] > lo and span[0] < hi and span[1] > span[0]:
                     spans.append((max(span[0], lo), min(span[1], hi)))
             day += ONE_DAY
         spans.sort()

@@ -25,6 +25,7 @@ from tocsin.schedules.models import (
     Override,
     Schedule,
     ShiftUnit,
+    new_version,
 )
 from tocsin.schedules.rotation import DAYS, MAX_SHIFT_SECONDS, MIN_SHIFT_SECONDS, Rotation
 
@@ -275,6 +276,7 @@ def _apply_layer(session: Session, layer: Layer, data: dict[str, Any]) -> None:
     if "position" in data:
         layer.position = v.integer(data["position"], "position", minimum=0, maximum=10_000)
     _check_layer(session, layer)
+    layer.version = new_version()
 
 
 def _check_layer(session: Session, layer: Layer) -> None:

@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("ical_url", sa.String(length=2048), nullable=True),
         sa.Column("imported_at", tocsin.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("import_report", sa.JSON(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("created_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["schedule_id"],
