@@ -7,6 +7,7 @@ from tocsin.db import Base
 from tocsin.definitions import models as definitions_models
 from tocsin.incidents import models as incidents_models
 from tocsin.jobs import models as jobs_models
+from tocsin.notify import models as notify_models
 
 __all__ = [
     "Base",
@@ -16,4 +17,5 @@ __all__ = [
     "definitions_models",
     "incidents_models",
     "jobs_models",
+    "notify_models",
 ]
