@@ -231,3 +231,23 @@ def test_a_person_without_contact_methods_is_on_the_timeline(
     assert _timeline(db, incident)[-1] == (
         "Rita Responder could not be paged: no enabled contact method"
     )
+
+
+def test_the_incident_notifications_api_says_who_was_paged_and_how(
+    client, db: Session, container: Container, settings: Settings, smtp: SmtpServer, responder: User
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import api_as
+
+    _email(db, responder, settings)
+    incident = declare(db, responder)
+    page_user(db, incident=incident, user=responder, reason="level 1 of policy", key="k")
+    db.commit()
+    run_jobs(container)
+    rows = client.get(
+        f"/api/v1/incidents/{incident.reference}/notifications",
+        headers=api_as(client, db, responder),
+    ).json()
+    assert [(r["user_name"], r["channel"], r["state"], r["reason"]) for r in rows] == [
+        ("Rita Responder", "email", "sent", "level 1 of policy")
+    ]
+    assert rows[0]["sent_at"] is not None
