@@ -50,6 +50,8 @@ def _routers() -> list[APIRouter]:
     from tocsin.incidents import api as incidents_api
     from tocsin.incidents import live as incidents_live
     from tocsin.incidents import views as incidents_views
+    from tocsin.notify import api as notify_api
+    from tocsin.notify import views as notify_views
 
     return [
         alerts_ingest.router,
@@ -65,6 +67,8 @@ def _routers() -> list[APIRouter]:
         incidents_views.router,
         incidents_live.router,
         alerts_views.router,
+        notify_api.router,
+        notify_views.router,
     ]
 
 

@@ -14,6 +14,8 @@ from tocsin.db import make_engine, make_sessionmaker
 from tocsin.incidents.updates import remind_if_update_overdue
 from tocsin.jobs.registry import JobKind, JobRegistry
 from tocsin.jobs.worker import Worker
+from tocsin.notify.channels import build_channels
+from tocsin.notify.delivery import job_handlers as notify_job_handlers
 
 if TYPE_CHECKING:
     from tocsin.alerts.intake import Intake
@@ -23,10 +25,15 @@ def _update_due(session: Session, payload: dict[str, Any]) -> None:
     remind_if_update_overdue(session, payload["incident_id"], payload["update_id"])
 
 
-def build_registry() -> JobRegistry:
+def build_registry(settings: Settings) -> JobRegistry:
     """Every job kind Tocsin knows, registered explicitly here and nowhere else."""
     registry = JobRegistry()
     registry.register(JobKind("incidents.update_due", _update_due, max_attempts=3))
+    # Deliveries retry and fall back on their own (notify/delivery.py); the registry's retry
+    # covers only an unexpected error such as a lost database connection.
+    handlers = notify_job_handlers(build_channels(settings), settings)
+    registry.register(JobKind("notify.deliver", handlers["notify.deliver"], max_attempts=3))
+    registry.register(JobKind("notify.test", handlers["notify.test"], max_attempts=1))
     return registry
 
 
@@ -73,4 +80,4 @@ class Container:
 
 def build(settings: Settings) -> Container:
     engine = make_engine(settings)
-    return Container(settings, engine, make_sessionmaker(engine), build_registry())
+    return Container(settings, engine, make_sessionmaker(engine), build_registry(settings))

@@ -41,6 +41,26 @@ class Settings(BaseSettings):
     ingest_max_waiting: int = Field(default=50_000, gt=0)
     event_raw_retention_days: int = Field(default=30, gt=0)
     event_retention_days: int = Field(default=90, gt=0)
+    # Notifications (see docs/notifications.md). Email pages go through this SMTP relay.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "tocsin@localhost"
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    # Seconds a single delivery (SMTP, webhook, Apprise) may take before it counts as failed.
+    notify_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A failed delivery is tried this many times in all, waiting base * 4**(n-1) seconds
+    # between tries, before the user's next contact method is tried.
+    notify_attempts: int = Field(default=3, ge=1, le=10)
+    notify_retry_base_seconds: float = Field(default=10.0, ge=0)
+    # How long acknowledge/resolve links in a page keep working.
+    action_link_hours: int = Field(default=24, gt=0)
+    # Outbound HTTP to user-given URLs (webhooks, self-hosted chat) may not reach private,
+    # loopback or link-local addresses unless allowed here (all of them, or these CIDRs,
+    # comma-separated, e.g. "10.1.0.0/16,192.168.5.7/32").
+    outbound_allow_private: bool = False
+    outbound_allow_cidrs: str = ""
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

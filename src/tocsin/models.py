@@ -8,6 +8,7 @@ from tocsin.definitions import models as definitions_models
 from tocsin.incidents import models as incidents_models
 from tocsin.jobs import models as jobs_models
 from tocsin.schedules import models as schedules_models
+from tocsin.notify import models as notify_models
 
 __all__ = [
     "Base",
@@ -18,4 +19,5 @@ __all__ = [
     "incidents_models",
     "jobs_models",
     "schedules_models",
+    "notify_models",
 ]

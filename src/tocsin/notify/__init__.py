@@ -1,0 +1,1 @@
+"""Contact methods, personal notification rules, channels and delivery of pages."""

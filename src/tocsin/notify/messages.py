@@ -1,0 +1,145 @@
+"""What a page says, in every channel's shape: email subject and body, chat text, webhook JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from tocsin.db import utcnow
+from tocsin.incidents.models import Incident
+
+WEBHOOK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PageMessage:
+    """Everything a person needs to act on a page from a phone, channel-independent."""
+
+    kind: Literal["page", "test"]
+    recipient_name: str
+    reason: str
+    incident_number: int | None = None
+    title: str = ""
+    severity: str | None = None
+    urgency: str = "high"
+    status: str = ""
+    services: tuple[str, ...] = ()
+    incident_url: str = ""
+    acknowledge_url: str = ""
+    resolve_url: str = ""
+    links_expire_at: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def reference(self) -> str:
+        return f"INC-{self.incident_number}" if self.incident_number is not None else ""
+
+    @property
+    def subject(self) -> str:
+        if self.kind == "test":
+            return "[Tocsin] Test notification"
+        severity = f"{self.severity}, " if self.severity else ""
+        return f"[Tocsin] {self.reference} ({severity}{self.urgency} urgency): {self.title}"
+
+    @property
+    def headline(self) -> str:
+        """One line for chat and push titles."""
+        if self.kind == "test":
+            return "Tocsin test notification"
+        return f"{self.reference}: {self.title}"
+
+    def text(self) -> str:
+        """The plain-text body: email, SMS, chat. Links on their own lines for phones."""
+        if self.kind == "test":
+            lines = [
+                f"Hello {self.recipient_name},",
+                "",
+                "This is a test notification from Tocsin. If you read this, pages will reach "
+                "you here.",
+                "",
+                self.reason,
+            ]
+            if self.incident_url:
+                lines += ["", f"Your notification settings: {self.incident_url}"]
+            return "\n".join(lines) + "\n"
+        lines = [
+            f"{self.reference}: {self.title}",
+            f"Severity: {self.severity or 'not set'} · Urgency: {self.urgency}",
+            f"Service: {', '.join(self.services) or 'none'}",
+            f"Status: {self.status}",
+            "",
+            f"Why you: {self.reason}",
+            "",
+            f"Open: {self.incident_url}",
+            f"Acknowledge: {self.acknowledge_url}",
+            f"Resolve: {self.resolve_url}",
+        ]
+        if self.links_expire_at is not None:
+            expiry = self.links_expire_at.strftime("%Y-%m-%d %H:%M UTC")
+            lines += ["", f"The acknowledge and resolve links work once, until {expiry}."]
+        return "\n".join(lines) + "\n"
+
+    def as_json(self) -> dict[str, Any]:
+        """The signed webhook's body (documented in docs/notifications.md)."""
+        body: dict[str, Any] = {
+            "version": WEBHOOK_VERSION,
+            "type": self.kind,
+            "recipient": self.recipient_name,
+            "reason": self.reason,
+            "sent_at": self.created_at.isoformat(),
+        }
+        if self.kind == "page":
+            body["incident"] = {
+                "number": self.incident_number,
+                "reference": self.reference,
+                "title": self.title,
+                "severity": self.severity,
+                "urgency": self.urgency,
+                "status": self.status,
+                "services": list(self.services),
+                "url": self.incident_url,
+            }
+            body["actions"] = {
+                "acknowledge": self.acknowledge_url,
+                "resolve": self.resolve_url,
+                "expires_at": self.links_expire_at.isoformat() if self.links_expire_at else None,
+            }
+        return body
+
+
+def page_message(
+    incident: Incident,
+    *,
+    recipient_name: str,
+    reason: str,
+    base_url: str,
+    acknowledge_url: str,
+    resolve_url: str,
+    links_expire_at: datetime,
+) -> PageMessage:
+    base = base_url.rstrip("/")
+    return PageMessage(
+        kind="page",
+        recipient_name=recipient_name,
+        reason=reason,
+        incident_number=incident.number,
+        title=incident.title,
+        severity=incident.severity.name if incident.severity else None,
+        urgency=incident.urgency,
+        status=incident.status,
+        services=tuple(s.name for s in incident.services),
+        incident_url=f"{base}/incidents/{incident.reference}",
+        acknowledge_url=acknowledge_url,
+        resolve_url=resolve_url,
+        links_expire_at=links_expire_at,
+    )
+
+
+def test_message(*, recipient_name: str, method_label: str, settings_url: str) -> PageMessage:
+    return PageMessage(
+        kind="test",
+        recipient_name=recipient_name,
+        reason=f"Sent because you asked for a test of your contact method {method_label!r}.",
+        incident_url=settings_url,
+    )

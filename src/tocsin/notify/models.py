@@ -1,0 +1,138 @@
+"""ORM models for contact methods, personal notification rules, deliveries and action links."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tocsin.catalog.models import User
+from tocsin.db import Base, utcnow
+from tocsin.incidents.models import Incident
+
+
+class ContactKind(enum.StrEnum):
+    email = "email"  # an address; sent through the configured SMTP relay
+    apprise = "apprise"  # an Apprise URL: SMS, voice, chat, push, generic webhooks
+    webhook = "webhook"  # Tocsin's own signed JSON webhook
+
+
+class NotificationState(enum.StrEnum):
+    planned = "planned"  # waiting for its time (or for a retry)
+    sent = "sent"
+    failed = "failed"  # every attempt failed
+    skipped = "skipped"  # not sent, on purpose (acknowledged, resolved, method gone)
+    cancelled = "cancelled"
+
+
+class ActionKind(enum.StrEnum):
+    acknowledge = "acknowledge"
+    resolve = "resolve"
+
+
+URGENCIES = ("high", "low")
+
+
+class ContactMethod(Base):
+    __tablename__ = "contact_methods"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(120))
+    # An email address, an Apprise URL or a webhook URL (Apprise URLs may hold credentials:
+    # they are needed to send, so they are stored, and shown back only masked).
+    target: Mapped[str] = mapped_column(Text)
+    # Webhooks: the signing secret is derived from the server's secret key and this salt, so
+    # the database alone does not hold it; rotating the salt rotates the secret.
+    signing_salt: Mapped[str] = mapped_column(String(64), default="")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # The last delivery or test through this method, for the user's page and `tocsin check`.
+    last_ok: Mapped[bool | None] = mapped_column(default=None)
+    last_result: Mapped[str] = mapped_column(Text, default="")
+    last_result_at: Mapped[datetime | None] = mapped_column(default=None)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def failing(self) -> bool:
+        return self.last_ok is False
+
+
+class NotificationRule(Base):
+    """'After `delay_minutes`, notify me through this method' for one urgency."""
+
+    __tablename__ = "notification_rules"
+    __table_args__ = (UniqueConstraint("user_id", "urgency", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    urgency: Mapped[str] = mapped_column(String(8))
+    position: Mapped[int] = mapped_column()
+    delay_minutes: Mapped[int] = mapped_column(default=0)
+    contact_method_id: Mapped[int] = mapped_column(
+        ForeignKey("contact_methods.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    contact_method: Mapped[ContactMethod] = relationship()
+
+
+class Notification(Base):
+    """One planned or attempted delivery of a page to one person through one method."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_incident", "incident_id", "planned_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    contact_method_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact_methods.id", ondelete="SET NULL"), default=None, index=True
+    )
+    # What the method was when planned, so history reads right after it is edited or deleted.
+    channel: Mapped[str] = mapped_column(String(16))
+    method_label: Mapped[str] = mapped_column(String(120), default="")
+    # The rule's position; 0 when the user had no rules (all methods at once); None for a
+    # fallback after another method failed.
+    rule_position: Mapped[int | None] = mapped_column(default=None)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # "{caller's key}:{user id}": every delivery of one page to one person shares it.
+    page_key: Mapped[str] = mapped_column(String(255), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default=NotificationState.planned.value)
+    attempts: Mapped[int] = mapped_column(default=0)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    planned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    incident: Mapped[Incident] = relationship()
+    user: Mapped[User] = relationship()
+    contact_method: Mapped[ContactMethod | None] = relationship()
+
+
+class ActionToken(Base):
+    """A single-use, expiring link to acknowledge or resolve an incident without logging in."""
+
+    __tablename__ = "action_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # SHA-256 of the random token in the link; the token itself is never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    incident: Mapped[Incident] = relationship()
+    user: Mapped[User] = relationship()

@@ -1,0 +1,253 @@
+"""Paging a person end to end: rules planned as jobs, sent by the worker through real
+servers on loopback, retried, falling back, and never sent twice or after a rollback."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.notify.conftest import Receiver, SmtpServer, declare, run_jobs
+from tocsin.bootstrap import Container
+from tocsin.catalog.models import User
+from tocsin.config import Settings
+from tocsin.incidents import queries
+from tocsin.incidents import service as incidents
+from tocsin.jobs.models import Job
+from tocsin.notify import methods
+from tocsin.notify.models import Notification
+from tocsin.notify.service import notifications_for, page_user
+
+
+def _email(db: Session, user: User, settings: Settings, address: str | None = None):  # type: ignore[no-untyped-def]
+    method, _ = methods.create_contact_method(
+        db, user, by=user, settings=settings, kind="email", target=address or user.email
+    )
+    return method
+
+
+def _timeline(db: Session, incident) -> list[str]:  # type: ignore[no-untyped-def]
+    return [e.summary for e in queries.timeline(db, incident)]
+
+
+def test_an_email_page_arrives_with_everything_needed_to_act(
+    db: Session, container: Container, settings: Settings, smtp: SmtpServer, responder: User
+) -> None:
+    email = _email(db, responder, settings)
+    methods.create_rule(db, responder, by=responder, urgency="high", contact_method_id=email.id)
+    incident = declare(db, responder)
+    planned = page_user(
+        db, incident=incident, user=responder, reason='on call in "Primary"', key="esc:1:0"
+    )
+    db.commit()
+    assert [n.state for n in planned] == ["planned"]
+    assert smtp.messages == []  # nothing is sent before the worker runs
+
+    run_jobs(container)
+
+    assert len(smtp.messages) == 1
+    mail = smtp.messages[0]
+    assert smtp.mailbox.recipients == [["rita@example.com"]]
+    assert mail["Subject"] == "[Tocsin] INC-1 (high urgency): Checkout is down"
+    body = mail.get_content()
+    assert 'Why you: on call in "Primary"' in body
+    assert "Open: http://tocsin.test/incidents/INC-1" in body
+    assert "Acknowledge: http://tocsin.test/act/" in body
+    assert "Resolve: http://tocsin.test/act/" in body
+    db.expire_all()
+    (sent,) = notifications_for(db, incident.id)
+    assert sent.state == "sent" and sent.sent_at is not None and sent.attempts == 1
+    assert "Paged Rita Responder by email (rita@example.com)" in _timeline(db, incident)
+
+
+def test_same_key_pages_once_and_a_rollback_sends_nothing(
+    db: Session, container: Container, settings: Settings, smtp: SmtpServer, responder: User
+) -> None:
+    _email(db, responder, settings)
+    incident = declare(db, responder)
+    db.commit()
+    first = page_user(db, incident=incident, user=responder, reason="r", key="k")
+    second = page_user(db, incident=incident, user=responder, reason="r", key="k")
+    assert len(first) == 1 and second == []
+    db.rollback()  # the change that paged never committed
+    assert db.scalar(select(func.count()).select_from(Notification)) == 0
+    assert db.scalar(select(func.count()).select_from(Job)) == 0
+    run_jobs(container)
+    assert smtp.messages == []
+
+    page_user(db, incident=incident, user=responder, reason="r", key="k")
+    db.commit()
+    page_user(db, incident=incident, user=responder, reason="r", key="k")
+    db.commit()
+    run_jobs(container)
+    assert len(smtp.messages) == 1
+
+
+def test_no_rules_means_every_method_at_once_and_it_is_recorded(
+    db: Session,
+    container: Container,
+    settings: Settings,
+    smtp: SmtpServer,
+    receiver: Receiver,
+    responder: User,
+) -> None:
+    _email(db, responder, settings)
+    methods.create_contact_method(
+        db, responder, by=responder, settings=settings, kind="webhook",
+        target=receiver.url + "/hook", label="My hook",
+    )  # fmt: skip
+    incident = declare(db, responder)
+    planned = page_user(db, incident=incident, user=responder, reason="r", key="k")
+    db.commit()
+    assert sorted(n.channel for n in planned) == ["email", "webhook"]
+    assert {n.rule_position for n in planned} == {0}
+    entry = queries.timeline(db, incident)[-1]
+    assert "no notification rules for high urgency" in entry.body
+    run_jobs(container)
+    assert len(smtp.messages) == 1 and len(receiver.requests) == 1
+
+
+def test_rules_follow_their_delays(
+    db: Session, container: Container, settings: Settings, smtp: SmtpServer, responder: User
+) -> None:
+    first = _email(db, responder, settings)
+    later = _email(db, responder, settings, "rita.phone@example.com")
+    methods.create_rule(db, responder, by=responder, urgency="high", contact_method_id=first.id)
+    methods.create_rule(
+        db, responder, by=responder, urgency="high", contact_method_id=later.id, delay_minutes=5
+    )
+    incident = declare(db, responder)
+    planned = page_user(db, incident=incident, user=responder, reason="r", key="k")
+    db.commit()
+    assert (planned[1].planned_at - planned[0].planned_at).total_seconds() >= 299
+    run_jobs(container)  # only the immediate rule is due
+    assert [m["To"] for m in smtp.messages] == ["Rita Responder <rita@example.com>"]
+    assert "after 5 min" in _timeline(db, incident)[-2]
+
+
+def test_acknowledged_before_the_delivery_runs_sends_nothing_and_says_why(
+    db: Session, container: Container, settings: Settings, smtp: SmtpServer, responder: User
+) -> None:
+    _email(db, responder, settings)
+    incident = declare(db, responder)
+    page_user(db, incident=incident, user=responder, reason="r", key="k")
+    incidents.acknowledge(db, incident, by=responder)
+    db.commit()
+    run_jobs(container)
+    assert smtp.messages == []
+    db.expire_all()
+    (skipped,) = notifications_for(db, incident.id)
+    assert skipped.state == "skipped"
+    assert skipped.detail.startswith("not sent: acknowledged by Rita Responder at ")
+
+
+def test_failing_method_is_retried_then_the_next_method_is_tried(
+    db: Session,
+    container: Container,
+    settings: Settings,
+    smtp: SmtpServer,
+    receiver: Receiver,
+    responder: User,
+) -> None:
+    receiver.status = 500
+    hook, _ = methods.create_contact_method(
+        db, responder, by=responder, settings=settings, kind="webhook",
+        target=receiver.url, label="Pager app",
+    )  # fmt: skip
+    email = _email(db, responder, settings)
+    methods.create_rule(db, responder, by=responder, urgency="high", contact_method_id=hook.id)
+    incident = declare(db, responder)
+    page_user(db, incident=incident, user=responder, reason="r", key="k")
+    db.commit()
+
+    run_jobs(container)
+
+    assert len(receiver.requests) == settings.notify_attempts == 3
+    assert len(smtp.messages) == 1  # the fallback reached her by email
+    db.expire_all()
+    rows = notifications_for(db, incident.id)
+    assert [(n.channel, n.state) for n in rows] == [("webhook", "failed"), ("email", "sent")]
+    assert rows[1].contact_method_id == email.id and "fallback" in rows[1].reason
+    summaries = _timeline(db, incident)
+    assert (
+        "Webhook to Rita Responder failed (attempt 1 of 3): 127.0.0.1 answered HTTP 500; "
+        "retrying in 0 s"
+    ) in summaries
+    assert (
+        "Webhook to Rita Responder failed: 127.0.0.1 answered HTTP 500; "
+        "trying email (rita@example.com)"
+    ) in summaries
+    assert "Paged Rita Responder by email (rita@example.com)" in summaries
+    db.refresh(hook)
+    assert hook.last_ok is False and hook.consecutive_failures == 3
+
+
+def test_every_method_failing_is_recorded_and_stops(
+    db: Session, container: Container, settings: Settings, responder: User
+) -> None:
+    from tests.conftest import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}/"
+    methods.create_contact_method(
+        db, responder, by=responder, settings=settings, kind="webhook", target=closed
+    )
+    incident = declare(db, responder)
+    page_user(db, incident=incident, user=responder, reason="r", key="k")
+    db.commit()
+    run_jobs(container)
+    db.expire_all()
+    (row,) = notifications_for(db, incident.id)
+    assert row.state == "failed" and row.attempts == 3
+    assert _timeline(db, incident)[-1].endswith("no other contact method left to try")
+
+
+def test_a_broken_channel_does_not_block_the_others(
+    db: Session,
+    container: Container,
+    settings: Settings,
+    smtp: SmtpServer,
+    receiver: Receiver,
+    responder: User,
+) -> None:
+    from tests.conftest import free_port
+
+    methods.create_contact_method(
+        db, responder, by=responder, settings=settings, kind="webhook",
+        target=f"http://127.0.0.1:{free_port()}/",
+    )  # fmt: skip
+    _email(db, responder, settings)
+    incident = declare(db, responder)
+    page_user(db, incident=incident, user=responder, reason="r", key="k")
+    db.commit()
+    run_jobs(container)
+    assert len(smtp.messages) == 1  # sent on the first run, not after the webhook's retries
+
+
+def test_a_person_without_contact_methods_is_on_the_timeline(
+    db: Session, container: Container, responder: User
+) -> None:
+    incident = declare(db, responder)
+    assert page_user(db, incident=incident, user=responder, reason="r", key="k") == []
+    db.commit()
+    assert _timeline(db, incident)[-1] == (
+        "Rita Responder could not be paged: no enabled contact method"
+    )
+
+
+def test_the_incident_notifications_api_says_who_was_paged_and_how(
+    client, db: Session, container: Container, settings: Settings, smtp: SmtpServer, responder: User
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import api_as
+
+    _email(db, responder, settings)
+    incident = declare(db, responder)
+    page_user(db, incident=incident, user=responder, reason="level 1 of policy", key="k")
+    db.commit()
+    run_jobs(container)
+    rows = client.get(
+        f"/api/v1/incidents/{incident.reference}/notifications",
+        headers=api_as(client, db, responder),
+    ).json()
+    assert [(r["user_name"], r["channel"], r["state"], r["reason"]) for r in rows] == [
+        ("Rita Responder", "email", "sent", "level 1 of policy")
+    ]
+    assert rows[0]["sent_at"] is not None
