@@ -139,10 +139,10 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = None
+        worker = thread = None
         if settings.embedded_worker:
-            worker = container.worker(name="embedded")
-            worker.start_thread()
+            worker = container.worker(metrics=metrics.job)
+            thread = worker.start_thread()
         # Every process that accepts events also applies them (one at a time across processes).
         container.intake.start()
         log.info("tocsin.started", url=settings.base_url, database=_safe_url(settings))
@@ -150,8 +150,9 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
             yield
         finally:
             await container.intake.aclose()
-            if worker is not None:
+            if worker is not None and thread is not None:
                 worker.stop()
+                thread.join(timeout=30)  # running jobs finish; the rest stay queued
 
     app = TocsinApp(
         title="Tocsin",

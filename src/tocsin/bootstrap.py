@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.config import Settings
 from tocsin.db import make_engine, make_sessionmaker
 from tocsin.incidents.updates import remind_if_update_overdue
-from tocsin.jobs.registry import JobKind, JobRegistry
-from tocsin.jobs.worker import Worker
+from tocsin.jobs import builtin as jobs_builtin
+from tocsin.jobs.registry import JobKind, JobRegistry, PeriodicJob
+from tocsin.jobs.worker import JobMetricsSink, Worker
 from tocsin.notify.channels import build_channels
 from tocsin.notify.delivery import job_handlers as notify_job_handlers
 
@@ -25,8 +27,15 @@ def _update_due(session: Session, payload: dict[str, Any]) -> None:
     remind_if_update_overdue(session, payload["incident_id"], payload["update_id"])
 
 
+def _check_heartbeats(session: Session, payload: dict[str, Any]) -> None:
+    from tocsin.alerts.heartbeat import check_heartbeats_job
+
+    check_heartbeats_job(session, payload)
+
+
 def build_registry(settings: Settings) -> JobRegistry:
-    """Every job kind Tocsin knows, registered explicitly here and nowhere else."""
+    """Every job kind Tocsin knows, and the periodic ones' schedule, registered explicitly
+    here and nowhere else."""
     registry = JobRegistry()
     registry.register(JobKind("incidents.update_due", _update_due, max_attempts=3))
     # Deliveries retry and fall back on their own (notify/delivery.py); the registry's retry
@@ -34,6 +43,20 @@ def build_registry(settings: Settings) -> JobRegistry:
     handlers = notify_job_handlers(build_channels(settings), settings)
     registry.register(JobKind("notify.deliver", handlers["notify.deliver"], max_attempts=3))
     registry.register(JobKind("notify.test", handlers["notify.test"], max_attempts=1))
+    # A missed slot is made up by the next one: no retries, and a short timeout.
+    registry.register(
+        JobKind("alerts.check_heartbeats", _check_heartbeats, max_attempts=1, timeout_seconds=30)
+    )
+    registry.register(
+        JobKind(
+            jobs_builtin.PURGE,
+            jobs_builtin.purge_handler(settings.job_retention_days),
+            max_attempts=1,
+        )
+    )
+    registry.register(JobKind(jobs_builtin.PROBE, jobs_builtin.probe, max_attempts=3))
+    registry.every(PeriodicJob("alerts.check_heartbeats", every=timedelta(seconds=5)))
+    registry.every(PeriodicJob(jobs_builtin.PURGE, every=timedelta(hours=1)))
     return registry
 
 
@@ -68,13 +91,21 @@ class Container:
         self._closers.clear()
         self.engine.dispose()
 
-    def worker(self, name: str | None = None) -> Worker:
+    def worker(
+        self,
+        name: str | None = None,
+        *,
+        concurrency: int | None = None,
+        metrics: JobMetricsSink | None = None,
+    ) -> Worker:
         return Worker(
             self.sessionmaker,
             self.registry,
             lease_seconds=self.settings.job_lease_seconds,
             poll_seconds=self.settings.worker_poll_seconds,
+            concurrency=concurrency or self.settings.worker_concurrency,
             name=name,
+            metrics=metrics,
         )
 
 

@@ -26,8 +26,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Run the background worker inside the web process (what `make run` does).
     embedded_worker: bool = True
-    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    # Workers wake at once for jobs committed in their process (and on PostgreSQL, through
+    # LISTEN/NOTIFY, in any process) and at the earliest run_at; this poll is the fallback
+    # that bounds the delay otherwise (SQLite with separate worker processes).
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    # Jobs one worker runs at once (`tocsin worker --concurrency` overrides it).
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
     job_lease_seconds: int = Field(default=60, gt=0)
+    # Finished jobs (done, failed, cancelled) are deleted after this many days.
+    job_retention_days: int = Field(default=7, gt=0)
     session_max_age_hours: int = Field(default=12 * 24, gt=0)
     cookie_secure: bool = False
     # Demo admin login chosen by `make run` / `tocsin demo`.

@@ -1,8 +1,9 @@
 """Heartbeats: a sender pings `/heartbeat/{key}`; when pings stop, an alert opens.
 
-The processor checks every few seconds. A heartbeat is missed when no ping arrived for its
-interval plus grace (counted from its creation until the first ping); it opens one alert with
-the dedup key `heartbeat`, and the next ping resolves it.
+The periodic job `alerts.check_heartbeats` checks every few seconds (once across all
+workers). A heartbeat is missed when no ping arrived for its interval plus grace (counted
+from its creation until the first ping); it opens one alert with the dedup key
+`heartbeat`, and the next ping resolves it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from tocsin import validation as v
 from tocsin.alerts.apply import HEARTBEAT_KEY, Applier
 from tocsin.alerts.models import Event, Integration, IntegrationType, Outcome
 from tocsin.alerts.pagerduty import SEVERITIES, ParsedEvent
-from tocsin.alerts.pipeline import event_row
+from tocsin.alerts.pipeline import event_row, wait_for_processor_lock
+from tocsin.db import utcnow
 from tocsin.errors import ValidationFailed
 
 DEFAULTS = {"interval_seconds": 300, "grace_seconds": 60, "severity": "critical"}
@@ -80,3 +82,9 @@ def check_heartbeats(session: Session, now: datetime) -> int:
         applier.apply_all([stored])
         opened += 1
     return opened
+
+
+def check_heartbeats_job(session: Session, payload: dict[str, Any]) -> None:
+    """The `alerts.check_heartbeats` job: check now, applying as the event processor would."""
+    wait_for_processor_lock(session)
+    check_heartbeats(session, utcnow())

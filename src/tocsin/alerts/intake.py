@@ -64,6 +64,10 @@ class _Bucket:
         self.stamp = time.monotonic()
 
 
+# Retention needs no more than hourly.
+HOUSEKEEPING_SECONDS = 3600.0
+
+
 class Intake:
     """Per-process ingestion state: the key cache, the limits, the writer and the processor."""
 
@@ -86,7 +90,11 @@ class Intake:
             bind=engine.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
         )
         self.processor = EventProcessor(
-            applying, housekeeping=housekeeping, turn=turn, gather_seconds=GATHER_SECONDS
+            applying,
+            housekeeping=housekeeping,
+            housekeeping_seconds=HOUSEKEEPING_SECONDS,
+            turn=turn,
+            gather_seconds=GATHER_SECONDS,
         )
         self.writer = EventWriter(engine, max_waiting=max_waiting, turn=turn)
         self.writer.on_commit = self.processor.wake
@@ -217,18 +225,11 @@ class Intake:
 
 
 def housekeeping_for(raw_days: int, event_days: int) -> Any:
-    """The processor's periodic work: missed heartbeats, then retention."""
-    from tocsin.alerts.heartbeat import check_heartbeats
+    """The processor's periodic work (hourly): retention. Missed heartbeats are checked by
+    the periodic job `alerts.check_heartbeats` (registered in bootstrap)."""
     from tocsin.db import utcnow
 
-    last_purge = 0.0
-
     def run(session: Session) -> None:
-        nonlocal last_purge
-        now = utcnow()
-        check_heartbeats(session, now)
-        if time.monotonic() - last_purge > 3600:  # retention needs no more than hourly
-            last_purge = time.monotonic()
-            purge(session, now=now, raw_days=raw_days, event_days=event_days)
+        purge(session, now=utcnow(), raw_days=raw_days, event_days=event_days)
 
     return run

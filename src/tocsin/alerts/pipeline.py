@@ -293,6 +293,13 @@ def _take_lock(session: Session) -> bool:
     return bool(session.scalar(select(func.pg_try_advisory_xact_lock(PROCESSOR_LOCK))))
 
 
+def wait_for_processor_lock(session: Session) -> None:
+    """Take the processor's lock, waiting for the running batch (periodic jobs that apply
+    events, such as the heartbeat check, must not apply them alongside the processor)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(PROCESSOR_LOCK)))
+
+
 def process_batch(
     factory: sessionmaker[Session], limit: int = 500, *, budget_seconds: float | None = None
 ) -> int:
@@ -387,7 +394,7 @@ def purge(session: Session, *, now: datetime, raw_days: int, event_days: int) ->
 
 class EventProcessor:
     """A thread that applies pending events as soon as they are written (and polls for
-    events other processes wrote), and does the periodic work: heartbeats, retention."""
+    events other processes wrote), and does the periodic work (retention)."""
 
     def __init__(
         self,

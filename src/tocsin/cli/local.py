@@ -75,17 +75,38 @@ def serve(
 
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Run due jobs, then exit")] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Jobs run at once (default TOCSIN_WORKER_CONCURRENCY)"),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve this worker's job metrics for Prometheus on this port"),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port")] = "127.0.0.1",
 ) -> None:
     """Run background jobs (any number of workers may run against PostgreSQL)."""
     built = container()
-    runner = built.worker()
+    metrics = None
+    if metrics_port is not None:
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        from tocsin.observability.metrics import JobMetrics
+
+        registry = CollectorRegistry()
+        metrics = JobMetrics(registry)
+        start_http_server(metrics_port, addr=metrics_host, registry=registry)
+    runner = built.worker(concurrency=concurrency, metrics=metrics)
     if once:
         count = runner.run_until_idle()
         console.print(f"ran {count} job(s)")
         return
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())
-    console.print(f"worker {runner.name} started; Ctrl-C to stop")
+    console.print(
+        f"worker {runner.name} started ({runner.concurrency} at a time); Ctrl-C to stop",
+        highlight=False,
+    )
     runner.run_forever()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tocsin.cli import local, remote
+from tocsin.cli import jobs, local, remote
 
 app = typer.Typer(
     name="tocsin",
@@ -21,6 +21,7 @@ app.add_typer(local.db_app, name="db")
 app.add_typer(local.user_app, name="user")
 app.add_typer(local.token_app, name="token")
 app.add_typer(local.integration_app, name="integration")
+app.add_typer(jobs.jobs_app, name="jobs")
 app.command()(remote.login)
 app.command()(remote.logout)
 app.add_typer(remote.incident_app, name="incident")

@@ -16,6 +16,56 @@ from tocsin.alerts.models import PENDING, Event
 from tocsin.incidents.queries import counts_by_status_and_severity
 from tocsin.jobs.models import Job
 
+# Lateness of jobs (run start minus run_at): timers should start well under a second late.
+LATENESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class JobMetrics:
+    """What a worker does, recorded where it runs (the web process's registry for the
+    embedded worker; `tocsin worker --metrics-port` serves a standalone worker's)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.runs = Counter(
+            "tocsin_job_runs_total",
+            "Job runs by kind and outcome (done, retry, failed, lease_lost)",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            "tocsin_job_failures_total",
+            "Job runs that raised (retried or failed for good), by kind",
+            ["kind"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "tocsin_job_run_seconds", "How long job runs take, by kind", ["kind"], registry=registry
+        )
+        self.lateness = Histogram(
+            "tocsin_job_lateness_seconds",
+            "Run start minus the job's run_at, by kind",
+            ["kind"],
+            buckets=LATENESS_BUCKETS,
+            registry=registry,
+        )
+        self.timeouts = Counter(
+            "tocsin_job_timeouts_total",
+            "Job runs still going past their kind's timeout",
+            ["kind"],
+            registry=registry,
+        )
+
+    def job_started(self, kind: str, lateness_seconds: float) -> None:
+        self.lateness.labels(kind).observe(lateness_seconds)
+
+    def job_finished(self, kind: str, outcome: str, seconds: float) -> None:
+        self.runs.labels(kind, outcome).inc()
+        if outcome in ("retry", "failed"):
+            self.failures.labels(kind).inc()
+        self.duration.labels(kind).observe(seconds)
+
+    def job_timed_out(self, kind: str) -> None:
+        self.timeouts.labels(kind).inc()
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -46,6 +96,10 @@ class Metrics:
         self.jobs = Gauge(
             "tocsin_jobs", "Background jobs by state", ["state"], registry=self.registry
         )
+        self.jobs_queued = Gauge(
+            "tocsin_jobs_queued", "Queued jobs by kind", ["kind"], registry=self.registry
+        )
+        self.job = JobMetrics(self.registry)
         self._lock = threading.Lock()
 
     async def middleware(
@@ -72,6 +126,9 @@ class Metrics:
         """Read the domain gauges with the caller's session, then expose everything."""
         incidents = counts_by_status_and_severity(session)
         jobs = session.execute(select(Job.state, func.count(Job.id)).group_by(Job.state)).all()
+        queued = session.execute(
+            select(Job.kind, func.count(Job.id)).where(Job.state == "queued").group_by(Job.kind)
+        ).all()
         pending = session.scalar(select(func.count()).select_from(Event).where(PENDING))
         with self._lock:
             self.incidents.clear()
@@ -80,6 +137,9 @@ class Metrics:
             self.jobs.clear()
             for state, count in jobs:
                 self.jobs.labels(state).set(count)
+            self.jobs_queued.clear()
+            for kind, count in queued:
+                self.jobs_queued.labels(kind).set(count)
             self.events_pending.set(pending or 0)
             body = generate_latest(self.registry)
         return Response(body, media_type="text/plain; version=0.0.4")
