@@ -47,6 +47,8 @@ def _routers() -> list[APIRouter]:
     from tocsin.catalog import views as catalog_views
     from tocsin.definitions import api as definitions_api
     from tocsin.definitions import views as definitions_views
+    from tocsin.escalation import api as escalation_api
+    from tocsin.escalation import views as escalation_views
     from tocsin.incidents import api as incidents_api
     from tocsin.incidents import live as incidents_live
     from tocsin.incidents import views as incidents_views
@@ -61,6 +63,7 @@ def _routers() -> list[APIRouter]:
         definitions_api.router,
         alerts_api.router,
         incidents_api.router,
+        escalation_api.router,
         auth_views.router,
         catalog_views.router,
         definitions_views.router,
@@ -69,6 +72,7 @@ def _routers() -> list[APIRouter]:
         alerts_views.router,
         notify_api.router,
         notify_views.router,
+        escalation_views.router,
     ]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.config import Settings
 from tocsin.db import make_engine, make_sessionmaker
+from tocsin.escalation import engine
 from tocsin.incidents.updates import remind_if_update_overdue
 from tocsin.jobs import builtin as jobs_builtin
 from tocsin.jobs.registry import JobKind, JobRegistry, PeriodicJob
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
 
 def _update_due(session: Session, payload: dict[str, Any]) -> None:
     remind_if_update_overdue(session, payload["incident_id"], payload["update_id"])
+
+
+def _start_paging(session: Session, payload: dict[str, Any]) -> None:
+    engine.start_for_incident(session, payload["incident_id"])
+
+
+def _escalation_step(session: Session, payload: dict[str, Any]) -> None:
+    engine.run_step(session, payload["run_id"], payload["cycle"], payload["level"])
 
 
 def _check_heartbeats(session: Session, payload: dict[str, Any]) -> None:
@@ -57,6 +66,8 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.register(JobKind(jobs_builtin.PROBE, jobs_builtin.probe, max_attempts=3))
     registry.every(PeriodicJob("alerts.check_heartbeats", every=timedelta(seconds=5)))
     registry.every(PeriodicJob(jobs_builtin.PURGE, every=timedelta(hours=1)))
+    registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
+    registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))
     return registry
 
 

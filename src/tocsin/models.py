@@ -5,10 +5,11 @@ from tocsin.auth import models as auth_models
 from tocsin.catalog import models as catalog_models
 from tocsin.db import Base
 from tocsin.definitions import models as definitions_models
+from tocsin.escalation import models as escalation_models
 from tocsin.incidents import models as incidents_models
 from tocsin.jobs import models as jobs_models
-from tocsin.schedules import models as schedules_models
 from tocsin.notify import models as notify_models
+from tocsin.schedules import models as schedules_models
 
 __all__ = [
     "Base",
@@ -16,6 +17,7 @@ __all__ = [
     "auth_models",
     "catalog_models",
     "definitions_models",
+    "escalation_models",
     "incidents_models",
     "jobs_models",
     "schedules_models",

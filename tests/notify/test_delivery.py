@@ -70,7 +70,8 @@ def test_same_key_pages_once_and_a_rollback_sends_nothing(
     assert len(first) == 1 and second == []
     db.rollback()  # the change that paged never committed
     assert db.scalar(select(func.count()).select_from(Notification)) == 0
-    assert db.scalar(select(func.count()).select_from(Job)) == 0
+    deliveries = select(func.count()).select_from(Job).where(Job.kind == "notify.deliver")
+    assert db.scalar(deliveries) == 0
     run_jobs(container)
     assert smtp.messages == []
 
@@ -121,7 +122,7 @@ def test_rules_follow_their_delays(
     assert (planned[1].planned_at - planned[0].planned_at).total_seconds() >= 299
     run_jobs(container)  # only the immediate rule is due
     assert [m["To"] for m in smtp.messages] == ["Rita Responder <rita@example.com>"]
-    assert "after 5 min" in _timeline(db, incident)[-2]
+    assert any("after 5 min" in entry for entry in _timeline(db, incident))
 
 
 def test_acknowledged_before_the_delivery_runs_sends_nothing_and_says_why(

@@ -120,6 +120,38 @@ class AlertingDoc(Item):
     suppression_rules: list[SuppressionRuleDoc] = []
 
 
+class WindowDoc(Item):
+    days: list[int] = Field(description="Weekdays, 0 (Monday) to 6 (Sunday)")
+    start: str
+    end: str
+    timezone: str = "UTC"
+
+
+class EscalationLevelDoc(Item):
+    delay_minutes: int = 15
+    round_robin: bool = False
+    window: WindowDoc | None = None
+    # Each target is one of {"user": email}, {"schedule": name}, {"team": name}.
+    targets: list[dict[str, str]]
+
+
+class EscalationPolicyDoc(Item):
+    name: str = Field(max_length=120)
+    description: str = ""
+    repeat: int = 0
+    team: str | None = None
+    levels: list[EscalationLevelDoc]
+
+
+class PagingDoc(Item):
+    """Which escalation policy pages for a service, and what low urgency does there."""
+
+    service: str
+    escalation_policy: str | None = None
+    low_urgency: str = "notify"
+    support_hours: WindowDoc | None = None
+
+
 class Document(Item):
     """The whole file. Later issues add sections (schedules, escalation policies, ...)."""
 
@@ -133,3 +165,5 @@ class Document(Item):
     teams: list[TeamDoc] = []
     services: list[ServiceDoc] = []
     alerting: list[AlertingDoc] = []
+    escalation_policies: list[EscalationPolicyDoc] = []
+    paging: list[PagingDoc] = []

@@ -16,6 +16,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentType, Severity
 from tocsin.definitions.schemas import PhaseName
 from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
+from tocsin.escalation.engine import acknowledge_pages
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.schemas import (
     ActionItemIn,
@@ -133,7 +134,10 @@ def _lifecycle_route(name: str, summary: str) -> Callable[..., IncidentOut]:
 
     def route(ref: Ref, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
         incident = queries.get_incident(db, ref)
-        act(db, incident, by=user)
+        if name == "acknowledge":
+            acknowledge_pages(db, incident, by=user)  # the incident, and paging stops
+        else:
+            act(db, incident, by=user)
         return incident_out(incident, settings.base_url)
 
     route.__name__ = name

@@ -29,6 +29,7 @@ from tocsin.incidents.models import (
     TimelineEntry,
 )
 from tocsin.incidents.timeline import actor_name, record
+from tocsin.jobs.queue import enqueue
 
 # Where each status may go. Resolved and closed incidents come back only through reopen().
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -216,6 +217,8 @@ def declare(
         role = session.scalar(select(IncidentRole).where(IncidentRole.slug == "incident_commander"))
         if role is not None:
             assign_role(session, incident, role_id=role.id, user_id=commander.id, by=by)
+    # Paging starts after commit: the escalation package walks the services' policies.
+    enqueue(session, "escalation.start", {"incident_id": incident.id})
     return incident
 
 

@@ -17,6 +17,8 @@ from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentType, Phase
 from tocsin.deps import CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError, NotFound, ValidationFailed
+from tocsin.escalation.engine import acknowledge_pages
+from tocsin.escalation.record import panel_context
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident, Status
 from tocsin.web.actions import perform
@@ -225,6 +227,7 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         "today": utcnow().date(),
         "now": utcnow(),
         "section": "incidents",
+        "paging": panel_context(db, incident),
     }
 
 
@@ -249,7 +252,8 @@ def change_status(ref: str, db: DbSession, user: Responder, form: Form) -> Respo
     incident = queries.get_incident(db, ref)
     target = text(form, "status")
     if target == "acknowledged":
-        return perform(db, _back(incident), lambda: service.acknowledge(db, incident, by=user))
+        # Acknowledging also stops paging (escalation.engine.acknowledge_pages).
+        return perform(db, _back(incident), lambda: acknowledge_pages(db, incident, by=user))
     return perform(
         db, _back(incident), lambda: service.change_status(db, incident, target, by=user)
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -88,12 +88,18 @@ def _who_and_when(session: Session, incident: Incident, status: str, recipient: 
     return f"{who}{at}"
 
 
-def why_not(session: Session, incident: Incident, recipient: User) -> str | None:
-    """Why a page for this incident must not be sent now, or None."""
+def why_not(
+    session: Session, incident: Incident, recipient: User, paged_at: datetime
+) -> str | None:
+    """Why a page decided at `paged_at` must not be sent now, or None.
+
+    A page planned before the incident was acknowledged is not sent after; one planned later
+    (someone paged by hand into an acknowledged incident) still goes, until that page is
+    acknowledged in turn (which cancels it)."""
     status = Status(incident.status)
     if status in (Status.resolved, Status.closed):
         return f"{status.value}{_who_and_when(session, incident, status.value, recipient)}"
-    if status != Status.triggered or incident.acknowledged_at is not None:
+    if incident.acknowledged_at is not None and incident.acknowledged_at >= paged_at:
         return f"acknowledged{_who_and_when(session, incident, 'acknowledged', recipient)}"
     return None
 
@@ -145,7 +151,7 @@ def deliver(
     incident, user, method = notification.incident, notification.user, notification.contact_method
     now = utcnow()
     notification.updated_at = now
-    reason = why_not(session, incident, user)
+    reason = why_not(session, incident, user, notification.created_at)
     if reason is not None:
         notification.state = NotificationState.skipped.value
         notification.detail = f"not sent: {reason}"

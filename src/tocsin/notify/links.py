@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import InvalidTransition
+from tocsin.escalation.engine import acknowledge_pages, open_runs
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, Status
 from tocsin.notify.models import ActionKind, ActionToken
@@ -80,6 +81,8 @@ def already_done(incident: Incident, action: str) -> str | None:
     if status in (Status.resolved, Status.closed):
         return f"{incident.reference} is already {status.value}."
     if action == ActionKind.acknowledge and status != Status.triggered:
+        if open_runs(incident):
+            return None  # paged by hand after it was acknowledged: this acknowledges the page
         return f"{incident.reference} is already acknowledged ({status.value})."
     return None
 
@@ -98,7 +101,8 @@ def use(session: Session, raw: str) -> tuple[LinkState, str]:
         return LinkState(token, done, 409), done
     try:
         if token.action == ActionKind.acknowledge:
-            incidents.acknowledge(session, incident, by=token.user)
+            # The incident if still triggered, and any paging in progress stops.
+            acknowledge_pages(session, incident, by=token.user)
         else:
             incidents.resolve(session, incident, by=token.user)
     except InvalidTransition as exc:

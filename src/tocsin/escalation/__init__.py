@@ -1,0 +1,1 @@
+"""Escalation policies and the engine that walks them: who gets paged, when, and why."""

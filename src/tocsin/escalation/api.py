@@ -1,0 +1,133 @@
+"""JSON routes for escalation policies, a service's paging settings, and paging on an incident.
+
+Everyone logged in reads; admins change policies and paging settings; responders escalate,
+page people and reassign.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.catalog import service as catalog
+from tocsin.catalog.models import Service
+from tocsin.deps import Admin, CurrentUser, DbSession, Responder
+from tocsin.escalation import engine, policies
+from tocsin.escalation.models import EscalationPolicy, ServicePaging
+from tocsin.escalation.record import paging_record
+from tocsin.escalation.schemas import (
+    EscalateIn,
+    PageIn,
+    PagingIn,
+    PagingOut,
+    PagingRecordOut,
+    PolicyIn,
+    PolicyOut,
+    PolicyPatch,
+    ReassignIn,
+    RunOut,
+    paging_out,
+    policy_out,
+    run_out,
+)
+from tocsin.incidents import queries
+
+router = APIRouter(prefix="/api/v1", tags=["escalation"])
+
+PolicyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ServiceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Ref = Annotated[str, Path(max_length=40, description="INC-42 or 42")]
+
+
+def services_using(session: Session, policy: EscalationPolicy) -> list[str]:
+    return list(
+        session.scalars(
+            select(Service.name)
+            .join(ServicePaging, ServicePaging.service_id == Service.id)
+            .where(ServicePaging.policy_id == policy.id)
+            .order_by(Service.name)
+        )
+    )
+
+
+def _out(session: Session, policy: EscalationPolicy) -> PolicyOut:
+    return policy_out(policy, services_using(session, policy))
+
+
+@router.get("/escalation-policies", response_model=list[PolicyOut])
+def list_policies(db: DbSession, user: CurrentUser) -> list[PolicyOut]:
+    return [_out(db, p) for p in policies.list_policies(db)]
+
+
+@router.post("/escalation-policies", status_code=201, response_model=PolicyOut)
+def create_policy(body: PolicyIn, db: DbSession, admin: Admin) -> PolicyOut:
+    """A policy with ordered levels; each level targets users, schedules or teams."""
+    return _out(db, policies.create_policy(db, **body.model_dump()))
+
+
+@router.get("/escalation-policies/{policy_id}", response_model=PolicyOut)
+def get_policy(policy_id: PolicyId, db: DbSession, user: CurrentUser) -> PolicyOut:
+    return _out(db, policies.get_policy(db, policy_id))
+
+
+@router.patch("/escalation-policies/{policy_id}", response_model=PolicyOut)
+def update_policy(policy_id: PolicyId, body: PolicyPatch, db: DbSession, admin: Admin) -> PolicyOut:
+    """Change any of name, description, repeat, team_id, levels (levels replace the old ones)."""
+    policy = policies.get_policy(db, policy_id)
+    return _out(db, policies.update_policy(db, policy, body.model_dump(exclude_unset=True)))
+
+
+@router.delete("/escalation-policies/{policy_id}", status_code=204)
+def delete_policy(policy_id: PolicyId, db: DbSession, admin: Admin) -> Response:
+    """Delete a policy that no service uses (409 names the services that do)."""
+    policies.delete_policy(db, policies.get_policy(db, policy_id))
+    return Response(status_code=204)
+
+
+@router.get("/services/{service_id}/paging", response_model=PagingOut)
+def get_paging(service_id: ServiceId, db: DbSession, user: CurrentUser) -> PagingOut:
+    catalog.get_service(db, service_id)
+    return paging_out(service_id, policies.paging_for(db, service_id))
+
+
+@router.put("/services/{service_id}/paging", response_model=PagingOut)
+def set_paging(service_id: ServiceId, body: PagingIn, db: DbSession, admin: Admin) -> PagingOut:
+    """The service's escalation policy, and what low urgency does there."""
+    service = catalog.get_service(db, service_id)
+    paging = policies.set_service_paging(db, service, **body.model_dump())
+    return paging_out(service_id, paging)
+
+
+@router.get("/incidents/{ref}/paging", response_model=PagingRecordOut)
+def get_paging_record(ref: Ref, db: DbSession, user: CurrentUser) -> PagingRecordOut:
+    """Who was paged for this incident, by which policy level, how, and when."""
+    return paging_record(db, queries.get_incident(db, ref))
+
+
+@router.post("/incidents/{ref}/escalate", response_model=RunOut)
+def escalate(ref: Ref, body: EscalateIn, db: DbSession, user: Responder) -> RunOut:
+    """Restart paging at a level of the service's (or the given) policy."""
+    incident = queries.get_incident(db, ref)
+    run = engine.escalate(db, incident, level=body.level, by=user, policy_id=body.policy_id)
+    return run_out(run, *engine.effective_state(run))
+
+
+@router.post("/incidents/{ref}/page", response_model=RunOut)
+def page(ref: Ref, body: PageIn, db: DbSession, user: Responder) -> RunOut:
+    """Page people or teams now ("add responders"); their own notification rules apply."""
+    incident = queries.get_incident(db, ref)
+    run = engine.page_people(
+        db, incident, by=user, user_ids=body.user_ids, team_ids=body.team_ids, message=body.message
+    )
+    return run_out(run, *engine.effective_state(run))
+
+
+@router.post("/incidents/{ref}/reassign", response_model=RunOut)
+def reassign(ref: Ref, body: ReassignIn, db: DbSession, user: Responder) -> RunOut:
+    """Stop paging in progress and page this person instead."""
+    incident = queries.get_incident(db, ref)
+    run = engine.reassign(db, incident, user_id=body.user_id, by=user)
+    return run_out(run, *engine.effective_state(run))

@@ -1,0 +1,641 @@
+"""Walking an escalation policy for an incident: the jobs `escalation.start` and
+`escalation.step`, and the hand-driven actions (escalate, page someone, reassign, acknowledge).
+
+A run is one walk through a policy. Each level it reaches becomes a step that records the
+targets, whom each reached and why (the on-call shift that made someone the one to page), and
+what happened. Steps are idempotent: a (run, cycle, level) is evaluated once, whatever the
+job engine retries, and the person's notifications carry an idempotency key of the same.
+
+A run stops by itself when the incident is resolved, or acknowledged after the run started;
+a run started by hand on an already acknowledged incident needs its own acknowledgement
+(`acknowledge_pages`), as a freshly paged person has not seen the incident yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from tocsin.catalog.models import Team, User
+from tocsin.db import utcnow
+from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
+from tocsin.escalation.models import (
+    OPEN_RUN_STATES,
+    EscalationLevel,
+    EscalationPolicy,
+    EscalationRun,
+    EscalationStep,
+    LowUrgency,
+    RunState,
+    ServicePaging,
+    TargetKind,
+)
+from tocsin.escalation.windows import Window
+from tocsin.incidents.models import Incident, Status
+from tocsin.incidents.timeline import record
+from tocsin.jobs.queue import enqueue
+
+log = structlog.get_logger("tocsin.escalation")
+
+START_JOB = "escalation.start"
+STEP_JOB = "escalation.step"
+CLOSED = (Status.resolved.value, Status.closed.value)
+
+
+@dataclass
+class Reached:
+    """The people one level reaches, each with the reason, and notes on the targets."""
+
+    people: dict[int, tuple[User, str]] = field(default_factory=dict)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, user: User, why: str, decision: dict[str, Any]) -> None:
+        decision["users"].append({"id": user.id, "name": user.name, "why": why})
+        if user.id not in self.people:
+            self.people[user.id] = (user, why)
+
+
+def _q(name: str) -> str:
+    return f"\u201c{name}\u201d"
+
+
+def _names(users: Iterable[User]) -> str:
+    names = [u.name for u in users]
+    if len(names) <= 2:
+        return " and ".join(names)
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+# -- starting ------------------------------------------------------------------------------------
+
+
+def start_for_incident(session: Session, incident_id: int) -> list[EscalationRun]:
+    """Start paging for a new incident: one run per distinct policy among its services.
+
+    Runs as the job `escalation.start`, which `incidents.service.declare` enqueues. Services
+    without a policy are named on the timeline, so "why was nobody paged?" has an answer.
+    """
+    incident = session.get(Incident, incident_id)
+    if incident is None or incident.status in CLOSED:
+        return []
+    if session.scalar(select(EscalationRun.id).where(EscalationRun.incident_id == incident.id)):
+        return []  # already started (this job ran before) or paged by hand meanwhile
+    if not incident.services:
+        record(
+            session,
+            incident,
+            "paging",
+            "Nobody was paged: the incident has no service, so no escalation policy applies",
+            by=None,
+        )
+        return []
+    runs: list[EscalationRun] = []
+    started: set[int] = set()
+    for service in incident.services:
+        paging = session.get(ServicePaging, service.id)
+        if paging is None or paging.policy is None:
+            record(
+                session,
+                incident,
+                "paging",
+                f"Nobody was paged for {_q(service.name)}: it has no escalation policy",
+                by=None,
+            )
+            continue
+        if paging.policy_id in started:
+            continue
+        started.add(paging.policy.id)
+        runs.append(_start_run(session, incident, paging))
+    return runs
+
+
+def _start_run(session: Session, incident: Incident, paging: ServicePaging) -> EscalationRun:
+    policy = paging.policy
+    assert policy is not None
+    now = utcnow()
+    run = EscalationRun(
+        incident_id=incident.id,
+        policy_id=policy.id,
+        service_id=paging.service_id,
+        label=f"Escalation policy {_q(policy.name)}",
+        reason=f"incident opened on {_q(paging.service.name)}",
+        state=RunState.active.value,
+        started_at=now,
+    )
+    run_at = now
+    if incident.urgency == "low":
+        mode = LowUrgency(paging.low_urgency)
+        hours = (
+            Window.parse(paging.support_hours, "support_hours") if paging.support_hours else None
+        )
+        if mode == LowUrgency.notify:
+            run.first_level_only = True
+            run.reason += "; low urgency: the first level is notified, without escalation"
+        elif mode == LowUrgency.support_hours and hours is not None and not hours.contains(now):
+            run_at = hours.next_start(now)
+            run.state = RunState.waiting.value
+            run.reason += (
+                f"; low urgency outside support hours ({hours.describe()}): paging waits "
+                "until they begin"
+            )
+        elif mode == LowUrgency.support_hours:
+            run.reason += "; low urgency within support hours: escalating as usual"
+        else:
+            run.reason += "; low urgency pages like high on this service"
+    session.add(run)
+    session.flush()
+    run.next_at = run_at
+    _schedule(session, run, cycle=0, level=0, at=run_at)
+    summary = f"Paging started: {run.label} ({run.reason})"
+    if run.state == RunState.waiting:
+        summary = f"Paging waits for support hours until {run_at:%Y-%m-%d %H:%M} UTC: {run.label}"
+    record(session, incident, "paging", summary, by=None)
+    return run
+
+
+def _schedule(
+    session: Session, run: EscalationRun, *, cycle: int, level: int, at: datetime
+) -> None:
+    run.cycle, run.level, run.next_at = cycle, level, at
+    enqueue(session, STEP_JOB, {"run_id": run.id, "cycle": cycle, "level": level}, run_at=at)
+
+
+# -- stepping ------------------------------------------------------------------------------------
+
+
+def stop_reason(run: EscalationRun, incident: Incident) -> tuple[RunState, str] | None:
+    """Why this run should page no further, if it should not."""
+    if incident.status in CLOSED:
+        return RunState.resolved, f"{incident.reference} is {incident.status}"
+    if incident.acknowledged_at is not None and incident.acknowledged_at >= run.started_at:
+        return RunState.acknowledged, f"{incident.reference} was acknowledged"
+    return None
+
+
+def _end(session: Session, run: EscalationRun, state: RunState, reason: str) -> None:
+    run.state = state.value
+    run.ended_at = utcnow()
+    run.ended_reason = reason
+    run.next_at = None
+    session.flush()
+
+
+def run_step(session: Session, run_id: int, cycle: int, level: int) -> None:
+    """The job `escalation.step`: evaluate level `level` of cycle `cycle` (a level equal to the
+    number of levels means the last level's wait is over)."""
+    run = session.get(EscalationRun, run_id)
+    if run is None or run.state not in OPEN_RUN_STATES:
+        return
+    if (run.cycle, run.level) != (cycle, level):
+        return  # a stale timer: the run has moved on
+    incident = run.incident
+    stop = stop_reason(run, incident)
+    if stop is not None:
+        _end(session, run, *stop)
+        return
+    policy = run.policy
+    if policy is None or not policy.levels:
+        _end(session, run, RunState.exhausted, "the escalation policy was deleted or emptied")
+        record(
+            session,
+            incident,
+            "paging",
+            f"Paging stopped: {run.label} no longer exists or has no levels",
+            by=None,
+        )
+        return
+    if run.state == RunState.waiting:
+        run.state = RunState.active.value
+        record(session, incident, "paging", f"Support hours began: {run.label} starts", by=None)
+    _walk(session, run, incident, policy, cycle, level)
+
+
+def _walk(
+    session: Session,
+    run: EscalationRun,
+    incident: Incident,
+    policy: EscalationPolicy,
+    cycle: int,
+    level: int,
+) -> None:
+    """Evaluate levels from (cycle, level) until one pages someone (then wait its delay) or
+    the policy is done."""
+    levels = policy.levels
+    now = utcnow()
+    for _ in range(len(levels) * (policy.repeat + 2)):  # bounded: at most every level, twice
+        if level >= len(levels):
+            paged_this_cycle = any(s.paged_user_ids for s in run.steps if s.cycle == cycle)
+            if run.first_level_only:
+                _end(session, run, RunState.finished, "low urgency: no level reached anybody")
+                record(
+                    session,
+                    incident,
+                    "paging",
+                    f"Nobody could be notified: {run.label} reached nobody at any level",
+                    by=None,
+                )
+                return
+            if cycle >= policy.repeat or not paged_this_cycle:
+                why = (
+                    f"nobody acknowledged after {cycle + 1} time(s) through the policy"
+                    if paged_this_cycle
+                    else "no level reached anybody"
+                )
+                _end(session, run, RunState.exhausted, why)
+                record(session, incident, "paging", f"Paging ended: {run.label}: {why}", by=None)
+                return
+            cycle, level = cycle + 1, 0
+            record(
+                session,
+                incident,
+                "paging",
+                f"Nobody acknowledged: {run.label} repeats (time {cycle + 1} of "
+                f"{policy.repeat + 1})",
+                by=None,
+            )
+            continue
+        if session.scalar(
+            select(EscalationStep.id).where(
+                EscalationStep.run_id == run.id,
+                EscalationStep.cycle == cycle,
+                EscalationStep.level == level,
+            )
+        ):
+            return  # evaluated already (a retried job)
+        current = levels[level]
+        step = EscalationStep(run=run, incident_id=incident.id, cycle=cycle, level=level, at=now)
+        session.add(step)
+        window = Window.parse(current.window, "window") if current.window else None
+        if window is not None and not window.contains(now):
+            step.outcome = (
+                f"Level {level + 1} skipped: it pages only {window.describe()}; "
+                "going on to the next level at once"
+            )
+            record(session, incident, "paging", step.outcome, by=None)
+            level += 1
+            continue
+        reached = reach(session, current, now)
+        people = list(reached.people.values())
+        if current.round_robin and people:
+            turn = current.round_robin_next % len(people)
+            current.round_robin_next = turn + 1
+            chosen = people[turn]
+            reached.decisions.append(
+                {
+                    "target": "round robin",
+                    "users": [{"id": chosen[0].id, "name": chosen[0].name, "why": chosen[1]}],
+                    "note": f"{chosen[0].name}'s turn ({turn + 1} of {len(people)})",
+                }
+            )
+            people = [chosen]
+        step.decisions = reached.decisions
+        if not people:
+            step.outcome = (
+                f"Level {level + 1} reached nobody ({_nobody_text(reached)}); "
+                "going on to the next level at once"
+            )
+            record(session, incident, "paging", step.outcome, by=None)
+            level += 1
+            continue
+        _page(session, run, incident, step, people, policy, level)
+        if run.first_level_only:
+            _end(session, run, RunState.finished, "low urgency: notified without escalation")
+            return
+        _schedule(
+            session,
+            run,
+            cycle=cycle,
+            level=level + 1,
+            at=now + timedelta(minutes=current.delay_minutes),
+        )
+        session.flush()
+        return
+    log.error("escalation.walk_bound", run_id=run.id)  # unreachable: the loop is bounded above
+
+
+def _nobody_text(reached: Reached) -> str:
+    notes = [d["note"] for d in reached.decisions if d.get("note")]
+    return "; ".join(notes) if notes else "its targets reached nobody"
+
+
+def _page(
+    session: Session,
+    run: EscalationRun,
+    incident: Incident,
+    step: EscalationStep,
+    people: Sequence[tuple[User, str]],
+    policy: EscalationPolicy,
+    level: int,
+) -> None:
+    from tocsin.notify.service import page_user
+
+    key = f"esc:{run.id}:{step.cycle}:{level}"
+    for user, why in people:
+        reason = f"level {level + 1} of {_q(policy.name)}: {why}"
+        page_user(session, incident=incident, user=user, reason=reason, key=key)
+    step.paged_user_ids = [u.id for u, _ in people]
+    step.outcome = f"Level {level + 1}: paged {_names(u for u, _ in people)}"
+    record(
+        session,
+        incident,
+        "paging",
+        f"{run.label}, level {level + 1}: paging "
+        + "; ".join(f"{u.name} ({why})" for u, why in people),
+        by=None,
+    )
+
+
+def reach(session: Session, level: EscalationLevel, at: datetime) -> Reached:
+    """Whom a level's targets reach at `at`, each with the reason."""
+    from tocsin.schedules.models import Schedule
+    from tocsin.schedules.oncall import on_call_many
+
+    reached = Reached()
+    schedule_ids = [t.schedule_id for t in level.targets if t.schedule_id is not None]
+    shifts = on_call_many(session, schedule_ids, at) if schedule_ids else {}
+    for target in level.targets:
+        if target.kind == TargetKind.user and target.user is not None:
+            decision: dict[str, Any] = {"target": f"user {target.user.name}", "users": []}
+            if target.user.active:
+                reached.add(target.user, "named in the level", decision)
+            else:
+                decision["note"] = f"{target.user.name} is deactivated"
+        elif target.kind == TargetKind.team and target.team is not None:
+            decision = {"target": f"team {_q(target.team.name)}", "users": []}
+            members = [m for m in target.team.members if m.active]
+            for member in members:
+                reached.add(member, f"member of team {_q(target.team.name)}", decision)
+            if not members:
+                decision["note"] = f"team {_q(target.team.name)} has no active members"
+        elif target.schedule_id is not None:
+            schedule = session.get(Schedule, target.schedule_id)
+            name = schedule.name if schedule else f"#{target.schedule_id}"
+            decision = {"target": f"schedule {_q(name)}", "users": []}
+            found = False
+            for shift in shifts.get(target.schedule_id, []):
+                user = session.get(User, shift.user_id)
+                if user is None:
+                    continue
+                if not user.active:
+                    decision.setdefault("note", f"{user.name} is on call but deactivated")
+                    continue
+                found = True
+                why = (
+                    f"on call in schedule {_q(name)} ({shift.source}) until "
+                    f"{shift.end:%Y-%m-%d %H:%M} UTC"
+                )
+                reached.add(user, why, decision)
+            if not found and "note" not in decision:
+                decision["note"] = f"nobody is on call in schedule {_q(name)}"
+        else:
+            continue
+        reached.decisions.append(decision)
+    return reached
+
+
+# -- by hand -------------------------------------------------------------------------------------
+
+
+def open_runs(incident: Incident) -> list[EscalationRun]:
+    """The incident's runs still paging (or waiting to)."""
+    session = object_session(incident)
+    return _open_runs(session, incident) if session is not None else []
+
+
+def _open_runs(session: Session, incident: Incident) -> list[EscalationRun]:
+    return list(
+        session.scalars(
+            select(EscalationRun)
+            .where(
+                EscalationRun.incident_id == incident.id,
+                EscalationRun.state.in_(OPEN_RUN_STATES),
+            )
+            .order_by(EscalationRun.id)
+        )
+    )
+
+
+def _refuse_closed(incident: Incident, what: str) -> None:
+    if incident.status in CLOSED:
+        raise InvalidTransition(f"{incident.reference} is {incident.status}; reopen it to {what}")
+
+
+def _supersede(session: Session, incident: Incident, why: str) -> None:
+    for run in _open_runs(session, incident):
+        _end(session, run, RunState.superseded, why)
+
+
+def escalate(
+    session: Session,
+    incident: Incident,
+    *,
+    level: int,
+    by: User,
+    policy_id: int | None = None,
+) -> EscalationRun:
+    """Restart paging at `level` (1-based, as people count them) of the incident's policy, or of
+    `policy_id`; paging in progress is superseded."""
+    _refuse_closed(incident, "escalate it")
+    policy = _policy_for(session, incident, policy_id)
+    if (
+        isinstance(level, bool)
+        or not isinstance(level, int)
+        or not 1 <= level <= len(policy.levels)
+    ):
+        raise ValidationFailed(
+            f"level must be between 1 and {len(policy.levels)} for {_q(policy.name)}",
+            field="level",
+        )
+    _supersede(session, incident, f"escalated by hand by {by.name}")
+    now = utcnow()
+    run = EscalationRun(
+        incident_id=incident.id,
+        policy_id=policy.id,
+        label=f"Escalation policy {_q(policy.name)}",
+        reason=f"escalated by hand by {by.name} to level {level}",
+        state=RunState.active.value,
+        started_at=now,
+        started_by_id=by.id,
+    )
+    session.add(run)
+    session.flush()
+    _schedule(session, run, cycle=0, level=level - 1, at=now)
+    record(
+        session,
+        incident,
+        "paging",
+        f"{by.name} escalated to level {level} of {_q(policy.name)}",
+        by=by,
+        key_event=True,
+    )
+    return run
+
+
+def _policy_for(session: Session, incident: Incident, policy_id: int | None) -> EscalationPolicy:
+    if policy_id is not None:
+        policy = session.get(EscalationPolicy, policy_id)
+        if policy is None:
+            raise ValidationFailed(
+                f"escalation policy {policy_id} does not exist", field="policy_id"
+            )
+        return policy
+    for service in incident.services:
+        paging = session.get(ServicePaging, service.id)
+        if paging is not None and paging.policy is not None:
+            return paging.policy
+    raise ValidationFailed(
+        f"{incident.reference} has no service with an escalation policy; choose a policy",
+        field="policy_id",
+    )
+
+
+def page_people(
+    session: Session,
+    incident: Incident,
+    *,
+    by: User,
+    user_ids: Sequence[int] = (),
+    team_ids: Sequence[int] = (),
+    message: str = "",
+    supersede: bool = False,
+) -> EscalationRun:
+    """Page people by hand ("add responders"): each one's own notification rules run."""
+    from tocsin import validation as v
+
+    _refuse_closed(incident, "page anyone")
+    message = v.text(message, "message", max_len=1000)
+    if not user_ids and not team_ids:
+        raise ValidationFailed("choose at least one person or team to page", field="user_ids")
+    reached = Reached()
+    for user_id in user_ids:
+        user = session.get(User, user_id) if isinstance(user_id, int) else None
+        if user is None:
+            raise ValidationFailed(f"user {user_id!r} does not exist", field="user_ids")
+        if not user.active:
+            raise ValidationFailed(f"{user.name} is deactivated", field="user_ids")
+        decision: dict[str, Any] = {"target": f"user {user.name}", "users": []}
+        reached.add(user, f"paged by hand by {by.name}", decision)
+        reached.decisions.append(decision)
+    for team_id in team_ids:
+        team = session.get(Team, team_id) if isinstance(team_id, int) else None
+        if team is None:
+            raise ValidationFailed(f"team {team_id!r} does not exist", field="team_ids")
+        decision = {"target": f"team {_q(team.name)}", "users": []}
+        for member in team.members:
+            if member.active:
+                reached.add(member, f"member of team {_q(team.name)}, paged by {by.name}", decision)
+        if not decision["users"]:
+            raise ValidationFailed(f"team {_q(team.name)} has no active members", field="team_ids")
+        reached.decisions.append(decision)
+    if supersede:
+        _supersede(session, incident, f"reassigned by {by.name}")
+    now = utcnow()
+    people = list(reached.people.values())
+    run = EscalationRun(
+        incident_id=incident.id,
+        label=f"Paged by {by.name}",
+        reason=message or ("reassigned" if supersede else "responders added by hand"),
+        state=RunState.finished.value,
+        started_at=now,
+        started_by_id=by.id,
+        ended_at=now,
+        ended_reason="a one-off page",
+    )
+    session.add(run)
+    session.flush()
+    step = EscalationStep(
+        run=run,
+        incident_id=incident.id,
+        cycle=0,
+        level=0,
+        at=now,
+        decisions=reached.decisions,
+        paged_user_ids=[u.id for u, _ in people],
+        outcome=f"Paged {_names(u for u, _ in people)}",
+    )
+    session.add(step)
+    from tocsin.notify.service import page_user
+
+    for user, why in people:
+        reason = why + (f": {message}" if message else "")
+        page_user(session, incident=incident, user=user, reason=reason, key=f"manual:{run.id}")
+    verb = "reassigned the incident to" if supersede else "paged"
+    record(
+        session,
+        incident,
+        "paging",
+        f"{by.name} {verb} {_names(u for u, _ in people)}" + (f": {message}" if message else ""),
+        by=by,
+        key_event=supersede,
+    )
+    session.flush()
+    return run
+
+
+def reassign(session: Session, incident: Incident, *, user_id: int, by: User) -> EscalationRun:
+    """Hand the incident to one person: paging in progress stops and they are paged."""
+    return page_people(session, incident, by=by, user_ids=[user_id], supersede=True)
+
+
+def acknowledge_pages(session: Session, incident: Incident, *, by: User) -> list[EscalationRun]:
+    """`by` acknowledges: the incident if it is still triggered, and every open run, so that
+    paging stops (including runs started by hand after the incident was acknowledged)."""
+    from tocsin.incidents.service import acknowledge
+
+    if incident.status in CLOSED:
+        raise InvalidTransition(f"{incident.reference} is already {incident.status}")
+    runs = _open_runs(session, incident)
+    if incident.status == Status.triggered.value:
+        acknowledge(session, incident, by=by)
+    elif not runs:
+        raise InvalidTransition(
+            f"{incident.reference} is already acknowledged and nobody is being paged"
+        )
+    for run in runs:
+        _end(session, run, RunState.acknowledged, f"acknowledged by {by.name}")
+        run.acknowledged_by_id = by.id
+    from tocsin.notify.service import cancel_pending
+
+    cancel_pending(session, incident, reason=f"acknowledged by {by.name}")
+    if runs and incident.status != Status.triggered.value:
+        record(
+            session,
+            incident,
+            "paging",
+            f"{by.name} acknowledged the page; escalation stopped",
+            by=by,
+        )
+    return runs
+
+
+def runs_for(session: Session, incident_id: int) -> list[EscalationRun]:
+    return list(
+        session.scalars(
+            select(EscalationRun)
+            .where(EscalationRun.incident_id == incident_id)
+            .order_by(EscalationRun.id)
+        )
+    )
+
+
+def effective_state(run: EscalationRun) -> tuple[str, str]:
+    """(state, why) as a reader should see it now, even before the next timer notices."""
+    if run.state in OPEN_RUN_STATES:
+        stop = stop_reason(run, run.incident)
+        if stop is not None:
+            return stop[0].value, stop[1]
+        return run.state, ""
+    return run.state, run.ended_reason
+
+
+def get_run(session: Session, run_id: int) -> EscalationRun:
+    run = session.get(EscalationRun, run_id)
+    if run is None:
+        raise NotFound(f"escalation run {run_id} not found")
+    return run
