@@ -120,6 +120,27 @@ class AlertingDoc(Item):
     suppression_rules: list[SuppressionRuleDoc] = []
 
 
+class ContactMethodDoc(Item):
+    label: str = Field(max_length=120)
+    kind: str = "email"
+    # Left out of exports for Apprise URLs (they hold tokens); required for a new method.
+    target: str | None = None
+    enabled: bool = True
+
+
+class NotificationRuleDoc(Item):
+    urgency: str = "high"
+    delay_minutes: int = 0
+    contact_method: str = Field(max_length=120, description="a contact method's label")
+
+
+class NotificationsDoc(Item):
+    user: str = Field(max_length=254, description="the person's email")
+    contact_methods: list[ContactMethodDoc] = []
+    # Listed: exactly these rules, in this order. Left out: rules unchanged.
+    rules: list[NotificationRuleDoc] | None = None
+
+
 class Document(Item):
     """The whole file. Later issues add sections (schedules, escalation policies, ...)."""
 
@@ -133,3 +154,4 @@ class Document(Item):
     teams: list[TeamDoc] = []
     services: list[ServiceDoc] = []
     alerting: list[AlertingDoc] = []
+    notifications: list[NotificationsDoc] = []
