@@ -150,6 +150,25 @@ class PagingDoc(Item):
     escalation_policy: str | None = None
     low_urgency: str = "notify"
     support_hours: WindowDoc | None = None
+class ContactMethodDoc(Item):
+    label: str = Field(max_length=120)
+    kind: str = "email"
+    # Left out of exports for Apprise URLs (they hold tokens); required for a new method.
+    target: str | None = None
+    enabled: bool = True
+
+
+class NotificationRuleDoc(Item):
+    urgency: str = "high"
+    delay_minutes: int = 0
+    contact_method: str = Field(max_length=120, description="a contact method's label")
+
+
+class NotificationsDoc(Item):
+    user: str = Field(max_length=254, description="the person's email")
+    contact_methods: list[ContactMethodDoc] = []
+    # Listed: exactly these rules, in this order. Left out: rules unchanged.
+    rules: list[NotificationRuleDoc] | None = None
 
 
 class Document(Item):
@@ -167,3 +186,4 @@ class Document(Item):
     alerting: list[AlertingDoc] = []
     escalation_policies: list[EscalationPolicyDoc] = []
     paging: list[PagingDoc] = []
+    notifications: list[NotificationsDoc] = []

@@ -13,6 +13,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.incidents import actions, service, updates
 from tocsin.incidents.models import Incident
+from tocsin.notify import methods as notify_methods
 
 MARKER_TEAM = "Platform"
 DEMO_PASSWORD = "tocsin-demo"  # the other demo users' password
@@ -91,7 +92,33 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     }
     Demo(session, people, services).incidents()
     _alerting(session, people["admin"], services)
+    _notifications(session, people)
     return True
+
+
+def _notifications(session: Session, people: dict[str, User]) -> None:
+    """Everyone is reached by email; responders add a second, later email for high urgency
+    (a stand-in for SMS: the demo has no SMS provider)."""
+    for person in people.values():
+        work, _ = notify_methods.create_contact_method(
+            session, person, by=person, kind="email", target=person.email, label="Work email"
+        )
+        notify_methods.create_rule(
+            session, person, by=person, urgency="high", contact_method_id=work.id
+        )
+        notify_methods.create_rule(
+            session, person, by=person, urgency="low", contact_method_id=work.id
+        )
+        if person.role == "responder":
+            local, domain = person.email.split("@", 1)
+            phone, _ = notify_methods.create_contact_method(
+                session, person, by=person, kind="email",
+                target=f"{local}+phone@{domain}", label="Phone (email to SMS)",
+            )  # fmt: skip
+            notify_methods.create_rule(
+                session, person, by=person, urgency="high",
+                contact_method_id=phone.id, delay_minutes=5,
+            )  # fmt: skip
 
 
 def _alerting(session: Session, admin: User, services: dict) -> None:  # type: ignore[type-arg]
