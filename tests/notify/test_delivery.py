@@ -72,6 +72,7 @@ def test_same_key_pages_once_and_a_rollback_sends_nothing(
     assert db.scalar(select(func.count()).select_from(Notification)) == 0
     deliveries = select(func.count()).select_from(Job).where(Job.kind == "notify.deliver")
     assert db.scalar(deliveries) == 0
+    db.rollback()  # end this read before the worker writes (SQLite: one writer at a time)
     run_jobs(container)
     assert smtp.messages == []
 

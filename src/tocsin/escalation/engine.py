@@ -541,11 +541,11 @@ def page_people(
         incident_id=incident.id,
         label=f"Paged by {by.name}",
         reason=message or ("reassigned" if supersede else "responders added by hand"),
-        state=RunState.finished.value,
+        # Open until acknowledged (or the incident resolves), so that the people paged can
+        # acknowledge their page, which cancels their rules' later notifications.
+        state=RunState.active.value,
         started_at=now,
         started_by_id=by.id,
-        ended_at=now,
-        ended_reason="a one-off page",
     )
     session.add(run)
     session.flush()

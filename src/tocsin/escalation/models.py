@@ -35,7 +35,7 @@ class RunState(enum.StrEnum):
     resolved = "resolved"
     exhausted = "exhausted"  # every level and repeat done, nobody acknowledged
     superseded = "superseded"  # escalated or reassigned by hand: a newer run took over
-    finished = "finished"  # a one-off page (by hand, or low urgency) that has been sent
+    finished = "finished"  # low urgency: the first level was notified once, no escalation
 
 
 OPEN_RUN_STATES = (RunState.active.value, RunState.waiting.value)
