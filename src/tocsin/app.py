@@ -50,6 +50,8 @@ def _routers() -> list[APIRouter]:
     from tocsin.incidents import api as incidents_api
     from tocsin.incidents import live as incidents_live
     from tocsin.incidents import views as incidents_views
+    from tocsin.schedules import api as schedules_api
+    from tocsin.schedules import views as schedules_views
 
     return [
         alerts_ingest.router,
@@ -59,12 +61,14 @@ def _routers() -> list[APIRouter]:
         definitions_api.router,
         alerts_api.router,
         incidents_api.router,
+        schedules_api.router,
         auth_views.router,
         catalog_views.router,
         definitions_views.router,
         incidents_views.router,
         incidents_live.router,
         alerts_views.router,
+        schedules_views.router,
     ]
 
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     ingest_max_waiting: int = Field(default=50_000, gt=0)
     event_raw_retention_days: int = Field(default=30, gt=0)
     event_retention_days: int = Field(default=90, gt=0)
+    # Schedules: importing a calendar from a URL on a private or local address (an intranet
+    # server) is refused unless this allows it; gaps are looked for this many weeks ahead.
+    ical_import_allow_private_urls: bool = False
+    schedule_gap_weeks: int = Field(default=4, ge=1, le=52)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
