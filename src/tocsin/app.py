@@ -54,6 +54,8 @@ def _routers() -> list[APIRouter]:
     from tocsin.incidents import views as incidents_views
     from tocsin.notify import api as notify_api
     from tocsin.notify import views as notify_views
+    from tocsin.schedules import api as schedules_api
+    from tocsin.schedules import views as schedules_views
 
     return [
         alerts_ingest.router,
@@ -64,6 +66,7 @@ def _routers() -> list[APIRouter]:
         alerts_api.router,
         incidents_api.router,
         escalation_api.router,
+        schedules_api.router,
         auth_views.router,
         catalog_views.router,
         definitions_views.router,
@@ -73,6 +76,7 @@ def _routers() -> list[APIRouter]:
         notify_api.router,
         notify_views.router,
         escalation_views.router,
+        schedules_views.router,
     ]
 
 

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # comma-separated, e.g. "10.1.0.0/16,192.168.5.7/32").
     outbound_allow_private: bool = False
     outbound_allow_cidrs: str = ""
+    # Schedules: importing a calendar from a URL on a private or local address (an intranet
+    # server) is refused unless this allows it; gaps are looked for this many weeks ahead.
+    ical_import_allow_private_urls: bool = False
+    schedule_gap_weeks: int = Field(default=4, ge=1, le=52)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -27,7 +27,7 @@ def people(db: Session) -> dict[str, User]:
         out[name] = catalog.create_user(
             db, name=name, email=f"{name.lower()}@example.com", timezone="Europe/London"
         )
-    db.flush()
+    db.commit()
     return out
 
 

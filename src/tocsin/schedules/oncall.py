@@ -285,6 +285,28 @@ def final_many(
     return {sid: _final(layers.get(sid, []), overrides.get(sid, []), lo, hi) for sid in ids}
 
 
+@dataclass(frozen=True)
+class Layered:
+    """The final schedule of a window with what it was made from (for the timeline)."""
+
+    final: list[Shift]
+    layers: list[tuple[str, list[Shift]]]  # (layer name, its coverage), highest first
+    overrides: list[Shift]
+
+
+def layered(session: Session, schedule_id: int, start: datetime, end: datetime) -> Layered:
+    """`final_shifts` plus each layer's own coverage and the overrides in [start, end)."""
+    lo, hi = _utc(start, "start"), _utc(end, "end")
+    layers = _load_layers(session, [schedule_id]).get(schedule_id, [])
+    _load_events(session, {schedule_id: layers}, lo, hi)
+    overrides = _load_overrides(session, [schedule_id], lo, hi, at=False).get(schedule_id, [])
+    return Layered(
+        _final(layers, overrides, lo, hi),
+        [(layer.name, _layer_pieces(layer, lo, hi)) for layer in layers],
+        overrides,
+    )
+
+
 def final_shifts(session: Session, schedule_id: int, start: datetime, end: datetime) -> list[Shift]:
     """Who is on call in [start, end): disjoint shifts in time order, clipped to the window;
     times nobody covers are simply absent (see `gaps`)."""

@@ -328,7 +328,9 @@ def add_layer(session: Session, schedule: Schedule, data: dict[str, Any]) -> Lay
         **data,
     }
     if "start_date" not in data:
-        raise ValidationFailed("start_date is required", field="start_date")
+        if data["kind"] != LayerKind.ical.value:
+            raise ValidationFailed("start_date is required", field="start_date")
+        data["start_date"] = utcnow().date()  # unused by calendar layers
     top = session.scalar(select(func.max(Layer.position)).where(Layer.schedule_id == schedule.id))
     layer = Layer(
         schedule_id=schedule.id,
