@@ -121,5 +121,9 @@ class Container:
 
 
 def build(settings: Settings) -> Container:
+    # Every model, so that relationships between domains resolve in any process (a worker
+    # imports no routes).
+    import tocsin.models  # noqa: F401
+
     engine = make_engine(settings)
     return Container(settings, engine, make_sessionmaker(engine), build_registry(settings))
