@@ -175,7 +175,7 @@ def test_the_pages(
         "level-1-schedules": [str(org.primary.id)],
         "level-1-position": "1",  # moved above the first: levels follow their positions
         "level-1-limited": "on",
-        "level-1-window_days": ["5", "6"],
+        "level-1-window_days": ["sat", "sun"],
         "level-1-window_start": "22:00",
         "level-1-window_end": "06:00",
         "level-1-window_timezone": "America/New_York",
@@ -186,7 +186,7 @@ def test_the_pages(
     assert policy is not None
     assert [lvl.targets[0].kind for lvl in policy.levels] == ["user", "schedule"]
     assert policy.levels[1].window == {
-        "days": [5, 6],
+        "days": ["sat", "sun"],
         "start": "22:00",
         "end": "06:00",
         "timezone": "America/New_York",
@@ -233,7 +233,11 @@ paging:
   - service: Checkout
     escalation_policy: Database
     low_urgency: support_hours
-    support_hours: {days: [0, 1, 2, 3, 4], start: "08:00", end: "18:00", timezone: Europe/Paris}
+    support_hours:
+      days: [mon, tue, wed, thu, fri]
+      start: "08:00"
+      end: "18:00"
+      timezone: Europe/Paris
 """
     )
     changes = apply_file(db, path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tocsin.cli import jobs, local, remote
+from tocsin.cli import checks, jobs, local, remote
 
 app = typer.Typer(
     name="tocsin",
@@ -17,6 +17,7 @@ app.command()(local.worker)
 app.command()(local.demo)
 app.command()(local.apply)
 app.command()(local.export)
+app.command()(checks.check)
 app.add_typer(local.db_app, name="db")
 app.add_typer(local.user_app, name="user")
 app.add_typer(local.token_app, name="token")

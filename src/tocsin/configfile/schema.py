@@ -121,7 +121,7 @@ class AlertingDoc(Item):
 
 
 class WindowDoc(Item):
-    days: list[int] = Field(description="Weekdays, 0 (Monday) to 6 (Sunday)")
+    days: list[str] = Field(description="Weekdays: mon, tue, ... sun")
     start: str
     end: str
     timezone: str = "UTC"
@@ -150,6 +150,8 @@ class PagingDoc(Item):
     escalation_policy: str | None = None
     low_urgency: str = "notify"
     support_hours: WindowDoc | None = None
+
+
 class ContactMethodDoc(Item):
     label: str = Field(max_length=120)
     kind: str = "email"

@@ -131,3 +131,17 @@ def reassign(ref: Ref, body: ReassignIn, db: DbSession, user: Responder) -> RunO
     incident = queries.get_incident(db, ref)
     run = engine.reassign(db, incident, user_id=body.user_id, by=user)
     return run_out(run, *engine.effective_state(run))
+
+
+@router.get("/checks")
+def checks(db: DbSession, user: CurrentUser, weeks: int = 4) -> dict:
+    """What `tocsin check` finds: schedule gaps, services paging nobody, policies reaching
+    nobody, people without a working contact method."""
+    from tocsin.db import utcnow
+    from tocsin.escalation.checks import run_checks
+
+    findings = run_checks(db, utcnow(), weeks=max(1, min(weeks, 52)))
+    return {
+        "ok": not any(f.severity == "problem" for f in findings),
+        "findings": [f.as_dict() for f in findings],
+    }

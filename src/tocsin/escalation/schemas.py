@@ -11,7 +11,9 @@ from tocsin.escalation.models import EscalationPolicy, EscalationRun, ServicePag
 
 
 class WindowIn(Strict):
-    days: list[int] = Field(description="Weekdays, 0 (Monday) to 6 (Sunday)", max_length=7)
+    days: list[str | int] = Field(
+        description="Weekdays: mon, tue, ... sun (or 0 for Monday to 6 for Sunday)", max_length=7
+    )
     start: str = Field(description="HH:MM, local time", max_length=5)
     end: str = Field(
         description="HH:MM, local time; at or before start crosses midnight", max_length=5

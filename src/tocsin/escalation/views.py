@@ -46,15 +46,24 @@ def policies_page(request: Request, db: DbSession, user: CurrentUser) -> Respons
     rows = [(p, services_using(db, p)) for p in policies.list_policies(db)]
     services = db.scalars(select(Service).order_by(Service.name)).all()
     paging = {s.id: policies.paging_for(db, s.id) for s in services}
+    from tocsin.db import utcnow
+    from tocsin.escalation.checks import run_checks
+
     return render(
         request,
         "escalation/policies.html",
-        {"section": "escalation", "rows": rows, "services": services, "paging": paging},
+        {
+            "section": "escalation",
+            "rows": rows,
+            "services": services,
+            "paging": paging,
+            "findings": run_checks(db, utcnow()),
+        },
     )
 
 
 def _window(form: FormData, prefix: str) -> dict[str, Any] | None:
-    days = [int(d) for d in form.getlist(f"{prefix}days") if isinstance(d, str) and d.isdigit()]
+    days = [d for d in form.getlist(f"{prefix}days") if isinstance(d, str) and d]
     start, end = text(form, f"{prefix}start").strip(), text(form, f"{prefix}end").strip()
     if not days and not start and not end:
         return None

@@ -19,7 +19,26 @@ from tocsin import validation as v
 from tocsin.errors import ValidationFailed
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# How days are written in stored windows, the API and the configuration file (as schedules do).
+DAY_KEYS = tuple(name.lower() for name in DAY_NAMES)
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _days(value: object, field: str) -> tuple[int, ...]:
+    """Weekdays as names ("mon", "Tuesday") or numbers (0 = Monday), sorted, each once."""
+    if not isinstance(value, list | tuple) or not value:
+        raise ValidationFailed(f"{field} must list at least one weekday (mon ... sun)", field=field)
+    found: set[int] = set()
+    for day in value:
+        if isinstance(day, int) and not isinstance(day, bool) and 0 <= day <= 6:
+            found.add(day)
+        elif isinstance(day, str) and day.strip().lower()[:3] in DAY_KEYS:
+            found.add(DAY_KEYS.index(day.strip().lower()[:3]))
+        else:
+            raise ValidationFailed(
+                f"{field}: {day!r} is not a weekday (mon, tue, ..., sun)", field=field
+            )
+    return tuple(sorted(found))
 
 
 def _clock(value: object, field: str) -> time:
@@ -41,27 +60,19 @@ class Window:
 
     @classmethod
     def parse(cls, data: object, field: str) -> Window:
-        """Validate `{"days": [0..6], "start": "HH:MM", "end": "HH:MM", "timezone": "..."}`."""
+        """Validate `{"days": ["mon", ...], "start": "HH:MM", "end": "HH:MM", "timezone": "..."}`
+        (days may also be numbers, 0 for Monday to 6 for Sunday)."""
         if not isinstance(data, dict):
             raise ValidationFailed(f"{field} must be an object with days, start, end, timezone")
-        days = data.get("days")
-        if (
-            not isinstance(days, list | tuple)
-            or not days
-            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in days)
-        ):
-            raise ValidationFailed(
-                f"{field}.days must list weekdays as numbers 0 (Monday) to 6 (Sunday)",
-                field=f"{field}.days",
-            )
+        days = _days(data.get("days"), f"{field}.days")
         start = _clock(data.get("start"), f"{field}.start")
         end = _clock(data.get("end"), f"{field}.end")
         zone = v.timezone(data.get("timezone") or "UTC", f"{field}.timezone")
-        return cls(tuple(sorted(set(days))), start, end, zone)
+        return cls(days, start, end, zone)
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "days": list(self.days),
+            "days": [DAY_KEYS[d] for d in self.days],
             "start": self.start.strftime("%H:%M"),
             "end": self.end.strftime("%H:%M"),
             "timezone": self.timezone,
