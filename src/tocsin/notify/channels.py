@@ -80,7 +80,12 @@ class EmailChannel:
         mail["Subject"] = message.subject
         mail["From"] = formataddr(("Tocsin", self.settings.smtp_from))
         mail["To"] = formataddr((message.recipient_name, to))
-        mail["Message-ID"] = make_msgid(domain=self.settings.smtp_from.rpartition("@")[2] or None)
+        domain = self.settings.smtp_from.rpartition("@")[2] or "tocsin.invalid"
+        mail["Message-ID"] = (
+            f"<{message.delivery_id}@{domain}>"
+            if message.delivery_id
+            else make_msgid(domain=domain)
+        )
         mail["Auto-Submitted"] = "auto-generated"
         if message.reference:
             mail["X-Tocsin-Incident"] = message.reference

@@ -126,6 +126,7 @@ def _message(session: Session, notification: Notification, settings: Settings) -
         acknowledge_url=f"{base}/act/{ack}",
         resolve_url=f"{base}/act/{resolve}",
         links_expire_at=ack_row.expires_at,
+        delivery_id=f"tocsin-notification-{notification.id}",
     )
 
 

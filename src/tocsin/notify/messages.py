@@ -29,6 +29,10 @@ class PageMessage:
     acknowledge_url: str = ""
     resolve_url: str = ""
     links_expire_at: datetime | None = None
+    # Stable across retries of one delivery (a worker that died after sending but before
+    # recording it sends again): the email's Message-ID and the webhook's `delivery_id`, so a
+    # receiver can recognise the same page.
+    delivery_id: str = ""
     created_at: datetime = field(default_factory=utcnow)
 
     @property
@@ -89,6 +93,8 @@ class PageMessage:
             "reason": self.reason,
             "sent_at": self.created_at.isoformat(),
         }
+        if self.delivery_id:
+            body["delivery_id"] = self.delivery_id
         if self.kind == "page":
             body["incident"] = {
                 "number": self.incident_number,
@@ -117,6 +123,7 @@ def page_message(
     acknowledge_url: str,
     resolve_url: str,
     links_expire_at: datetime,
+    delivery_id: str = "",
 ) -> PageMessage:
     base = base_url.rstrip("/")
     return PageMessage(
@@ -133,6 +140,7 @@ def page_message(
         acknowledge_url=acknowledge_url,
         resolve_url=resolve_url,
         links_expire_at=links_expire_at,
+        delivery_id=delivery_id,
     )
 
 
