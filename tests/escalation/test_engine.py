@@ -339,3 +339,33 @@ def test_a_deactivated_person_on_call_is_recorded_and_skipped(
     assert recipients(smtp) == [org.carol.email]
     (run,) = paging_record(db, incident).runs
     assert "deactivated" in run.steps[0].outcome
+
+
+def test_an_alert_pages_the_person_on_call_once_and_the_link_acknowledges(
+    db: Session, client: TestClient, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    from tests.conftest import settle
+    from tocsin.alerts import service as alerts
+
+    _, key = alerts.create_integration(db, service_id=org.service.id, name="prometheus")
+    db.commit()
+    first = _on_call(db, org)
+    body = {
+        "routing_key": key,
+        "event_action": "trigger",
+        "dedup_key": "disk-full",
+        "payload": {"summary": "Disk full on db-1", "source": "db-1", "severity": "critical"},
+    }
+    assert client.post("/v2/enqueue", json=body).status_code == 202
+    settle(container)  # the event is applied: an alert, an incident
+    work(db, container)  # paging starts; the email goes out
+    assert recipients(smtp) == [first.email]
+    assert "Disk full on db-1" in smtp.messages[0]["Subject"]
+    # A repeat of the alert pages nobody again.
+    assert client.post("/v2/enqueue", json=body).status_code == 202
+    settle(container)
+    work(db, container)
+    assert len(smtp.messages) == 1
+    assert client.post(_link(smtp.messages[0], "Acknowledge")).status_code == 200
+    time_passes(db, container)
+    assert len(smtp.messages) == 1
