@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
-from tocsin.configfile import alerting
+from tocsin.configfile import alerting, schedules
 from tocsin.configfile.alerting import NewKey
 from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
@@ -282,4 +282,5 @@ SECTIONS: list[Section] = [
         lambda s, k, d: catalog.update_service(s, _service(s, k), _service_data(s, d)) and None,
     ),
     Section("alerting", "alerting", "service", alerting.current, reconcile=alerting.reconcile),
+    Section("schedules", "schedule", "name", schedules.current, reconcile=schedules.reconcile),
 ]
