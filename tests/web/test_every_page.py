@@ -12,6 +12,7 @@ from tocsin.alerts.models import Event, Integration
 from tocsin.catalog.models import Service
 from tocsin.demo.seed import DEMO_PASSWORD, seed_demo
 from tocsin.incidents.models import Incident
+from tocsin.schedules.models import Schedule
 
 SETTINGS = [
     "teams",
@@ -61,6 +62,10 @@ def test_every_page_renders(
     paths += [f"/services/{i}/events" for i in services]
     paths += [f"/services/{i}/alerting" for i in services]
     paths += [f"/incidents/{ref}/alerts" for ref in refs]
+    schedules = list(db.scalars(select(Schedule.id)))
+    assert len(schedules) == 3
+    paths += ["/schedules"] + [f"/schedules/{i}" for i in schedules]
+    paths += [f"/schedules/{schedules[0]}?days=28&start=2026-03-23"]
     for path in paths:
         response = client.get(path)
         assert response.status_code == 200, (path, response.status_code)

@@ -11,6 +11,7 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Team, User
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
+from tocsin.demo.schedules import seed_schedules
 from tocsin.incidents import actions, service, updates
 from tocsin.incidents.models import Incident
 
@@ -91,6 +92,7 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     }
     Demo(session, people, services).incidents()
     _alerting(session, people["admin"], services)
+    seed_schedules(session, people, teams)
     return True
 
 
