@@ -9,9 +9,12 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import ADMIN_PASSWORD, browser_login
 from tocsin.alerts.models import Event, Integration
+from tocsin.bootstrap import Container
 from tocsin.catalog.models import Service
 from tocsin.demo.seed import DEMO_PASSWORD, seed_demo
+from tocsin.escalation.models import EscalationPolicy
 from tocsin.incidents.models import Incident
+from tocsin.schedules.models import Schedule
 
 SETTINGS = [
     "teams",
@@ -34,10 +37,17 @@ SETTINGS = [
     ],
 )
 def test_every_page_renders(
-    client: TestClient, db: Session, email: str, password: str, can_edit: bool
+    client: TestClient,
+    db: Session,
+    container: Container,
+    email: str,
+    password: str,
+    can_edit: bool,
 ) -> None:
     seed_demo(db, "admin@example.com", ADMIN_PASSWORD)
     db.commit()
+    container.worker(name="test").run_until_idle()  # paging starts: records to show
+    db.rollback()
     browser_login(client, email, password)
     refs = [f"INC-{n}" for n in db.scalars(select(Incident.number).order_by(Incident.number))]
     assert len(refs) == 10
@@ -61,6 +71,14 @@ def test_every_page_renders(
     paths += [f"/services/{i}/events" for i in services]
     paths += [f"/services/{i}/alerting" for i in services]
     paths += [f"/incidents/{ref}/alerts" for ref in refs]
+    schedules = list(db.scalars(select(Schedule.id)))
+    assert len(schedules) == 3
+    paths += ["/schedules"] + [f"/schedules/{i}" for i in schedules]
+    paths += [f"/schedules/{schedules[0]}?days=28&start=2026-03-23"]
+    policies = list(db.scalars(select(EscalationPolicy.id)))
+    assert len(policies) == 4
+    paths += ["/escalation-policies"] + [f"/escalation-policies/{i}" for i in policies]
+    paths += [f"/services/{i}/paging" for i in services]
     for path in paths:
         response = client.get(path)
         assert response.status_code == 200, (path, response.status_code)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tocsin.cli import checks, jobs, local, remote
+from tocsin.cli import checks, jobs, local, oncall, remote
 
 app = typer.Typer(
     name="tocsin",
@@ -23,6 +23,8 @@ app.add_typer(local.user_app, name="user")
 app.add_typer(local.token_app, name="token")
 app.add_typer(local.integration_app, name="integration")
 app.add_typer(jobs.jobs_app, name="jobs")
+app.add_typer(oncall.oncall_app, name="oncall")
+app.add_typer(oncall.override_app, name="override")
 app.command()(remote.login)
 app.command()(remote.logout)
 app.add_typer(remote.incident_app, name="incident")

@@ -120,6 +120,38 @@ class AlertingDoc(Item):
     suppression_rules: list[SuppressionRuleDoc] = []
 
 
+class RestrictionDoc(Item):
+    """On each of `days` (mon..sun), from `start` to `end` (HH:MM in the layer's zone)."""
+
+    days: list[str]
+    start: str
+    end: str
+
+
+class LayerDoc(Item):
+    name: str = Field(max_length=120)
+    kind: str = "rotation"
+    shift_length: int = 1
+    shift_unit: str = "weeks"
+    handoff_time: str = "09:00"
+    timezone: str | None = None  # default: the schedule's
+    start_date: str | None = None  # YYYY-MM-DD; required for rotations
+    end: str | None = None  # ISO 8601 with an offset
+    members: list[str] = Field(default=[], description="Emails in turn order; repeats allowed")
+    restrictions: list[RestrictionDoc] = []
+    ical_url: str | None = None
+
+
+class ScheduleDoc(Item):
+    """A schedule; `layers` are listed lowest first (the last one wins where they overlap)."""
+
+    name: str = Field(max_length=120)
+    description: str = ""
+    timezone: str = "UTC"
+    team: str | None = None
+    layers: list[LayerDoc] = []
+
+
 class WindowDoc(Item):
     days: list[str] = Field(description="Weekdays: mon, tue, ... sun")
     start: str
@@ -186,6 +218,7 @@ class Document(Item):
     teams: list[TeamDoc] = []
     services: list[ServiceDoc] = []
     alerting: list[AlertingDoc] = []
+    schedules: list[ScheduleDoc] = []
     escalation_policies: list[EscalationPolicyDoc] = []
     paging: list[PagingDoc] = []
     notifications: list[NotificationsDoc] = []

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
-from tocsin.configfile import alerting, escalation
+from tocsin.configfile import alerting, escalation, schedules
 from tocsin.configfile import notifications as notification_settings
 from tocsin.configfile.alerting import NewKey
 from tocsin.definitions import service as defs
@@ -283,6 +283,7 @@ SECTIONS: list[Section] = [
         lambda s, k, d: catalog.update_service(s, _service(s, k), _service_data(s, d)) and None,
     ),
     Section("alerting", "alerting", "service", alerting.current, reconcile=alerting.reconcile),
+    Section("schedules", "schedule", "name", schedules.current, reconcile=schedules.reconcile),
     Section(
         "notifications",
         "notifications",

@@ -11,6 +11,8 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Team, User
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
+from tocsin.demo.escalation import seed_escalation
+from tocsin.demo.schedules import seed_schedules
 from tocsin.incidents import actions, service, updates
 from tocsin.incidents.models import Incident
 from tocsin.notify import methods as notify_methods
@@ -93,6 +95,8 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     Demo(session, people, services).incidents()
     _alerting(session, people["admin"], services)
     _notifications(session, people)
+    seed_schedules(session, people, teams)
+    seed_escalation(session, people, teams, services)
     return True
 
 

@@ -1,0 +1,50 @@
+"""`tocsin oncall now|next` and `tocsin override add`, against the database."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from tocsin.cli.main import app
+
+runner = CliRunner()
+
+
+def test_oncall_and_override_commands(settings, db, people, make_schedule) -> None:  # type: ignore[no-untyped-def]
+    env = {"TOCSIN_DATABASE_URL": settings.database_url}
+    make_schedule(layers=[{"members": ["Ann", "Bob"], "shift_unit": "days", "timezone": "UTC",
+                           "start_date": "2026-06-01"}])  # fmt: skip
+    make_schedule("Empty")
+    db.commit()
+    at = ["--at", "2026-06-01T12:00:00+00:00"]
+    shown = runner.invoke(app, ["oncall", "now", *at, "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    data = {s["schedule"]: s["on_call"] for s in json.loads(shown.stdout)["schedules"]}
+    assert data["Primary"][0]["email"] == "ann@example.com" and data["Empty"] == []
+    table = runner.invoke(app, ["oncall", "now", "primary", *at, "--tz", "Asia/Kolkata"], env=env)
+    assert table.exit_code == 0 and "Ann" in table.stdout and "IST" in table.stdout
+    missing = runner.invoke(app, ["oncall", "now", "Nope"], env=env)
+    assert missing.exit_code == 1 and "no schedule named 'Nope'" in missing.output
+    # Ann's zone is Europe/London: a time without an offset is read there.
+    added = runner.invoke(
+        app,
+        ["override", "add", "--schedule", "Primary", "--user", "cat@example.com",
+         "--start", "2030-07-01T10:00", "--end", "2030-07-01T12:00", "--json"],
+        env=env,
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["start"] == "2030-07-01T09:00:00+00:00"  # 10:00 BST
+    clash = runner.invoke(
+        app,
+        ["override", "add", "--schedule", "Primary", "--user", "dan@example.com",
+         "--start", "2030-07-01T11:00", "--end", "2030-07-01T13:00"],
+        env=env,
+    )  # fmt: skip
+    assert clash.exit_code == 1 and "overlaps the override for Cat" in clash.output
+    upcoming = runner.invoke(
+        app, ["oncall", "next", "--user", "cat@example.com", "--days", "366"], env=env
+    )
+    assert upcoming.exit_code == 0
+    nothing = runner.invoke(app, ["oncall", "next", "--user", "dan@example.com", "--json"], env=env)
+    assert json.loads(nothing.stdout)["shifts"] == []
