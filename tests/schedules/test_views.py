@@ -97,3 +97,39 @@ def test_responder_adds_and_removes_an_override_viewer_cannot(  # type: ignore[n
     db.rollback()  # end the test's read snapshot
     assert db.scalar(select(Override)) is None
     assert db.get(Schedule, schedule.id) is not None
+
+
+def test_admin_imports_a_calendar_file_on_the_page(client, db, admin, people) -> None:  # type: ignore[no-untyped-def]
+    day = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y%m%d")
+    rota = (
+        "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//t//t//EN\n"
+        f"BEGIN:VEVENT\nUID:a\nDTSTART:{day}T080000Z\nDTEND:{day}T120000Z\n"
+        "SUMMARY:Ann Example on call\nATTENDEE:mailto:ann@example.com\nEND:VEVENT\n"
+        f"BEGIN:VEVENT\nUID:z\nDTSTART:{day}T120000Z\nDTEND:{day}T160000Z\n"
+        "SUMMARY:Zed covering\nEND:VEVENT\nEND:VCALENDAR\n"
+    ).encode()
+    csrf = browser_login(client, admin.email, ADMIN_PASSWORD)
+    client.post("/schedules", data={"csrf_token": csrf, "name": "Rota", "timezone": "UTC"})
+    schedule = db.scalar(select(Schedule))
+    page = f"/schedules/{schedule.id}"
+    added = client.post(
+        f"{page}/layers",
+        data={"csrf_token": csrf, "name": "Shared calendar", "kind": "ical"},
+        follow_redirects=False,
+    )
+    assert added.status_code == 303
+    db.rollback()
+    layer = db.scalar(select(Layer))
+    imported = client.post(
+        f"{page}/layers/{layer.id}/import",
+        data={"csrf_token": csrf},
+        files={"file": ("rota.ics", rota, "text/calendar")},
+    )
+    assert "Imported 1 shift(s). 1 event(s) matched nobody" in imported.text
+    assert "Zed covering" in imported.text  # listed on the layer, with why
+    broken = client.post(
+        f"{page}/layers/{layer.id}/import",
+        data={"csrf_token": csrf},
+        files={"file": ("x.ics", b"nonsense", "text/calendar")},
+    )
+    assert "not an iCalendar file" in broken.text
