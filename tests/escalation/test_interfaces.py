@@ -253,3 +253,14 @@ paging:
     assert paging["escalation_policy"] == "Database"
     assert paging["support_hours"]["timezone"] == "Europe/Paris"
     assert apply_file(db, path) == []  # applying again changes nothing
+
+
+def test_a_persons_page_lists_their_upcoming_shifts(
+    client: TestClient, db: Session, admin: User, org: Org
+) -> None:
+    browser_login(client, admin.email)
+    page = client.get(f"/users/{org.ann.id}/notifications")
+    assert page.status_code == 200
+    assert 'id="upcoming-shifts"' in page.text and "Primary" in page.text
+    carol = client.get(f"/users/{org.carol.id}/notifications")
+    assert "No shifts in the next 28 days" in carol.text

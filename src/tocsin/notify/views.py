@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
+from tocsin.db import utcnow
 from tocsin.deps import AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError, NotFound
 from tocsin.notify import links, methods
 from tocsin.notify.models import URGENCIES, ContactKind
 from tocsin.notify.service import contact_methods, notifications_of_user
+from tocsin.schedules.views import upcoming_context
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, optional_int, text, values
 from tocsin.web.templating import render
@@ -86,6 +88,7 @@ def _page(
         "urgencies": URGENCIES,
         "kinds": [k.value for k in ContactKind],
         "recent": notifications_of_user(db, owner, limit=30),
+        "upcoming": upcoming_context(db, owner, utcnow()),
         "secret": secret,
         "secret_for": secret_for,
         "error": error,
