@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import Service, User
+from tocsin.escalation.engine import pageable_members
 from tocsin.escalation.models import EscalationLevel, EscalationPolicy, ServicePaging, TargetKind
 
 
@@ -48,11 +49,7 @@ def _level_reaches(level: EscalationLevel, covered: set[int]) -> bool:
         if target.kind == TargetKind.user and target.user is not None and target.user.active:
             return True
         team = target.team
-        if (
-            target.kind == TargetKind.team
-            and team is not None
-            and any(m.active for m in team.members)
-        ):
+        if target.kind == TargetKind.team and team is not None and bool(pageable_members(team)):
             return True
         if target.kind == TargetKind.schedule and target.schedule_id in covered:
             return True
@@ -71,7 +68,7 @@ def _pageable_people(session: Session, policies: list[EscalationPolicy]) -> dict
                 if target.user is not None:
                     people.setdefault(target.user.id, f"named in policy \u201c{policy.name}\u201d")
                 elif target.team is not None:
-                    for member in target.team.members:
+                    for member in pageable_members(target.team):
                         people.setdefault(
                             member.id, f"member of team \u201c{target.team.name}\u201d"
                         )

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from tocsin.catalog.models import Team, User
+from tocsin.catalog.models import Team, User, UserRole
 from tocsin.db import utcnow
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
 from tocsin.escalation.models import (
@@ -351,6 +351,11 @@ def _page(
     )
 
 
+def pageable_members(team: Team) -> list[User]:
+    """The members a team target pages: active responders and admins (viewers only read)."""
+    return [m for m in team.members if m.active and m.role != UserRole.viewer]
+
+
 def reach(session: Session, level: EscalationLevel, at: datetime) -> Reached:
     """Whom a level's targets reach at `at`, each with the reason."""
     from tocsin.schedules.models import Schedule
@@ -368,11 +373,11 @@ def reach(session: Session, level: EscalationLevel, at: datetime) -> Reached:
                 decision["note"] = f"{target.user.name} is deactivated"
         elif target.kind == TargetKind.team and target.team is not None:
             decision = {"target": f"team {_q(target.team.name)}", "users": []}
-            members = [m for m in target.team.members if m.active]
+            members = pageable_members(target.team)
             for member in members:
                 reached.add(member, f"member of team {_q(target.team.name)}", decision)
             if not members:
-                decision["note"] = f"team {_q(target.team.name)} has no active members"
+                decision["note"] = f"team {_q(target.team.name)} has no active responders"
         elif target.schedule_id is not None:
             schedule = session.get(Schedule, target.schedule_id)
             name = schedule.name if schedule else f"#{target.schedule_id}"
@@ -527,11 +532,12 @@ def page_people(
         if team is None:
             raise ValidationFailed(f"team {team_id!r} does not exist", field="team_ids")
         decision = {"target": f"team {_q(team.name)}", "users": []}
-        for member in team.members:
-            if member.active:
-                reached.add(member, f"member of team {_q(team.name)}, paged by {by.name}", decision)
+        for member in pageable_members(team):
+            reached.add(member, f"member of team {_q(team.name)}, paged by {by.name}", decision)
         if not decision["users"]:
-            raise ValidationFailed(f"team {_q(team.name)} has no active members", field="team_ids")
+            raise ValidationFailed(
+                f"team {_q(team.name)} has no active responders to page", field="team_ids"
+            )
         reached.decisions.append(decision)
     if supersede:
         _supersede(session, incident, f"reassigned by {by.name}")
