@@ -1,5 +1,12 @@
 #!/usr/bin/env python3
-"""Alert ingestion benchmarks: `make bench` (see docs/benchmarks.md).
+"""Tocsin's benchmarks: `make bench` (see docs/benchmarks.md).
+
+`--parts` chooses among: ingestion (below, in this file), then three scripts of their own run
+with --json: bench/oncall.py (who is on call now for 1,000 schedules), bench/timers.py
+(lateness of 10,000 escalation timers) and bench/notify.py (alert to first notification). The
+report of all of them goes below the marker in docs/benchmarks.md with --write.
+
+The ingestion part:
 
 Everything happens in a temporary directory, against loopback addresses only, with every load
 bounded in count and time; every process started here is stopped on the way out, whatever
