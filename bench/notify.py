@@ -457,7 +457,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not mailbox.wait(lambda: mailbox.other >= args.load_keys, timeout=120):
             raise harness.BenchError(
                 f"only {mailbox.other} of the {args.load_keys} pages for the load's incidents"
-                f" arrived within 120 s; see {tocsin.work}"
+                f" arrived within 120 s (run with --keep to read the server log)"
             )
         log(f"the load's {args.load_keys} incidents paged; starting the load")
 
