@@ -49,8 +49,10 @@ format: install-test
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
-## Ingestion benchmarks vs Alertmanager 0.25 (Debian's wrk, prometheus-alertmanager) into docs/benchmarks.md
-bench: install
+## Benchmarks into docs/benchmarks.md (~5 minutes): ingestion vs Alertmanager 0.25 (Debian's wrk,
+## prometheus-alertmanager), who is on call now, escalation timers, alert to first notification
+## (aiosmtpd, from the test extra). `bench/run.py --quick` is a ~2 minute smoke run that only prints.
+bench: install-test
 	$(BIN)/python bench/run.py --write
 
 clean:

@@ -1,5 +1,12 @@
 #!/usr/bin/env python3
-"""Alert ingestion benchmarks: `make bench` (see docs/benchmarks.md).
+"""Tocsin's benchmarks: `make bench` (see docs/benchmarks.md).
+
+`--parts` chooses among: ingestion (below, in this file), then three scripts of their own run
+with --json: bench/oncall.py (who is on call now for 1,000 schedules), bench/timers.py
+(lateness of 10,000 escalation timers) and bench/notify.py (alert to first notification). The
+report of all of them goes below the marker in docs/benchmarks.md with --write.
+
+The ingestion part:
 
 Everything happens in a temporary directory, against loopback addresses only, with every load
 bounded in count and time; every process started here is stopped on the way out, whatever
@@ -483,14 +490,14 @@ def command_output(argv: list[str]) -> str:
     return (done.stdout + done.stderr).strip()
 
 
-def machine_info(wrk: str, alertmanager: str) -> dict[str, str]:
+def machine_info(wrk: str, alertmanager: str | None) -> dict[str, str]:
     mem_kb = read_first("/proc/meminfo", "MemTotal").split()[0]
     try:
         ram = f"{int(mem_kb) / 1024 / 1024:.1f} GiB RAM"
     except ValueError:
         ram = "RAM unknown"
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    am_version = command_output([alertmanager, "--version"]).splitlines()
+    am_version = command_output([alertmanager, "--version"]).splitlines() if alertmanager else []
     wrk_version = command_output([wrk, "-v"]).splitlines()
     commit = command_output(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"])
     dirty = command_output(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"])
@@ -502,7 +509,7 @@ def machine_info(wrk: str, alertmanager: str) -> dict[str, str]:
         "ram": ram,
         "os": f"{read_first('/etc/os-release', 'PRETTY_NAME')}, Linux {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "alertmanager": am_version[0] if am_version else "unknown",
+        "alertmanager": am_version[0] if am_version else ("unknown" if alertmanager else ""),
         "wrk": wrk_version[0].split(" Copyright")[0] if wrk_version else "unknown",
         "commit": (commit or "unknown") + (" (with uncommitted changes in src/)" if dirty else ""),
         "load": " ".join(load) or "unknown",
@@ -538,6 +545,9 @@ class Results:
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     memory: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The other parts (bench/oncall.py, bench/timers.py, bench/notify.py): their --json output.
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    part_seconds: dict[str, float] = field(default_factory=dict)
     runtime_s: float = 0.0
 
     def check(self, name: str, passed: bool, detail: str) -> None:
@@ -546,17 +556,125 @@ class Results:
 
 
 def run(args: argparse.Namespace) -> Results:
+    """Every part chosen with --parts, one after the other, in one report."""
     results = Results(args)
     wrk_bin = resolve(args.wrk, ["wrk"], "wrk (apt-get install wrk)")
-    am_bin = resolve(
-        args.alertmanager,
-        ["prometheus-alertmanager", "alertmanager"],
-        "Alertmanager 0.25 (apt-get install prometheus-alertmanager)",
-    )
+    am_bin = None
+    if "ingestion" in args.parts:
+        am_bin = resolve(
+            args.alertmanager,
+            ["prometheus-alertmanager", "alertmanager"],
+            "Alertmanager 0.25 (apt-get install prometheus-alertmanager)",
+        )
     results.info = machine_info(wrk_bin, am_bin)
-    if "0.25" not in results.info["alertmanager"]:
+    if am_bin and "0.25" not in results.info["alertmanager"]:
         log(f"warning: the issue compares against Alertmanager 0.25; this is: {am_bin}")
     started = time.monotonic()
+    try:
+        if "ingestion" in args.parts:
+            ingestion(args, results, wrk_bin, am_bin or "")
+        for part in PARTS[1:]:
+            if part in args.parts:
+                run_part(args, results, part, wrk_bin)
+    finally:
+        results.runtime_s = time.monotonic() - started
+    return results
+
+
+# --------------------------------------------------------------------------- the other parts
+
+# In the order they run. Each part after ingestion is a script of its own printing --json.
+PARTS = ("ingestion", "oncall", "timers", "notify")
+PART_TITLES = {
+    "oncall": "who is on call now",
+    "timers": "escalation timers",
+    "notify": "alert to first notification",
+}
+
+
+def part_argv(args: argparse.Namespace, part: str, wrk_bin: str) -> tuple[list[str], int]:
+    """The script's command line and its time limit in seconds."""
+    quick = args.quick
+    if part == "oncall":
+        return [str(BENCH_DIR / "oncall.py"), "--json", "--runs", "10" if quick else "30"], 300
+    if part == "timers":
+        argv = [str(BENCH_DIR / "timers.py"), "--json"]
+        if quick:
+            argv += ["--timers", "2000", "--spread", "15", "--lead", "3"]
+        if args.timers_ingest_rate:
+            argv += ["--ingest-rate", f"{args.timers_ingest_rate:g}"]
+        return argv, 420
+    argv = [str(BENCH_DIR / "notify.py"), "--json", "--wrk", wrk_bin]
+    if quick:
+        argv.append("--quick")
+    if args.notify_workers:
+        argv += ["--workers", str(args.notify_workers)]
+    return argv, 480
+
+
+def run_part(args: argparse.Namespace, results: Results, part: str, wrk_bin: str) -> None:
+    """Run one part's script (bounded in time; its progress goes to stderr) and check its
+    figures. A part that cannot run is a failed check, and the other parts still run."""
+    argv, limit = part_argv(args, part, wrk_bin)
+    title = PART_TITLES[part]
+    log(f"{title}: {' '.join(Path(a).name if a.endswith('.py') else a for a in argv)}")
+    procs = Processes()
+    work = Path(tempfile.mkdtemp(prefix=f"tocsin-bench-{part}-"))
+    out_path = work / "stdout.json"
+    started = time.monotonic()
+    try:
+        with out_path.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, *argv],
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                start_new_session=True,
+            )
+        procs.running.append((f"bench/{part}.py", proc))
+        try:
+            proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            procs.stop(proc)
+            raise BenchError(f"bench/{part}.py did not finish within {limit} s") from None
+        if proc.returncode != 0:
+            raise BenchError(f"bench/{part}.py exited with {proc.returncode}")
+        data = json.loads(out_path.read_text())
+    except (BenchError, ValueError) as exc:
+        results.notes.append(f"The {title} benchmark could not run: {exc}.")
+        results.check(f"{title}: the benchmark ran", False, str(exc))
+        return
+    finally:
+        procs.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+        results.part_seconds[part] = time.monotonic() - started
+    results.parts[part] = data
+    if part == "oncall":
+        results.check(
+            f"who is on call now: {data['schedules']:,} schedules < {data['target_ms']} ms",
+            data["p95_ms"] < data["target_ms"],
+            f"p95 {data['p95_ms']} ms over {data['runs']} calls (median {data['median_ms']} ms,"
+            f" max {data['max_ms']} ms; first call in a fresh process {data['first_call_ms']} ms)",
+        )
+    elif part == "timers":
+        results.check(
+            f"timers: p99 lateness < 1 s with {data['timers']:,} pending",
+            bool(data["target_met"]),
+            f"p99 {data['p99_ms']:,.0f} ms, max {data['max_ms']:,.0f} ms;"
+            f" {data['late_over_1s']:,} over 1 s, {data['not_run']:,} not run",
+        )
+    else:
+        results.check(
+            "alert to first notification: p99 < 1 s",
+            bool(data["target_met"]),
+            f"p99 {data['p99_ms']:,.0f} ms over {data['received']} pages"
+            f" (max {data['max_ms']:,.0f} ms); {data['missing']} missing,"
+            f" {data['refused']} triggers refused; background {data['load_rate']:,.0f} events/s",
+        )
+
+
+def ingestion(args: argparse.Namespace, results: Results, wrk_bin: str, am_bin: str) -> None:
+    """Tocsin against Alertmanager, the paced latency run and the storm."""
     procs = Processes()
     work = Path(tempfile.mkdtemp(prefix="tocsin-bench-"))
     database_url = args.database_url or f"sqlite:///{work / 'tocsin.db'}"
@@ -693,8 +811,6 @@ def run(args: argparse.Namespace) -> Results:
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-        results.runtime_s = time.monotonic() - started
-    return results
 
 
 def storm(
@@ -862,13 +978,21 @@ def report(r: Results) -> str:
         f"| Load average at start | {info['load']} |",
         f"| OS | {info['os']} |",
         f"| Python | {info['python']} |",
-        f"| Database | {r.database} |",
-        f"| Alertmanager | {info['alertmanager']} |",
-        f"| Load generator | {info['wrk']}: `-t{a.threads} -c{a.connections} -d{a.duration}s"
-        f" --latency`, keep-alive, {a.keys:,} distinct dedup keys / alerts |",
-        f"| Server | `tocsin serve{'' if a.with_worker else ' --no-worker'}`, one process,"
-        " TOCSIN_ENV=production |",
-        f"| Whole run | {r.runtime_s:.0f} s{' (`--quick`)' if a.quick else ''} |",
+        f"| Database | {r.database or f'SQLite {sqlite3.sqlite_version}'} |",
+    ]
+    if "ingestion" in a.parts:
+        lines += [
+            f"| Alertmanager | {info['alertmanager']} |",
+            f"| Load generator | {info['wrk']}: `-t{a.threads} -c{a.connections}"
+            f" -d{a.duration}s --latency`, keep-alive, {a.keys:,} distinct dedup keys / alerts |",
+            f"| Server | `tocsin serve{'' if a.with_worker else ' --no-worker'}`, one process,"
+            " TOCSIN_ENV=production |",
+        ]
+    taken = ", ".join(f"{part} {sec:.0f} s" for part, sec in r.part_seconds.items())
+    lines += [
+        f"| Whole run | {r.runtime_s:.0f} s{' (`--quick`)' if a.quick else ''}"
+        + (f" ({taken})" if taken else "")
+        + " |",
         "",
     ]
     if r.tocsin and r.alertmanager:
@@ -935,6 +1059,7 @@ def report(r: Results) -> str:
             + (f"{settle:.1f} s |" if settle is not None else f"not within {a.settle_timeout} s |"),
             "",
         ]
+    lines += part_reports(r)
     if r.checks:
         lines += ["### Checks", "", "| Check | Result | Measured |", "|---|---|---|"]
         for ch in r.checks:
@@ -954,6 +1079,91 @@ def report(r: Results) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def part_reports(r: Results) -> list[str]:
+    """The sections of bench/oncall.py, bench/timers.py and bench/notify.py."""
+    lines: list[str] = []
+    oncall = r.parts.get("oncall")
+    if oncall:
+        lines += [
+            f"### Who is on call now: {oncall['schedules']:,} schedules at once",
+            "",
+            f"`on_call_many` for {oncall['schedules']:,} schedules of"
+            f" {oncall['layers_per_schedule']} layers (a year of history) and"
+            f" {oncall['overrides']} overrides, {oncall['database']}, each call in a fresh"
+            f" session at a different time; {oncall['schedules_with_someone_on_call']:,}"
+            f" schedules had someone on call. Target: under {oncall['target_ms']} ms.",
+            "",
+            "| | Calls | median | p95 | max |",
+            "|---|--:|--:|--:|--:|",
+            f"| **Warm process** | {oncall['runs']} | {oncall['median_ms']} ms"
+            f" | {oncall['p95_ms']} ms | {oncall['max_ms']} ms |",
+            f"| after `gc.freeze()` | {oncall['runs']} | {oncall['frozen_median_ms']} ms"
+            f" | {oncall['frozen_p95_ms']} ms | {oncall['frozen_max_ms']} ms |",
+            f"| First call in a fresh process | 1 | {oncall['first_call_ms']} ms | | |",
+            "",
+        ]
+    timers = r.parts.get("timers")
+    if timers:
+        load = (
+            f", {timers['ingest_rate']:g} events/s of ingestion meanwhile"
+            f" ({timers['ingest_accepted']:,} accepted)"
+            if timers["ingest_rate"]
+            else ", no other load"
+        )
+        lines += [
+            f"### Escalation timers: {timers['timers']:,} pending",
+            "",
+            f"{timers['timers']:,} `jobs.probe` jobs queued at once, due evenly over"
+            f" {timers['spread_seconds']:g} s, run by {timers['workers']} `tocsin worker`"
+            f" process(es) × {timers['concurrency']} on {timers['backend']}{load}. Lateness ="
+            " when the handler started − `run_at`. Target: p99 under 1 s.",
+            "",
+            "| Ran | Not run | p50 | p90 | p99 | max | over 1 s |",
+            "|--:|--:|--:|--:|--:|--:|--:|",
+            f"| {timers['ran']:,} | {timers['not_run']:,} | {timers['p50_ms']:,.0f} ms"
+            f" | {timers['p90_ms']:,.0f} ms | **{timers['p99_ms']:,.0f} ms**"
+            f" | {timers['max_ms']:,.0f} ms | {timers['late_over_1s']:,} |",
+            "",
+        ]
+    page = r.parts.get("notify")
+    if page:
+        workers = "the embedded worker of `tocsin serve`" if page["embedded_worker"] else ""
+        if page["workers"]:
+            workers += (" and " if workers else "") + f"{page['workers']} `tocsin worker`(s)"
+        lines += [
+            "### Alert to first notification",
+            "",
+            f"{page['accepted']} PagerDuty triggers for new dedup keys, one every"
+            f" {page['interval_seconds']:g} s, each opening an incident that pages the person"
+            " on call by email (one immediate rule); measured from the 202 answer to the SMTP"
+            f" server (aiosmtpd, loopback) holding the message. Jobs run by {workers}, SQLite."
+            f" Background: {page['load_rate']:,.0f} events/s (target {page['load_target_rate']:g})"
+            f" of repeats over {page['load_keys']} open alerts, {page['load_accepted']:,}"
+            f" accepted, {page['load_non_2xx']} non-2xx, their p99 {page['load_p99_ms']:,.0f} ms."
+            " Target: p99 under 1 s.",
+            "",
+            "| Pages | missing | duplicates | p50 | p90 | p99 | max |",
+            "|--:|--:|--:|--:|--:|--:|--:|",
+            f"| {page['received']} of {page['accepted']} | {page['missing']}"
+            f" | {page['duplicates']} | {page['p50_ms']:,.0f} ms | {page['p90_ms']:,.0f} ms"
+            f" | **{page['p99_ms']:,.0f} ms** | {page['max_ms']:,.0f} ms |",
+            "",
+            "Where the time goes (database timestamps of each incident; the last stage ends at"
+            " the SMTP server's clock, the same machine):",
+            "",
+            "| Stage | p50 | p99 | max |",
+            "|---|--:|--:|--:|",
+        ]
+        for name, f in page["stages"].items():
+            if f["n"]:
+                lines.append(
+                    f"| {name} | {f['p50_ms']:,.0f} ms | {f['p99_ms']:,.0f} ms"
+                    f" | {f['max_ms']:,.0f} ms |"
+                )
+        lines.append("")
+    return lines
 
 
 def write_doc(path: Path, text: str) -> None:
@@ -1002,11 +1212,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "postgresql+psycopg://user:pw@127.0.0.1/tocsin_bench (a throwaway database!)",
     )
     parser.add_argument("--with-worker", action="store_true", help="serve with the embedded worker")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated, run in this order: {', '.join(PARTS)} (default: all)",
+    )
+    parser.add_argument(
+        "--timers-ingest-rate",
+        type=float,
+        default=0.0,
+        help="events/s of background ingestion during the timer benchmark (default 0)",
+    )
+    parser.add_argument(
+        "--notify-workers",
+        type=int,
+        default=0,
+        help="separate `tocsin worker` processes in the alert-to-notification run (default 0)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--wrk", help="wrk binary (default: wrk on PATH)")
     parser.add_argument("--alertmanager", help="Alertmanager binary (default: on PATH)")
     args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        parser.error(f"--parts: choose from {', '.join(PARTS)}")
+    args.parts = [p for p in PARTS if p in parts]
     if not 1 <= args.threads <= args.connections:
         parser.error("wrk needs 1 <= --threads <= --connections")
     quick = args.quick

@@ -291,6 +291,12 @@ def main() -> None:
     parser.add_argument("--ingest-rate", type=float, default=0.0, help="events/s of load")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
+
+    def terminate(signum: int, _frame: Any) -> None:
+        # Unwind through run()'s `finally`, which stops the worker and server processes.
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
     with tempfile.TemporaryDirectory(prefix="tocsin-timers-") as tmp:
         result = run(args, Path(tmp))
     if args.json:
