@@ -652,9 +652,13 @@ def run_part(args: argparse.Namespace, results: Results, part: str, wrk_bin: str
     if part == "oncall":
         results.check(
             f"who is on call now: {data['schedules']:,} schedules < {data['target_ms']} ms",
-            data["p95_ms"] < data["target_ms"],
-            f"p95 {data['p95_ms']} ms over {data['runs']} calls (median {data['median_ms']} ms,"
-            f" max {data['max_ms']} ms; first call in a fresh process {data['first_call_ms']} ms)",
+            # `tocsin serve` and `tocsin worker` freeze start-up's objects (gc.freeze), so the
+            # frozen figures are how they run; the unfrozen ones are reported alongside.
+            data["frozen_p95_ms"] < data["target_ms"],
+            f"p95 {data['frozen_p95_ms']} ms over {data['runs']} calls as the server runs"
+            f" (after gc.freeze(); median {data['frozen_median_ms']} ms, max"
+            f" {data['frozen_max_ms']} ms); without freezing p95 {data['p95_ms']} ms; first call"
+            f" in a fresh process {data['first_call_ms']} ms",
         )
     elif part == "timers":
         results.check(
@@ -1097,10 +1101,11 @@ def part_reports(r: Results) -> list[str]:
             "",
             "| | Calls | median | p95 | max |",
             "|---|--:|--:|--:|--:|",
-            f"| **Warm process** | {oncall['runs']} | {oncall['median_ms']} ms"
+            f"| **As the server runs** (after `gc.freeze()`) | {oncall['runs']}"
+            f" | {oncall['frozen_median_ms']} ms | {oncall['frozen_p95_ms']} ms"
+            f" | {oncall['frozen_max_ms']} ms |",
+            f"| Warm process, collector not frozen | {oncall['runs']} | {oncall['median_ms']} ms"
             f" | {oncall['p95_ms']} ms | {oncall['max_ms']} ms |",
-            f"| after `gc.freeze()` | {oncall['runs']} | {oncall['frozen_median_ms']} ms"
-            f" | {oncall['frozen_p95_ms']} ms | {oncall['frozen_max_ms']} ms |",
             f"| First call in a fresh process | 1 | {oncall['first_call_ms']} ms | | |",
             "",
         ]

@@ -106,6 +106,7 @@ def worker(
         count = runner.run_until_idle()
         console.print(f"ran {count} job(s)")
         return
+    gc.freeze()  # as `serve` does: start-up's objects stay out of full collections
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: runner.stop())
     console.print(
