@@ -85,9 +85,10 @@ class Worker:
     ) -> None:
         engine = factory.kw["bind"]
         self.engine = engine
-        # SQLite: the worker's commits skip their own fsync (synchronous=NORMAL in WAL). A
-        # machine crash can then lose the last few, each whole: a lost claim leaves its job
-        # queued, a lost run leaves it to run again, which at-least-once delivery allows.
+        # The worker's commits skip their own fsync (SQLite: synchronous=NORMAL in WAL;
+        # PostgreSQL: synchronous_commit=off). A machine crash can then lose the last few,
+        # each whole: a lost claim leaves its job queued, a lost run leaves it to run again,
+        # which at-least-once delivery allows. The database stays consistent either way.
         self.factory = sessionmaker(
             bind=engine.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
         )
@@ -101,6 +102,9 @@ class Worker:
                 lock = threading.Lock()
                 write_turn = lambda: lock  # noqa: E731
             self._turns = _TurnsOnBegin(self.factory, write_turn)
+        elif engine.dialect.name == "postgresql":
+            # Likewise on PostgreSQL: the worker's commits do not wait for their WAL flush.
+            event.listen(self.factory.kw["bind"], "begin", _asynchronous_commit)
         self.registry = registry
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
@@ -470,6 +474,10 @@ class Worker:
         thread = threading.Thread(target=self.run_forever, name="tocsin-worker", daemon=True)
         thread.start()
         return thread
+
+
+def _asynchronous_commit(conn: Any) -> None:
+    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
 class _TurnsOnBegin:
