@@ -6,10 +6,11 @@ Target (issue 4): escalation timers fire at most 1 s late at p99 with 10,000 pen
 The run, in a temporary directory (SQLite) or a scratch database created on the PostgreSQL
 server given with --database-url (and dropped afterwards):
 
-1. Migrate; start `--workers` real `tocsin worker` processes (`--concurrency` each) and wait
-   until one has run a warm-up probe.
-2. Optionally start `tocsin serve --no-worker` and send it `--ingest-rate` PagerDuty trigger
-   events per second (over 500 dedup keys) for the whole run, as background load.
+1. Migrate; start `--workers` real `tocsin worker` processes (`--concurrency` each), or with
+   `--workers 0` a `tocsin serve` whose embedded worker runs the jobs (the way to run
+   SQLite), and wait until a warm-up probe has run.
+2. Optionally send `--ingest-rate` PagerDuty trigger events per second (over 500 dedup keys)
+   to `tocsin serve` for the whole run, as background load.
 3. Queue `--timers` `jobs.probe` jobs (each writes one row when it runs, as a timer that
    does something would) due uniformly over `--spread` seconds, starting `--lead` seconds
    from now, in one transaction.
@@ -183,13 +184,36 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "TOCSIN_ENV": "test",
             "TOCSIN_LOG_FORMAT": "json",
             "TOCSIN_LOG_LEVEL": "WARNING",
+            "TOCSIN_WORKER_CONCURRENCY": str(args.concurrency),
         },
     )
     ingestion: Ingestion | None = None
     try:
         upgrade(built.engine, settings)
+        key = ""
+        if args.ingest_rate > 0:
+            from tocsin.alerts import service as alerts
+
+            with transaction(built.sessionmaker) as session:
+                svc = catalog.create_service(session, name="Timer bench load")
+                _, key = alerts.create_integration(
+                    session, service_id=svc.id, name="load", type="pagerduty"
+                )
+        port = free_port()
+        if args.workers == 0:  # the embedded worker of `tocsin serve` runs the timers
+            server = children.start("server", "serve", "--port", str(port))
+        elif args.ingest_rate > 0:
+            server = children.start("server", "serve", "--no-worker", "--port", str(port))
+        else:
+            server = None
         for n in range(args.workers):
             children.start(f"worker{n}", "worker", "--concurrency", str(args.concurrency))
+        if server is not None:
+            ready = time.monotonic() + 60
+            while time.monotonic() < ready and server.poll() is None:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                    break
+                time.sleep(0.1)
         with transaction(built.sessionmaker) as session:
             enqueue(session, PROBE, {"token": "warm-up"})
         deadline = time.monotonic() + 60
@@ -199,23 +223,14 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     break
             time.sleep(0.1)
         else:
-            raise SystemExit(f"no worker ran the warm-up probe; see {work}/worker0.log")
-        log(f"{args.workers} worker(s) × {args.concurrency} running on {backend}")
+            raise SystemExit(f"no worker ran the warm-up probe; see the logs in {work}")
+        where = (
+            f"{args.workers} worker process(es) × {args.concurrency}"
+            if args.workers
+            else "the embedded worker of `tocsin serve`"
+        )
+        log(f"{where} running on {backend}")
         if args.ingest_rate > 0:
-            with transaction(built.sessionmaker) as session:
-                from tocsin.alerts import service as alerts
-
-                svc = catalog.create_service(session, name="Timer bench load")
-                _, key = alerts.create_integration(
-                    session, service_id=svc.id, name="load", type="pagerduty"
-                )
-            port = free_port()
-            server = children.start("server", "serve", "--no-worker", "--port", str(port))
-            ready = time.monotonic() + 60
-            while time.monotonic() < ready and server.poll() is None:
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                    break
-                time.sleep(0.1)
             ingestion = Ingestion(port, key, args.ingest_rate)
             ingestion.start()
             log(f"background ingestion at {args.ingest_rate:g} events/s")
@@ -286,7 +301,12 @@ def main() -> None:
     parser.add_argument("--timers", type=int, default=10_000)
     parser.add_argument("--spread", type=float, default=45.0, help="seconds the timers span")
     parser.add_argument("--lead", type=float, default=5.0, help="seconds until the first")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes; 0: the worker inside `tocsin serve` (what SQLite runs best)",
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="jobs per worker at once")
     parser.add_argument("--ingest-rate", type=float, default=0.0, help="events/s of load")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -305,7 +325,7 @@ def main() -> None:
     load = f", {result['ingest_rate']:g} events/s ingested" if result["ingest_rate"] else ""
     print(
         f"{result['timers']} timers over {result['spread_seconds']:g} s on {result['backend']}, "
-        f"{result['workers']} worker(s) × {result['concurrency']}{load}\n"
+        f"{result['workers'] or 'embedded'} worker(s) × {result['concurrency']}{load}\n"
         f"  lateness p50 {result['p50_ms']} ms, p90 {result['p90_ms']} ms, "
         f"p99 {result['p99_ms']} ms, max {result['max_ms']} ms; "
         f"{result['late_over_1s']} over 1 s; {result['not_run']} not run\n"

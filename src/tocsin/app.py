@@ -149,7 +149,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = thread = None
         if settings.embedded_worker:
-            worker = container.worker(metrics=metrics.job)
+            # On SQLite the worker takes turns with ingestion (which goes first).
+            worker = container.worker(metrics=metrics.job, write_turn=container.intake.turn.after)
             thread = worker.start_thread()
         # Every process that accepts events also applies them (one at a time across processes).
         container.intake.start()

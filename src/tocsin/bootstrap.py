@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -108,6 +110,7 @@ class Container:
         *,
         concurrency: int | None = None,
         metrics: JobMetricsSink | None = None,
+        write_turn: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> Worker:
         return Worker(
             self.sessionmaker,
@@ -117,6 +120,7 @@ class Container:
             concurrency=concurrency or self.settings.worker_concurrency,
             name=name,
             metrics=metrics,
+            write_turn=write_turn,
         )
 
 

@@ -107,7 +107,9 @@ def test_a_committed_job_wakes_this_processs_worker_and_a_rollback_does_not(
 
 
 def test_jobs_run_concurrently_up_to_the_concurrency(container: Container) -> None:
-    barrier = threading.Barrier(3, timeout=DEADLINE)  # passes only if 3 run at once
+    # Passes only if 3 run at once (on SQLite too: a run takes the write turn only from its
+    # first statement).
+    barrier = threading.Barrier(3, timeout=DEADLINE)
 
     def together(session: Session, payload: dict[str, Any]) -> None:
         barrier.wait()
@@ -119,6 +121,17 @@ def test_jobs_run_concurrently_up_to_the_concurrency(container: Container) -> No
             enqueue(session, "together", {"n": n})
     with running(worker):
         assert _wait_for(lambda: _states(container) == {"done": 6})
+
+
+def test_a_worker_with_several_slots_runs_every_job_once(container: Container) -> None:
+    ran: list[Any] = []
+    worker = _worker(container, _registry(JobKind("k", _record(ran))), concurrency=4)
+    with container.sessionmaker.begin() as session:
+        for n in range(40):
+            enqueue(session, "k", {"n": n})
+    with running(worker):
+        assert _wait_for(lambda: _states(container) == {"done": 40})
+    assert sorted(p["n"] for p, _ in ran) == list(range(40))
 
 
 def _states(container: Container) -> dict[str, int]:
@@ -240,25 +253,24 @@ def test_a_job_of_an_unknown_kind_fails_with_a_reason(container: Container) -> N
 def test_a_periodic_job_runs_once_per_slot_across_workers(container: Container) -> None:
     ran: list[Any] = []
     registry = _registry(JobKind("tick", _record(ran)))
-    registry.every(PeriodicJob("tick", every=timedelta(seconds=10)))
+    hour = timedelta(hours=1)
+    registry.every(PeriodicJob("tick", every=hour))
     workers = [_worker(container, registry, name=f"w{n}") for n in range(3)]
-    now = utcnow()
+    # Workers that looked hours ago: both the slot then and the next one are due now.
+    then = utcnow() - 3 * hour
+    slot = registry.periodic[0].slot(then)
     for worker in workers:
-        assert worker.schedule_periodic(now) == 1
-        assert worker.schedule_periodic(now) == 0  # remembered until the next slot
+        assert worker.schedule_periodic(then) == 1
+        assert worker.schedule_periodic(then) == 0  # remembered until the next slot
     with container.sessionmaker() as session:
         jobs = session.scalars(select(Job).order_by(Job.run_at)).all()
-        assert [j.run_at for j in jobs] == [
-            registry.periodic[0].slot(now),
-            registry.periodic[0].slot(now) + timedelta(seconds=10),
-        ]
-        assert jobs[0].key.startswith("periodic:tick:")  # type: ignore[union-attr]
+        assert [j.run_at for j in jobs] == [slot, slot + hour]
+        assert jobs[0].key == f"periodic:tick:{slot:%Y-%m-%dT%H:%M:%S}"
     for worker in workers:
         worker.run_until_idle()
-    assert len(ran) == 1  # the current slot, once; the next one waits for its time
-    later = now + timedelta(seconds=10)
-    for worker in workers:
-        assert worker.schedule_periodic(later) == 1
+    assert sorted(p["slot"] for p, _ in ran) == [slot.isoformat(), (slot + hour).isoformat()]
+    for worker in workers:  # the next slot: one more job, however many workers queue it
+        assert worker.schedule_periodic(then + hour) == 1
     with container.sessionmaker() as session:
         assert session.scalar(select(func.count(Job.id))) == 3
 

@@ -82,6 +82,7 @@ class Intake:
         self.factory = factory
         engine = factory.kw["bind"]
         turn = WriteTurn(enabled=engine.dialect.name == "sqlite")
+        self.turn = turn  # the embedded job worker takes its turns here too
         # On SQLite the processor's commits skip their own fsync: the WAL is one append-only
         # file, so the event writer's next fsync makes them durable too; and if a machine
         # crash lost one first, it would vanish whole, leaving its events pending to be

@@ -16,14 +16,14 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import event, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.db import transaction, utcnow
@@ -81,14 +81,30 @@ class Worker:
         name: str | None = None,
         metrics: JobMetricsSink | None = None,
         listen: bool = True,
+        write_turn: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> None:
         engine = factory.kw["bind"]
-        # SQLite: the worker's commits skip their own fsync (synchronous=NORMAL in WAL). A
-        # machine crash can then lose the last few, each whole: a lost claim leaves its job
-        # queued, a lost run leaves it to run again, which at-least-once delivery allows.
+        self.engine = engine
+        # The worker's commits skip their own fsync (SQLite: synchronous=NORMAL in WAL;
+        # PostgreSQL: synchronous_commit=off). A machine crash can then lose the last few,
+        # each whole: a lost claim leaves its job queued, a lost run leaves it to run again,
+        # which at-least-once delivery allows. The database stays consistent either way.
         self.factory = sessionmaker(
             bind=engine.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
         )
+        self._turns: _TurnsOnBegin | None = None
+        if engine.dialect.name == "sqlite":
+            # One writer: the worker's transactions take turns in-process from their first
+            # statement to their end (waiting on a lock is prompt where SQLite's busy handler
+            # sleeps in growing steps). The embedded worker shares the ingestion's turn, so
+            # accepting events still goes first.
+            if write_turn is None:
+                lock = threading.Lock()
+                write_turn = lambda: lock  # noqa: E731
+            self._turns = _TurnsOnBegin(self.factory, write_turn)
+        elif engine.dialect.name == "postgresql":
+            # Likewise on PostgreSQL: the worker's commits do not wait for their WAL flush.
+            event.listen(self.factory.kw["bind"], "begin", _asynchronous_commit)
         self.registry = registry
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
@@ -96,7 +112,6 @@ class Worker:
         self.name = (name or default_name())[:64]
         self.metrics = metrics
         self.listen = listen
-        self.engine = engine
         self.is_postgres = self.engine.dialect.name == "postgresql"
         # Reads that decide whether to claim must not take SQLite's write lock.
         self._reader = sessionmaker(
@@ -109,6 +124,15 @@ class Worker:
         self._busy = 0
         self._ensured: dict[str, datetime] = {}
         self.listener: wake.Listener | None = None
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        try:
+            with transaction(self.factory) as session:
+                yield session
+        finally:
+            if self._turns is not None:
+                self._turns.release()  # in case the transaction ended without an event
 
     # -- claiming ----------------------------------------------------------------------------
 
@@ -130,7 +154,7 @@ class Worker:
             # SQLite ignores this; its single writer lock serialises claims instead.
             .with_for_update(skip_locked=True)
         )
-        with transaction(self.factory) as session:
+        with self._write() as session:
             rows = session.execute(
                 update(Job)
                 .where(Job.id.in_(due))
@@ -205,7 +229,7 @@ class Worker:
 
     def _execute_in(self, job: Claimed, kind: JobKind, bound: Any) -> str:
         try:
-            with transaction(self.factory) as session:
+            with self._write() as session:
                 if self.is_postgres:
                     ms = max(1, int(kind.timeout_seconds * 1000))
                     session.execute(text(f"SET LOCAL statement_timeout = {ms}"))
@@ -261,7 +285,7 @@ class Worker:
             values["run_at"] = run_at
         if state == FAILED:
             values["finished_at"] = utcnow()
-        with transaction(self.factory) as session:
+        with self._write() as session:
             session.execute(
                 update(Job)
                 .where(*self._still_ours(job))
@@ -296,7 +320,7 @@ class Worker:
         todo = [p for p in self.registry.periodic if self._ensured.get(p.kind) != p.slot(now)]
         if not todo:
             return 0
-        with transaction(self.factory) as session:
+        with self._write() as session:
             for periodic in todo:
                 slot = periodic.slot(now)
                 for start in (slot, slot + periodic.every):
@@ -331,7 +355,7 @@ class Worker:
             keep.append(item.job)
         if not keep:
             return 0
-        with transaction(self.factory) as session:
+        with self._write() as session:
             result = session.execute(
                 update(Job)
                 .where(
@@ -398,6 +422,7 @@ class Worker:
             log.info("worker.stopped", worker=self.name)
 
     def _dispatch(self, jobs: queue_module.Queue[Claimed | None]) -> None:
+        backlog = False  # the last claim filled every free slot: more are likely due
         while not self._stop.is_set():
             self._wake.clear()
             timeout = self.poll_seconds
@@ -407,20 +432,23 @@ class Worker:
                     free = self.concurrency - self._busy
                 if free > 0:
                     now = utcnow()
-                    due = self.next_wakeup()
-                    if due is not None and due <= now:
+                    due = None if backlog else self.next_wakeup()
+                    if backlog or (due is not None and due <= now):
                         claimed = self.claim_many(free)
+                        backlog = len(claimed) == free
                         with self._lock:
                             self._busy += len(claimed)
                         for job in claimed:
                             jobs.put(job)
                         if claimed:
                             continue  # more may be due: look again at once
-                        timeout = min(self.poll_seconds, 0.05)  # another worker is claiming
+                        # Nothing after all: another worker took them; look again soon.
+                        timeout = 0.0 if due is None else min(self.poll_seconds, 0.05)
                     elif due is not None:
                         timeout = min(self.poll_seconds, (due - now).total_seconds())
             except Exception as exc:  # database briefly unavailable: wait and try again
                 log.error("worker.claim_failed", error=str(exc))
+                backlog = False
                 timeout = max(self.poll_seconds, 1.0)
             self._wake.wait(max(0.0, timeout))
 
@@ -446,6 +474,41 @@ class Worker:
         thread = threading.Thread(target=self.run_forever, name="tocsin-worker", daemon=True)
         thread.start()
         return thread
+
+
+def _asynchronous_commit(conn: Any) -> None:
+    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
+class _TurnsOnBegin:
+    """Take `turn` when a transaction of these sessions begins on the database (its first
+    statement: a handler's work before that runs alongside others), and give it back once it
+    has committed or rolled back."""
+
+    def __init__(
+        self, factory: sessionmaker[Session], turn: Callable[[], AbstractContextManager[Any]]
+    ) -> None:
+        self._turn = turn
+        self._held = threading.local()
+        # Listeners local to the worker's own engine options and sessions.
+        event.listen(factory.kw["bind"], "begin", self._begin)
+        event.listen(factory, "after_commit", self._end)
+        event.listen(factory, "after_rollback", self._end)
+
+    def _begin(self, conn: Any) -> None:
+        self.release()
+        held = self._turn()
+        held.__enter__()
+        self._held.turn = held
+
+    def _end(self, session: Session) -> None:
+        self.release()
+
+    def release(self) -> None:
+        held = getattr(self._held, "turn", None)
+        if held is not None:
+            self._held.turn = None
+            held.__exit__(None, None, None)
 
 
 def _as_utc(value: Any) -> datetime:
