@@ -147,7 +147,8 @@ def deliver(
 ) -> None:
     """Send one planned notification, or record why not."""
     notification = session.get(Notification, notification_id, with_for_update=True)
-    if notification is None or notification.state != NotificationState.planned:
+    pending = (NotificationState.planned, NotificationState.sending)
+    if notification is None or notification.state not in pending:
         return  # cancelled, or already handled by an earlier run of this job
     incident, user, method = notification.incident, notification.user, notification.contact_method
     now = utcnow()
@@ -170,10 +171,28 @@ def deliver(
         return
     message = _message(session, notification, settings)
     notification.attempts += 1
+    notification.state = NotificationState.sending.value
+    channel, destination = channels.for_kind(method.kind), _destination(method, settings)
+    # Commit before sending: no transaction (on SQLite, no write lock) stays open while a
+    # mail server or webhook takes its time. If this worker dies before the result is
+    # recorded, the job runs again and sends again, with the same delivery id (at least once).
+    session.commit()
+    error: str | None = None
     try:
-        channels.for_kind(method.kind).send(message, _destination(method, settings))
+        channel.send(message, destination)
     except DeliveryFailed as exc:
-        _failed(session, notification, method, exc.reason, name, settings)
+        error = exc.reason
+    notification = session.get(Notification, notification_id, with_for_update=True)
+    if notification is None or notification.state != NotificationState.sending:
+        return  # cancelled meanwhile: nothing left to record
+    method = notification.contact_method
+    if method is None:
+        notification.state = NotificationState.failed.value
+        notification.detail = "the contact method was deleted while sending"
+        session.flush()
+        return
+    if error is not None:
+        _failed(session, notification, method, error, name, settings)
         return
     notification.state = NotificationState.sent.value
     notification.sent_at = utcnow()
@@ -203,6 +222,7 @@ def _failed(
     log.warning("notify.failed", notification_id=notification.id, attempt=attempts, error=reason)
     if attempts < settings.notify_attempts:
         delay = retry_delay(settings, attempts)
+        notification.state = NotificationState.planned.value  # until the retry
         notification.detail = (
             f"attempt {attempts} of {settings.notify_attempts} failed: {reason}; "
             f"retrying in {_seconds(delay)}"

@@ -21,6 +21,9 @@ class ContactKind(enum.StrEnum):
 
 class NotificationState(enum.StrEnum):
     planned = "planned"  # waiting for its time (or for a retry)
+    # Being sent: recorded (committed) before the send starts, so that no transaction is
+    # open while a slow channel answers. A worker that dies here leaves it to be sent again.
+    sending = "sending"
     sent = "sent"
     failed = "failed"  # every attempt failed
     skipped = "skipped"  # not sent, on purpose (acknowledged, resolved, method gone)
