@@ -16,7 +16,7 @@ WEBHOOK_VERSION = 1
 class PageMessage:
     """Everything a person needs to act on a page from a phone, channel-independent."""
 
-    kind: Literal["page", "test"]
+    kind: Literal["page", "test", "shift"]
     recipient_name: str
     reason: str
     incident_number: int | None = None
@@ -29,6 +29,10 @@ class PageMessage:
     acknowledge_url: str = ""
     resolve_url: str = ""
     links_expire_at: datetime | None = None
+    # Shift notices (kind "shift"): `title` is the subject line, `reason` what happened.
+    schedule_url: str = ""
+    settings_url: str = ""
+    shift: dict[str, Any] | None = None
     created_at: datetime = field(default_factory=utcnow)
 
     @property
@@ -39,6 +43,8 @@ class PageMessage:
     def subject(self) -> str:
         if self.kind == "test":
             return "[Tocsin] Test notification"
+        if self.kind == "shift":
+            return f"[Tocsin] {self.title}"
         severity = f"{self.severity}, " if self.severity else ""
         return f"[Tocsin] {self.reference} ({severity}{self.urgency} urgency): {self.title}"
 
@@ -47,6 +53,8 @@ class PageMessage:
         """One line for chat and push titles."""
         if self.kind == "test":
             return "Tocsin test notification"
+        if self.kind == "shift":
+            return self.title
         return f"{self.reference}: {self.title}"
 
     def text(self) -> str:
@@ -62,6 +70,14 @@ class PageMessage:
             ]
             if self.incident_url:
                 lines += ["", f"Your notification settings: {self.incident_url}"]
+            return "\n".join(lines) + "\n"
+        if self.kind == "shift":
+            lines = [f"Hello {self.recipient_name},", "", self.reason, ""]
+            if self.schedule_url:
+                lines.append(f"Schedule: {self.schedule_url}")
+            if self.settings_url:
+                lines.append(f"Turn shift notifications off or change when they come: "
+                             f"{self.settings_url}")  # fmt: skip
             return "\n".join(lines) + "\n"
         lines = [
             f"{self.reference}: {self.title}",
@@ -89,6 +105,8 @@ class PageMessage:
             "reason": self.reason,
             "sent_at": self.created_at.isoformat(),
         }
+        if self.kind == "shift":
+            body["shift"] = {**(self.shift or {}), "schedule_url": self.schedule_url}
         if self.kind == "page":
             body["incident"] = {
                 "number": self.incident_number,

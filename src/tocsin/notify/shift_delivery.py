@@ -1,0 +1,197 @@
+"""The jobs behind shift notices: the periodic scan, and sending one notice.
+
+A notice goes to the contact methods of the person's low-urgency rules (a shift notice is
+information, not an emergency), all at once; a person without low-urgency rules gets it on
+every enabled contact method, as pages do. A method that fails is retried with the page
+backoff (`TOCSIN_NOTIFY_ATTEMPTS`, `TOCSIN_NOTIFY_RETRY_BASE_SECONDS`); methods that
+already got the notice are not sent it again."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.config import Settings
+from tocsin.db import utcnow
+from tocsin.jobs.queue import enqueue
+from tocsin.notify.channels import Channels, DeliveryFailed
+from tocsin.notify.delivery import (
+    channel_name,
+    destination,
+    remember,
+    retry_delay,
+    seconds_text,
+)
+from tocsin.notify.messages import PageMessage
+from tocsin.notify.models import (
+    ContactMethod,
+    NotificationRule,
+    NotificationState,
+    ShiftNotice,
+    ShiftNoticeKind,
+)
+from tocsin.notify.service import contact_methods
+from tocsin.notify.shift_text import starting_text, zone_of
+from tocsin.notify.shifts import SCAN_JOB, SEND_JOB, preference, scan, stint_from
+
+log = structlog.get_logger("tocsin.notify")
+
+
+def notice_methods(session: Session, notice: ShiftNotice) -> list[ContactMethod]:
+    """Where a shift notice goes: the low-urgency rules' methods, else every enabled one."""
+    rules = session.scalars(
+        select(NotificationRule)
+        .where(NotificationRule.user_id == notice.user_id, NotificationRule.urgency == "low")
+        .order_by(NotificationRule.position)
+    )
+    chosen = list(dict.fromkeys(r.contact_method for r in rules if r.contact_method.enabled))
+    return chosen or [m for m in contact_methods(session, notice.user) if m.enabled]
+
+
+def _skip(notice: ShiftNotice, reason: str) -> None:
+    notice.state = NotificationState.skipped.value
+    notice.detail = f"not sent: {reason}"
+
+
+def _refresh_start(session: Session, notice: ShiftNotice, now: datetime) -> str | None:
+    """Word a starting notice from the schedule as it is now; or say why it must not go."""
+    start = notice.shift_start
+    if notice.schedule_id is None or start is None:
+        return "the schedule was deleted"
+    stint = stint_from(session, notice.schedule_id, notice.user_id, start)
+    if stint is None:
+        return "no longer on call then (the schedule changed)"
+    if stint.end <= now:
+        return "the shift is already over"
+    notice.shift_end = stint.end
+    zone = zone_of(notice.user.timezone)
+    notice.subject, sentence = starting_text(notice.schedule_name, start, stint.end, zone, now)
+    notice.body = f"{sentence}\nOn call by: {stint.source}."
+    notice.data = {
+        "event": ShiftNoticeKind.starting.value,
+        "schedule": {"id": notice.schedule_id, "name": notice.schedule_name},
+        "start": start.isoformat(),
+        "end": stint.end.isoformat(),
+        "timezone": zone.key,
+        "source": stint.source,
+    }
+    return None
+
+
+def _message(notice: ShiftNotice, settings: Settings) -> PageMessage:
+    base = settings.base_url.rstrip("/")
+    data = dict(notice.data or {})
+    if notice.kind == ShiftNoticeKind.changed.value:
+        data = {
+            "event": ShiftNoticeKind.changed.value,
+            "schedule": {"id": notice.schedule_id, "name": notice.schedule_name},
+            **data,
+        }
+    return PageMessage(
+        kind="shift",
+        recipient_name=notice.user.name,
+        reason=notice.body,
+        title=notice.subject,
+        schedule_url=f"{base}/schedules/{notice.schedule_id}" if notice.schedule_id else "",
+        settings_url=f"{base}/users/{notice.user_id}/notifications",
+        shift=data,
+    )
+
+
+def send_notice(
+    session: Session,
+    notice_id: int,
+    *,
+    channels: Channels,
+    settings: Settings,
+    now: datetime | None = None,
+) -> None:
+    """Send one planned shift notice to the person's methods, or record why not."""
+    notice = session.get(ShiftNotice, notice_id, with_for_update=True)
+    if notice is None or notice.state != NotificationState.planned:
+        return  # already handled by an earlier run of this job
+    now = now or utcnow()
+    user = notice.user
+    if not user.active:
+        _skip(notice, "the account is deactivated")
+    elif not preference(session, user).enabled:
+        _skip(notice, "shift notifications are turned off")
+    elif notice.kind == ShiftNoticeKind.starting.value and (
+        problem := _refresh_start(session, notice, now)
+    ):
+        _skip(notice, problem)
+    if notice.state != NotificationState.planned:
+        session.flush()
+        return
+    methods = notice_methods(session, notice)
+    if not methods:
+        _skip(notice, "no enabled contact method")
+        session.flush()
+        return
+    message = _message(notice, settings)
+    notice.attempts += 1
+    results: dict[str, Any] = dict(notice.deliveries or {})
+    for method in methods:
+        if results.get(str(method.id), {}).get("ok"):
+            continue
+        name = channel_name(method, method.kind)
+        try:
+            channels.for_kind(method.kind).send(message, destination(method, settings))
+        except DeliveryFailed as exc:
+            remember(method, ok=False, result=f"shift notice failed: {exc.reason}")
+            results[str(method.id)] = {"label": method.label, "channel": name, "ok": False,
+                                       "detail": exc.reason}  # fmt: skip
+        else:
+            remember(method, ok=True, result="shift notice sent")
+            results[str(method.id)] = {"label": method.label, "channel": name, "ok": True,
+                                       "detail": "sent"}  # fmt: skip
+    notice.deliveries = results
+    _conclude(session, notice, results, settings, now)
+    session.flush()
+
+
+def _conclude(
+    session: Session,
+    notice: ShiftNotice,
+    results: dict[str, Any],
+    settings: Settings,
+    now: datetime,
+) -> None:
+    sent = [r["label"] for r in results.values() if r["ok"]]
+    failed = [f"{r['label']}: {r['detail']}" for r in results.values() if not r["ok"]]
+    if sent and notice.sent_at is None:
+        notice.sent_at = now
+    summary = f"sent to {', '.join(sent)}" if sent else ""
+    if not failed:
+        notice.state = NotificationState.sent.value
+        notice.detail = summary
+        log.info("notify.shift_notice_sent", notice_id=notice.id)
+        return
+    failures = "; ".join(failed)
+    if notice.attempts < settings.notify_attempts:
+        delay = retry_delay(settings, notice.attempts)
+        notice.detail = "; ".join(
+            part for part in (summary, f"failed: {failures}",
+                              f"retrying in {seconds_text(delay)}") if part
+        )  # fmt: skip
+        enqueue(session, SEND_JOB, {"notice_id": notice.id}, run_at=now + timedelta(seconds=delay))
+        return
+    notice.state = (NotificationState.sent if sent else NotificationState.failed).value
+    notice.detail = "; ".join(part for part in (summary, f"failed: {failures}") if part)
+    log.warning("notify.shift_notice_failed", notice_id=notice.id, error=failures)
+
+
+def job_handlers(channels: Channels, settings: Settings) -> dict[str, Any]:
+    """The handlers bootstrap registers for shift notices."""
+
+    def scan_job(session: Session, payload: dict[str, Any]) -> None:
+        scan(session)
+
+    def send_job(session: Session, payload: dict[str, Any]) -> None:
+        send_notice(session, int(payload["notice_id"]), channels=channels, settings=settings)
+
+    return {SCAN_JOB: scan_job, SEND_JOB: send_job}
