@@ -36,7 +36,14 @@ from tocsin.notify.models import (
 )
 from tocsin.notify.service import contact_methods
 from tocsin.notify.shift_text import starting_text, zone_of
-from tocsin.notify.shifts import SCAN_JOB, SEND_JOB, preference, scan, stint_from
+from tocsin.notify.shifts import (
+    LONGEST_SHIFT,
+    SCAN_JOB,
+    SEND_JOB,
+    preference,
+    scan,
+    stint_from,
+)
 
 log = structlog.get_logger("tocsin.notify")
 
@@ -69,13 +76,16 @@ def _refresh_start(session: Session, notice: ShiftNotice, now: datetime) -> str 
         return "the shift is already over"
     notice.shift_end = stint.end
     zone = zone_of(notice.user.timezone)
-    notice.subject, sentence = starting_text(notice.schedule_name, start, stint.end, zone, now)
+    open_ended = stint.end >= start + LONGEST_SHIFT
+    notice.subject, sentence = starting_text(
+        notice.schedule_name, start, stint.end, zone, now, open_ended=open_ended
+    )
     notice.body = f"{sentence}\nOn call by: {stint.source}."
     notice.data = {
         "event": ShiftNoticeKind.starting.value,
         "schedule": {"id": notice.schedule_id, "name": notice.schedule_name},
         "start": start.isoformat(),
-        "end": stint.end.isoformat(),
+        "end": None if open_ended else stint.end.isoformat(),
         "timezone": zone.key,
         "source": stint.source,
     }

@@ -47,10 +47,20 @@ def names(people: Sequence[str]) -> str:
 
 
 def starting_text(
-    schedule: str, start: datetime, end: datetime, zone: ZoneInfo, now: datetime
+    schedule: str,
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    now: datetime,
+    *,
+    open_ended: bool = False,
 ) -> tuple[str, str]:
-    """(subject, sentence) of a "your shift starts" notice."""
-    when = f"from {moment(start, zone, now)} to {moment(end, zone, now)}"
+    """(subject, sentence) of a "your shift starts" notice; `open_ended` when its end is
+    further away than was looked (`end` is then only where the looking stopped)."""
+    if open_ended:
+        when = f"from {moment(start, zone, now)}, for {(end - start).days} days or more"
+    else:
+        when = f"from {moment(start, zone, now)} to {moment(end, zone, now)}"
     subject = f"On call for {schedule} {when}"
     sentence = f"You are on call for schedule “{schedule}” {when} ({zone.key})."
     return subject, sentence

@@ -12,7 +12,7 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.deps import AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError, NotFound
-from tocsin.notify import links, methods
+from tocsin.notify import links, methods, shifts
 from tocsin.notify.models import URGENCIES, ContactKind
 from tocsin.notify.service import contact_methods, notifications_of_user
 from tocsin.web.actions import perform
@@ -86,6 +86,8 @@ def _page(
         "urgencies": URGENCIES,
         "kinds": [k.value for k in ContactKind],
         "recent": notifications_of_user(db, owner, limit=30),
+        "shift_pref": shifts.preference(db, owner),
+        "shift_notices": shifts.notices_of_user(db, owner, limit=20),
         "secret": secret,
         "secret_for": secret_for,
         "error": error,
@@ -246,3 +248,17 @@ def delete_rule(user_id: int, rule_id: int, db: DbSession, user: CurrentUser) ->
         methods.delete_rule(db, rule, by=user)
 
     return perform(db, _back(user_id), remove, notice="Rule deleted.")
+
+
+@router.post("/users/{user_id}/shift-notifications")
+def update_shift_notifications(
+    user_id: int, db: DbSession, user: CurrentUser, form: Form
+) -> Response:
+    def change() -> None:
+        changes = {
+            "shift_notifications": checkbox(form, "shift_notifications"),
+            "lead_minutes": optional_int(form, "lead_minutes") or 0,
+        }
+        shifts.update_preference(db, _owner(db, user_id, user), changes, by=user)
+
+    return perform(db, _back(user_id), change, notice="Shift notifications saved.")
