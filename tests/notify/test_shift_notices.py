@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +20,7 @@ from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.config import Settings
+from tocsin.configfile import ConfigError, apply_file, export_yaml
 from tocsin.db import utcnow
 from tocsin.jobs.models import Job
 from tocsin.jobs.queue import enqueue
@@ -407,3 +410,35 @@ def test_the_notifications_page_sets_the_preference_and_lists_notices(
     assert "lead_minutes" in answer.text
     db.rollback()
     assert shifts.preference(db, admin).enabled is False  # the refused form changed nothing
+
+
+def test_the_configuration_file_sets_the_preference_once_and_exports_it(
+    db: Session, tmp_path: Path, responder: User
+) -> None:
+    doc = {
+        "version": 1,
+        "notifications": [
+            {
+                "user": "rita@example.com",
+                "contact_methods": [
+                    {"label": "Work", "kind": "email", "target": "rita@example.com"}
+                ],
+                "shift_notifications": {"enabled": True, "lead_minutes": 45},
+            }
+        ],
+    }
+    path = tmp_path / "tocsin.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    changes = apply_file(db, path)
+    db.commit()
+    assert "set shift notifications for rita@example.com: on, 45 min before a shift" in changes
+    assert apply_file(db, path) == []
+    assert shifts.preference(db, responder).lead_minutes == 45
+    exported = yaml.safe_load(export_yaml(db))
+    (entry,) = exported["notifications"]
+    assert entry["shift_notifications"] == {"enabled": True, "lead_minutes": 45}
+
+    doc["notifications"][0]["shift_notifications"] = {"enabled": True, "lead_minutes": 9999}
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match=r"notifications\[0\]\.shift_notifications\.lead_minutes"):
+        apply_file(db, path)

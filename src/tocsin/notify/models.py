@@ -1,4 +1,5 @@
-"""ORM models for contact methods, personal notification rules, deliveries and action links."""
+"""ORM models for contact methods, personal notification rules, deliveries, action links,
+and shift notices (with each person's choice about them)."""
 
 from __future__ import annotations
 
