@@ -442,3 +442,38 @@ def test_the_configuration_file_sets_the_preference_once_and_exports_it(
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(ConfigError, match=r"notifications\[0\]\.shift_notifications\.lead_minutes"):
         apply_file(db, path)
+
+
+def test_a_layer_edit_and_deleting_the_schedule_tell_the_people_it_moves(
+    db: Session, container: Container, settings: Settings, smtp: SmtpServer, admin: User
+) -> None:
+    ann, bob, cat = (person(db, settings, n, tz="UTC") for n in ("Ann", "Bob", "Cat"))
+    start = (utcnow() + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    schedule = daily(db, "Primary", [ann, bob], start, "UTC")
+    work(db, container)
+    smtp.mailbox.messages.clear()
+    smtp.mailbox.recipients.clear()
+
+    # Cat replaces Bob in the rotation: Bob loses his days to Cat; Ann's do not move.
+    (layer,) = schedule.layers
+    schedules.update_layer(db, layer, {"member_ids": [ann.id, cat.id]})
+    work(db, container)
+    assert sorted(to(smtp)) == ["bob@example.com", "cat@example.com"]
+    bodies = {m["To"].addresses[0].addr_spec: m.get_content() for m in smtp.messages}
+    day2 = start + timedelta(days=1)
+    assert "The schedule “Primary” changed (layer “Daily” changed)" in bodies["bob@example.com"]
+    assert (
+        f"Cat takes your shift on {span(day2, day2 + timedelta(days=1), zone_of('UTC'))}"
+        in (bodies["bob@example.com"])
+    )
+    assert "taking over from Bob" in bodies["cat@example.com"]
+
+    smtp.mailbox.messages.clear()
+    smtp.mailbox.recipients.clear()
+    schedules.delete_schedule(db, schedule)
+    work(db, container)
+    assert sorted(to(smtp)) == ["ann@example.com", "cat@example.com"]
+    assert all("(nobody is on call then)" in m.get_content() for m in smtp.messages)
+    assert all("Schedule: " not in m.get_content() for m in smtp.messages)
+    latest = notices(db)[-1]
+    assert latest.schedule_id is None and latest.schedule_name == "Primary"
