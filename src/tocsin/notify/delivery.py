@@ -61,7 +61,7 @@ def retry_delay(settings: Settings, attempts: int) -> float:
     return settings.notify_retry_base_seconds * 4 ** max(0, attempts - 1)
 
 
-def seconds_text(value: float) -> str:
+def _seconds(value: float) -> str:
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.0f} min"
 
 
@@ -129,12 +129,12 @@ def _message(session: Session, notification: Notification, settings: Settings) -
     )
 
 
-def destination(method: ContactMethod, settings: Settings) -> Destination:
+def _destination(method: ContactMethod, settings: Settings) -> Destination:
     secret = webhook_secret(settings.secret_key, method) if method.kind == "webhook" else ""
     return Destination(target=method.target, secret=secret, label=method.label)
 
 
-def remember(method: ContactMethod, *, ok: bool, result: str) -> None:
+def _remember(method: ContactMethod, *, ok: bool, result: str) -> None:
     method.last_ok = ok
     method.last_result = result[:2000]
     method.last_result_at = utcnow()
@@ -170,14 +170,14 @@ def deliver(
     message = _message(session, notification, settings)
     notification.attempts += 1
     try:
-        channels.for_kind(method.kind).send(message, destination(method, settings))
+        channels.for_kind(method.kind).send(message, _destination(method, settings))
     except DeliveryFailed as exc:
         _failed(session, notification, method, exc.reason, name, settings)
         return
     notification.state = NotificationState.sent.value
     notification.sent_at = utcnow()
     notification.detail = f"sent to {method.label}"
-    remember(method, ok=True, result=f"page for {incident.reference} sent")
+    _remember(method, ok=True, result=f"page for {incident.reference} sent")
     record(
         session,
         incident,
@@ -198,13 +198,13 @@ def _failed(
     settings: Settings,
 ) -> None:
     attempts = notification.attempts
-    remember(method, ok=False, result=f"failed: {reason}")
+    _remember(method, ok=False, result=f"failed: {reason}")
     log.warning("notify.failed", notification_id=notification.id, attempt=attempts, error=reason)
     if attempts < settings.notify_attempts:
         delay = retry_delay(settings, attempts)
         notification.detail = (
             f"attempt {attempts} of {settings.notify_attempts} failed: {reason}; "
-            f"retrying in {seconds_text(delay)}"
+            f"retrying in {_seconds(delay)}"
         )
         record(
             session,
@@ -212,7 +212,7 @@ def _failed(
             "notification",
             f"{name.capitalize()} to {notification.user.name} failed "
             f"(attempt {attempts} of {settings.notify_attempts}): {reason}; "
-            f"retrying in {seconds_text(delay)}",
+            f"retrying in {_seconds(delay)}",
             by=None,
         )
         enqueue(
@@ -258,11 +258,11 @@ def send_test(session: Session, method_id: int, *, channels: Channels, settings:
         recipient_name=method.user.name, method_label=method.label, settings_url=settings_url
     )
     try:
-        channels.for_kind(method.kind).send(message, destination(method, settings))
+        channels.for_kind(method.kind).send(message, _destination(method, settings))
     except DeliveryFailed as exc:
-        remember(method, ok=False, result=f"test failed: {exc.reason}")
+        _remember(method, ok=False, result=f"test failed: {exc.reason}")
     else:
-        remember(method, ok=True, result="test sent")
+        _remember(method, ok=True, result="test sent")
     session.flush()
 
 

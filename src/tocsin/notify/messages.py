@@ -25,14 +25,14 @@ class PageMessage:
     urgency: str = "high"
     status: str = ""
     services: tuple[str, ...] = ()
-    incident_url: str = ""
-    acknowledge_url: str = ""
-    resolve_url: str = ""
-    links_expire_at: datetime | None = None
     # Shift notices (kind "shift"): `title` is the subject line, `reason` what happened.
     schedule_url: str = ""
     settings_url: str = ""
     shift: dict[str, Any] | None = None
+    incident_url: str = ""
+    acknowledge_url: str = ""
+    resolve_url: str = ""
+    links_expire_at: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
 
     @property
@@ -105,8 +105,6 @@ class PageMessage:
             "reason": self.reason,
             "sent_at": self.created_at.isoformat(),
         }
-        if self.kind == "shift":
-            body["shift"] = {**(self.shift or {}), "schedule_url": self.schedule_url}
         if self.kind == "page":
             body["incident"] = {
                 "number": self.incident_number,
@@ -123,6 +121,8 @@ class PageMessage:
                 "resolve": self.resolve_url,
                 "expires_at": self.links_expire_at.isoformat() if self.links_expire_at else None,
             }
+        if self.kind == "shift":
+            body["shift"] = {**(self.shift or {}), "schedule_url": self.schedule_url}
         return body
 
 

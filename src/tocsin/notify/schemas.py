@@ -162,7 +162,7 @@ class ShiftNoticeOut(Out):
     shift_end: Timestamp | None
     subject: str
     body: str
-    state: Literal["planned", "sent", "failed", "skipped"]
+    state: Literal["planned", "sending", "sent", "failed", "skipped"]
     attempts: int
     detail: str
     due_at: Timestamp

@@ -4,7 +4,11 @@ A notice goes to the contact methods of the person's low-urgency rules (a shift 
 information, not an emergency), all at once; a person without low-urgency rules gets it on
 every enabled contact method, as pages do. A method that fails is retried with the page
 backoff (`TOCSIN_NOTIFY_ATTEMPTS`, `TOCSIN_NOTIFY_RETRY_BASE_SECONDS`); methods that
-already got the notice are not sent it again."""
+already got the notice are not sent it again.
+
+Like page deliveries, a notice is marked `sending` and committed before anything is sent, so
+no transaction stays open while a mail server or webhook answers; a worker that dies while
+sending leaves the job to run again (at least once)."""
 
 from __future__ import annotations
 
@@ -19,13 +23,10 @@ from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.jobs.queue import enqueue
 from tocsin.notify.channels import Channels, DeliveryFailed
-from tocsin.notify.delivery import (
-    channel_name,
-    destination,
-    remember,
-    retry_delay,
-    seconds_text,
-)
+from tocsin.notify.delivery import _destination as destination
+from tocsin.notify.delivery import _remember as remember
+from tocsin.notify.delivery import _seconds as seconds_text
+from tocsin.notify.delivery import channel_name, retry_delay
 from tocsin.notify.messages import PageMessage
 from tocsin.notify.models import (
     ContactMethod,
@@ -112,6 +113,9 @@ def _message(notice: ShiftNotice, settings: Settings) -> PageMessage:
     )
 
 
+SENDING = "sending"
+
+
 def send_notice(
     session: Session,
     notice_id: int,
@@ -120,9 +124,11 @@ def send_notice(
     settings: Settings,
     now: datetime | None = None,
 ) -> None:
-    """Send one planned shift notice to the person's methods, or record why not."""
+    """Send one planned shift notice to the person's methods, or record why not.
+
+    Commits twice: once before sending (the notice is `sending`), once with the results."""
     notice = session.get(ShiftNotice, notice_id, with_for_update=True)
-    if notice is None or notice.state != NotificationState.planned:
+    if notice is None or notice.state not in (NotificationState.planned, SENDING):
         return  # already handled by an earlier run of this job
     now = now or utcnow()
     user = notice.user
@@ -134,31 +140,44 @@ def send_notice(
         problem := _refresh_start(session, notice, now)
     ):
         _skip(notice, problem)
-    if notice.state != NotificationState.planned:
+    if notice.state == NotificationState.skipped:
         session.flush()
         return
+    done = {key for key, result in (notice.deliveries or {}).items() if result.get("ok")}
     methods = notice_methods(session, notice)
     if not methods:
         _skip(notice, "no enabled contact method")
         session.flush()
         return
     message = _message(notice, settings)
+    targets = [
+        (str(m.id), m.label, channel_name(m, m.kind), channels.for_kind(m.kind),
+         destination(m, settings))
+        for m in methods
+        if str(m.id) not in done
+    ]  # fmt: skip
     notice.attempts += 1
-    results: dict[str, Any] = dict(notice.deliveries or {})
-    for method in methods:
-        if results.get(str(method.id), {}).get("ok"):
-            continue
-        name = channel_name(method, method.kind)
+    notice.state = SENDING
+    session.commit()  # nothing is held open while the channels answer
+    outcomes: list[tuple[str, str, str, str | None]] = []
+    for key, label, name, channel, where in targets:
         try:
-            channels.for_kind(method.kind).send(message, destination(method, settings))
+            channel.send(message, where)
         except DeliveryFailed as exc:
-            remember(method, ok=False, result=f"shift notice failed: {exc.reason}")
-            results[str(method.id)] = {"label": method.label, "channel": name, "ok": False,
-                                       "detail": exc.reason}  # fmt: skip
+            outcomes.append((key, label, name, exc.reason))
         else:
-            remember(method, ok=True, result="shift notice sent")
-            results[str(method.id)] = {"label": method.label, "channel": name, "ok": True,
-                                       "detail": "sent"}  # fmt: skip
+            outcomes.append((key, label, name, None))
+    notice = session.get(ShiftNotice, notice_id, with_for_update=True)
+    if notice is None or notice.state != SENDING:
+        return
+    results: dict[str, Any] = dict(notice.deliveries or {})
+    for key, label, name, error in outcomes:
+        method = session.get(ContactMethod, int(key))
+        if method is not None:
+            result = "shift notice sent" if error is None else f"shift notice failed: {error}"
+            remember(method, ok=error is None, result=result)
+        results[key] = {"label": label, "channel": name, "ok": error is None,
+                        "detail": error or "sent"}  # fmt: skip
     notice.deliveries = results
     _conclude(session, notice, results, settings, now)
     session.flush()
@@ -184,6 +203,7 @@ def _conclude(
     failures = "; ".join(failed)
     if notice.attempts < settings.notify_attempts:
         delay = retry_delay(settings, notice.attempts)
+        notice.state = NotificationState.planned.value  # until the retry
         notice.detail = "; ".join(
             part for part in (summary, f"failed: {failures}",
                               f"retrying in {seconds_text(delay)}") if part

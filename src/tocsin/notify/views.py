@@ -86,12 +86,12 @@ def _page(
         "urgencies": URGENCIES,
         "kinds": [k.value for k in ContactKind],
         "recent": notifications_of_user(db, owner, limit=30),
-        "shift_pref": shifts.preference(db, owner),
-        "shift_notices": shifts.notices_of_user(db, owner, limit=20),
         "secret": secret,
         "secret_for": secret_for,
         "error": error,
         "form": form or {},
+        "shift_pref": shifts.preference(db, owner),
+        "shift_notices": shifts.notices_of_user(db, owner, limit=20),
     }
     return _no_store(render(request, "notify/user.html", context, status))
 
