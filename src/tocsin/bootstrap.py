@@ -21,6 +21,7 @@ from tocsin.jobs.registry import JobKind, JobRegistry, PeriodicJob
 from tocsin.jobs.worker import JobMetricsSink, Worker
 from tocsin.notify.channels import build_channels
 from tocsin.notify.delivery import job_handlers as notify_job_handlers
+from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
 
 if TYPE_CHECKING:
     from tocsin.alerts.intake import Intake
@@ -51,9 +52,20 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.register(JobKind("incidents.update_due", _update_due, max_attempts=3))
     # Deliveries retry and fall back on their own (notify/delivery.py); the registry's retry
     # covers only an unexpected error such as a lost database connection.
-    handlers = notify_job_handlers(build_channels(settings), settings)
+    channels = build_channels(settings)
+    handlers = notify_job_handlers(channels, settings)
     registry.register(JobKind("notify.deliver", handlers["notify.deliver"], max_attempts=3))
     registry.register(JobKind("notify.test", handlers["notify.test"], max_attempts=1))
+    # Shift notices: the scan plans them (a missed minute is made up by the next scan, which
+    # looks back ten minutes); each notice retries its failed methods itself.
+    shift_handlers = shift_job_handlers(channels, settings)
+    registry.register(
+        JobKind("notify.shift_scan", shift_handlers["notify.shift_scan"], max_attempts=1,
+                timeout_seconds=60)
+    )  # fmt: skip
+    registry.register(
+        JobKind("notify.shift_notice", shift_handlers["notify.shift_notice"], max_attempts=3)
+    )
     # A missed slot is made up by the next one: no retries, and a short timeout.
     registry.register(
         JobKind("alerts.check_heartbeats", _check_heartbeats, max_attempts=1, timeout_seconds=30)
@@ -68,6 +80,7 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.register(JobKind(jobs_builtin.PROBE, jobs_builtin.probe, max_attempts=3))
     registry.every(PeriodicJob("alerts.check_heartbeats", every=timedelta(seconds=5)))
     registry.every(PeriodicJob(jobs_builtin.PURGE, every=timedelta(hours=1)))
+    registry.every(PeriodicJob("notify.shift_scan", every=timedelta(minutes=1)))
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))
     return registry

@@ -18,17 +18,19 @@ from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.escalation import policies
 from tocsin.jobs.models import Job
-from tocsin.notify import methods
+from tocsin.notify import methods, shifts
 from tocsin.schedules import service as schedules
 from tocsin.schedules.models import Schedule
 
 
 def person(db: Session, settings: Settings, name: str) -> User:  # noqa: F811
-    """A responder who can be paged by email at <name>@example.com."""
+    """A responder who can be paged by email at <name>@example.com (shift notices off, so
+    that the mailbox holds only pages)."""
     user = catalog.create_user(db, name=name, email=f"{name.lower()}@example.com", role="responder")
     methods.create_contact_method(
         db, user, by=user, settings=settings, kind="email", target=user.email
     )
+    shifts.update_preference(db, user, {"shift_notifications": False}, by=user)
     return user
 
 

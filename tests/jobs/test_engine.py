@@ -289,7 +289,11 @@ def test_periodic_declarations_are_checked() -> None:
 def test_the_heartbeat_check_is_a_periodic_job_of_the_real_worker(
     container: Container, db: Session
 ) -> None:
-    assert {p.kind for p in container.registry.periodic} == {"alerts.check_heartbeats", PURGE}
+    assert {p.kind for p in container.registry.periodic} == {
+        "alerts.check_heartbeats",
+        PURGE,
+        "notify.shift_scan",
+    }
     svc = catalog.create_service(db, name="Backups")
     integration, _key = alerts.create_integration(
         db,

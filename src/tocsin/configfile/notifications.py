@@ -6,7 +6,8 @@ no `target`, and applying it keeps the stored URL. A webhook's signing secret is
 file either; a webhook created by `apply` gets its secret from "New signing secret" on the
 person's notifications page. When a person's `rules` are listed, they become exactly that
 person's rules (the order of a list is the point of it); methods missing from the file are
-left alone, like everything else `apply` does not delete."""
+left alone, like everything else `apply` does not delete. `shift_notifications` sets the
+person's shift notices (on or off, minutes of lead time); left out, they stay as they are."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.configfile.alerting import NewKey
 from tocsin.errors import DomainError, ValidationFailed
-from tocsin.notify import methods
-from tocsin.notify.models import ContactKind, ContactMethod, NotificationRule
+from tocsin.notify import methods, shifts
+from tocsin.notify.models import ContactKind, ContactMethod, NotificationRule, ShiftPreference
 from tocsin.notify.service import contact_methods
 
 Doc = dict[str, Any]
@@ -56,6 +57,12 @@ def current(session: Session) -> dict[str, Doc]:
                 for r in methods.rules_of(session, user)
             ],
         }
+        chosen = session.get(ShiftPreference, user.id)
+        if chosen is not None:
+            out[user.email]["shift_notifications"] = {
+                "enabled": chosen.enabled,
+                "lead_minutes": chosen.lead_minutes,
+            }
     return out
 
 
@@ -145,4 +152,19 @@ def reconcile(session: Session, email: str, doc: Doc, new_keys: list[NewKey]) ->
             raise _prefixed(exc, f"contact_methods[{index}]") from exc
     if doc["rules"] is not None:
         lines += _rules(session, user, doc["rules"])
+    if doc.get("shift_notifications") is not None:
+        lines += _shift_notifications(session, user, doc["shift_notifications"])
     return lines
+
+
+def _shift_notifications(session: Session, user: User, doc: Doc) -> list[str]:
+    have = shifts.preference(session, user)
+    if (have.enabled, have.lead_minutes) == (doc["enabled"], doc["lead_minutes"]):
+        return []
+    changes = {"shift_notifications": doc["enabled"], "lead_minutes": doc["lead_minutes"]}
+    try:
+        shifts.update_preference(session, user, changes, by=user)
+    except DomainError as exc:
+        raise _prefixed(exc, "shift_notifications") from exc
+    state = f"on, {doc['lead_minutes']} min before a shift" if doc["enabled"] else "off"
+    return [f"set shift notifications for {user.email}: {state}"]

@@ -198,11 +198,18 @@ class NotificationRuleDoc(Item):
     contact_method: str = Field(max_length=120, description="a contact method's label")
 
 
+class ShiftNotificationsDoc(Item):
+    enabled: bool = True
+    lead_minutes: int = Field(default=15, description="minutes before a shift starts")
+
+
 class NotificationsDoc(Item):
     user: str = Field(max_length=254, description="the person's email")
     contact_methods: list[ContactMethodDoc] = []
     # Listed: exactly these rules, in this order. Left out: rules unchanged.
     rules: list[NotificationRuleDoc] | None = None
+    # Given: the person's shift notices preference. Left out: unchanged.
+    shift_notifications: ShiftNotificationsDoc | None = None
 
 
 class Document(Item):

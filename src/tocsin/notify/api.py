@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Response
 from tocsin.catalog import service as catalog
 from tocsin.deps import AppSettings, CurrentUser, DbSession
 from tocsin.incidents import queries
-from tocsin.notify import methods
+from tocsin.notify import methods, shifts
 from tocsin.notify.schemas import (
     ContactMethodCreated,
     ContactMethodIn,
@@ -21,9 +21,13 @@ from tocsin.notify.schemas import (
     RuleOut,
     RulePatch,
     SecretOut,
+    ShiftNoticeOut,
+    ShiftPreferenceOut,
+    ShiftPreferencePatch,
     method_out,
     notification_out,
     rule_out,
+    shift_preference_out,
 )
 from tocsin.notify.service import contact_methods, notifications_for
 
@@ -133,3 +137,28 @@ def incident_notifications(ref: Ref, db: DbSession, user: CurrentUser) -> list[N
     """Who was paged for this incident, through what, when, and what happened."""
     incident = queries.get_incident(db, ref)
     return [notification_out(n) for n in notifications_for(db, incident.id)]
+
+
+@router.get("/users/{user_id}/shift-notifications", response_model=ShiftPreferenceOut)
+def get_shift_preference(user_id: PathId, db: DbSession, user: CurrentUser) -> ShiftPreferenceOut:
+    """Whether the person is told when their shifts start and change, and how early."""
+    owner = catalog.get_user(db, user_id)
+    methods.check_can_manage(user, owner)
+    return shift_preference_out(shifts.preference(db, owner))
+
+
+@router.patch("/users/{user_id}/shift-notifications", response_model=ShiftPreferenceOut)
+def update_shift_preference(
+    user_id: PathId, body: ShiftPreferencePatch, db: DbSession, user: CurrentUser
+) -> ShiftPreferenceOut:
+    owner = catalog.get_user(db, user_id)
+    changes = body.model_dump(exclude_unset=True)
+    return shift_preference_out(shifts.update_preference(db, owner, changes, by=user))
+
+
+@router.get("/users/{user_id}/shift-notices", response_model=list[ShiftNoticeOut])
+def list_shift_notices(user_id: PathId, db: DbSession, user: CurrentUser) -> list[ShiftNoticeOut]:
+    """The person's most recent shift notices (starting and changed), newest first."""
+    owner = catalog.get_user(db, user_id)
+    methods.check_can_manage(user, owner)
+    return [ShiftNoticeOut.model_validate(n) for n in shifts.notices_of_user(db, owner, limit=50)]

@@ -16,7 +16,7 @@ WEBHOOK_VERSION = 1
 class PageMessage:
     """Everything a person needs to act on a page from a phone, channel-independent."""
 
-    kind: Literal["page", "test"]
+    kind: Literal["page", "test", "shift"]
     recipient_name: str
     reason: str
     incident_number: int | None = None
@@ -25,6 +25,10 @@ class PageMessage:
     urgency: str = "high"
     status: str = ""
     services: tuple[str, ...] = ()
+    # Shift notices (kind "shift"): `title` is the subject line, `reason` what happened.
+    schedule_url: str = ""
+    settings_url: str = ""
+    shift: dict[str, Any] | None = None
     incident_url: str = ""
     acknowledge_url: str = ""
     resolve_url: str = ""
@@ -43,6 +47,8 @@ class PageMessage:
     def subject(self) -> str:
         if self.kind == "test":
             return "[Tocsin] Test notification"
+        if self.kind == "shift":
+            return f"[Tocsin] {self.title}"
         severity = f"{self.severity}, " if self.severity else ""
         return f"[Tocsin] {self.reference} ({severity}{self.urgency} urgency): {self.title}"
 
@@ -51,6 +57,8 @@ class PageMessage:
         """One line for chat and push titles."""
         if self.kind == "test":
             return "Tocsin test notification"
+        if self.kind == "shift":
+            return self.title
         return f"{self.reference}: {self.title}"
 
     def text(self) -> str:
@@ -66,6 +74,14 @@ class PageMessage:
             ]
             if self.incident_url:
                 lines += ["", f"Your notification settings: {self.incident_url}"]
+            return "\n".join(lines) + "\n"
+        if self.kind == "shift":
+            lines = [f"Hello {self.recipient_name},", "", self.reason, ""]
+            if self.schedule_url:
+                lines.append(f"Schedule: {self.schedule_url}")
+            if self.settings_url:
+                lines.append(f"Turn shift notifications off or change when they come: "
+                             f"{self.settings_url}")  # fmt: skip
             return "\n".join(lines) + "\n"
         lines = [
             f"{self.reference}: {self.title}",
@@ -111,6 +127,8 @@ class PageMessage:
                 "resolve": self.resolve_url,
                 "expires_at": self.links_expire_at.isoformat() if self.links_expire_at else None,
             }
+        if self.kind == "shift":
+            body["shift"] = {**(self.shift or {}), "schedule_url": self.schedule_url}
         return body
 
 

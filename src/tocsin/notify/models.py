@@ -1,11 +1,13 @@
-"""ORM models for contact methods, personal notification rules, deliveries and action links."""
+"""ORM models for contact methods, personal notification rules, deliveries, action links,
+and shift notices (with each person's choice about them)."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tocsin.catalog.models import User
@@ -138,4 +140,62 @@ class ActionToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     incident: Mapped[Incident] = relationship()
+    user: Mapped[User] = relationship()
+
+
+class ShiftNoticeKind(enum.StrEnum):
+    starting = "starting"  # "you are on call for Primary from 09:00 to 09:00 tomorrow"
+    changed = "changed"  # an override, swap or layer edit changed the person's coming shifts
+
+
+DEFAULT_SHIFT_LEAD_MINUTES = 15
+
+
+class ShiftPreference(Base):
+    """A person's choice about shift notices; no row means the defaults (on, 15 minutes)."""
+
+    __tablename__ = "shift_notice_preferences"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # How long before a shift starts the "you are on call" notice is sent (0: at the start).
+    lead_minutes: Mapped[int] = mapped_column(default=DEFAULT_SHIFT_LEAD_MINUTES)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ShiftNotice(Base):
+    """One shift notice to one person, sent to their contact methods by a job."""
+
+    __tablename__ = "shift_notices"
+    __table_args__ = (Index("ix_shift_notices_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    schedule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="SET NULL"), default=None, index=True
+    )
+    # Kept so that the notice reads right after the schedule is renamed or deleted.
+    schedule_name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))
+    # Starting notices: "shift-start:{user}:{schedule}:{start}", so a shift is announced once
+    # however many scans or workers see it; change notices: a random suffix.
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    shift_start: Mapped[datetime | None] = mapped_column(default=None)
+    shift_end: Mapped[datetime | None] = mapped_column(default=None)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    # What happened, in the person's time zone (the message adds a greeting and links).
+    body: Mapped[str] = mapped_column(Text, default="")
+    # Structured for the signed webhook: the shift, or the list of changes.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default=NotificationState.planned.value)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # {contact method id: {"label", "channel", "ok", "detail"}}: the result per method.
+    deliveries: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
     user: Mapped[User] = relationship()

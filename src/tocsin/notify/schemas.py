@@ -8,7 +8,7 @@ from pydantic import Field
 
 from tocsin.catalog.schemas import Id, Name, Out, Strict, Timestamp
 from tocsin.notify.methods import display_target
-from tocsin.notify.models import ContactMethod, Notification, NotificationRule
+from tocsin.notify.models import ContactMethod, Notification, NotificationRule, ShiftPreference
 
 KindName = Literal["email", "apprise", "webhook"]
 UrgencyName = Literal["high", "low"]
@@ -135,3 +135,36 @@ def notification_out(row: Notification) -> NotificationOut:
         planned_at=row.planned_at,
         sent_at=row.sent_at,
     )
+
+
+class ShiftPreferenceOut(Out):
+    shift_notifications: bool = Field(
+        description="Tell me when my on-call shifts start and when the schedule changes them"
+    )
+    lead_minutes: int = Field(description="How long before a shift starts (0: at the start)")
+
+
+class ShiftPreferencePatch(Strict):
+    shift_notifications: bool = Field(default=None)
+    lead_minutes: Annotated[int, Field(description="0–1440 minutes")] = Field(default=None)
+
+
+def shift_preference_out(row: ShiftPreference) -> ShiftPreferenceOut:
+    return ShiftPreferenceOut(shift_notifications=row.enabled, lead_minutes=row.lead_minutes)
+
+
+class ShiftNoticeOut(Out):
+    id: int
+    kind: Literal["starting", "changed"]
+    schedule_id: int | None
+    schedule_name: str
+    shift_start: Timestamp | None
+    shift_end: Timestamp | None
+    subject: str
+    body: str
+    state: Literal["planned", "sending", "sent", "failed", "skipped"]
+    attempts: int
+    detail: str
+    due_at: Timestamp
+    sent_at: Timestamp | None
+    created_at: Timestamp

@@ -13,7 +13,7 @@ from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.deps import AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError, NotFound
-from tocsin.notify import links, methods
+from tocsin.notify import links, methods, shifts
 from tocsin.notify.models import URGENCIES, ContactKind
 from tocsin.notify.service import contact_methods, notifications_of_user
 from tocsin.schedules.views import upcoming_context
@@ -93,6 +93,8 @@ def _page(
         "secret_for": secret_for,
         "error": error,
         "form": form or {},
+        "shift_pref": shifts.preference(db, owner),
+        "shift_notices": shifts.notices_of_user(db, owner, limit=20),
     }
     return _no_store(render(request, "notify/user.html", context, status))
 
@@ -249,3 +251,17 @@ def delete_rule(user_id: int, rule_id: int, db: DbSession, user: CurrentUser) ->
         methods.delete_rule(db, rule, by=user)
 
     return perform(db, _back(user_id), remove, notice="Rule deleted.")
+
+
+@router.post("/users/{user_id}/shift-notifications")
+def update_shift_notifications(
+    user_id: int, db: DbSession, user: CurrentUser, form: Form
+) -> Response:
+    def change() -> None:
+        changes = {
+            "shift_notifications": checkbox(form, "shift_notifications"),
+            "lead_minutes": optional_int(form, "lead_minutes") or 0,
+        }
+        shifts.update_preference(db, _owner(db, user_id, user), changes, by=user)
+
+    return perform(db, _back(user_id), change, notice="Shift notifications saved.")

@@ -242,7 +242,7 @@ def remove_override(
     schedule_id: ScheduleId, override_id: OverrideId, db: DbSession, user: Responder
 ) -> Response:
     schedule = service.get_schedule(db, schedule_id)
-    service.remove_override(db, service.get_override(db, schedule, override_id))
+    service.remove_override(db, service.get_override(db, schedule, override_id), by=user)
     return Response(status_code=204)
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import ValidationFailed
+from tocsin.notify.shifts import watching
 from tocsin.schedules.models import Layer, LayerEvent, LayerKind
 from tocsin.schedules.rotation import zone
 
@@ -150,8 +151,9 @@ def import_calendar(
             LayerEvent(layer_id=layer.id, user_id=user.id, start=start, end=end, uid=uid,
                        summary=summary)
         )  # fmt: skip
-    session.execute(delete(LayerEvent).where(LayerEvent.layer_id == layer.id))
-    session.add_all(rows)
+    with watching(session, layer.schedule, cause=f"calendar of layer “{layer.name}” imported"):
+        session.execute(delete(LayerEvent).where(LayerEvent.layer_id == layer.id))
+        session.add_all(rows)
     report = {
         "source": source,
         "imported": len(rows),

@@ -17,6 +17,7 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, NotFound, ValidationFailed
+from tocsin.notify.shifts import watching
 from tocsin.schedules import oncall
 from tocsin.schedules.models import (
     UNIT_SECONDS,
@@ -148,8 +149,9 @@ def update_schedule(session: Session, schedule: Schedule, changes: dict[str, Any
 
 
 def delete_schedule(session: Session, schedule: Schedule) -> None:
-    session.delete(schedule)
-    session.flush()
+    with watching(session, schedule, cause="the schedule was deleted"):
+        session.delete(schedule)
+        session.flush()
 
 
 # Layers --------------------------------------------------------------------------------------
@@ -345,26 +347,29 @@ def add_layer(session: Session, schedule: Schedule, data: dict[str, Any]) -> Lay
         restrictions=[],
         import_report={},
     )
-    with session.no_autoflush:
-        _apply_layer(session, layer, data)
-    session.add(layer)
-    session.flush()
+    with watching(session, schedule, cause=f"layer “{data.get('name', '')}” added"):
+        with session.no_autoflush:
+            _apply_layer(session, layer, data)
+        session.add(layer)
+        session.flush()
     session.expire(schedule, ["layers"])
     return layer
 
 
 def update_layer(session: Session, layer: Layer, changes: dict[str, Any]) -> Layer:
     _only(changes, LAYER_FIELDS)
-    with session.no_autoflush:
-        _apply_layer(session, layer, changes)
-    session.flush()
+    with watching(session, layer.schedule, cause=f"layer “{layer.name}” changed"):
+        with session.no_autoflush:
+            _apply_layer(session, layer, changes)
+        session.flush()
     return layer
 
 
 def remove_layer(session: Session, layer: Layer) -> None:
     schedule = layer.schedule
-    session.delete(layer)
-    session.flush()
+    with watching(session, schedule, cause=f"layer “{layer.name}” removed"):
+        session.delete(layer)
+        session.flush()
     session.expire(schedule, ["layers"])
 
 
@@ -376,9 +381,10 @@ def reorder_layers(session: Session, schedule: Schedule, layer_ids: Iterable[int
         raise ValidationFailed(
             "layer_ids must list each of the schedule's layers once", field="layer_ids"
         )
-    for position, layer_id in enumerate(ids):
-        current[layer_id].position = position
-    session.flush()
+    with watching(session, schedule, cause="layers reordered"):
+        for position, layer_id in enumerate(ids):
+            current[layer_id].position = position
+        session.flush()
     session.expire(schedule, ["layers"])
 
 
@@ -456,23 +462,27 @@ def add_override(
             raise ValidationFailed(
                 f"swap_with_id: {partner.name} is not on call in that range", field="swap_with_id"
             )
-    override = Override(
-        schedule_id=schedule.id,
-        user_id=user.id,
-        start=begin,
-        end=finish,
-        swap_with_id=partner.id if partner else None,
-        created_by_id=by.id if by else None,
-        note=v.text(note, "note", max_len=TEXT_MAX),
-    )
-    session.add(override)
-    session.flush()
+    cause = f"{'swap' if partner else 'override'} by {by.name}" if by else "override added"
+    with watching(session, schedule, cause=cause):
+        override = Override(
+            schedule_id=schedule.id,
+            user_id=user.id,
+            start=begin,
+            end=finish,
+            swap_with_id=partner.id if partner else None,
+            created_by_id=by.id if by else None,
+            note=v.text(note, "note", max_len=TEXT_MAX),
+        )
+        session.add(override)
+        session.flush()
     session.expire(schedule, ["overrides"])
     return override
 
 
-def remove_override(session: Session, override: Override) -> None:
+def remove_override(session: Session, override: Override, *, by: User | None = None) -> None:
     schedule = override.schedule
-    session.delete(override)
-    session.flush()
+    cause = f"override for {override.user.name} removed" + (f" by {by.name}" if by else "")
+    with watching(session, schedule, cause=cause):
+        session.delete(override)
+        session.flush()
     session.expire(schedule, ["overrides"])

@@ -345,7 +345,7 @@ def add_override(schedule_id: int, db: DbSession, user: Responder, form: Form) -
 @router.post("/schedules/{schedule_id}/overrides/{override_id}/delete")
 def remove_override(schedule_id: int, override_id: int, db: DbSession, user: Responder) -> Response:
     schedule = service.get_schedule(db, schedule_id)
-    service.remove_override(db, service.get_override(db, schedule, override_id))
+    service.remove_override(db, service.get_override(db, schedule, override_id), by=user)
     return redirect(_back(schedule_id), notice="Override removed.")
 
 
