@@ -110,6 +110,7 @@ def _message(notice: ShiftNotice, settings: Settings) -> PageMessage:
         schedule_url=f"{base}/schedules/{notice.schedule_id}" if notice.schedule_id else "",
         settings_url=f"{base}/users/{notice.user_id}/notifications",
         shift=data,
+        delivery_id=f"tocsin-shift-notice-{notice.id}",  # the same on a resend
     )
 
 
