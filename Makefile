@@ -33,7 +33,7 @@ run: install
 test: install-test
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
-	$(BIN)/python -m pytest -p no:cacheprovider
+	TOCSIN_TEST_DB=sqlite $(BIN)/python -m pytest -p no:cacheprovider
 	@if [ -n "$$TOCSIN_TEST_POSTGRES_URL" ]; then \
 	  echo "== again on PostgreSQL"; \
 	  TOCSIN_TEST_DB=postgres $(BIN)/python -m pytest -p no:cacheprovider; \
