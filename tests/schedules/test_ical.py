@@ -142,6 +142,16 @@ def test_feeds_list_shifts_with_stable_uids(client, db, people, make_schedule) -
     assert any(str(e["summary"]) == "On call: Ann (Primary)" for e in events)
     again = icalendar.Calendar.from_ical(client.get(url).content)
     assert [str(e["uid"]) for e in again.walk("VEVENT")] == [str(e["uid"]) for e in events]
+    # A calendar app polls all day long: fetches seconds and hours apart name the same shifts
+    # the same way (the shift cut by the feed's start included).
+    noon = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+    uids = [
+        {str(e["uid"]) for e in icalendar.Calendar.from_ical(
+            feeds.schedule_calendar(db, schedule, noon + delta, "http://testserver")
+        ).walk("VEVENT")}
+        for delta in (timedelta(0), timedelta(seconds=7), timedelta(hours=5))
+    ]  # fmt: skip
+    assert uids[0] == uids[1] == uids[2]
     personal = icalendar.Calendar.from_ical(
         client.get(feeds.feed_url(mine, "test-secret", "http://testserver")).content
     )

@@ -110,9 +110,16 @@ def _host(base_url: str) -> str:
     return base_url.split("://", 1)[-1].split("/", 1)[0] or "tocsin"
 
 
+def _window(now: datetime) -> tuple[datetime, datetime]:
+    """The feed's window, from midnight UTC: a shift cut by the window's start keeps the same
+    start (and so the same UID) on every fetch that day, not one that moves each second."""
+    start = (now - PAST).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, now + FUTURE
+
+
 def schedule_calendar(session: Session, schedule: Schedule, now: datetime, base_url: str) -> bytes:
     """The schedule's final schedule as iCalendar, a few weeks back to three months ahead."""
-    shifts = final_shifts(session, schedule.id, now - PAST, now + FUTURE)
+    shifts = final_shifts(session, schedule.id, *_window(now))
     names = _names(session, {s.user_id for s in shifts})
     cal = _calendar(f"On call: {schedule.name}")
     host = _host(base_url)
@@ -126,7 +133,7 @@ def schedule_calendar(session: Session, schedule: Schedule, now: datetime, base_
 
 def user_calendar(session: Session, user: User, now: datetime, base_url: str) -> bytes:
     """The person's shifts in every schedule, a few weeks back to three months ahead."""
-    shifts = upcoming_shifts(session, user.id, now - PAST, now + FUTURE)
+    shifts = upcoming_shifts(session, user.id, *_window(now))
     schedules = dict(
         session.execute(
             select(Schedule.id, Schedule.name).where(
