@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""The public status page under a crowd, against a minimal raw ASGI app on the same machine.
+
+Target (issue 5): the page's HTML and `summary.json` at least 0.5x the requests/s of a minimal
+raw ASGI app returning a fixed body, with p99 under 20 ms, also while alerts are being
+ingested.
+
+The run, in a temporary directory, on loopback only, every load bounded in time and every
+process stopped on the way out (also on an error, Ctrl-C or SIGTERM):
+
+1. `tocsin db upgrade` on a fresh SQLite database; `tocsin apply -f` of three services and a
+   public status page with six components in two groups linked to them; a PagerDuty
+   integration for the background load. `tocsin serve` (one process, its embedded worker
+   renders the page).
+2. An incident is declared and published on the page through the REST API (a real page: an
+   unresolved incident with an update, components degraded), and the run waits until the
+   public page shows it.
+3. The peer: `bench/fixed_app.py` under the same uvicorn, one process, answering every request
+   with exactly the bytes Tocsin served for the path being measured (same size, same type).
+4. Pairs of wrk runs (`-t2 -c64`, `--duration` s each), peer first then Tocsin: the page's
+   HTML, then `summary.json`; then the same pairs again while wrk sends `--ingest-rate`
+   PagerDuty trigger events/s to Tocsin (over `--ingest-keys` dedup keys) from start to end
+   of those four runs.
+
+Prints a summary; `--json` prints the figures as JSON (what `bench/run.py` reads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import run as harness  # noqa: E402  (bench/run.py: processes, wrk, the Tocsin CLI)
+
+RATIO_TARGET = 0.5
+P99_TARGET_MS = 20.0
+SLUG = "bench"
+
+
+def log(message: str) -> None:
+    harness.log(f"statuspage: {message}")
+
+
+def api(port: int, token: str, method: str, path: str, body: dict[str, Any] | None) -> Any:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            text = answer.read()
+    except urllib.error.HTTPError as exc:
+        raise harness.BenchError(f"{method} {path}: HTTP {exc.code} {exc.read()[:500]!r}") from None
+    return json.loads(text) if text else None
+
+
+def fetch(url: str) -> tuple[bytes, str]:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read(), answer.headers.get("content-type", "application/octet-stream")
+
+
+CONFIG = """\
+version: 1
+users:
+  - name: Bench Admin
+    email: bench-admin@example.com
+    role: admin
+services:
+  - name: Checkout
+    description: Created by bench/statuspage.py
+  - name: Search
+    description: Created by bench/statuspage.py
+  - name: Login
+    description: Created by bench/statuspage.py
+"""
+
+
+class Peer:
+    """bench/fixed_app.py under uvicorn, serving one fixed body."""
+
+    def __init__(self, procs: harness.Processes, work: Path) -> None:
+        self.procs, self.work = procs, work
+        self.count = 0
+
+    def start(self, body: bytes, content_type: str) -> tuple[subprocess.Popen[bytes], str]:
+        self.count += 1
+        body_path = self.work / f"fixed-{self.count}.body"
+        body_path.write_bytes(body)
+        port = harness.free_port()
+        log_path = self.work / f"fixed-{self.count}.log"
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "--app-dir",
+            str(HERE),
+            "fixed_app:app_from_environment",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        env = {
+            **os.environ,
+            "BENCH_FIXED_BODY": str(body_path),
+            "BENCH_FIXED_TYPE": content_type,
+        }
+        proc = self.procs.start("fixed-body ASGI app", argv, env=env, log_path=log_path)
+        url = f"http://127.0.0.1:{port}"
+        harness.wait_http_ok(url + "/", proc, log_path, timeout=30)
+        return proc, url
+
+
+def set_up(tocsin: harness.Tocsin, port: int) -> str:
+    """The page, its components and a published incident; returns the routing key."""
+    out = tocsin.cli(
+        "token", "create", "--user", "bench-admin@example.com", "--name", "bench", "--json"
+    )
+    try:
+        token = str(json.loads(out[out.find("{") : out.rfind("}") + 1])["secret"])
+    except (ValueError, KeyError) as exc:
+        raise harness.BenchError(f"cannot read the API token from:\n{out}") from exc
+    listed = api(port, token, "GET", "/api/v1/services?limit=100", None)["items"]
+    services = {s["name"]: s["id"] for s in listed}
+    page = api(
+        port,
+        token,
+        "POST",
+        "/api/v1/status-pages",
+        {"name": "Bench Status", "slug": SLUG, "visibility": "public", "time_zone": "UTC"},
+    )
+    page_id = page["id"]
+    components = {}
+    groups = {"Shop": ["Checkout", "Search", "Catalogue"], "Accounts": ["Login", "Profiles"]}
+    for group, names in groups.items():
+        created = api(
+            port, token, "POST", f"/api/v1/status-pages/{page_id}/groups", {"name": group}
+        )
+        for name in names:
+            component = api(
+                port,
+                token,
+                "POST",
+                f"/api/v1/status-pages/{page_id}/components",
+                {"name": name, "group_id": created["id"], "service_id": services.get(name)},
+            )
+            components[name] = component["id"]
+    incident = api(
+        port,
+        token,
+        "POST",
+        "/api/v1/incidents",
+        {"title": "Checkout errors", "service_ids": [services["Checkout"]]},
+    )
+    api(
+        port,
+        token,
+        "POST",
+        f"/api/v1/status-pages/{page_id}/publish",
+        {
+            "incident": incident["reference"],
+            "phase": "identified",
+            "body": "Some card payments fail; a fix is being deployed.",
+            "impact": "minor",
+            "components": {str(components["Checkout"]): "partial_outage"},
+            "deliver_notifications": False,
+        },
+    )
+    out = tocsin.cli(
+        "integration", "create", "--service", "Checkout", "--type", "pagerduty", "--json"
+    )
+    return harness.parse_integration(out)[1]
+
+
+def parse_result(path: Path) -> dict[str, Any]:
+    match = re.search(r"^BENCH_RESULT (\{.*\})$", path.read_text(errors="replace"), re.MULTILINE)
+    if match is None:
+        raise harness.BenchError(f"the ingestion load printed no result; see {path}")
+    return dict(json.loads(match.group(1)))
+
+
+def wait_for(url: str, needle: bytes, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            body, _ = fetch(url)
+            if needle in body:
+                return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise harness.BenchError(f"{url} did not show {needle!r} within {timeout:.0f} s")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    wrk_bin = harness.resolve(args.wrk, ["wrk"], "wrk (apt-get install wrk)")
+    started = time.monotonic()
+    procs = harness.Processes()
+    work = Path(tempfile.mkdtemp(prefix="tocsin-bench-statuspage-"))
+    wrk = harness.Wrk(wrk_bin, procs, work, args)
+    url = f"sqlite:///{work / 'tocsin.db'}"
+    tocsin = harness.Tocsin(procs, work, url, with_worker=True)
+    peer = Peer(procs, work)
+    load: subprocess.Popen[bytes] | None = None
+    runs: dict[str, dict[str, Any]] = {}
+    try:
+        log(f"working in {work}")
+        tocsin.cli("db", "upgrade")
+        (work / "bench.yaml").write_text(CONFIG)
+        tocsin.cli("apply", "-f", str(work / "bench.yaml"))
+        port = harness.free_port()
+        tocsin.serve(port)
+        routing_key = set_up(tocsin, port)
+        base = f"http://127.0.0.1:{port}"
+        paths = {"html": f"/status/{SLUG}/", "summary.json": f"/status/{SLUG}/api/v2/summary.json"}
+        wait_for(base + paths["summary.json"], b"Checkout errors", timeout=60)
+        wait_for(base + paths["html"], b"Checkout errors", timeout=60)
+        bodies = {name: fetch(base + path) for name, path in paths.items()}
+
+        def pair(label: str, name: str) -> None:
+            body, content_type = bodies[name]
+            proc, peer_url = peer.start(body, content_type)
+            try:
+                env = {"BENCH_PATH": paths[name]}
+                fixed = wrk.run(
+                    f"peer {name}{label}", peer_url, "get.lua", duration=args.duration, env=env
+                )
+            finally:
+                procs.stop(proc)
+            ours = wrk.run(
+                f"Tocsin {name}{label}", base, "get.lua", duration=args.duration, env=env
+            )
+            ratio = ours.ok_rate / fixed.ok_rate if fixed.ok_rate else 0.0
+            runs[f"{name}{label}"] = {
+                "bytes": len(body),
+                "peer_rate": round(fixed.ok_rate),
+                "peer_p99_ms": round(fixed.latency_ms("p99"), 2),
+                "rate": round(ours.ok_rate),
+                "p50_ms": round(ours.latency_ms("p50"), 2),
+                "p99_ms": round(ours.latency_ms("p99"), 2),
+                "failed": ours.failed + ours.socket_errors,
+                "ratio": round(ratio, 3),
+                "target_met": ratio >= RATIO_TARGET
+                and ours.latency_ms("p99") < P99_TARGET_MS
+                and ours.failed + ours.socket_errors == 0,
+            }
+
+        for name in paths:
+            pair("", name)
+
+        # The same pairs while alerts are being ingested, from start to end of the four runs.
+        load_seconds = int(4 * (args.duration + 15) + 30)
+        load_env = {
+            **os.environ,
+            "TOCSIN_ROUTING_KEY": routing_key,
+            "BENCH_THREADS": "1",
+            "BENCH_RATE": f"{args.ingest_rate:.3f}",
+            "BENCH_KEYS": str(args.ingest_keys),
+            "BENCH_KEY_PREFIX": "load",
+        }
+        load_argv = [wrk_bin, "-t1", "-c8", f"-d{load_seconds}s", "--timeout", "30s", "--latency"]
+        load_argv += ["-s", str(HERE / "pd_trigger.lua"), base]
+        load = procs.start(
+            "wrk (ingestion load)", load_argv, env=load_env, log_path=work / "load.out"
+        )
+        time.sleep(3)
+        for name in paths:
+            pair(" while ingesting", name)
+        load.send_signal(signal.SIGINT)
+        load.wait(timeout=30)
+        load_result = parse_result(work / "load.out")
+        procs.stop(load)
+        load = None
+    finally:
+        if load is not None:
+            procs.stop(load)
+        procs.stop_all()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return {
+        "runs": runs,
+        "ingest_rate": args.ingest_rate,
+        "ingested": int(load_result.get("ok", 0)),
+        "ingest_failed": int(load_result.get("failed", 0)),
+        "ingest_achieved_rate": round(
+            load_result.get("ok", 0) / max(load_result.get("duration_us", 1) / 1e6, 1e-9)
+        ),
+        "ratio_target": RATIO_TARGET,
+        "p99_target_ms": P99_TARGET_MS,
+        "target_met": bool(runs) and all(r["target_met"] for r in runs.values()),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk -c (default 64)")
+    parser.add_argument("--ingest-rate", type=float, default=500.0, help="events/s meanwhile")
+    parser.add_argument("--ingest-keys", type=int, default=200, help="the load's dedup keys")
+    parser.add_argument("--wrk", help="wrk binary (default: wrk on PATH)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def terminate(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        result = run(args)
+    except harness.BenchError as exc:
+        log(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        log("interrupted; every process started has been stopped")
+        return 130
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    target = f"target >= {RATIO_TARGET}x, p99 < {P99_TARGET_MS:g} ms"
+    print(f"status page vs a fixed-body raw ASGI app ({target}):")
+    for label, r in result["runs"].items():
+        print(
+            f"  {label}: {r['rate']:,}/s vs {r['peer_rate']:,}/s = {r['ratio']}x,"
+            f" p99 {r['p99_ms']} ms ({r['bytes']:,} bytes)"
+            f" {'met' if r['target_met'] else 'MISSED'}"
+        )
+    rate, failed = result["ingest_achieved_rate"], result["ingest_failed"]
+    print(f"  ingestion meanwhile: {rate:,} events/s ({failed} failed)")
+    return 0 if result["target_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
