@@ -119,7 +119,7 @@ def _target(kind: str, value: object, guard: OutboundGuard) -> str:
             )
         return ""
     if value in (None, ""):
-        raise ValidationFailed(f"target is required for a {kind} channel", field="target")
+        raise ValidationFailed(f"target is required for {kind} channels", field="target")
     # The contact method checks: Apprise understands the URL, email goes through the relay,
     # webhooks are http(s), and neither names a private address the guard refuses.
     return check_target(kind, value, guard)
