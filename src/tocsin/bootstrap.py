@@ -97,9 +97,7 @@ def build_registry(settings: Settings) -> JobRegistry:
     comms_handlers = comms_job_handlers(channels, settings)
     registry.register(JobKind("comms.deliver", comms_handlers["comms.deliver"], max_attempts=3))
     registry.register(JobKind(comms_due.DUE_JOB, _comms_due, max_attempts=3))
-    registry.register(
-        JobKind(comms_due.SCAN_JOB, _comms_scan, max_attempts=1, timeout_seconds=60)
-    )
+    registry.register(JobKind(comms_due.SCAN_JOB, _comms_scan, max_attempts=1, timeout_seconds=60))
     registry.every(PeriodicJob(comms_due.SCAN_JOB, every=timedelta(minutes=1)))
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))

@@ -30,18 +30,18 @@ def declare(db: Session, by: User, *, title: str = "Checkout is down", **kw: Any
     return incident
 
 
-def channel(db: Session, settings: Settings, **data: Any) -> CommsChannel:
+def channel(db: Session, config: Settings, **data: Any) -> CommsChannel:
     data.setdefault("name", "#incidents")
     data.setdefault("kind", "manual")
     if data["kind"] == "manual":
         data.setdefault("instructions", "Say it on the bridge call.")
-    created, _ = registry.create_channel(db, data, settings=settings)
+    created, _ = registry.create_channel(db, data, settings=config)
     return created
 
 
-def email_method(db: Session, user: User, settings: Settings, urgency: str = "low") -> None:
+def email_method(db: Session, user: User, config: Settings, urgency: str = "low") -> None:
     method, _ = methods.create_contact_method(
-        db, user, by=user, settings=settings, kind="email", target=user.email, label="Work email"
+        db, user, by=user, settings=config, kind="email", target=user.email, label="Work email"
     )
     methods.create_rule(db, user, by=user, urgency=urgency, contact_method_id=method.id)
 

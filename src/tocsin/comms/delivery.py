@@ -31,6 +31,7 @@ from tocsin.incidents.timeline import record
 from tocsin.jobs.queue import enqueue
 from tocsin.notify.channels import Channel, Channels, DeliveryFailed, Destination
 from tocsin.notify.delivery import _destination as method_destination
+from tocsin.notify.delivery import _remember as remember_method
 from tocsin.notify.delivery import _seconds as seconds_text
 from tocsin.notify.delivery import channel_name, retry_delay
 from tocsin.notify.messages import PageMessage
@@ -107,7 +108,9 @@ def _message(delivery: CommsDelivery, settings: Settings) -> PageMessage:
 
 
 def _channel_target(channel: CommsChannel, channels: Channels, settings: Settings) -> Target:
-    secret = registry.channel_secret(settings.secret_key, channel) if channel.kind == "webhook" else ""
+    secret = (
+        registry.channel_secret(settings.secret_key, channel) if channel.kind == "webhook" else ""
+    )
     destination = Destination(target=channel.target, secret=secret, label=channel.name)
     return ("channel", channel.name, channel.kind, channels.for_kind(channel.kind), destination)
 
@@ -194,10 +197,9 @@ def _record(
         elif key != "channel":
             method = session.get(ContactMethod, int(key))
             if method is not None:
-                method.last_ok = error is None
-                method.last_result = (f"{delivery.purpose} sent" if error is None
-                                      else f"{delivery.purpose} failed: {error}")[:2000]  # fmt: skip
-                method.last_result_at = now
+                what = delivery.purpose
+                result = f"{what} sent" if error is None else f"{what} failed: {error}"
+                remember_method(method, ok=error is None, result=result)
     delivery.results = results
     delivery.updated_at = now
     sent = [r["label"] for r in results.values() if r["ok"]]

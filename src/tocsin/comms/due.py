@@ -107,7 +107,9 @@ def last_reached(session: Session, incident: Incident) -> dict[int, datetime]:
     out: dict[int, datetime] = {}
     for channel_id, sent_at, posted_at in rows:
         when = posted_at or sent_at
-        if when is not None and (channel_id not in out or when > out[channel_id]):
+        if channel_id is None or when is None:
+            continue
+        if channel_id not in out or when > out[channel_id]:
             out[channel_id] = when
     return out
 
@@ -125,8 +127,7 @@ def dues(
     reached = last_reached(session, incident)
     latest = {a.value: latest_update(session, incident, a.value) for a in Audience}
     return [
-        compute(c, incident, last_at=reached.get(c.id), latest=latest[c.audience])
-        for c in channels
+        compute(c, incident, last_at=reached.get(c.id), latest=latest[c.audience]) for c in channels
     ]
 
 

@@ -142,9 +142,7 @@ class Stakeholder(Base):
         # Led by the person or team, so they also find "what does this person follow".
         UniqueConstraint("user_id", "incident_id"),
         UniqueConstraint("team_id", "incident_id"),
-        CheckConstraint(
-            "(user_id IS NULL) <> (team_id IS NULL)", name="stakeholder_user_or_team"
-        ),
+        CheckConstraint("(user_id IS NULL) <> (team_id IS NULL)", name="stakeholder_user_or_team"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -46,7 +46,7 @@ def applies(channel: CommsChannel, incident: Incident) -> bool:
 
 
 def conditions_text(channel: CommsChannel) -> str:
-    """"SEV1, SEV2 · Checkout · with customer impact", or "every incident"."""
+    """ "SEV1, SEV2 · Checkout · with customer impact", or "every incident"."""
     parts = []
     if channel.severities:
         parts.append(", ".join(s.name for s in channel.severities))

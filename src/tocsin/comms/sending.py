@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from tocsin import validation as v
 from tocsin.catalog.models import User
@@ -208,12 +208,15 @@ def mark_posted(
     return delivery
 
 
-def deliveries_for(session: Session, incident: Incident, *, limit: int = 200) -> list[CommsDelivery]:
+def deliveries_for(
+    session: Session, incident: Incident, *, limit: int = 200
+) -> list[CommsDelivery]:
     """The incident's deliveries, newest first."""
     return list(
         session.scalars(
             select(CommsDelivery)
             .where(CommsDelivery.incident_id == incident.id)
+            .options(selectinload(CommsDelivery.by))
             .order_by(CommsDelivery.created_at.desc(), CommsDelivery.id.desc())
             .limit(limit)
         )

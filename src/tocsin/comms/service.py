@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from tocsin import validation as v
 from tocsin.catalog.models import Service, UserRole
@@ -61,8 +61,17 @@ def display_target(channel: CommsChannel) -> str:
 
 
 def list_channels(session: Session) -> list[CommsChannel]:
+    """Every channel in registry order, with what its conditions name (one query each)."""
     return list(
-        session.scalars(select(CommsChannel).order_by(CommsChannel.position, CommsChannel.name))
+        session.scalars(
+            select(CommsChannel)
+            .options(
+                selectinload(CommsChannel.severities),
+                selectinload(CommsChannel.services),
+                selectinload(CommsChannel.post_incident_roles),
+            )
+            .order_by(CommsChannel.position, CommsChannel.name)
+        )
     )
 
 
@@ -184,9 +193,9 @@ def _apply(
         channel.post_user_roles = roles
     if "post_incident_roles" in data:
         slugs = _names(data["post_incident_roles"], "post_incident_roles")
-        roles = _by_names(session, IncidentRole, IncidentRole.slug, slugs,
-                          "post_incident_roles", "incident role")  # fmt: skip
-        channel.post_incident_roles = sorted(roles, key=lambda r: (r.position, r.id))
+        held = _by_names(session, IncidentRole, IncidentRole.slug, slugs,
+                         "post_incident_roles", "incident role")  # fmt: skip
+        channel.post_incident_roles = sorted(held, key=lambda r: (r.position, r.id))
     if "cadence_minutes" in data:
         cadence = data["cadence_minutes"]
         channel.cadence_minutes = (

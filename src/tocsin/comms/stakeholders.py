@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from tocsin.catalog.models import Team, User, UserRole
 from tocsin.comms.models import Stakeholder
@@ -30,7 +30,11 @@ def may_see(incident: Incident, user: User) -> bool:
 def stakeholders_of(session: Session, incident: Incident) -> list[Stakeholder]:
     """The incident's stakeholders: people first, then teams, each by name."""
     rows = list(
-        session.scalars(select(Stakeholder).where(Stakeholder.incident_id == incident.id))
+        session.scalars(
+            select(Stakeholder)
+            .where(Stakeholder.incident_id == incident.id)
+            .options(selectinload(Stakeholder.added_by))
+        )
     )
     return sorted(rows, key=lambda s: (s.user_id is None, s.name.lower()))
 

@@ -22,7 +22,7 @@ from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError
 from tocsin.incidents import queries
 from tocsin.web.actions import perform
-from tocsin.web.forms import Form, checkbox, optional_int, text, values
+from tocsin.web.forms import Form, checkbox, optional_int, redirect, text, values
 from tocsin.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -107,7 +107,7 @@ def create_channel(
         return _page(request, db, error=exc.message, form=values(form), status=422)
     if secret is not None:
         return _page(request, db, secret=secret, secret_for=channel.name, status=201)
-    return perform(db, BACK, lambda: None, notice=f"Channel {channel.name} added.")
+    return redirect(BACK, notice=f"Channel {channel.name} added.")
 
 
 @router.post("/settings/comms/{channel_id}")

@@ -12,7 +12,6 @@ from alembic import op
 
 import tocsin.db
 
-
 revision: str = "0013"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
