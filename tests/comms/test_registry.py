@@ -169,3 +169,35 @@ def test_the_config_file_names_the_bad_field(db: Session, tmp_path: Path) -> Non
     path.write_text("comms_channels:\n  - name: X\n    kind: apprise\n")
     with pytest.raises(ConfigError, match=r"comms_channels\[0\]\.target: target is required"):
         apply_file(db, path)
+
+
+def test_tocsin_check_warns_about_a_channel_that_cannot_be_sent_to(
+    db: Session, settings: Settings
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tocsin.cli.main import app
+
+    working, _ = registry.create_channel(
+        db, {"name": "Support list", "kind": "email", "target": "support@example.com"}
+    )
+    broken, _ = registry.create_channel(
+        db, {"name": "#incidents", "kind": "apprise", "target": SLACK}
+    )
+    registry.remember(broken, ok=False, result="failed: Slack answered 404")
+    db.commit()
+    result = CliRunner().invoke(
+        app, ["check", "--json"], env={"TOCSIN_DATABASE_URL": settings.database_url}
+    )
+    findings = [f for f in json.loads(result.stdout)["findings"] if f["check"] == "comms_channel"]
+    assert findings == [
+        {
+            "severity": "warning",
+            "check": "comms_channel",
+            "subject": "#incidents",
+            "message": "communication channel \u201c#incidents\u201d cannot be sent to: its last "
+            "send failed (failed: Slack answered 404); updates will not reach it",
+        }
+    ]

@@ -139,6 +139,7 @@ def test_a_responder_adds_a_team_a_viewer_cannot(
     added = client.post(f"{page}/stakeholders", data={"csrf_token": csrf, "team_id": team.id})
     assert added.status_code == 200
     assert "Payments" in _card(added.text)
+    assert "Rita Responder added the Payments team as stakeholders" in added.text  # timeline
     again = client.post(f"{page}/stakeholders", data={"csrf_token": csrf, "team_id": team.id})
     assert "already follows" in again.text
 
