@@ -31,15 +31,15 @@ from tocsin.errors import Conflict, Forbidden, ValidationFailed
 from tocsin.incidents.models import Incident, StatusUpdate
 from tocsin.incidents.timeline import actor_name, record
 from tocsin.jobs.queue import enqueue
+from tocsin.notify.channels import apprise_plugin
 
 DELIVER_JOB = "comms.deliver"
 NOTE_MAX = 2000
 
 
 def channel_via(channel: CommsChannel) -> str:
+    """How people call the way a channel is reached: "Slack", "email", "webhook"."""
     if channel.kind == "apprise":
-        from tocsin.notify.channels import apprise_plugin
-
         plugin = apprise_plugin(channel.target)
         return str(getattr(plugin, "service_name", "") or "Apprise")
     return str(channel.kind)
