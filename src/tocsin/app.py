@@ -45,6 +45,8 @@ def _routers() -> list[APIRouter]:
     from tocsin.auth import views as auth_views
     from tocsin.catalog import api as catalog_api
     from tocsin.catalog import views as catalog_views
+    from tocsin.comms import api as comms_api
+    from tocsin.comms import views as comms_views
     from tocsin.definitions import api as definitions_api
     from tocsin.definitions import views as definitions_views
     from tocsin.escalation import api as escalation_api
@@ -77,6 +79,8 @@ def _routers() -> list[APIRouter]:
         notify_views.router,
         escalation_views.router,
         schedules_views.router,
+        comms_api.router,
+        comms_views.router,
     ]
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from tocsin.comms import due as comms_due
+from tocsin.comms.delivery import job_handlers as comms_job_handlers
 from tocsin.config import Settings
 from tocsin.db import make_engine, make_sessionmaker
 from tocsin.escalation import engine
@@ -29,6 +31,15 @@ if TYPE_CHECKING:
 
 def _update_due(session: Session, payload: dict[str, Any]) -> None:
     remind_if_update_overdue(session, payload["incident_id"], payload["update_id"])
+
+
+def _comms_due(session: Session, payload: dict[str, Any]) -> None:
+    due_at = datetime.fromisoformat(payload["due_at"])
+    comms_due.remind(session, payload["incident_id"], payload["channel_id"], due_at)
+
+
+def _comms_scan(session: Session, payload: dict[str, Any]) -> None:
+    comms_due.scan(session)
 
 
 def _start_paging(session: Session, payload: dict[str, Any]) -> None:
@@ -81,6 +92,13 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.every(PeriodicJob("alerts.check_heartbeats", every=timedelta(seconds=5)))
     registry.every(PeriodicJob(jobs_builtin.PURGE, every=timedelta(hours=1)))
     registry.every(PeriodicJob("notify.shift_scan", every=timedelta(minutes=1)))
+    # Stakeholder communication: deliveries retry on their own like pages; the scan queues
+    # a job at each channel's due time (a missed minute is made up by the next scan).
+    comms_handlers = comms_job_handlers(channels, settings)
+    registry.register(JobKind("comms.deliver", comms_handlers["comms.deliver"], max_attempts=3))
+    registry.register(JobKind(comms_due.DUE_JOB, _comms_due, max_attempts=3))
+    registry.register(JobKind(comms_due.SCAN_JOB, _comms_scan, max_attempts=1, timeout_seconds=60))
+    registry.every(PeriodicJob(comms_due.SCAN_JOB, every=timedelta(minutes=1)))
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))
     return registry

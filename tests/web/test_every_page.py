@@ -26,6 +26,7 @@ SETTINGS = [
     "roles",
     "templates",
     "tokens",
+    "comms",
 ]
 
 

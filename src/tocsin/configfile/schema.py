@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tocsin.configfile.comms import CommsChannelDoc
+
 
 class Item(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -229,3 +231,4 @@ class Document(Item):
     escalation_policies: list[EscalationPolicyDoc] = []
     paging: list[PagingDoc] = []
     notifications: list[NotificationsDoc] = []
+    comms_channels: list[CommsChannelDoc] = []

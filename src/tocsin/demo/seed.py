@@ -11,6 +11,7 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Team, User
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
+from tocsin.demo.comms import seed_comms
 from tocsin.demo.escalation import seed_escalation
 from tocsin.demo.schedules import seed_schedules
 from tocsin.incidents import actions, service, updates
@@ -97,6 +98,7 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     _notifications(session, people)
     seed_schedules(session, people, teams)
     seed_escalation(session, people, teams, services)
+    seed_comms(session, people, teams)
     return True
 
 

@@ -22,7 +22,8 @@ from tocsin.escalation.models import EscalationLevel, EscalationPolicy, ServiceP
 @dataclass(frozen=True)
 class Finding:
     severity: str  # "problem" (exit code 1) or "warning"
-    check: str  # gaps, unpaged_service, unreachable_policy, unreachable_level, no_contact
+    # gaps, unpaged_service, unreachable_policy, unreachable_level, no_contact, comms_channel
+    check: str
     subject: str
     message: str
 
@@ -174,5 +175,8 @@ def run_checks(session: Session, now: datetime, *, weeks: int = 4) -> list[Findi
                     f"{user.name} ({people[user.id]}) {problem}: a page cannot reach them",
                 )
             )
+    from tocsin.comms.checks import channel_findings  # comms imports this module's Finding
+
+    findings += channel_findings(session)
     findings.sort(key=lambda f: f.severity != "problem")
     return findings

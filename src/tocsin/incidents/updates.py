@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from tocsin import validation as v
 from tocsin.catalog.models import User
+from tocsin.comms.sending import update_posted
 from tocsin.db import utcnow
 from tocsin.definitions.models import Phase, UpdateTemplate
 from tocsin.errors import InvalidTransition, ValidationFailed
@@ -97,6 +98,9 @@ def post_update(
             {"incident_id": incident.id, "update_id": update.id},
             run_at=next_update_at,
         )
+    # Internal updates go to the stakeholders and internal channels, external ones to the
+    # external channels (tocsin.comms): never as a page.
+    update_posted(session, update)
     return update
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from tocsin.catalog.models import Service, Team, User
+from tocsin.comms.panel import panel_context as communication_panel
 from tocsin.db import utcnow
 from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentType, Phase
@@ -228,6 +229,7 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         "now": utcnow(),
         "section": "incidents",
         "paging": panel_context(db, incident),
+        "comms": communication_panel(db, incident, getattr(request.state, "user", None)),
     }
 
 

@@ -16,7 +16,8 @@ WEBHOOK_VERSION = 1
 class PageMessage:
     """Everything a person needs to act on a page from a phone, channel-independent."""
 
-    kind: Literal["page", "test", "shift"]
+    # "update" and "reminder" are tocsin.comms messages (a subclass words them).
+    kind: Literal["page", "test", "shift", "update", "reminder"]
     recipient_name: str
     reason: str
     incident_number: int | None = None
