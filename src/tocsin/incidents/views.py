@@ -21,6 +21,7 @@ from tocsin.escalation.engine import acknowledge_pages
 from tocsin.escalation.record import panel_context
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident, Status
+from tocsin.statuspages.composer import composer_panel
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
     Form,
@@ -228,6 +229,7 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         "now": utcnow(),
         "section": "incidents",
         "paging": panel_context(db, incident),
+        "statuspage": composer_panel(db, incident, request),
     }
 
 
