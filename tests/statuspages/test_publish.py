@@ -42,7 +42,7 @@ def test_publishing_posts_an_external_update_and_changes_components(
         name="Checkout errors",
     )
     pi = update.page_incident
-    assert (pi.name, pi.status, pi.impact) == ("Checkout errors", "investigating", "critical")
+    assert (pi.name, pi.status, pi.impact) == ("Checkout errors", "investigating", "major")
     assert incident.status == "investigating"
     status_update = db.get(StatusUpdate, update.status_update_id)
     assert status_update is not None and status_update.visibility == "external"
@@ -87,7 +87,7 @@ def test_resolved_returns_the_incidents_components_to_operational(
     )  # fmt: skip
     pi = update.page_incident
     assert pi.status == "resolved" and pi.resolved_at is not None
-    assert pi.impact == "major", "an incident keeps the worst impact it had"
+    assert pi.impact == "minor", "an incident keeps the worst impact it had"
     assert incident.status == "resolved"
     assert {a["name"]: a["new_status"] for a in update.affected_components} == {
         "Checkout": "operational", "Payments": "operational", "API": "degraded_performance",
@@ -175,7 +175,7 @@ def test_an_incident_that_becomes_hidden_disappears_from_every_file(
                       components={acme.payments.id: "major_outage"})  # fmt: skip
     serve(db, container, client)
     assert "Payments are failing" in _all_files(client)
-    assert client.get("/status/acme/api/v2/status.json").json()["status"]["indicator"] == "critical"
+    assert client.get("/status/acme/api/v2/status.json").json()["status"]["indicator"] == "major"
 
     incidents.edit(db, incident, {flag: True}, by=admin)
     serve(db, container, client)

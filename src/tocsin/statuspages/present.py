@@ -59,13 +59,14 @@ IMPACT_INDICATOR = {
     "critical": ("critical", "Critical Service Outage"),
 }
 INDICATOR_RANK = {"none": 0, "maintenance": 1, "minor": 2, "major": 3, "critical": 4}
-# An incident's impact when nobody set it: from the worst status it gave a component.
+# An incident's impact when nobody set it: from the worst status it gave a component (as
+# Statuspage does; "critical" is only ever chosen by a person).
 STATUS_IMPACT = {
     "operational": "none",
     "under_maintenance": "none",
     "degraded_performance": "minor",
-    "partial_outage": "major",
-    "major_outage": "critical",
+    "partial_outage": "minor",
+    "major_outage": "major",
 }
 IMPACT_RANK = {"none": 0, "minor": 1, "major": 2, "critical": 3, "maintenance": 0}
 PHASE_LABELS = {
