@@ -75,7 +75,6 @@ def time_passes(db: Session, container: Container, kind: str) -> int:
 
 
 def queued(db: Session, kind: str) -> list[Job]:
-    db.rollback()
     return list(db.scalars(select(Job).where(Job.kind == kind, Job.state == QUEUED)))
 
 
