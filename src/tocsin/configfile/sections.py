@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
-from tocsin.configfile import alerting, escalation, schedules
+from tocsin.configfile import alerting, escalation, schedules, statuspages
 from tocsin.configfile import notifications as notification_settings
 from tocsin.configfile.alerting import NewKey
 from tocsin.definitions import service as defs
@@ -306,5 +306,12 @@ SECTIONS: list[Section] = [
         escalation.current_paging,
         lambda s, d: escalation.set_paging(s, d["service"], d),
         escalation.set_paging,
+    ),
+    Section(
+        "status_pages",
+        "status page",
+        "slug",
+        statuspages.current,
+        reconcile=statuspages.reconcile,
     ),
 ]
