@@ -42,7 +42,7 @@ def _seed(db: Session, admin: User) -> None:
         db, {"name": "Safe Status", "slug": "safe", "description": "\n\n".join(CORPUS)}
     )
     components = []
-    for i, payload in enumerate(CORPUS):
+    for payload in CORPUS:
         group = service.create_group(db, page, {"name": payload[:120], "description": payload})
         components.append(
             service.create_component(
