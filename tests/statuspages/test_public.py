@@ -344,3 +344,18 @@ def test_private_pages_need_a_login_or_the_secret_link(
     client.cookies.clear()
     browser_login(client, viewer.email, ADMIN_PASSWORD)
     assert client.get("/status/acme/").status_code == 200
+
+
+def test_the_hourly_job_renders_every_page_again(
+    db: Session, admin: User, acme: Acme, container: Container
+) -> None:
+    from tocsin.statuspages.render import rerender_all
+
+    work(db, container)
+    db.refresh(acme.page)
+    first = acme.page.rendered_at
+    assert rerender_all(db) == 1
+    work(db, container)
+    db.refresh(acme.page)
+    assert acme.page.rendered_at is not None and first is not None
+    assert acme.page.rendered_at > first, "rendered again although nothing changed"

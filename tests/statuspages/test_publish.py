@@ -262,6 +262,10 @@ def test_composer_preview_shows_the_page_without_writing(
     assert 'id="statuspage-composer"' in page.text
     assert 'value="Slow payments"' in page.text, "the public title starts as the incident's"
     assert "this incident's service" in page.text, "its own service's component comes first"
+    # The message starts as the phase's template, filled from the incident.
+    template = updates.render_template(db, incident, "investigating")
+    assert "Payments (acme)" in template
+    assert f"data-template-body>{template}</textarea>" in page.text.replace("&#39;", "'")
     form = {
         "csrf_token": csrf,
         "phase": "identified",
