@@ -22,6 +22,9 @@ from tocsin.config import Settings
 from tocsin.deps import CurrentUser, DbSession
 from tocsin.observability.logging import access_log, configure_logging
 from tocsin.observability.metrics import Metrics
+from tocsin.statuspages.cache import PageCache
+from tocsin.statuspages.public import PREFIX as STATUS_PREFIX
+from tocsin.statuspages.public import StatusPagesEndpoint
 from tocsin.web.errors import install_error_handlers
 from tocsin.web.templating import make_templates
 
@@ -58,6 +61,10 @@ def _routers() -> list[APIRouter]:
     from tocsin.notify import views as notify_views
     from tocsin.schedules import api as schedules_api
     from tocsin.schedules import views as schedules_views
+    from tocsin.statuspages import api as statuspages_api
+    from tocsin.statuspages import composer as statuspages_composer
+    from tocsin.statuspages import maintenance_views as statuspages_maintenance
+    from tocsin.statuspages import views as statuspages_views
 
     return [
         alerts_ingest.router,
@@ -81,6 +88,10 @@ def _routers() -> list[APIRouter]:
         schedules_views.router,
         comms_api.router,
         comms_views.router,
+        statuspages_api.router,
+        statuspages_views.router,
+        statuspages_maintenance.router,
+        statuspages_composer.router,
     ]
 
 
@@ -134,13 +145,20 @@ class TocsinApp(FastAPI):
     """FastAPI, plus a few raw ASGI endpoints served before its routing and middleware."""
 
     fast_routes: dict[str, Any]
+    # (prefix, handler): the handler answers and returns True, or returns False untouched
+    # and FastAPI takes the request (status pages: /status/{slug}/...).
+    fast_prefixes: list[tuple[str, Any]]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            handler = self.fast_routes.get(scope["path"])
+            path = scope["path"]
+            handler = self.fast_routes.get(path)
             if handler is not None:
                 await handler(scope, receive, send)
                 return
+            for prefix, prefix_handler in self.fast_prefixes:
+                if path.startswith(prefix) and await prefix_handler(scope, receive, send):
+                    return
         await super().__call__(scope, receive, send)
 
 
@@ -158,10 +176,14 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
             thread = worker.start_thread()
         # Every process that accepts events also applies them (one at a time across processes).
         container.intake.start()
+        # Status pages are served from memory, refreshed in the background.
+        page_cache.refresh()
+        page_cache.start()
         log.info("tocsin.started", url=settings.base_url, database=_safe_url(settings))
         try:
             yield
         finally:
+            page_cache.stop()
             await container.intake.aclose()
             if worker is not None and thread is not None:
                 worker.stop()
@@ -188,6 +210,14 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
             container.intake, lambda route, status: metrics.count("POST", route, status)
         )
     }
+    page_cache = PageCache(container.engine, poll_seconds=settings.statuspage_poll_seconds)
+    app.state.statuspages = page_cache
+    app.fast_prefixes = [
+        (
+            STATUS_PREFIX,
+            StatusPagesEndpoint(page_cache, settings, container.sessionmaker, metrics.count),
+        )
+    ]
 
     install_error_handlers(app)
     app.middleware("http")(metrics.middleware)

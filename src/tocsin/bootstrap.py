@@ -24,6 +24,7 @@ from tocsin.jobs.worker import JobMetricsSink, Worker
 from tocsin.notify.channels import build_channels
 from tocsin.notify.delivery import job_handlers as notify_job_handlers
 from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
+from tocsin.statuspages import jobs as statuspage_jobs
 
 if TYPE_CHECKING:
     from tocsin.alerts.intake import Intake
@@ -101,6 +102,11 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.every(PeriodicJob(comms_due.SCAN_JOB, every=timedelta(minutes=1)))
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))
+    # Status pages: renders, maintenance timers, the export hook (statuspages/jobs.py).
+    for kind in statuspage_jobs.job_kinds(settings):
+        registry.register(kind)
+    for periodic in statuspage_jobs.periodic():
+        registry.every(periodic)
     return registry
 
 

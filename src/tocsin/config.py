@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     # server) is refused unless this allows it; gaps are looked for this many weeks ahead.
     ical_import_allow_private_urls: bool = False
     schedule_gap_weeks: int = Field(default=4, ge=1, le=52)
+    # Status pages (see docs/statuspages.md). Each web process reloads changed renders this
+    # often. After every render of a public page, the export hook writes the page's static
+    # copy to <dir>/<slug>/ and/or runs the command (with TOCSIN_STATUSPAGE_SLUG and
+    # TOCSIN_STATUSPAGE_DIR set), e.g. to upload it to a static host or CDN.
+    statuspage_poll_seconds: float = Field(default=1.0, gt=0)
+    statuspage_export_dir: str = ""
+    statuspage_export_command: str = ""
+    statuspage_export_timeout_seconds: float = Field(default=120.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

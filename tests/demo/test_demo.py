@@ -36,8 +36,8 @@ def test_demo_seeds_once_with_every_state(settings: Settings, container) -> None
             "resolved",
             "closed",
         }
-        # Nine declared by people, one opened by an alert.
-        assert session.scalar(select(func.count(Incident.id))) == 10
+        # Nine declared by people, one opened by an alert, two in the status page's history.
+        assert session.scalar(select(func.count(Incident.id))) == 12
         outcomes = set(session.scalars(select(Event.outcome)))
         assert outcomes == {"maintenance", "created_alert", "deduplicated", "suppressed"}
         assert session.scalar(select(func.count(StatusUpdate.id))) >= 5

@@ -15,6 +15,7 @@ from tocsin.demo.seed import DEMO_PASSWORD, seed_demo
 from tocsin.escalation.models import EscalationPolicy
 from tocsin.incidents.models import Incident
 from tocsin.schedules.models import Schedule
+from tocsin.statuspages.models import StatusPage
 
 SETTINGS = [
     "teams",
@@ -51,7 +52,7 @@ def test_every_page_renders(
     db.rollback()
     browser_login(client, email, password)
     refs = [f"INC-{n}" for n in db.scalars(select(Incident.number).order_by(Incident.number))]
-    assert len(refs) == 10
+    assert len(refs) == 12  # ten demo incidents and two in the status page's history
     paths = [
         "/incidents",
         "/incidents?open=on&hide_drills=on",
@@ -80,6 +81,11 @@ def test_every_page_renders(
     assert len(policies) == 4
     paths += ["/escalation-policies"] + [f"/escalation-policies/{i}" for i in policies]
     paths += [f"/services/{i}/paging" for i in services]
+    pages = list(db.scalars(select(StatusPage.id)))
+    assert len(pages) == 1
+    paths += ["/status-pages"] + [f"/status-pages/{i}" for i in pages]
+    paths += [f"/status-pages/{i}/maintenance" for i in pages]
+    paths += [f"/status-pages/{i}/preview/" for i in pages]
     for path in paths:
         response = client.get(path)
         assert response.status_code == 200, (path, response.status_code)

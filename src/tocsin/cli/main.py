@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tocsin.cli import checks, jobs, local, oncall, remote
+from tocsin.cli.statuspage import statuspage_app
 
 app = typer.Typer(
     name="tocsin",
@@ -25,6 +26,7 @@ app.add_typer(local.integration_app, name="integration")
 app.add_typer(jobs.jobs_app, name="jobs")
 app.add_typer(oncall.oncall_app, name="oncall")
 app.add_typer(oncall.override_app, name="override")
+app.add_typer(statuspage_app, name="statuspage")
 app.command()(remote.login)
 app.command()(remote.logout)
 app.add_typer(remote.incident_app, name="incident")

@@ -214,6 +214,37 @@ class NotificationsDoc(Item):
     shift_notifications: ShiftNotificationsDoc | None = None
 
 
+class StatusComponentDoc(Item):
+    name: str = Field(max_length=120)
+    description: str = ""
+    service: str | None = Field(default=None, description="a Tocsin service's name")
+    showcase: bool = Field(default=True, description="show the 90-day uptime bar")
+    only_show_if_degraded: bool = False
+
+
+class StatusGroupDoc(Item):
+    name: str = Field(max_length=120)
+    description: str = ""
+    components: list[StatusComponentDoc] = []
+
+
+class StatusPageDoc(Item):
+    slug: str = Field(max_length=64)
+    name: str = Field(max_length=120)
+    description: str = ""
+    visibility: str = "public"
+    time_zone: str = "UTC"
+    public_url: str = ""
+    brand_color: str = "#1f4e79"
+    accent_color: str = "#0b6bcb"
+    owner_team: str | None = None
+    owner_user: str | None = Field(default=None, description="the owner's email")
+    allow_subscribers: bool = True
+    # In page order: the groups, then the components outside any group.
+    groups: list[StatusGroupDoc] = []
+    components: list[StatusComponentDoc] = []
+
+
 class Document(Item):
     """The whole file. Later issues add sections (schedules, escalation policies, ...)."""
 
@@ -232,3 +263,4 @@ class Document(Item):
     paging: list[PagingDoc] = []
     notifications: list[NotificationsDoc] = []
     comms_channels: list[CommsChannelDoc] = []
+    status_pages: list[StatusPageDoc] = []

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
-from tocsin.configfile import alerting, comms, escalation, schedules
+from tocsin.configfile import alerting, comms, escalation, schedules, statuspages
 from tocsin.configfile import notifications as notification_settings
 from tocsin.configfile.alerting import NewKey
 from tocsin.definitions import service as defs
@@ -308,4 +308,11 @@ SECTIONS: list[Section] = [
         escalation.set_paging,
     ),
     Section("comms_channels", "comms channel", "name", comms.current, reconcile=comms.reconcile),
+    Section(
+        "status_pages",
+        "status page",
+        "slug",
+        statuspages.current,
+        reconcile=statuspages.reconcile,
+    ),
 ]

@@ -14,6 +14,7 @@ from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Seve
 from tocsin.demo.comms import seed_comms
 from tocsin.demo.escalation import seed_escalation
 from tocsin.demo.schedules import seed_schedules
+from tocsin.demo.statuspages import seed_statuspages
 from tocsin.incidents import actions, service, updates
 from tocsin.incidents.models import Incident
 from tocsin.notify import methods as notify_methods
@@ -99,6 +100,7 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     seed_schedules(session, people, teams)
     seed_escalation(session, people, teams, services)
     seed_comms(session, people, teams)
+    seed_statuspages(session, people, teams, services)
     return True
 
 

@@ -454,6 +454,7 @@ def edit(
             old = list(incident.links or [])
             incident.links = links
             note("links", old, links, f"{who} updated the links")
+    visibility_changed = False
     for flag in ("drill", "restricted"):
         if flag in changes:
             new_flag = changes[flag]
@@ -463,6 +464,13 @@ def edit(
                 setattr(incident, flag, new_flag)
                 state = "on" if new_flag else "off"
                 note(flag, not new_flag, new_flag, f"{who} turned {flag} {state}", key=True)
+                visibility_changed = True
+    if visibility_changed:
+        # Status pages drop drills and restricted incidents at render: render them again.
+        # Imported here: status pages build on incidents, not the other way round.
+        from tocsin.statuspages.publish import withdraw_hidden
+
+        withdraw_hidden(session, incident, by=by)
     if "custom_fields" in changes or "type_id" in changes:
         fields = incident.incident_type.fields if incident.incident_type else []
         merged = dict(incident.custom_fields or {})

@@ -22,6 +22,7 @@ from tocsin.escalation.engine import acknowledge_pages
 from tocsin.escalation.record import panel_context
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident, Status
+from tocsin.statuspages.composer import composer_panel
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
     Form,
@@ -230,6 +231,7 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         "section": "incidents",
         "paging": panel_context(db, incident),
         "comms": communication_panel(db, incident, getattr(request.state, "user", None)),
+        "statuspage": composer_panel(db, incident, request),
     }
 
 
