@@ -56,6 +56,9 @@ def _routers() -> list[APIRouter]:
     from tocsin.notify import views as notify_views
     from tocsin.schedules import api as schedules_api
     from tocsin.schedules import views as schedules_views
+    from tocsin.subscribers import api as subscribers_api
+    from tocsin.subscribers import public as subscribers_public
+    from tocsin.subscribers import views as subscribers_views
 
     return [
         alerts_ingest.router,
@@ -77,6 +80,9 @@ def _routers() -> list[APIRouter]:
         notify_views.router,
         escalation_views.router,
         schedules_views.router,
+        subscribers_api.router,
+        subscribers_public.router,
+        subscribers_views.router,
     ]
 
 

@@ -22,6 +22,7 @@ from tocsin.jobs.worker import JobMetricsSink, Worker
 from tocsin.notify.channels import build_channels
 from tocsin.notify.delivery import job_handlers as notify_job_handlers
 from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
+from tocsin.subscribers import delivery as subscriber_delivery
 
 if TYPE_CHECKING:
     from tocsin.alerts.intake import Intake
@@ -83,6 +84,11 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.every(PeriodicJob("notify.shift_scan", every=timedelta(minutes=1)))
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))
+    # Status page subscribers: each delivery retries and quarantines on its own
+    # (subscribers/delivery.py); the registry's retry covers only an unexpected error.
+    for kind in subscriber_delivery.job_kinds(settings):
+        registry.register(kind)
+    registry.every(PeriodicJob(subscriber_delivery.HOUSEKEEPING_JOB, every=timedelta(hours=1)))
     return registry
 
 

@@ -293,6 +293,7 @@ def test_the_heartbeat_check_is_a_periodic_job_of_the_real_worker(
         "alerts.check_heartbeats",
         PURGE,
         "notify.shift_scan",
+        "subscribers.housekeeping",
     }
     svc = catalog.create_service(db, name="Backups")
     integration, _key = alerts.create_integration(
