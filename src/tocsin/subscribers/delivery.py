@@ -130,9 +130,8 @@ def _mail_domain(settings: Settings) -> str:
 
 @dataclass
 class Outgoing:
-    mails: list[EmailMessage] = field(default_factory=list)
-    webhook: tuple[str, bytes, dict[str, str]] | None = None
-    recipients: list[str] = field(default_factory=list)  # for the record
+    mails: list[tuple[str, EmailMessage]] = field(default_factory=list)  # (address, mail)
+    webhook: tuple[str, bytes, dict[str, str]] | None = None  # (url, body, headers)
 
 
 def why_not(session: Session, delivery: Delivery) -> str | None:
@@ -230,8 +229,7 @@ def compose(session: Session, delivery: Delivery, settings: Settings) -> Outgoin
         else:
             maintenance = _present(_incident(session, delivery))
             content = {"incident": webhooks.incident_json(page, maintenance, url, upto=None)}
-        post = _webhook_post(session, delivery, settings, content)
-        return Outgoing(webhook=post, recipients=[display_address(subscriber)])
+        return Outgoing(webhook=_webhook_post(session, delivery, settings, content))
     pending = delivery.kind == DeliveryKind.confirmation and subscriber.pending_scope is not None
     envelope = mails.Envelope(
         to=subscriber.address,
@@ -256,7 +254,7 @@ def compose(session: Session, delivery: Delivery, settings: Settings) -> Outgoin
         mail = mails.component_mail(envelope, change, change.component)
     else:
         mail = mails.reminder_mail(envelope, _present(_incident(session, delivery)))
-    return Outgoing(mails=[mail.message(settings.smtp_from)], recipients=[subscriber.address])
+    return Outgoing(mails=[(subscriber.address, mail.message(settings.smtp_from))])
 
 
 # --- the page's owners ----------------------------------------------------------------------
@@ -305,7 +303,7 @@ def _quarantine_notice(session: Session, delivery: Delivery, settings: Settings)
     done = set(delivery.detail.removeprefix("told ").split(", ")) if delivery.detail else set()
     for person in owners(session, page):
         for address in owner_addresses(session, person):
-            if address in done or address in out.recipients:
+            if address in done or address in (a for a, _ in out.mails):
                 continue
             mail = mails.quarantine_mail(
                 to=address,
@@ -319,8 +317,7 @@ def _quarantine_notice(session: Session, delivery: Delivery, settings: Settings)
                 message_id=f"<tocsin-subscriber-delivery-{delivery.id}-{len(out.mails)}"
                 f"@{_mail_domain(settings)}>",
             )
-            out.mails.append(mail.message(settings.smtp_from))
-            out.recipients.append(address)
+            out.mails.append((address, mail.message(settings.smtp_from)))
     return out
 
 
@@ -364,7 +361,7 @@ def deliver(session: Session, delivery_id: int, *, sender: Sender) -> None:
             result = f"HTTP {status}"
         except DeliveryFailed as exc:
             errors.append(exc.reason)
-    for mail, address in zip(outgoing.mails, outgoing.recipients, strict=True):
+    for address, mail in outgoing.mails:
         try:
             sender.email.transmit(mail)
             sent_to.append(address)
