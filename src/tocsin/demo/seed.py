@@ -13,6 +13,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.demo.escalation import seed_escalation
 from tocsin.demo.schedules import seed_schedules
+from tocsin.demo.subscribers import seed_subscribers
 from tocsin.incidents import actions, service, updates
 from tocsin.incidents.models import Incident
 from tocsin.notify import methods as notify_methods
@@ -97,6 +98,8 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     _notifications(session, people)
     seed_schedules(session, people, teams)
     seed_escalation(session, people, teams, services)
+    # Needs a status page (the status pages' demo makes one first; without it, nothing).
+    seed_subscribers(session, admin)
     return True
 
 
