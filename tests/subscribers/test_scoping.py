@@ -155,3 +155,21 @@ def test_a_page_closed_to_subscribers_delivers_nothing(
     db.flush()
     _, _, queued = publish(db, acme.page)
     assert queued == 0
+
+
+def test_the_incident_timeline_says_how_many_subscribers_are_told(
+    db: Session, container: Container, acme: Acme, settings: Settings, admin: User,
+    responder: User,
+) -> None:  # fmt: skip
+    from tocsin.incidents import queries
+
+    active(db, acme.page, settings, admin, email="one@example.com")
+    incident = incidents.declare(db, by=responder, title="Checkout errors", urgency="high")
+    pi = PageIncident(page_id=acme.page.id, name="Checkout errors", status="investigating")
+    pi.incident_id = incident.id
+    db.add(pi)
+    db.flush()
+    db.refresh(pi)
+    publish(db, acme.page, incident=pi)
+    summaries = [e.summary for e in queries.timeline(db, incident)]
+    assert "Acme Cloud: the update goes to 1 status page subscriber" in summaries

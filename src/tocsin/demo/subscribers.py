@@ -11,8 +11,8 @@ from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.statuspages.models import StatusPage
 from tocsin.subscribers import service
+from tocsin.subscribers.checks import Request
 from tocsin.subscribers.models import Subscriber
-from tocsin.subscribers.service import Request
 
 
 def seed_subscribers(session: Session, admin: User, settings: Settings | None = None) -> int:

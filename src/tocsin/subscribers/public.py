@@ -18,12 +18,13 @@ from tocsin.deps import AppSettings, DbSession, OptionalUser
 from tocsin.errors import DomainError, Forbidden, NotFound
 from tocsin.notify.outbound import OutboundGuard
 from tocsin.statuspages.models import StatusPage
-from tocsin.subscribers import limits, service, tokens
+from tocsin.subscribers import checks, limits, service, tokens
 from tocsin.subscribers.access import SubscribeAccess
-from tocsin.subscribers.delivery import page_url
 from tocsin.subscribers.limits import Limit, RateLimited
 from tocsin.subscribers.links import LinkState, confirm_link, unsubscribe_link
 from tocsin.subscribers.models import SubscriberKind
+from tocsin.subscribers.queries import display_address
+from tocsin.subscribers.urls import page_url
 from tocsin.web.csrf import check_csrf
 from tocsin.web.forms import Form, text
 from tocsin.web.templating import render
@@ -169,7 +170,7 @@ def subscribe(
     if not values["mode"]:
         email, endpoint = values["email"], values["endpoint"]
     try:
-        checked = service.check_request(
+        checked = checks.check_request(
             db, page, email=email, endpoint=endpoint, component_ids=values["components"],
             guard=OutboundGuard.from_settings(settings),
         )  # fmt: skip
@@ -195,7 +196,7 @@ def subscribe(
         page,
         settings,
         kind=checked.kind,
-        address=service.display_address(outcome.subscriber),
+        address=display_address(outcome.subscriber),
         resend_minutes=settings.subscriber_confirm_resend_minutes,
     )
     return _private(render(request, "subscribers/subscribed.html", context))
@@ -212,7 +213,7 @@ def _link_page(
         page,
         settings,
         state=state,
-        address=service.display_address(subscriber) if subscriber is not None else "",
+        address=display_address(subscriber) if subscriber is not None else "",
         **extra,
     )
     return _private(render(request, "subscribers/link.html", context, state.status_code))

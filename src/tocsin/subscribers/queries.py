@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -66,3 +68,22 @@ def deliveries_of(session: Session, subscriber: Subscriber, *, limit: int = 100)
             .limit(limit)
         )
     )
+
+
+def display_address(subscriber: Subscriber) -> str:
+    """An email address as it is; a webhook URL without credentials, query or long tokens."""
+    if subscriber.kind == SubscriberKind.email:
+        return subscriber.address
+    return mask_url(subscriber.address)
+
+
+def mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    segments = [seg if len(seg) < 16 else f"{seg[:4]}…" for seg in parts.path.split("/")]
+    query = "?…" if parts.query else ""
+    return f"{parts.scheme}://{host}{port}{'/'.join(segments)}{query}"

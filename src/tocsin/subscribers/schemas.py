@@ -8,7 +8,7 @@ from pydantic import Field
 
 from tocsin.catalog.schemas import Out, Strict, Timestamp
 from tocsin.subscribers.models import Delivery, Subscriber
-from tocsin.subscribers.service import display_address
+from tocsin.subscribers.queries import display_address
 
 ComponentCode = Annotated[str, Field(max_length=64)]
 

@@ -6,23 +6,19 @@ they flush and never commit. Sending happens in `delivery.py`, after commit."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tocsin import validation
 from tocsin.catalog.models import User, UserRole
 from tocsin.config import Settings
 from tocsin.db import utcnow
-from tocsin.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from tocsin.jobs.queue import enqueue
-from tocsin.notify.outbound import OutboundGuard, OutboundRefused
+from tocsin.errors import Conflict, Forbidden, NotFound
+from tocsin.incidents.timeline import record
+from tocsin.notify.outbound import OutboundGuard
 from tocsin.statuspages.models import (
     Component,
     ComponentChange,
@@ -31,6 +27,8 @@ from tocsin.statuspages.models import (
     PageIncidentUpdate,
     StatusPage,
 )
+from tocsin.subscribers import fanout
+from tocsin.subscribers.checks import Request, check_request
 from tocsin.subscribers.models import (
     Delivery,
     DeliveryKind,
@@ -38,26 +36,12 @@ from tocsin.subscribers.models import (
     Subscriber,
     SubscriberKind,
     SubscriberState,
-    subscriber_components,
 )
-
-DELIVER_JOB = "subscribers.deliver"
-MAX_COMPONENTS = 500
-_INSERT_CHUNK = 500
-
-
-def job_key(subscriber_id: int, event_key: str, attempt: int = 0) -> str:
-    """The idempotency key of a delivery's job: one per subscriber and event (and retry)."""
-    base = f"subscriber:{subscriber_id}:{event_key}"
-    return base if attempt == 0 else f"{base}:retry:{attempt}"
+from tocsin.subscribers.queries import display_address
 
 
 def new_salt() -> str:
     return secrets.token_hex(16)
-
-
-def address_hash(kind: str, address: str) -> str:
-    return hashlib.sha256(f"{kind}:{address}".encode()).hexdigest()
 
 
 # --- looking things up ----------------------------------------------------------------------
@@ -82,99 +66,6 @@ def get_subscriber(session: Session, page: StatusPage, subscriber_id: int) -> Su
     if subscriber is None or subscriber.page_id != page.id:
         raise NotFound(f"no subscriber {subscriber_id} on {page.name}")
     return subscriber
-
-
-# --- checking a request ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Request:
-    """A checked subscription request: one address and the scope asked for."""
-
-    kind: str
-    address: str
-    component_ids: tuple[int, ...]  # empty: the whole page
-
-    @property
-    def hash(self) -> str:
-        return address_hash(self.kind, self.address)
-
-    def scope(self) -> dict[str, object]:
-        return {"all": not self.component_ids, "component_ids": list(self.component_ids)}
-
-
-def check_email(value: object) -> str:
-    raw = validation.text(value, "email", max_len=254, required=True)
-    try:
-        checked = validate_email(raw, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValidationFailed(f"email is not a valid address: {exc}", field="email") from exc
-    return checked.normalized.lower()
-
-
-def check_endpoint(value: object, guard: OutboundGuard) -> str:
-    url = validation.url(value, "endpoint")
-    if any(ch.isspace() for ch in url):
-        raise ValidationFailed("endpoint must not contain spaces", field="endpoint")
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise ValidationFailed("endpoint has an invalid port", field="endpoint") from exc
-    try:
-        guard.check_host(parts.hostname or "", port)
-    except OutboundRefused as exc:
-        raise ValidationFailed(f"endpoint: {exc.reason}", field="endpoint") from exc
-    return url
-
-
-def check_components(
-    session: Session, page: StatusPage, codes: list[str] | tuple[str, ...]
-) -> tuple[int, ...]:
-    """Public component ids of `page` to internal ids, in page order; unknown ones refused."""
-    if len(codes) > MAX_COMPONENTS:
-        raise ValidationFailed("too many components", field="component_ids")
-    wanted = []
-    for code in codes:
-        if not isinstance(code, str) or not code.strip() or len(code) > 64:
-            raise ValidationFailed("component_ids must be component ids", field="component_ids")
-        wanted.append(code.strip())
-    if not wanted:
-        return ()
-    found = {c.public_id: c for c in page.components}
-    unknown = [code for code in dict.fromkeys(wanted) if code not in found]
-    if unknown:
-        raise ValidationFailed(
-            f"{page.name} has no component {', '.join(repr(u) for u in unknown[:5])}",
-            field="component_ids",
-        )
-    chosen = set(wanted)
-    return tuple(c.id for c in page.components if c.public_id in chosen)
-
-
-def check_request(
-    session: Session,
-    page: StatusPage,
-    *,
-    email: str = "",
-    endpoint: str = "",
-    component_ids: list[str] | tuple[str, ...] = (),
-    guard: OutboundGuard,
-) -> Request:
-    """Validate a subscription request without writing anything."""
-    if not page.allow_subscribers:
-        raise Conflict(f"{page.name} does not take subscribers")
-    email, endpoint = (email or "").strip(), (endpoint or "").strip()
-    if email and endpoint:
-        raise ValidationFailed("give an email address or a webhook URL, not both", field="email")
-    if not email and not endpoint:
-        raise ValidationFailed("give an email address or a webhook URL", field="email")
-    ids = check_components(session, page, list(component_ids))
-    if email:
-        return Request(SubscriberKind.email.value, check_email(email), ids)
-    return Request(SubscriberKind.webhook.value, check_endpoint(endpoint, guard), ids)
 
 
 # --- subscribing ----------------------------------------------------------------------------
@@ -324,7 +215,7 @@ def queue_confirmation(
     if next_confirmation_at(subscriber, settings) is not None:
         return False
     subscriber.confirmation_sent_at = now
-    _queue(
+    fanout.queue(
         session,
         [subscriber.id],
         event_key=f"confirm:{now.strftime('%Y%m%dT%H%M%S%f')}",
@@ -455,7 +346,7 @@ def quarantine(
     subscriber.updated_at = now
     _skip_queued(session, subscriber, "not sent: the subscriber was quarantined")
     if tell_owner:
-        _queue(
+        fanout.queue(
             session,
             [subscriber.id],
             event_key=f"quarantine:{now.strftime('%Y%m%dT%H%M%S%f')}",
@@ -521,11 +412,22 @@ def on_page_event(
             for a in page_incident_update.affected_components or []
             if a.get("component_id") is not None
         ]
-        return _fan_out(
+        queued = fanout.fan_out(
             session, page, components, kinds,
             event_key=f"update:{page_incident_update.id}", kind=DeliveryKind.incident_update,
             page_incident_id=incident.id, page_incident_update_id=page_incident_update.id,
         )  # fmt: skip
+        if queued and incident.incident is not None:
+            # Responders see on the incident that customers are being told, and how many.
+            record(
+                session,
+                incident.incident,
+                "notification",
+                f"{page.name}: the update goes to {queued} status page "
+                f"subscriber{'s' if queued != 1 else ''}",
+                by=None,
+            )
+        return queued
     if component_change is not None:
         component = component_change.component
         made_by = component_change.page_incident_update
@@ -533,7 +435,7 @@ def on_page_event(
             if not made_by.deliver_notifications or made_by.page_incident.hidden:
                 return 0
             kinds = (SubscriberKind.webhook.value,)
-        return _fan_out(
+        return fanout.fan_out(
             session, component.page, [component.id], kinds,
             event_key=f"change:{component_change.id}", kind=DeliveryKind.component_update,
             component_change_id=component_change.id,
@@ -541,113 +443,8 @@ def on_page_event(
     assert reminder_for is not None
     if not reminder_for.is_maintenance or reminder_for.status != MaintenanceStatus.scheduled:
         return 0
-    return _fan_out(
+    return fanout.fan_out(
         session, reminder_for.page, [c.id for c in reminder_for.components], kinds,
         event_key=f"reminder:{reminder_for.id}", kind=DeliveryKind.maintenance_reminder,
         page_incident_id=reminder_for.id,
     )  # fmt: skip
-
-
-def _fan_out(
-    session: Session,
-    page: StatusPage,
-    component_ids: list[int],
-    kinds: tuple[str, ...],
-    *,
-    event_key: str,
-    kind: DeliveryKind,
-    page_incident_id: int | None = None,
-    page_incident_update_id: int | None = None,
-    component_change_id: int | None = None,
-) -> int:
-    if not page.allow_subscribers:
-        return 0
-    query = select(Subscriber.id).where(
-        Subscriber.page_id == page.id,
-        Subscriber.state == SubscriberState.active.value,
-        Subscriber.kind.in_(kinds),
-    )
-    if component_ids:
-        scoped = select(subscriber_components.c.subscriber_id).where(
-            subscriber_components.c.component_id.in_(set(component_ids))
-        )
-        query = query.where(or_(Subscriber.all_components.is_(True), Subscriber.id.in_(scoped)))
-    audience = list(session.scalars(query.order_by(Subscriber.id)))
-    return _queue(
-        session, audience, event_key=event_key, kind=kind,
-        page_incident_id=page_incident_id, page_incident_update_id=page_incident_update_id,
-        component_change_id=component_change_id,
-    )  # fmt: skip
-
-
-def _queue(
-    session: Session,
-    subscriber_ids: list[int],
-    *,
-    event_key: str,
-    kind: DeliveryKind,
-    page_incident_id: int | None = None,
-    page_incident_update_id: int | None = None,
-    component_change_id: int | None = None,
-) -> int:
-    """Insert one delivery per subscriber for `event_key` (those that exist already are left
-    alone) and queue a job for each new one. Returns how many were new."""
-    if not subscriber_ids:
-        return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    now = utcnow()
-    queued = 0
-    for start in range(0, len(subscriber_ids), _INSERT_CHUNK):
-        rows = [
-            {
-                "subscriber_id": sid,
-                "event_key": event_key,
-                "kind": kind.value,
-                "page_incident_id": page_incident_id,
-                "page_incident_update_id": page_incident_update_id,
-                "component_change_id": component_change_id,
-                "state": DeliveryState.queued.value,
-                "attempts": 0,
-                "last_error": "",
-                "detail": "",
-                "created_at": now,
-                "updated_at": now,
-            }
-            for sid in subscriber_ids[start : start + _INSERT_CHUNK]
-        ]
-        statement = (
-            insert(Delivery)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["subscriber_id", "event_key"])
-            .returning(Delivery.id, Delivery.subscriber_id)
-        )
-        for delivery_id, subscriber_id in session.execute(statement).all():
-            key = job_key(subscriber_id, event_key)
-            enqueue(session, DELIVER_JOB, {"delivery_id": delivery_id}, key=key)
-            queued += 1
-    return queued
-
-
-# --- shown to staff -------------------------------------------------------------------------
-
-
-def display_address(subscriber: Subscriber) -> str:
-    """An email address as it is; a webhook URL without credentials, query or long tokens."""
-    if subscriber.kind == SubscriberKind.email:
-        return subscriber.address
-    return mask_url(subscriber.address)
-
-
-def mask_url(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    segments = [seg if len(seg) < 16 else f"{seg[:4]}…" for seg in parts.path.split("/")]
-    query = "?…" if parts.query else ""
-    return f"{parts.scheme}://{host}{port}{'/'.join(segments)}{query}"

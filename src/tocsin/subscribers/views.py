@@ -16,6 +16,7 @@ from tocsin.errors import DomainError
 from tocsin.statuspages.models import StatusPage
 from tocsin.subscribers import queries, service
 from tocsin.subscribers.models import SubscriberState
+from tocsin.subscribers.queries import display_address
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, redirect, text, values
 from tocsin.web.templating import render
@@ -62,7 +63,7 @@ def _list_page(
         "section": "status-pages",
         "page": page,
         "subscribers": items,
-        "shown": {s.id: service.display_address(s) for s in items},
+        "shown": {s.id: display_address(s) for s in items},
         "total": total,
         "counts": queries.counts_by_state(db, page),
         "state": state,
@@ -120,7 +121,7 @@ def add_subscriber(
         if subscriber.state == SubscriberState.active
         else "sent a confirmation link; nothing else goes to it until it is followed"
     )
-    return redirect(_back(page.id), notice=f"{service.display_address(subscriber)}: {what}.")
+    return redirect(_back(page.id), notice=f"{display_address(subscriber)}: {what}.")
 
 
 @router.get("/status-pages/{page_id}/subscribers/{subscriber_id}")
@@ -133,7 +134,7 @@ def subscriber_detail(
         "section": "status-pages",
         "page": page,
         "subscriber": subscriber,
-        "address": service.display_address(subscriber),
+        "address": display_address(subscriber),
         "deliveries": queries.deliveries_of(db, subscriber),
     }
     return _no_store(render(request, "subscribers/detail.html", context))
@@ -143,7 +144,7 @@ def subscriber_detail(
 def remove(page_id: int, subscriber_id: int, db: DbSession, user: Responder) -> Response:
     page = service.get_page(db, page_id)
     subscriber = service.get_subscriber(db, page, subscriber_id)
-    shown = service.display_address(subscriber)
+    shown = display_address(subscriber)
     return perform(
         db,
         _back(page.id),
@@ -160,7 +161,7 @@ def reactivate(page_id: int, subscriber_id: int, db: DbSession, user: Responder)
         db,
         _back(page.id),
         lambda: service.reactivate(db, subscriber, by=user),
-        notice=f"{service.display_address(subscriber)} gets deliveries again.",
+        notice=f"{display_address(subscriber)} gets deliveries again.",
     )
 
 
