@@ -145,7 +145,7 @@ def subscribe(
         subscriber.link_salt = new_salt()
         subscriber.unsubscribed_at = None
         subscriber.confirmed_at = None
-        subscriber.confirmation_sent_at = None
+        # confirmation_sent_at stays: the resend interval holds across re-subscribing.
         subscriber.pending_scope = None
         subscriber.source = "public" if by is None else "staff"
         _reset_failures(subscriber)
