@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Tocsin's benchmarks: `make bench` (see docs/benchmarks.md).
 
-`--parts` chooses among: ingestion (below, in this file), then three scripts of their own run
+`--parts` chooses among: ingestion (below, in this file), then four scripts of their own run
 with --json: bench/oncall.py (who is on call now for 1,000 schedules), bench/timers.py
-(lateness of 10,000 escalation timers) and bench/notify.py (alert to first notification). The
-report of all of them goes below the marker in docs/benchmarks.md with --write.
+(lateness of 10,000 escalation timers), bench/notify.py (alert to first notification) and
+bench/statuspage.py (the public status page against a fixed-body raw ASGI app). The report of
+all of them goes below the marker in docs/benchmarks.md with --write.
 
 The ingestion part:
 
@@ -545,7 +546,7 @@ class Results:
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     memory: dict[str, dict[str, int]] = field(default_factory=dict)
-    # The other parts (bench/oncall.py, bench/timers.py, bench/notify.py): their --json output.
+    # The other parts (bench/oncall.py, timers.py, notify.py, statuspage.py): their --json.
     parts: dict[str, dict[str, Any]] = field(default_factory=dict)
     part_seconds: dict[str, float] = field(default_factory=dict)
     runtime_s: float = 0.0
@@ -584,11 +585,12 @@ def run(args: argparse.Namespace) -> Results:
 # --------------------------------------------------------------------------- the other parts
 
 # In the order they run. Each part after ingestion is a script of its own printing --json.
-PARTS = ("ingestion", "oncall", "timers", "notify")
+PARTS = ("ingestion", "oncall", "timers", "notify", "statuspage")
 PART_TITLES = {
     "oncall": "who is on call now",
     "timers": "escalation timers",
     "notify": "alert to first notification",
+    "statuspage": "the public status page",
 }
 
 
@@ -603,6 +605,11 @@ def part_argv(args: argparse.Namespace, part: str, wrk_bin: str) -> tuple[list[s
             argv += ["--timers", "2000", "--spread", "15", "--lead", "3"]
         if args.timers_ingest_rate:
             argv += ["--ingest-rate", f"{args.timers_ingest_rate:g}"]
+        return argv, 420
+    if part == "statuspage":
+        argv = [str(BENCH_DIR / "statuspage.py"), "--json", "--wrk", wrk_bin]
+        argv += ["--duration", "3" if quick else "10"]
+        argv += ["--threads", str(args.threads), "--connections", str(args.connections)]
         return argv, 420
     argv = [str(BENCH_DIR / "notify.py"), "--json", "--wrk", wrk_bin]
     if quick:
@@ -667,6 +674,15 @@ def run_part(args: argparse.Namespace, results: Results, part: str, wrk_bin: str
             f"p99 {data['p99_ms']:,.0f} ms, max {data['max_ms']:,.0f} ms;"
             f" {data['late_over_1s']:,} over 1 s, {data['not_run']:,} not run",
         )
+    elif part == "statuspage":
+        for label, run in data["runs"].items():
+            results.check(
+                f"status page {label}: ≥ {data['ratio_target']}× the fixed-body app,"
+                f" p99 < {data['p99_target_ms']:g} ms",
+                bool(run["target_met"]),
+                f"{run['rate']:,}/s vs {run['peer_rate']:,}/s = {run['ratio']}×,"
+                f" p99 {run['p99_ms']} ms, {run['failed']} failed",
+            )
     else:
         results.check(
             "alert to first notification: p99 < 1 s",
@@ -1086,7 +1102,7 @@ def report(r: Results) -> str:
 
 
 def part_reports(r: Results) -> list[str]:
-    """The sections of bench/oncall.py, bench/timers.py and bench/notify.py."""
+    """The sections of bench/oncall.py, timers.py, notify.py and statuspage.py."""
     lines: list[str] = []
     oncall = r.parts.get("oncall")
     if oncall:
@@ -1167,6 +1183,31 @@ def part_reports(r: Results) -> list[str]:
                     f"| {name} | {f['p50_ms']:,.0f} ms | {f['p99_ms']:,.0f} ms"
                     f" | {f['max_ms']:,.0f} ms |"
                 )
+        lines.append("")
+    status = r.parts.get("statuspage")
+    if status:
+        lines += [
+            "### The public status page",
+            "",
+            "A public page of 5 components in 2 groups with an unresolved incident, served by"
+            " one `tocsin serve` process from its in-memory render, against"
+            " `bench/fixed_app.py` (a raw ASGI app answering every request with the same bytes"
+            " Tocsin served for that path) under the same uvicorn, one process; same wrk"
+            f" (`-t{r.args.threads} -c{r.args.connections}`, GET), each pair run back to back."
+            f" The last two pairs ran while wrk sent {status['ingest_rate']:g} PagerDuty events/s"
+            f" to Tocsin ({status['ingest_achieved_rate']:,}/s achieved,"
+            f" {status['ingest_failed']} failed). Target: at least {status['ratio_target']}× the"
+            f" fixed-body app, p99 under {status['p99_target_ms']:g} ms.",
+            "",
+            "| Path | Bytes | Fixed-body app | Tocsin | Ratio | Tocsin p50 | Tocsin p99 | Target |",
+            "|---|--:|--:|--:|--:|--:|--:|---|",
+        ]
+        for label, run in status["runs"].items():
+            lines.append(
+                f"| {label} | {run['bytes']:,} | {run['peer_rate']:,}/s | {run['rate']:,}/s"
+                f" | **{run['ratio']}×** | {run['p50_ms']} ms | **{run['p99_ms']} ms**"
+                f" | {'met' if run['target_met'] else 'missed'} |"
+            )
         lines.append("")
     return lines
 

@@ -177,10 +177,10 @@ def set_up(tocsin: harness.Tocsin, port: int) -> str:
         port,
         token,
         "POST",
-        f"/api/v1/status-pages/{page_id}/publish",
+        f"/api/v1/status-pages/{page_id}/incidents",
         {
             "incident": incident["reference"],
-            "phase": "identified",
+            "status": "identified",
             "body": "Some card payments fail; a fix is being deployed.",
             "impact": "minor",
             "components": {str(components["Checkout"]): "partial_outage"},

@@ -65,6 +65,9 @@ def _routers() -> list[APIRouter]:
     from tocsin.statuspages import composer as statuspages_composer
     from tocsin.statuspages import maintenance_views as statuspages_maintenance
     from tocsin.statuspages import views as statuspages_views
+    from tocsin.subscribers import api as subscribers_api
+    from tocsin.subscribers import public as subscribers_public
+    from tocsin.subscribers import views as subscribers_views
 
     return [
         alerts_ingest.router,
@@ -92,6 +95,9 @@ def _routers() -> list[APIRouter]:
         statuspages_views.router,
         statuspages_maintenance.router,
         statuspages_composer.router,
+        subscribers_api.router,
+        subscribers_public.router,
+        subscribers_views.router,
     ]
 
 

@@ -25,6 +25,7 @@ from tocsin.notify.channels import build_channels
 from tocsin.notify.delivery import job_handlers as notify_job_handlers
 from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
 from tocsin.statuspages import jobs as statuspage_jobs
+from tocsin.subscribers import delivery as subscriber_delivery
 
 if TYPE_CHECKING:
     from tocsin.alerts.intake import Intake
@@ -107,6 +108,11 @@ def build_registry(settings: Settings) -> JobRegistry:
         registry.register(kind)
     for periodic in statuspage_jobs.periodic():
         registry.every(periodic)
+    # Status page subscribers: each delivery retries and quarantines on its own
+    # (subscribers/delivery.py); the registry's retry covers only an unexpected error.
+    for kind in subscriber_delivery.job_kinds(settings):
+        registry.register(kind)
+    registry.every(PeriodicJob(subscriber_delivery.HOUSEKEEPING_JOB, every=timedelta(hours=1)))
     return registry
 
 

@@ -80,6 +80,22 @@ class Settings(BaseSettings):
     statuspage_export_dir: str = ""
     statuspage_export_command: str = ""
     statuspage_export_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Status page subscribers (see docs/subscribers.md). Subscribe requests allowed per hour
+    # from one client address and for one email address (429 past them); confirmation
+    # mails go to an address at most once per `confirm_resend_minutes`, and their links
+    # work for `confirm_hours`.
+    subscribe_limit_per_ip: int = Field(default=20, ge=1)
+    subscribe_limit_per_address: int = Field(default=5, ge=1)
+    subscriber_confirm_resend_minutes: int = Field(default=10, ge=0)
+    subscriber_confirm_hours: int = Field(default=48, gt=0)
+    # Deliveries to subscribers: tries per message, waiting base * 4**(n-1) seconds between
+    # them; a webhook must answer 2xx within the timeout. A webhook is quarantined after
+    # this many failed attempts in a row, once its first failure is this many hours old.
+    subscriber_delivery_attempts: int = Field(default=5, ge=1, le=10)
+    subscriber_retry_base_seconds: float = Field(default=30.0, ge=0)
+    subscriber_webhook_timeout_seconds: float = Field(default=30.0, gt=0, le=60)
+    subscriber_quarantine_failures: int = Field(default=10, ge=1)
+    subscriber_quarantine_hours: float = Field(default=24.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -12,6 +12,7 @@ from tocsin.jobs import models as jobs_models
 from tocsin.notify import models as notify_models
 from tocsin.schedules import models as schedules_models
 from tocsin.statuspages import models as statuspages_models
+from tocsin.subscribers import models as subscribers_models
 
 __all__ = [
     "Base",
@@ -26,4 +27,5 @@ __all__ = [
     "schedules_models",
     "notify_models",
     "statuspages_models",
+    "subscribers_models",
 ]

@@ -295,6 +295,7 @@ def test_the_heartbeat_check_is_a_periodic_job_of_the_real_worker(
         "notify.shift_scan",
         "comms.scan",
         "statuspages.rerender_all",
+        "subscribers.housekeeping",
     }
     svc = catalog.create_service(db, name="Backups")
     integration, _key = alerts.create_integration(

@@ -92,5 +92,9 @@ def test_every_page_renders(
         if not can_edit:
             assert "Post update" not in response.text, path  # viewers read only
     assert ("Post update" in client.get("/incidents/INC-5").text) == can_edit
+    # Subscribers are personal data: responders and admins read the lists, viewers do not.
+    for page_id in pages:
+        listing = client.get(f"/status-pages/{page_id}/subscribers")
+        assert listing.status_code == (200 if can_edit else 403)
     new = client.get("/incidents/new")
     assert new.status_code == (200 if can_edit else 403)

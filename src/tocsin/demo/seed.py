@@ -15,6 +15,7 @@ from tocsin.demo.comms import seed_comms
 from tocsin.demo.escalation import seed_escalation
 from tocsin.demo.schedules import seed_schedules
 from tocsin.demo.statuspages import seed_statuspages
+from tocsin.demo.subscribers import seed_subscribers
 from tocsin.incidents import actions, service, updates
 from tocsin.incidents.models import Incident
 from tocsin.notify import methods as notify_methods
@@ -101,6 +102,8 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     seed_escalation(session, people, teams, services)
     seed_comms(session, people, teams)
     seed_statuspages(session, people, teams, services)
+    # Needs a status page (the status pages' demo makes one first; without it, nothing).
+    seed_subscribers(session, admin)
     return True
 
 

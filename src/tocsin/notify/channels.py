@@ -93,10 +93,15 @@ class EmailChannel:
         return mail
 
     def send(self, message: PageMessage, destination: Destination) -> None:
+        self.transmit(self.build(message, destination.target))
+
+    def transmit(self, mail: EmailMessage) -> None:
+        """Send a ready-made mail to its To addresses through the relay (status page
+        subscribers build their own, with HTML and List-Unsubscribe headers)."""
         cfg = self.settings
         if not cfg.smtp_host:
             raise DeliveryFailed("email is not configured (set TOCSIN_SMTP_HOST)")
-        mail = self.build(message, destination.target)
+        recipients = str(mail["To"])
         timeout = cfg.notify_timeout_seconds
         try:
             if cfg.smtp_tls == "tls":
@@ -113,7 +118,7 @@ class EmailChannel:
                     client.login(cfg.smtp_username, cfg.smtp_password)
                 refused = client.send_message(mail)
         except smtplib.SMTPRecipientsRefused as exc:
-            raise DeliveryFailed(f"the mail server refused {destination.target}") from exc
+            raise DeliveryFailed(f"the mail server refused {recipients}") from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryFailed(f"mail server {cfg.smtp_host}:{cfg.smtp_port}: {exc}") from exc
         if refused:
@@ -233,11 +238,6 @@ class WebhookChannel:
         self.timeout = timeout
 
     def send(self, message: PageMessage, destination: Destination) -> None:
-        parts = urlsplit(destination.target)
-        try:
-            self.guard.check_host(parts.hostname or "", parts.port)
-        except OutboundRefused as exc:
-            raise DeliveryFailed(exc.reason) from exc
         body = json.dumps(message.as_json(), separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -245,19 +245,31 @@ class WebhookChannel:
             "X-Tocsin-Event": message.kind,
             SIGNATURE_HEADER: signature_header(destination.secret, body),
         }
+        self.post(destination.target, body, headers)
+
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, timeout: float | None = None
+    ) -> int:
+        """POST `body` to a guarded URL; the status code if it is 2xx, else DeliveryFailed
+        (a redirect is a failure: following it could lead past the outbound guard)."""
+        parts = urlsplit(url)
         try:
-            # No redirects: a redirect could lead past the outbound guard.
+            self.guard.check_host(parts.hostname or "", parts.port)
+        except OutboundRefused as exc:
+            raise DeliveryFailed(exc.reason) from exc
+        try:
             response = httpx.post(
-                destination.target,
+                url,
                 content=body,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=self.timeout if timeout is None else timeout,
                 follow_redirects=False,
             )
         except httpx.HTTPError as exc:
             raise DeliveryFailed(f"{parts.hostname}: {exc or type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
             raise DeliveryFailed(f"{parts.hostname} answered HTTP {response.status_code}")
+        return response.status_code
 
 
 # --- the set wired at the composition root ------------------------------------------------

@@ -11,11 +11,11 @@ Every code path that changes what a page's subscribers may want to hear about ca
 - the reminder before a maintenance starts (`maintenance.remind`), with `reminder`.
 
 `page_event` is where subscriber deliveries are enqueued (as jobs, in that same transaction,
-so a rolled-back change tells nobody). Status pages themselves have no subscribers: this
-module builds the event and returns it, and the subscribers package enqueues one delivery per
-interested subscriber from it. An update published with `deliver_notifications` off is still
-an event (a page's webhook consumers may want every change); `deliver_notifications` says
-whether people should be notified.
+so a rolled-back change tells nobody): it builds the event, hands it to
+`tocsin.subscribers.service.on_page_event` (once for the update or reminder, once per
+component change) and returns it. An update published with `deliver_notifications` off, like
+Statuspage's, tells no subscriber, by email or webhook, and neither do the component changes
+it made.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tocsin.statuspages.models import (
     PageIncidentUpdate,
     StatusPage,
 )
+from tocsin.subscribers import service as subscribers
 
 INCIDENT_UPDATE = "incident_update"
 COMPONENT_CHANGE = "component_change"
@@ -58,8 +59,35 @@ def page_event(
     component_changes: Sequence[ComponentChange] = (),
     reminder: PageIncident | None = None,
 ) -> PageEvent:
-    """Build the event for one change on `page` (see the module docstring) and return it;
-    subscriber deliveries are enqueued from it in the caller's transaction."""
+    """Build the event for one change on `page` (see the module docstring), enqueue its
+    subscriber deliveries in the caller's transaction, and return it."""
+    event = _event(
+        session,
+        page=page,
+        page_incident_update=page_incident_update,
+        component_changes=component_changes,
+        reminder=reminder,
+    )
+    if reminder is not None:
+        subscribers.on_page_event(session, reminder_for=reminder)
+        return event
+    if not event.deliver_notifications:
+        return event
+    if page_incident_update is not None:
+        subscribers.on_page_event(session, page_incident_update=page_incident_update)
+    for change in component_changes:
+        subscribers.on_page_event(session, component_change=change)
+    return event
+
+
+def _event(
+    session: Session,
+    *,
+    page: StatusPage,
+    page_incident_update: PageIncidentUpdate | None,
+    component_changes: Sequence[ComponentChange],
+    reminder: PageIncident | None,
+) -> PageEvent:
     session.flush()
     change_ids = tuple(c.id for c in component_changes)
     if reminder is not None:

@@ -1,7 +1,7 @@
 """stakeholder communication
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-11-23 16:10:33.346866
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import tocsin.db
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Subscribers of status pages: email (double opt-in) and Statuspage-compatible webhooks."""
