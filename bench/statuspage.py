@@ -8,10 +8,10 @@ ingested.
 The run, in a temporary directory, on loopback only, every load bounded in time and every
 process stopped on the way out (also on an error, Ctrl-C or SIGTERM):
 
-1. `tocsin db upgrade` on a fresh SQLite database; `tocsin apply -f` of three services and a
-   public status page with six components in two groups linked to them; a PagerDuty
-   integration for the background load. `tocsin serve` (one process, its embedded worker
-   renders the page).
+1. `tocsin db upgrade` on a fresh SQLite database; `tocsin apply -f` of three services; a
+   PagerDuty integration for the background load. `tocsin serve` (one process, its embedded
+   worker renders the page). Through the REST API: a public status page with five components
+   in two groups, three of them linked to the services.
 2. An incident is declared and published on the page through the REST API (a real page: an
    unresolved incident with an update, components degraded), and the run waits until the
    public page shows it.
