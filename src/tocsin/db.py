@@ -7,7 +7,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    TypeDecorator,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from tocsin.config import Settings
@@ -108,3 +117,16 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# Any constant works; it only has to be the same in every Tocsin process.
+EVENT_PROCESSOR_LOCK = 0x70C5_1A17
+
+
+def wait_for_event_processor(session: Session) -> None:
+    """Take the alert event processor's lock for this transaction, waiting for its running
+    batch. Anything else that applies events, or deletes rows the processor is working on
+    (an integration or a service, whose deletion cascades to their events and alerts), takes
+    it first, so the two never deadlock. On SQLite the single writer already does this."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(EVENT_PROCESSOR_LOCK)))

@@ -32,12 +32,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.alerts.models import PENDING, Event, Outcome
 from tocsin.alerts.pagerduty import DEDUP_MAX, SEVERITIES, SUMMARY_MAX, ParsedEvent
-from tocsin.db import transaction, utcnow
+from tocsin.db import EVENT_PROCESSOR_LOCK, transaction, utcnow, wait_for_event_processor
 
 log = structlog.get_logger("tocsin.ingest")
 
-# Any constant works; it only has to be the same in every Tocsin process.
-PROCESSOR_LOCK = 0x70C5_1A17
+PROCESSOR_LOCK = EVENT_PROCESSOR_LOCK
 _encoder = msgspec.json.Encoder()
 
 
@@ -296,8 +295,7 @@ def _take_lock(session: Session) -> bool:
 def wait_for_processor_lock(session: Session) -> None:
     """Take the processor's lock, waiting for the running batch (periodic jobs that apply
     events, such as the heartbeat check, must not apply them alongside the processor)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(PROCESSOR_LOCK)))
+    wait_for_event_processor(session)
 
 
 def process_batch(

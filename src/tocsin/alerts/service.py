@@ -30,7 +30,7 @@ from tocsin.alerts.models import (
 from tocsin.alerts.pagerduty import SEVERITIES
 from tocsin.alerts.rules import check_field, check_matchers, check_severity_map
 from tocsin.catalog.models import Service, User
-from tocsin.db import utcnow
+from tocsin.db import utcnow, wait_for_event_processor
 from tocsin.definitions.models import Severity
 from tocsin.errors import NotFound, ValidationFailed
 
@@ -157,6 +157,9 @@ def rotate_key(session: Session, integration: Integration) -> str:
 
 
 def delete_integration(session: Session, integration: Integration) -> None:
+    """Delete the integration with its events (the processor's lock first: it may be applying
+    them right now, and the cascade would otherwise deadlock with it on PostgreSQL)."""
+    wait_for_event_processor(session)
     session.delete(integration)
     session.flush()
 

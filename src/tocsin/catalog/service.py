@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tocsin import validation as v
 from tocsin.auth.passwords import hash_password
 from tocsin.catalog.models import Service, Team, User, UserRole
+from tocsin.db import wait_for_event_processor
 from tocsin.errors import Conflict, NotFound, ValidationFailed
 
 NAME_MAX = 120
@@ -217,6 +218,9 @@ def update_service(session: Session, service: Service, changes: dict[str, Any]) 
 
 
 def delete_service(session: Session, service: Service) -> None:
+    """Delete the service; its integrations, events and alerts go with it (after the alert
+    event processor's lock, which the cascade would otherwise deadlock with)."""
+    wait_for_event_processor(session)
     session.delete(service)
     session.flush()
 
