@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from tocsin.catalog.models import Service, Team, User, UserRole
 from tocsin.comms.models import ServiceFollower, Stakeholder
@@ -42,7 +42,11 @@ NAMES_SHOWN = 10
 def followers_of(session: Session, service: Service) -> list[ServiceFollower]:
     """The service's followers: people first, then teams, each by name."""
     rows = list(
-        session.scalars(select(ServiceFollower).where(ServiceFollower.service_id == service.id))
+        session.scalars(
+            select(ServiceFollower)
+            .where(ServiceFollower.service_id == service.id)
+            .options(selectinload(ServiceFollower.created_by))
+        )
     )
     return sorted(rows, key=lambda f: (f.user_id is None, f.name.lower(), f.id))
 
@@ -61,6 +65,27 @@ def get_follower(session: Session, service: Service, follower_id: int) -> Servic
     if row is None or row.service_id != service.id:
         raise NotFound(f"no follower {follower_id} of {service.name}")
     return row
+
+
+def card_context(session: Session, service: Service, viewer: User | None) -> dict[str, Any]:
+    """What the service page's Followers card needs."""
+    rows = followers_of(session, service)
+    user_ids = {f.user_id for f in rows if f.user_id is not None}
+    team_ids = {f.team_id for f in rows if f.team_id is not None}
+    mine = next((f for f in rows if viewer is not None and f.user_id == viewer.id), None)
+    return {
+        "rows": rows,
+        "mine": mine,
+        # The viewer's own teams that follow: they hear through them even without following.
+        "via_teams": [f.team for f in rows if f.team is not None and viewer in f.team.members],
+        "can_manage": viewer is not None and viewer.can(UserRole.responder),
+        "people": session.scalars(
+            select(User).where(User.active.is_(True), User.id.not_in(user_ids)).order_by(User.name)
+        ).all(),
+        "teams": session.scalars(
+            select(Team).where(Team.id.not_in(team_ids)).order_by(Team.name)
+        ).all(),
+    }
 
 
 def _insert(session: Session, row: ServiceFollower) -> bool:
