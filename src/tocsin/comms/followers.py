@@ -177,15 +177,17 @@ def set_followers(
 ) -> tuple[list[str], list[str]]:
     """Make the service's followers exactly these people and teams (configuration files).
 
-    Returns the names added and removed ("ana@example.com", "team Support")."""
+    Returns the names added and removed ("ana@example.com", "team Support"). Adding a
+    deactivated person is refused; one who already follows may stay."""
+    have = followers_of(session, service)
+    have_users = {r.user_id for r in have if r.user_id is not None}
     for person in users:
-        if not person.active:
+        if not person.active and person.id not in have_users:
             raise ValidationFailed(f"{person.email}'s account is deactivated", field="users")
     wanted_users = {u.id: u for u in users}
     wanted_teams = {t.id: t for t in teams}
     added: list[str] = []
     removed: list[str] = []
-    have = followers_of(session, service)
     for row in have:
         if row.user is not None and row.user_id not in wanted_users:
             removed.append(row.user.email)
@@ -193,7 +195,6 @@ def set_followers(
         elif row.team is not None and row.team_id not in wanted_teams:
             removed.append(f"team {row.team.name}")
             session.delete(row)
-    have_users = {r.user_id for r in have if r.user_id is not None}
     have_teams = {r.team_id for r in have if r.team_id is not None}
     creator = by.id if by else None
     now = utcnow()
