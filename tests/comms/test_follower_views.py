@@ -56,6 +56,12 @@ def test_a_viewer_follows_and_unfollows_a_service_from_its_page(
     unfollowed = client.post(f"{page}/unfollow", data={"csrf_token": csrf})
     assert unfollowed.status_code == 200 and "You no longer follow Checkout." in unfollowed.text
     assert _names(db, checkout) == []
+    # Her team follows it: the card tells her she hears about it anyway.
+    team = catalog.create_team(db, name="Customer Support", member_ids=[viewer.id])
+    followers.add_follower(db, checkout, by=admin, team_id=team.id)
+    db.commit()
+    card = _card(client.get(page).text)
+    assert "You also hear about its incidents through Customer Support." in card
 
 
 def test_a_responder_adds_and_removes_people_and_teams(

@@ -209,8 +209,9 @@ def test_deactivated_followers_are_not_added(
 
 
 def test_the_timeline_entry_names_ten_and_counts_the_rest(
-    db: Session, admin: User, checkout: Service
+    db: Session, admin: User, checkout: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(followers, "INSERT_BATCH", 5)  # several statements: none lost
     for n in range(12):
         person = catalog.create_user(db, name=f"Person {n:02}", email=f"p{n}@example.com")
         followers.follow_service(db, checkout, by=person)

@@ -34,6 +34,8 @@ from tocsin.incidents.timeline import record
 
 # How many names the timeline entry spells out; the rest are counted.
 NAMES_SHOWN = 10
+# Stakeholder rows per INSERT statement.
+INSERT_BATCH = 500
 
 
 # --- who follows a service -------------------------------------------------------------------
@@ -73,11 +75,12 @@ def card_context(session: Session, service: Service, viewer: User | None) -> dic
     user_ids = {f.user_id for f in rows if f.user_id is not None}
     team_ids = {f.team_id for f in rows if f.team_id is not None}
     mine = next((f for f in rows if viewer is not None and f.user_id == viewer.id), None)
+    my_teams = {t.id for t in viewer.teams} if viewer is not None else set()
     return {
         "rows": rows,
         "mine": mine,
         # The viewer's own teams that follow: they hear through them even without following.
-        "via_teams": [f.team for f in rows if f.team is not None and viewer in f.team.members],
+        "via_teams": [f.team for f in rows if f.team is not None and f.team_id in my_teams],
         "can_manage": viewer is not None and viewer.can(UserRole.responder),
         "people": session.scalars(
             select(User).where(User.active.is_(True), User.id.not_in(user_ids)).order_by(User.name)
@@ -276,17 +279,18 @@ def _insert_missing(session: Session, rows: list[dict[str, Any]]) -> set[tuple[A
     """Insert the stakeholder rows not there yet, in one statement; a person or team already
     following the incident (or added meanwhile by someone else) is left as it is. Returns the
     (user_id, team_id) pairs inserted."""
-    if not rows:
-        return set()
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    result = session.execute(
-        insert(Stakeholder)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .returning(Stakeholder.user_id, Stakeholder.team_id)
-    )
-    return {(r.user_id, r.team_id) for r in result}
+    inserted: set[tuple[Any, Any]] = set()
+    for start in range(0, len(rows), INSERT_BATCH):  # within SQLite's bound-parameter limit
+        result = session.execute(
+            insert(Stakeholder)
+            .values(rows[start : start + INSERT_BATCH])
+            .on_conflict_do_nothing()
+            .returning(Stakeholder.user_id, Stakeholder.team_id)
+        )
+        inserted |= {(r.user_id, r.team_id) for r in result}
+    return inserted
 
 
 def _names(labels: list[str]) -> str:
