@@ -182,6 +182,7 @@ def set_followers(
 
     Returns the names added and removed ("ana@example.com", "team Support"). Adding a
     deactivated person is refused; one who already follows may stay."""
+    users, teams = list(dict.fromkeys(users)), list(dict.fromkeys(teams))
     have = followers_of(session, service)
     have_users = {r.user_id for r in have if r.user_id is not None}
     for person in users:

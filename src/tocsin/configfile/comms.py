@@ -149,9 +149,7 @@ def reconcile_followers(session: Session, name: str, doc: Doc, new_keys: list[Ne
     users = [_named(session, User, User.email, e, "user with email", "users") for e in doc["users"]]
     teams = [_named(session, Team, Team.name, t, "team named", "teams") for t in doc["teams"]]
     # A deactivated person who already follows may stay listed (an export lists them).
-    added, removed = followers.set_followers(
-        session, service, users=list(dict.fromkeys(users)), teams=list(dict.fromkeys(teams))
-    )
+    added, removed = followers.set_followers(session, service, users=users, teams=teams)
     parts = [f"add {', '.join(added)}"] if added else []
     parts += [f"remove {', '.join(removed)}"] if removed else []
     return [f"service followers {service.name!r}: {'; '.join(parts)}"] if parts else []
