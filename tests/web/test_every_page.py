@@ -70,6 +70,7 @@ def test_every_page_renders(
     paths += ["/integrations", "/events", "/events?outcome=suppressed"]
     paths += [f"/integrations/{i}" for i in integrations]
     paths += [f"/events/{i}" for i in events]
+    paths += [f"/services/{i}" for i in services]
     paths += [f"/services/{i}/events" for i in services]
     paths += [f"/services/{i}/alerting" for i in services]
     paths += [f"/incidents/{ref}/alerts" for ref in refs]

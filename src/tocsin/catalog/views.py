@@ -1,4 +1,4 @@
-"""Settings pages for teams, users and services."""
+"""Settings pages for teams, users and services, and a service's own page."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User, UserRole
+from tocsin.comms.followers import card_context as followers_card
 from tocsin.deps import Admin, CurrentUser, DbSession
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, int_list, optional_int, text
@@ -124,6 +125,13 @@ def update_user(user_id: int, db: DbSession, admin: Admin, form: Form) -> Respon
 @router.get("/settings/services")
 def services_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
     return render(request, "settings/services.html", {**_lists(db), "section": "services"})
+
+
+@router.get("/services/{service_id}")
+def service_page(service_id: int, request: Request, db: DbSession, user: CurrentUser) -> Response:
+    service = catalog.get_service(db, service_id)
+    context = {"service": service, "followers": followers_card(db, service, user)}
+    return render(request, "catalog/service.html", context)
 
 
 @router.post("/settings/services")

@@ -1,5 +1,5 @@
-"""JSON routes: the communication channel registry (admins write, everyone reads), an
-incident's stakeholders and communication panel, posting by hand."""
+"""JSON routes: the communication channel registry (admins write, everyone reads), a
+service's followers, an incident's stakeholders and communication panel, posting by hand."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from tocsin.catalog import service as catalog
 from tocsin.catalog.schemas import Page, window
+from tocsin.comms import followers, stakeholders
 from tocsin.comms import service as registry
-from tocsin.comms import stakeholders
 from tocsin.comms.panel import panel_context
 from tocsin.comms.schemas import (
     ChannelCreated,
@@ -18,6 +19,8 @@ from tocsin.comms.schemas import (
     ChannelPatch,
     CommunicationOut,
     DeliveryOut,
+    FollowerIn,
+    FollowerOut,
     MarkPostedIn,
     SecretOut,
     StakeholderIn,
@@ -25,6 +28,7 @@ from tocsin.comms.schemas import (
     channel_out,
     channel_status_out,
     delivery_out,
+    follower_out,
     stakeholder_out,
 )
 from tocsin.comms.sending import mark_posted, send_latest
@@ -84,6 +88,55 @@ def rotate_secret(
     """A new webhook signing secret, shown this once; the old one stops matching."""
     channel = registry.get_channel(db, channel_id)
     return SecretOut(signing_secret=registry.rotate_secret(db, channel, settings=settings))
+
+
+# --- a service's followers ------------------------------------------------------------
+
+
+@router.get("/services/{service_id}/followers", response_model=Page[FollowerOut])
+def list_followers(
+    service_id: PathId, db: DbSession, user: CurrentUser, limit: Limit = 500, offset: Offset = 0
+) -> dict:
+    """The people and teams who follow the service: they become stakeholders of its
+    incidents. People first, then teams, by name."""
+    service = catalog.get_service(db, service_id)
+    rows = followers.followers_of(db, service)
+    return window([follower_out(f) for f in rows], limit, offset)
+
+
+@router.put("/services/{service_id}/followers/me", response_model=FollowerOut)
+def follow_service(service_id: PathId, db: DbSession, user: CurrentUser) -> FollowerOut:
+    """Follow the service yourself (again: nothing changes)."""
+    service = catalog.get_service(db, service_id)
+    return follower_out(followers.follow_service(db, service, by=user))
+
+
+@router.delete("/services/{service_id}/followers/me", status_code=204)
+def unfollow_service(service_id: PathId, db: DbSession, user: CurrentUser) -> Response:
+    """Stop following the service (incidents you already follow keep you)."""
+    service = catalog.get_service(db, service_id)
+    followers.unfollow_service(db, service, by=user)
+    return Response(status_code=204)
+
+
+@router.post("/services/{service_id}/followers", status_code=201, response_model=FollowerOut)
+def add_follower(
+    service_id: PathId, body: FollowerIn, db: DbSession, user: Responder
+) -> FollowerOut:
+    """Make a person (`user_id`) or a team (`team_id`) follow the service; 409 if they do."""
+    service = catalog.get_service(db, service_id)
+    row = followers.add_follower(db, service, by=user, user_id=body.user_id, team_id=body.team_id)
+    return follower_out(row)
+
+
+@router.delete("/services/{service_id}/followers/{follower_id}", status_code=204)
+def remove_follower(
+    service_id: PathId, follower_id: PathId, db: DbSession, user: CurrentUser
+) -> Response:
+    """Remove a follower: yourself, or anyone as a responder."""
+    service = catalog.get_service(db, service_id)
+    followers.remove_follower(db, service, follower_id, by=user)
+    return Response(status_code=204)
 
 
 # --- an incident ------------------------------------------------------------------------

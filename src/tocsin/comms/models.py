@@ -1,5 +1,6 @@
 """ORM models for internal stakeholder communication: the channel registry, the stakeholders
-who follow an incident, and every delivery of an update (or a reminder) to either."""
+who follow an incident, the people and teams who follow a service (and so become stakeholders
+of its incidents), and every delivery of an update (or a reminder) to either."""
 
 from __future__ import annotations
 
@@ -158,12 +159,67 @@ class Stakeholder(Base):
     added_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+    # Added automatically because they follow this service (see ServiceFollower). The name
+    # is kept as it was, so the reason still reads right after a rename or a deletion.
+    via_service_id: Mapped[int | None] = mapped_column(
+        ForeignKey("services.id", ondelete="SET NULL"), default=None
+    )
+    via_service_name: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     incident: Mapped[Incident] = relationship()
     user: Mapped[User | None] = relationship(foreign_keys=[user_id], lazy="joined")
     team: Mapped[Team | None] = relationship(lazy="joined")
     added_by: Mapped[User | None] = relationship(foreign_keys=[added_by_id])
+
+    @property
+    def automatic(self) -> bool:
+        return bool(self.via_service_name)
+
+    @property
+    def reason(self) -> str:
+        """Why they are here when Tocsin added them: "follows Checkout"; else empty."""
+        return f"follows {self.via_service_name}" if self.via_service_name else ""
+
+    @property
+    def name(self) -> str:
+        if self.user is not None:
+            return self.user.name
+        return self.team.name if self.team is not None else "?"
+
+
+class ServiceFollower(Base):
+    """A person or a team following a service: they become stakeholders of its incidents."""
+
+    __tablename__ = "service_followers"
+    __table_args__ = (
+        # Led by the person or team, so they also find "what does this person follow".
+        UniqueConstraint("user_id", "service_id"),
+        UniqueConstraint("team_id", "service_id"),
+        CheckConstraint(
+            "(user_id IS NULL) <> (team_id IS NULL)", name="service_follower_user_or_team"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), default=None
+    )
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), default=None
+    )
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    service: Mapped[Service] = relationship()
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id], lazy="joined")
+    team: Mapped[Team | None] = relationship(lazy="joined")
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
     @property
     def name(self) -> str:

@@ -1,5 +1,5 @@
-"""API shapes for communication channels, stakeholders, deliveries and an incident's
-communication panel."""
+"""API shapes for communication channels, stakeholders, service followers, deliveries and an
+incident's communication panel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import Field
 
 from tocsin.catalog.schemas import Id, Name, Out, Strict, Timestamp
 from tocsin.comms.due import Due
-from tocsin.comms.models import CommsChannel, CommsDelivery, Stakeholder
+from tocsin.comms.models import CommsChannel, CommsDelivery, ServiceFollower, Stakeholder
 from tocsin.comms.panel import ChannelRow
 from tocsin.comms.rules import conditions_text, posters_text
 from tocsin.comms.service import display_target
@@ -148,6 +148,10 @@ class StakeholderOut(Out):
     team_id: int | None
     name: str
     added_by: str | None
+    reason: str = Field(
+        description='Why Tocsin added them: "follows Checkout"; empty when added by a person'
+    )
+    via_service_id: int | None = Field(description="The followed service that brought them in")
     created_at: Timestamp
 
 
@@ -159,6 +163,39 @@ def stakeholder_out(row: Stakeholder) -> StakeholderOut:
         team_id=row.team_id,
         name=row.name,
         added_by=row.added_by.name if row.added_by else None,
+        reason=row.reason,
+        via_service_id=row.via_service_id,
+        created_at=row.created_at,
+    )
+
+
+class FollowerIn(Strict):
+    user_id: Id | None = Field(default=None, description="A person (give this or team_id)")
+    team_id: Id | None = Field(default=None, description="A team (give this or user_id)")
+
+
+class FollowerOut(Out):
+    id: int
+    service_id: int
+    kind: Literal["user", "team"]
+    user_id: int | None
+    team_id: int | None
+    name: str
+    active: bool = Field(description="False for a deactivated person (never added)")
+    created_by: str | None
+    created_at: Timestamp
+
+
+def follower_out(row: ServiceFollower) -> FollowerOut:
+    return FollowerOut(
+        id=row.id,
+        service_id=row.service_id,
+        kind="user" if row.user_id is not None else "team",
+        user_id=row.user_id,
+        team_id=row.team_id,
+        name=row.name,
+        active=row.user.active if row.user is not None else True,
+        created_by=row.created_by.name if row.created_by else None,
         created_at=row.created_at,
     )
 

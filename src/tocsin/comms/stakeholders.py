@@ -2,7 +2,8 @@
 
 Anyone who can read an incident may follow it; only responders and admins may follow a
 restricted one (they are the people allowed to see it). Responders add and remove others;
-everyone may stop following. Changes made for someone else go on the timeline."""
+everyone may stop following. Changes made for someone else go on the timeline. People and
+teams who follow one of the incident's services are added automatically (`followers`)."""
 
 from __future__ import annotations
 
@@ -159,13 +160,16 @@ def recipients(session: Session, incident: Incident) -> tuple[list[Recipient], l
     allowed: dict[int, Recipient] = {}
     refused: dict[int, Recipient] = {}
     for row in stakeholders_of(session, incident):
+        # Added because they follow a service: say so, it is where they stop following.
+        what = (
+            f"{row.via_service_name}, a service {incident.reference} affects"
+            if row.via_service_name
+            else incident.reference
+        )
         if row.user is not None:
-            people = [(row.user, f"you follow {incident.reference}")]
+            people = [(row.user, f"you follow {what}")]
         elif row.team is not None:
-            people = [
-                (m, f"your team {row.team.name} follows {incident.reference}")
-                for m in row.team.members
-            ]
+            people = [(m, f"your team {row.team.name} follows {what}") for m in row.team.members]
         else:
             continue
         for person, reason in people:

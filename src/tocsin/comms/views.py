@@ -1,5 +1,5 @@
-"""HTML routes: the channel registry under Settings (admins edit, everyone reads) and the
-forms of the incident page's Communication card."""
+"""HTML routes: the channel registry under Settings (admins edit, everyone reads), the forms
+of a service page's Followers card and of the incident page's Communication card."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service
+from tocsin.comms import followers, stakeholders
 from tocsin.comms import service as registry
-from tocsin.comms import stakeholders
 from tocsin.comms.models import Audience, ChannelKind, Impact
 from tocsin.comms.rules import conditions_text, posters_text
 from tocsin.comms.sending import mark_posted, send_latest
@@ -138,6 +139,65 @@ def rotate_secret(
     channel = registry.get_channel(db, channel_id)
     secret = registry.rotate_secret(db, channel, settings=settings)
     return _page(request, db, secret=secret, secret_for=channel.name)
+
+
+# --- a service page's Followers card --------------------------------------------------------
+
+
+def _service_back(service: Service) -> str:
+    return f"/services/{service.id}#followers"
+
+
+@router.post("/services/{service_id}/follow")
+def follow_service(service_id: int, db: DbSession, user: CurrentUser) -> Response:
+    service = catalog.get_service(db, service_id)
+    return perform(
+        db,
+        _service_back(service),
+        lambda: followers.follow_service(db, service, by=user),
+        notice=f"You follow {service.name}: you will be a stakeholder of its incidents.",
+    )
+
+
+@router.post("/services/{service_id}/unfollow")
+def unfollow_service(service_id: int, db: DbSession, user: CurrentUser) -> Response:
+    service = catalog.get_service(db, service_id)
+    return perform(
+        db,
+        _service_back(service),
+        lambda: followers.unfollow_service(db, service, by=user),
+        notice=f"You no longer follow {service.name}.",
+    )
+
+
+@router.post("/services/{service_id}/followers")
+def add_follower(service_id: int, db: DbSession, user: Responder, form: Form) -> Response:
+    service = catalog.get_service(db, service_id)
+    return perform(
+        db,
+        _service_back(service),
+        lambda: followers.add_follower(
+            db,
+            service,
+            by=user,
+            user_id=optional_int(form, "user_id"),
+            team_id=optional_int(form, "team_id"),
+        ),
+        notice="Follower added.",
+    )
+
+
+@router.post("/services/{service_id}/followers/{follower_id}/delete")
+def remove_follower(
+    service_id: int, follower_id: int, db: DbSession, user: CurrentUser
+) -> Response:
+    service = catalog.get_service(db, service_id)
+    return perform(
+        db,
+        _service_back(service),
+        lambda: followers.remove_follower(db, service, follower_id, by=user),
+        notice="Follower removed.",
+    )
 
 
 # --- the incident page's card -------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The `comms_channels` section: the communication channel registry, one entry per channel
-(matched by name). References are names: severities, services, incident role slugs.
+(matched by name). References are names: severities, services, incident role slugs. And the
+`service_followers` section: who follows a service (users by email, teams by name).
 
 Apprise and webhook URLs usually hold tokens, so exports leave them out: an exported channel
 of those kinds has no `target`, and applying it keeps the stored URL (a new channel needs
@@ -11,10 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tocsin.catalog.models import Service, Team, User
+from tocsin.comms import followers
 from tocsin.comms import service as registry
-from tocsin.comms.models import ChannelKind, CommsChannel
+from tocsin.comms.models import ChannelKind, CommsChannel, ServiceFollower
 from tocsin.config import Settings
 from tocsin.configfile.alerting import NewKey
 from tocsin.errors import ValidationFailed
@@ -97,3 +101,55 @@ def reconcile(session: Session, name: str, doc: Doc, new_keys: list[NewKey]) -> 
         return []
     registry.update_channel(session, found, changes, settings=settings)
     return [f"update comms channel {found.name!r}: {', '.join(sorted(changes))}"]
+
+
+# --- service_followers -------------------------------------------------------------------
+
+
+class ServiceFollowersDoc(BaseModel):
+    """Exactly who follows a service (like a team's members); services not listed keep theirs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: str = Field(max_length=120)
+    users: list[str] = Field(default=[], description="emails")
+    teams: list[str] = Field(default=[], description="team names")
+
+
+def current_followers(session: Session) -> dict[str, Doc]:
+    """Every service somebody follows, keyed by service name."""
+    out: dict[str, Doc] = {}
+    rows = session.execute(
+        select(Service.name, ServiceFollower)
+        .join(ServiceFollower, ServiceFollower.service_id == Service.id)
+        .order_by(Service.name)
+    ).all()
+    for name, row in rows:
+        doc = out.setdefault(name, {"service": name, "users": [], "teams": []})
+        if row.user is not None:
+            doc["users"].append(row.user.email)
+        elif row.team is not None:
+            doc["teams"].append(row.team.name)
+    for doc in out.values():
+        doc["users"].sort()
+        doc["teams"].sort(key=str.lower)
+    return out
+
+
+def _named(session: Session, model: Any, column: Any, value: str, what: str, field: str) -> Any:
+    found = session.scalar(select(model).where(func.lower(column) == value.strip().lower()))
+    if found is None:
+        raise ValidationFailed(f"no {what} {value!r}", field=field)
+    return found
+
+
+def reconcile_followers(session: Session, name: str, doc: Doc, new_keys: list[NewKey]) -> list[str]:
+    """Make the followers of the service named `name` exactly the document's."""
+    service = _named(session, Service, Service.name, name, "service named", "service")
+    users = [_named(session, User, User.email, e, "user with email", "users") for e in doc["users"]]
+    teams = [_named(session, Team, Team.name, t, "team named", "teams") for t in doc["teams"]]
+    # A deactivated person who already follows may stay listed (an export lists them).
+    added, removed = followers.set_followers(session, service, users=users, teams=teams)
+    parts = [f"add {', '.join(added)}"] if added else []
+    parts += [f"remove {', '.join(removed)}"] if removed else []
+    return [f"service followers {service.name!r}: {'; '.join(parts)}"] if parts else []

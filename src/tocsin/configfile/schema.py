@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tocsin.configfile.comms import CommsChannelDoc
+from tocsin.configfile.comms import CommsChannelDoc, ServiceFollowersDoc
 
 
 class Item(BaseModel):
@@ -263,4 +263,5 @@ class Document(Item):
     paging: list[PagingDoc] = []
     notifications: list[NotificationsDoc] = []
     comms_channels: list[CommsChannelDoc] = []
+    service_followers: list[ServiceFollowersDoc] = []
     status_pages: list[StatusPageDoc] = []

@@ -309,6 +309,13 @@ SECTIONS: list[Section] = [
     ),
     Section("comms_channels", "comms channel", "name", comms.current, reconcile=comms.reconcile),
     Section(
+        "service_followers",
+        "service followers",
+        "service",
+        comms.current_followers,
+        reconcile=comms.reconcile_followers,
+    ),
+    Section(
         "status_pages",
         "status page",
         "slug",

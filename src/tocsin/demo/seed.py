@@ -13,6 +13,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.demo.comms import seed_comms
 from tocsin.demo.escalation import seed_escalation
+from tocsin.demo.followers import seed_followers
 from tocsin.demo.schedules import seed_schedules
 from tocsin.demo.statuspages import seed_statuspages
 from tocsin.demo.subscribers import seed_subscribers
@@ -95,6 +96,8 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
         )
         for name, desc, team, tier in SERVICES
     }
+    # Before the incidents: their services' followers become their stakeholders.
+    seed_followers(session, people, teams, services)
     Demo(session, people, services).incidents()
     _alerting(session, people["admin"], services)
     _notifications(session, people)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tocsin import validation as v
 from tocsin.catalog.models import Service, User
+from tocsin.comms import followers
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
@@ -217,6 +218,8 @@ def declare(
         role = session.scalar(select(IncidentRole).where(IncidentRole.slug == "incident_commander"))
         if role is not None:
             assign_role(session, incident, role_id=role.id, user_id=commander.id, by=by)
+    # People and teams who follow its services become stakeholders (tocsin.comms).
+    followers.incident_declared(session, incident)
     # Paging starts after commit: the escalation package walks the services' policies.
     enqueue(session, "escalation.start", {"incident_id": incident.id})
     return incident
@@ -403,6 +406,8 @@ def edit(
         )
 
     who = actor_name(by)
+    was_drill, was_restricted = incident.drill, incident.restricted
+    added_services: list[Service] = []
     for name, max_len in _PLAIN_FIELDS.items():
         if name in changes:
             new = v.text(changes[name], name, max_len=max_len, required=name == "title")
@@ -441,6 +446,7 @@ def edit(
         old_names = [s.name for s in incident.services]
         new_names = [s.name for s in services]
         if sorted(old_names) != sorted(new_names):
+            added_services = [s for s in services if s not in incident.services]
             incident.services = services
             note(
                 "services",
@@ -489,6 +495,15 @@ def edit(
                         f"{who} set {labels.get(key, key)} to "
                         f"{custom.display(values.get(key)) or 'nothing'}",
                     )
+    # Followers of newly affected services become stakeholders (tocsin.comms), as do those a
+    # drill or a restriction kept out once it is lifted. After the flags: they decide who.
+    followers.incident_edited(
+        session,
+        incident,
+        added_services=added_services,
+        was_drill=was_drill,
+        was_restricted=was_restricted,
+    )
     return entries
 
 
