@@ -64,7 +64,9 @@ def serve(
         application = create_app(settings)
         # What start-up allocated lives as long as the process: keep the collector off it, so
         # full collections stay short (they showed as 50-100 ms pauses in on-call lookups).
+        # Again once the app has started (see tocsin.app.freeze_startup_objects).
         gc.freeze()
+        application.state.freeze_after_start = True
         uvicorn.run(application, **options)  # type: ignore[arg-type]
         return
     # Each worker process builds its own app from the environment: pass the overrides on.
