@@ -264,6 +264,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     rounds.append(
                         {
                             "peer_rate": fixed.ok_rate,
+                            "peer_p99_ms": fixed.latency_ms("p99"),
                             "rate": ours.ok_rate,
                             "ratio": ours.ok_rate / fixed.ok_rate if fixed.ok_rate else 0.0,
                             "p50_ms": ours.latency_ms("p50"),
@@ -279,6 +280,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             runs[f"{name}{label}"] = {
                 "bytes": len(body),
                 "peer_rate": round(median["peer_rate"]),
+                "peer_p99_ms": round(max(r["peer_p99_ms"] for r in rounds), 2),
                 "rate": round(median["rate"]),
                 "p50_ms": round(median["p50_ms"], 2),
                 "p99_ms": round(worst_p99, 2),
