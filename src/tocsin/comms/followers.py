@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from tocsin.catalog.models import Service, Team, User, UserRole
 from tocsin.comms.models import ServiceFollower, Stakeholder
-from tocsin.comms.stakeholders import may_see
+from tocsin.comms.stakeholders import may_see, person_or_team
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tocsin.incidents.models import Incident
@@ -141,20 +141,12 @@ def add_follower(
     """A responder makes a person or a team follow the service. Conflict if they already do."""
     if not by.can(UserRole.responder):
         raise Forbidden("only responders and admins add followers; you can follow it yourself")
-    if (user_id is None) == (team_id is None):
-        raise ValidationFailed("give either user_id or team_id", field="user_id")
+    person, team = person_or_team(session, user_id, team_id)
     row = ServiceFollower(service_id=service.id, created_by_id=by.id, created_at=utcnow())
-    if user_id is not None:
-        person = session.get(User, user_id)
-        if person is None:
-            raise NotFound(f"user_id: no user with id {user_id}", field="user_id")
-        if not person.active:
-            raise ValidationFailed(f"{person.name}'s account is deactivated", field="user_id")
+    if person is not None:
         row.user_id, what = person.id, person.name
     else:
-        team = session.get(Team, team_id)
-        if team is None:
-            raise NotFound(f"team_id: no team with id {team_id}", field="team_id")
+        assert team is not None
         row.team_id, what = team.id, f"the {team.name} team"
     if not _insert(session, row):
         raise Conflict(f"{what} already follows {service.name}")

@@ -87,6 +87,25 @@ def unfollow(session: Session, incident: Incident, *, by: User) -> bool:
     return True
 
 
+def person_or_team(
+    session: Session, user_id: int | None, team_id: int | None
+) -> tuple[User | None, Team | None]:
+    """The active person or the team a request names (exactly one of the two)."""
+    if (user_id is None) == (team_id is None):
+        raise ValidationFailed("give either user_id or team_id", field="user_id")
+    if user_id is not None:
+        person = session.get(User, user_id)
+        if person is None:
+            raise NotFound(f"user_id: no user with id {user_id}", field="user_id")
+        if not person.active:
+            raise ValidationFailed(f"{person.name}'s account is deactivated", field="user_id")
+        return person, None
+    team = session.get(Team, team_id)
+    if team is None:
+        raise NotFound(f"team_id: no team with id {team_id}", field="team_id")
+    return None, team
+
+
 def add(
     session: Session,
     incident: Incident,
@@ -98,15 +117,9 @@ def add(
     """Add a person or a team as stakeholders (responders). Conflict if already there."""
     if not by.can(UserRole.responder):
         raise Forbidden("only responders and admins add stakeholders")
-    if (user_id is None) == (team_id is None):
-        raise ValidationFailed("give either user_id or team_id", field="user_id")
+    person, team = person_or_team(session, user_id, team_id)
     row = Stakeholder(incident_id=incident.id, added_by_id=by.id, created_at=utcnow())
-    if user_id is not None:
-        person = session.get(User, user_id)
-        if person is None:
-            raise NotFound(f"user_id: no user with id {user_id}", field="user_id")
-        if not person.active:
-            raise ValidationFailed(f"{person.name}'s account is deactivated", field="user_id")
+    if person is not None:
         if not may_see(incident, person):
             raise ValidationFailed(
                 f"{person.name} is a viewer and cannot see restricted incidents",
@@ -114,9 +127,7 @@ def add(
             )
         row.user_id, what = person.id, person.name
     else:
-        team = session.get(Team, team_id)
-        if team is None:
-            raise NotFound(f"team_id: no team with id {team_id}", field="team_id")
+        assert team is not None
         row.team_id, what = team.id, f"the {team.name} team"
     if not _insert(session, row):
         raise Conflict(f"{what} already follows {incident.reference}")
