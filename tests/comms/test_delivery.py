@@ -95,6 +95,14 @@ def test_an_internal_update_reaches_followers_and_chat_channels_and_is_never_a_p
     assert chat.last_ok is True and hook.last_ok is True
 
 
+def chat_and_support_list(db: Session, settings: Settings, receiver: Receiver) -> None:
+    """An internal chat channel (Apprise JSON to the receiver) and an external email list."""
+    channel(db, settings, name="#incidents", kind="apprise",
+            target=f"json://127.0.0.1:{receiver.port}/chat")  # fmt: skip
+    channel(db, settings, name="Support list", kind="email", target="support@example.com",
+            audience="external")  # fmt: skip
+
+
 def test_external_updates_go_to_external_channels_only(
     db: Session,
     container: Container,
@@ -105,10 +113,7 @@ def test_external_updates_go_to_external_channels_only(
     viewer: User,
 ) -> None:
     email_method(db, viewer, settings)
-    channel(db, settings, name="#incidents", kind="apprise",
-            target=f"json://127.0.0.1:{receiver.port}/chat")  # fmt: skip
-    channel(db, settings, name="Support list", kind="email", target="support@example.com",
-            audience="external")  # fmt: skip
+    chat_and_support_list(db, settings, receiver)
     incident = declare(db, responder)
     stakeholders.follow(db, incident, by=viewer)
     post_update(db, incident, phase="investigating", body="We are looking into errors.",
@@ -212,10 +217,7 @@ def test_drills_say_so_and_never_reach_an_external_audience(
     responder: User,
 ) -> None:
     email_method(db, responder, settings)
-    channel(db, settings, name="#incidents", kind="apprise",
-            target=f"json://127.0.0.1:{receiver.port}/chat")  # fmt: skip
-    channel(db, settings, name="Support list", kind="email", target="support@example.com",
-            audience="external")  # fmt: skip
+    chat_and_support_list(db, settings, receiver)
     incident = declare(db, admin, drill=True)
     stakeholders.follow(db, incident, by=responder)
     post_update(db, incident, phase="investigating", body="Game day.", by=admin)
