@@ -205,6 +205,9 @@ class Intake:
             "request_id": None,
             "outcome": Outcome.rejected.value,
             "outcome_detail": ("rejected: " + "; ".join(errors))[:4000],
+            "alert_id": None,
+            "service_id": None,
+            "processed_at": None,
         }
         try:
             self.admit(info)

@@ -152,6 +152,15 @@ class Event(Base):
             sqlite_where=text("outcome = 'pending'"),
             postgresql_where=text("outcome = 'pending'"),
         ),
+        # "Does an earlier event for this key still wait?", asked by the event writer before
+        # it settles a repeat as it is written (repeats.py). Also only pending events.
+        Index(
+            "ix_events_pending_key",
+            "integration_id",
+            "dedup_key",
+            sqlite_where=text("outcome = 'pending'"),
+            postgresql_where=text("outcome = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import functools
 import hashlib
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.alerts.models import PENDING, Event, Outcome
 from tocsin.alerts.pagerduty import DEDUP_MAX, SEVERITIES, SUMMARY_MAX, ParsedEvent
+from tocsin.alerts.repeats import DEDUPLICATED, settle
 from tocsin.db import EVENT_PROCESSOR_LOCK, transaction, utcnow, wait_for_event_processor
 
 log = structlog.get_logger("tocsin.ingest")
@@ -105,6 +109,9 @@ def event_row(
         "request_id": request_id,
         "outcome": Outcome.pending.value,
         "outcome_detail": "",
+        "alert_id": None,
+        "service_id": None,
+        "processed_at": None,
     }
 
 
@@ -132,8 +139,14 @@ _COLUMNS = (
     "request_id",
     "outcome",
     "outcome_detail",
+    # Set only on rows settled as they are written (repeats of an open alert, repeats.py).
+    "alert_id",
+    "service_id",
+    "processed_at",
 )
 
+
+_row_values = operator.itemgetter(*_COLUMNS)
 
 # A processor transaction stops taking events after this long: on SQLite it holds the only
 # write lock, and accepting events waits for it.
@@ -186,9 +199,13 @@ class EventWriter:
 
     Each request adds its rows to the batch being gathered and awaits a future; while one batch
     is being committed (in a single writer thread) the next one gathers, so under load each
-    commit (and its fsync) carries the rows of every request that arrived meanwhile. Rows are
-    written with the driver's executemany: at thousands of events a second, per-row ORM or
-    Core processing would cost more than the disk.
+    commit (and its fsync) carries the rows of every request that arrived meanwhile.
+
+    The writer thread keeps one database connection of its own and talks to it through the
+    DB-API (one executemany for the rows): at thousands of events a second, per-row ORM or
+    Core processing, and every extra hand-over of the GIL between this thread and the event
+    loop, cost more than the disk. On SQLite, repeats of an open alert are settled in the same
+    transaction (repeats.py), so the processor only sees the events that need it.
     """
 
     def __init__(
@@ -205,13 +222,13 @@ class EventWriter:
         self._gathering: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._stopped = False
+        # The writer thread's own connection, and the engine it came from.
+        self._conn: Any = None
+        self._conn_engine: Engine | None = None
         self.waiting = 0
         self.batches = 0
         self.rows = 0
-        sqlite = engine.dialect.name == "sqlite"
-        marks = ", ".join("?" if sqlite else "%s" for _ in _COLUMNS)
-        self._sql = f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({marks})"
-        self._sqlite = sqlite
+        self.settled = 0
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
         """Return once these rows are committed; raise what the commit raised."""
@@ -238,7 +255,7 @@ class EventWriter:
                 batch, self._gathering = self._gathering, []
                 rows = [row for item, _ in batch for row in item]
                 try:
-                    await loop.run_in_executor(self._executor, self._commit, rows)
+                    pending = await loop.run_in_executor(self._executor, self._commit, rows)
                 except Exception as exc:
                     log.error("ingest.write_failed", error=str(exc), events=len(rows))
                     for _, future in batch:
@@ -250,24 +267,59 @@ class EventWriter:
                     for _, future in batch:
                         if not future.done():
                             future.set_result(None)
-                    self.on_commit()
+                    if pending:
+                        self.on_commit()
                 finally:
                     self.waiting -= len(rows)
         finally:
             self._flusher = None
 
-    def _commit(self, rows: list[dict[str, Any]]) -> None:
+    def _connection(self) -> Any:
+        """The writer thread's DB-API connection (from the engine's pool, kept checked out)."""
+        if self._conn is not None and self._conn_engine is not self._engine:
+            self._drop_connection()
+        if self._conn is None:
+            conn = self._engine.raw_connection()
+            if self._engine.dialect.name == "sqlite":
+                # Every accepted event is on disk before its 2xx (the pool's other
+                # connections may use NORMAL for work that can be redone).
+                conn.cursor().execute("PRAGMA synchronous=FULL")
+            self._conn, self._conn_engine = conn, self._engine
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn, self._conn_engine = self._conn, None, None
+        if conn is not None:
+            # It may be broken: never hand it back to the pool (and if even that fails,
+            # it is unusable anyway).
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+
+    def _commit(self, rows: list[dict[str, Any]]) -> bool:
+        """Write the rows in one transaction; returns whether any is left pending."""
         if not rows:
-            return
-        params = [
-            tuple(
-                _sqlite_time(r[c]) if c == "received_at" and self._sqlite else r[c]
-                for c in _COLUMNS
-            )
-            for r in rows
-        ]
-        with self._turn.first(), self._engine.begin() as conn:
-            conn.exec_driver_sql(self._sql, params)  # type: ignore[arg-type]
+            return False
+        sqlite = self._engine.dialect.name == "sqlite"
+        with self._turn.first():
+            conn = self._connection()
+            try:
+                cursor = conn.cursor()
+                if sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                    pending = settle(cursor, rows, now=utcnow(), stamp=_sqlite_time)
+                    self.settled += sum(1 for r in rows if r["outcome"] == DEDUPLICATED)
+                    cursor.executemany(_insert_sql("?"), [_params(row, True) for row in rows])
+                    cursor.execute("COMMIT")
+                else:
+                    pending = True
+                    cursor.executemany(_insert_sql("%s"), [_params(row, False) for row in rows])
+                    conn.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):  # the connection is dropped just below
+                    conn.rollback() if not sqlite else conn.cursor().execute("ROLLBACK")
+                self._drop_connection()
+                raise
+        return pending
 
     async def aclose(self) -> None:
         """Write what is gathered, then refuse further writes."""
@@ -277,13 +329,34 @@ class EventWriter:
 
     def stop(self) -> None:
         self._stopped = True
+        with contextlib.suppress(Exception):  # shutting down (or already shut down)
+            self._executor.submit(self._close_connection).result(timeout=10)
         self._executor.shutdown(wait=True)
+
+    def _close_connection(self) -> None:
+        conn, self._conn, self._conn_engine = self._conn, None, None
+        if conn is not None:
+            conn.close()
+
+
+@functools.cache
+def _insert_sql(mark: str) -> str:
+    marks = ", ".join(mark for _ in _COLUMNS)
+    return f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({marks})"
+
+
+def _params(row: dict[str, Any], sqlite: bool) -> tuple[Any, ...]:
+    values = _row_values(row)
+    if not sqlite:
+        return values  # type: ignore[no-any-return]
+    return (values[0], _sqlite_time(values[1]), *values[2:])
 
 
 def _sqlite_time(value: datetime) -> str:
-    """SQLAlchemy's SQLite storage format for our UTC datetimes."""
-    utc = value.astimezone(UTC)
-    return f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond:06d}"
+    """SQLAlchemy's SQLite storage format for our UTC datetimes (YYYY-MM-DD HH:MM:SS.ffffff)."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _take_lock(session: Session) -> bool:
