@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.alerts.models import PENDING, Event, Outcome
 from tocsin.alerts.pagerduty import DEDUP_MAX, SEVERITIES, SUMMARY_MAX, ParsedEvent
-from tocsin.alerts.repeats import DEDUPLICATED, settle
+from tocsin.alerts.repeats import settle
 from tocsin.db import EVENT_PROCESSOR_LOCK, transaction, utcnow, wait_for_event_processor
 
 log = structlog.get_logger("tocsin.ingest")
@@ -228,7 +228,6 @@ class EventWriter:
         self.waiting = 0
         self.batches = 0
         self.rows = 0
-        self.settled = 0
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
         """Return once these rows are committed; raise what the commit raised."""
@@ -307,7 +306,6 @@ class EventWriter:
                 if sqlite:
                     cursor.execute("BEGIN IMMEDIATE")
                     pending = settle(cursor, rows, now=utcnow(), stamp=_sqlite_time)
-                    self.settled += sum(1 for r in rows if r["outcome"] == DEDUPLICATED)
                     cursor.executemany(_insert_sql("?"), [_params(row, True) for row in rows])
                     cursor.execute("COMMIT")
                 else:
