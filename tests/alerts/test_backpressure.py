@@ -98,3 +98,31 @@ def test_database_unavailable_answers_503(
         assert response.status_code == 503 and response.headers["Retry-After"] == "5"
         hook = client.post(f"/hooks/{keys['am']}", json=FIRING)
         assert hook.status_code == 503 and hook.headers["Retry-After"] == "5"
+
+
+def test_connections_the_database_dropped_are_replaced_without_refusing_events(
+    settings: Settings, keys: dict[str, str]
+) -> None:
+    """A PostgreSQL restart or an idle timeout closes the server side of every pooled
+    connection; the next events must still be taken (the writer checks its connection out of
+    the pool, which pings it, for every batch), not answered 503."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("server-side disconnects are PostgreSQL's")
+    from sqlalchemy import text
+
+    for client, built in _client(settings):
+        assert client.post("/v2/enqueue", json=_trigger(keys["pd"], 0)).status_code == 202
+        settle(built)
+        with built.engine.connect() as conn:
+            ended = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        assert ended >= 1  # the pool's idle connections, the writer's among them
+        for n in range(1, 4):
+            assert client.post("/v2/enqueue", json=_trigger(keys["pd"], n)).status_code == 202
+        settle(built)
+        with built.sessionmaker() as s:
+            assert s.scalar(select(func.count(Event.id))) == 4

@@ -201,11 +201,12 @@ class EventWriter:
     is being committed (in a single writer thread) the next one gathers, so under load each
     commit (and its fsync) carries the rows of every request that arrived meanwhile.
 
-    The writer thread keeps one database connection of its own and talks to it through the
-    DB-API (one executemany for the rows): at thousands of events a second, per-row ORM or
-    Core processing, and every extra hand-over of the GIL between this thread and the event
-    loop, cost more than the disk. On SQLite, repeats of an open alert are settled in the same
-    transaction (repeats.py), so the processor only sees the events that need it.
+    The writer thread talks to the database through the DB-API (one executemany for the rows;
+    on SQLite a connection of its own, on PostgreSQL one from the pool per batch): at
+    thousands of events a second, per-row ORM or Core processing, and every extra hand-over
+    of the GIL between this thread and the event loop, cost more than the disk. On SQLite,
+    repeats of an open alert are settled in the same transaction (repeats.py), so the
+    processor only sees the events that need it.
     """
 
     def __init__(
@@ -274,15 +275,14 @@ class EventWriter:
             self._flusher = None
 
     def _connection(self) -> Any:
-        """The writer thread's DB-API connection (from the engine's pool, kept checked out)."""
+        """SQLite: the writer thread's own DB-API connection, kept checked out of the pool."""
         if self._conn is not None and self._conn_engine is not self._engine:
             self._drop_connection()
         if self._conn is None:
             conn = self._engine.raw_connection()
-            if self._engine.dialect.name == "sqlite":
-                # Every accepted event is on disk before its 2xx (the pool's other
-                # connections may use NORMAL for work that can be redone).
-                conn.cursor().execute("PRAGMA synchronous=FULL")
+            # Every accepted event is on disk before its 2xx (the pool's other connections
+            # may use NORMAL for work that can be redone).
+            conn.cursor().execute("PRAGMA synchronous=FULL")
             self._conn, self._conn_engine = conn, self._engine
         return self._conn
 
@@ -298,26 +298,38 @@ class EventWriter:
         """Write the rows in one transaction; returns whether any is left pending."""
         if not rows:
             return False
-        sqlite = self._engine.dialect.name == "sqlite"
+        if self._engine.dialect.name != "sqlite":
+            return self._commit_postgres(rows)
         with self._turn.first():
             conn = self._connection()
             try:
                 cursor = conn.cursor()
-                if sqlite:
-                    cursor.execute("BEGIN IMMEDIATE")
-                    pending = settle(cursor, rows, now=utcnow(), stamp=_sqlite_time)
-                    cursor.executemany(_insert_sql("?"), [_params(row, True) for row in rows])
-                    cursor.execute("COMMIT")
-                else:
-                    pending = True
-                    cursor.executemany(_insert_sql("%s"), [_params(row, False) for row in rows])
-                    conn.commit()
+                cursor.execute("BEGIN IMMEDIATE")
+                pending = settle(cursor, rows, now=utcnow(), stamp=_sqlite_time)
+                cursor.executemany(_insert_sql("?"), [_params(row, True) for row in rows])
+                cursor.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(Exception):  # the connection is dropped just below
-                    conn.rollback() if not sqlite else conn.cursor().execute("ROLLBACK")
+                    conn.cursor().execute("ROLLBACK")
                 self._drop_connection()
                 raise
         return pending
+
+    def _commit_postgres(self, rows: list[dict[str, Any]]) -> bool:
+        """PostgreSQL: a connection from the pool for each batch (checked with a ping, so a
+        server restart or an idle timeout costs nothing); the processor applies every row."""
+        conn = self._engine.raw_connection()
+        try:
+            conn.cursor().executemany(_insert_sql("%s"), [_params(row, False) for row in rows])
+            conn.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):  # invalidated just below
+                conn.rollback()
+            conn.invalidate()
+            raise
+        finally:
+            conn.close()
+        return True
 
     async def aclose(self) -> None:
         """Write what is gathered, then refuse further writes."""
