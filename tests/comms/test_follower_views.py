@@ -115,3 +115,37 @@ def test_the_incident_page_says_why_a_stakeholder_was_added(
     assert "Added as stakeholders because they follow Checkout: Vic Viewer." in html  # timeline
     # The service list and the incident link to the service page.
     assert f'href="/services/{checkout.id}"' in client.get("/settings/services").text
+
+
+def _followed_card(html: str) -> str:
+    start = html.index('id="followed-services"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_a_persons_page_lists_the_services_they_follow_and_how(
+    client: TestClient, db: Session, admin: User, viewer: User
+) -> None:
+    browser_login(client, viewer.email)
+    page = f"/users/{viewer.id}/notifications"
+    assert "No services followed." in _followed_card(client.get(page).text)
+
+    checkout = catalog.create_service(db, name="Checkout <EU>")
+    payments = catalog.create_service(db, name="Payments")
+    catalog.create_service(db, name="Search")
+    team = catalog.create_team(db, name="Support", member_ids=[viewer.id])
+    followers.follow_service(db, checkout, by=viewer)
+    followers.add_follower(db, checkout, team_id=team.id, by=admin)
+    followers.add_follower(db, payments, team_id=team.id, by=admin)
+    db.commit()
+
+    card = _followed_card(client.get(page).text)
+    assert f'href="/services/{checkout.id}">Checkout &lt;EU&gt;</a>' in card  # escaped
+    assert "(followed directly, through team Support)" in card
+    assert f'href="/services/{payments.id}">Payments</a>' in card
+    assert "(followed through team Support)" in card
+    assert "Search" not in card
+    assert card.index("Checkout") < card.index("Payments")
+
+    # An admin reading her page sees the same list.
+    browser_login(client, admin.email)
+    assert "Payments" in _followed_card(client.get(page).text)

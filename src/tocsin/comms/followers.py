@@ -53,6 +53,25 @@ def followers_of(session: Session, service: Service) -> list[ServiceFollower]:
     return sorted(rows, key=lambda f: (f.user_id is None, f.name.lower(), f.id))
 
 
+def followed_by(session: Session, user: User) -> list[tuple[Service, list[str]]]:
+    """The services whose incidents `user` hears about as a follower, by name, each with how:
+    "directly" for their own follow, then "through team X" for each team of theirs."""
+    team_ids = [team.id for team in user.teams]
+    clause = ServiceFollower.user_id == user.id
+    if team_ids:
+        clause = clause | ServiceFollower.team_id.in_(team_ids)
+    rows = session.scalars(
+        select(ServiceFollower).where(clause).options(selectinload(ServiceFollower.service))
+    )
+    reasons: dict[int, tuple[Service, list[str]]] = {}
+    for row in rows:
+        service, how = reasons.setdefault(row.service_id, (row.service, []))
+        how.append("directly" if row.user_id is not None else f"through team {row.name}")
+    for _, how in reasons.values():
+        how.sort(key=lambda reason: (reason != "directly", reason.lower()))
+    return sorted(reasons.values(), key=lambda item: item[0].name.lower())
+
+
 def following(session: Session, service: Service, user: User) -> ServiceFollower | None:
     """`user`'s own follow of the service (not through a team), if any."""
     return session.scalar(

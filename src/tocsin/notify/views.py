@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
+from tocsin.comms import followers
 from tocsin.db import utcnow
 from tocsin.deps import AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError, NotFound
@@ -95,6 +96,7 @@ def _page(
         "form": form or {},
         "shift_pref": shifts.preference(db, owner),
         "shift_notices": shifts.notices_of_user(db, owner, limit=20),
+        "followed": followers.followed_by(db, owner),
     }
     return _no_store(render(request, "notify/user.html", context, status))
 
