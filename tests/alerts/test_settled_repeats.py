@@ -154,3 +154,35 @@ def test_in_one_batch_a_resolve_holds_back_the_repeats_after_it(
         "deduplicated",
         "created_alert",
     ]
+
+
+def test_following_events_never_skips_one_still_waiting(
+    container: Container, integration_id: int
+) -> None:
+    """A settled repeat can be stored after an earlier new alert that still waits for the
+    processor: a follower (`tocsin events tail`, the API's after_id) must stop before the
+    waiting one, whatever its filters, or it would pass over it for good."""
+    _write(container, integration_id, ("trigger", "disk-full"))
+    settle(container)
+    _write(container, integration_id, ("trigger", "cpu-high"), ("trigger", "disk-full"))
+    with container.sessionmaker() as s:
+        service_id = s.get(Integration, integration_id).service_id  # type: ignore[union-attr]
+
+        def follow(**filters: object) -> list[tuple[str | None, str]]:
+            found = alerts.events(s, after_id=0, **filters)  # type: ignore[arg-type]
+            return [(e.dedup_key, e.outcome) for e in found]
+
+        assert follow(service_id=service_id) == [("disk-full", "created_alert")]
+        assert follow(outcome="deduplicated") == []
+        assert follow() == [("disk-full", "created_alert")]
+        assert ("cpu-high", "pending") in follow(outcome="pending")
+
+    settle(container)
+    with container.sessionmaker() as s:
+        assert follow(service_id=service_id) == [
+            ("disk-full", "created_alert"),
+            ("cpu-high", "created_alert"),
+            ("disk-full", "deduplicated"),
+        ]
+        assert follow(outcome="deduplicated") == [("disk-full", "deduplicated")]
+        assert follow(outcome="pending") == []

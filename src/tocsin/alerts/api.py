@@ -268,7 +268,9 @@ def list_events(
     ] = None,
     limit: Limit = 50,
 ) -> EventList:
-    """Received events, newest first; with after_id, those after it, oldest first (to follow).
+    """Received events, newest first; with after_id, those after it, oldest first (to follow),
+    up to the first one still waiting to be applied, whatever the filters (so passing the
+    returned after_id back never skips an event).
 
     Each says what became of it (`outcome`) and why (`outcome_detail`)."""
     incident_id = queries.get_incident(db, incident).id if incident else None

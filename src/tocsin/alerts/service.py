@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pydantic
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
 from tocsin.alerts import generic, heartbeat
 from tocsin.alerts.models import (
+    PENDING,
     Alert,
     AlertSettings,
     Event,
@@ -24,6 +25,7 @@ from tocsin.alerts.models import (
     Integration,
     IntegrationType,
     MaintenanceWindow,
+    Outcome,
     RoutingRule,
     SuppressionRule,
 )
@@ -408,30 +410,46 @@ def events(
     received_before: datetime | None = None,
     limit: int = 50,
 ) -> list[Event]:
-    """Received events, newest first (or, with after_id, the ones after it, oldest first)."""
+    """Received events, newest first.
+
+    With after_id (following): the ones after it, oldest first, up to the first event still
+    waiting to be applied, whatever the filters. Events are not always applied in the order of
+    their ids (on SQLite a repeat of an open alert is settled as it is written, while an
+    earlier new alert still waits for the processor), and a waiting event's service, alert and
+    outcome are not known yet; stopping there means a follower that passes the last id back
+    never skips one. Asking for outcome "pending" lists those events instead."""
     query = select(Event)
     if integration_id is not None:
         query = query.where(Event.integration_id == integration_id)
+    matching = []
     if service_id is not None:
         owned = select(Integration.id).where(Integration.service_id == service_id)
-        query = query.where(or_(Event.service_id == service_id, Event.integration_id.in_(owned)))
+        matching.append(or_(Event.service_id == service_id, Event.integration_id.in_(owned)))
     if incident_id is not None:
         alerts = select(Alert.id).where(Alert.incident_id == incident_id)
-        query = query.where(Event.alert_id.in_(alerts))
+        matching.append(Event.alert_id.in_(alerts))
     if alert_id is not None:
-        query = query.where(Event.alert_id == alert_id)
+        matching.append(Event.alert_id == alert_id)
     if outcome is not None:
-        query = query.where(Event.outcome == outcome)
+        matching.append(Event.outcome == outcome)
     if before_id is not None:
         query = query.where(Event.id < before_id)
     if received_before is not None:
         query = query.where(Event.received_at < v.aware(received_before, "received_before"))
     limit = max(1, min(int(limit), 500))
-    if after_id is not None:
-        return list(
-            session.scalars(query.where(Event.id > after_id).order_by(Event.id).limit(limit))
-        )
-    return list(session.scalars(query.order_by(Event.id.desc()).limit(limit)))
+    if after_id is None:
+        return list(session.scalars(query.where(*matching).order_by(Event.id.desc()).limit(limit)))
+    query = query.where(Event.id > after_id).order_by(Event.id).limit(limit)
+    if outcome == Outcome.pending.value:
+        return list(session.scalars(query.where(*matching)))
+    if matching:
+        query = query.where(or_(and_(*matching), PENDING))
+    found = []
+    for event in session.scalars(query):
+        if event.outcome == Outcome.pending.value:
+            break
+        found.append(event)
+    return found
 
 
 def get_event(session: Session, event_id: int) -> Event:
