@@ -168,21 +168,21 @@ def test_following_events_never_skips_one_still_waiting(
     with container.sessionmaker() as s:
         service_id = s.get(Integration, integration_id).service_id  # type: ignore[union-attr]
 
-        def follow(**filters: object) -> list[tuple[str | None, str]]:
+    def follow(**filters: object) -> list[tuple[str | None, str]]:
+        with container.sessionmaker() as s:
             found = alerts.events(s, after_id=0, **filters)  # type: ignore[arg-type]
             return [(e.dedup_key, e.outcome) for e in found]
 
-        assert follow(service_id=service_id) == [("disk-full", "created_alert")]
-        assert follow(outcome="deduplicated") == []
-        assert follow() == [("disk-full", "created_alert")]
-        assert ("cpu-high", "pending") in follow(outcome="pending")
+    assert follow(service_id=service_id) == [("disk-full", "created_alert")]
+    assert follow(outcome="deduplicated") == []
+    assert follow() == [("disk-full", "created_alert")]
+    assert ("cpu-high", "pending") in follow(outcome="pending")
 
     settle(container)
-    with container.sessionmaker() as s:
-        assert follow(service_id=service_id) == [
-            ("disk-full", "created_alert"),
-            ("cpu-high", "created_alert"),
-            ("disk-full", "deduplicated"),
-        ]
-        assert follow(outcome="deduplicated") == [("disk-full", "deduplicated")]
-        assert follow(outcome="pending") == []
+    assert follow(service_id=service_id) == [
+        ("disk-full", "created_alert"),
+        ("cpu-high", "created_alert"),
+        ("disk-full", "deduplicated"),
+    ]
+    assert follow(outcome="deduplicated") == [("disk-full", "deduplicated")]
+    assert follow(outcome="pending") == []
