@@ -136,6 +136,9 @@ class Container:
             housekeeping=housekeeping_for(
                 self.settings.event_raw_retention_days, self.settings.event_retention_days
             ),
+            writer_process=self.settings.sqlite_path()
+            if self.settings.ingest_writer_process
+            else None,
         )
         self._closers.append(built.stop)
         return built

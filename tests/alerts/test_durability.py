@@ -124,6 +124,7 @@ def test_several_worker_processes_share_the_ingestion(
         "TOCSIN_ENV": "test",
     }
     log = tmp_path / "workers.log"
+    database = None
     proc = subprocess.Popen(
         [sys.executable, "-m", "tocsin", "serve", "--port", str(port), "--workers", "2"],
         env=env,
@@ -157,6 +158,31 @@ def test_several_worker_processes_share_the_ingestion(
             alerts_made = list(s.scalars(select(Alert)))
             assert sorted(a.dedup_key for a in alerts_made) == ["w-0", "w-1", "w-2", "w-3"]
             assert sum(a.event_count for a in alerts_made) == 40
+        database = settings.sqlite_path()
+        if database is not None:  # both processes commit through one event writer process
+            assert len(_writer_processes(str(database))) == 1
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    if database is not None:  # and it stops with them
+        deadline = time.monotonic() + 10
+        while _writer_processes(str(database)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _writer_processes(str(database))
+
+
+def _writer_processes(database: str) -> list[int]:
+    """Running event writer processes (SQLite) for this database file."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        mine = b"tocsin.alerts.writer_process" in argv and database.encode() in argv
+        if mine and state != "Z":
+            found.append(int(entry.name))
+    return found

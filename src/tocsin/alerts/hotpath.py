@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tocsin.alerts.intake import Intake, RateLimited
 from tocsin.alerts.pagerduty import MAX_BODY, EventInvalid, parse_event
-from tocsin.alerts.pipeline import Overloaded
+from tocsin.alerts.writing import Overloaded
 from tocsin.db import utcnow
 
 log = structlog.get_logger("tocsin.ingest")

@@ -21,7 +21,7 @@ from tocsin.alerts.hotpath import BodyTooLarge, pd_error, read_body
 from tocsin.alerts.intake import Intake, KeyInfo, RateLimited
 from tocsin.alerts.models import IntegrationType
 from tocsin.alerts.pagerduty import EventInvalid, ParsedEvent, parse_change_event
-from tocsin.alerts.pipeline import Overloaded
+from tocsin.alerts.writing import Overloaded
 from tocsin.db import utcnow
 
 log = structlog.get_logger("tocsin.ingest")

@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -20,14 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.alerts.models import Integration, Outcome
 from tocsin.alerts.pagerduty import ParsedEvent
-from tocsin.alerts.pipeline import (
-    EventProcessor,
-    EventWriter,
-    Overloaded,
-    WriteTurn,
-    event_row,
-    purge,
-)
+from tocsin.alerts.pipeline import EventProcessor, event_row, purge
+from tocsin.alerts.writing import EventWriter, Overloaded, ProcessEventWriter, WriteTurn
 from tocsin.db import utcnow
 
 KEY_CACHE_SECONDS = 5.0
@@ -78,7 +73,10 @@ class Intake:
         rate_per_minute: int = 0,
         max_waiting: int = 50_000,
         housekeeping: Any = None,
+        writer_process: Path | None = None,
     ) -> None:
+        """`writer_process`: an SQLite file whose accepted events a writer process commits
+        (writing.ProcessEventWriter); None: a writer thread of this process (EventWriter)."""
         self.factory = factory
         engine = factory.kw["bind"]
         turn = WriteTurn(enabled=engine.dialect.name == "sqlite")
@@ -97,7 +95,11 @@ class Intake:
             turn=turn,
             gather_seconds=GATHER_SECONDS,
         )
-        self.writer = EventWriter(engine, max_waiting=max_waiting, turn=turn)
+        self.writer: EventWriter | ProcessEventWriter
+        if writer_process is not None:
+            self.writer = ProcessEventWriter(writer_process, max_waiting=max_waiting, turn=turn)
+        else:
+            self.writer = EventWriter(engine, max_waiting=max_waiting, turn=turn)
         self.writer.on_commit = self.processor.wake
         self.rate_per_minute = rate_per_minute
         self._keys: dict[str, tuple[float, KeyInfo | None]] = {}
@@ -216,6 +218,8 @@ class Intake:
             log.info("ingest.rejection_not_kept", error=str(exc))
 
     def start(self) -> None:
+        if isinstance(self.writer, ProcessEventWriter):
+            self.writer.start()
         self.processor.start()
 
     async def aclose(self) -> None:

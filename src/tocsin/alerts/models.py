@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from tocsin.alerts.outcomes import Outcome
 from tocsin.catalog.models import Service
 from tocsin.db import Base, utcnow
 from tocsin.incidents.models import Incident
@@ -27,23 +28,6 @@ class AlertStatus(enum.StrEnum):
     triggered = "triggered"
     acknowledged = "acknowledged"
     resolved = "resolved"
-
-
-class Outcome(enum.StrEnum):
-    """What became of a received event: the answer to "why did (or didn't) this page?"."""
-
-    pending = "pending"  # stored (the sender has its 2xx), not yet applied
-    created_alert = "created_alert"
-    deduplicated = "deduplicated"
-    acknowledged = "acknowledged"
-    unacknowledged = "unacknowledged"
-    resolved = "resolved"
-    ignored = "ignored"  # e.g. acknowledge or resolve for no open alert
-    recorded = "recorded"  # change events and heartbeat pings: kept, never page
-    suppressed = "suppressed"  # dropped by a suppression rule
-    maintenance = "maintenance"  # held: the service was in a maintenance window
-    failed = "failed"  # applying it raised an error; kept with the error for a person to see
-    rejected = "rejected"  # refused with a 4xx (bad body); kept with the reasons
 
 
 class Integration(Base):

@@ -1,9 +1,7 @@
-"""From a request to a durable event row, and from event rows to alerts and incidents.
+"""From a request to an event row, and from event rows to alerts and incidents.
 
-Accepting: an ingestion endpoint validates the body, turns it into event rows and hands them to
-the EventWriter, which writes the rows of every request that arrived meanwhile in one
-transaction (group commit: one fsync for the whole batch) and only then lets each request
-answer 2xx. A 2xx therefore means the event is on disk; a failed commit answers 503.
+Accepting: an ingestion endpoint validates the body and turns it into event rows (event_row),
+which the event writer commits in groups before the request answers 2xx (writing.py).
 
 Applying: the EventProcessor takes pending events in id order and applies them (alerts,
 incidents, timeline) in batches. One processor at a time applies events across all processes
@@ -13,39 +11,29 @@ they were stored, and the unique index on open alerts stays the last word on ded
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
-import functools
 import hashlib
-import operator
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.alerts.models import PENDING, Event, Outcome
 from tocsin.alerts.pagerduty import DEDUP_MAX, SEVERITIES, SUMMARY_MAX, ParsedEvent
-from tocsin.alerts.repeats import settle
+from tocsin.alerts.writing import WriteTurn
 from tocsin.db import EVENT_PROCESSOR_LOCK, transaction, utcnow, wait_for_event_processor
 
 log = structlog.get_logger("tocsin.ingest")
 
 PROCESSOR_LOCK = EVENT_PROCESSOR_LOCK
 _encoder = msgspec.json.Encoder()
-
-
-class Overloaded(Exception):
-    """Too many events are waiting to be written: the sender should retry later (429)."""
 
 
 def _clean(value: Any) -> Any:
@@ -128,245 +116,9 @@ def as_dict(event: ParsedEvent) -> dict[str, Any]:
     return asdict(event)
 
 
-_COLUMNS = (
-    "integration_id",
-    "received_at",
-    "action",
-    "dedup_key",
-    "summary",
-    "data",
-    "raw",
-    "request_id",
-    "outcome",
-    "outcome_detail",
-    # Set only on rows settled as they are written (repeats of an open alert, repeats.py).
-    "alert_id",
-    "service_id",
-    "processed_at",
-)
-
-
-_row_values = operator.itemgetter(*_COLUMNS)
-
 # A processor transaction stops taking events after this long: on SQLite it holds the only
 # write lock, and accepting events waits for it.
 BATCH_SECONDS = 0.02
-
-
-class WriteTurn:
-    """Who writes next within this process, on SQLite (a single writer).
-
-    SQLite makes a writer that finds the database locked sleep and retry with growing pauses,
-    so a processor committing batch after batch could starve the event writer for long
-    stretches. Both take this lock instead, and the processor steps aside whenever the event
-    writer is waiting: accepting events always goes first. On PostgreSQL it does nothing.
-    """
-
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self._lock = threading.Lock()
-        self._priority_waiting = 0
-
-    @contextmanager
-    def first(self) -> Iterator[None]:
-        """The event writer's turn: ahead of the processor."""
-        if not self.enabled:
-            yield
-            return
-        self._priority_waiting += 1
-        try:
-            with self._lock:
-                yield
-        finally:
-            self._priority_waiting -= 1
-
-    @contextmanager
-    def after(self) -> Iterator[None]:
-        """The processor's turn: only once the event writer is not waiting."""
-        if not self.enabled:
-            yield
-            return
-        for _ in range(200):  # at most ~0.2 s of politeness, then take a turn anyway
-            if not self._priority_waiting:
-                break
-            time.sleep(0.001)
-        with self._lock:
-            yield
-
-
-class EventWriter:
-    """Group commit for accepted events, from async code.
-
-    Each request adds its rows to the batch being gathered and awaits a future; while one batch
-    is being committed (in a single writer thread) the next one gathers, so under load each
-    commit (and its fsync) carries the rows of every request that arrived meanwhile.
-
-    The writer thread talks to the database through the DB-API (one executemany for the rows;
-    on SQLite a connection of its own, on PostgreSQL one from the pool per batch): at
-    thousands of events a second, per-row ORM or Core processing, and every extra hand-over
-    of the GIL between this thread and the event loop, cost more than the disk. On SQLite,
-    repeats of an open alert are settled in the same transaction (repeats.py), so the
-    processor only sees the events that need it.
-    """
-
-    def __init__(
-        self, engine: Engine, *, max_waiting: int = 50_000, turn: WriteTurn | None = None
-    ) -> None:
-        self._engine = engine
-        self._turn = turn or WriteTurn(enabled=False)
-        self.max_waiting = max_waiting
-        self.on_commit: Callable[[], None] = lambda: None
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="tocsin-event-writer"
-        )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._gathering: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._stopped = False
-        # The writer thread's own connection, and the engine it came from.
-        self._conn: Any = None
-        self._conn_engine: Engine | None = None
-        self.waiting = 0
-        self.batches = 0
-        self.rows = 0
-
-    async def write(self, rows: list[dict[str, Any]]) -> None:
-        """Return once these rows are committed; raise what the commit raised."""
-        if not rows:
-            return
-        if self._stopped:
-            raise Overloaded("Tocsin is shutting down")
-        if self.waiting + len(rows) > self.max_waiting:
-            raise Overloaded(f"{self.waiting} events are waiting to be written")
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # a new event loop (tests start several): start afresh
-            self._loop, self._gathering, self._flusher = loop, [], None
-        future: asyncio.Future[None] = loop.create_future()
-        self._gathering.append((rows, future))
-        self.waiting += len(rows)
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush())
-        await future
-
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._gathering:
-                batch, self._gathering = self._gathering, []
-                rows = [row for item, _ in batch for row in item]
-                try:
-                    pending = await loop.run_in_executor(self._executor, self._commit, rows)
-                except Exception as exc:
-                    log.error("ingest.write_failed", error=str(exc), events=len(rows))
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                else:
-                    self.batches += 1
-                    self.rows += len(rows)
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_result(None)
-                    if pending:
-                        self.on_commit()
-                finally:
-                    self.waiting -= len(rows)
-        finally:
-            self._flusher = None
-
-    def _connection(self) -> Any:
-        """SQLite: the writer thread's own DB-API connection, kept checked out of the pool."""
-        if self._conn is not None and self._conn_engine is not self._engine:
-            self._drop_connection()
-        if self._conn is None:
-            conn = self._engine.raw_connection()
-            # Every accepted event is on disk before its 2xx (the pool's other connections
-            # may use NORMAL for work that can be redone).
-            conn.cursor().execute("PRAGMA synchronous=FULL")
-            self._conn, self._conn_engine = conn, self._engine
-        return self._conn
-
-    def _drop_connection(self) -> None:
-        conn, self._conn, self._conn_engine = self._conn, None, None
-        if conn is not None:
-            # It may be broken: never hand it back to the pool (and if even that fails,
-            # it is unusable anyway).
-            with contextlib.suppress(Exception):
-                conn.invalidate()
-
-    def _commit(self, rows: list[dict[str, Any]]) -> bool:
-        """Write the rows in one transaction; returns whether any is left pending."""
-        if not rows:
-            return False
-        if self._engine.dialect.name != "sqlite":
-            return self._commit_postgres(rows)
-        with self._turn.first():
-            conn = self._connection()
-            try:
-                cursor = conn.cursor()
-                cursor.execute("BEGIN IMMEDIATE")
-                pending = settle(cursor, rows, now=utcnow(), stamp=_sqlite_time)
-                cursor.executemany(_insert_sql("?"), [_params(row, True) for row in rows])
-                cursor.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(Exception):  # the connection is dropped just below
-                    conn.cursor().execute("ROLLBACK")
-                self._drop_connection()
-                raise
-        return pending
-
-    def _commit_postgres(self, rows: list[dict[str, Any]]) -> bool:
-        """PostgreSQL: a connection from the pool for each batch (checked with a ping, so a
-        server restart or an idle timeout costs nothing); the processor applies every row."""
-        conn = self._engine.raw_connection()
-        try:
-            conn.cursor().executemany(_insert_sql("%s"), [_params(row, False) for row in rows])
-            conn.commit()
-        except BaseException:
-            with contextlib.suppress(Exception):  # invalidated just below
-                conn.rollback()
-            conn.invalidate()
-            raise
-        finally:
-            conn.close()
-        return True
-
-    async def aclose(self) -> None:
-        """Write what is gathered, then refuse further writes."""
-        self._stopped = True
-        if self._flusher is not None:
-            await asyncio.shield(self._flusher)
-
-    def stop(self) -> None:
-        self._stopped = True
-        with contextlib.suppress(Exception):  # shutting down (or already shut down)
-            self._executor.submit(self._close_connection).result(timeout=10)
-        self._executor.shutdown(wait=True)
-
-    def _close_connection(self) -> None:
-        conn, self._conn, self._conn_engine = self._conn, None, None
-        if conn is not None:
-            conn.close()
-
-
-@functools.cache
-def _insert_sql(mark: str) -> str:
-    marks = ", ".join(mark for _ in _COLUMNS)
-    return f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({marks})"
-
-
-def _params(row: dict[str, Any], sqlite: bool) -> tuple[Any, ...]:
-    values = _row_values(row)
-    if not sqlite:
-        return values  # type: ignore[no-any-return]
-    return (values[0], _sqlite_time(values[1]), *values[2:])
-
-
-def _sqlite_time(value: datetime) -> str:
-    """SQLAlchemy's SQLite storage format for our UTC datetimes (YYYY-MM-DD HH:MM:SS.ffffff)."""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _take_lock(session: Session) -> bool:

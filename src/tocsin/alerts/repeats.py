@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from tocsin.alerts.models import Outcome
+from tocsin.alerts.outcomes import Outcome
 
 # SQLite's limit on bound parameters is 32,766 (since 3.32); stay well under it.
 _CHUNK = 500

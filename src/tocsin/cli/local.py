@@ -38,7 +38,7 @@ def serve(
     workers: Annotated[
         int,
         typer.Option(
-            min=1, max=64, help="Web processes (PostgreSQL; on SQLite one process writes best)"
+            min=1, max=64, help="Web processes (on SQLite they share one event writer process)"
         ),
     ] = 1,
 ) -> None:

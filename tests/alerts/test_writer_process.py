@@ -1,0 +1,173 @@
+"""On SQLite, accepted events are committed by one event writer process per database file,
+shared by every web process on it, and gone once none of them holds it."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.conftest import settle
+from tocsin.alerts import service as alerts
+from tocsin.alerts.models import Event
+from tocsin.alerts.writing import ProcessEventWriter
+from tocsin.app import create_app
+from tocsin.bootstrap import Container, build
+from tocsin.catalog import service as catalog
+from tocsin.config import Settings
+
+
+@pytest.fixture
+def key(settings: Settings, db: Session) -> str:
+    if settings.sqlite_path() is None:
+        pytest.skip("the event writer process is SQLite's")
+    svc = catalog.create_service(db, name="Written")
+    _, secret = alerts.create_integration(db, service_id=svc.id, name="pd")
+    db.commit()
+    return secret
+
+
+def _trigger(key: str, n: int) -> dict[str, object]:
+    return {
+        "routing_key": key,
+        "event_action": "trigger",
+        "dedup_key": f"k{n}",
+        "payload": {"summary": f"event {n}", "source": "x", "severity": "info"},
+    }
+
+
+def _running(pid: int) -> bool:
+    """Whether the process exists and has not exited (a zombie has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pid: int, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _running(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _app(settings: Settings) -> Iterator[tuple[TestClient, Container]]:
+    built = build(settings)
+    with TestClient(create_app(built.settings, container=built)) as client:
+        yield client, built
+    built.close()
+
+
+def test_web_processes_of_one_database_share_one_writer_process(
+    settings: Settings, key: str
+) -> None:
+    first = _app(settings)
+    second = _app(settings)
+    (client_a, built_a), (client_b, built_b) = next(first), next(second)
+    try:
+        for n in range(5):
+            assert client_a.post("/v2/enqueue", json=_trigger(key, n)).status_code == 202
+            assert client_b.post("/v2/enqueue", json=_trigger(key, 10 + n)).status_code == 202
+        writer_a, writer_b = built_a.intake.writer, built_b.intake.writer
+        assert isinstance(writer_a, ProcessEventWriter)
+        assert isinstance(writer_b, ProcessEventWriter)
+        assert writer_a.pid is not None and writer_a.pid == writer_b.pid
+        pid = writer_a.pid
+        settle(built_a)
+        with built_a.sessionmaker() as s:
+            assert s.scalar(select(func.count(Event.id))) == 10
+    finally:
+        next(first, None)  # the first lets go: the other still holds the writer process
+    assert _running(pid)
+    assert client_b.post("/v2/enqueue", json=_trigger(key, 99)).status_code == 202
+    next(second, None)  # the last one lets go: it exits
+    assert _wait_gone(pid), "the writer process outlived every web process"
+
+
+def test_a_second_writer_process_for_the_same_database_stands_aside(
+    settings: Settings, key: str
+) -> None:
+    for client, built in _app(settings):
+        assert client.post("/v2/enqueue", json=_trigger(key, 1)).status_code == 202
+        database = str(settings.sqlite_path())
+        done = subprocess.run(
+            [sys.executable, "-m", "tocsin.alerts.writer_process", "--database", database],
+            capture_output=True,
+            timeout=30,
+        )
+        assert done.returncode == 0 and done.stdout.strip() == b"busy"
+        # The first one still serves.
+        assert client.post("/v2/enqueue", json=_trigger(key, 2)).status_code == 202
+        settle(built)
+        with built.sessionmaker() as s:
+            assert s.scalar(select(func.count(Event.id))) == 2
+
+
+def test_an_event_waits_for_another_writer_instead_of_failing(settings: Settings, key: str) -> None:
+    """While another connection (the event processor, a person's action) holds SQLite's write
+    lock, the writer process retries; the event is answered 202 once the lock is free."""
+    for client, built in _app(settings):
+        assert client.post("/v2/enqueue", json=_trigger(key, 0)).status_code == 202
+        other = sqlite3.connect(str(settings.sqlite_path()), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        answers: list[int] = []
+
+        def send(client: TestClient = client, answers: list[int] = answers) -> None:
+            answers.append(client.post("/v2/enqueue", json=_trigger(key, 1)).status_code)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        time.sleep(0.5)
+        assert answers == []  # not answered while the lock is held elsewhere
+        other.execute("COMMIT")
+        other.close()
+        sender.join(timeout=10)
+        assert answers == [202]
+        settle(built)
+        with built.sessionmaker() as s:
+            assert s.scalar(select(func.count(Event.id))) == 2
+
+
+def test_the_writer_process_exits_with_a_killed_web_process(
+    settings: Settings, key: str, tmp_path: Path
+) -> None:
+    """A web process killed with SIGKILL cannot let go in order; its hold connection closes
+    with it, and the writer process exits (after writing what it had read)."""
+    script = (
+        "import asyncio, sys\n"
+        "from tocsin.alerts.writing import ProcessEventWriter, WriteTurn\n"
+        "from pathlib import Path\n"
+        "w = ProcessEventWriter(Path(sys.argv[1]), turn=WriteTurn(enabled=True))\n"
+        "w._ensure_running()\n"
+        "print(w.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    web = subprocess.Popen(
+        [sys.executable, "-c", script, str(settings.sqlite_path())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ},
+    )
+    try:
+        assert web.stdout is not None
+        pid = int(web.stdout.readline())
+        assert _running(pid)
+        web.kill()
+        web.wait(timeout=10)
+        assert _wait_gone(pid), "the writer process outlived its killed web process"
+    finally:
+        if web.poll() is None:
+            web.kill()
