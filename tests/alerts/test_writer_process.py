@@ -14,17 +14,20 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import settle
 from tocsin.alerts import service as alerts
-from tocsin.alerts.models import Event
-from tocsin.alerts.writing import ProcessEventWriter
+from tocsin.alerts.models import Event, Integration
+from tocsin.alerts.pagerduty import parse_event
+from tocsin.alerts.pipeline import EventProcessor, event_row
+from tocsin.alerts.writing import ProcessEventWriter, WriteTurn
 from tocsin.app import create_app
 from tocsin.bootstrap import Container, build
 from tocsin.catalog import service as catalog
 from tocsin.config import Settings
+from tocsin.db import utcnow
 
 
 @pytest.fixture
@@ -171,3 +174,39 @@ def test_the_writer_process_exits_with_a_killed_web_process(
     finally:
         if web.poll() is None:
             web.kill()
+
+
+def test_an_idle_processor_never_makes_the_writer_hold_back(key: str, container: Container) -> None:
+    """Polling for events other processes wrote is a read: only pending events make the
+    processor ask for its turn at the write lock (and so the writer process hold back)."""
+    asked: list[int] = []
+
+    class Recorder:
+        def want(self, delta: int) -> None:
+            asked.append(delta)
+
+    turn = WriteTurn(enabled=True)
+    turn.shared = Recorder()  # type: ignore[assignment]
+    processor = EventProcessor(container.sessionmaker, poll_seconds=0.02, turn=turn)
+    processor.start()
+    try:
+        time.sleep(0.3)  # about 15 polls, nothing pending
+        assert asked == []
+        with container.sessionmaker() as s:  # an event another process stored
+            integration = s.scalars(select(Integration).where(Integration.name == "pd")).one()
+            event = parse_event(_trigger(key, 7))
+            s.execute(
+                insert(Event), [event_row(integration.id, event, raw=None, received_at=utcnow())]
+            )
+            s.commit()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with container.sessionmaker() as s:
+                if s.scalar(select(Event.outcome)) != "pending":
+                    break
+            time.sleep(0.02)
+        with container.sessionmaker() as s:
+            assert s.scalar(select(Event.outcome)) == "created_alert"
+        assert asked[:2] == [1, -1]  # it took its turn to apply that one
+    finally:
+        processor.stop()

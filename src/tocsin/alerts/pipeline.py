@@ -245,6 +245,7 @@ class EventProcessor:
         self._poll = poll_seconds
         self._housekeeping = housekeeping
         self._housekeeping_every = housekeeping_seconds
+        self._last_housekeeping = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -266,12 +267,32 @@ class EventProcessor:
             self._thread.join(timeout)
             self._thread = None
 
+    def _anything_pending(self) -> bool:
+        """Whether any event waits to be applied (a read: no write lock, no turn)."""
+        engine = self._factory.kw["bind"].execution_options(sqlite_begin="DEFERRED")
+        with engine.connect() as conn:
+            return conn.execute(select(Event.id).where(PENDING).limit(1)).first() is not None
+
+    def _housekeep_if_due(self) -> None:
+        if self._housekeeping is None:
+            return
+        if time.monotonic() - self._last_housekeeping < self._housekeeping_every:
+            return
+        self._last_housekeeping = time.monotonic()
+        with self._turn.after(), transaction(self._factory) as session:
+            if _take_lock(session):
+                self._housekeeping(session)
+
     def _run(self) -> None:
-        last_housekeeping = 0.0
         while not self._stop.is_set():
-            self._wake.wait(self._poll)
+            woken = self._wake.wait(self._poll)
             self._wake.clear()
             try:
+                # Polling for events other processes wrote: look before taking a turn at the
+                # write lock (a turn makes SQLite's event writer hold back, for nothing).
+                if not woken and not self._anything_pending():
+                    self._housekeep_if_due()
+                    continue
                 while not self._stop.is_set():
                     started = time.monotonic()
                     with self._turn.after():
@@ -291,14 +312,7 @@ class EventProcessor:
                         # the GIL) as much time as the batch took, so that accepting events
                         # stays fast while a storm of new alerts is applied.
                         self._stop.wait(min(took, 0.05))
-                if (
-                    self._housekeeping is not None
-                    and time.monotonic() - last_housekeeping >= self._housekeeping_every
-                ):
-                    last_housekeeping = time.monotonic()
-                    with self._turn.after(), transaction(self._factory) as session:
-                        if _take_lock(session):
-                            self._housekeeping(session)
+                self._housekeep_if_due()
             except Exception as exc:  # keep the thread alive: the database may come back
                 log.error("ingest.processor_error", error=str(exc))
                 self._stop.wait(1.0)
