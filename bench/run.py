@@ -298,9 +298,17 @@ class Wrk:
 class Tocsin:
     """The Tocsin under test, driven through its command line only."""
 
-    def __init__(self, procs: Processes, work: Path, database_url: str, with_worker: bool):
+    def __init__(
+        self,
+        procs: Processes,
+        work: Path,
+        database_url: str,
+        with_worker: bool,
+        web_processes: int = 1,
+    ):
         self.procs, self.work, self.database_url = procs, work, database_url
         self.with_worker = with_worker
+        self.web_processes = web_processes
         python_path = [str(ROOT / "src")]
         if os.environ.get("PYTHONPATH"):
             python_path.append(os.environ["PYTHONPATH"])
@@ -360,6 +368,8 @@ class Tocsin:
         argv += ["--port", str(port)]
         if not self.with_worker:
             argv.append("--no-worker")
+        if self.web_processes > 1:
+            argv += ["--workers", str(self.web_processes)]
         proc = self.procs.start("tocsin serve", argv, env=self.env, log_path=log_path)
         self.log_paths[proc.pid] = log_path
         wait_http_ok(f"http://127.0.0.1:{port}/healthz", proc, log_path, timeout=60)
@@ -720,7 +730,7 @@ def ingestion(args: argparse.Namespace, results: Results, wrk_bin: str, am_bin: 
     try:
         log(f"working in {work}")
         wrk = Wrk(wrk_bin, procs, work, args)
-        tocsin = Tocsin(procs, work, database_url, args.with_worker)
+        tocsin = Tocsin(procs, work, database_url, args.with_worker, args.web_processes)
         integrations = tocsin.prepare()
         db = Database(database_url)
         results.database = db.version()
@@ -1024,8 +1034,10 @@ def report(r: Results) -> str:
             f"| Alertmanager | {info['alertmanager']} |",
             f"| Load generator | {info['wrk']}: `-t{a.threads} -c{a.connections}"
             f" -d{a.duration}s --latency`, keep-alive, {a.keys:,} distinct dedup keys / alerts |",
-            f"| Server | `tocsin serve{'' if a.with_worker else ' --no-worker'}`, one process,"
-            " TOCSIN_ENV=production |",
+            f"| Server | `tocsin serve{'' if a.with_worker else ' --no-worker'}"
+            + (f" --workers {a.web_processes}`" if a.web_processes > 1 else "`, one process")
+            + (", and its event writer process" if not r.database else "")
+            + ", TOCSIN_ENV=production |",
         ]
     taken = ", ".join(f"{part} {sec:.0f} s" for part, sec in r.part_seconds.items())
     lines += [
@@ -1287,6 +1299,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "postgresql+psycopg://user:pw@127.0.0.1/tocsin_bench (a throwaway database!)",
     )
     parser.add_argument("--with-worker", action="store_true", help="serve with the embedded worker")
+    parser.add_argument(
+        "--web-processes",
+        type=int,
+        default=1,
+        help="tocsin serve --workers N for the ingestion runs (default 1)",
+    )
     parser.add_argument(
         "--parts",
         default=",".join(PARTS),

@@ -59,7 +59,16 @@ def serve(
     if "base_url" not in settings.model_fields_set:
         settings = settings.model_copy(update={"base_url": f"http://{shown}:{port}"})
     console.print(f"Tocsin is listening on [bold]http://{shown}:{port}[/bold]")
-    options = {"host": host, "port": port, "access_log": False, "log_level": "warning"}
+    from tocsin.web.protocol import CoalescingHttpToolsProtocol
+
+    options = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_level": "warning",
+        # Each response in one write (see tocsin.web.protocol).
+        "http": CoalescingHttpToolsProtocol,
+    }
     if workers == 1:
         application = create_app(settings)
         # What start-up allocated lives as long as the process: keep the collector off it, so
