@@ -186,3 +186,26 @@ def test_following_events_never_skips_one_still_waiting(
     ]
     assert follow(outcome="deduplicated") == [("disk-full", "deduplicated")]
     assert follow(outcome="pending") == []
+
+
+def test_an_alert_resolved_elsewhere_between_repeats_takes_no_more_events(
+    container: Container, integration_id: int
+) -> None:
+    """The writer remembers which keys have an open alert, but only until another connection
+    commits: an alert resolved by someone else is not written into afterwards."""
+    _write(container, integration_id, ("trigger", "cpu"))
+    settle(container)
+    _write(container, integration_id, ("trigger", "cpu"))  # settled: the writer learns the alert
+    settle(container)
+    with container.sessionmaker() as s:  # a person resolves it, on another connection
+        alert = s.scalars(select(Alert)).one()
+        first = alert.id
+        alert.status = "resolved"
+        alert.resolved_at = utcnow()
+        s.commit()
+    _write(container, integration_id, ("trigger", "cpu"))
+    settle(container)
+    outcomes = _outcomes(container)
+    assert outcomes[:2] == [("trigger", "created_alert", first), ("trigger", "deduplicated", first)]
+    action, outcome, alert_id = outcomes[2]
+    assert (action, outcome) == ("trigger", "created_alert") and alert_id not in (None, first)
