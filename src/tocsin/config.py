@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     # how long raw bodies and events are kept.
     ingest_rate_limit_per_minute: int = Field(default=0, ge=0)
     ingest_max_waiting: int = Field(default=50_000, gt=0)
-    # On an SQLite file, commit accepted events in a separate event writer process (about
-    # twice the events per second: see docs/benchmarks.md); false: a thread of the web process.
+    # On an SQLite file, commit accepted events in a separate event writer process (1.5 to 2
+    # times the events per second: see docs/benchmarks.md); false: a thread of the web process.
     ingest_writer_process: bool = True
     event_raw_retention_days: int = Field(default=30, gt=0)
     event_retention_days: int = Field(default=90, gt=0)
