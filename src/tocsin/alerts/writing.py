@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 from sqlalchemy import Engine
 
@@ -57,6 +58,14 @@ _row_values = operator.itemgetter(*COLUMNS)
 
 class Overloaded(Exception):
     """Too many events are waiting to be written: the sender should retry later (429)."""
+
+
+def _make_room(writer: EventWriter | ProcessEventWriter, count: int) -> None:
+    """Refuse (429) what would not fit among the events waiting to be written."""
+    if writer._stopped:
+        raise Overloaded("Tocsin is shutting down")
+    if writer.waiting + count > writer.max_waiting:
+        raise Overloaded(f"{writer.waiting} events are waiting to be written")
 
 
 class WriteTurn:
@@ -152,10 +161,7 @@ class EventWriter:
         """Return once these rows are committed; raise what the commit raised."""
         if not rows:
             return
-        if self._stopped:
-            raise Overloaded("Tocsin is shutting down")
-        if self.waiting + len(rows) > self.max_waiting:
-            raise Overloaded(f"{self.waiting} events are waiting to be written")
+        _make_room(self, len(rows))
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new event loop (tests start several): start afresh
             self._loop, self._gathering, self._flusher = loop, [], None
@@ -347,7 +353,7 @@ class _Link(asyncio.Protocol):
         self.buffer += data
         try:
             messages = take_frames(self.buffer)
-        except ValueError as exc:
+        except (ValueError, msgspec.DecodeError) as exc:
             self.fail(WriterUnavailable(f"the event writer process sent garbage: {exc}"))
             return
         for sequence, status, detail in messages:
@@ -388,8 +394,8 @@ class ProcessEventWriter:
     The web processes of one database file share one writer process. This process keeps a
     "hold" connection to it for as long as it runs (started with the web process, `start`);
     each of its event loops (tests run several) has a data connection of its own. If the
-    writer process dies, the requests it had not acknowledged answer 503, and the next write
-    starts a new one.
+    writer process dies, the next write starts a new one, and the requests it had not
+    acknowledged are sent once more through it (503 if that fails too).
     """
 
     def __init__(self, database: Path, *, max_waiting: int = 50_000, turn: WriteTurn) -> None:
@@ -531,10 +537,7 @@ class ProcessEventWriter:
         """Return once these rows are committed; raise what prevented it."""
         if not rows:
             return
-        if self._stopped:
-            raise Overloaded("Tocsin is shutting down")
-        if self.waiting + len(rows) > self.max_waiting:
-            raise Overloaded(f"{self.waiting} events are waiting to be written")
+        _make_room(self, len(rows))
         values = [_params(row, True) for row in rows]
         self.waiting += len(rows)
         try:
