@@ -3,10 +3,13 @@ shared by every web process on it, and gone once none of them holds it."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +25,8 @@ from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Event, Integration
 from tocsin.alerts.pagerduty import parse_event
 from tocsin.alerts.pipeline import EventProcessor, event_row
-from tocsin.alerts.writing import ProcessEventWriter, WriteTurn
+from tocsin.alerts.writer_process import socket_paths
+from tocsin.alerts.writing import EventWriter, ProcessEventWriter, WriteTurn
 from tocsin.app import create_app
 from tocsin.bootstrap import Container, build
 from tocsin.catalog import service as catalog
@@ -210,3 +214,53 @@ def test_an_idle_processor_never_makes_the_writer_hold_back(key: str, container:
         assert asked[:2] == [1, -1]  # it took its turn to apply that one
     finally:
         processor.stop()
+
+
+def _long_path_copy(settings: Settings, tmp_path: Path) -> Settings:
+    """The same database at a path too long for a Unix socket beside it."""
+    folder = tmp_path / ("d" * 90)
+    folder.mkdir()
+    database = folder / "tocsin.db"
+    source = sqlite3.connect(str(settings.sqlite_path()))
+    target = sqlite3.connect(str(database))
+    source.backup(target)
+    source.close()
+    target.close()
+    return settings.model_copy(update={"database_url": f"sqlite:///{database}"})
+
+
+def test_a_database_path_too_long_for_a_socket_uses_a_private_directory(
+    settings: Settings, key: str, tmp_path: Path
+) -> None:
+    long = _long_path_copy(settings, tmp_path)
+    socket_path, _ = socket_paths(str(long.sqlite_path()))
+    assert len(socket_path) < 100 and Path(socket_path).parent.stat().st_mode & 0o077 == 0
+    try:
+        for client, built in _app(long):
+            writer = built.intake.writer
+            assert isinstance(writer, ProcessEventWriter)
+            assert client.post("/v2/enqueue", json=_trigger(key, 1)).status_code == 202
+            pid = writer.pid
+        assert pid is not None and _wait_gone(pid)
+    finally:
+        shutil.rmtree(Path(socket_path).parent, ignore_errors=True)
+
+
+def test_without_a_private_place_for_its_socket_the_writer_thread_takes_over(
+    settings: Settings, key: str, tmp_path: Path
+) -> None:
+    long = _long_path_copy(settings, tmp_path)
+    database = str(long.sqlite_path())
+    digest = hashlib.sha256(os.path.abspath(database).encode()).hexdigest()[:24]
+    shared = Path(tempfile.gettempdir()) / f"tocsin-{os.getuid()}-{digest}"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)  # anyone could plant a socket here: not used
+    try:
+        for client, built in _app(long):
+            assert isinstance(built.intake.writer, EventWriter)
+            assert client.post("/v2/enqueue", json=_trigger(key, 1)).status_code == 202
+            settle(built)
+            with built.sessionmaker() as s:
+                assert s.scalar(select(func.count(Event.id))) == 1
+    finally:
+        shared.rmdir()

@@ -95,11 +95,17 @@ class Intake:
             turn=turn,
             gather_seconds=GATHER_SECONDS,
         )
-        self.writer: EventWriter | ProcessEventWriter
+        process_writer = None
         if writer_process is not None:
-            self.writer = ProcessEventWriter(writer_process, max_waiting=max_waiting, turn=turn)
-        else:
-            self.writer = EventWriter(engine, max_waiting=max_waiting, turn=turn)
+            try:
+                process_writer = ProcessEventWriter(
+                    writer_process, max_waiting=max_waiting, turn=turn
+                )
+            except OSError as exc:  # no private place for its socket: the thread will do
+                log.warning("ingest.writer_process_unavailable", error=str(exc))
+        self.writer: EventWriter | ProcessEventWriter = process_writer or EventWriter(
+            engine, max_waiting=max_waiting, turn=turn
+        )
         self.writer.on_commit = self.processor.wake
         self.rate_per_minute = rate_per_minute
         self._keys: dict[str, tuple[float, KeyInfo | None]] = {}
