@@ -154,8 +154,6 @@ class EventWriter:
         self._conn: Any = None
         self._conn_engine: Engine | None = None
         self.waiting = 0
-        self.batches = 0
-        self.rows = 0
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
         """Return once these rows are committed; raise what the commit raised."""
@@ -186,8 +184,6 @@ class EventWriter:
                         if not future.done():
                             future.set_exception(exc)
                 else:
-                    self.batches += 1
-                    self.rows += len(rows)
                     for _, future in batch:
                         if not future.done():
                             future.set_result(None)
@@ -365,7 +361,6 @@ class _Link(asyncio.Protocol):
                     if not future.done():
                         future.set_exception(error)
                 continue
-            self.owner.batches += 1
             for future in futures:
                 if not future.done():
                     future.set_result(None)
@@ -404,7 +399,6 @@ class ProcessEventWriter:
         self.max_waiting = max_waiting
         self.on_commit: Callable[[], None] = lambda: None
         self.waiting = 0
-        self.batches = 0
         self._stopped = False
         self._lock = threading.Lock()  # starting the process, (re)connecting the hold
         self._send_lock = threading.Lock()  # writes on the hold connection
