@@ -9,7 +9,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -209,27 +211,42 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def live_server(settings: Settings, container: Container) -> Iterator[str]:
-    """Tocsin served by uvicorn on a loopback port, for the browser and CLI tests."""
+@contextmanager
+def uvicorn_in_thread(config: Any) -> Iterator[Any]:
+    """A uvicorn.Server for this uvicorn.Config, running in a thread until the block ends."""
     import uvicorn
 
-    port = free_port()
-    live_settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
-    application = create_app(live_settings, container=container)
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+        time.sleep(0.02)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(settings: Settings, container: Container) -> Iterator[str]:
+    """Tocsin served by uvicorn on a loopback port, as `tocsin serve` runs it (its protocol
+    serves /v2/enqueue directly), for the browser, CLI and real-sender tests."""
+    import uvicorn
+
+    from tocsin.web.protocol import DirectRoutesProtocol
+
+    port = free_port()
+    live_settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
+    application = create_app(live_settings, container=container)
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=port, log_level="warning", http=DirectRoutesProtocol
+    )
+    with uvicorn_in_thread(config):
+        yield f"http://127.0.0.1:{port}"
 
 
 def settle(container: Container) -> None:

@@ -153,6 +153,9 @@ class TocsinApp(FastAPI):
     """FastAPI, plus a few raw ASGI endpoints served before its routing and middleware."""
 
     fast_routes: dict[str, Any]
+    # Raw request target → a route served from the HTTP protocol itself when the server runs
+    # tocsin.web.protocol.DirectRoutesProtocol (`tocsin serve`); fast_routes serves it otherwise.
+    direct_routes: dict[bytes, Any]
     # (prefix, handler): the handler answers and returns True, or returns False untouched
     # and FastAPI takes the request (status pages: /status/{slug}/...).
     fast_prefixes: list[tuple[str, Any]]
@@ -215,11 +218,11 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.state.templates = make_templates()
     metrics = Metrics()
     app.state.metrics = metrics
-    app.fast_routes = {
-        "/v2/enqueue": EnqueueEndpoint(
-            container.intake, lambda route, status: metrics.count("POST", route, status)
-        )
-    }
+    enqueue = EnqueueEndpoint(
+        container.intake, lambda route, status: metrics.count("POST", route, status)
+    )
+    app.fast_routes = {"/v2/enqueue": enqueue}
+    app.direct_routes = {b"/v2/enqueue": enqueue}
     page_cache = PageCache(container.engine, poll_seconds=settings.statuspage_poll_seconds)
     app.state.statuspages = page_cache
     app.fast_prefixes = [

@@ -4,8 +4,6 @@ throwaway CA from trustme) and point the client's base_url at it, nothing else c
 from __future__ import annotations
 
 import ssl
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,13 +14,14 @@ import uvicorn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.conftest import free_port, settle
+from tests.conftest import free_port, settle, uvicorn_in_thread
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert, Event
 from tocsin.app import create_app
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.config import Settings
+from tocsin.web.protocol import DirectRoutesProtocol
 
 
 @pytest.fixture
@@ -36,26 +35,18 @@ def tls_server(
     cert.private_key_pem.write_to_path(str(key_file))
     ca.cert_pem.write_to_path(str(ca_file))
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, container=container),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            ssl_certfile=str(cert_file),
-            ssl_keyfile=str(key_file),
-            timeout_graceful_shutdown=2,
-        )
+    config = uvicorn.Config(
+        create_app(settings, container=container),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ssl_certfile=str(cert_file),
+        ssl_keyfile=str(key_file),
+        timeout_graceful_shutdown=2,
+        http=DirectRoutesProtocol,  # as `tocsin serve`
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "TLS test server did not start"
-        time.sleep(0.05)
-    yield f"https://127.0.0.1:{port}", str(ca_file)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_in_thread(config):
+        yield f"https://127.0.0.1:{port}", str(ca_file)
 
 
 def test_official_pagerduty_client_over_tls(

@@ -1,26 +1,39 @@
-"""`POST /v2/enqueue` as a raw ASGI endpoint.
+"""`POST /v2/enqueue`, outside FastAPI.
 
 This is the route senders hit hardest, so it skips FastAPI's per-request machinery (routing,
 dependency injection, middleware): msgspec decodes the body, the PagerDuty rules validate it,
-the key comes from the in-memory cache, and the EventWriter's group commit makes it durable
-before the 202 is sent. Metrics are still counted; requests are not access-logged (at thousands
-per second that log would drown the rest; the stored events are the record).
+the key comes from the in-memory cache, and the writer's group commit makes it durable before
+the 202 is sent. Metrics are still counted; requests are not access-logged (at thousands per
+second that log would drown the rest; the stored events are the record).
+
+It is served two ways, with the same rules (`EnqueueEndpoint._accept`):
+- directly from the HTTP protocol (`direct`, see tocsin.web.protocol), without an ASGI task per
+  request: this is how `tocsin serve` takes the requests it can decide at once (a cached key, a
+  valid event);
+- as a raw ASGI endpoint (`__call__`), for the rest: a key to look up in the database, a refused
+  event to keep, another server than `tocsin serve`.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.alerts.intake import Intake, RateLimited
-from tocsin.alerts.pagerduty import MAX_BODY, EventInvalid, parse_event
+from tocsin.alerts.intake import Intake, KeyInfo, RateLimited
+from tocsin.alerts.pagerduty import MAX_BODY, EventInvalid, ParsedEvent, parse_event
 from tocsin.alerts.writing import Overloaded
 from tocsin.db import utcnow
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from tocsin.web.protocol import DirectExchange
 
 log = structlog.get_logger("tocsin.ingest")
 Scope = MutableMapping[str, Any]
@@ -59,72 +72,105 @@ def pd_error(message: str, errors: list[str], status: int = 400) -> dict[str, An
     }
 
 
-async def send_json(
-    send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    payload = _encode(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A JSON response decided without awaiting anything."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+    @classmethod
+    def json(cls, status: int, body: Any, *headers: tuple[bytes, bytes]) -> Answer:
+        return cls(status, _encode(body), headers)
+
+    async def send(self, send: Send) -> int:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(self.body)).encode()),
+                    *self.headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body})
+        return self.status
+
+
+class _Invalid(Exception):
+    """The body is not an event: `answer` says why; `data` is what was decoded (if anything)."""
+
+    def __init__(self, answer: Answer, data: Any = None, errors: list[str] | None = None):
+        self.answer = answer
+        self.data = data
+        self.errors = errors
+
+
+def _parse(raw: bytes | bytearray) -> ParsedEvent:
+    try:
+        data = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        body = pd_error("Event object format is unrecognized", ["JSON parse error"])
+        raise _Invalid(Answer.json(400, body)) from exc
+    try:
+        return parse_event(data)
+    except EventInvalid as exc:
+        answer = Answer.json(400, pd_error(exc.message, exc.errors))
+        raise _Invalid(answer, data, exc.errors) from exc
+
+
+def _too_large(limit: int) -> Answer:
+    body = pd_error("Event too large", [f"event is larger than {limit} bytes"])
+    return Answer.json(400, body)
+
+
+def _unavailable(exc: BaseException) -> Answer:
+    log.error("ingest.database_unavailable", error=str(exc))
+    body = pd_error("Tocsin cannot store events right now; retry", ["database unavailable"], 503)
+    return Answer.json(503, body, (b"retry-after", b"5"))
+
+
+def _not_taken(exc: BaseException) -> Answer:
+    """The answer when the writer did not take or could not store the event."""
+    if isinstance(exc, RateLimited):
+        body = pd_error("Too many events for this routing key; retry later", [str(exc)], 429)
+        return Answer.json(429, body, (b"retry-after", str(exc.retry_after).encode()))
+    if isinstance(exc, Overloaded):
+        body = pd_error("Tocsin is overloaded; retry later", [str(exc)], 429)
+        return Answer.json(429, body, (b"retry-after", b"2"))
+    return _unavailable(exc)
+
+
+def _accepted(dedup_key: str | None) -> Answer:
+    body = {"status": "success", "message": "Event processed", "dedup_key": dedup_key}
+    return Answer.json(202, body)
 
 
 class EnqueueEndpoint:
     """The PagerDuty Events API v2 trigger/acknowledge/resolve endpoint."""
 
+    max_body = MAX_BODY
+
     def __init__(self, intake: Intake, count: Callable[[str, int], None]) -> None:
         self.intake = intake
         self.count = count  # (route, status) → metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status = await self._handle(scope, receive, send)
-        self.count("/v2/enqueue", status)
+    # -- the rules ---------------------------------------------------------------------------
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> int:
-        if scope["method"] != "POST":
-            body = pd_error("Only POST is allowed here", ["method not allowed"], 405)
-            await send_json(send, 405, body, [(b"allow", b"POST")])
-            return 405
-        try:
-            raw = await read_body(receive)
-            data = msgspec.json.decode(raw)
-            event = parse_event(data)
-        except BodyTooLarge as exc:
-            await send_json(send, 400, pd_error("Event too large", [str(exc)]))
-            return 400
-        except msgspec.DecodeError:
-            body = pd_error("Event object format is unrecognized", ["JSON parse error"])
-            await send_json(send, 400, body)
-            return 400
-        except EventInvalid as exc:
-            await self._keep_rejection(data, raw, exc.errors)
-            await send_json(send, 400, pd_error(exc.message, exc.errors))
-            return 400
-        key = event.routing_key
-        known, info = self.intake.cached(key)
-        if not known:
-            try:
-                info = await run_in_threadpool(self.intake.lookup, key)
-            except Exception as exc:
-                return await self._unavailable(send, exc)
+    def _accept(
+        self, event: ParsedEvent, raw: bytes | bytearray, info: KeyInfo | None
+    ) -> Answer | asyncio.Future[None]:
+        """The event of a known key (`info`, None if it names no integration): an answer
+        now, or the writer's future for its rows (a 202 once it is done)."""
         if info is None:
-            await send_json(send, 400, pd_error("Event object is invalid", ["Invalid routing key"]))
-            return 400
+            return Answer.json(400, pd_error("Event object is invalid", ["Invalid routing key"]))
         if info.type != "pagerduty":
-            body = pd_error(
-                "Event object is invalid",
-                [f"this routing key belongs to a {info.type} integration, not a PagerDuty one"],
-            )
-            await send_json(send, 400, body)
-            return 400
+            error = f"this routing key belongs to a {info.type} integration, not a PagerDuty one"
+            return Answer.json(400, pd_error("Event object is invalid", [error]))
+        key = event.routing_key
         if event.action == "trigger" and not event.dedup_key:
             event.dedup_key = uuid.uuid4().hex  # PagerDuty generates one and returns it
         event.routing_key = ""  # a secret: stored nowhere in clear
@@ -132,20 +178,83 @@ class EnqueueEndpoint:
         try:
             self.intake.admit(info)
             rows = self.intake.rows(info, [(event, text)], received_at=utcnow())
-            await self.intake.writer.write(rows)
-        except RateLimited as exc:
-            body = pd_error("Too many events for this routing key; retry later", [str(exc)], 429)
-            await send_json(send, 429, body, [(b"retry-after", str(exc.retry_after).encode())])
-            return 429
-        except Overloaded as exc:
-            body = pd_error("Tocsin is overloaded; retry later", [str(exc)], 429)
-            await send_json(send, 429, body, [(b"retry-after", b"2")])
-            return 429
+            return self.intake.writer.submit(rows)
+        except Exception as exc:  # rate-limited, overloaded, or a bug: never a 2xx
+            return _not_taken(exc)
+
+    # -- served from the HTTP protocol ---------------------------------------------------------
+
+    def direct(self, exchange: DirectExchange) -> None:
+        """Answer from the HTTP protocol itself, or pass the request on to `__call__` when
+        deciding means waiting for the database (a key not in the cache, a refused event to
+        keep)."""
+        raw = exchange.body
+        if raw is None:
+            self._reply(exchange, _too_large(self.max_body))
+            return
+        try:
+            event = _parse(raw)
+        except _Invalid as exc:
+            if exc.errors is None:
+                self._reply(exchange, exc.answer)
+            else:
+                exchange.pass_on()
+            return
+        known, info = self.intake.cached(event.routing_key)
+        if not known:
+            exchange.pass_on()
+            return
+        taken = self._accept(event, raw, info)
+        if isinstance(taken, Answer):
+            self._reply(exchange, taken)
+            return
+        dedup_key = event.dedup_key
+
+        def written(future: asyncio.Future[None]) -> None:
+            error = None if future.cancelled() else future.exception()
+            self._reply(exchange, _accepted(dedup_key) if error is None else _not_taken(error))
+
+        taken.add_done_callback(written)
+
+    def _reply(self, exchange: DirectExchange, answer: Answer) -> None:
+        exchange.respond(answer.status, answer.body, answer.headers)
+        self.count("/v2/enqueue", answer.status)
+
+    # -- served as ASGI ------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = await self._handle(scope, receive)
+        self.count("/v2/enqueue", await answer.send(send))
+
+    async def _handle(self, scope: Scope, receive: Receive) -> Answer:
+        if scope["method"] != "POST":
+            body = pd_error("Only POST is allowed here", ["method not allowed"], 405)
+            return Answer.json(405, body, (b"allow", b"POST"))
+        try:
+            raw = await read_body(receive, self.max_body)
+        except BodyTooLarge as exc:
+            return Answer.json(400, pd_error("Event too large", [str(exc)]))
+        try:
+            event = _parse(raw)
+        except _Invalid as exc:
+            if exc.errors is not None:
+                await self._keep_rejection(exc.data, raw, exc.errors)
+            return exc.answer
+        key = event.routing_key
+        known, info = self.intake.cached(key)
+        if not known:
+            try:
+                info = await run_in_threadpool(self.intake.lookup, key)
+            except Exception as exc:
+                return _unavailable(exc)
+        taken = self._accept(event, raw, info)
+        if isinstance(taken, Answer):
+            return taken
+        try:
+            await taken
         except Exception as exc:
-            return await self._unavailable(send, exc)
-        body = {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key}
-        await send_json(send, 202, body)
-        return 202
+            return _not_taken(exc)
+        return _accepted(event.dedup_key)
 
     async def _keep_rejection(self, data: Any, raw: bytes, errors: list[str]) -> None:
         """A refused event with a valid routing key is kept for its integration's users."""
@@ -160,11 +269,3 @@ class EnqueueEndpoint:
                 return
         if info is not None and info.type == "pagerduty":
             await self.intake.reject(info, raw.replace(key.encode(), b"<routing key>"), errors)
-
-    async def _unavailable(self, send: Send, exc: Exception) -> int:
-        log.error("ingest.database_unavailable", error=str(exc))
-        body = pd_error(
-            "Tocsin cannot store events right now; retry", ["database unavailable"], 503
-        )
-        await send_json(send, 503, body, [(b"retry-after", b"5")])
-        return 503

@@ -2,7 +2,9 @@
 
 Each ingestion endpoint validates a request, turns it into event rows (pipeline.event_row) and
 awaits `writer.write(rows)`, which returns once the rows are committed: a 2xx therefore means
-the event is on disk, and a failed commit answers 503. Two writers keep that promise:
+the event is on disk, and a failed commit answers 503. (`writer.submit(rows)` is the same
+without the await: a future, for /v2/enqueue served from the HTTP protocol, see hotpath.py.)
+Two writers keep that promise:
 
 - ProcessEventWriter (SQLite, the default for a database file): the rows go to this process's
   event writer process (writer_process.py), which commits them outside the web process's GIL.
@@ -157,18 +159,24 @@ class EventWriter:
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
         """Return once these rows are committed; raise what the commit raised."""
-        if not rows:
-            return
-        _make_room(self, len(rows))
+        await self.submit(rows)
+
+    def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future[None]:
+        """Take these rows (or raise Overloaded); the future is done once they are committed,
+        or holds what the commit raised. Called from the event loop."""
         loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if not rows:
+            future.set_result(None)
+            return future
+        _make_room(self, len(rows))
         if loop is not self._loop:  # a new event loop (tests start several): start afresh
             self._loop, self._gathering, self._flusher = loop, [], None
-        future: asyncio.Future[None] = loop.create_future()
         self._gathering.append((rows, future))
         self.waiting += len(rows)
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
-        await future
+        return future
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -383,6 +391,51 @@ class _Link(asyncio.Protocol):
             self.transport.close()
 
 
+class _Submission:
+    """One request's rows on their way through the writer process (no reference cycles: at
+    thousands a second, garbage that only the cycle collector can free costs CPU)."""
+
+    __slots__ = ("writer", "loop", "values", "done", "retried")
+
+    def __init__(
+        self,
+        writer: ProcessEventWriter,
+        loop: asyncio.AbstractEventLoop,
+        values: list[tuple[Any, ...]],
+        done: asyncio.Future[None],
+    ) -> None:
+        self.writer = writer
+        self.loop = loop
+        self.values = values
+        self.done = done
+        self.retried = False
+        writer.waiting += len(values)
+
+    def send(self) -> None:
+        self.writer._send(self.loop, self.values).add_done_callback(self.settled)
+
+    def settled(self, sent: asyncio.Future[None]) -> None:
+        if sent.cancelled():
+            error: BaseException | None = WriterUnavailable("the write was cancelled")
+        else:
+            error = sent.exception()
+        if isinstance(error, WriterGone) and not self.retried:
+            # The writer process went away (its connection broke) before answering: it may
+            # not have written them. Once more through a new one, as the sender would on a 503
+            # (at worst an event is stored twice, which deduplication absorbs).
+            self.retried = True
+            self.send()
+            return
+        self.writer.waiting -= len(self.values)
+        done = self.done
+        if done.done():  # its request went away meanwhile
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+
 class ProcessEventWriter:
     """Group commit through the event writer process (writer_process.py), from async code.
 
@@ -529,24 +582,23 @@ class ProcessEventWriter:
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
         """Return once these rows are committed; raise what prevented it."""
-        if not rows:
-            return
-        _make_room(self, len(rows))
-        values = [_params(row, True) for row in rows]
-        self.waiting += len(rows)
-        try:
-            try:
-                await self._send(values)
-            except WriterGone:
-                # The writer process went away (its connection broke) before answering: it
-                # may not have written them. Once more through a new one, as the sender would
-                # on a 503 (at worst an event is stored twice, which deduplication absorbs).
-                await self._send(values)
-        finally:
-            self.waiting -= len(rows)
+        await self.submit(rows)
 
-    async def _send(self, values: list[tuple[Any, ...]]) -> None:
+    def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future[None]:
+        """Take these rows (or raise Overloaded); the future is done once they are committed,
+        or holds what prevented it. Called from the event loop."""
         loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not rows:
+            done.set_result(None)
+            return done
+        _make_room(self, len(rows))
+        _Submission(self, loop, [_params(row, True) for row in rows], done).send()
+        return done
+
+    def _send(
+        self, loop: asyncio.AbstractEventLoop, values: list[tuple[Any, ...]]
+    ) -> asyncio.Future[None]:
         link = self._links.get(loop)
         if link is None or link.closed:
             link = _Link(self, loop)
@@ -554,7 +606,7 @@ class ProcessEventWriter:
             loop.create_task(self._connect(link))
         future: asyncio.Future[None] = loop.create_future()
         link.add(values, future)
-        await future
+        return future
 
     async def _connect(self, link: _Link) -> None:
         try:

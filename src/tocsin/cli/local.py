@@ -59,15 +59,16 @@ def serve(
     if "base_url" not in settings.model_fields_set:
         settings = settings.model_copy(update={"base_url": f"http://{shown}:{port}"})
     console.print(f"Tocsin is listening on [bold]http://{shown}:{port}[/bold]")
-    from tocsin.web.protocol import CoalescingHttpToolsProtocol
+    from tocsin.web.protocol import DirectRoutesProtocol
 
     options = {
         "host": host,
         "port": port,
         "access_log": False,
         "log_level": "warning",
-        # Each response in one write (see tocsin.web.protocol).
-        "http": CoalescingHttpToolsProtocol,
+        # Each response in one write, and /v2/enqueue served from the protocol
+        # (see tocsin.web.protocol).
+        "http": DirectRoutesProtocol,
     }
     if workers == 1:
         application = create_app(settings)
