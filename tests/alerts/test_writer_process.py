@@ -264,3 +264,39 @@ def test_without_a_private_place_for_its_socket_the_writer_thread_takes_over(
                 assert s.scalar(select(func.count(Event.id))) == 1
     finally:
         shared.rmdir()
+
+
+def test_the_checkpointer_copies_the_log_into_the_database_off_the_commit_path(
+    tmp_path: Path,
+) -> None:
+    from tocsin.alerts.writer_process import Checkpointer
+
+    database = str(tmp_path / "log.db")
+    writer = sqlite3.connect(database, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")  # no checkpoint inside any commit
+    writer.execute("CREATE TABLE t (body TEXT)")
+    for _ in range(20):  # about 500 pages, all of them in the log
+        writer.execute("BEGIN")
+        writer.executemany("INSERT INTO t VALUES (?)", [("x" * 4000,) for _ in range(25)])
+        writer.execute("COMMIT")
+    before = os.path.getsize(database)
+    assert before < 100_000 and os.path.getsize(database + "-wal") > 2_000_000
+
+    checkpointer = Checkpointer(database, pages=100)
+    try:
+        checkpointer.committed()  # as the writer does after each commit
+        deadline = time.monotonic() + 10
+        while os.path.getsize(database) < 2_000_000:
+            assert time.monotonic() < deadline, "the log was not copied into the database"
+            time.sleep(0.02)
+        # A reader that ignores the log (immutable) sees every row in the database file.
+        copied = sqlite3.connect(f"file:{database}?immutable=1", uri=True)
+        assert copied.execute("SELECT count(*) FROM t").fetchone()[0] == 500
+        copied.close()
+        # Meanwhile the writer goes on committing: a passive checkpoint never blocks it.
+        writer.execute("INSERT INTO t VALUES ('after')")
+    finally:
+        checkpointer.stop()
+        writer.close()
+    assert not checkpointer.thread.is_alive()

@@ -50,6 +50,7 @@ import sqlite3
 import struct
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -85,6 +86,13 @@ TURN_WAIT_SECONDS = 0.05
 LOCK_WAIT_SECONDS = 30.0
 # A writer nobody holds within this long of starting (its starter died) exits.
 UNHELD_SECONDS = 10.0
+# Checkpoints (copying the write-ahead log into the database file): the Checkpointer thread
+# copies what the log holds once it reaches BACKGROUND_CHECKPOINT_PAGES, off the commit path;
+# a commit that finds CHECKPOINT_PAGES in the log finishes the job (little is left by then) so
+# that the log starts over, which keeps it under about 16 MB.
+BACKGROUND_CHECKPOINT_PAGES = 1000
+CHECKPOINT_PAGES = 4000
+CHECKPOINT_PAUSE_SECONDS = 0.02
 HOLD, WANT = "hold", "want"
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -163,6 +171,69 @@ class _Frame:
         self.rows = rows
 
 
+class Checkpointer:
+    """Copies the write-ahead log into the database file from a thread of its own.
+
+    SQLite checkpoints inside the commit that finds the log long enough: every request of that
+    batch then waits for pages to be copied and the database file to be fsynced (measured:
+    about a tenth of the writer's time at 1,000 pages, and tens of milliseconds at once with a
+    longer log). This thread does most of that copying in passive checkpoints on a connection
+    of its own (sqlite3 lets go of the GIL meanwhile, and writers are not blocked), after the
+    commits that make the log long enough; the commits' own checkpoint (CHECKPOINT_PAGES) only
+    finishes what is left, so that the log can start over.
+    """
+
+    def __init__(self, database: str, pages: int = BACKGROUND_CHECKPOINT_PAGES) -> None:
+        self.database = database
+        self.wal = database + "-wal"
+        self.pages = pages
+        self.wake = threading.Event()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="tocsin-checkpoints", daemon=True)
+        self.thread.start()
+
+    def committed(self) -> None:
+        self.wake.set()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.wake.set()
+        self.thread.join(timeout=30)
+
+    def _run(self) -> None:
+        db: sqlite3.Connection | None = None
+        limit: int | None = None
+        complained = 0.0
+        try:
+            while True:
+                self.wake.wait(1.0)
+                if self.stopping:
+                    return
+                self.wake.clear()
+                try:
+                    if db is None:
+                        db = sqlite3.connect(
+                            self.database, isolation_level=None, timeout=0, check_same_thread=False
+                        )
+                        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+                        limit = self.pages * (page_size + 24)  # a log frame: header and page
+                    if limit is not None and os.path.getsize(self.wal) >= limit:
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except FileNotFoundError:
+                    pass  # no log yet
+                except (OSError, sqlite3.Error) as exc:
+                    # Busy while another checkpoint runs: the next one will do. Anything else
+                    # is said, at most once a minute; the commits' own checkpoints go on.
+                    if "locked" not in str(exc) and time.monotonic() - complained > 60:
+                        complained = time.monotonic()
+                        _log("ingest.checkpoint_failed", error=str(exc))
+                time.sleep(CHECKPOINT_PAUSE_SECONDS)  # a few commits' worth at a time
+        finally:
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+
+
 class Writer:
     """The loop of the writer process: read frames, commit them together, acknowledge each."""
 
@@ -180,6 +251,7 @@ class Writer:
         self.stopping = False
         self.started = time.monotonic()
         self.insert = insert_sql("?")
+        self.checkpointer = Checkpointer(database)
 
     # -- sockets -----------------------------------------------------------------------------
 
@@ -271,6 +343,7 @@ class Writer:
             db.execute("PRAGMA foreign_keys=ON")
             # Every accepted event is on disk before its 2xx.
             db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
             self.db = db
         return self.db
 
@@ -334,6 +407,7 @@ class Writer:
             for frame in frames:
                 self._reply(frame, FAILED, str(exc))
             return
+        self.checkpointer.committed()
         status = PENDING if pending else COMMITTED
         for frame in frames:
             self._reply(frame, status)
@@ -364,6 +438,7 @@ class Writer:
                 break
         for conn in list(self.buffers):
             self._drop(conn)
+        self.checkpointer.stop()
         self._close_db()
 
 
