@@ -284,8 +284,10 @@ def _params(row: dict[str, Any], sqlite: bool) -> tuple[Any, ...]:
     return (values[0], sqlite_time(values[1]), *values[2:])
 
 
-# Frames sent to the writer process and not yet acknowledged, per connection.
-MAX_UNACKNOWLEDGED = 2
+# Frames sent to the writer process and not yet acknowledged, per connection: one being
+# committed, and up to two waiting, which the writer commits together (measured: 3 rather than
+# 2 raised the ingestion bench by about 6%, within noise; 4 was no better).
+MAX_UNACKNOWLEDGED = 3
 # How long a web process waits for a writer process to start before answering 503.
 START_SECONDS = 15.0
 
@@ -306,10 +308,11 @@ class _Link(asyncio.Protocol):
     """One event loop's connection to the writer process.
 
     The rows of the requests that await a write go out together as one frame, at most
-    MAX_UNACKNOWLEDGED frames at a time: while the writer process commits one, the next one
-    gathers. Waking the other process costs more than the bytes sent (on a virtual machine a
-    cross-CPU wake-up is a trip through the hypervisor), so fewer, fuller frames are what
-    makes this fast. Each acknowledgement resolves the futures of its frame's requests.
+    MAX_UNACKNOWLEDGED frames at a time: while the writer process commits one, the next ones
+    wait there or gather here. Waking the other process costs more than the bytes sent (on a
+    virtual machine a cross-CPU wake-up is a trip through the hypervisor), so fewer, fuller
+    frames are what makes this fast. Each acknowledgement resolves the futures of its frame's
+    requests.
     """
 
     def __init__(self, owner: ProcessEventWriter, loop: asyncio.AbstractEventLoop) -> None:
