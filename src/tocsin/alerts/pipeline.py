@@ -67,11 +67,19 @@ def clean_event(event: ParsedEvent) -> ParsedEvent:
     event.source = event.source[:255]
     if event.severity not in SEVERITIES:
         event.severity = "error"
-    if event.details:
+    if (event.details or event.links) and _may_hold_nul(event.details, event.links):
         event.details = _clean(event.details)
-    if event.links:
         event.links = _clean(event.links)
     return event
+
+
+def _may_hold_nul(*values: Any) -> bool:
+    """Whether a NUL character may be in there, anywhere (keys too). Encoding them is much
+    cheaper than rebuilding them, and JSON writes a NUL as an escape nobody writes otherwise."""
+    try:
+        return b"\\u0000" in _encoder.encode(values)
+    except (TypeError, ValueError):  # not plain JSON values: look the slow way
+        return True
 
 
 def event_row(

@@ -117,6 +117,18 @@ def direct_routes(app: Any) -> dict[bytes, DirectRoute]:
     return {}
 
 
+_joined: tuple[list[tuple[bytes, bytes]] | None, bytes] = (None, b"")
+
+
+def _default_headers(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """uvicorn's default headers (date, server) as written: joined once per list (uvicorn
+    makes a new one each second, for the date)."""
+    global _joined
+    if _joined[0] is not headers:
+        _joined = (headers, b"".join(name + b": " + value + b"\r\n" for name, value in headers))
+    return _joined[1]
+
+
 class _NothingWaits:
     """A DirectExchange's `message_event`: uvicorn sets it, nothing waits on it."""
 
@@ -196,8 +208,8 @@ class DirectExchange:
         protocol = self.protocol
         transport = protocol.transport
         if not self.disconnected and not transport.is_closing():
-            parts = [STATUS_LINE[status]]
-            for name, value in (*protocol.server_state.default_headers, *headers):
+            parts = [STATUS_LINE[status], _default_headers(protocol.server_state.default_headers)]
+            for name, value in headers:
                 parts += [name, b": ", value, b"\r\n"]
             parts += [b"content-type: ", content_type, b"\r\n"]
             parts += [b"content-length: ", str(len(body)).encode(), b"\r\n"]
