@@ -38,6 +38,9 @@ class Route:
             exchange.pass_on()
         elif body == b"boom":
             raise RuntimeError("a bug in a direct route")
+        elif body == b"pass, then boom":
+            exchange.pass_on()
+            raise RuntimeError("a bug after passing the request on")
         elif body.startswith(b"later"):
             loop = asyncio.get_running_loop()
             loop.call_later(0.3, self._answer, exchange, bytes(body))
@@ -223,6 +226,13 @@ def test_a_failing_route_answers_500_and_the_server_goes_on(served: Served) -> N
         assert status == b"HTTP/1.1 500 Internal Server Error"
         conn.sendall(post(b"after"))
         assert read_response(conn, buffer)[2] == b"direct:after"
+        # Failing after passing the request on: the ASGI app's answer is the only one.
+        conn.sendall(post(b"pass, then boom"))
+        status, _, body = read_response(conn, buffer)
+        assert status == b"HTTP/1.1 200 OK" and body == b"asgi:pass, then boom"
+        conn.sendall(post(b"last"))
+        assert read_response(conn, buffer)[2] == b"direct:last"
+        assert not buffer  # nothing more came than the answers asked for
 
 
 def test_a_sender_that_leaves_before_its_answer_harms_nothing(served: Served) -> None:

@@ -241,6 +241,7 @@ class DirectExchange:
         cycle.more_body = self.more_body
         cycle.disconnected = self.disconnected
         cycle.message_event.set()
+        self.response_complete = True  # the ASGI app answers it now, and nobody else
         if protocol.cycle is self:
             protocol.cycle = cycle
         protocol._start_asgi_task(cycle, protocol.app)
