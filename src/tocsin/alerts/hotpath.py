@@ -211,7 +211,10 @@ class EnqueueEndpoint:
         dedup_key = event.dedup_key
 
         def written(future: asyncio.Future[None]) -> None:
-            error = None if future.cancelled() else future.exception()
+            if future.cancelled():  # nobody does that; if it happens, nothing is promised
+                error: BaseException | None = RuntimeError("the write was cancelled")
+            else:
+                error = future.exception()
             self._reply(exchange, _accepted(dedup_key) if error is None else _not_taken(error))
 
         taken.add_done_callback(written)
