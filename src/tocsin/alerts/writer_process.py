@@ -86,10 +86,11 @@ TURN_WAIT_SECONDS = 0.05
 LOCK_WAIT_SECONDS = 30.0
 # A writer nobody holds within this long of starting (its starter died) exits.
 UNHELD_SECONDS = 10.0
-# Checkpoints (copying the write-ahead log into the database file): the Checkpointer thread
-# copies what the log holds once it reaches BACKGROUND_CHECKPOINT_PAGES, off the commit path;
-# a commit that finds CHECKPOINT_PAGES in the log finishes the job (little is left by then) so
-# that the log starts over, which keeps it under about 16 MB.
+# Checkpoints (copying the write-ahead log into the database file): once the log file has
+# reached BACKGROUND_CHECKPOINT_PAGES, the Checkpointer thread copies what commits add to it,
+# off the commit path (the file keeps its size when the log starts over, so from then on it
+# runs after every few commits); a commit that finds CHECKPOINT_PAGES in the log finishes the
+# job (little is left by then) so that the log starts over, which keeps it under about 16 MB.
 BACKGROUND_CHECKPOINT_PAGES = 1000
 CHECKPOINT_PAGES = 4000
 CHECKPOINT_PAUSE_SECONDS = 0.02
@@ -206,9 +207,11 @@ class Checkpointer:
         complained = 0.0
         try:
             while True:
-                self.wake.wait(1.0)
+                woken = self.wake.wait(1.0)
                 if self.stopping:
                     return
+                if not woken:
+                    continue  # no commit meanwhile: nothing to copy
                 self.wake.clear()
                 try:
                     if db is None:
