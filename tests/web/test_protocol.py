@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from typing import Any
 
 import uvicorn
 
-from tests.conftest import free_port
+from tests.conftest import free_port, uvicorn_in_thread
 from tocsin.web.protocol import CoalescingHttpToolsProtocol, CoalescingTransport
 
 
@@ -73,28 +72,20 @@ def test_uvicorn_serves_keep_alive_responses_through_it() -> None:
     config = uvicorn.Config(
         _app, host="127.0.0.1", port=port, http=CoalescingHttpToolsProtocol, log_level="error"
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-            for _ in range(3):  # keep-alive: three requests on one connection
-                conn.sendall(b"POST /v2/enqueue HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-                response = b""
-                while not response.endswith(b'{"status":"success"}'):
-                    chunk = conn.recv(4096)
-                    assert chunk, f"connection closed after {response!r}"
-                    response += chunk
-                assert response.startswith(b"HTTP/1.1 202 Accepted\r\n")
-            conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    with (
+        uvicorn_in_thread(config),
+        socket.create_connection(("127.0.0.1", port), timeout=5) as conn,
+    ):
+        for _ in range(3):  # keep-alive: three requests on one connection
+            conn.sendall(b"POST /v2/enqueue HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
             response = b""
-            while chunk := conn.recv(4096):
+            while not response.endswith(b'{"status":"success"}'):
+                chunk = conn.recv(4096)
+                assert chunk, f"connection closed after {response!r}"
                 response += chunk
-            assert response.endswith(b'{"status":"success"}')  # sent before the close
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+            assert response.startswith(b"HTTP/1.1 202 Accepted\r\n")
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        response = b""
+        while chunk := conn.recv(4096):
+            response += chunk
+        assert response.endswith(b'{"status":"success"}')  # sent before the close
