@@ -26,7 +26,7 @@ import structlog
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.alerts.intake import Intake, KeyInfo, RateLimited
-from tocsin.alerts.pagerduty import MAX_BODY, EventInvalid, ParsedEvent, parse_event
+from tocsin.alerts.pagerduty import MAX_BODY, EventInvalid, ParsedEvent, parse_body
 from tocsin.alerts.writing import Overloaded
 from tocsin.db import utcnow
 
@@ -111,15 +111,13 @@ class _Invalid(Exception):
 
 def _parse(raw: bytes | bytearray) -> ParsedEvent:
     try:
-        data = msgspec.json.decode(raw)
+        return parse_body(raw)
     except msgspec.DecodeError as exc:
         body = pd_error("Event object format is unrecognized", ["JSON parse error"])
         raise _Invalid(Answer.json(400, body)) from exc
-    try:
-        return parse_event(data)
     except EventInvalid as exc:
         answer = Answer.json(400, pd_error(exc.message, exc.errors))
-        raise _Invalid(answer, data, exc.errors) from exc
+        raise _Invalid(answer, msgspec.json.decode(raw), exc.errors) from exc
 
 
 def _too_large(limit: int) -> Answer:

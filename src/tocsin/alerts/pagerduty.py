@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 MAX_BODY = 512 * 1024
 SUMMARY_MAX = 1024
 DEDUP_MAX = 255
@@ -134,3 +136,96 @@ def parse_change_event(data: Any) -> tuple[str, str]:
     if errors:
         raise EventInvalid(errors)
     return routing_key, summary
+
+
+# The usual body, decoded and type-checked in one pass by msgspec (fields it does not name are
+# skipped, as PagerDuty does). Anything else (a wrong type, a missing field, a broken link)
+# fails this decoding, and `parse_body` hands the body to `parse_event`, which accepts what it
+# can and names every error.
+
+
+class _Link(msgspec.Struct):
+    href: str
+    text: str | None = None
+
+
+class _Payload(msgspec.Struct):
+    summary: str
+    source: str
+    severity: str
+    timestamp: str | None = None
+    custom_details: Any = None
+    component: Any = None
+    group: Any = None
+    class_: Any = msgspec.field(default=None, name="class")
+
+
+class _Body(msgspec.Struct):
+    routing_key: str
+    event_action: str
+    dedup_key: str | None = None
+    payload: _Payload | None = None
+    links: list[_Link] | None = None
+
+
+_decode_body = msgspec.json.Decoder(_Body).decode
+_decode_any = msgspec.json.Decoder().decode
+
+
+def parse_body(raw: bytes | bytearray | memoryview) -> ParsedEvent:
+    """Decode and validate an /v2/enqueue body: `parse_event(json)`, the same answer, faster
+    for the bodies senders post all day. Raises msgspec.DecodeError for a body that is not
+    JSON, EventInvalid for one that is not a valid event."""
+    try:
+        event = _plain(_decode_body(raw))
+    except msgspec.DecodeError:  # ValidationError included: not the usual shape
+        event = None
+    return event if event is not None else parse_event(_decode_any(raw))
+
+
+def _plain(body: _Body) -> ParsedEvent | None:
+    """The event of a well-typed body if every rule holds; None to let parse_event decide
+    (and word the errors)."""
+    key, action, dedup_key, payload = (
+        body.routing_key,
+        body.event_action,
+        body.dedup_key,
+        body.payload,
+    )
+    if not key or len(key) > 64 or action not in ACTIONS:
+        return None
+    if dedup_key is not None and len(dedup_key) > DEDUP_MAX:
+        return None
+    event = ParsedEvent(routing_key=key, action=action, dedup_key=dedup_key or None)
+    if action == "trigger":
+        if payload is None:
+            return None
+        summary, source, severity = payload.summary, payload.source, payload.severity
+        if not summary or len(summary) > SUMMARY_MAX or not source or len(source) > 255:
+            return None
+        if severity not in SEVERITIES:
+            return None
+        event.summary, event.source, event.severity = summary, source, severity
+        if payload.timestamp is not None:
+            try:
+                event.timestamp = datetime.fromisoformat(payload.timestamp.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+        details = payload.custom_details
+        if details is not None:
+            event.details = details if isinstance(details, dict) else {"details": details}
+        for name, value in (
+            ("component", payload.component),
+            ("group", payload.group),
+            ("class", payload.class_),
+        ):
+            if isinstance(value, str):
+                event.details.setdefault(f"_{name}", value)
+    elif not event.dedup_key:
+        return None
+    elif payload is not None:
+        event.summary = payload.summary[:SUMMARY_MAX]
+    for link in (body.links or [])[:20]:
+        text = link.text if link.text is not None else link.href
+        event.links.append({"href": link.href[:2048], "text": text[:255]})
+    return event

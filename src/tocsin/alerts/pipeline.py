@@ -56,7 +56,8 @@ def _fit_key(value: str | None, limit: int) -> str | None:
 
 def clean_event(event: ParsedEvent) -> ParsedEvent:
     """Make an accepted event storable on every backend, whatever its format's parser let
-    through (in place; returns it): no NUL characters, every field within its column."""
+    through (in place; returns it): no NUL characters, every field within its column. (Its
+    details and links lose theirs as `event_row` encodes them.)"""
     for name in ("action", "dedup_key", "summary", "severity", "source", "group_key", "note"):
         value = getattr(event, name)
         if isinstance(value, str) and "\x00" in value:
@@ -67,19 +68,19 @@ def clean_event(event: ParsedEvent) -> ParsedEvent:
     event.source = event.source[:255]
     if event.severity not in SEVERITIES:
         event.severity = "error"
-    if (event.details or event.links) and _may_hold_nul(event.details, event.links):
-        event.details = _clean(event.details)
-        event.links = _clean(event.links)
     return event
 
 
-def _may_hold_nul(*values: Any) -> bool:
-    """Whether a NUL character may be in there, anywhere (keys too). Encoding them is much
-    cheaper than rebuilding them, and JSON writes a NUL as an escape nobody writes otherwise."""
-    try:
-        return b"\\u0000" in _encoder.encode(values)
-    except (TypeError, ValueError):  # not plain JSON values: look the slow way
-        return True
+def _encode_clean(event: ParsedEvent) -> str:
+    """The event as stored in `events.data`, without NUL characters in its details and links
+    (keys too). Encoding is much cheaper than rebuilding them, and JSON writes a NUL as an
+    escape nobody writes otherwise: they are rebuilt only when the encoded event holds one."""
+    data = _encoder.encode(event)
+    if b"\\u0000" in data:
+        event.details = _clean(event.details)
+        event.links = _clean(event.links)
+        data = _encoder.encode(event)
+    return data.decode()
 
 
 def event_row(
@@ -100,7 +101,7 @@ def event_row(
         "action": event.action,
         "dedup_key": event.dedup_key,
         "summary": event.summary,
-        "data": _encoder.encode(event).decode(),
+        "data": _encode_clean(event),
         "raw": raw,
         "request_id": request_id,
         "outcome": Outcome.pending.value,
