@@ -17,11 +17,16 @@ Everything else is written pending, as before, and applied by the processor in i
 This works on the DB-API cursor of the writer's own connection (plain SQL, `?` parameters):
 it runs for every batch of accepted events, where the ORM's per-row work would cost more than
 the events themselves.
+
+The writer process, while frames keep arriving, appends the counts to alert_tallies rather than
+rewriting every repeated alert's row in each commit, and folds them into the alerts once
+nothing waits (or a second has passed): see AlertTally.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +63,43 @@ _PENDING_KEYS = (
 )
 
 
+_COUNT = (
+    "UPDATE alerts SET event_count = event_count + ?, last_event_at = "
+    "CASE WHEN last_event_at < ? THEN ? ELSE last_event_at END WHERE id = ?"
+)
+
+
+@dataclass(slots=True)
+class Repeats:
+    """What `mark_repeats` found: whether any row is left pending, and the counts it owes."""
+
+    pending: bool
+    counts: dict[int, list[Any]] = field(default_factory=dict)  # alert → [events, latest at]
+    latest: dict[int, datetime] = field(default_factory=dict)  # integration → latest at
+
+    def count(self, cursor: Any, stamp: Callable[[datetime], Any], *, tally: bool = False) -> None:
+        """Count the settled repeats on their alerts and integrations, inside the caller's
+        transaction. With `tally`, the alerts' counts are appended to alert_tallies instead of
+        rewriting each alert's row (see `fold_tallies`)."""
+        if not self.counts:
+            return
+        if tally:
+            cursor.executemany(
+                "INSERT INTO alert_tallies (alert_id, events, last_event_at) VALUES (?, ?, ?)",
+                [(alert_id, n, stamp(at)) for alert_id, (n, at) in self.counts.items()],
+            )
+        else:
+            cursor.executemany(
+                _COUNT,
+                [(n, stamp(at), stamp(at), alert_id) for alert_id, (n, at) in self.counts.items()],
+            )
+        cursor.executemany(
+            "UPDATE integrations SET last_event_at = ? "
+            "WHERE id = ? AND (last_event_at IS NULL OR last_event_at < ?)",
+            [(stamp(at), integration_id, stamp(at)) for integration_id, at in self.latest.items()],
+        )
+
+
 def settle(
     cursor: Any, rows: list[dict[str, Any]], *, now: datetime, stamp: Callable[[datetime], Any]
 ) -> bool:
@@ -65,12 +107,22 @@ def settle(
     count them on their alerts and integrations, through `cursor`, inside the caller's
     transaction, before the rows are inserted. `stamp` turns a datetime into the value the
     database stores. Returns whether any row is left pending for the processor."""
+    repeats = mark_repeats(cursor, rows, now=now, stamp=stamp)
+    repeats.count(cursor, stamp)
+    return repeats.pending
+
+
+def mark_repeats(
+    cursor: Any, rows: list[dict[str, Any]], *, now: datetime, stamp: Callable[[datetime], Any]
+) -> Repeats:
+    """`settle` without the counting: marks the rows (reading through `cursor`) and returns
+    what is owed, for the caller to `count` when it knows how."""
     candidates: dict[int, set[str]] = {}
     for row in rows:
         if row["action"] == "trigger" and row["dedup_key"] and row["integration_id"] is not None:
             candidates.setdefault(row["integration_id"], set()).add(row["dedup_key"])
     if not candidates:
-        return any(row["outcome"] == Outcome.pending.value for row in rows)
+        return Repeats(any(row["outcome"] == Outcome.pending.value for row in rows))
 
     open_alerts: dict[tuple[int, str], tuple[int, int]] = {}
     waiting: set[tuple[int, str]] = set()
@@ -113,15 +165,15 @@ def settle(
         integration_id = row["integration_id"]
         latest[integration_id] = max(received, latest.get(integration_id, received))
 
-    if counts:
-        cursor.executemany(
-            "UPDATE alerts SET event_count = event_count + ?, last_event_at = "
-            "CASE WHEN last_event_at < ? THEN ? ELSE last_event_at END WHERE id = ?",
-            [(n, stamp(at), stamp(at), alert_id) for alert_id, (n, at) in counts.items()],
-        )
-        cursor.executemany(
-            "UPDATE integrations SET last_event_at = ? "
-            "WHERE id = ? AND (last_event_at IS NULL OR last_event_at < ?)",
-            [(stamp(at), integration_id, stamp(at)) for integration_id, at in latest.items()],
-        )
-    return pending
+    return Repeats(pending, counts, latest)
+
+
+def fold_tallies(cursor: Any) -> None:
+    """Add the counts waiting in alert_tallies to their alerts and empty it, inside the
+    caller's transaction (each alert's row is written once, whatever the number of commits
+    that counted repeats of it)."""
+    totals = cursor.execute(
+        "SELECT alert_id, SUM(events), MAX(last_event_at) FROM alert_tallies GROUP BY alert_id"
+    ).fetchall()
+    cursor.executemany(_COUNT, [(n, at, at, alert_id) for alert_id, n, at in totals])
+    cursor.execute("DELETE FROM alert_tallies")

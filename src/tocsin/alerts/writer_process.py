@@ -16,7 +16,9 @@ starts one; a writer that cannot take the lock file exits at once ("busy"), sinc
 serves that database. Each web process keeps one "hold" connection open for as long as it
 runs; the writer exits when the last hold closes (a web process that is killed closes its own).
 
-Its only writes are these inserts (and the counters of settled repeats). The web processes'
+Its only writes are these inserts and the counts of settled repeats: while frames keep
+arriving, those go to alert_tallies and are added to their alerts once nothing waits (or once
+a second), so that a commit does not rewrite the row of every alert it repeats. The web processes'
 event processors and job workers still apply events and run jobs; when one of them wants
 SQLite's write lock, it says so on its process's hold connection ("want"), and the writer holds
 back its next transaction for a moment (at most TURN_WAIT_SECONDS), so that neither starves
@@ -52,12 +54,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from tocsin.alerts.repeats import settle
+from tocsin.alerts.repeats import fold_tallies, mark_repeats
 
 COLUMNS = (
     "integration_id",
@@ -94,6 +97,9 @@ UNHELD_SECONDS = 10.0
 BACKGROUND_CHECKPOINT_PAGES = 1000
 CHECKPOINT_PAGES = 4000
 CHECKPOINT_PAUSE_SECONDS = 0.02
+# While frames keep arriving, the counts of settled repeats go to alert_tallies; they are added
+# to their alerts by the first commit that finds no frame waiting, or after this long.
+FOLD_SECONDS = 1.0
 HOLD, WANT = "hold", "want"
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -255,6 +261,11 @@ class Writer:
         self.started = time.monotonic()
         self.insert = insert_sql("?")
         self.checkpointer = Checkpointer(database)
+        # Whether alert_tallies may hold counts (None: not looked yet), and when they were
+        # last added up; False for good on a database without the table (not upgraded yet).
+        self.tallied: bool | None = None
+        self.tallies = True
+        self.folded_at = time.monotonic()
 
     # -- sockets -----------------------------------------------------------------------------
 
@@ -374,22 +385,72 @@ class Writer:
                     raise
                 time.sleep(0.0005)
 
-    def _commit(self, frames: list[_Frame]) -> bool:
-        """Write the frames' rows in one transaction; returns whether any is left pending."""
-        rows = [dict(zip(COLUMNS, values, strict=True)) for f in frames for values in f.rows]
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        """A write transaction (after giving way to a waiting processor or worker): committed
+        at the end of the block, rolled back if it raises."""
         self._give_way()
-        db = self._connection()
-        cursor = db.cursor()
+        cursor = self._connection().cursor()
         self._begin(cursor)
         try:
-            pending = settle(cursor, rows, now=datetime.now(UTC), stamp=_stamp)
-            cursor.executemany(self.insert, [tuple(row[c] for c in COLUMNS) for row in rows])
+            yield cursor
             cursor.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 cursor.execute("ROLLBACK")
             raise
-        return pending
+
+    def _commit(self, frames: list[_Frame]) -> bool:
+        """Write the frames' rows in one transaction; returns whether any is left pending."""
+        rows = [dict(zip(COLUMNS, values, strict=True)) for f in frames for values in f.rows]
+        with self._transaction() as cursor:
+            self._look_for_tallies(cursor)
+            repeats = mark_repeats(cursor, rows, now=datetime.now(UTC), stamp=_stamp)
+            cursor.executemany(self.insert, [tuple(row[c] for c in COLUMNS) for row in rows])
+            # Another commit right behind this one (frames arrived meanwhile): count this
+            # one's repeats in alert_tallies, and leave the alerts' rows to a later commit.
+            self._poll(0)
+            defer = (
+                self.tallies
+                and bool(self.waiting)
+                and time.monotonic() - self.folded_at < FOLD_SECONDS
+            )
+            repeats.count(cursor, _stamp, tally=defer)
+            if not defer and self.tallied:
+                fold_tallies(cursor)
+        if defer:
+            self.tallied = True
+        else:
+            self.tallied = False
+            self.folded_at = time.monotonic()
+        return repeats.pending
+
+    def _look_for_tallies(self, cursor: sqlite3.Cursor) -> None:
+        """At the first transaction: whether alert_tallies holds counts (left by a writer that
+        stopped under load, or was killed), so that the next commit that folds adds them up."""
+        if self.tallied is not None or not self.tallies:
+            return
+        try:
+            self.tallied = (
+                cursor.execute("SELECT 1 FROM alert_tallies LIMIT 1").fetchone() is not None
+            )
+        except sqlite3.OperationalError:
+            # A database from before the table: count on each alert, as before.
+            self.tallies, self.tallied = False, False
+
+    def _fold(self) -> None:
+        """Add up what alert_tallies holds, in a transaction of its own (the writer is idle)."""
+        try:
+            with self._transaction() as cursor:
+                self._look_for_tallies(cursor)
+                if self.tallied:
+                    fold_tallies(cursor)
+        except sqlite3.Error as exc:
+            _log("ingest.tally_failed", error=str(exc))
+            self._close_db()
+            return
+        self.tallied = False
+        self.folded_at = time.monotonic()
 
     def _write(self, frames: list[_Frame]) -> None:
         try:
@@ -437,7 +498,12 @@ class Writer:
             self._poll(0 if self.waiting else 0.5)
             if self.waiting:
                 self._write(self._next_batch())
-            elif self.stopping or self._unheld():
+                continue
+            if self.tallied or self.tallied is None and self.ever_held:
+                # Idle with counts left in alert_tallies (the last commit failed, or a killed
+                # writer left them): add them up now.
+                self._fold()
+            if self.stopping or self._unheld():
                 break
         for conn in list(self.buffers):
             self._drop(conn)
