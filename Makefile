@@ -49,7 +49,7 @@ format: install-test
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
-## Benchmarks into docs/benchmarks.md (~5 minutes): ingestion vs Alertmanager 0.25 (Debian's wrk,
+## Benchmarks into docs/benchmarks.md (~8 minutes): ingestion vs Alertmanager 0.25 (Debian's wrk,
 ## prometheus-alertmanager), who is on call now, escalation timers, alert to first notification
 ## (aiosmtpd, from the test extra). `bench/run.py --quick` is a ~2 minute smoke run that only prints.
 bench: install-test

@@ -14,13 +14,15 @@ bounded in count and time; every process started here is stopped on the way out,
 happens. The phases, in one run:
 
 1. Tocsin (`tocsin serve --no-worker` on a fresh SQLite database, or --database-url) takes
-   PagerDuty Events v2 trigger events on POST /v2/enqueue over keep-alive connections: a
-   warm-up with one event per dedup key, then wrk flat out over the 1,000 keys. Only 2xx
-   responses count.
-2. Alertmanager 0.25 takes the same warm-up and load of distinct alerts on its own
-   POST /api/v2/alerts. The ratio of the two rates is the headline number.
-3. Tocsin again, paced at half its measured rate: latency percentiles at that rate.
-4. A storm on a fresh Tocsin process: 100,000 trigger events across 500 dedup keys within one
+   PagerDuty Events v2 trigger events on POST /v2/enqueue over keep-alive connections, and
+   Alertmanager 0.25 the same load of distinct alerts on its own POST /api/v2/alerts: each
+   first gets a warm-up with one event per dedup key (1,000 keys), then wrk runs flat out
+   against Tocsin, then against Alertmanager, in --rounds alternating pairs (default 5). Only
+   2xx responses count. Each pair gives a ratio of the two rates; the median ratio is the
+   headline number (the machines are shared and their speed drifts over minutes; two runs
+   seconds apart see the same machine). Every round's rates and latencies are reported.
+2. Tocsin again, paced at half its (median) rate: latency percentiles at that rate.
+3. A storm on a fresh Tocsin process: 100,000 trigger events across 500 dedup keys within one
    minute, then checks through the database (alerts, events, incidents) and the server's peak
    resident memory.
 
@@ -41,6 +43,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -561,10 +564,10 @@ class Results:
     info: dict[str, str] = field(default_factory=dict)
     database: str = ""
     tocsin_warmup: WrkResult | None = None
-    tocsin: WrkResult | None = None
+    tocsin_rounds: list[WrkResult] = field(default_factory=list)
     tocsin_outcomes: dict[str, int] = field(default_factory=dict)
     am_warmup: WrkResult | None = None
-    alertmanager: WrkResult | None = None
+    am_rounds: list[WrkResult] = field(default_factory=list)
     paced: WrkResult | None = None
     paced_target: float = 0.0
     storm: WrkResult | None = None
@@ -578,6 +581,27 @@ class Results:
     parts: dict[str, dict[str, Any]] = field(default_factory=dict)
     part_seconds: dict[str, float] = field(default_factory=dict)
     runtime_s: float = 0.0
+
+    @property
+    def round_ratios(self) -> list[float]:
+        """Tocsin's rate over Alertmanager's, for each pair of runs."""
+        return [
+            t.ok_rate / a.ok_rate if a.ok_rate else 0.0
+            for t, a in zip(self.tocsin_rounds, self.am_rounds, strict=True)
+        ]
+
+    @property
+    def ratio(self) -> float:
+        """The headline number: the median of the rounds' ratios."""
+        return statistics.median(self.round_ratios) if self.round_ratios else 0.0
+
+    @property
+    def tocsin_rate(self) -> float:
+        return statistics.median(w.ok_rate for w in self.tocsin_rounds)
+
+    @property
+    def am_rate(self) -> float:
+        return statistics.median(w.ok_rate for w in self.am_rounds)
 
     def check(self, name: str, passed: bool, detail: str) -> None:
         self.checks.append(Check(name, passed, detail))
@@ -762,13 +786,9 @@ def ingestion(args: argparse.Namespace, results: Results, wrk_bin: str, am_bin: 
                 f"The warm-up's alerts and incidents were applied "
                 f"{time.monotonic() - drain_start:.1f} s after it ended."
             )
-        before = db.outcomes(integration_id)
-        results.tocsin = wrk.run(
-            "Tocsin", tocsin_url, "pd_trigger.lua", duration=args.duration, env=pd_env
-        )
-
-        # 2. Alertmanager flat out, same load.
+        # 2. Alertmanager, started now and kept running beside Tocsin (both idle between runs).
         am_port = free_port()
+        am_url = f"http://127.0.0.1:{am_port}"
         (work / "alertmanager.yml").write_text(ALERTMANAGER_CONFIG)
         am_log = work / "alertmanager.log"
         am = procs.start(
@@ -784,42 +804,70 @@ def ingestion(args: argparse.Namespace, results: Results, wrk_bin: str, am_bin: 
             env=dict(os.environ),
             log_path=am_log,
         )
-        wait_http_ok(f"http://127.0.0.1:{am_port}/-/ready", am, am_log, timeout=60)
+        wait_http_ok(f"{am_url}/-/ready", am, am_log, timeout=60)
+        am_env = {"BENCH_KEYS": str(args.keys)}
         if args.warmup_seconds:
             results.am_warmup = wrk.run(
                 "Alertmanager warm-up",
-                f"http://127.0.0.1:{am_port}",
+                am_url,
                 "am_alerts.lua",
                 duration=args.warmup_seconds,
-                env={"BENCH_KEYS": str(args.keys)},
+                env=am_env,
                 budget=args.keys,
             )
-        results.alertmanager = wrk.run(
-            "Alertmanager",
-            f"http://127.0.0.1:{am_port}",
-            "am_alerts.lua",
-            duration=args.duration,
-            env={"BENCH_KEYS": str(args.keys)},
-        )
+
+        # Flat out, in alternating rounds: Tocsin then Alertmanager, --rounds times. The
+        # machines are shared and their speed drifts over minutes; a pair of runs seconds apart
+        # sees the same machine, so each round gives a ratio and the median ratio is the result.
+        before = db.outcomes(integration_id)
+        for n in range(1, args.rounds + 1):
+            suffix = f" (round {n})" if args.rounds > 1 else ""
+            if n > 1:
+                tocsin.settle(results, server, port)
+            results.tocsin_rounds.append(
+                wrk.run(
+                    "Tocsin" + suffix,
+                    tocsin_url,
+                    "pd_trigger.lua",
+                    duration=args.duration,
+                    env=pd_env,
+                )
+            )
+            results.am_rounds.append(
+                wrk.run(
+                    "Alertmanager" + suffix,
+                    am_url,
+                    "am_alerts.lua",
+                    duration=args.duration,
+                    env=am_env,
+                )
+            )
         results.memory["alertmanager"] = proc_status(am.pid)
         procs.stop(am)
-        # Read after Alertmanager's run: Tocsin has finished what was in flight by now.
+        # Read after Alertmanager's last run: Tocsin has finished what was in flight by now.
         after = db.outcomes(integration_id)
         results.tocsin_outcomes = {
             name: n - before.get(name, 0) for name, n in after.items() if n - before.get(name, 0)
         }
 
-        tocsin_rate = results.tocsin.ok_rate
-        am_rate = results.alertmanager.ok_rate
-        ratio = tocsin_rate / am_rate if am_rate else 0.0
+        ratio = results.ratio
+        failed = sum(w.failed for w in results.tocsin_rounds)
+        tocsin_rate = results.tocsin_rate
         results.check(
             f"throughput ≥ {args.ratio_target}× Alertmanager",
-            ratio >= args.ratio_target and results.tocsin.failed == 0,
-            f"Tocsin {tocsin_rate:,.0f}/s vs Alertmanager {am_rate:,.0f}/s = {ratio:.3f}×"
-            + (f"; {results.tocsin.failed:,} non-2xx" if results.tocsin.failed else ""),
+            ratio >= args.ratio_target and failed == 0,
+            (
+                f"Tocsin {tocsin_rate:,.0f}/s vs Alertmanager {results.am_rate:,.0f}/s (medians),"
+                f" ratios by round {', '.join(f'{x:.3f}' for x in results.round_ratios)}:"
+                f" median {ratio:.3f}×"
+                if args.rounds > 1
+                else f"Tocsin {tocsin_rate:,.0f}/s vs Alertmanager {results.am_rate:,.0f}/s"
+                f" = {ratio:.3f}×"
+            )
+            + (f"; {failed:,} non-2xx" if failed else ""),
         )
 
-        # 3. Tocsin paced at half its own rate.
+        # 3. Tocsin paced at half its own (median) rate.
         target = args.latency_rate or max(tocsin_rate / 2, 1.0)
         results.paced_target = target
         tocsin.settle(results, server, port)
@@ -845,7 +893,7 @@ def ingestion(args: argparse.Namespace, results: Results, wrk_bin: str, am_bin: 
             f"p99 {p99:.2f} ms"
             + (f"; {results.paced.failed:,} non-2xx" if results.paced.failed else ""),
         )
-        results.memory["tocsin serve + event writer (phases 1-3)"] = tree_status(server.pid)
+        results.memory["tocsin serve + event writer (phases 1-2)"] = tree_status(server.pid)
         procs.stop(server)
 
         # 4. The storm, on a fresh server process so its peak memory is the storm's own.
@@ -1046,8 +1094,12 @@ def report(r: Results) -> str:
         + " |",
         "",
     ]
-    if r.tocsin and r.alertmanager:
-        lines += ["### Ingestion rate (same wrk settings, one server after the other)", ""]
+    if r.tocsin_rounds and r.am_rounds:
+        rounds = len(r.tocsin_rounds)
+        lines += [
+            "### Ingestion rate (same wrk settings, the two servers in alternating rounds)",
+            "",
+        ]
         lines += WRK_HEADER
         if r.tocsin_warmup:
             lines.append(
@@ -1056,16 +1108,27 @@ def report(r: Results) -> str:
                     r.tocsin_warmup,
                 )
             )
-        lines.append(wrk_row("**Tocsin** `POST /v2/enqueue`, committed before the 202", r.tocsin))
         if r.am_warmup:
             lines.append(wrk_row("Alertmanager warm-up: first of each alert", r.am_warmup))
-        lines.append(wrk_row("**Alertmanager** `POST /api/v2/alerts`, in memory", r.alertmanager))
-        ratio = r.tocsin.ok_rate / r.alertmanager.ok_rate if r.alertmanager.ok_rate else 0.0
+        for n, (t, m) in enumerate(zip(r.tocsin_rounds, r.am_rounds, strict=True), start=1):
+            suffix = f" (round {n})" if rounds > 1 else ""
+            lines.append(
+                wrk_row(f"**Tocsin** `POST /v2/enqueue`, committed before the 202{suffix}", t)
+            )
+            lines.append(wrk_row(f"**Alertmanager** `POST /api/v2/alerts`, in memory{suffix}", m))
+        ratio = r.ratio
+        verdict = f"(target ≥ {a.ratio_target}×: {'met' if ratio >= a.ratio_target else 'not met'})"
+        if rounds > 1:
+            headline = (
+                f"**Tocsin / Alertmanager = {ratio:.3f}×**, the median of the {rounds} rounds'"
+                f" ratios ({', '.join(f'{x:.3f}×' for x in r.round_ratios)}) {verdict}."
+            )
+        else:
+            headline = f"**Tocsin / Alertmanager = {ratio:.3f}×** {verdict}."
         lines += [
             "",
-            f"**Tocsin / Alertmanager = {ratio:.3f}×** (target ≥ {a.ratio_target}×:"
-            f" {'met' if ratio >= a.ratio_target else 'not met'}).",
-            "Tocsin's events of the measured run (with those in flight at its end), by outcome:"
+            headline,
+            "Tocsin's events of the measured runs (with those in flight at their end), by outcome:"
             f" {outcome_text(r.tocsin_outcomes)}.",
             "",
         ]
@@ -1276,6 +1339,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, help="seconds per wrk run (default 10)")
     parser.add_argument("--keys", type=int, default=1000, help="distinct dedup keys (1000)")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        help="alternating Tocsin/Alertmanager pairs of flat-out runs (default 5; --quick 1)",
+    )
+    parser.add_argument(
         "--warmup-seconds",
         type=int,
         help="time limit of the warm-up that sends one event per key (default 60; 0: none)",
@@ -1339,6 +1407,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.duration = 3 if quick else 10
     if args.warmup_seconds is None:
         args.warmup_seconds = 20 if quick else 60
+    if args.rounds is None:
+        args.rounds = 1 if quick else 5
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.storm_events is None:
         args.storm_events = 5_000 if quick else 100_000
     if args.storm_seconds is None:
