@@ -19,6 +19,11 @@ import uvicorn
 from tests.conftest import free_port, uvicorn_in_thread
 from tocsin.web.protocol import DirectExchange, DirectRoutesProtocol
 
+# How long a read waits for the server. Generous: on a busy CI machine the server's thread has
+# been seen to stall for over 5 s (a log line with a rendered traceback, written only after the
+# test had given up on its answer); an answer that never comes still fails the test.
+WAIT = 30
+
 
 class Route:
     """A direct route for the tests; what it does depends on the body."""
@@ -83,7 +88,7 @@ class Served:
         self.port = port
 
     def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        return socket.create_connection(("127.0.0.1", self.port), timeout=WAIT)
 
 
 @pytest.fixture
@@ -134,7 +139,7 @@ def read_response(
 
 
 def closed_by_server(conn: socket.socket) -> bool:
-    conn.settimeout(5)
+    conn.settimeout(WAIT)
     try:
         return conn.recv(1) == b""
     except ConnectionResetError:
@@ -238,7 +243,7 @@ def test_a_failing_route_answers_500_and_the_server_goes_on(served: Served) -> N
 def test_a_sender_that_leaves_before_its_answer_harms_nothing(served: Served) -> None:
     with served.connect() as conn:
         conn.sendall(post(b"later-gone"))
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + WAIT
     while b"later-gone" not in served.app.route.answered:  # answered into a closed connection
         assert time.monotonic() < deadline, "the late answer never ran"
         time.sleep(0.02)

@@ -74,7 +74,7 @@ def test_uvicorn_serves_keep_alive_responses_through_it() -> None:
     )
     with (
         uvicorn_in_thread(config),
-        socket.create_connection(("127.0.0.1", port), timeout=5) as conn,
+        socket.create_connection(("127.0.0.1", port), timeout=30) as conn,
     ):
         for _ in range(3):  # keep-alive: three requests on one connection
             conn.sendall(b"POST /v2/enqueue HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
