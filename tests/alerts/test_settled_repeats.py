@@ -52,7 +52,7 @@ def _write(container: Container, integration_id: int, *events: tuple[str, str]) 
 def _outcomes(container: Container) -> list[tuple[str, str, int | None]]:
     with container.sessionmaker() as s:
         return [
-            (e.action, e.outcome, e.alert_id) for e in s.scalars(select(Event).order_by(Event.id))
+            (e.action, e.outcome, e.alert_ref) for e in s.scalars(select(Event).order_by(Event.id))
         ]
 
 
@@ -72,7 +72,7 @@ def test_a_repeat_is_settled_as_it_is_written(container: Container, integration_
             for repeat in repeats:
                 assert repeat.outcome == "deduplicated"
                 assert repeat.outcome_detail == f"deduplicated into open alert {alert_id}"
-                assert repeat.alert_id == alert_id and repeat.processed_at is not None
+                assert repeat.alert_ref == alert_id and repeat.processed_at is not None
                 assert repeat.service_id == s.get(Alert, alert_id).service_id  # type: ignore[union-attr]
             alert = s.get(Alert, alert_id)
             assert alert is not None and alert.event_count == 3

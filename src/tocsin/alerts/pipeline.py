@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tocsin.alerts.models import PENDING, Event, Outcome
+from tocsin.alerts.models import PENDING, Event, Outcome, RepeatMark
 from tocsin.alerts.pagerduty import DEDUP_MAX, SEVERITIES, SUMMARY_MAX, ParsedEvent
 from tocsin.alerts.writing import WriteTurn
 from tocsin.db import EVENT_PROCESSOR_LOCK, transaction, utcnow, wait_for_event_processor
@@ -231,6 +231,10 @@ def purge(session: Session, *, now: datetime, raw_days: int, event_days: int) ->
             Event.outcome != Outcome.pending.value,
         )
     ).rowcount
+    if deleted:
+        # The marks on chains of repeats (chains.py) that led to the events just deleted.
+        gone = ~select(Event.id).where(Event.id == RepeatMark.event_id).exists()
+        session.execute(delete(RepeatMark).where(gone))
     return int(cleared or 0), int(deleted or 0)
 
 

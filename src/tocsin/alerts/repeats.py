@@ -21,6 +21,10 @@ the events themselves.
 The writer process, while frames keep arriving, appends the counts to alert_tallies rather than
 rewriting every repeated alert's row in each commit, and folds them into the alerts once
 nothing waits (or a second has passed): see AlertTally.
+
+The writer process also keeps the repeats it settles out of the index of alerts' events
+(`ix_events_alert`): each names its alert in `repeat_of` and the alert's previous such repeat
+in `previous_repeat`, a chain from the alert's newest (`Chains`; readers: service.events).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def _lookup(cursor: Any, sql: str, integration_id: int, keys: list[str]) -> list
 
 
 _OPEN_ALERTS = (
-    "SELECT dedup_key, id, service_id FROM alerts WHERE integration_id = ? "
+    "SELECT dedup_key, id, service_id, {head} FROM alerts WHERE integration_id = ? "
     "AND status != 'resolved' AND dedup_key IN ({marks})"
 )
 # Written with the literal so that SQLite uses the partial index of pending events.
@@ -67,6 +71,38 @@ _COUNT = (
     "UPDATE alerts SET event_count = event_count + ?, last_event_at = "
     "CASE WHEN last_event_at < ? THEN ? ELSE last_event_at END WHERE id = ?"
 )
+# The same, moving the alert's chain of repeats on to its newest (NULL: it has no new one;
+# MAX(a, b) is NULL if either is).
+_COUNT_CHAINED = (
+    "UPDATE alerts SET event_count = event_count + ?, last_event_at = "
+    "CASE WHEN last_event_at < ? THEN ? ELSE last_event_at END, "
+    "last_repeat_id = COALESCE(MAX(last_repeat_id, ?), ?, last_repeat_id) WHERE id = ?"
+)
+# A chained repeat of an alert gets a mark (RepeatMark) at least this often.
+REPEAT_MARK_EVERY = 16
+
+
+@dataclass(slots=True)
+class Chains:
+    """What the writer process knows of the chains of repeats it extends (Event.repeat_of):
+    for each alert it chained a repeat to since it last started over, the newest one and how
+    many followed the last mark. Alerts not in here continue from their `last_repeat_id`.
+
+    Only true while nobody else changed the database: the writer starts over (after folding
+    alert_tallies, so that every alert's `last_repeat_id` is its newest again) whenever another
+    connection committed, and after a failed transaction; it extends these only once a
+    transaction that chained has committed."""
+
+    heads: dict[int, int] = field(default_factory=dict)
+    unmarked: dict[int, int] = field(default_factory=dict)
+
+    def start_over(self) -> None:
+        self.heads.clear()
+        self.unmarked.clear()
+
+    def extend(self, repeats: Repeats) -> None:
+        self.heads.update(repeats.heads)
+        self.unmarked.update(repeats.unmarked)
 
 
 @dataclass(slots=True)
@@ -74,8 +110,14 @@ class Repeats:
     """What `mark_repeats` found: whether any row is left pending, and the counts it owes."""
 
     pending: bool
-    counts: dict[int, list[Any]] = field(default_factory=dict)  # alert → [events, latest at]
+    # alert → [events, latest received at, newest chained repeat or None]
+    counts: dict[int, list[Any]] = field(default_factory=dict)
     latest: dict[int, datetime] = field(default_factory=dict)  # integration → latest at
+    chained: bool = False
+    # For Chains.extend once committed: alert → newest chained repeat, and repeats since mark.
+    heads: dict[int, int] = field(default_factory=dict)
+    unmarked: dict[int, int] = field(default_factory=dict)
+    marks: list[tuple[int, int]] = field(default_factory=list)  # (alert, event) for repeat_marks
 
     def count(self, cursor: Any, stamp: Callable[[datetime], Any], *, tally: bool = False) -> None:
         """Count the settled repeats on their alerts and integrations, inside the caller's
@@ -83,15 +125,28 @@ class Repeats:
         rewriting each alert's row (see `fold_tallies`)."""
         if not self.counts:
             return
+        counts = self.counts.items()
         if tally:
             cursor.executemany(
-                "INSERT INTO alert_tallies (alert_id, events, last_event_at) VALUES (?, ?, ?)",
-                [(alert_id, n, stamp(at)) for alert_id, (n, at) in self.counts.items()],
+                "INSERT INTO alert_tallies (alert_id, events, last_event_at, last_repeat_id) "
+                "VALUES (?, ?, ?, ?)",
+                [(alert_id, n, stamp(at), head) for alert_id, (n, at, head) in counts],
+            )
+        elif self.chained:
+            cursor.executemany(
+                _COUNT_CHAINED,
+                [
+                    (n, stamp(at), stamp(at), head, head, alert_id)
+                    for alert_id, (n, at, head) in counts
+                ],
             )
         else:
             cursor.executemany(
-                _COUNT,
-                [(n, stamp(at), stamp(at), alert_id) for alert_id, (n, at) in self.counts.items()],
+                _COUNT, [(n, stamp(at), stamp(at), alert_id) for alert_id, (n, at, _) in counts]
+            )
+        if self.marks:
+            cursor.executemany(
+                "INSERT INTO repeat_marks (alert_id, event_id) VALUES (?, ?)", self.marks
             )
         cursor.executemany(
             "UPDATE integrations SET last_event_at = ? "
@@ -113,10 +168,19 @@ def settle(
 
 
 def mark_repeats(
-    cursor: Any, rows: list[dict[str, Any]], *, now: datetime, stamp: Callable[[datetime], Any]
+    cursor: Any,
+    rows: list[dict[str, Any]],
+    *,
+    now: datetime,
+    stamp: Callable[[datetime], Any],
+    chains: Chains | None = None,
 ) -> Repeats:
     """`settle` without the counting: marks the rows (reading through `cursor`) and returns
-    what is owed, for the caller to `count` when it knows how."""
+    what is owed, for the caller to `count` when it knows how.
+
+    With `chains`, each row carries the id it is about to be inserted with, and a settled
+    repeat names its alert in `repeat_of` and the alert's previous chained repeat in
+    `previous_repeat` (alert_id stays empty: it is not in ix_events_alert)."""
     candidates: dict[int, set[str]] = {}
     for row in rows:
         if row["action"] == "trigger" and row["dedup_key"] and row["integration_id"] is not None:
@@ -125,18 +189,22 @@ def mark_repeats(
         return Repeats(any(row["outcome"] == Outcome.pending.value for row in rows))
 
     open_alerts: dict[tuple[int, str], tuple[int, int]] = {}
+    stored_heads: dict[int, int | None] = {}
     waiting: set[tuple[int, str]] = set()
+    sql = _OPEN_ALERTS.replace("{head}", "last_repeat_id" if chains is not None else "NULL")
     for integration_id, key_set in candidates.items():
         keys = sorted(key_set)
-        for dedup_key, alert_id, service_id in _lookup(cursor, _OPEN_ALERTS, integration_id, keys):
+        for dedup_key, alert_id, service_id, head in _lookup(cursor, sql, integration_id, keys):
             open_alerts[(integration_id, dedup_key)] = (alert_id, service_id)
+            stored_heads[alert_id] = head
         if not any((integration_id, key) in open_alerts for key in keys):
             continue
         for (dedup_key,) in _lookup(cursor, _PENDING_KEYS, integration_id, keys):
             waiting.add((integration_id, dedup_key))
 
-    counts: dict[int, list[Any]] = {}  # alert id → [events, latest received_at]
-    latest: dict[int, datetime] = {}  # integration id → latest received_at
+    found = Repeats(False, chained=chains is not None)
+    counts = found.counts
+    latest = found.latest
     processed = stamp(now)
     pending = False
     for row in rows:
@@ -152,20 +220,44 @@ def mark_repeats(
         alert_id, service_id = ref
         row["outcome"] = DEDUPLICATED
         row["outcome_detail"] = f"deduplicated into open alert {alert_id}"
-        row["alert_id"] = alert_id
         row["service_id"] = service_id
         row["processed_at"] = processed
+        head = None
+        if chains is None:
+            row["alert_id"] = alert_id
+        else:
+            head = _chain(found, chains, alert_id, stored_heads.get(alert_id), row)
         received = row["received_at"]
         counted = counts.get(alert_id)
         if counted is None:
-            counts[alert_id] = [1, received]
+            counts[alert_id] = [1, received, head]
         else:
             counted[0] += 1
             counted[1] = max(counted[1], received)
+            counted[2] = head
         integration_id = row["integration_id"]
         latest[integration_id] = max(received, latest.get(integration_id, received))
 
-    return Repeats(pending, counts, latest)
+    found.pending = pending
+    return found
+
+
+def _chain(
+    found: Repeats, chains: Chains, alert_id: int, stored: int | None, row: dict[str, Any]
+) -> int:
+    """Put a settled repeat at the head of its alert's chain; returns its id (the new head)."""
+    event_id: int = row["id"]
+    previous = found.heads.get(alert_id) or chains.heads.get(alert_id) or stored or 0
+    row["repeat_of"] = alert_id
+    row["previous_repeat"] = previous
+    found.heads[alert_id] = event_id
+    since = found.unmarked.get(alert_id, chains.unmarked.get(alert_id))
+    if since is None or since + 1 >= REPEAT_MARK_EVERY:
+        found.marks.append((alert_id, event_id))
+        found.unmarked[alert_id] = 0
+    else:
+        found.unmarked[alert_id] = since + 1
+    return event_id
 
 
 def fold_tallies(cursor: Any) -> None:
@@ -173,7 +265,10 @@ def fold_tallies(cursor: Any) -> None:
     caller's transaction (each alert's row is written once, whatever the number of commits
     that counted repeats of it)."""
     totals = cursor.execute(
-        "SELECT alert_id, SUM(events), MAX(last_event_at) FROM alert_tallies GROUP BY alert_id"
+        "SELECT alert_id, SUM(events), MAX(last_event_at), MAX(last_repeat_id) "
+        "FROM alert_tallies GROUP BY alert_id"
     ).fetchall()
-    cursor.executemany(_COUNT, [(n, at, at, alert_id) for alert_id, n, at in totals])
+    cursor.executemany(
+        _COUNT_CHAINED, [(n, at, at, head, head, alert_id) for alert_id, n, at, head in totals]
+    )
     cursor.execute("DELETE FROM alert_tallies")

@@ -60,7 +60,7 @@ from typing import Any
 
 import msgspec
 
-from tocsin.alerts.repeats import fold_tallies, mark_repeats
+from tocsin.alerts.repeats import Chains, fold_tallies, mark_repeats
 
 COLUMNS = (
     "integration_id",
@@ -78,6 +78,10 @@ COLUMNS = (
     "service_id",
     "processed_at",
 )
+
+# What the writer inserts on a database that chains repeats (migration 0017): the ids it gives
+# its rows, and the chain of each settled repeat (repeats.py).
+CHAINED_COLUMNS = ("id", *COLUMNS, "repeat_of", "previous_repeat")
 
 COMMITTED, PENDING, FAILED = 0, 1, 2
 MAX_FRAME = 256 * 1024 * 1024
@@ -108,9 +112,9 @@ _LENGTH = struct.Struct(">I")
 
 
 @functools.cache
-def insert_sql(mark: str) -> str:
-    marks = ", ".join(mark for _ in COLUMNS)
-    return f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({marks})"
+def insert_sql(mark: str, columns: tuple[str, ...] = COLUMNS) -> str:
+    marks = ", ".join(mark for _ in columns)
+    return f"INSERT INTO events ({', '.join(columns)}) VALUES ({marks})"
 
 
 def sqlite_time(value: datetime) -> str:
@@ -259,13 +263,19 @@ class Writer:
         self.db: sqlite3.Connection | None = None
         self.stopping = False
         self.started = time.monotonic()
-        self.insert = insert_sql("?")
+        self.columns = CHAINED_COLUMNS
         self.checkpointer = Checkpointer(database)
         # Whether alert_tallies may hold counts (None: not looked yet), and when they were
-        # last added up; False for good on a database without the table (not upgraded yet).
+        # last added up. On a database from before migration 0017 (not upgraded yet) there
+        # are neither tallies nor chains: each commit counts on each alert, as before.
         self.tallied: bool | None = None
         self.tallies = True
         self.folded_at = time.monotonic()
+        # The chains of settled repeats (repeats.Chains), true as long as PRAGMA data_version
+        # (which changes when another connection commits) is what it was after this
+        # connection's last transaction; None: not known.
+        self.chains: Chains | None = Chains()
+        self.version: int | None = None
 
     # -- sockets -----------------------------------------------------------------------------
 
@@ -363,6 +373,7 @@ class Writer:
 
     def _close_db(self) -> None:
         db, self.db = self.db, None
+        self.version = None  # a new connection counts data_version anew
         if db is not None:
             with contextlib.suppress(sqlite3.Error):
                 db.close()
@@ -405,8 +416,14 @@ class Writer:
         rows = [dict(zip(COLUMNS, values, strict=True)) for f in frames for values in f.rows]
         with self._transaction() as cursor:
             self._look_for_tallies(cursor)
-            repeats = mark_repeats(cursor, rows, now=datetime.now(UTC), stamp=_stamp)
-            cursor.executemany(self.insert, [tuple(row[c] for c in COLUMNS) for row in rows])
+            version, folded = self._chain_ids(cursor, rows)
+            repeats = mark_repeats(
+                cursor, rows, now=datetime.now(UTC), stamp=_stamp, chains=self.chains
+            )
+            columns = self.columns
+            cursor.executemany(
+                insert_sql("?", columns), [tuple(row[c] for c in columns) for row in rows]
+            )
             # Another commit right behind this one (frames arrived meanwhile): count this
             # one's repeats in alert_tallies, and leave the alerts' rows to a later commit.
             self._poll(0)
@@ -416,27 +433,58 @@ class Writer:
                 and time.monotonic() - self.folded_at < FOLD_SECONDS
             )
             repeats.count(cursor, _stamp, tally=defer)
-            if not defer and self.tallied:
+            if not defer and self.tallied and not folded:
                 fold_tallies(cursor)
         if defer:
             self.tallied = True
         else:
             self.tallied = False
             self.folded_at = time.monotonic()
+        if self.chains is not None:
+            self.chains.extend(repeats)
+            self.version = version
         return repeats.pending
+
+    def _chain_ids(
+        self, cursor: sqlite3.Cursor, rows: list[dict[str, Any]]
+    ) -> tuple[int | None, bool]:
+        """Give the rows the ids they are about to be inserted with (this transaction holds
+        the write lock, so they follow the largest id) and empty chains, for mark_repeats; if
+        another connection committed since this one's last transaction, start the chains over
+        from the alerts' own last_repeat_id, after adding up alert_tallies. Returns the
+        connection's data_version, which holds once this transaction commits, and whether
+        it added them up."""
+        if self.chains is None:
+            return None, False
+        version: int = cursor.execute("PRAGMA data_version").fetchone()[0]
+        folded = False
+        if version != self.version:
+            self.version = None  # until a transaction commits
+            if self.tallied:
+                fold_tallies(cursor)
+                folded = True
+            self.chains.start_over()
+        (largest,) = cursor.execute("SELECT max(id) FROM events").fetchone()
+        next_id = (largest or 0) + 1
+        for row in rows:
+            row["id"] = next_id
+            row["repeat_of"] = row["previous_repeat"] = None
+            next_id += 1
+        return version, folded
 
     def _look_for_tallies(self, cursor: sqlite3.Cursor) -> None:
         """At the first transaction: whether alert_tallies holds counts (left by a writer that
-        stopped under load, or was killed), so that the next commit that folds adds them up."""
+        stopped under load, or was killed), so that the next commit that folds adds them up;
+        and whether the database has migration 0017's chains (and with them the tallies)."""
         if self.tallied is not None or not self.tallies:
             return
-        try:
-            self.tallied = (
-                cursor.execute("SELECT 1 FROM alert_tallies LIMIT 1").fetchone() is not None
-            )
-        except sqlite3.OperationalError:
-            # A database from before the table: count on each alert, as before.
-            self.tallies, self.tallied = False, False
+        columns = {row[1] for row in cursor.execute("PRAGMA table_info(alert_tallies)")}
+        if "last_repeat_id" not in columns:
+            # A database from before the chains (or the table): count on each alert.
+            self.tallies, self.tallied, self.chains = False, False, None
+            self.columns = COLUMNS
+            return
+        self.tallied = cursor.execute("SELECT 1 FROM alert_tallies LIMIT 1").fetchone() is not None
 
     def _fold(self) -> None:
         """Add up what alert_tallies holds, in a transaction of its own (the writer is idle)."""
