@@ -58,8 +58,11 @@ def writer(database: str, tmp_path: Path) -> Iterator[Writer]:
     listener.close()
 
 
-def repeat_frame(integration_id: int, n: int, start_ms: int = 0, key: str = "disk-full") -> _Frame:
-    """A frame of n triggers of `key`, a millisecond apart (repeats, if its alert is open)."""
+def repeat_frame(
+    integration_id: int, n: int, start_ms: int = 0, key: str = "disk-full", action: str = "trigger"
+) -> _Frame:
+    """A frame of n triggers (or other actions) of `key`, a millisecond apart (repeats, if
+    its alert is open)."""
     base = utcnow()
     rows = []
     for i in range(n):
@@ -67,7 +70,7 @@ def repeat_frame(integration_id: int, n: int, start_ms: int = 0, key: str = "dis
         row.update(
             integration_id=integration_id,
             received_at=sqlite_time(base + timedelta(milliseconds=start_ms + i)),
-            action="trigger",
+            action=action,
             dedup_key=key,
             summary=key,
             data="{}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
+import pytest
 from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text, update
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tests.alerts.conftest import repeat_frame
 from tests.conftest import api_as, browser_login
+from tocsin.alerts import repeats
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert, Event, RepeatMark
 from tocsin.alerts.pipeline import purge
@@ -291,3 +293,70 @@ def test_a_downgrade_puts_chained_repeats_back_in_the_index(
     finally:
         upgrade(container.engine, settings)
     assert db.scalar(select(func.count()).select_from(RepeatMark)) == 0
+
+
+def _statements(writer: Writer) -> list[str]:
+    """The statements the writer's connection runs from now on."""
+    seen: list[str] = []
+    writer._connection().set_trace_callback(seen.append)
+    return seen
+
+
+def test_the_writer_reads_what_it_knows_only_once_until_another_connection_commits(
+    database: str, db: Session, open_alert: tuple[int, int], writer: Writer
+) -> None:
+    integration_id, alert_id = open_alert
+    writer._commit([repeat_frame(integration_id, 3)])
+    seen = _statements(writer)
+    writer._commit([repeat_frame(integration_id, 3, start_ms=10)])
+    assert not [s for s in seen if "FROM alerts" in s or "FROM events" in s and "max" not in s]
+    assert len(_chained(db)[alert_id]) == 6
+
+    with sqlite3.connect(database) as conn:  # a person resolves the alert meanwhile
+        conn.execute("UPDATE alerts SET status = 'resolved' WHERE id = ?", (alert_id,))
+    seen.clear()
+    writer._commit([repeat_frame(integration_id, 2, start_ms=20)])
+    assert [s for s in seen if "FROM alerts" in s]  # looked up again: not open any more
+    db.rollback()
+    newest = db.scalars(select(Event).order_by(Event.id.desc()).limit(2)).all()
+    assert {(e.outcome, e.repeat_of) for e in newest} == {("pending", None)}
+
+
+def test_a_key_with_an_event_waiting_is_not_settled_until_the_processor_applies_it(
+    database: str, db: Session, open_alert: tuple[int, int], writer: Writer
+) -> None:
+    integration_id, alert_id = open_alert
+    writer._commit([repeat_frame(integration_id, 2)])  # learns the open alert
+    writer._commit([repeat_frame(integration_id, 1, start_ms=10, action="acknowledge")])
+    writer._commit([repeat_frame(integration_id, 2, start_ms=20)])  # behind the acknowledge
+    db.rollback()
+    newest = db.scalars(select(Event).order_by(Event.id.desc()).limit(3)).all()
+    assert [(e.action, e.outcome) for e in newest] == [("trigger", "pending")] * 2 + [
+        ("acknowledge", "pending")
+    ]
+    with sqlite3.connect(database) as conn:  # the processor applies them
+        conn.execute("UPDATE events SET outcome = 'deduplicated' WHERE outcome = 'pending'")
+    writer._commit([repeat_frame(integration_id, 1, start_ms=30)])
+    db.rollback()
+    last = db.scalars(select(Event).order_by(Event.id.desc()).limit(1)).one()
+    assert (last.outcome, last.repeat_of) == ("deduplicated", alert_id)
+
+
+def test_a_writer_that_knows_too_much_starts_over_and_keeps_its_chains(
+    monkeypatch: pytest.MonkeyPatch, db: Session, open_alert: tuple[int, int], writer: Writer
+) -> None:
+    integration_id, alert_id = open_alert
+    other = _second_alert(db, integration_id)
+    monkeypatch.setattr(repeats, "MEMORY_KEYS", 1)
+    for n in range(4):  # each commit defers its counts, and overflows the memory
+        writer.waiting = [repeat_frame(integration_id, 1)]
+        writer._commit(
+            [
+                repeat_frame(integration_id, 3, start_ms=10 * n),
+                repeat_frame(integration_id, 3, start_ms=10 * n + 5, key="cpu-hot"),
+            ]
+        )
+        assert writer.version is None  # it will start over
+    chained = _chained(db)
+    assert _listed(db, 5, alert_id=alert_id) == chained[alert_id] and len(chained[alert_id]) == 12
+    assert _listed(db, 5, alert_id=other) == chained[other] and len(chained[other]) == 12

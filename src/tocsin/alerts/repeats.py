@@ -24,7 +24,7 @@ nothing waits (or a second has passed): see AlertTally.
 
 The writer process also keeps the repeats it settles out of the index of alerts' events
 (`ix_events_alert`): each names its alert in `repeat_of` and the alert's previous such repeat
-in `previous_repeat`, a chain from the alert's newest (`Chains`; readers: service.events).
+in `previous_repeat`, a chain from the alert's newest (`Memory`; readers: chains.py).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from tocsin.alerts.outcomes import Outcome
 # SQLite's limit on bound parameters is 32,766 (since 3.32); stay well under it.
 _CHUNK = 500
 DEDUPLICATED = Outcome.deduplicated.value
+PENDING = Outcome.pending.value
 
 
 def _chunks(values: list[str]) -> Iterable[list[str]]:
@@ -82,27 +83,44 @@ _COUNT_CHAINED = (
 REPEAT_MARK_EVERY = 16
 
 
+# The writer starts over rather than remember more keys than this.
+MEMORY_KEYS = 200_000
+Key = tuple[int, str]  # (integration id, dedup key)
+
+
 @dataclass(slots=True)
-class Chains:
-    """What the writer process knows of the chains of repeats it extends (Event.repeat_of):
-    for each alert it chained a repeat to since it last started over, the newest one and how
-    many followed the last mark. Alerts not in here continue from their `last_repeat_id`.
+class Memory:
+    """What the writer process knows since it last started over, so that a commit reads none
+    of it again: the open alert of each key it looked up (and the newest repeat chained to
+    it, Event.repeat_of, and how many followed its last mark), and whether events of a key
+    wait for the processor.
 
-    Only true while nobody else changed the database: the writer starts over (after folding
-    alert_tallies, so that every alert's `last_repeat_id` is its newest again) whenever another
-    connection committed, and after a failed transaction; it extends these only once a
-    transaction that chained has committed."""
+    Only true while nobody else changed the database, since only another connection applies
+    events, resolves alerts or deletes them: the writer starts over (after folding
+    alert_tallies, so that every alert's `last_repeat_id` is its newest again) whenever
+    another connection committed, and after a failed transaction; it learns what a
+    transaction found only once that transaction has committed."""
 
-    heads: dict[int, int] = field(default_factory=dict)
+    open: dict[Key, tuple[int, int]] = field(default_factory=dict)  # key → (alert, service)
+    waiting: dict[Key, bool] = field(default_factory=dict)
+    heads: dict[int, int] = field(default_factory=dict)  # alert → newest chained repeat or 0
     unmarked: dict[int, int] = field(default_factory=dict)
 
     def start_over(self) -> None:
+        self.open.clear()
+        self.waiting.clear()
         self.heads.clear()
         self.unmarked.clear()
 
-    def extend(self, repeats: Repeats) -> None:
+    def learn(self, repeats: Repeats) -> bool:
+        """Take in what a committed transaction found; False once it holds more than
+        MEMORY_KEYS keys (the writer then starts over, as if another connection had
+        committed)."""
+        self.open.update(repeats.opened)
+        self.waiting.update(repeats.waiting)
         self.heads.update(repeats.heads)
         self.unmarked.update(repeats.unmarked)
+        return len(self.open) + len(self.waiting) <= MEMORY_KEYS
 
 
 @dataclass(slots=True)
@@ -114,7 +132,10 @@ class Repeats:
     counts: dict[int, list[Any]] = field(default_factory=dict)
     latest: dict[int, datetime] = field(default_factory=dict)  # integration → latest at
     chained: bool = False
-    # For Chains.extend once committed: alert → newest chained repeat, and repeats since mark.
+    # For Memory.learn once committed: the open alerts and waiting keys looked up, each
+    # alert's newest chained repeat (0: none yet), and the repeats since its last mark.
+    opened: dict[Key, tuple[int, int]] = field(default_factory=dict)
+    waiting: dict[Key, bool] = field(default_factory=dict)
     heads: dict[int, int] = field(default_factory=dict)
     unmarked: dict[int, int] = field(default_factory=dict)
     marks: list[tuple[int, int]] = field(default_factory=list)  # (alert, event) for repeat_marks
@@ -173,42 +194,72 @@ def mark_repeats(
     *,
     now: datetime,
     stamp: Callable[[datetime], Any],
-    chains: Chains | None = None,
+    memory: Memory | None = None,
 ) -> Repeats:
     """`settle` without the counting: marks the rows (reading through `cursor`) and returns
     what is owed, for the caller to `count` when it knows how.
 
-    With `chains`, each row carries the id it is about to be inserted with, and a settled
-    repeat names its alert in `repeat_of` and the alert's previous chained repeat in
-    `previous_repeat` (alert_id stays empty: it is not in ix_events_alert)."""
+    With `memory` (the writer process), what it holds is not read again; each row carries
+    the id it is about to be inserted with, and a settled repeat names its alert in
+    `repeat_of` and the alert's previous chained repeat in `previous_repeat` (alert_id stays
+    empty: it is not in ix_events_alert)."""
     candidates: dict[int, set[str]] = {}
     for row in rows:
         if row["action"] == "trigger" and row["dedup_key"] and row["integration_id"] is not None:
             candidates.setdefault(row["integration_id"], set()).add(row["dedup_key"])
     if not candidates:
-        return Repeats(any(row["outcome"] == Outcome.pending.value for row in rows))
+        found = Repeats(False)
+        for row in rows:
+            if row["outcome"] == PENDING:
+                found.pending = True
+                if row["dedup_key"] and row["integration_id"] is not None:
+                    found.waiting[(row["integration_id"], row["dedup_key"])] = True
+        return found
 
-    open_alerts: dict[tuple[int, str], tuple[int, int]] = {}
-    stored_heads: dict[int, int | None] = {}
-    waiting: set[tuple[int, str]] = set()
-    sql = _OPEN_ALERTS.replace("{head}", "last_repeat_id" if chains is not None else "NULL")
+    found = Repeats(False, chained=memory is not None)
+    known = memory if memory is not None else Memory()
+    open_alerts: dict[Key, tuple[int, int]] = {}
+    waiting: set[Key] = set()
+    sql = _OPEN_ALERTS.replace("{head}", "last_repeat_id" if memory is not None else "NULL")
     for integration_id, key_set in candidates.items():
-        keys = sorted(key_set)
-        for dedup_key, alert_id, service_id, head in _lookup(cursor, sql, integration_id, keys):
-            open_alerts[(integration_id, dedup_key)] = (alert_id, service_id)
-            stored_heads[alert_id] = head
-        if not any((integration_id, key) in open_alerts for key in keys):
-            continue
-        for (dedup_key,) in _lookup(cursor, _PENDING_KEYS, integration_id, keys):
-            waiting.add((integration_id, dedup_key))
+        unknown = []
+        for key in key_set:
+            ref = known.open.get((integration_id, key))
+            if ref is None:
+                unknown.append(key)
+            else:
+                open_alerts[(integration_id, key)] = ref
+        if unknown:
+            unknown.sort()
+            for key, alert_id, service_id, head in _lookup(cursor, sql, integration_id, unknown):
+                open_alerts[(integration_id, key)] = found.opened[(integration_id, key)] = (
+                    alert_id,
+                    service_id,
+                )
+                if alert_id not in known.heads:
+                    found.heads[alert_id] = head or 0
+        unsure = []
+        for key in key_set:
+            if (integration_id, key) in open_alerts:
+                is_waiting = known.waiting.get((integration_id, key))
+                if is_waiting is None:
+                    unsure.append(key)
+                elif is_waiting:
+                    waiting.add((integration_id, key))
+        if unsure:
+            unsure.sort()
+            for key in unsure:
+                found.waiting[(integration_id, key)] = False
+            for (key,) in _lookup(cursor, _PENDING_KEYS, integration_id, unsure):
+                waiting.add((integration_id, key))
+                found.waiting[(integration_id, key)] = True
 
-    found = Repeats(False, chained=chains is not None)
     counts = found.counts
     latest = found.latest
     processed = stamp(now)
     pending = False
     for row in rows:
-        if row["outcome"] != Outcome.pending.value:
+        if row["outcome"] != PENDING:
             continue
         key = (row["integration_id"], row["dedup_key"])
         ref = open_alerts.get(key) if row["action"] == "trigger" else None
@@ -216,6 +267,7 @@ def mark_repeats(
             pending = True
             if row["dedup_key"]:
                 waiting.add(key)  # later events for this key wait behind this one
+                found.waiting[key] = True
             continue
         alert_id, service_id = ref
         row["outcome"] = DEDUPLICATED
@@ -223,10 +275,10 @@ def mark_repeats(
         row["service_id"] = service_id
         row["processed_at"] = processed
         head = None
-        if chains is None:
+        if memory is None:
             row["alert_id"] = alert_id
         else:
-            head = _chain(found, chains, alert_id, stored_heads.get(alert_id), row)
+            head = _chain(found, memory, alert_id, row)
         received = row["received_at"]
         counted = counts.get(alert_id)
         if counted is None:
@@ -242,16 +294,16 @@ def mark_repeats(
     return found
 
 
-def _chain(
-    found: Repeats, chains: Chains, alert_id: int, stored: int | None, row: dict[str, Any]
-) -> int:
+def _chain(found: Repeats, memory: Memory, alert_id: int, row: dict[str, Any]) -> int:
     """Put a settled repeat at the head of its alert's chain; returns its id (the new head)."""
     event_id: int = row["id"]
-    previous = found.heads.get(alert_id) or chains.heads.get(alert_id) or stored or 0
+    previous = found.heads.get(alert_id)
+    if previous is None:
+        previous = memory.heads[alert_id]  # known since the alert was looked up
     row["repeat_of"] = alert_id
     row["previous_repeat"] = previous
     found.heads[alert_id] = event_id
-    since = found.unmarked.get(alert_id, chains.unmarked.get(alert_id))
+    since = found.unmarked.get(alert_id, memory.unmarked.get(alert_id))
     if since is None or since + 1 >= REPEAT_MARK_EVERY:
         found.marks.append((alert_id, event_id))
         found.unmarked[alert_id] = 0

@@ -44,6 +44,7 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import operator
 import os
 import selectors
 import signal
@@ -60,7 +61,7 @@ from typing import Any
 
 import msgspec
 
-from tocsin.alerts.repeats import Chains, fold_tallies, mark_repeats
+from tocsin.alerts.repeats import Memory, fold_tallies, mark_repeats
 
 COLUMNS = (
     "integration_id",
@@ -115,6 +116,12 @@ _LENGTH = struct.Struct(">I")
 def insert_sql(mark: str, columns: tuple[str, ...] = COLUMNS) -> str:
     marks = ", ".join(mark for _ in columns)
     return f"INSERT INTO events ({', '.join(columns)}) VALUES ({marks})"
+
+
+@functools.cache
+def _values(columns: tuple[str, ...]) -> operator.itemgetter[Any]:
+    """A row's values for `insert_sql(mark, columns)`, in order."""
+    return operator.itemgetter(*columns)
 
 
 def sqlite_time(value: datetime) -> str:
@@ -271,10 +278,10 @@ class Writer:
         self.tallied: bool | None = None
         self.tallies = True
         self.folded_at = time.monotonic()
-        # The chains of settled repeats (repeats.Chains), true as long as PRAGMA data_version
-        # (which changes when another connection commits) is what it was after this
-        # connection's last transaction; None: not known.
-        self.chains: Chains | None = Chains()
+        # What it knows of open alerts, waiting keys and chains of settled repeats
+        # (repeats.Memory), true as long as PRAGMA data_version (which changes when another
+        # connection commits) is what it was after this connection's last transaction.
+        self.memory: Memory | None = Memory()
         self.version: int | None = None
 
     # -- sockets -----------------------------------------------------------------------------
@@ -418,12 +425,10 @@ class Writer:
             self._look_for_tallies(cursor)
             version, folded = self._chain_ids(cursor, rows)
             repeats = mark_repeats(
-                cursor, rows, now=datetime.now(UTC), stamp=_stamp, chains=self.chains
+                cursor, rows, now=datetime.now(UTC), stamp=_stamp, memory=self.memory
             )
             columns = self.columns
-            cursor.executemany(
-                insert_sql("?", columns), [tuple(row[c] for c in columns) for row in rows]
-            )
+            cursor.executemany(insert_sql("?", columns), map(_values(columns), rows))
             # Another commit right behind this one (frames arrived meanwhile): count this
             # one's repeats in alert_tallies, and leave the alerts' rows to a later commit.
             self._poll(0)
@@ -440,9 +445,9 @@ class Writer:
         else:
             self.tallied = False
             self.folded_at = time.monotonic()
-        if self.chains is not None:
-            self.chains.extend(repeats)
-            self.version = version
+        if self.memory is not None:
+            # (Too much to remember: forget it all at the next transaction.)
+            self.version = version if self.memory.learn(repeats) else None
         return repeats.pending
 
     def _chain_ids(
@@ -450,11 +455,12 @@ class Writer:
     ) -> tuple[int | None, bool]:
         """Give the rows the ids they are about to be inserted with (this transaction holds
         the write lock, so they follow the largest id) and empty chains, for mark_repeats; if
-        another connection committed since this one's last transaction, start the chains over
-        from the alerts' own last_repeat_id, after adding up alert_tallies. Returns the
+        another connection committed since this one's last transaction, forget what the
+        writer knew (and add up alert_tallies, so that chains go on from the alerts' own
+        last_repeat_id). Returns the
         connection's data_version, which holds once this transaction commits, and whether
         it added them up."""
-        if self.chains is None:
+        if self.memory is None:
             return None, False
         version: int = cursor.execute("PRAGMA data_version").fetchone()[0]
         folded = False
@@ -463,7 +469,7 @@ class Writer:
             if self.tallied:
                 fold_tallies(cursor)
                 folded = True
-            self.chains.start_over()
+            self.memory.start_over()
         (largest,) = cursor.execute("SELECT max(id) FROM events").fetchone()
         next_id = (largest or 0) + 1
         for row in rows:
@@ -481,7 +487,7 @@ class Writer:
         columns = {row[1] for row in cursor.execute("PRAGMA table_info(alert_tallies)")}
         if "last_repeat_id" not in columns:
             # A database from before the chains (or the table): count on each alert.
-            self.tallies, self.tallied, self.chains = False, False, None
+            self.tallies, self.tallied, self.memory = False, False, None
             self.columns = COLUMNS
             return
         self.tallied = cursor.execute("SELECT 1 FROM alert_tallies LIMIT 1").fetchone() is not None
