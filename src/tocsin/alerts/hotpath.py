@@ -159,7 +159,11 @@ class EnqueueEndpoint:
     # -- the rules ---------------------------------------------------------------------------
 
     def _accept(
-        self, event: ParsedEvent, raw: bytes | bytearray, info: KeyInfo | None
+        self,
+        event: ParsedEvent,
+        raw: bytes | bytearray,
+        info: KeyInfo | None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> Answer | asyncio.Future[None]:
         """The event of a known key (`info`, None if it names no integration): an answer
         now, or the writer's future for its rows (a 202 once it is done)."""
@@ -176,7 +180,7 @@ class EnqueueEndpoint:
         try:
             self.intake.admit(info)
             rows = self.intake.rows(info, [(event, text)], received_at=utcnow())
-            return self.intake.writer.submit(rows)
+            return self.intake.writer.submit(rows, loop)
         except Exception as exc:  # rate-limited, overloaded, or a bug: never a 2xx
             return _not_taken(exc)
 
@@ -202,7 +206,7 @@ class EnqueueEndpoint:
         if not known:
             exchange.pass_on()
             return
-        taken = self._accept(event, raw, info)
+        taken = self._accept(event, raw, info, exchange.protocol.loop)
         if isinstance(taken, Answer):
             self._reply(exchange, taken)
             return

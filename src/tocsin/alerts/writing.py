@@ -161,10 +161,14 @@ class EventWriter:
         """Return once these rows are committed; raise what the commit raised."""
         await self.submit(rows)
 
-    def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future[None]:
+    def submit(
+        self, rows: list[dict[str, Any]], loop: asyncio.AbstractEventLoop | None = None
+    ) -> asyncio.Future[None]:
         """Take these rows (or raise Overloaded); the future is done once they are committed,
-        or holds what the commit raised. Called from the event loop."""
-        loop = asyncio.get_running_loop()
+        or holds what the commit raised. Called from the event loop (`loop`, if the caller
+        has it at hand)."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         if not rows:
             future.set_result(None)
@@ -311,8 +315,7 @@ class _Link(asyncio.Protocol):
     MAX_UNACKNOWLEDGED frames at a time: while the writer process commits one, the next ones
     wait there or gather here. Waking the other process costs more than the bytes sent (on a
     virtual machine a cross-CPU wake-up is a trip through the hypervisor), so fewer, fuller
-    frames are what makes this fast. Each acknowledgement resolves the futures of its frame's
-    requests.
+    frames are what makes this fast. Each acknowledgement settles its frame's submissions.
     """
 
     def __init__(self, owner: ProcessEventWriter, loop: asyncio.AbstractEventLoop) -> None:
@@ -322,33 +325,34 @@ class _Link(asyncio.Protocol):
         self.closed = False
         self.buffer = bytearray()
         self.rows: list[tuple[Any, ...]] = []
-        self.futures: list[asyncio.Future[None]] = []
-        self.inflight: dict[int, list[asyncio.Future[None]]] = {}
+        self.submissions: list[_Submission] = []
+        self.inflight: dict[int, list[_Submission]] = {}
         self.sequence = 0
         self.scheduled = False
         self.unacknowledged = 0
 
-    def add(self, rows: list[tuple[Any, ...]], future: asyncio.Future[None]) -> None:
-        self.rows.extend(rows)
-        self.futures.append(future)
+    def add(self, submission: _Submission) -> None:
+        self.rows.extend(submission.values)
+        self.submissions.append(submission)
         if not self.scheduled and self.transport is not None:
             self.scheduled = True
             self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self.scheduled = False
-        if not self.futures or self.transport is None or self.closed:
+        if not self.submissions or self.transport is None or self.closed:
             return
         if self.unacknowledged >= MAX_UNACKNOWLEDGED:
             return  # sent when an acknowledgement comes back
         self.unacknowledged += 1
         self.sequence += 1
-        self.inflight[self.sequence] = self.futures
+        self.inflight[self.sequence] = self.submissions
         self.transport.write(encode_frame([self.sequence, self.rows]))
-        self.rows, self.futures = [], []
+        self.rows, self.submissions = [], []
 
     def waiting(self) -> list[asyncio.Future[None]]:
-        return [f for futures in (self.futures, *self.inflight.values()) for f in futures]
+        everything = (self.submissions, *self.inflight.values())
+        return [s.done for submissions in everything for s in submissions]
 
     # -- asyncio.Protocol --------------------------------------------------------------------
 
@@ -365,16 +369,10 @@ class _Link(asyncio.Protocol):
             return
         for sequence, status, detail in messages:
             self.unacknowledged -= 1
-            futures = self.inflight.pop(sequence, [])
-            if status == FAILED:
-                error = WriteFailed(detail)
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for future in futures:
-                if not future.done():
-                    future.set_result(None)
+            submissions = self.inflight.pop(sequence, [])
+            error = WriteFailed(detail) if status == FAILED else None
+            for submission in submissions:
+                submission.settled(error)
             if status == PENDING:
                 self.owner.on_commit()
         self.flush()  # what gathered meanwhile
@@ -385,18 +383,18 @@ class _Link(asyncio.Protocol):
     def fail(self, error: Exception) -> None:
         """Every request still waiting answers 503: nothing it sent is promised."""
         self.closed = True
-        waiting = self.waiting()
-        self.rows, self.futures, self.inflight = [], [], {}
-        for future in waiting:
-            if not future.done():
-                future.set_exception(error)
+        waiting = [s for group in (self.submissions, *self.inflight.values()) for s in group]
+        self.rows, self.submissions, self.inflight = [], [], {}
+        for submission in waiting:
+            submission.settled(error)  # (one retried goes to a new link)
         if self.transport is not None:
             self.transport.close()
 
 
 class _Submission:
-    """One request's rows on their way through the writer process (no reference cycles: at
-    thousands a second, garbage that only the cycle collector can free costs CPU)."""
+    """One request's rows on their way through the writer process, settled by the link that
+    sent them (no reference cycles: at thousands a second, garbage that only the cycle
+    collector can free costs CPU; and no future of its own: `done` is the request's)."""
 
     __slots__ = ("writer", "loop", "values", "done", "retried")
 
@@ -415,13 +413,10 @@ class _Submission:
         writer.waiting += len(values)
 
     def send(self) -> None:
-        self.writer._send(self.loop, self.values).add_done_callback(self.settled)
+        self.writer._link(self.loop).add(self)
 
-    def settled(self, sent: asyncio.Future[None]) -> None:
-        if sent.cancelled():
-            error: BaseException | None = WriterUnavailable("the write was cancelled")
-        else:
-            error = sent.exception()
+    def settled(self, error: BaseException | None) -> None:
+        """The writer process committed the rows (error None), or they failed."""
         if isinstance(error, WriterGone) and not self.retried:
             # The writer process went away (its connection broke) before answering: it may
             # not have written them. Once more through a new one, as the sender would on a 503
@@ -465,6 +460,7 @@ class ProcessEventWriter:
         self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Link] = (
             weakref.WeakKeyDictionary()
         )
+        self._last_link: _Link | None = None
         turn.shared = self
 
     # -- the process -------------------------------------------------------------------------
@@ -587,10 +583,14 @@ class ProcessEventWriter:
         """Return once these rows are committed; raise what prevented it."""
         await self.submit(rows)
 
-    def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future[None]:
+    def submit(
+        self, rows: list[dict[str, Any]], loop: asyncio.AbstractEventLoop | None = None
+    ) -> asyncio.Future[None]:
         """Take these rows (or raise Overloaded); the future is done once they are committed,
-        or holds what prevented it. Called from the event loop."""
-        loop = asyncio.get_running_loop()
+        or holds what prevented it. Called from the event loop, which the caller may pass
+        (asking for the running loop costs a system call, getpid, in CPython 3.11)."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         if not rows:
             done.set_result(None)
@@ -599,17 +599,18 @@ class ProcessEventWriter:
         _Submission(self, loop, [_params(row, True) for row in rows], done).send()
         return done
 
-    def _send(
-        self, loop: asyncio.AbstractEventLoop, values: list[tuple[Any, ...]]
-    ) -> asyncio.Future[None]:
+    def _link(self, loop: asyncio.AbstractEventLoop) -> _Link:
+        """This event loop's open link to the writer process (a new one if it has none)."""
+        link = self._last_link  # nearly always: one event loop per web process
+        if link is not None and link.loop is loop and not link.closed:
+            return link
         link = self._links.get(loop)
         if link is None or link.closed:
             link = _Link(self, loop)
             self._links[loop] = link
             loop.create_task(self._connect(link))
-        future: asyncio.Future[None] = loop.create_future()
-        link.add(values, future)
-        return future
+        self._last_link = link
+        return link
 
     async def _connect(self, link: _Link) -> None:
         try:
