@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy.orm import Session
 
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert
 from tocsin.alerts.writer_process import COLUMNS, Writer, _Frame, sqlite_time
+from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.config import Settings
 from tocsin.db import utcnow
+from tocsin.migrate import alembic_config, upgrade
 
 
 @pytest.fixture
@@ -80,3 +84,16 @@ def repeat_frame(
         )
         rows.append([row[c] for c in COLUMNS])
     return _Frame(None, 1, rows)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def downgraded(settings: Settings, container: Container, revision: str) -> Iterator[None]:
+    """The test database migrated down to `revision` inside the block, and back up after."""
+    config = alembic_config(settings)
+    try:
+        with container.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, revision)
+        yield
+    finally:
+        upgrade(container.engine, settings)

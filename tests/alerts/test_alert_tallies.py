@@ -8,12 +8,11 @@ import sqlite3
 import time
 from datetime import timedelta
 
-from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from tests.alerts.conftest import repeat_frame
+from tests.alerts.conftest import downgraded, repeat_frame
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert, AlertTally, Event
 from tocsin.alerts.writer_process import FOLD_SECONDS, Writer
@@ -21,7 +20,6 @@ from tocsin.app import create_app
 from tocsin.bootstrap import Container, build
 from tocsin.config import Settings
 from tocsin.db import utcnow
-from tocsin.migrate import alembic_config, upgrade
 
 
 def _state(db: Session, alert_id: int) -> tuple[int, int, int]:
@@ -118,17 +116,11 @@ def test_a_downgrade_adds_up_what_is_left_before_the_table_goes(
         ]
     )
     db.commit()
-    config = alembic_config(settings)
-    try:
-        with container.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, "0015")
+    with downgraded(settings, container, "0015"):
         db.rollback()
         # Only the columns that the downgraded schema still has.
         count, last = db.execute(
             select(Alert.event_count, Alert.last_event_at).where(Alert.id == alert_id)
         ).one()
         assert count == 6 and last == newest
-    finally:
         db.close()
-        upgrade(container.engine, settings)

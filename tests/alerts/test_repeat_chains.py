@@ -8,12 +8,11 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from tests.alerts.conftest import repeat_frame
+from tests.alerts.conftest import downgraded, repeat_frame
 from tests.conftest import api_as, browser_login
 from tocsin.alerts import repeats
 from tocsin.alerts import service as alerts
@@ -26,7 +25,6 @@ from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.incidents import service as incidents
-from tocsin.migrate import alembic_config, upgrade
 
 
 def _second_alert(db: Session, integration_id: int, key: str = "cpu-hot") -> int:
@@ -280,18 +278,11 @@ def test_a_downgrade_puts_chained_repeats_back_in_the_index(
     writer._close_db()
     ids = _chained(db)[alert_id]
     db.close()
-    config = alembic_config(settings)
-    try:
-        with container.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, "0016")
-        with container.engine.connect() as conn:
-            linked = conn.execute(
-                text("SELECT id FROM events WHERE alert_id = :a ORDER BY id DESC"), {"a": alert_id}
-            ).scalars()
-            assert list(linked) == ids
-    finally:
-        upgrade(container.engine, settings)
+    with downgraded(settings, container, "0016"), container.engine.connect() as conn:
+        linked = conn.execute(
+            text("SELECT id FROM events WHERE alert_id = :a ORDER BY id DESC"), {"a": alert_id}
+        ).scalars()
+        assert list(linked) == ids
     assert db.scalar(select(func.count()).select_from(RepeatMark)) == 0
 
 
