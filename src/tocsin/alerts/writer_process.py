@@ -18,8 +18,10 @@ runs; the writer exits when the last hold closes (a web process that is killed c
 
 Its only writes are these inserts and the counts of settled repeats: while frames keep
 arriving, those go to alert_tallies and are added to their alerts once nothing waits (or once
-a second), so that a commit does not rewrite the row of every alert it repeats. The web processes'
-event processors and job workers still apply events and run jobs; when one of them wants
+a second), so that a commit does not rewrite the row of every alert it repeats. The repeats it
+settles are chained to their alert rather than put in the index of alerts' events, and it
+remembers what it looked up while no other connection commits (repeats.Memory). The web
+processes' event processors and job workers still apply events and run jobs; when one of them wants
 SQLite's write lock, it says so on its process's hold connection ("want"), and the writer holds
 back its next transaction for a moment (at most TURN_WAIT_SECONDS), so that neither starves
 the other. SQLite's own busy handler sleeps for up to 100 ms between tries; the writer does not
@@ -457,9 +459,8 @@ class Writer:
         the write lock, so they follow the largest id) and empty chains, for mark_repeats; if
         another connection committed since this one's last transaction, forget what the
         writer knew (and add up alert_tallies, so that chains go on from the alerts' own
-        last_repeat_id). Returns the
-        connection's data_version, which holds once this transaction commits, and whether
-        it added them up."""
+        last_repeat_id). Returns the connection's data_version, which holds once this
+        transaction commits, and whether it added the tallies up."""
         if self.memory is None:
             return None, False
         version: int = cursor.execute("PRAGMA data_version").fetchone()[0]
