@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from tocsin.alerts.writer import drain
 from tocsin.app import create_app
 from tocsin.auth import service as auth_service
 from tocsin.bootstrap import Container, build
@@ -214,8 +216,6 @@ def free_port() -> int:
 @contextmanager
 def uvicorn_in_thread(config: Any) -> Iterator[Any]:
     """A uvicorn.Server for this uvicorn.Config, running in a thread until the block ends."""
-    import uvicorn
-
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -233,24 +233,16 @@ def uvicorn_in_thread(config: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def live_server(settings: Settings, container: Container) -> Iterator[str]:
-    """Tocsin served by uvicorn on a loopback port, as `tocsin serve` runs it (its protocol
-    serves /v2/enqueue directly), for the browser, CLI and real-sender tests."""
-    import uvicorn
-
-    from tocsin.web.protocol import DirectRoutesProtocol
-
+    """Tocsin served by uvicorn on a loopback port, as `tocsin serve` runs it, for the
+    browser, CLI and real-sender tests."""
     port = free_port()
     live_settings = settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
     application = create_app(live_settings, container=container)
-    config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, log_level="warning", http=DirectRoutesProtocol
-    )
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
     with uvicorn_in_thread(config):
         yield f"http://127.0.0.1:{port}"
 
 
 def settle(container: Container) -> None:
     """Wait until every received event has been applied (ingestion answers before that)."""
-    from tocsin.alerts.pipeline import drain
-
     drain(container.sessionmaker)

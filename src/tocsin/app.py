@@ -6,11 +6,10 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import structlog
 import swagger_ui_bundle  # type: ignore[import-untyped]
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -22,23 +21,21 @@ from tocsin.alerts.hotpath import EnqueueEndpoint
 from tocsin.bootstrap import Container, build
 from tocsin.config import Settings
 from tocsin.deps import CurrentUser, DbSession
-from tocsin.observability.logging import access_log, configure_logging
+from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import Metrics
 from tocsin.statuspages.cache import PageCache
 from tocsin.statuspages.public import PREFIX as STATUS_PREFIX
 from tocsin.statuspages.public import StatusPagesEndpoint
 from tocsin.web.errors import install_error_handlers
+from tocsin.web.middleware import HttpMiddleware, Intercept
 from tocsin.web.templating import make_templates
 
 log = structlog.get_logger("tocsin.app")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-# Pages get a strict policy: only our own scripts, styles and images; no inline script.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "object-src 'none'"
-)
+ENQUEUE_PATH = "/v2/enqueue"
+# Not access-logged: at thousands of events a second the log would drown the rest.
+QUIET_PATHS = frozenset({ENQUEUE_PATH})
 
 
 def _routers() -> list[APIRouter]:
@@ -149,44 +146,19 @@ def _docs_router(app: FastAPI) -> APIRouter:
     return router
 
 
-class TocsinApp(FastAPI):
-    """FastAPI, plus a few raw ASGI endpoints served before its routing and middleware."""
-
-    fast_routes: dict[str, Any]
-    # Raw request target → a route served from the HTTP protocol itself when the server runs
-    # tocsin.web.protocol.DirectRoutesProtocol (`tocsin serve`); fast_routes serves it otherwise.
-    direct_routes: dict[bytes, Any]
-    # (prefix, handler): the handler answers and returns True, or returns False untouched
-    # and FastAPI takes the request (status pages: /status/{slug}/...).
-    fast_prefixes: list[tuple[str, Any]]
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            path = scope["path"]
-            handler = self.fast_routes.get(path)
-            if handler is not None:
-                await handler(scope, receive, send)
-                return
-            for prefix, prefix_handler in self.fast_prefixes:
-                if path.startswith(prefix) and await prefix_handler(scope, receive, send):
-                    return
-        await super().__call__(scope, receive, send)
-
-
 def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
     """Build a Tocsin web application for these settings."""
     configure_logging(settings)
     container = container or build(settings)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = thread = None
-        if settings.embedded_worker:
-            # On SQLite the worker takes turns with ingestion (which goes first).
-            worker = container.worker(metrics=metrics.job, write_turn=container.intake.turn.after)
-            thread = worker.start_thread()
-        # Every process that accepts events also applies them (one at a time across processes).
-        container.intake.start()
+        # The engine stores and applies accepted events, and runs jobs unless they run
+        # elsewhere (`tocsin serve --no-worker`, `tocsin worker`).
+        engine = container.background(jobs=settings.embedded_worker, metrics=metrics.job)
+        app.state.background = engine
+        engine.start()
         # Status pages are served from memory, refreshed in the background.
         page_cache.refresh()
         page_cache.start()
@@ -197,12 +169,10 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
             yield
         finally:
             page_cache.stop()
-            await container.intake.aclose()
-            if worker is not None and thread is not None:
-                worker.stop()
-                thread.join(timeout=30)  # running jobs finish; the rest stay queued
+            container.inbox.close()  # refuse new events; the engine writes what it holds
+            engine.stop()  # steps under way and sends finish; queued jobs stay queued
 
-    app = TocsinApp(
+    app = FastAPI(
         title="Tocsin",
         version=__version__,
         description="Incident response: declare, run and learn from incidents.",
@@ -216,36 +186,18 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.state.container = container
     app.state.sessionmaker = container.sessionmaker
     app.state.templates = make_templates()
-    metrics = Metrics()
     app.state.metrics = metrics
-    enqueue = EnqueueEndpoint(
-        container.intake, lambda route, status: metrics.count("POST", route, status)
-    )
-    app.fast_routes = {"/v2/enqueue": enqueue}
-    app.direct_routes = {b"/v2/enqueue": enqueue}
     page_cache = PageCache(container.engine, poll_seconds=settings.statuspage_poll_seconds)
     app.state.statuspages = page_cache
-    app.fast_prefixes = [
-        (
-            STATUS_PREFIX,
-            StatusPagesEndpoint(page_cache, settings, container.sessionmaker, metrics.count),
-        )
-    ]
 
     install_error_handlers(app)
-    app.middleware("http")(metrics.middleware)
-    app.middleware("http")(access_log)
+    app.add_middleware(HttpMiddleware, metrics=metrics, quiet=QUIET_PATHS)
+    # Outermost: status page files are answered before anything else.
+    status_pages = StatusPagesEndpoint(page_cache, settings, container.sessionmaker, metrics.count)
+    app.add_middleware(Intercept, prefix=STATUS_PREFIX, handler=status_pages)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/api/v1/docs"):
-            response.headers.setdefault("Content-Security-Policy", CSP)
-            response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
-
+    # The ingestion endpoint senders hit hardest: a plain ASGI app as a route (hotpath.py).
+    app.add_route(ENQUEUE_PATH, EnqueueEndpoint(container.intake), include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.mount(
         "/api/v1/docs-assets",

@@ -2,33 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from tocsin.alerts.heartbeat import check_heartbeats_job
+from tocsin.alerts.inbox import Inbox
+from tocsin.alerts.intake import Intake
+from tocsin.alerts.pipeline import purge as purge_events
+from tocsin.alerts.writer import EventWriter
 from tocsin.comms import due as comms_due
 from tocsin.comms.delivery import job_handlers as comms_job_handlers
 from tocsin.config import Settings
-from tocsin.db import make_engine, make_sessionmaker
+from tocsin.db import make_engine, make_sessionmaker, utcnow
 from tocsin.escalation import engine
 from tocsin.incidents.updates import remind_if_update_overdue
 from tocsin.jobs import builtin as jobs_builtin
+from tocsin.jobs.engine import Engine as Background
+from tocsin.jobs.engine import Work
 from tocsin.jobs.registry import JobKind, JobRegistry, PeriodicJob
-from tocsin.jobs.worker import JobMetricsSink, Worker
+from tocsin.jobs.runner import JobMetricsSink, JobRunner
+
+# Every model, so that relationships between domains resolve in any process (a worker imports
+# no routes).
+from tocsin import models  # noqa: F401  isort: skip
 from tocsin.notify.channels import build_channels
-from tocsin.notify.delivery import job_handlers as notify_job_handlers
+from tocsin.notify.pages import job_handlers as notify_job_handlers
 from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
-
-if TYPE_CHECKING:
-    from tocsin.alerts.intake import Intake
 
 
 def _update_due(session: Session, payload: dict[str, Any]) -> None:
@@ -52,10 +58,19 @@ def _escalation_step(session: Session, payload: dict[str, Any]) -> None:
     engine.run_step(session, payload["run_id"], payload["cycle"], payload["level"])
 
 
-def _check_heartbeats(session: Session, payload: dict[str, Any]) -> None:
-    from tocsin.alerts.heartbeat import check_heartbeats_job
+PURGE_EVENTS_JOB = "alerts.purge_events"
 
-    check_heartbeats_job(session, payload)
+
+def _purge_events_handler(settings: Settings) -> Any:
+    def run(session: Session, payload: dict[str, Any]) -> None:
+        purge_events(
+            session,
+            now=utcnow(),
+            raw_days=settings.event_raw_retention_days,
+            event_days=settings.event_retention_days,
+        )
+
+    return run
 
 
 def build_registry(settings: Settings) -> JobRegistry:
@@ -81,8 +96,15 @@ def build_registry(settings: Settings) -> JobRegistry:
     )
     # A missed slot is made up by the next one: no retries, and a short timeout.
     registry.register(
-        JobKind("alerts.check_heartbeats", _check_heartbeats, max_attempts=1, timeout_seconds=30)
-    )
+        JobKind("alerts.check_heartbeats", check_heartbeats_job, max_attempts=1,
+                timeout_seconds=30)
+    )  # fmt: skip
+    # Retention of received events: raw bodies, then the events themselves.
+    registry.register(
+        JobKind(PURGE_EVENTS_JOB, _purge_events_handler(settings), max_attempts=1,
+                timeout_seconds=600)
+    )  # fmt: skip
+    registry.every(PeriodicJob(PURGE_EVENTS_JOB, every=timedelta(hours=1)))
     registry.register(
         JobKind(
             jobs_builtin.PURGE,
@@ -122,58 +144,64 @@ class Container:
     engine: Engine
     sessionmaker: sessionmaker[Session]
     registry: JobRegistry
-    _closers: list[Any] = field(default_factory=list)
+
+    @cached_property
+    def inbox(self) -> Inbox:
+        """Accepted events waiting for the engine to commit them."""
+        return Inbox(max_waiting=self.settings.ingest_max_waiting)
 
     @cached_property
     def intake(self) -> Intake:
-        """This process's ingestion state (key cache, group-commit writer, event processor)."""
-        from tocsin.alerts.intake import Intake, housekeeping_for
-
-        built = Intake(
+        """This process's ingestion state: key cache, per-key limits, the inbox."""
+        return Intake(
             self.sessionmaker,
+            self.inbox,
             rate_per_minute=self.settings.ingest_rate_limit_per_minute,
-            max_waiting=self.settings.ingest_max_waiting,
-            housekeeping=housekeeping_for(
-                self.settings.event_raw_retention_days, self.settings.event_retention_days
-            ),
-            writer_process=self.settings.sqlite_path()
-            if self.settings.ingest_writer_process
-            else None,
         )
-        self._closers.append(built.stop)
-        return built
 
     def close(self) -> None:
-        """Stop this process's threads (writing what is queued first), then the engine."""
-        for closer in self._closers:
-            closer()
-        self._closers.clear()
         self.engine.dispose()
 
-    def worker(
-        self,
-        name: str | None = None,
-        *,
-        concurrency: int | None = None,
-        metrics: JobMetricsSink | None = None,
-        write_turn: Callable[[], AbstractContextManager[Any]] | None = None,
-    ) -> Worker:
-        return Worker(
+    def runner(
+        self, name: str | None = None, *, metrics: JobMetricsSink | None = None
+    ) -> JobRunner:
+        """A job runner on this database (a work of the engine, or run directly by tests)."""
+        return JobRunner(
             self.sessionmaker,
             self.registry,
+            name=name,
+            io_threads=self.settings.worker_concurrency * 2,
             lease_seconds=self.settings.job_lease_seconds,
             poll_seconds=self.settings.worker_poll_seconds,
-            concurrency=concurrency or self.settings.worker_concurrency,
-            name=name,
             metrics=metrics,
-            write_turn=write_turn,
         )
+
+    def background(
+        self,
+        *,
+        jobs: bool = True,
+        events: bool = True,
+        metrics: JobMetricsSink | None = None,
+        threads: int | None = None,
+    ) -> Background:
+        """The engine of a process: storing and applying events (`events`: a process that
+        serves HTTP), and running jobs (`jobs`). One thread on SQLite, the only background
+        writer; on PostgreSQL `threads` (default `worker_concurrency`)."""
+        writer = EventWriter(self.engine, self.inbox) if events else None
+        runner = self.runner(metrics=metrics) if jobs else None
+        works: list[Work] = [w for w in (writer, runner) if w is not None]
+        if self.engine.dialect.name == "sqlite":
+            threads = 1
+        else:
+            threads = threads or self.settings.worker_concurrency
+        loop = Background(works, threads=threads, idle_seconds=self.settings.worker_poll_seconds)
+        if writer is not None:
+            self.inbox.on_work = loop.wake
+        if runner is not None:
+            runner.on_ready = loop.wake
+        return loop
 
 
 def build(settings: Settings) -> Container:
-    # Every model, so that relationships between domains resolve in any process (a worker
-    # imports no routes).
-    import tocsin.models  # noqa: F401
-
     engine = make_engine(settings)
     return Container(settings, engine, make_sessionmaker(engine), build_registry(settings))

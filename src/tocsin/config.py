@@ -24,14 +24,18 @@ class Settings(BaseSettings):
     port: int = 8080
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
-    # Run the background worker inside the web process (what `make run` does).
+    # Run jobs in the web process's engine (what `make run` does); false: `tocsin worker`.
     embedded_worker: bool = True
-    # Workers wake at once for jobs committed in their process (and on PostgreSQL, through
+    # The engine wakes at once for jobs committed in its process (and on PostgreSQL, through
     # LISTEN/NOTIFY, in any process) and at the earliest run_at; this poll is the fallback
-    # that bounds the delay otherwise (SQLite with separate worker processes).
+    # that bounds the delay otherwise (jobs queued by another process on SQLite).
     worker_poll_seconds: float = Field(default=0.5, gt=0)
-    # Jobs one worker runs at once (`tocsin worker --concurrency` overrides it).
+    # PostgreSQL: engine threads per process (`tocsin worker --concurrency` overrides it);
+    # twice as many threads perform sends (emails, webhooks). SQLite's engine has one thread.
     worker_concurrency: int = Field(default=4, ge=1, le=64)
+    # While a job's send is under way its lease is renewed; a process that dies leaves it to
+    # be run again this long after its last renewal (and a send past its kind's timeout is no
+    # longer renewed).
     job_lease_seconds: int = Field(default=60, gt=0)
     # Finished jobs (done, failed, cancelled) are deleted after this many days.
     job_retention_days: int = Field(default=7, gt=0)
@@ -46,9 +50,6 @@ class Settings(BaseSettings):
     # how long raw bodies and events are kept.
     ingest_rate_limit_per_minute: int = Field(default=0, ge=0)
     ingest_max_waiting: int = Field(default=50_000, gt=0)
-    # On an SQLite file, commit accepted events in a separate event writer process (1.5 to 2
-    # times the events per second: see docs/benchmarks.md); false: a thread of the web process.
-    ingest_writer_process: bool = True
     event_raw_retention_days: int = Field(default=30, gt=0)
     event_retention_days: int = Field(default=90, gt=0)
     # Notifications (see docs/notifications.md). Email pages go through this SMTP relay.
@@ -60,8 +61,9 @@ class Settings(BaseSettings):
     smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
     # Seconds a single delivery (SMTP, webhook, Apprise) may take before it counts as failed.
     notify_timeout_seconds: float = Field(default=10.0, gt=0)
-    # A failed delivery is tried this many times in all, waiting base * 4**(n-1) seconds
-    # between tries, before the user's next contact method is tried.
+    # Every delivery (pages, shift notices, stakeholder updates, subscriber mails and
+    # webhooks) is tried this many times in all, waiting base * 4**(n-1) seconds between
+    # tries; a page then tries the person's next contact method.
     notify_attempts: int = Field(default=3, ge=1, le=10)
     notify_retry_base_seconds: float = Field(default=10.0, ge=0)
     # How long acknowledge/resolve links in a page keep working.
@@ -91,11 +93,8 @@ class Settings(BaseSettings):
     subscribe_limit_per_address: int = Field(default=5, ge=1)
     subscriber_confirm_resend_minutes: int = Field(default=10, ge=0)
     subscriber_confirm_hours: int = Field(default=48, gt=0)
-    # Deliveries to subscribers: tries per message, waiting base * 4**(n-1) seconds between
-    # them; a webhook must answer 2xx within the timeout. A webhook is quarantined after
-    # this many failed attempts in a row, once its first failure is this many hours old.
-    subscriber_delivery_attempts: int = Field(default=5, ge=1, le=10)
-    subscriber_retry_base_seconds: float = Field(default=30.0, ge=0)
+    # A subscriber's webhook must answer 2xx within the timeout. A webhook is quarantined
+    # after this many failed attempts in a row, once its first failure is this many hours old.
     subscriber_webhook_timeout_seconds: float = Field(default=30.0, gt=0, le=60)
     subscriber_quarantine_failures: int = Field(default=10, ge=1)
     subscriber_quarantine_hours: float = Field(default=24.0, ge=0)

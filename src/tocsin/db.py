@@ -98,7 +98,16 @@ def make_engine(settings: Settings) -> Engine:
             conn.exec_driver_sql(f"BEGIN {'DEFERRED' if mode == 'DEFERRED' else 'IMMEDIATE'}")
 
         return engine
-    return create_engine(settings.database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(settings.database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+    @event.listens_for(engine, "begin")
+    def _postgres_begin(conn: Any) -> None:
+        # Work that can be redone after a crash (applying events, running jobs) opts out of
+        # waiting for its WAL flush with the execution option pg_async_commit=True.
+        if conn.get_execution_options().get("pg_async_commit"):
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -21,7 +21,6 @@ from tocsin.app import create_app
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.config import Settings
-from tocsin.web.protocol import DirectRoutesProtocol
 
 
 @pytest.fixture
@@ -43,7 +42,6 @@ def tls_server(
         ssl_certfile=str(cert_file),
         ssl_keyfile=str(key_file),
         timeout_graceful_shutdown=2,
-        http=DirectRoutesProtocol,  # as `tocsin serve`
     )
     with uvicorn_in_thread(config):
         yield f"https://127.0.0.1:{port}", str(ca_file)

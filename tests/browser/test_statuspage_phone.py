@@ -33,7 +33,7 @@ def test_the_page_reads_on_a_phone_without_javascript(
     )  # fmt: skip
     publish.publish(db, draft, by=admin)
     db.commit()
-    container.worker("phone-test").run_until_idle()
+    container.runner("phone-test").run_until_idle()
     url = f"{live_server}/status/acme/"
     deadline = time.monotonic() + 15
     while httpx.get(url).status_code != 200 and time.monotonic() < deadline:

@@ -125,7 +125,7 @@ def test_xss_payloads_never_run_on_status_pages(
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     _seed(db, admin)
-    container.worker("browser-test").run_until_idle()
+    container.runner("browser-test").run_until_idle()
     base = f"{live_server}/status/safe/"
     deadline = time.monotonic() + 15
     while httpx.get(base).status_code != 200 and time.monotonic() < deadline:

@@ -47,4 +47,4 @@ def email_method(db: Session, user: User, config: Settings, urgency: str = "low"
 
 
 def run_jobs(container: Container) -> int:
-    return container.worker(name="test").run_until_idle()
+    return container.runner(name="test").run_until_idle()

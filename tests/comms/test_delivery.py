@@ -298,7 +298,7 @@ def test_a_failing_channel_is_retried_recorded_and_blocks_no_other(
     assert rows["Rita Responder"].state == "sent"
     assert rows["Rita Responder"].detail == "sent to Work email"
     assert _timeline(db, incident)[-1] == (
-        "Update to Ops bus failed after 3 attempt(s): Ops bus: 127.0.0.1 answered HTTP 500"
+        "Update to Ops bus failed after 3 attempts: Ops bus: 127.0.0.1 answered HTTP 500"
     )
 
 

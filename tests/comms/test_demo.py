@@ -22,7 +22,7 @@ def test_the_demo_has_a_channel_sheet_and_a_followed_incident(
 ) -> None:
     seed_demo(db, "admin@example.com", ADMIN_PASSWORD)
     db.commit()
-    container.worker(name="test").run_until_idle()
+    container.runner(name="test").run_until_idle()
     db.rollback()
     channels = {c.name: c for c in db.scalars(select(CommsChannel))}
     assert set(channels) == {"#incidents", "Exec briefing", "Customer support list"}

@@ -14,6 +14,7 @@ from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.jobs.models import Job
 from tocsin.jobs.queue import enqueue
+from tocsin.jobs.runner import JobRunner
 
 runner = CliRunner()
 
@@ -65,13 +66,14 @@ def test_probe_reports_a_running_worker_and_fails_without_one(
     env = {"TOCSIN_DATABASE_URL": settings.database_url}
     nobody = runner.invoke(app, ["jobs", "probe", "--timeout", "0.3"], env=env)
     assert nobody.exit_code == 1 and "no worker ran the probe" in nobody.output
-    worker = container.worker(concurrency=1)
-    thread = worker.start_thread()
+    engine = container.background(jobs=True, events=False)
+    worker = engine.works[0]
+    assert isinstance(worker, JobRunner)
+    engine.start()
     try:
         probed = runner.invoke(app, ["jobs", "probe", "--timeout", "30", "--json"], env=env)
     finally:
-        worker.stop()
-        thread.join(timeout=30)
+        engine.stop()
     assert probed.exit_code == 0, probed.output
     # The worker thread's log lines share this process's stdout: find the JSON in it.
     text = probed.stdout

@@ -1,4 +1,5 @@
-"""The worker loop: wakeups, timers, concurrency, leases, timeouts, periodic jobs, metrics."""
+"""The background engine: wakeups, timers, threads, sends off the engine's thread, periodic
+jobs, metrics."""
 
 from __future__ import annotations
 
@@ -11,22 +12,23 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import BACKEND
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert, Integration
-from tocsin.bootstrap import Container
+from tocsin.bootstrap import PURGE_EVENTS_JOB, Container
 from tocsin.catalog import service as catalog
 from tocsin.db import utcnow
 from tocsin.jobs import wake
 from tocsin.jobs.builtin import PURGE
-from tocsin.jobs.models import Job, JobProbeRun
+from tocsin.jobs.engine import Engine
+from tocsin.jobs.models import Job
 from tocsin.jobs.queue import enqueue
-from tocsin.jobs.registry import JobKind, JobRegistry, PeriodicJob, current_run
-from tocsin.jobs.worker import Worker
-from tocsin.observability.metrics import JobMetrics
+from tocsin.jobs.registry import JobKind, JobRegistry, PeriodicJob, Send
+from tocsin.jobs.runner import JobRunner
+from tocsin.observability.metrics import JobMetrics, Metrics
 
 # Far longer than any test waits: a job that runs came from a wakeup, not from polling.
 NEVER_POLL = 60.0
@@ -40,20 +42,21 @@ def _registry(*kinds: JobKind) -> JobRegistry:
     return registry
 
 
-def _worker(container: Container, registry: JobRegistry, **options: Any) -> Worker:
+def _runner(container: Container, registry: JobRegistry, **options: Any) -> JobRunner:
     options.setdefault("lease_seconds", 30)
     options.setdefault("poll_seconds", NEVER_POLL)
-    return Worker(container.sessionmaker, registry, **options)
+    return JobRunner(container.sessionmaker, registry, **options)
 
 
 @contextmanager
-def running(worker: Worker) -> Iterator[Worker]:
-    thread = worker.start_thread()
+def running(runner: JobRunner, threads: int = 1) -> Iterator[Engine]:
+    engine = Engine([runner], threads=threads, idle_seconds=NEVER_POLL)
+    runner.on_ready = engine.wake
+    engine.start()
     try:
-        yield worker
+        yield engine
     finally:
-        worker.stop()
-        thread.join(timeout=30)
+        engine.stop()
 
 
 def _wait_for(condition: Any, deadline: float = DEADLINE) -> bool:
@@ -75,9 +78,9 @@ def _record(into: list[Any]) -> Any:
 def test_a_timer_runs_when_due_without_waiting_for_a_poll(container: Container) -> None:
     ran: list[Any] = []
     metrics = JobMetrics(CollectorRegistry())
-    worker = _worker(container, _registry(JobKind("timer", _record(ran))), metrics=metrics)
-    with running(worker):
-        time.sleep(0.2)  # the worker is idle, sleeping up to its (long) poll
+    runner = _runner(container, _registry(JobKind("timer", _record(ran))), metrics=metrics)
+    with running(runner):
+        time.sleep(0.2)  # the engine is idle, sleeping up to its (long) poll
         with container.sessionmaker.begin() as session:
             enqueue(session, "timer", {"n": 1}, run_at=utcnow() + timedelta(milliseconds=300))
         assert _wait_for(lambda: ran)
@@ -91,12 +94,12 @@ def test_a_timer_runs_when_due_without_waiting_for_a_poll(container: Container) 
     assert metrics.runs.labels("timer", "done")._value.get() == 1  # type: ignore[attr-defined]
 
 
-def test_a_committed_job_wakes_this_processs_worker_and_a_rollback_does_not(
+def test_a_committed_job_wakes_this_processs_engine_and_a_rollback_does_not(
     container: Container,
 ) -> None:
     ran: list[Any] = []
-    worker = _worker(container, _registry(JobKind("now", _record(ran))))
-    with running(worker):
+    runner = _runner(container, _registry(JobKind("now", _record(ran))))
+    with running(runner):
         with container.sessionmaker() as session:
             enqueue(session, "now", {"n": "rolled back"})
             session.rollback()
@@ -106,32 +109,122 @@ def test_a_committed_job_wakes_this_processs_worker_and_a_rollback_does_not(
     assert [p["n"] for p, _ in ran] == ["committed"]
 
 
-def test_jobs_run_concurrently_up_to_the_concurrency(container: Container) -> None:
-    # Passes only if 3 run at once (on SQLite too: a run takes the write turn only from its
-    # first statement).
+def test_on_postgresql_the_engine_runs_jobs_on_several_threads(container: Container) -> None:
+    if BACKEND != "postgres":
+        pytest.skip("SQLite's engine has one thread: the only writer")
     barrier = threading.Barrier(3, timeout=DEADLINE)
 
     def together(session: Session, payload: dict[str, Any]) -> None:
         barrier.wait()
 
-    worker = _worker(container, _registry(JobKind("together", together, max_attempts=1)))
-    worker.concurrency = 3
+    runner = _runner(container, _registry(JobKind("together", together, max_attempts=1)))
     with container.sessionmaker.begin() as session:
         for n in range(6):
             enqueue(session, "together", {"n": n})
-    with running(worker):
+    with running(runner, threads=3):
         assert _wait_for(lambda: _states(container) == {"done": 6})
 
 
-def test_a_worker_with_several_slots_runs_every_job_once(container: Container) -> None:
-    ran: list[Any] = []
-    worker = _worker(container, _registry(JobKind("k", _record(ran))), concurrency=4)
+def test_a_slow_send_never_holds_up_the_engine(container: Container) -> None:
+    """Sends run in the runner's I/O threads: while one waits on a slow receiver, the engine
+    (the only writer on SQLite) goes on running other jobs and recording other sends."""
+    release = threading.Event()
+    ran: list[str] = []
+
+    def handler(session: Session, payload: dict[str, Any]) -> Send:
+        name = payload["n"]
+
+        def perform() -> str:
+            if name == "slow":
+                release.wait(DEADLINE)
+            return name
+
+        return Send(perform=perform, record=lambda s, result, error: ran.append(result))
+
+    runner = _runner(container, _registry(JobKind("send", handler)))
     with container.sessionmaker.begin() as session:
-        for n in range(40):
-            enqueue(session, "k", {"n": n})
-    with running(worker):
-        assert _wait_for(lambda: _states(container) == {"done": 40})
-    assert sorted(p["n"] for p, _ in ran) == list(range(40))
+        enqueue(session, "send", {"n": "slow"})
+        for n in range(5):
+            enqueue(session, "send", {"n": f"quick-{n}"})
+    with running(runner):
+        assert _wait_for(lambda: len(ran) == 5)
+        assert "slow" not in ran and _states(container) == {"done": 5, "running": 1}
+        release.set()
+        assert _wait_for(lambda: _states(container) == {"done": 6})
+    assert ran[-1] == "slow"
+
+
+def test_stopping_the_engine_finishes_the_sends_under_way(container: Container) -> None:
+    started = threading.Event()
+
+    def handler(session: Session, payload: dict[str, Any]) -> Send:
+        def perform() -> None:
+            started.set()
+            time.sleep(0.3)
+
+        return Send(perform=perform, record=lambda s, r, e: None)
+
+    runner = _runner(container, _registry(JobKind("send", handler)))
+    with container.sessionmaker.begin() as session:
+        enqueue(session, "send", {})
+    with running(runner):
+        assert started.wait(DEADLINE)
+    assert _states(container) == {"done": 1}
+
+
+def test_a_send_past_its_timeout_is_reported_and_the_job_runs_again(
+    container: Container,
+) -> None:
+    """Python cannot stop a thread: a send past its kind's timeout is reported, its lease is
+    no longer renewed, and once it expires the job is claimed again as a new attempt."""
+    release = threading.Event()
+
+    def handler(session: Session, payload: dict[str, Any]) -> Send:
+        return Send(perform=lambda: release.wait(DEADLINE), record=lambda s, r, e: None)
+
+    metrics = JobMetrics(CollectorRegistry())
+    runner = _runner(
+        container,
+        _registry(JobKind("stuck", handler, timeout_seconds=0.2, max_attempts=50)),
+        lease_seconds=0.6,
+        metrics=metrics,
+    )
+    with container.sessionmaker.begin() as session:
+        enqueue(session, "stuck", {})
+    try:
+        with running(runner):
+            timeouts = metrics.timeouts.labels("stuck")
+            assert _wait_for(lambda: timeouts._value.get() >= 1)  # type: ignore[attr-defined]
+
+            def attempts() -> int:
+                with container.sessionmaker() as session:
+                    return session.scalars(select(Job)).one().attempts
+
+            assert _wait_for(lambda: attempts() >= 2)
+            release.set()
+    finally:
+        release.set()
+
+
+def test_a_long_send_keeps_its_lease(container: Container) -> None:
+    release = threading.Event()
+
+    def handler(session: Session, payload: dict[str, Any]) -> Send:
+        return Send(perform=lambda: release.wait(DEADLINE), record=lambda s, r, e: None)
+
+    registry = _registry(JobKind("long", handler))
+    runner = _runner(container, registry, lease_seconds=1, name="busy")
+    with container.sessionmaker.begin() as session:
+        enqueue(session, "long", {})
+    with running(runner):
+        assert _wait_for(lambda: _states(container) == {"running": 1})
+        time.sleep(2.5)  # more than twice the lease: renewed meanwhile
+        assert _runner(container, registry, name="other").run_until_idle() == 0
+        release.set()
+        assert _wait_for(lambda: _states(container) == {"done": 1})
+    with container.sessionmaker() as session:
+        job = session.scalars(select(Job)).one()
+        assert job.attempts == 1 and job.leased_by == "busy"
 
 
 def _states(container: Container) -> dict[str, int]:
@@ -140,122 +233,12 @@ def _states(container: Container) -> dict[str, int]:
         return {state: count for state, count in rows}
 
 
-def test_one_claim_leases_several_due_jobs_in_order(container: Container) -> None:
-    now = utcnow()
-    with container.sessionmaker.begin() as session:
-        for n, offset in enumerate([3, 1, 2, -5]):
-            enqueue(session, "k", {"n": n}, run_at=now - timedelta(seconds=offset))
-        enqueue(session, "k", {"n": "future"}, run_at=now + timedelta(hours=1))
-    worker = _worker(container, _registry(JobKind("k", _record([]))))
-    claimed = worker.claim_many(10)
-    assert [c.payload["n"] for c in claimed] == [0, 2, 1]
-    assert {c.attempts for c in claimed} == {1}
-    assert worker.next_wakeup() is not None
-
-
-def test_a_long_job_keeps_its_lease(container: Container) -> None:
-    release = threading.Event()
-
-    def long_job(session: Session, payload: dict[str, Any]) -> None:
-        release.wait(DEADLINE)
-
-    registry = _registry(JobKind("long", long_job))
-    worker = _worker(container, registry, lease_seconds=2, name="busy")
-    with container.sessionmaker.begin() as session:
-        enqueue(session, "long", {})
-    with running(worker):
-        assert _wait_for(lambda: _states(container) == {"running": 1})
-        time.sleep(5)  # more than twice the lease: renewed meanwhile
-        other = _worker(container, registry, name="other")
-        assert other.claim() is None
-        release.set()
-        assert _wait_for(lambda: _states(container) == {"done": 1})
-    with container.sessionmaker() as session:
-        job = session.scalars(select(Job)).one()
-        assert job.attempts == 1 and job.leased_by == "busy"
-
-
-def _probe_row(session: Session, token: str) -> None:
-    run = current_run()
-    assert run is not None
-    session.add(
-        JobProbeRun(
-            token=token,
-            job_id=run.job_id,
-            attempt=run.attempt,
-            worker=run.worker,
-            queued_at=run.run_at,
-        )
-    )
-
-
-def test_a_job_past_its_timeout_is_reported_retried_elsewhere_and_rolled_back(
-    container: Container,
-) -> None:
-    release = threading.Event()
-    started = threading.Event()
-
-    def stuck(session: Session, payload: dict[str, Any]) -> None:
-        if current_run().worker == "stuck":  # type: ignore[union-attr]
-            started.set()
-            release.wait(DEADLINE)
-        _probe_row(session, "t")
-
-    registry = _registry(JobKind("stuck", stuck, timeout_seconds=0.2))
-    metrics = JobMetrics(CollectorRegistry())
-    slow = _worker(container, registry, lease_seconds=1, name="stuck", metrics=metrics)
-    with container.sessionmaker.begin() as session:
-        enqueue(session, "stuck", {})
-    job = slow.claim()
-    assert job is not None
-    outcome: list[str] = []
-    thread = threading.Thread(target=lambda: outcome.append(slow.run_job(job)))
-    thread.start()
-    assert started.wait(DEADLINE)
-    time.sleep(0.3)
-    assert slow.renew_leases() == 0  # past its timeout: reported, lease left to expire
-    assert metrics.timeouts.labels("stuck")._value.get() == 1  # type: ignore[attr-defined]
-    time.sleep(1.1)
-    rescuer = _worker(container, registry, name="rescuer")
-    assert rescuer.run_until_idle() == 1
-    release.set()
-    thread.join(timeout=DEADLINE)
-    assert outcome == ["lease_lost"]
-    with container.sessionmaker() as session:
-        rows = session.scalars(select(JobProbeRun)).all()
-        assert [(r.worker, r.attempt) for r in rows] == [("rescuer", 2)]
-        assert session.scalars(select(Job)).one().state == "done"
-
-
-def test_a_job_whose_runs_never_finish_fails_after_its_attempts(container: Container) -> None:
-    registry = _registry(JobKind("k", _record([]), max_attempts=2))
-    with container.sessionmaker.begin() as session:
-        enqueue(session, "k", {})
-    for n in range(2):  # two workers die holding it
-        assert _worker(container, registry, name=f"dead{n}").claim() is not None
-        with container.sessionmaker.begin() as session:
-            session.execute(update(Job).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
-    assert _worker(container, registry, name="third").run_until_idle() == 1
-    with container.sessionmaker() as session:
-        job = session.scalars(select(Job)).one()
-        assert job.state == "failed" and "gave up after 2 attempts" in job.last_error
-
-
-def test_a_job_of_an_unknown_kind_fails_with_a_reason(container: Container) -> None:
-    with container.sessionmaker.begin() as session:
-        enqueue(session, "nobody.knows", {})
-    assert _worker(container, _registry()).run_until_idle() == 1
-    with container.sessionmaker() as session:
-        job = session.scalars(select(Job)).one()
-        assert job.state == "failed" and "unknown job kind" in job.last_error
-
-
-def test_a_periodic_job_runs_once_per_slot_across_workers(container: Container) -> None:
+def test_a_periodic_job_runs_once_per_slot_across_runners(container: Container) -> None:
     ran: list[Any] = []
     registry = _registry(JobKind("tick", _record(ran)))
     hour = timedelta(hours=1)
     registry.every(PeriodicJob("tick", every=hour))
-    workers = [_worker(container, registry, name=f"w{n}") for n in range(3)]
+    workers = [_runner(container, registry, name=f"w{n}") for n in range(3)]
     # Workers that looked hours ago: both the slot then and the next one are due now.
     then = utcnow() - 3 * hour
     slot = registry.periodic[0].slot(then)
@@ -286,11 +269,12 @@ def test_periodic_declarations_are_checked() -> None:
         registry.every(PeriodicJob("tick", every=timedelta(seconds=6)))
 
 
-def test_the_heartbeat_check_is_a_periodic_job_of_the_real_worker(
+def test_the_heartbeat_check_is_a_periodic_job_of_the_real_registry(
     container: Container, db: Session
 ) -> None:
     assert {p.kind for p in container.registry.periodic} == {
         "alerts.check_heartbeats",
+        PURGE_EVENTS_JOB,
         PURGE,
         "notify.shift_scan",
         "comms.scan",
@@ -309,7 +293,7 @@ def test_the_heartbeat_check_is_a_periodic_job_of_the_real_worker(
     with container.sessionmaker.begin() as session:
         found = session.get(Integration, integration.id)
         found.last_event_at = utcnow() - timedelta(minutes=5)  # type: ignore[union-attr]
-    worker = container.worker()
+    worker = container.runner()
     worker.schedule_periodic()
     worker.run_until_idle()
     with container.sessionmaker() as session:
@@ -334,7 +318,7 @@ def test_purge_deletes_old_finished_jobs_only(container: Container) -> None:
         periodic.state, periodic.finished_at = "done", utcnow() - timedelta(hours=2)
     with container.sessionmaker.begin() as session:
         enqueue(session, PURGE, {})
-    container.worker().run_until_idle()
+    container.runner().run_until_idle()
     with container.sessionmaker() as session:
         left = session.scalars(select(Job).where(Job.kind == "k")).all()
         assert sorted(j.state for j in left) == ["done", "queued"]
@@ -365,13 +349,11 @@ def test_notify_is_delivered_at_commit_and_never_for_a_rollback(container: Conta
 
 
 def test_job_metrics_are_exposed(container: Container) -> None:
-    from tocsin.observability.metrics import Metrics
-
     metrics = Metrics()
     with container.sessionmaker.begin() as session:
         enqueue(session, "k", {})
         enqueue(session, "k", {}, run_at=utcnow() + timedelta(hours=1))
-    _worker(container, _registry(JobKind("k", _record([]))), metrics=metrics.job).run_until_idle()
+    _runner(container, _registry(JobKind("k", _record([]))), metrics=metrics.job).run_until_idle()
     with container.sessionmaker() as session:
         body = metrics.render(session).body.decode()
     assert 'tocsin_jobs_queued{kind="k"} 1.0' in body

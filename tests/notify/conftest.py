@@ -136,4 +136,4 @@ def declare(
 
 
 def run_jobs(container: Container) -> int:
-    return container.worker(name="test").run_until_idle()
+    return container.runner(name="test").run_until_idle()

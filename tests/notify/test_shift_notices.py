@@ -26,8 +26,8 @@ from tocsin.jobs.models import Job
 from tocsin.jobs.queue import enqueue
 from tocsin.notify import methods, shifts
 from tocsin.notify.channels import build_channels, verify_signature
-from tocsin.notify.delivery import webhook_secret
 from tocsin.notify.models import ShiftNotice
+from tocsin.notify.pages import webhook_secret
 from tocsin.notify.shift_delivery import send_notice
 from tocsin.notify.shift_text import span, starting_text, zone_of
 from tocsin.schedules import service as schedules

@@ -62,7 +62,7 @@ def work(db: Session, container: Container) -> int:
     """Commit the test's changes, run every due job (each in its own transaction, as the
     worker does), and let the test read what they wrote."""
     db.commit()
-    done = container.worker("test-worker").run_until_idle()
+    done = container.runner("test-worker").run_until_idle()
     db.rollback()  # end the test session's snapshot: what the worker wrote is visible
     return done
 

@@ -178,7 +178,7 @@ def test_the_demo_page_renders(settings: Settings, container, client) -> None:  
 
     with transaction(container.sessionmaker) as session:
         seed_demo(session, "admin@example.com", "a-good-password")
-    container.worker("demo").run_until_idle()
+    container.runner("demo").run_until_idle()
     client.app.state.statuspages.refresh()
     page = client.get("/status/acme/")
     assert page.status_code == 200

@@ -39,7 +39,7 @@ def settings(settings: Settings, smtp: SmtpServer) -> Settings:  # noqa: F811
             "smtp_tls": "none",
             "smtp_from": "status@example.com",
             "outbound_allow_private": True,
-            "subscriber_retry_base_seconds": 0.0,
+            "notify_retry_base_seconds": 0.0,
             "base_url": "http://tocsin.test",
         }
     )
@@ -148,7 +148,7 @@ def change_component(db: Session, component: Component, new: str) -> tuple[Compo
 
 
 def run_jobs(container: Container) -> int:
-    return container.worker(name="test").run_until_idle()
+    return container.runner(name="test").run_until_idle()
 
 
 LINK = re.compile(r"http://tocsin\.test(/status/[^\s\"<>]+)")

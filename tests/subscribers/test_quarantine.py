@@ -25,7 +25,7 @@ def settings(settings: Settings) -> Settings:
     """Two tries per delivery; quarantined after three failures over at least an hour."""
     return settings.model_copy(
         update={
-            "subscriber_delivery_attempts": 2,
+            "notify_attempts": 2,
             "subscriber_quarantine_failures": 3,
             "subscriber_quarantine_hours": 1.0,
         }
@@ -88,7 +88,7 @@ def test_a_webhook_that_keeps_failing_is_quarantined_and_the_owners_are_told(
         ("quarantine_notice", "sent"),
     ]
     notice = _deliveries(db, hook.id)[-1]
-    assert notice.detail == "told ada.work@example.com, rita@example.com"
+    assert notice.detail == "sent to ada.work@example.com, rita@example.com"
     owner_mails = [m for m in smtp.messages if "quarantined" in str(m["Subject"])]
     assert sorted(r for m in owner_mails for r in [str(m["To"])]) == [
         "ada.work@example.com",

@@ -48,7 +48,7 @@ def test_every_page_renders(
 ) -> None:
     seed_demo(db, "admin@example.com", ADMIN_PASSWORD)
     db.commit()
-    container.worker(name="test").run_until_idle()  # paging starts: records to show
+    container.runner(name="test").run_until_idle()  # paging starts: records to show
     db.rollback()
     browser_login(client, email, password)
     refs = [f"INC-{n}" for n in db.scalars(select(Incident.number).order_by(Incident.number))]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+import msgspec
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,7 +30,7 @@ from tocsin.alerts.models import (
     Outcome,
     SuppressionRule,
 )
-from tocsin.alerts.pagerduty import ParsedEvent
+from tocsin.alerts.pagerduty import SEVERITIES, ParsedEvent
 from tocsin.alerts.pipeline import decode_event
 from tocsin.alerts.rules import (
     DEFAULT_SEVERITY_MAP,
@@ -49,6 +50,30 @@ MIN_PER_BATCH = 20
 _OPEN = (Status.resolved.value, Status.closed.value)
 
 
+# Event severities from the most to the least urgent.
+_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}
+
+
+class _Severity(msgspec.Struct):
+    severity: str = "error"
+
+
+_read_severity = msgspec.json.Decoder(_Severity).decode
+
+
+def _severity_of(data: str) -> str:
+    """The severity of a stored event, reading nothing else of it."""
+    try:
+        return _read_severity(data).severity
+    except msgspec.DecodeError:  # a row from before the pipeline: its alert keeps its own
+        return "info"
+
+
+def _raises(current: str, incoming: str) -> bool:
+    """Whether an event at `incoming` severity raises an alert at `current`."""
+    return _RANK.get(incoming, 0) > _RANK.get(current, 0)
+
+
 class _Key(NamedTuple):
     integration_id: int
     dedup_key: str
@@ -62,14 +87,16 @@ class Applier:
         self._settings: dict[int, AlertSettings] = {}
         self._suppression: dict[int, list[SuppressionRule]] = {}
         self._windows: dict[int, list[MaintenanceWindow]] = {}
-        # Open alerts by (integration, dedup key): `_refs` holds (alert id, service id) for
-        # every key looked up, `_open` the ORM objects the slow path needed.
-        self._refs: dict[tuple[int, str], tuple[int, int] | None] = {}
+        # Open alerts by (integration, dedup key): `_refs` holds (alert id, service id,
+        # severity) for every key looked up, `_open` the ORM objects the slow path needed.
+        self._refs: dict[tuple[int, str], tuple[int, int, str] | None] = {}
         self._open: dict[tuple[int, str], Alert | None] = {}
         # Repeats counted in this batch: alert id → [events, latest received_at].
         self._counts: dict[int, list[Any]] = {}
         self._severities: dict[str, int | None] = {}
         self._last_event: dict[int, datetime] = {}
+        # Whether the last apply_pending left no event pending behind it.
+        self.caught_up = True
 
     # -- cached lookups ---------------------------------------------------------------------
 
@@ -136,7 +163,7 @@ class Applier:
             for key in keys:
                 self._refs[(integration_id, key)] = None
             found = self.session.execute(
-                select(Alert.id, Alert.dedup_key, Alert.service_id)
+                select(Alert.id, Alert.dedup_key, Alert.service_id, Alert.severity)
                 .where(
                     Alert.integration_id == integration_id,
                     Alert.dedup_key.in_(keys),
@@ -146,11 +173,11 @@ class Applier:
                 # anything else (a person resolving the alert) changing it mid-batch.
                 .with_for_update()
             )
-            for alert_id, dedup_key, service_id in found:
-                self._refs[(integration_id, dedup_key)] = (alert_id, service_id)
+            for alert_id, dedup_key, service_id, severity in found:
+                self._refs[(integration_id, dedup_key)] = (alert_id, service_id, severity)
 
-    def open_ref(self, integration_id: int, dedup_key: str) -> tuple[int, int] | None:
-        """(id, service id) of the open alert with this key, or None."""
+    def open_ref(self, integration_id: int, dedup_key: str) -> tuple[int, int, str] | None:
+        """(id, service id, severity) of the open alert with this key, or None."""
         key = (integration_id, dedup_key)
         if key not in self._refs:
             self._prefetch_open_alerts([_Key(integration_id, dedup_key)])
@@ -169,7 +196,7 @@ class Applier:
 
     def _opened(self, alert: Alert) -> None:
         key = (alert.integration_id, alert.dedup_key)
-        self._refs[key] = (alert.id, alert.service_id)
+        self._refs[key] = (alert.id, alert.service_id, alert.severity)
         self._open[key] = alert
 
     def _closed(self, alert: Alert) -> None:
@@ -197,11 +224,19 @@ class Applier:
         other event is loaded whole and applied by `apply`.
         """
         rows = self.session.execute(
-            select(Event.id, Event.integration_id, Event.action, Event.dedup_key, Event.received_at)
+            select(
+                Event.id,
+                Event.integration_id,
+                Event.action,
+                Event.dedup_key,
+                Event.received_at,
+                Event.data,
+            )
             .where(PENDING)
             .order_by(Event.id)
             .limit(limit)
         ).all()
+        self.caught_up = len(rows) < limit
         if not rows:
             return 0
         self._prefetch_open_alerts(rows)
@@ -212,6 +247,8 @@ class Applier:
             ref = None
             if row.action == "trigger" and row.dedup_key and row.integration_id is not None:
                 ref = self._refs.get((row.integration_id, row.dedup_key))
+            if ref is not None and _raises(ref[2], _severity_of(row.data)):
+                ref = None  # a repeat at a higher severity raises its alert's: the full path
             if ref is not None:
                 self._count(ref[0], row.received_at)
                 repeats.append(
@@ -229,6 +266,7 @@ class Applier:
                 self.apply(stored)
             done += 1
             if deadline is not None and done >= MIN_PER_BATCH and time.monotonic() > deadline:
+                self.caught_up = done == len(rows) and self.caught_up
                 break
         if repeats:
             # One executemany by primary key for all of them: per-event statements would
@@ -324,6 +362,8 @@ class Applier:
             stored.dedup_key = event.dedup_key = uuid.uuid4().hex
         ref = self.open_ref(integration.id, stored.dedup_key)
         if ref is not None:
+            if _raises(ref[2], event.severity):
+                self._raise_severity(integration.id, stored.dedup_key, event.severity)
             self._deduplicate(ref[0], stored)
             return
         for window in self.windows(service_id):
@@ -351,6 +391,26 @@ class Applier:
                 event.severity = rule.severity
             break
         self._create_alert(integration, service_id, event, stored, downgraded)
+
+    def _raise_severity(self, integration_id: int, dedup_key: str, severity: str) -> None:
+        """A repeat at a higher severity than its open alert's raises the alert's (never
+        lowers it), and says so on the incident's timeline."""
+        alert = self.open_alert(integration_id, dedup_key)
+        assert alert is not None
+        before, alert.severity = alert.severity, severity
+        self._refs[(integration_id, dedup_key)] = (alert.id, alert.service_id, severity)
+        incident = self.session.get(Incident, alert.incident_id) if alert.incident_id else None
+        if incident is not None:
+            record(
+                self.session,
+                incident,
+                "alert",
+                f"Alert severity raised from {before} to {severity}: {alert.summary}",
+                by=None,
+                field="alert_severity",
+                old=before,
+                new={"alert_id": alert.id, "severity": severity},
+            )
 
     def _deduplicate(self, alert_id: int, stored: Event) -> None:
         self._count(alert_id, stored.received_at)

@@ -18,7 +18,7 @@ from tocsin import validation as v
 from tocsin.alerts.apply import HEARTBEAT_KEY, Applier
 from tocsin.alerts.models import Event, Integration, IntegrationType, Outcome
 from tocsin.alerts.pagerduty import SEVERITIES, ParsedEvent
-from tocsin.alerts.pipeline import event_row, wait_for_processor_lock
+from tocsin.alerts.pipeline import event_row, wait_for_apply_lock
 from tocsin.db import utcnow
 from tocsin.errors import ValidationFailed
 
@@ -86,5 +86,5 @@ def check_heartbeats(session: Session, now: datetime) -> int:
 
 def check_heartbeats_job(session: Session, payload: dict[str, Any]) -> None:
     """The `alerts.check_heartbeats` job: check now, applying as the event processor would."""
-    wait_for_processor_lock(session)
+    wait_for_apply_lock(session)
     check_heartbeats(session, utcnow())

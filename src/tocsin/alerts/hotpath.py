@@ -1,17 +1,11 @@
-"""`POST /v2/enqueue`, outside FastAPI.
+"""`POST /v2/enqueue`: PagerDuty Events API v2, the route senders hit hardest.
 
-This is the route senders hit hardest, so it skips FastAPI's per-request machinery (routing,
-dependency injection, middleware): msgspec decodes the body, the PagerDuty rules validate it,
-the key comes from the in-memory cache, and the writer's group commit makes it durable before
-the 202 is sent. Metrics are still counted; requests are not access-logged (at thousands per
-second that log would drown the rest; the stored events are the record).
-
-It is served two ways, with the same rules (`EnqueueEndpoint._accept`):
-- directly from the HTTP protocol (`direct`, see tocsin.web.protocol), without an ASGI task per
-  request: this is how `tocsin serve` takes the requests it can decide at once (a cached key, a
-  valid event);
-- as a raw ASGI endpoint (`__call__`), for the rest: a key to look up in the database, a refused
-  event to keep, another server than `tocsin serve`.
+A plain ASGI endpoint, mounted as a route of the application (`app.add_route`), so that it
+skips FastAPI's per-request dependency injection and validation: msgspec decodes the body,
+the PagerDuty rules validate it, the key comes from the in-memory cache, and the engine's
+group commit makes it durable before the 202 is sent. Metrics are counted by the middleware;
+requests are not access-logged (at thousands per second that log would drown the rest; the
+stored events are the record).
 """
 
 from __future__ import annotations
@@ -25,15 +19,13 @@ import msgspec
 import structlog
 from starlette.concurrency import run_in_threadpool
 
+from tocsin.alerts.inbox import Overloaded
 from tocsin.alerts.intake import Intake, KeyInfo, RateLimited
 from tocsin.alerts.pagerduty import MAX_BODY, EventInvalid, ParsedEvent, parse_body
-from tocsin.alerts.writing import Overloaded
 from tocsin.db import utcnow
 
 if TYPE_CHECKING:
     import asyncio
-
-    from tocsin.web.protocol import DirectExchange
 
 log = structlog.get_logger("tocsin.ingest")
 Scope = MutableMapping[str, Any]
@@ -148,25 +140,18 @@ def _accepted(dedup_key: str | None) -> Answer:
 
 
 class EnqueueEndpoint:
-    """The PagerDuty Events API v2 trigger/acknowledge/resolve endpoint."""
+    """The PagerDuty Events API v2 trigger/acknowledge/resolve endpoint (an ASGI app)."""
 
     max_body = MAX_BODY
 
-    def __init__(self, intake: Intake, count: Callable[[str, int], None]) -> None:
+    def __init__(self, intake: Intake) -> None:
         self.intake = intake
-        self.count = count  # (route, status) → metrics
-
-    # -- the rules ---------------------------------------------------------------------------
 
     def _accept(
-        self,
-        event: ParsedEvent,
-        raw: bytes | bytearray,
-        info: KeyInfo | None,
-        loop: asyncio.AbstractEventLoop | None = None,
+        self, event: ParsedEvent, raw: bytes, info: KeyInfo | None
     ) -> Answer | asyncio.Future[None]:
         """The event of a known key (`info`, None if it names no integration): an answer
-        now, or the writer's future for its rows (a 202 once it is done)."""
+        now, or the inbox's future for its rows (a 202 once it is done)."""
         if info is None:
             return Answer.json(400, pd_error("Event object is invalid", ["Invalid routing key"]))
         if info.type != "pagerduty":
@@ -180,56 +165,13 @@ class EnqueueEndpoint:
         try:
             self.intake.admit(info)
             rows = self.intake.rows(info, [(event, text)], received_at=utcnow())
-            return self.intake.writer.submit(rows, loop)
+            return self.intake.inbox.submit(rows)
         except Exception as exc:  # rate-limited, overloaded, or a bug: never a 2xx
             return _not_taken(exc)
 
-    # -- served from the HTTP protocol ---------------------------------------------------------
-
-    def direct(self, exchange: DirectExchange) -> None:
-        """Answer from the HTTP protocol itself, or pass the request on to `__call__` when
-        deciding means waiting for the database (a key not in the cache, a refused event to
-        keep)."""
-        raw = exchange.body
-        if raw is None:
-            self._reply(exchange, _too_large(self.max_body))
-            return
-        try:
-            event = _parse(raw)
-        except _Invalid as exc:
-            if exc.errors is None:
-                self._reply(exchange, exc.answer)
-            else:
-                exchange.pass_on()
-            return
-        known, info = self.intake.cached(event.routing_key)
-        if not known:
-            exchange.pass_on()
-            return
-        taken = self._accept(event, raw, info, exchange.protocol.loop)
-        if isinstance(taken, Answer):
-            self._reply(exchange, taken)
-            return
-        dedup_key = event.dedup_key
-
-        def written(future: asyncio.Future[None]) -> None:
-            if future.cancelled():  # nobody does that; if it happens, nothing is promised
-                error: BaseException | None = RuntimeError("the write was cancelled")
-            else:
-                error = future.exception()
-            self._reply(exchange, _accepted(dedup_key) if error is None else _not_taken(error))
-
-        taken.add_done_callback(written)
-
-    def _reply(self, exchange: DirectExchange, answer: Answer) -> None:
-        exchange.respond(answer.status, answer.body, answer.headers)
-        self.count("/v2/enqueue", answer.status)
-
-    # -- served as ASGI ------------------------------------------------------------------------
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = await self._handle(scope, receive)
-        self.count("/v2/enqueue", await answer.send(send))
+        await answer.send(send)
 
     async def _handle(self, scope: Scope, receive: Receive) -> Answer:
         if scope["method"] != "POST":

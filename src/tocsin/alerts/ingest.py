@@ -18,10 +18,10 @@ from starlette.concurrency import run_in_threadpool
 
 from tocsin.alerts.alertmanager import parse_webhook
 from tocsin.alerts.hotpath import BodyTooLarge, pd_error, read_body
+from tocsin.alerts.inbox import Overloaded
 from tocsin.alerts.intake import Intake, KeyInfo, RateLimited
 from tocsin.alerts.models import IntegrationType
 from tocsin.alerts.pagerduty import EventInvalid, ParsedEvent, parse_change_event
-from tocsin.alerts.writing import Overloaded
 from tocsin.db import utcnow
 
 log = structlog.get_logger("tocsin.ingest")
@@ -102,7 +102,7 @@ async def store(
     try:
         intake.admit(info, len(events))
         rows = intake.rows(info, events, received_at=utcnow(), request_id=request_id)
-        await intake.writer.write(rows)
+        await intake.inbox.write(rows)
     except RateLimited as exc:
         raise Refused(
             _error(

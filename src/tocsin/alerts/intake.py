@@ -12,23 +12,20 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tocsin.alerts import generic
+from tocsin.alerts.inbox import Inbox
 from tocsin.alerts.models import Integration, Outcome
 from tocsin.alerts.pagerduty import ParsedEvent
-from tocsin.alerts.pipeline import EventProcessor, event_row, purge
-from tocsin.alerts.writing import EventWriter, Overloaded, ProcessEventWriter, WriteTurn
+from tocsin.alerts.pipeline import event_row
 from tocsin.db import utcnow
 
 KEY_CACHE_SECONDS = 5.0
-# Under a trickle of events the processor waits this long between batches so that each one
-# applies many (measured: about 20% more events accepted per second on SQLite).
-GATHER_SECONDS = 0.02
 log = structlog.get_logger("tocsin.ingest")
 
 
@@ -59,54 +56,14 @@ class _Bucket:
         self.stamp = time.monotonic()
 
 
-# Retention needs no more than hourly.
-HOUSEKEEPING_SECONDS = 3600.0
-
-
 class Intake:
-    """Per-process ingestion state: the key cache, the limits, the writer and the processor."""
+    """Per-process ingestion state: the key cache, the limits, and the inbox."""
 
     def __init__(
-        self,
-        factory: sessionmaker[Session],
-        *,
-        rate_per_minute: int = 0,
-        max_waiting: int = 50_000,
-        housekeeping: Any = None,
-        writer_process: Path | None = None,
+        self, factory: sessionmaker[Session], inbox: Inbox, *, rate_per_minute: int = 0
     ) -> None:
-        """`writer_process`: an SQLite file whose accepted events a writer process commits
-        (writing.ProcessEventWriter); None: a writer thread of this process (EventWriter)."""
         self.factory = factory
-        engine = factory.kw["bind"]
-        turn = WriteTurn(enabled=engine.dialect.name == "sqlite")
-        self.turn = turn  # the embedded job worker takes its turns here too
-        # On SQLite the processor's commits skip their own fsync: the WAL is one append-only
-        # file, so the event writer's next fsync makes them durable too; and if a machine
-        # crash lost one first, it would vanish whole, leaving its events pending to be
-        # applied again. The accepted events themselves are always fsynced before the 2xx.
-        applying = sessionmaker(
-            bind=engine.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
-        )
-        self.processor = EventProcessor(
-            applying,
-            housekeeping=housekeeping,
-            housekeeping_seconds=HOUSEKEEPING_SECONDS,
-            turn=turn,
-            gather_seconds=GATHER_SECONDS,
-        )
-        process_writer = None
-        if writer_process is not None:
-            try:
-                process_writer = ProcessEventWriter(
-                    writer_process, max_waiting=max_waiting, turn=turn
-                )
-            except OSError as exc:  # no private place for its socket: the thread will do
-                log.warning("ingest.writer_process_unavailable", error=str(exc))
-        self.writer: EventWriter | ProcessEventWriter = process_writer or EventWriter(
-            engine, max_waiting=max_waiting, turn=turn
-        )
-        self.writer.on_commit = self.processor.wake
+        self.inbox = inbox
         self.rate_per_minute = rate_per_minute
         self._keys: dict[str, tuple[float, KeyInfo | None]] = {}
         self._mappings: dict[int, tuple[float, Any]] = {}
@@ -146,8 +103,6 @@ class Intake:
 
     def mapping(self, info: KeyInfo) -> Any:
         """A generic webhook's JMESPath mapping (blocking: may query the database)."""
-        from tocsin.alerts import generic
-
         hit = self._mappings.get(info.integration_id)
         if hit is not None and hit[0] >= time.monotonic():
             return hit[1]
@@ -161,10 +116,8 @@ class Intake:
     # -- limits ------------------------------------------------------------------------------
 
     def admit(self, info: KeyInfo, count: int = 1) -> None:
-        """Raise RateLimited when this integration is over its per-minute limit (if any), and
-        Overloaded when too many events already wait to be written."""
-        if self.writer.waiting + count > self.writer.max_waiting:
-            raise Overloaded(f"{self.writer.waiting} events are waiting to be written")
+        """Raise RateLimited when this integration is over its per-minute limit (if any).
+        (The inbox refuses rows past its bound when they are submitted.)"""
         rate = self.rate_per_minute
         if rate <= 0:
             return
@@ -219,31 +172,6 @@ class Intake:
         }
         try:
             self.admit(info)
-            await self.writer.write([row])
+            await self.inbox.write([row])
         except Exception as exc:  # rate-limited, overloaded or no database: say so, go on
             log.info("ingest.rejection_not_kept", error=str(exc))
-
-    def start(self) -> None:
-        if isinstance(self.writer, ProcessEventWriter):
-            self.writer.start()
-        self.processor.start()
-
-    async def aclose(self) -> None:
-        """Shut down: write what was accepted, then stop applying."""
-        await self.writer.aclose()
-        self.stop()
-
-    def stop(self) -> None:
-        self.writer.stop()
-        self.processor.stop()
-
-
-def housekeeping_for(raw_days: int, event_days: int) -> Any:
-    """The processor's periodic work (hourly): retention. Missed heartbeats are checked by
-    the periodic job `alerts.check_heartbeats` (registered in bootstrap)."""
-    from tocsin.db import utcnow
-
-    def run(session: Session) -> None:
-        purge(session, now=utcnow(), raw_days=raw_days, event_days=event_days)
-
-    return run

@@ -91,51 +91,11 @@ class Alert(Base):
     event_count: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_event_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # The newest of its repeats the SQLite event writer chained (see Event.previous_repeat),
-    # as of the last fold of alert_tallies; None if it has none.
-    last_repeat_id: Mapped[int | None] = mapped_column(default=None)
     acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
 
     integration: Mapped[Integration] = relationship(lazy="joined")
     incident: Mapped[Incident | None] = relationship()
-
-
-class AlertTally(Base):
-    """Repeats of open alerts the SQLite event writer settled under load and has not yet added
-    to their alerts' `event_count` and `last_event_at`.
-
-    Rewriting each repeated alert's row in every group commit was a third of the pages the
-    writer logged, so while frames keep arriving it appends one row here per alert and commit
-    instead, and adds them up into the alerts (deleting them) in the first commit that finds
-    no frame waiting, at least once a second. They are written in the same transaction as the
-    events they count: a crash loses none, and the next writer adds them up when it starts.
-    No foreign key: the rows of an alert deleted meanwhile are simply dropped."""
-
-    __tablename__ = "alert_tallies"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    alert_id: Mapped[int]
-    events: Mapped[int]
-    last_event_at: Mapped[datetime]
-    last_repeat_id: Mapped[int | None] = mapped_column(default=None)
-
-
-class RepeatMark(Base):
-    """Every REPEAT_MARK_EVERY-th chained repeat of an alert (and the first after the writer
-    starts over), so that a reader looking for an alert's events before some id starts the walk
-    down its chain at most that many events above it, instead of at the newest.
-
-    Keyed (alert, event) without a rowid: a mark costs one index entry, written for a
-    sixteenth of the repeats."""
-
-    __tablename__ = "repeat_marks"
-    __table_args__ = {"sqlite_with_rowid": False}
-
-    alert_id: Mapped[int] = mapped_column(
-        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
-    )
-    event_id: Mapped[int] = mapped_column(primary_key=True)
 
 
 class Event(Base):
@@ -176,15 +136,6 @@ class Event(Base):
             sqlite_where=text("outcome = 'pending'"),
             postgresql_where=text("outcome = 'pending'"),
         ),
-        # "Does an earlier event for this key still wait?", asked by the event writer before
-        # it settles a repeat as it is written (repeats.py). Also only pending events.
-        Index(
-            "ix_events_pending_key",
-            "integration_id",
-            "dedup_key",
-            sqlite_where=text("outcome = 'pending'"),
-            postgresql_where=text("outcome = 'pending'"),
-        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -218,22 +169,9 @@ class Event(Base):
     maintenance_window_id: Mapped[int | None] = mapped_column(
         ForeignKey("maintenance_windows.id", ondelete="SET NULL"), default=None
     )
-    # A repeat of an open alert that the SQLite event writer settled as it stored it names its
-    # alert here rather than in alert_id, and the previous such repeat of that alert in
-    # previous_repeat (0 for the first): a chain, newest first, from Alert.last_repeat_id.
-    # Under a flood each repeat's entry in ix_events_alert was a page of its own written in
-    # every commit (each alert's entries sit together): half the pages the writer logged.
-    # Neither column is indexed; readers go through `alert_ref` and service.events.
-    repeat_of: Mapped[int | None] = mapped_column(default=None)
-    previous_repeat: Mapped[int | None] = mapped_column(default=None)
 
     integration: Mapped[Integration | None] = relationship()
     alert: Mapped[Alert | None] = relationship()
-
-    @property
-    def alert_ref(self) -> int | None:
-        """The alert this event is about: alert_id, or the alert a chained repeat repeats."""
-        return self.alert_id if self.alert_id is not None else self.repeat_of
 
 
 # The partial index `ix_events_pending` serves only queries whose condition is written exactly

@@ -153,7 +153,7 @@ async def request_status(request_id: str, request: Request) -> Response:
         processed_at=event.processed_at or event.received_at,
         integration_id=info.integration_id,
         took=call.took,
-        alert_id=event.alert_ref,
+        alert_id=event.alert_id,
         alias=event.dedup_key,
         status=None if success else _failure(event),
     )

@@ -1,36 +1,28 @@
 """From a request to an event row, and from event rows to alerts and incidents.
 
 Accepting: an ingestion endpoint validates the body and turns it into event rows (event_row),
-which the event writer commits in groups before the request answers 2xx (writing.py).
+which the engine commits in groups before the request answers 2xx (inbox.py, writer.py).
 
-Applying: the EventProcessor takes pending events in id order and applies them (alerts,
-incidents, timeline) in batches. One processor at a time applies events across all processes
-(a PostgreSQL advisory lock; SQLite's single writer), so events for one alert apply in the order
-they were stored, and the unique index on open alerts stays the last word on deduplication.
+Applying: pending events are applied in id order (apply.py), in batches. One transaction at a
+time applies events across all processes (a PostgreSQL advisory lock; SQLite's single
+writer), so events for one alert apply in the order they were stored, and the unique index on
+open alerts stays the last word on deduplication.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-import structlog
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from tocsin.alerts.models import PENDING, Event, Outcome, RepeatMark
+from tocsin.alerts.models import Event, Outcome
 from tocsin.alerts.pagerduty import DEDUP_MAX, SEVERITIES, SUMMARY_MAX, ParsedEvent
-from tocsin.alerts.writing import WriteTurn
-from tocsin.db import EVENT_PROCESSOR_LOCK, transaction, utcnow, wait_for_event_processor
-
-log = structlog.get_logger("tocsin.ingest")
+from tocsin.db import EVENT_PROCESSOR_LOCK, wait_for_event_processor
 
 PROCESSOR_LOCK = EVENT_PROCESSOR_LOCK
 _encoder = msgspec.json.Encoder()
@@ -125,97 +117,18 @@ def as_dict(event: ParsedEvent) -> dict[str, Any]:
     return asdict(event)
 
 
-# A processor transaction stops taking events after this long: on SQLite it holds the only
-# write lock, and accepting events waits for it.
-BATCH_SECONDS = 0.02
-
-
-def _take_lock(session: Session) -> bool:
+def take_apply_lock(session: Session) -> bool:
+    """Whether this transaction may apply events: always on SQLite (BEGIN IMMEDIATE made it
+    the only writer); on PostgreSQL if it got the advisory lock without waiting."""
     if session.get_bind().dialect.name != "postgresql":
-        return True  # SQLite: BEGIN IMMEDIATE already made this the only writer
+        return True
     return bool(session.scalar(select(func.pg_try_advisory_xact_lock(PROCESSOR_LOCK))))
 
 
-def wait_for_processor_lock(session: Session) -> None:
-    """Take the processor's lock, waiting for the running batch (periodic jobs that apply
-    events, such as the heartbeat check, must not apply them alongside the processor)."""
+def wait_for_apply_lock(session: Session) -> None:
+    """Take the lock that applying events holds, waiting for a batch under way (a periodic
+    job that applies events, such as the heartbeat check, must not run alongside one)."""
     wait_for_event_processor(session)
-
-
-def process_batch(
-    factory: sessionmaker[Session], limit: int = 500, *, budget_seconds: float | None = None
-) -> int:
-    """Apply up to `limit` pending events in id order; returns how many were applied.
-
-    With a budget, the batch commits after about that long even if events remain, so that
-    the transaction (and SQLite's write lock) is never held long against accepting events.
-
-    If applying the batch fails, the events are retried one at a time so that one bad event
-    cannot hold up the rest; an event that fails alone is marked `failed` with the error.
-    """
-    from tocsin.alerts.apply import Applier
-
-    try:
-        with transaction(factory) as session:
-            if not _take_lock(session):
-                return 0
-            return Applier(session).apply_pending(limit, budget_seconds=budget_seconds)
-    except Exception as exc:
-        log.warning("ingest.batch_failed", error=str(exc))
-    return _one_at_a_time(factory, limit)
-
-
-def _one_at_a_time(factory: sessionmaker[Session], limit: int) -> int:
-    from tocsin.alerts.apply import Applier
-
-    done = 0
-    while done < limit:
-        event_id: int | None = None
-        try:
-            with transaction(factory) as session:
-                if not _take_lock(session):
-                    return done
-                event = session.scalar(select(Event).where(PENDING).order_by(Event.id).limit(1))
-                if event is None:
-                    return done
-                event_id = event.id
-                Applier(session).apply_all([event])
-        except OperationalError:
-            raise  # the database, not the event: leave it pending and try again later
-        except Exception as exc:
-            if event_id is None:
-                raise
-            log.error("ingest.event_failed", event_id=event_id, error=str(exc))
-            with transaction(factory) as session:
-                session.execute(
-                    update(Event)
-                    .where(Event.id == event_id)
-                    .values(
-                        outcome=Outcome.failed.value,
-                        outcome_detail=f"could not be applied: {exc}"[:2000],
-                        processed_at=utcnow(),
-                    )
-                )
-        done += 1
-    return done
-
-
-def pending_count(factory: sessionmaker[Session]) -> int:
-    with factory() as session:
-        return int(session.scalar(select(func.count()).select_from(Event).where(PENDING)) or 0)
-
-
-def drain(factory: sessionmaker[Session], timeout: float = 30.0) -> None:
-    """Apply every pending event now (another process may be applying some meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        while process_batch(factory) > 0:
-            pass
-        if pending_count(factory) == 0:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError("pending events were not applied in time")
-        time.sleep(0.02)
 
 
 def purge(session: Session, *, now: datetime, raw_days: int, event_days: int) -> tuple[int, int]:
@@ -231,101 +144,4 @@ def purge(session: Session, *, now: datetime, raw_days: int, event_days: int) ->
             Event.outcome != Outcome.pending.value,
         )
     ).rowcount
-    if deleted:
-        # The marks on chains of repeats (chains.py) that led to the events just deleted.
-        gone = ~select(Event.id).where(Event.id == RepeatMark.event_id).exists()
-        session.execute(delete(RepeatMark).where(gone))
     return int(cleared or 0), int(deleted or 0)
-
-
-class EventProcessor:
-    """A thread that applies pending events as soon as they are written (and polls for
-    events other processes wrote), and does the periodic work (retention)."""
-
-    def __init__(
-        self,
-        factory: sessionmaker[Session],
-        *,
-        poll_seconds: float = 1.0,
-        housekeeping: Callable[[Session], None] | None = None,
-        housekeeping_seconds: float = 5.0,
-        turn: WriteTurn | None = None,
-        gather_seconds: float = 0.0,
-    ) -> None:
-        self._factory = factory
-        self._gather_seconds = gather_seconds
-        self._turn = turn or WriteTurn(enabled=False)
-        self._poll = poll_seconds
-        self._housekeeping = housekeeping
-        self._housekeeping_every = housekeeping_seconds
-        self._last_housekeeping = 0.0
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="tocsin-event-processor", daemon=True
-            )
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _anything_pending(self) -> bool:
-        """Whether any event waits to be applied (a read: no write lock, no turn)."""
-        engine = self._factory.kw["bind"].execution_options(sqlite_begin="DEFERRED")
-        with engine.connect() as conn:
-            return conn.execute(select(Event.id).where(PENDING).limit(1)).first() is not None
-
-    def _housekeep_if_due(self) -> None:
-        if self._housekeeping is None:
-            return
-        if time.monotonic() - self._last_housekeeping < self._housekeeping_every:
-            return
-        self._last_housekeeping = time.monotonic()
-        with self._turn.after(), transaction(self._factory) as session:
-            if _take_lock(session):
-                self._housekeeping(session)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            woken = self._wake.wait(self._poll)
-            self._wake.clear()
-            try:
-                # Polling for events other processes wrote: look before taking a turn at the
-                # write lock (a turn makes SQLite's event writer hold back, for nothing).
-                if not woken and not self._anything_pending():
-                    self._housekeep_if_due()
-                    continue
-                while not self._stop.is_set():
-                    started = time.monotonic()
-                    with self._turn.after():
-                        applied = process_batch(self._factory, budget_seconds=BATCH_SECONDS)
-                    if applied == 0:
-                        break
-                    took = time.monotonic() - started
-                    if not self._gather_seconds:
-                        continue
-                    if applied < 100 and took < BATCH_SECONDS * 0.75:
-                        # A trickle under load: let events gather for a moment, so that each
-                        # transaction applies many and the event writer is interrupted (on
-                        # SQLite) less often. Costs at most this delay.
-                        self._stop.wait(self._gather_seconds)
-                    else:
-                        # A backlog: keep applying, but leave the event loop (which shares
-                        # the GIL) as much time as the batch took, so that accepting events
-                        # stays fast while a storm of new alerts is applied.
-                        self._stop.wait(min(took, 0.05))
-                self._housekeep_if_due()
-            except Exception as exc:  # keep the thread alive: the database may come back
-                log.error("ingest.processor_error", error=str(exc))
-                self._stop.wait(1.0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from tocsin.alerts.models import (
     Alert,
@@ -214,7 +214,6 @@ class EventOut(Out):
     outcome_detail: str
     processed_at: Timestamp | None
     alert_id: int | None = Field(
-        validation_alias=AliasChoices("alert_ref", "alert_id"),
         description="The alert it raised, acted on or was deduplicated into",
     )
     rule_id: int | None

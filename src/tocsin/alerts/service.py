@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
-from tocsin.alerts import chains, generic, heartbeat
+from tocsin.alerts import generic, heartbeat
 from tocsin.alerts.models import (
     PENDING,
     Alert,
@@ -413,31 +413,23 @@ def events(
     """Received events, newest first.
 
     With after_id (following): the ones after it, oldest first, up to the first event still
-    waiting to be applied, whatever the filters. Events are not always applied in the order of
-    their ids (on SQLite a repeat of an open alert is settled as it is written, while an
-    earlier new alert still waits for the processor), and a waiting event's service, alert and
-    outcome are not known yet; stopping there means a follower that passes the last id back
-    never skips one. Asking for outcome "pending" lists those events instead."""
+    waiting to be applied, whatever the filters. Events are applied in the order of their ids,
+    but a waiting event's service, alert and outcome are not known yet; stopping there means a
+    follower that passes the last id back never skips one. Asking for outcome "pending" lists
+    those events instead."""
     query = select(Event)
     if integration_id is not None:
         query = query.where(Event.integration_id == integration_id)
     matching = []
-    owned = None
     if service_id is not None:
         owned = select(Integration.id).where(Integration.service_id == service_id)
         matching.append(or_(Event.service_id == service_id, Event.integration_id.in_(owned)))
-    # The alerts whose events are wanted: those in ix_events_alert, and the repeats the SQLite
-    # writer chained instead (chains.py), which are only found by walking their chains.
-    alerts = None
-    indexed = []
     if incident_id is not None:
-        alerts = select(Alert.id).where(Alert.incident_id == incident_id)
-        indexed.append(Event.alert_id.in_(alerts))
-    if alert_id is not None:
-        alerts = select(Alert.id).where(
-            Alert.id == alert_id, *([] if alerts is None else [Alert.id.in_(alerts)])
+        matching.append(
+            Event.alert_id.in_(select(Alert.id).where(Alert.incident_id == incident_id))
         )
-        indexed.append(Event.alert_id == alert_id)
+    if alert_id is not None:
+        matching.append(Event.alert_id == alert_id)
     if outcome is not None:
         matching.append(Event.outcome == outcome)
     if before_id is not None:
@@ -447,25 +439,7 @@ def events(
         query = query.where(Event.received_at < received_before)
     limit = max(1, min(int(limit), 500))
     if after_id is None:
-        found = list(
-            session.scalars(query.where(*matching, *indexed).order_by(Event.id.desc()).limit(limit))
-        )
-        if alerts is None or outcome not in (None, Outcome.deduplicated.value):
-            return found
-        # A chained repeat has its alert's integration and service.
-        if integration_id is not None:
-            alerts = alerts.where(Alert.integration_id == integration_id)
-        if owned is not None:
-            alerts = alerts.where(
-                or_(Alert.service_id == service_id, Alert.integration_id.in_(owned))
-            )
-        found += chains.chained_repeats(
-            session, alerts, before_id=before_id, received_before=received_before, limit=limit
-        )
-        found.sort(key=lambda event: event.id, reverse=True)
-        return found[:limit]
-    if alerts is not None:
-        matching.append(or_(Event.alert_id.in_(alerts), Event.repeat_of.in_(alerts)))
+        return list(session.scalars(query.where(*matching).order_by(Event.id.desc()).limit(limit)))
     query = query.where(Event.id > after_id).order_by(Event.id).limit(limit)
     if outcome == Outcome.pending.value:
         return list(session.scalars(query.where(*matching)))

@@ -330,7 +330,7 @@ def delete_integration(integration_id: int, db: DbSession, admin: Admin, form: F
 
 def _event_rows(db: Session, events: list[Event]) -> dict[str, Any]:
     """What the event rows link to, loaded in a few queries rather than one per row."""
-    alert_ids = {e.alert_ref for e in events if e.alert_ref}
+    alert_ids = {e.alert_id for e in events if e.alert_id}
     rule_ids = {e.rule_id for e in events if e.rule_id}
     integration_ids = {e.integration_id for e in events if e.integration_id}
     found = db.scalars(

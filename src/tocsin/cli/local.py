@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import uvicorn
+from prometheus_client import CollectorRegistry, start_http_server
 from pydantic import ValidationError
 
+from tocsin.app import create_app
 from tocsin.bootstrap import Container, build
 from tocsin.cli.output import console, emit_json, fail
 from tocsin.config import Settings
 from tocsin.db import transaction
 from tocsin.errors import DomainError
+from tocsin.observability.metrics import JobMetrics
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -37,64 +43,51 @@ def serve(
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Run jobs elsewhere")] = False,
     workers: Annotated[
         int,
-        typer.Option(
-            min=1, max=64, help="Web processes (on SQLite they share one event writer process)"
-        ),
+        typer.Option(min=1, max=64, help="Web processes, each with its engine (PostgreSQL only)"),
     ] = 1,
 ) -> None:
-    """Serve the web UI, the API and alert ingestion (with the background worker unless
-    --no-worker)."""
-    import os
-
-    import uvicorn
-
-    from tocsin.app import create_app
-
+    """Serve the web UI, the API and alert ingestion, with the background engine (storing and
+    applying events, and running jobs unless --no-worker)."""
     settings = load_settings()
     host = host or settings.host
     port = port or settings.port
+    if workers > 1 and settings.is_sqlite:
+        fail(
+            "on SQLite one process owns every write: run one web process (more need "
+            "PostgreSQL, see docs/operations.md)"
+        )
     if no_worker:
         settings = settings.model_copy(update={"embedded_worker": False})
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     if "base_url" not in settings.model_fields_set:
         settings = settings.model_copy(update={"base_url": f"http://{shown}:{port}"})
     console.print(f"Tocsin is listening on [bold]http://{shown}:{port}[/bold]")
-    from tocsin.web.protocol import DirectRoutesProtocol
-
-    options = {
+    options: dict[str, Any] = {
         "host": host,
         "port": port,
-        "access_log": False,
+        "access_log": False,  # Tocsin writes its own (web/middleware.py)
         "log_level": "warning",
-        # Each response in one write, and /v2/enqueue served from the protocol
-        # (see tocsin.web.protocol).
-        "http": DirectRoutesProtocol,
     }
     if workers == 1:
         application = create_app(settings)
         # What start-up allocated lives as long as the process: keep the collector off it, so
-        # full collections stay short (they showed as 50-100 ms pauses in on-call lookups).
-        # Again once the app has started (see tocsin.app.freeze_startup_objects).
+        # full collections stay short. Again once the app has started (see
+        # tocsin.app.freeze_startup_objects).
         gc.freeze()
         application.state.freeze_after_start = True
-        uvicorn.run(application, **options)  # type: ignore[arg-type]
+        uvicorn.run(application, **options)
         return
-    # Each worker process builds its own app from the environment: pass the overrides on.
+    # Each web process builds its own app from the environment: pass the overrides on.
     os.environ["TOCSIN_BASE_URL"] = settings.base_url
     os.environ["TOCSIN_EMBEDDED_WORKER"] = "true" if settings.embedded_worker else "false"
-    uvicorn.run(
-        "tocsin.app:create_app_from_environment",
-        factory=True,
-        workers=workers,
-        **options,  # type: ignore[arg-type]
-    )
+    uvicorn.run("tocsin.app:create_app_from_environment", factory=True, workers=workers, **options)
 
 
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Run due jobs, then exit")] = False,
     concurrency: Annotated[
         int | None,
-        typer.Option(min=1, max=64, help="Jobs run at once (default TOCSIN_WORKER_CONCURRENCY)"),
+        typer.Option(min=1, max=64, help="Engine threads (default TOCSIN_WORKER_CONCURRENCY)"),
     ] = None,
     metrics_port: Annotated[
         int | None,
@@ -102,30 +95,33 @@ def worker(
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port")] = "127.0.0.1",
 ) -> None:
-    """Run background jobs (any number of workers may run against PostgreSQL)."""
+    """Run background jobs in a process of their own (any number against PostgreSQL)."""
     built = container()
     metrics = None
     if metrics_port is not None:
-        from prometheus_client import CollectorRegistry, start_http_server
-
-        from tocsin.observability.metrics import JobMetrics
-
         registry = CollectorRegistry()
         metrics = JobMetrics(registry)
         start_http_server(metrics_port, addr=metrics_host, registry=registry)
-    runner = built.worker(concurrency=concurrency, metrics=metrics)
     if once:
-        count = runner.run_until_idle()
+        count = built.runner(metrics=metrics).run_until_idle()
         console.print(f"ran {count} job(s)")
         return
-    gc.freeze()  # as `serve` does: start-up's objects stay out of full collections
+    if built.settings.is_sqlite:
+        fail(
+            "on SQLite `tocsin serve` runs the jobs (one process owns every write); separate "
+            "workers need PostgreSQL (see docs/operations.md)"
+        )
+    engine = built.background(jobs=True, events=False, metrics=metrics, threads=concurrency)
+    stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: runner.stop())
+        signal.signal(sig, lambda *_: stopped.set())
+    gc.freeze()  # as `serve` does: start-up's objects stay out of full collections
+    engine.start()
     console.print(
-        f"worker {runner.name} started ({runner.concurrency} at a time); Ctrl-C to stop",
-        highlight=False,
+        f"worker started ({engine.threads} engine thread(s)); Ctrl-C to stop", highlight=False
     )
-    runner.run_forever()
+    stopped.wait()
+    engine.stop()
 
 
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)

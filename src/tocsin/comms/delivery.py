@@ -1,18 +1,13 @@
-"""The `comms.deliver` job: send one planned delivery (an update or a reminder) to a channel
-or to a person, retrying with the page backoff; a final failure goes on the timeline.
+"""The `comms.deliver` job: one planned delivery (an update or a reminder) to a channel or
+to a person, sent by the one delivery module (notify/delivery.py); a final failure goes on
+the timeline.
 
 People get it on the contact methods of their low-urgency rules (information, not an
 emergency), all at once, or on every enabled method when they have no such rules: no
 escalation, no notification rules' delays, no acknowledge links. Methods that already got
-it are not sent it again on a retry. Like pages, a delivery is marked `sending` and
-committed before anything is sent, so no transaction stays open while a mail server or
-webhook answers; a worker that dies mid-send leaves the job to run again (at least once,
-with the same delivery id)."""
+it are not sent it again on a retry."""
 
 from __future__ import annotations
-
-from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -26,22 +21,17 @@ from tocsin.comms.rules import excluded, posters_text
 from tocsin.comms.sending import DELIVER_JOB
 from tocsin.comms.stakeholders import may_see, recipients
 from tocsin.config import Settings
-from tocsin.db import utcnow
-from tocsin.incidents.timeline import record
-from tocsin.jobs.queue import enqueue
-from tocsin.notify.channels import Channel, Channels, DeliveryFailed, Destination
-from tocsin.notify.delivery import _destination as method_destination
-from tocsin.notify.delivery import _remember as remember_method
-from tocsin.notify.delivery import _seconds as seconds_text
-from tocsin.notify.delivery import channel_name, retry_delay
+from tocsin.incidents.timeline import record as record_entry
+from tocsin.jobs.registry import Handler
+from tocsin.notify.channels import Channels, Destination
+from tocsin.notify.delivery import Outcome, Purpose, Refusal, Result, RetryPolicy, Target, handler
 from tocsin.notify.messages import PageMessage
 from tocsin.notify.models import ContactMethod, NotificationRule
+from tocsin.notify.pages import method_target
+from tocsin.notify.pages import remember as remember_method
 from tocsin.notify.service import contact_methods
 
 log = structlog.get_logger("tocsin.comms")
-
-# One send: (results key, label, channel name, channel, destination).
-Target = tuple[str, str, str, Channel, Destination]
 
 
 def quiet_methods(session: Session, user: User) -> list[ContactMethod]:
@@ -107,140 +97,78 @@ def _message(delivery: CommsDelivery, settings: Settings) -> PageMessage:
     )  # fmt: skip
 
 
-def _channel_target(channel: CommsChannel, channels: Channels, settings: Settings) -> Target:
+def _channel_target(
+    channel: CommsChannel, message: PageMessage, channels: Channels, settings: Settings
+) -> Target:
     secret = (
         registry.channel_secret(settings.secret_key, channel) if channel.kind == "webhook" else ""
     )
-    destination = Destination(target=channel.target, secret=secret, label=channel.name)
-    return ("channel", channel.name, channel.kind, channels.for_kind(channel.kind), destination)
+    where = Destination(target=channel.target, secret=secret, label=channel.name)
+    sender = channels.for_kind(channel.kind)
+
+    def send() -> str:
+        sender.send(message, where)
+        return "sent"
+
+    return Target("channel", channel.name, channel.kind, send)
 
 
-def _targets(
-    session: Session, delivery: CommsDelivery, channels: Channels, settings: Settings
-) -> list[Target]:
-    done = {key for key, r in (delivery.results or {}).items() if r.get("ok")}
-    if not to_person(delivery):
-        assert delivery.channel is not None
-        return [] if "channel" in done else [_channel_target(delivery.channel, channels, settings)]
-    assert delivery.user is not None
-    return [
-        (str(m.id), m.label, channel_name(m, m.kind), channels.for_kind(m.kind),
-         method_destination(m, settings))
-        for m in quiet_methods(session, delivery.user)
-        if str(m.id) not in done
-    ]  # fmt: skip
+class Communications(Purpose[CommsDelivery]):
+    """An update or a reminder to a channel or to a person (a CommsDelivery row)."""
+
+    job = DELIVER_JOB
+    payload_key = "delivery_id"
+    waiting = DeliveryState.planned.value
+
+    def __init__(self, channels: Channels, settings: Settings) -> None:
+        self.channels = channels
+        self.settings = settings
+
+    def load(self, session: Session, ident: int) -> CommsDelivery | None:
+        return session.get(CommsDelivery, ident, with_for_update=True)
+
+    def why_not(self, session: Session, record: CommsDelivery) -> str | None:
+        return _why_not(session, record)
+
+    def targets(self, session: Session, record: CommsDelivery) -> list[Target] | Refusal:
+        message = _message(record, self.settings)
+        if not to_person(record):
+            assert record.channel is not None
+            return [_channel_target(record.channel, message, self.channels, self.settings)]
+        assert record.user is not None
+        methods = quiet_methods(session, record.user)
+        if not methods:
+            return Refusal(f"{record.recipient} has no enabled contact method")
+        return [method_target(m, message, self.channels, self.settings) for m in methods]
+
+    def attempted(self, session: Session, record: CommsDelivery, results: list[Result]) -> None:
+        for result in results:
+            if result.key == "channel" and record.channel is not None:
+                said = "sent" if result.ok else f"failed: {result.detail}"
+                registry.remember(record.channel, ok=result.ok, result=said)
+            elif result.key.isdecimal():
+                method = session.get(ContactMethod, int(result.key))
+                if method is not None:
+                    what = record.purpose
+                    said = f"{what} sent" if result.ok else f"{what} failed: {result.detail}"
+                    remember_method(method, ok=result.ok, result=said)
+        return None
+
+    def concluded(self, session: Session, record: CommsDelivery, outcome: Outcome) -> None:
+        if not outcome.failed:
+            return  # the update itself is on the timeline; a sent copy adds nothing
+        what = {"update": "Update", "reminder": "Reminder"}.get(record.purpose, "Delivery")
+        tries = f"{outcome.attempts} attempt{'s' if outcome.attempts != 1 else ''}"
+        record_entry(
+            session,
+            record.incident,
+            "comms_failed",
+            f"{what} to {record.recipient} failed after {tries}: {'; '.join(outcome.failed)}",
+            by=None,
+        )
 
 
-def _skip(delivery: CommsDelivery, reason: str) -> None:
-    delivery.state = DeliveryState.skipped.value
-    delivery.detail = f"not sent: {reason}"
-    delivery.updated_at = utcnow()
-
-
-def deliver(
-    session: Session,
-    delivery_id: int,
-    *,
-    channels: Channels,
-    settings: Settings,
-    now: datetime | None = None,
-) -> None:
-    """Send one planned delivery, or record why not. Commits once before sending."""
-    delivery = session.get(CommsDelivery, delivery_id, with_for_update=True)
-    pending = (DeliveryState.planned, DeliveryState.sending)
-    if delivery is None or delivery.state not in pending:
-        return  # already handled by an earlier run of this job
-    reason = _why_not(session, delivery)
-    if reason is not None:
-        _skip(delivery, reason)
-        session.flush()
-        return
-    targets = _targets(session, delivery, channels, settings)
-    if not targets and not delivery.results:
-        _skip(delivery, f"{delivery.recipient} has no enabled contact method")
-        session.flush()
-        return
-    message = _message(delivery, settings)
-    delivery.attempts += 1
-    delivery.state = DeliveryState.sending.value
-    delivery.updated_at = utcnow()
-    session.commit()  # nothing is held open while the channels answer
-    outcomes: list[tuple[str, str, str, str | None]] = []
-    for key, label, name, channel, where in targets:
-        try:
-            channel.send(message, where)
-        except DeliveryFailed as exc:
-            outcomes.append((key, label, name, exc.reason))
-        else:
-            outcomes.append((key, label, name, None))
-    delivery = session.get(CommsDelivery, delivery_id, with_for_update=True)
-    if delivery is None or delivery.state != DeliveryState.sending:
-        return
-    _record(session, delivery, outcomes, settings, now or utcnow())
-    session.flush()
-
-
-def _record(
-    session: Session,
-    delivery: CommsDelivery,
-    outcomes: list[tuple[str, str, str, str | None]],
-    settings: Settings,
-    now: datetime,
-) -> None:
-    results: dict[str, Any] = dict(delivery.results or {})
-    for key, label, name, error in outcomes:
-        results[key] = {"label": label, "channel": name, "ok": error is None,
-                        "detail": error or "sent"}  # fmt: skip
-        if key == "channel" and delivery.channel is not None:
-            result = "sent" if error is None else f"failed: {error}"
-            registry.remember(delivery.channel, ok=error is None, result=result)
-        elif key != "channel":
-            method = session.get(ContactMethod, int(key))
-            if method is not None:
-                what = delivery.purpose
-                result = f"{what} sent" if error is None else f"{what} failed: {error}"
-                remember_method(method, ok=error is None, result=result)
-    delivery.results = results
-    delivery.updated_at = now
-    sent = [r["label"] for r in results.values() if r["ok"]]
-    failed = [f"{r['label']}: {r['detail']}" for r in results.values() if not r["ok"]]
-    if sent and delivery.sent_at is None:
-        delivery.sent_at = now
-    summary = ("sent to " + ", ".join(sent) if to_person(delivery) else "sent") if sent else ""
-    if not failed:
-        delivery.state = DeliveryState.sent.value
-        delivery.detail = summary
-        log.info("comms.sent", delivery_id=delivery.id, purpose=delivery.purpose)
-        return
-    failures = "; ".join(failed)
-    if delivery.attempts < settings.notify_attempts:
-        delay = retry_delay(settings, delivery.attempts)
-        delivery.state = DeliveryState.planned.value  # until the retry
-        delivery.detail = "; ".join(
-            part for part in (summary, f"attempt {delivery.attempts} of "
-                              f"{settings.notify_attempts} failed: {failures}",
-                              f"retrying in {seconds_text(delay)}") if part
-        )  # fmt: skip
-        enqueue(session, DELIVER_JOB, {"delivery_id": delivery.id},
-                run_at=now + timedelta(seconds=delay))  # fmt: skip
-        return
-    delivery.state = (DeliveryState.sent if sent else DeliveryState.failed).value
-    delivery.detail = "; ".join(part for part in (summary, f"failed: {failures}") if part)
-    log.warning("comms.failed", delivery_id=delivery.id, error=failures)
-    what = {"update": "Update", "reminder": "Reminder"}.get(delivery.purpose, "Delivery")
-    record(
-        session,
-        delivery.incident,
-        "comms_failed",
-        f"{what} to {delivery.recipient} failed after {delivery.attempts} attempt(s): {failures}",
-        by=None,
-    )
-
-
-def job_handlers(channels: Channels, settings: Settings) -> dict[str, Any]:
+def job_handlers(channels: Channels, settings: Settings) -> dict[str, Handler]:
     """The handler bootstrap registers for deliveries."""
-
-    def deliver_job(session: Session, payload: dict[str, Any]) -> None:
-        deliver(session, int(payload["delivery_id"]), channels=channels, settings=settings)
-
-    return {DELIVER_JOB: deliver_job}
+    policy = RetryPolicy.from_settings(settings)
+    return {DELIVER_JOB: handler(Communications(channels, settings), policy)}

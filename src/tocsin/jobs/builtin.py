@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.db import utcnow
 from tocsin.jobs.models import CANCELLED, DONE, FAILED, Job, JobProbeRun
-from tocsin.jobs.registry import PERIODIC_PREFIX, Handler, current_run
+from tocsin.jobs.registry import PERIODIC_PREFIX, Handler, RunInfo, Send, current_run
 
 PURGE = "jobs.purge"
 PROBE = "jobs.probe"
@@ -44,18 +44,28 @@ def purge_handler(retention_days: int) -> Handler:
     return purge
 
 
-def probe(session: Session, payload: dict[str, Any]) -> None:
+def probe(session: Session, payload: dict[str, Any]) -> Send | None:
     """Record this run in `job_probe_runs` (in the job's transaction, so a run that does not
-    commit leaves no row). `hold_ms` keeps the run busy first, outside any transaction."""
+    commit leaves no row). `hold_ms` first keeps the run busy that long as a send would be,
+    outside any transaction, and records it afterwards."""
     hold = min(max(int(payload.get("hold_ms", 0)), 0), PROBE_HOLD_MAX_MS)
-    if hold:
-        time.sleep(hold / 1000)
     run = current_run()
     if run is None:
         raise RuntimeError("jobs.probe runs only inside a worker")
+    token = str(payload.get("token", ""))[:64]
+    if not hold:
+        _record_probe(session, token, run)
+        return None
+    return Send(
+        perform=lambda: time.sleep(hold / 1000),
+        record=lambda s, result, error: _record_probe(s, token, run),
+    )
+
+
+def _record_probe(session: Session, token: str, run: RunInfo) -> None:
     session.add(
         JobProbeRun(
-            token=str(payload.get("token", ""))[:64],
+            token=token,
             job_id=run.job_id,
             attempt=run.attempt,
             worker=run.worker,

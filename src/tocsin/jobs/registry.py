@@ -10,7 +10,25 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-Handler = Callable[[Session, dict[str, Any]], None]
+
+@dataclass(frozen=True)
+class Send:
+    """What a handler returns when its job must reach the outside world (an email, a webhook).
+
+    The handler's transaction commits first, with the job still leased. Then `perform` runs
+    outside any transaction, in one of the engine's I/O threads: it must not touch the
+    database and must bound its own time (network timeouts shorter than the kind's timeout).
+    Then `record(session, result, error)` runs in a new transaction with what `perform`
+    returned (error None) or raised (result None), and the job is marked done with it. If the
+    process dies in between, the lease expires and the job runs again from the start: delivery
+    is at least once.
+    """
+
+    perform: Callable[[], Any]
+    record: Callable[[Session, Any, BaseException | None], None]
+
+
+Handler = Callable[[Session, dict[str, Any]], "Send | None"]
 
 PERIODIC_PREFIX = "periodic:"
 
@@ -42,11 +60,10 @@ class JobKind:
     # Seconds to wait before attempt n+1 is base * 2**n, capped.
     backoff_base: float = 5.0
     backoff_cap: float = 600.0
-    # How long one run may take. Past it the worker logs `job.timeout`, counts it, stops
-    # renewing the lease (so another worker retries the job once the lease expires) and
-    # rolls back the run's transaction if it ever returns; on PostgreSQL it is also the
-    # statement timeout of the run's transaction. Python cannot kill a thread: a handler
-    # must bound its own I/O (network timeouts shorter than this).
+    # How long one run may take: on PostgreSQL the statement timeout of the handler's
+    # transaction; for a Send, how long the job stays leased while `perform` runs (a process
+    # that dies meanwhile leaves it to be run again once that has passed). Python cannot
+    # kill a thread: `perform` must bound its own I/O with shorter network timeouts.
     timeout_seconds: float = 300.0
 
     def backoff(self, attempts: int) -> float:

@@ -1,299 +1,294 @@
-"""The delivery jobs: send one planned notification (retrying, then falling back to the
-person's next contact method) and send a test through one contact method.
+"""The one delivery module: how anything Tocsin sends reaches its recipient.
 
-A job runs in its own transaction after the change that planned it committed. The send
-happens inside that transaction, so the tokens behind the message's links and the result are
-committed together; a send failure never raises (that would roll back the record of it)."""
+Pages (notify/pages.py), shift notices (notify/shift_delivery.py), stakeholder and channel
+updates (comms/delivery.py) and status page subscriber mails and webhooks
+(subscribers/delivery.py) are each a `Purpose`: a kind of record (one row per delivery, with
+its state, attempts, per-target results and a detail line people read) and what to do around
+sending it. This module runs all of them the same way, as a job:
+
+1. In the job's transaction: load the record (locked); if it must not go any more (the
+   incident was acknowledged, the account deleted…), mark it skipped. Otherwise build the
+   message and its targets (the contact methods, the channel, the webhook), count the attempt
+   and mark it `sending`. The transaction commits before anything is sent.
+2. Outside any transaction, in the engine's I/O threads: send to every target not yet sent to.
+3. In a new transaction: record each target's result. All sent: `sent`. Some failed and
+   attempts remain: back to waiting, retried after the one backoff (`RetryPolicy`). None left:
+   `failed` (or `sent` if some target got it), and the purpose is told, once (a page tries the
+   person's next contact method; the incident's timeline gets one entry for the outcome, never
+   one per attempt).
+
+A process that dies while sending leaves the job to run again: delivery is at least once, and
+each record keeps one delivery id (email Message-ID, webhook delivery id) across attempts.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import utcnow
-from tocsin.incidents.models import Incident, Status, TimelineEntry
-from tocsin.incidents.timeline import record
 from tocsin.jobs.queue import enqueue
-from tocsin.notify import links
-from tocsin.notify.channels import (
-    Channels,
-    DeliveryFailed,
-    Destination,
-    apprise_plugin,
-)
-from tocsin.notify.messages import PageMessage, page_message, test_message
-from tocsin.notify.models import (
-    ActionKind,
-    ContactKind,
-    ContactMethod,
-    Notification,
-    NotificationState,
-)
-from tocsin.notify.service import DELIVER_JOB, plan_fallback
+from tocsin.jobs.registry import Handler, Send
+from tocsin.notify.channels import DeliveryFailed
 
-log = structlog.get_logger("tocsin.notify")
+log = structlog.get_logger("tocsin.delivery")
+
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+SKIPPED = "skipped"
 
 
-def webhook_secret(secret_key: str, method: ContactMethod) -> str:
-    """The signing secret of a webhook method: derived, so the database alone lacks it."""
-    mac = hmac.new(secret_key.encode(), f"webhook:{method.signing_salt}".encode(), hashlib.sha256)
-    return "whsec_" + mac.hexdigest()
+class Record(Protocol):
+    """The columns every delivery record has."""
+
+    id: int
+    state: str
+    attempts: int
+    detail: str
+    results: dict[str, Any]
+    sent_at: datetime | None
+    updated_at: datetime
 
 
-def channel_name(method: ContactMethod | None, kind: str) -> str:
-    """How people call the channel: "email", "webhook", or the Apprise service ("Slack")."""
-    if kind == ContactKind.apprise and method is not None:
-        plugin = apprise_plugin(method.target)
-        if plugin is not None:
-            return str(getattr(plugin, "service_name", "") or "Apprise")
-    return kind
+R = TypeVar("R", bound=Record)
 
 
-def retry_delay(settings: Settings, attempts: int) -> float:
-    return settings.notify_retry_base_seconds * 4 ** max(0, attempts - 1)
+@dataclass(frozen=True)
+class Target:
+    """One place a delivery goes: `send()` performs it (no database: it runs outside any
+    transaction), returns what the receiver said, and raises DeliveryFailed on failure."""
+
+    key: str  # stable across attempts: a target that got it is not sent it again
+    label: str  # what people call it ("ada@example.com", "#ops")
+    channel: str  # "email", "webhook", "Slack"…
+    send: Callable[[], str]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """It cannot go anywhere: skipped (nothing went wrong: nobody to tell), or failed (it was
+    owed and cannot be delivered: the purpose concludes it as failed)."""
+
+    reason: str
+    failed: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    key: str
+    label: str
+    channel: str
+    ok: bool
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"label": self.label, "channel": self.channel, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a delivery once it is over (all targets, all attempts)."""
+
+    sent: list[str]  # labels of the targets that got it
+    failed: list[str]  # "label: reason" of the ones that never did
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Every delivery retries the same way: `attempts` in all, waiting base × 4ⁿ between."""
+
+    attempts: int
+    base_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(settings.notify_attempts, settings.notify_retry_base_seconds)
+
+    def delay(self, attempts: int) -> float:
+        return self.base_seconds * 4 ** max(0, attempts - 1)
+
+
+class Purpose(Protocol[R]):
+    """One kind of delivery: its record and what happens around sending it."""
+
+    job: str  # the job kind that sends it
+    payload_key: str  # the record's id in the job's payload
+    waiting: str  # the record's state while it waits for its (next) attempt
+
+    def load(self, session: Session, ident: int) -> R | None:
+        """The record, locked for this transaction (None if it is gone)."""
+
+    def why_not(self, session: Session, record: R) -> str | None:
+        """Why it must not be sent now, or None."""
+
+    def targets(self, session: Session, record: R) -> list[Target] | Refusal:
+        """Where it goes, with the message built (may write, e.g. single-use links)."""
+
+    def attempted(self, session: Session, record: R, results: list[Result]) -> str | None:
+        """After each attempt (remember each target's last result); a reason to stop
+        retrying now (a webhook quarantined), or None."""
+
+    def concluded(self, session: Session, record: R, outcome: Outcome) -> None:
+        """Once it is over, sent or not: what follows (timeline, fallback, notices)."""
 
 
 def _seconds(value: float) -> str:
-    return f"{value:.0f} s" if value < 120 else f"{value / 60:.0f} min"
+    if value < 120:
+        return f"{value:.0f} s"
+    if value < 7200:
+        return f"{value / 60:.0f} min"
+    return f"{value / 3600:.1f} h"
 
 
-def _local_time(user: User, when: Any) -> str:
-    from zoneinfo import ZoneInfo
-
-    try:
-        zone = ZoneInfo(user.timezone)
-    except Exception:
-        zone = ZoneInfo("UTC")
-    return str(when.astimezone(zone).strftime("%H:%M %Z"))
+@dataclass
+class _Attempt:
+    targets: list[Target]
+    results: list[Result] = field(default_factory=list)
 
 
-def _who_and_when(session: Session, incident: Incident, status: str, recipient: User) -> str:
-    entry = session.scalar(
-        select(TimelineEntry)
-        .where(TimelineEntry.incident_id == incident.id, TimelineEntry.kind == "status_changed")
-        .order_by(TimelineEntry.occurred_at.desc(), TimelineEntry.id.desc())
-        .limit(1)
-    )
-    who = f" by {entry.actor.name}" if entry is not None and entry.actor is not None else ""
-    when = incident.resolved_at if status in ("resolved", "closed") else incident.acknowledged_at
-    at = f" at {_local_time(recipient, when)}" if when else ""
-    return f"{who}{at}"
+def _perform(attempt: _Attempt) -> list[Result]:
+    results = []
+    for target in attempt.targets:
+        try:
+            said = target.send()
+        except DeliveryFailed as exc:
+            results.append(Result(target.key, target.label, target.channel, False, exc.reason))
+        else:
+            results.append(Result(target.key, target.label, target.channel, True, said or SENT))
+    return results
 
 
-def why_not(
-    session: Session, incident: Incident, recipient: User, paged_at: datetime
-) -> str | None:
-    """Why a page decided at `paged_at` must not be sent now, or None.
+def handler(purpose: Purpose[Any], policy: RetryPolicy) -> Handler:
+    """The job handler that sends one record of this purpose."""
 
-    A page planned before the incident was acknowledged is not sent after; one planned later
-    (someone paged by hand into an acknowledged incident) still goes, until that page is
-    acknowledged in turn (which cancels it)."""
-    status = Status(incident.status)
-    if status in (Status.resolved, Status.closed):
-        return f"{status.value}{_who_and_when(session, incident, status.value, recipient)}"
-    if incident.acknowledged_at is not None and incident.acknowledged_at >= paged_at:
-        return f"acknowledged{_who_and_when(session, incident, 'acknowledged', recipient)}"
-    return None
-
-
-def _message(session: Session, notification: Notification, settings: Settings) -> PageMessage:
-    incident, user = notification.incident, notification.user
-    base = settings.base_url.rstrip("/")
-    ack, ack_row = links.issue(
-        session,
-        incident=incident,
-        user=user,
-        action=ActionKind.acknowledge,
-        hours=settings.action_link_hours,
-    )
-    resolve, _ = links.issue(
-        session, incident=incident, user=user, action=ActionKind.resolve,
-        hours=settings.action_link_hours,
-    )  # fmt: skip
-    return page_message(
-        incident,
-        recipient_name=user.name,
-        reason=notification.reason,
-        base_url=base,
-        acknowledge_url=f"{base}/act/{ack}",
-        resolve_url=f"{base}/act/{resolve}",
-        links_expire_at=ack_row.expires_at,
-        delivery_id=f"tocsin-notification-{notification.id}",
-    )
-
-
-def _destination(method: ContactMethod, settings: Settings) -> Destination:
-    secret = webhook_secret(settings.secret_key, method) if method.kind == "webhook" else ""
-    return Destination(target=method.target, secret=secret, label=method.label)
-
-
-def _remember(method: ContactMethod, *, ok: bool, result: str) -> None:
-    method.last_ok = ok
-    method.last_result = result[:2000]
-    method.last_result_at = utcnow()
-    method.consecutive_failures = 0 if ok else method.consecutive_failures + 1
-
-
-def deliver(
-    session: Session, notification_id: int, *, channels: Channels, settings: Settings
-) -> None:
-    """Send one planned notification, or record why not."""
-    notification = session.get(Notification, notification_id, with_for_update=True)
-    pending = (NotificationState.planned, NotificationState.sending)
-    if notification is None or notification.state not in pending:
-        return  # cancelled, or already handled by an earlier run of this job
-    incident, user, method = notification.incident, notification.user, notification.contact_method
-    now = utcnow()
-    notification.updated_at = now
-    reason = why_not(session, incident, user, notification.created_at)
-    if reason is not None:
-        notification.state = NotificationState.skipped.value
-        notification.detail = f"not sent: {reason}"
-        session.flush()
-        return
-    if not user.active:
-        notification.state = NotificationState.skipped.value
-        notification.detail = "not sent: the account is deactivated"
-        session.flush()
-        return
-    name = channel_name(method, notification.channel)
-    if method is None or not method.enabled:
-        gone = "was deleted" if method is None else "is disabled"
-        _give_up(session, notification, f"the contact method {gone}", name)
-        return
-    message = _message(session, notification, settings)
-    notification.attempts += 1
-    notification.state = NotificationState.sending.value
-    channel, destination = channels.for_kind(method.kind), _destination(method, settings)
-    # Commit before sending: no transaction (on SQLite, no write lock) stays open while a
-    # mail server or webhook takes its time. If this worker dies before the result is
-    # recorded, the job runs again and sends again, with the same delivery id (at least once).
-    session.commit()
-    error: str | None = None
-    try:
-        channel.send(message, destination)
-    except DeliveryFailed as exc:
-        error = exc.reason
-    notification = session.get(Notification, notification_id, with_for_update=True)
-    if notification is None or notification.state != NotificationState.sending:
-        return  # cancelled meanwhile: nothing left to record
-    method = notification.contact_method
-    if method is None:
-        notification.state = NotificationState.failed.value
-        notification.detail = "the contact method was deleted while sending"
-        session.flush()
-        return
-    if error is not None:
-        _failed(session, notification, method, error, name, settings)
-        return
-    notification.state = NotificationState.sent.value
-    notification.sent_at = utcnow()
-    notification.detail = f"sent to {method.label}"
-    _remember(method, ok=True, result=f"page for {incident.reference} sent")
-    record(
-        session,
-        incident,
-        "notification",
-        f"Paged {user.name} by {name} ({method.label})",
-        by=None,
-        body=notification.reason,
-    )
-    log.info("notify.sent", notification_id=notification.id, channel=method.kind)
-
-
-def _failed(
-    session: Session,
-    notification: Notification,
-    method: ContactMethod,
-    reason: str,
-    name: str,
-    settings: Settings,
-) -> None:
-    attempts = notification.attempts
-    _remember(method, ok=False, result=f"failed: {reason}")
-    log.warning("notify.failed", notification_id=notification.id, attempt=attempts, error=reason)
-    if attempts < settings.notify_attempts:
-        delay = retry_delay(settings, attempts)
-        notification.state = NotificationState.planned.value  # until the retry
-        notification.detail = (
-            f"attempt {attempts} of {settings.notify_attempts} failed: {reason}; "
-            f"retrying in {_seconds(delay)}"
+    def run(session: Session, payload: dict[str, Any]) -> Send | None:
+        ident = int(payload[purpose.payload_key])
+        record = purpose.load(session, ident)
+        if record is None or record.state not in (purpose.waiting, SENDING):
+            return None  # gone, cancelled, or handled by an earlier run of this job
+        now = utcnow()
+        record.updated_at = now
+        reason = purpose.why_not(session, record)
+        if reason is not None:
+            _skip(record, reason)
+            return None
+        planned = purpose.targets(session, record)
+        if isinstance(planned, Refusal):
+            if not planned.failed:
+                _skip(record, planned.reason)
+                return None
+            record.results = {
+                **(record.results or {}),
+                "refused": {
+                    "label": "delivery",
+                    "channel": "",
+                    "ok": False,
+                    "detail": planned.reason,
+                },
+            }
+            _conclude(session, purpose, record)
+            return None
+        done = {key for key, result in (record.results or {}).items() if result.get("ok")}
+        targets = [t for t in planned if t.key not in done]
+        if not targets:
+            _conclude(session, purpose, record)  # every target got it on an earlier run
+            return None
+        record.attempts += 1
+        record.state = SENDING
+        attempt = _Attempt(targets)
+        return Send(
+            perform=lambda: _perform(attempt),
+            record=lambda s, results, error: _record(s, purpose, policy, ident, results, error),
         )
-        record(
-            session,
-            notification.incident,
-            "notification",
-            f"{name.capitalize()} to {notification.user.name} failed "
-            f"(attempt {attempts} of {settings.notify_attempts}): {reason}; "
-            f"retrying in {_seconds(delay)}",
-            by=None,
+
+    return run
+
+
+def deliver_now(session: Session, purpose: Purpose[Any], policy: RetryPolicy, ident: int) -> None:
+    """Run one delivery to the end inside the caller's transaction, sending while it is open
+    (tools and tests; the engine never does this)."""
+    send = handler(purpose, policy)(session, {purpose.payload_key: ident})
+    if send is not None:
+        send.record(session, send.perform(), None)
+
+
+def _skip(record: Record, reason: str) -> None:
+    record.state = SKIPPED
+    record.detail = f"not sent: {reason}"
+
+
+def _record(
+    session: Session,
+    purpose: Purpose[Any],
+    policy: RetryPolicy,
+    ident: int,
+    results: list[Result] | None,
+    error: BaseException | None,
+) -> None:
+    """Record what an attempt did, then retry, or conclude."""
+    if error is not None:  # a bug in a channel: recorded like a failed send
+        results = [Result("error", "delivery", "", False, f"could not send: {error}")]
+    record = purpose.load(session, ident)
+    if record is None or record.state != SENDING:
+        return  # cancelled or removed while sending: nothing left to record
+    now = utcnow()
+    record.updated_at = now
+    merged = dict(record.results or {})
+    for result in results or []:
+        merged[result.key] = result.as_json()
+    record.results = merged
+    failures = [r for r in results or [] if not r.ok]
+    stop = purpose.attempted(session, record, list(results or []))
+    if failures and stop is None and record.attempts < policy.attempts:
+        delay = policy.delay(record.attempts)
+        reasons = "; ".join(f"{r.label}: {r.detail}" for r in failures)
+        record.state = purpose.waiting
+        record.detail = (
+            f"attempt {record.attempts} of {policy.attempts} failed ({reasons}); "
+            f"retrying in {_seconds(delay)}"
         )
         enqueue(
             session,
-            DELIVER_JOB,
-            {"notification_id": notification.id},
-            run_at=utcnow() + timedelta(seconds=delay),
+            purpose.job,
+            {purpose.payload_key: record.id},
+            run_at=now + timedelta(seconds=delay),
+            key=f"{purpose.job}:{record.id}:{record.attempts}",
         )
-        session.flush()
+        log.warning("delivery.retry", job=purpose.job, id=record.id, error=reasons)
         return
-    _give_up(session, notification, reason, name)
+    _conclude(session, purpose, record, stop)
 
 
-def _give_up(session: Session, notification: Notification, reason: str, name: str) -> None:
-    """No more tries through this method: record it and try the person's next method."""
-    notification.state = NotificationState.failed.value
-    notification.detail = f"failed: {reason}"
-    fallback = plan_fallback(session, notification)
-    then = (
-        f"trying {channel_name(fallback.contact_method, fallback.channel)} "
-        f"({fallback.method_label})"
-        if fallback is not None
-        else "no other contact method left to try"
-    )
-    record(
-        session,
-        notification.incident,
-        "notification",
-        f"{name.capitalize()} to {notification.user.name} failed: {reason}; {then}",
-        by=None,
-        body=notification.reason,
-    )
-    session.flush()
-
-
-def send_test(session: Session, method_id: int, *, channels: Channels, settings: Settings) -> None:
-    """Send a test message through one contact method and remember the result on it."""
-    method = session.get(ContactMethod, method_id)
-    if method is None:
-        return
-    settings_url = f"{settings.base_url.rstrip('/')}/users/{method.user_id}/notifications"
-    message = test_message(
-        recipient_name=method.user.name, method_label=method.label, settings_url=settings_url
-    )
-    try:
-        channels.for_kind(method.kind).send(message, _destination(method, settings))
-    except DeliveryFailed as exc:
-        _remember(method, ok=False, result=f"test failed: {exc.reason}")
+def _conclude(
+    session: Session, purpose: Purpose[Any], record: Record, stop: str | None = None
+) -> None:
+    results = (record.results or {}).values()
+    sent = [
+        r["label"] if r.get("detail") in (None, "", SENT) else f"{r['label']} ({r['detail']})"
+        for r in results
+        if r.get("ok")
+    ]
+    failed = [f"{r['label']}: {r['detail']}" for r in results if not r.get("ok")]
+    if sent and record.sent_at is None:
+        record.sent_at = utcnow()
+    parts = [f"sent to {', '.join(sent)}" if sent else ""]
+    if failed:
+        tries = f"after {record.attempts} attempt{'s' if record.attempts != 1 else ''}"
+        parts.append(f"failed {tries}: {'; '.join(failed)}")
+    if stop:
+        parts.append(stop)
+    record.state = SENT if sent else FAILED
+    record.detail = "; ".join(p for p in parts if p)
+    if failed:
+        log.warning("delivery.failed", job=purpose.job, id=record.id, error="; ".join(failed))
     else:
-        _remember(method, ok=True, result="test sent")
-    session.flush()
-
-
-def job_handlers(channels: Channels, settings: Settings) -> dict[str, Any]:
-    """The handlers bootstrap registers: payload in, one call out."""
-
-    def deliver_job(session: Session, payload: dict[str, Any]) -> None:
-        deliver(session, int(payload["notification_id"]), channels=channels, settings=settings)
-
-    def test_job(session: Session, payload: dict[str, Any]) -> None:
-        send_test(session, int(payload["contact_method_id"]), channels=channels, settings=settings)
-
-    return {DELIVER_JOB: deliver_job, "notify.test": test_job}
+        log.info("delivery.sent", job=purpose.job, id=record.id)
+    purpose.concluded(session, record, Outcome(sent, failed, record.attempts))

@@ -24,9 +24,9 @@ from tocsin.notify.channels import (
     check_apprise_host,
     mask_apprise_url,
 )
-from tocsin.notify.delivery import webhook_secret
 from tocsin.notify.models import URGENCIES, ContactKind, ContactMethod, NotificationRule
 from tocsin.notify.outbound import OutboundGuard, OutboundRefused
+from tocsin.notify.pages import webhook_secret
 from tocsin.notify.service import TEST_JOB
 
 KINDS = tuple(k.value for k in ContactKind)

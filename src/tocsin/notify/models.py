@@ -7,7 +7,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tocsin.catalog.models import User
@@ -112,6 +112,8 @@ class Notification(Base):
     state: Mapped[str] = mapped_column(String(16), default=NotificationState.planned.value)
     attempts: Mapped[int] = mapped_column(default=0)
     detail: Mapped[str] = mapped_column(Text, default="")
+    # {target key: {"label", "channel", "ok", "detail"}}: what each attempt's target said.
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     planned_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -192,10 +194,13 @@ class ShiftNotice(Base):
     state: Mapped[str] = mapped_column(String(16), default=NotificationState.planned.value)
     attempts: Mapped[int] = mapped_column(default=0)
     # {contact method id: {"label", "channel", "ok", "detail"}}: the result per method.
-    deliveries: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     detail: Mapped[str] = mapped_column(Text, default="")
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+    )
 
     user: Mapped[User] = relationship()

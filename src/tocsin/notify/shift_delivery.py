@@ -2,17 +2,14 @@
 
 A notice goes to the contact methods of the person's low-urgency rules (a shift notice is
 information, not an emergency), all at once; a person without low-urgency rules gets it on
-every enabled contact method, as pages do. A method that fails is retried with the page
-backoff (`TOCSIN_NOTIFY_ATTEMPTS`, `TOCSIN_NOTIFY_RETRY_BASE_SECONDS`); methods that
-already got the notice are not sent it again.
-
-Like page deliveries, a notice is marked `sending` and committed before anything is sent, so
-no transaction stays open while a mail server or webhook answers; a worker that dies while
-sending leaves the job to run again (at least once)."""
+every enabled contact method, as pages do. It is sent by the one delivery module
+(notify/delivery.py): the same retries as every delivery, and methods that already got the
+notice are not sent it again."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -21,12 +18,18 @@ from sqlalchemy.orm import Session
 
 from tocsin.config import Settings
 from tocsin.db import utcnow
-from tocsin.jobs.queue import enqueue
-from tocsin.notify.channels import Channels, DeliveryFailed
-from tocsin.notify.delivery import _destination as destination
-from tocsin.notify.delivery import _remember as remember
-from tocsin.notify.delivery import _seconds as seconds_text
-from tocsin.notify.delivery import channel_name, retry_delay
+from tocsin.jobs.registry import Handler
+from tocsin.notify.channels import Channels
+from tocsin.notify.delivery import (
+    Outcome,
+    Purpose,
+    Refusal,
+    Result,
+    RetryPolicy,
+    Target,
+    deliver_now,
+    handler,
+)
 from tocsin.notify.messages import PageMessage
 from tocsin.notify.models import (
     ContactMethod,
@@ -35,6 +38,7 @@ from tocsin.notify.models import (
     ShiftNotice,
     ShiftNoticeKind,
 )
+from tocsin.notify.pages import method_target, remember
 from tocsin.notify.service import contact_methods
 from tocsin.notify.shift_text import starting_text, zone_of
 from tocsin.notify.shifts import (
@@ -58,11 +62,6 @@ def notice_methods(session: Session, notice: ShiftNotice) -> list[ContactMethod]
     )
     chosen = list(dict.fromkeys(r.contact_method for r in rules if r.contact_method.enabled))
     return chosen or [m for m in contact_methods(session, notice.user) if m.enabled]
-
-
-def _skip(notice: ShiftNotice, reason: str) -> None:
-    notice.state = NotificationState.skipped.value
-    notice.detail = f"not sent: {reason}"
 
 
 def _refresh_start(session: Session, notice: ShiftNotice, now: datetime) -> str | None:
@@ -114,7 +113,49 @@ def _message(notice: ShiftNotice, settings: Settings) -> PageMessage:
     )
 
 
-SENDING = "sending"
+class ShiftNotices(Purpose[ShiftNotice]):
+    """A shift notice: one ShiftNotice row, to the person's quiet contact methods."""
+
+    job = SEND_JOB
+    payload_key = "notice_id"
+    waiting = NotificationState.planned.value
+
+    def __init__(
+        self, channels: Channels, settings: Settings, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.channels = channels
+        self.settings = settings
+        self.clock = clock
+
+    def load(self, session: Session, ident: int) -> ShiftNotice | None:
+        return session.get(ShiftNotice, ident, with_for_update=True)
+
+    def why_not(self, session: Session, record: ShiftNotice) -> str | None:
+        if not record.user.active:
+            return "the account is deactivated"
+        if not preference(session, record.user).enabled:
+            return "shift notifications are turned off"
+        if record.kind == ShiftNoticeKind.starting.value:
+            return _refresh_start(session, record, self.clock())
+        return None
+
+    def targets(self, session: Session, record: ShiftNotice) -> list[Target] | Refusal:
+        methods = notice_methods(session, record)
+        if not methods:
+            return Refusal("no enabled contact method")
+        message = _message(record, self.settings)
+        return [method_target(m, message, self.channels, self.settings) for m in methods]
+
+    def attempted(self, session: Session, record: ShiftNotice, results: list[Result]) -> None:
+        for result in results:
+            method = session.get(ContactMethod, int(result.key))
+            if method is not None:
+                what = "shift notice sent" if result.ok else f"shift notice failed: {result.detail}"
+                remember(method, ok=result.ok, result=what)
+        return None
+
+    def concluded(self, session: Session, record: ShiftNotice, outcome: Outcome) -> None:
+        pass  # a shift notice concerns no incident: its record is its history
 
 
 def send_notice(
@@ -125,104 +166,17 @@ def send_notice(
     settings: Settings,
     now: datetime | None = None,
 ) -> None:
-    """Send one planned shift notice to the person's methods, or record why not.
-
-    Commits twice: once before sending (the notice is `sending`), once with the results."""
-    notice = session.get(ShiftNotice, notice_id, with_for_update=True)
-    if notice is None or notice.state not in (NotificationState.planned, SENDING):
-        return  # already handled by an earlier run of this job
-    now = now or utcnow()
-    user = notice.user
-    if not user.active:
-        _skip(notice, "the account is deactivated")
-    elif not preference(session, user).enabled:
-        _skip(notice, "shift notifications are turned off")
-    elif notice.kind == ShiftNoticeKind.starting.value and (
-        problem := _refresh_start(session, notice, now)
-    ):
-        _skip(notice, problem)
-    if notice.state == NotificationState.skipped:
-        session.flush()
-        return
-    done = {key for key, result in (notice.deliveries or {}).items() if result.get("ok")}
-    methods = notice_methods(session, notice)
-    if not methods:
-        _skip(notice, "no enabled contact method")
-        session.flush()
-        return
-    message = _message(notice, settings)
-    targets = [
-        (str(m.id), m.label, channel_name(m, m.kind), channels.for_kind(m.kind),
-         destination(m, settings))
-        for m in methods
-        if str(m.id) not in done
-    ]  # fmt: skip
-    notice.attempts += 1
-    notice.state = SENDING
-    session.commit()  # nothing is held open while the channels answer
-    outcomes: list[tuple[str, str, str, str | None]] = []
-    for key, label, name, channel, where in targets:
-        try:
-            channel.send(message, where)
-        except DeliveryFailed as exc:
-            outcomes.append((key, label, name, exc.reason))
-        else:
-            outcomes.append((key, label, name, None))
-    notice = session.get(ShiftNotice, notice_id, with_for_update=True)
-    if notice is None or notice.state != SENDING:
-        return
-    results: dict[str, Any] = dict(notice.deliveries or {})
-    for key, label, name, error in outcomes:
-        method = session.get(ContactMethod, int(key))
-        if method is not None:
-            result = "shift notice sent" if error is None else f"shift notice failed: {error}"
-            remember(method, ok=error is None, result=result)
-        results[key] = {"label": label, "channel": name, "ok": error is None,
-                        "detail": error or "sent"}  # fmt: skip
-    notice.deliveries = results
-    _conclude(session, notice, results, settings, now)
-    session.flush()
+    """Send one notice at once in the caller's transaction, as if it were `now`."""
+    clock = (lambda: now) if now is not None else utcnow
+    purpose = ShiftNotices(channels, settings, clock)
+    deliver_now(session, purpose, RetryPolicy.from_settings(settings), notice_id)
 
 
-def _conclude(
-    session: Session,
-    notice: ShiftNotice,
-    results: dict[str, Any],
-    settings: Settings,
-    now: datetime,
-) -> None:
-    sent = [r["label"] for r in results.values() if r["ok"]]
-    failed = [f"{r['label']}: {r['detail']}" for r in results.values() if not r["ok"]]
-    if sent and notice.sent_at is None:
-        notice.sent_at = now
-    summary = f"sent to {', '.join(sent)}" if sent else ""
-    if not failed:
-        notice.state = NotificationState.sent.value
-        notice.detail = summary
-        log.info("notify.shift_notice_sent", notice_id=notice.id)
-        return
-    failures = "; ".join(failed)
-    if notice.attempts < settings.notify_attempts:
-        delay = retry_delay(settings, notice.attempts)
-        notice.state = NotificationState.planned.value  # until the retry
-        notice.detail = "; ".join(
-            part for part in (summary, f"failed: {failures}",
-                              f"retrying in {seconds_text(delay)}") if part
-        )  # fmt: skip
-        enqueue(session, SEND_JOB, {"notice_id": notice.id}, run_at=now + timedelta(seconds=delay))
-        return
-    notice.state = (NotificationState.sent if sent else NotificationState.failed).value
-    notice.detail = "; ".join(part for part in (summary, f"failed: {failures}") if part)
-    log.warning("notify.shift_notice_failed", notice_id=notice.id, error=failures)
-
-
-def job_handlers(channels: Channels, settings: Settings) -> dict[str, Any]:
+def job_handlers(channels: Channels, settings: Settings) -> dict[str, Handler]:
     """The handlers bootstrap registers for shift notices."""
 
     def scan_job(session: Session, payload: dict[str, Any]) -> None:
         scan(session)
 
-    def send_job(session: Session, payload: dict[str, Any]) -> None:
-        send_notice(session, int(payload["notice_id"]), channels=channels, settings=settings)
-
-    return {SCAN_JOB: scan_job, SEND_JOB: send_job}
+    policy = RetryPolicy.from_settings(settings)
+    return {SCAN_JOB: scan_job, SEND_JOB: handler(ShiftNotices(channels, settings), policy)}

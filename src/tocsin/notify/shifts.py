@@ -209,7 +209,7 @@ def scan(session: Session, now: datetime | None = None) -> int:
             shift_start=stint.start,
             shift_end=None,  # worked out when sent (the scan's window cuts it)
             data={},
-            deliveries={},
+            results={},
             state=NotificationState.planned.value,
             due_at=max(due, now),
             created_at=now,
@@ -338,7 +338,7 @@ def plan_changes(session: Session, watch: _Watch, after: list[Stint], *, cause: 
             subject=f"Your on-call shifts in {watch.name} changed",
             body=body,
             data={"cause": cause, "changes": [data for _, _, data in items]},
-            deliveries={},
+            results={},
             state=NotificationState.planned.value,
             due_at=utcnow(),
         )

@@ -32,27 +32,3 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
-
-
-async def access_log(request, call_next):  # type: ignore[no-untyped-def]
-    """One structured line per request, with a request id echoed in X-Request-ID."""
-    import time
-    import uuid
-
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    start = time.perf_counter()
-    try:
-        response = await call_next(request)
-    finally:
-        structlog.contextvars.unbind_contextvars("request_id")
-    response.headers["X-Request-ID"] = request_id
-    structlog.get_logger("tocsin.http").info(
-        "http.request",
-        method=request.method,
-        path=request.url.path,
-        status=response.status_code,
-        ms=round((time.perf_counter() - start) * 1000, 1),
-        request_id=request_id,
-    )
-    return response

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.requests import Request
 from starlette.responses import Response
 
 from tocsin.alerts.models import PENDING, Event
@@ -102,28 +99,21 @@ class Metrics:
         self.job = JobMetrics(self.registry)
         self._lock = threading.Lock()
         self._counters: dict[tuple[str, str, int], Counter] = {}
+        self._latencies: dict[tuple[str, str], Histogram] = {}
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            # Label by the route template (/api/v1/incidents/{ref}), never the raw path.
-            name = getattr(route, "path", None) or "unmatched"
-            self.latency.labels(request.method, name).observe(time.perf_counter() - start)
-            self.requests.labels(request.method, name, str(status)).inc()
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and its latency. Routes are templates and statuses few, so
+        each labelled child is looked up once: at thousands of requests a second, `labels()`
+        costs more than the increment."""
+        self.count(method, route, status)
+        latency = self._latencies.get((method, route))
+        if latency is None:
+            latency = self.latency.labels(method, route)
+            self._latencies[(method, route)] = latency
+        latency.observe(seconds)
 
     def count(self, method: str, route: str, status: int) -> None:
-        """Count a request served outside the middleware (the raw ingestion endpoint, status
-        pages). Their routes are fixed names and their statuses few, so each labelled counter
-        is looked up once: at thousands of requests a second, `labels()` costs more than the
-        increment."""
+        """Count a request served outside the middleware (status pages, from memory)."""
         counter = self._counters.get((method, route, status))
         if counter is None:
             counter = self.requests.labels(method, route, str(status))

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.config import Settings
 from tocsin.errors import ValidationFailed
+from tocsin.jobs.registry import Send
 from tocsin.statuspages.models import StatusPage
 from tocsin.statuspages.render import render_page, stored_files
 
@@ -89,22 +90,28 @@ def export_page(session: Session, page: StatusPage, directory: Path, *, settings
 def export_hook(settings: Settings) -> Any:
     """The `statuspages.export` job handler for these settings."""
 
-    def handler(session: Session, payload: dict[str, Any]) -> None:
+    def handler(session: Session, payload: dict[str, Any]) -> Send | None:
         page = session.get(StatusPage, int(payload["page_id"]))
         if page is None:
-            return
+            return None
         slug = page.slug
         files = [(f.path, f.body) for f in stored_files(session, page)]
-        # Nothing more to read: end the transaction before touching the disk or running a
-        # command, so no lock is held while an upload takes its time.
-        session.commit()
-        target = None
-        if settings.statuspage_export_dir:
-            target = Path(settings.statuspage_export_dir) / slug
-            count = write_tree(target, files)
-            log.info("statuspage.exported", page=slug, directory=str(target), files=count)
-        if settings.statuspage_export_command:
-            run_command(settings, slug, target)
+
+        # Outside any transaction: no lock is held while the disk or an upload takes its time.
+        def perform() -> None:
+            target = None
+            if settings.statuspage_export_dir:
+                target = Path(settings.statuspage_export_dir) / slug
+                count = write_tree(target, files)
+                log.info("statuspage.exported", page=slug, directory=str(target), files=count)
+            if settings.statuspage_export_command:
+                run_command(settings, slug, target)
+
+        def done(session: Session, result: None, error: BaseException | None) -> None:
+            if error is not None:
+                raise error  # the job is retried with its backoff
+
+        return Send(perform=perform, record=done)
 
     return handler
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +14,6 @@ from tocsin.statuspages.export import export_hook
 from tocsin.statuspages.refresh import RENDER_JOB
 from tocsin.statuspages.render import EXPORT_JOB, RERENDER_JOB, render_page, rerender_all
 
-Handler = Callable[[Session, dict[str, Any]], None]
 # Renders also run every hour (uptime bars move with the days, in every page's time zone).
 RERENDER_EVERY = timedelta(hours=1)
 

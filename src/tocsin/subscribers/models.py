@@ -147,6 +147,8 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+    # {target key: {"label", "channel", "ok", "detail"}}: what each attempt's target said.
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
