@@ -3,25 +3,21 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-TEST_STAMP := $(VENV)/.installed-test
+POSTGRES_LOG := $(or $(TMPDIR),/tmp)/tocsin-test-postgres.log
 
-.PHONY: run test test-sqlite test-postgres install install-test lint format bench clean
+.PHONY: run test test-sqlite test-postgres install lint typecheck format bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
-	@touch $@
-
-$(TEST_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[test]"
+# The exact versions of requirements.lock, then Tocsin itself (editable) without resolving.
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
 
 install: $(STAMP)
-
-install-test: $(TEST_STAMP)
 
 ## Start Tocsin on SQLite under ./data with demo data, at http://127.0.0.1:8080
 run: install
@@ -29,30 +25,49 @@ run: install
 	$(BIN)/tocsin demo
 	$(BIN)/tocsin serve
 
-## The whole suite: SQLite always; PostgreSQL too when TOCSIN_TEST_POSTGRES_URL is set (CI).
-test: install-test
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
-	TOCSIN_TEST_DB=sqlite $(BIN)/python -m pytest -p no:cacheprovider
+## Lint, then the whole suite: SQLite always; PostgreSQL too (at the same time, in a second
+## process) when TOCSIN_TEST_POSTGRES_URL is set (CI).
+test: lint
 	@if [ -n "$$TOCSIN_TEST_POSTGRES_URL" ]; then \
-	  echo "== again on PostgreSQL"; \
-	  TOCSIN_TEST_DB=postgres $(BIN)/python -m pytest -p no:cacheprovider; \
+	  echo "== the suite on SQLite and, at the same time, on PostgreSQL ($(POSTGRES_LOG))"; \
+	  TOCSIN_TEST_DB=postgres $(BIN)/python -m pytest -p no:cacheprovider -q > $(POSTGRES_LOG) 2>&1 & \
+	  pg=$$!; \
+	  TOCSIN_TEST_DB=sqlite $(BIN)/python -m pytest -p no:cacheprovider; sqlite=$$?; \
+	  wait $$pg; postgres=$$?; \
+	  echo "== PostgreSQL"; tail -n 60 $(POSTGRES_LOG); \
+	  echo "== SQLite exit $$sqlite, PostgreSQL exit $$postgres"; \
+	  test $$sqlite -eq 0 -a $$postgres -eq 0; \
 	else \
+	  TOCSIN_TEST_DB=sqlite $(BIN)/python -m pytest -p no:cacheprovider; \
 	  echo "(PostgreSQL run skipped: set TOCSIN_TEST_POSTGRES_URL to run the suite on it too)"; \
 	fi
 
-lint: install-test
+test-sqlite: install
+	TOCSIN_TEST_DB=sqlite $(BIN)/python -m pytest -p no:cacheprovider
+
+test-postgres: install
+	TOCSIN_TEST_DB=postgres $(BIN)/python -m pytest -p no:cacheprovider
+
+lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 
-format: install-test
+typecheck: install
+	$(BIN)/mypy
+
+format: install
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
-## Benchmarks into docs/benchmarks.md (~8 minutes): ingestion vs Alertmanager 0.25 (Debian's wrk,
-## prometheus-alertmanager), who is on call now, escalation timers, alert to first notification
-## (aiosmtpd, from the test extra). `bench/run.py --quick` is a ~2 minute smoke run that only prints.
-bench: install-test
+## Pin the exact versions of every dependency (after changing pyproject.toml).
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install -q "pip-tools>=7.4,<8"
+	$(BIN)/pip-compile -q --extra test --strip-extras --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links -o requirements.lock pyproject.toml
+
+## Benchmarks into docs/benchmarks.md: see bench/run.py. `bench/run.py --quick` is a short
+## smoke run that only prints.
+bench: install
 	$(BIN)/python bench/run.py --write
 
 clean:

@@ -220,13 +220,10 @@ def create_app_from_environment() -> FastAPI:
 
 
 def freeze_startup_objects() -> None:
-    """Move what start-up allocated out of the garbage collector's sight (`gc.freeze`).
-
-    A serving process keeps these objects (ORM mappers and their configuration, templates,
-    caches) for its whole life, yet every full collection walked them all again: measured
-    under load, 40-70 ms pauses with every request waiting, the whole p99 of the status page.
-    The ORM's mappers are configured here first, as the first query would do later.
-    """
+    """Move what start-up allocated out of the garbage collector's sight (`gc.freeze`): a
+    serving process keeps those objects (ORM mappers, templates, caches) for its whole life,
+    and full collections need not walk them (see docs/benchmarks.md). The ORM's mappers are
+    configured here first, as the first query would do later."""
     configure_mappers()
     gc.collect()
     gc.freeze()

@@ -36,7 +36,7 @@ def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a bound on start-up on a loaded machine, not a target
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
