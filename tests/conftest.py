@@ -83,11 +83,17 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
 
 
-def _truncate_all(url: str) -> None:
+def _empty_all(url: str) -> None:
+    """Delete every row (children first) and restart every sequence, in one round trip.
+    (TRUNCATE of every table costs a file operation per table: seconds per test.)"""
     engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    deletes = [f'DELETE FROM "{t.name}"' for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        sequences = conn.execute(
+            text("SELECT sequence_schema || '.' || sequence_name FROM information_schema.sequences")
+        ).scalars()
+        restarts = [f"SELECT setval('{name}', 1, false)" for name in sequences]
+        conn.exec_driver_sql("; ".join(deletes + restarts))
     engine.dispose()
 
 
@@ -95,7 +101,7 @@ def _truncate_all(url: str) -> None:
 def settings(database_template: str, tmp_path: Path) -> Settings:
     """Settings pointing at a fresh database holding only the default vocabulary."""
     if BACKEND == "postgres":
-        _truncate_all(database_template)
+        _empty_all(database_template)
         url = database_template
     else:
         path = tmp_path / "tocsin.db"

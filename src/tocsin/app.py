@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import text
 from sqlalchemy.orm import configure_mappers
 
@@ -34,6 +35,12 @@ log = structlog.get_logger("tocsin.app")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 ENQUEUE_PATH = "/v2/enqueue"
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 # Not access-logged: at thousands of events a second the log would drown the rest.
 QUIET_PATHS = frozenset({ENQUEUE_PATH})
 
@@ -181,6 +188,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        telemetry=None if settings.opentelemetry else NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.container = container

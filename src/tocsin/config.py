@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     port: int = 8080
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
+    # FastAPI's native OpenTelemetry spans, metrics and logs, for the providers the process
+    # configures (e.g. FASTAPI_OTEL_AUTO_CONFIGURE=true with OTEL_* variables). Off: Tocsin's
+    # own Prometheus metrics and structured logs cover it, at no cost per request.
+    opentelemetry: bool = False
     # Run jobs in the web process's engine (what `make run` does); false: `tocsin worker`.
     embedded_worker: bool = True
     # The engine wakes at once for jobs committed in its process (and on PostgreSQL, through

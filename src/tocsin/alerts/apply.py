@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tocsin.alerts.models import (
     PENDING,
@@ -214,14 +215,56 @@ class Applier:
 
     # -- applying ---------------------------------------------------------------------------
 
+    def _repeat(self, integration_id: int | None, action: str, key: str | None, data: str) -> Any:
+        """The open alert (id, service id, severity) that this event merely repeats, or None.
+
+        The one definition of a repeat: a trigger whose key has an open alert, at a severity
+        no higher than the alert's (a higher one raises the alert's: the full path). Callers
+        make sure no earlier event of the same key still waits to be applied."""
+        if action != "trigger" or not key or integration_id is None:
+            return None
+        ref = self._refs.get((integration_id, key))
+        if ref is not None and _raises(ref[2], _severity_of(data)):
+            return None
+        return ref
+
+    def _repeated(self, ref: Any, integration_id: int, received_at: datetime) -> str:
+        """Count a repeat on its alert; the sentence that says what became of it."""
+        self._count(ref[0], received_at)
+        self._seen(integration_id, received_at)
+        return f"deduplicated into open alert {ref[0]}"
+
+    def settle_new(self, rows: list[dict[str, Any]]) -> None:
+        """Settle the repeats among rows about to be stored (in place: outcome, alert,
+        service), so that they are stored once, already applied. Only when no event waits to
+        be applied: rows after one of the same key that stays pending stay pending too, and
+        everything pending is applied in id order after the insert (`apply_pending`)."""
+        if self.session.execute(select(Event.id).where(PENDING).limit(1)).first() is not None:
+            return
+        self._prefetch_open_alerts(
+            [_Key(r["integration_id"], r["dedup_key"]) for r in rows if r["dedup_key"]]
+        )
+        waiting: set[tuple[int, str]] = set()
+        for row in rows:
+            iid, key = row["integration_id"], row["dedup_key"]
+            ref = None if (iid, key) in waiting else self._repeat(iid, row["action"], key,
+                                                                   row["data"])  # fmt: skip
+            if ref is None:
+                if key:
+                    waiting.add((iid, key))
+                continue
+            row["outcome_detail"] = self._repeated(ref, iid, row["received_at"])
+            row["outcome"] = Outcome.deduplicated.value
+            row["alert_id"], row["service_id"] = ref[0], ref[1]
+            row["processed_at"] = self.now
+
     def apply_pending(self, limit: int, *, budget_seconds: float | None = None) -> int:
         """Apply up to `limit` pending events in id order; after `budget_seconds` of applying
         (and at least MIN_PER_BATCH events, so that a batch always gets somewhere) stop early,
         leaving the rest pending. Returns how many were applied.
 
-        The common case under load, a trigger for an alert that is already open, is settled
-        from the few columns read here and written back in one statement per alert; every
-        other event is loaded whole and applied by `apply`.
+        Repeats are settled from the few columns read here and written back in one statement;
+        every other event is loaded whole and applied by `apply`.
         """
         rows = self.session.execute(
             select(
@@ -238,28 +281,19 @@ class Applier:
         ).all()
         self.caught_up = len(rows) < limit
         if not rows:
+            self._finish()
             return 0
         self._prefetch_open_alerts(rows)
         repeats: list[dict[str, Any]] = []
         done = 0
         deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
         for row in rows:
-            ref = None
-            if row.action == "trigger" and row.dedup_key and row.integration_id is not None:
-                ref = self._refs.get((row.integration_id, row.dedup_key))
-            if ref is not None and _raises(ref[2], _severity_of(row.data)):
-                ref = None  # a repeat at a higher severity raises its alert's: the full path
+            ref = self._repeat(row.integration_id, row.action, row.dedup_key, row.data)
             if ref is not None:
-                self._count(ref[0], row.received_at)
+                detail = self._repeated(ref, row.integration_id, row.received_at)
                 repeats.append(
-                    {
-                        "event_id": row.id,
-                        "detail": f"deduplicated into open alert {ref[0]}",
-                        "alert": ref[0],
-                        "service": ref[1],
-                    }
+                    {"event_id": row.id, "detail": detail, "alert": ref[0], "service": ref[1]}
                 )
-                self._seen(row.integration_id, row.received_at)
             else:
                 stored = self.session.get(Event, row.id)
                 assert stored is not None
@@ -298,13 +332,25 @@ class Applier:
         self._last_event[integration_id] = max(at, self._last_event.get(integration_id, at))
 
     def _finish(self) -> None:
-        for integration_id, at in self._last_event.items():
-            integration = self.integration(integration_id)
-            if integration is not None and (
-                integration.last_event_at is None or integration.last_event_at < at
-            ):
-                integration.last_event_at = at
+        """Write what the batch counted: integrations' last event, alerts' counts."""
         self.session.flush()
+        if self._last_event:
+            table = Integration.__table__
+            at = bindparam("at")
+            newer = or_(table.c.last_event_at.is_(None), table.c.last_event_at < at)
+            self.session.connection().execute(
+                update(table)
+                .where(table.c.id == bindparam("integration"))
+                .values(last_event_at=case((newer, at), else_=table.c.last_event_at)),
+                [{"integration": i, "at": when} for i, when in self._last_event.items()],
+            )
+            for integration_id, when in self._last_event.items():
+                loaded = self._integrations.get(integration_id)
+                if loaded is not None and (
+                    loaded.last_event_at is None or loaded.last_event_at < when
+                ):
+                    set_committed_value(loaded, "last_event_at", when)
+            self._last_event.clear()
         if self._counts:
             table = Alert.__table__
             self.session.connection().execute(

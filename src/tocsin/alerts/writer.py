@@ -155,23 +155,27 @@ class EventWriter:
 
     def write(self, batch: list[Any]) -> None:
         """Commit a batch of submissions (applying what it may), then answer them."""
-        rows = [row for submission in batch for row in submission.rows]
+        # Copies: settling repeats fills them in, and a failed transaction must not leave the
+        # originals looking applied.
+        rows = [dict(row) for submission in batch for row in submission.rows]
         try:
             with transaction(self.durable) as session:
+                applier = Applier(session) if take_apply_lock(session) else None
+                if applier is not None:
+                    applier.settle_new(rows)  # repeats are stored already applied
                 session.execute(insert(self._table), rows)
-                if take_apply_lock(session):
-                    applier = Applier(session)
+                if applier is not None:
                     applier.apply_pending(APPLY_LIMIT, budget_seconds=self.apply_seconds)
-                    self._pending = not applier.caught_up
-                else:
-                    self._pending = True
+                self._pending = applier is None or not applier.caught_up
         except Exception as exc:
             log.warning("ingest.write_and_apply_failed", error=str(exc), events=len(rows))
-            self._write_alone(batch, rows)
+            self._write_alone(batch)
             return
         self.inbox.done(batch)
 
-    def _write_alone(self, batch: list[Any], rows: list[dict[str, Any]]) -> None:
+    def _write_alone(self, batch: list[Any]) -> None:
+        """Store the batch pending, as it came (a later step applies it)."""
+        rows = [row for submission in batch for row in submission.rows]
         try:
             with transaction(self.durable) as session:
                 session.execute(insert(self._table), rows)
