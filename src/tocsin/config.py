@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     job_retention_days: int = Field(default=7, gt=0)
     session_max_age_hours: int = Field(default=12 * 24, gt=0)
     cookie_secure: bool = False
+    # Login throttling (see docs/operations.md): after this many failed logins from one client
+    # network (an IPv4 address or an IPv6 /64), or for one account from anywhere, further
+    # attempts are refused (429) for `login_lockout_seconds`, doubling with each further
+    # failure up to `login_lockout_max_seconds`. Failures are forgotten once a key has gone
+    # `login_failure_window_seconds` without one (counted from the end of its lockout).
+    # The network's limit is checked first, and should be the lower one.
+    login_max_failures_per_address: int = Field(default=10, ge=1)
+    login_max_failures_per_account: int = Field(default=20, ge=1)
+    login_lockout_seconds: int = Field(default=60, ge=1, le=3600)
+    login_lockout_max_seconds: int = Field(default=900, ge=1, le=3600)
+    login_failure_window_seconds: int = Field(default=900, ge=1, le=86_400)
     # Demo admin login chosen by `make run` / `tocsin demo`.
     admin_email: str = "admin@example.com"
     admin_password: str = "tocsin-admin"
@@ -107,6 +118,14 @@ class Settings(BaseSettings):
     def _refuse_default_secret_in_production(self) -> Settings:
         if self.env == "production" and self.secret_key == DEFAULT_SECRET:
             raise ValueError("TOCSIN_SECRET_KEY must be set to a random value in production")
+        return self
+
+    @model_validator(mode="after")
+    def _lockout_bounds(self) -> Settings:
+        if self.login_lockout_max_seconds < self.login_lockout_seconds:
+            raise ValueError(
+                "TOCSIN_LOGIN_LOCKOUT_MAX_SECONDS must be at least TOCSIN_LOGIN_LOCKOUT_SECONDS"
+            )
         return self
 
     @property

@@ -51,7 +51,11 @@ def timezone(value: object, field: str = "timezone") -> str:
 
 def url(value: object, field: str) -> str:
     link = text(value, field, max_len=2048, required=True)
-    parsed = urlparse(link)
+    try:
+        parsed = urlparse(link)
+        parsed.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:  # an unclosed "[" of an IPv6 host, a port like ":99999"
+        raise ValidationFailed(f"{field} is not a valid URL: {exc}", field=field) from exc
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValidationFailed(f"{field} must be an http(s) URL: {link!r}", field=field)
     return link

@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from tocsin.alerts.models import Event
-from tocsin.auth import service as auth
+from tocsin.auth.passwords import verify_password
+from tocsin.catalog.models import User
 from tocsin.cli.main import app
 from tocsin.config import Settings
 from tocsin.incidents.models import ActionItem, Incident, StatusUpdate, TimelineEntry
@@ -50,4 +51,5 @@ def test_demo_seeds_once_with_every_state(settings: Settings, container) -> None
         )
         assert session.scalar(select(func.count()).where(Incident.drill.is_(True))) == 1
         assert session.scalar(select(func.count()).where(Incident.restricted.is_(True))) == 1
-        assert auth.authenticate(session, "boss@example.org", "a-good-password").role == "admin"
+        boss = session.scalars(select(User).where(User.email == "boss@example.org")).one()
+        assert boss.role == "admin" and verify_password(boss.password_hash, "a-good-password")

@@ -49,6 +49,16 @@ def test_webhooks_to_private_addresses_are_refused_unless_allowed(
         client, me, responder, kind="apprise", target=f"json://127.0.0.1:{receiver.port}"
     )
     assert refused.status_code == 422 and "loopback" in refused.text
+    for target in (
+        "http://100.100.100.200/latest/meta-data/",  # shared address space: cloud metadata
+        "http://[2002:7f00:1::1]/hook",  # 6to4 carrying 127.0.0.1
+        "http://[::ffff:169.254.169.254]/",
+        "json://100.64.0.1/hook",
+    ):
+        kind = "apprise" if target.startswith("json") else "webhook"
+        refused = _add(client, me, responder, kind=kind, target=target)
+        assert refused.status_code == 422, target
+        assert "not a public internet address" in refused.json()["error"]["message"], target
     app.state.settings = app.state.settings.model_copy(update={"outbound_allow_private": True})
     assert _add(client, me, responder, kind="webhook", target=receiver.url).status_code == 201
 

@@ -108,19 +108,49 @@ def calendar_server():  # type: ignore[no-untyped-def]
     server.server_close()
 
 
-def test_import_from_a_url_is_guarded(db, people, ical_layer, calendar_server) -> None:  # type: ignore[no-untyped-def]
+def test_import_from_a_url_is_guarded(db, people, ical_layer, calendar_server, settings) -> None:  # type: ignore[no-untyped-def]
     schedule, layer = ical_layer
+    strict = ical_import.calendar_guard(settings)
     service.update_layer(db, layer, {"ical_url": f"{calendar_server}/moved"})
     with pytest.raises(ValidationFailed) as info:
-        ical_import.import_url(db, layer, allow_private=False)
-    assert info.value.field == "ical_url" and "private or local address" in info.value.message
-    report = ical_import.import_url(db, layer, allow_private=True, now=utc(2026, 6, 1))
+        ical_import.import_url(db, layer, guard=strict)
+    assert info.value.field == "ical_url" and "not a public internet address" in info.value.message
+    intranet = settings.model_copy(update={"ical_import_allow_private_urls": True})
+    report = ical_import.import_url(
+        db, layer, guard=ical_import.calendar_guard(intranet), now=utc(2026, 6, 1)
+    )
     assert report["imported"] == 5 and report["source"].endswith("/moved")
     service.update_layer(
         db, layer, {"ical_url": f"{calendar_server.replace('127.0.0.1', 'localhost')}/x"}
     )
-    with pytest.raises(ValidationFailed, match="private or local"):
-        ical_import.import_url(db, layer, allow_private=False)
+    with pytest.raises(ValidationFailed, match="not a public internet address"):
+        ical_import.import_url(db, layer, guard=strict)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["100.100.100.200", "[2002:7f00:1::1]", "[::ffff:127.0.0.1]", "[64:ff9b::a9fe:a9fe]", "0"],
+)
+def test_calendar_urls_use_the_outbound_guard(db, ical_layer, settings, host: str) -> None:  # type: ignore[no-untyped-def]
+    """Shared, 6to4, IPv4-mapped and NAT64 forms of internal addresses are refused, as for
+    webhooks, before anything is fetched."""
+    _, layer = ical_layer
+    service.update_layer(db, layer, {"ical_url": f"http://{host}/rota.ics"})
+    with pytest.raises(ValidationFailed, match="not a public internet address"):
+        ical_import.import_url(db, layer, guard=ical_import.calendar_guard(settings))
+
+
+def test_calendar_urls_follow_the_outbound_cidr_allowance(
+    db, people, ical_layer, calendar_server, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """TOCSIN_OUTBOUND_ALLOW_CIDRS lets calendars come from an allowed network, too."""
+    _, layer = ical_layer
+    service.update_layer(db, layer, {"ical_url": f"{calendar_server}/moved"})
+    allowed = settings.model_copy(update={"outbound_allow_cidrs": "127.0.0.0/8"})
+    report = ical_import.import_url(
+        db, layer, guard=ical_import.calendar_guard(allowed), now=utc(2026, 6, 1)
+    )
+    assert report["imported"] == 5
 
 
 def test_feeds_list_shifts_with_stable_uids(client, db, people, make_schedule) -> None:  # type: ignore[no-untyped-def]

@@ -88,6 +88,13 @@ def test_client_keys_group_ipv6_networks() -> None:
         ({"mode": "webhook", "endpoint": "ftp://example.com/x"}, "must be an http(s) URL"),
         ({"mode": "webhook", "endpoint": "http://10.0.0.5/hook"}, "private, loopback"),
         ({"mode": "webhook", "endpoint": "http://169.254.169.254/"}, "private, loopback"),
+        # Shared address space (a cloud metadata address) and IPv6 forms of inside addresses.
+        ({"mode": "webhook", "endpoint": "http://100.100.100.200/"}, "not a public"),
+        ({"mode": "webhook", "endpoint": "http://[2002:7f00:1::1]:8080/"}, "6to4, embedding"),
+        ({"mode": "webhook", "endpoint": "http://[::ffff:10.0.0.5]/"}, "not a public"),
+        ({"mode": "webhook", "endpoint": "http://[64:ff9b::a9fe:a9fe]/"}, "NAT64, embedding"),
+        ({"mode": "webhook", "endpoint": "http://[::1/"}, "not a valid URL"),
+        ({"mode": "webhook", "endpoint": "http://example.com:99999/"}, "not a valid URL"),
         ({"mode": "webhook", "endpoint": "https://" + "a" * 2100 + ".com/"}, "too long"),
         ({"email": "ok@example.com", "components": ["nope12345678"]}, "has no component"),
     ],

@@ -208,3 +208,29 @@ def test_the_rest_api(
     assert client.delete(f"{url}/{sub_id}", headers=as_responder).status_code == 204
     assert client.get(f"{url}/{sub_id}", headers=as_responder).status_code == 404
     assert client.get("/api/v1/status-pages/999/subscribers", headers=as_admin).status_code == 404
+
+
+def test_the_rest_api_and_the_ui_refuse_webhooks_to_inside_addresses(
+    client: TestClient, db: Session, acme: Acme, admin: User, settings: Settings
+) -> None:
+    """The outbound guard as installed (the fixture allows loopback for the receivers)."""
+    client.app.state.settings = settings.model_copy(update={"outbound_allow_private": False})
+    as_admin = api_as(client, db, admin)
+    url = f"/api/v1/status-pages/{acme.page.id}/subscribers"
+    for endpoint in (
+        "http://100.100.100.200/",
+        "http://[2002:7f00:1::1]/hook",
+        "http://[64:ff9b::7f00:1]/hook",
+        "http://localhost:9/hook",
+    ):
+        response = client.post(url, headers=as_admin, json={"endpoint": endpoint})
+        assert response.status_code == 422, endpoint
+        error = response.json()["error"]
+        assert error["field"] == "endpoint" and "not a public internet address" in error["message"]
+    csrf = browser_login(client, admin.email)
+    response = client.post(
+        f"/status-pages/{acme.page.id}/subscribers",
+        data={"csrf_token": csrf, "mode": "webhook", "endpoint": "http://100.100.100.200/"},
+    )
+    assert "not a public internet address" in response.text
+    assert _by_address(db) == {}

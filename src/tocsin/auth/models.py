@@ -1,4 +1,5 @@
-"""ORM models for browser sessions and API tokens. Only hashes of secrets are stored."""
+"""ORM models for browser sessions, API tokens and login throttling. Only hashes of secrets
+are stored."""
 
 from __future__ import annotations
 
@@ -38,3 +39,18 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginThrottle(Base):
+    """Failed logins counted for one client network or one account (auth/throttle.py), in
+    the database so that every process shares them and a restart forgets nothing."""
+
+    __tablename__ = "login_throttles"
+
+    # "address:<client network>" or "account:<sha256 of the email>": no email is stored.
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    # When the count is forgotten: a quiet window after the last failure or the end of its
+    # lockout. Rows past it are purged.
+    forget_at: Mapped[datetime] = mapped_column(index=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tocsin import validation as v
 from tocsin.auth.models import ApiToken, WebSession
-from tocsin.auth.passwords import hash_password, needs_rehash, verify_password
+from tocsin.auth.passwords import hash_password
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import Forbidden, NotFound, Unauthenticated
@@ -19,23 +20,50 @@ from tocsin.errors import Forbidden, NotFound, Unauthenticated
 TOKEN_PREFIX = "tcs_"
 # Record last use at most this often, so API reads do not all become writes.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-_DUMMY_HASH = hash_password("timing-equaliser")
+# Checked in place of a missing user's hash, so that an unknown email costs the same.
+DUMMY_HASH = hash_password("timing-equaliser")
+
+
+@dataclass(frozen=True)
+class LoginCandidate:
+    """Who a login names: the active user's id and password hash, or neither (an unknown,
+    deactivated or password-less account fails like a wrong password)."""
+
+    user_id: int | None
+    password_hash: str | None
+
+    @property
+    def hash_to_check(self) -> str:
+        return self.password_hash or DUMMY_HASH
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def authenticate(session: Session, email: str, password: str) -> User:
-    """The active user with this email and password, or Unauthenticated (same message for both)."""
+def login_candidate(session: Session, email: str) -> LoginCandidate:
+    """Read the account `email` names, for its password to be checked outside the
+    transaction."""
     user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
     if user is None or not user.active or not user.password_hash:
-        verify_password(_DUMMY_HASH, password or "")  # same cost whether or not the user exists
+        return LoginCandidate(None, None)
+    return LoginCandidate(user.id, user.password_hash)
+
+
+def complete_login(
+    session: Session, candidate: LoginCandidate, *, new_hash: str | None = None
+) -> User:
+    """The candidate's user, whose password was found right; Unauthenticated if the account
+    was deactivated or its password changed meanwhile. `new_hash` replaces a hash made with
+    outdated parameters."""
+    user = None
+    if candidate.user_id is not None:
+        user = session.get(User, candidate.user_id, populate_existing=True)
+    if user is None or not user.active or user.password_hash != candidate.password_hash:
         raise Unauthenticated("wrong email or password")
-    if not verify_password(user.password_hash, password or ""):
-        raise Unauthenticated("wrong email or password")
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if new_hash is not None:
+        user.password_hash = new_hash
+    session.flush()
     return user
 
 

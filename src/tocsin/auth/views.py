@@ -9,10 +9,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tocsin.auth import service as auth
+from tocsin.auth.login import log_in
+from tocsin.auth.throttle import LoginThrottled, Policy
 from tocsin.catalog.models import UserRole
 from tocsin.deps import SESSION_COOKIE, AppSettings, CurrentUser, DbSession, OptionalUser
 from tocsin.errors import DomainError, Forbidden, Unauthenticated
-from tocsin.web.csrf import check_csrf
+from tocsin.web.clients import request_network
+from tocsin.web.csrf import CsrfChecked
 from tocsin.web.forms import Form, redirect, text
 from tocsin.web.templating import render
 
@@ -34,19 +37,29 @@ def login_page(request: Request, user: OptionalUser, next: str = "/incidents") -
 
 
 @router.post("/login")
-async def login(request: Request, db: DbSession, settings: AppSettings, form: Form) -> Response:
-    await check_csrf(request)  # cross-origin login posts are refused
+async def login(
+    request: Request, db: DbSession, settings: AppSettings, form: Form, _csrf: CsrfChecked
+) -> Response:
+    """Cross-origin login posts are refused (CSRF). The database work and the password check
+    run off the event loop (auth/login.py)."""
     email, password = text(form, "email"), text(form, "password")
     target = _safe_next(text(form, "next") or "/incidents")
+    context = {"next": target, "email": email}
     try:
-        user = auth.authenticate(db, email, password)
-    except Unauthenticated as exc:
-        return render(
-            request, "login.html", {"next": target, "email": email, "error": exc.message}, 400
+        _, secret = await log_in(
+            db,
+            email=email,
+            password=password,
+            network=request_network(request),
+            policy=Policy.from_settings(settings),
+            max_age=timedelta(hours=settings.session_max_age_hours),
         )
-    _, secret = auth.start_web_session(
-        db, user, max_age=timedelta(hours=settings.session_max_age_hours)
-    )
+    except LoginThrottled as exc:
+        response = render(request, "login.html", {**context, "error": exc.message}, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except Unauthenticated as exc:
+        return render(request, "login.html", {**context, "error": exc.message}, 400)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

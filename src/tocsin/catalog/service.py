@@ -118,6 +118,9 @@ def create_user(
     team_ids: Iterable[int] = (),
 ) -> User:
     address = v.email(email)
+    # Hashed before the first query: a caller whose transaction has not begun yet
+    # (`tocsin user create`) then holds no database lock while argon2 runs.
+    password_hash = _password(password) if password else None
     if user_by_email(session, address) is not None:
         raise Conflict(f"a user with email {address} already exists")
     user = User(
@@ -125,7 +128,7 @@ def create_user(
         email=address,
         role=v.one_of(role, "role", [r.value for r in UserRole]),
         timezone=v.timezone(timezone),
-        password_hash=_password(password) if password else None,
+        password_hash=password_hash,
         teams=[get_team(session, t) for t in dict.fromkeys(team_ids)],
     )
     session.add(user)

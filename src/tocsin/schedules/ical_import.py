@@ -6,16 +6,16 @@ full name in the summary. Events that match nobody are kept in the layer's impor
 (shown on the schedule page and returned by the API), never silently dropped. Importing
 again replaces the layer's events.
 
-A calendar URL is fetched only from public addresses unless the setting
-`ical_import_allow_private_urls` allows private ones (a rota on an intranet server); every
-redirect is checked the same way, and the body is limited in size and time.
+A calendar URL is fetched only from addresses the outbound guard (notify/outbound.py)
+permits, where the setting `ical_import_allow_private_urls` also allows private ones (a rota
+on an intranet server); every redirect is checked the same way, and the body is limited in
+size and time.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlparse
@@ -27,8 +27,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import User
+from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.errors import ValidationFailed
+from tocsin.notify.outbound import OutboundGuard, OutboundRefused
 from tocsin.notify.shifts import watching
 from tocsin.schedules.models import Layer, LayerEvent, LayerKind
 from tocsin.schedules.rotation import zone
@@ -183,35 +185,38 @@ def _entry(summary: str, start: datetime, end: datetime, uid: str, reason: str) 
 # Fetching a calendar from a URL -------------------------------------------------------------
 
 
-def _check_address(url: str, allow_private: bool) -> None:
+def calendar_guard(settings: Settings) -> OutboundGuard:
+    """The outbound guard for calendar URLs: the one webhooks use, where
+    `ical_import_allow_private_urls` also allows every private address."""
+    guard = OutboundGuard.from_settings(settings)
+    if settings.ical_import_allow_private_urls:
+        return replace(guard, allow_private=True)
+    return guard
+
+
+def _check_address(url: str, guard: OutboundGuard) -> None:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValidationFailed(f"ical_url must be an http(s) URL: {url!r}", field="ical_url")
-    if allow_private:
-        return
     try:
-        infos = socket.getaddrinfo(parsed.hostname, parsed.port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+        guard.check_host(parsed.hostname, parsed.port)
+    except ValueError as exc:  # a port out of range
+        raise ValidationFailed(f"ical_url has an invalid port: {url!r}", field="ical_url") from exc
+    except OutboundRefused as exc:
         raise ValidationFailed(
-            f"ical_url: cannot resolve {parsed.hostname!r}", field="ical_url"
+            f"ical_url: {exc.reason}; for a rota on an intranet server, set "
+            "TOCSIN_ICAL_IMPORT_ALLOW_PRIVATE_URLS=true",
+            field="ical_url",
         ) from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise ValidationFailed(
-                f"ical_url: {parsed.hostname} is a private or local address ({address}); "
-                "set TOCSIN_ICAL_IMPORT_ALLOW_PRIVATE_URLS=true to allow it",
-                field="ical_url",
-            )
 
 
-def fetch_calendar(url: str, *, allow_private: bool) -> bytes:
-    """The body at `url`, refusing private addresses (unless allowed) at every redirect."""
+def fetch_calendar(url: str, *, guard: OutboundGuard) -> bytes:
+    """The body at `url`, checked against the outbound guard at every redirect."""
     if url.lower().startswith("webcal://"):
         url = "https://" + url[len("webcal://") :]
     with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            _check_address(url, allow_private)
+            _check_address(url, guard)
             try:
                 with client.stream("GET", url, headers={"Accept": "text/calendar"}) as response:
                     if response.is_redirect and "location" in response.headers:
@@ -239,10 +244,10 @@ def fetch_calendar(url: str, *, allow_private: bool) -> bytes:
 
 
 def import_url(
-    session: Session, layer: Layer, *, allow_private: bool, now: datetime | None = None
+    session: Session, layer: Layer, *, guard: OutboundGuard, now: datetime | None = None
 ) -> dict[str, Any]:
     """Fetch the layer's calendar URL and import it (replacing its events)."""
     if not layer.ical_url:
         raise ValidationFailed("the layer has no calendar URL", field="ical_url")
-    data = fetch_calendar(layer.ical_url, allow_private=allow_private)
+    data = fetch_calendar(layer.ical_url, guard=guard)
     return import_calendar(session, layer, data, source=layer.ical_url, now=now)

@@ -303,9 +303,8 @@ def import_layer(
             data = upload.file.read(ical_import.MAX_BYTES + 1)
             reports.append(ical_import.import_calendar(db, layer, data, source=upload.filename))
         else:
-            reports.append(ical_import.import_url(
-                db, layer, allow_private=settings.ical_import_allow_private_urls
-            ))  # fmt: skip
+            guard = ical_import.calendar_guard(settings)
+            reports.append(ical_import.import_url(db, layer, guard=guard))
 
     response = perform(db, _back(schedule_id), action)
     if reports:

@@ -9,7 +9,6 @@ request (a refused request still counts, so hammering does not help)."""
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 from tocsin.db import utcnow
 from tocsin.errors import DomainError
 from tocsin.subscribers.models import RateWindow
+from tocsin.web.clients import client_network
 
 WINDOW = timedelta(hours=1)
 
@@ -42,18 +42,8 @@ class Limit:
 
 
 def client_key(host: str | None) -> str:
-    """One bucket per IPv4 address and per IPv6 /64 (one machine usually holds a whole /64)."""
-    if not host:
-        return "ip:unknown"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return f"ip:{host[:60]}"
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return f"ip:{address.ipv4_mapped}"
-        return f"ip:{ipaddress.ip_network(f'{address}/64', strict=False)}"
-    return f"ip:{address}"
+    """One bucket per IPv4 address and per IPv6 /64 (see web/clients.py)."""
+    return f"ip:{client_network(host)}"
 
 
 def address_key(address: str) -> str:

@@ -1,0 +1,42 @@
+"""Helpers for the login tests: requests to a live server, many at once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import httpx
+
+# Generous for a request on loopback, yet shorter than SQLite's 30 s busy timeout: a request
+# stuck behind a login holding the event loop and the database times out.
+TIMEOUT = 15.0
+
+
+def in_parallel(calls: list[Callable[[], httpx.Response]]) -> tuple[list[threading.Thread], list]:
+    """Start every call in a thread of its own; the list fills with responses or errors."""
+    results: list[httpx.Response | Exception] = []
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], httpx.Response]) -> None:
+        start.wait()
+        try:
+            results.append(call())
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
+            results.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def login_call(base: str, email: str, password: str) -> Callable[[], httpx.Response]:
+    def call() -> httpx.Response:
+        with httpx.Client(base_url=base, timeout=TIMEOUT) as http:
+            return http.post(
+                "/login",
+                data={"email": email, "password": password},
+                follow_redirects=False,
+            )
+
+    return call
