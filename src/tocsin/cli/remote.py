@@ -342,6 +342,7 @@ OUTCOME_STYLES = {
     "suppressed": "magenta",
     "maintenance": "blue",
     "failed": "bold white on red",
+    "rejected": "bold red",
 }
 
 
