@@ -280,3 +280,58 @@ def test_refused_event_of_a_known_key_is_kept_with_its_reason(
         assert event.outcome == "rejected" and "payload.summary" in event.outcome_detail
         assert event.raw is not None and routing_key not in event.raw  # the key is a secret
         assert s.scalar(select(func.count(Alert.id))) == 0
+
+
+def test_trigger_images_are_kept_like_pagerduty(
+    live_server: str, routing_key: str, container: Container
+) -> None:
+    """Images need an https `src` (PagerDuty's rule); `href` and `alt` are optional. One that
+    breaks the rule is left out and the page still happens."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pdpyras
+
+        session = pdpyras.EventsAPISession(routing_key)
+        session.url = live_server
+        dedup = session.trigger(
+            "Latency above 2 s",
+            "web-1",
+            severity="error",
+            images=[
+                {
+                    "src": "https://grafana.example.com/render/latency.png",
+                    "href": "https://grafana.example.com/d/latency",
+                    "alt": "p99 latency, last hour",
+                },
+                {"src": "https://grafana.example.com/render/errors.png"},
+                {"src": "http://insecure.example.com/chart.png", "alt": "not https"},
+                {"href": "https://no-src.example.com"},
+                {"src": "https://ok.example.com/a.png", "href": "javascript:alert(1)"},
+            ],
+        )
+    settle(container)
+    with container.sessionmaker() as s:
+        alert = s.scalars(select(Alert)).one()
+        assert alert.dedup_key == dedup
+        assert alert.images == [
+            {
+                "src": "https://grafana.example.com/render/latency.png",
+                "href": "https://grafana.example.com/d/latency",
+                "alt": "p99 latency, last hour",
+            },
+            {"src": "https://grafana.example.com/render/errors.png"},
+            {"src": "https://ok.example.com/a.png"},
+        ]
+        event = s.scalars(select(Event)).one()
+        assert len(json.loads(event.data)["images"]) == 3
+
+
+def test_images_are_in_the_alerts_api(
+    api: TestClient, routing_key: str, container: Container
+) -> None:
+    image = {"src": "https://charts.example.com/q.png", "alt": "queue depth"}
+    body = _trigger(routing_key) | {"images": [image]}
+    assert api.post("/v2/enqueue", json=body).status_code == 202
+    settle(container)
+    [alert] = api.get("/api/v1/incidents/INC-1/alerts").json()["items"]
+    assert alert["images"] == [image]

@@ -233,6 +233,7 @@ class AlertOut(Out):
     source: str
     details: dict[str, Any]
     links: list[dict[str, str]]
+    images: list[dict[str, str]] = Field(description="PagerDuty images: {src, href?, alt?}")
     event_count: int
     created_at: Timestamp
     last_event_at: Timestamp
