@@ -337,6 +337,7 @@ OUTCOME_STYLES = {
     "acknowledged": "cyan",
     "unacknowledged": "cyan",
     "resolved": "green",
+    "updated": "cyan",
     "ignored": "dim",
     "recorded": "dim",
     "suppressed": "magenta",
