@@ -415,3 +415,25 @@ def test_events_received_before_a_time_and_naive_times_refused(
     assert [e["dedup_key"] for e in future.json()["items"]] == ["nothing-open"]
     naive = api.get("/api/v1/events", params={"received_before": "2020-01-01T00:00:00"})
     assert naive.status_code == 422
+
+
+def test_rejected_events_are_listed_filtered_and_shown(
+    api: TestClient, services: dict[str, int], container: Container
+) -> None:
+    made = _integration(api, services["web"])
+    assert _send(api, made["key"], "fine") == 202
+    refused = {"routing_key": made["key"], "event_action": "trigger", "payload": {"source": "x"}}
+    assert api.post("/v2/enqueue", json=refused).status_code == 400
+    settle(container)
+    listed = api.get("/api/v1/events")
+    assert listed.status_code == 200
+    assert [e["outcome"] for e in listed.json()["items"]] == ["rejected", "created_alert"]
+    only = api.get("/api/v1/events", params={"outcome": "rejected"})
+    assert only.status_code == 200
+    [event] = only.json()["items"]
+    assert event["action"] == "rejected" and "payload.summary" in event["outcome_detail"]
+    following = api.get("/api/v1/events", params={"after_id": 0})
+    assert [e["outcome"] for e in following.json()["items"]] == ["created_alert", "rejected"]
+    shown = api.get(f"/api/v1/events/{event['id']}")
+    assert shown.status_code == 200 and shown.json()["outcome"] == "rejected"
+    assert made["key"] not in (shown.json()["raw"] or "")

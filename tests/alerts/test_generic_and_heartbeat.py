@@ -122,4 +122,10 @@ def test_heartbeat_missed_then_back(client: TestClient, db: Session, container: 
     with container.sessionmaker() as s:
         assert s.scalars(select(Alert)).one().status == "resolved"
         assert s.get(Integration, integration_id).last_event_at is not None  # type: ignore[union-attr]
-    assert client.get("/heartbeat/" + "0" * 32).status_code == 404
+    unknown = client.get("/heartbeat/" + "0" * 32)
+    assert unknown.status_code == 404 and unknown.json()["errors"] == ["unknown integration key"]
+    svc = catalog.create_service(db, name="Not a heartbeat")
+    _, pd_key = alerts.create_integration(db, service_id=svc.id, name="pd")
+    db.commit()
+    wrong = client.post(f"/heartbeat/{pd_key}")
+    assert wrong.status_code == 404 and "pagerduty integration" in wrong.json()["message"]

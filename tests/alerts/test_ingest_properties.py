@@ -168,6 +168,8 @@ def test_no_body_makes_a_5xx_or_touches_other_alerts(
         ("/opsgenie/v2/alerts", genie),
         ("/opsgenie/v2/alerts/keep-me/close?identifierType=alias", genie),
         ("/opsgenie/v2/alerts/1/acknowledge", genie),
+        ("/opsgenie/v2/alerts/keep-me/notes?identifierType=alias", genie),
+        ("/opsgenie/v2/alerts/1/notes", genie),
         (f"/heartbeat/{keys['heartbeat']}", {}),
         ("/hooks/not-a-key", {}),
     ]

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tocsin.alerts.models import Alert
 from tocsin.alerts.opsgenie import (
     UNPROCESSABLE,
     OpsgenieInvalid,
@@ -19,8 +20,11 @@ from tocsin.alerts.opsgenie import (
     error_body,
     parse_action,
     parse_create,
+    parse_note,
+    parse_update,
     request_status,
 )
+from tocsin.alerts.opsgenie_alerts import alert_body, parse_query, parse_search
 from tocsin.alerts.pagerduty import EventInvalid, ParsedEvent
 
 AM_ALIAS = "d4061866" + "0" * 52 + "be36"
@@ -441,3 +445,181 @@ def test_any_json_action_parses_or_is_invalid(
     action: str, identifier: str, identifier_type: str | None, data: Any
 ) -> None:
     _parses_or_invalid(parse_action, action, identifier, identifier_type, data)
+
+
+# --- updates, notes, searches and alert shapes -------------------------------------------
+
+
+def test_alertmanager_update_bodies() -> None:
+    """What Alertmanager 0.25 sends with update_alerts: true, after each create."""
+    message = parse_update("message", AM_ALIAS, "alias", {"message": AM_CREATE["message"]})
+    assert (message.action, message.dedup_key) == ("message", AM_ALIAS)
+    assert message.details == {"message": AM_CREATE["message"]}
+    described = parse_update(
+        "description", AM_ALIAS, "alias", {"description": AM_CREATE["description"]}
+    )
+    assert described.details == {"description": AM_CREATE["description"]}
+    # A template that renders nothing clears the description rather than failing the update.
+    assert parse_update("description", AM_ALIAS, "alias", {"description": ""}).details == {
+        "description": ""
+    }
+
+
+def test_priority_update_and_note() -> None:
+    priority = parse_update("priority", "12", None, {"priority": "P1", "user": "ops"})
+    assert (priority.alert_id, priority.severity) == (12, "critical")
+    assert priority.details == {"priority": "P1", "user": "ops"}
+    note = parse_note("db-disk", "alias", {"note": "Rotated the archive", "user": "ops"})
+    assert (note.action, note.note, note.details) == (
+        "note",
+        "Rotated the archive",
+        {"user": "ops"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "words"),
+    [
+        (lambda: parse_update("message", "a", "alias", {"message": ""}), "message", "empty"),
+        (lambda: parse_update("message", "a", "alias", {"message": "m" * 131}), "message", "130"),
+        (lambda: parse_update("priority", "a", "alias", {"priority": "P9"}), "priority", "P5"),
+        (lambda: parse_update("priority", "a", "alias", None), "priority", "P1"),
+        (lambda: parse_update("colour", "a", "alias", {}), "field", "message"),
+        (lambda: parse_update("message", "abc", None, {"message": "x"}), "identifier", "alias"),
+        (lambda: parse_note("a", "alias", {}), "note", "empty"),
+        (lambda: parse_note("a", "alias", {"note": "n" * 25001}), "note", "25000"),
+        (lambda: parse_note("a", "tiny", {"note": "x"}), "identifierType", "tiny"),
+    ],
+)
+def test_update_and_note_errors(call: Any, field: str, words: str) -> None:
+    assert words in fields_of(call)[field]
+
+
+@pytest.mark.parametrize(
+    ("query", "terms"),
+    [
+        ("", []),
+        ("status:open", [("status", ":", "open", False)]),
+        (
+            "status:open AND acknowledged:false",
+            [("status", ":", "open", False), ("acknowledged", ":", "false", False)],
+        ),
+        (
+            'message:"disk full" NOT tag:prod',
+            [("message", ":", "disk full", False), ("tag", ":", "prod", True)],
+        ),
+        (
+            "createdAt>=1700000000000 count>3",
+            [("createdat", ">=", "1700000000000", False), ("count", ">", "3", False)],
+        ),
+        ("latency", [("", ":", "latency", False)]),
+        ("tags=db", [("tag", "=", "db", False)]),
+    ],
+)
+def test_search_queries(query: str, terms: list[tuple[str, str, str, bool]]) -> None:
+    assert [(t.field, t.op, t.value, t.negated) for t in parse_query(query)] == terms
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("status:open OR status:closed", "OR"),
+        ("(status:open)", "parentheses"),
+        ("colour:red", "can not search by 'colour'"),
+        ("status:maybe", "open or closed"),
+        ("message>3", "takes : or ="),
+        ("createdAt>yesterday", "epoch milliseconds"),
+        ("priority:P7", "P1"),
+        ("NOT", "NOT needs a term"),
+    ],
+)
+def test_search_query_errors(query: str, words: str) -> None:
+    assert words in fields_of(parse_query, query)["query"]
+
+
+def test_search_parameters() -> None:
+    search = parse_search({"query": "status:open", "limit": "5", "offset": "10", "order": "asc"})
+    assert (search.limit, search.offset, search.sort, search.descending) == (
+        5,
+        10,
+        "createdAt",
+        False,
+    )
+    assert parse_search({}).limit == 20
+    fields = fields_of(
+        parse_search,
+        {"limit": "0", "offset": "-1", "sort": "x", "order": "up", "searchIdentifier": "s"},
+    )
+    assert set(fields) == {"limit", "offset", "sort", "order", "searchIdentifier"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(query=st.text(max_size=60))
+def test_any_query_parses_or_is_invalid(query: str) -> None:
+    try:
+        parse_query(query)
+    except OpsgenieInvalid as exc:
+        assert exc.fields["query"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.sampled_from(["message", "description", "priority", "notes"]),
+    identifier=st.text() | st.integers(min_value=0).map(str),
+    identifier_type=st.none() | st.sampled_from(["id", "alias", "tiny"]) | st.text(),
+    data=json_values
+    | st.fixed_dictionaries(
+        {}, optional={k: json_values for k in ("message", "description", "priority", "note")}
+    ),
+)
+def test_any_json_update_parses_or_is_invalid(
+    name: str, identifier: str, identifier_type: str | None, data: Any
+) -> None:
+    if name == "notes":
+        _parses_or_invalid(parse_note, identifier, identifier_type, data)
+    else:
+        _parses_or_invalid(parse_update, name, identifier, identifier_type, data)
+
+
+def test_opsgenie_sdk_reads_our_alert_shapes() -> None:
+    sdk = pytest.importorskip("opsgenie_sdk")
+    created = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    alert = Alert(
+        id=42,
+        integration_id=7,
+        service_id=1,
+        dedup_key="db-disk",
+        status="resolved",
+        summary="Disk full",
+        severity="critical",
+        source="prometheus",
+        details={
+            "description": "99%",
+            "details": {"host": "db-1", "pct": 99},
+            "tags": ["db"],
+            "entity": "db-1",
+            "responders": [{"type": "team", "name": "no id"}, {"type": "user", "id": "u-1"}],
+        },
+        event_count=3,
+        created_at=created,
+        last_event_at=created + timedelta(minutes=5),
+        acknowledged_at=created + timedelta(minutes=1),
+        resolved_at=created + timedelta(minutes=10),
+    )
+    client = sdk.ApiClient(sdk.Configuration())
+    full = {"data": alert_body(alert, "Opsgenie", full=True), "took": 0.1, "requestId": "r"}
+    got = client.deserialize(_Response(full), "GetAlertResponse").data
+    assert (got.id, got.alias, got.status, got.acknowledged) == ("42", "db-disk", "closed", True)
+    assert (got.priority, got.count, got.tags) == ("P1", 3, ["db"])
+    assert got.details == {"host": "db-1", "pct": "99"}  # Opsgenie details are strings
+    assert got.report.ack_time == 60_000 and got.report.close_time == 600_000
+    assert [r.id for r in got.responders] == ["u-1"]  # the SDK needs an id
+    assert got.updated_at == created + timedelta(minutes=10)
+    listed = {
+        "data": [alert_body(alert, "Opsgenie", full=False)],
+        "paging": {"first": "http://x/?offset=0"},
+        "took": 0.1,
+        "requestId": "r",
+    }
+    page = client.deserialize(_Response(listed), "ListAlertsResponse")
+    assert page.data[0].message == "Disk full" and page.paging.first

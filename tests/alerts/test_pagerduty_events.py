@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import warnings
 
@@ -152,10 +153,73 @@ def test_change_events_are_recorded(
         json={"routing_key": routing_key, "payload": {"summary": "Deployed checkout v42"}},
     )
     assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "success" and body["message"] == "Change event processed"
     settle(container)
     with container.sessionmaker() as s:
-        assert s.scalars(select(Event)).one().outcome == "recorded"
+        event = s.scalars(select(Event)).one()
+        assert event.outcome == "recorded" and event.request_id == body["id"]
         assert s.scalar(select(func.count(Alert.id))) == 0
+
+
+def test_pdpyras_change_event_keeps_everything_and_gets_an_id(
+    live_server: str, routing_key: str, container: Container
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pdpyras is deprecated and says so on import
+        import pdpyras
+
+        session = pdpyras.ChangeEventsAPISession(routing_key)
+        session.url = live_server
+        change_id = session.submit(
+            "Deployed checkout v42",
+            source="ci-runner-7",
+            custom_details={"build": 42, "commit": "9f1c2e", "tests": {"passed": 812}},
+            links=[{"href": "https://ci.example.com/builds/42", "text": "Build 42"}],
+            timestamp="2026-11-20T10:15:00Z",
+        )
+    assert change_id  # pdpyras returns the id of the 202 body
+    settle(container)
+    with container.sessionmaker() as s:
+        event = s.scalars(select(Event)).one()
+        assert event.action == "change" and event.outcome == "recorded"
+        assert event.request_id == change_id
+        data = json.loads(event.data)
+        assert data["summary"] == "Deployed checkout v42" and data["source"] == "ci-runner-7"
+        assert data["details"] == {"build": 42, "commit": "9f1c2e", "tests": {"passed": 812}}
+        assert data["links"] == [{"href": "https://ci.example.com/builds/42", "text": "Build 42"}]
+        assert data["timestamp"].startswith("2026-11-20T10:15:00")
+        assert routing_key not in event.data and routing_key not in (event.raw or "")
+
+
+def test_change_events_refuse_keys_as_pagerduty_does(
+    client: TestClient, routing_key: str, db: Session, container: Container
+) -> None:
+    change = {"payload": {"summary": "Deployed"}}
+    unknown = client.post("/v2/change/enqueue", json={"routing_key": "0" * 32, **change})
+    assert unknown.status_code == 400
+    assert unknown.json() == {
+        "status": "invalid event",
+        "message": "Event object is invalid",
+        "errors": ["Invalid routing key"],
+    }
+    # The same answer /v2/enqueue gives.
+    enqueue = client.post("/v2/enqueue", json=_trigger("0" * 32))
+    assert enqueue.status_code == 400 and enqueue.json() == unknown.json()
+    svc = catalog.create_service(db, name="Elsewhere")
+    _, hook_key = alerts.create_integration(db, service_id=svc.id, name="am", type="alertmanager")
+    db.commit()
+    other = client.post("/v2/change/enqueue", json={"routing_key": hook_key, **change})
+    assert other.status_code == 400 and "alertmanager integration" in other.json()["errors"][0]
+    # A refused change of a known key is kept, with why.
+    bad = {"routing_key": routing_key, "payload": {"summary": "x", "timestamp": "yesterday"}}
+    refused = client.post("/v2/change/enqueue", json=bad)
+    assert refused.status_code == 400 and "payload.timestamp" in refused.json()["errors"][0]
+    settle(container)
+    with container.sessionmaker() as s:
+        kept = s.scalars(select(Event)).one()
+        assert kept.outcome == "rejected" and "payload.timestamp" in kept.outcome_detail
+        assert routing_key not in (kept.raw or "")
 
 
 def test_concurrent_triggers_for_one_key_make_one_alert(
@@ -216,3 +280,58 @@ def test_refused_event_of_a_known_key_is_kept_with_its_reason(
         assert event.outcome == "rejected" and "payload.summary" in event.outcome_detail
         assert event.raw is not None and routing_key not in event.raw  # the key is a secret
         assert s.scalar(select(func.count(Alert.id))) == 0
+
+
+def test_trigger_images_are_kept_like_pagerduty(
+    live_server: str, routing_key: str, container: Container
+) -> None:
+    """Images need an https `src` (PagerDuty's rule); `href` and `alt` are optional. One that
+    breaks the rule is left out and the page still happens."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pdpyras
+
+        session = pdpyras.EventsAPISession(routing_key)
+        session.url = live_server
+        dedup = session.trigger(
+            "Latency above 2 s",
+            "web-1",
+            severity="error",
+            images=[
+                {
+                    "src": "https://grafana.example.com/render/latency.png",
+                    "href": "https://grafana.example.com/d/latency",
+                    "alt": "p99 latency, last hour",
+                },
+                {"src": "https://grafana.example.com/render/errors.png"},
+                {"src": "http://insecure.example.com/chart.png", "alt": "not https"},
+                {"href": "https://no-src.example.com"},
+                {"src": "https://ok.example.com/a.png", "href": "javascript:alert(1)"},
+            ],
+        )
+    settle(container)
+    with container.sessionmaker() as s:
+        alert = s.scalars(select(Alert)).one()
+        assert alert.dedup_key == dedup
+        assert alert.images == [
+            {
+                "src": "https://grafana.example.com/render/latency.png",
+                "href": "https://grafana.example.com/d/latency",
+                "alt": "p99 latency, last hour",
+            },
+            {"src": "https://grafana.example.com/render/errors.png"},
+            {"src": "https://ok.example.com/a.png"},
+        ]
+        event = s.scalars(select(Event)).one()
+        assert len(json.loads(event.data)["images"]) == 3
+
+
+def test_images_are_in_the_alerts_api(
+    api: TestClient, routing_key: str, container: Container
+) -> None:
+    image = {"src": "https://charts.example.com/q.png", "alt": "queue depth"}
+    body = _trigger(routing_key) | {"images": [image]}
+    assert api.post("/v2/enqueue", json=body).status_code == 202
+    settle(container)
+    [alert] = api.get("/api/v1/incidents/INC-1/alerts").json()["items"]
+    assert alert["images"] == [image]

@@ -3,6 +3,7 @@ PagerDuty and Opsgenie receivers, unchanged: only the URLs point at Tocsin."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import free_port, missing_service, settle
 from tocsin.alerts import service as alerts
-from tocsin.alerts.models import Alert, Integration
+from tocsin.alerts.models import Alert, Event, Integration
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.incidents.models import Incident
@@ -42,6 +43,9 @@ receivers:
       - api_url: {base}/opsgenie
         api_key: {genie_key}
         send_resolved: true
+        # Also PUT …/v2/alerts/{{alias}}/message and …/description?identifierType=alias after
+        # every create.
+        update_alerts: true
 """
 
 
@@ -155,9 +159,47 @@ def test_alertmanager_webhook_pagerduty_and_opsgenie_receivers(
         hook_incident = s.get(Incident, by_integration[hook_id])
         assert hook_incident is not None and hook_incident.severity.name == "SEV3"
         assert {i.title for i in incidents} >= {"Disk almost full (db-1)"}
+    # update_alerts: the message and description updates that follow the create are applied.
+    _wait(lambda: _updates(container, og_id) >= {"message", "description"})
     post(datetime.now(UTC) - timedelta(seconds=5))
     _wait(lambda: counts("resolved") == {hook_id: 2, pd_id: 1, og_id: 1})
     settle(container)
     with container.sessionmaker() as s:
         assert {i.status for i in s.scalars(select(Incident))} == {"resolved"}
         assert s.scalar(select(func.count(Integration.id))) == 3
+        og_alert = s.scalars(select(Alert).where(Alert.integration_id == og_id)).one()
+        assert og_alert.summary.startswith("[FIRING:2] DiskFull")
+        assert "Disk almost full" in og_alert.details["description"]
+        outcomes = set(s.scalars(select(Event.outcome).where(Event.integration_id == og_id)))
+        assert outcomes <= {"created_alert", "deduplicated", "updated", "resolved"}, outcomes
+    # Alertmanager counted every notification of every receiver delivered, none failed.
+    failed = _metric(am, "alertmanager_notifications_failed_total")
+    sent = _metric(am, "alertmanager_notifications_total")
+    assert sent["opsgenie"] >= 2 and sent["pagerduty"] >= 2 and sent["webhook"] >= 2, sent
+    assert failed == {"opsgenie": 0, "pagerduty": 0, "webhook": 0}, failed
+
+
+def _updates(container: Container, integration_id: int) -> set[str]:
+    """The actions of the integration's events that updated an alert."""
+    with container.sessionmaker() as s:
+        found = s.scalars(
+            select(Event.action).where(
+                Event.integration_id == integration_id, Event.outcome == "updated"
+            )
+        )
+        return set(found)
+
+
+def _metric(am: str, name: str) -> dict[str, float]:
+    """A counter of Alertmanager's /metrics, by integration (summed over its other labels)."""
+    text = httpx.get(f"{am}/metrics", timeout=5).text
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        labels, value = line[len(name) + 1 :].rsplit("} ", 1)
+        integration = re.search(r'integration="([^"]+)"', labels)
+        if integration and integration.group(1) in ("opsgenie", "pagerduty", "webhook"):
+            key = integration.group(1)
+            values[key] = values.get(key, 0.0) + float(value)
+    return values

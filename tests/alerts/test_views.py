@@ -429,3 +429,99 @@ def test_events_received_before_a_time(
     garbled = client.get("/events", params={"before": "yesterday-ish"})
     assert garbled.status_code == 200 and "is not a date and time" in garbled.text
     assert "recent" in garbled.text
+
+
+def test_incident_alert_and_event_pages_show_what_the_sender_sent(
+    client: TestClient, db: Session, admin: User, web: int, container: Container
+) -> None:
+    integration, key = alerts.create_integration(db, service_id=web, name="pd")
+    db.commit()
+    body = {
+        "routing_key": key,
+        "event_action": "trigger",
+        "dedup_key": "disk-full",
+        "payload": {
+            "summary": "Disk <b>full</b> on db-1",
+            "source": "db-1.example.com",
+            "severity": "critical",
+            "component": "postgres",
+            "custom_details": {
+                "mount": "/var/lib/postgresql",
+                "usage": {"percent": 97, "<script>alert(1)</script>": "x"},
+                "firing": "Labels:\n - alertname = DiskFull",
+            },
+        },
+        "links": [
+            {"href": "https://runbooks.example.com/disk", "text": "Runbook"},
+            {"href": "javascript:alert(2)", "text": "Sneaky"},
+            {"href": "/relative/path", "text": "Relative"},
+        ],
+        "images": [{"src": "https://charts.example.com/disk.png", "alt": "Disk usage, 24 h"}],
+    }
+    assert client.post("/v2/enqueue", json=body).status_code == 202
+    settle(container)
+    browser_login(client, admin.email)
+
+    def check(page: str) -> None:
+        assert "Disk &lt;b&gt;full&lt;/b&gt; on db-1" in page  # escaped, not markup
+        assert "db-1.example.com" in page and "critical" in page
+        assert "/var/lib/postgresql" in page and ">component<" in page and "postgres" in page
+        # Nested values as JSON, escaped; multi-line text kept as it is.
+        assert "&#34;percent&#34;: 97" in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+        assert "Labels:\n - alertname = DiskFull" in page
+        # Only http(s) links are links; images are links to their https src, never inline.
+        assert (
+            '<a href="https://runbooks.example.com/disk" rel="noopener noreferrer">Runbook</a>'
+            in page
+        )
+        # (The event page also shows the body as received, as text: no link is made of it.)
+        assert 'href="javascript:' not in page and "Sneaky</a>" not in page
+        assert 'href="/relative/path"' not in page
+        assert '<a href="https://charts.example.com/disk.png"' in page
+        assert "Disk usage, 24 h" in page and "<img" not in page.split("<main", 1)[-1]
+
+    incident = client.get("/incidents/INC-1")
+    assert incident.status_code == 200
+    check(incident.text)
+    assert 'id="alerts"' in incident.text
+    alerts_page = client.get("/incidents/INC-1/alerts")
+    check(alerts_page.text)
+    alert_id = db.scalars(select(Event.alert_id).where(Event.alert_id.is_not(None))).first()
+    alert_page = client.get(f"/alerts/{alert_id}")
+    assert alert_page.status_code == 200
+    check(alert_page.text)
+    event_id = db.scalars(select(Event.id)).one()
+    event_page = client.get(f"/events/{event_id}")
+    check(event_page.text)
+    assert client.get("/alerts/999999").status_code == 404
+
+
+def test_change_event_page_shows_the_change(
+    client: TestClient, db: Session, admin: User, web: int, container: Container
+) -> None:
+    _, key = alerts.create_integration(db, service_id=web, name="pd")
+    db.commit()
+    change = {
+        "routing_key": key,
+        "payload": {
+            "summary": "Deployed checkout v42",
+            "source": "ci-runner-7",
+            "timestamp": "2026-11-20T10:15:00Z",
+            "custom_details": {"build": 42, "commit": "9f1c2e"},
+        },
+        "links": [{"href": "https://ci.example.com/builds/42", "text": "Build 42"}],
+    }
+    response = client.post("/v2/change/enqueue", json=change)
+    assert response.status_code == 202
+    settle(container)
+    browser_login(client, admin.email)
+    event_id = db.scalars(select(Event.id)).one()
+    page = client.get(f"/events/{event_id}").text
+    assert "The change" in page and "Deployed checkout v42" in page
+    assert "ci-runner-7" in page and ">build<" in page and "9f1c2e" in page
+    assert "2026-11-20 10:15" in page
+    assert (
+        '<a href="https://ci.example.com/builds/42" rel="noopener noreferrer">Build 42</a>' in page
+    )
+    assert response.json()["id"] in page  # the id the sender was given

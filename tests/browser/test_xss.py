@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.browser.conftest import login
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, settle
+from tocsin.alerts import service as alerts
+from tocsin.alerts.models import Alert, Event
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.definitions.models import IncidentType
@@ -104,4 +107,64 @@ def test_xss_payloads_stay_text_everywhere(
     assert (
         "<script>window.__xss = 'script'</script>" in page.locator("#incident-header").inner_text()
     )
+    assert dialogs == []
+
+
+def test_alert_payloads_stay_text_on_the_alert_pages(
+    live_server: str,
+    new_page,
+    db: Session,
+    admin: User,
+    container,  # type: ignore[no-untyped-def]
+) -> None:
+    """What a sender sends (summary, source, details, links, images) is shown as text on the
+    incident, alert and event pages; only http(s) links become links."""
+    svc = catalog.create_service(db, name="Checkout")
+    _, key = alerts.create_integration(db, service_id=svc.id, name="pd")
+    db.commit()
+    body = {
+        "routing_key": key,
+        "event_action": "trigger",
+        "dedup_key": "xss",
+        "payload": {
+            "summary": PAYLOADS[0],
+            "source": PAYLOADS[1][:255],
+            "severity": "critical",
+            "custom_details": {payload[:40]: payload for payload in PAYLOADS}
+            | {"nested": {"deeper": PAYLOADS[2]}},
+        },
+        "links": [
+            {"href": "javascript:window.__xss='link'", "text": PAYLOADS[4]},
+            {"href": "https://runbooks.example.com/x", "text": PAYLOADS[5]},
+        ],
+        "images": [
+            {
+                "src": "https://charts.example.com/x.png",
+                "href": "javascript:window.__xss='i'",
+                "alt": PAYLOADS[6],
+            },
+        ],
+    }
+    assert httpx.post(f"{live_server}/v2/enqueue", json=body).status_code == 202
+    settle(container)
+    alert_id = db.scalars(select(Alert.id)).one()
+    event_id = db.scalars(select(Event.id)).one()
+    page = new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    login(page, live_server, admin.email, ADMIN_PASSWORD)
+    for path in [
+        "/incidents/INC-1",
+        "/incidents/INC-1/alerts",
+        f"/alerts/{alert_id}",
+        f"/events/{event_id}",
+    ]:
+        page.goto(f"{live_server}{path}")
+        page.wait_for_load_state("load")
+        _assert_inert(page, path)
+        assert page.locator("img[src^='https://charts.example.com']").count() == 0
+    page.goto(f"{live_server}/incidents/INC-1")
+    card = page.locator("#alerts").inner_text()
+    assert PAYLOADS[0] in card and PAYLOADS[2] in card and PAYLOADS[6] in card
+    assert page.locator("#alerts a[href='https://runbooks.example.com/x']").count() == 1
     assert dialogs == []

@@ -276,6 +276,21 @@ def test_events_tail_and_integration_list(  # type: ignore[no-untyped-def]
     event = json.loads(followed.stdout)
     assert event["dedup_key"] == "cpu-high" and event["outcome"] == "created_alert"
 
+    # A refused body is kept as a `rejected` event: following shows it like any other.
+    import httpx
+
+    refused = {"routing_key": key, "event_action": "trigger", "payload": {"source": "x"}}
+    assert httpx.post(f"{live_server}/v2/enqueue", json=refused).status_code == 400
+    settle(container)
+    after = ["--since-id", str(event["id"]), "--json", "--count", "1", "--timeout", "20"]
+    rejected = runner.invoke(app, ["events", "tail", *after], env=env)
+    assert rejected.exit_code == 0, rejected.output
+    assert json.loads(rejected.stdout)["outcome"] == "rejected"
+    only_rejected = ["--since-id", "0", "--outcome", "rejected", "--timeout", "0"]
+    only = runner.invoke(app, ["events", "tail", *only_rejected], env=env)
+    assert only.exit_code == 0, only.output
+    assert "rejected" in only.stdout and "created_alert" not in only.stdout
+
     unknown = runner.invoke(app, ["events", "tail", "--integration", "nope"], env=env)
     assert unknown.exit_code == 1 and "no integration named 'nope'" in unknown.output
     bad = runner.invoke(app, ["events", "tail", "--outcome", "exploded"], env=env)

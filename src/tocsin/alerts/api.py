@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from tocsin.alerts import service as alerts
+from tocsin.alerts.models import Outcome
 from tocsin.alerts.schemas import (
     AlertList,
     AlertSettingsIn,
@@ -22,7 +23,6 @@ from tocsin.alerts.schemas import (
     IntegrationWithKey,
     MaintenanceIn,
     MaintenanceOut,
-    OutcomeName,
     RoutingRuleList,
     RoutingRulesIn,
     SuppressionRuleIn,
@@ -258,7 +258,7 @@ def list_events(
     service_id: QueryId = None,
     incident: Annotated[str | None, Query(max_length=40, description="INC-42 or 42")] = None,
     alert_id: QueryId = None,
-    outcome: OutcomeName | None = None,
+    outcome: Outcome | None = None,
     before_id: Annotated[QueryId, Query(description="Older than this id (paging)")] = None,
     after_id: Annotated[
         int | None, Query(ge=0, le=2**63 - 1, description="Newer than this id, oldest first")

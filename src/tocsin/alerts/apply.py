@@ -484,6 +484,7 @@ class Applier:
             source=event.source,
             details=event.details,
             links=event.links,
+            images=event.images,
             created_at=stored.received_at,
             last_event_at=stored.received_at,
         )

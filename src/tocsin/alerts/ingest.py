@@ -4,10 +4,16 @@ events, Alertmanager/Grafana/generic webhooks and heartbeats. No login: the key 
 Every endpoint stores its events through the Intake's group commit before answering, so a 2xx
 means the events are on disk; when they cannot be stored the answer is 429 or 503 with
 Retry-After (which Alertmanager and the PagerDuty clients retry), never a 2xx.
+
+A key that names no enabled integration of the right type is refused the way the format's
+own service refuses it: a routing key in a PagerDuty body is PagerDuty's 400 "Invalid routing
+key" (as on /v2/enqueue); a key in the URL (/hooks/{key}, /heartbeat/{key}) names the
+resource, so a wrong one is 404, with the same JSON error body.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import msgspec
@@ -16,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from tocsin.alerts import generic
 from tocsin.alerts.alertmanager import parse_webhook
 from tocsin.alerts.hotpath import BodyTooLarge, pd_error, read_body
 from tocsin.alerts.inbox import Overloaded
@@ -59,7 +66,8 @@ def _json(raw: bytes) -> Any:
         ) from exc
 
 
-async def _integration(request: Request, key: str, types: tuple[str, ...]) -> KeyInfo:
+async def _lookup(request: Request, key: str) -> KeyInfo | None:
+    """The enabled integration the key names (from the cache, else the database)."""
     intake = _intake(request)
     known, info = intake.cached(key)
     if not known:
@@ -67,14 +75,34 @@ async def _integration(request: Request, key: str, types: tuple[str, ...]) -> Ke
             info = await run_in_threadpool(intake.lookup, key)
         except Exception as exc:
             raise Refused(_unavailable(exc)) from exc
+    return info
+
+
+async def _routing_key(request: Request, key: str) -> KeyInfo:
+    """A PagerDuty integration for a routing key in the body, refused as /v2/enqueue does."""
+    info = await _lookup(request, key)
     if info is None:
-        raise Refused(_error(404, "No integration has this key", ["unknown integration key"]))
+        raise Refused(_error(400, "Event object is invalid", ["Invalid routing key"]))
+    if info.type != IntegrationType.pagerduty.value:
+        error = f"this routing key belongs to a {info.type} integration, not a PagerDuty one"
+        raise Refused(_error(400, "Event object is invalid", [error]))
+    return info
+
+
+async def _url_key(request: Request, key: str, types: tuple[str, ...]) -> KeyInfo:
+    """The integration a key in the URL names: unknown, disabled or of another type, the URL
+    names nothing that takes this request, hence 404."""
+    info = await _lookup(request, key)
+    if info is None:
+        raise Refused(
+            _error(404, "No enabled integration has this key", ["unknown integration key"])
+        )
     if info.type not in types:
         raise Refused(
             _error(
-                400,
-                f"This key belongs to a {info.type} integration",
-                [f"this endpoint takes {', '.join(types)} integrations"],
+                404,
+                f"This key belongs to a {info.type} integration, which does not post here",
+                [f"this URL takes {', '.join(types)} integrations"],
             )
         )
     return info
@@ -127,19 +155,40 @@ def _text(raw: bytes, secret: str = "") -> str:
 
 @router.post("/v2/change/enqueue")
 async def change_enqueue(request: Request) -> Response:
-    """PagerDuty change events: kept for context on the service, never page anyone."""
+    """PagerDuty change events: kept whole (summary, source, timestamp, custom details, links)
+    for context on the service, never paging anyone. The 202 carries the change's `id` (the
+    event's request id in Tocsin), which pdpyras returns to its caller."""
+    change_id = str(uuid.uuid4())
     try:
         raw = await _raw(request)
+        data = _json(raw)
         try:
-            routing_key, summary = parse_change_event(_json(raw))
+            event = parse_change_event(data)
         except EventInvalid as exc:
+            await _keep_refused_change(request, data, raw, exc.errors)
             raise Refused(_error(400, exc.message, exc.errors)) from exc
-        info = await _integration(request, routing_key, (IntegrationType.pagerduty.value,))
-        event = ParsedEvent(routing_key="", action="change", dedup_key=None, summary=summary)
-        await store(request, info, [(event, _text(raw, routing_key))])
+        routing_key = event.routing_key
+        info = await _routing_key(request, routing_key)
+        event.routing_key = ""  # a secret: stored nowhere in clear
+        await store(request, info, [(event, _text(raw, routing_key))], request_id=change_id)
     except Refused as refused:
         return refused.response
-    return JSONResponse({"status": "success", "message": "Change event processed"}, 202)
+    body = {"status": "success", "message": "Change event processed", "id": change_id}
+    return JSONResponse(body, 202)
+
+
+async def _keep_refused_change(request: Request, data: Any, raw: bytes, errors: list[str]) -> None:
+    """A refused change event of a known PagerDuty key is kept as `rejected`, as on
+    /v2/enqueue, so that its integration's page says why it is missing."""
+    key = data.get("routing_key") if isinstance(data, dict) else None
+    if not isinstance(key, str) or not key:
+        return
+    try:
+        info = await _lookup(request, key)
+    except Refused:
+        return
+    if info is not None and info.type == IntegrationType.pagerduty.value:
+        await _intake(request).reject(info, _text(raw, key).encode(), errors)
 
 
 WEBHOOK_TYPES = (
@@ -158,7 +207,7 @@ async def webhook(key: str, request: Request) -> Response:
     and not needed: the key in the URL identifies the integration.
     """
     try:
-        info = await _integration(request, key, WEBHOOK_TYPES)
+        info = await _url_key(request, key, WEBHOOK_TYPES)
         raw = await _raw(request)
         if info.type == IntegrationType.webhook.value:
             events = await _generic_events(request, info, raw)
@@ -186,8 +235,6 @@ async def _generic_events(
     request: Request, info: KeyInfo, raw: bytes
 ) -> list[tuple[ParsedEvent, str | None]]:
     """A generic webhook: any body is accepted; one the mapping cannot read still alerts."""
-    from tocsin.alerts import generic
-
     mapping = await run_in_threadpool(_intake(request).mapping, info)
     try:
         body: Any = msgspec.json.decode(raw)
@@ -201,7 +248,7 @@ async def _generic_events(
 async def heartbeat(key: str, request: Request) -> Response:
     """A ping: proves the sender (a cron job, Alertmanager's Watchdog) is alive."""
     try:
-        info = await _integration(request, key, (IntegrationType.heartbeat.value,))
+        info = await _url_key(request, key, (IntegrationType.heartbeat.value,))
         raw = await _raw(request)
         event = ParsedEvent(routing_key="", action="heartbeat", dedup_key=None, summary="ping")
         await store(request, info, [(event, _text(raw[:4096]) or None)])

@@ -88,6 +88,8 @@ class Alert(Base):
     source: Mapped[str] = mapped_column(String(255), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     links: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # PagerDuty `images` of the trigger that opened it: [{src (https), href?, alt?}].
+    images: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     event_count: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_event_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -155,7 +157,8 @@ class Event(Base):
     data: Mapped[str] = mapped_column(Text, default="{}")
     # The body as received; cleared after the configured retention.
     raw: Mapped[str | None] = mapped_column(Text, default=None)
-    # Opsgenie's requestId, for GET /v2/alerts/requests/{id}.
+    # The id the sender's answer gave it: Opsgenie's requestId (for GET
+    # /v2/alerts/requests/{id}) or a PagerDuty change event's id.
     request_id: Mapped[str | None] = mapped_column(String(36), default=None)
     outcome: Mapped[str] = mapped_column(String(32), default=Outcome.pending.value)
     outcome_detail: Mapped[str] = mapped_column(Text, default="")

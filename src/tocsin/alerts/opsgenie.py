@@ -1,5 +1,7 @@
 """The Opsgenie Alert API v2 wire format: create, close, acknowledge and unacknowledge bodies,
-the GenieKey header, and Opsgenie-shaped responses. Pure functions; the routes call them."""
+updates of an alert's message, description and priority, notes, the GenieKey header, and
+Opsgenie-shaped responses (an alert, a page of alerts, a count). Pure functions; the routes
+call them."""
 
 # What opsgenie-sdk 2.1.5 (python) requires, read in its source and checked against a stub:
 # - Requests: `Authorization: GenieKey <key>`, `Accept: application/json`, and
@@ -30,7 +32,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from tocsin.alerts.pagerduty import DEDUP_MAX, EventInvalid, ParsedEvent
+from tocsin.alerts.pagerduty import DEDUP_MAX, SUMMARY_MAX, EventInvalid, ParsedEvent
 
 MESSAGE_MAX = 130
 ALIAS_MAX = 512
@@ -48,16 +50,27 @@ RESPONDER_TYPES = ("team", "user", "escalation", "schedule")
 VISIBLE_TO_TYPES = ("team", "user")
 # URL action name -> ParsedEvent.action.
 ACTIONS = {"close": "resolve", "acknowledge": "acknowledge", "unacknowledge": "unacknowledge"}
+# PUT /v2/alerts/{identifier}/{field}: the fields a sender may change, and their limits.
+UPDATES = {"message": MESSAGE_MAX, "description": DESCRIPTION_MAX, "priority": 2}
+NOTE = "note"  # POST /v2/alerts/{identifier}/notes becomes a ParsedEvent with this action
 # ParsedEvent.action -> the request-status action name and its success text.
 REQUEST_ACTIONS = {
     "trigger": ("Create", "Created alert"),
     "resolve": ("Close", "Closed alert"),
     "acknowledge": ("Acknowledge", "Acknowledged alert"),
     "unacknowledge": ("UnAcknowledge", "UnAcknowledged alert"),
+    "message": ("UpdateMessage", "Updated message"),
+    "description": ("UpdateDescription", "Updated description"),
+    "priority": ("UpdatePriority", "Updated priority"),
+    NOTE: ("AddNote", "Added note"),
 }
-# Opsgenie's own wording for a 422 and for a 401 (seen in real responses).
+# The priority an alert without one of its own is shown with (its severity's first).
+SEVERITY_PRIORITY = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}
+# Opsgenie's own wording for a 422 and for a 401 (seen in real responses), and the internal
+# code of its 403 for a valid key that may not do this (docs.opsgenie.com, Response codes).
 UNPROCESSABLE = "Request body is not processable. Please check the errors."
 UNAUTHENTICATED = "Could not authenticate"
+FORBIDDEN_CODE = 40301
 # Tocsin alert ids are BIGINT.
 _ID_MAX = 2**63 - 1
 
@@ -253,6 +266,29 @@ def parse_action(
     fields: dict[str, str] = {}
     if action not in ACTIONS:
         fields["action"] = "should be one of [ close, acknowledge, unacknowledge ]"
+    dedup_key, alert_id = _target(identifier, identifier_type, fields)
+    body = _body(data, fields)
+    user = _text(body, "user", fields, USER_MAX)
+    note = _text(body, "note", fields, NOTE_MAX)
+    source = _source(body, fields)
+    if fields:
+        raise OpsgenieInvalid(fields)
+    return ParsedEvent(
+        routing_key=routing_key,
+        action=ACTIONS[action],
+        dedup_key=dedup_key,
+        source=source or "opsgenie",
+        details={"user": user} if user else {},
+        alert_id=alert_id,
+        note=note,
+    )
+
+
+def _target(
+    identifier: Any, identifier_type: str | None, fields: dict[str, str]
+) -> tuple[str | None, int | None]:
+    """(dedup key, alert id) named by /v2/alerts/{identifier}?identifierType=…: alias targets
+    the dedup key, id (the default) Tocsin's alert id; tiny ids are refused."""
     kind = (identifier_type or "id").lower()
     dedup_key, alert_id = None, None
     if kind == "tiny":
@@ -272,20 +308,89 @@ def parse_action(
         fields["identifier"] = "Tocsin alert ids are integers; use identifierType=alias"
     if alert_id is not None and alert_id > _ID_MAX:
         fields["identifier"] = "no such alert id"
+    return dedup_key, alert_id
+
+
+def parse_target(identifier: Any, identifier_type: str | None) -> tuple[str | None, int | None]:
+    """(dedup key, alert id) for GET /v2/alerts/{identifier}; raises OpsgenieInvalid."""
+    fields: dict[str, str] = {}
+    target = _target(identifier, identifier_type, fields)
+    if fields:
+        raise OpsgenieInvalid(fields)
+    return target
+
+
+def _body(data: Any, fields: dict[str, str]) -> dict[str, Any]:
     # Alertmanager sends {"source": …}; the SDK sends no body when there is no payload.
     body = data if data is not None else {}
     if not isinstance(body, dict):
         fields["body"] = "should be a JSON object"
-        body = {}
+        return {}
+    return body
+
+
+def parse_update(
+    name: str,
+    identifier: str,
+    identifier_type: str | None,
+    data: Any,
+    *,
+    routing_key: str = "",
+) -> ParsedEvent:
+    """Validate PUT /v2/alerts/{identifier}/{message|description|priority}?identifierType=…
+    and its body ({"message": …}, {"description": …} or {"priority": "P1"…"P5"}). The event's
+    action is the field's name and its details hold the new value. Raises OpsgenieInvalid."""
+    fields: dict[str, str] = {}
+    if name not in UPDATES:
+        fields["field"] = "should be one of [ message, description, priority ]"
+    dedup_key, alert_id = _target(identifier, identifier_type, fields)
+    body = _body(data, fields)
+    event = ParsedEvent(
+        routing_key=routing_key,
+        action=name,
+        dedup_key=dedup_key,
+        source=_source(body, fields) or "opsgenie",
+        alert_id=alert_id,
+    )
+    if name == "priority":
+        priority = body.get("priority")
+        if not isinstance(priority, str) or priority not in PRIORITY_SEVERITY:
+            fields["priority"] = "should be one of [ P1, P2, P3, P4, P5 ]"
+        else:
+            event.details = {"priority": priority}
+            event.severity = PRIORITY_SEVERITY[priority]
+    elif name in UPDATES:
+        # A message can not be empty (it is the alert's title); a description can.
+        value = _text(body, name, fields, UPDATES[name], required=name == "message")
+        event.details = {name: value.strip() if name == "message" else value}
+        if name == "message":
+            event.summary = value.strip()
     user = _text(body, "user", fields, USER_MAX)
-    note = _text(body, "note", fields, NOTE_MAX)
+    if user:
+        event.details["user"] = user
+    if fields:
+        raise OpsgenieInvalid(fields)
+    return event
+
+
+def parse_note(
+    identifier: str, identifier_type: str | None, data: Any, *, routing_key: str = ""
+) -> ParsedEvent:
+    """Validate POST /v2/alerts/{identifier}/notes?identifierType=… and its body {note (required),
+    user?, source?}. Raises OpsgenieInvalid."""
+    fields: dict[str, str] = {}
+    dedup_key, alert_id = _target(identifier, identifier_type, fields)
+    body = _body(data, fields)
+    note = _text(body, "note", fields, NOTE_MAX, required=True)
+    user = _text(body, "user", fields, USER_MAX)
     source = _source(body, fields)
     if fields:
         raise OpsgenieInvalid(fields)
     return ParsedEvent(
         routing_key=routing_key,
-        action=ACTIONS[action],
+        action=NOTE,
         dedup_key=dedup_key,
+        summary=note.strip()[:SUMMARY_MAX],
         source=source or "opsgenie",
         details={"user": user} if user else {},
         alert_id=alert_id,
@@ -299,12 +404,20 @@ def accepted(request_id: str, took: float) -> dict[str, Any]:
 
 
 def error_body(
-    message: str, took: float, request_id: str, errors: Mapping[str, str] | None = None
+    message: str,
+    took: float,
+    request_id: str,
+    errors: Mapping[str, str] | None = None,
+    *,
+    code: int | None = None,
 ) -> dict[str, Any]:
-    """Opsgenie's error body for any 4xx/5xx; `errors` ({field: problem}) only on a 422."""
+    """Opsgenie's error body for any 4xx/5xx; `errors` ({field: problem}) only on a 422,
+    `code` (Opsgenie's internal code) only where Opsgenie sends one (a 403)."""
     body: dict[str, Any] = {"message": message}
     if errors:
         body["errors"] = dict(errors)
+    if code is not None:
+        body["code"] = code
     return {**body, "took": took, "requestId": request_id}
 
 

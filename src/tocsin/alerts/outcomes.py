@@ -15,6 +15,7 @@ class Outcome(enum.StrEnum):
     acknowledged = "acknowledged"
     unacknowledged = "unacknowledged"
     resolved = "resolved"
+    updated = "updated"  # the sender changed an alert (message, description, priority) or noted it
     ignored = "ignored"  # e.g. acknowledge or resolve for no open alert
     recorded = "recorded"  # change events and heartbeat pings: kept, never page
     suppressed = "suppressed"  # dropped by a suppression rule

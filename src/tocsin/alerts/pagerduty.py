@@ -11,6 +11,12 @@ import msgspec
 MAX_BODY = 512 * 1024
 SUMMARY_MAX = 1024
 DEDUP_MAX = 255
+SOURCE_MAX = 255
+# Links and images kept per event, and their lengths: more is cut, not refused.
+CONTEXT_MAX = 20
+HREF_MAX = 2048
+TEXT_MAX = 255
+_WEB = ("http://", "https://")
 ACTIONS = ("trigger", "acknowledge", "resolve")
 SEVERITIES = ("critical", "error", "warning", "info")
 
@@ -47,6 +53,8 @@ class ParsedEvent:
     alert_id: int | None = None
     # Free text the sender attached to an action (Opsgenie `note`); kept on the timeline.
     note: str = ""
+    # PagerDuty `images`: [{src (https), href?, alt?}], checked by `images_of`.
+    images: list[dict[str, str]] = field(default_factory=list)
 
 
 def _string(value: Any, name: str, errors: list[str], *, max_len: int, required: bool) -> str:
@@ -60,6 +68,61 @@ def _string(value: Any, name: str, errors: list[str], *, max_len: int, required:
     if len(value) > max_len:
         errors.append(f"'{name}' is longer than {max_len} characters")
     return value
+
+
+def _no_nul(text: str) -> str:
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _is_url(value: str, schemes: tuple[str, ...]) -> bool:
+    return value.lower().startswith(schemes) and not any(ch.isspace() for ch in value)
+
+
+def links_of(value: Any) -> list[dict[str, str]]:
+    """PagerDuty `links`: each {href, text?} with a string href is kept (text defaults to the
+    href), up to CONTEXT_MAX; anything else in the list is skipped, as PagerDuty does."""
+    if not isinstance(value, list):
+        return []
+    out = []
+    for link in value[:CONTEXT_MAX]:
+        if isinstance(link, dict) and isinstance(link.get("href"), str):
+            text = link.get("text") if isinstance(link.get("text"), str) else link["href"]
+            out.append({"href": link["href"][:HREF_MAX], "text": str(text)[:TEXT_MAX]})
+    return out
+
+
+def images_of(value: Any) -> list[dict[str, str]]:
+    """PagerDuty `images`: each needs a `src` served over HTTPS; `href` (an http or https
+    link) and `alt` are optional. An image that breaks these rules is left out and the event
+    is kept: an image is context, and refusing the event would lose the page it carries."""
+    if not isinstance(value, list):
+        return []
+    out = []
+    for image in value[:CONTEXT_MAX]:
+        if not isinstance(image, dict):
+            continue
+        src = image.get("src")
+        if not isinstance(src, str) or len(src) > HREF_MAX or not _is_url(src, ("https://",)):
+            continue
+        kept = {"src": _no_nul(src)}
+        href = image.get("href")
+        if isinstance(href, str) and len(href) <= HREF_MAX and _is_url(href, _WEB):
+            kept["href"] = _no_nul(href)
+        alt = image.get("alt")
+        if isinstance(alt, str) and alt.strip():
+            kept["alt"] = _no_nul(alt.strip()[:TEXT_MAX])
+        out.append(kept)
+    return out
+
+
+def _timestamp(value: Any, name: str, errors: list[str]) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        errors.append(f"'{name}' is not an ISO 8601 date and time")
+        return None
 
 
 def parse_event(data: Any) -> ParsedEvent:
@@ -87,19 +150,14 @@ def parse_event(data: Any) -> ParsedEvent:
             payload.get("summary"), "payload.summary", errors, max_len=SUMMARY_MAX, required=True
         )
         event.source = _string(
-            payload.get("source"), "payload.source", errors, max_len=255, required=True
+            payload.get("source"), "payload.source", errors, max_len=SOURCE_MAX, required=True
         )
         severity = payload.get("severity")
         if severity not in SEVERITIES:
             errors.append("'payload.severity' must be one of critical, error, warning, info")
         else:
             event.severity = severity
-        stamp = payload.get("timestamp")
-        if stamp is not None:
-            try:
-                event.timestamp = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-            except ValueError:
-                errors.append("'payload.timestamp' is not an ISO 8601 date and time")
+        event.timestamp = _timestamp(payload.get("timestamp"), "payload.timestamp", errors)
         details = payload.get("custom_details")
         if details is not None:
             event.details = details if isinstance(details, dict) else {"details": details}
@@ -108,34 +166,41 @@ def parse_event(data: Any) -> ParsedEvent:
                 event.details.setdefault(f"_{name}", payload[name])
     elif isinstance(payload, dict) and isinstance(payload.get("summary"), str):
         event.summary = payload["summary"][:SUMMARY_MAX]
-    links = data.get("links") or []
-    if isinstance(links, list):
-        for link in links[:20]:
-            if isinstance(link, dict) and isinstance(link.get("href"), str):
-                text = link.get("text") if isinstance(link.get("text"), str) else link["href"]
-                event.links.append({"href": link["href"][:2048], "text": str(text)[:255]})
+    event.links = links_of(data.get("links"))
+    event.images = images_of(data.get("images"))
     if errors:
         raise EventInvalid(errors)
     return event
 
 
-def parse_change_event(data: Any) -> tuple[str, str]:
-    """Validate a /v2/change/enqueue body; returns (routing_key, summary)."""
+def parse_change_event(data: Any) -> ParsedEvent:
+    """Validate a /v2/change/enqueue body: {routing_key, payload: {summary, source?,
+    timestamp?, custom_details?}, links?} (and `images`, which the official client may send).
+    Returns the change as an event with action "change", its routing key still in it."""
     if not isinstance(data, dict):
         raise EventInvalid(["JSON parse error"], "Event object format is unrecognized")
     errors: list[str] = []
     routing_key = _string(data.get("routing_key"), "routing_key", errors, max_len=64, required=True)
+    event = ParsedEvent(routing_key=routing_key, action="change", dedup_key=None, severity="info")
     payload = data.get("payload")
-    summary = ""
     if not isinstance(payload, dict):
         errors.append("'payload' is missing or not an object")
-    else:
-        summary = _string(
-            payload.get("summary"), "payload.summary", errors, max_len=SUMMARY_MAX, required=True
-        )
+        payload = {}
+    event.summary = _string(
+        payload.get("summary"), "payload.summary", errors, max_len=SUMMARY_MAX, required=True
+    )
+    event.source = _string(
+        payload.get("source"), "payload.source", errors, max_len=SOURCE_MAX, required=False
+    )
+    event.timestamp = _timestamp(payload.get("timestamp"), "payload.timestamp", errors)
+    details = payload.get("custom_details")
+    if details is not None:
+        event.details = details if isinstance(details, dict) else {"details": details}
+    event.links = links_of(data.get("links"))
+    event.images = images_of(data.get("images"))
     if errors:
         raise EventInvalid(errors)
-    return routing_key, summary
+    return event
 
 
 # The usual body, decoded and type-checked in one pass by msgspec (fields it does not name are
@@ -166,6 +231,8 @@ class _Body(msgspec.Struct):
     dedup_key: str | None = None
     payload: _Payload | None = None
     links: list[_Link] | None = None
+    # Checked by images_of, like parse_event does: any JSON is accepted here.
+    images: Any = None
 
 
 _decode_body = msgspec.json.Decoder(_Body).decode
@@ -201,7 +268,7 @@ def _plain(body: _Body) -> ParsedEvent | None:
         if payload is None:
             return None
         summary, source, severity = payload.summary, payload.source, payload.severity
-        if not summary or len(summary) > SUMMARY_MAX or not source or len(source) > 255:
+        if not summary or len(summary) > SUMMARY_MAX or not source or len(source) > SOURCE_MAX:
             return None
         if severity not in SEVERITIES:
             return None
@@ -225,7 +292,9 @@ def _plain(body: _Body) -> ParsedEvent | None:
         return None
     elif payload is not None:
         event.summary = payload.summary[:SUMMARY_MAX]
-    for link in (body.links or [])[:20]:
+    for link in (body.links or [])[:CONTEXT_MAX]:
         text = link.text if link.text is not None else link.href
-        event.links.append({"href": link.href[:2048], "text": text[:255]})
+        event.links.append({"href": link.href[:HREF_MAX], "text": text[:TEXT_MAX]})
+    if body.images is not None:
+        event.images = images_of(body.images)
     return event

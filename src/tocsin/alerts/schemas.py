@@ -14,6 +14,7 @@ from tocsin.alerts.models import (
     Event,
     Integration,
     MaintenanceWindow,
+    Outcome,
     RoutingRule,
     SuppressionRule,
 )
@@ -23,19 +24,6 @@ from tocsin.db import utcnow
 
 IntegrationTypeName = Literal[
     "pagerduty", "alertmanager", "grafana", "opsgenie", "webhook", "heartbeat"
-]
-OutcomeName = Literal[
-    "pending",
-    "created_alert",
-    "deduplicated",
-    "acknowledged",
-    "unacknowledged",
-    "resolved",
-    "ignored",
-    "recorded",
-    "suppressed",
-    "maintenance",
-    "failed",
 ]
 EventSeverity = Literal["critical", "error", "warning", "info"]
 GroupingName = Literal["auto", "dedup_key", "alert_group", "fields"]
@@ -210,7 +198,8 @@ class EventOut(Out):
     action: str
     dedup_key: str | None
     summary: str
-    outcome: OutcomeName
+    # The enum itself, so that every outcome the pipeline can record is one the API can show.
+    outcome: Outcome
     outcome_detail: str
     processed_at: Timestamp | None
     alert_id: int | None = Field(
@@ -243,6 +232,7 @@ class AlertOut(Out):
     source: str
     details: dict[str, Any]
     links: list[dict[str, str]]
+    images: list[dict[str, str]] = Field(description="PagerDuty images: {src, href?, alt?}")
     event_count: int
     created_at: Timestamp
     last_event_at: Timestamp

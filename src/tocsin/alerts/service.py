@@ -460,6 +460,13 @@ def get_event(session: Session, event_id: int) -> Event:
     return found
 
 
+def get_alert(session: Session, alert_id: int) -> Alert:
+    found = session.get(Alert, alert_id)
+    if found is None:
+        raise NotFound(f"no alert with id {alert_id}")
+    return found
+
+
 def alerts_of_incident(session: Session, incident_id: int) -> list[Alert]:
     return list(
         session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))

@@ -31,6 +31,7 @@ from tocsin.alerts.models import (
     SuppressionRule,
 )
 from tocsin.alerts.pagerduty import SEVERITIES
+from tocsin.alerts.present import alert_shown, event_shown
 from tocsin.alerts.settings_views import json_field
 from tocsin.alerts.settings_views import router as settings_router
 from tocsin.catalog import service as catalog
@@ -435,9 +436,25 @@ def event_page(event_id: int, request: Request, db: DbSession, user: CurrentUser
         "window": window,
         "data": _pretty(event.data),
         "raw": _pretty(event.raw),
+        "shown": event_shown(event),
         **rows,
     }
     return render(request, "alerts/event.html", context)
+
+
+@router.get("/alerts/{alert_id}")
+def alert_page(alert_id: int, request: Request, db: DbSession, user: CurrentUser) -> Response:
+    """One alert: what its sender says (details, links, images) and its events."""
+    alert = alerts.get_alert(db, alert_id)
+    events = alerts.events(db, alert_id=alert.id, limit=PAGE_SIZE)
+    context = {
+        "section": "alerts",
+        "alert": alert,
+        "service": db.get(Service, alert.service_id),
+        "shown": alert_shown(alert),
+        **_event_rows(db, events),
+    }
+    return render(request, "alerts/alert.html", context)
 
 
 @router.get("/incidents/{ref}/alerts")
@@ -445,10 +462,12 @@ def incident_alerts_page(ref: str, request: Request, db: DbSession, user: Curren
     # /incidents/{ref}/events is the incident page's live stream, hence "alerts".
     incident = queries.get_incident(db, ref)
     events = alerts.events(db, incident_id=incident.id, limit=500)
+    found = alerts.alerts_of_incident(db, incident.id)
     context = {
         "section": "incidents",
         "incident": incident,
-        "alerts": alerts.alerts_of_incident(db, incident.id),
+        "alerts": found,
+        "shown_alerts": [(a, alert_shown(a)) for a in found],
         **_event_rows(db, events),
     }
     return render(request, "alerts/incident.html", context)

@@ -337,11 +337,13 @@ OUTCOME_STYLES = {
     "acknowledged": "cyan",
     "unacknowledged": "cyan",
     "resolved": "green",
+    "updated": "cyan",
     "ignored": "dim",
     "recorded": "dim",
     "suppressed": "magenta",
     "maintenance": "blue",
     "failed": "bold white on red",
+    "rejected": "bold red",
 }
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import FormData
 
+from tocsin.alerts.present import incident_alerts
 from tocsin.catalog.models import Service, Team, User
 from tocsin.comms.panel import panel_context as communication_panel
 from tocsin.db import utcnow
@@ -232,6 +233,7 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         "paging": panel_context(db, incident),
         "comms": communication_panel(db, incident, getattr(request.state, "user", None)),
         "statuspage": composer_panel(db, incident, request),
+        "incident_alerts": incident_alerts(db, incident.id),
     }
 
 
