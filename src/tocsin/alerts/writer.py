@@ -118,10 +118,13 @@ class EventWriter:
             bind=engine.execution_options(sqlite_synchronous="NORMAL", pg_async_commit=True),
             expire_on_commit=False,
         )
+        self.reader = sessionmaker(
+            bind=engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False
+        )
         self.inbox = inbox
         self.apply_seconds = apply_seconds
-        self._pending = True  # events may be pending (from before this process started)
-        self._next_look = 0.0
+        self._pending = False  # known to wait: apply at once
+        self._next_look = 0.0  # when to look (a read) for events another process stored
         self._table = Event.__table__
 
     # -- the engine's Work -------------------------------------------------------------------
@@ -134,12 +137,19 @@ class EventWriter:
         if batch:
             self.write(batch)
             return True
-        if self._pending or time.monotonic() >= self._next_look:
+        if not self._pending and time.monotonic() >= self._next_look:
             self._next_look = time.monotonic() + LOOK_SECONDS
+            self._pending = self._anything_pending()
+        if self._pending:
             applied = apply_batch(self.relaxed, budget=self.apply_seconds)
             self._pending = applied > 0
             return applied > 0
         return False
+
+    def _anything_pending(self) -> bool:
+        """Whether any event waits to be applied: a read, taking no write lock."""
+        with self.reader() as session:
+            return session.execute(select(Event.id).where(PENDING).limit(1)).first() is not None
 
     def due_in(self) -> float | None:
         if self.inbox.has_work or self._pending:
