@@ -22,6 +22,7 @@ from tocsin.escalation.record import paging_record
 from tocsin.incidents import queries
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident
+from tocsin.schedules import service as schedules
 from tocsin.schedules.oncall import on_call
 
 
@@ -75,6 +76,35 @@ def test_the_person_on_call_is_paged_then_the_next_level_and_the_record_says_why
     assert run_row.state == "exhausted"
     assert any("Paging ended" in line for line in _timeline(db, incident))
     assert len(smtp.messages) == 2  # nobody was paged twice
+
+
+def test_the_page_says_when_the_persons_time_on_call_ends_not_their_shift(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    """The person on call today also covers tomorrow morning by an override: "until" is the
+    end of that override, not of today's shift, and an override's page names whom it
+    covers."""
+    first = _on_call(db, org)
+    other = org.bob if first is org.ann else org.ann
+    midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    tomorrow = midnight + timedelta(days=1)
+    after = tomorrow + timedelta(hours=12)
+    schedules.add_override(db, org.primary, user_id=first.id, start=tomorrow, end=after)
+    db.commit()
+    _declare(db, org)
+    work(db, container)
+    body = smtp.messages[0].get_body(("plain",)).get_content()
+    assert f'(layer "Daily") until {after:%Y-%m-%d %H:%M} UTC' in body, body
+    assert f"until {tomorrow:%Y-%m-%d %H:%M} UTC" not in body
+
+    # Now an override of the whole of today puts the other person on call instead.
+    schedules.add_override(db, org.primary, user_id=other.id, start=utcnow(), end=tomorrow)
+    db.commit()
+    _declare(db, org)
+    work(db, container)
+    body = smtp.messages[-1].get_body(("plain",)).get_content()
+    assert smtp.mailbox.recipients[-1] == [other.email]
+    assert f"(override covering {first.name}) until {tomorrow:%Y-%m-%d %H:%M} UTC" in body, body
 
 
 def test_acknowledging_from_the_email_link_stops_escalation(

@@ -40,6 +40,8 @@ from tocsin.escalation.windows import Window
 from tocsin.incidents.models import Incident, Status
 from tocsin.incidents.timeline import record
 from tocsin.jobs.queue import enqueue
+from tocsin.schedules.models import Schedule
+from tocsin.schedules.oncall import on_call_until_many
 
 log = structlog.get_logger("tocsin.escalation")
 
@@ -357,13 +359,11 @@ def pageable_members(team: Team) -> list[User]:
 
 
 def reach(session: Session, level: EscalationLevel, at: datetime) -> Reached:
-    """Whom a level's targets reach at `at`, each with the reason."""
-    from tocsin.schedules.models import Schedule
-    from tocsin.schedules.oncall import on_call_many
-
+    """Whom a level's targets reach at `at`, each with the reason (for a schedule, what puts
+    the person on call and when their time on call ends)."""
     reached = Reached()
     schedule_ids = [t.schedule_id for t in level.targets if t.schedule_id is not None]
-    shifts = on_call_many(session, schedule_ids, at) if schedule_ids else {}
+    shifts = on_call_until_many(session, schedule_ids, at) if schedule_ids else {}
     for target in level.targets:
         if target.kind == TargetKind.user and target.user is not None:
             decision: dict[str, Any] = {"target": f"user {target.user.name}", "users": []}
@@ -383,7 +383,8 @@ def reach(session: Session, level: EscalationLevel, at: datetime) -> Reached:
             name = schedule.name if schedule else f"#{target.schedule_id}"
             decision = {"target": f"schedule {_q(name)}", "users": []}
             found = False
-            for shift in shifts.get(target.schedule_id, []):
+            for now in shifts.get(target.schedule_id, []):
+                shift = now.shift
                 user = session.get(User, shift.user_id)
                 if user is None:
                     continue
@@ -391,10 +392,7 @@ def reach(session: Session, level: EscalationLevel, at: datetime) -> Reached:
                     decision.setdefault("note", f"{user.name} is on call but deactivated")
                     continue
                 found = True
-                why = (
-                    f"on call in schedule {_q(name)} ({shift.source}) until "
-                    f"{shift.end:%Y-%m-%d %H:%M} UTC"
-                )
+                why = f"on call in schedule {_q(name)} ({shift.source}) {now.until_text}"
                 reached.add(user, why, decision)
             if not found and "note" not in decision:
                 decision["note"] = f"nobody is on call in schedule {_q(name)}"
