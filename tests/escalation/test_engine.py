@@ -16,6 +16,7 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import utcnow
+from tocsin.definitions.models import Severity
 from tocsin.escalation import engine, policies
 from tocsin.escalation.models import EscalationRun
 from tocsin.escalation.record import paging_record
@@ -236,6 +237,46 @@ def test_low_urgency_notifies_the_first_level_without_escalating(
     assert len(smtp.messages) == 1
     db.expire_all()
     assert engine.runs_for(db, incident.id)[0].state == "finished"
+
+
+def test_a_sev4_declared_by_hand_is_low_urgency_and_notifies_without_escalating(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    """The severity's default urgency reaches escalation: the first level is notified (by
+    their low-urgency rules), nobody further (docs/escalation.md, low urgency "notify")."""
+    sev4 = db.scalars(select(Severity).where(Severity.name == "SEV4")).one()
+    incident = incidents.declare(
+        db, by=org.carol, title="Typo on the help page", service_ids=[org.service.id],
+        severity_id=sev4.id,
+    )  # fmt: skip
+    db.commit()
+    work(db, container)
+    time_passes(db, container)
+    assert recipients(smtp) == [_on_call(db, org).email]
+    assert "low urgency" in smtp.messages[0]["Subject"]
+    db.expire_all()
+    (run,) = engine.runs_for(db, incident.id)
+    assert run.state == "finished" and "low urgency" in run.reason
+
+
+def test_declared_without_paging_starts_no_run_until_someone_escalates(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    incident = _declare(db, org, urgency="none")
+    work(db, container)
+    time_passes(db, container)
+    assert smtp.messages == [] and engine.runs_for(db, incident.id) == []
+    assert any(line.startswith("Declared without paging") for line in _timeline(db, incident))
+    # The job that starts paging, had it run anyway, starts nothing either.
+    assert engine.start_for_incident(db, incident.id) == []
+    db.rollback()
+    # Paging by hand still works, at the incident's urgency.
+    current = db.get(Incident, incident.id)
+    assert current is not None
+    engine.escalate(db, current, level=2, by=org.ann)
+    work(db, container)
+    assert recipients(smtp) == [org.carol.email]
+    assert "high urgency" in smtp.messages[0]["Subject"]
 
 
 def test_low_urgency_outside_support_hours_waits_for_them(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import sys
@@ -50,12 +51,23 @@ incident_app = typer.Typer(help="Declare and run incidents.", no_args_is_help=Tr
 def _print_incident(incident: dict[str, Any]) -> None:
     sev = incident["severity"]["name"] if incident["severity"] else "—"
     commander = incident["commander"]["name"] if incident["commander"] else "nobody"
+    urgency = f"{incident['urgency']} urgency" + (
+        " (declared without paging)" if incident["declared_without_paging"] else ""
+    )
     console.print(
         f"[bold]{incident['reference']}[/bold] {incident['title']}\n"
-        f"  status {incident['status']} · severity {sev} · commander {commander}\n"
+        f"  status {incident['status']} · severity {sev} · {urgency} · commander {commander}\n"
         f"  {incident['url']}",
         highlight=False,
     )
+
+
+class Urgency(enum.StrEnum):
+    """How a declared incident pages: `none` declares it without paging anyone."""
+
+    high = "high"
+    low = "low"
+    none = "none"
 
 
 def _done(incident: dict[str, Any], as_json: bool) -> None:
@@ -76,9 +88,16 @@ def declare(
     impact: Annotated[str, typer.Option(help="Customer impact")] = "",
     commander: Annotated[str | None, typer.Option(help="Commander's email")] = None,
     drill: Annotated[bool, typer.Option("--drill", help="A practice incident")] = False,
+    urgency: Annotated[
+        Urgency | None,
+        typer.Option(
+            help="high or low, or none to declare without paging anyone "
+            "(default: the severity's default urgency)",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Declare an incident."""
+    """Declare an incident; its services' escalation policies page at its urgency."""
     api = Api.from_login()
     body: dict[str, Any] = {
         "title": title,
@@ -96,6 +115,8 @@ def declare(
         body["service_ids"] = [api.id_by_name("services", name) for name in service]
     if commander:
         body["commander_id"] = api.id_by_name("users", commander, key="email")
+    if urgency is not None:
+        body["urgency"] = urgency.value
     _done(api.post("/incidents", body), as_json)
 
 

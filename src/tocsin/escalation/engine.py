@@ -86,6 +86,8 @@ def start_for_incident(session: Session, incident_id: int) -> list[EscalationRun
     incident = session.get(Incident, incident_id)
     if incident is None or incident.status in CLOSED:
         return []
+    if incident.declared_without_paging:
+        return []  # the declarer chose "don't page" (declare recorded it): only by hand
     if session.scalar(select(EscalationRun.id).where(EscalationRun.incident_id == incident.id)):
         return []  # already started (this job ran before) or paged by hand meanwhile
     if not incident.services:
