@@ -315,6 +315,54 @@ def test_no_policy_means_the_timeline_says_nobody_was_paged(
     assert any("it has no escalation policy" in line for line in _timeline(db, incident))
 
 
+def test_an_incident_acknowledged_before_paging_starts_is_never_paged(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    """Declared and acknowledged in one go with backdated times (as `tocsin demo` and
+    backfilled incidents are): the acknowledgement predates the run, yet nobody is paged,
+    then or when the levels' waits are over."""
+    started = utcnow() - timedelta(hours=3)
+    incident = incidents.declare(
+        db, by=org.carol, title="Search slow", service_ids=[org.service.id],
+        started_at=started, detected_at=started + timedelta(minutes=5),
+    )  # fmt: skip
+    incidents.change_status(
+        db, incident, "acknowledged", by=org.carol, occurred_at=started + timedelta(minutes=10)
+    )
+    incidents.change_status(db, incident, "monitoring", by=org.carol)
+    db.commit()
+    work(db, container)
+    time_passes(db, container)
+    time_passes(db, container)
+    assert smtp.messages == [] and engine.runs_for(db, incident.id) == []
+    assert any(
+        line == "Nobody was paged: INC-1 was already monitoring when paging was to start"
+        for line in _timeline(db, incident)
+    )
+
+
+def test_a_backdated_acknowledgement_still_stops_escalation(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    """Acknowledged after level 1 was paged, with a time before the run began: level 2
+    (Carol) is never paged."""
+    incident = _declare(db, org)
+    work(db, container)
+    assert len(smtp.messages) == 1
+    current = db.get(Incident, incident.id)
+    assert current is not None
+    incidents.change_status(
+        db, current, "acknowledged", by=org.ann, occurred_at=utcnow() - timedelta(hours=1)
+    )
+    db.commit()
+    time_passes(db, container)
+    time_passes(db, container)
+    assert org.carol.email not in recipients(smtp) and len(smtp.messages) == 1
+    db.expire_all()
+    (run,) = engine.runs_for(db, incident.id)
+    assert run.state == "acknowledged"
+
+
 def test_paging_someone_into_an_acknowledged_incident_and_their_acknowledgement(
     db: Session,
     client: TestClient,

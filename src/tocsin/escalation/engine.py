@@ -6,9 +6,11 @@ targets, whom each reached and why (the on-call shift that made someone the one 
 what happened. Steps are idempotent: a (run, cycle, level) is evaluated once, whatever the
 job engine retries, and the person's notifications carry an idempotency key of the same.
 
-A run stops by itself when the incident is resolved, or acknowledged after the run started;
-a run started by hand on an already acknowledged incident needs its own acknowledgement
-(`acknowledge_pages`), as a freshly paged person has not seen the incident yet.
+A run stops by itself when the incident is resolved or acknowledged (whatever time the
+acknowledgement is dated: a backfilled `acknowledged_at` still stops paging), and an incident
+acknowledged before its paging starts is never paged by itself. A run started by hand on an
+already acknowledged incident needs its own acknowledgement (`acknowledge_pages`), as a
+freshly paged person has not seen the incident yet.
 """
 
 from __future__ import annotations
@@ -88,6 +90,16 @@ def start_for_incident(session: Session, incident_id: int) -> list[EscalationRun
         return []
     if incident.declared_without_paging:
         return []  # the declarer chose "don't page" (declare recorded it): only by hand
+    if incident.status != Status.triggered.value:
+        record(
+            session,
+            incident,
+            "paging",
+            f"Nobody was paged: {incident.reference} was already {incident.status} when "
+            "paging was to start",
+            by=None,
+        )
+        return []
     if session.scalar(select(EscalationRun.id).where(EscalationRun.incident_id == incident.id)):
         return []  # already started (this job ran before) or paged by hand meanwhile
     if not incident.services:
@@ -174,10 +186,13 @@ def _schedule(
 
 
 def stop_reason(run: EscalationRun, incident: Incident) -> tuple[RunState, str] | None:
-    """Why this run should page no further, if it should not."""
+    """Why this run should page no further, if it should not.
+
+    Judged by the incident's status, never by comparing times: `acknowledged_at` may be
+    backdated (a backfill, a move with `occurred_at`) to before the run began."""
     if incident.status in CLOSED:
         return RunState.resolved, f"{incident.reference} is {incident.status}"
-    if incident.acknowledged_at is not None and incident.acknowledged_at >= run.started_at:
+    if incident.status != Status.triggered.value and not run.needs_own_acknowledgement:
         return RunState.acknowledged, f"{incident.reference} was acknowledged"
     return None
 
@@ -467,6 +482,7 @@ def escalate(
         state=RunState.active.value,
         started_at=now,
         started_by_id=by.id,
+        needs_own_acknowledgement=incident.status != Status.triggered.value,
     )
     session.add(run)
     session.flush()
@@ -552,6 +568,7 @@ def page_people(
         state=RunState.active.value,
         started_at=now,
         started_by_id=by.id,
+        needs_own_acknowledgement=incident.status != Status.triggered.value,
     )
     session.add(run)
     session.flush()
