@@ -3,17 +3,19 @@ servers on loopback, retried, falling back, and never sent twice or after a roll
 
 from __future__ import annotations
 
+import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.notify.conftest import Receiver, SmtpServer, declare, run_jobs
-from tocsin.bootstrap import Container
+from tocsin.bootstrap import Container, build
 from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.incidents import queries
 from tocsin.incidents import service as incidents
 from tocsin.jobs.models import Job
-from tocsin.notify import methods
+from tocsin.notify import channels, methods
+from tocsin.notify.channels import EmailNotConfigured
 from tocsin.notify.models import Notification
 from tocsin.notify.service import notifications_for, page_user
 
@@ -181,6 +183,48 @@ def test_failing_method_is_retried_then_the_next_method_is_tried(
     assert "Paged Rita Responder by email (rita@example.com)" in summaries
     db.refresh(hook)
     assert hook.last_ok is False and hook.consecutive_failures == 3
+
+
+def test_without_smtp_email_fails_at_once_says_why_and_warns_once(
+    db: Session, settings: Settings, receiver: Receiver, responder: User
+) -> None:
+    """No relay configured: each email page fails on its first attempt with the reason (on
+    the timeline), is not retried, falls back to the next method, and the process logs one
+    warning, not a line per attempt."""
+    unconfigured = build(settings.model_copy(update={"smtp_host": ""}))
+    email = _email(db, responder, settings)
+    hook, _ = methods.create_contact_method(
+        db, responder, by=responder, settings=settings, kind="webhook", target=receiver.url,
+        label="Pager app",
+    )  # fmt: skip
+    methods.create_rule(db, responder, by=responder, urgency="high", contact_method_id=email.id)
+    first, second = declare(db, responder), declare(db, responder, title="Search is down")
+    for incident in (first, second):
+        page_user(db, incident=incident, user=responder, reason="r", key=incident.reference)
+    db.commit()
+    channels.warn_email_not_configured.reset()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            run_jobs(unconfigured)
+    finally:
+        unconfigured.close()
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["email.not_configured"]
+    assert len(receiver.requests) == 2  # each page reached her through the fallback
+    db.expire_all()
+    for incident in (first, second):
+        rows = notifications_for(db, incident.id)
+        assert [(n.channel, n.state, n.attempts) for n in rows] == [
+            ("email", "failed", 1),
+            ("webhook", "sent", 1),
+        ]
+        assert rows[0].detail == f"failed: {EmailNotConfigured().reason}"
+        assert (
+            "Email to Rita Responder failed: email is not configured on this server (set "
+            "TOCSIN_SMTP_HOST to send email); trying webhook (Pager app)"
+        ) in _timeline(db, incident)
+    assert (
+        db.scalar(select(func.count()).select_from(Job).where(Job.kind == "notify.deliver")) == 4
+    )  # no retries: one job per notification
 
 
 def test_every_method_failing_is_recorded_and_stops(

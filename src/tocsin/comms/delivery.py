@@ -166,17 +166,19 @@ def deliver(
     delivery.updated_at = utcnow()
     session.commit()  # nothing is held open while the channels answer
     outcomes: list[tuple[str, str, str, str | None]] = []
+    retryable = False  # whether any failure could go better on another attempt
     for key, label, name, channel, where in targets:
         try:
             channel.send(message, where)
         except DeliveryFailed as exc:
             outcomes.append((key, label, name, exc.reason))
+            retryable = retryable or exc.retryable
         else:
             outcomes.append((key, label, name, None))
     delivery = session.get(CommsDelivery, delivery_id, with_for_update=True)
     if delivery is None or delivery.state != DeliveryState.sending:
         return
-    _record(session, delivery, outcomes, settings, now or utcnow())
+    _record(session, delivery, outcomes, settings, now or utcnow(), retryable=retryable)
     session.flush()
 
 
@@ -186,6 +188,8 @@ def _record(
     outcomes: list[tuple[str, str, str, str | None]],
     settings: Settings,
     now: datetime,
+    *,
+    retryable: bool = True,
 ) -> None:
     results: dict[str, Any] = dict(delivery.results or {})
     for key, label, name, error in outcomes:
@@ -213,7 +217,7 @@ def _record(
         log.info("comms.sent", delivery_id=delivery.id, purpose=delivery.purpose)
         return
     failures = "; ".join(failed)
-    if delivery.attempts < settings.notify_attempts:
+    if retryable and delivery.attempts < settings.notify_attempts:
         delay = retry_delay(settings, delivery.attempts)
         delivery.state = DeliveryState.planned.value  # until the retry
         delivery.detail = "; ".join(
@@ -226,7 +230,8 @@ def _record(
         return
     delivery.state = (DeliveryState.sent if sent else DeliveryState.failed).value
     delivery.detail = "; ".join(part for part in (summary, f"failed: {failures}") if part)
-    log.warning("comms.failed", delivery_id=delivery.id, error=failures)
+    if retryable:  # otherwise the channel has said why, once per process
+        log.warning("comms.failed", delivery_id=delivery.id, error=failures)
     what = {"update": "Update", "reminder": "Reminder"}.get(delivery.purpose, "Delivery")
     record(
         session,

@@ -177,11 +177,11 @@ def deliver(
     # mail server or webhook takes its time. If this worker dies before the result is
     # recorded, the job runs again and sends again, with the same delivery id (at least once).
     session.commit()
-    error: str | None = None
+    error: DeliveryFailed | None = None
     try:
         channel.send(message, destination)
     except DeliveryFailed as exc:
-        error = exc.reason
+        error = exc
     notification = session.get(Notification, notification_id, with_for_update=True)
     if notification is None or notification.state != NotificationState.sending:
         return  # cancelled meanwhile: nothing left to record
@@ -213,12 +213,15 @@ def _failed(
     session: Session,
     notification: Notification,
     method: ContactMethod,
-    reason: str,
+    failure: DeliveryFailed,
     name: str,
     settings: Settings,
 ) -> None:
-    attempts = notification.attempts
+    attempts, reason = notification.attempts, failure.reason
     _remember(method, ok=False, result=f"failed: {reason}")
+    if not failure.retryable:  # the channel said so once; try the next method at once
+        _give_up(session, notification, reason, name)
+        return
     log.warning("notify.failed", notification_id=notification.id, attempt=attempts, error=reason)
     if attempts < settings.notify_attempts:
         delay = retry_delay(settings, attempts)

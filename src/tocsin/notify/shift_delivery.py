@@ -161,11 +161,13 @@ def send_notice(
     notice.state = SENDING
     session.commit()  # nothing is held open while the channels answer
     outcomes: list[tuple[str, str, str, str | None]] = []
+    retryable = False  # whether any failure could go better on another attempt
     for key, label, name, channel, where in targets:
         try:
             channel.send(message, where)
         except DeliveryFailed as exc:
             outcomes.append((key, label, name, exc.reason))
+            retryable = retryable or exc.retryable
         else:
             outcomes.append((key, label, name, None))
     notice = session.get(ShiftNotice, notice_id, with_for_update=True)
@@ -180,7 +182,7 @@ def send_notice(
         results[key] = {"label": label, "channel": name, "ok": error is None,
                         "detail": error or "sent"}  # fmt: skip
     notice.deliveries = results
-    _conclude(session, notice, results, settings, now)
+    _conclude(session, notice, results, settings, now, retryable=retryable)
     session.flush()
 
 
@@ -190,6 +192,8 @@ def _conclude(
     results: dict[str, Any],
     settings: Settings,
     now: datetime,
+    *,
+    retryable: bool = True,
 ) -> None:
     sent = [r["label"] for r in results.values() if r["ok"]]
     failed = [f"{r['label']}: {r['detail']}" for r in results.values() if not r["ok"]]
@@ -202,7 +206,7 @@ def _conclude(
         log.info("notify.shift_notice_sent", notice_id=notice.id)
         return
     failures = "; ".join(failed)
-    if notice.attempts < settings.notify_attempts:
+    if retryable and notice.attempts < settings.notify_attempts:
         delay = retry_delay(settings, notice.attempts)
         notice.state = NotificationState.planned.value  # until the retry
         notice.detail = "; ".join(
@@ -213,7 +217,8 @@ def _conclude(
         return
     notice.state = (NotificationState.sent if sent else NotificationState.failed).value
     notice.detail = "; ".join(part for part in (summary, f"failed: {failures}") if part)
-    log.warning("notify.shift_notice_failed", notice_id=notice.id, error=failures)
+    if retryable:  # otherwise the channel has said why, once per process
+        log.warning("notify.shift_notice_failed", notice_id=notice.id, error=failures)
 
 
 def job_handlers(channels: Channels, settings: Settings) -> dict[str, Any]:

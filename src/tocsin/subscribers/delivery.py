@@ -90,6 +90,7 @@ def deliver(session: Session, delivery_id: int, *, sender: Sender) -> None:
     # Commit before sending: nothing is held open while the receiver answers.
     session.commit()
     errors: list[str] = []
+    retryable = False  # whether any failure could go better on another attempt
     sent_to: list[str] = []
     result = ""
     if outgoing.webhook is not None:
@@ -101,16 +102,18 @@ def deliver(session: Session, delivery_id: int, *, sender: Sender) -> None:
             result = f"HTTP {status}"
         except DeliveryFailed as exc:
             errors.append(exc.reason)
+            retryable = retryable or exc.retryable
     for address, mail in outgoing.mails:
         try:
             sender.email.transmit(mail)
             sent_to.append(address)
         except DeliveryFailed as exc:
             errors.append(exc.reason)
+            retryable = retryable or exc.retryable
     delivery = session.get(Delivery, delivery_id, with_for_update=True)
     if delivery is None or delivery.state != DeliveryState.sending:
         return  # removed while sending: nothing left to record
-    _record(session, delivery, errors, sent_to, result, started, settings)
+    _record(session, delivery, errors, sent_to, result, started, settings, retryable=retryable)
 
 
 def _record(
@@ -121,6 +124,8 @@ def _record(
     result: str,
     started: datetime,
     settings: Settings,
+    *,
+    retryable: bool = True,
 ) -> None:
     subscriber = delivery.subscriber
     now = utcnow()
@@ -145,9 +150,10 @@ def _record(
         return
     error = "; ".join(errors)[:2000]
     delivery.last_error = error
-    log.warning(
-        "subscribers.failed", delivery_id=delivery.id, attempt=delivery.attempts, error=error
-    )
+    if retryable:  # otherwise the channel has said why, once per process
+        log.warning(
+            "subscribers.failed", delivery_id=delivery.id, attempt=delivery.attempts, error=error
+        )
     if not notice:
         subscriber.last_delivery_at = now
         subscriber.last_delivery_ok = False
@@ -166,7 +172,7 @@ def _record(
             session.flush()
             return
     attempts = delivery.attempts
-    if attempts < settings.subscriber_delivery_attempts:
+    if retryable and attempts < settings.subscriber_delivery_attempts:
         delay = settings.subscriber_retry_base_seconds * 4 ** max(0, attempts - 1)
         delivery.state = DeliveryState.queued.value
         retrying = (
