@@ -61,6 +61,19 @@ def test_an_email_page_arrives_with_everything_needed_to_act(
     assert "Paged Rita Responder by email (rita@example.com)" in _timeline(db, incident)
 
 
+def test_a_drill_page_says_drill_in_its_subject_and_body(
+    db: Session, container: Container, settings: Settings, smtp: SmtpServer, responder: User
+) -> None:
+    _email(db, responder, settings)
+    incident = incidents.declare(db, by=responder, title="Game day: lose a zone", drill=True)
+    page_user(db, incident=incident, user=responder, reason="on call", key="esc:1:0")
+    db.commit()
+    run_jobs(container)
+    (mail,) = smtp.messages
+    assert mail["Subject"] == "[Tocsin] [DRILL] INC-1 (high urgency): Game day: lose a zone"
+    assert mail.get_content().startswith("DRILL: this is a practice incident, not a real one.")
+
+
 def test_same_key_pages_once_and_a_rollback_sends_nothing(
     db: Session, container: Container, settings: Settings, smtp: SmtpServer, responder: User
 ) -> None:
