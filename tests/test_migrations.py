@@ -5,9 +5,15 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.orm import Session
 
+from tests.alerts.conftest import downgraded
 from tocsin.bootstrap import Container
-from tocsin.db import Base
+from tocsin.catalog.models import User
+from tocsin.config import Settings
+from tocsin.db import Base, utcnow
+from tocsin.escalation.models import EscalationRun
+from tocsin.incidents import service as incidents
 
 
 def test_migrated_database_matches_the_models(container: Container) -> None:
@@ -21,3 +27,25 @@ def test_every_model_table_exists(container: Container) -> None:
     tables = set(inspect(container.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     assert "alembic_version" in tables
+
+
+def test_open_runs_paged_by_hand_after_an_acknowledgement_keep_waiting_for_their_own(
+    settings: Settings, container: Container, db: Session, admin: User
+) -> None:
+    """Migration 0023: a run started by hand on an acknowledged incident still needs its own
+    acknowledgement after the upgrade; one that paged before the acknowledgement stops."""
+    incident = incidents.declare(db, by=admin, title="Disk full")
+    early = EscalationRun(incident_id=incident.id, label="Policy", started_at=utcnow())
+    db.add(early)
+    db.flush()
+    incidents.acknowledge(db, incident, by=admin)
+    later = EscalationRun(
+        incident_id=incident.id, label="Paged by Ada", started_at=utcnow(), started_by_id=admin.id
+    )
+    db.add(later)
+    db.commit()
+    with downgraded(settings, container, "0022"):
+        pass
+    db.expire_all()
+    assert db.get(EscalationRun, later.id).needs_own_acknowledgement is True  # type: ignore[union-attr]
+    assert db.get(EscalationRun, early.id).needs_own_acknowledgement is False  # type: ignore[union-attr]

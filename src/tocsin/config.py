@@ -128,6 +128,16 @@ class Settings(BaseSettings):
             )
         return self
 
+    def public_url(self, host: str | None = None, port: int | None = None) -> str:
+        """Where people reach this server: TOCSIN_BASE_URL when it is set, else the address
+        `tocsin serve` listens on (`host`/`port`, or TOCSIN_HOST/TOCSIN_PORT), a wildcard
+        host shown as 127.0.0.1."""
+        if "base_url" in self.model_fields_set:
+            return self.base_url
+        shown = host or self.host
+        shown = "127.0.0.1" if shown in ("0.0.0.0", "::") else shown
+        return f"http://{shown}:{port or self.port}"
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

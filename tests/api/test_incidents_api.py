@@ -130,6 +130,30 @@ def test_bad_input_gets_clear_errors_and_no_500(api: TestClient) -> None:
     )
 
 
+def test_declaring_chooses_the_urgency_or_not_to_page(api: TestClient) -> None:
+    """Without a choice the severity's default urgency applies; "none" declares without
+    paging; the severity's default is set through the API."""
+    sev4 = _sev_id(api, "SEV4")
+    assert _declare(api, severity_id=sev4)["urgency"] == "low"
+    assert _declare(api, severity_id=_sev_id(api, "SEV2"))["urgency"] == "high"
+    chosen = _declare(api, severity_id=sev4, urgency="high")
+    assert (chosen["urgency"], chosen["declared_without_paging"]) == ("high", False)
+    quiet = _declare(api, urgency="none")
+    assert (quiet["urgency"], quiet["declared_without_paging"]) == ("high", True)
+    timeline = api.get(f"/api/v1/incidents/{quiet['reference']}/timeline").json()["items"]
+    assert any(e["summary"].startswith("Declared without paging") for e in timeline)
+    bad = api.post("/api/v1/incidents", json={"title": "x", "urgency": "urgent"})
+    assert bad.status_code == 422 and "urgency" in bad.json()["error"]["message"]
+
+    changed = api.patch(f"/api/v1/severities/{sev4}", json={"default_urgency": "high"})
+    assert changed.status_code == 200 and changed.json()["default_urgency"] == "high"
+    assert _declare(api, severity_id=sev4)["urgency"] == "high"
+    refused = api.patch(f"/api/v1/severities/{sev4}", json={"default_urgency": "none"})
+    assert refused.status_code == 422
+    made = api.post("/api/v1/severities", json={"name": "SEV5", "default_urgency": "low"})
+    assert made.status_code == 201 and made.json()["default_urgency"] == "low"
+
+
 def test_filters_and_pagination(api: TestClient) -> None:
     team = api.post("/api/v1/teams", json={"name": "Payments"}).json()
     svc = api.post("/api/v1/services", json={"name": "Gateway", "team_id": team["id"]}).json()

@@ -144,6 +144,63 @@ def test_remote_incident_commands(live_server: str, db, admin: User, tmp_path: P
     assert any(e["body"] == "Rolled back" and e["is_key_event"] for e in data["timeline"])
 
 
+def test_remote_commands_take_the_server_from_flags_then_the_environment_then_the_login(
+    live_server: str, db, admin: User, responder: User, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Scripts and CI set TOCSIN_URL and TOCSIN_TOKEN; --url and --token win over them; the
+    saved login is the last resort, and its token never goes to another server."""
+    _, admin_token = auth.create_api_token(db, admin, "ci")
+    _, rita_token = auth.create_api_token(db, responder, "laptop")
+    db.commit()
+    config = tmp_path / "cli.json"
+    bare = {"TOCSIN_CLI_CONFIG": str(config), "TOCSIN_URL": None, "TOCSIN_TOKEN": None}
+    ci = {**bare, "TOCSIN_URL": live_server, "TOCSIN_TOKEN": admin_token}
+
+    declared = runner.invoke(
+        app, ["incident", "declare", "From CI", "--urgency", "none", "--json"], env=ci
+    )
+    assert declared.exit_code == 0, declared.output
+    incident = json.loads(declared.stdout)
+    assert incident["created_by"]["email"] == admin.email  # the environment's token
+    assert incident["declared_without_paging"] is True
+    assert not config.exists()  # nothing saved
+
+    flags = runner.invoke(
+        app,
+        ["incident", "declare", "By hand", "--url", live_server, "--token", rita_token, "--json"],
+        env={**ci, "TOCSIN_URL": "http://127.0.0.1:9", "TOCSIN_TOKEN": "tcs_wrong"},
+    )  # fmt: skip
+    assert flags.exit_code == 0, flags.output
+    assert json.loads(flags.stdout)["created_by"]["email"] == responder.email
+
+    refused = runner.invoke(app, ["incident", "list"], env={**ci, "TOCSIN_TOKEN": "tcs_wrong"})
+    assert refused.exit_code == 1 and "the token from TOCSIN_TOKEN was refused" in refused.output
+
+    # A saved login: the environment's token still wins, with the saved server's address.
+    assert (
+        runner.invoke(app, ["login", live_server, "--token", rita_token], env=bare).exit_code == 0
+    )
+    listed = runner.invoke(app, ["incident", "list", "--json"], env=bare)
+    assert json.loads(listed.stdout)["total"] == 2
+    mine = runner.invoke(
+        app, ["incident", "declare", "Env token", "--json"],
+        env={**bare, "TOCSIN_TOKEN": admin_token},
+    )  # fmt: skip
+    assert json.loads(mine.stdout)["created_by"]["email"] == admin.email
+    # Another server from the environment: the saved token is not sent there.
+    elsewhere = runner.invoke(
+        app, ["incident", "list"], env={**bare, "TOCSIN_URL": "http://127.0.0.1:9"}
+    )
+    assert elsewhere.exit_code == 1
+    assert "no API token for http://127.0.0.1:9: set TOCSIN_TOKEN" in elsewhere.output
+    bad = runner.invoke(app, ["incident", "list"], env={**ci, "TOCSIN_URL": "tocsin.local"})
+    assert bad.exit_code == 1 and "TOCSIN_URL: the server's address must start" in bad.output
+    # `tocsin login` reads them too.
+    config.unlink()
+    assert runner.invoke(app, ["login"], env=ci).exit_code == 0
+    assert json.loads(config.read_text()) == {"url": live_server, "token": admin_token}
+
+
 def test_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
     env = {"TOCSIN_CLI_CONFIG": str(tmp_path / "cli.json")}
     result = runner.invoke(app, ["login", "http://127.0.0.1:9", "--token", "tcs_x"], env=env)

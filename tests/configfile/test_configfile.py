@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from tocsin.alerts import service as alerts
 from tocsin.catalog.models import Service, Team
 from tocsin.configfile import ConfigError, NewKey, apply_file, export_yaml
+from tocsin.definitions.models import Severity
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tocsin.yaml"
 
@@ -193,3 +194,22 @@ def test_an_integration_type_cannot_change(db: Session, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         apply_file(db, second)
     assert "alerting[0].integrations[0].type: is a pagerduty integration" in str(error.value)
+
+
+def test_a_severitys_default_urgency_is_configuration(db: Session, tmp_path: Path) -> None:
+    path = tmp_path / "severities.yaml"
+    path.write_text(
+        "severities:\n"
+        "  - {name: SEV3, label: Moderate, rank: 3, default_urgency: low}\n"
+        "  - {name: SEV5, label: Cosmetic, rank: 5, default_urgency: low}\n"
+    )
+    changes = _apply(db, path)
+    assert changes[0].endswith("default_urgency: 'high' → 'low'")
+    assert "create severity 'SEV5'" in changes
+    sevs = {s.name: s.default_urgency for s in db.scalars(select(Severity))}
+    assert (sevs["SEV3"], sevs["SEV4"], sevs["SEV5"]) == ("low", "low", "low")
+    exported = yaml.safe_load(export_yaml(db))["severities"]
+    assert {s["name"]: s["default_urgency"] for s in exported}["SEV1"] == "high"
+    path.write_text("severities:\n  - {name: SEV1, label: Critical, default_urgency: urgent}\n")
+    with pytest.raises(ConfigError, match=r"severities\[0\]\.default_urgency: .*high, low"):
+        apply_file(db, path)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import structlog
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from tocsin.alerts.models import Event
 from tocsin.auth.passwords import verify_password
+from tocsin.bootstrap import Container
 from tocsin.catalog.models import User
 from tocsin.cli.main import app
 from tocsin.config import Settings
+from tocsin.escalation.models import EscalationRun
+from tocsin.incidents import queries
 from tocsin.incidents.models import ActionItem, Incident, StatusUpdate, TimelineEntry
+from tocsin.notify.channels import EmailNotConfigured, warn_email_not_configured
+from tocsin.notify.models import Notification
+from tocsin.subscribers.models import Delivery, Subscriber
 
 runner = CliRunner()
 
@@ -53,3 +60,51 @@ def test_demo_seeds_once_with_every_state(settings: Settings, container) -> None
         assert session.scalar(select(func.count()).where(Incident.restricted.is_(True))) == 1
         boss = session.scalars(select(User).where(User.email == "boss@example.org")).one()
         assert boss.role == "admin" and verify_password(boss.password_hash, "a-good-password")
+
+
+def test_the_demo_pages_only_what_is_triggered_and_runs_quietly_without_smtp(
+    settings: Settings, container: Container
+) -> None:
+    """After `tocsin demo`, the jobs it queued page nobody about an incident someone already
+    acknowledged (INC-3, monitoring since its acknowledgement hours ago, paged the Platform
+    team), send nothing to a placeholder webhook, and without SMTP log one warning."""
+    env = {"TOCSIN_DATABASE_URL": settings.database_url, "TOCSIN_PORT": "9123"}
+    made = runner.invoke(app, ["demo"], env=env)
+    assert made.exit_code == 0, made.output
+    assert "Log in at http://127.0.0.1:9123 as" in made.output
+    assert "8080" not in made.output
+    warn_email_not_configured.reset()
+    with structlog.testing.capture_logs() as logs:
+        container.runner(name="test").run_until_idle()
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["email.not_configured"]
+    with container.sessionmaker() as session:
+        paged = session.execute(
+            select(Incident.number, Incident.status)
+            .join(EscalationRun, EscalationRun.incident_id == Incident.id)
+            .distinct()
+        ).all()
+        assert paged and {status for _, status in paged} == {"triggered"}
+        monitoring = session.scalars(select(Incident).where(Incident.number == 3)).one()
+        assert monitoring.status == "monitoring"
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.incident_id == monitoring.id)
+            )
+            == 0
+        )
+        summaries = [e.summary for e in queries.timeline(session, monitoring)]
+        assert "Nobody was paged: INC-3 was already monitoring when paging was to start" in (
+            summaries
+        )
+        webhook_deliveries = (
+            select(func.count())
+            .select_from(Delivery)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Subscriber.kind == "webhook", Delivery.kind != "quarantine_notice")
+        )
+        assert session.scalar(webhook_deliveries) == 0
+        failed = session.scalars(select(Notification).where(Notification.state == "failed")).all()
+        assert failed and {n.attempts for n in failed} == {1}
+        assert {n.detail for n in failed} == {f"failed: {EmailNotConfigured().reason}"}

@@ -16,12 +16,14 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import utcnow
+from tocsin.definitions.models import Severity
 from tocsin.escalation import engine, policies
 from tocsin.escalation.models import EscalationRun
 from tocsin.escalation.record import paging_record
 from tocsin.incidents import queries
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident
+from tocsin.schedules import service as schedules
 from tocsin.schedules.oncall import on_call
 
 
@@ -75,6 +77,35 @@ def test_the_person_on_call_is_paged_then_the_next_level_and_the_record_says_why
     assert run_row.state == "exhausted"
     assert any("Paging ended" in line for line in _timeline(db, incident))
     assert len(smtp.messages) == 2  # nobody was paged twice
+
+
+def test_the_page_says_when_the_persons_time_on_call_ends_not_their_shift(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    """The person on call today also covers tomorrow morning by an override: "until" is the
+    end of that override, not of today's shift, and an override's page names whom it
+    covers."""
+    first = _on_call(db, org)
+    other = org.bob if first is org.ann else org.ann
+    midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    tomorrow = midnight + timedelta(days=1)
+    after = tomorrow + timedelta(hours=12)
+    schedules.add_override(db, org.primary, user_id=first.id, start=tomorrow, end=after)
+    db.commit()
+    _declare(db, org)
+    work(db, container)
+    body = smtp.messages[0].get_body(("plain",)).get_content()
+    assert f'(layer "Daily") until {after:%Y-%m-%d %H:%M} UTC' in body, body
+    assert f"until {tomorrow:%Y-%m-%d %H:%M} UTC" not in body
+
+    # Now an override of the whole of today puts the other person on call instead.
+    schedules.add_override(db, org.primary, user_id=other.id, start=utcnow(), end=tomorrow)
+    db.commit()
+    _declare(db, org)
+    work(db, container)
+    body = smtp.messages[-1].get_body(("plain",)).get_content()
+    assert smtp.mailbox.recipients[-1] == [other.email]
+    assert f"(override covering {first.name}) until {tomorrow:%Y-%m-%d %H:%M} UTC" in body, body
 
 
 def test_acknowledging_from_the_email_link_stops_escalation(
@@ -208,6 +239,46 @@ def test_low_urgency_notifies_the_first_level_without_escalating(
     assert engine.runs_for(db, incident.id)[0].state == "finished"
 
 
+def test_a_sev4_declared_by_hand_is_low_urgency_and_notifies_without_escalating(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    """The severity's default urgency reaches escalation: the first level is notified (by
+    their low-urgency rules), nobody further (docs/escalation.md, low urgency "notify")."""
+    sev4 = db.scalars(select(Severity).where(Severity.name == "SEV4")).one()
+    incident = incidents.declare(
+        db, by=org.carol, title="Typo on the help page", service_ids=[org.service.id],
+        severity_id=sev4.id,
+    )  # fmt: skip
+    db.commit()
+    work(db, container)
+    time_passes(db, container)
+    assert recipients(smtp) == [_on_call(db, org).email]
+    assert "low urgency" in smtp.messages[0]["Subject"]
+    db.expire_all()
+    (run,) = engine.runs_for(db, incident.id)
+    assert run.state == "finished" and "low urgency" in run.reason
+
+
+def test_declared_without_paging_starts_no_run_until_someone_escalates(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    incident = _declare(db, org, urgency="none")
+    work(db, container)
+    time_passes(db, container)
+    assert smtp.messages == [] and engine.runs_for(db, incident.id) == []
+    assert any(line.startswith("Declared without paging") for line in _timeline(db, incident))
+    # The job that starts paging, had it run anyway, starts nothing either.
+    assert engine.start_for_incident(db, incident.id) == []
+    db.rollback()
+    # Paging by hand still works, at the incident's urgency.
+    current = db.get(Incident, incident.id)
+    assert current is not None
+    engine.escalate(db, current, level=2, by=org.ann)
+    work(db, container)
+    assert recipients(smtp) == [org.carol.email]
+    assert "high urgency" in smtp.messages[0]["Subject"]
+
+
 def test_low_urgency_outside_support_hours_waits_for_them(
     db: Session, container: Container, smtp: SmtpServer, org: Org
 ) -> None:
@@ -242,6 +313,54 @@ def test_no_policy_means_the_timeline_says_nobody_was_paged(
     work(db, container)
     assert smtp.messages == []
     assert any("it has no escalation policy" in line for line in _timeline(db, incident))
+
+
+def test_an_incident_acknowledged_before_paging_starts_is_never_paged(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    """Declared and acknowledged in one go with backdated times (as `tocsin demo` and
+    backfilled incidents are): the acknowledgement predates the run, yet nobody is paged,
+    then or when the levels' waits are over."""
+    started = utcnow() - timedelta(hours=3)
+    incident = incidents.declare(
+        db, by=org.carol, title="Search slow", service_ids=[org.service.id],
+        started_at=started, detected_at=started + timedelta(minutes=5),
+    )  # fmt: skip
+    incidents.change_status(
+        db, incident, "acknowledged", by=org.carol, occurred_at=started + timedelta(minutes=10)
+    )
+    incidents.change_status(db, incident, "monitoring", by=org.carol)
+    db.commit()
+    work(db, container)
+    time_passes(db, container)
+    time_passes(db, container)
+    assert smtp.messages == [] and engine.runs_for(db, incident.id) == []
+    assert any(
+        line == "Nobody was paged: INC-1 was already monitoring when paging was to start"
+        for line in _timeline(db, incident)
+    )
+
+
+def test_a_backdated_acknowledgement_still_stops_escalation(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    """Acknowledged after level 1 was paged, with a time before the run began: level 2
+    (Carol) is never paged."""
+    incident = _declare(db, org)
+    work(db, container)
+    assert len(smtp.messages) == 1
+    current = db.get(Incident, incident.id)
+    assert current is not None
+    incidents.change_status(
+        db, current, "acknowledged", by=org.ann, occurred_at=utcnow() - timedelta(hours=1)
+    )
+    db.commit()
+    time_passes(db, container)
+    time_passes(db, container)
+    assert org.carol.email not in recipients(smtp) and len(smtp.messages) == 1
+    db.expire_all()
+    (run,) = engine.runs_for(db, incident.id)
+    assert run.state == "acknowledged"
 
 
 def test_paging_someone_into_an_acknowledged_incident_and_their_acknowledgement(

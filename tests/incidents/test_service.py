@@ -292,3 +292,28 @@ def test_concurrent_declarations_get_distinct_numbers(container, admin: User) ->
     with container.sessionmaker() as session:
         numbers = sorted(session.scalars(select(Incident.number)))
     assert numbers == list(range(1, 46))
+
+
+def test_declared_urgency_defaults_to_the_severitys_and_can_be_chosen(
+    db: Session, admin: User
+) -> None:
+    """SEV1–SEV3 page at high urgency and SEV4 at low unless the declarer chooses; "none"
+    declares without paging: no escalation job, and the timeline says so."""
+    sev1, sev4 = _sev(db, "SEV1"), _sev(db, "SEV4")
+    assert (sev1.default_urgency, sev4.default_urgency) == ("high", "low")
+    assert service.declare(db, by=admin, title="Down", severity_id=sev1.id).urgency == "high"
+    assert service.declare(db, by=admin, title="Typo", severity_id=sev4.id).urgency == "low"
+    assert service.declare(db, by=admin, title="Unknown").urgency == "high"
+    chosen = service.declare(db, by=admin, title="Odd", severity_id=sev1.id, urgency="low")
+    assert chosen.urgency == "low" and not chosen.declared_without_paging
+    quiet = service.declare(db, by=admin, title="FYI", severity_id=sev4.id, urgency="none")
+    assert quiet.declared_without_paging and quiet.urgency == "low"
+    db.commit()
+    starts = db.scalars(select(Job).where(Job.kind == "escalation.start")).all()
+    assert sorted(j.payload["incident_id"] for j in starts) == sorted(
+        i.id for i in db.scalars(select(Incident).where(Incident.id != quiet.id))
+    )
+    summaries = [e.summary for e in queries.timeline(db, quiet)]
+    assert "Declared without paging by Ada Admin" in summaries[-1]
+    with pytest.raises(ValidationFailed, match="urgency must be one of high, low, none"):
+        service.declare(db, by=admin, title="x", urgency="urgent")

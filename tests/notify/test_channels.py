@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -114,6 +114,30 @@ def test_a_page_arrives_with_incident_reason_and_links(case: Case) -> None:
         assert needed in text.replace("\\u003c", "<").replace("\\u003e", ">").replace('\\"', '"'), (
             needed
         )
+
+
+def test_a_drill_page_says_so_in_every_channel(case: Case) -> None:
+    case.channel.send(replace(MESSAGE, drill=True), case.working)
+    case.channel.send(MESSAGE, case.working)
+    drill, real = case.received()
+    if drill.startswith('{"version":1,'):  # the signed webhook: JSON, no text
+        assert '"drill":true' in drill and '"drill":false' in real
+    else:
+        assert "[DRILL] INC-42" in drill and "DRILL: this is a practice incident" in drill
+        assert "DRILL" not in real
+
+
+def test_a_drill_pages_email_subject_chat_title_and_webhook_json(receiver: Receiver) -> None:
+    drill = replace(MESSAGE, drill=True)
+    assert drill.subject == "[Tocsin] [DRILL] INC-42 (SEV1, high urgency): Checkout <b>down</b>"
+    assert drill.text().startswith("DRILL: this is a practice incident, not a real one.\n")
+    AppriseChannel(OPEN, timeout=5).send(drill, Destination(f"json://127.0.0.1:{receiver.port}/"))
+    WebhookChannel(OPEN, timeout=5).send(drill, Destination(receiver.url, secret="whsec_test"))
+    WebhookChannel(OPEN, timeout=5).send(MESSAGE, Destination(receiver.url, secret="whsec_test"))
+    chat, signed, real = (json.loads(r.body) for r in receiver.requests)
+    assert chat["title"] == "[DRILL] INC-42: Checkout <b>down</b>"
+    assert signed["drill"] is True and signed["incident"]["drill"] is True
+    assert real["drill"] is False and real["incident"]["drill"] is False
 
 
 def test_an_unreachable_destination_raises_delivery_failed(case: Case) -> None:

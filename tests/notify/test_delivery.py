@@ -3,17 +3,19 @@ servers on loopback, retried, falling back, and never sent twice or after a roll
 
 from __future__ import annotations
 
+import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.notify.conftest import Receiver, SmtpServer, declare, run_jobs
-from tocsin.bootstrap import Container
+from tocsin.bootstrap import Container, build
 from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.incidents import queries
 from tocsin.incidents import service as incidents
 from tocsin.jobs.models import Job
-from tocsin.notify import methods
+from tocsin.notify import channels, methods
+from tocsin.notify.channels import EmailNotConfigured
 from tocsin.notify.models import Notification
 from tocsin.notify.service import notifications_for, page_user
 
@@ -57,6 +59,19 @@ def test_an_email_page_arrives_with_everything_needed_to_act(
     (sent,) = notifications_for(db, incident.id)
     assert sent.state == "sent" and sent.sent_at is not None and sent.attempts == 1
     assert "Paged Rita Responder by email (rita@example.com)" in _timeline(db, incident)
+
+
+def test_a_drill_page_says_drill_in_its_subject_and_body(
+    db: Session, container: Container, settings: Settings, smtp: SmtpServer, responder: User
+) -> None:
+    _email(db, responder, settings)
+    incident = incidents.declare(db, by=responder, title="Game day: lose a zone", drill=True)
+    page_user(db, incident=incident, user=responder, reason="on call", key="esc:1:0")
+    db.commit()
+    run_jobs(container)
+    (mail,) = smtp.messages
+    assert mail["Subject"] == "[Tocsin] [DRILL] INC-1 (high urgency): Game day: lose a zone"
+    assert mail.get_content().startswith("DRILL: this is a practice incident, not a real one.")
 
 
 def test_same_key_pages_once_and_a_rollback_sends_nothing(
@@ -182,6 +197,48 @@ def test_failing_method_is_retried_then_the_next_method_is_tried(
     assert rows[0].results[str(hook.id)]["detail"] == "127.0.0.1 answered HTTP 500"
     db.refresh(hook)
     assert hook.last_ok is False and hook.consecutive_failures == 3
+
+
+def test_without_smtp_email_fails_at_once_says_why_and_warns_once(
+    db: Session, settings: Settings, receiver: Receiver, responder: User
+) -> None:
+    """No relay configured: each email page fails on its first attempt with the reason (on
+    the timeline), is not retried, falls back to the next method, and the process logs one
+    warning, not a line per attempt."""
+    unconfigured = build(settings.model_copy(update={"smtp_host": ""}))
+    email = _email(db, responder, settings)
+    hook, _ = methods.create_contact_method(
+        db, responder, by=responder, settings=settings, kind="webhook", target=receiver.url,
+        label="Pager app",
+    )  # fmt: skip
+    methods.create_rule(db, responder, by=responder, urgency="high", contact_method_id=email.id)
+    first, second = declare(db, responder), declare(db, responder, title="Search is down")
+    for incident in (first, second):
+        page_user(db, incident=incident, user=responder, reason="r", key=incident.reference)
+    db.commit()
+    channels.warn_email_not_configured.reset()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            run_jobs(unconfigured)
+    finally:
+        unconfigured.close()
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["email.not_configured"]
+    assert len(receiver.requests) == 2  # each page reached her through the fallback
+    db.expire_all()
+    for incident in (first, second):
+        rows = notifications_for(db, incident.id)
+        assert [(n.channel, n.state, n.attempts) for n in rows] == [
+            ("email", "failed", 1),
+            ("webhook", "sent", 1),
+        ]
+        assert rows[0].detail == f"failed: {EmailNotConfigured().reason}"
+        assert (
+            "Email to Rita Responder failed: email is not configured on this server (set "
+            "TOCSIN_SMTP_HOST to send email); trying webhook (Pager app)"
+        ) in _timeline(db, incident)
+    assert (
+        db.scalar(select(func.count()).select_from(Job).where(Job.kind == "notify.deliver")) == 4
+    )  # no retries: one job per notification
 
 
 def test_every_method_failing_is_recorded_and_stops(

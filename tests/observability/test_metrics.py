@@ -35,3 +35,19 @@ def test_ingestion_requests_are_counted_by_status(api: TestClient, db: Session) 
     after = api.get("/metrics").text
     assert _count(after, 202) - _count(before, 202) == 3
     assert _count(after, 400) - _count(before, 400) == 1
+
+
+def test_drills_are_counted_apart_from_real_incidents(api: TestClient) -> None:
+    """A game day never shows up among real incidents (dashboards and alert rules on
+    tocsin_incidents need no filter); it has its own series."""
+    for drill in (False, True, True):
+        made = api.post("/api/v1/incidents", json={"title": "x", "drill": drill})
+        assert made.status_code == 201
+    metrics = api.get("/metrics").text
+    assert 'tocsin_incidents{severity="none",status="triggered"} 1.0' in metrics
+    assert 'tocsin_drill_incidents{severity="none",status="triggered"} 2.0' in metrics
+    ref = api.get("/api/v1/incidents", params={"drills": "false"}).json()["items"][0]["reference"]
+    assert api.patch(f"/api/v1/incidents/{ref}", json={"drill": True}).status_code == 200
+    metrics = api.get("/metrics").text
+    assert 'tocsin_incidents{severity="none",status="triggered"}' not in metrics
+    assert 'tocsin_drill_incidents{severity="none",status="triggered"} 3.0' in metrics

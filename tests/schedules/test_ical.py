@@ -193,6 +193,29 @@ def test_feeds_list_shifts_with_stable_uids(client, db, people, make_schedule) -
     assert client.get("/ical/schedules/1-abc.ics").status_code == 404
 
 
+def test_feed_descriptions_name_the_person_an_override_covers(  # type: ignore[no-untyped-def]
+    client, db, people, make_schedule
+) -> None:
+    today = datetime.now(UTC).date()
+    schedule = make_schedule(
+        layers=[{"members": ["Ann"], "shift_unit": "days", "timezone": "UTC",
+                 "start_date": str(today - timedelta(days=3))}]
+    )  # fmt: skip
+    start = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(days=2)
+    service.add_override(
+        db, schedule, user_id=people["Cat"].id, start=start, end=start + timedelta(hours=2)
+    )
+    feed = feeds.schedule_feed(db, schedule)
+    cats = feeds.user_feed(db, people["Cat"])
+    db.commit()
+    for token in (feed, cats):
+        calendar = icalendar.Calendar.from_ical(
+            client.get(feeds.feed_url(token, "test-secret", "http://testserver")).content
+        )
+        (event,) = [e for e in calendar.walk("VEVENT") if e.decoded("dtstart") == start]
+        assert str(event["description"]) == "override covering Ann"
+
+
 def test_schedule_gaps_for_tocsin_check(db, people, make_schedule) -> None:  # type: ignore[no-untyped-def]
     now = utc(2026, 6, 1)
     make_schedule("Covered", layers=[{"members": ["Ann"], "start_date": "2026-05-01"}])

@@ -9,7 +9,14 @@ from sqlalchemy.orm import Session
 
 from tests.schedules.conftest import utc
 from tocsin.schedules import service
-from tocsin.schedules.oncall import final_shifts, gaps, on_call, on_call_many, upcoming_shifts
+from tocsin.schedules.oncall import (
+    final_shifts,
+    gaps,
+    on_call,
+    on_call_many,
+    on_call_until_many,
+    upcoming_shifts,
+)
 
 
 def who(db: Session, schedule, at) -> str | None:  # type: ignore[no-untyped-def]
@@ -318,7 +325,8 @@ def test_override_edges_and_swap(db, people, make_schedule) -> None:  # type: ig
     (covering,) = on_call(db, schedule.id, utc(2026, 6, 1, 10))
     assert covering.user_id == people["Cat"].id
     assert covering.override_id == override.id and covering.layer_id is None
-    assert covering.source == "override for Cat (swap with Ann)"
+    # It names the person it covers, not the person on call.
+    assert covering.source == "swap covering Ann"
     assert on_call(db, schedule.id, utc(2026, 6, 1, 12))[0].user_id == people["Ann"].id
     shifts = final_shifts(db, schedule.id, utc(2026, 6, 1, 9), utc(2026, 6, 2, 9))
     assert names(db, people, shifts) == [
@@ -326,12 +334,20 @@ def test_override_edges_and_swap(db, people, make_schedule) -> None:  # type: ig
         ("Cat", utc(2026, 6, 1, 10), utc(2026, 6, 1, 12)),
         ("Ann", utc(2026, 6, 1, 12), utc(2026, 6, 2, 9)),
     ]
+    assert shifts[1].source == "swap covering Ann"
     # An override where no layer covers fills the gap.
     service.add_override(
         db, schedule, user_id=people["Dan"].id, start=utc(2026, 6, 1, 7),
         end=utc(2026, 6, 1, 9, 30), now=now,
     )  # fmt: skip
     assert gaps(db, schedule.id, utc(2026, 6, 1, 7), utc(2026, 6, 2)) == []
+    dan = final_shifts(db, schedule.id, utc(2026, 6, 1, 7), utc(2026, 6, 1, 10))
+    assert [(s.source, s.start, s.end) for s in dan if s.user_id == people["Dan"].id] == [
+        ("override (nobody else was on call)", utc(2026, 6, 1, 7), utc(2026, 6, 1, 9)),
+        ("override covering Ann", utc(2026, 6, 1, 9), utc(2026, 6, 1, 9, 30)),
+    ]
+    (at_nine,) = on_call(db, schedule.id, utc(2026, 6, 1, 9, 15))
+    assert at_nine.source == "override covering Ann"
     assert upcoming_shifts(db, people["Cat"].id, now, utc(2026, 7, 1))[0].start == utc(
         2026, 6, 1, 10
     )
@@ -374,3 +390,55 @@ def test_on_call_many_reads_every_schedule_in_a_few_queries(db, people, make_sch
     # Monday 15 June 04:00 UTC is 09:30 in Kolkata: the higher, restricted layer (Cat) wins.
     monday = on_call_many(db, [schedules[0].id], utc(2026, 6, 15, 4))
     assert monday[schedules[0].id][0].user_id == people["Cat"].id
+
+
+def test_on_call_until_follows_the_person_through_the_final_schedule(
+    db, people, make_schedule
+) -> None:  # type: ignore[no-untyped-def]
+    """ "Until" is when the person's unbroken time on call ends: across a handoff from a
+    restricted higher layer to a lower one, up to the override that takes over, not the end
+    of the shift that puts them on call now."""
+    schedule = make_schedule(
+        layers=[
+            {"members": ["Ann", "Bob"], "shift_unit": "weeks", "timezone": "UTC",
+             "start_date": "2026-06-01", "handoff_time": "09:00"},
+            {"members": ["Ann"], "shift_unit": "days", "timezone": "UTC",
+             "start_date": "2026-06-01", "handoff_time": "09:00",
+             "restrictions": [{"days": ["mon"], "start": "09:00", "end": "17:00"}]},
+        ]
+    )  # fmt: skip
+    service.add_override(
+        db, schedule, user_id=people["Cat"].id, start=utc(2026, 6, 3, 12),
+        end=utc(2026, 6, 3, 14), now=utc(2026, 6, 1),
+    )  # fmt: skip
+    monday = utc(2026, 6, 1, 10)  # a Monday: the restricted layer 2 puts Ann on call
+    (now,) = on_call_until_many(db, [schedule.id], monday)[schedule.id]
+    assert now.shift.user_id == people["Ann"].id
+    assert now.shift.source == 'layer "Layer 2"' and now.shift.end == utc(2026, 6, 1, 17)
+    assert (now.until, now.beyond) == (utc(2026, 6, 3, 12), False)  # Cat takes over then
+    assert now.until_text == "until 2026-06-03 12:00 UTC"
+
+    (cat,) = on_call_until_many(db, [schedule.id], utc(2026, 6, 3, 13))[schedule.id]
+    assert cat.shift.source == "override covering Ann"
+    assert (cat.until, cat.beyond) == (utc(2026, 6, 3, 14), False)
+
+    # After the override Ann is back past the weekly handoff to Bob (Monday 8 June 09:00),
+    # as layer 2 keeps her on call that Monday until 17:00.
+    (back,) = on_call_until_many(db, [schedule.id], utc(2026, 6, 3, 14))[schedule.id]
+    assert (back.shift.user_id, back.until) == (people["Ann"].id, utc(2026, 6, 8, 17))
+
+
+def test_on_call_until_stops_at_the_horizon(db, people, make_schedule) -> None:  # type: ignore[no-untyped-def]
+    alone = make_schedule(
+        "Alone",
+        layers=[{"members": ["Dan"], "shift_unit": "days", "timezone": "UTC",
+                 "start_date": "2026-06-01"}],
+    )  # fmt: skip
+    empty = make_schedule("Empty")
+    at = utc(2026, 6, 2, 12)
+    found = on_call_until_many(db, [alone.id, empty.id], at, horizon=timedelta(days=14))
+    assert found[empty.id] == []
+    (dan,) = found[alone.id]
+    assert dan.shift.end == utc(2026, 6, 3, 9)  # one daily shift of many in a row
+    assert (dan.until, dan.beyond) == (at + timedelta(days=14), True)
+    assert dan.until_text == "until beyond 2026-06-16 12:00 UTC"

@@ -119,7 +119,7 @@ def test_override_ranges_are_checked(db, people) -> None:  # type: ignore[no-unt
         add(user_id=people["Cat"].id, start=utc(2026, 6, 2, 23), end=utc(2026, 6, 4))
     assert (
         conflict.value.field == "start"
-        and "overlaps the override for Bob" in conflict.value.message
+        and "overlaps the override putting Bob on call" in conflict.value.message
     )
     add(user_id=people["Cat"].id, start=utc(2026, 6, 3), end=utc(2026, 6, 4))  # touching is fine
     assert db.scalar(select(func.count(Override.id))) == 2

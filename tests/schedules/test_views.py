@@ -88,6 +88,8 @@ def test_responder_adds_and_removes_an_override_viewer_cannot(  # type: ignore[n
     assert (override.end - override.start) == timedelta(hours=3)
     html = client.get(f"/schedules/{schedule.id}").text
     assert "swap with Ann" in html and "dentist" in html
+    # The timeline's final schedule and overrides rows name the person Bob covers.
+    assert "(swap covering Ann)" in html and "override for" not in html
     removed = client.post(
         f"/schedules/{schedule.id}/overrides/{override.id}/delete",
         data={"csrf_token": csrf},

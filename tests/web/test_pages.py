@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import ADMIN_PASSWORD, browser_login
 from tocsin.catalog.models import User
-from tocsin.definitions.models import IncidentRole, IncidentType
+from tocsin.definitions.models import IncidentRole, IncidentType, Severity
 
 
 def test_login_wrong_password_and_redirects(client: TestClient, admin: User) -> None:
@@ -79,6 +79,33 @@ def test_declare_and_run_an_incident_through_forms(
     # An invalid move shows the reason and changes nothing.
     page = post("/incidents/INC-1/status", status="monitoring")
     assert "reopen it first" in page
+
+
+def test_declare_form_chooses_the_urgency_and_severities_set_its_default(
+    client: TestClient, db: Session, admin: User
+) -> None:
+    token = browser_login(client, admin.email)
+    sev3 = db.scalars(select(Severity).where(Severity.name == "SEV3")).one()
+    form = client.get("/incidents/new").text
+    assert 'name="urgency" value="none"' in form and "SEV4 low" in form
+
+    def declare(**data: str) -> str:
+        response = client.post("/incidents", data={"csrf_token": token, "title": "x", **data})
+        assert response.status_code == 200, response.text
+        return response.text
+
+    page = declare(severity_id=str(sev3.id))
+    assert '<dd id="urgency">high' in page
+    page = declare(severity_id=str(sev3.id), urgency="none")
+    assert "(declared without paging)" in page and "Declared without paging by" in page
+    saved = client.post(
+        f"/settings/severities/{sev3.id}",
+        data={"csrf_token": token, "name": "SEV3", "label": "Moderate", "rank": "3",
+              "default_urgency": "low"},
+    )  # fmt: skip
+    assert "Severity saved." in saved.text and "low urgency" in saved.text
+    assert '<dd id="urgency">low' in declare(severity_id=str(sev3.id))
+    assert '<dd id="urgency">high' in declare(severity_id=str(sev3.id), urgency="high")
 
 
 def test_missing_required_field_rerenders_with_the_message(

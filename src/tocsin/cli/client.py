@@ -1,9 +1,14 @@
-"""A small REST client for the incident commands; the URL and token come from `tocsin login`."""
+"""A small REST client for the incident commands.
+
+The server and token come from the command's --url and --token, else the TOCSIN_URL and
+TOCSIN_TOKEN environment variables (scripts, CI), else the login `tocsin login` saved."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +36,52 @@ def save_login(url: str, token: str) -> Path:
     return path
 
 
-def load_login() -> dict[str, str]:
-    path = config_path()
+def saved_login() -> dict[str, str] | None:
+    """The login `tocsin login` saved, or None."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(config_path().read_text())
         return {"url": str(data["url"]), "token": str(data["token"])}
-    except (OSError, ValueError, KeyError):
-        fail("not logged in: run tocsin login URL")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where a remote command goes, with which token, and where each came from."""
+
+    url: str
+    token: str
+    token_from: str  # "--token", "TOCSIN_TOKEN" or "the saved login"
+
+
+def check_url(url: str, where: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", url):
+        fail(f"{where}: the server's address must start with http:// or https:// (got {url!r})")
+    return url.rstrip("/")
+
+
+def resolve_server(url: str | None = None, token: str | None = None) -> Server:
+    """Flags, else TOCSIN_URL / TOCSIN_TOKEN, else the saved login.
+
+    The saved token is only ever sent to the saved server: a URL from a flag or the
+    environment without a token from either must be the saved login's own URL."""
+    url_from = "--url" if url else "TOCSIN_URL"
+    url = url or os.environ.get("TOCSIN_URL") or None
+    token_from = "--token" if token else "TOCSIN_TOKEN"
+    token = token or os.environ.get("TOCSIN_TOKEN") or None
+    saved = saved_login()
+    if url is None:
+        if saved is None:
+            fail("not logged in: run tocsin login URL, or set TOCSIN_URL and TOCSIN_TOKEN")
+        url, url_from = saved["url"], "the saved login"
+    url = check_url(url, url_from)
+    if token is None:
+        if saved is None or check_url(saved["url"], "the saved login") != url:
+            fail(
+                f"no API token for {url}: set TOCSIN_TOKEN, give --token, or run tocsin login {url}"
+            )
+        token, token_from = saved["token"], "the saved login"
+    return Server(url, token, token_from)
 
 
 NOUNS = {
@@ -51,8 +95,11 @@ NOUNS = {
 
 
 class Api:
-    def __init__(self, url: str, token: str, timeout: float = 15.0) -> None:
+    def __init__(
+        self, url: str, token: str, timeout: float = 15.0, *, token_from: str = "--token"
+    ) -> None:
         self.url = url.rstrip("/")
+        self.token_from = token_from
         self.client = httpx.Client(
             base_url=f"{self.url}/api/v1",
             headers={"Authorization": f"Bearer {token}", "User-Agent": "tocsin-cli"},
@@ -60,9 +107,10 @@ class Api:
         )
 
     @classmethod
-    def from_login(cls) -> Api:
-        login = load_login()
-        return cls(login["url"], login["token"])
+    def from_login(cls, url: str | None = None, token: str | None = None) -> Api:
+        """The server of `resolve_server`: flags, else the environment, else the login."""
+        server = resolve_server(url, token)
+        return cls(server.url, server.token, token_from=server.token_from)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -75,7 +123,8 @@ class Api:
             except (ValueError, KeyError, TypeError):
                 message = response.text[:200] or response.reason_phrase
             if response.status_code == 401:
-                message += " (run tocsin login URL)"
+                message += f" (the token from {self.token_from} was refused; check it, or run "
+                message += "tocsin login URL)"
             fail(message)
         if response.status_code == 204 or not response.content:
             return None

@@ -60,7 +60,7 @@ def serve(
         settings = settings.model_copy(update={"embedded_worker": False})
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     if "base_url" not in settings.model_fields_set:
-        settings = settings.model_copy(update={"base_url": f"http://{shown}:{port}"})
+        settings = settings.model_copy(update={"base_url": settings.public_url(host, port)})
     console.print(f"Tocsin is listening on [bold]http://{shown}:{port}[/bold]")
     options: dict[str, Any] = {
         "host": host,
@@ -151,8 +151,9 @@ def demo() -> None:
         fail(exc.message)
     console.print("demo organisation created" if created else "demo organisation already there")
     console.print(
-        f"Log in at {settings.base_url} as [bold]{settings.admin_email}[/bold] "
-        f"with password [bold]{settings.admin_password}[/bold]"
+        f"Log in at {settings.public_url()} as [bold]{settings.admin_email}[/bold] "
+        f"with password [bold]{settings.admin_password}[/bold]",
+        highlight=False,
     )
 
 

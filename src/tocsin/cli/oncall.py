@@ -47,9 +47,10 @@ def now(
     tz: TzOption = "UTC",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Who is on call now (or --at a time), in one schedule or all of them."""
+    """Who is on call now (or --at a time), in one schedule or all of them, and until when
+    (the end of their unbroken time on call, followed up to 14 days ahead)."""
     from tocsin.schedules import queries, service
-    from tocsin.schedules.oncall import on_call_many
+    from tocsin.schedules.oncall import on_call_until_many
 
     zone = _zone(tz)
     instant = _when(at, "--at", ZoneInfo("UTC")) if at else utcnow()
@@ -59,18 +60,20 @@ def now(
                 [service.schedule_named(session, schedule)] if schedule
                 else service.list_schedules(session)
             )  # fmt: skip
-            found = on_call_many(session, [s.id for s in schedules], instant)
-            users = queries.users_by_id(session, {x.user_id for v in found.values() for x in v})
+            found = on_call_until_many(session, [s.id for s in schedules], instant)
+            users = queries.users_by_id(
+                session, {x.shift.user_id for v in found.values() for x in v}
+            )
             rows = []
             for item in schedules:
-                shifts = found[item.id]
                 rows.append({
                     "schedule": item.name,
                     "schedule_id": item.id,
                     "on_call": [
                         {"user": users[s.user_id].name, "email": users[s.user_id].email,
-                         "start": s.start.isoformat(), "end": s.end.isoformat(), "source": s.source}
-                        for s in shifts
+                         "start": s.start.isoformat(), "end": s.end.isoformat(), "source": s.source,
+                         "until": now.until.isoformat(), "until_beyond": now.beyond}
+                        for now in found[item.id] for s in [now.shift]
                     ],
                 })  # fmt: skip
     except DomainError as exc:
@@ -83,10 +86,11 @@ def now(
         if not row["on_call"]:
             lines.append([row["schedule"], "nobody", "", "", ""])
         for s in row["on_call"]:
+            until = _fmt(datetime.fromisoformat(s["until"]), zone)
             lines.append([
                 row["schedule"], f"{s['user']} <{s['email']}>",
                 _fmt(datetime.fromisoformat(s["start"]), zone),
-                _fmt(datetime.fromisoformat(s["end"]), zone), s["source"],
+                f"beyond {until}" if s["until_beyond"] else until, s["source"],
             ])  # fmt: skip
     table(
         f"On call at {_fmt(instant, zone)}", ["Schedule", "On call", "From", "Until", "Why"], lines

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import json
+import os
 import re
 import sys
 import time
@@ -16,18 +18,41 @@ from tocsin.cli.client import Api, save_login
 from tocsin.cli.output import console, emit_json, fail, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
+# Every command that talks to a server takes these; left out, TOCSIN_URL and TOCSIN_TOKEN
+# are used, else the saved login (client.resolve_server).
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help="Tocsin's address [default: TOCSIN_URL, else the saved login]"),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", help="API token [default: TOCSIN_TOKEN, else the saved login's]"),
+]
 
 
 def login(
-    url: Annotated[str, typer.Argument(help="Tocsin's address, e.g. https://tocsin.example.com")],
-    token: Annotated[str | None, typer.Option(help="API token (prompted if omitted)")] = None,
+    url: Annotated[
+        str | None,
+        typer.Argument(
+            help="Tocsin's address, e.g. https://tocsin.example.com [default: TOCSIN_URL]",
+            show_default=False,
+        ),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(help="API token [default: TOCSIN_TOKEN, else prompted]")
+    ] = None,
 ) -> None:
     """Check an API token against a server and remember both for the other commands."""
+    url = url or os.environ.get("TOCSIN_URL") or None
+    if url is None:
+        fail("give the server's address: tocsin login URL (or set TOCSIN_URL)")
     if not re.match(r"^https?://", url):
         fail("URL must start with http:// or https://")
+    token_from = "--token" if token else "TOCSIN_TOKEN"
+    token = token or os.environ.get("TOCSIN_TOKEN") or None
     if token is None:
-        token = typer.prompt("API token", hide_input=True)
-    me = Api(url, token).get("/me")
+        token, token_from = typer.prompt("API token", hide_input=True), "the prompt"
+    me = Api(url, token, token_from=token_from).get("/me")
     path = save_login(url, token)
     console.print(
         f"logged in to {url} as {me['name']} <{me['email']}> ({me['role']}); saved in {path}"
@@ -50,12 +75,23 @@ incident_app = typer.Typer(help="Declare and run incidents.", no_args_is_help=Tr
 def _print_incident(incident: dict[str, Any]) -> None:
     sev = incident["severity"]["name"] if incident["severity"] else "—"
     commander = incident["commander"]["name"] if incident["commander"] else "nobody"
+    urgency = f"{incident['urgency']} urgency" + (
+        " (declared without paging)" if incident["declared_without_paging"] else ""
+    )
     console.print(
         f"[bold]{incident['reference']}[/bold] {incident['title']}\n"
-        f"  status {incident['status']} · severity {sev} · commander {commander}\n"
+        f"  status {incident['status']} · severity {sev} · {urgency} · commander {commander}\n"
         f"  {incident['url']}",
         highlight=False,
     )
+
+
+class Urgency(enum.StrEnum):
+    """How a declared incident pages: `none` declares it without paging anyone."""
+
+    high = "high"
+    low = "low"
+    none = "none"
 
 
 def _done(incident: dict[str, Any], as_json: bool) -> None:
@@ -76,10 +112,19 @@ def declare(
     impact: Annotated[str, typer.Option(help="Customer impact")] = "",
     commander: Annotated[str | None, typer.Option(help="Commander's email")] = None,
     drill: Annotated[bool, typer.Option("--drill", help="A practice incident")] = False,
+    urgency: Annotated[
+        Urgency | None,
+        typer.Option(
+            help="high or low, or none to declare without paging anyone "
+            "(default: the severity's default urgency)",
+        ),
+    ] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Declare an incident."""
-    api = Api.from_login()
+    """Declare an incident; its services' escalation policies page at its urgency."""
+    api = Api.from_login(url, token)
     body: dict[str, Any] = {
         "title": title,
         "description": description,
@@ -96,6 +141,8 @@ def declare(
         body["service_ids"] = [api.id_by_name("services", name) for name in service]
     if commander:
         body["commander_id"] = api.id_by_name("users", commander, key="email")
+    if urgency is not None:
+        body["urgency"] = urgency.value
     _done(api.post("/incidents", body), as_json)
 
 
@@ -107,10 +154,12 @@ def list_incidents(
     open_only: Annotated[bool, typer.Option("--open", help="Only unresolved incidents")] = False,
     query: Annotated[str | None, typer.Option("-q", "--query", help="Free text")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 25,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List incidents, newest first."""
-    api = Api.from_login()
+    api = Api.from_login(url, token)
     params: dict[str, Any] = {
         "status": status or None,
         "severity": severity or None,
@@ -144,9 +193,14 @@ def list_incidents(
 
 
 @incident_app.command("show")
-def show(ref: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
+def show(
+    ref: Annotated[str, typer.Argument()],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Show an incident with its roles, timeline, updates and action items."""
-    api = Api.from_login()
+    api = Api.from_login(url, token)
     incident = api.get(f"/incidents/{ref}")
     timeline = api.get(f"/incidents/{ref}/timeline")["items"]
     updates = api.get(f"/incidents/{ref}/updates")["items"]
@@ -201,8 +255,13 @@ def show(ref: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> Non
 
 
 def _simple(action: str, help_text: str):  # type: ignore[no-untyped-def]
-    def command(ref: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
-        _done(Api.from_login().post(f"/incidents/{ref}/{action}"), as_json)
+    def command(
+        ref: Annotated[str, typer.Argument()],
+        url: UrlOpt = None,
+        token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _done(Api.from_login(url, token).post(f"/incidents/{ref}/{action}"), as_json)
 
     command.__doc__ = help_text
     return command
@@ -238,10 +297,12 @@ def update(
     next_update: Annotated[
         str | None, typer.Option(help="e.g. 30m: when the next update is due")
     ] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Post a status update; the incident moves to the phase's status."""
-    api = Api.from_login()
+    api = Api.from_login(url, token)
     due = _in_future(next_update) if next_update else None
     if message is None:
         if not template:
@@ -265,10 +326,13 @@ def note(
     ref: Annotated[str, typer.Argument()],
     text: Annotated[str, typer.Argument(help="The note")],
     key: Annotated[bool, typer.Option("--key", help="Mark it as a key event")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a note to the timeline."""
-    entry = Api.from_login().post(f"/incidents/{ref}/notes", {"body": text, "key_event": key})
+    api = Api.from_login(url, token)
+    entry = api.post(f"/incidents/{ref}/notes", {"body": text, "key_event": key})
     if as_json:
         emit_json(entry)
     else:
@@ -281,10 +345,12 @@ def resolve(
     message: Annotated[
         str | None, typer.Option("-m", "--message", help="Also post a Resolved update")
     ] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Resolve an incident (optionally with a Resolved update)."""
-    api = Api.from_login()
+    api = Api.from_login(url, token)
     if message:
         api.post(f"/incidents/{ref}/updates", {"phase": "resolved", "body": message})
         incident = api.get(f"/incidents/{ref}")
@@ -298,10 +364,12 @@ def resolve(
 
 def integration_list(
     service: Annotated[str | None, typer.Option(help="Only this service's (name)")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List integrations with their sender URL, key prefix and last event."""
-    api = Api.from_login()
+    api = Api.from_login(url, token)
     service_id = api.id_by_name("services", service) if service else None
     data = api.get("/integrations", service_id=service_id, limit=500)
     if as_json:
@@ -386,10 +454,12 @@ def tail(
         float | None, typer.Option(min=0, help="Exit after this many seconds")
     ] = None,
     interval: Annotated[float, typer.Option(min=0.1, hidden=True)] = 1.0,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
 ) -> None:
     """Follow received events as they are applied: what each became and why. Ctrl-C stops."""
-    api = Api.from_login()
+    api = Api.from_login(url, token)
     params: dict[str, Any] = {"outcome": outcome}
     if service:
         params["service_id"] = api.id_by_name("services", service)

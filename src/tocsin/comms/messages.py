@@ -13,9 +13,7 @@ from zoneinfo import ZoneInfo
 
 from tocsin.comms.models import Audience
 from tocsin.incidents.models import Incident, StatusUpdate
-from tocsin.notify.messages import WEBHOOK_VERSION, PageMessage
-
-DRILL_LINE = "DRILL: this is a practice incident, not a real one."
+from tocsin.notify.messages import DRILL_LINE, WEBHOOK_VERSION, PageMessage
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -30,7 +28,6 @@ class CommsMessage(PageMessage):
     """An update or a reminder; `recipient_name` is a person or a channel."""
 
     audience: str = Audience.internal.value
-    drill: bool = False
     phase: str = ""
     body: str = ""
     author: str = ""
@@ -53,10 +50,6 @@ class CommsMessage(PageMessage):
         if when is None:
             return ""
         return when.astimezone(_zone(self.timezone)).strftime("%Y-%m-%d %H:%M %Z")
-
-    @property
-    def _drill(self) -> str:
-        return "[DRILL] " if self.drill else ""
 
     @property
     def subject(self) -> str:

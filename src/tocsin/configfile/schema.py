@@ -21,6 +21,7 @@ class SeverityDoc(Item):
     response_target_minutes: int | None = None
     response_next_business_day: bool = False
     color: str = "#888888"
+    default_urgency: str = Field(default="high", description="high or low: declared incidents")
 
 
 class PriorityDoc(Item):

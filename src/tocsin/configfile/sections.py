@@ -61,6 +61,7 @@ def _severities(session: Session) -> dict[str, Doc]:
             "response_target_minutes": s.response_target_minutes,
             "response_next_business_day": s.response_next_business_day,
             "color": s.color,
+            "default_urgency": s.default_urgency,
         }
         for s in defs.severities(session)
     }

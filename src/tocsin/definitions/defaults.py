@@ -5,6 +5,7 @@ from __future__ import annotations
 SEVERITIES = [
     {
         "name": "SEV1",
+        "default_urgency": "high",
         "label": "Critical",
         "rank": 1,
         "response_target_minutes": 60,
@@ -13,6 +14,7 @@ SEVERITIES = [
     },
     {
         "name": "SEV2",
+        "default_urgency": "high",
         "label": "Major",
         "rank": 2,
         "response_target_minutes": 240,
@@ -21,6 +23,7 @@ SEVERITIES = [
     },
     {
         "name": "SEV3",
+        "default_urgency": "high",
         "label": "Moderate",
         "rank": 3,
         "response_target_minutes": 1440,
@@ -29,6 +32,7 @@ SEVERITIES = [
     },
     {
         "name": "SEV4",
+        "default_urgency": "low",
         "label": "Low",
         "rank": 4,
         "response_target_minutes": None,

@@ -43,6 +43,9 @@ class Severity(Base):
     response_target_minutes: Mapped[int | None] = mapped_column(default=None)
     response_next_business_day: Mapped[bool] = mapped_column(default=False)
     color: Mapped[str] = mapped_column(String(16), default="#888888")
+    # How an incident declared by hand with this severity pages, unless the declarer chooses
+    # ("high" or "low"; alerts map their own severities, see alerts.rules).
+    default_urgency: Mapped[str] = mapped_column(String(8), default="high")
 
     @property
     def display(self) -> str:

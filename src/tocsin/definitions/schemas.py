@@ -11,6 +11,7 @@ from tocsin.definitions.models import IncidentRole, IncidentType, Severity, Upda
 
 FieldKindName = Literal["text", "number", "single_select", "multi_select", "user", "boolean", "url"]
 PhaseName = Literal["investigating", "identified", "monitoring", "resolved"]
+Urgency = Literal["high", "low"]
 # Stored options may be NULL in old rows; the API always answers a list.
 Options = Annotated[list[str], BeforeValidator(lambda value: list(value or []))]
 
@@ -26,6 +27,9 @@ class SeverityIn(Strict):
     response_target_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 90)
     response_next_business_day: bool = False
     color: str = Field(default="#888888", pattern=r"^#[0-9a-fA-F]{6}$", max_length=7)
+    default_urgency: Urgency = Field(
+        default="high", description="How incidents declared with this severity page by default"
+    )
 
 
 class SeverityPatch(Strict):
@@ -36,6 +40,7 @@ class SeverityPatch(Strict):
     response_target_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 90)
     response_next_business_day: bool = Field(default=None)
     color: str = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$", max_length=7)
+    default_urgency: Urgency = Field(default=None)
 
 
 class PriorityIn(Strict):
@@ -115,6 +120,7 @@ class SeverityOut(Out):
     response_next_business_day: bool
     response_target: str = Field(validation_alias="response_target_text")
     color: str
+    default_urgency: Urgency
 
 
 class PriorityOut(Out):

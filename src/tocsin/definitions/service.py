@@ -66,7 +66,9 @@ SEVERITY_FIELDS = {
     "response_target_minutes",
     "response_next_business_day",
     "color",
+    "default_urgency",
 }
+URGENCIES = ("high", "low")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -98,6 +100,8 @@ def _apply_severity(session: Session, sev: Severity, data: dict[str, Any]) -> Se
         if not COLOR_RE.match(color):
             raise ValidationFailed("color must look like #1a2b3c", field="color")
         sev.color = color
+    if "default_urgency" in data:
+        sev.default_urgency = v.one_of(data["default_urgency"], "default_urgency", URGENCIES)
     session.flush()
     return sev
 

@@ -44,6 +44,7 @@ def _severity(form: FormData) -> dict[str, Any]:
         "response_target_minutes": target,
         "response_next_business_day": checkbox(form, "response_next_business_day"),
         "color": text(form, "color") or "#888888",
+        "default_urgency": text(form, "default_urgency") or "high",
     }
 
 

@@ -1,6 +1,9 @@
 """Demo subscribers on the first status page: confirmed and unconfirmed email addresses, page
-wide and per component, a working webhook and a quarantined one. Runs only once a status page
-exists (the status pages' demo makes it), and only once per page."""
+wide and per component, and a quarantined webhook. Runs only once a status page exists (the
+status pages' demo makes it), and only once per page.
+
+The webhook's address is a made-up one under a reserved domain (RFC 2606): it is kept
+quarantined, so that the demo never sends it deliveries that could only fail."""
 
 from __future__ import annotations
 
@@ -25,12 +28,12 @@ def seed_subscribers(session: Session, admin: User, settings: Settings | None = 
     settings = settings or Settings()
     first = tuple(c.id for c in page.components[:1])
     # Requests are built here rather than checked with `check_request`: the demo's webhook
-    # hosts are placeholders that need not resolve on the machine running the demo.
+    # host is a placeholder that does not resolve.
     wanted = [
         (Request("email", "ops-lead@example.org", ()), True),
         (Request("email", "cto@example.org", first), True),
         (Request("email", "customer@example.net", ()), False),  # waits for its confirmation
-        (Request("webhook", "https://hooks.example.com/statuspage", ()), True),
+        (Request("email", "status-digest@example.org", ()), True),
         (Request("webhook", "https://old-dashboard.example.net/statuspage-hook", first), True),
     ]
     made = []
@@ -43,7 +46,8 @@ def seed_subscribers(session: Session, admin: User, settings: Settings | None = 
         session,
         made[-1],
         reason="10 failed deliveries in a row over two days; last: "
-        "old-dashboard.example.net answered HTTP 503",
+        "old-dashboard.example.net answered HTTP 503 (a demo placeholder: the address is made "
+        "up, so it stays quarantined; put your own receiver's URL in a new subscriber)",
         tell_owner=False,
     )
     return len(made)

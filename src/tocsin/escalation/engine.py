@@ -6,9 +6,11 @@ targets, whom each reached and why (the on-call shift that made someone the one 
 what happened. Steps are idempotent: a (run, cycle, level) is evaluated once, whatever the
 job engine retries, and the person's notifications carry an idempotency key of the same.
 
-A run stops by itself when the incident is resolved, or acknowledged after the run started;
-a run started by hand on an already acknowledged incident needs its own acknowledgement
-(`acknowledge_pages`), as a freshly paged person has not seen the incident yet.
+A run stops by itself when the incident is resolved or acknowledged (whatever time the
+acknowledgement is dated: a backfilled `acknowledged_at` still stops paging), and an incident
+acknowledged before its paging starts is never paged by itself. A run started by hand on an
+already acknowledged incident needs its own acknowledgement (`acknowledge_pages`), as a
+freshly paged person has not seen the incident yet.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from tocsin.escalation.windows import Window
 from tocsin.incidents.models import Incident, Status
 from tocsin.incidents.timeline import record
 from tocsin.jobs.queue import enqueue
+from tocsin.schedules.models import Schedule
+from tocsin.schedules.oncall import on_call_until_many
 
 log = structlog.get_logger("tocsin.escalation")
 
@@ -83,6 +87,18 @@ def start_for_incident(session: Session, incident_id: int) -> list[EscalationRun
     """
     incident = session.get(Incident, incident_id)
     if incident is None or incident.status in CLOSED:
+        return []
+    if incident.declared_without_paging:
+        return []  # the declarer chose "don't page" (declare recorded it): only by hand
+    if incident.status != Status.triggered.value:
+        record(
+            session,
+            incident,
+            "paging",
+            f"Nobody was paged: {incident.reference} was already {incident.status} when "
+            "paging was to start",
+            by=None,
+        )
         return []
     if session.scalar(select(EscalationRun.id).where(EscalationRun.incident_id == incident.id)):
         return []  # already started (this job ran before) or paged by hand meanwhile
@@ -170,10 +186,13 @@ def _schedule(
 
 
 def stop_reason(run: EscalationRun, incident: Incident) -> tuple[RunState, str] | None:
-    """Why this run should page no further, if it should not."""
+    """Why this run should page no further, if it should not.
+
+    Judged by the incident's status, never by comparing times: `acknowledged_at` may be
+    backdated (a backfill, a move with `occurred_at`) to before the run began."""
     if incident.status in CLOSED:
         return RunState.resolved, f"{incident.reference} is {incident.status}"
-    if incident.acknowledged_at is not None and incident.acknowledged_at >= run.started_at:
+    if incident.status != Status.triggered.value and not run.needs_own_acknowledgement:
         return RunState.acknowledged, f"{incident.reference} was acknowledged"
     return None
 
@@ -357,13 +376,11 @@ def pageable_members(team: Team) -> list[User]:
 
 
 def reach(session: Session, level: EscalationLevel, at: datetime) -> Reached:
-    """Whom a level's targets reach at `at`, each with the reason."""
-    from tocsin.schedules.models import Schedule
-    from tocsin.schedules.oncall import on_call_many
-
+    """Whom a level's targets reach at `at`, each with the reason (for a schedule, what puts
+    the person on call and when their time on call ends)."""
     reached = Reached()
     schedule_ids = [t.schedule_id for t in level.targets if t.schedule_id is not None]
-    shifts = on_call_many(session, schedule_ids, at) if schedule_ids else {}
+    shifts = on_call_until_many(session, schedule_ids, at) if schedule_ids else {}
     for target in level.targets:
         if target.kind == TargetKind.user and target.user is not None:
             decision: dict[str, Any] = {"target": f"user {target.user.name}", "users": []}
@@ -383,7 +400,8 @@ def reach(session: Session, level: EscalationLevel, at: datetime) -> Reached:
             name = schedule.name if schedule else f"#{target.schedule_id}"
             decision = {"target": f"schedule {_q(name)}", "users": []}
             found = False
-            for shift in shifts.get(target.schedule_id, []):
+            for now in shifts.get(target.schedule_id, []):
+                shift = now.shift
                 user = session.get(User, shift.user_id)
                 if user is None:
                     continue
@@ -391,10 +409,7 @@ def reach(session: Session, level: EscalationLevel, at: datetime) -> Reached:
                     decision.setdefault("note", f"{user.name} is on call but deactivated")
                     continue
                 found = True
-                why = (
-                    f"on call in schedule {_q(name)} ({shift.source}) until "
-                    f"{shift.end:%Y-%m-%d %H:%M} UTC"
-                )
+                why = f"on call in schedule {_q(name)} ({shift.source}) {now.until_text}"
                 reached.add(user, why, decision)
             if not found and "note" not in decision:
                 decision["note"] = f"nobody is on call in schedule {_q(name)}"
@@ -467,6 +482,7 @@ def escalate(
         state=RunState.active.value,
         started_at=now,
         started_by_id=by.id,
+        needs_own_acknowledgement=incident.status != Status.triggered.value,
     )
     session.add(run)
     session.flush()
@@ -552,6 +568,7 @@ def page_people(
         state=RunState.active.value,
         started_at=now,
         started_by_id=by.id,
+        needs_own_acknowledgement=incident.status != Status.triggered.value,
     )
     session.add(run)
     session.flush()

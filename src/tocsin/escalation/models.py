@@ -156,6 +156,9 @@ class EscalationRun(Base):
     state: Mapped[str] = mapped_column(String(16), default=RunState.active.value)
     # Only the first level, once (low urgency "notify").
     first_level_only: Mapped[bool] = mapped_column(default=False)
+    # Started (by hand) on an incident already acknowledged: the incident's acknowledgement
+    # does not stop it, only acknowledging this page does (engine.acknowledge_pages).
+    needs_own_acknowledgement: Mapped[bool] = mapped_column(default=False)
     level: Mapped[int] = mapped_column(default=0)
     cycle: Mapped[int] = mapped_column(default=0)
     next_at: Mapped[datetime | None] = mapped_column(default=None)

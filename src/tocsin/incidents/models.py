@@ -91,8 +91,12 @@ class Incident(Base):
         ForeignKey("priorities.id", ondelete="SET NULL"), default=None
     )
     status: Mapped[str] = mapped_column(String(16), default=Status.triggered.value)
-    # high pages someone now; low waits for working hours (the paging issue acts on it).
+    # "high" or "low": which notification rules a page follows, and how the services'
+    # escalation treats it (see escalation.engine and docs/escalation.md).
     urgency: Mapped[str] = mapped_column(String(8), default="high")
+    # Declared with "don't page": escalation never started by itself (paging by hand still
+    # works, at `urgency`).
+    declared_without_paging: Mapped[bool] = mapped_column(default=False)
     customer_impact: Mapped[str] = mapped_column(Text, default="")
     # [{"title": "...", "url": "https://..."}]
     links: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)

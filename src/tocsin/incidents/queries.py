@@ -180,16 +180,18 @@ def get_action_item(session: Session, item_id: int) -> ActionItem:
     return item
 
 
-def counts_by_status_and_severity(session: Session) -> list[tuple[str, str | None, int]]:
-    """(status, severity name, count) for the metrics endpoint."""
+def counts_by_status_and_severity(
+    session: Session,
+) -> list[tuple[str, str | None, bool, int]]:
+    """(status, severity name, drill, count) for the metrics endpoint."""
     from tocsin.definitions.models import Severity
 
     rows = session.execute(
-        select(Incident.status, Severity.name, func.count(Incident.id))
+        select(Incident.status, Severity.name, Incident.drill, func.count(Incident.id))
         .outerjoin(Severity, Severity.id == Incident.severity_id)
-        .group_by(Incident.status, Severity.name)
+        .group_by(Incident.status, Severity.name, Incident.drill)
     ).all()
-    return [(r[0], r[1], r[2]) for r in rows]
+    return [(r[0], r[1], bool(r[2]), r[3]) for r in rows]
 
 
 def ids_by_name(session: Session, model: type, values: Sequence[str], field: str) -> list[int]:

@@ -18,6 +18,8 @@ Visibility = Literal["internal", "external"]
 ActionKindName = Literal["incident", "follow_up"]
 ActionStatusName = Literal["open", "in_progress", "done", "wont_do"]
 SortName = Literal["-created", "created", "-started", "-updated", "severity"]
+UrgencyName = Literal["high", "low"]
+UrgencyChoice = Literal["high", "low", "none"]
 
 Title = Annotated[str, Field(max_length=255)]
 Text = Annotated[str, Field(max_length=20_000)]
@@ -49,6 +51,11 @@ class IncidentIn(Strict):
     started_at: Aware | None = Field(default=None, description="Defaults to now")
     detected_at: Aware | None = None
     commander_id: Id | None = None
+    urgency: UrgencyChoice | None = Field(
+        default=None,
+        description='"high" or "low"; "none" declares without paging anyone. Defaults to the '
+        "severity's default urgency (high without a severity)",
+    )
 
 
 class IncidentPatch(Strict):
@@ -146,6 +153,8 @@ class IncidentOut(BaseModel):
     priority: Ref | None
     type: Ref | None
     services: list[Ref]
+    urgency: UrgencyName
+    declared_without_paging: bool
     customer_impact: str
     links: list[LinkOut]
     custom_fields: dict[str, Any]
@@ -251,6 +260,8 @@ def incident_out(incident: Incident, base_url: str) -> IncidentOut:
         priority=_ref(incident.priority),
         type=_ref(incident.incident_type),
         services=[Ref.model_validate(s) for s in incident.services],
+        urgency=incident.urgency,  # type: ignore[arg-type]
+        declared_without_paging=incident.declared_without_paging,
         customer_impact=incident.customer_impact,
         links=[LinkOut.model_validate(link) for link in incident.links or []],
         custom_fields=dict(incident.custom_fields or {}),

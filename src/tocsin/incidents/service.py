@@ -57,6 +57,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 TIMESTAMP_FIELDS = ("started_at", "detected_at", "acknowledged_at", "resolved_at", "closed_at")
 TITLE_MAX = 255
 URGENCIES = ("high", "low")
+# The declarer's third choice: declare without paging anyone.
+DONT_PAGE = "none"
 TEXT_MAX = 20_000
 MAX_LINKS = 50
 
@@ -150,9 +152,13 @@ def declare(
     started_at: datetime | None = None,
     detected_at: datetime | None = None,
     commander_id: int | None = None,
-    urgency: str = "high",
+    urgency: str | None = None,
 ) -> Incident:
-    """Open a new incident in `triggered`. Alerts call this same function."""
+    """Open a new incident in `triggered` and start paging. Alerts call this same function.
+
+    `urgency` is "high" or "low"; None takes the severity's default urgency (high without a
+    severity); "none" declares without paging: escalation does not start (that is on the
+    timeline), and paging by hand later pages at the severity's default urgency."""
     title = v.text(title, "title", max_len=TITLE_MAX, required=True)
     description = v.text(description, "description", max_len=TEXT_MAX)
     customer_impact = v.text(customer_impact, "customer_impact", max_len=TEXT_MAX)
@@ -174,7 +180,9 @@ def declare(
     _check_timestamps({"started_at": started_at, "detected_at": detected_at})
     services = _services(session, service_ids)
     commander = _load(session, User, commander_id, "commander_id")
-    urgency = v.one_of(urgency, "urgency", URGENCIES)
+    chosen = None if urgency is None else v.one_of(urgency, "urgency", (*URGENCIES, DONT_PAGE))
+    without_paging = chosen == DONT_PAGE
+    urgency = chosen if chosen in URGENCIES else (severity.default_urgency if severity else "high")
 
     incident = Incident(
         number=_next_number(session),
@@ -185,6 +193,7 @@ def declare(
         priority=priority,
         status=Status.triggered.value,
         urgency=urgency,
+        declared_without_paging=without_paging,
         customer_impact=customer_impact,
         links=_links(links),
         custom_fields=values,
@@ -220,6 +229,17 @@ def declare(
             assign_role(session, incident, role_id=role.id, user_id=commander.id, by=by)
     # People and teams who follow its services become stakeholders (tocsin.comms).
     followers.incident_declared(session, incident)
+    if without_paging:
+        record(
+            session,
+            incident,
+            "paging",
+            f"Declared without paging by {actor_name(by)}: nobody is paged unless someone "
+            "escalates or pages by hand",
+            by=by,
+            occurred_at=min(detected_at, now),
+        )
+        return incident
     # Paging starts after commit: the escalation package walks the services' policies.
     enqueue(session, "escalation.start", {"incident_id": incident.id})
     return incident

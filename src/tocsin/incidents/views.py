@@ -189,6 +189,7 @@ def declare(request: Request, db: DbSession, user: Responder, form: Form) -> Res
             restricted=checkbox(form, "restricted"),
             commander_id=optional_int(form, "commander_id"),
             started_at=local_datetime(form, "started_at", user.timezone),
+            urgency=text(form, "urgency") or None,
         )
     except DomainError as exc:
         db.rollback()

@@ -12,6 +12,7 @@ import json
 import logging
 import smtplib
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
+import structlog
 
 from tocsin import __version__
 from tocsin.config import Settings
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from apprise.plugins.base import NotifyBase
 
 SIGNATURE_HEADER = "X-Tocsin-Signature"
+
+log = structlog.get_logger("tocsin.notify")
 
 # Apprise services whose URL names a server the user runs (so the host is a real host name
 # to check); for the others the "host" part is an account id or token and Apprise talks to
@@ -46,11 +50,58 @@ REFUSED_APPRISE_SCHEMES = frozenset({"mailto", "mailtos", "ses"})
 
 
 class DeliveryFailed(Exception):
-    """A send did not go through; `reason` is shown to people (timeline, method page)."""
+    """A send did not go through; `reason` is shown to people (timeline, method page).
+
+    `retryable` is False when trying again cannot help until someone changes the server's
+    configuration: the delivery jobs then neither retry nor log each attempt."""
+
+    retryable = True
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class EmailNotConfigured(DeliveryFailed):
+    """No SMTP relay is configured: no email can go until TOCSIN_SMTP_HOST is set."""
+
+    retryable = False
+
+    def __init__(self) -> None:
+        super().__init__(
+            "email is not configured on this server (set TOCSIN_SMTP_HOST to send email)"
+        )
+
+
+class WarnOnce:
+    """A warning logged the first time it is called in a process, never again."""
+
+    def __init__(self, event: str, detail: str) -> None:
+        self.event, self.detail = event, detail
+        self._lock = threading.Lock()
+        self._done = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        log.warning(self.event, detail=self.detail)
+
+    def reset(self) -> None:
+        """Warn again next time (for tests)."""
+        with self._lock:
+            self._done = False
+
+
+# Said once per process (the first time an email cannot go), not once per email: a server
+# without a relay would otherwise log a line for every page, notice and update it plans.
+warn_email_not_configured = WarnOnce(
+    "email.not_configured",
+    "TOCSIN_SMTP_HOST is not set: emails (pages, shift notices, stakeholder updates, "
+    "subscriber mail) fail at once, each with that reason, and are not sent; this is logged "
+    "once per process",
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +151,8 @@ class EmailChannel:
         subscribers build their own, with HTML and List-Unsubscribe headers)."""
         cfg = self.settings
         if not cfg.smtp_host:
-            raise DeliveryFailed("email is not configured (set TOCSIN_SMTP_HOST)")
+            warn_email_not_configured()
+            raise EmailNotConfigured()
         recipients = str(mail["To"])
         timeout = cfg.notify_timeout_seconds
         try:

@@ -87,6 +87,9 @@ class Result:
     channel: str
     ok: bool
     detail: str
+    # False when another attempt cannot help until someone changes the server's
+    # configuration (no SMTP relay): no retry, and the channel has said so in the log.
+    retryable: bool = True
 
     def as_json(self) -> dict[str, Any]:
         return {"label": self.label, "channel": self.channel, "ok": self.ok, "detail": self.detail}
@@ -160,7 +163,9 @@ def _perform(attempt: _Attempt) -> list[Result]:
         try:
             said = target.send()
         except DeliveryFailed as exc:
-            results.append(Result(target.key, target.label, target.channel, False, exc.reason))
+            failed = Result(target.key, target.label, target.channel, False, exc.reason,
+                            exc.retryable)  # fmt: skip
+            results.append(failed)
         else:
             results.append(Result(target.key, target.label, target.channel, True, said or SENT))
     return results
@@ -247,7 +252,8 @@ def _record(
     record.results = merged
     failures = [r for r in results or [] if not r.ok]
     stop = purpose.attempted(session, record, list(results or []))
-    if failures and stop is None and record.attempts < policy.attempts:
+    retryable = any(r.retryable for r in failures)
+    if retryable and stop is None and record.attempts < policy.attempts:
         delay = policy.delay(record.attempts)
         reasons = "; ".join(f"{r.label}: {r.detail}" for r in failures)
         record.state = purpose.waiting
@@ -264,12 +270,19 @@ def _record(
         )
         log.warning("delivery.retry", job=purpose.job, id=record.id, error=reasons)
         return
-    _conclude(session, purpose, record, stop)
+    _conclude(session, purpose, record, stop, quiet=bool(failures) and not retryable)
 
 
 def _conclude(
-    session: Session, purpose: Purpose[Any], record: Record, stop: str | None = None
+    session: Session,
+    purpose: Purpose[Any],
+    record: Record,
+    stop: str | None = None,
+    *,
+    quiet: bool = False,
 ) -> None:
+    """Say what became of it. `quiet`: its failures are the channel's configuration, which
+    the channel logged once per process; not one warning per delivery."""
     results = (record.results or {}).values()
     sent = [
         r["label"] if r.get("detail") in (None, "", SENT) else f"{r['label']} ({r['detail']})"
@@ -287,7 +300,7 @@ def _conclude(
         parts.append(stop)
     record.state = SENT if sent else FAILED
     record.detail = "; ".join(p for p in parts if p)
-    if failed:
+    if failed and not quiet:
         log.warning("delivery.failed", job=purpose.job, id=record.id, error="; ".join(failed))
     else:
         log.info("delivery.sent", job=purpose.job, id=record.id)

@@ -10,6 +10,8 @@ from tocsin.db import utcnow
 from tocsin.incidents.models import Incident
 
 WEBHOOK_VERSION = 1
+# The first line of every page and stakeholder message about a drill.
+DRILL_LINE = "DRILL: this is a practice incident, not a real one."
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,9 @@ class PageMessage:
     urgency: str = "high"
     status: str = ""
     services: tuple[str, ...] = ()
+    # A practice incident: every shape says so ("[DRILL]" in subjects and titles, DRILL_LINE
+    # first in bodies, "drill": true in webhook JSON).
+    drill: bool = False
     # Shift notices (kind "shift"): `title` is the subject line, `reason` what happened.
     schedule_url: str = ""
     settings_url: str = ""
@@ -45,13 +50,20 @@ class PageMessage:
         return f"INC-{self.incident_number}" if self.incident_number is not None else ""
 
     @property
+    def _drill(self) -> str:
+        return "[DRILL] " if self.drill else ""
+
+    @property
     def subject(self) -> str:
         if self.kind == "test":
             return "[Tocsin] Test notification"
         if self.kind == "shift":
             return f"[Tocsin] {self.title}"
         severity = f"{self.severity}, " if self.severity else ""
-        return f"[Tocsin] {self.reference} ({severity}{self.urgency} urgency): {self.title}"
+        return (
+            f"[Tocsin] {self._drill}{self.reference} ({severity}{self.urgency} urgency): "
+            f"{self.title}"
+        )
 
     @property
     def headline(self) -> str:
@@ -60,7 +72,7 @@ class PageMessage:
             return "Tocsin test notification"
         if self.kind == "shift":
             return self.title
-        return f"{self.reference}: {self.title}"
+        return f"{self._drill}{self.reference}: {self.title}"
 
     def text(self) -> str:
         """The plain-text body: email, SMS, chat. Links on their own lines for phones."""
@@ -84,7 +96,8 @@ class PageMessage:
                 lines.append(f"Turn shift notifications off or change when they come: "
                              f"{self.settings_url}")  # fmt: skip
             return "\n".join(lines) + "\n"
-        lines = [
+        lines = [DRILL_LINE, ""] if self.drill else []
+        lines += [
             f"{self.reference}: {self.title}",
             f"Severity: {self.severity or 'not set'} · Urgency: {self.urgency}",
             f"Service: {', '.join(self.services) or 'none'}",
@@ -113,6 +126,7 @@ class PageMessage:
         if self.delivery_id:
             body["delivery_id"] = self.delivery_id
         if self.kind == "page":
+            body["drill"] = self.drill
             body["incident"] = {
                 "number": self.incident_number,
                 "reference": self.reference,
@@ -122,6 +136,7 @@ class PageMessage:
                 "status": self.status,
                 "services": list(self.services),
                 "url": self.incident_url,
+                "drill": self.drill,
             }
             body["actions"] = {
                 "acknowledge": self.acknowledge_url,
@@ -155,6 +170,7 @@ def page_message(
         urgency=incident.urgency,
         status=incident.status,
         services=tuple(s.name for s in incident.services),
+        drill=incident.drill,
         incident_url=f"{base}/incidents/{incident.reference}",
         acknowledge_url=acknowledge_url,
         resolve_url=resolve_url,

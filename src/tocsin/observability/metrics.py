@@ -79,9 +79,17 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
+        # Drills are counted apart, so that dashboards and alert rules on real incidents
+        # need no filter (a game day must not look like an outage).
         self.incidents = Gauge(
             "tocsin_incidents",
-            "Incidents by status and severity",
+            "Incidents (drills left out) by status and severity",
+            ["status", "severity"],
+            registry=self.registry,
+        )
+        self.drills = Gauge(
+            "tocsin_drill_incidents",
+            "Drills (practice incidents) by status and severity",
             ["status", "severity"],
             registry=self.registry,
         )
@@ -130,8 +138,10 @@ class Metrics:
         pending = session.scalar(select(func.count()).select_from(Event).where(PENDING))
         with self._lock:
             self.incidents.clear()
-            for status, severity, count in incidents:
-                self.incidents.labels(status, severity or "none").set(count)
+            self.drills.clear()
+            for status, severity, drill, count in incidents:
+                gauge = self.drills if drill else self.incidents
+                gauge.labels(status, severity or "none").set(count)
             self.jobs.clear()
             for state, count in jobs:
                 self.jobs.labels(state).set(count)

@@ -1,18 +1,19 @@
 """Who is on call: the final schedule of a window, who is on call at an instant (for one
-schedule or a thousand), gaps, and a person's upcoming shifts.
+schedule or a thousand) and until when, gaps, and a person's upcoming shifts.
 
 Everything is computed in memory from a few queries (one per table, never one per schedule):
 layers come from `rotation.Rotation`, whose arithmetic finds the shift at an instant in O(1).
 Where several sources cover a moment, an override wins, then the layer with the highest
-position; a layer only covers its restriction windows, between its start and its end.
+position; a layer only covers its restriction windows, between its start and its end. An
+override's shift names the person it covers: whoever the layers put on call under it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +28,8 @@ CHUNK = 5000  # ids per IN (...) list, well inside SQLite's limit on bound param
 # Asked about this many schedules or more, read the rows of all of them and keep the wanted
 # ones in Python: cheaper than binding (and the database matching) a long IN list.
 MANY = 500
+# How far ahead `on_call_until_many` follows someone's time on call; past it, "beyond".
+UNTIL_HORIZON = timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,12 @@ class Shift:
     schedule_id: int
     layer_id: int | None  # None for an override
     override_id: int | None
-    source: str  # human text, e.g. 'layer "Weekly"' or 'override for Ann (swap with Bob)'
+    # Human text, e.g. 'layer "Weekly"', 'override covering Ann' or 'swap covering Bob'.
+    source: str
+    # An override: the partner of a swap, and whom the layers had on call under this shift
+    # (None: nobody; the override's own person: nobody else).
+    swap_with_id: int | None = None
+    covering_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -185,14 +193,43 @@ def _load_overrides(
     query = query.where(Override.start <= lo) if at else query.where(Override.start < hi)
     rows = _rows_for(session, query, Override.schedule_id, 1, list(dict.fromkeys(schedule_ids)))
     rows.sort(key=lambda r: (r[3], r[0]))
-    names = _names(session, {r[2] for r in rows} | {r[5] for r in rows if r[5] is not None})
     out: dict[int, list[Shift]] = defaultdict(list)
     for oid, sid, user_id, start, end, swap_id in rows:
-        source = f"override for {names.get(user_id, f'user {user_id}')}"
-        if swap_id is not None:
-            source += f" (swap with {names.get(swap_id, f'user {swap_id}')})"
-        out[sid].append(Shift(user_id, start, end, sid, None, oid, source))
+        kind = "override" if swap_id is None else "swap"
+        out[sid].append(Shift(user_id, start, end, sid, None, oid, kind, swap_id))
     return out
+
+
+def _describe(session: Session, groups: Iterable[list[Shift]]) -> None:
+    """Word the overrides among these shifts (in place): whom each covers, in one query."""
+    ids: set[int] = set()
+    for shifts in groups:
+        for shift in shifts:
+            if shift.override_id is not None:
+                ids.update(i for i in (shift.swap_with_id, shift.covering_id) if i is not None)
+    names = _names(session, ids)
+    for shifts in groups:
+        for index, shift in enumerate(shifts):
+            if shift.override_id is not None:
+                shifts[index] = replace(shift, source=override_source(shift, names))
+
+
+def override_source(shift: Shift, names: dict[int, str]) -> str:
+    """How an override's shift reads: 'override covering Ann', 'swap covering Bob',
+    'swap with Bob, covering Carol', 'override (nobody else was on call)'."""
+
+    def name(user_id: int) -> str:
+        return names.get(user_id, f"user {user_id}")
+
+    kind = "swap" if shift.swap_with_id is not None else "override"
+    partner = f" with {name(shift.swap_with_id)}" if shift.swap_with_id is not None else ""
+    if shift.covering_id is None:
+        return f"{kind}{partner} (nobody else was on call)"
+    if shift.covering_id == shift.user_id:
+        return f"{kind}{partner} (on call by the layers too)"
+    if shift.swap_with_id is None or shift.covering_id == shift.swap_with_id:
+        return f"{kind} covering {name(shift.covering_id)}"
+    return f"{kind}{partner}, covering {name(shift.covering_id)}"
 
 
 def _names(session: Session, ids: set[int]) -> dict[int, str]:
@@ -229,10 +266,7 @@ def _layer_pieces(layer: _Layer, lo: datetime, hi: datetime) -> list[Shift]:
 
 
 def _cut(shift: Shift, start: datetime, end: datetime) -> Shift:
-    return Shift(
-        shift.user_id, start, end, shift.schedule_id, shift.layer_id, shift.override_id,
-        shift.source,
-    )  # fmt: skip
+    return replace(shift, start=start, end=end)
 
 
 def _overlay(base: list[Shift], top: list[Shift]) -> list[Shift]:
@@ -256,7 +290,37 @@ def _overlay(base: list[Shift], top: list[Shift]) -> list[Shift]:
     return out
 
 
+def _covering(base: list[Shift], overrides: list[Shift]) -> list[Shift]:
+    """Each override (sorted, disjoint) cut where the person it covers in `base` (the layers'
+    final schedule, sorted and disjoint) changes, each piece naming that person."""
+    out: list[Shift] = []
+    j = 0
+    for shift in overrides:
+        while j < len(base) and base[j].end <= shift.start:
+            j += 1
+        cursor, k = shift.start, j
+        pieces: list[tuple[datetime, datetime, int | None]] = []
+        while cursor < shift.end:
+            under = base[k] if k < len(base) and base[k].start < shift.end else None
+            if under is None or under.start > cursor:  # nobody under it until `stop`
+                stop = shift.end if under is None else under.start
+                pieces.append((cursor, stop, None))
+                cursor = stop
+                continue
+            stop = min(under.end, shift.end)
+            pieces.append((cursor, stop, under.user_id))
+            cursor, k = stop, k + 1
+        for start, end, user_id in pieces:
+            if out and out[-1].override_id == shift.override_id and out[-1].covering_id == user_id:
+                out[-1] = replace(out[-1], end=end)
+            else:
+                out.append(replace(shift, start=start, end=end, covering_id=user_id))
+    return out
+
+
 def _final(layers: list[_Layer], overrides: list[Shift], lo: datetime, hi: datetime) -> list[Shift]:
+    """The final schedule of [lo, hi); overrides name whom they cover but are not worded yet
+    (`_describe`)."""
     result: list[Shift] = []
     for layer in reversed(layers):  # lowest position first; each higher one paints over
         result = _overlay(result, _layer_pieces(layer, lo, hi))
@@ -268,7 +332,7 @@ def _final(layers: list[_Layer], overrides: list[Shift], lo: datetime, hi: datet
             clipped.append(shift if (start, end) == (shift.start, shift.end) else
                            _cut(shift, start, end))  # fmt: skip
             previous_end = end
-    return _overlay(result, clipped)
+    return _overlay(result, _covering(result, clipped))
 
 
 def final_many(
@@ -282,7 +346,9 @@ def final_many(
     layers = _load_layers(session, ids)
     _load_events(session, layers, lo, hi)
     overrides = _load_overrides(session, ids, lo, hi, at=False)
-    return {sid: _final(layers.get(sid, []), overrides.get(sid, []), lo, hi) for sid in ids}
+    out = {sid: _final(layers.get(sid, []), overrides.get(sid, []), lo, hi) for sid in ids}
+    _describe(session, out.values())
+    return out
 
 
 @dataclass(frozen=True)
@@ -300,10 +366,20 @@ def layered(session: Session, schedule_id: int, start: datetime, end: datetime) 
     layers = _load_layers(session, [schedule_id]).get(schedule_id, [])
     _load_events(session, {schedule_id: layers}, lo, hi)
     overrides = _load_overrides(session, [schedule_id], lo, hi, at=False).get(schedule_id, [])
+    final = _final(layers, overrides, lo, hi)
+    _describe(session, [final])
+    # The overrides' own row: each override whole, worded as its pieces in the final schedule.
+    pieces: dict[int | None, list[str]] = defaultdict(list)
+    for shift in final:
+        if shift.override_id is not None:
+            pieces[shift.override_id].append(shift.source)
+    whole = [
+        replace(o, source=", then ".join(pieces[o.override_id]) or o.source) for o in overrides
+    ]
     return Layered(
-        _final(layers, overrides, lo, hi),
+        final,
         [(layer.name, _layer_pieces(layer, lo, hi)) for layer in layers],
-        overrides,
+        whole,
     )
 
 
@@ -336,13 +412,19 @@ def on_call_many(
     out: dict[int, list[Shift]] = {}
     for sid in ids:
         out[sid] = _at(layers.get(sid, []), overrides.get(sid, []), instant)
+    _describe(session, out.values())
     return out
 
 
 def _at(layers: list[_Layer], overrides: list[Shift], instant: datetime) -> list[Shift]:
     for shift in overrides:
         if shift.start <= instant < shift.end:
-            return [shift]
+            under = _by_layers(layers, instant)
+            return [replace(shift, covering_id=under[0].user_id if under else None)]
+    return _by_layers(layers, instant)
+
+
+def _by_layers(layers: list[_Layer], instant: datetime) -> list[Shift]:
     for layer in layers:  # highest position first
         if layer.rotation is not None:
             found = layer.rotation.covering(instant)
@@ -361,6 +443,53 @@ def on_call(session: Session, schedule_id: int, at: datetime) -> list[Shift]:
     """The shifts covering `at` in one schedule (see `on_call_many`)."""
     _require_schedule(session, schedule_id)
     return on_call_many(session, [schedule_id], at)[schedule_id]
+
+
+@dataclass(frozen=True)
+class OnCallNow:
+    """Someone on call at an instant, and when their time on call ends."""
+
+    shift: Shift  # what puts them on call at the instant (see `on_call_many`)
+    # When their unbroken time on call ends in the final schedule: their shifts that follow
+    # one another, across handoffs between layers, overrides and restriction windows.
+    until: datetime
+    beyond: bool  # still on call at the horizon: `until` is the horizon, not an end
+
+    @property
+    def until_text(self) -> str:
+        """'until 2026-11-24 09:00 UTC', or 'until beyond …' at the horizon."""
+        return f"until {'beyond ' if self.beyond else ''}{self.until:%Y-%m-%d %H:%M} UTC"
+
+
+def on_call_until_many(
+    session: Session,
+    schedule_ids: Sequence[int],
+    at: datetime,
+    horizon: timedelta = UNTIL_HORIZON,
+) -> dict[int, list[OnCallNow]]:
+    """For each schedule, who is on call at `at` (as `on_call_many`) and until when, followed
+    through the final schedule up to `horizon` ahead."""
+    instant = _utc(at, "at")
+    current = on_call_many(session, schedule_ids, instant)
+    limit = instant + horizon
+    finals = final_many(session, [sid for sid, found in current.items() if found], instant, limit)
+    out: dict[int, list[OnCallNow]] = {}
+    for sid, found in current.items():
+        out[sid] = [_until(shift, finals.get(sid, []), instant, limit) for shift in found]
+    return out
+
+
+def _until(shift: Shift, final: list[Shift], instant: datetime, limit: datetime) -> OnCallNow:
+    """Follow `shift`'s person through `final` (the window [instant, limit)) while each next
+    shift is theirs and starts where the last one ended."""
+    cursor = instant
+    for piece in final:
+        if piece.start != cursor or piece.user_id != shift.user_id:
+            break
+        cursor = piece.end
+    if cursor == instant:  # the final schedule disagrees: keep what put them on call
+        return OnCallNow(shift, shift.end, False)
+    return OnCallNow(shift, cursor, cursor >= limit)
 
 
 # Gaps and a person's shifts ---------------------------------------------------------------

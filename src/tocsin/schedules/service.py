@@ -447,7 +447,7 @@ def add_override(
     )
     if clash is not None:
         raise Conflict(
-            f"start: this range overlaps the override for {clash.user.name} from "
+            f"start: this range overlaps the override putting {clash.user.name} on call from "
             f"{clash.start:%Y-%m-%d %H:%M} to {clash.end:%Y-%m-%d %H:%M} UTC; remove or "
             "shorten that one first",
             field="start",
@@ -481,7 +481,9 @@ def add_override(
 
 def remove_override(session: Session, override: Override, *, by: User | None = None) -> None:
     schedule = override.schedule
-    cause = f"override for {override.user.name} removed" + (f" by {by.name}" if by else "")
+    cause = f"override putting {override.user.name} on call removed" + (
+        f" by {by.name}" if by else ""
+    )
     with watching(session, schedule, cause=cause):
         session.delete(override)
         session.flush()
