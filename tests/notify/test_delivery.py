@@ -231,7 +231,9 @@ def test_without_smtp_email_fails_at_once_says_why_and_warns_once(
             ("email", "failed", 1),
             ("webhook", "sent", 1),
         ]
-        assert rows[0].detail == f"failed: {EmailNotConfigured().reason}"
+        assert rows[0].detail == (
+            f"failed after 1 attempt: rita@example.com: {EmailNotConfigured().reason}"
+        )
         assert (
             "Email to Rita Responder failed: email is not configured on this server (set "
             "TOCSIN_SMTP_HOST to send email); trying webhook (Pager app)"
