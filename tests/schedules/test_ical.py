@@ -161,6 +161,10 @@ def test_feeds_list_shifts_with_stable_uids(client, db, people, make_schedule) -
     # A guessed or tampered token is not found.
     assert client.get(url.replace(url[-8:-4], "0000")).status_code == 404
     assert client.get("/ical/schedules/1-abc.ics").status_code == 404
+    # Digits that are not ASCII ("²" passes str.isdigit() and fails int()), or too many.
+    for kind in ("schedules", "users"):
+        for junk in ("²", "٣", "9" * 5000):
+            assert client.get(f"/ical/{kind}/{junk}-abc.ics").status_code == 404, (kind, junk)
 
 
 def test_schedule_gaps_for_tocsin_check(db, people, make_schedule) -> None:  # type: ignore[no-untyped-def]

@@ -39,6 +39,7 @@ from tocsin.config import Settings
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError
 from tocsin.incidents import queries
+from tocsin.validation import digits
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
     Form,
@@ -122,7 +123,7 @@ def _integrations_page(
     status: int = 200,
 ) -> Response:
     raw_service = request.query_params.get("service_id", "")
-    service_id = int(raw_service) if raw_service.isdigit() else None
+    service_id = digits(raw_service)
     integrations = alerts.list_integrations(db, service_id)
     # One indexed query per integration (latest events by (integration_id, id)); there are
     # tens of integrations, and a grouped count over all events would scan the table.
@@ -348,8 +349,7 @@ def _event_rows(db: Session, events: list[Event]) -> dict[str, Any]:
 
 
 def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name, "")
-    return int(raw) if raw.isdigit() and len(raw) < 18 else None
+    return digits(request.query_params.get(name, ""))
 
 
 def _local_time(request: Request, name: str) -> tuple[datetime | None, str | None]:
