@@ -16,6 +16,7 @@ from tocsin.cli.output import console, emit_json, fail
 from tocsin.config import Settings
 from tocsin.db import transaction
 from tocsin.errors import DomainError
+from tocsin.observability.logging import configure_logging
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -51,6 +52,7 @@ def serve(
     from tocsin.app import create_app
 
     settings = load_settings()
+    configure_logging(settings)
     host = host or settings.host
     port = port or settings.port
     if no_worker:
@@ -66,6 +68,9 @@ def serve(
         "port": port,
         "access_log": False,
         "log_level": "warning",
+        # uvicorn's own records (an exception it caught, a worker that died) go through
+        # Tocsin's logging: the same format, bounded tracebacks, never blocking the loop.
+        "log_config": None,
         # Each response in one write, and /v2/enqueue served from the protocol
         # (see tocsin.web.protocol).
         "http": DirectRoutesProtocol,
