@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.alerts import opsgenie
+from tocsin.alerts import bodies, opsgenie
 from tocsin.alerts.hotpath import BodyTooLarge, read_body
 from tocsin.alerts.ingest import Refused, _intake, store
 from tocsin.alerts.intake import KeyInfo
@@ -75,7 +75,10 @@ async def _json(request: Request, call: _Call) -> tuple[Any, str]:
     if not raw.strip():
         return None, ""  # actions may come with no body at all (the SDK sends none)
     try:
-        return msgspec.json.decode(raw), raw.decode("utf-8", "replace")
+        return bodies.decode(raw), raw.decode("utf-8", "replace")
+    except bodies.TooDeep as exc:
+        message = f"Could not parse the request body: {bodies.TOO_DEEP}"
+        raise Refused(call.error(400, message)) from exc
     except msgspec.DecodeError as exc:
         raise Refused(call.error(400, "Could not parse the request body as JSON")) from exc
 

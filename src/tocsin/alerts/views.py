@@ -96,7 +96,7 @@ def _pretty(raw: str | None) -> str | None:
         return None
     try:
         return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or a refused body nested too deeply
         return raw
 
 
