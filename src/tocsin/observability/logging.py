@@ -82,12 +82,6 @@ def _start_listener() -> QueueListener:
     return _listener
 
 
-def flush() -> None:
-    """Wait until every record logged so far has been written."""
-    if _listener is not None:
-        _listener.queue.join()  # type: ignore[attr-defined]
-
-
 def configure_logging(settings: Settings) -> None:
     global _handler
     level = logging.getLevelName(settings.log_level.upper())
