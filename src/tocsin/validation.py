@@ -86,3 +86,15 @@ def integer(value: object, field: str, *, minimum: int, maximum: int) -> int:
     if not minimum <= value <= maximum:
         raise ValidationFailed(f"{field} must be between {minimum} and {maximum}", field=field)
     return value
+
+
+def digits(text: str, *, max_digits: int = 18) -> int | None:
+    """The number `text` spells in ASCII digits (no sign, no spaces), or None.
+
+    For numbers taken from URLs, query strings, forms, cookies and tokens. `str.isdigit()` is
+    not enough: it also takes "²", which int() refuses, and "٣", which int() reads as 3. The
+    length cap keeps int() cheap and the value inside a BIGINT column (18 digits always fit).
+    """
+    if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None

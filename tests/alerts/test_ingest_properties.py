@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -14,11 +16,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.conftest import settle
+from tests.conftest import browser_login, settle
 from tocsin.alerts import service as alerts
+from tocsin.alerts.bodies import MAX_DEPTH
 from tocsin.alerts.models import Alert, Event
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
+from tocsin.catalog.models import User
 
 json_values = st.recursive(
     st.none()
@@ -200,3 +204,63 @@ def test_no_body_makes_a_5xx_or_touches_other_alerts(
     with container.sessionmaker() as s:
         failed = list(s.scalars(select(Event).where(Event.outcome == "failed")))
         assert not failed, [(e.action, e.outcome_detail) for e in failed]
+
+
+def test_deeply_nested_json_gets_the_formats_400(
+    client: TestClient, world: dict[str, Any], admin: User, db: Session, live_server: str
+) -> None:
+    """Nesting beyond what a decoder can follow (tens of thousands of levels) or beyond
+    MAX_DEPTH (the limit docs/alerts.md states) is refused like any malformed body, with the
+    format's own error body; MAX_DEPTH levels are fine."""
+    keys = world["keys"]
+    genie = {"Authorization": f"GenieKey {keys['opsgenie']}"}
+    pagerduty = (
+        f'{{"routing_key": "{keys["pagerduty"]}", "event_action": "trigger", "payload": '
+        '{"summary": "s", "source": "x", "severity": "error", "custom_details": %s}}'
+    )
+
+    def message(answer: Any) -> str:
+        return str(answer["message"])
+
+    def first_error(answer: Any) -> str:
+        return str(answer["errors"][0])
+
+    # (path, headers, the body around a nested value, where the error body says why)
+    targets: list[tuple[str, dict[str, str], str, Callable[[Any], str]]] = [
+        ("/v2/enqueue", {}, pagerduty, message),
+        ("/v2/change/enqueue", {}, '{"x": %s}', first_error),
+        (f"/hooks/{keys['alertmanager']}", {}, '{"alerts": %s}', first_error),
+        (f"/hooks/{keys['webhook']}", {}, '{"summary": "s", "x": %s}', first_error),
+        ("/opsgenie/v2/alerts", genie, '{"message": "m", "x": %s}', message),
+        ("/opsgenie/v2/alerts/a/close?identifierType=alias", genie, '{"x": %s}', message),
+    ]
+
+    def arrays(depth: int) -> str:  # depth counts the body's own object
+        return "[" * (depth - 1) + "]" * (depth - 1)
+
+    def objects(depth: int) -> str:
+        return '{"a":' * (depth - 1) + "1" + "}" * (depth - 1)
+
+    for path, headers, body, reason in targets:
+        for depth in (60_000, 2_000, MAX_DEPTH + 1):
+            for nested in (arrays(depth), objects(depth)):
+                refused = client.post(path, content=body % nested, headers=headers)
+                assert refused.status_code == 400, (path, depth, refused.text)
+                said = reason(refused.json())
+                assert "nested" in said or "unrecognized" in said, (path, said)
+        fine = client.post(path, content=body % arrays(MAX_DEPTH), headers=headers)
+        assert fine.status_code < 500, (path, fine.text)
+        assert fine.status_code < 400 or "nested" not in reason(fine.json()), (path, fine.text)
+    # Served by the HTTP protocol itself (tocsin serve), PagerDuty's answer is the same.
+    deep = httpx.post(f"{live_server}/v2/enqueue", content=arrays(100_000), timeout=30)
+    assert deep.status_code == 400 and deep.json()["status"] == "invalid event"
+
+    # A refused webhook is kept with its reason (six bodies at each of the two), and its page
+    # shows it.
+    db.rollback()
+    kept = db.scalars(select(Event).where(Event.outcome == "rejected")).all()
+    too_deep = [e for e in kept if "nested more than" in e.outcome_detail]
+    assert len(too_deep) == 12
+    browser_login(client, admin.email)
+    for event in too_deep:
+        assert client.get(f"/events/{event.id}").status_code == 200

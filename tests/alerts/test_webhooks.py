@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import settle
 from tocsin.alerts import service as alerts
+from tocsin.alerts.alertmanager import parse_webhook
 from tocsin.alerts.models import Alert, Event
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
@@ -151,3 +152,23 @@ def test_webhook_errors(
         assert "JSON parse error" in rejected[0].outcome_detail
         assert "alerts[1].status must be firing or resolved" in rejected[2].outcome_detail
         assert rejected[2].raw is not None and "exploding" in rejected[2].raw
+
+
+@pytest.mark.parametrize(
+    ("starts_at", "expected"),
+    [
+        ("2026-11-22T11:17:09.354859717Z", "2026-11-22T11:17:09.354859+00:00"),
+        ("2026-11-22T12:17:09.354859717+01:00", "2026-11-22T12:17:09.354859+01:00"),
+        ("2026-11-22T11:17:09.5Z", "2026-11-22T11:17:09.500000+00:00"),
+        ("2026-11-22T11:17:09Z", "2026-11-22T11:17:09+00:00"),
+        ("2026-11-22T11:17:09.²Z", None),
+        ("2026-11-22T11:17:09.٣Z", None),
+    ],
+)
+def test_start_times_keep_their_offset_and_take_ascii_digits_only(
+    starts_at: str, expected: str | None
+) -> None:
+    body = copy.deepcopy(FIRING)
+    body["alerts"][0]["startsAt"] = starts_at
+    _, [(event, _raw), _] = parse_webhook(body)
+    assert (event.timestamp.isoformat() if event.timestamp else None) == expected

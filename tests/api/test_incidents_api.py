@@ -107,6 +107,12 @@ def test_bad_input_gets_clear_errors_and_no_500(api: TestClient) -> None:
         "/api/v1/incidents", content=b"{nope", headers={"Content-Type": "application/json"}
     )
     assert not_json.status_code == 400 and "JSON" in not_json.json()["error"]["message"]
+    deep = api.post(
+        "/api/v1/incidents",
+        content=b"[" * 100_000 + b"]" * 100_000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert deep.status_code == 400 and deep.json()["error"]["status"] == 400
     unknown = api.post("/api/v1/incidents", json={"title": "x", "colour": "red"})
     assert unknown.status_code == 422
     too_long = api.post("/api/v1/incidents", json={"title": "x" * 300})

@@ -68,6 +68,8 @@ def test_changes_are_reported_field_by_field(db: Session, tmp_path: Path) -> Non
         ),
         ("colour: red\n", "bad.yaml: colour: Extra inputs are not permitted"),
         ("teams: [\n", "bad.yaml: line"),
+        ("teams: " + "[" * 100_000 + "]" * 100_000, "bad.yaml: nested too deeply"),
+        ("teams:\n  - name: " + "{a: " * 100_000 + "1" + "}" * 100_000, "bad.yaml: nested"),
         ("templates:\n  panicking: hi\n", "bad.yaml: templates.panicking"),
     ],
 )

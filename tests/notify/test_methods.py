@@ -11,7 +11,7 @@ from tests.conftest import api_as, browser_login
 from tests.notify.conftest import Receiver, SmtpServer, run_jobs
 from tocsin.bootstrap import Container
 from tocsin.catalog.models import User
-from tocsin.notify.models import ContactMethod
+from tocsin.notify.models import ContactMethod, NotificationRule
 
 
 def _add(client: TestClient, headers: dict[str, str], user: User, **body: object):  # type: ignore[no-untyped-def]
@@ -117,6 +117,81 @@ def test_only_admins_manage_other_peoples_methods(
     assert (
         _add(client, as_admin, responder, kind="email", target="x@example.com").status_code == 201
     )
+
+
+def test_a_viewer_is_refused_anothers_settings_with_403_and_keeps_their_own(
+    client: TestClient, db: Session, responder: User, viewer: User
+) -> None:
+    """Every form and API route that changes someone's contact methods, rules or shift
+    notices: 403 with the reason (not a failed page) and nothing changed."""
+    rita = api_as(client, db, responder)
+    method = _add(client, rita, responder, kind="email", target="rita@example.com").json()
+    rule = client.post(
+        f"/api/v1/users/{responder.id}/notification-rules",
+        json={"urgency": "high", "contact_method_id": method["id"]},
+        headers=rita,
+    ).json()
+    mine, theirs = f"/users/{viewer.id}", f"/users/{responder.id}"
+    m, r = method["id"], rule["id"]
+    reason = "only admins can change another person&#39;s notification settings"
+
+    as_viewer = api_as(client, db, viewer)
+    for verb, path, body in [
+        ("post", f"/api/v1{theirs}/contact-methods", {"kind": "email", "target": "v@e.com"}),
+        ("patch", f"/api/v1/contact-methods/{m}", {"label": "Mine now"}),
+        ("delete", f"/api/v1/contact-methods/{m}", None),
+        ("post", f"/api/v1/contact-methods/{m}/test", None),
+        ("post", f"/api/v1/contact-methods/{m}/rotate-secret", None),
+        ("post", f"/api/v1{theirs}/notification-rules", {"urgency": "low", "contact_method_id": m}),
+        ("patch", f"/api/v1/notification-rules/{r}", {"delay_minutes": 5}),
+        ("delete", f"/api/v1/notification-rules/{r}", None),
+        ("patch", f"/api/v1{theirs}/shift-notifications", {"shift_notifications": False}),
+    ]:
+        refused = client.request(verb, path, json=body, headers=as_viewer)
+        assert refused.status_code == 403, (verb, path, refused.text)
+        assert "another person's notification settings" in refused.json()["error"]["message"]
+
+    browser = TestClient(client.app)
+    csrf = browser_login(browser, viewer.email)
+    for path, form in [
+        (f"{theirs}/contact-methods", {"kind": "email", "target": "v@example.com"}),
+        (f"{theirs}/contact-methods/{m}", {"label": "Mine now", "target": "v@example.com"}),
+        (f"{theirs}/contact-methods/{m}/delete", {}),
+        (f"{theirs}/contact-methods/{m}/test", {}),
+        (f"{theirs}/contact-methods/{m}/rotate-secret", {}),
+        (f"{theirs}/rules", {"urgency": "low", "contact_method_id": str(m)}),
+        (f"{theirs}/rules/{r}", {"urgency": "high", "contact_method_id": str(m)}),
+        (f"{theirs}/rules/{r}/delete", {}),
+        (f"{theirs}/shift-notifications", {"lead_minutes": "30"}),
+    ]:
+        refused = browser.post(path, data={**form, "csrf_token": csrf}, follow_redirects=False)
+        assert refused.status_code == 403, (path, refused.status_code)
+        assert reason in refused.text and "Vic Viewer" in refused.text, path
+    db.rollback()
+    assert db.get(ContactMethod, m).label == "rita@example.com"  # type: ignore[union-attr]
+    assert db.get(NotificationRule, r).delay_minutes == 0  # type: ignore[union-attr]
+    assert db.scalar(select(func.count()).select_from(ContactMethod)) == 1
+
+    # Their own settings are theirs to manage (docs/notifications.md: people manage their own).
+    added = browser.post(
+        f"{mine}/contact-methods",
+        data={"kind": "email", "target": "vic@example.com", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert added.status_code == 303
+    db.rollback()
+    own = db.scalar(select(ContactMethod).where(ContactMethod.user_id == viewer.id))
+    assert own is not None
+    ruled = browser.post(
+        f"{mine}/rules",
+        data={"urgency": "high", "contact_method_id": str(own.id), "csrf_token": csrf},
+    )
+    assert ruled.status_code == 200 and "Rule added." in ruled.text
+    shift = browser.post(
+        f"{mine}/shift-notifications",
+        data={"shift_notifications": "on", "lead_minutes": "30", "csrf_token": csrf},
+    )
+    assert shift.status_code == 200 and "Shift notifications saved." in shift.text
 
 
 def test_the_notifications_page_adds_tests_and_shows_results(

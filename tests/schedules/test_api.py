@@ -93,6 +93,8 @@ def test_bad_input_names_the_field(api, people) -> None:  # type: ignore[no-unty
          {"name": "Nobody", "start_date": "2026-01-01", "member_ids": [987654]}, "member_ids"),
         ("patch", f"/api/v1/schedules/{sid}/layers/{layer['id']}", {"handoff_time": "9am"},
          "handoff_time"),
+        ("patch", f"/api/v1/schedules/{sid}/layers/{layer['id']}", {"handoff_time": "²:00"},
+         "handoff_time"),  # "²".isdigit() is true, int("²") fails
         ("post", f"/api/v1/schedules/{sid}/overrides",
          {"user_id": people["Ann"].id, "start": "2030-01-02T00:00:00+00:00",
           "end": "2030-01-01T00:00:00+00:00"}, "end"),

@@ -191,6 +191,10 @@ def test_feeds_list_shifts_with_stable_uids(client, db, people, make_schedule) -
     # A guessed or tampered token is not found.
     assert client.get(url.replace(url[-8:-4], "0000")).status_code == 404
     assert client.get("/ical/schedules/1-abc.ics").status_code == 404
+    # Digits that are not ASCII ("²" passes str.isdigit() and fails int()), or too many.
+    for kind in ("schedules", "users"):
+        for junk in ("²", "٣", "9" * 5000):
+            assert client.get(f"/ical/{kind}/{junk}-abc.ics").status_code == 404, (kind, junk)
 
 
 def test_feed_descriptions_name_the_person_an_override_covers(  # type: ignore[no-untyped-def]

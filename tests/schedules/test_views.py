@@ -47,7 +47,11 @@ def test_admin_builds_a_schedule_through_the_pages(client, db, admin, people) ->
     assert "no user with email" in bad.text
     bad = client.post(f"{page}/layers", data={**form, "name": "Other", "restrictions": "someday"})
     assert "restrictions" in bad.text
+    # "²".isdigit() is true and int("²") fails: a handoff time or span written so is refused.
+    bad = client.post(f"{page}/layers", data={**form, "name": "Other", "handoff_time": "²:00"})
+    assert "handoff_time must be a time of day" in bad.text
     assert db.scalar(select(Layer).where(Layer.name == "Other")) is None
+    assert 'id="timeline"' in client.get(f"{page}?days=²").text  # the default span
     listing = client.get("/schedules").text
     assert "Platform" in listing and 'id="gaps-warning"' in listing
 

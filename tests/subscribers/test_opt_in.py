@@ -191,7 +191,19 @@ def test_expired_and_forged_confirmation_links_do_nothing(
     assert client.post(f"/status/acme/subscribe/confirm/{forged}").status_code == 404
     for junk in ["c1", "c1.2.3.4", "x" * 300, f"c{subscriber.id}.99999999999.abc"]:
         assert client.post(f"/status/acme/subscribe/confirm/{junk}").status_code == 404
+    # Digits that are not ASCII ("²" passes str.isdigit() and fails int()), or too many.
+    for junk in ["c².1.abc", f"c{subscriber.id}.².abc", "c٣.1.abc", f"c{'9' * 5000}.1.abc"]:
+        assert client.get(f"/status/acme/subscribe/confirm/{junk}").status_code == 404
+        assert client.post(f"/status/acme/subscribe/confirm/{junk}").status_code == 404
     assert _subscriber(db, "hal@example.com").state == "unconfirmed"
+
+
+def test_a_form_token_with_odd_digits_is_refused(client: TestClient, acme: Acme) -> None:
+    for token in ["².abc", "٣٣٣٣٣٣٣٣٣٣.abc", "9" * 5000 + ".abc"]:
+        answer = client.post(
+            "/status/acme/subscribe", data={"form_token": token, "email": "eve@example.com"}
+        )
+        assert answer.status_code == 400, token
 
 
 def test_a_rolled_back_publish_tells_nobody(

@@ -91,6 +91,9 @@ def test_a_token_for_one_subscriber_cannot_touch_another(
         f"u{a.id}.{mac}.u{b.id}",
         "all",
         "",
+        # Digits that are not ASCII: "²" passes str.isdigit() and fails int().
+        f"u².{mac}",
+        f"u{'9' * 5000}.{mac}",
     ]
     for bad in attempts:
         for method in (client.get, client.post):

@@ -141,6 +141,36 @@ def test_unknown_pages_are_html_404s(client: TestClient, admin: User) -> None:
     assert client.get("/incidents/INC-77").status_code == 404
 
 
+def test_numbers_in_addresses_and_forms_take_ascii_digits_only(
+    client: TestClient, db: Session, admin: User
+) -> None:
+    """Not str.isdigit(): "²" passes it and fails int(); "٣" passes both (int reads 3)."""
+    csrf = browser_login(client, admin.email)
+    client.post("/incidents", data={"csrf_token": csrf, "title": "Checkout is down"})
+    for odd in ("²", "٣", "9" * 5000):
+        # A number that only narrows or pages a list is ignored.
+        for path in (
+            f"/incidents?page={odd}",
+            f"/incidents/new?type_id={odd}",
+            f"/integrations?service_id={odd}",
+            f"/events?before_id={odd}&integration_id={odd}",
+        ):
+            assert client.get(path).status_code in (200, 404), path
+        assert client.get(f"/incidents?severity={odd}").status_code == 200
+        # The API's filter by id or name finds no such severity.
+        unknown = client.get(f"/api/v1/incidents?severity={odd}")
+        assert unknown.status_code == 422, unknown.text
+        # A number that names something finds nothing.
+        assert client.get(f"/incidents/INC-{odd}").status_code == 404
+        assert client.get(f"/api/v1/status-pages/{odd}").status_code in (404, 422)
+        # A form field that must be a number is refused, naming it.
+        refused = client.post(
+            f"/users/{admin.id}/rules",
+            data={"csrf_token": csrf, "urgency": "high", "contact_method_id": odd},
+        )
+        assert "contact_method_id must be a number" in refused.text
+
+
 def test_user_text_is_escaped(client: TestClient, admin: User) -> None:
     token = browser_login(client, admin.email)
     payload = '"><img src=x onerror=alert(1)><script>alert(2)</script>'

@@ -43,9 +43,8 @@ def _time(value: Any) -> datetime | None:
     # Alertmanager sends nanoseconds; Python takes up to microseconds.
     if "." in text:
         head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6]}{zone}"
+        zone = rest.lstrip("0123456789")  # ASCII digits: str.isdigit() also takes "²"
+        text = f"{head}.{rest[: len(rest) - len(zone)][:6]}{zone}"
     try:
         return datetime.fromisoformat(text)
     except ValueError:

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.alerts import generic
+from tocsin.alerts import bodies, generic
 from tocsin.alerts.alertmanager import parse_webhook
 from tocsin.alerts.hotpath import BodyTooLarge, pd_error, read_body
 from tocsin.alerts.inbox import Overloaded
@@ -33,6 +33,7 @@ from tocsin.db import utcnow
 
 log = structlog.get_logger("tocsin.ingest")
 router = APIRouter(include_in_schema=False)
+UNRECOGNIZED = "Event object format is unrecognized"
 
 
 class Refused(Exception):
@@ -58,12 +59,14 @@ async def _raw(request: Request) -> bytes:
 
 
 def _json(raw: bytes) -> Any:
+    """The body as JSON; EventInvalid, in PagerDuty's words, if it is not JSON or nests too
+    deeply."""
     try:
-        return msgspec.json.decode(raw)
+        return bodies.decode(raw)
+    except bodies.TooDeep as exc:
+        raise EventInvalid([bodies.TOO_DEEP], UNRECOGNIZED) from exc
     except msgspec.DecodeError as exc:
-        raise Refused(
-            _error(400, "Event object format is unrecognized", ["JSON parse error"])
-        ) from exc
+        raise EventInvalid(["JSON parse error"], UNRECOGNIZED) from exc
 
 
 async def _lookup(request: Request, key: str) -> KeyInfo | None:
@@ -209,22 +212,19 @@ async def webhook(key: str, request: Request) -> Response:
     try:
         info = await _url_key(request, key, WEBHOOK_TYPES)
         raw = await _raw(request)
-        if info.type == IntegrationType.webhook.value:
-            events = await _generic_events(request, info, raw)
-            sender = "webhook"
-        else:
-            try:
+        try:
+            if info.type == IntegrationType.webhook.value:
+                events = await _generic_events(request, info, raw)
+                sender = "webhook"
+            else:
                 sender, parsed = parse_webhook(_json(raw))
-            except EventInvalid as exc:
-                await _intake(request).reject(info, raw, exc.errors)
-                raise Refused(_error(400, exc.message, exc.errors)) from exc
-            except Refused:
-                await _intake(request).reject(info, raw, ["JSON parse error"])
-                raise
-            events = [
-                (event, msgspec.json.encode(alert).decode().replace(key, "<key>"))
-                for event, alert in parsed
-            ]
+                events = [
+                    (event, msgspec.json.encode(alert).decode().replace(key, "<key>"))
+                    for event, alert in parsed
+                ]
+        except EventInvalid as exc:
+            await _intake(request).reject(info, raw, exc.errors)
+            raise Refused(_error(400, exc.message, exc.errors)) from exc
         await store(request, info, events)
     except Refused as refused:
         return refused.response
@@ -234,10 +234,13 @@ async def webhook(key: str, request: Request) -> Response:
 async def _generic_events(
     request: Request, info: KeyInfo, raw: bytes
 ) -> list[tuple[ParsedEvent, str | None]]:
-    """A generic webhook: any body is accepted; one the mapping cannot read still alerts."""
+    """A generic webhook: any body is accepted (one the mapping cannot read still alerts) but
+    JSON nested too deeply (EventInvalid)."""
     mapping = await run_in_threadpool(_intake(request).mapping, info)
     try:
-        body: Any = msgspec.json.decode(raw)
+        body: Any = bodies.decode(raw)
+    except bodies.TooDeep as exc:
+        raise EventInvalid([bodies.TOO_DEEP], UNRECOGNIZED) from exc
     except msgspec.DecodeError:
         body = raw.decode("utf-8", "replace")
     event, _readable = generic.apply(mapping, body, integration_name=info.name)

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tocsin.alerts.pagerduty import DEDUP_MAX, SUMMARY_MAX, EventInvalid, ParsedEvent
+from tocsin.validation import digits
 
 MESSAGE_MAX = 130
 ALIAS_MAX = 512
@@ -301,9 +302,8 @@ def _target(
         if len(identifier) > ALIAS_MAX:
             fields["identifier"] = f"alias can be at most {ALIAS_MAX} characters"
         dedup_key = dedup_key_for(identifier)
-    # isascii: "²".isdigit() is true; the length cap keeps int() and the BIGINT column safe.
-    elif identifier.isascii() and identifier.isdigit() and len(identifier) <= 19:
-        alert_id = int(identifier)
+    else:
+        alert_id = digits(identifier, max_digits=19)  # past _ID_MAX: refused below
     if kind == "id" and alert_id is None and "identifier" not in fields:
         fields["identifier"] = "Tocsin alert ids are integers; use identifierType=alias"
     if alert_id is not None and alert_id > _ID_MAX:

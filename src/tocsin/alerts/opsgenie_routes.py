@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
-from tocsin.alerts import opsgenie, opsgenie_alerts, sender_updates
+from tocsin.alerts import bodies, opsgenie, opsgenie_alerts, sender_updates
 from tocsin.alerts.hotpath import BodyTooLarge, read_body
 from tocsin.alerts.ingest import Refused, _intake, store
 from tocsin.alerts.intake import KeyInfo
@@ -121,7 +121,10 @@ async def _json(request: Request, call: _Call) -> tuple[Any, str]:
     if not raw.strip():
         return None, ""  # actions may come with no body at all (the SDK sends none)
     try:
-        return msgspec.json.decode(raw), raw.decode("utf-8", "replace")
+        return bodies.decode(raw), raw.decode("utf-8", "replace")
+    except bodies.TooDeep as exc:
+        message = f"Could not parse the request body: {bodies.TOO_DEEP}"
+        raise Refused(call.error(400, message)) from exc
     except msgspec.DecodeError as exc:
         raise Refused(call.error(400, "Could not parse the request body as JSON")) from exc
 

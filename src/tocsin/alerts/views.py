@@ -40,6 +40,7 @@ from tocsin.config import Settings
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError
 from tocsin.incidents import queries
+from tocsin.validation import digits
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
     Form,
@@ -96,7 +97,7 @@ def _pretty(raw: str | None) -> str | None:
         return None
     try:
         return json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or a refused body nested too deeply
         return raw
 
 
@@ -123,7 +124,7 @@ def _integrations_page(
     status: int = 200,
 ) -> Response:
     raw_service = request.query_params.get("service_id", "")
-    service_id = int(raw_service) if raw_service.isdigit() else None
+    service_id = digits(raw_service)
     integrations = alerts.list_integrations(db, service_id)
     # One indexed query per integration (latest events by (integration_id, id)); there are
     # tens of integrations, and a grouped count over all events would scan the table.
@@ -349,8 +350,7 @@ def _event_rows(db: Session, events: list[Event]) -> dict[str, Any]:
 
 
 def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name, "")
-    return int(raw) if raw.isdigit() and len(raw) < 18 else None
+    return digits(request.query_params.get(name, ""))
 
 
 def _local_time(request: Request, name: str) -> tuple[datetime | None, str | None]:

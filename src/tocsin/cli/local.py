@@ -21,6 +21,7 @@ from tocsin.cli.output import console, emit_json, fail
 from tocsin.config import Settings
 from tocsin.db import transaction
 from tocsin.errors import DomainError
+from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import JobMetrics
 
 
@@ -49,6 +50,7 @@ def serve(
     """Serve the web UI, the API and alert ingestion, with the background engine (storing and
     applying events, and running jobs unless --no-worker)."""
     settings = load_settings()
+    configure_logging(settings)
     host = host or settings.host
     port = port or settings.port
     if workers > 1 and settings.is_sqlite:
@@ -67,6 +69,9 @@ def serve(
         "port": port,
         "access_log": False,  # Tocsin writes its own (web/middleware.py)
         "log_level": "warning",
+        # uvicorn's own records (an exception it caught, a worker that died) go through
+        # Tocsin's logging: the same format, bounded tracebacks, never blocking the loop.
+        "log_config": None,
     }
     if workers == 1:
         application = create_app(settings)

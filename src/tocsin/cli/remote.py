@@ -16,6 +16,7 @@ from rich.text import Text
 
 from tocsin.cli.client import Api, save_login
 from tocsin.cli.output import console, emit_json, fail, table
+from tocsin.validation import digits
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
 # Every command that talks to a server takes these; left out, TOCSIN_URL and TOCSIN_TOKEN
@@ -273,7 +274,7 @@ incident_app.command("reopen")(_simple("reopen", "Reopen a resolved or closed in
 
 
 def _in_future(text: str) -> str:
-    match = re.fullmatch(r"(\d+)\s*([mhd])", text.strip())
+    match = re.fullmatch(r"([0-9]{1,5})\s*([mhd])", text.strip())
     if not match:
         fail("--next-update takes a duration like 30m, 2h or 1d")
     amount, unit = int(match.group(1)), match.group(2)
@@ -416,8 +417,9 @@ OUTCOME_STYLES = {
 
 
 def _integration_id(api: Api, name: str, service_id: int | None) -> int:
-    if name.isdigit():
-        return int(name)
+    number = digits(name)
+    if number is not None:
+        return number
     items = api.get("/integrations", service_id=service_id, limit=500)["items"]
     found = [i for i in items if i["name"].lower() == name.lower()]
     if len(found) == 1:

@@ -37,6 +37,8 @@ def load(path: Path) -> Document:
         raise ConfigError(
             f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}"
         ) from exc
+    except RecursionError as exc:  # PyYAML follows nesting down to the interpreter's limit
+        raise ConfigError(f"{path}: nested too deeply to be a configuration file") from exc
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -21,8 +21,9 @@ from tocsin.incidents.models import (
     TimelineEntry,
     incident_services,
 )
+from tocsin.validation import digits
 
-_REF_RE = re.compile(r"^(?:INC-?)?(\d{1,12})$", re.IGNORECASE)
+_REF_RE = re.compile(r"^(?:INC-?)?([0-9]{1,12})$", re.IGNORECASE)  # \d would take "٤٢"
 
 
 def get_incident(session: Session, reference: str | int) -> Incident:
@@ -199,8 +200,9 @@ def ids_by_name(session: Session, model: type, values: Sequence[str], field: str
     ids: list[int] = []
     for value in values:
         value = value.strip()
-        if value.isdigit():
-            ids.append(int(value))
+        number = digits(value)
+        if number is not None:
+            ids.append(number)
             continue
         found = session.scalar(
             select(model.id).where(func.lower(model.name) == value.lower())  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ from tocsin.escalation.record import panel_context
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident, Status
 from tocsin.statuspages.composer import composer_panel
+from tocsin.validation import digits
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
     Form,
@@ -86,10 +87,10 @@ def home(user: CurrentUser) -> Response:
 @router.get("/incidents")
 def incident_list(request: Request, db: DbSession, user: CurrentUser) -> Response:
     params = request.query_params
-    page = max(1, int(params.get("page", "1")) if params.get("page", "1").isdigit() else 1)
+    page = max(1, digits(params.get("page", "1")) or 1)
 
     def ids(name: str) -> list[int]:
-        return [int(v) for v in params.getlist(name) if v.isdigit()]
+        return [number for v in params.getlist(name) if (number := digits(v)) is not None]
 
     error = None
     try:
@@ -158,7 +159,7 @@ def _new_form(
 @router.get("/incidents/new")
 def new_incident(request: Request, db: DbSession, user: Responder) -> Response:
     raw = request.query_params.get("type_id", "")
-    type_id = int(raw) if raw.isdigit() else None
+    type_id = digits(raw)
     form: dict[str, Any] = {"type_id": raw}
     itype = db.get(IncidentType, type_id) if type_id else None
     if itype and itype.default_severity_id:

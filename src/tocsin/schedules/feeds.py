@@ -20,6 +20,7 @@ from tocsin import __version__
 from tocsin.catalog.models import User
 from tocsin.schedules.models import CalendarFeed, Schedule
 from tocsin.schedules.oncall import Shift, final_shifts, upcoming_shifts
+from tocsin.validation import digits
 
 PAST = timedelta(weeks=4)  # a feed covers a few weeks back ...
 FUTURE = timedelta(weeks=13)  # ... and about three months ahead
@@ -70,10 +71,10 @@ def feed_url(feed: CalendarFeed, secret_key: str, base_url: str) -> str:
 
 def feed_by_token(session: Session, value: str, secret_key: str) -> CalendarFeed | None:
     """The feed a URL token belongs to, or None (the comparison takes constant time)."""
-    feed_id, _, _ = value.partition("-")
-    if not feed_id.isdigit() or len(feed_id) > 18:
+    feed_id = digits(value.partition("-")[0])
+    if feed_id is None:
         return None
-    feed = session.get(CalendarFeed, int(feed_id))
+    feed = session.get(CalendarFeed, feed_id)
     if feed is None or not hmac.compare_digest(token(feed, secret_key), value):
         return None
     return feed

@@ -161,12 +161,13 @@ def _hhmm(value: object, field: str, *, allow_24: bool = False) -> str:
     if isinstance(value, time):
         return value.strftime("%H:%M")
     raw = v.text(value, field, max_len=5, required=True)
-    hours, sep, minutes = raw.partition(":")
-    ok = sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
-    if ok and (0 <= int(hours) <= 23 and 0 <= int(minutes) <= 59):
-        return f"{int(hours):02d}:{minutes}"
-    if ok and allow_24 and raw in ("24:00",):
-        return "24:00"
+    hours_text, sep, minutes_text = raw.partition(":")
+    hours, minutes = v.digits(hours_text), v.digits(minutes_text)
+    if sep and len(minutes_text) == 2 and hours is not None and minutes is not None:
+        if hours <= 23 and minutes <= 59:
+            return f"{hours:02d}:{minutes_text}"
+        if allow_24 and raw == "24:00":
+            return "24:00"
     raise ValidationFailed(f"{field} must be a time of day as HH:MM (got {raw!r})", field=field)
 
 

@@ -24,6 +24,7 @@ from tocsin.schedules.models import Schedule
 from tocsin.schedules.oncall import Shift, layered, uncovered, upcoming_shifts
 from tocsin.schedules.rotation import zone
 from tocsin.schedules.timeline import HEAD, ROW, Row, Scale, Timeline, gap_bars, shift_bars, ticks
+from tocsin.validation import digits
 from tocsin.validation import timezone as valid_timezone
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, local_datetime, optional_int, redirect, text
@@ -118,8 +119,9 @@ def upcoming_context(db: Session, user: User, now: datetime, days: int = 28) -> 
 
 
 def _window(request: Request, tz: ZoneInfo) -> tuple[datetime, datetime, int, date]:
-    raw_days = request.query_params.get("days", "14")
-    days = int(raw_days) if raw_days.isdigit() and int(raw_days) in SPANS else 14
+    days = digits(request.query_params.get("days", "14")) or 14
+    if days not in SPANS:
+        days = 14
     try:
         first = date.fromisoformat(request.query_params.get("start", ""))
     except ValueError:

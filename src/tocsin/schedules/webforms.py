@@ -14,7 +14,8 @@ from tocsin.errors import ValidationFailed
 from tocsin.schedules.rotation import DAYS
 
 _LINE = re.compile(
-    r"^\s*(?P<days>[a-z ,\-]+?)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$"
+    r"^\s*(?P<days>[a-z ,\-]+?)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$",
+    re.ASCII,  # \d: ASCII digits only
 )
 
 

@@ -14,6 +14,8 @@ import hmac
 import secrets
 import time
 
+from tocsin.validation import digits
+
 COOKIE_PREFIX = "tocsin_sp_"
 COOKIE_DAYS = 7
 TOKEN_PREFIX = "tsp_"
@@ -63,9 +65,9 @@ def cookie_valid(
     if not value or not link_hash:
         return False
     expires_text, _, signature = value.partition(".")
-    if not expires_text.isdigit() or not signature:
+    expires = digits(expires_text)
+    if expires is None or not signature:
         return False
-    expires = int(expires_text)
     if expires < (now if now is not None else time.time()):
         return False
     return hmac.compare_digest(signature, _signature(secret_key, slug, link_hash, expires))

@@ -44,6 +44,7 @@ from tocsin.statuspages.schemas import (
     page_out,
     update_out,
 )
+from tocsin.validation import digits
 
 router = APIRouter(prefix="/api/v1/status-pages", tags=["status pages"])
 
@@ -81,8 +82,8 @@ def delete_page(page: PageRef, db: DbSession, admin: Admin) -> Response:
 @router.put("/{page}/logo", response_model=PageOut)
 async def upload_logo(page: PageRef, request: Request, db: DbSession, admin: Admin) -> PageOut:
     """The raw image as the body: PNG, JPEG, WebP or GIF (checked by its bytes)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > LOGO_MAX_BYTES:
+    declared = digits(request.headers.get("content-length", ""))
+    if declared is not None and declared > LOGO_MAX_BYTES:
         raise ValidationFailed(
             f"the logo is larger than {LOGO_MAX_BYTES // 1024} KiB", field="logo"
         )

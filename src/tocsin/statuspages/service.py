@@ -91,8 +91,9 @@ def list_pages(session: Session) -> list[StatusPage]:
 def get_page(session: Session, ref: int | str) -> StatusPage:
     """A page by its id, or by its slug."""
     page: StatusPage | None
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        page = session.get(StatusPage, int(ref))
+    page_id = ref if isinstance(ref, int) else v.digits(str(ref))
+    if page_id is not None:
+        page = session.get(StatusPage, page_id)
     else:
         page = session.scalar(select(StatusPage).where(StatusPage.slug == str(ref).lower()))
     if page is None:

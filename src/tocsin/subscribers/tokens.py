@@ -20,6 +20,8 @@ import hmac
 import time
 from dataclasses import dataclass
 
+from tocsin.validation import digits
+
 FORM_TOKEN_HOURS = 6
 _MAC_CHARS = 32  # 192 bits of the MAC, base64url
 
@@ -33,10 +35,6 @@ def _equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def _number(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) <= 19 else None
-
-
 # --- unsubscribe ----------------------------------------------------------------------------
 
 
@@ -47,7 +45,7 @@ def unsubscribe_token(secret_key: str, subscriber_id: int, salt: str) -> str:
 def unsubscribe_id(token: str) -> int | None:
     """The subscriber an unsubscribe token claims to be for (not yet verified)."""
     head, _, mac = token.partition(".")
-    return _number(head[1:]) if head.startswith("u") and mac else None
+    return digits(head[1:]) if head.startswith("u") and mac else None
 
 
 def unsubscribe_valid(secret_key: str, token: str, subscriber_id: int, salt: str) -> bool:
@@ -76,7 +74,7 @@ def confirm_claim(token: str) -> ConfirmClaim | None:
     parts = token.split(".")
     if len(parts) != 3 or not parts[0].startswith("c"):
         return None
-    subscriber_id, expires = _number(parts[0][1:]), _number(parts[1])
+    subscriber_id, expires = digits(parts[0][1:]), digits(parts[1])
     if subscriber_id is None or expires is None:
         return None
     return ConfirmClaim(subscriber_id, expires)
@@ -103,7 +101,7 @@ def form_token_valid(
     secret_key: str, token: str, page_id: int, *, now: float | None = None
 ) -> bool:
     issued_text, _, mac = token.partition(".")
-    issued = _number(issued_text)
+    issued = digits(issued_text)
     if issued is None or not mac:
         return False
     current = time.time() if now is None else now

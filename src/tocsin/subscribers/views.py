@@ -17,6 +17,7 @@ from tocsin.statuspages.models import StatusPage
 from tocsin.subscribers import queries, service
 from tocsin.subscribers.models import SubscriberState
 from tocsin.subscribers.queries import display_address
+from tocsin.validation import digits
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, redirect, text, values
 from tocsin.web.templating import render
@@ -48,10 +49,7 @@ def _list_page(
 ) -> Response:
     state = request.query_params.get("state") or None
     kind = request.query_params.get("kind") or None
-    try:
-        offset = max(0, int(request.query_params.get("offset", "0") or 0))
-    except ValueError:
-        offset = 0
+    offset = digits(request.query_params.get("offset", "")) or 0
     if state not in queries.STATES:
         state = None
     if kind not in queries.KINDS:

@@ -19,7 +19,9 @@ def perform(
     try:
         action()
     except Forbidden:
-        db.rollback()
+        # Not rolled back here: the request's unit of work (deps.get_db) does that after
+        # detaching the signed-in user, whom the 403 page still shows. A rollback now would
+        # expire that user and the page would fail to render.
         raise
     except DomainError as exc:
         db.rollback()

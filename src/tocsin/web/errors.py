@@ -8,7 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tocsin.errors import DomainError, Unauthenticated
@@ -17,6 +17,14 @@ from tocsin.web.templating import render
 log = structlog.get_logger("tocsin.http")
 
 API_PREFIXES = ("/api/",)
+UNREACHABLE = "Tocsin cannot reach its database right now. Try again in a moment."
+RETRY_AFTER_SECONDS = 5
+# SQLite's primary result codes for a database file that cannot be opened or read
+# (https://sqlite.org/rescode.html; sqlite3 gives the extended code, its low byte is these).
+_SQLITE_FILE_UNUSABLE = {10, 14, 26}  # SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_NOTADB
+# PostgreSQL's SQLSTATEs for a server that is shutting down, crashed or still starting up;
+# class 08 (connection exception) counts as well.
+_PG_SERVER_GONE = {"57P01", "57P02", "57P03"}
 
 
 def wants_json(request: Request) -> bool:
@@ -33,6 +41,28 @@ def error_response(request: Request, status: int, message: str, **extra: Any) ->
     if status == 401:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     return render(request, "error.html", {"status": status, "message": message}, status)
+
+
+def database_unreachable(exc: DBAPIError) -> bool:
+    """The database cannot be reached (connection refused or lost, server going down, file
+    that cannot be opened), as opposed to a statement that failed: only the first is worth
+    retrying unchanged."""
+    if exc.connection_invalidated:  # SQLAlchemy saw the connection break
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # psycopg
+    if sqlstate:
+        return sqlstate.startswith("08") or sqlstate in _PG_SERVER_GONE
+    code = getattr(exc.orig, "sqlite_errorcode", None)  # sqlite3
+    if code is not None:
+        return code & 0xFF in _SQLITE_FILE_UNUSABLE
+    # The driver could not connect at all (no statement yet, no SQLSTATE from a server):
+    # refused, timed out, unknown host, authentication.
+    return isinstance(exc, OperationalError | InterfaceError) and exc.statement is None
+
+
+def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("http.unhandled", path=request.url.path, exc_info=exc)
+    return error_response(request, 500, "internal error; it has been logged")
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
@@ -87,7 +117,19 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("http.integrity_error", path=request.url.path, error=str(exc.orig))
         return error_response(request, 409, "this conflicts with existing data (a duplicate?)")
 
+    # A database that cannot be reached is a 503 to retry, logged as one line: during an
+    # outage every request fails the same way, and a traceback each would say nothing more.
+    # Other database errors are the server's own 500s.
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> Response:
+        if not database_unreachable(exc):
+            return _internal_error(request, exc)
+        reason = next(iter(str(exc.orig).strip().splitlines()), "")[:300]
+        log.warning("http.database_unreachable", path=request.url.path, error=reason)
+        response = error_response(request, 503, UNREACHABLE)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("http.unhandled", path=request.url.path)
-        return error_response(request, 500, "internal error; it has been logged")
+        return _internal_error(request, exc)

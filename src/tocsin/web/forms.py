@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from tocsin.errors import ValidationFailed
+from tocsin.validation import digits
 
 FLASH_COOKIE = "tocsin_flash"
 
@@ -48,18 +49,20 @@ def optional_int(form: FormData, name: str) -> int | None:
     raw = text(form, name).strip()
     if not raw:
         return None
-    if not raw.lstrip("-").isdigit():
+    number = digits(raw.removeprefix("-"))
+    if number is None:
         raise ValidationFailed(f"{name} must be a number", field=name)
-    return int(raw)
+    return -number if raw.startswith("-") else number
 
 
 def int_list(form: FormData, name: str) -> list[int]:
     values = []
     for raw in form.getlist(name):
         if isinstance(raw, str) and raw.strip():
-            if not raw.strip().isdigit():
+            number = digits(raw.strip())
+            if number is None:
                 raise ValidationFailed(f"{name} must be ids", field=name)
-            values.append(int(raw))
+            values.append(number)
     return values
 
 
