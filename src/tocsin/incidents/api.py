@@ -243,7 +243,9 @@ def template(
 ) -> RenderedTemplate:
     """The phase's update template, filled in from the incident."""
     incident = queries.get_incident(db, ref)
-    body = updates.render_template(db, incident, phase, next_update_at=next_update_at)
+    body = updates.render_template(
+        db, incident, phase, next_update_at=next_update_at, tz=user.timezone
+    )
     return RenderedTemplate(phase=phase, body=body)
 
 

@@ -222,7 +222,8 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         ),
         "phase": phase,
         "phases": [p.value for p in Phase],
-        "template_body": updates.render_template(db, incident, phase),
+        # {next_update} stays for post_update: the author picks the time in the same form.
+        "template_body": updates.render_template(db, incident, phase, keep_next_update=True),
         "fields": itype.fields if itype else [],
         "action_statuses": [s.value for s in ActionStatus],
         "action_kinds": [k.value for k in ActionKind],
@@ -244,7 +245,8 @@ def incident_page(ref: str, request: Request, db: DbSession, user: CurrentUser) 
 @router.get("/incidents/{ref}/template")
 def template_body(ref: str, db: DbSession, user: CurrentUser, phase: str) -> Response:
     incident = queries.get_incident(db, ref)
-    return JSONResponse({"phase": phase, "body": updates.render_template(db, incident, phase)})
+    body = updates.render_template(db, incident, phase, keep_next_update=True)
+    return JSONResponse({"phase": phase, "body": body})
 
 
 def _back(incident: Incident) -> str:
@@ -330,6 +332,40 @@ def post_update(ref: str, db: DbSession, user: Responder, form: Form) -> Respons
             by=user,
         ),
         notice="Update posted.",
+    )
+
+
+@router.post("/incidents/{ref}/updates/preview")
+def preview_update(
+    ref: str, request: Request, db: DbSession, user: Responder, form: Form
+) -> Response:
+    """The update as it will be posted (placeholders filled, Markdown rendered); writes nothing."""
+    incident = queries.get_incident(db, ref)
+    error = None
+    draft = None
+    try:
+        draft = updates.check_update(
+            incident,
+            phase=text(form, "phase"),
+            body=text(form, "body"),
+            visibility=text(form, "visibility") or "internal",
+            next_update_at=local_datetime(form, "next_update_at", user.timezone),
+            by=user,
+        )
+    except DomainError as exc:
+        error = exc.message
+    return render(
+        request,
+        "incidents/update_preview.html",
+        {
+            "incident": incident,
+            "draft": draft,
+            "error": error,
+            "form": values(form),
+            "phases": [p.value for p in Phase],
+            "section": "incidents",
+        },
+        422 if error else 200,
     )
 
 
