@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from tests.conftest import ADMIN_PASSWORD, browser_login
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
+from tocsin.definitions.models import IncidentType, Severity
 from tocsin.incidents import service
 from tocsin.incidents.models import Incident, StatusUpdate
 
@@ -38,6 +40,100 @@ def _incident(db: Session, by: User, title: str = "Checkout failing") -> Inciden
     incident = service.declare(db, by=by, title=title)
     db.commit()
     return incident
+
+
+def _type(db: Session, name: str) -> IncidentType:
+    return db.scalars(select(IncidentType).where(IncidentType.name == name)).one()
+
+
+def _severity_id(db: Session, name: str) -> int:
+    return db.scalars(select(Severity.id).where(Severity.name == name)).one()
+
+
+def _selected(page: str, name: str) -> list[str]:
+    """The values selected in the <select name=...> of a page."""
+    start = page.index(f'name="{name}"')
+    block = page[start : page.index("</select>", start)]
+    return re.findall(r'<option value="([^"]*)"[^>]*selected', block)
+
+
+# --- the declare form: changing the type -------------------------------------------------
+
+
+def test_changing_the_type_keeps_what_was_typed_and_brings_the_types_fields(
+    client: TestClient, db: Session, responder: User
+) -> None:
+    token = browser_login(client, responder.email)
+    outage, security = _type(db, "Service outage"), _type(db, "Security incident")
+    checkout = catalog.create_service(db, name="Checkout")
+    db.commit()
+    typed = {
+        "csrf_token": token,
+        "defaults_of": str(outage.id),
+        "type_id": str(security.id),
+        "title": "Card payments <fail>",
+        "description": "Since 09:10 every card payment fails.\nSee the dashboard.",
+        "customer_impact": "Nobody can pay by card",
+        "service_ids": [str(checkout.id)],
+        "severity_id": str(_severity_id(db, "SEV2")),  # the outage type's default
+        "drill": "on",
+        "cf_detection_source": "Customer report",
+        "cf_regions": ["EU", "US"],
+    }
+    page = client.post("/incidents/new", data=typed)
+    assert page.status_code == 200
+    assert 'value="Card payments &lt;fail&gt;"' in page.text
+    assert "Since 09:10 every card payment fails.\nSee the dashboard.</textarea>" in page.text
+    assert "Nobody can pay by card</textarea>" in page.text
+    assert _selected(page.text, "service_ids") == [str(checkout.id)]
+    assert 'name="drill" checked' in page.text
+    # The security type's fields and defaults: SEV1 replaces the outage default, restricted.
+    assert "Security lead" in page.text and "Attack vector" in page.text
+    assert _selected(page.text, "type_id") == [str(security.id)]
+    assert _selected(page.text, "severity_id") == [str(_severity_id(db, "SEV1"))]
+    assert 'name="restricted" checked' in page.text
+    # The outage fields' values ride along, and come back when the type does.
+    assert '<input type="hidden" name="cf_regions" value="EU">' in page.text
+    assert '<input type="hidden" name="cf_regions" value="US">' in page.text
+    typed_again = {**typed, "type_id": str(outage.id), "defaults_of": str(security.id)}
+    typed_again["severity_id"] = str(_severity_id(db, "SEV3"))  # picked by hand: it stays
+    back = client.post("/incidents/new", data=typed_again).text
+    assert "<option selected>Customer report</option>" in back
+    assert 'value="EU" checked' in back and 'value="US" checked' in back
+    assert _selected(back, "severity_id") == [str(_severity_id(db, "SEV3"))]
+    assert db.scalar(select(Incident.id)) is None  # nothing was declared
+
+
+def test_declaring_after_a_type_change_declares_with_the_new_type(
+    client: TestClient, db: Session, responder: User
+) -> None:
+    token = browser_login(client, responder.email)
+    outage = _type(db, "Service outage")
+    changed = client.post(
+        "/incidents/new",
+        data={"csrf_token": token, "type_id": str(outage.id), "title": "Search is slow"},
+    )
+    assert 'value="Search is slow"' in changed.text
+    declared = client.post(
+        "/incidents",
+        data={
+            "csrf_token": token,
+            "type_id": str(outage.id),
+            "title": "Search is slow",
+            "cf_regions": "EU",
+        },
+        follow_redirects=False,
+    )
+    assert declared.status_code == 303
+    db.rollback()
+    incident = db.scalars(select(Incident)).one()
+    assert incident.incident_type is not None and incident.incident_type.name == "Service outage"
+    assert incident.custom_fields["regions"] == ["EU"]
+
+
+def test_the_type_change_needs_a_responder(client: TestClient, db: Session, viewer: User) -> None:
+    token = browser_login(client, viewer.email)
+    assert client.post("/incidents/new", data={"csrf_token": token}).status_code == 403
 
 
 # --- the update composer: {next_update} -------------------------------------------------

@@ -138,8 +138,16 @@ def _new_form(
     type_id: int | None,
     error: str | None = None,
     status: int = 200,
+    focus: str = "title",
 ) -> Response:
     itype = db.get(IncidentType, type_id) if type_id else None
+    fields = {f"cf_{f.key}" for f in itype.fields} if itype else set()
+    # Values typed into another type's fields ride along hidden, for a switch back.
+    kept = {
+        name: value if isinstance(value, list) else [value]
+        for name, value in form.items()
+        if name.startswith("cf_") and name not in fields
+    }
     return render(
         request,
         "incidents/new.html",
@@ -147,11 +155,25 @@ def _new_form(
             **_choices(db),
             "itype": itype,
             "form": form,
+            "kept_fields": kept,
             "error": error,
+            "focus": focus,
             "section": "declare",
         },
         status,
     )
+
+
+def _type_defaults(form: dict[str, Any], old: IncidentType | None, new: IncidentType) -> None:
+    """Bring the new type's defaults into a form that was filled in under `old`: its
+    severity unless the person picked another than the old type's, and restricted (never
+    unticked here: a restriction is lifted on purpose, not by changing the type)."""
+    severity = form.get("severity_id", "")
+    old_default = str(old.default_severity_id) if old and old.default_severity_id else ""
+    if new.default_severity_id and severity in ("", old_default):
+        form["severity_id"] = str(new.default_severity_id)
+    if new.default_restricted:
+        form["restricted"] = "on"
 
 
 @router.get("/incidents/new")
@@ -160,11 +182,25 @@ def new_incident(request: Request, db: DbSession, user: Responder) -> Response:
     type_id = int(raw) if raw.isdigit() else None
     form: dict[str, Any] = {"type_id": raw}
     itype = db.get(IncidentType, type_id) if type_id else None
-    if itype and itype.default_severity_id:
-        form["severity_id"] = str(itype.default_severity_id)
-    if itype and itype.default_restricted:
-        form["restricted"] = "on"
+    if itype:
+        _type_defaults(form, None, itype)
     return _new_form(request, db, form, type_id)
+
+
+@router.post("/incidents/new")
+def change_type(request: Request, db: DbSession, user: Responder, form: Form) -> Response:
+    """The declare form again for the type now chosen, with its fields and defaults, keeping
+    everything already typed (the form's "Use this type" button; JavaScript presses it when
+    the type changes). Nothing is written."""
+    carried = values(form)
+    carried.pop("csrf_token", None)
+    raw, previous = text(form, "type_id"), text(form, "defaults_of")
+    type_id = int(raw) if raw.isdigit() else None
+    itype = db.get(IncidentType, type_id) if type_id else None
+    if itype is not None:
+        old = db.get(IncidentType, int(previous)) if previous.isdigit() else None
+        _type_defaults(carried, old, itype)
+    return _new_form(request, db, carried, itype.id if itype else None, focus="type")
 
 
 @router.post("/incidents")
