@@ -68,6 +68,7 @@ def test_every_page_renders(
     events = list(db.scalars(select(Event.id)))
     assert integrations and events
     paths += ["/integrations", "/events", "/events?outcome=suppressed"]
+    paths += ["/alerts", "/alerts?status=all", "/alerts?status=resolved&q=disk"]
     paths += [f"/integrations/{i}" for i in integrations]
     paths += [f"/events/{i}" for i in events]
     paths += [f"/services/{i}" for i in services]

@@ -38,6 +38,7 @@ OutcomeName = Literal[
     "failed",
 ]
 EventSeverity = Literal["critical", "error", "warning", "info"]
+AlertStatusName = Literal["triggered", "acknowledged", "resolved", "open", "all"]
 GroupingName = Literal["auto", "dedup_key", "alert_group", "fields"]
 MatcherOp = Literal["equals", "not_equals", "contains", "matches", "exists", "absent"]
 Config = Annotated[

@@ -15,7 +15,7 @@ from typing import Any
 
 import pydantic
 from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from tocsin import validation as v
 from tocsin.alerts import chains, generic, heartbeat_config
@@ -550,6 +550,7 @@ def search_alerts(
     )
     rows = session.scalars(
         select(Alert)
+        .options(selectinload(Alert.incident))
         .where(*conditions)
         .order_by(rank, Alert.last_event_at.desc(), Alert.id.desc())
         .limit(max(1, min(int(limit), 500)))
