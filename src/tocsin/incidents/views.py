@@ -22,7 +22,8 @@ from tocsin.escalation.engine import acknowledge_pages
 from tocsin.escalation.record import panel_context
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident, Status
-from tocsin.statuspages.composer import composer_panel
+from tocsin.statuspages import publish
+from tocsin.statuspages.composer import composer_panel, resolve_drafts, resolve_offers
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
     Form,
@@ -31,6 +32,7 @@ from tocsin.web.forms import (
     local_datetime,
     optional_date,
     optional_int,
+    redirect,
     text,
     values,
 )
@@ -245,17 +247,29 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
     itype = incident.incident_type
     holders = {a.role_id: a.user for a in incident.role_assignments}
     wanted = {r.id for r in itype.roles_to_fill} if itype else set()
+    roles = defs.roles(db)
+    transitions = sorted(
+        service.TRANSITIONS[Status(incident.status)], key=lambda s: list(Status).index(s)
+    )
     return {
         **_choices(db),
         "incident": incident,
         "timeline": queries.timeline(db, incident, key_only=key_only),
         "key_only": key_only,
-        "roles": defs.roles(db),
+        "roles": roles,
         "holders": holders,
         "wanted_roles": wanted,
-        "transitions": sorted(
-            service.TRANSITIONS[Status(incident.status)], key=lambda s: list(Status).index(s)
-        ),
+        # Filled roles are listed; the empty ones wait behind "Assign a role".
+        "filled_roles": [r for r in roles if r.id in holders],
+        "needed_roles": [r for r in roles if r.id in wanted and r.id not in holders],
+        "transitions": transitions,
+        # The status control moves along the lifecycle; resolving asks for its summary
+        # (the resolve page or dialog) and closing has its own button.
+        "status_choices": [s for s in transitions if s not in (Status.resolved, Status.closed)],
+        "can_resolve": Status.resolved in transitions,
+        "can_close": Status.closed in transitions,
+        "resolve_offers": resolve_offers(db, incident) if Status.resolved in transitions else [],
+        "resolve_form": {},
         "phase": phase,
         "phases": [p.value for p in Phase],
         # {next_update} stays for post_update: the author picks the time in the same form.
@@ -299,6 +313,64 @@ def change_status(ref: str, db: DbSession, user: Responder, form: Form) -> Respo
     return perform(
         db, _back(incident), lambda: service.change_status(db, incident, target, by=user)
     )
+
+
+@router.post("/incidents/{ref}/severity")
+def change_severity(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref)
+    return perform(
+        db,
+        _back(incident),
+        lambda: service.edit(
+            db, incident, {"severity_id": optional_int(form, "severity_id")}, by=user
+        ),
+    )
+
+
+def _resolve_page(
+    request: Request,
+    db: DbSession,
+    incident: Incident,
+    form: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "incidents/resolve.html",
+        {
+            "incident": incident,
+            "resolve_offers": resolve_offers(db, incident),
+            "resolve_form": form or {},
+            "error": error,
+            "section": "incidents",
+        },
+        status,
+    )
+
+
+@router.get("/incidents/{ref}/resolve")
+def resolve_page(ref: str, request: Request, db: DbSession, user: Responder) -> Response:
+    """Resolving, as a small page (the incident page opens the same form in a dialog)."""
+    return _resolve_page(request, db, queries.get_incident(db, ref))
+
+
+@router.post("/incidents/{ref}/resolve")
+def resolve(ref: str, request: Request, db: DbSession, user: Responder, form: Form) -> Response:
+    """Resolve with the resolution summary and, where the incident is on a status page and
+    the responder asks, the Resolved update for customers."""
+    incident = queries.get_incident(db, ref)
+    try:
+        drafts = resolve_drafts(db, incident, form)
+        publish.resolve_and_publish(
+            db, incident, summary=text(form, "summary"), drafts=drafts, by=user
+        )
+    except DomainError as exc:
+        db.rollback()
+        return _resolve_page(request, db, incident, values(form), exc.message, 422)
+    told = ", ".join(d.page.name for d in drafts)
+    notice = f"{incident.reference} resolved." + (f" Customers told on {told}." if told else "")
+    return redirect(_back(incident), notice=notice)
 
 
 @router.post("/incidents/{ref}/reopen")
@@ -417,24 +489,22 @@ def edit(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
             if line.strip():
                 title, _, url = line.rpartition(" ")
                 links.append({"title": title.strip() or url, "url": url.strip()})
-        service.edit(
-            db,
-            incident,
-            {
-                "title": text(form, "title"),
-                "description": text(form, "description"),
-                "customer_impact": text(form, "customer_impact"),
-                "type_id": type_id,
-                "severity_id": optional_int(form, "severity_id"),
-                "priority_id": optional_int(form, "priority_id"),
-                "service_ids": int_list(form, "service_ids"),
-                "links": links,
-                "drill": checkbox(form, "drill"),
-                "restricted": checkbox(form, "restricted"),
-                "custom_fields": _custom_values(db, itype, form),
-            },
-            by=user,
-        )
+        changes: dict[str, Any] = {
+            "title": text(form, "title"),
+            "description": text(form, "description"),
+            "customer_impact": text(form, "customer_impact"),
+            "type_id": type_id,
+            "severity_id": optional_int(form, "severity_id"),
+            "priority_id": optional_int(form, "priority_id"),
+            "service_ids": int_list(form, "service_ids"),
+            "links": links,
+            "drill": checkbox(form, "drill"),
+            "restricted": checkbox(form, "restricted"),
+            "custom_fields": _custom_values(db, itype, form),
+        }
+        if "resolution_summary" in form:  # shown once the incident is resolved
+            changes["resolution_summary"] = text(form, "resolution_summary")
+        service.edit(db, incident, changes, by=user)
 
     return perform(db, _back(incident), apply, notice="Incident saved.")
 

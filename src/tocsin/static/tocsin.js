@@ -19,6 +19,17 @@
     });
   });
 
+  // A link to a form's own page ("Resolve…") opens the same form in a dialog of the page.
+  // Delegated: the live refresh below replaces the sections such links sit in.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("a[data-opens-dialog]") : null;
+    if (!link) { return; }
+    var dialog = document.getElementById(link.getAttribute("data-opens-dialog"));
+    if (!dialog || typeof dialog.showModal !== "function") { return; }
+    event.preventDefault();
+    dialog.showModal();
+  });
+
   // Changing the phase refills the update from that phase's template, unless the
   // responder has already written their own text.
   document.querySelectorAll("form[data-template-url]").forEach(function (form) {
