@@ -381,7 +381,9 @@ def test_resolving_tells_customers_on_the_status_page_it_was_published_on(
     assert pi.updates[0].body == "All good again." and pi.updates[0].deliver_notifications
     db.refresh(acme.checkout)
     assert acme.checkout.status == "operational"
-    external = db.scalars(select(StatusUpdate).where(StatusUpdate.visibility == "external")).all()
+    external = db.scalars(
+        select(StatusUpdate).where(StatusUpdate.visibility == "external").order_by(StatusUpdate.id)
+    ).all()
     assert [u.phase for u in external] == ["identified", "resolved"]
     assert db.get(Incident, incident.id).resolution_summary == "Rolled back."  # type: ignore[union-attr]
 
