@@ -100,3 +100,9 @@ def test_every_page_renders(
         assert listing.status_code == (200 if can_edit else 403)
     new = client.get("/incidents/new")
     assert new.status_code == (200 if can_edit else 403)
+    # Resolving (a page of its own without JavaScript) is for responders, on every incident.
+    for ref in refs:
+        resolve = client.get(f"/incidents/{ref}/resolve")
+        assert resolve.status_code == (200 if can_edit else 403), ref
+    if not can_edit:
+        assert "Acknowledge</button>" not in client.get("/alerts").text
