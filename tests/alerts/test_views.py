@@ -493,6 +493,8 @@ def test_the_alert_list_triages_open_alerts_with_filters_and_actions(
         follow_redirects=False,
     )
     assert away.headers["location"] == "/alerts"
+    missing = client.post(f"/alerts/{2**70}/resolve", data={"csrf_token": csrf})
+    assert missing.status_code == 200 and f"no alert with id {2**70}" in missing.text
 
     # A viewer reads the list without the buttons and cannot act.
     reader = TestClient(client.app)

@@ -57,6 +57,8 @@ def test_schedule_incident_and_alert_pages_fit_a_phone(
     schedule = demo.scalars(select(Schedule.id).order_by(Schedule.id)).first()
     busiest = demo.scalars(select(Incident).order_by(Incident.number)).all()
     page = new_page(WIDTH, HEIGHT)
+    # Many pages in a row on a shared machine: a slow one is not what this test is about.
+    page.set_default_navigation_timeout(30_000)
     login(page, live_server, "admin@example.com", ADMIN_PASSWORD)
     schedules = demo.scalars(select(Schedule.id).order_by(Schedule.id)).all()
     paths = [f"/schedules/{i}" for i in schedules] + [f"/schedules/{schedule}?days=28"]

@@ -562,6 +562,8 @@ def search_alerts(
 def get_alert(session: Session, alert_id: int, *, for_update: bool = False) -> Alert:
     """The alert; for_update also takes its row lock (the event processor takes it too) and
     reads it afresh, for a person's acknowledge or resolve."""
+    if not 0 < alert_id < 2**63:  # not an id the database could hold
+        raise NotFound(f"no alert with id {alert_id}")
     query = select(Alert).where(Alert.id == alert_id)
     if for_update:
         query = query.with_for_update(of=Alert).execution_options(populate_existing=True)
