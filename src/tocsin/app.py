@@ -209,7 +209,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.mount(
         "/api/v1/docs-assets",
-        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        # Swagger UI 5 (the package's version follows it): older ones cannot read OpenAPI 3.1.
+        StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)),
         name="docs-assets",
     )
     app.include_router(_docs_router(app))

@@ -255,6 +255,67 @@ def test_incident_alerts_and_events(
     assert api.get("/api/v1/events", params={"incident": "INC-9"}).status_code == 404
 
 
+def test_alerts_list_filter_acknowledge_and_resolve(
+    db: Session,
+    responder: User,
+    viewer: User,
+    services: dict[str, int],
+    client: TestClient,
+    api: TestClient,
+    container: Container,
+) -> None:
+    # Tokens first: the test's session writes before any event is sent.
+    as_viewer = api_as(client, db, viewer)
+    as_responder = api_as(client, db, responder)
+    web = _integration(api, services["web"])
+    pg = _integration(api, services["db"], name="pg")
+    assert _send(api, web["key"], "cpu", summary="CPU high on web-1", severity="critical") == 202
+    assert _send(api, web["key"], "cpu") == 202  # a repeat: counted on the alert
+    assert _send(api, pg["key"], "lag", summary="Replication lag", severity="warning") == 202
+    settle(container)
+    listed = api.get("/api/v1/alerts").json()
+    assert listed["total"] == 2 and listed["limit"] == 50 and listed["offset"] == 0
+    assert {a["dedup_key"]: a["event_count"] for a in listed["items"]} == {"cpu": 2, "lag": 1}
+
+    def keys(**params: Any) -> list[str]:
+        response = api.get("/api/v1/alerts", params=params)
+        assert response.status_code == 200, response.text
+        return [a["dedup_key"] for a in response.json()["items"]]
+
+    assert keys(service_id=services["db"]) == ["lag"]
+    assert keys(integration_id=web["id"]) == ["cpu"]
+    assert keys(severity=["critical", "info"]) == ["cpu"]
+    assert keys(q="WEB-1") == ["cpu"]
+    assert keys(q="la") == ["lag"]  # the dedup key too
+    assert api.get("/api/v1/alerts", params={"status": "firing"}).status_code == 422
+    assert api.get("/api/v1/alerts", params={"service_id": 2**64}).status_code == 422
+
+    cpu = next(a for a in listed["items"] if a["dedup_key"] == "cpu")
+    assert client.get(f"/api/v1/alerts/{cpu['id']}", headers=as_viewer).status_code == 200
+    for action in ("acknowledge", "resolve"):
+        url = f"/api/v1/alerts/{cpu['id']}/{action}"
+        assert client.post(url, headers=as_viewer).status_code == 403
+    acked = client.post(f"/api/v1/alerts/{cpu['id']}/acknowledge", headers=as_responder)
+    assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
+    again = client.post(f"/api/v1/alerts/{cpu['id']}/acknowledge", headers=as_responder)
+    assert again.status_code == 409
+    assert api.get(f"/api/v1/incidents/{cpu['incident_id']}").json()["status"] == "acknowledged"
+    assert keys() == ["lag", "cpu"]  # triggered before acknowledged
+    resolved = client.post(f"/api/v1/alerts/{cpu['id']}/resolve", headers=as_responder)
+    assert resolved.status_code == 200 and resolved.json()["resolved_at"] is not None
+    # Its incident's only alert: resolved with it, as a resolve event would have.
+    assert api.get(f"/api/v1/incidents/{cpu['incident_id']}").json()["status"] == "resolved"
+    assert (
+        client.post(f"/api/v1/alerts/{cpu['id']}/resolve", headers=as_responder).status_code == 409
+    )
+    assert keys() == ["lag"]
+    assert keys(status="resolved") == ["cpu"]
+    assert keys(status="all") == ["lag", "cpu"]
+    assert keys(status=["triggered", "resolved"]) == ["lag", "cpu"]
+    assert api.get("/api/v1/alerts/999999").status_code == 404
+    assert api.post("/api/v1/alerts/999999/resolve").status_code == 404
+
+
 def test_maintenance_windows(
     api: TestClient, services: dict[str, int], container: Container
 ) -> None:
@@ -394,6 +455,10 @@ def test_endpoints_are_in_the_openapi_schema(api: TestClient) -> None:
         "/api/v1/services/{service_id}/maintenance-windows",
         "/api/v1/maintenance-windows/{window_id}/end",
         "/api/v1/services/{service_id}/alert-settings",
+        "/api/v1/alerts",
+        "/api/v1/alerts/{alert_id}",
+        "/api/v1/alerts/{alert_id}/acknowledge",
+        "/api/v1/alerts/{alert_id}/resolve",
     ):
         assert path in paths, path
     created = paths["/api/v1/integrations"]["post"]["responses"]["201"]

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import browser_login, settle
 from tocsin.alerts import service as alerts
-from tocsin.alerts.models import AlertSettings, Event, Integration
+from tocsin.alerts.models import Alert, AlertSettings, Event, Integration
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
@@ -525,3 +525,94 @@ def test_change_event_page_shows_the_change(
         '<a href="https://ci.example.com/builds/42" rel="noopener noreferrer">Build 42</a>' in page
     )
     assert response.json()["id"] in page  # the id the sender was given
+
+
+# --- the alert list: triage --------------------------------------------------------------
+
+
+def test_the_alert_list_triages_open_alerts_with_filters_and_actions(
+    db: Session, viewer: User, admin: User, web: int, client: TestClient, container: Container
+) -> None:
+    csrf = browser_login(client, admin.email)
+    storage = catalog.create_service(db, name="Storage")
+    db.commit()
+    key = _key(_create(client, csrf, web, type="pagerduty").text)
+    other = _key(_create(client, csrf, storage.id, type="pagerduty", name="nas").text)
+    _trigger(client, key, "cpu", "CPU <b>high</b> on web-1")
+    _trigger(client, key, "cpu", "CPU <b>high</b> on web-1")
+    _trigger(client, key, "mem", "Memory low", severity="warning")
+    _trigger(client, other, "disk", "Disk full")
+    settle(container)
+
+    page = client.get("/alerts")
+    assert page.status_code == 200
+    assert 'href="/alerts" aria-current="page"' in page.text  # the main menu's Alerts
+    assert "CPU &lt;b&gt;high&lt;/b&gt; on web-1" in page.text and "<b>high" not in page.text
+    assert "3 alerts" in page.text
+    assert 'href="/integrations"' in page.text  # integrations stay a click away
+    rows = re.findall(r'<tr class="alert-row alert-(\w+)" id="alert-(\d+)"', page.text)
+    assert [status for status, _ in rows] == ["triggered"] * 3
+    cpu_id = db.scalars(select(Alert.id).where(Alert.dedup_key == "cpu")).one()
+    assert f'href="/events?alert_id={cpu_id}"' in page.text  # the count opens its events
+    assert "INC-1" in page.text
+
+    filtered = client.get("/alerts", params={"service_id": storage.id}).text
+    assert "Disk full" in filtered and "Memory low" not in filtered
+    assert "Memory low" in client.get("/alerts", params={"severity": "warning"}).text
+    assert "Memory low" not in client.get("/alerts", params={"severity": "critical"}).text
+    searched = client.get("/alerts", params={"q": "WEB-1"}).text
+    assert "1 alert<" in searched and "Disk full" not in searched
+    assert "No alerts match" in client.get("/alerts", params={"q": "nothing like it"}).text
+    # Nonsense in the query string is ignored, not a 500.
+    odd = client.get("/alerts", params={"status": "x", "page": "-3", "service_id": "9" * 30})
+    assert odd.status_code == 200 and "3 alerts" in odd.text
+
+    # Acknowledge, then resolve, back to the filtered list.
+    back = f"/alerts?service_id={web}"
+    done = client.post(f"/alerts/{cpu_id}/acknowledge", data={"csrf_token": csrf, "back": back})
+    assert done.url.path == "/alerts" and done.url.params["service_id"] == str(web)
+    assert f"Alert {cpu_id} acknowledged." in done.text
+    rows = re.findall(r'<tr class="alert-row alert-(\w+)"', done.text)
+    assert rows == ["triggered", "acknowledged"]  # open ones, triggered first
+    again = client.post(f"/alerts/{cpu_id}/acknowledge", data={"csrf_token": csrf, "back": back})
+    assert "only a triggered one" in again.text
+    mem_id = db.scalars(select(Alert.id).where(Alert.dedup_key == "mem")).one()
+    client.post(f"/alerts/{mem_id}/resolve", data={"csrf_token": csrf})
+    resolved = client.post(f"/alerts/{cpu_id}/resolve", data={"csrf_token": csrf, "back": back})
+    assert "It was the last open alert of INC-1, which is resolved." in resolved.text
+    assert "Disk full" in client.get("/alerts").text
+    assert "CPU &lt;b&gt;high" in client.get("/alerts", params={"status": "resolved"}).text
+    # Never back to another site.
+    away = client.post(
+        f"/alerts/{cpu_id}/resolve",
+        data={"csrf_token": csrf, "back": "//evil.example.com/"},
+        follow_redirects=False,
+    )
+    assert away.headers["location"] == "/alerts"
+    missing = client.post(f"/alerts/{2**70}/resolve", data={"csrf_token": csrf})
+    assert missing.status_code == 200 and f"no alert with id {2**70}" in missing.text
+
+    # A viewer reads the list without the buttons and cannot act.
+    reader = TestClient(client.app)
+    token = browser_login(reader, viewer.email)
+    listed = reader.get("/alerts", params={"status": "all"}).text
+    assert "Disk full" in listed and "Acknowledge alert" not in listed
+    denied = reader.post(f"/alerts/{cpu_id}/resolve", data={"csrf_token": token})
+    assert denied.status_code == 403
+
+
+def test_the_alert_list_pages(
+    db: Session, admin: User, web: int, client: TestClient, container: Container
+) -> None:
+    csrf = browser_login(client, admin.email)
+    key = _key(_create(client, csrf, web, type="pagerduty").text)
+    for n in range(53):
+        _trigger(client, key, f"k{n:02d}", f"alert number {n:02d}")
+    settle(container)
+    first = client.get("/alerts").text
+    assert "53 alerts" in first and "page 1 of 2" in first
+    assert len(re.findall(r'class="alert-row', first)) == 50
+    assert 'href="/alerts?page=2"' in first
+    second = client.get("/alerts?page=2").text
+    assert len(re.findall(r'class="alert-row', second)) == 3
+    assert "alert number 00" in second and 'href="/alerts?page=1"' in second

@@ -53,8 +53,11 @@ def test_declare_to_close_with_a_live_second_session(
 
     # Assign the commander.
     roles = commander.locator("#roles")
-    roles.get_by_label("Incident Commander").select_option(label="Rita Responder")
-    roles.get_by_role("button", name="Assign").first.click()
+    expect(roles).to_contain_text("Nobody holds a role yet.")
+    roles.get_by_label("Role").select_option(label="Incident Commander")
+    roles.get_by_label("Person").select_option(label="Rita Responder")
+    roles.get_by_role("button", name="Assign").click()
+    expect(roles).to_contain_text("Incident Commander: Rita Responder")
     expect(commander.locator("#incident-header")).to_contain_text("Rita Responder")
     expect(watcher.locator("#incident-header")).to_contain_text(
         "Rita Responder", timeout=LIVE_TIMEOUT
@@ -81,9 +84,20 @@ def test_declare_to_close_with_a_live_second_session(
         "Add a canary stage", timeout=LIVE_TIMEOUT
     )
 
-    # Resolve, then close.
-    commander.get_by_role("button", name="Resolve").click()
+    # Severity from the header.
+    commander.get_by_label("Severity", exact=True).select_option(label="SEV1 Critical")
+    commander.get_by_role("button", name="Set severity").click()
+    expect(commander.locator("#incident-header")).to_contain_text("SEV1")
+    expect(watcher_header).to_contain_text("SEV1", timeout=LIVE_TIMEOUT)
+
+    # Resolve, in a dialog asking for the resolution summary, then close.
+    commander.get_by_role("link", name="Resolve…").click()
+    dialog = commander.get_by_role("dialog", name="Resolve INC-1")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Resolution summary").fill("Rolled back the gateway deploy.")
+    dialog.get_by_role("button", name="Resolve INC-1").click()
     expect(commander.locator("#incident-header")).to_contain_text("resolved")
+    expect(commander.locator("#summary")).to_contain_text("Rolled back the gateway deploy.")
     commander.get_by_role("button", name="Close").click()
     expect(commander.locator("#incident-header")).to_contain_text("closed")
     expect(watcher_header).to_contain_text("closed", timeout=LIVE_TIMEOUT)
@@ -96,7 +110,9 @@ def test_declare_to_close_with_a_live_second_session(
         "Incident Commander",
         "identified",
         "canary",
+        "SEV1",
         "resolved",
+        "resolution summary",
         "closed",
     ]
     positions = [timeline.find(word) for word in order]

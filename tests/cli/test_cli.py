@@ -133,9 +133,12 @@ def test_remote_incident_commands(live_server: str, db, admin: User, tmp_path: P
     closing_early = runner.invoke(app, ["incident", "close", "INC-1"], env=env)
     assert closing_early.exit_code == 1 and "cannot move to closed" in closing_early.output
     resolved = runner.invoke(
-        app, ["incident", "resolve", "INC-1", "-m", "All fixed.", "--json"], env=env
+        app,
+        ["incident", "resolve", "INC-1", "-m", "All fixed.", "--summary", "Rolled back.", "--json"],
+        env=env,
     )
     assert json.loads(resolved.stdout)["status"] == "resolved"
+    assert json.loads(resolved.stdout)["resolution_summary"] == "Rolled back."
     assert runner.invoke(app, ["incident", "close", "INC-1"], env=env).exit_code == 0
     shown = runner.invoke(app, ["incident", "show", "INC-1", "--json"], env=env)
     data = json.loads(shown.stdout)

@@ -68,6 +68,7 @@ def test_every_page_renders(
     events = list(db.scalars(select(Event.id)))
     assert integrations and events
     paths += ["/integrations", "/events", "/events?outcome=suppressed"]
+    paths += ["/alerts", "/alerts?status=all", "/alerts?status=resolved&q=disk"]
     paths += [f"/integrations/{i}" for i in integrations]
     paths += [f"/events/{i}" for i in events]
     paths += [f"/services/{i}" for i in services]
@@ -99,3 +100,9 @@ def test_every_page_renders(
         assert listing.status_code == (200 if can_edit else 403)
     new = client.get("/incidents/new")
     assert new.status_code == (200 if can_edit else 403)
+    # Resolving (a page of its own without JavaScript) is for responders, on every incident.
+    for ref in refs:
+        resolve = client.get(f"/incidents/{ref}/resolve")
+        assert resolve.status_code == (200 if can_edit else 403), ref
+    if not can_edit:
+        assert "Acknowledge</button>" not in client.get("/alerts").text

@@ -7,16 +7,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Outcome
 from tocsin.alerts.schemas import (
     AlertList,
+    AlertOut,
     AlertSettingsIn,
     AlertSettingsOut,
+    AlertStatusName,
     EventDetail,
     EventList,
+    EventSeverity,
     IntegrationIn,
     IntegrationOut,
     IntegrationPatch,
@@ -39,7 +43,7 @@ from tocsin.alerts.schemas import (
     suppression_rule_out,
 )
 from tocsin.catalog import service as catalog
-from tocsin.catalog.schemas import Aware, Page, window
+from tocsin.catalog.schemas import Aware, Page, page, window
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries
 
@@ -47,6 +51,7 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 PathId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 QueryId = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
+ItemId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
 Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
 
@@ -301,6 +306,66 @@ def list_events(
 def get_event(event_id: PathId, db: DbSession, user: CurrentUser) -> EventDetail:
     """One event with the body as received and the event as Tocsin read it."""
     return event_detail(alerts.get_event(db, event_id))
+
+
+@router.get("/alerts", response_model=Page[AlertOut])
+def list_alerts(
+    db: DbSession,
+    user: CurrentUser,
+    status: Annotated[
+        list[AlertStatusName],
+        Query(
+            description="triggered, acknowledged, resolved, open (both of the first two) or "
+            "all (repeatable); open if none"
+        ),
+    ] = [],  # noqa: B006
+    service_id: Annotated[list[ItemId], Query(description="Service id (repeatable)")] = [],  # noqa: B006
+    integration_id: Annotated[list[ItemId], Query(description="Integration id (repeatable)")] = [],  # noqa: B006
+    severity: Annotated[list[EventSeverity], Query(description="Severity (repeatable)")] = [],  # noqa: B006
+    q: Annotated[str, Query(max_length=200, description="In the summary or dedup key")] = "",
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Alerts to triage: triggered first, then acknowledged, then resolved, the latest
+    activity first within each."""
+    statuses: set[str] = set()
+    for name in status or ["open"]:
+        if name == "all":
+            statuses = set()
+            break
+        statuses.update(alerts.OPEN_ALERT_STATUSES if name == "open" else [name])
+    flt = alerts.AlertFilter(
+        statuses=sorted(statuses),
+        service_ids=service_id,
+        integration_ids=integration_id,
+        severities=severity,
+        text=q,
+    )
+    rows, total = alerts.search_alerts(db, flt, limit=limit, offset=offset)
+    return page([alert_out(a) for a in rows], total, limit, offset)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut)
+def get_alert(alert_id: PathId, db: DbSession, user: CurrentUser) -> AlertOut:
+    return alert_out(alerts.get_alert(db, alert_id))
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
+def acknowledge_alert(alert_id: PathId, db: DbSession, user: Responder) -> AlertOut:
+    """Acknowledge a triggered alert (409 otherwise); its incident too while triggered."""
+    alert = alerts.get_alert(db, alert_id, for_update=True)
+    alerts.acknowledge_alert(db, alert, by=user)
+    return alert_out(alert)
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
+def resolve_alert(alert_id: PathId, db: DbSession, user: Responder) -> AlertOut:
+    """Resolve an open alert (409 if resolved already), as a resolve event from its sender
+    would: the last open alert of an open incident resolves it, unless its service's
+    auto-resolve is off."""
+    alert = alerts.get_alert(db, alert_id, for_update=True)
+    alerts.resolve_alert(db, alert, by=user)
+    return alert_out(alert)
 
 
 @router.get("/incidents/{ref}/alerts", response_model=AlertList)

@@ -39,6 +39,7 @@ from tocsin.alerts.rules import (
     grouping_key,
     matches,
 )
+from tocsin.alerts.service import acknowledge_alert, resolve_alert
 from tocsin.catalog.models import Service
 from tocsin.db import utcnow
 from tocsin.definitions.models import Severity
@@ -595,15 +596,8 @@ class Applier:
             if alert.status == AlertStatus.acknowledged.value:
                 self._done(stored, Outcome.acknowledged, f"alert {alert.id} was already acked")
                 return
-            alert.status = AlertStatus.acknowledged.value
-            alert.acknowledged_at = stored.received_at
+            acknowledge_alert(self.session, alert, by=None, at=stored.received_at, note=note)
             self._done(stored, Outcome.acknowledged, f"acknowledged alert {alert.id}")
-            if incident is not None:
-                self._timeline(
-                    incident, f"Alert acknowledged by the sender{note}: {alert.summary}", alert
-                )
-                if incident.status == Status.triggered.value:
-                    incidents.acknowledge(self.session, incident, by=None)
             return
         if stored.action == "unacknowledge":
             if alert.status != AlertStatus.acknowledged.value:
@@ -615,31 +609,29 @@ class Applier:
             if incident is not None:
                 self._timeline(incident, f"Alert unacknowledged by the sender{note}", alert)
             return
-        self._resolve(alert, incident, stored, note)
+        self._resolve(alert, stored, note)
 
-    def _resolve(self, alert: Alert, incident: Incident | None, stored: Event, note: str) -> None:
-        alert.status = AlertStatus.resolved.value
-        alert.resolved_at = stored.received_at
+    def _resolve(self, alert: Alert, stored: Event, note: str) -> None:
+        # The rule (the last alert resolves its incident unless auto-resolve is off) is the
+        # service's, shared with a person resolving an alert by hand.
+        done = resolve_alert(
+            self.session,
+            alert,
+            by=None,
+            at=stored.received_at,
+            note=note,
+            auto_resolve=self.settings(alert.service_id).auto_resolve,
+        )
         self._closed(alert)
         self._done(stored, Outcome.resolved, f"resolved alert {alert.id}")
-        if incident is None:
+        if done.incident is None or not done.last_open:
             return
-        self._timeline(incident, f"Alert resolved{note}: {alert.summary}", alert)
-        still_open = self.session.scalar(
-            select(Alert.id)
-            .where(Alert.incident_id == incident.id, Alert.status != AlertStatus.resolved.value)
-            .limit(1)
-        )
-        # All alerts resolved: resolve the incident, unless the service says not to; never
-        # touch one already resolved or closed (an alert resolve never reopens anything).
-        if still_open is None and incident.is_open:
-            if self.settings(alert.service_id).auto_resolve:
-                incidents.resolve(self.session, incident, by=None)
-                stored.outcome_detail += f"; all its alerts resolved, so {incident.reference} too"
-            else:
-                stored.outcome_detail += (
-                    f"; all alerts of {incident.reference} resolved (auto-resolve is off)"
-                )
+        if done.incident_resolved:
+            stored.outcome_detail += f"; all its alerts resolved, so {done.incident.reference} too"
+        else:
+            stored.outcome_detail += (
+                f"; all alerts of {done.incident.reference} resolved (auto-resolve is off)"
+            )
 
     def _timeline(self, incident: Incident, text: str, alert: Alert) -> None:
         record(self.session, incident, "alert", text, by=None, new={"alert_id": alert.id})
@@ -650,5 +642,4 @@ class Applier:
             self._done(stored, Outcome.recorded, "heartbeat received")
             return
         stored.alert_id = alert.id
-        incident = self.session.get(Incident, alert.incident_id) if alert.incident_id else None
-        self._resolve(alert, incident, stored, " (heartbeat received again)")
+        self._resolve(alert, stored, " (heartbeat received again)")

@@ -14,32 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin import validation as v
 from tocsin.alerts.apply import HEARTBEAT_KEY, Applier
+from tocsin.alerts.heartbeat_config import DEFAULTS
 from tocsin.alerts.models import Event, Integration, IntegrationType, Outcome
-from tocsin.alerts.pagerduty import SEVERITIES, ParsedEvent
+from tocsin.alerts.pagerduty import ParsedEvent
 from tocsin.alerts.pipeline import event_row, wait_for_apply_lock
 from tocsin.db import utcnow
-from tocsin.errors import ValidationFailed
-
-DEFAULTS = {"interval_seconds": 300, "grace_seconds": 60, "severity": "critical"}
-
-
-def check_config(value: Any) -> dict[str, Any]:
-    """Validate a heartbeat's settings: interval (≥ 10 s), grace (≥ 0), alert severity."""
-    data = {**DEFAULTS, **(value or {})}
-    unknown = set(data) - set(DEFAULTS)
-    if unknown:
-        raise ValidationFailed(f"unknown heartbeat settings {sorted(unknown)}", field="config")
-    return {
-        "interval_seconds": v.integer(
-            data["interval_seconds"], "interval_seconds", minimum=10, maximum=7 * 86400
-        ),
-        "grace_seconds": v.integer(
-            data["grace_seconds"], "grace_seconds", minimum=0, maximum=86400
-        ),
-        "severity": v.one_of(data["severity"], "severity", SEVERITIES),
-    }
 
 
 def deadline(integration: Integration) -> datetime:

@@ -26,6 +26,7 @@ IntegrationTypeName = Literal[
     "pagerduty", "alertmanager", "grafana", "opsgenie", "webhook", "heartbeat"
 ]
 EventSeverity = Literal["critical", "error", "warning", "info"]
+AlertStatusName = Literal["triggered", "acknowledged", "resolved", "open", "all"]
 GroupingName = Literal["auto", "dedup_key", "alert_group", "fields"]
 MatcherOp = Literal["equals", "not_equals", "contains", "matches", "exists", "absent"]
 Config = Annotated[

@@ -1,5 +1,6 @@
 """Integrations, rules, maintenance windows and alert settings: the service functions that
-change how events become alerts. Each runs in the caller's transaction.
+change how events become alerts; listing alerts, and acknowledging or resolving one, whether
+a sender's event asks (apply.py) or a person does. Each runs in the caller's transaction.
 
 Applying events themselves is apply.py's job (run by the processor, see pipeline.py)."""
 
@@ -7,19 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pydantic
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from tocsin import validation as v
-from tocsin.alerts import generic, heartbeat
+from tocsin.alerts import generic, heartbeat_config
 from tocsin.alerts.models import (
     PENDING,
     Alert,
     AlertSettings,
+    AlertStatus,
     Event,
     Grouping,
     Integration,
@@ -34,7 +38,10 @@ from tocsin.alerts.rules import check_field, check_matchers, check_severity_map
 from tocsin.catalog.models import Service, User
 from tocsin.db import utcnow, wait_for_event_processor
 from tocsin.definitions.models import Severity
-from tocsin.errors import NotFound, ValidationFailed
+from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
+from tocsin.incidents import service as incidents
+from tocsin.incidents.models import Incident, Status
+from tocsin.incidents.timeline import record
 
 TYPES = [t.value for t in IntegrationType]
 
@@ -72,7 +79,7 @@ def check_config(type: str, config: Any) -> dict[str, Any]:
             raise ValidationFailed(f"unknown settings {sorted(unknown)}", field="config")
         return {"mapping": mapping.model_dump(exclude_none=True)}
     if type == IntegrationType.heartbeat.value:
-        return heartbeat.check_config(config)
+        return heartbeat_config.check_config(config)
     if config:
         raise ValidationFailed(f"a {type} integration takes no settings", field="config")
     return {}
@@ -460,17 +467,173 @@ def get_event(session: Session, event_id: int) -> Event:
     return found
 
 
-def get_alert(session: Session, alert_id: int) -> Alert:
-    found = session.get(Alert, alert_id)
+def alerts_of_incident(session: Session, incident_id: int) -> list[Alert]:
+    return list(
+        session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))
+    )
+
+
+# --- alerts: triage ------------------------------------------------------------------------
+
+STATUSES = [s.value for s in AlertStatus]
+OPEN_ALERT_STATUSES = (AlertStatus.triggered.value, AlertStatus.acknowledged.value)
+SEARCH_MAX = 200
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Which alerts to list; empty sequences mean any."""
+
+    statuses: Sequence[str] = OPEN_ALERT_STATUSES
+    service_ids: Sequence[int] = ()
+    integration_ids: Sequence[int] = ()
+    severities: Sequence[str] = ()
+    text: str = ""  # in the summary or the dedup key, any case
+
+
+def search_alerts(
+    session: Session, flt: AlertFilter, *, limit: int = 50, offset: int = 0
+) -> tuple[list[Alert], int]:
+    """Alerts matching the filter and how many there are: triggered first, then acknowledged,
+    then resolved; within each, the latest activity first."""
+    conditions = []
+    statuses = [v.one_of(s, "status", STATUSES) for s in flt.statuses]
+    if statuses:
+        conditions.append(Alert.status.in_(statuses))
+    if flt.service_ids:
+        conditions.append(Alert.service_id.in_(list(flt.service_ids)))
+    if flt.integration_ids:
+        conditions.append(Alert.integration_id.in_(list(flt.integration_ids)))
+    if flt.severities:
+        conditions.append(
+            Alert.severity.in_([v.one_of(s, "severity", SEVERITIES) for s in flt.severities])
+        )
+    text = v.text(flt.text, "q", max_len=SEARCH_MAX).lower()
+    if text:
+        conditions.append(
+            or_(
+                func.lower(Alert.summary).contains(text, autoescape=True),
+                func.lower(Alert.dedup_key).contains(text, autoescape=True),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(Alert).where(*conditions)) or 0
+    rank = case(
+        (Alert.status == AlertStatus.triggered.value, 0),
+        (Alert.status == AlertStatus.acknowledged.value, 1),
+        else_=2,
+    )
+    rows = session.scalars(
+        select(Alert)
+        .options(selectinload(Alert.incident))
+        .where(*conditions)
+        .order_by(rank, Alert.last_event_at.desc(), Alert.id.desc())
+        .limit(max(1, min(int(limit), 500)))
+        .offset(max(0, int(offset)))
+    )
+    return list(rows), int(total)
+
+
+def get_alert(session: Session, alert_id: int, *, for_update: bool = False) -> Alert:
+    """The alert; for_update also takes its row lock (the event processor takes it too) and
+    reads it afresh, for a person's acknowledge or resolve."""
+    if not 0 < alert_id < 2**63:  # not an id the database could hold
+        raise NotFound(f"no alert with id {alert_id}")
+    query = select(Alert).where(Alert.id == alert_id)
+    if for_update:
+        query = query.with_for_update(of=Alert).execution_options(populate_existing=True)
+    found = session.scalar(query)
     if found is None:
         raise NotFound(f"no alert with id {alert_id}")
     return found
 
 
-def alerts_of_incident(session: Session, incident_id: int) -> list[Alert]:
-    return list(
-        session.scalars(select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id))
+def _alert_incident(session: Session, alert: Alert) -> Incident | None:
+    return session.get(Incident, alert.incident_id) if alert.incident_id else None
+
+
+def acknowledge_alert(
+    session: Session,
+    alert: Alert,
+    *,
+    by: User | None,
+    at: datetime | None = None,
+    note: str = "",
+) -> Incident | None:
+    """Acknowledge a triggered alert (by None: its sender); its incident is acknowledged
+    too if it is still triggered. The caller holds the alert's row. Returns the incident."""
+    if alert.status != AlertStatus.triggered.value:
+        raise InvalidTransition(f"alert {alert.id} is {alert.status}; only a triggered one")
+    alert.status = AlertStatus.acknowledged.value
+    alert.acknowledged_at = at or utcnow()
+    incident = _alert_incident(session, alert)
+    if incident is not None:
+        who = "by the sender" if by is None else f"by {by.name}"
+        record(
+            session,
+            incident,
+            "alert",
+            f"Alert acknowledged {who}{note}: {alert.summary}",
+            by=by,
+            new={"alert_id": alert.id},
+        )
+        if incident.status == Status.triggered.value:
+            incidents.acknowledge(session, incident, by=by)
+    session.flush()
+    return incident
+
+
+@dataclass(frozen=True)
+class AlertResolution:
+    """What resolving an alert did to its incident."""
+
+    incident: Incident | None
+    last_open: bool  # it was the last open alert of an incident still open
+    incident_resolved: bool  # so the incident was resolved too (auto-resolve is on)
+
+
+def resolve_alert(
+    session: Session,
+    alert: Alert,
+    *,
+    by: User | None,
+    at: datetime | None = None,
+    note: str = "",
+    auto_resolve: bool | None = None,
+) -> AlertResolution:
+    """Resolve an open alert (by None: its sender, or a heartbeat received again). When it
+    was the last open alert of an open incident, the incident is resolved too, unless the
+    service's auto-resolve setting (or `auto_resolve`, the caller's copy of it) is off; an
+    alert never touches an incident already resolved or closed. The caller holds the
+    alert's row."""
+    if alert.status == AlertStatus.resolved.value:
+        raise InvalidTransition(f"alert {alert.id} is already resolved")
+    alert.status = AlertStatus.resolved.value
+    alert.resolved_at = at or utcnow()
+    session.flush()
+    incident = _alert_incident(session, alert)
+    if incident is None:
+        return AlertResolution(incident=None, last_open=False, incident_resolved=False)
+    who = "" if by is None else f" by {by.name}"
+    record(
+        session,
+        incident,
+        "alert",
+        f"Alert resolved{who}{note}: {alert.summary}",
+        by=by,
+        new={"alert_id": alert.id},
     )
+    still_open = session.scalar(
+        select(Alert.id)
+        .where(Alert.incident_id == incident.id, Alert.status != AlertStatus.resolved.value)
+        .limit(1)
+    )
+    if still_open is not None or not incident.is_open:
+        return AlertResolution(incident, last_open=False, incident_resolved=False)
+    if auto_resolve is None:
+        auto_resolve = alert_settings(session, alert.service_id).auto_resolve
+    if auto_resolve:
+        incidents.resolve(session, incident, by=by)
+    return AlertResolution(incident, last_open=True, incident_resolved=auto_resolve)
 
 
 def sender_url(type: str, base_url: str, key: str | None = None) -> str:

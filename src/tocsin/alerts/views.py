@@ -1,4 +1,5 @@
-"""Alert pages: integrations and their keys, received events ("why did or didn't this page?").
+"""Alert pages: the alerts to triage, integrations and their keys, received events ("why did
+or didn't this page?").
 A service's alert settings, suppression rules and maintenance windows are in settings_views.py,
 whose routes this router includes.
 
@@ -37,7 +38,7 @@ from tocsin.alerts.settings_views import router as settings_router
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service
 from tocsin.config import Settings
-from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession
+from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError
 from tocsin.incidents import queries
 from tocsin.validation import digits
@@ -47,6 +48,7 @@ from tocsin.web.forms import (
     checkbox,
     optional_int,
     redirect,
+    safe_back,
     text,
     values,
 )
@@ -109,6 +111,117 @@ def _no_store(response: Response) -> Response:
     # The page shows a key that is not stored anywhere readable: keep it out of caches.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# Alerts: what is firing, to triage
+
+ALERT_VIEWS = {
+    "open": alerts.OPEN_ALERT_STATUSES,
+    "triggered": ("triggered",),
+    "acknowledged": ("acknowledged",),
+    "resolved": ("resolved",),
+    "all": (),
+}
+
+
+def alert_filter(request: Request) -> tuple[alerts.AlertFilter, dict[str, Any]]:
+    """The alert list's filters from the query string (unknown values are ignored), and
+    what the filter form shows."""
+    params = request.query_params
+    show = params.get("status", "open")
+    if show not in ALERT_VIEWS:
+        show = "open"
+    severity = params.get("severity", "")
+    if severity not in SEVERITIES:
+        severity = ""
+    service_id = _int_param(request, "service_id")
+    integration_id = _int_param(request, "integration_id")
+    q = params.get("q", "").strip()[: alerts.SEARCH_MAX]
+    flt = alerts.AlertFilter(
+        statuses=ALERT_VIEWS[show],
+        service_ids=[service_id] if service_id else [],
+        integration_ids=[integration_id] if integration_id else [],
+        severities=[severity] if severity else [],
+        text=q,
+    )
+    shown = {
+        "status": show,
+        "service_id": service_id,
+        "integration_id": integration_id,
+        "severity": severity,
+        "q": q,
+    }
+    return flt, shown
+
+
+@router.get("/alerts")
+def alerts_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
+    flt, shown = alert_filter(request)
+    raw_page = request.query_params.get("page", "1")
+    page = int(raw_page) if raw_page.isdigit() and 0 < len(raw_page) < 7 else 1
+    page = max(page, 1)
+    rows, total = alerts.search_alerts(db, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    kept = {k: v for k, v in shown.items() if v and not (k == "status" and v == "open")}
+    query = urlencode(kept)
+    pages = max(1, -(-total // PAGE_SIZE))
+
+    def page_url(number: int) -> str:
+        return "/alerts?" + urlencode({**kept, "page": number})
+
+    context = {
+        "section": "alerts",
+        "tab": "alerts",
+        "alerts": rows,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "newer": page_url(page - 1) if page > 1 else None,
+        "older": page_url(page + 1) if page < pages else None,
+        "here": "/alerts" + (f"?{urlencode({**kept, 'page': page})}" if kept or page > 1 else ""),
+        "filters": shown,
+        "filtered": bool(query),
+        "views": list(ALERT_VIEWS),
+        "services": _services(db),
+        "integrations": alerts.list_integrations(db),
+        "severities": SEVERITIES,
+    }
+    return render(request, "alerts/alerts.html", context)
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+def acknowledge_alert(alert_id: int, db: DbSession, user: Responder, form: Form) -> Response:
+    return perform(
+        db,
+        safe_back(text(form, "back"), "/alerts"),
+        lambda: alerts.acknowledge_alert(
+            db, alerts.get_alert(db, alert_id, for_update=True), by=user
+        ),
+        notice=f"Alert {alert_id} acknowledged.",
+    )
+
+
+def resolved_notice(alert_id: int, done: alerts.AlertResolution) -> str:
+    """What resolving an alert by hand did, in words."""
+    notice = f"Alert {alert_id} resolved."
+    if done.incident is not None and done.incident_resolved:
+        notice += f" It was the last open alert of {done.incident.reference}, which is resolved."
+    elif done.incident is not None and done.last_open:
+        notice += (
+            f" All alerts of {done.incident.reference} are resolved; the incident stays open "
+            "(its service's auto-resolve is off)."
+        )
+    return notice
+
+
+@router.post("/alerts/{alert_id}/resolve")
+def resolve_alert(alert_id: int, db: DbSession, user: Responder, form: Form) -> Response:
+    back = safe_back(text(form, "back"), "/alerts")
+    try:
+        done = alerts.resolve_alert(db, alerts.get_alert(db, alert_id, for_update=True), by=user)
+    except DomainError as exc:
+        db.rollback()
+        return redirect(back, error=exc.message)
+    return redirect(back, notice=resolved_notice(alert_id, done))
 
 
 # Integrations
@@ -375,6 +488,7 @@ def _local_time(request: Request, name: str) -> tuple[datetime | None, str | Non
 def _events_page(request: Request, db: Session, *, service: Service | None = None) -> Response:
     service_id = service.id if service else _int_param(request, "service_id")
     integration_id = _int_param(request, "integration_id")
+    alert_id = _int_param(request, "alert_id")
     outcome = request.query_params.get("outcome", "")
     if outcome not in [o.value for o in Outcome]:
         outcome = ""
@@ -384,6 +498,7 @@ def _events_page(request: Request, db: Session, *, service: Service | None = Non
         db,
         service_id=service_id,
         integration_id=integration_id,
+        alert_id=alert_id,
         outcome=outcome or None,
         before_id=before_id,
         received_before=before,
@@ -392,6 +507,7 @@ def _events_page(request: Request, db: Session, *, service: Service | None = Non
     filters = {
         "service_id": service_id,
         "integration_id": integration_id,
+        "alert_id": alert_id,
         "outcome": outcome,
         "before": request.query_params.get("before", "") if before else "",
     }

@@ -346,17 +346,20 @@ def resolve(
     message: Annotated[
         str | None, typer.Option("-m", "--message", help="Also post a Resolved update")
     ] = None,
+    summary: Annotated[
+        str | None,
+        typer.Option("--summary", help="How it ended: the resolution summary, for the postmortem"),
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Resolve an incident (optionally with a Resolved update)."""
+    """Resolve an incident (optionally with a resolution summary and a Resolved update)."""
     api = Api.from_login(url, token)
+    incident = api.post(f"/incidents/{ref}/resolve", {"summary": summary} if summary else None)
     if message:
         api.post(f"/incidents/{ref}/updates", {"phase": "resolved", "body": message})
         incident = api.get(f"/incidents/{ref}")
-    else:
-        incident = api.post(f"/incidents/{ref}/resolve")
     _done(incident, as_json)
 
 

@@ -31,6 +31,7 @@ from tocsin.incidents.schemas import (
     KeyEventIn,
     NoteIn,
     RenderedTemplate,
+    ResolveIn,
     RoleAssignIn,
     SortName,
     StatusIn,
@@ -145,9 +146,22 @@ def _lifecycle_route(name: str, summary: str) -> Callable[..., IncidentOut]:
     return route
 
 
+@router.post("/incidents/{ref}/resolve", response_model=IncidentOut)
+def resolve(
+    ref: Ref,
+    db: DbSession,
+    user: Responder,
+    settings: AppSettings,
+    body: ResolveIn | None = None,
+) -> IncidentOut:
+    """Mark the incident resolved (the impact is over), optionally with a resolution summary."""
+    incident = queries.get_incident(db, ref)
+    service.resolve(db, incident, by=user, summary=body.summary if body else "")
+    return incident_out(incident, settings.base_url)
+
+
 for _name, _summary in (
     ("acknowledge", "Acknowledge the incident (someone is on it)."),
-    ("resolve", "Mark the incident resolved (the impact is over)."),
     ("close", "Close a resolved incident (nothing more to do)."),
     ("reopen", "Reopen a resolved or closed incident."),
 ):
@@ -243,7 +257,9 @@ def template(
 ) -> RenderedTemplate:
     """The phase's update template, filled in from the incident."""
     incident = queries.get_incident(db, ref)
-    body = updates.render_template(db, incident, phase, next_update_at=next_update_at)
+    body = updates.render_template(
+        db, incident, phase, next_update_at=next_update_at, tz=user.timezone
+    )
     return RenderedTemplate(phase=phase, body=body)
 
 

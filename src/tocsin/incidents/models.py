@@ -98,6 +98,9 @@ class Incident(Base):
     # works, at `urgency`).
     declared_without_paging: Mapped[bool] = mapped_column(default=False)
     customer_impact: Mapped[str] = mapped_column(Text, default="")
+    # How it ended and what fixed it, written when it is resolved (Markdown); the
+    # postmortem starts from it.
+    resolution_summary: Mapped[str] = mapped_column(Text, default="", server_default="")
     # [{"title": "...", "url": "https://..."}]
     links: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -70,6 +70,15 @@ class IncidentPatch(Strict):
     custom_fields: CustomValues = Field(default=None, description="Merged into the current")
     drill: bool = Field(default=None)
     restricted: bool = Field(default=None)
+    resolution_summary: Text = Field(default=None, description="How it ended (Markdown)")
+
+
+class ResolveIn(Strict):
+    summary: Text = Field(
+        default="",
+        description="How it ended and what fixed it (Markdown): the resolution note on the "
+        "timeline, kept on the incident as resolution_summary",
+    )
 
 
 class StatusIn(Strict):
@@ -156,6 +165,7 @@ class IncidentOut(BaseModel):
     urgency: UrgencyName
     declared_without_paging: bool
     customer_impact: str
+    resolution_summary: str
     links: list[LinkOut]
     custom_fields: dict[str, Any]
     drill: bool
@@ -263,6 +273,7 @@ def incident_out(incident: Incident, base_url: str) -> IncidentOut:
         urgency=incident.urgency,  # type: ignore[arg-type]
         declared_without_paging=incident.declared_without_paging,
         customer_impact=incident.customer_impact,
+        resolution_summary=incident.resolution_summary,
         links=[LinkOut.model_validate(link) for link in incident.links or []],
         custom_fields=dict(incident.custom_fields or {}),
         drill=incident.drill,

@@ -303,8 +303,28 @@ def acknowledge(session: Session, incident: Incident, *, by: User | None) -> Tim
     return change_status(session, incident, Status.acknowledged, by=by)
 
 
-def resolve(session: Session, incident: Incident, *, by: User | None) -> TimelineEntry | None:
-    return change_status(session, incident, Status.resolved, by=by)
+def resolve(
+    session: Session, incident: Incident, *, by: User | None, summary: str = ""
+) -> TimelineEntry | None:
+    """Mark the incident resolved. A summary (how it ended, what fixed it) is kept on the
+    incident for the postmortem and is the resolution note on the timeline; without one, an
+    earlier summary (from before a reopen) stays."""
+    summary = v.text(summary, "summary", max_len=TEXT_MAX)
+    entry = change_status(session, incident, Status.resolved, by=by)
+    if summary:
+        incident.resolution_summary = summary
+        record(
+            session,
+            incident,
+            "resolution_note",
+            f"{actor_name(by)} wrote the resolution summary",
+            by=by,
+            field="resolution_summary",
+            body=summary,
+            key_event=True,
+            occurred_at=incident.resolved_at,
+        )
+    return entry
 
 
 def close(session: Session, incident: Incident, *, by: User | None) -> TimelineEntry | None:
@@ -388,7 +408,12 @@ def edit_timestamps(
     return entries
 
 
-_PLAIN_FIELDS = {"title": TITLE_MAX, "description": TEXT_MAX, "customer_impact": TEXT_MAX}
+_PLAIN_FIELDS = {
+    "title": TITLE_MAX,
+    "description": TEXT_MAX,
+    "customer_impact": TEXT_MAX,
+    "resolution_summary": TEXT_MAX,
+}
 
 
 def edit(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,12 +25,33 @@ VISIBILITIES = ("internal", "external")
 PLACEHOLDERS = ("title", "reference", "services", "severity", "status", "impact", "next_update")
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 BODY_MAX = 10_000
+NEXT_UPDATE = "{next_update}"
+
+
+def format_next_update(when: datetime | None, tz: str = "UTC") -> str:
+    """`{next_update}` as a reader sees it: the time in their zone, named, or "soon"."""
+    if when is None:
+        return "soon"
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return when.astimezone(zone).strftime("%H:%M %Z on %d %b %Y")
 
 
 def render_template(
-    session: Session, incident: Incident, phase: str, *, next_update_at: datetime | None = None
+    session: Session,
+    incident: Incident,
+    phase: str,
+    *,
+    next_update_at: datetime | None = None,
+    tz: str = "UTC",
+    keep_next_update: bool = False,
 ) -> str:
-    """Fill the phase's template from the incident; unknown placeholders stay as written."""
+    """Fill the phase's template from the incident; unknown placeholders stay as written.
+
+    With keep_next_update, `{next_update}` stays too, for `post_update` to fill in with the
+    time the author picks in the same form (the composer renders the text before that)."""
     phase = v.one_of(phase, "phase", [p.value for p in Phase])
     template = session.scalar(select(UpdateTemplate).where(UpdateTemplate.phase == phase))
     if template is None:
@@ -40,11 +63,55 @@ def render_template(
         "severity": incident.severity.display if incident.severity else "unclassified",
         "status": incident.status,
         "impact": incident.customer_impact or "",
-        "next_update": (
-            next_update_at.strftime("%H:%M UTC on %d %b %Y") if next_update_at else "soon"
-        ),
     }
+    if not keep_next_update:
+        values["next_update"] = format_next_update(next_update_at, tz)
     return _PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), template.body)
+
+
+def fill_next_update(body: str, next_update_at: datetime | None, tz: str = "UTC") -> str:
+    """The body with `{next_update}` replaced by the promised time (or "soon")."""
+    return body.replace(NEXT_UPDATE, format_next_update(next_update_at, tz))
+
+
+@dataclass(frozen=True)
+class UpdateDraft:
+    """A checked status update, as it will be posted; nothing is written yet."""
+
+    phase: str
+    visibility: str
+    body: str
+    next_update_at: datetime | None
+
+
+def check_update(
+    incident: Incident,
+    *,
+    phase: str,
+    body: str,
+    visibility: str = "internal",
+    next_update_at: datetime | None = None,
+    by: User | None,
+) -> UpdateDraft:
+    """Validate an update (for `post_update` and the composer's preview); writes nothing.
+
+    `{next_update}` in the body becomes the promised time in the author's time zone."""
+    phase = v.one_of(phase, "phase", [p.value for p in Phase])
+    visibility = v.one_of(visibility, "visibility", list(VISIBILITIES))
+    next_update_at = v.aware(next_update_at, "next_update_at")
+    if next_update_at is not None and next_update_at <= utcnow():
+        raise ValidationFailed("next_update_at must be in the future", field="next_update_at")
+    body = v.text(body, "body", max_len=BODY_MAX, required=True)
+    body = fill_next_update(body, next_update_at, by.timezone if by else "UTC")
+    if len(body) > BODY_MAX:
+        raise ValidationFailed(f"body is longer than {BODY_MAX} characters", field="body")
+    if Status(incident.status) == Status.closed:
+        raise InvalidTransition(f"{incident.reference} is closed; reopen it to post updates")
+    if Status(incident.status) == Status.resolved and phase != Phase.resolved.value:
+        raise InvalidTransition(
+            f"{incident.reference} is resolved; reopen it to post a {phase} update"
+        )
+    return UpdateDraft(phase=phase, visibility=visibility, body=body, next_update_at=next_update_at)
 
 
 def post_update(
@@ -58,18 +125,16 @@ def post_update(
     by: User | None,
 ) -> StatusUpdate:
     """Post an update; the incident moves to the phase's status if it is not there already."""
-    phase = v.one_of(phase, "phase", [p.value for p in Phase])
-    visibility = v.one_of(visibility, "visibility", list(VISIBILITIES))
-    body = v.text(body, "body", max_len=BODY_MAX, required=True)
-    next_update_at = v.aware(next_update_at, "next_update_at")
-    if next_update_at is not None and next_update_at <= utcnow():
-        raise ValidationFailed("next_update_at must be in the future", field="next_update_at")
-    if Status(incident.status) == Status.closed:
-        raise InvalidTransition(f"{incident.reference} is closed; reopen it to post updates")
-    if Status(incident.status) == Status.resolved and phase != Phase.resolved.value:
-        raise InvalidTransition(
-            f"{incident.reference} is resolved; reopen it to post a {phase} update"
-        )
+    draft = check_update(
+        incident,
+        phase=phase,
+        body=body,
+        visibility=visibility,
+        next_update_at=next_update_at,
+        by=by,
+    )
+    phase, visibility, body = draft.phase, draft.visibility, draft.body
+    next_update_at = draft.next_update_at
     change_status(session, incident, phase, by=by)
     update = StatusUpdate(
         incident_id=incident.id,

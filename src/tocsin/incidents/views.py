@@ -23,7 +23,8 @@ from tocsin.escalation.engine import acknowledge_pages
 from tocsin.escalation.record import panel_context
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident, Status
-from tocsin.statuspages.composer import composer_panel
+from tocsin.statuspages import publish
+from tocsin.statuspages.composer import composer_panel, resolve_drafts, resolve_offers
 from tocsin.validation import digits
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
@@ -33,6 +34,7 @@ from tocsin.web.forms import (
     local_datetime,
     optional_date,
     optional_int,
+    redirect,
     text,
     values,
 )
@@ -140,8 +142,16 @@ def _new_form(
     type_id: int | None,
     error: str | None = None,
     status: int = 200,
+    focus: str = "title",
 ) -> Response:
     itype = db.get(IncidentType, type_id) if type_id else None
+    fields = {f"cf_{f.key}" for f in itype.fields} if itype else set()
+    # Values typed into another type's fields ride along hidden, for a switch back.
+    kept = {
+        name: value if isinstance(value, list) else [value]
+        for name, value in form.items()
+        if name.startswith("cf_") and name not in fields
+    }
     return render(
         request,
         "incidents/new.html",
@@ -149,11 +159,25 @@ def _new_form(
             **_choices(db),
             "itype": itype,
             "form": form,
+            "kept_fields": kept,
             "error": error,
+            "focus": focus,
             "section": "declare",
         },
         status,
     )
+
+
+def _type_defaults(form: dict[str, Any], old: IncidentType | None, new: IncidentType) -> None:
+    """Bring the new type's defaults into a form that was filled in under `old`: its
+    severity unless the person picked another than the old type's, and restricted (never
+    unticked here: a restriction is lifted on purpose, not by changing the type)."""
+    severity = form.get("severity_id", "")
+    old_default = str(old.default_severity_id) if old and old.default_severity_id else ""
+    if new.default_severity_id and severity in ("", old_default):
+        form["severity_id"] = str(new.default_severity_id)
+    if new.default_restricted:
+        form["restricted"] = "on"
 
 
 @router.get("/incidents/new")
@@ -162,11 +186,25 @@ def new_incident(request: Request, db: DbSession, user: Responder) -> Response:
     type_id = digits(raw)
     form: dict[str, Any] = {"type_id": raw}
     itype = db.get(IncidentType, type_id) if type_id else None
-    if itype and itype.default_severity_id:
-        form["severity_id"] = str(itype.default_severity_id)
-    if itype and itype.default_restricted:
-        form["restricted"] = "on"
+    if itype:
+        _type_defaults(form, None, itype)
     return _new_form(request, db, form, type_id)
+
+
+@router.post("/incidents/new")
+def change_type(request: Request, db: DbSession, user: Responder, form: Form) -> Response:
+    """The declare form again for the type now chosen, with its fields and defaults, keeping
+    everything already typed (the form's "Use this type" button; JavaScript presses it when
+    the type changes). Nothing is written."""
+    carried = values(form)
+    carried.pop("csrf_token", None)
+    raw, previous = text(form, "type_id"), text(form, "defaults_of")
+    type_id = int(raw) if raw.isdigit() else None
+    itype = db.get(IncidentType, type_id) if type_id else None
+    if itype is not None:
+        old = db.get(IncidentType, int(previous)) if previous.isdigit() else None
+        _type_defaults(carried, old, itype)
+    return _new_form(request, db, carried, itype.id if itype else None, focus="type")
 
 
 @router.post("/incidents")
@@ -212,20 +250,33 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
     itype = incident.incident_type
     holders = {a.role_id: a.user for a in incident.role_assignments}
     wanted = {r.id for r in itype.roles_to_fill} if itype else set()
+    roles = defs.roles(db)
+    transitions = sorted(
+        service.TRANSITIONS[Status(incident.status)], key=lambda s: list(Status).index(s)
+    )
     return {
         **_choices(db),
         "incident": incident,
         "timeline": queries.timeline(db, incident, key_only=key_only),
         "key_only": key_only,
-        "roles": defs.roles(db),
+        "roles": roles,
         "holders": holders,
         "wanted_roles": wanted,
-        "transitions": sorted(
-            service.TRANSITIONS[Status(incident.status)], key=lambda s: list(Status).index(s)
-        ),
+        # Filled roles are listed; the empty ones wait behind "Assign a role".
+        "filled_roles": [r for r in roles if r.id in holders],
+        "needed_roles": [r for r in roles if r.id in wanted and r.id not in holders],
+        "transitions": transitions,
+        # The status control moves along the lifecycle; resolving asks for its summary
+        # (the resolve page or dialog) and closing has its own button.
+        "status_choices": [s for s in transitions if s not in (Status.resolved, Status.closed)],
+        "can_resolve": Status.resolved in transitions,
+        "can_close": Status.closed in transitions,
+        "resolve_offers": resolve_offers(db, incident) if Status.resolved in transitions else [],
+        "resolve_form": {},
         "phase": phase,
         "phases": [p.value for p in Phase],
-        "template_body": updates.render_template(db, incident, phase),
+        # {next_update} stays for post_update: the author picks the time in the same form.
+        "template_body": updates.render_template(db, incident, phase, keep_next_update=True),
         "fields": itype.fields if itype else [],
         "action_statuses": [s.value for s in ActionStatus],
         "action_kinds": [k.value for k in ActionKind],
@@ -248,7 +299,8 @@ def incident_page(ref: str, request: Request, db: DbSession, user: CurrentUser) 
 @router.get("/incidents/{ref}/template")
 def template_body(ref: str, db: DbSession, user: CurrentUser, phase: str) -> Response:
     incident = queries.get_incident(db, ref)
-    return JSONResponse({"phase": phase, "body": updates.render_template(db, incident, phase)})
+    body = updates.render_template(db, incident, phase, keep_next_update=True)
+    return JSONResponse({"phase": phase, "body": body})
 
 
 def _back(incident: Incident) -> str:
@@ -265,6 +317,64 @@ def change_status(ref: str, db: DbSession, user: Responder, form: Form) -> Respo
     return perform(
         db, _back(incident), lambda: service.change_status(db, incident, target, by=user)
     )
+
+
+@router.post("/incidents/{ref}/severity")
+def change_severity(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref)
+    return perform(
+        db,
+        _back(incident),
+        lambda: service.edit(
+            db, incident, {"severity_id": optional_int(form, "severity_id")}, by=user
+        ),
+    )
+
+
+def _resolve_page(
+    request: Request,
+    db: DbSession,
+    incident: Incident,
+    form: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "incidents/resolve.html",
+        {
+            "incident": incident,
+            "resolve_offers": resolve_offers(db, incident),
+            "resolve_form": form or {},
+            "error": error,
+            "section": "incidents",
+        },
+        status,
+    )
+
+
+@router.get("/incidents/{ref}/resolve")
+def resolve_page(ref: str, request: Request, db: DbSession, user: Responder) -> Response:
+    """Resolving, as a small page (the incident page opens the same form in a dialog)."""
+    return _resolve_page(request, db, queries.get_incident(db, ref))
+
+
+@router.post("/incidents/{ref}/resolve")
+def resolve(ref: str, request: Request, db: DbSession, user: Responder, form: Form) -> Response:
+    """Resolve with the resolution summary and, where the incident is on a status page and
+    the responder asks, the Resolved update for customers."""
+    incident = queries.get_incident(db, ref)
+    try:
+        drafts = resolve_drafts(db, incident, form)
+        publish.resolve_and_publish(
+            db, incident, summary=text(form, "summary"), drafts=drafts, by=user
+        )
+    except DomainError as exc:
+        db.rollback()
+        return _resolve_page(request, db, incident, values(form), exc.message, 422)
+    told = ", ".join(d.page.name for d in drafts)
+    notice = f"{incident.reference} resolved." + (f" Customers told on {told}." if told else "")
+    return redirect(_back(incident), notice=notice)
 
 
 @router.post("/incidents/{ref}/reopen")
@@ -337,6 +447,40 @@ def post_update(ref: str, db: DbSession, user: Responder, form: Form) -> Respons
     )
 
 
+@router.post("/incidents/{ref}/updates/preview")
+def preview_update(
+    ref: str, request: Request, db: DbSession, user: Responder, form: Form
+) -> Response:
+    """The update as it will be posted (placeholders filled, Markdown rendered); writes nothing."""
+    incident = queries.get_incident(db, ref)
+    error = None
+    draft = None
+    try:
+        draft = updates.check_update(
+            incident,
+            phase=text(form, "phase"),
+            body=text(form, "body"),
+            visibility=text(form, "visibility") or "internal",
+            next_update_at=local_datetime(form, "next_update_at", user.timezone),
+            by=user,
+        )
+    except DomainError as exc:
+        error = exc.message
+    return render(
+        request,
+        "incidents/update_preview.html",
+        {
+            "incident": incident,
+            "draft": draft,
+            "error": error,
+            "form": values(form),
+            "phases": [p.value for p in Phase],
+            "section": "incidents",
+        },
+        422 if error else 200,
+    )
+
+
 @router.post("/incidents/{ref}/edit")
 def edit(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
     incident = queries.get_incident(db, ref)
@@ -349,24 +493,22 @@ def edit(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
             if line.strip():
                 title, _, url = line.rpartition(" ")
                 links.append({"title": title.strip() or url, "url": url.strip()})
-        service.edit(
-            db,
-            incident,
-            {
-                "title": text(form, "title"),
-                "description": text(form, "description"),
-                "customer_impact": text(form, "customer_impact"),
-                "type_id": type_id,
-                "severity_id": optional_int(form, "severity_id"),
-                "priority_id": optional_int(form, "priority_id"),
-                "service_ids": int_list(form, "service_ids"),
-                "links": links,
-                "drill": checkbox(form, "drill"),
-                "restricted": checkbox(form, "restricted"),
-                "custom_fields": _custom_values(db, itype, form),
-            },
-            by=user,
-        )
+        changes: dict[str, Any] = {
+            "title": text(form, "title"),
+            "description": text(form, "description"),
+            "customer_impact": text(form, "customer_impact"),
+            "type_id": type_id,
+            "severity_id": optional_int(form, "severity_id"),
+            "priority_id": optional_int(form, "priority_id"),
+            "service_ids": int_list(form, "service_ids"),
+            "links": links,
+            "drill": checkbox(form, "drill"),
+            "restricted": checkbox(form, "restricted"),
+            "custom_fields": _custom_values(db, itype, form),
+        }
+        if "resolution_summary" in form:  # shown once the incident is resolved
+            changes["resolution_summary"] = text(form, "resolution_summary")
+        service.edit(db, incident, changes, by=user)
 
     return perform(db, _back(incident), apply, notice="Incident saved.")
 

@@ -8,6 +8,28 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
+  // A select that re-renders its form (the declare form's type) presses the form's own
+  // button for it, so that everything typed is posted along and comes back.
+  document.querySelectorAll("select[data-submit-with]").forEach(function (select) {
+    var button = document.getElementById(select.getAttribute("data-submit-with"));
+    if (!button || !select.form) { return; }
+    button.hidden = true;
+    select.addEventListener("change", function () {
+      if (select.form.requestSubmit) { select.form.requestSubmit(button); } else { button.click(); }
+    });
+  });
+
+  // A link to a form's own page ("Resolve…") opens the same form in a dialog of the page.
+  // Delegated: the live refresh below replaces the sections such links sit in.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("a[data-opens-dialog]") : null;
+    if (!link) { return; }
+    var dialog = document.getElementById(link.getAttribute("data-opens-dialog"));
+    if (!dialog || typeof dialog.showModal !== "function") { return; }
+    event.preventDefault();
+    dialog.showModal();
+  });
+
   // Changing the phase refills the update from that phase's template, unless the
   // responder has already written their own text.
   document.querySelectorAll("form[data-template-url]").forEach(function (form) {

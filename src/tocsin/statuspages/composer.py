@@ -89,6 +89,39 @@ def composer_panel(db: Session, incident: Incident, request: Request) -> dict[st
     }
 
 
+def resolve_offers(db: Session, incident: Incident) -> list[dict[str, Any]]:
+    """What the resolve dialog offers: for each status page the incident is shown on and not
+    yet resolved there, the Resolved update to tell customers (from the Resolved template)."""
+    if publish.refusal(incident):
+        return []
+    body = render_template(db, incident, IncidentPhase.resolved.value)
+    return [
+        {"page": pi.page, "existing": pi, "body": body, "name": pi.name}
+        for pi in publish.published_on(db, incident)
+        if pi.status != IncidentPhase.resolved.value
+    ]
+
+
+def resolve_drafts(db: Session, incident: Incident, form: FormData) -> list[publish.Draft]:
+    """The Resolved updates the resolve form asks for (`tell_<page id>` ticked, with
+    `body_<page id>` and `notify_<page id>`), checked; nothing is written."""
+    drafts = []
+    for offer in resolve_offers(db, incident):
+        page = offer["page"]
+        if checkbox(form, f"tell_{page.id}"):
+            drafts.append(
+                publish.check(
+                    db,
+                    page,
+                    incident,
+                    phase=IncidentPhase.resolved.value,
+                    body=text(form, f"body_{page.id}"),
+                    deliver_notifications=checkbox(form, f"notify_{page.id}"),
+                )
+            )
+    return drafts
+
+
 def _components(form: FormData, page: StatusPage) -> dict[int, str]:
     chosen = {}
     for component in page.components:

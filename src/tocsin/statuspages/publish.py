@@ -9,6 +9,7 @@ Drills and restricted incidents are refused here, and filtered out again at ever
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, ValidationFailed
 from tocsin.incidents.models import Incident
+from tocsin.incidents.service import resolve
 from tocsin.incidents.timeline import actor_name, record
 from tocsin.incidents.updates import BODY_MAX, post_update
 from tocsin.statuspages.events import page_event
@@ -232,6 +234,24 @@ def publish(session: Session, draft: Draft, *, by: User | None) -> PageIncidentU
     page_event(session, page=page, page_incident_update=update, component_changes=changes)
     page_changed(session, page)
     return update
+
+
+def resolve_and_publish(
+    session: Session,
+    incident: Incident,
+    *,
+    summary: str,
+    drafts: Sequence[Draft] = (),
+    by: User | None,
+) -> list[PageIncidentUpdate]:
+    """Resolve the incident with its resolution summary, then publish each draft (a Resolved
+    update telling customers on a page it was published on), all in the caller's
+    transaction: either everything happens or nothing does."""
+    for draft in drafts:
+        if draft.incident is not incident or draft.phase != IncidentPhase.resolved.value:
+            raise ValidationFailed("only Resolved updates of this incident", field="phase")
+    resolve(session, incident, by=by, summary=summary)
+    return [publish(session, draft, by=by) for draft in drafts]
 
 
 def _move_incident(pi: PageIncident, draft: Draft, new_statuses: list[str]) -> None:

@@ -40,6 +40,13 @@ def redirect(url: str, *, notice: str | None = None, error: str | None = None) -
     return response
 
 
+def safe_back(value: str, default: str) -> str:
+    """Where a form returns to: a path on this site, never another site (`//host`)."""
+    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
 def text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
