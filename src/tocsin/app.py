@@ -20,8 +20,11 @@ from sqlalchemy.orm import configure_mappers
 from tocsin import __version__
 from tocsin.alerts.hotpath import EnqueueEndpoint
 from tocsin.bootstrap import Container, build
+from tocsin.comms.stakeholders import stakeholder_of
 from tocsin.config import Settings
 from tocsin.deps import CurrentUser, DbSession
+from tocsin.incidents import access as incident_access
+from tocsin.notify.service import paged_for
 from tocsin.observability.logging import access_log, configure_logging
 from tocsin.observability.metrics import Metrics
 from tocsin.statuspages.cache import PageCache
@@ -103,6 +106,13 @@ def _routers() -> list[APIRouter]:
     ]
 
 
+def _wire_incident_access() -> None:
+    """The people involved in a restricted incident, besides whoever declared it and its role
+    holders, as the domains that record them (and depend on incidents) say."""
+    incident_access.involve("paged", paged_for)
+    incident_access.involve("stakeholder", stakeholder_of)
+
+
 def _system_router(container: Container, metrics: Metrics) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -177,6 +187,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     """Build a Tocsin web application for these settings."""
     configure_logging(settings)
     container = container or build(settings)
+    _wire_incident_access()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

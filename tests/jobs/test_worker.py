@@ -131,6 +131,6 @@ def test_overdue_update_reminder_lands_on_the_timeline(
         )
     assert worker.run_until_idle() == 1
     with container.sessionmaker() as session:
-        found = queries.get_incident(session, incident.reference)
+        found = queries.get_incident(session, incident.reference, viewer=admin)
         last = queries.timeline(session, found)[-1]
         assert last.kind == "reminder" and "promised" in last.summary

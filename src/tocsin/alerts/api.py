@@ -42,6 +42,7 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.schemas import Aware, Page, window
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries
+from tocsin.incidents.access import redactor
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -272,8 +273,9 @@ def list_events(
     up to the first one still waiting to be applied, whatever the filters (so passing the
     returned after_id back never skips an event).
 
-    Each says what became of it (`outcome`) and why (`outcome_detail`)."""
-    incident_id = queries.get_incident(db, incident).id if incident else None
+    Each says what became of it (`outcome`) and why (`outcome_detail`); an incident the
+    caller may not see (restricted) is named there only as "a restricted incident"."""
+    incident_id = queries.get_incident(db, incident, viewer=user).id if incident else None
     rows = alerts.events(
         db,
         integration_id=integration_id,
@@ -294,13 +296,15 @@ def list_events(
     else:
         older = ids[-1] if len(rows) == limit else None
         newer = max(ids, default=None)
-    return EventList(items=[event_out(e) for e in rows], before_id=older, after_id=newer)
+    redact = redactor(db, user, (e.outcome_detail for e in rows))
+    return EventList(items=[event_out(e, redact) for e in rows], before_id=older, after_id=newer)
 
 
 @router.get("/events/{event_id}", response_model=EventDetail)
 def get_event(event_id: PathId, db: DbSession, user: CurrentUser) -> EventDetail:
     """One event with the body as received and the event as Tocsin read it."""
-    return event_detail(alerts.get_event(db, event_id))
+    event = alerts.get_event(db, event_id)
+    return event_detail(event, redactor(db, user, [event.outcome_detail]))
 
 
 @router.get("/incidents/{ref}/alerts", response_model=AlertList)
@@ -310,5 +314,5 @@ def incident_alerts(
     user: CurrentUser,
 ) -> AlertList:
     """The alerts grouped into the incident, oldest first."""
-    rows = alerts.alerts_of_incident(db, queries.get_incident(db, ref).id)
+    rows = alerts.alerts_of_incident(db, queries.get_incident(db, ref, viewer=user).id)
     return AlertList(items=[alert_out(a) for a in rows], total=len(rows))

@@ -34,11 +34,12 @@ from tocsin.alerts.pagerduty import SEVERITIES
 from tocsin.alerts.settings_views import json_field
 from tocsin.alerts.settings_views import router as settings_router
 from tocsin.catalog import service as catalog
-from tocsin.catalog.models import Service
+from tocsin.catalog.models import Service, User
 from tocsin.config import Settings
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError
 from tocsin.incidents import queries
+from tocsin.incidents.access import hidden_ids, redactor
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
     Form,
@@ -214,7 +215,7 @@ def _integration_page(
         "severities": SEVERITIES,
         "form": form or {},
         "error": error,
-        **_event_rows(db, events),
+        **_event_rows(db, request.state.user, events),
     }
     return render(request, "alerts/integration.html", context, status)
 
@@ -328,8 +329,9 @@ def delete_integration(integration_id: int, db: DbSession, admin: Admin, form: F
 # Events
 
 
-def _event_rows(db: Session, events: list[Event]) -> dict[str, Any]:
-    """What the event rows link to, loaded in a few queries rather than one per row."""
+def _event_rows(db: Session, viewer: User, events: list[Event]) -> dict[str, Any]:
+    """What the event rows link to, loaded in a few queries rather than one per row. An
+    incident `viewer` may not see (restricted) is neither linked nor named."""
     alert_ids = {e.alert_ref for e in events if e.alert_ref}
     rule_ids = {e.rule_id for e in events if e.rule_id}
     integration_ids = {e.integration_id for e in events if e.integration_id}
@@ -339,9 +341,17 @@ def _event_rows(db: Session, events: list[Event]) -> dict[str, Any]:
     alerts_by_id = {a.id: a for a in found}
     rules = db.scalars(select(SuppressionRule).where(SuppressionRule.id.in_(rule_ids)))
     integrations = db.scalars(select(Integration).where(Integration.id.in_(integration_ids)))
+    hidden = hidden_ids(db, viewer, (a.incident_id for a in alerts_by_id.values()))
+    redact = redactor(db, viewer, (e.outcome_detail for e in events))
     return {
         "events": events,
         "event_alerts": alerts_by_id,
+        "event_incidents": {
+            a.id: a.incident
+            for a in alerts_by_id.values()
+            if a.incident is not None and a.incident_id not in hidden
+        },
+        "event_details": {e.id: redact(e.outcome_detail) for e in events},
         "event_rules": {r.id: r for r in rules},
         "event_integrations": {i.id: i for i in integrations.unique()},
     }
@@ -406,7 +416,7 @@ def _events_page(request: Request, db: Session, *, service: Service | None = Non
         "before_error": before_error,
         "older": f"?{query}&before_id={events[-1].id}" if len(events) == PAGE_SIZE else None,
         "newest": f"?{query}" if before_id else None,
-        **_event_rows(db, events),
+        **_event_rows(db, request.state.user, events),
     }
     return render(request, "alerts/events.html", context)
 
@@ -426,7 +436,7 @@ def service_events_page(
 @router.get("/events/{event_id}")
 def event_page(event_id: int, request: Request, db: DbSession, user: CurrentUser) -> Response:
     event = alerts.get_event(db, event_id)
-    rows = _event_rows(db, [event])
+    rows = _event_rows(db, user, [event])
     window = db.get(MaintenanceWindow, event.maintenance_window_id or 0)
     context = {
         "section": "alerts",
@@ -443,12 +453,12 @@ def event_page(event_id: int, request: Request, db: DbSession, user: CurrentUser
 @router.get("/incidents/{ref}/alerts")
 def incident_alerts_page(ref: str, request: Request, db: DbSession, user: CurrentUser) -> Response:
     # /incidents/{ref}/events is the incident page's live stream, hence "alerts".
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     events = alerts.events(db, incident_id=incident.id, limit=500)
     context = {
         "section": "incidents",
         "incident": incident,
         "alerts": alerts.alerts_of_incident(db, incident.id),
-        **_event_rows(db, events),
+        **_event_rows(db, request.state.user, events),
     }
     return render(request, "alerts/incident.html", context)

@@ -17,11 +17,11 @@ from tocsin.db import utcnow
 from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentType, Phase
 from tocsin.deps import CurrentUser, DbSession, Responder
-from tocsin.errors import DomainError, NotFound, ValidationFailed
+from tocsin.errors import DomainError, ValidationFailed
 from tocsin.escalation.engine import acknowledge_pages
 from tocsin.escalation.record import panel_context
 from tocsin.incidents import actions, queries, service, updates
-from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident, Status
+from tocsin.incidents.models import ActionKind, ActionStatus, Incident, Status
 from tocsin.statuspages.composer import composer_panel
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
@@ -107,7 +107,7 @@ def incident_list(request: Request, db: DbSession, user: CurrentUser) -> Respons
         if params.get("hide_drills") == "on":
             flt.include_drills = False
         rows, total = queries.search_incidents(
-            db, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+            db, flt, viewer=user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
     except ValidationFailed as exc:
         rows, total, error = [], 0, exc.message
@@ -237,13 +237,13 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
 
 @router.get("/incidents/{ref}")
 def incident_page(ref: str, request: Request, db: DbSession, user: CurrentUser) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return render(request, "incidents/detail.html", _page_context(db, incident, request))
 
 
 @router.get("/incidents/{ref}/template")
 def template_body(ref: str, db: DbSession, user: CurrentUser, phase: str) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return JSONResponse({"phase": phase, "body": updates.render_template(db, incident, phase)})
 
 
@@ -253,7 +253,7 @@ def _back(incident: Incident) -> str:
 
 @router.post("/incidents/{ref}/status")
 def change_status(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     target = text(form, "status")
     if target == "acknowledged":
         # Acknowledging also stops paging (escalation.engine.acknowledge_pages).
@@ -265,13 +265,13 @@ def change_status(ref: str, db: DbSession, user: Responder, form: Form) -> Respo
 
 @router.post("/incidents/{ref}/reopen")
 def reopen(ref: str, db: DbSession, user: Responder) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(db, _back(incident), lambda: service.reopen(db, incident, by=user))
 
 
 @router.post("/incidents/{ref}/roles")
 def assign_role(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident),
@@ -287,7 +287,7 @@ def assign_role(ref: str, db: DbSession, user: Responder, form: Form) -> Respons
 
 @router.post("/incidents/{ref}/notes")
 def add_note(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident) + "#timeline",
@@ -304,7 +304,7 @@ def add_note(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
 
 @router.post("/incidents/{ref}/timeline/{entry_id}/key")
 def toggle_key(ref: str, entry_id: int, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident) + "#timeline",
@@ -316,7 +316,7 @@ def toggle_key(ref: str, entry_id: int, db: DbSession, user: Responder, form: Fo
 
 @router.post("/incidents/{ref}/updates")
 def post_update(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident),
@@ -335,7 +335,7 @@ def post_update(ref: str, db: DbSession, user: Responder, form: Form) -> Respons
 
 @router.post("/incidents/{ref}/edit")
 def edit(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
 
     def apply() -> None:
         type_id = optional_int(form, "type_id")
@@ -369,7 +369,7 @@ def edit(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
 
 @router.post("/incidents/{ref}/timestamps")
 def timestamps(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     # The inputs have minute precision: only fields the user actually changed are saved.
     changed = {
         name: local_datetime(form, name, user.timezone)
@@ -388,7 +388,7 @@ def timestamps(ref: str, db: DbSession, user: Responder, form: Form) -> Response
 
 @router.post("/incidents/{ref}/action-items")
 def add_action_item(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident) + "#action-items",
@@ -407,9 +407,7 @@ def add_action_item(ref: str, db: DbSession, user: Responder, form: Form) -> Res
 
 @router.post("/action-items/{item_id}")
 def update_action_item(item_id: int, db: DbSession, user: Responder, form: Form) -> Response:
-    item = db.get(ActionItem, item_id)
-    if item is None:
-        raise NotFound(f"no action item {item_id}")
+    item = queries.get_action_item(db, item_id, viewer=user)
     back = text(form, "back")
     if not back.startswith("/") or back.startswith("//"):
         back = _back(item.incident) + "#action-items"
@@ -431,6 +429,7 @@ def action_items_page(request: Request, db: DbSession, user: CurrentUser) -> Res
     today = utcnow().date()
     rows, total = queries.action_items(
         db,
+        viewer=user,
         assignee_id=user.id if show == "mine" else None,
         overdue_on=today if show == "overdue" else None,
         open_only=show in ("open", "mine", "follow_up"),
