@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -130,6 +130,33 @@ def test_lifting_the_restriction_shows_it_to_everyone(db: Session, world: World)
     incidents.edit(db, world.incident, {"restricted": False}, by=world.people["admin"])
     assert access.can_see(db, outsider, world.incident)
     assert queries.get_incident(db, world.ref, viewer=outsider) is world.incident
+
+
+def test_a_list_costs_the_same_queries_however_many_incidents_are_hidden(
+    db: Session, world: World
+) -> None:
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+
+    def cost(who: str) -> tuple[int, int]:
+        """(statements run, incidents in all) for one page of `who`'s list."""
+        statements.clear()
+        event.listen(db.get_bind(), "before_cursor_execute", listener)
+        try:
+            _, total = queries.search_incidents(
+                db, queries.IncidentFilter(), viewer=world.people[who], limit=5
+            )
+        finally:
+            event.remove(db.get_bind(), "before_cursor_execute", listener)
+        return len(statements), total
+
+    before = {who: cost(who) for who in ("outsider", "paged")}
+    for n in range(20):
+        incidents.declare(db, by=world.people["admin"], title=f"Hidden {n}", restricted=True)
+    db.commit()
+    after = {who: cost(who) for who in ("outsider", "paged")}
+    assert after == before
+    assert before["outsider"][1] == 1 and before["paged"][1] == 2
 
 
 def test_text_names_hidden_incidents_only_to_those_who_may_see_them(
