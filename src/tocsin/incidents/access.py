@@ -8,7 +8,8 @@ leave it out, and looking it up answers 404, as for a reference that was never u
 
 Those other domains import incidents, never the other way round, so this module does not know
 their tables: the composition root (`app.create_app`) registers a condition for each of them
-with `involve`. Left unregistered, fewer people count as involved, never more.
+with `involve`. A process that builds no app (`tocsin worker`) knows only the kinds recorded
+here, and none of its jobs asks. Left unregistered, fewer people count as involved, never more.
 
 - `visible_filter(user)`: a SQL condition on `Incident`, for list and search queries, so that
   they stay one query and their counts and pages are right.
