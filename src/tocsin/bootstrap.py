@@ -17,9 +17,11 @@ from tocsin.alerts.pipeline import purge as purge_events
 from tocsin.alerts.writer import EventWriter
 from tocsin.comms import due as comms_due
 from tocsin.comms.delivery import job_handlers as comms_job_handlers
+from tocsin.comms.stakeholders import stakeholder_of
 from tocsin.config import Settings
 from tocsin.db import make_engine, make_sessionmaker, utcnow
 from tocsin.escalation import engine
+from tocsin.incidents import access as incident_access
 from tocsin.incidents.updates import remind_if_update_overdue
 from tocsin.jobs import builtin as jobs_builtin
 from tocsin.jobs.engine import Engine as Background
@@ -32,6 +34,7 @@ from tocsin.jobs.runner import JobMetricsSink, JobRunner
 from tocsin import models  # noqa: F401  isort: skip
 from tocsin.notify.channels import build_channels
 from tocsin.notify.pages import job_handlers as notify_job_handlers
+from tocsin.notify.service import paged_for
 from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
@@ -202,6 +205,14 @@ class Container:
         return loop
 
 
+def wire_incident_access() -> None:
+    """The people involved in a restricted incident, besides whoever declared it and its role
+    holders, as the domains that record them (and depend on incidents) say."""
+    incident_access.involve("paged", paged_for)
+    incident_access.involve("stakeholder", stakeholder_of)
+
+
 def build(settings: Settings) -> Container:
+    wire_incident_access()
     engine = make_engine(settings)
     return Container(settings, engine, make_sessionmaker(engine), build_registry(settings))

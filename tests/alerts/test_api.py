@@ -13,6 +13,8 @@ from tocsin.alerts import service as alerts
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
+from tocsin.incidents import queries
+from tocsin.incidents import service as incidents
 
 
 @pytest.fixture
@@ -502,3 +504,36 @@ def test_rejected_events_are_listed_filtered_and_shown(
     shown = api.get(f"/api/v1/events/{event['id']}")
     assert shown.status_code == 200 and shown.json()["outcome"] == "rejected"
     assert made["key"] not in (shown.json()["raw"] or "")
+
+
+def test_events_name_a_restricted_incident_only_to_those_who_may_see_it(
+    api: TestClient,
+    db: Session,
+    services: dict[str, int],
+    container: Container,
+    admin: User,
+    responder: User,
+) -> None:
+    made = _integration(api, services["web"])
+    assert _send(api, made["key"], "leak", summary="Vault audit anomaly") == 202
+    settle(container)
+    incident = queries.get_incident(db, "INC-1", viewer=admin)
+    incidents.edit(db, incident, {"restricted": True}, by=admin)
+    db.commit()
+    assert _send(api, made["key"], "leak", action="resolve") == 202
+    settle(container)
+    outsider = api_as(api, db, responder)
+    # Everyone reads the events; only those who may see the incident read which one it is.
+    for headers, named in ((outsider, "a restricted incident"), ({}, "INC-1")):
+        events = api.get("/api/v1/events", headers=headers).json()["items"]
+        assert [e["outcome_detail"] for e in events] == [
+            f"resolved alert 1; all its alerts resolved, so {named} too",
+            f"created alert 1; opened {named}",
+        ]
+        first = api.get(f"/api/v1/events/{events[-1]['id']}", headers=headers).json()
+        assert first["outcome_detail"] == f"created alert 1; opened {named}"
+    assert api.get("/api/v1/events", params={"incident": "INC-1"}, headers=outsider).json() == {
+        "error": {"status": 404, "message": "no incident INC-1"}
+    }
+    assert api.get("/api/v1/incidents/INC-1/alerts", headers=outsider).status_code == 404
+    assert api.get("/api/v1/incidents/INC-1/alerts").json()["total"] == 1

@@ -15,7 +15,9 @@ from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert, Event
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
+from tocsin.catalog.models import User
 from tocsin.incidents import queries
+from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident
 
 
@@ -274,3 +276,27 @@ def test_every_opsgenie_path_answers_json(live_server: str, genie_key: str, db: 
             assert response.json()["message"] == "Could not authenticate"
         other = httpx.request(method, url, headers={"Authorization": f"GenieKey {pd_key}"})
         assert other.status_code == 403 and other.json()["code"] == 40301
+
+
+def test_request_status_never_names_the_incident(
+    live_server: str, genie_key: str, container: Container, db: Session, admin: User
+) -> None:
+    """The sender holds an integration key, not a person's login: what it reads back says what
+    became of its alert, never which incident (restricted or not) the alert went to."""
+    api = _api(live_server, genie_key)
+    payload = opsgenie_sdk.CreateAlertPayload(message="Vault audit anomaly", alias="vault")
+    created = api.create_alert(create_alert_payload=payload)
+    assert created.retrieve_result().data.is_success
+    settle(container)
+    incident = db.scalars(select(Incident)).one()
+    incidents.edit(db, incident, {"restricted": True}, by=admin)
+    db.commit()
+    closed = api.close_alert(identifier="vault", identifier_type="alias")
+    assert closed.retrieve_result().data.is_success
+    settle(container)
+    auth = {"Authorization": f"GenieKey {genie_key}"}
+    for request_id in (created.request_id, closed.request_id):
+        url = f"{live_server}/opsgenie/v2/alerts/requests/{request_id}"
+        answer = httpx.get(url, headers=auth)
+        assert answer.status_code == 200 and answer.json()["data"]["success"] is True
+        assert incident.reference not in answer.text and "incident" not in answer.text.lower()

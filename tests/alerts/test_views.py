@@ -19,6 +19,8 @@ from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
+from tocsin.incidents import queries
+from tocsin.incidents import service as incidents
 
 BASE = "http://127.0.0.1:8080"  # Settings.base_url's default, which the test settings keep
 
@@ -616,3 +618,38 @@ def test_the_alert_list_pages(
     second = client.get("/alerts?page=2").text
     assert len(re.findall(r'class="alert-row', second)) == 3
     assert "alert number 00" in second and 'href="/alerts?page=1"' in second
+
+
+def test_event_pages_link_a_restricted_incident_only_for_those_who_may_see_it(
+    client: TestClient,
+    db: Session,
+    container: Container,
+    admin: User,
+    responder: User,
+    web: int,
+) -> None:
+    integration, key = alerts.create_integration(db, service_id=web, name="pd")
+    db.commit()
+    _trigger(client, key, "leak", "Vault audit anomaly")
+    settle(container)
+    incident = queries.get_incident(db, "INC-1", viewer=admin)
+    incidents.edit(db, incident, {"restricted": True}, by=admin)
+    incidents.edit(db, incident, {"title": "Root token stolen"}, by=admin)
+    db.commit()
+    event_id = db.scalars(select(Event.id)).one()
+    pages = ["/events", f"/events/{event_id}", f"/integrations/{integration.id}"]
+    pages += [f"/services/{web}/events"]
+    for who, sees in ((responder, False), (admin, True)):
+        client.cookies.clear()
+        browser_login(client, who.email)
+        for path in pages:
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert ('href="/incidents/INC-1"' in page.text) is sees, path
+            assert ("opened INC-1" in page.text) is sees, path
+            assert ("opened a restricted incident" in page.text) is not sees, path
+            # The event's page names the incident by its title, for those who may see it.
+            if path == f"/events/{event_id}":
+                assert ("Root token stolen" in page.text) is sees
+            else:
+                assert "Root token stolen" not in page.text

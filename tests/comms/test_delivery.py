@@ -19,7 +19,7 @@ from tocsin.comms import stakeholders
 from tocsin.comms.models import CommsDelivery
 from tocsin.comms.sending import deliveries_for, mark_posted
 from tocsin.config import Settings
-from tocsin.errors import Forbidden
+from tocsin.errors import Forbidden, NotFound
 from tocsin.escalation.models import EscalationRun
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, TimelineEntry
@@ -173,7 +173,7 @@ def test_restricted_incidents_reach_only_people_allowed_to_see_them(
     channel(db, settings, name="Support list", kind="apprise", target=url + "/support",
             audience="external")  # fmt: skip
     incident = declare(db, admin, restricted=True)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # not involved: for them it does not exist
         stakeholders.follow(db, incident, by=viewer)
     stakeholders.add(db, incident, by=admin, team_id=team.id)
     post_update(db, incident, phase="investigating", body="Token leaked.", by=admin)

@@ -55,8 +55,8 @@ def test_the_demo_has_a_channel_sheet_and_a_followed_incident(
             TimelineEntry.incident_id == sso.id, TimelineEntry.kind == "stakeholders_added"
         )
     ) == (
-        "Not added as stakeholders though they follow Single Sign-On (restricted to responders "
-        "and admins): Claire Dubois."
+        "Not added as stakeholders though they follow Single Sign-On (restricted: only admins "
+        "and the people involved see it): Claire Dubois."
     )
     deliveries = list(db.scalars(select(CommsDelivery)))
     (marked,) = [d for d in deliveries if d.purpose == "manual"]

@@ -18,6 +18,7 @@ from tocsin.comms.models import ServiceFollower, Stakeholder
 from tocsin.config import Settings
 from tocsin.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tocsin.incidents import service as incidents
+from tocsin.incidents.access import can_see
 from tocsin.incidents.models import Incident, TimelineEntry
 from tocsin.incidents.updates import post_update
 
@@ -115,7 +116,7 @@ def test_an_incident_declared_from_an_alert_gets_the_followers_too(
     assert entry.actor_id is None  # Tocsin did it, not a person
 
 
-def test_a_viewer_following_a_service_does_not_get_its_restricted_incidents(
+def test_following_a_service_does_not_open_its_restricted_incidents(
     db: Session,
     container: Container,
     settings: Settings,
@@ -130,29 +131,47 @@ def test_a_viewer_following_a_service_does_not_get_its_restricted_incidents(
     email_method(db, responder, settings)
     followers.follow_service(db, checkout, by=viewer)
     followers.follow_service(db, checkout, by=responder)
+    followers.follow_service(db, checkout, by=admin)  # sees every incident anyway
     followers.add_follower(db, checkout, by=admin, team_id=support.id)  # Vic is a member
-    incident = declare(db, admin, service_ids=[checkout.id], restricted=True)
+    incident = declare(db, responder, service_ids=[checkout.id], restricted=True)
+    # Stakeholders may see a restricted incident: only those who may see it already join.
     assert _stakeholders(db, incident) == {
-        "Rita Responder": "follows Checkout",
-        "Customer Support": "follows Checkout",
+        "Ada Admin": "follows Checkout",
+        "Rita Responder": "follows Checkout",  # she declared it
     }
     (entry,) = _entries(db, incident)
     assert entry == (
-        "Added as stakeholders because they follow Checkout: Rita Responder and the Customer "
-        "Support team. Not added (restricted to responders and admins): Vic Viewer."
+        "Added as stakeholders because they follow Checkout: Ada Admin and Rita Responder. "
+        "Not added (restricted: only admins and the people involved see it): Vic Viewer and "
+        "the Customer Support team."
     )
-    post_update(db, incident, phase="investigating", body="Secret details.", by=admin)
+    post_update(db, incident, phase="investigating", body="Secret details.", by=responder)
     db.commit()
     run_jobs(container)
     assert [m["To"] for m in smtp.messages] == ["Rita Responder <rita@example.com>"]
 
-    # Lifted: the viewer joins, once; nobody else is added again.
+    # Lifted: those kept out join, once; nobody else is added again.
     incidents.edit(db, incident, {"restricted": False}, by=admin)
     assert _stakeholders(db, incident)["Vic Viewer"] == "follows Checkout"
     assert _entries(db, incident)[-1] == (
-        "Added as stakeholders because they follow Checkout: Vic Viewer."
+        "Added as stakeholders because they follow Checkout: Vic Viewer and the Customer "
+        "Support team."
     )
-    assert len(_stakeholders(db, incident)) == 3
+    assert len(_stakeholders(db, incident)) == 4
+
+
+def test_a_restricted_incident_gets_no_follower_who_may_not_see_it(
+    db: Session, admin: User, responder: User, checkout: Service, support: Team
+) -> None:
+    followers.follow_service(db, checkout, by=responder)
+    followers.add_follower(db, checkout, by=admin, team_id=support.id)
+    incident = declare(db, admin, service_ids=[checkout.id], restricted=True)
+    assert _stakeholders(db, incident) == {}
+    assert _entries(db, incident) == [
+        "Not added as stakeholders though they follow Checkout (restricted: only admins and "
+        "the people involved see it): Rita Responder and the Customer Support team."
+    ]
+    assert not can_see(db, responder, incident)
 
 
 def test_adding_a_service_later_adds_its_followers_and_only_once(

@@ -209,11 +209,11 @@ def test_action_items_track_status_and_overdue(db: Session, admin: User, respond
         by=admin,
     )
     db.flush()
-    overdue, total = queries.action_items(db, overdue_on=date.today())
+    overdue, total = queries.action_items(db, viewer=admin, overdue_on=date.today())
     assert total == 1 and overdue[0] is item and item.is_overdue(date.today())
     actions.update_action_item(db, item, {"status": "done"}, by=responder)
     assert item.completed_at is not None
-    assert queries.action_items(db, overdue_on=date.today())[1] == 0
+    assert queries.action_items(db, viewer=admin, overdue_on=date.today())[1] == 0
     assert queries.timeline(db, incident)[-1].summary.endswith(
         "marked “Add alert on queue depth” done"
     )
@@ -236,7 +236,7 @@ def test_search_filters(db: Session, admin: User) -> None:
     db.flush()
 
     def refs(**kw):  # type: ignore[no-untyped-def]
-        items, _ = queries.search_incidents(db, queries.IncidentFilter(**kw))
+        items, _ = queries.search_incidents(db, queries.IncidentFilter(**kw), viewer=admin)
         return [i.reference for i in items]
 
     assert refs(team_ids=[team.id]) == [a.reference]
@@ -264,7 +264,7 @@ def test_rolled_back_change_leaves_nothing(container, db: Session, admin: User) 
     with container.sessionmaker() as check:
         assert check.scalars(select(Job)).all() == []
         with pytest.raises(NotFound):
-            queries.get_incident(check, "INC-1")
+            queries.get_incident(check, "INC-1", viewer=admin)
 
 
 def test_concurrent_declarations_get_distinct_numbers(container, admin: User) -> None:  # type: ignore[no-untyped-def]

@@ -309,7 +309,7 @@ def test_overdue_update_reminder_lands_on_the_timeline(
         )
     assert runner.run_until_idle() == 1
     with container.sessionmaker() as session:
-        found = queries.get_incident(session, incident.reference)
+        found = queries.get_incident(session, incident.reference, viewer=admin)
         last = queries.timeline(session, found)[-1]
         assert last.kind == "reminder" and "promised" in last.summary
     with container.sessionmaker() as session:

@@ -40,7 +40,7 @@ def _paged(db: Session, container: Container, settings: Settings, smtp: SmtpServ
 def _status(db: Session, incident: Incident) -> str:
     db.rollback()  # end the test's read transaction: see what the server committed
     db.expire_all()
-    return queries.get_incident(db, incident.id).status
+    return db.get(Incident, incident.id).status
 
 
 def test_ack_link_confirms_on_get_acts_on_post_and_works_once(
@@ -81,7 +81,7 @@ def test_resolve_link_after_acknowledging_elsewhere(
     responder: User,
 ) -> None:
     incident, ack, resolve = _paged(db, container, settings, smtp, responder)
-    incidents.acknowledge(db, queries.get_incident(db, incident.id), by=responder)
+    incidents.acknowledge(db, db.get(Incident, incident.id), by=responder)
     db.commit()
     page = client.get(ack)
     assert (

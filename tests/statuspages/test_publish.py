@@ -11,6 +11,7 @@ from tests.conftest import api_as, browser_login
 from tests.statuspages.conftest import Acme, declare, queued, serve, work
 from tocsin.bootstrap import Container
 from tocsin.catalog.models import User
+from tocsin.definitions.models import IncidentRole
 from tocsin.errors import Conflict, InvalidTransition, ValidationFailed
 from tocsin.incidents import service as incidents
 from tocsin.incidents import updates
@@ -244,13 +245,35 @@ def test_the_api_refuses_a_restricted_incident(
     db: Session, admin: User, responder: User, acme: Acme, client: TestClient
 ) -> None:
     secret = declare(db, admin, "Breach", restricted=True)
-    response = client.post(
-        f"/api/v1/status-pages/{acme.page.slug}/incidents",
-        json={"incident": secret.reference, "status": "investigating", "body": "x"},
-        headers=api_as(client, db, responder),
-    )
+    commander = db.scalar(select(IncidentRole).where(IncidentRole.slug == "incident_commander"))
+    assert commander is not None
+    body = {"incident": secret.reference, "status": "investigating", "body": "x"}
+    path = f"/api/v1/status-pages/{acme.page.slug}/incidents"
+    # A responder not involved: for them the incident does not exist.
+    response = client.post(path, json=body, headers=api_as(client, db, responder))
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == f"no incident {secret.reference}"
+    # Its commander sees it, and is refused.
+    incidents.assign_role(db, secret, role_id=commander.id, user_id=responder.id, by=admin)
+    db.commit()
+    response = client.post(path, json=body, headers=api_as(client, db, responder))
     assert response.status_code == 409
     assert "restricted incidents never appear" in response.json()["error"]["message"]
+
+
+def test_the_api_names_the_tocsin_incident_of_a_page_incident_only_to_those_who_may_see_it(
+    db: Session, admin: User, responder: User, acme: Acme, client: TestClient
+) -> None:
+    incident = declare(db, admin, "Card data exposed")
+    _publish(db, acme, incident, admin, name="Payments are failing")
+    incidents.edit(db, incident, {"restricted": True}, by=admin)
+    db.commit()
+    path = f"/api/v1/status-pages/{acme.page.slug}/incidents"
+    (seen,) = client.get(path, headers=api_as(client, db, admin)).json()
+    (hidden,) = client.get(path, headers=api_as(client, db, responder)).json()
+    assert seen["incident"] == incident.reference and seen["shown"] is False
+    assert hidden["incident"] is None and hidden["public_id"] == seen["public_id"]
+    assert "Card data exposed" not in str(hidden)
 
 
 def test_composer_preview_shows_the_page_without_writing(

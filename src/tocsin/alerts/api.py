@@ -11,7 +11,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from tocsin.alerts import service as alerts
-from tocsin.alerts.models import Outcome
+from tocsin.alerts.models import Alert, Outcome
 from tocsin.alerts.schemas import (
     AlertList,
     AlertOut,
@@ -43,9 +43,11 @@ from tocsin.alerts.schemas import (
     suppression_rule_out,
 )
 from tocsin.catalog import service as catalog
+from tocsin.catalog.models import User
 from tocsin.catalog.schemas import Aware, Page, page, window
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries
+from tocsin.incidents.access import hidden_ids, redactor
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -277,8 +279,9 @@ def list_events(
     up to the first one still waiting to be applied, whatever the filters (so passing the
     returned after_id back never skips an event).
 
-    Each says what became of it (`outcome`) and why (`outcome_detail`)."""
-    incident_id = queries.get_incident(db, incident).id if incident else None
+    Each says what became of it (`outcome`) and why (`outcome_detail`); an incident the
+    caller may not see (restricted) is named there only as "a restricted incident"."""
+    incident_id = queries.get_incident(db, incident, viewer=user).id if incident else None
     rows = alerts.events(
         db,
         integration_id=integration_id,
@@ -299,13 +302,15 @@ def list_events(
     else:
         older = ids[-1] if len(rows) == limit else None
         newer = max(ids, default=None)
-    return EventList(items=[event_out(e) for e in rows], before_id=older, after_id=newer)
+    redact = redactor(db, user, (e.outcome_detail for e in rows))
+    return EventList(items=[event_out(e, redact) for e in rows], before_id=older, after_id=newer)
 
 
 @router.get("/events/{event_id}", response_model=EventDetail)
 def get_event(event_id: PathId, db: DbSession, user: CurrentUser) -> EventDetail:
     """One event with the body as received and the event as Tocsin read it."""
-    return event_detail(alerts.get_event(db, event_id))
+    event = alerts.get_event(db, event_id)
+    return event_detail(event, redactor(db, user, [event.outcome_detail]))
 
 
 @router.get("/alerts", response_model=Page[AlertOut])
@@ -342,12 +347,17 @@ def list_alerts(
         text=q,
     )
     rows, total = alerts.search_alerts(db, flt, limit=limit, offset=offset)
-    return page([alert_out(a) for a in rows], total, limit, offset)
+    return page(_shown(db, user, rows), total, limit, offset)
+
+
+def _shown(db: Session, user: User, rows: list[Alert]) -> list[AlertOut]:
+    hidden = hidden_ids(db, user, [a.incident_id for a in rows])
+    return [alert_out(a, incident_hidden=a.incident_id in hidden) for a in rows]
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut)
 def get_alert(alert_id: PathId, db: DbSession, user: CurrentUser) -> AlertOut:
-    return alert_out(alerts.get_alert(db, alert_id))
+    return _shown(db, user, [alerts.get_alert(db, alert_id)])[0]
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
@@ -355,7 +365,7 @@ def acknowledge_alert(alert_id: PathId, db: DbSession, user: Responder) -> Alert
     """Acknowledge a triggered alert (409 otherwise); its incident too while triggered."""
     alert = alerts.get_alert(db, alert_id, for_update=True)
     alerts.acknowledge_alert(db, alert, by=user)
-    return alert_out(alert)
+    return _shown(db, user, [alert])[0]
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
@@ -365,7 +375,7 @@ def resolve_alert(alert_id: PathId, db: DbSession, user: Responder) -> AlertOut:
     auto-resolve is off."""
     alert = alerts.get_alert(db, alert_id, for_update=True)
     alerts.resolve_alert(db, alert, by=user)
-    return alert_out(alert)
+    return _shown(db, user, [alert])[0]
 
 
 @router.get("/incidents/{ref}/alerts", response_model=AlertList)
@@ -375,5 +385,5 @@ def incident_alerts(
     user: CurrentUser,
 ) -> AlertList:
     """The alerts grouped into the incident, oldest first."""
-    rows = alerts.alerts_of_incident(db, queries.get_incident(db, ref).id)
+    rows = alerts.alerts_of_incident(db, queries.get_incident(db, ref, viewer=user).id)
     return AlertList(items=[alert_out(a) for a in rows], total=len(rows))

@@ -4,6 +4,7 @@ settings, received events and alerts."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -292,19 +293,27 @@ def alert_settings_out(settings: AlertSettings) -> AlertSettingsOut:
     return AlertSettingsOut.model_validate(settings)
 
 
-def event_out(event: Event) -> EventOut:
-    return EventOut.model_validate(event)
+def event_out(event: Event, redact: Callable[[str], str] | None = None) -> EventOut:
+    """The event; `redact` rewrites what became of it for the reader (the references to
+    incidents they may not see, `incidents.access.redactor`)."""
+    out = EventOut.model_validate(event)
+    if redact is not None:
+        out.outcome_detail = redact(out.outcome_detail)
+    return out
 
 
-def event_detail(event: Event) -> EventDetail:
+def event_detail(event: Event, redact: Callable[[str], str] | None = None) -> EventDetail:
     try:
         data = json.loads(event.data or "{}")
     except ValueError:
         data = {}
     return EventDetail(
-        **dict(event_out(event)), data=data if isinstance(data, dict) else {}, raw=event.raw
+        **dict(event_out(event, redact)), data=data if isinstance(data, dict) else {}, raw=event.raw
     )
 
 
-def alert_out(alert: Alert) -> AlertOut:
-    return AlertOut.model_validate(alert)
+def alert_out(alert: Alert, *, incident_hidden: bool = False) -> AlertOut:
+    """The alert as the API shows it; its incident left out for a caller who may not see it
+    (restricted)."""
+    out = AlertOut.model_validate(alert)
+    return out.model_copy(update={"incident_id": None}) if incident_hidden else out

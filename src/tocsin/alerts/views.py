@@ -36,11 +36,12 @@ from tocsin.alerts.present import alert_shown, event_shown
 from tocsin.alerts.settings_views import json_field
 from tocsin.alerts.settings_views import router as settings_router
 from tocsin.catalog import service as catalog
-from tocsin.catalog.models import Service
+from tocsin.catalog.models import Service, User
 from tocsin.config import Settings
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError
 from tocsin.incidents import queries
+from tocsin.incidents.access import hidden_ids, redactor
 from tocsin.validation import digits
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
@@ -157,9 +158,7 @@ def alert_filter(request: Request) -> tuple[alerts.AlertFilter, dict[str, Any]]:
 @router.get("/alerts")
 def alerts_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
     flt, shown = alert_filter(request)
-    raw_page = request.query_params.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and 0 < len(raw_page) < 7 else 1
-    page = max(page, 1)
+    page = max(digits(request.query_params.get("page", "1"), max_digits=6) or 1, 1)
     rows, total = alerts.search_alerts(db, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     kept = {k: v for k, v in shown.items() if v and not (k == "status" and v == "open")}
     query = urlencode(kept)
@@ -172,6 +171,7 @@ def alerts_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
         "section": "alerts",
         "tab": "alerts",
         "alerts": rows,
+        "hidden_incidents": hidden_ids(db, user, [a.incident_id for a in rows]),
         "total": total,
         "page": page,
         "pages": pages,
@@ -329,7 +329,7 @@ def _integration_page(
         "severities": SEVERITIES,
         "form": form or {},
         "error": error,
-        **_event_rows(db, events),
+        **_event_rows(db, request.state.user, events),
     }
     return render(request, "alerts/integration.html", context, status)
 
@@ -443,8 +443,9 @@ def delete_integration(integration_id: int, db: DbSession, admin: Admin, form: F
 # Events
 
 
-def _event_rows(db: Session, events: list[Event]) -> dict[str, Any]:
-    """What the event rows link to, loaded in a few queries rather than one per row."""
+def _event_rows(db: Session, viewer: User, events: list[Event]) -> dict[str, Any]:
+    """What the event rows link to, loaded in a few queries rather than one per row. An
+    incident `viewer` may not see (restricted) is neither linked nor named."""
     alert_ids = {e.alert_id for e in events if e.alert_id}
     rule_ids = {e.rule_id for e in events if e.rule_id}
     integration_ids = {e.integration_id for e in events if e.integration_id}
@@ -454,9 +455,17 @@ def _event_rows(db: Session, events: list[Event]) -> dict[str, Any]:
     alerts_by_id = {a.id: a for a in found}
     rules = db.scalars(select(SuppressionRule).where(SuppressionRule.id.in_(rule_ids)))
     integrations = db.scalars(select(Integration).where(Integration.id.in_(integration_ids)))
+    hidden = hidden_ids(db, viewer, (a.incident_id for a in alerts_by_id.values()))
+    redact = redactor(db, viewer, (e.outcome_detail for e in events))
     return {
         "events": events,
         "event_alerts": alerts_by_id,
+        "event_incidents": {
+            a.id: a.incident
+            for a in alerts_by_id.values()
+            if a.incident is not None and a.incident_id not in hidden
+        },
+        "event_details": {e.id: redact(e.outcome_detail) for e in events},
         "event_rules": {r.id: r for r in rules},
         "event_integrations": {i.id: i for i in integrations.unique()},
     }
@@ -523,7 +532,7 @@ def _events_page(request: Request, db: Session, *, service: Service | None = Non
         "before_error": before_error,
         "older": f"?{query}&before_id={events[-1].id}" if len(events) == PAGE_SIZE else None,
         "newest": f"?{query}" if before_id else None,
-        **_event_rows(db, events),
+        **_event_rows(db, request.state.user, events),
     }
     return render(request, "alerts/events.html", context)
 
@@ -543,7 +552,7 @@ def service_events_page(
 @router.get("/events/{event_id}")
 def event_page(event_id: int, request: Request, db: DbSession, user: CurrentUser) -> Response:
     event = alerts.get_event(db, event_id)
-    rows = _event_rows(db, [event])
+    rows = _event_rows(db, user, [event])
     window = db.get(MaintenanceWindow, event.maintenance_window_id or 0)
     context = {
         "section": "alerts",
@@ -568,7 +577,8 @@ def alert_page(alert_id: int, request: Request, db: DbSession, user: CurrentUser
         "alert": alert,
         "service": db.get(Service, alert.service_id),
         "shown": alert_shown(alert),
-        **_event_rows(db, events),
+        "incident_hidden": bool(hidden_ids(db, user, [alert.incident_id])),
+        **_event_rows(db, user, events),
     }
     return render(request, "alerts/alert.html", context)
 
@@ -576,7 +586,7 @@ def alert_page(alert_id: int, request: Request, db: DbSession, user: CurrentUser
 @router.get("/incidents/{ref}/alerts")
 def incident_alerts_page(ref: str, request: Request, db: DbSession, user: CurrentUser) -> Response:
     # /incidents/{ref}/events is the incident page's live stream, hence "alerts".
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     events = alerts.events(db, incident_id=incident.id, limit=500)
     found = alerts.alerts_of_incident(db, incident.id)
     context = {
@@ -584,6 +594,6 @@ def incident_alerts_page(ref: str, request: Request, db: DbSession, user: Curren
         "incident": incident,
         "alerts": found,
         "shown_alerts": [(a, alert_shown(a)) for a in found],
-        **_event_rows(db, events),
+        **_event_rows(db, request.state.user, events),
     }
     return render(request, "alerts/incident.html", context)

@@ -146,7 +146,7 @@ def remove_follower(
 def communication(ref: Ref, db: DbSession, user: CurrentUser) -> CommunicationOut:
     """The channels that apply (who may post, last and next update, overdue), the
     stakeholders, and every delivery with its result."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     panel = panel_context(db, incident, user)
     return CommunicationOut(
         channels=[channel_status_out(row) for row in panel["channels"]],
@@ -158,7 +158,7 @@ def communication(ref: Ref, db: DbSession, user: CurrentUser) -> CommunicationOu
 
 @router.get("/incidents/{ref}/stakeholders", response_model=list[StakeholderOut])
 def list_stakeholders(ref: Ref, db: DbSession, user: CurrentUser) -> list[StakeholderOut]:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return [stakeholder_out(s) for s in stakeholders.stakeholders_of(db, incident)]
 
 
@@ -167,7 +167,7 @@ def add_stakeholder(
     ref: Ref, body: StakeholderIn, db: DbSession, user: Responder
 ) -> StakeholderOut:
     """Add a person (`user_id`) or a team (`team_id`); 409 if already there."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     row = stakeholders.add(db, incident, by=user, user_id=body.user_id, team_id=body.team_id)
     return stakeholder_out(row)
 
@@ -177,7 +177,7 @@ def remove_stakeholder(
     ref: Ref, stakeholder_id: PathId, db: DbSession, user: CurrentUser
 ) -> Response:
     """Remove a stakeholder: yourself, or anyone when you are a responder."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     stakeholders.remove(db, incident, stakeholder_id, by=user)
     return Response(status_code=204)
 
@@ -185,13 +185,13 @@ def remove_stakeholder(
 @router.put("/incidents/{ref}/follow", response_model=StakeholderOut)
 def follow(ref: Ref, db: DbSession, user: CurrentUser) -> StakeholderOut:
     """Follow the incident: its internal updates reach you (again: nothing changes)."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return stakeholder_out(stakeholders.follow(db, incident, by=user))
 
 
 @router.delete("/incidents/{ref}/follow", status_code=204)
 def unfollow(ref: Ref, db: DbSession, user: CurrentUser) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     stakeholders.unfollow(db, incident, by=user)
     return Response(status_code=204)
 
@@ -206,7 +206,7 @@ def posted(
 ) -> DeliveryOut:
     """Say you posted to the channel yourself (a briefing, a call): its next update is due a
     cadence from now. 403 unless you may post there."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     channel = registry.get_channel(db, channel_id)
     return delivery_out(mark_posted(db, incident, channel, by=user, note=body.note))
 
@@ -219,6 +219,6 @@ def posted(
 def send(ref: Ref, channel_id: PathId, db: DbSession, user: Responder) -> DeliveryOut:
     """Send the latest update of the channel's audience there now (channels that are posted
     to on request). 403 unless you may post there; 409 if it already went there."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     channel = registry.get_channel(db, channel_id)
     return delivery_out(send_latest(db, incident, channel, by=user))

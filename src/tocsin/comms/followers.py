@@ -7,10 +7,12 @@ can see every service. Responders and admins add and remove other people and tea
 Incidents call `incident_declared` (from `incidents.service.declare`, which alerts use too) and
 `incident_edited` (from `incidents.service.edit`): the followers of the incident's new
 services are added as stakeholders, each with the service that brought them in, and one
-timeline entry says who was added. The same rule as following by hand applies: a restricted
-incident gets only the people who may see it (teams are added and expanded at send time,
-where members who may not see it are skipped). Drills add nobody: a practice incident does
-not reach people who only follow the service (they are added if it turns out to be real)."""
+timeline entry says who was added. Stakeholders may see an incident even when it is restricted
+(`incidents.access`), so following a service does not make anyone a stakeholder of a restricted
+incident: it gets only the followers who may see it already (admins, people involved), and the
+timeline names those kept out, people and teams; they are added if the restriction is lifted.
+Drills add nobody: a practice incident does not reach people who only follow the service (they
+are added if it turns out to be real)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from tocsin.comms.models import ServiceFollower, Stakeholder
 from tocsin.comms.stakeholders import may_see, person_or_team
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tocsin.incidents.access import can_see, sees_when_restricted
 from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import record
 
@@ -274,17 +277,23 @@ def _candidates(
     return out
 
 
-def _eligible(incident: Incident, c: _Candidate) -> bool | None:
+def _eligible(session: Session, incident: Incident, c: _Candidate) -> bool | None:
     """True: add; False: may not see the incident (said on the timeline); None: leave out."""
     person = c.follower.user
-    if person is None:
-        # A team is expanded at send time, where members who may not see it are skipped.
-        return True if c.fresh else None
-    if not c.fresh and person.can(UserRole.responder):
-        return None  # could see it all along: added then (or removed since, on purpose)
-    if may_see(incident, person):
+    if person is not None and not person.active:
+        return None
+    if not c.fresh:
+        # The restriction was lifted: add those it kept out. Whoever could see it all along
+        # was added then (or has left since, on purpose).
+        if person is None:
+            return True
+        return None if sees_when_restricted(session, person, incident) else True
+    if not incident.restricted:
         return True
-    return False if person.active else None
+    # Being a stakeholder would let them see it: only those who may see it already.
+    if person is None:
+        return False  # a team: not every member may see it
+    return may_see(incident, person) and can_see(session, person, incident)
 
 
 def _insert_missing(session: Session, rows: list[dict[str, Any]]) -> set[tuple[Any, Any]]:
@@ -333,7 +342,9 @@ def _summary(added: list[_Candidate], refused: list[_Candidate]) -> str:
         parts.append(f"Added as stakeholders because they follow {which}: {_grouped(added)}.")
     if refused:
         lead = "Not added" if added else f"Not added as stakeholders though they follow {which}"
-        parts.append(f"{lead} (restricted to responders and admins): {_grouped(refused)}.")
+        parts.append(
+            f"{lead} (restricted: only admins and the people involved see it): {_grouped(refused)}."
+        )
     return " ".join(parts)
 
 
@@ -353,7 +364,7 @@ def add_followers(
     added: list[_Candidate] = []
     refused: list[_Candidate] = []
     for c in _candidates(session, services, lifted):
-        verdict = _eligible(incident, c)
+        verdict = _eligible(session, incident, c)
         if verdict is True:
             added.append(c)
         elif verdict is False:

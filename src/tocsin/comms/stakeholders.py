@@ -1,31 +1,49 @@
 """Incident stakeholders: people who follow an incident, and people or teams a responder adds.
 
-Anyone who can read an incident may follow it; only responders and admins may follow a
-restricted one (they are the people allowed to see it). Responders add and remove others;
-everyone may stop following. Changes made for someone else go on the timeline. People and
-teams who follow one of the incident's services are added automatically (`followers`)."""
+Anyone who can see an incident may follow it, except that viewers never follow a restricted
+one. Stakeholders are among the people involved in an incident, who may see it even when it is
+restricted (`incidents.access`): adding someone to a restricted incident lets them see it.
+Responders add and remove others; everyone may stop following. Changes made for someone else
+go on the timeline. People and teams who follow one of the incident's services are added
+automatically (`followers`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from tocsin.catalog.models import Team, User, UserRole
+from tocsin.catalog.models import Team, User, UserRole, team_members
 from tocsin.comms.models import Stakeholder
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tocsin.incidents.access import can_see
 from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import actor_name, record
 
 
 def may_see(incident: Incident, user: User) -> bool:
-    """Whether an update about this incident may reach `user`."""
+    """Whether an update about this incident may reach `user`, one of its stakeholders (or
+    the lead told it is late): never a deactivated account, nor a viewer when it is
+    restricted."""
     if not user.active:
         return False
     return not incident.restricted or user.can(UserRole.responder)
+
+
+def stakeholder_of(user: User) -> ColumnElement[bool] | None:
+    """A condition on `Incident`: `user`, or a team of theirs, follows it, which makes them one
+    of the people involved (`incidents.access`). None for a viewer: a restricted incident's
+    updates never reach a viewer, so following one does not let them see it either."""
+    if not user.can(UserRole.responder):
+        return None
+    teams = select(team_members.c.team_id).where(team_members.c.user_id == user.id)
+    following = select(Stakeholder.incident_id).where(
+        or_(Stakeholder.user_id == user.id, Stakeholder.team_id.in_(teams))
+    )
+    return Incident.id.in_(following)
 
 
 def stakeholders_of(session: Session, incident: Incident) -> list[Stakeholder]:
@@ -60,11 +78,12 @@ def _insert(session: Session, row: Stakeholder) -> bool:
 
 
 def follow(session: Session, incident: Incident, *, by: User) -> Stakeholder:
-    """`by` follows the incident (again: nothing changes)."""
+    """`by` follows the incident (again: nothing changes). NotFound for a restricted one they
+    may not see, as everywhere else."""
+    if not can_see(session, by, incident):
+        raise NotFound(f"no incident {incident.reference}")
     if not may_see(incident, by):
-        raise Forbidden(
-            f"{incident.reference} is restricted: only responders and admins can follow it"
-        )
+        raise Forbidden(f"{incident.reference} is restricted: viewers cannot follow it")
     existing = following(session, incident, by)
     if existing is not None:
         return existing
@@ -114,7 +133,8 @@ def add(
     user_id: int | None = None,
     team_id: int | None = None,
 ) -> Stakeholder:
-    """Add a person or a team as stakeholders (responders). Conflict if already there."""
+    """Add a person or a team as stakeholders (responders). Conflict if already there. On a
+    restricted incident this lets them see it (a viewer is refused)."""
     if not by.can(UserRole.responder):
         raise Forbidden("only responders and admins add stakeholders")
     person, team = person_or_team(session, user_id, team_id)

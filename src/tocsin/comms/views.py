@@ -209,7 +209,7 @@ def _back(ref: str) -> str:
 
 @router.post("/incidents/{ref}/follow")
 def follow(ref: str, db: DbSession, user: CurrentUser) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident.reference),
@@ -220,7 +220,7 @@ def follow(ref: str, db: DbSession, user: CurrentUser) -> Response:
 
 @router.post("/incidents/{ref}/unfollow")
 def unfollow(ref: str, db: DbSession, user: CurrentUser) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident.reference),
@@ -231,7 +231,7 @@ def unfollow(ref: str, db: DbSession, user: CurrentUser) -> Response:
 
 @router.post("/incidents/{ref}/stakeholders")
 def add_stakeholder(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident.reference),
@@ -248,7 +248,7 @@ def add_stakeholder(ref: str, db: DbSession, user: Responder, form: Form) -> Res
 
 @router.post("/incidents/{ref}/stakeholders/{stakeholder_id}/delete")
 def remove_stakeholder(ref: str, stakeholder_id: int, db: DbSession, user: CurrentUser) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident.reference),
@@ -259,7 +259,7 @@ def remove_stakeholder(ref: str, stakeholder_id: int, db: DbSession, user: Curre
 
 @router.post("/incidents/{ref}/communication/{channel_id}/posted")
 def posted(ref: str, channel_id: int, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     channel = registry.get_channel(db, channel_id)
     return perform(
         db,
@@ -271,7 +271,7 @@ def posted(ref: str, channel_id: int, db: DbSession, user: Responder, form: Form
 
 @router.post("/incidents/{ref}/communication/{channel_id}/send")
 def send(ref: str, channel_id: int, db: DbSession, user: Responder) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     channel = registry.get_channel(db, channel_id)
     return perform(
         db,

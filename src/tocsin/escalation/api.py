@@ -104,13 +104,13 @@ def set_paging(service_id: ServiceId, body: PagingIn, db: DbSession, admin: Admi
 @router.get("/incidents/{ref}/paging", response_model=PagingRecordOut)
 def get_paging_record(ref: Ref, db: DbSession, user: CurrentUser) -> PagingRecordOut:
     """Who was paged for this incident, by which policy level, how, and when."""
-    return paging_record(db, queries.get_incident(db, ref))
+    return paging_record(db, queries.get_incident(db, ref, viewer=user))
 
 
 @router.post("/incidents/{ref}/escalate", response_model=RunOut)
 def escalate(ref: Ref, body: EscalateIn, db: DbSession, user: Responder) -> RunOut:
     """Restart paging at a level of the service's (or the given) policy."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     run = engine.escalate(db, incident, level=body.level, by=user, policy_id=body.policy_id)
     return run_out(run, *engine.effective_state(run))
 
@@ -118,7 +118,7 @@ def escalate(ref: Ref, body: EscalateIn, db: DbSession, user: Responder) -> RunO
 @router.post("/incidents/{ref}/page", response_model=RunOut)
 def page(ref: Ref, body: PageIn, db: DbSession, user: Responder) -> RunOut:
     """Page people or teams now ("add responders"); their own notification rules apply."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     run = engine.page_people(
         db, incident, by=user, user_ids=body.user_ids, team_ids=body.team_ids, message=body.message
     )
@@ -128,7 +128,7 @@ def page(ref: Ref, body: PageIn, db: DbSession, user: Responder) -> RunOut:
 @router.post("/incidents/{ref}/reassign", response_model=RunOut)
 def reassign(ref: Ref, body: ReassignIn, db: DbSession, user: Responder) -> RunOut:
     """Stop paging in progress and page this person instead."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     run = engine.reassign(db, incident, user_id=body.user_id, by=user)
     return run_out(run, *engine.effective_state(run))
 

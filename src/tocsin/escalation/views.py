@@ -228,7 +228,7 @@ def _incident_back(ref: str) -> str:
 
 @router.post("/incidents/{ref}/paging/escalate")
 def escalate(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _incident_back(incident.reference),
@@ -245,7 +245,7 @@ def escalate(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
 
 @router.post("/incidents/{ref}/paging/page")
 def page_people(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _incident_back(incident.reference),
@@ -263,7 +263,7 @@ def page_people(ref: str, db: DbSession, user: Responder, form: Form) -> Respons
 
 @router.post("/incidents/{ref}/paging/reassign")
 def reassign(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _incident_back(incident.reference),
@@ -274,7 +274,7 @@ def reassign(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
 
 @router.post("/incidents/{ref}/paging/acknowledge")
 def acknowledge(ref: str, db: DbSession, user: Responder) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _incident_back(incident.reference),

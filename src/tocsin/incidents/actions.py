@@ -11,6 +11,7 @@ from tocsin import validation as v
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import NotFound, ValidationFailed
+from tocsin.incidents.access import can_see
 from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident
 from tocsin.incidents.timeline import actor_name, record
 
@@ -19,7 +20,9 @@ TEXT_MAX = 10_000
 _DONE = (ActionStatus.done.value, ActionStatus.wont_do.value)
 
 
-def _assignee(session: Session, user_id: Any) -> User | None:
+def _assignee(session: Session, incident: Incident, user_id: Any) -> User | None:
+    """The person an item is given to: someone who may see the incident, or they could not
+    see the item either (a restricted incident's items are as hidden as the incident)."""
     if user_id is None:
         return None
     if isinstance(user_id, bool) or not isinstance(user_id, int):
@@ -27,6 +30,12 @@ def _assignee(session: Session, user_id: Any) -> User | None:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"assignee_id: no user with id {user_id}", field="assignee_id")
+    if not can_see(session, user, incident):
+        raise ValidationFailed(
+            f"assignee_id: {user.name} may not see {incident.reference}, which is restricted; "
+            "give them a role on it or make them a stakeholder first",
+            field="assignee_id",
+        )
     return user
 
 
@@ -52,7 +61,7 @@ def add_action_item(
         incident=incident,
         title=title,
         description=v.text(description, "description", max_len=TEXT_MAX),
-        assignee=_assignee(session, assignee_id),
+        assignee=_assignee(session, incident, assignee_id),
         due_date=_due(due_date),
         kind=v.one_of(kind, "kind", [k.value for k in ActionKind]),
         status=ActionStatus.open.value,
@@ -92,7 +101,7 @@ def update_action_item(
     if "kind" in changes:
         item.kind = v.one_of(changes["kind"], "kind", [k.value for k in ActionKind])
     if "assignee_id" in changes:
-        assignee = _assignee(session, changes["assignee_id"])
+        assignee = _assignee(session, incident, changes["assignee_id"])
         if assignee is not item.assignee:
             old = item.assignee.name if item.assignee else None
             item.assignee = assignee

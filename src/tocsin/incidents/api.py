@@ -1,6 +1,8 @@
 """JSON routes for incidents: declare, list, run, record, communicate, follow up.
 
 Everyone logged in reads; responders write. Incidents are addressed by reference (INC-42 or 42).
+A restricted incident exists only for admins and the people involved (`access`): for anyone
+else it is missing from lists and answers 404.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def list_incidents(
         include_drills=drills,
         sort=sort,
     )
-    rows, total = queries.search_incidents(db, flt, limit=limit, offset=offset)
+    rows, total = queries.search_incidents(db, flt, viewer=user, limit=limit, offset=offset)
     return page([incident_out(i, settings.base_url) for i in rows], total, limit, offset)
 
 
@@ -107,7 +109,7 @@ def declare(body: IncidentIn, db: DbSession, user: Responder, settings: AppSetti
 
 @router.get("/incidents/{ref}", response_model=IncidentOut)
 def get_incident(ref: Ref, db: DbSession, user: CurrentUser, settings: AppSettings) -> IncidentOut:
-    return incident_out(queries.get_incident(db, ref), settings.base_url)
+    return incident_out(queries.get_incident(db, ref, viewer=user), settings.base_url)
 
 
 @router.patch("/incidents/{ref}", response_model=IncidentOut)
@@ -115,7 +117,7 @@ def edit_incident(
     ref: Ref, body: IncidentPatch, db: DbSession, user: Responder, settings: AppSettings
 ) -> IncidentOut:
     """Change descriptive fields; each change is recorded on the timeline."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     service.edit(db, incident, body.model_dump(exclude_unset=True), by=user)
     return incident_out(incident, settings.base_url)
 
@@ -125,7 +127,7 @@ def change_status(
     ref: Ref, body: StatusIn, db: DbSession, user: Responder, settings: AppSettings
 ) -> IncidentOut:
     """Move the incident through its lifecycle; 409 when the move is not allowed."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     service.change_status(db, incident, body.status, by=user)
     return incident_out(incident, settings.base_url)
 
@@ -134,7 +136,7 @@ def _lifecycle_route(name: str, summary: str) -> Callable[..., IncidentOut]:
     act = getattr(service, name)
 
     def route(ref: Ref, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
-        incident = queries.get_incident(db, ref)
+        incident = queries.get_incident(db, ref, viewer=user)
         if name == "acknowledge":
             acknowledge_pages(db, incident, by=user)  # the incident, and paging stops
         else:
@@ -155,7 +157,7 @@ def resolve(
     body: ResolveIn | None = None,
 ) -> IncidentOut:
     """Mark the incident resolved (the impact is over), optionally with a resolution summary."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     service.resolve(db, incident, by=user, summary=body.summary if body else "")
     return incident_out(incident, settings.base_url)
 
@@ -175,7 +177,7 @@ def edit_timestamps(
     ref: Ref, body: TimestampsIn, db: DbSession, user: Responder, settings: AppSettings
 ) -> IncidentOut:
     """Correct or backfill the timestamps the metrics are computed from."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     service.edit_timestamps(db, incident, body.model_dump(exclude_unset=True), by=user)
     return incident_out(incident, settings.base_url)
 
@@ -190,7 +192,7 @@ def assign_role(
     settings: AppSettings,
 ) -> IncidentOut:
     """Give a role (by slug, e.g. incident_commander) to a user; `user_id: null` clears it."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     role = queries.role_by_slug(db, role_slug)
     service.assign_role(db, incident, role_id=role.id, user_id=body.user_id, by=user)
     return incident_out(incident, settings.base_url)
@@ -207,14 +209,14 @@ def timeline(
     key_only: Annotated[bool, Query(description="Only key events")] = False,
 ) -> EntryList:
     """Everything that happened, in the order it happened."""
-    entries = queries.timeline(db, queries.get_incident(db, ref), key_only=key_only)
+    entries = queries.timeline(db, queries.get_incident(db, ref, viewer=user), key_only=key_only)
     return EntryList(items=[entry_out(e) for e in entries], total=len(entries))
 
 
 @router.post("/incidents/{ref}/notes", status_code=201, response_model=TimelineEntryOut)
 def add_note(ref: Ref, body: NoteIn, db: DbSession, user: Responder) -> TimelineEntryOut:
     """Add a note; `occurred_at` in the past backfills it at that point of the timeline."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     entry = service.add_note(
         db, incident, body.body, by=user, occurred_at=body.occurred_at, key_event=body.key_event
     )
@@ -226,7 +228,7 @@ def set_key_event(
     ref: Ref, entry_id: EntryId, body: KeyEventIn, db: DbSession, user: Responder
 ) -> TimelineEntryOut:
     """Flag or unflag a timeline entry as a key event."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return entry_out(service.set_key_event(db, incident, entry_id, body.is_key_event, by=user))
 
 
@@ -236,14 +238,14 @@ def set_key_event(
 @router.get("/incidents/{ref}/updates", response_model=UpdateList)
 def list_updates(ref: Ref, db: DbSession, user: CurrentUser) -> UpdateList:
     """Status updates, newest first."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return UpdateList(items=[update_out(u) for u in incident.updates], total=len(incident.updates))
 
 
 @router.post("/incidents/{ref}/updates", status_code=201, response_model=UpdateOut)
 def post_update(ref: Ref, body: UpdateIn, db: DbSession, user: Responder) -> UpdateOut:
     """Post a status update; the incident moves to the update's phase if it is not there."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return update_out(updates.post_update(db, incident, by=user, **body.model_dump()))
 
 
@@ -256,7 +258,7 @@ def template(
     next_update_at: Aware | None = None,
 ) -> RenderedTemplate:
     """The phase's update template, filled in from the incident."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     body = updates.render_template(
         db, incident, phase, next_update_at=next_update_at, tz=user.timezone
     )
@@ -268,7 +270,7 @@ def template(
 
 @router.get("/incidents/{ref}/action-items", response_model=ActionItemList)
 def incident_action_items(ref: Ref, db: DbSession, user: CurrentUser) -> ActionItemList:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     today = utcnow().date()
     items = [action_item_out(i, today) for i in incident.action_items]
     return ActionItemList(items=items, total=len(items))
@@ -276,7 +278,7 @@ def incident_action_items(ref: Ref, db: DbSession, user: CurrentUser) -> ActionI
 
 @router.post("/incidents/{ref}/action-items", status_code=201, response_model=ActionItemOut)
 def add_action_item(ref: Ref, body: ActionItemIn, db: DbSession, user: Responder) -> ActionItemOut:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     item = actions.add_action_item(db, incident, by=user, **body.model_dump())
     return action_item_out(item, utcnow().date())
 
@@ -296,6 +298,7 @@ def list_action_items(
     today = utcnow().date()
     rows, total = queries.action_items(
         db,
+        viewer=user,
         assignee_id=assignee,
         overdue_on=today if overdue else None,
         open_only=open,
@@ -311,6 +314,6 @@ def update_action_item(
     item_id: ItemId, body: ActionItemPatch, db: DbSession, user: Responder
 ) -> ActionItemOut:
     """Change an item; status and assignee changes go on the incident's timeline."""
-    item = queries.get_action_item(db, item_id)
+    item = queries.get_action_item(db, item_id, viewer=user)
     actions.update_action_item(db, item, body.model_dump(exclude_unset=True), by=user)
     return action_item_out(item, utcnow().date())

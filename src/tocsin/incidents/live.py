@@ -1,7 +1,9 @@
 """Server-sent events for the incident page: tells watchers when the incident changed.
 
 It polls `updated_at` (bumped by every timeline entry) with a short session per poll, so it
-works however many Tocsin processes there are.
+works however many Tocsin processes there are. Each poll reads the incident only if the
+watcher may still see it: one that becomes restricted, or from whose roles they are removed,
+ends the stream with `gone`, as a deleted one does.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tocsin.deps import CurrentUser, DbSession
 from tocsin.incidents import queries
+from tocsin.incidents.access import visible_filter
 from tocsin.incidents.models import Incident
 
 router = APIRouter(include_in_schema=False)
@@ -27,14 +30,18 @@ STREAM_SECONDS = 300  # then the browser's EventSource reconnects by itself
 async def incident_events(
     ref: str, request: Request, db: DbSession, user: CurrentUser
 ) -> StreamingResponse:
-    incident = await run_in_threadpool(queries.get_incident, db, ref)
+    incident = await run_in_threadpool(lambda: queries.get_incident(db, ref, viewer=user))
     incident_id, seen = incident.id, incident.updated_at
+    # Built now, while the request's session has the user loaded; reused by every poll.
+    visible = visible_filter(user)
     factory = request.app.state.sessionmaker
     interval = request.app.state.settings.sse_poll_seconds
 
     def read() -> datetime | None:
         with factory() as session:
-            return session.scalar(select(Incident.updated_at).where(Incident.id == incident_id))
+            return session.scalar(
+                select(Incident.updated_at).where(Incident.id == incident_id, visible)
+            )
 
     async def stream() -> AsyncIterator[str]:
         nonlocal seen
@@ -46,8 +53,8 @@ async def incident_events(
             if await request.is_disconnected():
                 return
             current = await run_in_threadpool(read)
-            if current is None:
-                yield "event: gone\ndata: deleted\n\n"
+            if current is None:  # deleted, or no longer visible to this watcher
+                yield "event: gone\ndata: gone\n\n"
                 return
             if current != seen:
                 seen = current

@@ -10,9 +10,10 @@ from datetime import date, datetime
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from tocsin.catalog.models import Service
-from tocsin.definitions.models import IncidentRole
+from tocsin.catalog.models import Service, User
+from tocsin.definitions.models import IncidentRole, Severity
 from tocsin.errors import NotFound, ValidationFailed
+from tocsin.incidents.access import visible_filter
 from tocsin.incidents.models import (
     ActionItem,
     ActionStatus,
@@ -26,12 +27,15 @@ from tocsin.validation import digits
 _REF_RE = re.compile(r"^(?:INC-?)?([0-9]{1,12})$", re.IGNORECASE)  # \d would take "٤٢"
 
 
-def get_incident(session: Session, reference: str | int) -> Incident:
-    """Find an incident by INC-42, 42 or its number; NotFound otherwise."""
+def get_incident(session: Session, reference: str | int, *, viewer: User) -> Incident:
+    """Find an incident `viewer` may see by INC-42, 42 or its number; NotFound otherwise,
+    with the same message whether it does not exist or is hidden from them."""
     match = _REF_RE.match(str(reference).strip())
     incident = None
     if match:
-        incident = session.scalar(select(Incident).where(Incident.number == int(match.group(1))))
+        incident = session.scalar(
+            select(Incident).where(Incident.number == int(match.group(1)), visible_filter(viewer))
+        )
     if incident is None:
         raise NotFound(f"no incident {reference}")
     return incident
@@ -62,8 +66,8 @@ SORTS = {
 }
 
 
-def _filtered(flt: IncidentFilter) -> Select[tuple[Incident]]:
-    query = select(Incident)
+def _filtered(flt: IncidentFilter, viewer: User) -> Select[tuple[Incident]]:
+    query = select(Incident).where(visible_filter(viewer))
     bad = [s for s in flt.statuses if s not in {st.value for st in Status}]
     if bad:
         raise ValidationFailed(f"unknown status {bad[0]!r}", field="status")
@@ -106,16 +110,17 @@ def _filtered(flt: IncidentFilter) -> Select[tuple[Incident]]:
 
 
 def search_incidents(
-    session: Session, flt: IncidentFilter, *, limit: int = 50, offset: int = 0
+    session: Session, flt: IncidentFilter, *, viewer: User, limit: int = 50, offset: int = 0
 ) -> tuple[list[Incident], int]:
-    """One page of incidents matching the filter, and how many match in all."""
+    """One page of the incidents `viewer` may see that match the filter, and how many match
+    in all."""
     if flt.sort not in SORTS:
         raise ValidationFailed(f"sort must be one of {', '.join(SORTS)}", field="sort")
     if not 1 <= limit <= 500:
         raise ValidationFailed("limit must be between 1 and 500", field="limit")
     if offset < 0:
         raise ValidationFailed("offset cannot be negative", field="offset")
-    query = _filtered(flt)
+    query = _filtered(flt, viewer)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(*SORTS[flt.sort])
@@ -145,6 +150,7 @@ def timeline(
 def action_items(
     session: Session,
     *,
+    viewer: User,
     assignee_id: int | None = None,
     overdue_on: date | None = None,
     open_only: bool = False,
@@ -152,8 +158,13 @@ def action_items(
     limit: int = 200,
     offset: int = 0,
 ) -> tuple[list[ActionItem], int]:
-    """Action items across incidents; `overdue_on` keeps those past due on that day."""
-    query = select(ActionItem)
+    """Action items across the incidents `viewer` may see; `overdue_on` keeps those past
+    due on that day."""
+    query = (
+        select(ActionItem)
+        .join(Incident, Incident.id == ActionItem.incident_id)
+        .where(visible_filter(viewer))
+    )
     if assignee_id is not None:
         query = query.where(ActionItem.assignee_id == assignee_id)
     open_states = [ActionStatus.open.value, ActionStatus.in_progress.value]
@@ -173,9 +184,13 @@ def action_items(
     return list(rows), total
 
 
-def get_action_item(session: Session, item_id: int) -> ActionItem:
-    """An action item by id; NotFound otherwise."""
-    item = session.get(ActionItem, item_id)
+def get_action_item(session: Session, item_id: int, *, viewer: User) -> ActionItem:
+    """An action item of an incident `viewer` may see, by id; NotFound otherwise."""
+    item = session.scalar(
+        select(ActionItem)
+        .join(Incident, Incident.id == ActionItem.incident_id)
+        .where(ActionItem.id == item_id, visible_filter(viewer))
+    )
     if item is None:
         raise NotFound(f"no action item with id {item_id}")
     return item
@@ -184,9 +199,8 @@ def get_action_item(session: Session, item_id: int) -> ActionItem:
 def counts_by_status_and_severity(
     session: Session,
 ) -> list[tuple[str, str | None, bool, int]]:
-    """(status, severity name, drill, count) for the metrics endpoint."""
-    from tocsin.definitions.models import Severity
-
+    """(status, severity name, drill, count) for the metrics endpoint: counts only, never a
+    title or a reference, so restricted incidents are counted like the others."""
     rows = session.execute(
         select(Incident.status, Severity.name, Incident.drill, func.count(Incident.id))
         .outerjoin(Severity, Severity.id == Incident.severity_id)

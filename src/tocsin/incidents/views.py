@@ -18,11 +18,11 @@ from tocsin.db import utcnow
 from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentType, Phase
 from tocsin.deps import CurrentUser, DbSession, Responder
-from tocsin.errors import DomainError, NotFound, ValidationFailed
+from tocsin.errors import DomainError, ValidationFailed
 from tocsin.escalation.engine import acknowledge_pages
 from tocsin.escalation.record import panel_context
 from tocsin.incidents import actions, queries, service, updates
-from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident, Status
+from tocsin.incidents.models import ActionKind, ActionStatus, Incident, Status
 from tocsin.statuspages import publish
 from tocsin.statuspages.composer import composer_panel, resolve_drafts, resolve_offers
 from tocsin.validation import digits
@@ -111,7 +111,7 @@ def incident_list(request: Request, db: DbSession, user: CurrentUser) -> Respons
         if params.get("hide_drills") == "on":
             flt.include_drills = False
         rows, total = queries.search_incidents(
-            db, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+            db, flt, viewer=user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
     except ValidationFailed as exc:
         rows, total, error = [], 0, exc.message
@@ -199,10 +199,11 @@ def change_type(request: Request, db: DbSession, user: Responder, form: Form) ->
     carried = values(form)
     carried.pop("csrf_token", None)
     raw, previous = text(form, "type_id"), text(form, "defaults_of")
-    type_id = int(raw) if raw.isdigit() else None
+    type_id = digits(raw)
     itype = db.get(IncidentType, type_id) if type_id else None
     if itype is not None:
-        old = db.get(IncidentType, int(previous)) if previous.isdigit() else None
+        old_id = digits(previous)
+        old = db.get(IncidentType, old_id) if old_id else None
         _type_defaults(carried, old, itype)
     return _new_form(request, db, carried, itype.id if itype else None, focus="type")
 
@@ -292,13 +293,13 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
 
 @router.get("/incidents/{ref}")
 def incident_page(ref: str, request: Request, db: DbSession, user: CurrentUser) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return render(request, "incidents/detail.html", _page_context(db, incident, request))
 
 
 @router.get("/incidents/{ref}/template")
 def template_body(ref: str, db: DbSession, user: CurrentUser, phase: str) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     body = updates.render_template(db, incident, phase, keep_next_update=True)
     return JSONResponse({"phase": phase, "body": body})
 
@@ -309,7 +310,7 @@ def _back(incident: Incident) -> str:
 
 @router.post("/incidents/{ref}/status")
 def change_status(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     target = text(form, "status")
     if target == "acknowledged":
         # Acknowledging also stops paging (escalation.engine.acknowledge_pages).
@@ -321,7 +322,7 @@ def change_status(ref: str, db: DbSession, user: Responder, form: Form) -> Respo
 
 @router.post("/incidents/{ref}/severity")
 def change_severity(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident),
@@ -356,14 +357,14 @@ def _resolve_page(
 @router.get("/incidents/{ref}/resolve")
 def resolve_page(ref: str, request: Request, db: DbSession, user: Responder) -> Response:
     """Resolving, as a small page (the incident page opens the same form in a dialog)."""
-    return _resolve_page(request, db, queries.get_incident(db, ref))
+    return _resolve_page(request, db, queries.get_incident(db, ref, viewer=user))
 
 
 @router.post("/incidents/{ref}/resolve")
 def resolve(ref: str, request: Request, db: DbSession, user: Responder, form: Form) -> Response:
     """Resolve with the resolution summary and, where the incident is on a status page and
     the responder asks, the Resolved update for customers."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     try:
         drafts = resolve_drafts(db, incident, form)
         publish.resolve_and_publish(
@@ -379,13 +380,13 @@ def resolve(ref: str, request: Request, db: DbSession, user: Responder, form: Fo
 
 @router.post("/incidents/{ref}/reopen")
 def reopen(ref: str, db: DbSession, user: Responder) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(db, _back(incident), lambda: service.reopen(db, incident, by=user))
 
 
 @router.post("/incidents/{ref}/roles")
 def assign_role(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident),
@@ -401,7 +402,7 @@ def assign_role(ref: str, db: DbSession, user: Responder, form: Form) -> Respons
 
 @router.post("/incidents/{ref}/notes")
 def add_note(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident) + "#timeline",
@@ -418,7 +419,7 @@ def add_note(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
 
 @router.post("/incidents/{ref}/timeline/{entry_id}/key")
 def toggle_key(ref: str, entry_id: int, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident) + "#timeline",
@@ -430,7 +431,7 @@ def toggle_key(ref: str, entry_id: int, db: DbSession, user: Responder, form: Fo
 
 @router.post("/incidents/{ref}/updates")
 def post_update(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident),
@@ -452,7 +453,7 @@ def preview_update(
     ref: str, request: Request, db: DbSession, user: Responder, form: Form
 ) -> Response:
     """The update as it will be posted (placeholders filled, Markdown rendered); writes nothing."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     error = None
     draft = None
     try:
@@ -483,7 +484,7 @@ def preview_update(
 
 @router.post("/incidents/{ref}/edit")
 def edit(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
 
     def apply() -> None:
         type_id = optional_int(form, "type_id")
@@ -515,7 +516,7 @@ def edit(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
 
 @router.post("/incidents/{ref}/timestamps")
 def timestamps(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     # The inputs have minute precision: only fields the user actually changed are saved.
     changed = {
         name: local_datetime(form, name, user.timezone)
@@ -534,7 +535,7 @@ def timestamps(ref: str, db: DbSession, user: Responder, form: Form) -> Response
 
 @router.post("/incidents/{ref}/action-items")
 def add_action_item(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident) + "#action-items",
@@ -553,9 +554,7 @@ def add_action_item(ref: str, db: DbSession, user: Responder, form: Form) -> Res
 
 @router.post("/action-items/{item_id}")
 def update_action_item(item_id: int, db: DbSession, user: Responder, form: Form) -> Response:
-    item = db.get(ActionItem, item_id)
-    if item is None:
-        raise NotFound(f"no action item {item_id}")
+    item = queries.get_action_item(db, item_id, viewer=user)
     back = text(form, "back")
     if not back.startswith("/") or back.startswith("//"):
         back = _back(item.incident) + "#action-items"
@@ -577,6 +576,7 @@ def action_items_page(request: Request, db: DbSession, user: CurrentUser) -> Res
     today = utcnow().date()
     rows, total = queries.action_items(
         db,
+        viewer=user,
         assignee_id=user.id if show == "mine" else None,
         overdue_on=today if show == "overdue" else None,
         open_only=show in ("open", "mine", "follow_up"),

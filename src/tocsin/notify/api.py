@@ -135,7 +135,7 @@ def delete_rule(rule_id: PathId, db: DbSession, user: CurrentUser) -> Response:
 @router.get("/incidents/{ref}/notifications", response_model=list[NotificationOut])
 def incident_notifications(ref: Ref, db: DbSession, user: CurrentUser) -> list[NotificationOut]:
     """Who was paged for this incident, through what, when, and what happened."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     return [notification_out(n) for n in notifications_for(db, incident.id)]
 
 

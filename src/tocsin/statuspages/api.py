@@ -16,6 +16,7 @@ from tocsin.catalog.models import User, UserRole
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.errors import Forbidden, ValidationFailed
 from tocsin.incidents import queries
+from tocsin.incidents.access import hidden_ids
 from tocsin.statuspages import maintenance, publish, service
 from tocsin.statuspages.look import LOGO_MAX_BYTES
 from tocsin.statuspages.models import PageIncident, PageIncidentKind
@@ -200,8 +201,9 @@ def _page_incidents(db: DbSession, page_id: int, kind: str) -> list[PageIncident
 @router.get("/{page}/incidents", response_model=list[PageIncidentOut])
 def list_incidents(page: PageRef, db: DbSession, user: CurrentUser) -> list[PageIncidentOut]:
     found = service.get_page(db, page)
-    kind = PageIncidentKind.incident.value
-    return [page_incident_out(pi) for pi in _page_incidents(db, found.id, kind)]
+    rows = _page_incidents(db, found.id, PageIncidentKind.incident.value)
+    hidden = hidden_ids(db, user, (pi.incident_id for pi in rows))
+    return [page_incident_out(pi, show_incident=pi.incident_id not in hidden) for pi in rows]
 
 
 @router.post("/{page}/incidents", status_code=201, response_model=UpdateOut)
@@ -209,7 +211,7 @@ def publish_update(page: PageRef, body: PublishIn, db: DbSession, user: Responde
     """Publish an external update of a Tocsin incident on the page. Drills and restricted
     incidents are refused (409)."""
     found = service.get_page(db, page)
-    incident = queries.get_incident(db, body.incident)
+    incident = queries.get_incident(db, body.incident, viewer=user)
     draft = publish.check(
         db,
         found,

@@ -160,7 +160,7 @@ def preview(
     form: Form,
 ) -> Response:
     """How the page will look once published; nothing is written."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     page = service.get_page(db, page_id)
     try:
         draft = _draft(db, page, incident, form)
@@ -195,7 +195,7 @@ def preview(
 
 @router.post("/incidents/{ref}/status-pages/{page_id}/publish")
 def publish_update(ref: str, page_id: int, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     page = service.get_page(db, page_id)
     return perform(
         db,

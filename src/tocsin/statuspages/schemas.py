@@ -175,7 +175,10 @@ class PageIncidentOut(BaseModel):
     id: int
     public_id: str
     kind: str
-    incident: str | None
+    incident: str | None = Field(
+        description="The Tocsin incident it was published from; null for maintenance, and for "
+        "a restricted incident the caller may not see"
+    )
     name: str
     status: str
     impact: str
@@ -302,12 +305,14 @@ def update_out(u: PageIncidentUpdate) -> UpdateOut:
     )
 
 
-def page_incident_out(pi: PageIncident) -> PageIncidentOut:
+def page_incident_out(pi: PageIncident, *, show_incident: bool = True) -> PageIncidentOut:
+    """The page incident; `show_incident` False leaves out which Tocsin incident it is
+    (one the caller may not see)."""
     return PageIncidentOut(
         id=pi.id,
         public_id=pi.public_id,
         kind=pi.kind,
-        incident=pi.incident.reference if pi.incident else None,
+        incident=pi.incident.reference if pi.incident and show_incident else None,
         name=pi.name,
         status=pi.status,
         impact=pi.impact,
