@@ -144,6 +144,7 @@ def db(container: Container) -> Iterator[Session]:
 
 @pytest.fixture
 def admin(db: Session) -> User:
+    db.commit()  # no read transaction left open from before (see token_for)
     user = catalog.create_user(
         db, name="Ada Admin", email="admin@example.com", role="admin", password=ADMIN_PASSWORD
     )
@@ -153,6 +154,7 @@ def admin(db: Session) -> User:
 
 @pytest.fixture
 def responder(db: Session) -> User:
+    db.commit()
     user = catalog.create_user(
         db,
         name="Rita Responder",
@@ -166,6 +168,7 @@ def responder(db: Session) -> User:
 
 @pytest.fixture
 def viewer(db: Session) -> User:
+    db.commit()
     user = catalog.create_user(
         db, name="Vic Viewer", email="vic@example.com", role="viewer", password=ADMIN_PASSWORD
     )
@@ -174,6 +177,9 @@ def viewer(db: Session) -> User:
 
 
 def token_for(db: Session, user: User) -> str:
+    # End the read transaction a test may have left open first: on SQLite a transaction that
+    # read before the server committed cannot write after it.
+    db.commit()
     _, secret = auth_service.create_api_token(db, user, "test")
     db.commit()
     return secret

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.conftest import browser_login, settle
+from tests.conftest import browser_login, settle, token_for
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert, AlertSettings, Event, Integration
 from tocsin.bootstrap import Container
@@ -653,3 +653,36 @@ def test_event_pages_link_a_restricted_incident_only_for_those_who_may_see_it(
                 assert ("Root token stolen" in page.text) is sees
             else:
                 assert "Root token stolen" not in page.text
+
+
+def test_the_alert_list_and_page_name_a_restricted_incident_only_for_those_who_may_see_it(
+    client: TestClient,
+    db: Session,
+    container: Container,
+    admin: User,
+    responder: User,
+    web: int,
+) -> None:
+    _, key = alerts.create_integration(db, service_id=web, name="pd")
+    db.commit()
+    _trigger(client, key, "leak", "Vault audit anomaly")
+    settle(container)
+    incident = queries.get_incident(db, "INC-1", viewer=admin)
+    incidents.edit(db, incident, {"restricted": True, "title": "Root token stolen"}, by=admin)
+    db.commit()
+    alert_id = db.scalars(select(Alert.id)).one()
+    for who, sees in ((responder, False), (admin, True)):
+        client.cookies.clear()
+        browser_login(client, who.email)
+        for path in ("/alerts", f"/alerts/{alert_id}"):
+            page = client.get(path)
+            assert page.status_code == 200, path
+            assert ('href="/incidents/INC-1"' in page.text) is sees, path
+            assert ("a restricted incident" in page.text) is not sees, path
+            assert "Root token stolen" not in page.text or sees, path
+        token = {"Authorization": f"Bearer {token_for(db, who)}"}
+        listed = client.get("/api/v1/alerts", headers=token).json()["items"]
+        one = client.get(f"/api/v1/alerts/{alert_id}", headers=token).json()
+        expected = incident.id if sees else None
+        assert [a["incident_id"] for a in listed] == [expected]
+        assert one["incident_id"] == expected
