@@ -164,7 +164,10 @@ async def change_enqueue(request: Request) -> Response:
     change_id = str(uuid.uuid4())
     try:
         raw = await _raw(request)
-        data = _json(raw)
+        try:
+            data = _json(raw)
+        except EventInvalid as exc:  # not JSON, or nested too deeply: nothing to keep
+            raise Refused(_error(400, exc.message, exc.errors)) from exc
         try:
             event = parse_change_event(data)
         except EventInvalid as exc:
