@@ -166,12 +166,17 @@ def _start_run(session: Session, incident: Incident, paging: ServicePaging) -> E
             run.reason += "; low urgency pages like high on this service"
     session.add(run)
     session.flush()
-    run.next_at = run_at
-    _schedule(session, run, cycle=0, level=0, at=run_at)
     summary = f"Paging started: {run.label} ({run.reason})"
     if run.state == RunState.waiting:
         summary = f"Paging waits for support hours until {run_at:%Y-%m-%d %H:%M} UTC: {run.label}"
     record(session, incident, "paging", summary, by=None)
+    if run.state == RunState.waiting:
+        _schedule(session, run, cycle=0, level=0, at=run_at)
+    else:
+        # The first level is evaluated at once, in this transaction: a page is one job
+        # sooner (the step's own job would be due now anyway).
+        run.cycle, run.level, run.next_at = 0, 0, run_at
+        run_step(session, run.id, 0, 0)
     return run
 
 

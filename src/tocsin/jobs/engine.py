@@ -2,9 +2,9 @@
 
 The engine owns a process's background writes: storing accepted events and applying them
 (the alerts' `EventWriter`), claiming and running jobs and recording what their sends did
-(`JobRunner`). Each is a `Work`; the loop asks them in priority order, does one bounded step
-of the first that has something to do, and starts again from the top, so storing events
-always comes first and nothing else waits for more than one step of another.
+(`JobRunner`). Each is a `Work`; each round of the loop gives every work that has something
+to do one bounded step (about 20 ms), in priority order, so storing events comes first and
+no work waits for more than one step of each other: a flood of events never starves paging.
 
 On SQLite the engine runs one thread: it is the only background writer, so nothing has to
 arbitrate between background loops. On PostgreSQL it runs several threads (the same loop
@@ -26,6 +26,8 @@ log = structlog.get_logger("tocsin.engine")
 
 # After a step raised (the database is restarting, say), the thread waits this long.
 ERROR_PAUSE_SECONDS = 1.0
+# About how long one step of a work may take before the next work gets its turn.
+STEP_SECONDS = 0.02
 
 
 class Work(Protocol):
@@ -35,7 +37,8 @@ class Work(Protocol):
         """Before the first step (may start helper threads)."""
 
     def step(self) -> bool:
-        """Do one bounded piece of work if some is ready; whether it did any."""
+        """Do one bounded piece of work (about STEP_SECONDS) if some is ready; whether it
+        did any."""
 
     def due_in(self) -> float | None:
         """Seconds until this work may next have something to do without being woken
@@ -94,8 +97,12 @@ class Engine:
         log.info("engine.stopped")
 
     def run_once(self) -> bool:
-        """One step of the first work that has something to do (tests, `--once`)."""
-        return any(work.step() for work in self.works)
+        """One round: a step of every work that has something to do, in priority order;
+        whether any did something."""
+        did = False
+        for work in self.works:
+            did = work.step() or did
+        return did
 
     def _run(self, index: int) -> None:
         wake = self._wakes[index]

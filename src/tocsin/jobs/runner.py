@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.db import UTCDateTime, transaction, utcnow
 from tocsin.jobs import wake
+from tocsin.jobs.engine import STEP_SECONDS
 from tocsin.jobs.models import DONE, FAILED, QUEUED, RUNNING, Job
 from tocsin.jobs.queue import enqueue
 from tocsin.jobs.registry import CURRENT_RUN, JobKind, JobRegistry, RunInfo, Send
@@ -146,16 +147,24 @@ class JobRunner:
         self.on_ready()
 
     def step(self) -> bool:
-        if self._record_one():
-            return True
+        """Record the sends that finished, then run due jobs, one transaction each, for
+        about STEP_SECONDS."""
+        deadline = time.monotonic() + STEP_SECONDS
+        did = False
+        while self._record_one():
+            did = True
+            if time.monotonic() > deadline:
+                return True
         self.schedule_periodic()
         self._renew_if_due()
-        with self._lock:
-            if len(self._in_flight) >= self.io_threads:
-                return False  # recorded sends free a thread and wake the engine
-        if time.monotonic() < self._next_look:
-            return False
-        return self._run_next(inline=False)
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self._in_flight) >= self.io_threads:
+                    break  # recorded sends free a thread and wake the engine
+            if time.monotonic() < self._next_look or not self._run_next(inline=False):
+                break
+            did = True
+        return did
 
     def due_in(self) -> float | None:
         if self._sent:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,8 +55,17 @@ def destination(method: ContactMethod, settings: Settings) -> Destination:
     return Destination(target=method.target, secret=secret, label=method.label)
 
 
+# A method that keeps working has its row rewritten at most this often: during an alert
+# storm every page to one person would otherwise queue on that one row.
+QUIET_SUCCESS = timedelta(minutes=1)
+
+
 def remember(method: ContactMethod, *, ok: bool, result: str) -> None:
-    """Keep a method's last result, shown next to it on the person's notifications page."""
+    """Keep a method's last result, shown next to it on the person's notifications page
+    (a success right after another is left out, for QUIET_SUCCESS)."""
+    last = method.last_result_at
+    if ok and method.last_ok and last is not None and utcnow() - last < QUIET_SUCCESS:
+        return
     method.last_ok = ok
     method.last_result = result[:2000]
     method.last_result_at = utcnow()
