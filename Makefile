@@ -49,9 +49,11 @@ format: install-test
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
-## Benchmarks into docs/benchmarks.md (~8 minutes): ingestion vs Alertmanager 0.25 (Debian's wrk,
-## prometheus-alertmanager), who is on call now, escalation timers, alert to first notification
-## (aiosmtpd, from the test extra). `bench/run.py --quick` is a ~2 minute smoke run that only prints.
+## Benchmarks into docs/benchmarks.md (~20 minutes): a storm that pages, steady repeats against
+## Alertmanager 0.25 on SQLite and PostgreSQL (Debian's wrk, prometheus-alertmanager, the local
+## PostgreSQL server or TOCSIN_BENCH_POSTGRES_URL), who is on call now, escalation timers, alert to
+## first notification (aiosmtpd, from the test extra), the status page.
+## `bench/run.py --quick` is a smoke run of every part (a few minutes) that only prints.
 bench: install-test
 	$(BIN)/python bench/run.py --write
 

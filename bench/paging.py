@@ -13,8 +13,9 @@ every process stopped on the way out (also on an error, Ctrl-C or SIGTERM):
 1. An SMTP server (aiosmtpd, bench/notify.py's Mailbox) in this process on 127.0.0.1. The
    set-up of bench/notify.py (`notify.set_up`) for `--services` services, each with an
    escalation policy of its own whose one level is the schedule of the person on call, who has
-   one immediate high-urgency email rule. A fresh SQLite database, or with --database-url a
-   scratch database on that PostgreSQL server (`tocsin_bench_paging_<pid>`, dropped after).
+   one immediate high-urgency email rule. A fresh SQLite database; or with --database-url a
+   scratch database on that PostgreSQL server (`tocsin_bench_paging_<pid>`, dropped after);
+   or with --empty-database-url an empty database its maker (bench/run.py) drops.
 2. The measured server: `tocsin serve` as shipped, whose background engine stores and applies
    the events and runs the jobs; the emails go out from its I/O threads. With
    `--web-processes N`: `tocsin serve --workers N` (PostgreSQL only).
@@ -279,7 +280,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     notes: list[str] = []
     try:
         log(f"working in {work}; SMTP server on 127.0.0.1:{smtp_port}")
-        if args.database_url:
+        if args.empty_database_url:
+            url = args.empty_database_url
+        elif args.database_url:
             scratch = harness.ScratchDatabase(
                 args.database_url, f"tocsin_bench_paging_{os.getpid()}"
             )
@@ -381,7 +384,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         mailbox.wait(lambda: all(t in mailbox.by_token for t in accepted), timeout=args.wait)
         pages_waited = time.monotonic() - storm_end
-        settle_s = db.wait_settled(args.settle_timeout)
+        settled = db.wait_settled(args.settle_timeout)
+        settle_s = time.monotonic() - storm_end if settled is not None else None
         end_pending, end_jobs_due = db.pending_total(), db.jobs_due()
         jobs = db.jobs_by_state()
         if server.poll() is not None:
@@ -413,10 +417,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         controller.stop()
         if db is not None:
             db.close()
-        if scratch is not None:
+        if scratch is not None and not args.keep:
             scratch.drop()
         if args.keep:
-            log(f"kept {work}")
+            log(f"kept {work}" + (f" and the database {scratch.name}" if scratch else ""))
         else:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -435,7 +439,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     p99 = notify.percentile(latencies, 0.99)
     result: dict[str, Any] = {
         "database": database,
-        "backend": "postgresql" if args.database_url else "sqlite",
+        "backend": "sqlite" if url.startswith("sqlite") else "postgresql",
         "server": server_label,
         "services": args.services,
         "keys": args.keys,
@@ -561,7 +565,7 @@ def checks(args: argparse.Namespace, r: dict[str, Any], repeats_ok: int) -> list
         "nothing pending at the end",
         r["end_pending_events"] == 0 and r["end_jobs_due"] == 0 and settle is not None,
         f"{r['end_pending_events']:,} events pending, {r['end_jobs_due']:,} jobs due or running"
-        + (f", settled {settle:.1f} s after the pages arrived" if settle is not None else "")
+        + (f"; all done {settle:.1f} s after the flood stopped" if settle is not None else "")
         + f"; jobs failed: {r['jobs_by_state'].get('failed', 0):,}",
     )
     return found
@@ -573,7 +577,14 @@ def checks(args: argparse.Namespace, r: dict[str, Any], repeats_ok: int) -> list
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--database-url", help="a PostgreSQL server on loopback (scratch database)")
+    parser.add_argument(
+        "--database-url", help="a PostgreSQL server on loopback: a scratch database is made on it"
+    )
+    parser.add_argument(
+        "--empty-database-url",
+        help="an empty PostgreSQL database made for this run (bench/run.py), left for its maker"
+        " to drop",
+    )
     parser.add_argument(
         "--web-processes", type=int, default=1, help="tocsin serve --workers N (PostgreSQL)"
     )
@@ -616,12 +627,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.window = math.ceil(args.ramp + args.alerts / args.rate + 1)
     if not 1 <= args.threads <= args.connections:
         parser.error("wrk needs 1 <= --threads <= --connections")
-    if args.database_url:
-        if not args.database_url.startswith("postgresql"):
-            parser.error("--database-url: a PostgreSQL server (SQLite is the default)")
-        if not harness.on_loopback(args.database_url):
-            parser.error("--database-url: only a database on this machine (loopback) is allowed")
-    elif args.web_processes > 1:
+    for given in (args.database_url, args.empty_database_url):
+        if given and not (given.startswith("postgresql") and harness.on_loopback(given)):
+            parser.error("only PostgreSQL on this machine (loopback); SQLite is the default")
+    if args.database_url and args.empty_database_url:
+        parser.error("--database-url or --empty-database-url, not both")
+    if args.web_processes > 1 and not (args.database_url or args.empty_database_url):
         parser.error("--web-processes needs PostgreSQL (tocsin serve --workers refuses SQLite)")
     return args
 

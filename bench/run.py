@@ -55,6 +55,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -700,6 +701,10 @@ class Comparison:
     # One run per round for each server label, and for ALERTMANAGER.
     runs: dict[str, list[WrkResult]] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
+    # Events answered but not applied yet when the last round ended, and how long the engine
+    # then took to apply them (None: not within --settle-timeout).
+    pending_after: int = 0
+    drained_s: float | None = None
 
     @property
     def rounds(self) -> int:
@@ -743,6 +748,8 @@ class Results:
     parts: dict[str, dict[str, Any]] = field(default_factory=dict)
     part_seconds: dict[str, float] = field(default_factory=dict)
     runtime_s: float = 0.0
+    # PostgreSQL databases made for the run, dropped at its end (see drop_all).
+    scratch: list[ScratchDatabase] = field(default_factory=list)
 
     def check(self, name: str, passed: bool, detail: str) -> None:
         self.checks.append(Check(name, passed, detail))
@@ -788,8 +795,27 @@ def run(args: argparse.Namespace) -> Results:
             else:
                 run_part(args, results, part, wrk_bin, am_bin)
     finally:
+        if args.keep:
+            for database in results.scratch:
+                if database.created:
+                    log(f"kept the database {database.name}")
+        else:
+            drop_all(results.scratch)
         results.runtime_s = time.monotonic() - started
     return results
+
+
+def drop_all(databases: list[ScratchDatabase]) -> None:
+    """Drop the run's scratch databases, at the end of the run and together: PostgreSQL 15's
+    DROP DATABASE waits for a checkpoint, which can take minutes on a busy server (so never
+    between two measurements), and drops that run at once share one."""
+    threads = [threading.Thread(target=d.drop) for d in databases if d.created]
+    if threads:
+        log(f"dropping {len(threads)} scratch database(s) (each waits for a checkpoint)")
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 # --------------------------------------------------------------------------- steady repeats
@@ -872,7 +898,11 @@ def steady(
         )
     results.memory[f"alertmanager ({backend})"] = proc_status(am.pid)
     tocsin.procs.stop(am)
-    # Read after Alertmanager's last run: Tocsin has finished what was in flight by now.
+    # Events are answered once stored; applying them may lag behind (on PostgreSQL a process
+    # that does not get the apply lock stores its events pending). What was left, and how long
+    # it took to catch up, are part of the result.
+    comparison.pending_after = db.pending_total()
+    comparison.drained_s = db.wait_settled(args.settle_timeout)
     after = db.outcomes(integration_id)
     comparison.outcomes = {
         name: n - before.get(name, 0) for name, n in after.items() if n - before.get(name, 0)
@@ -1100,6 +1130,7 @@ def postgres(args: argparse.Namespace, results: Results, wrk_bin: str, am_bin: s
     procs = Processes()
     work = Path(tempfile.mkdtemp(prefix="tocsin-bench-postgres-"))
     scratch = ScratchDatabase(args.postgres_url, f"tocsin_bench_{os.getpid()}")
+    results.scratch.append(scratch)
     db: Database | None = None
     reachable = False
     started = time.monotonic()
@@ -1152,14 +1183,23 @@ def postgres(args: argparse.Namespace, results: Results, wrk_bin: str, am_bin: s
         procs.stop_all()
         if db is not None:
             db.close()
-        scratch.drop()
         if args.keep:
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
         results.part_seconds["postgres"] = time.monotonic() - started
-    if reachable:
-        run_part(args, results, "paging-postgres", wrk_bin, am_bin)
+    if not reachable:
+        return
+    paging_db = ScratchDatabase(args.postgres_url, f"tocsin_bench_paging_{os.getpid()}")
+    results.scratch.append(paging_db)
+    try:
+        paging_url = paging_db.create()
+    except BenchError as exc:
+        results.check(f"{PART_TITLES['paging-postgres']}: the benchmark ran", False, str(exc))
+        return
+    run_part(
+        args, results, "paging-postgres", wrk_bin, am_bin, ["--empty-database-url", paging_url]
+    )
 
 
 # --------------------------------------------------------------------------- the other parts
@@ -1184,7 +1224,7 @@ def part_argv(
         if part == "paging":
             argv += ["--ratio-target", f"{args.paging_ratio_target:g}"]
         else:
-            argv += ["--database-url", args.postgres_url, "--ratio-target", "0"]
+            argv += ["--ratio-target", "0"]
             argv += ["--web-processes", str(args.postgres_paging_processes)]
         return argv, 900
     if part == "oncall":
@@ -1208,14 +1248,23 @@ def part_argv(
 
 
 def run_part(
-    args: argparse.Namespace, results: Results, part: str, wrk_bin: str, am_bin: str
+    args: argparse.Namespace,
+    results: Results,
+    part: str,
+    wrk_bin: str,
+    am_bin: str,
+    extra: list[str] | None = None,
 ) -> None:
     """Run one part's script (bounded in time; its progress goes to stderr) and check its
     figures. A part that cannot run is a failed check, and the other parts still run."""
     argv, limit = part_argv(args, part, wrk_bin, am_bin)
+    argv += extra or []
     title = PART_TITLES[part]
-    shown = [Path(a).name if a.endswith(".py") else a for a in argv]
-    log(f"{title}: {' '.join(shown).replace(args.postgres_url, '<--postgres-url>')}")
+    shown = [
+        Path(a).name if a.endswith(".py") else "<database>" if a.startswith("postgres") else a
+        for a in argv
+    ]
+    log(f"{title}: {' '.join(shown)}")
     procs = Processes()
     work = Path(tempfile.mkdtemp(prefix=f"tocsin-bench-{part}-"))
     out_path = work / "stdout.json"
@@ -1547,8 +1596,21 @@ def comparison_report(
             f"The warm-up's alerts, incidents and their jobs were done {c.warmup_settle_s:.1f} s"
             " after it ended."
         )
+    if c.pending_after:
+        lines.append(
+            f"When the last round ended, {c.pending_after:,} events answered 2xx were still"
+            " pending (stored, not yet applied); "
+            + (
+                f"all were applied {c.drained_s:.1f} s later."
+                if c.drained_s is not None
+                else f"some still were {a.settle_timeout} s later."
+            )
+        )
+    else:
+        lines.append("When the last round ended, every event answered 2xx had been applied.")
     lines += [
-        "Tocsin's events of the measured runs (with those in flight at their end), by outcome:"
+        "Tocsin's events of the measured runs (with those in flight at their end), by outcome"
+        " once applied:"
         f" {outcome_text(c.outcomes)}.",
         "",
     ]
@@ -1628,7 +1690,7 @@ def paging_report(d: dict[str, Any], where: str) -> list[str]:
         f"| Other emails during the storm | {d['pages_other']:,} |",
         f"| At the end | {d['end_pending_events']:,} events pending, {d['end_jobs_due']:,} jobs"
         " due or running"
-        + (f" ({settle:.1f} s after the last page)" if settle is not None else "")
+        + (f" (all done {settle:.1f} s after the flood stopped)" if settle is not None else "")
         + f"; jobs by state: {jobs} |",
         f"| Server memory | peak {d['server_peak_mb']:,} MB,"
         f" at the end {d['server_end_mb']:,} MB |",
@@ -1783,7 +1845,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
     parser.add_argument("--connections", type=int, default=64, help="wrk -c (default 64)")
     parser.add_argument("--duration", type=int, help="seconds per wrk run (default 10)")
-    parser.add_argument("--keys", type=int, default=1000, help="distinct dedup keys (1000)")
+    parser.add_argument(
+        "--keys", type=int, help="distinct dedup keys of the steady repeats (1000; --quick 200)"
+    )
     parser.add_argument(
         "--rounds",
         type=int,
@@ -1867,6 +1931,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     quick = args.quick
     if args.duration is None:
         args.duration = 3 if quick else 10
+    if args.keys is None:
+        args.keys = 200 if quick else 1000
     if args.warmup_seconds is None:
         args.warmup_seconds = 20 if quick else 60
     if args.rounds is None:
