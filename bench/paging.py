@@ -606,7 +606,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup-seconds", type=int, help="warm-up limit (default 60)")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for pages")
     parser.add_argument(
-        "--settle-timeout", type=float, default=180.0, help="seconds to wait for nothing pending"
+        "--settle-timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for the warm-up's pages, and for nothing pending after the storm",
     )
     parser.add_argument("--ratio-target", type=float, default=0.25, help="0: report only")
     parser.add_argument("--p99-target-s", type=float, default=2.0)
