@@ -701,9 +701,10 @@ class Comparison:
     # One run per round for each server label, and for ALERTMANAGER.
     runs: dict[str, list[WrkResult]] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
-    # Events answered but not applied yet when the last round ended, and how long the engine
-    # then took to apply them (None: not within --settle-timeout).
-    pending_after: int = 0
+    # Events answered 2xx but not applied yet right after each of a server's runs (by label,
+    # one per round), and how long the engines took to apply what was left once the rounds
+    # were over (None: not within --settle-timeout).
+    pending_after: dict[str, list[int]] = field(default_factory=dict)
     drained_s: float | None = None
 
     @property
@@ -887,6 +888,10 @@ def steady(
                     env=pd_env,
                 )
             )
+            # Answered once stored; applying may lag behind (on PostgreSQL a process that does
+            # not get the apply lock stores its events pending): what was left is part of the
+            # result.
+            comparison.pending_after.setdefault(label, []).append(db.pending_total())
         comparison.runs.setdefault(ALERTMANAGER, []).append(
             wrk.run(
                 f"Alertmanager ({backend}){suffix}",
@@ -898,10 +903,6 @@ def steady(
         )
     results.memory[f"alertmanager ({backend})"] = proc_status(am.pid)
     tocsin.procs.stop(am)
-    # Events are answered once stored; applying them may lag behind (on PostgreSQL a process
-    # that does not get the apply lock stores its events pending). What was left, and how long
-    # it took to catch up, are part of the result.
-    comparison.pending_after = db.pending_total()
     comparison.drained_s = db.wait_settled(args.settle_timeout)
     after = db.outcomes(integration_id)
     comparison.outcomes = {
@@ -1596,18 +1597,21 @@ def comparison_report(
             f"The warm-up's alerts, incidents and their jobs were done {c.warmup_settle_s:.1f} s"
             " after it ended."
         )
-    if c.pending_after:
-        lines.append(
-            f"When the last round ended, {c.pending_after:,} events answered 2xx were still"
-            " pending (stored, not yet applied); "
-            + (
-                f"all were applied {c.drained_s:.1f} s later."
-                if c.drained_s is not None
-                else f"some still were {a.settle_timeout} s later."
+    for label in c.servers:
+        left = c.pending_after.get(label, [])
+        if any(left):
+            lines.append(
+                f"Events answered 2xx but not yet applied right after each `{label}` run:"
+                f" {', '.join(f'{n:,}' for n in left)}."
             )
+        elif left:
+            lines.append(f"Right after each `{label}` run, every event answered 2xx was applied.")
+    if any(n for left in c.pending_after.values() for n in left):
+        lines.append(
+            f"After the last round everything was applied {c.drained_s:.1f} s later."
+            if c.drained_s is not None
+            else f"After the last round, events were still pending {a.settle_timeout} s later."
         )
-    else:
-        lines.append("When the last round ended, every event answered 2xx had been applied.")
     lines += [
         "Tocsin's events of the measured runs (with those in flight at their end), by outcome"
         " once applied:"
