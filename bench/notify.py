@@ -8,14 +8,17 @@ every process stopped on the way out (also on an error, Ctrl-C or SIGTERM):
 
 1. A real SMTP server (aiosmtpd) in this process on 127.0.0.1; Tocsin is pointed at it with
    TOCSIN_SMTP_HOST/PORT/TLS=none.
-2. `tocsin db upgrade` on a fresh SQLite database, `tocsin apply -f` of an admin, the person
-   on call and a service, `tocsin integration create --type pagerduty`; a first
-   `tocsin serve` for `POST /api/v1/schedules` (+ a weekly layer with the person on call), with
-   an API token from `tocsin token create` (schedules have no configuration-file section);
-   then `tocsin apply -f` of the escalation policy (level 1: the schedule), the service's
-   paging and the person's email contact method with one immediate high-urgency rule.
-3. The measured server: `tocsin serve` (with its embedded worker unless
-   `--no-embedded-worker`) and `--workers` separate `tocsin worker` processes.
+2. `set_up` (also used by bench/paging.py): `tocsin db upgrade` on a fresh SQLite database,
+   `tocsin apply -f` of an admin, the person on call and the services, an API token from
+   `tocsin token create`; a first `tocsin serve` for `POST /api/v1/schedules` (+ a weekly
+   layer with the person on call: schedules have no configuration-file section) and
+   `POST /api/v1/integrations` (a PagerDuty integration per service, whose key only that
+   answer shows); then `tocsin apply -f` of an escalation policy per service (level 1: the
+   schedule), the services' paging and the person's email contact method with one immediate
+   high-urgency rule.
+3. The measured server: `tocsin serve` as shipped, one process whose background engine stores
+   and applies the events and runs the jobs (on SQLite one thread; the emails go out from its
+   I/O threads).
 4. Background load: wrk sends `--load-rate` (200) PagerDuty trigger events/s cycling over
    `--load-keys` (50) dedup keys, opened first (their incidents page too; the run waits for
    those pages), so the load is repeats deduplicated into open alerts.
@@ -115,33 +118,47 @@ class Mailbox:
 # --------------------------------------------------------------------------- set-up
 
 
-def config_people(smtp_port: int) -> str:
+def config_people(smtp_port: int, services: list[str]) -> str:
     return f"""\
 version: 1
 users:
   - {{name: Bench Admin, email: {ADMIN}, role: admin}}
   - {{name: Olive Oncall, email: {ONCALL}, role: responder}}
 services:
-  - name: {SERVICE}
-    description: Created by bench/notify.py (SMTP on 127.0.0.1:{smtp_port})
-"""
+""" + "".join(
+        f"  - name: {service}\n"
+        f"    description: Created by the benchmarks (SMTP on 127.0.0.1:{smtp_port})\n"
+        for service in services
+    )
 
 
-def config_paging(smtp_port: int, schedule: str) -> str:
-    # One level: whoever is on call in the schedule; its wait is longer than any run, so the
-    # only pages are the first ones.
-    return (
-        config_people(smtp_port)
-        + f"""\
-escalation_policies:
-  - name: Bench policy
+def config_paging(smtp_port: int, schedule: str, services: list[str]) -> str:
+    # Each service its own escalation policy of one level: whoever is on call in the schedule;
+    # its wait is longer than any run, so the only pages are the first ones.
+    policies = "".join(
+        f"""\
+  - name: {service} policy
     levels:
       - targets: [{{schedule: {schedule}}}]
         delay_minutes: 60
-paging:
-  - service: {SERVICE}
-    escalation_policy: Bench policy
+"""
+        for service in services
+    )
+    paging = "".join(
+        f"""\
+  - service: {service}
+    escalation_policy: {service} policy
     low_urgency: page
+"""
+        for service in services
+    )
+    return (
+        config_people(smtp_port, services)
+        + "escalation_policies:\n"
+        + policies
+        + "paging:\n"
+        + paging
+        + f"""\
 notifications:
   - user: {ONCALL}
     contact_methods:
@@ -150,6 +167,16 @@ notifications:
       - {{urgency: high, delay_minutes: 0, contact_method: Work email}}
 """
     )
+
+
+def smtp_env(smtp_port: int) -> dict[str, str]:
+    """Tocsin's settings for the SMTP server of this process."""
+    return {
+        "TOCSIN_SMTP_HOST": "127.0.0.1",
+        "TOCSIN_SMTP_PORT": str(smtp_port),
+        "TOCSIN_SMTP_TLS": "none",
+        "TOCSIN_SMTP_FROM": "tocsin-bench@example.com",
+    }
 
 
 def api(port: int, token: str, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -170,15 +197,14 @@ def api(port: int, token: str, method: str, path: str, body: dict[str, Any]) -> 
     return json.loads(data)
 
 
-def set_up(tocsin: harness.Tocsin, smtp_port: int) -> tuple[int, str]:
-    """Everything through the CLI (and the API for the schedule). Returns the integration."""
+def set_up(tocsin: harness.Tocsin, smtp_port: int, services: list[str]) -> list[tuple[int, str]]:
+    """Everything through the CLI, and the API for what has no configuration-file section (the
+    schedule) or whose answer is needed (each service's PagerDuty integration and its key).
+    Returns (id, routing key) of each service's integration, in the order of `services`."""
     tocsin.cli("db", "upgrade")
     people = tocsin.work / "people.yaml"
-    people.write_text(config_people(smtp_port))
+    people.write_text(config_people(smtp_port, services))
     tocsin.cli("apply", "-f", str(people))
-    integration = harness.parse_integration(
-        tocsin.cli("integration", "create", "--service", SERVICE, "--type", "pagerduty", "--json")
-    )
     token_out = tocsin.cli("token", "create", "--user", ADMIN, "--name", "bench", "--json")
     start, end = token_out.find("{"), token_out.rfind("}")
     try:
@@ -208,12 +234,24 @@ def set_up(tocsin: harness.Tocsin, smtp_port: int) -> tuple[int, str]:
                 "member_ids": [oncall],
             },
         )
+        found = api_get(port, token, "/api/v1/services?limit=200")["items"]
+        service_ids = {s["name"]: s["id"] for s in found}
+        integrations = []
+        for service in services:
+            created = api(
+                port,
+                token,
+                "POST",
+                "/api/v1/integrations",
+                {"service_id": service_ids[service], "name": "Bench", "type": "pagerduty"},
+            )
+            integrations.append((int(created["id"]), str(created["key"])))
     finally:
         tocsin.procs.stop(server)
     paging = tocsin.work / "paging.yaml"
-    paging.write_text(config_paging(smtp_port, "Bench primary"))
+    paging.write_text(config_paging(smtp_port, "Bench primary", services))
     tocsin.cli("apply", "-f", str(paging))
-    return integration
+    return integrations
 
 
 def api_get(port: int, token: str, path: str) -> Any:
@@ -347,22 +385,27 @@ def breakdown(url: str, tokens: dict[str, str], arrived: dict[str, datetime]) ->
     finally:
         engine.dispose()
 
+    # The first start of each kind of job, by the incident it worked for.
+    first_starts: dict[tuple[str, int], datetime] = {}
+    for job in jobs:
+        if job.started_at is None:
+            continue
+        p = job.payload or {}
+        owner = (
+            p.get("incident_id")
+            if job.kind == "escalation.start"
+            else runs.get(p.get("run_id"))
+            if job.kind == "escalation.step"
+            else notifications.get(p.get("notification_id"))
+        )
+        if owner is None:
+            continue
+        known = first_starts.get((job.kind, owner))
+        if known is None or job.started_at < known:
+            first_starts[(job.kind, owner)] = job.started_at
+
     def first_start(kind: str, incident_id: int) -> datetime | None:
-        found = []
-        for job in jobs:
-            if job.kind != kind or job.started_at is None:
-                continue
-            p = job.payload or {}
-            owner = (
-                p.get("incident_id")
-                if kind == "escalation.start"
-                else runs.get(p.get("run_id"))
-                if kind == "escalation.step"
-                else notifications.get(p.get("notification_id"))
-            )
-            if owner == incident_id:
-                found.append(job.started_at)
-        return min(found) if found else None
+        return first_starts.get((kind, incident_id))
 
     def aware(value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
@@ -416,31 +459,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     url = f"sqlite:///{work / 'tocsin.db'}"
-    tocsin = harness.Tocsin(procs, work, url, with_worker=args.embedded_worker)
-    tocsin.env.update(
-        {
-            "TOCSIN_SMTP_HOST": "127.0.0.1",
-            "TOCSIN_SMTP_PORT": str(smtp_port),
-            "TOCSIN_SMTP_TLS": "none",
-            "TOCSIN_SMTP_FROM": "tocsin-bench@example.com",
-        }
-    )
+    tocsin = harness.Tocsin(procs, work, url)
+    tocsin.env.update(smtp_env(smtp_port))
     load = Load(args, tocsin, wrk)
     sent: dict[str, float] = {}
     keys: dict[str, str] = {}
     refusals: dict[str, int] = {}
     try:
         log(f"working in {work}; SMTP server on 127.0.0.1:{smtp_port}")
-        _, routing_key = set_up(tocsin, smtp_port)
+        [(_, routing_key)] = set_up(tocsin, smtp_port, [SERVICE])
         port = harness.free_port()
         server = tocsin.serve(port)
-        for n in range(args.workers):
-            procs.start(
-                f"tocsin worker {n}",
-                [sys.executable, "-c", harness.TOCSIN_CLI, "worker"],
-                env=tocsin.env,
-                log_path=work / f"tocsin-worker-{n}.log",
-            )
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
         # The load's keys are opened first: one incident each, each paging the person on call.
@@ -521,8 +550,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load_ok = int(load_result.get("ok", 0))
     result: dict[str, Any] = {
         "database": "sqlite",
-        "embedded_worker": args.embedded_worker,
-        "workers": args.workers,
         "count": args.count,
         "interval_seconds": args.interval,
         "accepted": len(sent),
@@ -566,21 +593,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-connections", type=int, default=4, help="wrk -c of the load")
     parser.add_argument("--ramp", type=float, default=3.0, help="seconds of load before")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for pages")
-    parser.add_argument("--workers", type=int, default=0, help="separate `tocsin worker`s")
-    parser.add_argument(
-        "--no-embedded-worker",
-        dest="embedded_worker",
-        action="store_false",
-        help="serve with --no-worker (use with --workers)",
-    )
     parser.add_argument("--wrk", help="wrk binary (default: wrk on PATH)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.count is None:
         args.count = 20 if args.quick else 120
-    if not args.embedded_worker and args.workers < 1:
-        parser.error("--no-embedded-worker needs --workers 1 or more")
     return args
 
 
@@ -602,11 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    workers = ("embedded worker" if result["embedded_worker"] else "no embedded worker") + (
-        f" + {result['workers']} worker process(es)" if result["workers"] else ""
-    )
     print(
-        f"alert to first notification ({workers}), {result['accepted']} new incidents, "
+        f"alert to first notification, {result['accepted']} new incidents, "
         f"background {result['load_rate']:g} events/s:\n"
         f"  p50 {result['p50_ms']} ms, p90 {result['p90_ms']} ms, p99 {result['p99_ms']} ms, "
         f"max {result['max_ms']} ms; {result['received']} received, {result['missing']} "

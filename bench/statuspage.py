@@ -9,9 +9,10 @@ The run, in a temporary directory, on loopback only, every load bounded in time 
 process stopped on the way out (also on an error, Ctrl-C or SIGTERM):
 
 1. `tocsin db upgrade` on a fresh SQLite database; `tocsin apply -f` of three services; a
-   PagerDuty integration for the background load. `tocsin serve` (one process, its embedded
-   worker renders the page). Through the REST API: a public status page with five components
-   in two groups, three of them linked to the services.
+   PagerDuty integration for the background load. `tocsin serve` (one process, as shipped:
+   its background engine stores the events and runs the jobs, which render the page).
+   Through the REST API: a public status page with five components in two groups, three of
+   them linked to the services.
 2. An incident is declared and published on the page through the REST API (a real page: an
    unresolved incident with an update, components degraded), and the run waits until the
    public page shows it.
@@ -252,7 +253,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="tocsin-bench-statuspage-"))
     wrk = harness.Wrk(wrk_bin, procs, work, args)
     url = f"sqlite:///{work / 'tocsin.db'}"
-    tocsin = harness.Tocsin(procs, work, url, with_worker=not args.separate_worker)
+    tocsin = harness.Tocsin(procs, work, url)
     peer = Peer(procs, work)
     load: subprocess.Popen[bytes] | None = None
     runs: dict[str, dict[str, Any]] = {}
@@ -263,9 +264,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tocsin.cli("apply", "-f", str(work / "bench.yaml"))
         port = harness.free_port()
         tocsin.serve(port)
-        if args.separate_worker:
-            argv = [sys.executable, "-c", harness.TOCSIN_CLI, "worker"]
-            procs.start("tocsin worker", argv, env=tocsin.env, log_path=work / "worker.log")
         routing_key = set_up(tocsin, port)
         base = f"http://127.0.0.1:{port}"
         paths = {"html": f"/status/{SLUG}/", "summary.json": f"/status/{SLUG}/api/v2/summary.json"}
@@ -379,11 +377,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=6, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="peer/Tocsin rounds per path")
-    parser.add_argument(
-        "--separate-worker",
-        action="store_true",
-        help="serve with --no-worker and run `tocsin worker` as its own process",
-    )
     parser.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
     parser.add_argument("--connections", type=int, default=64, help="wrk -c (default 64)")
     parser.add_argument("--ingest-rate", type=float, default=500.0, help="events/s meanwhile")

@@ -6,9 +6,10 @@ Target (issue 4): escalation timers fire at most 1 s late at p99 with 10,000 pen
 The run, in a temporary directory (SQLite) or a scratch database created on the PostgreSQL
 server given with --database-url (and dropped afterwards):
 
-1. Migrate; start `--workers` real `tocsin worker` processes (`--concurrency` each), or with
-   `--workers 0` a `tocsin serve` whose embedded worker runs the jobs (the way to run
-   SQLite), and wait until a warm-up probe has run.
+1. Migrate; start `tocsin serve`, whose background engine runs the jobs (the default, and
+   the only way on SQLite: `tocsin worker` refuses it), or on PostgreSQL with `--workers N`
+   that many `tocsin worker` processes (`--concurrency` engine threads each); wait until a
+   warm-up probe has run.
 2. Optionally send `--ingest-rate` PagerDuty trigger events per second (over 500 dedup keys)
    to `tocsin serve` for the whole run, as background load.
 3. Queue `--timers` `jobs.probe` jobs (each writes one row when it runs, as a timer that
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     session, service_id=svc.id, name="load", type="pagerduty"
                 )
         port = free_port()
-        if args.workers == 0:  # the embedded worker of `tocsin serve` runs the timers
+        if args.workers == 0:  # the engine of `tocsin serve` runs the timers
             server = children.start("server", "serve", "--port", str(port))
         elif args.ingest_rate > 0:
             server = children.start("server", "serve", "--no-worker", "--port", str(port))
@@ -227,7 +228,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         where = (
             f"{args.workers} worker process(es) × {args.concurrency}"
             if args.workers
-            else "the embedded worker of `tocsin serve`"
+            else "the engine of `tocsin serve`"
         )
         log(f"{where} running on {backend}")
         if args.ingest_rate > 0:
@@ -304,13 +305,15 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="worker processes; 0: the worker inside `tocsin serve` (what SQLite runs best)",
+        default=0,
+        help="`tocsin worker` processes (PostgreSQL only); 0: the engine of `tocsin serve`",
     )
     parser.add_argument("--concurrency", type=int, default=4, help="jobs per worker at once")
     parser.add_argument("--ingest-rate", type=float, default=0.0, help="events/s of load")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
+    if args.workers and not args.database_url:
+        parser.error("--workers needs --database-url: on SQLite `tocsin serve` runs the jobs")
 
     def terminate(signum: int, _frame: Any) -> None:
         # Unwind through run()'s `finally`, which stops the worker and server processes.
@@ -323,9 +326,14 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     load = f", {result['ingest_rate']:g} events/s ingested" if result["ingest_rate"] else ""
+    runner = (
+        f"{result['workers']} worker(s) × {result['concurrency']}"
+        if result["workers"]
+        else "the engine of `tocsin serve`"
+    )
     print(
         f"{result['timers']} timers over {result['spread_seconds']:g} s on {result['backend']}, "
-        f"{result['workers'] or 'embedded'} worker(s) × {result['concurrency']}{load}\n"
+        f"{runner}{load}\n"
         f"  lateness p50 {result['p50_ms']} ms, p90 {result['p90_ms']} ms, "
         f"p99 {result['p99_ms']} ms, max {result['max_ms']} ms; "
         f"{result['late_over_1s']} over 1 s; {result['not_run']} not run\n"
