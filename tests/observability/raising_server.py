@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import tocsin.app
+import tocsin.cli.local
 from tocsin.cli.main import main
 
 _create_app = tocsin.app.create_app
@@ -33,5 +34,7 @@ def create_app(settings: Any, **kwargs: Any) -> Any:
 
 
 if __name__ == "__main__":
-    tocsin.app.create_app = create_app  # what `tocsin serve` builds, plus /boom
+    # What `tocsin serve` builds, plus /boom.
+    tocsin.app.create_app = create_app
+    tocsin.cli.local.create_app = create_app
     main()
