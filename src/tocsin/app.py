@@ -223,7 +223,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     )
     app.fast_routes = {"/v2/enqueue": enqueue}
     app.direct_routes = {b"/v2/enqueue": enqueue}
-    page_cache = PageCache(container.engine, poll_seconds=settings.statuspage_poll_seconds)
+    page_cache = PageCache(container.sessionmaker, poll_seconds=settings.statuspage_poll_seconds)
     app.state.statuspages = page_cache
     app.fast_prefixes = [
         (

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.comms import due as comms_due
 from tocsin.comms.delivery import job_handlers as comms_job_handlers
 from tocsin.config import Settings
-from tocsin.db import make_engine, make_sessionmaker
+from tocsin.db import make_engine
 from tocsin.escalation import engine
 from tocsin.incidents.updates import remind_if_update_overdue
 from tocsin.jobs import builtin as jobs_builtin
@@ -26,6 +26,7 @@ from tocsin.notify.delivery import job_handlers as notify_job_handlers
 from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
+from tocsin.wiring import session_factory
 
 if TYPE_CHECKING:
     from tocsin.alerts.intake import Intake
@@ -176,4 +177,4 @@ def build(settings: Settings) -> Container:
     import tocsin.models  # noqa: F401
 
     engine = make_engine(settings)
-    return Container(settings, engine, make_sessionmaker(engine), build_registry(settings))
+    return Container(settings, engine, session_factory(engine), build_registry(settings))

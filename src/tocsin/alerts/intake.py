@@ -23,7 +23,7 @@ from tocsin.alerts.models import Integration, Outcome
 from tocsin.alerts.pagerduty import ParsedEvent
 from tocsin.alerts.pipeline import EventProcessor, event_row, purge
 from tocsin.alerts.writing import EventWriter, Overloaded, ProcessEventWriter, WriteTurn
-from tocsin.db import utcnow
+from tocsin.db import rebind, utcnow
 
 KEY_CACHE_SECONDS = 5.0
 # Under a trickle of events the processor waits this long between batches so that each one
@@ -85,9 +85,7 @@ class Intake:
         # file, so the event writer's next fsync makes them durable too; and if a machine
         # crash lost one first, it would vanish whole, leaving its events pending to be
         # applied again. The accepted events themselves are always fsynced before the 2xx.
-        applying = sessionmaker(
-            bind=engine.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
-        )
+        applying = rebind(factory, engine.execution_options(sqlite_synchronous="NORMAL"))
         self.processor = EventProcessor(
             applying,
             housekeeping=housekeeping,

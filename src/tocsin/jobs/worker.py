@@ -26,7 +26,7 @@ import structlog
 from sqlalchemy import event, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tocsin.db import transaction, utcnow
+from tocsin.db import rebind, transaction, utcnow
 from tocsin.jobs import wake
 from tocsin.jobs.models import DONE, FAILED, QUEUED, RUNNING, Job
 from tocsin.jobs.queue import enqueue
@@ -89,9 +89,7 @@ class Worker:
         # PostgreSQL: synchronous_commit=off). A machine crash can then lose the last few,
         # each whole: a lost claim leaves its job queued, a lost run leaves it to run again,
         # which at-least-once delivery allows. The database stays consistent either way.
-        self.factory = sessionmaker(
-            bind=engine.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
-        )
+        self.factory = rebind(factory, engine.execution_options(sqlite_synchronous="NORMAL"))
         self._turns: _TurnsOnBegin | None = None
         if engine.dialect.name == "sqlite":
             # One writer: the worker's transactions take turns in-process from their first
@@ -114,9 +112,7 @@ class Worker:
         self.listen = listen
         self.is_postgres = self.engine.dialect.name == "postgresql"
         # Reads that decide whether to claim must not take SQLite's write lock.
-        self._reader = sessionmaker(
-            bind=self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False
-        )
+        self._reader = rebind(factory, self.engine.execution_options(sqlite_begin="DEFERRED"))
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
