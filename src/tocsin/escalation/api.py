@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service
-from tocsin.deps import Admin, CurrentUser, DbSession, Responder
+from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.escalation import engine, policies
 from tocsin.escalation.models import EscalationPolicy, ServicePaging
 from tocsin.escalation.record import paging_record
@@ -34,6 +34,7 @@ from tocsin.escalation.schemas import (
     run_out,
 )
 from tocsin.incidents import queries
+from tocsin.incidents.schemas import IncidentOut, incident_out
 
 router = APIRouter(prefix="/api/v1", tags=["escalation"])
 
@@ -131,6 +132,15 @@ def reassign(ref: Ref, body: ReassignIn, db: DbSession, user: Responder) -> RunO
     incident = queries.get_incident(db, ref)
     run = engine.reassign(db, incident, user_id=body.user_id, by=user)
     return run_out(run, *engine.effective_state(run))
+
+
+@router.post("/incidents/{ref}/acknowledge", response_model=IncidentOut, tags=["incidents"])
+def acknowledge(ref: Ref, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
+    """Acknowledge the incident (someone is on it): its paging stops. On an incident already
+    acknowledged, this acknowledges the pages sent into it since (people paged by hand)."""
+    incident = queries.get_incident(db, ref)
+    engine.acknowledge_pages(db, incident, by=user)
+    return incident_out(incident, settings.base_url)
 
 
 @router.get("/checks")

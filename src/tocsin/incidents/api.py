@@ -16,7 +16,6 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentType, Severity
 from tocsin.definitions.schemas import PhaseName
 from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
-from tocsin.escalation.engine import acknowledge_pages
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.schemas import (
     ActionItemIn,
@@ -134,10 +133,7 @@ def _lifecycle_route(name: str, summary: str) -> Callable[..., IncidentOut]:
 
     def route(ref: Ref, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
         incident = queries.get_incident(db, ref)
-        if name == "acknowledge":
-            acknowledge_pages(db, incident, by=user)  # the incident, and paging stops
-        else:
-            act(db, incident, by=user)
+        act(db, incident, by=user)
         return incident_out(incident, settings.base_url)
 
     route.__name__ = name
@@ -145,8 +141,9 @@ def _lifecycle_route(name: str, summary: str) -> Callable[..., IncidentOut]:
     return route
 
 
+# Acknowledging is `POST /incidents/{ref}/acknowledge` in escalation/api.py: for the person
+# paged it also acknowledges pages sent into an incident already acknowledged.
 for _name, _summary in (
-    ("acknowledge", "Acknowledge the incident (someone is on it)."),
     ("resolve", "Mark the incident resolved (the impact is over)."),
     ("close", "Close a resolved incident (nothing more to do)."),
     ("reopen", "Reopen a resolved or closed incident."),

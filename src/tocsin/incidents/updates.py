@@ -9,11 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
+from tocsin.bus import emit
 from tocsin.catalog.models import User
-from tocsin.comms.sending import update_posted
 from tocsin.db import utcnow
 from tocsin.definitions.models import Phase, UpdateTemplate
 from tocsin.errors import InvalidTransition, ValidationFailed
+from tocsin.incidents.events import UpdatePosted
 from tocsin.incidents.models import Incident, Status, StatusUpdate
 from tocsin.incidents.service import change_status
 from tocsin.incidents.timeline import actor_name, record
@@ -57,7 +58,9 @@ def post_update(
     next_update_at: datetime | None = None,
     by: User | None,
 ) -> StatusUpdate:
-    """Post an update; the incident moves to the phase's status if it is not there already."""
+    """Post an update; the incident moves to the phase's status if it is not there already.
+    Emits `UpdatePosted` (stakeholder communication reacts: internal updates go to the
+    stakeholders and internal channels, external ones to the external channels)."""
     phase = v.one_of(phase, "phase", [p.value for p in Phase])
     visibility = v.one_of(visibility, "visibility", list(VISIBILITIES))
     body = v.text(body, "body", max_len=BODY_MAX, required=True)
@@ -98,9 +101,10 @@ def post_update(
             {"incident_id": incident.id, "update_id": update.id},
             run_at=next_update_at,
         )
-    # Internal updates go to the stakeholders and internal channels, external ones to the
-    # external channels (tocsin.comms): never as a page.
-    update_posted(session, update)
+    emit(
+        session,
+        UpdatePosted(incident.id, update.id, phase, visibility, by.id if by else None),
+    )
     return update
 
 

@@ -18,7 +18,6 @@ from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentType, Phase
 from tocsin.deps import CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError, NotFound, ValidationFailed
-from tocsin.escalation.engine import acknowledge_pages
 from tocsin.escalation.record import panel_context
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident, Status
@@ -255,9 +254,7 @@ def _back(incident: Incident) -> str:
 def change_status(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
     incident = queries.get_incident(db, ref)
     target = text(form, "status")
-    if target == "acknowledged":
-        # Acknowledging also stops paging (escalation.engine.acknowledge_pages).
-        return perform(db, _back(incident), lambda: acknowledge_pages(db, incident, by=user))
+    # Acknowledging also stops paging: escalation reacts to the status change.
     return perform(
         db, _back(incident), lambda: service.change_status(db, incident, target, by=user)
     )

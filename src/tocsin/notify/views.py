@@ -1,4 +1,4 @@
-"""HTML routes: the acknowledge/resolve links in pages, and a person's notification settings."""
+"""HTML routes: a person's notification settings (the links in pages are escalation's)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tocsin.comms import followers
 from tocsin.db import utcnow
 from tocsin.deps import AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError, NotFound
-from tocsin.notify import links, methods, shifts
+from tocsin.notify import methods, shifts
 from tocsin.notify.models import URGENCIES, ContactKind
 from tocsin.notify.service import contact_methods, notifications_of_user
 from tocsin.schedules.views import upcoming_context
@@ -28,30 +28,6 @@ router = APIRouter(include_in_schema=False)
 def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-# --- acknowledge / resolve links ----------------------------------------------------------
-
-
-@router.get("/act/{token}")
-def action_link(token: str, request: Request, db: DbSession) -> Response:
-    """Show what the link will do; never act on GET (mail scanners fetch links)."""
-    state = links.look_up(db, token)
-    context: dict[str, Any] = {"token": token, "state": state, "done": None, "result": None}
-    if state.token is not None and state.problem is None:
-        context["done"] = links.already_done(state.token.incident, state.token.action)
-    return _no_store(render(request, "notify/act.html", context, state.status_code))
-
-
-@router.post("/act/{token}")
-def use_action_link(token: str, request: Request, db: DbSession) -> Response:
-    """Acknowledge or resolve as the person the page was sent to; the link then stops working.
-
-    No session or CSRF token here: the unguessable, single-use token is the credential, and
-    only a POST from the confirmation page uses it."""
-    state, message = links.use(db, token)
-    context = {"token": token, "state": state, "done": None, "result": message}
-    return _no_store(render(request, "notify/act.html", context, state.status_code))
 
 
 # --- a person's notification settings -----------------------------------------------------

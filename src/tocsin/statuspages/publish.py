@@ -19,6 +19,7 @@ from tocsin import validation as v
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, ValidationFailed
+from tocsin.incidents.events import IncidentEdited
 from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import actor_name, record
 from tocsin.incidents.updates import BODY_MAX, post_update
@@ -300,6 +301,17 @@ def preview(draft: Draft, view: PageView) -> tuple[PageView, IncidentView]:
     view.incidents = [incident, *(i for i in view.incidents if i is not existing)]
     set_indicator(view)
     return view, incident
+
+
+def on_incident_edited(session: Session, event: IncidentEdited) -> None:
+    """An incident became, or stopped being, a drill or restricted: status pages drop such
+    incidents when they render, so render them again (`withdraw_hidden`)."""
+    if not event.visibility_changed:
+        return
+    incident = session.get(Incident, event.incident_id)
+    if incident is not None:
+        by = session.get(User, event.by_id) if event.by_id is not None else None
+        withdraw_hidden(session, incident, by=by)
 
 
 def withdraw_hidden(session: Session, incident: Incident, *, by: User | None) -> set[int]:
