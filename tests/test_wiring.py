@@ -3,30 +3,46 @@ transaction of the change that caused it."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.escalation.conftest import person, work
 from tests.notify.conftest import SmtpServer, settings, smtp  # noqa: F401
+from tocsin.alerts import service as alerts
+from tocsin.alerts.apply import Applier
+from tocsin.alerts.events import AlertOpened, AlertResolved
+from tocsin.alerts.models import Alert, Integration
+from tocsin.alerts.models import Event as Received
+from tocsin.alerts.pagerduty import ParsedEvent
+from tocsin.alerts.pipeline import event_row
 from tocsin.bootstrap import Container
-from tocsin.bus import Bus, session_info
+from tocsin.bus import Bus, Event, session_info
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, User
 from tocsin.comms import followers
 from tocsin.comms.models import CommsDelivery, Stakeholder
 from tocsin.config import Settings
-from tocsin.db import make_sessionmaker
+from tocsin.db import make_sessionmaker, transaction, utcnow
 from tocsin.escalation import engine, policies
+from tocsin.escalation.events import PageAcknowledged
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, TimelineEntry
 from tocsin.incidents.updates import post_update
 from tocsin.jobs.models import Job
+from tocsin.jobs.worker import Worker
 from tocsin.notify import methods
-from tocsin.notify.models import Notification
+from tocsin.notify.events import NotificationSent
+from tocsin.notify.models import Notification, ShiftNotice
 from tocsin.notify.service import contact_methods
+from tocsin.schedules import service as schedules
 from tocsin.statuspages import publish
 from tocsin.statuspages import service as statuspages
+from tocsin.subscribers import service as subscribers
+from tocsin.subscribers.models import Delivery
+from tocsin.wiring import build_bus
 
 
 @pytest.fixture
@@ -52,6 +68,15 @@ def _summaries(db: Session, incident_id: int, kind: str) -> list[str]:
             .order_by(TimelineEntry.id)
         )
     )
+
+
+def _send(session: Session, integration: Integration, action: str, dedup_key: str) -> None:
+    """An event from the sender, applied as the event processor applies it."""
+    parsed = ParsedEvent(routing_key="", action=action, dedup_key=dedup_key, summary="Disk full")
+    row = Received(**event_row(integration.id, parsed, raw=None, received_at=utcnow()))
+    session.add(row)
+    session.flush()
+    Applier(session).apply_all([row])
 
 
 def test_declaring_on_a_followed_service_adds_its_followers_and_starts_paging(
@@ -176,3 +201,83 @@ def test_an_internal_update_goes_to_the_stakeholders(
     update = post_update(db, incident, phase="investigating", body="Looking into it.", by=admin)
     deliveries = db.scalars(select(CommsDelivery).where(CommsDelivery.update_id == update.id))
     assert [d.user_id for d in deliveries] == [responder.id]
+
+
+def test_a_schedule_change_tells_the_people_whose_shifts_changed(
+    db: Session, admin: User, responder: User
+) -> None:
+    schedule = schedules.create_schedule(db, name="Primary", timezone="UTC")
+    schedules.add_layer(
+        db,
+        schedule,
+        {
+            "name": "Daily",
+            "shift_length": 1,
+            "shift_unit": "days",
+            "handoff_time": "00:00",
+            "start_date": date.today() - timedelta(days=7),
+            "member_ids": [responder.id],
+        },
+    )
+    now = utcnow()
+    schedules.add_override(
+        db,
+        schedule,
+        user_id=admin.id,
+        start=now + timedelta(days=2),
+        end=now + timedelta(days=3),
+        by=admin,
+    )
+    notices = db.scalars(select(ShiftNotice).where(ShiftNotice.kind == "changed")).all()
+    told = {n.user_id: n.data["cause"] for n in notices if "override" in n.data["cause"]}
+    assert told == {admin.id: "override by Ada Admin", responder.id: "override by Ada Admin"}
+
+
+def test_a_component_change_is_queued_for_the_page_subscribers(
+    db: Session,
+    settings: Settings,  # noqa: F811
+    admin: User,
+) -> None:
+    page = statuspages.create_page(db, {"name": "Acme", "slug": "acme", "owner_user_id": admin.id})
+    component = statuspages.create_component(db, page, {"name": "API"})
+    subscribers.add_subscriber(
+        db, page, email="fan@example.com", skip_confirmation=True, by=admin, settings=settings
+    )
+    statuspages.set_component_status(db, component, "partial_outage", by=admin)
+    assert [d.kind for d in db.scalars(select(Delivery))] == ["component_update"]
+
+
+def test_alert_and_page_events_are_emitted(
+    container: Container,
+    settings: Settings,  # noqa: F811
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    seen: list[Event] = []
+    bus = build_bus()  # the real reactions, and a handler recording these events
+    for kind in (AlertOpened, AlertResolved, NotificationSent, PageAcknowledged):
+        bus.subscribe(kind, lambda session, event: seen.append(event))
+    factory = make_sessionmaker(container.engine, info=session_info(bus))
+    with transaction(factory) as session:
+        carol = person(session, settings, "Carol")
+        service = catalog.create_service(session, name="Disks")
+        policy = policies.create_policy(
+            session,
+            name="Carol",
+            repeat=0,
+            levels=[{"delay_minutes": 5, "targets": [{"kind": "user", "id": carol.id}]}],
+        )
+        policies.set_service_paging(session, service, policy_id=policy.id)
+        integration, _ = alerts.create_integration(session, service_id=service.id, name="Prom")
+    with transaction(factory) as session:
+        _send(session, integration, "trigger", "disk")
+        alert = session.scalars(select(Alert)).one()
+    assert seen == [
+        AlertOpened(alert.id, integration.id, service.id, alert.incident_id, "disk",
+                    "error", "Disk full", joined=False)
+    ]  # fmt: skip
+    Worker(factory, container.registry, listen=False).run_until_idle()  # pages Carol
+    (sent,) = seen[1:]
+    assert isinstance(sent, NotificationSent) and sent.user_id == carol.id
+    with transaction(factory) as session:
+        _send(session, integration, "resolve", "disk")
+    assert seen[-1] == AlertResolved(alert.id, service.id, alert.incident_id)

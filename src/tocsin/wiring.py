@@ -14,7 +14,11 @@ from tocsin.comms import sending as comms_sending
 from tocsin.db import make_sessionmaker
 from tocsin.escalation import engine as escalation
 from tocsin.incidents import events as incident_events
+from tocsin.notify import shifts as shift_notices
+from tocsin.schedules.events import ScheduleChanged
 from tocsin.statuspages import publish as statuspage_publish
+from tocsin.statuspages.events import PageEvent
+from tocsin.subscribers import service as subscribers
 
 
 def build_bus() -> Bus:
@@ -32,6 +36,11 @@ def build_bus() -> Bus:
     bus.subscribe(incident_events.IncidentEdited, comms_followers.on_incident_edited)
     # An update posted: it goes to the stakeholders and the matching channels.
     bus.subscribe(incident_events.UpdatePosted, comms_sending.on_update_posted)
+    # A schedule changed: the people whose shifts changed are told.
+    bus.subscribe(ScheduleChanged, shift_notices.on_schedule_changed)
+    # A status page published an update, a component change or a maintenance reminder: its
+    # subscribers are told.
+    bus.subscribe(PageEvent, subscribers.on_page_event_published)
     return bus
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tocsin.alerts.events import AlertOpened, AlertResolved
 from tocsin.alerts.models import (
     PENDING,
     Alert,
@@ -37,6 +38,7 @@ from tocsin.alerts.rules import (
     grouping_key,
     matches,
 )
+from tocsin.bus import emit
 from tocsin.catalog.models import Service
 from tocsin.db import utcnow
 from tocsin.definitions.models import Severity
@@ -414,6 +416,13 @@ class Applier:
                 "event_id": stored.id,
             },
         )
+        emit(
+            self.session,
+            AlertOpened(
+                alert.id, integration.id, service_id, incident.id, alert.dedup_key,
+                alert.severity, alert.summary, joined,
+            ),
+        )  # fmt: skip
 
     def _incident_for(
         self, alert: Alert, event: ParsedEvent, settings: AlertSettings
@@ -515,6 +524,7 @@ class Applier:
         alert.resolved_at = stored.received_at
         self._closed(alert)
         self._done(stored, Outcome.resolved, f"resolved alert {alert.id}")
+        emit(self.session, AlertResolved(alert.id, alert.service_id, alert.incident_id))
         if incident is None:
             return
         self._timeline(incident, f"Alert resolved{note}: {alert.summary}", alert)

@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.bus import emit
 from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import utcnow
@@ -29,6 +30,7 @@ from tocsin.notify.channels import (
     Destination,
     apprise_plugin,
 )
+from tocsin.notify.events import NotificationSent
 from tocsin.notify.messages import PageMessage, page_message, test_message
 from tocsin.notify.models import (
     ActionKind,
@@ -206,6 +208,7 @@ def deliver(
         by=None,
         body=notification.reason,
     )
+    emit(session, NotificationSent(notification.id, incident.id, user.id, method.id, method.kind))
     log.info("notify.sent", notification_id=notification.id, channel=method.kind)
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import ValidationFailed
-from tocsin.notify.shifts import watching
+from tocsin.schedules.changes import changing
 from tocsin.schedules.models import Layer, LayerEvent, LayerKind
 from tocsin.schedules.rotation import zone
 
@@ -151,7 +151,7 @@ def import_calendar(
             LayerEvent(layer_id=layer.id, user_id=user.id, start=start, end=end, uid=uid,
                        summary=summary)
         )  # fmt: skip
-    with watching(session, layer.schedule, cause=f"calendar of layer “{layer.name}” imported"):
+    with changing(session, layer.schedule, cause=f"calendar of layer “{layer.name}” imported"):
         session.execute(delete(LayerEvent).where(LayerEvent.layer_id == layer.id))
         session.add_all(rows)
     report = {
