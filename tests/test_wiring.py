@@ -1,14 +1,17 @@
 """The composition root: each reaction wired in `build_bus` happens through the bus, in the
-transaction of the change that caused it."""
+transaction of the change that caused it; the pages show other domains' cards; `tocsin check`
+collects every domain's findings."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.conftest import browser_login
 from tests.escalation.conftest import person, work
 from tests.notify.conftest import SmtpServer, settings, smtp  # noqa: F401
 from tocsin.alerts import service as alerts
@@ -18,6 +21,7 @@ from tocsin.alerts.models import Alert, Integration
 from tocsin.alerts.models import Event as Received
 from tocsin.alerts.pagerduty import ParsedEvent
 from tocsin.alerts.pipeline import event_row
+from tocsin.app import create_app
 from tocsin.bootstrap import Container
 from tocsin.bus import Bus, Event, session_info
 from tocsin.catalog import service as catalog
@@ -42,6 +46,7 @@ from tocsin.statuspages import publish
 from tocsin.statuspages import service as statuspages
 from tocsin.subscribers import service as subscribers
 from tocsin.subscribers.models import Delivery
+from tocsin.web.cards import Cards
 from tocsin.wiring import build_bus
 
 
@@ -281,3 +286,22 @@ def test_alert_and_page_events_are_emitted(
     with transaction(factory) as session:
         _send(session, integration, "resolve", "disk")
     assert seen[-1] == AlertResolved(alert.id, service.id, alert.incident_id)
+
+
+def test_the_incident_page_shows_only_the_cards_wired_for_it(
+    settings: Settings,  # noqa: F811
+    container: Container,
+    db: Session,
+    admin: User,
+) -> None:
+    incident = incidents.declare(db, by=admin, title="Checkout down")
+    db.commit()
+    app = create_app(settings, container=container)
+    with TestClient(app, base_url="http://testserver") as client:
+        browser_login(client, admin.email)
+        wired = client.get(f"/incidents/{incident.reference}").text
+        assert all(f'id="{card}"' in wired for card in ("paging", "communication"))
+        app.state.cards = Cards()  # the incident page does not need the other domains
+        bare = client.get(f"/incidents/{incident.reference}")
+        assert bare.status_code == 200 and "Checkout down" in bare.text
+        assert 'id="paging"' not in bare.text and 'id="communication"' not in bare.text

@@ -29,6 +29,7 @@ from tocsin.statuspages.public import PREFIX as STATUS_PREFIX
 from tocsin.statuspages.public import StatusPagesEndpoint
 from tocsin.web.errors import install_error_handlers
 from tocsin.web.templating import make_templates
+from tocsin.wiring import build_cards, build_checks
 
 log = structlog.get_logger("tocsin.app")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -216,6 +217,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.state.container = container
     app.state.sessionmaker = container.sessionmaker
     app.state.templates = make_templates()
+    app.state.cards = build_cards()  # other domains' cards on a domain's page
+    app.state.checks = build_checks()  # what `tocsin check` and the escalation page find
     metrics = Metrics()
     app.state.metrics = metrics
     enqueue = EnqueueEndpoint(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service
+from tocsin.db import utcnow
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.escalation import engine, policies
 from tocsin.escalation.models import EscalationPolicy, ServicePaging
@@ -33,6 +34,7 @@ from tocsin.escalation.schemas import (
     policy_out,
     run_out,
 )
+from tocsin.findings import Checks
 from tocsin.incidents import queries
 from tocsin.incidents.schemas import IncidentOut, incident_out
 
@@ -144,13 +146,11 @@ def acknowledge(ref: Ref, db: DbSession, user: Responder, settings: AppSettings)
 
 
 @router.get("/checks")
-def checks(db: DbSession, user: CurrentUser, weeks: int = 4) -> dict:
+def checks(request: Request, db: DbSession, user: CurrentUser, weeks: int = 4) -> dict:
     """What `tocsin check` finds: schedule gaps, services paging nobody, policies reaching
-    nobody, people without a working contact method."""
-    from tocsin.db import utcnow
-    from tocsin.escalation.checks import run_checks
-
-    findings = run_checks(db, utcnow(), weeks=max(1, min(weeks, 52)))
+    nobody, people without a working contact method, channels that cannot be sent to."""
+    found: Checks = request.app.state.checks
+    findings = found.run(db, utcnow(), weeks=max(1, min(weeks, 52)))
     return {
         "ok": not any(f.severity == "problem" for f in findings),
         "findings": [f.as_dict() for f in findings],

@@ -14,12 +14,14 @@ from starlette.datastructures import FormData
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
+from tocsin.db import utcnow
 from tocsin.deps import Admin, CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError
 from tocsin.escalation import engine, links, policies
 from tocsin.escalation.api import services_using
 from tocsin.escalation.models import LowUrgency
 from tocsin.escalation.windows import DAY_NAMES
+from tocsin.findings import Checks
 from tocsin.incidents import queries
 from tocsin.notify.links import look_up
 from tocsin.web.actions import perform
@@ -48,9 +50,7 @@ def policies_page(request: Request, db: DbSession, user: CurrentUser) -> Respons
     rows = [(p, services_using(db, p)) for p in policies.list_policies(db)]
     services = db.scalars(select(Service).order_by(Service.name)).all()
     paging = {s.id: policies.paging_for(db, s.id) for s in services}
-    from tocsin.db import utcnow
-    from tocsin.escalation.checks import run_checks
-
+    found: Checks = request.app.state.checks
     return render(
         request,
         "escalation/policies.html",
@@ -59,7 +59,7 @@ def policies_page(request: Request, db: DbSession, user: CurrentUser) -> Respons
             "rows": rows,
             "services": services,
             "paging": paging,
-            "findings": run_checks(db, utcnow()),
+            "findings": found.run(db, utcnow()),
         },
     )
 

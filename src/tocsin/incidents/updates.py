@@ -21,7 +21,6 @@ from tocsin.incidents.timeline import actor_name, record
 from tocsin.jobs.queue import enqueue
 
 VISIBILITIES = ("internal", "external")
-PLACEHOLDERS = ("title", "reference", "services", "severity", "status", "impact", "next_update")
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 BODY_MAX = 10_000
 

@@ -12,16 +12,14 @@ from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from tocsin.catalog.models import Service, Team, User
-from tocsin.comms.panel import panel_context as communication_panel
 from tocsin.db import utcnow
 from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentType, Phase
 from tocsin.deps import CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError, NotFound, ValidationFailed
-from tocsin.escalation.record import panel_context
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident, Status
-from tocsin.statuspages.composer import composer_panel
+from tocsin.web import cards
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
     Form,
@@ -228,9 +226,8 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         "today": utcnow().date(),
         "now": utcnow(),
         "section": "incidents",
-        "paging": panel_context(db, incident),
-        "comms": communication_panel(db, incident, getattr(request.state, "user", None)),
-        "statuspage": composer_panel(db, incident, request),
+        # Paging, communication and status pages show their cards here (tocsin.wiring).
+        **cards.for_page(request, cards.INCIDENT, db, incident),
     }
 
 

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
-from tocsin.comms import followers
 from tocsin.db import utcnow
 from tocsin.deps import AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError, NotFound
@@ -18,6 +17,7 @@ from tocsin.notify import methods, shifts
 from tocsin.notify.models import URGENCIES, ContactKind
 from tocsin.notify.service import contact_methods, notifications_of_user
 from tocsin.schedules.views import upcoming_context
+from tocsin.web import cards
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, optional_int, text, values
 from tocsin.web.templating import render
@@ -72,7 +72,8 @@ def _page(
         "form": form or {},
         "shift_pref": shifts.preference(db, owner),
         "shift_notices": shifts.notices_of_user(db, owner, limit=20),
-        "followed": followers.followed_by(db, owner),
+        # Services followed: communication's card (tocsin.wiring).
+        **cards.for_page(request, cards.USER_NOTIFICATIONS, db, owner),
     }
     return _no_store(render(request, "notify/user.html", context, status))
 
