@@ -33,6 +33,7 @@ run: install
 test: install-test
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/lint-imports
 	TOCSIN_TEST_DB=sqlite $(BIN)/python -m pytest -p no:cacheprovider
 	@if [ -n "$$TOCSIN_TEST_POSTGRES_URL" ]; then \
 	  echo "== again on PostgreSQL"; \
@@ -44,6 +45,7 @@ test: install-test
 lint: install-test
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/lint-imports
 
 format: install-test
 	$(BIN)/ruff format src tests
