@@ -7,11 +7,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+# Every model, so that relationships between domains resolve in any process (a worker
+# imports no routes).
+import tocsin.models  # noqa: F401
+from tocsin.alerts.heartbeat import check_heartbeats_job
+from tocsin.alerts.intake import Intake, housekeeping_for
 from tocsin.comms import due as comms_due
 from tocsin.comms.delivery import job_handlers as comms_job_handlers
 from tocsin.config import Settings
@@ -27,9 +32,6 @@ from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
 from tocsin.wiring import session_factory
-
-if TYPE_CHECKING:
-    from tocsin.alerts.intake import Intake
 
 
 def _update_due(session: Session, payload: dict[str, Any]) -> None:
@@ -54,8 +56,6 @@ def _escalation_step(session: Session, payload: dict[str, Any]) -> None:
 
 
 def _check_heartbeats(session: Session, payload: dict[str, Any]) -> None:
-    from tocsin.alerts.heartbeat import check_heartbeats_job
-
     check_heartbeats_job(session, payload)
 
 
@@ -128,8 +128,6 @@ class Container:
     @cached_property
     def intake(self) -> Intake:
         """This process's ingestion state (key cache, group-commit writer, event processor)."""
-        from tocsin.alerts.intake import Intake, housekeeping_for
-
         built = Intake(
             self.sessionmaker,
             rate_per_minute=self.settings.ingest_rate_limit_per_minute,
@@ -172,9 +170,5 @@ class Container:
 
 
 def build(settings: Settings) -> Container:
-    # Every model, so that relationships between domains resolve in any process (a worker
-    # imports no routes).
-    import tocsin.models  # noqa: F401
-
     engine = make_engine(settings)
     return Container(settings, engine, session_factory(engine), build_registry(settings))

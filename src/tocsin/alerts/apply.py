@@ -30,8 +30,7 @@ from tocsin.alerts.models import (
     Outcome,
     SuppressionRule,
 )
-from tocsin.alerts.pagerduty import ParsedEvent
-from tocsin.alerts.pipeline import decode_event
+from tocsin.alerts.pagerduty import ParsedEvent, decode_event
 from tocsin.alerts.rules import (
     DEFAULT_SEVERITY_MAP,
     DEFAULT_URGENCY_MAP,

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from tocsin.alerts import generic
 from tocsin.alerts.alertmanager import parse_webhook
 from tocsin.alerts.hotpath import BodyTooLarge, pd_error, read_body
 from tocsin.alerts.intake import Intake, KeyInfo, RateLimited
@@ -186,8 +187,6 @@ async def _generic_events(
     request: Request, info: KeyInfo, raw: bytes
 ) -> list[tuple[ParsedEvent, str | None]]:
     """A generic webhook: any body is accepted; one the mapping cannot read still alerts."""
-    from tocsin.alerts import generic
-
     mapping = await run_in_threadpool(_intake(request).mapping, info)
     try:
         body: Any = msgspec.json.decode(raw)

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tocsin.alerts import generic
 from tocsin.alerts.models import Integration, Outcome
 from tocsin.alerts.pagerduty import ParsedEvent
 from tocsin.alerts.pipeline import EventProcessor, event_row, purge
@@ -144,8 +145,6 @@ class Intake:
 
     def mapping(self, info: KeyInfo) -> Any:
         """A generic webhook's JMESPath mapping (blocking: may query the database)."""
-        from tocsin.alerts import generic
-
         hit = self._mappings.get(info.integration_id)
         if hit is not None and hit[0] >= time.monotonic():
             return hit[1]
@@ -239,7 +238,6 @@ class Intake:
 def housekeeping_for(raw_days: int, event_days: int) -> Any:
     """The processor's periodic work (hourly): retention. Missed heartbeats are checked by
     the periodic job `alerts.check_heartbeats` (registered in bootstrap)."""
-    from tocsin.db import utcnow
 
     def run(session: Session) -> None:
         purge(session, now=utcnow(), raw_days=raw_days, event_days=event_days)

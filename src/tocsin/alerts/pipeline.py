@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tocsin.alerts.apply import Applier
 from tocsin.alerts.models import PENDING, Event, Outcome, RepeatMark
 from tocsin.alerts.pagerduty import DEDUP_MAX, SEVERITIES, SUMMARY_MAX, ParsedEvent
 from tocsin.alerts.writing import WriteTurn
@@ -112,15 +113,6 @@ def event_row(
     }
 
 
-def decode_event(data: str) -> ParsedEvent:
-    """The normalized event stored in `events.data`."""
-    try:
-        return msgspec.json.decode(data, type=ParsedEvent)
-    except msgspec.ValidationError:
-        # Rows written before the pipeline existed hold the received body instead.
-        return ParsedEvent(routing_key="", action="trigger", dedup_key=None)
-
-
 def as_dict(event: ParsedEvent) -> dict[str, Any]:
     return asdict(event)
 
@@ -153,8 +145,6 @@ def process_batch(
     If applying the batch fails, the events are retried one at a time so that one bad event
     cannot hold up the rest; an event that fails alone is marked `failed` with the error.
     """
-    from tocsin.alerts.apply import Applier
-
     try:
         with transaction(factory) as session:
             if not _take_lock(session):
@@ -166,8 +156,6 @@ def process_batch(
 
 
 def _one_at_a_time(factory: sessionmaker[Session], limit: int) -> int:
-    from tocsin.alerts.apply import Applier
-
     done = 0
     while done < limit:
         event_id: int | None = None

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from tocsin.cli.client import Api, save_login
+from tocsin.cli.client import Api, config_path, save_login
 from tocsin.cli.output import console, emit_json, fail, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts")]
@@ -36,8 +36,6 @@ def login(
 
 def logout() -> None:
     """Forget the saved server and token."""
-    from tocsin.cli.client import config_path
-
     path = config_path()
     if path.exists():
         path.unlink()

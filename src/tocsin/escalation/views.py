@@ -24,6 +24,7 @@ from tocsin.escalation.windows import DAY_NAMES
 from tocsin.findings import Checks
 from tocsin.incidents import queries
 from tocsin.notify.links import look_up
+from tocsin.schedules.models import Schedule
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, int_list, optional_int, redirect, text
 from tocsin.web.templating import render
@@ -35,8 +36,6 @@ SPARE_LEVELS = 1
 
 
 def _choices(db: Session) -> dict[str, Any]:
-    from tocsin.schedules.models import Schedule
-
     return {
         "all_users": db.scalars(select(User).where(User.active).order_by(User.name)).all(),
         "all_teams": db.scalars(select(Team).order_by(Team.name)).all(),

@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from tocsin.catalog.models import Service
-from tocsin.definitions.models import IncidentRole
+from tocsin.definitions.models import IncidentRole, Severity
 from tocsin.errors import NotFound, ValidationFailed
 from tocsin.incidents.models import (
     ActionItem,
@@ -182,8 +182,6 @@ def get_action_item(session: Session, item_id: int) -> ActionItem:
 
 def counts_by_status_and_severity(session: Session) -> list[tuple[str, str | None, int]]:
     """(status, severity name, count) for the metrics endpoint."""
-    from tocsin.definitions.models import Severity
-
     rows = session.execute(
         select(Incident.status, Severity.name, func.count(Incident.id))
         .outerjoin(Severity, Severity.id == Incident.severity_id)

@@ -26,7 +26,7 @@ import structlog
 from sqlalchemy import event, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tocsin.db import rebind, transaction, utcnow
+from tocsin.db import UTCDateTime, rebind, transaction, utcnow
 from tocsin.jobs import wake
 from tocsin.jobs.models import DONE, FAILED, QUEUED, RUNNING, Job
 from tocsin.jobs.queue import enqueue
@@ -508,8 +508,6 @@ class _TurnsOnBegin:
 
 
 def _as_utc(value: Any) -> datetime:
-    from tocsin.db import UTCDateTime
-
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     result = UTCDateTime().process_result_value(value, None)

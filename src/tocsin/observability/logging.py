@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+import uuid
 
 import structlog
 
@@ -36,9 +38,6 @@ def configure_logging(settings: Settings) -> None:
 
 async def access_log(request, call_next):  # type: ignore[no-untyped-def]
     """One structured line per request, with a request id echoed in X-Request-ID."""
-    import time
-    import uuid
-
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
     structlog.contextvars.bind_contextvars(request_id=request_id)
     start = time.perf_counter()
