@@ -27,10 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from tocsin.catalog.models import User  # noqa: E402
 from tocsin.config import Settings  # noqa: E402
-from tocsin.db import make_engine, make_sessionmaker, transaction  # noqa: E402
+from tocsin.db import make_engine, transaction  # noqa: E402
 from tocsin.migrate import upgrade  # noqa: E402
 from tocsin.schedules.models import Layer, Override, Schedule  # noqa: E402
 from tocsin.schedules.oncall import on_call_many  # noqa: E402
+from tocsin.wiring import session_factory  # noqa: E402
 
 SCHEDULES = 1000
 PEOPLE = 100
@@ -42,7 +43,7 @@ BUSINESS_HOURS = [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00"
 def build(settings: Settings, now: datetime) -> list[int]:
     engine = make_engine(settings)
     upgrade(engine, settings)
-    factory = make_sessionmaker(engine)
+    factory = session_factory(engine)
     rng = random.Random(4)
     year_ago = (now - timedelta(days=365)).date()
     with transaction(factory) as session:
@@ -107,7 +108,7 @@ def main() -> None:
         settings = Settings(database_url=url, env="test")
         ids = build(settings, now)
         engine = make_engine(settings)
-        factory = make_sessionmaker(engine)
+        factory = session_factory(engine)
 
         def measure(runs: int, offset: int) -> tuple[list[float], int]:
             timings, covered = [], 0

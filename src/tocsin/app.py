@@ -18,18 +18,47 @@ from sqlalchemy import text
 from sqlalchemy.orm import configure_mappers
 
 from tocsin import __version__
+from tocsin.alerts import api as alerts_api
+from tocsin.alerts import ingest as alerts_ingest
+from tocsin.alerts import opsgenie_routes
+from tocsin.alerts import views as alerts_views
 from tocsin.alerts.hotpath import EnqueueEndpoint
+from tocsin.auth import api as auth_api
+from tocsin.auth import views as auth_views
 from tocsin.bootstrap import Container, build
+from tocsin.catalog import api as catalog_api
+from tocsin.catalog import views as catalog_views
+from tocsin.comms import api as comms_api
+from tocsin.comms import views as comms_views
 from tocsin.config import Settings
+from tocsin.definitions import api as definitions_api
+from tocsin.definitions import views as definitions_views
 from tocsin.deps import CurrentUser, DbSession
+from tocsin.escalation import api as escalation_api
+from tocsin.escalation import views as escalation_views
+from tocsin.incidents import api as incidents_api
+from tocsin.incidents import live as incidents_live
+from tocsin.incidents import views as incidents_views
+from tocsin.notify import api as notify_api
+from tocsin.notify import views as notify_views
 from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import Metrics
+from tocsin.schedules import api as schedules_api
+from tocsin.schedules import views as schedules_views
+from tocsin.statuspages import api as statuspages_api
+from tocsin.statuspages import composer as statuspages_composer
+from tocsin.statuspages import maintenance_views as statuspages_maintenance
+from tocsin.statuspages import views as statuspages_views
 from tocsin.statuspages.cache import PageCache
 from tocsin.statuspages.public import PREFIX as STATUS_PREFIX
 from tocsin.statuspages.public import StatusPagesEndpoint
+from tocsin.subscribers import api as subscribers_api
+from tocsin.subscribers import public as subscribers_public
+from tocsin.subscribers import views as subscribers_views
 from tocsin.web.errors import install_error_handlers
 from tocsin.web.middleware import HttpMiddleware, Intercept
 from tocsin.web.templating import make_templates
+from tocsin.wiring import build_cards, build_checks
 
 log = structlog.get_logger("tocsin.app")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -46,35 +75,6 @@ QUIET_PATHS = frozenset({ENQUEUE_PATH})
 
 
 def _routers() -> list[APIRouter]:
-    from tocsin.alerts import api as alerts_api
-    from tocsin.alerts import ingest as alerts_ingest
-    from tocsin.alerts import opsgenie_routes
-    from tocsin.alerts import views as alerts_views
-    from tocsin.auth import api as auth_api
-    from tocsin.auth import views as auth_views
-    from tocsin.catalog import api as catalog_api
-    from tocsin.catalog import views as catalog_views
-    from tocsin.comms import api as comms_api
-    from tocsin.comms import views as comms_views
-    from tocsin.definitions import api as definitions_api
-    from tocsin.definitions import views as definitions_views
-    from tocsin.escalation import api as escalation_api
-    from tocsin.escalation import views as escalation_views
-    from tocsin.incidents import api as incidents_api
-    from tocsin.incidents import live as incidents_live
-    from tocsin.incidents import views as incidents_views
-    from tocsin.notify import api as notify_api
-    from tocsin.notify import views as notify_views
-    from tocsin.schedules import api as schedules_api
-    from tocsin.schedules import views as schedules_views
-    from tocsin.statuspages import api as statuspages_api
-    from tocsin.statuspages import composer as statuspages_composer
-    from tocsin.statuspages import maintenance_views as statuspages_maintenance
-    from tocsin.statuspages import views as statuspages_views
-    from tocsin.subscribers import api as subscribers_api
-    from tocsin.subscribers import public as subscribers_public
-    from tocsin.subscribers import views as subscribers_views
-
     return [
         alerts_ingest.router,
         opsgenie_routes.router,
@@ -194,8 +194,10 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.state.container = container
     app.state.sessionmaker = container.sessionmaker
     app.state.templates = make_templates()
+    app.state.cards = build_cards()  # other domains' cards on a domain's page
+    app.state.checks = build_checks()  # what `tocsin check` and the escalation page find
     app.state.metrics = metrics
-    page_cache = PageCache(container.engine, poll_seconds=settings.statuspage_poll_seconds)
+    page_cache = PageCache(container.sessionmaker, poll_seconds=settings.statuspage_poll_seconds)
     app.state.statuspages = page_cache
 
     install_error_handlers(app)

@@ -19,7 +19,7 @@ from tocsin.comms import due as comms_due
 from tocsin.comms.delivery import job_handlers as comms_job_handlers
 from tocsin.comms.stakeholders import stakeholder_of
 from tocsin.config import Settings
-from tocsin.db import make_engine, make_sessionmaker, utcnow
+from tocsin.db import make_engine, utcnow
 from tocsin.escalation import engine
 from tocsin.incidents import access as incident_access
 from tocsin.incidents.updates import remind_if_update_overdue
@@ -38,6 +38,7 @@ from tocsin.notify.service import paged_for
 from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
+from tocsin.wiring import session_factory
 
 
 def _update_due(session: Session, payload: dict[str, Any]) -> None:
@@ -190,7 +191,7 @@ class Container:
         """The engine of a process: storing and applying events (`events`: a process that
         serves HTTP), and running jobs (`jobs`). One thread on SQLite, the only background
         writer; on PostgreSQL `threads` (default `worker_concurrency`)."""
-        writer = EventWriter(self.engine, self.inbox) if events else None
+        writer = EventWriter(self.sessionmaker, self.inbox) if events else None
         runner = self.runner(metrics=metrics) if jobs else None
         works: list[Work] = [w for w in (writer, runner) if w is not None]
         if self.engine.dialect.name == "sqlite":
@@ -215,4 +216,4 @@ def wire_incident_access() -> None:
 def build(settings: Settings) -> Container:
     wire_incident_access()
     engine = make_engine(settings)
-    return Container(settings, engine, make_sessionmaker(engine), build_registry(settings))
+    return Container(settings, engine, session_factory(engine), build_registry(settings))

@@ -110,8 +110,18 @@ def make_engine(settings: Settings) -> Engine:
     return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+def make_sessionmaker(
+    engine: Engine, *, info: dict[str, Any] | None = None
+) -> sessionmaker[Session]:
+    """The session factory; `info` (the composition root's event bus) is in every session's
+    `Session.info`."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True, info=info)
+
+
+def rebind(factory: sessionmaker[Session], bind: Engine) -> sessionmaker[Session]:
+    """A factory like `factory` (its bus included) on `bind`, e.g. the same engine with other
+    execution options; session events listened for on it stay its own."""
+    return sessionmaker(**{**factory.kw, "bind": bind})
 
 
 @contextmanager

@@ -9,8 +9,9 @@ from alembic.config import Config
 from sqlalchemy import Engine
 
 from tocsin.config import Settings
-from tocsin.db import make_sessionmaker, transaction
+from tocsin.db import transaction
 from tocsin.definitions.service import ensure_defaults
+from tocsin.wiring import session_factory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -28,5 +29,5 @@ def upgrade(engine: Engine, settings: Settings, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-    with transaction(make_sessionmaker(engine)) as session:
+    with transaction(session_factory(engine)) as session:
         ensure_defaults(session)

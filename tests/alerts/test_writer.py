@@ -35,7 +35,7 @@ def integration_id(db: Session) -> int:
 
 @pytest.fixture
 def writer(container: Container) -> EventWriter:
-    return EventWriter(container.engine, container.inbox)
+    return EventWriter(container.sessionmaker, container.inbox)
 
 
 def _rows(
@@ -136,7 +136,7 @@ def test_in_one_batch_events_of_a_key_apply_in_order(
 def test_what_the_budget_leaves_pending_is_applied_next_in_order(
     container: Container, integration_id: int
 ) -> None:
-    writer = EventWriter(container.engine, container.inbox, apply_seconds=0.0)
+    writer = EventWriter(container.sessionmaker, container.inbox, apply_seconds=0.0)
     keys = [("trigger", f"k{n % 7}") for n in range(60)]
     _write(container, writer, integration_id, *keys)
     outcomes = [o for _, o, _ in _outcomes(container)]

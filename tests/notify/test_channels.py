@@ -24,7 +24,7 @@ from tocsin.notify.channels import (
     verify_signature,
 )
 from tocsin.notify.messages import PageMessage
-from tocsin.notify.outbound import OutboundGuard, OutboundRefused
+from tocsin.outbound import OutboundGuard, OutboundRefused
 
 OPEN = OutboundGuard(allow_private=True)
 CLOSED = OutboundGuard()

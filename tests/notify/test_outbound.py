@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tocsin.config import Settings
-from tocsin.notify.outbound import (
+from tocsin.outbound import (
     IPV4_NOT_GLOBAL,
     OutboundGuard,
     OutboundRefused,

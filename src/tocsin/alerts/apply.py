@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from tocsin.alerts.events import AlertOpened
 from tocsin.alerts.models import (
     PENDING,
     Alert,
@@ -31,8 +32,7 @@ from tocsin.alerts.models import (
     Outcome,
     SuppressionRule,
 )
-from tocsin.alerts.pagerduty import SEVERITIES, ParsedEvent
-from tocsin.alerts.pipeline import decode_event
+from tocsin.alerts.pagerduty import SEVERITIES, ParsedEvent, decode_event
 from tocsin.alerts.rules import (
     DEFAULT_SEVERITY_MAP,
     DEFAULT_URGENCY_MAP,
@@ -40,6 +40,7 @@ from tocsin.alerts.rules import (
     matches,
 )
 from tocsin.alerts.service import acknowledge_alert, resolve_alert
+from tocsin.bus import emit
 from tocsin.catalog.models import Service
 from tocsin.db import utcnow
 from tocsin.definitions.models import Severity
@@ -522,6 +523,13 @@ class Applier:
                 "event_id": stored.id,
             },
         )
+        emit(
+            self.session,
+            AlertOpened(
+                alert.id, integration.id, service_id, incident.id, alert.dedup_key,
+                alert.severity, alert.summary, joined,
+            ),
+        )  # fmt: skip
 
     def _incident_for(
         self, alert: Alert, event: ParsedEvent, settings: AlertSettings

@@ -59,6 +59,15 @@ class ParsedEvent:
     images: list[dict[str, str]] = field(default_factory=list)
 
 
+def decode_event(data: str) -> ParsedEvent:
+    """The normalized event stored in `events.data`."""
+    try:
+        return msgspec.json.decode(data, type=ParsedEvent)
+    except msgspec.ValidationError:
+        # Rows written before the pipeline existed hold the received body instead.
+        return ParsedEvent(routing_key="", action="trigger", dedup_key=None)
+
+
 def _string(value: Any, name: str, errors: list[str], *, max_len: int, required: bool) -> str:
     if value is None or value == "":
         if required:

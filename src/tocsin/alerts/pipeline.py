@@ -104,15 +104,6 @@ def event_row(
     }
 
 
-def decode_event(data: str) -> ParsedEvent:
-    """The normalized event stored in `events.data`."""
-    try:
-        return msgspec.json.decode(data, type=ParsedEvent)
-    except msgspec.ValidationError:
-        # Rows written before the pipeline existed hold the received body instead.
-        return ParsedEvent(routing_key="", action="trigger", dedup_key=None)
-
-
 def as_dict(event: ParsedEvent) -> dict[str, Any]:
     return asdict(event)
 

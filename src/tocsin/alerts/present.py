@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert, Event
-from tocsin.alerts.pipeline import decode_event
+from tocsin.alerts.pagerduty import decode_event
 
 # PagerDuty's payload.component, group and class, stored among the details under these keys.
 _PAGERDUTY_FIELDS = {"_component": "component", "_group": "group", "_class": "class"}

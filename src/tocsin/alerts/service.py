@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from tocsin import validation as v
 from tocsin.alerts import generic, heartbeat_config
+from tocsin.alerts.events import AlertResolved
 from tocsin.alerts.models import (
     PENDING,
     Alert,
@@ -35,6 +36,7 @@ from tocsin.alerts.models import (
 )
 from tocsin.alerts.pagerduty import SEVERITIES
 from tocsin.alerts.rules import check_field, check_matchers, check_severity_map
+from tocsin.bus import emit
 from tocsin.catalog.models import Service, User
 from tocsin.db import utcnow, wait_for_event_processor
 from tocsin.definitions.models import Severity
@@ -610,6 +612,7 @@ def resolve_alert(
     alert.status = AlertStatus.resolved.value
     alert.resolved_at = at or utcnow()
     session.flush()
+    emit(session, AlertResolved(alert.id, alert.service_id, alert.incident_id))
     incident = _alert_incident(session, alert)
     if incident is None:
         return AlertResolution(incident=None, last_open=False, incident_resolved=False)

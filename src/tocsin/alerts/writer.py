@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,7 +25,7 @@ from tocsin.alerts.apply import Applier
 from tocsin.alerts.inbox import Inbox
 from tocsin.alerts.models import PENDING, Event, Outcome
 from tocsin.alerts.pipeline import take_apply_lock
-from tocsin.db import transaction, utcnow
+from tocsin.db import rebind, transaction, utcnow
 
 log = structlog.get_logger("tocsin.ingest")
 
@@ -109,18 +109,22 @@ def drain(factory: sessionmaker[Session], timeout: float = 30.0) -> None:
 class EventWriter:
     """Commits what the inbox holds and applies pending events, one step at a time."""
 
-    def __init__(self, engine: Engine, inbox: Inbox, *, apply_seconds: float = APPLY_SECONDS):
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        inbox: Inbox,
+        *,
+        apply_seconds: float = APPLY_SECONDS,
+    ) -> None:
         # Accepted events are on disk before their 2xx (SQLite synchronous=FULL; PostgreSQL's
         # default synchronous_commit). Applying alone can be redone after a crash, so it skips
         # its own fsync; the next durable commit covers it on SQLite's one log.
-        self.durable = sessionmaker(bind=engine, expire_on_commit=False)
-        self.relaxed = sessionmaker(
-            bind=engine.execution_options(sqlite_synchronous="NORMAL", pg_async_commit=True),
-            expire_on_commit=False,
+        engine = factory.kw["bind"]
+        self.durable = factory
+        self.relaxed = rebind(
+            factory, engine.execution_options(sqlite_synchronous="NORMAL", pg_async_commit=True)
         )
-        self.reader = sessionmaker(
-            bind=engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False
-        )
+        self.reader = rebind(factory, engine.execution_options(sqlite_begin="DEFERRED"))
         self.inbox = inbox
         self.apply_seconds = apply_seconds
         self._pending = False  # known to wait: apply at once

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User, UserRole
-from tocsin.comms.followers import card_context as followers_card
 from tocsin.deps import Admin, CurrentUser, DbSession
+from tocsin.web import cards
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, int_list, optional_int, text
 from tocsin.web.templating import render
@@ -130,7 +130,8 @@ def services_page(request: Request, db: DbSession, user: CurrentUser) -> Respons
 @router.get("/services/{service_id}")
 def service_page(service_id: int, request: Request, db: DbSession, user: CurrentUser) -> Response:
     service = catalog.get_service(db, service_id)
-    context = {"service": service, "followers": followers_card(db, service, user)}
+    # The Followers card is communication's (tocsin.wiring).
+    context = {"service": service, **cards.for_page(request, cards.SERVICE, db, service)}
     return render(request, "catalog/service.html", context)
 
 

@@ -9,6 +9,7 @@ import typer
 from tocsin.cli.local import container
 from tocsin.cli.output import console, emit_json, table
 from tocsin.db import utcnow
+from tocsin.wiring import build_checks
 
 
 def check(
@@ -17,12 +18,10 @@ def check(
 ) -> None:
     """Find schedule gaps, services that page nobody, policies that reach nobody, and people
     without a working contact method. Exits 1 when there is a problem (warnings alone: 0)."""
-    from tocsin.escalation.checks import run_checks
-
     built = container()
     try:
         with built.sessionmaker() as session:
-            findings = run_checks(session, utcnow(), weeks=weeks)
+            findings = build_checks().run(session, utcnow(), weeks=weeks)
     finally:
         built.close()
     problems = [f for f in findings if f.severity == "problem"]

@@ -12,6 +12,9 @@ from tocsin.cli.local import container
 from tocsin.cli.output import console, emit_json, fail, table
 from tocsin.db import transaction, utcnow
 from tocsin.errors import DomainError
+from tocsin.jobs import queries
+from tocsin.jobs.builtin import PROBE
+from tocsin.jobs.queue import cancel, cancel_job, enqueue, retry
 
 jobs_app = typer.Typer(
     help="The background job queue: list, retry, cancel, probe.", invoke_without_command=True
@@ -40,8 +43,6 @@ def jobs_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List jobs, the most urgent first."""
-    from tocsin.jobs import queries
-
     built = container()
     try:
         with transaction(built.sessionmaker) as session:
@@ -81,8 +82,6 @@ def jobs_list(
 @jobs_app.command("retry")
 def jobs_retry(job_id: Annotated[int, typer.Argument(help="The job's id")]) -> None:
     """Queue a failed or cancelled job again, now, with fresh attempts."""
-    from tocsin.jobs.queue import retry
-
     built = container()
     try:
         with transaction(built.sessionmaker) as session:
@@ -96,8 +95,6 @@ def jobs_retry(job_id: Annotated[int, typer.Argument(help="The job's id")]) -> N
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: Annotated[int, typer.Argument(help="The job's id")]) -> None:
     """Cancel a queued job."""
-    from tocsin.jobs.queue import cancel_job
-
     built = container()
     try:
         with transaction(built.sessionmaker) as session:
@@ -114,10 +111,6 @@ def jobs_probe(
 ) -> None:
     """Queue a probe job and wait for a worker to run it: proves workers are running and
     shows how soon they start a job. Exits non-zero if none ran it in time."""
-    from tocsin.jobs import queries
-    from tocsin.jobs.builtin import PROBE
-    from tocsin.jobs.queue import cancel, enqueue
-
     built = container()
     token = secrets.token_hex(8)
     with transaction(built.sessionmaker) as session:

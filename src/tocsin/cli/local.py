@@ -14,13 +14,22 @@ import typer
 import uvicorn
 from prometheus_client import CollectorRegistry, start_http_server
 from pydantic import ValidationError
+from sqlalchemy import func, select
 
+from tocsin.alerts import service as alerts
+from tocsin.alerts.service import sender_url
 from tocsin.app import create_app
+from tocsin.auth import service as auth
 from tocsin.bootstrap import Container, build
+from tocsin.catalog import service as catalog
+from tocsin.catalog.models import Service
 from tocsin.cli.output import console, emit_json, fail
 from tocsin.config import Settings
+from tocsin.configfile import ConfigError, NewKey, apply_file, export_yaml
 from tocsin.db import transaction
+from tocsin.demo.seed import seed_demo
 from tocsin.errors import DomainError
+from tocsin.migrate import upgrade
 from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import JobMetrics
 
@@ -135,8 +144,6 @@ db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply migrations and create the default vocabulary on an empty database."""
-    from tocsin.migrate import upgrade
-
     settings = load_settings()
     built = container(settings)
     upgrade(built.engine, settings)
@@ -145,8 +152,6 @@ def db_upgrade() -> None:
 
 def demo() -> None:
     """Seed the demo organisation once, and print the admin's login."""
-    from tocsin.demo.seed import seed_demo
-
     settings = load_settings()
     built = container(settings)
     try:
@@ -176,8 +181,6 @@ def user_create(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create a user who can log in."""
-    from tocsin.catalog import service as catalog
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     elif password is None and sys.stdin.isatty():
@@ -207,9 +210,6 @@ def token_create(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create an API token for a user and print it (it is shown only this once)."""
-    from tocsin.auth import service as auth
-    from tocsin.catalog import service as catalog
-
     built = container()
     try:
         with transaction(built.sessionmaker) as session:
@@ -231,9 +231,6 @@ def apply(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes only")] = False,
 ) -> None:
     """Create or update configuration from a YAML file (idempotent)."""
-    from tocsin.alerts.service import sender_url
-    from tocsin.configfile import ConfigError, NewKey, apply_file
-
     settings = load_settings()
     built = container(settings)
     new_keys: list[NewKey] = []
@@ -268,8 +265,6 @@ def export(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write")] = None,
 ) -> None:
     """Write the current configuration as YAML (the format `tocsin apply` reads)."""
-    from tocsin.configfile import export_yaml
-
     built = container()
     with transaction(built.sessionmaker) as session:
         text = export_yaml(session)
@@ -296,11 +291,6 @@ def integration_create(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create an integration and print the key and URL to give the sender (shown once)."""
-    from sqlalchemy import func, select
-
-    from tocsin.alerts import service as alerts
-    from tocsin.catalog.models import Service
-
     settings = load_settings()
     built = container(settings)
     try:

@@ -8,10 +8,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
+from tocsin.catalog import service as catalog
 from tocsin.cli.local import container
 from tocsin.cli.output import console, emit_json, fail, table
 from tocsin.db import transaction, utcnow
 from tocsin.errors import DomainError
+from tocsin.schedules import queries, service
+from tocsin.schedules.oncall import on_call_until_many, upcoming_shifts
 
 oncall_app = typer.Typer(help="Who is on call.", no_args_is_help=True)
 override_app = typer.Typer(help="Schedule overrides.", no_args_is_help=True)
@@ -49,9 +52,6 @@ def now(
 ) -> None:
     """Who is on call now (or --at a time), in one schedule or all of them, and until when
     (the end of their unbroken time on call, followed up to 14 days ahead)."""
-    from tocsin.schedules import queries, service
-    from tocsin.schedules.oncall import on_call_until_many
-
     zone = _zone(tz)
     instant = _when(at, "--at", ZoneInfo("UTC")) if at else utcnow()
     try:
@@ -103,10 +103,6 @@ def next_shifts(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """A person's next shifts in every schedule (times in their own time zone)."""
-    from tocsin.catalog import service as catalog
-    from tocsin.schedules import service
-    from tocsin.schedules.oncall import upcoming_shifts
-
     start = utcnow()
     with transaction(container().sessionmaker) as session:
         person = catalog.user_by_email(session, user)
@@ -145,9 +141,6 @@ def override_add(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Put someone on call in a schedule for a range (a swap with --swap-with)."""
-    from tocsin.catalog import service as catalog
-    from tocsin.schedules import service
-
     try:
         with transaction(container().sessionmaker) as session:
             target = service.schedule_named(session, schedule)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from tocsin.cli.client import Api, save_login
+from tocsin.cli.client import Api, config_path, save_login
 from tocsin.cli.output import console, emit_json, fail, table
 from tocsin.validation import digits
 
@@ -62,8 +62,6 @@ def login(
 
 def logout() -> None:
     """Forget the saved server and token."""
-    from tocsin.cli.client import config_path
-
     path = config_path()
     if path.exists():
         path.unlink()

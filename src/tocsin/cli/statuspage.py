@@ -11,6 +11,9 @@ from tocsin.cli.local import container, load_settings
 from tocsin.cli.output import console, emit_json, fail, table
 from tocsin.db import transaction
 from tocsin.errors import DomainError
+from tocsin.statuspages import service
+from tocsin.statuspages.export import export_page
+from tocsin.statuspages.present import load_page_view, page_url
 
 statuspage_app = typer.Typer(help="Status pages.", no_args_is_help=True)
 
@@ -18,9 +21,6 @@ statuspage_app = typer.Typer(help="Status pages.", no_args_is_help=True)
 @statuspage_app.command("list")
 def list_pages(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every status page: its address, access, components and overall status."""
-    from tocsin.statuspages import service
-    from tocsin.statuspages.present import load_page_view, page_url
-
     settings = load_settings()
     rows = []
     with transaction(container(settings).sessionmaker) as session:
@@ -55,9 +55,6 @@ def export(
 ) -> None:
     """Write the page as a complete static copy (HTML, JSON API, feeds, stylesheet, logo)
     that any static host can serve."""
-    from tocsin.statuspages import service
-    from tocsin.statuspages.export import export_page
-
     settings = load_settings()
     try:
         with transaction(container(settings).sessionmaker) as session:

@@ -1,4 +1,4 @@
-"""What `tocsin check` says about the channel registry: channels that cannot be sent to.
+"""Communication's part of `tocsin check` (`tocsin.findings`): channels that cannot be sent to.
 
 Warnings only (a channel is not a page): an Apprise URL that Apprise no longer understands
 (for example after an upgrade), an email channel whose address is no longer valid, and a
@@ -12,7 +12,7 @@ from tocsin import validation as v
 from tocsin.comms.models import ChannelKind
 from tocsin.comms.service import list_channels
 from tocsin.errors import ValidationFailed
-from tocsin.escalation.checks import Finding
+from tocsin.findings import Finding
 from tocsin.notify.channels import apprise_plugin
 
 

@@ -4,15 +4,15 @@ incident on it, without anyone having to remember to add them.
 Anyone signed in may follow (and stop following) a service themselves; every signed-in user
 can see every service. Responders and admins add and remove other people and teams.
 
-Incidents call `incident_declared` (from `incidents.service.declare`, which alerts use too) and
-`incident_edited` (from `incidents.service.edit`): the followers of the incident's new
-services are added as stakeholders, each with the service that brought them in, and one
-timeline entry says who was added. Stakeholders may see an incident even when it is restricted
-(`incidents.access`), so following a service does not make anyone a stakeholder of a restricted
-incident: it gets only the followers who may see it already (admins, people involved), and the
-timeline names those kept out, people and teams; they are added if the restriction is lifted.
-Drills add nobody: a practice incident does not reach people who only follow the service (they
-are added if it turns out to be real)."""
+Two reactions to incidents' events (subscribed in `tocsin.wiring`): `on_incident_declared`
+(declared by a person, the API or an alert) and `on_incident_edited`: the followers of the
+incident's new services are added as stakeholders, each with the service that brought them
+in, and one timeline entry says who was added. Stakeholders may see an incident even when it
+is restricted (`incidents.access`), so following a service does not make anyone a stakeholder
+of a restricted incident: it gets only the followers who may see it already (admins, people
+involved), and the timeline names those kept out, people and teams; they are added if the
+restriction is lifted. Drills add nobody: a practice incident does not reach people who only
+follow the service (they are added if it turns out to be real)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from tocsin.comms.stakeholders import may_see, person_or_team
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tocsin.incidents.access import can_see, sees_when_restricted
+from tocsin.incidents.events import IncidentDeclared, IncidentEdited
 from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import record
 
@@ -384,30 +385,27 @@ def add_followers(
     return [c.label for c in added]
 
 
-def incident_declared(session: Session, incident: Incident) -> list[str]:
-    """Called by `incidents.service.declare`: the followers of its services join it."""
-    return add_followers(session, incident, incident.services)
+def on_incident_declared(session: Session, event: IncidentDeclared) -> None:
+    """A new incident: the followers of its services join it."""
+    incident = session.get(Incident, event.incident_id)
+    if incident is not None:
+        add_followers(session, incident, incident.services)
 
 
-def incident_edited(
-    session: Session,
-    incident: Incident,
-    *,
-    added_services: Sequence[Service],
-    was_drill: bool,
-    was_restricted: bool,
-) -> list[str]:
-    """Called by `incidents.service.edit` after its changes: followers of services added to
-    the incident join it; a drill that turns out real gets all its services' followers; an
-    incident no longer restricted gets the followers it kept out."""
-    if incident.drill:
-        return []
-    if was_drill:
-        return add_followers(session, incident, incident.services)
-    fresh = {s.id for s in added_services}
+def on_incident_edited(session: Session, event: IncidentEdited) -> None:
+    """After an edit: followers of services added to the incident join it; a drill that turns
+    out real gets all its services' followers; an incident no longer restricted gets the
+    followers it kept out."""
+    incident = session.get(Incident, event.incident_id)
+    if incident is None or incident.drill:
+        return
+    if event.was_drill:
+        add_followers(session, incident, incident.services)
+        return
+    fresh = set(event.added_service_ids)
+    added = [s for s in incident.services if s.id in fresh]
     lifted = []
-    if was_restricted and not incident.restricted:
+    if event.was_restricted and not incident.restricted:
         lifted = [s for s in incident.services if s.id not in fresh]
-    if not added_services and not lifted:
-        return []
-    return add_followers(session, incident, added_services, lifted=lifted)
+    if added or lifted:
+        add_followers(session, incident, added, lifted=lifted)

@@ -28,6 +28,7 @@ from tocsin.comms.service import list_channels
 from tocsin.comms.stakeholders import recipients
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, Forbidden, ValidationFailed
+from tocsin.incidents.events import UpdatePosted
 from tocsin.incidents.models import Incident, StatusUpdate
 from tocsin.incidents.timeline import actor_name, record
 from tocsin.jobs.queue import enqueue
@@ -95,6 +96,13 @@ def _to_channel(
     if why is not None:
         return _skip(session, why, **fields)
     return plan(session, **fields)
+
+
+def on_update_posted(session: Session, event: UpdatePosted) -> None:
+    """An update was posted on an incident: plan where it goes (`update_posted`)."""
+    update = session.get(StatusUpdate, event.update_id)
+    if update is not None:
+        update_posted(session, update)
 
 
 def update_posted(session: Session, update: StatusUpdate) -> list[CommsDelivery]:

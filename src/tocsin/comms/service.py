@@ -25,7 +25,7 @@ from tocsin.definitions.models import IncidentRole, Severity
 from tocsin.errors import Conflict, NotFound, ValidationFailed
 from tocsin.notify.channels import mask_apprise_url
 from tocsin.notify.methods import check_target
-from tocsin.notify.outbound import OutboundGuard
+from tocsin.outbound import OutboundGuard
 
 KINDS = tuple(k.value for k in ChannelKind)
 AUDIENCES = tuple(a.value for a in Audience)

@@ -13,13 +13,12 @@ from tocsin.catalog.models import Service, Team
 from tocsin.errors import ValidationFailed
 from tocsin.escalation import policies
 from tocsin.escalation.models import EscalationPolicy, ServicePaging
+from tocsin.schedules.models import Schedule
 
 Doc = dict[str, Any]
 
 
 def _schedule_name(session: Session, schedule_id: int) -> str:
-    from tocsin.schedules.models import Schedule
-
     schedule = session.get(Schedule, schedule_id)
     return schedule.name if schedule else str(schedule_id)
 
@@ -54,8 +53,6 @@ def current_policies(session: Session) -> dict[str, Doc]:
 
 
 def _target_data(session: Session, doc: Doc, field: str) -> Doc:
-    from tocsin.schedules.models import Schedule
-
     if len(doc) != 1:
         raise ValidationFailed(
             f"{field}: a target is one of user (an email), schedule or team (a name)", field=field

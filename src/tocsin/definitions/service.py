@@ -26,6 +26,8 @@ from tocsin.errors import Conflict, NotFound, ValidationFailed
 NAME_MAX = 120
 TEXT_MAX = 5000
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# What an update template may say in braces; incidents.updates.render_template fills them in.
+PLACEHOLDERS = ("title", "reference", "services", "severity", "status", "impact", "next_update")
 
 
 def _only(changes: dict[str, Any], allowed: set[str]) -> None:

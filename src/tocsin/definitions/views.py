@@ -11,7 +11,6 @@ from starlette.datastructures import FormData
 from tocsin.definitions import service as defs
 from tocsin.definitions.models import FieldKind, Phase
 from tocsin.deps import Admin, CurrentUser, DbSession
-from tocsin.incidents.updates import PLACEHOLDERS
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, int_list, optional_int, text
 from tocsin.web.templating import render
@@ -259,7 +258,7 @@ def templates_page(request: Request, db: DbSession, user: CurrentUser) -> Respon
         {
             "templates": defs.templates(db),
             "phases": [p.value for p in Phase],
-            "placeholders": PLACEHOLDERS,
+            "placeholders": defs.PLACEHOLDERS,
             "section": "templates",
         },
     )

@@ -7,6 +7,11 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.alerts import service as alerts
+from tocsin.alerts.apply import Applier
+from tocsin.alerts.models import Event
+from tocsin.alerts.pagerduty import ParsedEvent
+from tocsin.alerts.pipeline import event_row
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Team, User
 from tocsin.db import utcnow
@@ -138,12 +143,6 @@ def _notifications(session: Session, people: dict[str, User]) -> None:
 def _alerting(session: Session, admin: User, services: dict) -> None:  # type: ignore[type-arg]
     """Integrations with a few received events, so the Alerts pages have something to show:
     one alert that opened an incident, its repeats, a suppressed event and a held one."""
-    from tocsin.alerts import service as alerts
-    from tocsin.alerts.apply import Applier
-    from tocsin.alerts.models import Event
-    from tocsin.alerts.pagerduty import ParsedEvent
-    from tocsin.alerts.pipeline import event_row
-
     search = services["Search"]
     prometheus, _ = alerts.create_integration(
         session, service_id=search.id, name="Prometheus (PagerDuty format)"

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service
-from tocsin.deps import Admin, CurrentUser, DbSession, Responder
+from tocsin.db import utcnow
+from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.escalation import engine, policies
 from tocsin.escalation.models import EscalationPolicy, ServicePaging
 from tocsin.escalation.record import paging_record
@@ -33,7 +34,9 @@ from tocsin.escalation.schemas import (
     policy_out,
     run_out,
 )
+from tocsin.findings import Checks
 from tocsin.incidents import queries
+from tocsin.incidents.schemas import IncidentOut, incident_out
 
 router = APIRouter(prefix="/api/v1", tags=["escalation"])
 
@@ -133,14 +136,21 @@ def reassign(ref: Ref, body: ReassignIn, db: DbSession, user: Responder) -> RunO
     return run_out(run, *engine.effective_state(run))
 
 
-@router.get("/checks")
-def checks(db: DbSession, user: CurrentUser, weeks: int = 4) -> dict:
-    """What `tocsin check` finds: schedule gaps, services paging nobody, policies reaching
-    nobody, people without a working contact method."""
-    from tocsin.db import utcnow
-    from tocsin.escalation.checks import run_checks
+@router.post("/incidents/{ref}/acknowledge", response_model=IncidentOut, tags=["incidents"])
+def acknowledge(ref: Ref, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
+    """Acknowledge the incident (someone is on it): its paging stops. On an incident already
+    acknowledged, this acknowledges the pages sent into it since (people paged by hand)."""
+    incident = queries.get_incident(db, ref)
+    engine.acknowledge_pages(db, incident, by=user)
+    return incident_out(incident, settings.base_url)
 
-    findings = run_checks(db, utcnow(), weeks=max(1, min(weeks, 52)))
+
+@router.get("/checks")
+def checks(request: Request, db: DbSession, user: CurrentUser, weeks: int = 4) -> dict:
+    """What `tocsin check` finds: schedule gaps, services paging nobody, policies reaching
+    nobody, people without a working contact method, channels that cannot be sent to."""
+    found: Checks = request.app.state.checks
+    findings = found.run(db, utcnow(), weeks=max(1, min(weeks, 52)))
     return {
         "ok": not any(f.severity == "problem" for f in findings),
         "findings": [f.as_dict() for f in findings],

@@ -1,4 +1,5 @@
-"""`tocsin check`: what would stop a page from reaching a person, found before an incident does.
+"""Paging's part of `tocsin check` (`tocsin.findings`): what would stop a page from reaching a
+person, found before an incident does.
 
 Problems: schedules with nobody on call in the coming weeks, services that page nobody,
 policies (or levels) whose targets can reach nobody, and people who can be paged but have no
@@ -7,9 +8,7 @@ working contact method. Each finding names what to fix.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,24 +16,15 @@ from sqlalchemy.orm import Session
 from tocsin.catalog.models import Service, User
 from tocsin.escalation.engine import pageable_members
 from tocsin.escalation.models import EscalationLevel, EscalationPolicy, ServicePaging, TargetKind
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str  # "problem" (exit code 1) or "warning"
-    # gaps, unpaged_service, unreachable_policy, unreachable_level, no_contact, comms_channel
-    check: str
-    subject: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from tocsin.findings import Finding
+from tocsin.notify.models import ContactMethod
+from tocsin.schedules.checks import schedule_gaps
+from tocsin.schedules.models import Layer, Schedule
+from tocsin.schedules.oncall import gaps_many
 
 
 def _covered_schedules(session: Session, ids: set[int], now: datetime, weeks: int) -> set[int]:
     """The schedules among `ids` with anybody on call at some time in the coming weeks."""
-    from tocsin.schedules.oncall import gaps_many
-
     end = now + timedelta(weeks=weeks)
     gaps = gaps_many(session, sorted(ids), now, end)
     covered = set()
@@ -59,8 +49,6 @@ def _level_reaches(level: EscalationLevel, covered: set[int]) -> bool:
 
 def _pageable_people(session: Session, policies: list[EscalationPolicy]) -> dict[int, str]:
     """Everyone a policy can page: named users, team members, schedule members; id → why."""
-    from tocsin.schedules.models import Layer, Schedule
-
     people: dict[int, str] = {}
     schedule_ids: set[int] = set()
     for policy in policies:
@@ -87,11 +75,9 @@ def _pageable_people(session: Session, policies: list[EscalationPolicy]) -> dict
     return people
 
 
-def run_checks(session: Session, now: datetime, *, weeks: int = 4) -> list[Finding]:
-    """Every finding, problems first."""
-    from tocsin.notify.models import ContactMethod
-    from tocsin.schedules.checks import schedule_gaps
-
+def paging_findings(session: Session, now: datetime, weeks: int = 4) -> list[Finding]:
+    """Schedule gaps, services that page nobody, policies and levels that reach nobody, and
+    people who cannot be reached, in that order."""
     findings: list[Finding] = []
     for gap in schedule_gaps(session, now, weeks):
         findings.append(Finding("problem", "gaps", gap.schedule_name, gap.describe()))
@@ -175,8 +161,4 @@ def run_checks(session: Session, now: datetime, *, weeks: int = 4) -> list[Findi
                     f"{user.name} ({people[user.id]}) {problem}: a page cannot reach them",
                 )
             )
-    from tocsin.comms.checks import channel_findings  # comms imports this module's Finding
-
-    findings += channel_findings(session)
-    findings.sort(key=lambda f: f.severity != "problem")
     return findings

@@ -11,6 +11,8 @@ acknowledgement is dated: a backfilled `acknowledged_at` still stops paging), an
 acknowledged before its paging starts is never paged by itself. A run started by hand on an
 already acknowledged incident needs its own acknowledgement (`acknowledge_pages`), as a
 freshly paged person has not seen the incident yet.
+Acknowledging the incident stops its paging at once (`on_incident_status_changed`, a reaction
+to incidents' event).
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
+from tocsin import validation as v
+from tocsin.bus import emit
 from tocsin.catalog.models import Team, User, UserRole
 from tocsin.db import utcnow
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
+from tocsin.escalation.events import PageAcknowledged
 from tocsin.escalation.models import (
     OPEN_RUN_STATES,
     EscalationLevel,
@@ -39,9 +44,12 @@ from tocsin.escalation.models import (
     TargetKind,
 )
 from tocsin.escalation.windows import Window
+from tocsin.incidents import service as incidents
+from tocsin.incidents.events import IncidentDeclared, IncidentStatusChanged
 from tocsin.incidents.models import Incident, Status
 from tocsin.incidents.timeline import record
 from tocsin.jobs.queue import enqueue
+from tocsin.notify.service import cancel_pending, page_user
 from tocsin.schedules.models import Schedule
 from tocsin.schedules.oncall import on_call_until_many
 
@@ -79,10 +87,17 @@ def _names(users: Iterable[User]) -> str:
 # -- starting ------------------------------------------------------------------------------------
 
 
+def on_incident_declared(session: Session, event: IncidentDeclared) -> None:
+    """A new incident: paging starts after commit (the job `escalation.start`), unless it was
+    declared without paging."""
+    if event.paging:
+        enqueue(session, START_JOB, {"incident_id": event.incident_id})
+
+
 def start_for_incident(session: Session, incident_id: int) -> list[EscalationRun]:
     """Start paging for a new incident: one run per distinct policy among its services.
 
-    Runs as the job `escalation.start`, which `incidents.service.declare` enqueues. Services
+    Runs as the job `escalation.start`, which `on_incident_declared` enqueues. Services
     without a policy are named on the timeline, so "why was nobody paged?" has an answer.
     """
     incident = session.get(Incident, incident_id)
@@ -357,8 +372,6 @@ def _page(
     policy: EscalationPolicy,
     level: int,
 ) -> None:
-    from tocsin.notify.service import page_user
-
     key = f"esc:{run.id}:{step.cycle}:{level}"
     for user, why in people:
         reason = f"level {level + 1} of {_q(policy.name)}: {why}"
@@ -532,8 +545,6 @@ def page_people(
     supersede: bool = False,
 ) -> EscalationRun:
     """Page people by hand ("add responders"): each one's own notification rules run."""
-    from tocsin import validation as v
-
     _refuse_closed(incident, "page anyone")
     message = v.text(message, "message", max_len=1000)
     if not user_ids and not team_ids:
@@ -588,8 +599,6 @@ def page_people(
         outcome=f"Paged {_names(u for u, _ in people)}",
     )
     session.add(step)
-    from tocsin.notify.service import page_user
-
     for user, why in people:
         reason = why + (f": {message}" if message else "")
         page_user(session, incident=incident, user=user, reason=reason, key=f"manual:{run.id}")
@@ -612,34 +621,61 @@ def reassign(session: Session, incident: Incident, *, user_id: int, by: User) ->
 
 
 def acknowledge_pages(session: Session, incident: Incident, *, by: User) -> list[EscalationRun]:
-    """`by` acknowledges: the incident if it is still triggered, and every open run, so that
-    paging stops (including runs started by hand after the incident was acknowledged)."""
-    from tocsin.incidents.service import acknowledge
-
+    """What "acknowledge" does for a person who was paged (the incident's API, the link in a
+    page, the incident page): the incident while it is triggered, through incidents' service
+    (its paging then stops in `on_incident_status_changed`); on an incident already
+    acknowledged, the pages sent into it since (people paged by hand, or escalated, after
+    that): every open run stops and the notifications still planned are cancelled. Refused
+    when the incident is resolved or closed, or nobody is being paged. Returns the runs that
+    stopped."""
     if incident.status in CLOSED:
         raise InvalidTransition(f"{incident.reference} is already {incident.status}")
     runs = _open_runs(session, incident)
     if incident.status == Status.triggered.value:
-        acknowledge(session, incident, by=by)
-    elif not runs:
+        incidents.acknowledge(session, incident, by=by)
+        return runs
+    if not runs:
         raise InvalidTransition(
             f"{incident.reference} is already acknowledged and nobody is being paged"
         )
-    for run in runs:
-        _end(session, run, RunState.acknowledged, f"acknowledged by {by.name}")
-        run.acknowledged_by_id = by.id
-    from tocsin.notify.service import cancel_pending
-
-    cancel_pending(session, incident, reason=f"acknowledged by {by.name}")
-    if runs and incident.status != Status.triggered.value:
-        record(
-            session,
-            incident,
-            "paging",
-            f"{by.name} acknowledged the page; escalation stopped",
-            by=by,
-        )
+    _stop_acknowledged(session, incident, runs, by=by)
     return runs
+
+
+def on_incident_status_changed(session: Session, event: IncidentStatusChanged) -> None:
+    """An incident was acknowledged: the paging in progress stops at once (the runs would
+    stop at their next step anyway), and the notifications still planned are cancelled."""
+    if not event.acknowledged:
+        return
+    incident = session.get(Incident, event.incident_id)
+    if incident is None:
+        return
+    runs = _open_runs(session, incident)
+    if runs:
+        by = session.get(User, event.by_id) if event.by_id is not None else None
+        _stop_acknowledged(session, incident, runs, by=by)
+
+
+def _stop_acknowledged(
+    session: Session, incident: Incident, runs: Sequence[EscalationRun], *, by: User | None
+) -> None:
+    why = (
+        f"acknowledged by {by.name}" if by is not None else f"{incident.reference} was acknowledged"
+    )
+    for run in runs:
+        _end(session, run, RunState.acknowledged, why)
+        run.acknowledged_by_id = by.id if by is not None else None
+    cancel_pending(session, incident, reason=why)
+    summary = (
+        f"{by.name} acknowledged the page; escalation stopped"
+        if by is not None
+        else "Escalation stopped: the incident was acknowledged"
+    )
+    record(session, incident, "paging", summary, by=by)
+    emit(
+        session,
+        PageAcknowledged(incident.id, tuple(r.id for r in runs), by.id if by is not None else None),
+    )
 
 
 def runs_for(session: Session, incident_id: int) -> list[EscalationRun]:

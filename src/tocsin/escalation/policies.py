@@ -27,6 +27,7 @@ from tocsin.escalation.models import (
     TargetKind,
 )
 from tocsin.escalation.windows import window_or_none
+from tocsin.schedules.models import Schedule
 
 NAME_MAX = 120
 TEXT_MAX = 20_000
@@ -52,8 +53,6 @@ def list_policies(session: Session) -> list[EscalationPolicy]:
 
 
 def _schedule_exists(session: Session, schedule_id: int) -> bool:
-    from tocsin.schedules.models import Schedule
-
     return session.get(Schedule, schedule_id) is not None
 
 

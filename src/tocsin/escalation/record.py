@@ -7,15 +7,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.escalation import engine
+from tocsin.catalog.models import Team
+from tocsin.escalation import engine, policies
+from tocsin.escalation.models import OPEN_RUN_STATES
 from tocsin.escalation.schemas import NotificationOut, PagingRecordOut, run_out
 from tocsin.incidents.models import Incident
 from tocsin.notify.models import Notification
+from tocsin.notify.service import notifications_for
 
 
 def paging_record(session: Session, incident: Incident) -> PagingRecordOut:
-    from tocsin.notify.service import notifications_for
-
     runs = engine.runs_for(session, incident.id)
     return PagingRecordOut(
         runs=[run_out(run, *engine.effective_state(run)) for run in runs],
@@ -40,10 +41,6 @@ def notification_out(n: Notification) -> NotificationOut:
 
 def panel_context(session: Session, incident: Incident) -> dict[str, Any]:
     """What the incident page's paging card shows."""
-    from tocsin.catalog.models import Team
-    from tocsin.escalation import policies
-    from tocsin.escalation.models import OPEN_RUN_STATES
-
     record = paging_record(session, incident)
     runs = engine.runs_for(session, incident.id)
     items = []

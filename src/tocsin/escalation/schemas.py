@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import object_session
 
 from tocsin.catalog.schemas import Id, LongText, Name, Strict, Timestamp
 from tocsin.escalation.models import EscalationPolicy, EscalationRun, ServicePaging
+from tocsin.schedules.models import Schedule
 
 
 class WindowIn(Strict):
@@ -145,9 +147,6 @@ def _target_name(target: Any) -> str:
         return str(target.user.name)
     if target.team is not None:
         return str(target.team.name)
-    from sqlalchemy.orm import object_session
-
-    from tocsin.schedules.models import Schedule
 
     session = object_session(target)
     schedule = session.get(Schedule, target.schedule_id) if session else None

@@ -1,5 +1,6 @@
-"""Pages for escalation policies and a service's paging settings, and the paging actions on an
-incident page (escalate, page someone, reassign, acknowledge the page)."""
+"""Pages for escalation policies and a service's paging settings, the paging actions on an
+incident page (escalate, page someone, reassign, acknowledge the page), and the acknowledge and
+resolve links in a page (`/act/{token}`)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from starlette.datastructures import FormData
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
+from tocsin.db import utcnow
 from tocsin.deps import Admin, CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError
-from tocsin.escalation import engine, policies
+from tocsin.escalation import engine, links, policies
 from tocsin.escalation.api import services_using
 from tocsin.escalation.models import LowUrgency
 from tocsin.escalation.windows import DAY_NAMES
+from tocsin.findings import Checks
 from tocsin.incidents import queries
+from tocsin.notify.links import look_up
+from tocsin.schedules.models import Schedule
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, int_list, optional_int, redirect, text
 from tocsin.web.templating import render
@@ -31,8 +36,6 @@ SPARE_LEVELS = 1
 
 
 def _choices(db: Session) -> dict[str, Any]:
-    from tocsin.schedules.models import Schedule
-
     return {
         "all_users": db.scalars(select(User).where(User.active).order_by(User.name)).all(),
         "all_teams": db.scalars(select(Team).order_by(Team.name)).all(),
@@ -46,9 +49,7 @@ def policies_page(request: Request, db: DbSession, user: CurrentUser) -> Respons
     rows = [(p, services_using(db, p)) for p in policies.list_policies(db)]
     services = db.scalars(select(Service).order_by(Service.name)).all()
     paging = {s.id: policies.paging_for(db, s.id) for s in services}
-    from tocsin.db import utcnow
-    from tocsin.escalation.checks import run_checks
-
+    found: Checks = request.app.state.checks
     return render(
         request,
         "escalation/policies.html",
@@ -57,7 +58,7 @@ def policies_page(request: Request, db: DbSession, user: CurrentUser) -> Respons
             "rows": rows,
             "services": services,
             "paging": paging,
-            "findings": run_checks(db, utcnow()),
+            "findings": found.run(db, utcnow()),
         },
     )
 
@@ -281,3 +282,32 @@ def acknowledge(ref: str, db: DbSession, user: Responder) -> Response:
         lambda: engine.acknowledge_pages(db, incident, by=user),
         notice="Acknowledged: paging stopped.",
     )
+
+
+# --- acknowledge / resolve links in a page ----------------------------------------------------
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/act/{token}")
+def action_link(token: str, request: Request, db: DbSession) -> Response:
+    """Show what the link will do; never act on GET (mail scanners fetch links)."""
+    state = look_up(db, token)
+    context: dict[str, Any] = {"token": token, "state": state, "done": None, "result": None}
+    if state.token is not None and state.problem is None:
+        context["done"] = links.already_done(state.token.incident, state.token.action)
+    return _no_store(render(request, "escalation/act.html", context, state.status_code))
+
+
+@router.post("/act/{token}")
+def use_action_link(token: str, request: Request, db: DbSession) -> Response:
+    """Acknowledge or resolve as the person the page was sent to; the link then stops working.
+
+    No session or CSRF token here: the unguessable, single-use token is the credential, and
+    only a POST from the confirmation page uses it."""
+    state, message = links.use(db, token)
+    context = {"token": token, "state": state, "done": None, "result": message}
+    return _no_store(render(request, "escalation/act.html", context, state.status_code))

@@ -18,7 +18,6 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentType, Severity
 from tocsin.definitions.schemas import PhaseName
 from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
-from tocsin.escalation.engine import acknowledge_pages
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.schemas import (
     ActionItemIn,
@@ -137,10 +136,7 @@ def _lifecycle_route(name: str, summary: str) -> Callable[..., IncidentOut]:
 
     def route(ref: Ref, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
         incident = queries.get_incident(db, ref, viewer=user)
-        if name == "acknowledge":
-            acknowledge_pages(db, incident, by=user)  # the incident, and paging stops
-        else:
-            act(db, incident, by=user)
+        act(db, incident, by=user)
         return incident_out(incident, settings.base_url)
 
     route.__name__ = name
@@ -162,8 +158,9 @@ def resolve(
     return incident_out(incident, settings.base_url)
 
 
+# Acknowledging is `POST /incidents/{ref}/acknowledge` in escalation/api.py: for the person
+# paged it also acknowledges pages sent into an incident already acknowledged.
 for _name, _summary in (
-    ("acknowledge", "Acknowledge the incident (someone is on it)."),
     ("close", "Close a resolved incident (nothing more to do)."),
     ("reopen", "Reopen a resolved or closed incident."),
 ):

@@ -16,12 +16,22 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
+from tocsin.bus import Event, emit
 from tocsin.catalog.models import Service, User
-from tocsin.comms import followers
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
 from tocsin.incidents import fields as custom
+from tocsin.incidents.events import (
+    FieldChange,
+    IncidentDeclared,
+    IncidentEdited,
+    IncidentFieldsChanged,
+    IncidentSeverityChanged,
+    IncidentStatusChanged,
+    IncidentTypeChanged,
+    RoleAssigned,
+)
 from tocsin.incidents.models import (
     Counter,
     Incident,
@@ -30,7 +40,6 @@ from tocsin.incidents.models import (
     TimelineEntry,
 )
 from tocsin.incidents.timeline import actor_name, record
-from tocsin.jobs.queue import enqueue
 
 # Where each status may go. Resolved and closed incidents come back only through reopen().
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -154,11 +163,14 @@ def declare(
     commander_id: int | None = None,
     urgency: str | None = None,
 ) -> Incident:
-    """Open a new incident in `triggered` and start paging. Alerts call this same function.
+    """Open a new incident in `triggered`. Alerts call this same function.
 
     `urgency` is "high" or "low"; None takes the severity's default urgency (high without a
     severity); "none" declares without paging: escalation does not start (that is on the
-    timeline), and paging by hand later pages at the severity's default urgency."""
+    timeline), and paging by hand later pages at the severity's default urgency.
+
+    Emits `IncidentDeclared` once it is complete (with its commander): paging and the
+    followers of its services react to that."""
     title = v.text(title, "title", max_len=TITLE_MAX, required=True)
     description = v.text(description, "description", max_len=TEXT_MAX)
     customer_impact = v.text(customer_impact, "customer_impact", max_len=TEXT_MAX)
@@ -226,9 +238,8 @@ def declare(
     if commander is not None:
         role = session.scalar(select(IncidentRole).where(IncidentRole.slug == "incident_commander"))
         if role is not None:
-            assign_role(session, incident, role_id=role.id, user_id=commander.id, by=by)
-    # People and teams who follow its services become stakeholders (tocsin.comms).
-    followers.incident_declared(session, incident)
+            # Part of the declaration: no RoleAssigned before IncidentDeclared.
+            _assign_role(session, incident, role_id=role.id, user_id=commander.id, by=by)
     if without_paging:
         record(
             session,
@@ -239,9 +250,22 @@ def declare(
             by=by,
             occurred_at=min(detected_at, now),
         )
-        return incident
-    # Paging starts after commit: the escalation package walks the services' policies.
-    enqueue(session, "escalation.start", {"incident_id": incident.id})
+    emit(
+        session,
+        IncidentDeclared(
+            incident_id=incident.id,
+            title=incident.title,
+            service_ids=tuple(s.id for s in services),
+            severity_id=severity.id if severity else None,
+            type_id=incident_type.id if incident_type else None,
+            urgency=urgency,
+            paging=not without_paging,
+            drill=incident.drill,
+            restricted=incident.restricted,
+            commander_id=commander.id if commander is not None else None,
+            by_id=by.id if by else None,
+        ),
+    )
     return incident
 
 
@@ -253,7 +277,8 @@ def change_status(
     by: User | None,
     occurred_at: datetime | None = None,
 ) -> TimelineEntry | None:
-    """Move along the lifecycle; refuses moves the lifecycle does not allow (409)."""
+    """Move along the lifecycle; refuses moves the lifecycle does not allow (409). Emits
+    `IncidentStatusChanged`."""
     try:
         target = Status(to)
     except ValueError as exc:
@@ -280,7 +305,7 @@ def change_status(
     if target == Status.closed:
         incident.closed_at = when
     incident.status = target.value
-    return record(
+    entry = record(
         session,
         incident,
         "status_changed",
@@ -292,6 +317,8 @@ def change_status(
         key_event=target in (Status.resolved, Status.closed, Status.identified),
         occurred_at=when,
     )
+    emit(session, IncidentStatusChanged(incident.id, current, target, _id(by), when))
+    return entry
 
 
 def acknowledge(session: Session, incident: Incident, *, by: User | None) -> TimelineEntry | None:
@@ -343,7 +370,7 @@ def reopen(session: Session, incident: Incident, *, by: User | None) -> Timeline
     incident.status = Status.investigating.value
     incident.resolved_at = None
     incident.closed_at = None
-    return record(
+    entry = record(
         session,
         incident,
         "reopened",
@@ -354,10 +381,19 @@ def reopen(session: Session, incident: Incident, *, by: User | None) -> Timeline
         new=Status.investigating.value,
         key_event=True,
     )
+    emit(
+        session,
+        IncidentStatusChanged(incident.id, current, Status.investigating, _id(by), utcnow()),
+    )
+    return entry
 
 
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
+
+
+def _id(user: User | None) -> int | None:
+    return user.id if user is not None else None
 
 
 def edit_timestamps(
@@ -419,7 +455,11 @@ _PLAIN_FIELDS = {
 def edit(
     session: Session, incident: Incident, changes: dict[str, Any], *, by: User | None
 ) -> list[TimelineEntry]:
-    """Change descriptive fields; one timeline entry per field that actually changed."""
+    """Change descriptive fields; one timeline entry per field that actually changed.
+
+    Once every change is written, emits what changed: `IncidentSeverityChanged`,
+    `IncidentTypeChanged`, `IncidentFieldsChanged`, then `IncidentEdited` for the other
+    fields, the services and the drill and restricted flags."""
     allowed = set(_PLAIN_FIELDS) | {
         "type_id",
         "severity_id",
@@ -434,6 +474,8 @@ def edit(
     if unknown:
         raise ValidationFailed(f"unknown or read-only field(s): {', '.join(sorted(unknown))}")
     entries: list[TimelineEntry] = []
+    events: list[Event] = []
+    edited: list[str] = []
 
     def note(field: str, old: Any, new: Any, summary: str, key: bool = False) -> None:
         entries.append(
@@ -453,12 +495,14 @@ def edit(
     who = actor_name(by)
     was_drill, was_restricted = incident.drill, incident.restricted
     added_services: list[Service] = []
+    removed_services: list[Service] = []
     for name, max_len in _PLAIN_FIELDS.items():
         if name in changes:
             new = v.text(changes[name], name, max_len=max_len, required=name == "title")
             old = getattr(incident, name)
             if new != old:
                 setattr(incident, name, new)
+                edited.append(name)
                 label = name.replace("_", " ")
                 note(
                     name,
@@ -486,13 +530,22 @@ def edit(
                     f"{who} changed the {label} from {old_name or 'none'} to {new_name or 'none'}",
                     key=attr == "severity",
                 )
+                ids = (old_obj.id if old_obj else None, new_obj.id if new_obj else None)
+                if attr == "severity":
+                    events.append(IncidentSeverityChanged(incident.id, *ids, _id(by)))
+                elif attr == "incident_type":
+                    events.append(IncidentTypeChanged(incident.id, *ids, _id(by)))
+                else:
+                    edited.append(attr)
     if "service_ids" in changes:
         services = _services(session, changes["service_ids"] or [])
         old_names = [s.name for s in incident.services]
         new_names = [s.name for s in services]
         if sorted(old_names) != sorted(new_names):
             added_services = [s for s in services if s not in incident.services]
+            removed_services = [s for s in incident.services if s not in services]
             incident.services = services
+            edited.append("services")
             note(
                 "services",
                 old_names,
@@ -504,8 +557,8 @@ def edit(
         if links != list(incident.links or []):
             old = list(incident.links or [])
             incident.links = links
+            edited.append("links")
             note("links", old, links, f"{who} updated the links")
-    visibility_changed = False
     for flag in ("drill", "restricted"):
         if flag in changes:
             new_flag = changes[flag]
@@ -515,13 +568,7 @@ def edit(
                 setattr(incident, flag, new_flag)
                 state = "on" if new_flag else "off"
                 note(flag, not new_flag, new_flag, f"{who} turned {flag} {state}", key=True)
-                visibility_changed = True
-    if visibility_changed:
-        # Status pages drop drills and restricted incidents at render: render them again.
-        # Imported here: status pages build on incidents, not the other way round.
-        from tocsin.statuspages.publish import withdraw_hidden
-
-        withdraw_hidden(session, incident, by=by)
+                edited.append(flag)
     if "custom_fields" in changes or "type_id" in changes:
         fields = incident.incident_type.fields if incident.incident_type else []
         merged = dict(incident.custom_fields or {})
@@ -531,6 +578,7 @@ def edit(
         if values != old_values:
             incident.custom_fields = values
             labels = {f.key: f.label for f in fields}
+            changed: list[FieldChange] = []
             for key in sorted(set(values) | set(old_values)):
                 if values.get(key) != old_values.get(key):
                     note(
@@ -540,15 +588,24 @@ def edit(
                         f"{who} set {labels.get(key, key)} to "
                         f"{custom.display(values.get(key)) or 'nothing'}",
                     )
-    # Followers of newly affected services become stakeholders (tocsin.comms), as do those a
-    # drill or a restriction kept out once it is lifted. After the flags: they decide who.
-    followers.incident_edited(
-        session,
-        incident,
-        added_services=added_services,
-        was_drill=was_drill,
-        was_restricted=was_restricted,
-    )
+                    changed.append(FieldChange(key, old_values.get(key), values.get(key)))
+            events.append(IncidentFieldsChanged(incident.id, tuple(changed), _id(by)))
+    if edited:
+        events.append(
+            IncidentEdited(
+                incident_id=incident.id,
+                fields=tuple(edited),
+                added_service_ids=tuple(s.id for s in added_services),
+                removed_service_ids=tuple(s.id for s in removed_services),
+                was_drill=was_drill,
+                drill=incident.drill,
+                was_restricted=was_restricted,
+                restricted=incident.restricted,
+                by_id=_id(by),
+            )
+        )
+    for event in events:
+        emit(session, event)
     return entries
 
 
@@ -560,7 +617,22 @@ def assign_role(
     user_id: int | None,
     by: User | None,
 ) -> TimelineEntry | None:
-    """Give a role to a user, hand it over, or (user_id None) leave it unfilled."""
+    """Give a role to a user, hand it over, or (user_id None) leave it unfilled. Emits
+    `RoleAssigned` when that changed anything."""
+    entry, event = _assign_role(session, incident, role_id=role_id, user_id=user_id, by=by)
+    if event is not None:
+        emit(session, event)
+    return entry
+
+
+def _assign_role(
+    session: Session,
+    incident: Incident,
+    *,
+    role_id: int,
+    user_id: int | None,
+    by: User | None,
+) -> tuple[TimelineEntry | None, RoleAssigned | None]:
     role: IncidentRole = _load(session, IncidentRole, role_id, "role_id")
     user: User | None = _load(session, User, user_id, "user_id")
     if user is not None and not user.active:
@@ -569,10 +641,10 @@ def assign_role(
     who = actor_name(by)
     if user is None:
         if current is None:
-            return None
+            return None, None
         old_user = current.user
         incident.role_assignments.remove(current)
-        return record(
+        entry = record(
             session,
             incident,
             "role_unassigned",
@@ -582,9 +654,11 @@ def assign_role(
             old=old_user.name,
             new=None,
         )
+        return entry, RoleAssigned(incident.id, role.id, role.slug, None, old_user.id, _id(by))
     if current is not None and current.user_id == user.id:
-        return None
+        return None, None
     old_name = current.user.name if current else None
+    old_id = current.user_id if current else None
     if current is None:
         incident.role_assignments.append(RoleAssignment(role=role, user=user))
         summary = f"{who} assigned {user.name} as {role.name}"
@@ -592,7 +666,7 @@ def assign_role(
         current.user = user
         current.assigned_at = utcnow()
         summary = f"{who} handed {role.name} from {old_name} to {user.name}"
-    return record(
+    entry = record(
         session,
         incident,
         "role_assigned",
@@ -603,6 +677,7 @@ def assign_role(
         new=user.name,
         key_event=role.slug == "incident_commander",
     )
+    return entry, RoleAssigned(incident.id, role.id, role.slug, user.id, old_id, _id(by))
 
 
 def add_note(

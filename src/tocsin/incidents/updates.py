@@ -11,18 +11,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
+from tocsin.bus import emit
 from tocsin.catalog.models import User
-from tocsin.comms.sending import update_posted
 from tocsin.db import utcnow
 from tocsin.definitions.models import Phase, UpdateTemplate
 from tocsin.errors import InvalidTransition, ValidationFailed
+from tocsin.incidents.events import UpdatePosted
 from tocsin.incidents.models import Incident, Status, StatusUpdate
 from tocsin.incidents.service import change_status
 from tocsin.incidents.timeline import actor_name, record
 from tocsin.jobs.queue import enqueue
 
 VISIBILITIES = ("internal", "external")
-PLACEHOLDERS = ("title", "reference", "services", "severity", "status", "impact", "next_update")
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 BODY_MAX = 10_000
 NEXT_UPDATE = "{next_update}"
@@ -124,7 +124,9 @@ def post_update(
     next_update_at: datetime | None = None,
     by: User | None,
 ) -> StatusUpdate:
-    """Post an update; the incident moves to the phase's status if it is not there already."""
+    """Post an update; the incident moves to the phase's status if it is not there already.
+    Emits `UpdatePosted` (stakeholder communication reacts: internal updates go to the
+    stakeholders and internal channels, external ones to the external channels)."""
     draft = check_update(
         incident,
         phase=phase,
@@ -163,9 +165,10 @@ def post_update(
             {"incident_id": incident.id, "update_id": update.id},
             run_at=next_update_at,
         )
-    # Internal updates go to the stakeholders and internal channels, external ones to the
-    # external channels (tocsin.comms): never as a page.
-    update_posted(session, update)
+    emit(
+        session,
+        UpdatePosted(incident.id, update.id, phase, visibility, by.id if by else None),
+    )
     return update
 
 

@@ -11,21 +11,16 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import FormData
 
-from tocsin.alerts.present import incident_alerts
 from tocsin.catalog.models import Service, Team, User
-from tocsin.comms.panel import panel_context as communication_panel
 from tocsin.db import utcnow
 from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentType, Phase
 from tocsin.deps import CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError, ValidationFailed
-from tocsin.escalation.engine import acknowledge_pages
-from tocsin.escalation.record import panel_context
 from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.models import ActionKind, ActionStatus, Incident, Status
-from tocsin.statuspages import publish
-from tocsin.statuspages.composer import composer_panel, resolve_drafts, resolve_offers
 from tocsin.validation import digits
+from tocsin.web import cards
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
     Form,
@@ -272,7 +267,6 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         "status_choices": [s for s in transitions if s not in (Status.resolved, Status.closed)],
         "can_resolve": Status.resolved in transitions,
         "can_close": Status.closed in transitions,
-        "resolve_offers": resolve_offers(db, incident) if Status.resolved in transitions else [],
         "resolve_form": {},
         "phase": phase,
         "phases": [p.value for p in Phase],
@@ -284,10 +278,11 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         "today": utcnow().date(),
         "now": utcnow(),
         "section": "incidents",
-        "paging": panel_context(db, incident),
-        "comms": communication_panel(db, incident, getattr(request.state, "user", None)),
-        "statuspage": composer_panel(db, incident, request),
-        "incident_alerts": incident_alerts(db, incident.id),
+        # Other domains' cards (tocsin.wiring): the side column (paging, communication,
+        # status pages), the main column (alerts) and the resolve form (telling customers).
+        **cards.for_page(request, cards.INCIDENT, db, incident),
+        **cards.for_page(request, cards.INCIDENT_MAIN, db, incident, key="main_cards"),
+        **cards.for_page(request, cards.INCIDENT_RESOLVE, db, incident, key="resolve_cards"),
     }
 
 
@@ -312,9 +307,7 @@ def _back(incident: Incident) -> str:
 def change_status(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
     incident = queries.get_incident(db, ref, viewer=user)
     target = text(form, "status")
-    if target == "acknowledged":
-        # Acknowledging also stops paging (escalation.engine.acknowledge_pages).
-        return perform(db, _back(incident), lambda: acknowledge_pages(db, incident, by=user))
+    # Acknowledging also stops paging: escalation reacts to the status change.
     return perform(
         db, _back(incident), lambda: service.change_status(db, incident, target, by=user)
     )
@@ -345,7 +338,7 @@ def _resolve_page(
         "incidents/resolve.html",
         {
             "incident": incident,
-            "resolve_offers": resolve_offers(db, incident),
+            **cards.for_page(request, cards.INCIDENT_RESOLVE, db, incident, key="resolve_cards"),
             "resolve_form": form or {},
             "error": error,
             "section": "incidents",
@@ -362,19 +355,18 @@ def resolve_page(ref: str, request: Request, db: DbSession, user: Responder) -> 
 
 @router.post("/incidents/{ref}/resolve")
 def resolve(ref: str, request: Request, db: DbSession, user: Responder, form: Form) -> Response:
-    """Resolve with the resolution summary and, where the incident is on a status page and
-    the responder asks, the Resolved update for customers."""
+    """Resolve with the resolution summary, and do what the form's cards were asked (where
+    the incident is on a status page, the Resolved update for customers), all in one
+    transaction: everything happens or nothing does."""
     incident = queries.get_incident(db, ref, viewer=user)
     try:
-        drafts = resolve_drafts(db, incident, form)
-        publish.resolve_and_publish(
-            db, incident, summary=text(form, "summary"), drafts=drafts, by=user
-        )
+        then = cards.submit(request, cards.INCIDENT_RESOLVE, db, incident, form)
+        service.resolve(db, incident, by=user, summary=text(form, "summary"))
+        said = [done(user) for done in then]
     except DomainError as exc:
         db.rollback()
         return _resolve_page(request, db, incident, values(form), exc.message, 422)
-    told = ", ".join(d.page.name for d in drafts)
-    notice = f"{incident.reference} resolved." + (f" Customers told on {told}." if told else "")
+    notice = " ".join([f"{incident.reference} resolved.", *filter(None, said)])
     return redirect(_back(incident), notice=notice)
 
 

@@ -34,7 +34,7 @@ import structlog
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tocsin.db import UTCDateTime, transaction, utcnow
+from tocsin.db import UTCDateTime, rebind, transaction, utcnow
 from tocsin.jobs import wake
 from tocsin.jobs.engine import STEP_SECONDS
 from tocsin.jobs.models import DONE, FAILED, QUEUED, RUNNING, Job
@@ -106,13 +106,10 @@ class JobRunner:
         # Job transactions skip their own fsync (SQLite: synchronous=NORMAL in WAL;
         # PostgreSQL: synchronous_commit=off). A machine crash can then lose the last few,
         # each whole: a lost run leaves its job to run again, which at-least-once allows.
-        self.factory = sessionmaker(
-            bind=engine.execution_options(sqlite_synchronous="NORMAL", pg_async_commit=True),
-            expire_on_commit=False,
+        self.factory = rebind(
+            factory, engine.execution_options(sqlite_synchronous="NORMAL", pg_async_commit=True)
         )
-        self._reader = sessionmaker(
-            bind=engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False
-        )
+        self._reader = rebind(factory, engine.execution_options(sqlite_begin="DEFERRED"))
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
         self.registry = registry

@@ -5,6 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from tocsin.config import Settings
+from tocsin.db import make_engine
 from tocsin.models import Base
 
 config = context.config
@@ -27,8 +29,6 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from tocsin.config import Settings
-    from tocsin.db import make_engine
 
     engine = make_engine(Settings(database_url=config.get_main_option("sqlalchemy.url")))
     with engine.connect() as conn:

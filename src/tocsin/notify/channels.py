@@ -26,7 +26,7 @@ import structlog
 from tocsin import __version__
 from tocsin.config import Settings
 from tocsin.notify.messages import PageMessage
-from tocsin.notify.outbound import OutboundGuard, OutboundRefused
+from tocsin.outbound import OutboundGuard, OutboundRefused
 
 if TYPE_CHECKING:
     from apprise.plugins.base import NotifyBase

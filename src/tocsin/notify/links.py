@@ -1,8 +1,8 @@
-"""Acknowledge and resolve links that work from a phone without logging in.
+"""The tokens behind the acknowledge and resolve links in a page, which work from a phone
+without logging in (what a link does is `escalation.links`).
 
 Each link holds a random token; only its SHA-256 is stored. A token belongs to one incident,
-one person and one action, expires (TOCSIN_ACTION_LINK_HOURS) and works once. Opening the
-link (GET) only shows a confirmation: mail scanners fetch links, so only the POST acts."""
+one person and one action, expires (TOCSIN_ACTION_LINK_HOURS) and works once."""
 
 from __future__ import annotations
 
@@ -16,10 +16,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
-from tocsin.errors import InvalidTransition
-from tocsin.escalation.engine import acknowledge_pages, open_runs
-from tocsin.incidents import service as incidents
-from tocsin.incidents.models import Incident, Status
+from tocsin.incidents.models import Incident
 from tocsin.notify.models import ActionKind, ActionToken
 
 TOKEN_BYTES = 32
@@ -75,39 +72,7 @@ def look_up(session: Session, raw: str) -> LinkState:
     return LinkState(token, None)
 
 
-def already_done(incident: Incident, action: str) -> str | None:
-    """Why `action` no longer applies to the incident, or None if it does."""
-    status = Status(incident.status)
-    if status in (Status.resolved, Status.closed):
-        return f"{incident.reference} is already {status.value}."
-    if action == ActionKind.acknowledge and status != Status.triggered:
-        if open_runs(incident):
-            return None  # paged by hand after it was acknowledged: this acknowledges the page
-        return f"{incident.reference} is already acknowledged ({status.value})."
-    return None
-
-
-def use(session: Session, raw: str) -> tuple[LinkState, str]:
-    """Perform the link's action as the person it was sent to; marks the token used.
-
-    Returns the link's state and a sentence for the result page."""
-    state = look_up(session, raw)
-    if state.problem is not None or state.token is None:
-        return state, state.problem or "This link is not valid."
-    token = state.token
-    incident = token.incident
-    done = already_done(incident, token.action)
-    if done is not None:
-        return LinkState(token, done, 409), done
-    try:
-        if token.action == ActionKind.acknowledge:
-            # The incident if still triggered, and any paging in progress stops.
-            acknowledge_pages(session, incident, by=token.user)
-        else:
-            incidents.resolve(session, incident, by=token.user)
-    except InvalidTransition as exc:
-        return LinkState(token, exc.message, 409), exc.message
+def spend(session: Session, token: ActionToken) -> None:
+    """The link was used: it works no more."""
     token.used_at = utcnow()
     session.flush()
-    verb = "acknowledged" if token.action == ActionKind.acknowledge else "resolved"
-    return state, f"{incident.reference} {verb} by {token.user.name}."

@@ -25,9 +25,9 @@ from tocsin.notify.channels import (
     mask_apprise_url,
 )
 from tocsin.notify.models import URGENCIES, ContactKind, ContactMethod, NotificationRule
-from tocsin.notify.outbound import OutboundGuard, OutboundRefused
 from tocsin.notify.pages import webhook_secret
 from tocsin.notify.service import TEST_JOB
+from tocsin.outbound import OutboundGuard, OutboundRefused
 
 KINDS = tuple(k.value for k in ContactKind)
 MAX_POSITION = 100

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.bus import emit
 from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import utcnow
@@ -28,6 +29,7 @@ from tocsin.jobs.registry import Handler, Send
 from tocsin.notify import links
 from tocsin.notify.channels import Channels, DeliveryFailed, Destination, apprise_plugin
 from tocsin.notify.delivery import Outcome, Purpose, Refusal, RetryPolicy, Target, handler
+from tocsin.notify.events import NotificationSent
 from tocsin.notify.messages import PageMessage, page_message, test_message
 from tocsin.notify.models import ActionKind, ContactKind, ContactMethod, Notification
 from tocsin.notify.service import DELIVER_JOB, TEST_JOB, plan_fallback
@@ -181,6 +183,9 @@ class Pages(Purpose[Notification]):
         if outcome.sent:
             text = f"Paged {person} by {name} ({record.method_label})"
             record_entry(session, record.incident, text, body=record.reason)
+            method_id = record.contact_method_id or 0
+            emit(session, NotificationSent(record.id, record.incident_id, record.user_id,
+                                           method_id, record.channel))  # fmt: skip
             return
         fallback = plan_fallback(session, record)
         then = (

@@ -6,17 +6,17 @@ around them changes. Planning lives here; sending is `notify.shift_delivery`.
   each shift that starts (a person's continuous time on call in one schedule) within their
   lead time, and writes one `ShiftNotice` per (person, schedule, shift start) under a unique
   key, with its send job, so a shift is announced once however often the scan runs.
-- Change notices are planned by `watching`, which schedule actions wrap around their change:
-  it compares each person's coverage of the schedule over the next `CHANGE_HORIZON` before
-  and after, and writes one notice per person whose coverage changed, in the same
-  transaction (a rolled-back change sends nothing).
+- Change notices are planned by `on_schedule_changed`, a reaction to the schedules' event
+  `ScheduleChanged` (wired in `tocsin.wiring`): it compares each person's coverage of the
+  schedule before and after the change, over the window the event gives, and writes one
+  notice per person whose coverage changed, in the same transaction (a rolled-back change
+  sends nothing).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from tocsin.notify.models import (
 )
 from tocsin.notify.shift_text import added_line, removed_line, zone_of
 from tocsin.schedules import oncall
+from tocsin.schedules.events import ScheduleChanged
 from tocsin.schedules.models import Schedule
 
 SCAN_JOB = "notify.shift_scan"
@@ -49,8 +50,6 @@ SCAN_EVERY = timedelta(minutes=1)
 # ran); older ones are not.
 CATCH_UP = timedelta(minutes=10)
 MAX_LEAD_MINUTES = 24 * 60
-# How far ahead a change to the schedule is reported.
-CHANGE_HORIZON = timedelta(days=14)
 # How far past its start a shift's end is looked for.
 LONGEST_SHIFT = timedelta(days=31)
 MAX_LINES = 30
@@ -254,35 +253,17 @@ def _who(stint_list: Sequence[Stint], start: datetime, end: datetime, other_than
     ]
 
 
-@dataclass
-class _Watch:
-    schedule_id: int
-    name: str
-    lo: datetime
-    hi: datetime
-    before: list[Stint]
+def on_schedule_changed(session: Session, event: ScheduleChanged) -> None:
+    """A schedule changed: tell each person whose shifts in the event's window changed what
+    changed for them."""
+    plan_changes(session, event)
 
 
-def _stints_of(session: Session, schedule_id: int, lo: datetime, hi: datetime) -> list[Stint]:
-    return stints(oncall.final_many(session, [schedule_id], lo, hi)[schedule_id])
-
-
-@contextmanager
-def watching(session: Session, schedule: Schedule, *, cause: str) -> Iterator[None]:
-    """Wrap a change to `schedule`: afterwards, tell each person whose shifts in the next
-    `CHANGE_HORIZON` changed what changed for them. Nothing is planned if the change raises."""
-    now = utcnow()
-    watch = _Watch(schedule.id, schedule.name, now, now + CHANGE_HORIZON, [])
-    session.flush()
-    watch.before = _stints_of(session, watch.schedule_id, watch.lo, watch.hi)
-    yield
-    session.flush()
-    after = _stints_of(session, watch.schedule_id, watch.lo, watch.hi)
-    plan_changes(session, watch, after, cause=cause)
-
-
-def plan_changes(session: Session, watch: _Watch, after: list[Stint], *, cause: str) -> int:
-    before_cov, after_cov = _coverage(watch.before), _coverage(after)
+def plan_changes(session: Session, event: ScheduleChanged) -> int:
+    """One change notice per person (who wants them) whose coverage changed; how many."""
+    before, after = stints(event.before), stints(event.after)
+    cause = event.cause
+    before_cov, after_cov = _coverage(before), _coverage(after)
     people = set(before_cov) | set(after_cov)
     prefs = _preferences(session, list(people))
     wanted = [uid for uid in people if prefs.get(uid, (False, 0))[0]]
@@ -291,12 +272,10 @@ def plan_changes(session: Session, watch: _Watch, after: list[Stint], *, cause: 
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(wanted)))}
     name_of = dict(
         session.execute(
-            select(User.id, User.name).where(
-                User.id.in_({s.user_id for s in (*watch.before, *after)})
-            )
+            select(User.id, User.name).where(User.id.in_({s.user_id for s in (*before, *after)}))
         ).all()
     )
-    still_there = session.scalar(select(Schedule.id).where(Schedule.id == watch.schedule_id))
+    still_there = session.scalar(select(Schedule.id).where(Schedule.id == event.schedule_id))
     planned = 0
     for uid in sorted(wanted):
         removed = _minus(before_cov.get(uid, []), after_cov.get(uid, []))
@@ -314,7 +293,7 @@ def plan_changes(session: Session, watch: _Watch, after: list[Stint], *, cause: 
                   "now_on_call": list(dict.fromkeys(takers))})
             )  # fmt: skip
         for start, end in added:
-            previous = [name_of.get(i, "?") for i in _who(watch.before, start, end, uid)]
+            previous = [name_of.get(i, "?") for i in _who(before, start, end, uid)]
             items.append(
                 (start, added_line(start, end, zone, previous),
                  {"change": "added", "start": start.isoformat(), "end": end.isoformat(),
@@ -324,18 +303,18 @@ def plan_changes(session: Session, watch: _Watch, after: list[Stint], *, cause: 
         lines = [f"- {text}" for _, text, _ in items[:MAX_LINES]]
         if len(items) > MAX_LINES:
             lines.append(f"- … and {len(items) - MAX_LINES} more changes")
-        days = CHANGE_HORIZON.days
+        days = (event.until - event.since).days
         body = (
-            f"The schedule “{watch.name}” changed ({cause}). Your on-call shifts in the next "
+            f"The schedule “{event.name}” changed ({cause}). Your on-call shifts in the next "
             f"{days} days (times in {zone.key}):\n\n" + "\n".join(lines)
         )
         notice = ShiftNotice(
             user_id=uid,
-            schedule_id=watch.schedule_id if still_there else None,
-            schedule_name=watch.name,
+            schedule_id=event.schedule_id if still_there else None,
+            schedule_name=event.name,
             kind=ShiftNoticeKind.changed.value,
-            key=f"shift-change:{uid}:{watch.schedule_id}:{secrets.token_hex(8)}",
-            subject=f"Your on-call shifts in {watch.name} changed",
+            key=f"shift-change:{uid}:{event.schedule_id}:{secrets.token_hex(8)}",
+            subject=f"Your on-call shifts in {event.name} changed",
             body=body,
             data={"cause": cause, "changes": [data for _, _, data in items]},
             results={},

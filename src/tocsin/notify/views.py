@@ -1,4 +1,4 @@
-"""HTML routes: the acknowledge/resolve links in pages, and a person's notification settings."""
+"""HTML routes: a person's notification settings (the links in pages are escalation's)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
-from tocsin.comms import followers
 from tocsin.db import utcnow
 from tocsin.deps import AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError, NotFound
-from tocsin.notify import links, methods, shifts
+from tocsin.notify import methods, shifts
 from tocsin.notify.models import URGENCIES, ContactKind
 from tocsin.notify.service import contact_methods, notifications_of_user
 from tocsin.schedules.views import upcoming_context
+from tocsin.web import cards
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, optional_int, text, values
 from tocsin.web.templating import render
@@ -28,30 +28,6 @@ router = APIRouter(include_in_schema=False)
 def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-# --- acknowledge / resolve links ----------------------------------------------------------
-
-
-@router.get("/act/{token}")
-def action_link(token: str, request: Request, db: DbSession) -> Response:
-    """Show what the link will do; never act on GET (mail scanners fetch links)."""
-    state = links.look_up(db, token)
-    context: dict[str, Any] = {"token": token, "state": state, "done": None, "result": None}
-    if state.token is not None and state.problem is None:
-        context["done"] = links.already_done(state.token.incident, state.token.action)
-    return _no_store(render(request, "notify/act.html", context, state.status_code))
-
-
-@router.post("/act/{token}")
-def use_action_link(token: str, request: Request, db: DbSession) -> Response:
-    """Acknowledge or resolve as the person the page was sent to; the link then stops working.
-
-    No session or CSRF token here: the unguessable, single-use token is the credential, and
-    only a POST from the confirmation page uses it."""
-    state, message = links.use(db, token)
-    context = {"token": token, "state": state, "done": None, "result": message}
-    return _no_store(render(request, "notify/act.html", context, state.status_code))
 
 
 # --- a person's notification settings -----------------------------------------------------
@@ -96,7 +72,8 @@ def _page(
         "form": form or {},
         "shift_pref": shifts.preference(db, owner),
         "shift_notices": shifts.notices_of_user(db, owner, limit=20),
-        "followed": followers.followed_by(db, owner),
+        # Services followed: communication's card (tocsin.wiring).
+        **cards.for_page(request, cards.USER_NOTIFICATIONS, db, owner),
     }
     return _no_store(render(request, "notify/user.html", context, status))
 

@@ -6,7 +6,7 @@ full name in the summary. Events that match nobody are kept in the layer's impor
 (shown on the schedule page and returned by the API), never silently dropped. Importing
 again replaces the layer's events.
 
-A calendar URL is fetched only from addresses the outbound guard (notify/outbound.py)
+A calendar URL is fetched only from addresses the outbound guard (outbound.py)
 permits, where the setting `ical_import_allow_private_urls` also allows private ones (a rota
 on an intranet server); every redirect is checked the same way, and the body is limited in
 size and time.
@@ -30,8 +30,8 @@ from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.errors import ValidationFailed
-from tocsin.notify.outbound import OutboundGuard, OutboundRefused
-from tocsin.notify.shifts import watching
+from tocsin.outbound import OutboundGuard, OutboundRefused
+from tocsin.schedules.changes import changing
 from tocsin.schedules.models import Layer, LayerEvent, LayerKind
 from tocsin.schedules.rotation import zone
 
@@ -153,7 +153,7 @@ def import_calendar(
             LayerEvent(layer_id=layer.id, user_id=user.id, start=start, end=end, uid=uid,
                        summary=summary)
         )  # fmt: skip
-    with watching(session, layer.schedule, cause=f"calendar of layer “{layer.name}” imported"):
+    with changing(session, layer.schedule, cause=f"calendar of layer “{layer.name}” imported"):
         session.execute(delete(LayerEvent).where(LayerEvent.layer_id == layer.id))
         session.add_all(rows)
     report = {

@@ -17,8 +17,8 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, NotFound, ValidationFailed
-from tocsin.notify.shifts import watching
 from tocsin.schedules import oncall
+from tocsin.schedules.changes import changing
 from tocsin.schedules.models import (
     UNIT_SECONDS,
     Layer,
@@ -149,7 +149,7 @@ def update_schedule(session: Session, schedule: Schedule, changes: dict[str, Any
 
 
 def delete_schedule(session: Session, schedule: Schedule) -> None:
-    with watching(session, schedule, cause="the schedule was deleted"):
+    with changing(session, schedule, cause="the schedule was deleted", deleting=True):
         session.delete(schedule)
         session.flush()
 
@@ -348,7 +348,7 @@ def add_layer(session: Session, schedule: Schedule, data: dict[str, Any]) -> Lay
         restrictions=[],
         import_report={},
     )
-    with watching(session, schedule, cause=f"layer “{data.get('name', '')}” added"):
+    with changing(session, schedule, cause=f"layer “{data.get('name', '')}” added"):
         with session.no_autoflush:
             _apply_layer(session, layer, data)
         session.add(layer)
@@ -359,7 +359,7 @@ def add_layer(session: Session, schedule: Schedule, data: dict[str, Any]) -> Lay
 
 def update_layer(session: Session, layer: Layer, changes: dict[str, Any]) -> Layer:
     _only(changes, LAYER_FIELDS)
-    with watching(session, layer.schedule, cause=f"layer “{layer.name}” changed"):
+    with changing(session, layer.schedule, cause=f"layer “{layer.name}” changed"):
         with session.no_autoflush:
             _apply_layer(session, layer, changes)
         session.flush()
@@ -368,7 +368,7 @@ def update_layer(session: Session, layer: Layer, changes: dict[str, Any]) -> Lay
 
 def remove_layer(session: Session, layer: Layer) -> None:
     schedule = layer.schedule
-    with watching(session, schedule, cause=f"layer “{layer.name}” removed"):
+    with changing(session, schedule, cause=f"layer “{layer.name}” removed"):
         session.delete(layer)
         session.flush()
     session.expire(schedule, ["layers"])
@@ -382,7 +382,7 @@ def reorder_layers(session: Session, schedule: Schedule, layer_ids: Iterable[int
         raise ValidationFailed(
             "layer_ids must list each of the schedule's layers once", field="layer_ids"
         )
-    with watching(session, schedule, cause="layers reordered"):
+    with changing(session, schedule, cause="layers reordered"):
         for position, layer_id in enumerate(ids):
             current[layer_id].position = position
         session.flush()
@@ -464,7 +464,7 @@ def add_override(
                 f"swap_with_id: {partner.name} is not on call in that range", field="swap_with_id"
             )
     cause = f"{'swap' if partner else 'override'} by {by.name}" if by else "override added"
-    with watching(session, schedule, cause=cause):
+    with changing(session, schedule, cause=cause):
         override = Override(
             schedule_id=schedule.id,
             user_id=user.id,
@@ -485,7 +485,7 @@ def remove_override(session: Session, override: Override, *, by: User | None = N
     cause = f"override putting {override.user.name} on call removed" + (
         f" by {by.name}" if by else ""
     )
-    with watching(session, schedule, cause=cause):
+    with changing(session, schedule, cause=cause):
         session.delete(override)
         session.flush()
     session.expire(schedule, ["overrides"])

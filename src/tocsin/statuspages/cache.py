@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import structlog
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.statuspages.models import RenderedFile, StatusPage
 
@@ -59,9 +59,8 @@ def _cached(row: RenderedFile) -> CachedFile:
 class PageCache:
     """Pages by slug, replaced whole on each change (readers never see a half-loaded page)."""
 
-    def __init__(self, engine: Engine, *, poll_seconds: float = 1.0) -> None:
-        # Reads only: on SQLite a deferred transaction never takes the write lock.
-        self._engine = engine.execution_options(sqlite_begin="DEFERRED")
+    def __init__(self, factory: sessionmaker[Session], *, poll_seconds: float = 1.0) -> None:
+        self._factory = factory
         self._poll_seconds = poll_seconds
         self._pages: dict[str, CachedPage] = {}
         self._stop = threading.Event()
@@ -80,7 +79,9 @@ class PageCache:
         database cannot be read."""
         with self._refresh_lock:
             try:
-                with Session(self._engine) as session:
+                with self._factory() as session:
+                    # Reads only: on SQLite a deferred transaction never takes the write lock.
+                    session.connection(execution_options={"sqlite_begin": "DEFERRED"})
                     pages = self._load(session)
             except Exception as exc:  # noqa: BLE001 - any database failure: keep serving
                 if not self._failing:

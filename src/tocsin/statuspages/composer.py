@@ -8,6 +8,7 @@ page as it would look, server-side (no JavaScript needed); Publish posts it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +16,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from tocsin.catalog.models import User
 from tocsin.deps import AppSettings, DbSession, Responder
 from tocsin.errors import DomainError
 from tocsin.incidents import queries
@@ -120,6 +122,27 @@ def resolve_drafts(db: Session, incident: Incident, form: FormData) -> list[publ
                 )
             )
     return drafts
+
+
+def resolve_card(db: Session, incident: Incident, request: Any) -> list[dict[str, Any]]:
+    """The resolve form's card: the Resolved updates it offers (none once it may not be
+    resolved)."""
+    return resolve_offers(db, incident) if incident.is_open else []
+
+
+def resolve_submit(db: Session, incident: Incident, form: FormData) -> Callable[[User], str] | None:
+    """The resolve form's part for status pages: the Resolved updates it asks for, checked
+    now; published once the incident is resolved (the caller's transaction)."""
+    drafts = resolve_drafts(db, incident, form)
+    if not drafts:
+        return None
+
+    def publish_all(by: User) -> str:
+        for draft in drafts:
+            publish.publish(db, draft, by=by)
+        return f"Customers told on {', '.join(d.page.name for d in drafts)}."
+
+    return publish_all
 
 
 def _components(form: FormData, page: StatusPage) -> dict[int, str]:

@@ -1,4 +1,5 @@
-"""What subscribers of a status page are told about: the seam between publishing and delivery.
+"""What a status page publishes, as a domain event (`tocsin.bus`): the seam between
+publishing and telling subscribers.
 
 Every code path that changes what a page's subscribers may want to hear about calls
 `page_event` once, in the transaction that makes the change:
@@ -10,12 +11,11 @@ Every code path that changes what a page's subscribers may want to hear about ca
 - a component's status set by hand (`service.set_component_status`), with that change;
 - the reminder before a maintenance starts (`maintenance.remind`), with `reminder`.
 
-`page_event` is where subscriber deliveries are enqueued (as jobs, in that same transaction,
-so a rolled-back change tells nobody): it builds the event, hands it to
-`tocsin.subscribers.service.on_page_event` (once for the update or reminder, once per
-component change) and returns it. An update published with `deliver_notifications` off, like
-Statuspage's, tells no subscriber, by email or webhook, and neither do the component changes
-it made.
+`page_event` builds the `PageEvent`, emits it and returns it. Subscribers react
+(`tocsin.subscribers.service.on_page_event_published`, wired in `tocsin.wiring`) by queueing
+their deliveries as jobs in that same transaction, so a rolled-back change tells nobody. An
+update published with `deliver_notifications` off, like Statuspage's, tells no subscriber, by
+email or webhook, and neither do the component changes it made.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from tocsin.bus import Event, emit
 from tocsin.statuspages.models import (
     ComponentChange,
     PageIncident,
     PageIncidentUpdate,
     StatusPage,
 )
-from tocsin.subscribers import service as subscribers
 
 INCIDENT_UPDATE = "incident_update"
 COMPONENT_CHANGE = "component_change"
@@ -39,7 +39,9 @@ MAINTENANCE_REMINDER = "maintenance_reminder"
 
 
 @dataclass(frozen=True)
-class PageEvent:
+class PageEvent(Event):
+    """Something a status page's subscribers may want to hear about was published."""
+
     page_id: int
     kind: str  # incident_update | component_change | maintenance_reminder
     page_incident_id: int | None
@@ -59,8 +61,8 @@ def page_event(
     component_changes: Sequence[ComponentChange] = (),
     reminder: PageIncident | None = None,
 ) -> PageEvent:
-    """Build the event for one change on `page` (see the module docstring), enqueue its
-    subscriber deliveries in the caller's transaction, and return it."""
+    """Build the event for one change on `page` (see the module docstring), emit it in the
+    caller's transaction, and return it."""
     event = _event(
         session,
         page=page,
@@ -68,15 +70,7 @@ def page_event(
         component_changes=component_changes,
         reminder=reminder,
     )
-    if reminder is not None:
-        subscribers.on_page_event(session, reminder_for=reminder)
-        return event
-    if not event.deliver_notifications:
-        return event
-    if page_incident_update is not None:
-        subscribers.on_page_event(session, page_incident_update=page_incident_update)
-    for change in component_changes:
-        subscribers.on_page_event(session, component_change=change)
+    emit(session, event)
     return event
 
 

@@ -9,7 +9,6 @@ Drills and restricted incidents are refused here, and filtered out again at ever
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,8 +19,8 @@ from tocsin import validation as v
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, ValidationFailed
+from tocsin.incidents.events import IncidentEdited
 from tocsin.incidents.models import Incident
-from tocsin.incidents.service import resolve
 from tocsin.incidents.timeline import actor_name, record
 from tocsin.incidents.updates import BODY_MAX, post_update
 from tocsin.statuspages.events import page_event
@@ -236,24 +235,6 @@ def publish(session: Session, draft: Draft, *, by: User | None) -> PageIncidentU
     return update
 
 
-def resolve_and_publish(
-    session: Session,
-    incident: Incident,
-    *,
-    summary: str,
-    drafts: Sequence[Draft] = (),
-    by: User | None,
-) -> list[PageIncidentUpdate]:
-    """Resolve the incident with its resolution summary, then publish each draft (a Resolved
-    update telling customers on a page it was published on), all in the caller's
-    transaction: either everything happens or nothing does."""
-    for draft in drafts:
-        if draft.incident is not incident or draft.phase != IncidentPhase.resolved.value:
-            raise ValidationFailed("only Resolved updates of this incident", field="phase")
-    resolve(session, incident, by=by, summary=summary)
-    return [publish(session, draft, by=by) for draft in drafts]
-
-
 def _move_incident(pi: PageIncident, draft: Draft, new_statuses: list[str]) -> None:
     pi.status = draft.phase
     pi.updated_at = utcnow()
@@ -320,6 +301,17 @@ def preview(draft: Draft, view: PageView) -> tuple[PageView, IncidentView]:
     view.incidents = [incident, *(i for i in view.incidents if i is not existing)]
     set_indicator(view)
     return view, incident
+
+
+def on_incident_edited(session: Session, event: IncidentEdited) -> None:
+    """An incident became, or stopped being, a drill or restricted: status pages drop such
+    incidents when they render, so render them again (`withdraw_hidden`)."""
+    if not event.visibility_changed:
+        return
+    incident = session.get(Incident, event.incident_id)
+    if incident is not None:
+        by = session.get(User, event.by_id) if event.by_id is not None else None
+        withdraw_hidden(session, incident, by=by)
 
 
 def withdraw_hidden(session: Session, incident: Incident, *, by: User | None) -> set[int]:

@@ -37,6 +37,7 @@ from tocsin.statuspages.present import (
 )
 from tocsin.statuspages.refresh import RENDER_JOB
 from tocsin.web.markdown import render_markdown
+from tocsin.web.templating import make_templates
 
 EXPORT_JOB = "statuspages.export"
 RERENDER_JOB = "statuspages.rerender_all"
@@ -61,8 +62,6 @@ class File:
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    from tocsin.web.templating import make_templates
-
     return make_templates().env
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tocsin import validation
 from tocsin.errors import Conflict, ValidationFailed
-from tocsin.notify.outbound import OutboundGuard, OutboundRefused
+from tocsin.outbound import OutboundGuard, OutboundRefused
 from tocsin.statuspages.models import StatusPage
 from tocsin.subscribers.models import SubscriberKind
 

@@ -19,7 +19,7 @@ from tocsin.db import utcnow
 from tocsin.jobs.registry import JobKind
 from tocsin.notify.channels import EmailChannel, WebhookChannel
 from tocsin.notify.delivery import Outcome, Purpose, Refusal, Result, RetryPolicy, Target, handler
-from tocsin.notify.outbound import OutboundGuard
+from tocsin.outbound import OutboundGuard
 from tocsin.subscribers import limits
 from tocsin.subscribers.compose import compose, why_not
 from tocsin.subscribers.fanout import DELIVER_JOB

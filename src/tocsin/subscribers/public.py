@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from tocsin.deps import AppSettings, DbSession, OptionalUser
 from tocsin.errors import DomainError, Forbidden, NotFound
-from tocsin.notify.outbound import OutboundGuard
+from tocsin.outbound import OutboundGuard
 from tocsin.statuspages.models import StatusPage
 from tocsin.subscribers import checks, limits, service, tokens
 from tocsin.subscribers.access import SubscribeAccess

@@ -1,5 +1,6 @@
 """Subscriber actions: subscribe (double opt-in for email), confirm, unsubscribe, the staff
-actions, quarantine, and `on_page_event`, which queues deliveries for a page's change.
+actions, quarantine, and `on_page_event`, which queues deliveries for a page's change (run
+by `on_page_event_published`, the reaction to status pages' `PageEvent`).
 
 Like every service module these validate, write and queue jobs in the caller's transaction;
 they flush and never commit. Sending happens in `delivery.py`, after commit."""
@@ -18,7 +19,8 @@ from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, Forbidden, NotFound
 from tocsin.incidents.timeline import record
-from tocsin.notify.outbound import OutboundGuard
+from tocsin.outbound import OutboundGuard
+from tocsin.statuspages.events import MAINTENANCE_REMINDER, PageEvent
 from tocsin.statuspages.models import (
     Component,
     ComponentChange,
@@ -374,6 +376,27 @@ def _skip_queued(session: Session, subscriber: Subscriber, detail: str) -> None:
 
 
 # --- events from the status page ------------------------------------------------------------
+
+
+def on_page_event_published(session: Session, event: PageEvent) -> None:
+    """A status page published a change: queue its subscribers' deliveries (`on_page_event`,
+    once for the update or reminder, once per component change). An update published with
+    `deliver_notifications` off tells nobody, nor do the component changes it made."""
+    if event.kind == MAINTENANCE_REMINDER:
+        reminder = session.get(PageIncident, event.page_incident_id)
+        if reminder is not None:
+            on_page_event(session, reminder_for=reminder)
+        return
+    if not event.deliver_notifications:
+        return
+    if event.page_incident_update_id is not None:
+        published = session.get(PageIncidentUpdate, event.page_incident_update_id)
+        if published is not None:
+            on_page_event(session, page_incident_update=published)
+    for change_id in event.component_change_ids:
+        change = session.get(ComponentChange, change_id)
+        if change is not None:
+            on_page_event(session, component_change=change)
 
 
 def on_page_event(

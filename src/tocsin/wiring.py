@@ -1,0 +1,124 @@
+"""Composition root for how domains meet without importing each other.
+
+- `build_bus`: each domain's reactions to the events of the domains it builds on;
+  `session_factory` is the one session factory, whose sessions carry that bus.
+- `build_cards`: the cards a domain shows on another's page (the incident page's paging,
+  communication and status page cards, its alerts, and the resolve form's offer to tell
+  customers; a service's followers; the services a person follows).
+- `build_checks`: every domain's part of `tocsin check`.
+
+Only this module (with `bootstrap` and `app`) knows both sides; see docs/ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tocsin.alerts.present import incident_alerts
+from tocsin.bus import Bus, session_info
+from tocsin.catalog.models import Service, User
+from tocsin.comms import checks as comms_checks
+from tocsin.comms import followers as comms_followers
+from tocsin.comms import panel as comms_panel
+from tocsin.comms import sending as comms_sending
+from tocsin.db import make_sessionmaker
+from tocsin.escalation import checks as escalation_checks
+from tocsin.escalation import engine as escalation
+from tocsin.escalation import record as paging_record
+from tocsin.findings import Checks, Finding
+from tocsin.incidents import events as incident_events
+from tocsin.incidents.models import Incident
+from tocsin.notify import shifts as shift_notices
+from tocsin.schedules.events import ScheduleChanged
+from tocsin.statuspages import publish as statuspage_publish
+from tocsin.statuspages.composer import composer_panel, resolve_card, resolve_submit
+from tocsin.statuspages.events import PageEvent
+from tocsin.subscribers import service as subscribers
+from tocsin.web.cards import (
+    INCIDENT,
+    INCIDENT_MAIN,
+    INCIDENT_RESOLVE,
+    SERVICE,
+    USER_NOTIFICATIONS,
+    Card,
+    Cards,
+    viewer,
+)
+
+
+def build_bus() -> Bus:
+    """Every reaction, subscribed in the order it runs."""
+    bus = Bus()
+    # An incident declared: the followers of its services become stakeholders, and paging
+    # starts (after commit).
+    bus.subscribe(incident_events.IncidentDeclared, comms_followers.on_incident_declared)
+    bus.subscribe(incident_events.IncidentDeclared, escalation.on_incident_declared)
+    # Acknowledged: its paging stops.
+    bus.subscribe(incident_events.IncidentStatusChanged, escalation.on_incident_status_changed)
+    # Edited: status pages withdraw an incident that became a drill or restricted; followers of
+    # newly affected services (or kept out until a restriction or drill ended) join it.
+    bus.subscribe(incident_events.IncidentEdited, statuspage_publish.on_incident_edited)
+    bus.subscribe(incident_events.IncidentEdited, comms_followers.on_incident_edited)
+    # An update posted: it goes to the stakeholders and the matching channels.
+    bus.subscribe(incident_events.UpdatePosted, comms_sending.on_update_posted)
+    # A schedule changed: the people whose shifts changed are told.
+    bus.subscribe(ScheduleChanged, shift_notices.on_schedule_changed)
+    # A status page published an update, a component change or a maintenance reminder: its
+    # subscribers are told.
+    bus.subscribe(PageEvent, subscribers.on_page_event_published)
+    return bus
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """The session factory every process uses: its sessions emit through `build_bus()`."""
+    return make_sessionmaker(engine, info=session_info(build_bus()))
+
+
+def build_cards() -> Cards:
+    """The cards other domains show on a page, in the order they are shown."""
+    cards = Cards()
+    cards.add(INCIDENT, Card("paging", "escalation/panel.html", _paging_card))
+    cards.add(INCIDENT, Card("comms", "comms/panel.html", _communication_card))
+    cards.add(INCIDENT, Card("statuspage", "statuspages/_composer.html", composer_panel))
+    cards.add(INCIDENT_MAIN, Card("incident_alerts", "alerts/panel.html", _alerts_card))
+    cards.add(
+        INCIDENT_RESOLVE,
+        Card("resolve_offers", "statuspages/_resolve_offers.html", resolve_card, resolve_submit),
+    )
+    cards.add(SERVICE, Card("followers", "comms/followers.html", _followers_card))
+    cards.add(USER_NOTIFICATIONS, Card("followed", "comms/followed.html", _followed_card))
+    return cards
+
+
+def _alerts_card(db: Session, incident: Incident, request: Request) -> dict[str, Any]:
+    return incident_alerts(db, incident.id)
+
+
+def _paging_card(db: Session, incident: Incident, request: Request) -> dict[str, Any]:
+    return paging_record.panel_context(db, incident)
+
+
+def _communication_card(db: Session, incident: Incident, request: Request) -> dict[str, Any]:
+    return comms_panel.panel_context(db, incident, viewer(request))
+
+
+def _followers_card(db: Session, service: Service, request: Request) -> dict[str, Any]:
+    return comms_followers.card_context(db, service, viewer(request))
+
+
+def _followed_card(db: Session, owner: User, request: Request) -> list[tuple[Service, list[str]]]:
+    return comms_followers.followed_by(db, owner)
+
+
+def build_checks() -> Checks:
+    """What `tocsin check` runs: paging's checks, then communication's."""
+    return Checks((escalation_checks.paging_findings, _channel_findings))
+
+
+def _channel_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:
+    return comms_checks.channel_findings(session)
