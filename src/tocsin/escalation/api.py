@@ -140,7 +140,7 @@ def reassign(ref: Ref, body: ReassignIn, db: DbSession, user: Responder) -> RunO
 def acknowledge(ref: Ref, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
     """Acknowledge the incident (someone is on it): its paging stops. On an incident already
     acknowledged, this acknowledges the pages sent into it since (people paged by hand)."""
-    incident = queries.get_incident(db, ref)
+    incident = queries.get_incident(db, ref, viewer=user)
     engine.acknowledge_pages(db, incident, by=user)
     return incident_out(incident, settings.base_url)
 
