@@ -96,6 +96,6 @@ def test_every_factory_derived_from_the_containers_carries_its_bus(
     derived = rebind(container.sessionmaker, container.engine.execution_options())
     with derived() as session:
         assert bus_of(session) is bus
-    worker = container.worker(concurrency=1)
-    with worker.factory() as session:
+    runner = container.runner()
+    with runner.factory() as session:
         assert bus_of(session) is bus

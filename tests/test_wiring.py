@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from tocsin.jobs.worker import Worker
 
 from tests.conftest import browser_login
 from tests.escalation.conftest import person, work
@@ -37,6 +36,7 @@ from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, TimelineEntry
 from tocsin.incidents.updates import post_update
 from tocsin.jobs.models import Job
+from tocsin.jobs.runner import JobRunner
 from tocsin.notify import methods
 from tocsin.notify.events import NotificationSent
 from tocsin.notify.models import Notification, ShiftNotice
@@ -280,7 +280,7 @@ def test_alert_and_page_events_are_emitted(
         AlertOpened(alert.id, integration.id, service.id, alert.incident_id, "disk",
                     "error", "Disk full", joined=False)
     ]  # fmt: skip
-    Worker(factory, container.registry, listen=False).run_until_idle()  # pages Carol
+    JobRunner(factory, container.registry, listen=False).run_until_idle()  # pages Carol
     (sent,) = seen[1:]
     assert isinstance(sent, NotificationSent) and sent.user_id == carol.id
     with transaction(factory) as session:
