@@ -92,9 +92,13 @@ def make_engine(settings: Settings) -> Engine:
             # execution option sqlite_begin="DEFERRED" (WAL readers never block the writer).
             options = conn.get_execution_options()
             mode = options.get("sqlite_begin", "IMMEDIATE")
-            # FULL unless the caller opts out (the event processor: see alerts/intake.py).
+            # FULL unless the caller opts out (work that can be redone: applying events, jobs).
+            # Set only when it changes: the connection keeps it (Connection.info is the pooled
+            # connection's own dictionary).
             sync = "NORMAL" if options.get("sqlite_synchronous") == "NORMAL" else "FULL"
-            conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
+            if conn.info.get("tocsin_synchronous") != sync:
+                conn.exec_driver_sql(f"PRAGMA synchronous={sync}")
+                conn.info["tocsin_synchronous"] = sync
             conn.exec_driver_sql(f"BEGIN {'DEFERRED' if mode == 'DEFERRED' else 'IMMEDIATE'}")
 
         return engine

@@ -49,9 +49,78 @@ from tocsin.incidents.models import Incident, Status
 from tocsin.incidents.timeline import record
 
 HEARTBEAT_KEY = "heartbeat"
+PENDING_OUTCOME = Outcome.pending.value
 MIN_PER_BATCH = 20
 _OPEN = (Status.resolved.value, Status.closed.value)
 
+
+# The statements every batch runs, built once (building one costs more than running it).
+_ANY_PENDING = select(Event.id).where(PENDING).limit(1)
+_PENDING_ROWS = (
+    select(
+        Event.id,
+        Event.integration_id,
+        Event.action,
+        Event.dedup_key,
+        Event.received_at,
+        Event.data,
+    )
+    .where(PENDING)
+    .order_by(Event.id)
+    .limit(bindparam("limit"))
+)
+_OPEN_ALERTS = (
+    select(Alert.id, Alert.dedup_key, Alert.service_id, Alert.severity)
+    .where(
+        Alert.integration_id == bindparam("integration"),
+        Alert.dedup_key.in_(bindparam("keys", expanding=True)),
+        Alert.status != AlertStatus.resolved.value,
+    )
+    # Serialised by the apply lock already; the row locks guard against anything else (a
+    # person resolving the alert) changing it mid-batch.
+    .with_for_update()
+)
+_events = Event.__table__
+_REPEAT_SETTLED = (
+    update(_events)
+    .where(_events.c.id == bindparam("event_id"))
+    .values(
+        outcome=Outcome.deduplicated.value,
+        outcome_detail=bindparam("detail"),
+        alert_id=bindparam("alert"),
+        service_id=bindparam("service"),
+        processed_at=bindparam("at"),
+    )
+)
+_alerts = Alert.__table__
+_ALERT_COUNTED = (
+    update(_alerts)
+    .where(_alerts.c.id == bindparam("alert"))
+    .values(
+        event_count=_alerts.c.event_count + bindparam("n"),
+        last_event_at=case(
+            (_alerts.c.last_event_at < bindparam("at"), bindparam("at")),
+            else_=_alerts.c.last_event_at,
+        ),
+    )
+)
+_integrations = Integration.__table__
+_INTEGRATION_SEEN = (
+    update(_integrations)
+    .where(_integrations.c.id == bindparam("integration"))
+    .values(
+        last_event_at=case(
+            (
+                or_(
+                    _integrations.c.last_event_at.is_(None),
+                    _integrations.c.last_event_at < bindparam("at"),
+                ),
+                bindparam("at"),
+            ),
+            else_=_integrations.c.last_event_at,
+        )
+    )
+)
 
 # Event severities from the most to the least urgent.
 _RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}
@@ -166,15 +235,7 @@ class Applier:
             for key in keys:
                 self._refs[(integration_id, key)] = None
             found = self.session.execute(
-                select(Alert.id, Alert.dedup_key, Alert.service_id, Alert.severity)
-                .where(
-                    Alert.integration_id == integration_id,
-                    Alert.dedup_key.in_(keys),
-                    Alert.status != AlertStatus.resolved.value,
-                )
-                # Serialised by the processor lock already; the row locks guard against
-                # anything else (a person resolving the alert) changing it mid-batch.
-                .with_for_update()
+                _OPEN_ALERTS, {"integration": integration_id, "keys": list(keys)}
             )
             for alert_id, dedup_key, service_id, severity in found:
                 self._refs[(integration_id, dedup_key)] = (alert_id, service_id, severity)
@@ -241,7 +302,8 @@ class Applier:
         service), so that they are stored once, already applied. Only when no event waits to
         be applied: rows after one of the same key that stays pending stay pending too, and
         everything pending is applied in id order after the insert (`apply_pending`)."""
-        if self.session.execute(select(Event.id).where(PENDING).limit(1)).first() is not None:
+        if self.session.execute(_ANY_PENDING).first() is not None:
+            self.caught_up = False
             return
         self._prefetch_open_alerts(
             [_Key(r["integration_id"], r["dedup_key"]) for r in rows if r["dedup_key"]]
@@ -259,6 +321,8 @@ class Applier:
             row["outcome"] = Outcome.deduplicated.value
             row["alert_id"], row["service_id"] = ref[0], ref[1]
             row["processed_at"] = self.now
+        # Whether every row was settled (nothing older was pending): nothing left to apply.
+        self.caught_up = not waiting and all(r["outcome"] != PENDING_OUTCOME for r in rows)
 
     def apply_pending(self, limit: int, *, budget_seconds: float | None = None) -> int:
         """Apply up to `limit` pending events in id order; after `budget_seconds` of applying
@@ -268,22 +332,10 @@ class Applier:
         Repeats are settled from the few columns read here and written back in one statement;
         every other event is loaded whole and applied by `apply`.
         """
-        rows = self.session.execute(
-            select(
-                Event.id,
-                Event.integration_id,
-                Event.action,
-                Event.dedup_key,
-                Event.received_at,
-                Event.data,
-            )
-            .where(PENDING)
-            .order_by(Event.id)
-            .limit(limit)
-        ).all()
+        rows = self.session.execute(_PENDING_ROWS, {"limit": limit}).all()
         self.caught_up = len(rows) < limit
         if not rows:
-            self._finish()
+            self.finish()
             return 0
         self._prefetch_open_alerts(rows)
         repeats: list[dict[str, Any]] = []
@@ -307,20 +359,10 @@ class Applier:
         if repeats:
             # One executemany by primary key for all of them: per-event statements would
             # cost more than the events themselves.
-            table = Event.__table__
-            self.session.connection().execute(
-                update(table)
-                .where(table.c.id == bindparam("event_id"))
-                .values(
-                    outcome=Outcome.deduplicated.value,
-                    outcome_detail=bindparam("detail"),
-                    alert_id=bindparam("alert"),
-                    service_id=bindparam("service"),
-                    processed_at=self.now,
-                ),
-                repeats,
-            )
-        self._finish()
+            for repeat in repeats:
+                repeat["at"] = self.now
+            self.session.connection().execute(_REPEAT_SETTLED, repeats)
+        self.finish()
         return done
 
     def apply_all(self, events: list[Event]) -> None:
@@ -328,22 +370,17 @@ class Applier:
         self._prefetch_open_alerts(events)
         for event in events:
             self.apply(event)
-        self._finish()
+        self.finish()
 
     def _seen(self, integration_id: int, at: datetime) -> None:
         self._last_event[integration_id] = max(at, self._last_event.get(integration_id, at))
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
         """Write what the batch counted: integrations' last event, alerts' counts."""
         self.session.flush()
         if self._last_event:
-            table = Integration.__table__
-            at = bindparam("at")
-            newer = or_(table.c.last_event_at.is_(None), table.c.last_event_at < at)
             self.session.connection().execute(
-                update(table)
-                .where(table.c.id == bindparam("integration"))
-                .values(last_event_at=case((newer, at), else_=table.c.last_event_at)),
+                _INTEGRATION_SEEN,
                 [{"integration": i, "at": when} for i, when in self._last_event.items()],
             )
             for integration_id, when in self._last_event.items():
@@ -354,17 +391,8 @@ class Applier:
                     set_committed_value(loaded, "last_event_at", when)
             self._last_event.clear()
         if self._counts:
-            table = Alert.__table__
             self.session.connection().execute(
-                update(table)
-                .where(table.c.id == bindparam("alert"))
-                .values(
-                    event_count=table.c.event_count + bindparam("n"),
-                    last_event_at=case(
-                        (table.c.last_event_at < bindparam("at"), bindparam("at")),
-                        else_=table.c.last_event_at,
-                    ),
-                ),
+                _ALERT_COUNTED,
                 [{"alert": a, "n": n, "at": at} for a, (n, at) in self._counts.items()],
             )
             self._counts.clear()

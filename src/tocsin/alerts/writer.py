@@ -129,7 +129,7 @@ class EventWriter:
         self.apply_seconds = apply_seconds
         self._pending = False  # known to wait: apply at once
         self._next_look = 0.0  # when to look (a read) for events another process stored
-        self._table = Event.__table__
+        self._insert = insert(Event.__table__)
 
     # -- the engine's Work -------------------------------------------------------------------
 
@@ -175,11 +175,15 @@ class EventWriter:
         try:
             with transaction(self.durable) as session:
                 applier = Applier(session) if take_apply_lock(session) else None
+                settled = False
                 if applier is not None:
                     applier.settle_new(rows)  # repeats are stored already applied
-                session.execute(insert(self._table), rows)
-                if applier is not None:
+                    settled = applier.caught_up
+                session.execute(self._insert, rows)
+                if applier is not None and not settled:
                     applier.apply_pending(APPLY_LIMIT, budget_seconds=self.apply_seconds)
+                elif applier is not None:
+                    applier.finish()  # what settling counted
                 self._pending = applier is None or not applier.caught_up
         except Exception as exc:
             log.warning("ingest.write_and_apply_failed", error=str(exc), events=len(rows))
@@ -192,7 +196,7 @@ class EventWriter:
         rows = [row for submission in batch for row in submission.rows]
         try:
             with transaction(self.durable) as session:
-                session.execute(insert(self._table), rows)
+                session.execute(self._insert, rows)
         except Exception as exc:
             log.error("ingest.write_failed", error=str(exc), events=len(rows))
             self.inbox.done(batch, exc)
