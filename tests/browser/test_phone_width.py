@@ -25,7 +25,7 @@ def demo(db: Session, container: Container) -> Session:
     updates, paging, communication and status pages, alerts."""
     seed_demo(db, "admin@example.com", ADMIN_PASSWORD)
     db.commit()
-    container.worker(name="test").run_until_idle()
+    container.runner(name="test").run_until_idle()
     db.rollback()
     return db
 
