@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    CursorResult,
     DateTime,
     Engine,
     MetaData,
+    Result,
     TypeDecorator,
     create_engine,
     event,
@@ -58,6 +60,14 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def rows_affected(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an UPDATE or DELETE matched. `Session.execute` answers those with a
+    CursorResult, though it is typed as answering any Result."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"a {type(result).__name__} has no row count")
+    return int(result.rowcount or 0)
 
 
 def make_engine(settings: Settings) -> Engine:
