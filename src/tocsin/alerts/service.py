@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pydantic
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from tocsin import validation as v
@@ -498,7 +498,7 @@ def search_alerts(
 ) -> tuple[list[Alert], int]:
     """Alerts matching the filter and how many there are: triggered first, then acknowledged,
     then resolved; within each, the latest activity first."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     statuses = [v.one_of(s, "status", STATUSES) for s in flt.statuses]
     if statuses:
         conditions.append(Alert.status.in_(statuses))

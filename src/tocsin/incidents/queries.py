@@ -6,8 +6,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from tocsin.catalog.models import Service, User
@@ -57,7 +58,7 @@ class IncidentFilter:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-SORTS = {
+SORTS: dict[str, tuple[ColumnElement[Any], ColumnElement[Any]]] = {
     "-created": (Incident.created_at.desc(), Incident.id.desc()),
     "created": (Incident.created_at.asc(), Incident.id.asc()),
     "-started": (Incident.started_at.desc(), Incident.id.desc()),
@@ -66,7 +67,7 @@ SORTS = {
 }
 
 
-def _filtered(flt: IncidentFilter, viewer: User) -> Select[tuple[Incident]]:
+def _filtered(flt: IncidentFilter, viewer: User) -> Select[Incident]:
     query = select(Incident).where(visible_filter(viewer))
     bad = [s for s in flt.statuses if s not in {st.value for st in Status}]
     if bad:
@@ -98,7 +99,7 @@ def _filtered(flt: IncidentFilter, viewer: User) -> Select[tuple[Incident]]:
     if text:
         ref = _REF_RE.match(text)
         pattern = f"%{text.lower()}%"
-        conditions = [
+        conditions: list[ColumnElement[bool]] = [
             func.lower(Incident.title).like(pattern),
             func.lower(Incident.description).like(pattern),
             func.lower(Incident.customer_impact).like(pattern),
