@@ -13,6 +13,7 @@ from sqlalchemy import (
     Engine,
     MetaData,
     Result,
+    Table,
     TypeDecorator,
     create_engine,
     event,
@@ -60,6 +61,14 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Table a model is mapped to (SQLAlchemy types `__table__` as any FromClause)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to one table")
+    return table
 
 
 def rows_affected(result: Result[*tuple[Any, ...]]) -> int:
