@@ -298,9 +298,10 @@ def start_maintenance(
         minutes = v.integer(minutes, "minutes", minimum=1, maximum=60 * 24 * 31)
         end = start + timedelta(minutes=minutes)
     else:
-        end = v.aware(ends_at, "ends_at")  # type: ignore[assignment]
-        if end is None:
+        given = v.aware(ends_at, "ends_at")
+        if given is None:
             raise ValidationFailed("give ends_at or minutes", field="ends_at")
+        end = given
     if end <= start:
         raise ValidationFailed("a maintenance window must end after it starts", field="ends_at")
     if end - start > timedelta(days=31):

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from tocsin.catalog.models import Service, User
-from tocsin.definitions.models import IncidentRole, Severity
+from tocsin.catalog.models import Service, Team, User
+from tocsin.definitions.models import IncidentRole, IncidentType, Severity
 from tocsin.errors import NotFound, ValidationFailed
 from tocsin.incidents.access import visible_filter
 from tocsin.incidents.models import (
@@ -210,7 +210,12 @@ def counts_by_status_and_severity(
     return [(r[0], r[1], bool(r[2]), r[3]) for r in rows]
 
 
-def ids_by_name(session: Session, model: type, values: Sequence[str], field: str) -> list[int]:
+def ids_by_name(
+    session: Session,
+    model: type[Severity | Service | Team | IncidentType],
+    values: Sequence[str],
+    field: str,
+) -> list[int]:
     """Turn filter values that are ids or names (any case) into ids; unknown names refused."""
     ids: list[int] = []
     for value in values:
@@ -219,9 +224,7 @@ def ids_by_name(session: Session, model: type, values: Sequence[str], field: str
         if number is not None:
             ids.append(number)
             continue
-        found = session.scalar(
-            select(model.id).where(func.lower(model.name) == value.lower())  # type: ignore[attr-defined]
-        )
+        found = session.scalar(select(model.id).where(func.lower(model.name) == value.lower()))
         if found is None:
             raise ValidationFailed(f"{field}: nothing named {value!r}", field=field)
         ids.append(found)
