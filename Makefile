@@ -52,6 +52,7 @@ lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 typecheck: install
 	$(BIN)/mypy

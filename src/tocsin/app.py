@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import structlog
-import swagger_ui_bundle  # type: ignore[import-untyped]
+import swagger_ui_bundle
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import text
 from sqlalchemy.orm import configure_mappers
+from starlette.routing import Route
 
 from tocsin import __version__
 from tocsin.alerts import api as alerts_api
@@ -207,7 +208,9 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.add_middleware(Intercept, prefix=STATUS_PREFIX, handler=status_pages)
 
     # The ingestion endpoint senders hit hardest: a plain ASGI app as a route (hotpath.py).
-    app.add_route(ENQUEUE_PATH, EnqueueEndpoint(container.intake), include_in_schema=False)
+    app.router.routes.append(
+        Route(ENQUEUE_PATH, EnqueueEndpoint(container.intake), include_in_schema=False)
+    )
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.mount(
         "/api/v1/docs-assets",

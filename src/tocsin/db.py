@@ -8,9 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    CursorResult,
     DateTime,
     Engine,
     MetaData,
+    Result,
+    Table,
     TypeDecorator,
     create_engine,
     event,
@@ -58,6 +61,22 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Table a model is mapped to (SQLAlchemy types `__table__` as any FromClause)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to one table")
+    return table
+
+
+def rows_affected(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an UPDATE or DELETE matched. `Session.execute` answers those with a
+    CursorResult, though it is typed as answering any Result."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"a {type(result).__name__} has no row count")
+    return int(result.rowcount or 0)
 
 
 def make_engine(settings: Settings) -> Engine:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -79,7 +79,7 @@ async def current_user(
     return user
 
 
-def _require(role: UserRole):  # type: ignore[no-untyped-def]
+def _require(role: UserRole) -> Callable[[User], User]:
     def check(user: Annotated[User, Depends(current_user)]) -> User:
         if not user.can(role):
             raise Forbidden(f"this needs the {role.value} role; you are a {user.role}")

@@ -61,7 +61,7 @@ def url(value: object, field: str) -> str:
     return link
 
 
-def aware(value: datetime | None, field: str) -> datetime | None:
+def aware(value: object, field: str) -> datetime | None:
     """Datetimes must carry a time zone; naive ones are ambiguous."""
     if value is None:
         return None

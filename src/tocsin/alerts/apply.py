@@ -42,7 +42,7 @@ from tocsin.alerts.rules import (
 from tocsin.alerts.service import acknowledge_alert, resolve_alert
 from tocsin.bus import emit
 from tocsin.catalog.models import Service
-from tocsin.db import utcnow
+from tocsin.db import table_of, utcnow
 from tocsin.definitions.models import Severity
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, Status
@@ -80,7 +80,7 @@ _OPEN_ALERTS = (
     # person resolving the alert) changing it mid-batch.
     .with_for_update()
 )
-_events = Event.__table__
+_events = table_of(Event)
 _REPEAT_SETTLED = (
     update(_events)
     .where(_events.c.id == bindparam("event_id"))
@@ -92,7 +92,7 @@ _REPEAT_SETTLED = (
         processed_at=bindparam("at"),
     )
 )
-_alerts = Alert.__table__
+_alerts = table_of(Alert)
 _ALERT_COUNTED = (
     update(_alerts)
     .where(_alerts.c.id == bindparam("alert"))
@@ -104,7 +104,7 @@ _ALERT_COUNTED = (
         ),
     )
 )
-_integrations = Integration.__table__
+_integrations = table_of(Integration)
 _INTEGRATION_SEEN = (
     update(_integrations)
     .where(_integrations.c.id == bindparam("integration"))
@@ -228,8 +228,8 @@ class Applier:
         by_integration: dict[int, set[str]] = {}
         for event in events:
             if event.integration_id is not None and event.dedup_key:
-                key = (event.integration_id, event.dedup_key)
-                if key not in self._refs:
+                ref = (event.integration_id, event.dedup_key)
+                if ref not in self._refs:
                     by_integration.setdefault(event.integration_id, set()).add(event.dedup_key)
         for integration_id, keys in by_integration.items():
             for key in keys:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import hashlib
 import json
 from functools import lru_cache
@@ -216,7 +217,12 @@ def _links(value: Any) -> list[dict[str, str]]:
     return links[:MAX_LINKS]
 
 
-def _lookup(value: Any, table: dict[str, str] | None, words: dict[str, str], default: str) -> str:
+def _lookup(
+    value: Any,
+    table: collections.abc.Mapping[str, str] | None,
+    words: collections.abc.Mapping[str, str],
+    default: str,
+) -> str:
     key = _text(value)
     if key is None:
         return default

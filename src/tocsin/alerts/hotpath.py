@@ -1,6 +1,6 @@
 """`POST /v2/enqueue`: PagerDuty Events API v2, the route senders hit hardest.
 
-A plain ASGI endpoint, mounted as a route of the application (`app.add_route`), so that it
+A plain ASGI endpoint, mounted as a route of the application (a Starlette `Route`), so that it
 skips FastAPI's per-request dependency injection and validation: msgspec decodes the body,
 the PagerDuty rules validate it, the key comes from the in-memory cache, and the engine's
 group commit makes it durable before the 202 is sent. Metrics are counted by the middleware;

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Event, Outcome
 from tocsin.alerts.pagerduty import DEDUP_MAX, SEVERITIES, SUMMARY_MAX, ParsedEvent
-from tocsin.db import EVENT_PROCESSOR_LOCK, wait_for_event_processor
+from tocsin.db import EVENT_PROCESSOR_LOCK, rows_affected, wait_for_event_processor
 
 PROCESSOR_LOCK = EVENT_PROCESSOR_LOCK
 _encoder = msgspec.json.Encoder()
@@ -128,11 +128,11 @@ def purge(session: Session, *, now: datetime, raw_days: int, event_days: int) ->
         update(Event)
         .where(Event.raw.is_not(None), Event.received_at < now - timedelta(days=raw_days))
         .values(raw=None)
-    ).rowcount
+    )
     deleted = session.execute(
         delete(Event).where(
             Event.received_at < now - timedelta(days=event_days),
             Event.outcome != Outcome.pending.value,
         )
-    ).rowcount
-    return int(cleared or 0), int(deleted or 0)
+    )
+    return rows_affected(cleared), rows_affected(deleted)

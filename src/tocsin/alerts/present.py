@@ -76,8 +76,9 @@ def web_links(links: Any) -> list[dict[str, str]]:
     out = []
     for link in links if isinstance(links, list) else []:
         if isinstance(link, dict) and is_web_url(link.get("href")):
-            text = link.get("text") if isinstance(link.get("text"), str) else ""
-            out.append({"href": link["href"], "text": text.strip() or link["href"]})
+            text = link.get("text")
+            label = text.strip() if isinstance(text, str) else ""
+            out.append({"href": link["href"], "text": label or link["href"]})
     return out
 
 

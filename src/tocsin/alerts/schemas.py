@@ -20,7 +20,7 @@ from tocsin.alerts.models import (
     SuppressionRule,
 )
 from tocsin.alerts.service import sender_url
-from tocsin.catalog.schemas import Aware, Id, Name, Out, Ref, Strict, Timestamp
+from tocsin.catalog.schemas import Aware, Id, Name, Out, Ref, Strict, Timestamp, omittable
 from tocsin.db import utcnow
 
 IntegrationTypeName = Literal[
@@ -63,10 +63,10 @@ class IntegrationIn(Strict):
 
 
 class IntegrationPatch(Strict):
-    name: Name = Field(default=None)
-    service_id: Id = Field(default=None)
-    config: Config = Field(default=None)
-    enabled: bool = Field(default=None)
+    name: Name = omittable()
+    service_id: Id = omittable()
+    config: Config = omittable()
+    enabled: bool = omittable()
 
 
 class RoutingRuleIn(Strict):
@@ -88,11 +88,11 @@ class SuppressionRuleIn(Strict):
 
 
 class SuppressionRulePatch(Strict):
-    name: Name = Field(default=None)
-    matchers: Matchers = Field(default=None, min_length=1)
-    action: Literal["drop", "downgrade"] = Field(default=None)
+    name: Name = omittable()
+    matchers: Matchers = omittable(min_length=1)
+    action: Literal["drop", "downgrade"] = omittable()
     severity: EventSeverity | None = None
-    enabled: bool = Field(default=None)
+    enabled: bool = omittable()
 
 
 class MaintenanceIn(Strict):
@@ -251,7 +251,7 @@ def integration_out(integration: Integration, base_url: str) -> IntegrationOut:
     return IntegrationOut(
         id=integration.id,
         name=integration.name,
-        type=integration.type,  # type: ignore[arg-type]
+        type=integration.type,
         service=Ref.model_validate(integration.service),
         config=integration.config or {},
         enabled=integration.disabled_at is None,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pydantic
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from tocsin import validation as v
@@ -298,9 +298,10 @@ def start_maintenance(
         minutes = v.integer(minutes, "minutes", minimum=1, maximum=60 * 24 * 31)
         end = start + timedelta(minutes=minutes)
     else:
-        end = v.aware(ends_at, "ends_at")  # type: ignore[assignment]
-        if end is None:
+        given = v.aware(ends_at, "ends_at")
+        if given is None:
             raise ValidationFailed("give ends_at or minutes", field="ends_at")
+        end = given
     if end <= start:
         raise ValidationFailed("a maintenance window must end after it starts", field="ends_at")
     if end - start > timedelta(days=31):
@@ -498,7 +499,7 @@ def search_alerts(
 ) -> tuple[list[Alert], int]:
     """Alerts matching the filter and how many there are: triggered first, then acknowledged,
     then resolved; within each, the latest activity first."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     statuses = [v.one_of(s, "status", STATUSES) for s in flt.statuses]
     if statuses:
         conditions.append(Alert.status.in_(statuses))

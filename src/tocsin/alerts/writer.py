@@ -25,7 +25,7 @@ from tocsin.alerts.apply import Applier
 from tocsin.alerts.inbox import Inbox
 from tocsin.alerts.models import PENDING, Event, Outcome
 from tocsin.alerts.pipeline import take_apply_lock
-from tocsin.db import rebind, transaction, utcnow
+from tocsin.db import rebind, table_of, transaction, utcnow
 
 log = structlog.get_logger("tocsin.ingest")
 
@@ -129,7 +129,7 @@ class EventWriter:
         self.apply_seconds = apply_seconds
         self._pending = False  # known to wait: apply at once
         self._next_look = 0.0  # when to look (a read) for events another process stored
-        self._insert = insert(Event.__table__)
+        self._insert = insert(table_of(Event))
 
     # -- the engine's Work -------------------------------------------------------------------
 

@@ -119,9 +119,10 @@ def issue_api_token(
     if user_id is not None and user_id != by.id:
         if by.role != "admin":
             raise Forbidden("only admins can create tokens for other users")
-        owner = session.get(User, user_id)
-        if owner is None:
+        other = session.get(User, user_id)
+        if other is None:
             raise NotFound(f"no user with id {user_id}", field="user_id")
+        owner = other
     return create_api_token(session, owner, name)
 
 

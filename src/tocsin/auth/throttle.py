@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.auth.models import LoginThrottle
 from tocsin.config import Settings
-from tocsin.db import utcnow
+from tocsin.db import rows_affected, utcnow
 from tocsin.errors import DomainError
 
 log = structlog.get_logger("tocsin.auth")
@@ -160,7 +160,7 @@ def purge(session: Session, *, now: datetime | None = None, limit: int | None = 
         .where(LoginThrottle.key.in_(stale.scalar_subquery()))
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_affected(result)
 
 
 def _locked_rows(

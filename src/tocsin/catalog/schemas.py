@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypedDict, TypeVar, Unpack
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -27,6 +27,28 @@ Name = Annotated[str, Field(max_length=120)]
 LongText = Annotated[str, Field(max_length=5000)]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 UserRoleName = Literal["admin", "responder", "viewer"]
+
+
+class FieldConstraints(TypedDict, total=False):
+    """The `Field` arguments an omittable field may carry."""
+
+    description: str
+    min_length: int
+    max_length: int
+    ge: int
+    le: int
+    pattern: str
+
+
+def omittable(**constraints: Unpack[FieldConstraints]) -> Any:
+    """A PATCH field that may be left out but not sent as null.
+
+    The annotation (without None) is what a request may send, so an explicit null is a 422;
+    left out, the attribute holds None, which only marks "not sent", so read these models
+    through `model_dump(exclude_unset=True)`. The result is typed `Any` because that None is
+    not a value of the annotation.
+    """
+    return Field(default=None, **constraints)
 
 
 class Strict(BaseModel):
@@ -59,7 +81,7 @@ def window(rows: list[Any], limit: int, offset: int) -> dict[str, Any]:
 
 # --- requests ---------------------------------------------------------------------------
 # PATCH models: a field left out is not changed. Fields that cannot be cleared are typed
-# without None, so an explicit null is a 422 (their None default only marks "not sent").
+# without None, so an explicit null is a 422 (`omittable`: their None marks "not sent").
 
 
 class UserIn(Strict):
@@ -72,13 +94,13 @@ class UserIn(Strict):
 
 
 class UserPatch(Strict):
-    name: Name = Field(default=None)
-    email: str = Field(default=None, max_length=254)
-    role: UserRoleName = Field(default=None)
-    timezone: str = Field(default=None, max_length=64)
+    name: Name = omittable()
+    email: str = omittable(max_length=254)
+    role: UserRoleName = omittable()
+    timezone: str = omittable(max_length=64)
     password: str | None = Field(default=None, max_length=1024)
-    active: bool = Field(default=None)
-    team_ids: list[Id] = Field(default=None)
+    active: bool = omittable()
+    team_ids: list[Id] = omittable()
 
 
 class TeamIn(Strict):
@@ -88,9 +110,9 @@ class TeamIn(Strict):
 
 
 class TeamPatch(Strict):
-    name: Name = Field(default=None)
-    description: LongText = Field(default=None)
-    member_ids: list[Id] = Field(default=None)
+    name: Name = omittable()
+    description: LongText = omittable()
+    member_ids: list[Id] = omittable()
 
 
 class ServiceIn(Strict):
@@ -101,10 +123,10 @@ class ServiceIn(Strict):
 
 
 class ServicePatch(Strict):
-    name: Name = Field(default=None)
-    description: LongText = Field(default=None)
+    name: Name = omittable()
+    description: LongText = omittable()
     team_id: Id | None = None
-    tier: int = Field(default=None, ge=1, le=4)
+    tier: int = omittable(ge=1, le=4)
 
 
 # --- responses --------------------------------------------------------------------------

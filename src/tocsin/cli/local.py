@@ -301,7 +301,7 @@ def integration_create(
             integration, key = alerts.create_integration(
                 session, service_id=svc.id, name=name or type_, type=type_
             )
-            out = {
+            out: dict[str, Any] = {
                 "id": integration.id,
                 "service": svc.name,
                 "type": integration.type,

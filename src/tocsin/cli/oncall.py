@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -64,7 +64,7 @@ def now(
             users = queries.users_by_id(
                 session, {x.shift.user_id for v in found.values() for x in v}
             )
-            rows = []
+            rows: list[dict[str, Any]] = []
             for item in schedules:
                 rows.append({
                     "schedule": item.name,
@@ -158,7 +158,7 @@ def override_add(
                 end=_when(end, "--end", zone), swap_with_id=partner.id if partner else None,
                 note=note,
             )  # fmt: skip
-            out = {
+            out: dict[str, Any] = {
                 "id": override.id, "schedule": target.name, "user": person.email,
                 "start": override.start.isoformat(), "end": override.end.isoformat(),
                 "swap_with": partner.email if partner else None,

@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -253,7 +254,7 @@ def show(
         )
 
 
-def _simple(action: str, help_text: str):  # type: ignore[no-untyped-def]
+def _simple(action: str, help_text: str) -> Callable[..., None]:
     def command(
         ref: Annotated[str, typer.Argument()],
         url: UrlOpt = None,

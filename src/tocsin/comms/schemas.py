@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from tocsin.catalog.schemas import Id, Name, Out, Strict, Timestamp
+from tocsin.catalog.schemas import Id, Name, Out, Strict, Timestamp, omittable
 from tocsin.comms.due import Due
 from tocsin.comms.models import CommsChannel, CommsDelivery, ServiceFollower, Stakeholder
 from tocsin.comms.panel import ChannelRow
@@ -51,22 +51,22 @@ class ChannelIn(Strict):
 
 
 class ChannelPatch(Strict):
-    name: Name = Field(default=None)
-    kind: KindName = Field(default=None)
-    audience: AudienceName = Field(default=None)
+    name: Name = omittable()
+    kind: KindName = omittable()
+    audience: AudienceName = omittable()
     target: Target | None = Field(default=None, description="The masked value keeps the URL")
-    description: LongText = Field(default=None)
-    instructions: LongText = Field(default=None)
-    automatic: bool = Field(default=None)
-    paused: bool = Field(default=None)
-    severities: Names = Field(default=None)
-    services: Names = Field(default=None)
-    customer_impact: ImpactName = Field(default=None)
-    include_restricted: bool = Field(default=None)
-    post_user_roles: list[PostRoleName] = Field(default=None)
-    post_incident_roles: Names = Field(default=None)
+    description: LongText = omittable()
+    instructions: LongText = omittable()
+    automatic: bool = omittable()
+    paused: bool = omittable()
+    severities: Names = omittable()
+    services: Names = omittable()
+    customer_impact: ImpactName = omittable()
+    include_restricted: bool = omittable()
+    post_user_roles: list[PostRoleName] = omittable()
+    post_incident_roles: Names = omittable()
     cadence_minutes: Cadence | None = Field(default=None)
-    position: int = Field(default=None, ge=0, le=1000)
+    position: int = omittable(ge=0, le=1000)
 
 
 class ChannelOut(Out):

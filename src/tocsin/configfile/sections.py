@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
@@ -24,6 +24,7 @@ from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Seve
 from tocsin.errors import ValidationFailed
 
 Doc = dict[str, Any]
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -32,16 +33,22 @@ class Section:
     noun: str
     key: str
     current: Callable[[Session], dict[str, Doc]]
-    create: Callable[[Session, Doc], None] | None = None
-    update: Callable[[Session, str, Doc], None] | None = None
+    # What create and update return is not used.
+    create: Callable[[Session, Doc], object] | None = None
+    update: Callable[[Session, str, Doc], object] | None = None
     # A section with nested lists reconciles an object itself (instead of create/update):
     # (session, key, the file's object, where new integration keys go) -> change lines.
     reconcile: Callable[[Session, str, Doc, list[NewKey]], list[str]] | None = None
 
 
 def _by(
-    session: Session, model: type[Any], column: Any, value: str, what: str, field: str | None = None
-) -> Any:
+    session: Session,
+    model: type[M],
+    column: QueryableAttribute[str],
+    value: str,
+    what: str,
+    field: str | None = None,
+) -> M:
     obj = session.scalar(select(model).where(column == value))
     if obj is None:
         raise ValidationFailed(f"no {what} named {value!r}", field=field)
@@ -190,7 +197,7 @@ def _team_data(session: Session, doc: Doc) -> Doc:
 
 
 def _team(session: Session, name: str) -> Team:
-    return _by(session, Team, Team.name, name, "team", "team")  # type: ignore[no-any-return]
+    return _by(session, Team, Team.name, name, "team", "team")
 
 
 def _services(session: Session) -> dict[str, Doc]:
@@ -214,7 +221,7 @@ def _service_data(session: Session, doc: Doc) -> Doc:
 
 
 def _service(session: Session, name: str) -> Service:
-    return _by(session, Service, Service.name, name, "service")  # type: ignore[no-any-return]
+    return _by(session, Service, Service.name, name, "service")
 
 
 # Order matters: later sections refer to earlier ones.
@@ -224,16 +231,16 @@ SECTIONS: list[Section] = [
         "severity",
         "name",
         _severities,
-        lambda s, d: defs.create_severity(s, d) and None,
-        lambda s, k, d: defs.update_severity(s, _severity_id(s, k), d) and None,
+        lambda s, d: defs.create_severity(s, d),
+        lambda s, k, d: defs.update_severity(s, _severity_id(s, k), d),
     ),
     Section(
         "priorities",
         "priority",
         "name",
         _priorities,
-        lambda s, d: defs.create_priority(s, d) and None,
-        lambda s, k, d: defs.update_priority(s, _priority_id(s, k), d) and None,
+        lambda s, d: defs.create_priority(s, d),
+        lambda s, k, d: defs.update_priority(s, _priority_id(s, k), d),
     ),
     Section(
         "roles",
@@ -241,7 +248,7 @@ SECTIONS: list[Section] = [
         "slug",
         _roles,
         _create_role,
-        lambda s, k, d: defs.update_role(s, _role_id(s, k), d) and None,
+        lambda s, k, d: defs.update_role(s, _role_id(s, k), d),
     ),
     Section(
         "templates",
@@ -256,32 +263,32 @@ SECTIONS: list[Section] = [
         "incident type",
         "name",
         _types,
-        lambda s, d: defs.create_incident_type(s, _type_data(s, d)) and None,
-        lambda s, k, d: defs.update_incident_type(s, _type_id(s, k), _type_data(s, d)) and None,
+        lambda s, d: defs.create_incident_type(s, _type_data(s, d)),
+        lambda s, k, d: defs.update_incident_type(s, _type_id(s, k), _type_data(s, d)),
     ),
     Section(
         "users",
         "user",
         "email",
         _users,
-        lambda s, d: catalog.create_user(s, **d) and None,
-        lambda s, k, d: catalog.update_user(s, _user(s, k), d) and None,
+        lambda s, d: catalog.create_user(s, **d),
+        lambda s, k, d: catalog.update_user(s, _user(s, k), d),
     ),
     Section(
         "teams",
         "team",
         "name",
         _teams,
-        lambda s, d: catalog.create_team(s, **_team_data(s, d)) and None,
-        lambda s, k, d: catalog.update_team(s, _team(s, k), _team_data(s, d)) and None,
+        lambda s, d: catalog.create_team(s, **_team_data(s, d)),
+        lambda s, k, d: catalog.update_team(s, _team(s, k), _team_data(s, d)),
     ),
     Section(
         "services",
         "service",
         "name",
         _services,
-        lambda s, d: catalog.create_service(s, **_service_data(s, d)) and None,
-        lambda s, k, d: catalog.update_service(s, _service(s, k), _service_data(s, d)) and None,
+        lambda s, d: catalog.create_service(s, **_service_data(s, d)),
+        lambda s, k, d: catalog.update_service(s, _service(s, k), _service_data(s, d)),
     ),
     Section("alerting", "alerting", "service", alerting.current, reconcile=alerting.reconcile),
     Section("schedules", "schedule", "name", schedules.current, reconcile=schedules.reconcile),

@@ -36,7 +36,6 @@ router = APIRouter(prefix="/api/v1", tags=["configuration"])
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
 Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
 ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-NO_CONTENT = {"status_code": 204, "response_class": Response}
 
 
 # --- severities -------------------------------------------------------------------------
@@ -63,7 +62,7 @@ def update_severity(
     return severity_out(defs.update_severity(db, severity_id, changes))
 
 
-@router.delete("/severities/{severity_id}", **NO_CONTENT)
+@router.delete("/severities/{severity_id}", status_code=204, response_class=Response)
 def delete_severity(severity_id: ItemId, db: DbSession, admin: Admin) -> Response:
     defs.delete_severity(db, severity_id)
     return Response(status_code=204)
@@ -94,7 +93,7 @@ def update_priority(
     return PriorityOut.model_validate(defs.update_priority(db, priority_id, changes))
 
 
-@router.delete("/priorities/{priority_id}", **NO_CONTENT)
+@router.delete("/priorities/{priority_id}", status_code=204, response_class=Response)
 def delete_priority(priority_id: ItemId, db: DbSession, admin: Admin) -> Response:
     defs.delete_priority(db, priority_id)
     return Response(status_code=204)
@@ -120,7 +119,7 @@ def update_role(role_id: ItemId, body: RolePatch, db: DbSession, admin: Admin) -
     return role_out(defs.update_role(db, role_id, body.model_dump(exclude_unset=True)))
 
 
-@router.delete("/roles/{role_id}", **NO_CONTENT)
+@router.delete("/roles/{role_id}", status_code=204, response_class=Response)
 def delete_role(role_id: ItemId, db: DbSession, admin: Admin) -> Response:
     defs.delete_role(db, role_id)
     return Response(status_code=204)
@@ -154,7 +153,7 @@ def update_type(
     return type_out(defs.update_incident_type(db, type_id, changes))
 
 
-@router.delete("/incident-types/{type_id}", **NO_CONTENT)
+@router.delete("/incident-types/{type_id}", status_code=204, response_class=Response)
 def delete_type(type_id: ItemId, db: DbSession, admin: Admin) -> Response:
     defs.delete_incident_type(db, type_id)
     return Response(status_code=204)

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from typing import NotRequired, TypedDict
+
+
+class IncidentTypeSpec(TypedDict):
+    name: str
+    description: str
+    default_severity: str  # a severity's name
+    default_restricted: NotRequired[bool]
+    roles_to_fill: list[str]  # roles' slugs
+    fields: list[dict[str, object]]  # as create_incident_type takes them
+
+
 SEVERITIES = [
     {
         "name": "SEV1",
@@ -137,7 +149,7 @@ TEMPLATES = {
     ),
 }
 
-INCIDENT_TYPES = [
+INCIDENT_TYPES: list[IncidentTypeSpec] = [
     {
         "name": "Service outage",
         "description": "A service is down or badly degraded for users.",

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
-from tocsin.catalog.schemas import Id, LongText, Name, Out, Ref, Strict
+from tocsin.catalog.schemas import Id, LongText, Name, Out, Ref, Strict, omittable
 from tocsin.definitions.models import IncidentRole, IncidentType, Severity, UpdateTemplate
 
 FieldKindName = Literal["text", "number", "single_select", "multi_select", "user", "boolean", "url"]
@@ -33,14 +33,14 @@ class SeverityIn(Strict):
 
 
 class SeverityPatch(Strict):
-    name: str = Field(default=None, min_length=1, max_length=32)
-    label: str = Field(default=None, max_length=64)
-    description: LongText = Field(default=None)
-    rank: int = Field(default=None, ge=1, le=100)
+    name: str = omittable(min_length=1, max_length=32)
+    label: str = omittable(max_length=64)
+    description: LongText = omittable()
+    rank: int = omittable(ge=1, le=100)
     response_target_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 90)
-    response_next_business_day: bool = Field(default=None)
-    color: str = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$", max_length=7)
-    default_urgency: Urgency = Field(default=None)
+    response_next_business_day: bool = omittable()
+    color: str = omittable(pattern=r"^#[0-9a-fA-F]{6}$", max_length=7)
+    default_urgency: Urgency = omittable()
 
 
 class PriorityIn(Strict):
@@ -50,9 +50,9 @@ class PriorityIn(Strict):
 
 
 class PriorityPatch(Strict):
-    name: str = Field(default=None, min_length=1, max_length=32)
-    description: LongText = Field(default=None)
-    rank: int = Field(default=None, ge=1, le=100)
+    name: str = omittable(min_length=1, max_length=32)
+    description: LongText = omittable()
+    rank: int = omittable(ge=1, le=100)
 
 
 Responsibilities = str | list[str]
@@ -67,11 +67,11 @@ class RoleIn(Strict):
 
 
 class RolePatch(Strict):
-    slug: str = Field(default=None, min_length=1, max_length=64)
-    name: Name = Field(default=None)
-    description: LongText = Field(default=None)
-    responsibilities: Responsibilities = Field(default=None)
-    position: int = Field(default=None, ge=0, le=1000)
+    slug: str = omittable(min_length=1, max_length=64)
+    name: Name = omittable()
+    description: LongText = omittable()
+    responsibilities: Responsibilities = omittable()
+    position: int = omittable(ge=0, le=1000)
 
 
 class FieldIn(Strict):
@@ -94,13 +94,13 @@ class IncidentTypeIn(Strict):
 
 
 class IncidentTypePatch(Strict):
-    name: Name = Field(default=None)
-    description: LongText = Field(default=None)
+    name: Name = omittable()
+    description: LongText = omittable()
     default_severity_id: Id | None = None
     default_priority_id: Id | None = None
-    default_restricted: bool = Field(default=None)
-    role_ids: list[Id] = Field(default=None)
-    fields: list[FieldIn] = Field(default=None, max_length=100)
+    default_restricted: bool = omittable()
+    role_ids: list[Id] = omittable()
+    fields: list[FieldIn] = omittable(max_length=100)
 
 
 class TemplateIn(Strict):

@@ -374,13 +374,13 @@ def ensure_defaults(session: Session) -> bool:
     if session.scalar(select(func.count(Severity.id))):
         return False
     sev_ids = {}
-    for spec in defaults.SEVERITIES:
-        sev_ids[spec["name"]] = create_severity(session, dict(spec)).id
-    for spec in defaults.PRIORITIES:
-        create_priority(session, dict(spec))
+    for severity in defaults.SEVERITIES:
+        sev_ids[severity["name"]] = create_severity(session, dict(severity)).id
+    for priority in defaults.PRIORITIES:
+        create_priority(session, dict(priority))
     role_ids = {}
-    for position, spec in enumerate(defaults.ROLES):
-        role_ids[spec["slug"]] = create_role(session, {**spec, "position": position}).id
+    for position, role in enumerate(defaults.ROLES):
+        role_ids[role["slug"]] = create_role(session, {**role, "position": position}).id
     for phase, body in defaults.TEMPLATES.items():
         set_template(session, phase, body)
     for spec in defaults.INCIDENT_TYPES:

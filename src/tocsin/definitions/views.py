@@ -132,7 +132,7 @@ def delete_priority(priority_id: int, db: DbSession, admin: Admin) -> Response:
 
 
 def _role(form: FormData) -> dict[str, Any]:
-    data = {
+    data: dict[str, str | int] = {
         "name": text(form, "name"),
         "description": text(form, "description"),
         "responsibilities": text(form, "responsibilities"),

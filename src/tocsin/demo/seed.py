@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,7 +14,7 @@ from tocsin.alerts.models import Event
 from tocsin.alerts.pagerduty import ParsedEvent
 from tocsin.alerts.pipeline import event_row
 from tocsin.catalog import service as catalog
-from tocsin.catalog.models import Team, User
+from tocsin.catalog.models import Service, Team, User
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.demo.comms import seed_comms
@@ -54,10 +55,6 @@ SERVICES = [
     ("Help Centre", "help.example.com.", "Customer Support", 3),
     ("Single Sign-On", "Staff identity provider.", "Security", 1),
 ]
-
-
-def _by_name(session: Session, model: type, name: str):  # type: ignore[no-untyped-def]
-    return session.scalar(select(model).where(model.name == name))  # type: ignore[attr-defined]
 
 
 def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
@@ -140,7 +137,7 @@ def _notifications(session: Session, people: dict[str, User]) -> None:
             )  # fmt: skip
 
 
-def _alerting(session: Session, admin: User, services: dict) -> None:  # type: ignore[type-arg]
+def _alerting(session: Session, admin: User, services: dict[str, Service]) -> None:
     """Integrations with a few received events, so the Alerts pages have something to show:
     one alert that opened an incident, its repeats, a suppressed event and a held one."""
     search = services["Search"]
@@ -202,28 +199,30 @@ def _alerting(session: Session, admin: User, services: dict) -> None:  # type: i
 
 
 class Demo:
-    def __init__(self, session: Session, people: dict[str, User], services: dict) -> None:  # type: ignore[type-arg]
+    def __init__(
+        self, session: Session, people: dict[str, User], services: dict[str, Service]
+    ) -> None:
         self.s = session
         self.p = people
         self.services = services
         self.now = utcnow()
 
     def sev(self, name: str) -> int:
-        return _by_name(self.s, Severity, name).id  # type: ignore[no-any-return]
+        return self.s.scalars(select(Severity.id).where(Severity.name == name)).one()
 
     def pri(self, name: str) -> int:
-        return _by_name(self.s, Priority, name).id  # type: ignore[no-any-return]
+        return self.s.scalars(select(Priority.id).where(Priority.name == name)).one()
 
     def itype(self, name: str) -> int:
-        return _by_name(self.s, IncidentType, name).id  # type: ignore[no-any-return]
+        return self.s.scalars(select(IncidentType.id).where(IncidentType.name == name)).one()
 
     def role(self, slug: str) -> int:
-        return self.s.scalar(select(IncidentRole.id).where(IncidentRole.slug == slug))  # type: ignore[return-value]
+        return self.s.scalars(select(IncidentRole.id).where(IncidentRole.slug == slug)).one()
 
     def ago(self, **kw: float) -> datetime:
         return self.now - timedelta(**kw)
 
-    def declare(self, who: str, started: datetime, detected: datetime, **kw) -> Incident:  # type: ignore[no-untyped-def]
+    def declare(self, who: str, started: datetime, detected: datetime, **kw: Any) -> Incident:
         services = kw.pop("services", [])
         return service.declare(
             self.s,

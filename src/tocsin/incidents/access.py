@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import ColumnElement, case, false, or_, select, true
+from sqlalchemy import Case, ColumnElement, case, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import User, UserRole
@@ -96,7 +96,7 @@ def hidden_numbers(session: Session, user: User, numbers: Iterable[int]) -> set[
     if not wanted or sees_everything(user):
         return set()
     # CASE rather than NOT: an unknown (NULL) answer from the condition counts as hidden.
-    shown = case((visible_filter(user), True), else_=False)
+    shown: Case[bool] = case((visible_filter(user), True), else_=False)
     rows = session.execute(select(Incident.number, shown).where(Incident.number.in_(wanted)))
     return {number for number, visible in rows if not visible}
 
@@ -106,7 +106,7 @@ def hidden_ids(session: Session, user: User, ids: Iterable[int | None]) -> set[i
     wanted = {i for i in ids if i is not None}
     if not wanted or sees_everything(user):
         return set()
-    shown = case((visible_filter(user), True), else_=False)
+    shown: Case[bool] = case((visible_filter(user), True), else_=False)
     rows = session.execute(select(Incident.id, shown).where(Incident.id.in_(wanted)))
     return {incident_id for incident_id, visible in rows if not visible}
 

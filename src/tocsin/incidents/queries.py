@@ -6,12 +6,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from tocsin.catalog.models import Service, User
-from tocsin.definitions.models import IncidentRole, Severity
+from tocsin.catalog.models import Service, Team, User
+from tocsin.definitions.models import IncidentRole, IncidentType, Severity
 from tocsin.errors import NotFound, ValidationFailed
 from tocsin.incidents.access import visible_filter
 from tocsin.incidents.models import (
@@ -57,7 +58,7 @@ class IncidentFilter:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-SORTS = {
+SORTS: dict[str, tuple[ColumnElement[Any], ColumnElement[Any]]] = {
     "-created": (Incident.created_at.desc(), Incident.id.desc()),
     "created": (Incident.created_at.asc(), Incident.id.asc()),
     "-started": (Incident.started_at.desc(), Incident.id.desc()),
@@ -66,7 +67,7 @@ SORTS = {
 }
 
 
-def _filtered(flt: IncidentFilter, viewer: User) -> Select[tuple[Incident]]:
+def _filtered(flt: IncidentFilter, viewer: User) -> Select[Incident]:
     query = select(Incident).where(visible_filter(viewer))
     bad = [s for s in flt.statuses if s not in {st.value for st in Status}]
     if bad:
@@ -98,7 +99,7 @@ def _filtered(flt: IncidentFilter, viewer: User) -> Select[tuple[Incident]]:
     if text:
         ref = _REF_RE.match(text)
         pattern = f"%{text.lower()}%"
-        conditions = [
+        conditions: list[ColumnElement[bool]] = [
             func.lower(Incident.title).like(pattern),
             func.lower(Incident.description).like(pattern),
             func.lower(Incident.customer_impact).like(pattern),
@@ -209,7 +210,12 @@ def counts_by_status_and_severity(
     return [(r[0], r[1], bool(r[2]), r[3]) for r in rows]
 
 
-def ids_by_name(session: Session, model: type, values: Sequence[str], field: str) -> list[int]:
+def ids_by_name(
+    session: Session,
+    model: type[Severity | Service | Team | IncidentType],
+    values: Sequence[str],
+    field: str,
+) -> list[int]:
     """Turn filter values that are ids or names (any case) into ids; unknown names refused."""
     ids: list[int] = []
     for value in values:
@@ -218,9 +224,7 @@ def ids_by_name(session: Session, model: type, values: Sequence[str], field: str
         if number is not None:
             ids.append(number)
             continue
-        found = session.scalar(
-            select(model.id).where(func.lower(model.name) == value.lower())  # type: ignore[attr-defined]
-        )
+        found = session.scalar(select(model.id).where(func.lower(model.name) == value.lower()))
         if found is None:
             raise ValidationFailed(f"{field}: nothing named {value!r}", field=field)
         ids.append(found)

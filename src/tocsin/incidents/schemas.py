@@ -7,7 +7,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tocsin.catalog.schemas import Aware, Id, Out, Ref, Strict, Timestamp, UserRef, user_ref
+from tocsin.catalog.schemas import (
+    Aware,
+    Id,
+    Out,
+    Ref,
+    Strict,
+    Timestamp,
+    UserRef,
+    omittable,
+    user_ref,
+)
 from tocsin.definitions.schemas import PhaseName, RoleRef
 from tocsin.incidents.models import ActionItem, Incident, StatusUpdate, TimelineEntry
 
@@ -59,18 +69,18 @@ class IncidentIn(Strict):
 
 
 class IncidentPatch(Strict):
-    title: Title = Field(default=None)
-    description: Text = Field(default=None)
+    title: Title = omittable()
+    description: Text = omittable()
     type_id: Id | None = None
     severity_id: Id | None = None
     priority_id: Id | None = None
-    service_ids: list[Id] = Field(default=None, max_length=200)
-    customer_impact: Text = Field(default=None)
-    links: list[Link] = Field(default=None, max_length=50)
-    custom_fields: CustomValues = Field(default=None, description="Merged into the current")
-    drill: bool = Field(default=None)
-    restricted: bool = Field(default=None)
-    resolution_summary: Text = Field(default=None, description="How it ended (Markdown)")
+    service_ids: list[Id] = omittable(max_length=200)
+    customer_impact: Text = omittable()
+    links: list[Link] = omittable(max_length=50)
+    custom_fields: CustomValues = omittable(description="Merged into the current")
+    drill: bool = omittable()
+    restricted: bool = omittable()
+    resolution_summary: Text = omittable(description="How it ended (Markdown)")
 
 
 class ResolveIn(Strict):
@@ -123,12 +133,12 @@ class ActionItemIn(Strict):
 
 
 class ActionItemPatch(Strict):
-    title: Title = Field(default=None)
-    description: ShortText = Field(default=None)
+    title: Title = omittable()
+    description: ShortText = omittable()
     assignee_id: Id | None = None
     due_date: date | None = None
-    status: ActionStatusName = Field(default=None)
-    kind: ActionKindName = Field(default=None)
+    status: ActionStatusName = omittable()
+    kind: ActionKindName = omittable()
 
 
 # --- responses --------------------------------------------------------------------------
@@ -265,12 +275,12 @@ def incident_out(incident: Incident, base_url: str) -> IncidentOut:
         url=f"{base_url.rstrip('/')}/incidents/{incident.reference}",
         title=incident.title,
         description=incident.description,
-        status=incident.status,  # type: ignore[arg-type]
+        status=incident.status,
         severity=SeverityRef.model_validate(severity) if severity is not None else None,
         priority=_ref(incident.priority),
         type=_ref(incident.incident_type),
         services=[Ref.model_validate(s) for s in incident.services],
-        urgency=incident.urgency,  # type: ignore[arg-type]
+        urgency=incident.urgency,
         declared_without_paging=incident.declared_without_paging,
         customer_impact=incident.customer_impact,
         resolution_summary=incident.resolution_summary,
@@ -308,8 +318,8 @@ def action_item_out(item: ActionItem, today: date) -> ActionItemOut:
         description=item.description,
         assignee=user_ref(item.assignee),
         due_date=item.due_date,
-        status=item.status,  # type: ignore[arg-type]
-        kind=item.kind,  # type: ignore[arg-type]
+        status=item.status,
+        kind=item.kind,
         overdue=item.is_overdue(today),
         created_at=item.created_at,
         completed_at=item.completed_at,

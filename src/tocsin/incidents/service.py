@@ -139,7 +139,8 @@ def _check_timestamps(values: dict[str, datetime | None]) -> None:
                 field=name,
             )
         previous = (name, when)
-    if values.get("started_at") and values["started_at"] > utcnow():  # type: ignore[operator]
+    started = values.get("started_at")
+    if started is not None and started > utcnow():
         raise ValidationFailed("started_at cannot be in the future", field="started_at")
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tocsin.db import utcnow
+from tocsin.db import rows_affected, utcnow
 from tocsin.errors import Conflict, NotFound, ValidationFailed
 from tocsin.jobs.models import CANCELLED, FAILED, QUEUED, Job
 from tocsin.jobs.wake import job_written
@@ -118,7 +118,7 @@ def cancel(
         .values(state=CANCELLED, finished_at=utcnow(), last_error=reason[:4000])
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_affected(result)
 
 
 def cancel_job(session: Session, job_id: int, *, reason: str = "cancelled") -> Job:

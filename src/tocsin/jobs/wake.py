@@ -60,7 +60,8 @@ def _wake_local(engine: Engine) -> None:
 
 def _after_commit(session: Session) -> None:
     if session.info.pop(_PENDING, False):
-        _wake_local(session.get_bind())  # type: ignore[arg-type]
+        bind = session.get_bind()
+        _wake_local(bind if isinstance(bind, Engine) else bind.engine)
 
 
 def _after_rollback(session: Session) -> None:

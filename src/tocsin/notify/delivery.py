@@ -58,6 +58,7 @@ class Record(Protocol):
 
 
 R = TypeVar("R", bound=Record)
+T = TypeVar("T")  # a Purpose's record; the functions that send one require a Record
 
 
 @dataclass(frozen=True)
@@ -119,27 +120,27 @@ class RetryPolicy:
         return self.base_seconds * 4 ** max(0, attempts - 1)
 
 
-class Purpose(Protocol[R]):
+class Purpose(Protocol[T]):
     """One kind of delivery: its record and what happens around sending it."""
 
     job: str  # the job kind that sends it
     payload_key: str  # the record's id in the job's payload
     waiting: str  # the record's state while it waits for its (next) attempt
 
-    def load(self, session: Session, ident: int) -> R | None:
+    def load(self, session: Session, ident: int) -> T | None:
         """The record, locked for this transaction (None if it is gone)."""
 
-    def why_not(self, session: Session, record: R) -> str | None:
+    def why_not(self, session: Session, record: T) -> str | None:
         """Why it must not be sent now, or None."""
 
-    def targets(self, session: Session, record: R) -> list[Target] | Refusal:
+    def targets(self, session: Session, record: T) -> list[Target] | Refusal:
         """Where it goes, with the message built (may write, e.g. single-use links)."""
 
-    def attempted(self, session: Session, record: R, results: list[Result]) -> str | None:
+    def attempted(self, session: Session, record: T, results: list[Result]) -> str | None:
         """After each attempt (remember each target's last result); a reason to stop
         retrying now (a webhook quarantined), or None."""
 
-    def concluded(self, session: Session, record: R, outcome: Outcome) -> None:
+    def concluded(self, session: Session, record: T, outcome: Outcome) -> None:
         """Once it is over, sent or not: what follows (timeline, fallback, notices)."""
 
 
@@ -171,7 +172,7 @@ def _perform(attempt: _Attempt) -> list[Result]:
     return results
 
 
-def handler(purpose: Purpose[Any], policy: RetryPolicy) -> Handler:
+def handler(purpose: Purpose[R], policy: RetryPolicy) -> Handler:
     """The job handler that sends one record of this purpose."""
 
     def run(session: Session, payload: dict[str, Any]) -> Send | None:
@@ -217,7 +218,7 @@ def handler(purpose: Purpose[Any], policy: RetryPolicy) -> Handler:
     return run
 
 
-def deliver_now(session: Session, purpose: Purpose[Any], policy: RetryPolicy, ident: int) -> None:
+def deliver_now(session: Session, purpose: Purpose[R], policy: RetryPolicy, ident: int) -> None:
     """Run one delivery to the end inside the caller's transaction, sending while it is open
     (tools and tests; the engine never does this)."""
     send = handler(purpose, policy)(session, {purpose.payload_key: ident})
@@ -232,7 +233,7 @@ def _skip(record: Record, reason: str) -> None:
 
 def _record(
     session: Session,
-    purpose: Purpose[Any],
+    purpose: Purpose[R],
     policy: RetryPolicy,
     ident: int,
     results: list[Result] | None,
@@ -275,8 +276,8 @@ def _record(
 
 def _conclude(
     session: Session,
-    purpose: Purpose[Any],
-    record: Record,
+    purpose: Purpose[R],
+    record: R,
     stop: str | None = None,
     *,
     quiet: bool = False,

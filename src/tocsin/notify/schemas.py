@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from tocsin.catalog.schemas import Id, Name, Out, Strict, Timestamp
+from tocsin.catalog.schemas import Id, Name, Out, Strict, Timestamp, omittable
 from tocsin.notify.methods import display_target
 from tocsin.notify.models import ContactMethod, Notification, NotificationRule, ShiftPreference
 
@@ -30,9 +30,9 @@ class ContactMethodIn(Strict):
 
 
 class ContactMethodPatch(Strict):
-    label: Name = Field(default=None)
-    target: Target = Field(default=None)
-    enabled: bool = Field(default=None)
+    label: Name = omittable()
+    target: Target = omittable()
+    enabled: bool = omittable()
 
 
 class ContactMethodOut(Out):
@@ -82,10 +82,10 @@ class RuleIn(Strict):
 
 
 class RulePatch(Strict):
-    urgency: UrgencyName = Field(default=None)
-    contact_method_id: Id = Field(default=None)
-    delay_minutes: Delay = Field(default=None)
-    position: Position = Field(default=None)
+    urgency: UrgencyName = omittable()
+    contact_method_id: Id = omittable()
+    delay_minutes: Delay = omittable()
+    position: Position = omittable()
 
 
 class RuleOut(Out):
@@ -129,7 +129,7 @@ def notification_out(row: Notification) -> NotificationOut:
         method_label=row.method_label,
         rule_position=row.rule_position,
         reason=row.reason,
-        state=row.state,  # type: ignore[arg-type]
+        state=row.state,
         attempts=row.attempts,
         detail=row.detail,
         planned_at=row.planned_at,
@@ -145,8 +145,8 @@ class ShiftPreferenceOut(Out):
 
 
 class ShiftPreferencePatch(Strict):
-    shift_notifications: bool = Field(default=None)
-    lead_minutes: Annotated[int, Field(description="0–1440 minutes")] = Field(default=None)
+    shift_notifications: bool = omittable()
+    lead_minutes: Annotated[int, Field(description="0–1440 minutes")] = omittable()
 
 
 def shift_preference_out(row: ShiftPreference) -> ShiftPreferenceOut:

@@ -14,7 +14,7 @@ from tocsin.db import utcnow
 from tocsin.deps import AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError, NotFound
 from tocsin.notify import methods, shifts
-from tocsin.notify.models import URGENCIES, ContactKind
+from tocsin.notify.models import URGENCIES, ContactKind, ContactMethod
 from tocsin.notify.service import contact_methods, notifications_of_user
 from tocsin.schedules.views import upcoming_context
 from tocsin.web import cards
@@ -141,7 +141,7 @@ def edit_contact_method(
     )
 
 
-def _method(db: Session, user_id: int, method_id: int):  # type: ignore[no-untyped-def]
+def _method(db: Session, user_id: int, method_id: int) -> ContactMethod:
     method = methods.get_contact_method(db, method_id)
     if method.user_id != user_id:
         raise NotFound(f"contact method {method_id} not found")

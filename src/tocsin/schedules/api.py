@@ -4,7 +4,7 @@ swaps), admins change schedules and layers."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, UploadFile
 
@@ -12,6 +12,7 @@ from tocsin.db import utcnow
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.errors import ValidationFailed
 from tocsin.schedules import feeds, ical_import, queries, service
+from tocsin.schedules.models import Schedule
 from tocsin.schedules.oncall import final_shifts, gaps, on_call, on_call_many, upcoming_shifts
 from tocsin.schedules.schemas import (
     FeedOut,
@@ -63,7 +64,7 @@ def _window(
     return lo, hi
 
 
-def _full(db: DbSession, schedule, weeks: int) -> ScheduleOut:  # type: ignore[no-untyped-def]
+def _full(db: DbSession, schedule: Schedule, weeks: int) -> ScheduleOut:
     now = utcnow()
     current = on_call(db, schedule.id, now)
     holes = gaps(db, schedule.id, now, now + timedelta(weeks=weeks))
@@ -91,7 +92,7 @@ def list_schedules(
             timezone=r.schedule.timezone,
             team={"id": r.schedule.team.id, "name": r.schedule.team.name}
             if r.schedule.team
-            else None,  # type: ignore[arg-type]
+            else None,
             on_call_now=[shift_out(s, users) for s in r.on_call],
             gaps=[gap_out(g) for g in r.gaps],
         )
@@ -138,7 +139,7 @@ def delete_schedule(schedule_id: ScheduleId, db: DbSession, admin: Admin) -> Res
 # --- layers -----------------------------------------------------------------------------
 
 
-def _layer_data(body: LayerIn | LayerPatch, *, patch: bool) -> dict:  # type: ignore[type-arg]
+def _layer_data(body: LayerIn | LayerPatch, *, patch: bool) -> dict[str, Any]:
     data = body.model_dump(exclude_unset=patch)
     if not patch:
         data = {k: v for k, v in data.items() if v is not None or k in ("end",)}

@@ -84,7 +84,7 @@ def _rows_for(
     if len(ids) >= MANY:
         wanted = set(ids)
         return [row for row in session.execute(query) if row[index] in wanted]
-    rows = []
+    rows: list[Any] = []
     for chunk in _chunks(ids):
         rows += session.execute(query.where(column.in_(chunk))).all()
     return rows
@@ -110,7 +110,9 @@ def _rotations(session: Session, wanted: dict[int, int]) -> dict[int, Rotation]:
             out[layer_id] = found
     if len(_ROTATIONS) + len(missing) > _ROTATIONS_MAX:
         _ROTATIONS.clear()
-    columns = (
+    if not missing:
+        return out
+    query = select(
         Layer.id,
         Layer.version,
         Layer.shift_length,
@@ -123,19 +125,18 @@ def _rotations(session: Session, wanted: dict[int, int]) -> dict[int, Rotation]:
         Layer.restrictions,
     )
     for chunk in _chunks(missing):
-        for row in session.execute(select(*columns).where(Layer.id.in_(chunk))):
-            layer_id, version, length, unit, handoff, tz, start_date, end, members, windows = row
+        for row in session.execute(query.where(Layer.id.in_(chunk))):
             rotation = Rotation.build(
-                timezone=tz,
-                start_date=start_date,
-                handoff_time=handoff,
-                shift_seconds=length * UNIT_SECONDS[unit],
-                end=end,
-                members=members or (),
-                restrictions=windows or [],
+                timezone=row.timezone,
+                start_date=row.start_date,
+                handoff_time=row.handoff_time,
+                shift_seconds=row.shift_length * UNIT_SECONDS[row.shift_unit],
+                end=row.end,
+                members=row.member_ids or (),
+                restrictions=row.restrictions or [],
             )
-            _ROTATIONS[(layer_id, version)] = rotation
-            out[layer_id] = rotation
+            _ROTATIONS[(row.id, row.version)] = rotation
+            out[row.id] = rotation
     return out
 
 

@@ -129,7 +129,7 @@ class Rotation:
             if len(self._memo) > 4096:
                 self._memo.clear()
             found = self._memo[k] = localize(self.anchor + k * self.step, self.tz)
-        return found  # type: ignore[no-any-return]
+        return found
 
     def _spans_on(self, day: date) -> list[tuple[datetime, datetime]]:
         """The restriction windows that start on local date `day`."""
@@ -140,7 +140,7 @@ class Rotation:
             found = self._memo[day] = [
                 span for window in self.windows if (span := window.on(day, self.tz)) is not None
             ]
-        return found  # type: ignore[no-any-return]
+        return found
 
     def index_at(self, instant: datetime) -> int:
         """The number of the shift holding `instant`: O(1) whatever the layer's age."""

@@ -8,7 +8,18 @@ from typing import Any, Literal
 from pydantic import Field
 
 from tocsin.catalog.models import User
-from tocsin.catalog.schemas import Aware, Id, LongText, Name, Out, Ref, Strict, Timestamp, UserRef
+from tocsin.catalog.schemas import (
+    Aware,
+    Id,
+    LongText,
+    Name,
+    Out,
+    Ref,
+    Strict,
+    Timestamp,
+    UserRef,
+    omittable,
+)
 from tocsin.schedules.models import Layer, Override, Schedule
 from tocsin.schedules.oncall import Shift
 
@@ -29,9 +40,9 @@ class ScheduleIn(Strict):
 
 
 class SchedulePatch(Strict):
-    name: Name = Field(default=None)
-    description: LongText = Field(default=None)
-    timezone: str = Field(default=None, max_length=64)
+    name: Name = omittable()
+    description: LongText = omittable()
+    timezone: str = omittable(max_length=64)
     team_id: Id | None = None
 
 
@@ -62,18 +73,18 @@ class LayerIn(Strict):
 
 
 class LayerPatch(Strict):
-    name: Name = Field(default=None)
-    kind: KindName = Field(default=None)
-    shift_length: int = Field(default=None, ge=1, le=366 * 86400)
-    shift_unit: UnitName = Field(default=None)
-    handoff_time: str = Field(default=None, max_length=5)
-    timezone: str = Field(default=None, max_length=64)
-    start_date: date = Field(default=None)
+    name: Name = omittable()
+    kind: KindName = omittable()
+    shift_length: int = omittable(ge=1, le=366 * 86400)
+    shift_unit: UnitName = omittable()
+    handoff_time: str = omittable(max_length=5)
+    timezone: str = omittable(max_length=64)
+    start_date: date = omittable()
     end: Aware | None = None
-    member_ids: list[Id] = Field(default=None, max_length=200)
-    restrictions: list[Restriction] = Field(default=None, max_length=50)
+    member_ids: list[Id] = omittable(max_length=200)
+    restrictions: list[Restriction] = omittable(max_length=50)
     ical_url: str | None = Field(default=None, max_length=2048)
-    position: int = Field(default=None, ge=0, le=10_000)
+    position: int = omittable(ge=0, le=10_000)
 
 
 class LayerOrder(Strict):
@@ -206,9 +217,9 @@ def layer_out(layer: Layer, users: dict[int, User]) -> LayerOut:
         id=layer.id,
         name=layer.name,
         position=layer.position,
-        kind=layer.kind,  # type: ignore[arg-type]
+        kind=layer.kind,
         shift_length=layer.shift_length,
-        shift_unit=layer.shift_unit,  # type: ignore[arg-type]
+        shift_unit=layer.shift_unit,
         handoff_time=layer.handoff_time.strftime("%H:%M"),
         timezone=layer.timezone,
         start_date=layer.start_date,

@@ -246,7 +246,8 @@ def _end(value: object) -> datetime | None:
             value = datetime.fromisoformat(value)
         except ValueError as exc:
             raise ValidationFailed("end must be a date and time", field="end") from exc
-    return v.aware(value, "end").astimezone(UTC)  # type: ignore[arg-type,union-attr]
+    end = v.aware(value, "end")
+    return None if end is None else end.astimezone(UTC)
 
 
 def _apply_layer(session: Session, layer: Layer, data: dict[str, Any]) -> None:

@@ -12,11 +12,11 @@ and only for private pages).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import quote
 
 import anyio
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import Receive, Scope, Send
 
 from tocsin.auth import service as auth
 from tocsin.config import Settings
@@ -46,7 +46,7 @@ def _headers(extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _cookies(scope: dict[str, Any]) -> dict[str, str]:
+def _cookies(scope: Scope) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in scope["headers"]:
         if name == b"cookie":
@@ -57,7 +57,7 @@ def _cookies(scope: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _header(scope: dict[str, Any], wanted: bytes) -> str:
+def _header(scope: Scope, wanted: bytes) -> str:
     for name, value in scope["headers"]:
         if name == wanted:
             return str(value.decode("latin-1"))
@@ -89,7 +89,7 @@ class StatusPagesEndpoint:
         self.factory = factory
         self.count = count or (lambda method, route, status: None)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> bool:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool:
         method = scope["method"]
         if method not in ("GET", "HEAD"):
             return False
@@ -118,8 +118,8 @@ class StatusPagesEndpoint:
 
     async def _file(
         self,
-        scope: dict[str, Any],
-        send: Any,
+        scope: Scope,
+        send: Send,
         page: CachedPage,
         path: str,
         found: CachedFile,
@@ -156,7 +156,7 @@ class StatusPagesEndpoint:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
         self.count(method, ROUTE, 200)
 
-    async def _allowed(self, scope: dict[str, Any], page: CachedPage) -> bool:
+    async def _allowed(self, scope: Scope, page: CachedPage) -> bool:
         cookies = _cookies(scope)
         if access.cookie_valid(
             self.settings.secret_key,
@@ -178,9 +178,7 @@ class StatusPagesEndpoint:
 
         return await anyio.to_thread.run_sync(logged_in)
 
-    async def _secret_link(
-        self, scope: dict[str, Any], send: Any, page: CachedPage, token: str
-    ) -> None:
+    async def _secret_link(self, scope: Scope, send: Send, page: CachedPage, token: str) -> None:
         if not access.token_matches(token, page.secret_link_hash):
             await self._html(
                 send,
@@ -202,7 +200,7 @@ class StatusPagesEndpoint:
         await self._redirect(send, f"{PREFIX}{page.slug}/", 303, [(b"set-cookie", cookie.encode())])
         self.count(scope["method"], ROUTE, 303)
 
-    async def _private(self, send: Any, page: CachedPage, method: str) -> None:
+    async def _private(self, send: Send, page: CachedPage, method: str) -> None:
         login = f"/login?next={quote(f'{PREFIX}{page.slug}/')}"
         await self._html(
             send,
@@ -213,7 +211,7 @@ class StatusPagesEndpoint:
         )
         self.count(method, ROUTE, 401)
 
-    async def _html(self, send: Any, status: int, title: str, body: str) -> None:
+    async def _html(self, send: Send, status: int, title: str, body: str) -> None:
         page = (
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -229,7 +227,7 @@ class StatusPagesEndpoint:
 
     async def _redirect(
         self,
-        send: Any,
+        send: Send,
         location: str,
         status: int,
         extra: list[tuple[bytes, bytes]] | None = None,

@@ -16,7 +16,7 @@ from sqlalchemy import case, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tocsin.db import utcnow
+from tocsin.db import rows_affected, utcnow
 from tocsin.errors import DomainError
 from tocsin.subscribers.models import RateWindow
 from tocsin.web.clients import client_network
@@ -63,14 +63,14 @@ def hit(session: Session, limit: Limit, *, now: datetime | None = None) -> int:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(RateWindow).values(key=limit.key, window_start=start, count=1)
     same_window = RateWindow.window_start == statement.excluded.window_start
-    statement = statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=["key"],
         set_={
             "count": case((same_window, RateWindow.count + 1), else_=1),
             "window_start": statement.excluded.window_start,
         },
     ).returning(RateWindow.count)
-    count = int(session.execute(statement).scalar_one())
+    count = int(session.execute(upsert).scalar_one())
     if count > limit.allowed:
         retry_after = max(1, int((start + WINDOW - now).total_seconds()) + 1)
         minutes = max(1, round(retry_after / 60))
@@ -86,4 +86,4 @@ def purge(session: Session, *, now: datetime | None = None) -> int:
     """Delete windows that ended (the housekeeping job)."""
     cutoff = _window_start(now or utcnow())
     result = session.execute(delete(RateWindow).where(RateWindow.window_start < cutoff))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_affected(result)

@@ -114,7 +114,11 @@ class Intercept:
     served from memory: statuspages/public.py)."""
 
     def __init__(
-        self, app: ASGIApp, *, prefix: str, handler: Callable[[Scope, Receive, Send], Any]
+        self,
+        app: ASGIApp,
+        *,
+        prefix: str,
+        handler: Callable[[Scope, Receive, Send], Awaitable[bool]],
     ) -> None:
         self.app = app
         self.prefix = prefix
