@@ -344,7 +344,6 @@ def breakdown(url: str, tokens: dict[str, str], arrived: dict[str, datetime]) ->
     from sqlalchemy import create_engine, select
 
     from tocsin.alerts.models import Alert, Event
-    from tocsin.escalation.models import EscalationRun
     from tocsin.jobs.models import Job
     from tocsin.notify.models import Notification
 
@@ -352,8 +351,9 @@ def breakdown(url: str, tokens: dict[str, str], arrived: dict[str, datetime]) ->
     stages: dict[str, list[float]] = {
         "event received → applied (alert and incident declared)": [],
         "applied → escalation.start started": [],
-        "escalation.start started → escalation.step started": [],
-        "escalation.step started → notify.deliver started": [],
+        # escalation.start evaluates the policy's first level itself: no step job before
+        # the first page.
+        "escalation.start started → notify.deliver started": [],
         "notify.deliver started → SMTP server has it": [],
     }
     try:
@@ -375,10 +375,9 @@ def breakdown(url: str, tokens: dict[str, str], arrived: dict[str, datetime]) ->
             )
             jobs = conn.execute(
                 select(Job.kind, Job.payload, Job.started_at, Job.finished_at).where(
-                    Job.kind.in_(["escalation.start", "escalation.step", "notify.deliver"])
+                    Job.kind.in_(["escalation.start", "notify.deliver"])
                 )
             ).all()
-            runs = dict(conn.execute(select(EscalationRun.id, EscalationRun.incident_id)).all())
             notifications = dict(
                 conn.execute(select(Notification.id, Notification.incident_id)).all()
             )
@@ -394,8 +393,6 @@ def breakdown(url: str, tokens: dict[str, str], arrived: dict[str, datetime]) ->
         owner = (
             p.get("incident_id")
             if job.kind == "escalation.start"
-            else runs.get(p.get("run_id"))
-            if job.kind == "escalation.step"
             else notifications.get(p.get("notification_id"))
         )
         if owner is None:
@@ -424,7 +421,6 @@ def breakdown(url: str, tokens: dict[str, str], arrived: dict[str, datetime]) ->
             aware(event.received_at),
             aware(event.processed_at),
             aware(first_start("escalation.start", incident_id)),
-            aware(first_start("escalation.step", incident_id)),
             aware(first_start("notify.deliver", incident_id)),
             arrived[token],
         ]
