@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from tocsin.catalog.models import Service, User
 from tocsin.definitions.models import IncidentRole, Severity
-from tocsin.errors import NotFound, ValidationFailed
+from tocsin.errors import NotFound, UnknownReference, ValidationFailed
 from tocsin.incidents.access import visible_filter
 from tocsin.incidents.models import (
     ActionItem,
@@ -222,7 +222,7 @@ def ids_by_name(session: Session, model: type, values: Sequence[str], field: str
             select(model.id).where(func.lower(model.name) == value.lower())  # type: ignore[attr-defined]
         )
         if found is None:
-            raise ValidationFailed(f"{field}: nothing named {value!r}", field=field)
+            raise UnknownReference(f"{field}: nothing named {value!r}", field=field)
         ids.append(found)
     return ids
 
