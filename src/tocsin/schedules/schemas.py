@@ -8,7 +8,18 @@ from typing import Any, Literal
 from pydantic import Field
 
 from tocsin.catalog.models import User
-from tocsin.catalog.schemas import Aware, Id, LongText, Name, Out, Ref, Strict, Timestamp, UserRef
+from tocsin.catalog.schemas import (
+    Aware,
+    Id,
+    LongText,
+    Name,
+    Out,
+    Ref,
+    Strict,
+    Timestamp,
+    TimeZoneName,
+    UserRef,
+)
 from tocsin.schedules.models import Layer, Override, Schedule
 from tocsin.schedules.oncall import Shift
 
@@ -24,14 +35,14 @@ HHMM = str
 class ScheduleIn(Strict):
     name: Name
     description: LongText = ""
-    timezone: str = Field(default="UTC", max_length=64)
+    timezone: TimeZoneName = "UTC"
     team_id: Id | None = None
 
 
 class SchedulePatch(Strict):
     name: Name = Field(default=None)
     description: LongText = Field(default=None)
-    timezone: str = Field(default=None, max_length=64)
+    timezone: TimeZoneName = Field(default=None)
     team_id: Id | None = None
 
 
@@ -50,7 +61,7 @@ class LayerIn(Strict):
     shift_length: int = Field(default=1, ge=1, le=366 * 86400)
     shift_unit: UnitName = "weeks"
     handoff_time: str = Field(default="09:00", max_length=5)
-    timezone: str | None = Field(default=None, max_length=64, description="Default: the schedule's")
+    timezone: TimeZoneName | None = Field(default=None, description="Default: the schedule's")
     start_date: date | None = Field(default=None, description="Required for rotations")
     end: Aware | None = None
     member_ids: list[Id] = Field(
@@ -67,7 +78,7 @@ class LayerPatch(Strict):
     shift_length: int = Field(default=None, ge=1, le=366 * 86400)
     shift_unit: UnitName = Field(default=None)
     handoff_time: str = Field(default=None, max_length=5)
-    timezone: str = Field(default=None, max_length=64)
+    timezone: TimeZoneName = Field(default=None)
     start_date: date = Field(default=None)
     end: Aware | None = None
     member_ids: list[Id] = Field(default=None, max_length=200)
