@@ -6,6 +6,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import structlog
 import swagger_ui_bundle
@@ -58,6 +59,7 @@ from tocsin.subscribers import public as subscribers_public
 from tocsin.subscribers import views as subscribers_views
 from tocsin.web.errors import install_error_handlers
 from tocsin.web.middleware import HttpMiddleware, Intercept
+from tocsin.web.openapi import declare_errors
 from tocsin.web.templating import make_templates
 from tocsin.wiring import build_cards, build_checks
 
@@ -73,6 +75,19 @@ NO_TELEMETRY: TelemetryConfig = {
 }
 # Not access-logged: at thousands of events a second the log would drown the rest.
 QUIET_PATHS = frozenset({ENQUEUE_PATH})
+
+
+class TocsinAPI(FastAPI):
+    """FastAPI whose OpenAPI document declares the error answers of every operation
+    (web/openapi.py), as schemathesis checks in tests/test_openapi_conformance.py."""
+
+    def openapi(self) -> dict[str, Any]:
+        document = super().openapi()  # cached by FastAPI until the routes change
+        if document is not self._declared:
+            self._declared = declare_errors(document)
+        return document
+
+    _declared: dict[str, Any] | None = None
 
 
 def _routers() -> list[APIRouter]:
@@ -180,7 +195,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
             container.inbox.close()  # refuse new events; the engine writes what it holds
             engine.stop()  # steps under way and sends finish; queued jobs stay queued
 
-    app = FastAPI(
+    app = TocsinAPI(
         title="Tocsin",
         version=__version__,
         description="Incident response: declare, run and learn from incidents.",

@@ -22,6 +22,13 @@ class NotFound(DomainError):
     status_code = 404
 
 
+class UnknownReference(ValidationFailed):
+    """A field names something that does not exist (an id, a name): a 404 naming the field,
+    as for an unknown id in a path, and still a field's validation failure to a form."""
+
+    status_code = 404
+
+
 class Conflict(DomainError):
     status_code = 409
 

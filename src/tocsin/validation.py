@@ -9,7 +9,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tocsin.errors import ValidationFailed
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# What str.strip() and str.isspace() take for whitespace, spelled out so that a pattern means
+# the same in Python, in pydantic's regex engine and in an OpenAPI document (JavaScript's
+# `\s` is another set).
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+EMAIL_RE = re.compile(rf"^[^@{WHITESPACE}]+@[^@{WHITESPACE}]+\.[^@{WHITESPACE}]+$")
 
 
 def text(

@@ -48,12 +48,13 @@ from tocsin.catalog.schemas import Aware, Page, page, window
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries
 from tocsin.incidents.access import hidden_ids, redactor
+from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
-PathId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-QueryId = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
-ItemId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+PathId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+QueryId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+ItemId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
 Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
 
@@ -84,7 +85,9 @@ def list_integrations(
     return window([integration_out(i, settings.base_url) for i in rows], limit, offset)
 
 
-@router.post("/integrations", status_code=201, response_model=IntegrationWithKey)
+@router.post(
+    "/integrations", status_code=201, response_model=IntegrationWithKey, responses=errors(404)
+)
 def create_integration(
     body: IntegrationIn, db: DbSession, admin: Admin, settings: AppSettings
 ) -> IntegrationWithKey:
@@ -257,7 +260,7 @@ def put_alert_settings(
 # --- events and alerts ------------------------------------------------------------------
 
 
-@router.get("/events", response_model=EventList)
+@router.get("/events", response_model=EventList, responses=errors(404))
 def list_events(
     db: DbSession,
     user: CurrentUser,
@@ -268,7 +271,7 @@ def list_events(
     outcome: Outcome | None = None,
     before_id: Annotated[QueryId, Query(description="Older than this id (paging)")] = None,
     after_id: Annotated[
-        int | None, Query(ge=0, le=2**63 - 1, description="Newer than this id, oldest first")
+        int | None, Query(ge=0, le=2**31 - 1, description="Newer than this id, oldest first")
     ] = None,
     received_before: Annotated[
         Aware | None, Query(description="Only events received before this time (ISO 8601)")

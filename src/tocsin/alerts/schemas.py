@@ -19,6 +19,7 @@ from tocsin.alerts.models import (
     RoutingRule,
     SuppressionRule,
 )
+from tocsin.alerts.rules import TOP_FIELDS
 from tocsin.alerts.service import sender_url
 from tocsin.catalog.schemas import Aware, Id, Name, Out, Ref, Strict, Timestamp, omittable
 from tocsin.db import utcnow
@@ -42,9 +43,14 @@ Config = Annotated[
 # PATCH models: a field left out is not changed; fields typed without None refuse null.
 
 
+# The fields rules.check_field accepts.
+MATCHER_FIELD = rf"^({'|'.join(TOP_FIELDS)}|(details|labels|annotations)(\.[^\x00]*)?)$"
+
+
 class Matcher(Strict):
     field: str = Field(
         max_length=255,
+        json_schema_extra={"pattern": MATCHER_FIELD},
         description="summary, severity, source, dedup_key, action, group_key, or details.…, "
         "labels.…, annotations.…",
     )

@@ -24,14 +24,15 @@ from tocsin.catalog.schemas import (
     user_out,
 )
 from tocsin.deps import Admin, CurrentUser, DbSession
+from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
 Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
-UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-TeamId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-ServiceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+TeamId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ServiceId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/me", response_model=UserOut)
@@ -49,7 +50,7 @@ def list_users(db: DbSession, user: CurrentUser, limit: Limit = 50, offset: Offs
     return page([user_out(u) for u in rows], total, limit, offset)
 
 
-@router.post("/users", status_code=201, response_model=UserOut)
+@router.post("/users", status_code=201, response_model=UserOut, responses=errors(404))
 def create_user(body: UserIn, db: DbSession, admin: Admin) -> UserOut:
     """Add a user; without a password they cannot log in to the UI until one is set."""
     return user_out(catalog.create_user(db, **body.model_dump()))
@@ -76,7 +77,7 @@ def list_teams(db: DbSession, user: CurrentUser, limit: Limit = 50, offset: Offs
     return page([team_out(t) for t in rows], total, limit, offset)
 
 
-@router.post("/teams", status_code=201, response_model=TeamOut)
+@router.post("/teams", status_code=201, response_model=TeamOut, responses=errors(404))
 def create_team(body: TeamIn, db: DbSession, admin: Admin) -> TeamOut:
     return team_out(catalog.create_team(db, **body.model_dump()))
 
@@ -107,7 +108,7 @@ def list_services(db: DbSession, user: CurrentUser, limit: Limit = 50, offset: O
     return page([service_out(s) for s in rows], total, limit, offset)
 
 
-@router.post("/services", status_code=201, response_model=ServiceOut)
+@router.post("/services", status_code=201, response_model=ServiceOut, responses=errors(404))
 def create_service(body: ServiceIn, db: DbSession, admin: Admin) -> ServiceOut:
     return service_out(catalog.create_service(db, **body.model_dump()))
 

@@ -37,7 +37,7 @@ from tocsin.incidents import queries
 
 router = APIRouter(prefix="/api/v1", tags=["communication"])
 
-PathId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+PathId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Ref = Annotated[str, Path(max_length=40, description="INC-42 or 42")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
 Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from tocsin.catalog.schemas import Id, Name, Out, Strict, Timestamp, omittable
 from tocsin.comms.due import Due
@@ -170,6 +170,16 @@ def stakeholder_out(row: Stakeholder) -> StakeholderOut:
 
 
 class FollowerIn(Strict):
+    # Exactly one of the two, as the service requires.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": [key], "properties": {key: {"type": "integer"}}}
+                for key in ("user_id", "team_id")
+            ]
+        }
+    )
+
     user_id: Id | None = Field(default=None, description="A person (give this or team_id)")
     team_id: Id | None = Field(default=None, description="A team (give this or user_id)")
 

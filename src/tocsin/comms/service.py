@@ -22,7 +22,7 @@ from tocsin.comms.models import Audience, ChannelKind, CommsChannel, Impact
 from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, Severity
-from tocsin.errors import Conflict, NotFound, ValidationFailed
+from tocsin.errors import Conflict, NotFound, UnknownReference, ValidationFailed
 from tocsin.notify.channels import mask_apprise_url
 from tocsin.notify.methods import check_target
 from tocsin.outbound import OutboundGuard
@@ -114,7 +114,7 @@ def _by_names(
     for name in names:
         row = session.scalar(select(model).where(func.lower(column) == name.lower()))
         if row is None:
-            raise ValidationFailed(f"{field}: no {what} named {name!r}", field=field)
+            raise UnknownReference(f"{field}: no {what} named {name!r}", field=field)
         found.append(row)
     return found
 

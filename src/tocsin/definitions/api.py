@@ -30,12 +30,13 @@ from tocsin.definitions.schemas import (
     type_out,
 )
 from tocsin.deps import Admin, CurrentUser, DbSession
+from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["configuration"])
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
 Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
-ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 # --- severities -------------------------------------------------------------------------
@@ -133,7 +134,9 @@ def list_types(db: DbSession, user: CurrentUser, limit: Limit = 500, offset: Off
     return window([type_out(t) for t in defs.incident_types(db)], limit, offset)
 
 
-@router.post("/incident-types", status_code=201, response_model=IncidentTypeOut)
+@router.post(
+    "/incident-types", status_code=201, response_model=IncidentTypeOut, responses=errors(404)
+)
 def create_type(body: IncidentTypeIn, db: DbSession, admin: Admin) -> IncidentTypeOut:
     """Add an incident type with its defaults, the roles to fill and its custom fields."""
     return type_out(defs.create_incident_type(db, body.model_dump(exclude_unset=True)))

@@ -6,8 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
-from tocsin.catalog.schemas import Id, LongText, Name, Out, Ref, Strict, omittable
+from tocsin.catalog.schemas import NOT_BLANK_TEXT, Id, LongText, Name, Out, Ref, Strict, omittable
 from tocsin.definitions.models import IncidentRole, IncidentType, Severity, UpdateTemplate
+from tocsin.definitions.service import KEY_RE
+from tocsin.validation import WHITESPACE
 
 FieldKindName = Literal["text", "number", "single_select", "multi_select", "user", "boolean", "url"]
 PhaseName = Literal["investigating", "identified", "monitoring", "resolved"]
@@ -21,7 +23,7 @@ Options = Annotated[list[str], BeforeValidator(lambda value: list(value or []))]
 
 class SeverityIn(Strict):
     name: str = Field(min_length=1, max_length=32)
-    label: str | None = Field(default=None, max_length=64)
+    label: str = omittable(max_length=64, json_schema_extra=NOT_BLANK_TEXT)
     description: LongText = ""
     rank: int = Field(default=1, ge=1, le=100)
     response_target_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 90)
@@ -34,7 +36,7 @@ class SeverityIn(Strict):
 
 class SeverityPatch(Strict):
     name: str = omittable(min_length=1, max_length=32)
-    label: str = omittable(max_length=64)
+    label: str = omittable(max_length=64, json_schema_extra=NOT_BLANK_TEXT)
     description: LongText = omittable()
     rank: int = omittable(ge=1, le=100)
     response_target_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 90)
@@ -58,8 +60,19 @@ class PriorityPatch(Strict):
 Responsibilities = str | list[str]
 
 
+# A role's slug as the service takes one (after stripping spaces); empty for one derived from
+# the name.
+SLUG = rf"^[{WHITESPACE}]*{KEY_RE.pattern[1:-1]}[{WHITESPACE}]*$"
+DERIVED_OR_KEY = f"^$|{SLUG}"
+
+
 class RoleIn(Strict):
-    slug: str | None = Field(default=None, max_length=64, description="Derived from the name")
+    slug: str | None = Field(
+        default=None,
+        max_length=64,
+        json_schema_extra={"pattern": DERIVED_OR_KEY},
+        description="Derived from the name when left out (or empty)",
+    )
     name: Name
     description: LongText = ""
     responsibilities: Responsibilities = Field(default="", description="One per line, or a list")
@@ -67,7 +80,7 @@ class RoleIn(Strict):
 
 
 class RolePatch(Strict):
-    slug: str = omittable(min_length=1, max_length=64)
+    slug: str = omittable(min_length=1, max_length=64, json_schema_extra={"pattern": SLUG})
     name: Name = omittable()
     description: LongText = omittable()
     responsibilities: Responsibilities = omittable()
@@ -75,7 +88,11 @@ class RolePatch(Strict):
 
 
 class FieldIn(Strict):
-    key: str = Field(max_length=64, description="lower_case letters, digits and _")
+    key: str = Field(
+        max_length=64,
+        description="lower_case letters, digits and _",
+        json_schema_extra={"pattern": SLUG},
+    )
     label: str | None = Field(default=None, max_length=120)
     kind: FieldKindName = "text"
     required: bool = False

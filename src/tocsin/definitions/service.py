@@ -190,11 +190,20 @@ def _apply_role(session: Session, role: IncidentRole, data: dict[str, Any]) -> I
     return role
 
 
+def _slug_of(name: str) -> str:
+    """A valid slug for a role's name: `Incident Commander` is `incident_commander`, and a name
+    that does not start with a letter gets `role_` before it (`2nd line`: `role_2nd_line`)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    if not slug[:1].isalpha():
+        slug = f"role_{slug}".rstrip("_")
+    return slug[:64]
+
+
 def create_role(session: Session, data: dict[str, Any]) -> IncidentRole:
     if not str(data.get("name") or "").strip():
         raise ValidationFailed("name is required", field="name")
     if not data.get("slug") and data.get("name"):
-        data = {**data, "slug": re.sub(r"[^a-z0-9]+", "_", str(data["name"]).lower()).strip("_")}
+        data = {**data, "slug": _slug_of(str(data["name"]))}
     role = IncidentRole(slug="", name="")
     role = _apply_role(session, role, data)
     session.add(role)

@@ -37,11 +37,12 @@ from tocsin.escalation.schemas import (
 from tocsin.findings import Checks
 from tocsin.incidents import queries
 from tocsin.incidents.schemas import IncidentOut, incident_out
+from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["escalation"])
 
-PolicyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-ServiceId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+PolicyId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ServiceId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Ref = Annotated[str, Path(max_length=40, description="INC-42 or 42")]
 
 
@@ -65,7 +66,9 @@ def list_policies(db: DbSession, user: CurrentUser) -> list[PolicyOut]:
     return [_out(db, p) for p in policies.list_policies(db)]
 
 
-@router.post("/escalation-policies", status_code=201, response_model=PolicyOut)
+@router.post(
+    "/escalation-policies", status_code=201, response_model=PolicyOut, responses=errors(404)
+)
 def create_policy(body: PolicyIn, db: DbSession, admin: Admin) -> PolicyOut:
     """A policy with ordered levels; each level targets users, schedules or teams."""
     return _out(db, policies.create_policy(db, **body.model_dump()))

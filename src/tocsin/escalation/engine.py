@@ -30,7 +30,7 @@ from tocsin import validation as v
 from tocsin.bus import emit
 from tocsin.catalog.models import Team, User, UserRole
 from tocsin.db import utcnow
-from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
+from tocsin.errors import InvalidTransition, NotFound, UnknownReference, ValidationFailed
 from tocsin.escalation.events import PageAcknowledged
 from tocsin.escalation.models import (
     OPEN_RUN_STATES,
@@ -520,7 +520,7 @@ def _policy_for(session: Session, incident: Incident, policy_id: int | None) -> 
     if policy_id is not None:
         policy = session.get(EscalationPolicy, policy_id)
         if policy is None:
-            raise ValidationFailed(
+            raise UnknownReference(
                 f"escalation policy {policy_id} does not exist", field="policy_id"
             )
         return policy
@@ -553,7 +553,7 @@ def page_people(
     for user_id in user_ids:
         user = session.get(User, user_id) if isinstance(user_id, int) else None
         if user is None:
-            raise ValidationFailed(f"user {user_id!r} does not exist", field="user_ids")
+            raise UnknownReference(f"user {user_id!r} does not exist", field="user_ids")
         if not user.active:
             raise ValidationFailed(f"{user.name} is deactivated", field="user_ids")
         decision: dict[str, Any] = {"target": f"user {user.name}", "users": []}
@@ -562,7 +562,7 @@ def page_people(
     for team_id in team_ids:
         team = session.get(Team, team_id) if isinstance(team_id, int) else None
         if team is None:
-            raise ValidationFailed(f"team {team_id!r} does not exist", field="team_ids")
+            raise UnknownReference(f"team {team_id!r} does not exist", field="team_ids")
         decision = {"target": f"team {_q(team.name)}", "users": []}
         for member in pageable_members(team):
             reached.add(member, f"member of team {_q(team.name)}, paged by {by.name}", decision)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from tocsin import validation as v
 from tocsin.catalog.models import Service, Team, User
 from tocsin.db import utcnow
-from tocsin.errors import Conflict, NotFound, ValidationFailed
+from tocsin.errors import Conflict, NotFound, UnknownReference, ValidationFailed
 from tocsin.escalation.models import (
     EscalationLevel,
     EscalationPolicy,
@@ -67,15 +67,15 @@ def _target(session: Session, data: object, field: str) -> EscalationTarget:
     if kind == TargetKind.user:
         user = session.get(User, ident)
         if user is None:
-            raise ValidationFailed(f"{field}: user {ident} does not exist", field=f"{field}.id")
+            raise UnknownReference(f"{field}: user {ident} does not exist", field=f"{field}.id")
         target.user_id = ident
     elif kind == TargetKind.team:
         if session.get(Team, ident) is None:
-            raise ValidationFailed(f"{field}: team {ident} does not exist", field=f"{field}.id")
+            raise UnknownReference(f"{field}: team {ident} does not exist", field=f"{field}.id")
         target.team_id = ident
     else:
         if not _schedule_exists(session, ident):
-            raise ValidationFailed(f"{field}: schedule {ident} does not exist", field=f"{field}.id")
+            raise UnknownReference(f"{field}: schedule {ident} does not exist", field=f"{field}.id")
         target.schedule_id = ident
     return target
 
@@ -175,7 +175,7 @@ def _team_id(session: Session, team_id: object) -> int | None:
     if isinstance(team_id, bool) or not isinstance(team_id, int):
         raise ValidationFailed("team_id must be a team's id", field="team_id")
     if session.get(Team, team_id) is None:
-        raise ValidationFailed(f"team {team_id} does not exist", field="team_id")
+        raise UnknownReference(f"team {team_id} does not exist", field="team_id")
     return team_id
 
 
@@ -262,7 +262,7 @@ def set_service_paging(
         if isinstance(policy_id, bool) or not isinstance(policy_id, int):
             raise ValidationFailed("policy_id must be a policy's id", field="policy_id")
         if session.get(EscalationPolicy, policy_id) is None:
-            raise ValidationFailed(
+            raise UnknownReference(
                 f"escalation policy {policy_id} does not exist", field="policy_id"
             )
     low_urgency = v.one_of(low_urgency, "low_urgency", [m.value for m in LowUrgency])

@@ -2,25 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic.config import JsonDict
 from sqlalchemy.orm import object_session
 
-from tocsin.catalog.schemas import Id, LongText, Name, Strict, Timestamp
+from tocsin.catalog.schemas import (
+    Id,
+    LongText,
+    Name,
+    Strict,
+    Timestamp,
+    TimeZoneName,
+    not_a_boolean,
+    omittable,
+)
 from tocsin.escalation.models import EscalationPolicy, EscalationRun, ServicePaging
+from tocsin.escalation.policies import MAX_REPEAT
+from tocsin.escalation.windows import DAY_KEYS, HHMM
 from tocsin.schedules.models import Schedule
+from tocsin.validation import WHITESPACE
+
+DAY_PATTERNS = ["".join(f"[{c.upper()}{c}]" for c in day) for day in DAY_KEYS]
+# A weekday by name (its first three letters decide: "mon", "Tuesday") or number (0: Monday).
+Weekday = (
+    Annotated[
+        str, Field(json_schema_extra={"pattern": rf"^[{WHITESPACE}]*({'|'.join(DAY_PATTERNS)})"})
+    ]
+    | Annotated[
+        int, Field(json_schema_extra={"minimum": 0, "maximum": 6}), BeforeValidator(not_a_boolean)
+    ]
+)
 
 
 class WindowIn(Strict):
-    days: list[str | int] = Field(
-        description="Weekdays: mon, tue, ... sun (or 0 for Monday to 6 for Sunday)", max_length=7
+    days: list[Weekday] = Field(
+        description="Weekdays: mon, tue, ... sun (or 0 for Monday to 6 for Sunday)",
+        max_length=7,
+        json_schema_extra={"minItems": 1},
     )
-    start: str = Field(description="HH:MM, local time", max_length=5)
+    start: str = Field(description="HH:MM, local time", json_schema_extra={"pattern": HHMM.pattern})
     end: str = Field(
-        description="HH:MM, local time; at or before start crosses midnight", max_length=5
+        description="HH:MM, local time; at or before start crosses midnight",
+        json_schema_extra={"pattern": HHMM.pattern},
     )
-    timezone: str = Field(default="UTC", max_length=64)
+    timezone: TimeZoneName = "UTC"
 
 
 class TargetIn(Strict):
@@ -29,26 +56,37 @@ class TargetIn(Strict):
 
 
 class LevelIn(Strict):
-    delay_minutes: int = Field(default=15, description="Minutes before the next level")
+    delay_minutes: int = Field(
+        default=15,
+        description="Minutes before the next level",
+        json_schema_extra={"minimum": 1, "maximum": 1440},
+    )
     round_robin: bool = Field(default=False, description="Page one of the level's people in turn")
     window: WindowIn | None = Field(default=None, description="Only page inside this window")
-    targets: list[TargetIn] = Field(max_length=50)
+    targets: list[TargetIn] = Field(
+        max_length=50, json_schema_extra={"minItems": 1, "uniqueItems": True}
+    )
+
+
+REPEAT: JsonDict = {"minimum": 0, "maximum": MAX_REPEAT}
 
 
 class PolicyIn(Strict):
     name: Name
     description: LongText = ""
-    repeat: int = Field(default=0, description="Extra times through the policy (0-9)")
+    repeat: int = Field(
+        default=0, description="Extra times through the policy", json_schema_extra=REPEAT
+    )
     team_id: Id | None = None
-    levels: list[LevelIn] = Field(max_length=20)
+    levels: list[LevelIn] = Field(max_length=20, json_schema_extra={"minItems": 1})
 
 
 class PolicyPatch(Strict):
-    name: Name | None = None
+    name: Name = omittable()  # may not be cleared
     description: LongText | None = None
-    repeat: int | None = None
+    repeat: int = omittable(json_schema_extra=REPEAT)
     team_id: Id | None = None
-    levels: list[LevelIn] | None = None
+    levels: list[LevelIn] = omittable(max_length=20, json_schema_extra={"minItems": 1})
 
 
 class TargetOut(BaseModel):

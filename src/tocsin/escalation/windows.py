@@ -21,7 +21,7 @@ from tocsin.errors import ValidationFailed
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # How days are written in stored windows, the API and the configuration file (as schedules do).
 DAY_KEYS = tuple(name.lower() for name in DAY_NAMES)
-_HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
 def _days(value: object, field: str) -> tuple[int, ...]:
@@ -43,7 +43,7 @@ def _days(value: object, field: str) -> tuple[int, ...]:
 
 def _clock(value: object, field: str) -> time:
     text = v.text(value, field, max_len=5, required=True)
-    match = _HHMM.match(text)
+    match = HHMM.match(text)
     if not match:
         raise ValidationFailed(
             f"{field} must be a time of day as HH:MM (got {text!r})", field=field

@@ -47,12 +47,13 @@ from tocsin.incidents.schemas import (
     incident_out,
     update_out,
 )
+from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
 Ref = Annotated[str, Path(max_length=40, description="INC-42 or 42")]
-EntryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+EntryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
 Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
 IdsOrNames = list[Annotated[str, Query(max_length=120)]]
@@ -62,7 +63,7 @@ def _names(description: str, alias: str | None = None) -> Any:
     return Query(alias=alias, description=f"{description}: an id or a name (repeatable)")
 
 
-@router.get("/incidents", response_model=Page[IncidentOut])
+@router.get("/incidents", response_model=Page[IncidentOut], responses=errors(404))
 def list_incidents(
     db: DbSession,
     user: CurrentUser,
@@ -99,7 +100,7 @@ def list_incidents(
     return page([incident_out(i, settings.base_url) for i in rows], total, limit, offset)
 
 
-@router.post("/incidents", status_code=201, response_model=IncidentOut)
+@router.post("/incidents", status_code=201, response_model=IncidentOut, responses=errors(404))
 def declare(body: IncidentIn, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
     """Declare an incident. Type defaults (severity, restricted, roles) apply when not given."""
     incident = service.declare(db, by=user, **body.model_dump())
@@ -284,7 +285,7 @@ def add_action_item(ref: Ref, body: ActionItemIn, db: DbSession, user: Responder
 def list_action_items(
     db: DbSession,
     user: CurrentUser,
-    assignee: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="A user id")] = None,
+    assignee: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="A user id")] = None,
     overdue: Annotated[bool, Query(description="Only open items past their due date")] = False,
     open: Annotated[bool, Query(description="Only open or in-progress items")] = False,
     kind: ActionKindName | None = None,

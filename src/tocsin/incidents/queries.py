@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from tocsin.catalog.models import Service, Team, User
 from tocsin.definitions.models import IncidentRole, IncidentType, Severity
-from tocsin.errors import NotFound, ValidationFailed
+from tocsin.errors import NotFound, UnknownReference, ValidationFailed
 from tocsin.incidents.access import visible_filter
 from tocsin.incidents.models import (
     ActionItem,
@@ -226,7 +226,7 @@ def ids_by_name(
             continue
         found = session.scalar(select(model.id).where(func.lower(model.name) == value.lower()))
         if found is None:
-            raise ValidationFailed(f"{field}: nothing named {value!r}", field=field)
+            raise UnknownReference(f"{field}: nothing named {value!r}", field=field)
         ids.append(found)
     return ids
 

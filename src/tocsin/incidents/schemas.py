@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from tocsin.catalog.schemas import (
+    NOT_BLANK_TEXT,
     Aware,
     Id,
     Out,
@@ -20,6 +21,7 @@ from tocsin.catalog.schemas import (
 )
 from tocsin.definitions.schemas import PhaseName, RoleRef
 from tocsin.incidents.models import ActionItem, Incident, StatusUpdate, TimelineEntry
+from tocsin.validation import WHITESPACE
 
 StatusName = Literal[
     "triggered", "acknowledged", "investigating", "identified", "monitoring", "resolved", "closed"
@@ -31,7 +33,7 @@ SortName = Literal["-created", "created", "-started", "-updated", "severity"]
 UrgencyName = Literal["high", "low"]
 UrgencyChoice = Literal["high", "low", "none"]
 
-Title = Annotated[str, Field(max_length=255)]
+Title = Annotated[str, Field(max_length=255, json_schema_extra=NOT_BLANK_TEXT)]
 Text = Annotated[str, Field(max_length=20_000)]
 ShortText = Annotated[str, Field(max_length=10_000)]
 FieldKey = Annotated[str, Field(max_length=64)]
@@ -41,9 +43,15 @@ CustomValues = dict[FieldKey, Any]
 # PATCH models: a field left out is not changed; fields typed without None refuse null.
 
 
+# An http(s) URL with a host, as validation.url takes one (after stripping spaces).
+HTTP_URL = rf"^[{WHITESPACE}]*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\x00{WHITESPACE}][^\x00]*$"
+
+
 class Link(Strict):
     title: str = Field(default="", max_length=255)
-    url: str = Field(max_length=2048, description="http or https")
+    url: str = Field(
+        max_length=2048, description="http or https", json_schema_extra={"pattern": HTTP_URL}
+    )
 
 
 class IncidentIn(Strict):

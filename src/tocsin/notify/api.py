@@ -30,14 +30,17 @@ from tocsin.notify.schemas import (
     shift_preference_out,
 )
 from tocsin.notify.service import contact_methods, notifications_for
+from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 
-PathId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+PathId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Ref = Annotated[str, Path(max_length=40, description="INC-42 or 42")]
 
 
-@router.get("/users/{user_id}/contact-methods", response_model=list[ContactMethodOut])
+@router.get(
+    "/users/{user_id}/contact-methods", response_model=list[ContactMethodOut], responses=errors(403)
+)
 def list_contact_methods(
     user_id: PathId, db: DbSession, user: CurrentUser
 ) -> list[ContactMethodOut]:
@@ -60,7 +63,7 @@ def create_contact_method(
     return method_out(method, secret)
 
 
-@router.get("/contact-methods/{method_id}", response_model=ContactMethodOut)
+@router.get("/contact-methods/{method_id}", response_model=ContactMethodOut, responses=errors(403))
 def get_contact_method(method_id: PathId, db: DbSession, user: CurrentUser) -> ContactMethodOut:
     method = methods.get_contact_method(db, method_id)
     methods.check_can_manage(user, method.user)
@@ -107,7 +110,9 @@ def rotate_secret(
     )
 
 
-@router.get("/users/{user_id}/notification-rules", response_model=list[RuleOut])
+@router.get(
+    "/users/{user_id}/notification-rules", response_model=list[RuleOut], responses=errors(403)
+)
 def list_rules(user_id: PathId, db: DbSession, user: CurrentUser) -> list[RuleOut]:
     owner = catalog.get_user(db, user_id)
     methods.check_can_manage(user, owner)
@@ -139,7 +144,9 @@ def incident_notifications(ref: Ref, db: DbSession, user: CurrentUser) -> list[N
     return [notification_out(n) for n in notifications_for(db, incident.id)]
 
 
-@router.get("/users/{user_id}/shift-notifications", response_model=ShiftPreferenceOut)
+@router.get(
+    "/users/{user_id}/shift-notifications", response_model=ShiftPreferenceOut, responses=errors(403)
+)
 def get_shift_preference(user_id: PathId, db: DbSession, user: CurrentUser) -> ShiftPreferenceOut:
     """Whether the person is told when their shifts start and change, and how early."""
     owner = catalog.get_user(db, user_id)
@@ -156,7 +163,9 @@ def update_shift_preference(
     return shift_preference_out(shifts.update_preference(db, owner, changes, by=user))
 
 
-@router.get("/users/{user_id}/shift-notices", response_model=list[ShiftNoticeOut])
+@router.get(
+    "/users/{user_id}/shift-notices", response_model=list[ShiftNoticeOut], responses=errors(403)
+)
 def list_shift_notices(user_id: PathId, db: DbSession, user: CurrentUser) -> list[ShiftNoticeOut]:
     """The person's most recent shift notices (starting and changed), newest first."""
     owner = catalog.get_user(db, user_id)

@@ -15,7 +15,7 @@ from tocsin import validation as v
 from tocsin.catalog.models import User, UserRole
 from tocsin.config import Settings
 from tocsin.db import utcnow
-from tocsin.errors import Forbidden, NotFound, ValidationFailed
+from tocsin.errors import Forbidden, NotFound, UnknownReference, ValidationFailed
 from tocsin.jobs.queue import enqueue
 from tocsin.notify.channels import (
     REFUSED_APPRISE_SCHEMES,
@@ -214,7 +214,7 @@ def _method_of(session: Session, owner: User, method_id: object) -> ContactMetho
         )
     method = session.get(ContactMethod, method_id)
     if method is None or method.user_id != owner.id:
-        raise ValidationFailed(
+        raise UnknownReference(
             f"contact_method_id: {owner.name} has no contact method {method_id}",
             field="contact_method_id",
         )

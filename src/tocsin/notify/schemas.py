@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from tocsin.catalog.schemas import Id, Name, Out, Strict, Timestamp, omittable
+from tocsin.catalog.schemas import Id, Label, Out, Strict, Timestamp, omittable
 from tocsin.notify.methods import display_target
 from tocsin.notify.models import ContactMethod, Notification, NotificationRule, ShiftPreference
 
@@ -26,11 +26,11 @@ Position = Annotated[int, Field(description="Order within the urgency (1–100, 
 class ContactMethodIn(Strict):
     kind: KindName
     target: Target
-    label: Name = ""
+    label: Label = ""
 
 
 class ContactMethodPatch(Strict):
-    label: Name = omittable()
+    label: Label = omittable()
     target: Target = omittable()
     enabled: bool = omittable()
 
@@ -146,7 +146,9 @@ class ShiftPreferenceOut(Out):
 
 class ShiftPreferencePatch(Strict):
     shift_notifications: bool = omittable()
-    lead_minutes: Annotated[int, Field(description="0–1440 minutes")] = omittable()
+    lead_minutes: Annotated[
+        int, Field(description="0–1440 minutes", json_schema_extra={"minimum": 0, "maximum": 1440})
+    ] = omittable()
 
 
 def shift_preference_out(row: ShiftPreference) -> ShiftPreferenceOut:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, UploadFile
 
+from tocsin.catalog.schemas import Aware
 from tocsin.db import utcnow
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.errors import ValidationFailed
@@ -35,12 +36,13 @@ from tocsin.schedules.schemas import (
     schedule_out,
     shift_out,
 )
+from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["schedules"])
 
-ScheduleId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-LayerId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-OverrideId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ScheduleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+LayerId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+OverrideId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 MAX_WINDOW = timedelta(days=366)
 
 
@@ -100,7 +102,7 @@ def list_schedules(
     ]
 
 
-@router.post("/schedules", status_code=201, response_model=ScheduleOut)
+@router.post("/schedules", status_code=201, response_model=ScheduleOut, responses=errors(404))
 def create_schedule(
     body: ScheduleIn, db: DbSession, admin: Admin, settings: AppSettings
 ) -> ScheduleOut:
@@ -156,7 +158,9 @@ def add_layer(schedule_id: ScheduleId, body: LayerIn, db: DbSession, admin: Admi
     return layer_out(layer, queries.users_by_id(db, layer.member_ids))
 
 
-@router.patch("/schedules/{schedule_id}/layers/{layer_id}", response_model=LayerOut)
+# `{layer_id:int}`: only digits name a layer, so that `/layers/order` is never read as a layer
+# (a PATCH or DELETE of it is a 405, as for any method the path does not have).
+@router.patch("/schedules/{schedule_id}/layers/{layer_id:int}", response_model=LayerOut)
 def update_layer(
     schedule_id: ScheduleId, layer_id: LayerId, body: LayerPatch, db: DbSession, admin: Admin
 ) -> LayerOut:
@@ -168,7 +172,7 @@ def update_layer(
 
 
 @router.delete(
-    "/schedules/{schedule_id}/layers/{layer_id}", status_code=204, response_class=Response
+    "/schedules/{schedule_id}/layers/{layer_id:int}", status_code=204, response_class=Response
 )
 def remove_layer(
     schedule_id: ScheduleId, layer_id: LayerId, db: DbSession, admin: Admin
@@ -254,8 +258,8 @@ def final_schedule(
     schedule_id: ScheduleId,
     db: DbSession,
     user: CurrentUser,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Aware | None = None,
+    end: Aware | None = None,
 ) -> list[ShiftOut]:
     """The final schedule for [start, end) (default: the next 14 days; at most 366 days)."""
     lo, hi = _window(start, end)
@@ -266,7 +270,7 @@ def final_schedule(
 
 @router.get("/schedules/{schedule_id}/oncall", response_model=list[ShiftOut])
 def who_is_on_call(
-    schedule_id: ScheduleId, db: DbSession, user: CurrentUser, at: datetime | None = None
+    schedule_id: ScheduleId, db: DbSession, user: CurrentUser, at: Aware | None = None
 ) -> list[ShiftOut]:
     """Who is on call now, or at `at` (an empty list: nobody)."""
     shifts = on_call(db, schedule_id, _aware(at, "at", utcnow()))
@@ -276,7 +280,7 @@ def who_is_on_call(
 @router.get("/schedules/{schedule_id}/gaps", response_model=list[GapOut])
 def schedule_gaps(
     schedule_id: ScheduleId, db: DbSession, user: CurrentUser, settings: AppSettings,
-    weeks: Weeks = None, start: datetime | None = None,
+    weeks: Weeks = None, start: Aware | None = None,
 ) -> list[GapOut]:  # fmt: skip
     """When nobody is on call, from `start` (default now) for `weeks` weeks."""
     lo = _aware(start, "start", utcnow())
@@ -286,7 +290,7 @@ def schedule_gaps(
 
 @router.get("/oncall", response_model=dict[str, list[ShiftOut]])
 def everyone_on_call(
-    db: DbSession, user: CurrentUser, at: datetime | None = None
+    db: DbSession, user: CurrentUser, at: Aware | None = None
 ) -> dict[str, list[ShiftOut]]:
     """Who is on call in every schedule (keys are schedule ids), now or at `at`."""
     schedules = service.list_schedules(db)
@@ -299,9 +303,9 @@ def everyone_on_call(
 def shifts_of(
     db: DbSession,
     user: CurrentUser,
-    user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    user_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    start: Aware | None = None,
+    end: Aware | None = None,
 ) -> list[ShiftOut]:
     """A person's shifts in every schedule (default: yours, the next 14 days)."""
     lo, hi = _window(start, end)

@@ -17,6 +17,7 @@ from tocsin.catalog.schemas import (
     Ref,
     Strict,
     Timestamp,
+    TimeZoneName,
     UserRef,
     omittable,
 )
@@ -35,14 +36,14 @@ HHMM = str
 class ScheduleIn(Strict):
     name: Name
     description: LongText = ""
-    timezone: str = Field(default="UTC", max_length=64)
+    timezone: TimeZoneName = "UTC"
     team_id: Id | None = None
 
 
 class SchedulePatch(Strict):
     name: Name = omittable()
     description: LongText = omittable()
-    timezone: str = omittable(max_length=64)
+    timezone: TimeZoneName = omittable()
     team_id: Id | None = None
 
 
@@ -61,7 +62,7 @@ class LayerIn(Strict):
     shift_length: int = Field(default=1, ge=1, le=366 * 86400)
     shift_unit: UnitName = "weeks"
     handoff_time: str = Field(default="09:00", max_length=5)
-    timezone: str | None = Field(default=None, max_length=64, description="Default: the schedule's")
+    timezone: TimeZoneName | None = Field(default=None, description="Default: the schedule's")
     start_date: date | None = Field(default=None, description="Required for rotations")
     end: Aware | None = None
     member_ids: list[Id] = Field(
@@ -78,7 +79,7 @@ class LayerPatch(Strict):
     shift_length: int = omittable(ge=1, le=366 * 86400)
     shift_unit: UnitName = omittable()
     handoff_time: str = omittable(max_length=5)
-    timezone: str = omittable(max_length=64)
+    timezone: TimeZoneName = omittable()
     start_date: date = omittable()
     end: Aware | None = None
     member_ids: list[Id] = omittable(max_length=200)

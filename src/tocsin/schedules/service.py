@@ -16,7 +16,7 @@ from tocsin import validation as v
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
-from tocsin.errors import Conflict, NotFound, ValidationFailed
+from tocsin.errors import Conflict, NotFound, UnknownReference, ValidationFailed
 from tocsin.schedules import oncall
 from tocsin.schedules.changes import changing
 from tocsin.schedules.models import (
@@ -230,7 +230,7 @@ def _member_ids(session: Session, value: object) -> list[int]:
     for user_id in value:
         user = found.get(user_id)
         if user is None:
-            raise ValidationFailed(f"members: no user with id {user_id}", field="member_ids")
+            raise UnknownReference(f"members: no user with id {user_id}", field="member_ids")
         if not user.active:
             raise ValidationFailed(
                 f"members: {user.name} is deactivated and cannot be on call", field="member_ids"
@@ -408,7 +408,7 @@ def _active_user(session: Session, user_id: object, field: str) -> User:
         raise ValidationFailed(f"{field} must be a user id", field=field)
     user = session.get(User, user_id)
     if user is None:
-        raise ValidationFailed(f"{field}: no user with id {user_id}", field=field)
+        raise UnknownReference(f"{field}: no user with id {user_id}", field=field)
     if not user.active:
         raise ValidationFailed(f"{field}: {user.name} is deactivated", field=field)
     return user

@@ -46,11 +46,12 @@ from tocsin.statuspages.schemas import (
     update_out,
 )
 from tocsin.validation import digits
+from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1/status-pages", tags=["status pages"])
 
 PageRef = Annotated[str, Path(max_length=64, description="id or slug")]
-ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("", response_model=list[PageOut])
@@ -58,7 +59,7 @@ def list_pages(db: DbSession, user: CurrentUser) -> list[PageOut]:
     return [page_out(p) for p in service.list_pages(db)]
 
 
-@router.post("", status_code=201, response_model=PageOut)
+@router.post("", status_code=201, response_model=PageOut, responses=errors(404))
 def create_page(body: PageIn, db: DbSession, admin: Admin) -> PageOut:
     return page_out(service.create_page(db, body.model_dump(exclude_none=True)))
 

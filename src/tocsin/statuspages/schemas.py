@@ -4,11 +4,20 @@ API in Statuspage's shapes is rendered to files instead (`statusjson.py`)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from tocsin.catalog.schemas import Aware, Id, LongText, Name, Strict, Timestamp
+from tocsin.catalog.schemas import (
+    Aware,
+    Id,
+    LongText,
+    Name,
+    Strict,
+    Timestamp,
+    TimeZoneName,
+    omittable,
+)
 from tocsin.statuspages.models import (
     Component,
     ComponentChange,
@@ -17,22 +26,33 @@ from tocsin.statuspages.models import (
     PageIncidentUpdate,
     StatusPage,
 )
+from tocsin.validation import WHITESPACE
 
+# A page's slug as the service takes one: it lower-cases it (and strips spaces) first.
+SLUG = rf"^[{WHITESPACE}]*[a-zA-Z0-9]([a-zA-Z0-9-]{{0,62}}[a-zA-Z0-9])?[{WHITESPACE}]*$"
 ComponentStatusName = Literal[
     "operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"
 ]
 PhaseName = Literal["investigating", "identified", "monitoring", "resolved"]
 MaintenanceStatusName = Literal["scheduled", "in_progress", "verifying", "completed"]
-Color = str
+Color = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": rf"^[{WHITESPACE}]*#[0-9a-fA-F]{{6}}[{WHITESPACE}]*$"}),
+]
 Body = str
 
 
 class PageIn(Strict):
     name: Name
-    slug: str | None = Field(default=None, max_length=64, description="default: from the name")
+    slug: str | None = Field(
+        default=None,
+        max_length=64,
+        description="default: from the name",
+        json_schema_extra={"pattern": SLUG},
+    )
     description: LongText = ""
     visibility: Literal["public", "private"] = "public"
-    time_zone: str = Field(default="UTC", max_length=64)
+    time_zone: TimeZoneName = "UTC"
     public_url: str = Field(default="", max_length=500, description="where the page is served")
     brand_color: Color = Field(default="#1f4e79", max_length=7)
     accent_color: Color = Field(default="#0b6bcb", max_length=7)
@@ -42,11 +62,11 @@ class PageIn(Strict):
 
 
 class PagePatch(Strict):
-    name: Name | None = None
-    slug: str | None = Field(default=None, max_length=64)
+    name: Name = omittable()  # may not be cleared
+    slug: str | None = Field(default=None, max_length=64, json_schema_extra={"pattern": SLUG})
     description: LongText | None = None
     visibility: Literal["public", "private"] | None = None
-    time_zone: str | None = Field(default=None, max_length=64)
+    time_zone: TimeZoneName | None = None
     public_url: str | None = Field(default=None, max_length=500)
     brand_color: Color | None = Field(default=None, max_length=7)
     accent_color: Color | None = Field(default=None, max_length=7)
@@ -62,7 +82,7 @@ class GroupIn(Strict):
 
 
 class GroupPatch(Strict):
-    name: Name | None = None
+    name: Name = omittable()  # may not be cleared
     description: LongText | None = None
     position: int | None = Field(default=None, ge=0, le=10_000)
 
@@ -82,7 +102,7 @@ class ComponentIn(Strict):
 class ComponentPatch(Strict):
     """Any of these; `status` changes the status by hand (recorded, told to subscribers)."""
 
-    name: Name | None = None
+    name: Name = omittable()  # may not be cleared
     description: LongText | None = None
     group_id: Id | None = None
     service_id: Id | None = None
@@ -154,7 +174,9 @@ class PublishIn(Strict):
     name: str | None = Field(default=None, max_length=255, description="public title")
     impact: Literal["auto", "none", "minor", "major", "critical"] = "auto"
     components: dict[int, ComponentStatusName] = Field(
-        default_factory=dict, description="component id -> new status"
+        default_factory=dict,
+        description="component id -> new status",
+        json_schema_extra={"propertyNames": {"pattern": "^[0-9]+$"}},
     )
     deliver_notifications: bool = True
     display_at: Aware | None = Field(default=None, description="backfill: when it happened")

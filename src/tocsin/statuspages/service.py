@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from tocsin import validation as v
 from tocsin.catalog.models import Service, Team, User
 from tocsin.db import utcnow
-from tocsin.errors import Conflict, NotFound, ValidationFailed
+from tocsin.errors import Conflict, NotFound, UnknownReference, ValidationFailed
 from tocsin.statuspages import access, look
 from tocsin.statuspages.events import page_event
 from tocsin.statuspages.models import (
@@ -131,12 +131,12 @@ def _set_page_fields(session: Session, page: StatusPage, data: dict[str, Any]) -
     if "owner_team_id" in data:
         team_id = data["owner_team_id"]
         if team_id is not None and session.get(Team, team_id) is None:
-            raise ValidationFailed(f"no team with id {team_id}", field="owner_team_id")
+            raise UnknownReference(f"no team with id {team_id}", field="owner_team_id")
         page.owner_team_id = team_id
     if "owner_user_id" in data:
         user_id = data["owner_user_id"]
         if user_id is not None and session.get(User, user_id) is None:
-            raise ValidationFailed(f"no user with id {user_id}", field="owner_user_id")
+            raise UnknownReference(f"no user with id {user_id}", field="owner_user_id")
         page.owner_user_id = user_id
     if "allow_subscribers" in data:
         page.allow_subscribers = _bool(data["allow_subscribers"], "allow_subscribers")
@@ -297,7 +297,7 @@ def _set_component_fields(session: Session, component: Component, data: dict[str
     if "service_id" in data:
         service_id = data["service_id"]
         if service_id is not None and session.get(Service, service_id) is None:
-            raise ValidationFailed(f"no service with id {service_id}", field="service_id")
+            raise UnknownReference(f"no service with id {service_id}", field="service_id")
         component.service_id = service_id
     if "position" in data:
         component.position = v.integer(data["position"], "position", minimum=0, maximum=10_000)

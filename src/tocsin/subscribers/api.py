@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 from tocsin.catalog.schemas import Page
 from tocsin.deps import AppSettings, DbSession, Responder
 from tocsin.subscribers import queries, service
+from tocsin.subscribers.models import SubscriberKind, SubscriberState
 from tocsin.subscribers.schemas import (
     DeliveryOut,
     SubscriberIn,
@@ -17,19 +18,20 @@ from tocsin.subscribers.schemas import (
     delivery_out,
     subscriber_out,
 )
+from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1/status-pages", tags=["status page subscribers"])
 
-PathId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+PathId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-@router.get("/{page_id}/subscribers", response_model=Page[SubscriberOut])
+@router.get("/{page_id}/subscribers", response_model=Page[SubscriberOut], responses=errors(403))
 def list_subscribers(
     page_id: PathId,
     db: DbSession,
     user: Responder,
-    state: Annotated[str | None, Query(max_length=16)] = None,
-    kind: Annotated[str | None, Query(max_length=16)] = None,
+    state: SubscriberState | None = None,
+    kind: SubscriberKind | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[SubscriberOut]:
@@ -54,7 +56,9 @@ def add_subscriber(
     return subscriber_out(subscriber)
 
 
-@router.get("/{page_id}/subscribers/{subscriber_id}", response_model=SubscriberOut)
+@router.get(
+    "/{page_id}/subscribers/{subscriber_id}", response_model=SubscriberOut, responses=errors(403)
+)
 def get_subscriber(
     page_id: PathId, subscriber_id: PathId, db: DbSession, user: Responder
 ) -> SubscriberOut:
@@ -62,7 +66,11 @@ def get_subscriber(
     return subscriber_out(service.get_subscriber(db, page, subscriber_id))
 
 
-@router.get("/{page_id}/subscribers/{subscriber_id}/deliveries", response_model=list[DeliveryOut])
+@router.get(
+    "/{page_id}/subscribers/{subscriber_id}/deliveries",
+    response_model=list[DeliveryOut],
+    responses=errors(403),
+)
 def list_deliveries(
     page_id: PathId,
     subscriber_id: PathId,

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tocsin.errors import DomainError, Unauthenticated
+from tocsin.web.openapi import declared_methods
 from tocsin.web.templating import render
 
 log = structlog.get_logger("tocsin.http")
@@ -60,6 +61,18 @@ def database_unreachable(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError | InterfaceError) and exc.statement is None
 
 
+def allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
+    """The methods of the resource a 405 answers for, for its `Allow` header: those the API's
+    OpenAPI document declares for the path, with those the framework named.
+
+    (FastAPI makes one route per method, `GET /teams` and `POST /teams`, and a 405 names only
+    the methods of the first route whose path matched.)"""
+    named = (exc.headers or {}).get("Allow", "")
+    methods = {m.strip() for m in named.split(",") if m.strip()}
+    methods |= declared_methods(request.app.openapi(), request.url.path)
+    return ", ".join(sorted(methods))
+
+
 def _internal_error(request: Request, exc: Exception) -> Response:
     log.error("http.unhandled", path=request.url.path, exc_info=exc)
     return error_response(request, 500, "internal error; it has been logged")
@@ -92,7 +105,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(request, 400, "request body is not valid JSON")
         message, details = _validation_message(errors)
-        return error_response(request, 422, message, details=details)
+        first = details[0]["field"] if details else ""
+        extra = {"field": first} if first else {}
+        return error_response(request, 422, message, **extra, details=details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -102,6 +117,8 @@ def install_error_handlers(app: FastAPI) -> None:
         response = error_response(request, exc.status_code, message)
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request, exc)
         return response
 
     # Ids and numbers beyond what the database column holds: the request is wrong, not the
