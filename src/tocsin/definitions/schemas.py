@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from tocsin.catalog.schemas import NOT_BLANK_TEXT, Id, LongText, Name, Out, Ref, Strict
 from tocsin.definitions.models import IncidentRole, IncidentType, Severity, UpdateTemplate
@@ -23,7 +24,11 @@ Options = Annotated[list[str], BeforeValidator(lambda value: list(value or []))]
 
 class SeverityIn(Strict):
     name: str = Field(min_length=1, max_length=32)
-    label: str = Field(default=None, max_length=64, json_schema_extra=NOT_BLANK_TEXT)
+    # Null refused (by the service): the document does not offer it.
+    label: (
+        Annotated[str, Field(max_length=64, json_schema_extra=NOT_BLANK_TEXT)]
+        | SkipJsonSchema[None]
+    ) = None
     description: LongText = ""
     rank: int = Field(default=1, ge=1, le=100)
     response_target_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 90)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.orm import object_session
 
 from tocsin.catalog.schemas import (
@@ -66,7 +67,7 @@ class LevelIn(Strict):
     )
 
 
-REPEAT = {"minimum": 0, "maximum": MAX_REPEAT}
+REPEAT: dict[str, Any] = {"minimum": 0, "maximum": MAX_REPEAT}
 
 
 class PolicyIn(Strict):
@@ -80,11 +81,14 @@ class PolicyIn(Strict):
 
 
 class PolicyPatch(Strict):
-    name: Name = Field(default=None)  # may not be cleared
+    name: Name | SkipJsonSchema[None] = None  # null: refused, as it may not be cleared
     description: LongText | None = None
-    repeat: int = Field(default=None, json_schema_extra=REPEAT)
+    repeat: Annotated[int, Field(json_schema_extra=REPEAT)] | SkipJsonSchema[None] = None
     team_id: Id | None = None
-    levels: list[LevelIn] = Field(default=None, max_length=20, json_schema_extra={"minItems": 1})
+    levels: (
+        Annotated[list[LevelIn], Field(max_length=20, json_schema_extra={"minItems": 1})]
+        | SkipJsonSchema[None]
+    ) = None
 
 
 class TargetOut(BaseModel):

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from tocsin.catalog.schemas import Aware, Id, LongText, Name, Strict, Timestamp, TimeZoneName
 from tocsin.statuspages.models import (
@@ -53,7 +54,7 @@ class PageIn(Strict):
 
 
 class PagePatch(Strict):
-    name: Name = Field(default=None)  # may not be cleared
+    name: Name | SkipJsonSchema[None] = None  # null: refused, as it may not be cleared
     slug: str | None = Field(default=None, max_length=64, json_schema_extra={"pattern": SLUG})
     description: LongText | None = None
     visibility: Literal["public", "private"] | None = None
@@ -73,7 +74,7 @@ class GroupIn(Strict):
 
 
 class GroupPatch(Strict):
-    name: Name = Field(default=None)  # may not be cleared
+    name: Name | SkipJsonSchema[None] = None  # null: refused, as it may not be cleared
     description: LongText | None = None
     position: int | None = Field(default=None, ge=0, le=10_000)
 
@@ -93,7 +94,7 @@ class ComponentIn(Strict):
 class ComponentPatch(Strict):
     """Any of these; `status` changes the status by hand (recorded, told to subscribers)."""
 
-    name: Name = Field(default=None)  # may not be cleared
+    name: Name | SkipJsonSchema[None] = None  # null: refused, as it may not be cleared
     description: LongText | None = None
     group_id: Id | None = None
     service_id: Id | None = None
