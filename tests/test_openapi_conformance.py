@@ -10,8 +10,9 @@ it forbids is refused, and that a method a path does not have gets a 405 whose `
 names exactly the methods the document declares for it.
 
 Bounded and reproducible: a fixed number of examples per operation, generated
-deterministically (no seed, no example database, no cache between runs), one worker. It
-takes about a minute here on SQLite.
+deterministically (no seed, no example database, no cache between runs), one worker: about
+10,000 requests, three minutes and a half here. `make test` runs it with the SQLite suite only:
+the document and the HTTP layer are the same on both databases.
 """
 
 from __future__ import annotations
