@@ -314,3 +314,34 @@ def test_overdue_update_reminder_lands_on_the_timeline(
         assert last.kind == "reminder" and "promised" in last.summary
     with container.sessionmaker() as session:
         assert session.scalar(select(func.count(Job.id)).where(Job.state != "done")) == 0
+
+
+def test_a_job_committed_while_the_runner_finds_nothing_runs_at_the_next_step(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit's wake lands between the runner's look for the next due job and its note of
+    when to look again: the job still runs at the next step, not after the poll interval."""
+    ran: list[Any] = []
+    registry = JobRegistry()
+    registry.register(JobKind("test.job", lambda s, p: ran.append(p["n"])))
+    runner = JobRunner(container.sessionmaker, registry, name="w", poll_seconds=60)
+    look = runner._seconds_to_next_due
+    committed: list[int] = []
+
+    def look_while_a_job_commits() -> float:
+        seconds = look()  # nothing queued yet: the poll interval
+        if not committed:
+            with container.sessionmaker.begin() as session:
+                enqueue(session, "test.job", {"n": 1})  # wakes the runner on commit
+            committed.append(1)
+        return seconds
+
+    monkeypatch.setattr(runner, "_seconds_to_next_due", look_while_a_job_commits)
+    runner.start()
+    try:
+        assert not runner.step()  # found nothing; the job committed meanwhile
+        assert runner.due_in() == 0.0
+        assert runner.step()
+        assert ran == [1]
+    finally:
+        runner.close()

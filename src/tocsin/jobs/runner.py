@@ -126,6 +126,7 @@ class JobRunner:
         self._next_renewal = 0.0
         self._lock = threading.Lock()
         self._next_look = 0.0  # monotonic time at which a claim may find something
+        self._wake_count = 0  # changes on every wake: a look that began before it is stale
         self._ensured: dict[str, datetime] = {}
         self._unsubscribe: Any = None
         self.listener: wake.Listener | None = None
@@ -140,6 +141,7 @@ class JobRunner:
 
     def woken(self) -> None:
         """A job was committed (here, or NOTIFY from elsewhere): look for due jobs now."""
+        self._wake_count += 1
         self._next_look = 0.0
         self.on_ready()
 
@@ -219,6 +221,7 @@ class JobRunner:
         """Claim one due job and run it; False when none is due (and note when one will be)."""
         started = time.monotonic()
         outcome = ""
+        wakes = self._wake_count
         with transaction(self.factory) as session:
             now = utcnow()
             job = self._claim(session, now)
@@ -234,7 +237,10 @@ class JobRunner:
                     self.metrics.job_started(job.kind, late)
                 outcome, send = self._run_in(session, job, claimed)
         if outcome == "idle":
-            self._next_look = time.monotonic() + self._seconds_to_next_due()
+            look = time.monotonic() + self._seconds_to_next_due()
+            # A wake while this look ran may be for a job it could not see yet: keep looking.
+            if self._wake_count == wakes:
+                self._next_look = look
             return False
         if send is None:
             self._report(claimed.kind, outcome, time.monotonic() - started)
