@@ -142,16 +142,24 @@ def _retryable(refused: Refused, call: _Call) -> Response:
     return response
 
 
+async def _parsed(
+    request: Request, call: _Call, parse: Callable[[Any], ParsedEvent]
+) -> tuple[KeyInfo, str, ParsedEvent]:
+    """The integration, the raw body and the event it reads as; a body Opsgenie's format
+    refuses is kept as a rejected event and answered 422 (raised as Refused)."""
+    info = await _integration(request, call)
+    data, raw = await _json(request, call)
+    try:
+        return info, raw, parse(data)
+    except opsgenie.OpsgenieInvalid as exc:
+        await _intake(request).reject(info, raw.encode(), exc.errors)
+        raise Refused(call.error(422, exc.message, exc.fields)) from exc
+
+
 async def _accept(request: Request, call: _Call, parse: Callable[[Any], ParsedEvent]) -> Response:
     """A create or action: stored through the event pipeline, then 202."""
     try:
-        info = await _integration(request, call)
-        data, raw = await _json(request, call)
-        try:
-            event = parse(data)
-        except opsgenie.OpsgenieInvalid as exc:
-            await _intake(request).reject(info, raw.encode(), exc.errors)
-            return call.error(422, exc.message, exc.fields)
+        info, raw, event = await _parsed(request, call, parse)
         if event.action == "trigger" and not event.dedup_key:
             event.dedup_key = uuid.uuid4().hex
         await store(request, info, [(event, raw or None)], request_id=call.id)
@@ -163,13 +171,7 @@ async def _accept(request: Request, call: _Call, parse: Callable[[Any], ParsedEv
 async def _update(request: Request, call: _Call, parse: Callable[[Any], ParsedEvent]) -> Response:
     """An update or a note: applied now, in order after what was stored before it, then 202."""
     try:
-        info = await _integration(request, call)
-        data, raw = await _json(request, call)
-        try:
-            change = parse(data)
-        except opsgenie.OpsgenieInvalid as exc:
-            await _intake(request).reject(info, raw.encode(), exc.errors)
-            return call.error(422, exc.message, exc.fields)
+        info, raw, change = await _parsed(request, call, parse)
         if change.dedup_key is not None:
             await _settled(request, call, info, change.dedup_key)
         factory = request.app.state.sessionmaker
