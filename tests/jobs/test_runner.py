@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.orm import Session
 
 from tocsin.bootstrap import Container
@@ -345,3 +345,46 @@ def test_a_job_committed_while_the_runner_finds_nothing_runs_at_the_next_step(
         assert ran == [1]
     finally:
         runner.close()
+
+
+def test_a_step_runs_due_jobs_together_and_a_failing_one_does_not_undo_the_others(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One step runs the due jobs in one transaction, each in its own savepoint: the failing
+    job's writes are undone and it is queued again, the others' writes and sends stand."""
+    monkeypatch.setattr("tocsin.jobs.runner.STEP_SECONDS", 60.0)  # time enough for all four
+    sent: list[int] = []
+
+    def handler(session: Session, payload: dict[str, Any]) -> Send | None:
+        _probe_row(session, f"job {payload['n']}")
+        if payload["n"] == 2:
+            raise RuntimeError("receiver down")
+        if payload["n"] == 4:
+            return Send(perform=lambda: "ok", record=lambda s, r, e: sent.append(4))
+        return None
+
+    with container.sessionmaker.begin() as session:
+        for n in (1, 2, 3, 4):
+            enqueue(session, "test.job", {"n": n})
+    runner = _runner(container, handler, backoff_base=60)
+    commits: list[int] = []
+
+    def count(conn: Any) -> None:
+        commits.append(1)
+
+    event.listen(container.engine, "commit", count)
+    runner.start()
+    try:
+        assert runner.step()
+        assert len(commits) == 1  # the four jobs of the step, one transaction
+        deadline = utcnow() + timedelta(seconds=DEADLINE)
+        while not sent and utcnow() < deadline:
+            runner.step()  # records the send once its I/O thread is done
+    finally:
+        runner.close()
+        event.remove(container.engine, "commit", count)
+    assert sent == [4]
+    assert sorted(t for (t,) in _tokens(container)) == ["job 1", "job 3", "job 4"]
+    with container.sessionmaker() as session:
+        states = {j.payload["n"]: (j.state, j.attempts) for j in session.scalars(select(Job))}
+    assert states == {1: ("done", 1), 2: ("queued", 1), 3: ("done", 1), 4: ("done", 1)}

@@ -319,6 +319,7 @@ def change_status(
         occurred_at=when,
     )
     emit(session, IncidentStatusChanged(incident.id, current, target, _id(by), when))
+    session.flush()  # the entry's id, for the caller
     return entry
 
 
@@ -386,6 +387,7 @@ def reopen(session: Session, incident: Incident, *, by: User | None) -> Timeline
         session,
         IncidentStatusChanged(incident.id, current, Status.investigating, _id(by), utcnow()),
     )
+    session.flush()  # the entry's id, for the caller
     return entry
 
 
@@ -655,6 +657,7 @@ def _assign_role(
             old=old_user.name,
             new=None,
         )
+        session.flush()  # the entry's id, for the caller
         return entry, RoleAssigned(incident.id, role.id, role.slug, None, old_user.id, _id(by))
     if current is not None and current.user_id == user.id:
         return None, None
@@ -678,6 +681,7 @@ def _assign_role(
         new=user.name,
         key_event=role.slug == "incident_commander",
     )
+    session.flush()  # the entry's id, for the caller
     return entry, RoleAssigned(incident.id, role.id, role.slug, user.id, old_id, _id(by))
 
 
@@ -695,7 +699,7 @@ def add_note(
     when = v.aware(occurred_at, "occurred_at")
     if when is not None and when > utcnow():
         raise ValidationFailed("occurred_at cannot be in the future", field="occurred_at")
-    return record(
+    entry = record(
         session,
         incident,
         "note",
@@ -705,6 +709,8 @@ def add_note(
         key_event=bool(key_event),
         occurred_at=when,
     )
+    session.flush()  # the entry's id, for the caller
+    return entry
 
 
 def set_key_event(

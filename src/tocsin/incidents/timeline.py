@@ -26,7 +26,10 @@ def record(
     key_event: bool = False,
     occurred_at: datetime | None = None,
 ) -> TimelineEntry:
-    """Append one entry and mark the incident as changed (live views poll updated_at)."""
+    """Append one entry and mark the incident as changed (live views poll updated_at).
+
+    The entry is written at the session's next flush (any query, or the commit); a caller
+    that hands the entry on and needs its id flushes."""
     now = utcnow()
     entry = TimelineEntry(
         incident_id=incident.id,
@@ -43,7 +46,6 @@ def record(
     )
     session.add(entry)
     incident.updated_at = now
-    session.flush()
     return entry
 
 

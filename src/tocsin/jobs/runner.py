@@ -1,10 +1,13 @@
 """Running queued jobs: the engine's `Work` for the job queue.
 
-A step claims one due job and runs its handler in the same transaction: the claim is the
-row's lock (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's single writer), so a process
-that dies mid-run rolls back and leaves the job queued, and no lease is needed. A failing
-handler is rolled back to a savepoint and the job is queued again with backoff (or failed
-after its attempts), in that same transaction.
+A step claims due jobs one after another and runs each handler in the transaction that
+claimed it: the claim is the row's lock (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's
+single writer), so a process that dies mid-run rolls back and leaves its jobs queued, and no
+lease is needed. One transaction holds the jobs of one step (at most BATCH_LIMIT, for about
+STEP_SECONDS), each handler in its own savepoint: a failing handler is rolled back to it and
+its job is queued again with backoff (or failed after its attempts), while the others commit.
+Sharing the transaction shares what the jobs read (the policy, the schedule, the person
+paged), and the commit.
 
 A handler that must reach the outside world returns a `Send` (see registry.py): its
 transaction commits with the job still running and leased until the kind's timeout, the
@@ -42,6 +45,9 @@ from tocsin.jobs.queue import enqueue
 from tocsin.jobs.registry import CURRENT_RUN, JobKind, JobRegistry, RunInfo, Send
 
 log = structlog.get_logger("tocsin.jobs")
+
+# Jobs one step runs, or sends it records, in one transaction at most.
+BATCH_LIMIT = 50
 
 
 class JobMetricsSink(Protocol):
@@ -88,7 +94,8 @@ def _as_utc(value: Any) -> datetime | None:
 
 
 class JobRunner:
-    """Claims and runs due jobs, one per step; performs their sends in I/O threads."""
+    """Claims and runs due jobs, a step's worth per transaction; performs their sends in I/O
+    threads."""
 
     def __init__(
         self,
@@ -146,24 +153,15 @@ class JobRunner:
         self.on_ready()
 
     def step(self) -> bool:
-        """Record the sends that finished, then run due jobs, one transaction each, for
-        about STEP_SECONDS."""
+        """Record the sends that finished, then run due jobs, for about STEP_SECONDS."""
         deadline = time.monotonic() + STEP_SECONDS
-        did = False
-        while self._record_one():
-            did = True
-            if time.monotonic() > deadline:
-                return True
+        recorded = self._record_batch(deadline) > 0
+        if recorded and time.monotonic() > deadline:
+            return True
         self.schedule_periodic()
         self._renew_if_due()
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self._in_flight) >= self.io_threads:
-                    break  # recorded sends free a thread and wake the engine
-            if time.monotonic() < self._next_look or not self._run_next(inline=False):
-                break
-            did = True
-        return did
+        ran = time.monotonic() >= self._next_look and self._run_batch(deadline) > 0
+        return recorded or ran
 
     def due_in(self) -> float | None:
         if self._sent:
@@ -181,7 +179,7 @@ class JobRunner:
             self.listener.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
-        while self._record_one():
+        while self._record_batch(deadline=float("inf")):
             pass
 
     # -- for tests and `tocsin worker --once` --------------------------------------------------
@@ -217,42 +215,79 @@ class JobRunner:
             .with_for_update(skip_locked=True)
         )
 
+    def _claim_and_run(self, session: Session) -> tuple[Claimed, str, Send | None] | None:
+        """Claim one due job in `session` and run it; None when none is due."""
+        now = utcnow()
+        job = self._claim(session, now)
+        if job is None:
+            return None
+        claimed = Claimed(job.id, job.kind, dict(job.payload or {}), job.attempts + 1, job.run_at)
+        job.attempts = claimed.attempts
+        job.started_at = now
+        if self.metrics is not None:
+            self.metrics.job_started(job.kind, max(0.0, (now - job.run_at).total_seconds()))
+        outcome, send = self._run_in(session, job, claimed)
+        return claimed, outcome, send
+
+    def _note_idle(self, wakes: int) -> None:
+        """Nothing was due: note when to look again (unless a wake came meanwhile, which may
+        be for a job that look could not see yet)."""
+        look = time.monotonic() + self._seconds_to_next_due()
+        if self._wake_count == wakes:
+            self._next_look = look
+
     def _run_next(self, *, inline: bool) -> bool:
-        """Claim one due job and run it; False when none is due (and note when one will be)."""
+        """Claim one due job and run it in its own transaction; False when none is due."""
         started = time.monotonic()
-        outcome = ""
         wakes = self._wake_count
         with transaction(self.factory) as session:
-            now = utcnow()
-            job = self._claim(session, now)
-            if job is None:
-                outcome = "idle"
-            else:
-                claimed = Claimed(job.id, job.kind, dict(job.payload or {}), job.attempts + 1,
-                                  job.run_at)  # fmt: skip
-                job.attempts = claimed.attempts
-                job.started_at = now
-                if self.metrics is not None:
-                    late = max(0.0, (now - job.run_at).total_seconds())
-                    self.metrics.job_started(job.kind, late)
-                outcome, send = self._run_in(session, job, claimed)
-        if outcome == "idle":
-            look = time.monotonic() + self._seconds_to_next_due()
-            # A wake while this look ran may be for a job it could not see yet: keep looking.
-            if self._wake_count == wakes:
-                self._next_look = look
+            ran = self._claim_and_run(session)
+        if ran is None:
+            self._note_idle(wakes)
             return False
+        self._after_commit(*ran, started, inline=inline)
+        return True
+
+    def _run_batch(self, deadline: float) -> int:
+        """Claim and run due jobs in one transaction until none is due, BATCH_LIMIT ran, the
+        step's time is up or the sends would exceed the I/O threads; returns how many ran."""
+        wakes = self._wake_count
+        ran: list[tuple[Claimed, str, Send | None, float]] = []
+        idle = False
+        with self._lock:
+            free = self.io_threads - len(self._in_flight)
+        with transaction(self.factory) as session:
+            while len(ran) < BATCH_LIMIT and free > 0:
+                started = time.monotonic()
+                one = self._claim_and_run(session)
+                if one is None:
+                    idle = True
+                    break
+                ran.append((*one, started))
+                if one[2] is not None:
+                    free -= 1  # recorded sends free a thread and wake the engine
+                if time.monotonic() >= deadline:
+                    break
+        if idle:
+            self._note_idle(wakes)
+        for claimed, outcome, send, started in ran:
+            self._after_commit(claimed, outcome, send, started, inline=False)
+        return len(ran)
+
+    def _after_commit(
+        self, claimed: Claimed, outcome: str, send: Send | None, started: float, *, inline: bool
+    ) -> None:
+        """A job's transaction committed: report it, or perform its send."""
         if send is None:
             self._report(claimed.kind, outcome, time.monotonic() - started)
+            return
+        kind = self.registry.get(claimed.kind)
+        sent = _Sent(claimed, send, started, kind.timeout_seconds if kind else 0.0)
+        if inline:
+            self._perform(sent)
+            self._record(sent)
         else:
-            kind = self.registry.get(claimed.kind)
-            sent = _Sent(claimed, send, started, kind.timeout_seconds if kind else 0.0)
-            if inline:
-                self._perform(sent)
-                self._record(sent)
-            else:
-                self._submit(sent)
-        return True
+            self._submit(sent)
 
     def _run_in(self, session: Session, job: Job, claimed: Claimed) -> tuple[str, Send | None]:
         """Run the handler inside the claim's transaction; returns (outcome, send)."""
@@ -354,15 +389,27 @@ class JobRunner:
         except Exception as exc:  # recorded as the send's outcome
             sent.error = exc
 
-    def _record_one(self) -> bool:
+    def _record_batch(self, deadline: float) -> int:
+        """Record the sends that finished, in one transaction (each in its own savepoint),
+        until none is left, BATCH_LIMIT were recorded or the step's time is up."""
+        recorded: list[tuple[_Sent, str]] = []
         try:
-            sent = self._sent.popleft()
-        except IndexError:
-            return False
-        with self._lock:
-            self._in_flight.pop(sent.job.id, None)
-        self._record(sent)
-        return True
+            with transaction(self.factory) as session:
+                while len(recorded) < BATCH_LIMIT and time.monotonic() < deadline:
+                    try:
+                        sent = self._sent.popleft()
+                    except IndexError:
+                        break
+                    with self._lock:
+                        self._in_flight.pop(sent.job.id, None)
+                    recorded.append((sent, "not_recorded"))  # until it is
+                    recorded[-1] = (sent, self._record_in(session, sent))
+        except Exception as exc:  # the database failed: the leases expire, the jobs run again
+            log.error("job.not_recorded", jobs=[s.job.id for s, _ in recorded], error=str(exc))
+            recorded = [(sent, "not_recorded") for sent, _ in recorded]
+        for sent, outcome in recorded:
+            self._report(sent.job.kind, outcome, time.monotonic() - sent.started)
+        return len(recorded)
 
     def _renew_if_due(self) -> None:
         """Extend the leases of the sends under way, except those past their kind's timeout
@@ -393,43 +440,47 @@ class JobRunner:
                 )
 
     def _record(self, sent: _Sent) -> None:
-        """Record a send's outcome and mark its job done, if the job is still this runner's."""
-        job = sent.job
-        bound = log.bind(job_id=job.id, job_kind=job.kind, attempt=job.attempts)
-        kind = self.registry.get(job.kind)
-        outcome = "done"
-        token = CURRENT_RUN.set(RunInfo(job.id, job.kind, job.attempts, self.name, job.run_at))
+        """Record one send's outcome in a transaction of its own."""
         try:
             with transaction(self.factory) as session:
-                row = session.scalar(
-                    select(Job)
-                    .where(
-                        Job.id == job.id,
-                        Job.state == RUNNING,
-                        Job.leased_by == self.name,
-                        Job.attempts == job.attempts,
-                    )
-                    .with_for_update()
-                )
-                if row is None:
-                    outcome = "lease_lost"
-                    bound.warning("job.lease_lost", note="its lease expired; it runs again")
-                    return
-                try:
-                    with session.begin_nested():
-                        sent.send.record(session, sent.result, sent.error)
-                except Exception as exc:
-                    assert kind is not None
-                    outcome = self._failed(row, kind, exc, bound)
-                    return
-                self._done(row)
-                bound.info("job.done")
+                outcome = self._record_in(session, sent)
         except Exception as exc:  # the database failed: the lease expires, the job runs again
             outcome = "not_recorded"
-            bound.error("job.not_recorded", error=str(exc))
+            log.error("job.not_recorded", jobs=[sent.job.id], error=str(exc))
+        self._report(sent.job.kind, outcome, time.monotonic() - sent.started)
+
+    def _record_in(self, session: Session, sent: _Sent) -> str:
+        """Record a send's outcome and mark its job done, if the job is still this runner's;
+        returns the outcome."""
+        job = sent.job
+        bound = log.bind(job_id=job.id, job_kind=job.kind, attempt=job.attempts)
+        token = CURRENT_RUN.set(RunInfo(job.id, job.kind, job.attempts, self.name, job.run_at))
+        try:
+            row = session.scalar(
+                select(Job)
+                .where(
+                    Job.id == job.id,
+                    Job.state == RUNNING,
+                    Job.leased_by == self.name,
+                    Job.attempts == job.attempts,
+                )
+                .with_for_update()
+            )
+            if row is None:
+                bound.warning("job.lease_lost", note="its lease expired; it runs again")
+                return "lease_lost"
+            try:
+                with session.begin_nested():
+                    sent.send.record(session, sent.result, sent.error)
+            except Exception as exc:
+                kind = self.registry.get(job.kind)
+                assert kind is not None
+                return self._failed(row, kind, exc, bound)
+            self._done(row)
+            bound.info("job.done")
+            return "done"
         finally:
             CURRENT_RUN.reset(token)
-            self._report(job.kind, outcome, time.monotonic() - sent.started)
 
     def _report(self, kind: str, outcome: str, seconds: float) -> None:
         if self.metrics is not None:
