@@ -256,6 +256,8 @@ class JobRunner:
         idle = False
         with self._lock:
             free = self.io_threads - len(self._in_flight)
+        if free <= 0:
+            return 0  # recorded sends free a thread and wake the engine
         with transaction(self.factory) as session:
             while len(ran) < BATCH_LIMIT and free > 0:
                 started = time.monotonic()
@@ -393,6 +395,8 @@ class JobRunner:
         """Record the sends that finished, in one transaction (each in its own savepoint),
         until none is left, BATCH_LIMIT were recorded or the step's time is up."""
         recorded: list[tuple[_Sent, str]] = []
+        if not self._sent:
+            return 0
         try:
             with transaction(self.factory) as session:
                 while len(recorded) < BATCH_LIMIT and time.monotonic() < deadline:
