@@ -167,7 +167,7 @@ def _seed_policies() -> None:
         dict(
             zip(
                 ("required", "meeting_within", "meeting_unit", "draft_hours_before"),
-                _DEFAULTS[name],
+                _DEFAULTS[str(name)],
                 strict=True,
             ),
             severity_id=ident,
