@@ -7,7 +7,7 @@ the caller's transaction. None of them commits.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -220,6 +220,7 @@ def schedule(
         raise ValidationFailed(f"unknown field(s): {', '.join(sorted(unknown))}")
     if "meeting_at" in changes:
         when: datetime | None = v.aware(changes["meeting_at"], "meeting_at")
+        when = when.astimezone(UTC) if when is not None else None
         if when != postmortem.meeting_at:
             postmortem.meeting_at = when
             _touch(postmortem)
