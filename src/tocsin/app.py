@@ -46,6 +46,7 @@ from tocsin.notify import views as notify_views
 from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import Metrics
 from tocsin.postmortems import api as postmortems_api
+from tocsin.postmortems import views as postmortems_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
 from tocsin.statuspages import api as statuspages_api
@@ -107,6 +108,7 @@ def _routers() -> list[APIRouter]:
         catalog_views.router,
         definitions_views.router,
         incidents_views.router,
+        postmortems_views.router,
         incidents_live.router,
         alerts_views.router,
         notify_api.router,

@@ -3,7 +3,7 @@
 - `build_bus`: each domain's reactions to the events of the domains it builds on;
   `session_factory` is the one session factory, whose sessions carry that bus.
 - `build_cards`: the cards a domain shows on another's page (the incident page's paging,
-  communication and status page cards, its alerts, and the resolve form's offer to tell
+  communication, status page and postmortem cards, its alerts, and the resolve form's offer to tell
   customers; a service's followers; the services a person follows).
 - `build_checks`: every domain's part of `tocsin check`.
 
@@ -37,6 +37,7 @@ from tocsin.incidents import events as incident_events
 from tocsin.incidents.models import Incident
 from tocsin.notify import shifts as shift_notices
 from tocsin.postmortems import service as postmortems
+from tocsin.postmortems import views as postmortem_views
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.workdays import WorkCalendar
 from tocsin.schedules.events import ScheduleChanged
@@ -97,6 +98,9 @@ def build_cards() -> Cards:
     cards.add(INCIDENT, Card("paging", "escalation/panel.html", _paging_card))
     cards.add(INCIDENT, Card("comms", "comms/panel.html", _communication_card))
     cards.add(INCIDENT, Card("statuspage", "statuspages/_composer.html", composer_panel))
+    cards.add(
+        INCIDENT, Card("postmortem_card", "postmortems/card.html", postmortem_views.card_context)
+    )
     cards.add(INCIDENT_MAIN, Card("incident_alerts", "alerts/panel.html", _alerts_card))
     cards.add(
         INCIDENT_RESOLVE,
