@@ -45,6 +45,11 @@ def test_start_from_the_incident_page_and_edit_a_section(
 
     shown = client.get(url)
     assert shown.status_code == 200
+    # Every form on the page carries the session's CSRF token.
+    assert shown.text.count('name="csrf_token" value="') == shown.text.count(
+        f'name="csrf_token" value="{csrf}"'
+    )
+    assert shown.text.count(f'name="csrf_token" value="{csrf}"') > 12
     assert "What didn&#39;t go so well?" in shown.text or "What didn't go so well?" in shown.text
     saved = client.post(
         f"{url}/sections/what_went_well",
