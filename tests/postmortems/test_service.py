@@ -100,6 +100,25 @@ def test_a_drill_or_a_reresolved_incident_gets_no_second_postmortem(
     ]
 
 
+def test_one_started_before_the_end_gets_its_deadlines_when_resolved(
+    db: Session, admin: User
+) -> None:
+    incident = incident_of(db, admin, "SEV1", started=FRIDAY - timedelta(hours=2))
+    early = service.start(db, incident, by=admin)
+    assert early.meeting_due_at is None  # not over yet: nothing is due
+    resolve_at(db, incident, admin, FRIDAY)
+    assert _postmortem(db, incident.id) is early
+    assert early.meeting_due_at == datetime(2026, 12, 7, 15, 30, tzinfo=UTC)
+    assert early.draft_due_at == datetime(2026, 12, 6, 15, 30, tzinfo=UTC)
+    deadlines = [
+        e for e in incident_queries.timeline(db, incident) if e.field == "postmortem_deadlines"
+    ]
+    assert [e.summary for e in deadlines] == [
+        "The postmortem's meeting is due 2026-12-07 15:30 UTC and its draft 2026-12-06 15:30 UTC "
+        "(SEV1 policy)"
+    ]
+
+
 def test_a_rolled_back_resolve_leaves_no_postmortem(db: Session, admin: User) -> None:
     incident = incident_of(db, admin, "SEV1", started=FRIDAY - timedelta(hours=1))
     db.commit()

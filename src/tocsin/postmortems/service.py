@@ -30,6 +30,7 @@ from tocsin.postmortems.events import (
 )
 from tocsin.postmortems.models import (
     Postmortem,
+    PostmortemPolicy,
     PostmortemRevision,
     PostmortemSection,
     PostmortemStatus,
@@ -164,11 +165,43 @@ def on_incident_status_changed(
     policy = policies.policy_for(session, incident.severity_id)
     if policy is None or not policy.required:
         return
-    if for_incident(session, incident) is not None:
+    existing = for_incident(session, incident)
+    if existing is not None:
+        if existing.meeting_due_at is None and incident.resolved_at is not None:
+            # Started by hand before the incident was over: its deadlines start now.
+            _set_deadlines(session, existing, policy, incident.resolved_at, calendar)
         return
     resolver = session.get(User, event.by_id) if event.by_id is not None else None
     owner = incident.commander or resolver
     start(session, incident, by=None, calendar=calendar, owner=owner)
+
+
+def _set_deadlines(
+    session: Session,
+    postmortem: Postmortem,
+    policy: PostmortemPolicy,
+    resolved_at: datetime,
+    calendar: WorkCalendar,
+) -> None:
+    due = policies.deadlines(policy, resolved_at, calendar)
+    postmortem.meeting_due_at = due.meeting_due_at
+    postmortem.draft_due_at = due.draft_due_at
+    _touch(postmortem)
+    severity = postmortem.incident.severity
+    policy_name = f" ({severity.name} policy)" if severity else ""
+    record(
+        session,
+        postmortem.incident,
+        "postmortem",
+        f"The postmortem's meeting is due {due.meeting_due_at:%Y-%m-%d %H:%M UTC} and its "
+        f"draft {due.draft_due_at:%Y-%m-%d %H:%M UTC}{policy_name}",
+        by=None,
+        field="postmortem_deadlines",
+        new={
+            "meeting_due_at": due.meeting_due_at.isoformat(),
+            "draft_due_at": due.draft_due_at.isoformat(),
+        },
+    )
 
 
 def _touch(postmortem: Postmortem) -> None:
