@@ -196,3 +196,38 @@ def test_deactivated_owner_is_refused(api: TestClient, db: Session, admin: User)
     refused = api.patch(f"/api/v1/postmortems/{pm}", json={"owner_id": gone.id})
     assert refused.status_code == 422
     assert refused.json()["error"]["field"] == "owner_id"
+
+
+def test_policies_per_severity(
+    api: TestClient, client: TestClient, db: Session, admin: User, responder: User
+) -> None:
+    listed = api.get("/api/v1/postmortem-policies").json()
+    assert [
+        (p["severity"], p["required"], p["meeting_within"], p["meeting_unit"])
+        for p in listed["items"]
+    ] == [
+        ("SEV1", True, 3, "calendar_days"),
+        ("SEV2", True, 5, "business_days"),
+        ("SEV3", False, 5, "business_days"),
+        ("SEV4", False, 5, "business_days"),
+    ]
+    assert {p["draft_hours_before"] for p in listed["items"]} == {24}
+
+    sev3 = _sev_id(api, "SEV3")
+    body = {"required": True, "meeting_within": 2, "meeting_unit": "business_days"}
+    as_rita = api_as(client, db, responder)
+    refused = client.put(f"/api/v1/postmortem-policies/{sev3}", json=body, headers=as_rita)
+    assert refused.status_code == 403
+    assert api.put("/api/v1/postmortem-policies/999999", json=body).status_code == 404
+    changed = api.put(f"/api/v1/postmortem-policies/{sev3}", json=body)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["required"] is True and changed.json()["draft_hours_before"] == 24
+
+    # Now resolving a SEV3 starts its postmortem, due two business days later.
+    ref = api.post("/api/v1/incidents", json={"title": "Search slow", "severity_id": sev3}).json()[
+        "reference"
+    ]
+    api.post(f"/api/v1/incidents/{ref}/resolve")
+    postmortem = api.get(f"/api/v1/incidents/{ref}/postmortem")
+    assert postmortem.status_code == 200
+    assert postmortem.json()["meeting_due_at"] is not None

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from tests.postmortems.conftest import incident_of, resolve_at, role
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
+from tocsin.definitions.models import Severity
 from tocsin.errors import InvalidTransition, ValidationFailed
 from tocsin.incidents import queries as incident_queries
 from tocsin.incidents import service as incidents
-from tocsin.postmortems import queries, service
+from tocsin.postmortems import policies, queries, service
 from tocsin.postmortems.models import Postmortem, PostmortemStatus
 from tocsin.postmortems.service import SECTION_MAX, SectionConflict
 from tocsin.postmortems.template import SECTIONS
@@ -226,3 +227,17 @@ def test_owner_meeting_and_recording(db: Session, admin: User) -> None:
 
 def test_the_commander_role_exists(db: Session) -> None:
     assert role(db, "incident_commander").name == "Incident Commander"
+
+
+def test_a_policy_refuses_what_it_cannot_mean(db: Session) -> None:
+    sev4 = db.scalars(select(Severity).where(Severity.name == "SEV4")).one()
+    with pytest.raises(ValidationFailed, match="meeting_unit"):
+        policies.set_policy(db, sev4.id, {"required": True, "meeting_unit": "weeks"})
+    with pytest.raises(ValidationFailed, match="meeting_within"):
+        policies.set_policy(db, sev4.id, {"required": True, "meeting_within": -1})
+    policy = policies.set_policy(db, sev4.id, {"required": True, "meeting_within": 10})
+    assert (policy.required, policy.meeting_within, policy.meeting_unit) == (
+        True,
+        10,
+        "business_days",
+    )

@@ -14,11 +14,14 @@ from fastapi.responses import JSONResponse
 
 from tocsin.catalog.schemas import Page, page
 from tocsin.db import utcnow
-from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
+from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries as incident_queries
-from tocsin.postmortems import queries, service
+from tocsin.postmortems import policies, queries, service
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.schemas import (
+    PolicyIn,
+    PolicyList,
+    PolicyOut,
     PostmortemOut,
     PostmortemPatch,
     PostmortemStatusIn,
@@ -28,6 +31,7 @@ from tocsin.postmortems.schemas import (
     SectionConflictOut,
     SectionIn,
     SectionOut,
+    policy_out,
     postmortem_out,
     revision_out,
     section_out,
@@ -153,3 +157,22 @@ def revisions(
     postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
     items = [revision_out(r) for r in queries.revisions(db, postmortem, key)]
     return RevisionList(items=items, total=len(items))
+
+
+# --- policies ---------------------------------------------------------------------------
+
+SeverityId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get("/postmortem-policies", response_model=PolicyList)
+def list_policies(db: DbSession, user: CurrentUser) -> PolicyList:
+    """Every severity's policy, most severe first (`required: false` with nulls: none)."""
+    items = [policy_out(s, p) for s, p in policies.all_policies(db)]
+    return PolicyList(items=items, total=len(items))
+
+
+@router.put("/postmortem-policies/{severity_id}", response_model=PolicyOut)
+def set_policy(severity_id: SeverityId, body: PolicyIn, db: DbSession, admin: Admin) -> PolicyOut:
+    """Set a severity's policy (admins). Postmortems already started keep their deadlines."""
+    policy = policies.set_policy(db, severity_id, body.model_dump())
+    return policy_out(policy.severity, policy)

@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tocsin import validation as v
 from tocsin.config import Settings
 from tocsin.definitions.models import Severity
+from tocsin.errors import NotFound, ValidationFailed
 from tocsin.postmortems.models import MeetingUnit, PostmortemPolicy
 from tocsin.postmortems.workdays import (
     WorkCalendar,
@@ -91,3 +93,43 @@ def deadlines(policy: PostmortemPolicy, resolved_at: datetime, calendar: WorkCal
     else:
         meeting = add_calendar_days(resolved_at, policy.meeting_within, calendar)
     return Deadlines(meeting, meeting - timedelta(hours=policy.draft_hours_before))
+
+
+def all_policies(session: Session) -> list[tuple[Severity, PostmortemPolicy | None]]:
+    """Every severity, most severe first, with its policy (None: no postmortem needed)."""
+    severities = session.scalars(select(Severity).order_by(Severity.rank, Severity.id)).all()
+    found = {p.severity_id: p for p in session.scalars(select(PostmortemPolicy))}
+    return [(severity, found.get(severity.id)) for severity in severities]
+
+
+def set_policy(session: Session, severity_id: int, data: dict[str, Any]) -> PostmortemPolicy:
+    """Create or replace a severity's policy. Deadlines of postmortems already started stay
+    as they were computed."""
+    severity = session.get(Severity, severity_id)
+    if severity is None:
+        raise NotFound(f"no severity with id {severity_id}")
+    unknown = set(data) - {"required", "meeting_within", "meeting_unit", "draft_hours_before"}
+    if unknown:
+        raise ValidationFailed(f"unknown field(s): {', '.join(sorted(unknown))}")
+    required = data.get("required", False)
+    if not isinstance(required, bool):
+        raise ValidationFailed("required must be true or false", field="required")
+    within = v.integer(data.get("meeting_within", 5), "meeting_within", minimum=0, maximum=365)
+    unit = v.one_of(
+        data.get("meeting_unit", MeetingUnit.business_days.value),
+        "meeting_unit",
+        [u.value for u in MeetingUnit],
+    )
+    draft = v.integer(
+        data.get("draft_hours_before", 24), "draft_hours_before", minimum=0, maximum=24 * 60
+    )
+    policy = policy_for(session, severity.id)
+    if policy is None:
+        policy = PostmortemPolicy(severity_id=severity.id)
+        session.add(policy)
+    policy.required = required
+    policy.meeting_within = within
+    policy.meeting_unit = unit
+    policy.draft_hours_before = draft
+    session.flush()
+    return policy

@@ -8,9 +8,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from tocsin.catalog.schemas import Aware, Id, Strict, Timestamp, UserRef, omittable, user_ref
+from tocsin.definitions.models import Severity
 from tocsin.incidents.schemas import HTTP_URL
 from tocsin.postmortems import queries
-from tocsin.postmortems.models import Postmortem, PostmortemRevision, PostmortemSection
+from tocsin.postmortems.models import (
+    Postmortem,
+    PostmortemPolicy,
+    PostmortemRevision,
+    PostmortemSection,
+)
 from tocsin.postmortems.service import SECTION_MAX
 from tocsin.postmortems.template import SPECS
 from tocsin.web.markdown import render_markdown
@@ -170,4 +176,39 @@ def revision_out(revision: PostmortemRevision) -> RevisionOut:
         body=revision.body,
         saved_by=user_ref(revision.saved_by),
         saved_at=revision.saved_at,
+    )
+
+
+MeetingUnitName = Literal["calendar_days", "business_days"]
+
+
+class PolicyIn(Strict):
+    required: bool = Field(description="Resolving an incident of this severity starts one")
+    meeting_within: int = Field(ge=0, le=365, description="Days after resolving")
+    meeting_unit: MeetingUnitName = "business_days"
+    draft_hours_before: int = Field(default=24, ge=0, le=24 * 60)
+
+
+class PolicyOut(BaseModel):
+    severity_id: int
+    severity: str
+    required: bool
+    meeting_within: int | None
+    meeting_unit: MeetingUnitName | None
+    draft_hours_before: int | None
+
+
+class PolicyList(BaseModel):
+    items: list[PolicyOut]
+    total: int
+
+
+def policy_out(severity: Severity, policy: PostmortemPolicy | None) -> PolicyOut:
+    return PolicyOut(
+        severity_id=severity.id,
+        severity=severity.name,
+        required=bool(policy and policy.required),
+        meeting_within=policy.meeting_within if policy else None,
+        meeting_unit=policy.meeting_unit if policy else None,
+        draft_hours_before=policy.draft_hours_before if policy else None,
     )
