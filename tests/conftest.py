@@ -30,6 +30,7 @@ from tocsin.config import Settings
 from tocsin.db import Base, make_engine
 from tocsin.definitions.service import ensure_defaults
 from tocsin.migrate import upgrade
+from tocsin.postmortems.policies import ensure_default_policies
 
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL", "")
 BACKEND = os.environ.get("TOCSIN_TEST_DB", "postgres" if POSTGRES_URL else "sqlite")
@@ -123,7 +124,8 @@ def container(settings: Settings) -> Iterator[Container]:
     built = build(settings)
     if BACKEND == "postgres":
         with built.sessionmaker.begin() as session:
-            ensure_defaults(session)
+            if ensure_defaults(session):
+                ensure_default_policies(session)
     yield built
     built.close()
 

@@ -45,6 +45,8 @@ from tocsin.notify import api as notify_api
 from tocsin.notify import views as notify_views
 from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import Metrics
+from tocsin.postmortems import api as postmortems_api
+from tocsin.postmortems import views as postmortems_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
 from tocsin.statuspages import api as statuspages_api
@@ -99,12 +101,14 @@ def _routers() -> list[APIRouter]:
         definitions_api.router,
         alerts_api.router,
         incidents_api.router,
+        postmortems_api.router,
         escalation_api.router,
         schedules_api.router,
         auth_views.router,
         catalog_views.router,
         definitions_views.router,
         incidents_views.router,
+        postmortems_views.router,
         incidents_live.router,
         alerts_views.router,
         notify_api.router,

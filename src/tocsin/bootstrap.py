@@ -216,4 +216,4 @@ def wire_incident_access() -> None:
 def build(settings: Settings) -> Container:
     wire_incident_access()
     engine = make_engine(settings)
-    return Container(settings, engine, session_factory(engine), build_registry(settings))
+    return Container(settings, engine, session_factory(engine, settings), build_registry(settings))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "dev-insecure-secret-change-me"
+_DAY = "(?:mon|tue|wed|thu|fri|sat|sun)"
+WORKING_DAYS_PATTERN = rf"^{_DAY}(?:-{_DAY})?(?:,{_DAY}(?:-{_DAY})?)*$"
 
 
 class Settings(BaseSettings):
@@ -113,6 +116,20 @@ class Settings(BaseSettings):
     subscriber_webhook_timeout_seconds: float = Field(default=30.0, gt=0, le=60)
     subscriber_quarantine_failures: int = Field(default=10, ge=1)
     subscriber_quarantine_hours: float = Field(default=24.0, ge=0)
+    # The organisation's working week and time zone: postmortem deadlines in business days
+    # count these days, at the same local time (see docs/postmortems.md). Days as "mon-fri",
+    # "sun-thu" or "mon,tue,thu"; the zone as an IANA name.
+    working_days: str = Field(default="mon-fri", pattern=WORKING_DAYS_PATTERN)
+    org_timezone: str = "UTC"
+
+    @field_validator("org_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"TOCSIN_ORG_TIMEZONE: unknown time zone {value!r}") from exc
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from tocsin.config import Settings
 from tocsin.db import transaction
 from tocsin.definitions.service import ensure_defaults
+from tocsin.postmortems.policies import ensure_default_policies
 from tocsin.wiring import session_factory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -24,10 +25,12 @@ def alembic_config(settings: Settings) -> Config:
 
 
 def upgrade(engine: Engine, settings: Settings, revision: str = "head") -> None:
-    """Bring the schema to `revision`, then make sure the default vocabulary exists."""
+    """Bring the schema to `revision`, then make sure the default vocabulary (and, on a new
+    database, the postmortem policies of its severities) exists."""
     cfg = alembic_config(settings)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-    with transaction(session_factory(engine)) as session:
-        ensure_defaults(session)
+    with transaction(session_factory(engine, settings)) as session:
+        if ensure_defaults(session):
+            ensure_default_policies(session)

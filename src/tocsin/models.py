@@ -10,6 +10,7 @@ from tocsin.escalation import models as escalation_models
 from tocsin.incidents import models as incidents_models
 from tocsin.jobs import models as jobs_models
 from tocsin.notify import models as notify_models
+from tocsin.postmortems import models as postmortems_models
 from tocsin.schedules import models as schedules_models
 from tocsin.statuspages import models as statuspages_models
 from tocsin.subscribers import models as subscribers_models
@@ -26,6 +27,7 @@ __all__ = [
     "jobs_models",
     "schedules_models",
     "notify_models",
+    "postmortems_models",
     "statuspages_models",
     "subscribers_models",
 ]

@@ -3,7 +3,7 @@
 - `build_bus`: each domain's reactions to the events of the domains it builds on;
   `session_factory` is the one session factory, whose sessions carry that bus.
 - `build_cards`: the cards a domain shows on another's page (the incident page's paging,
-  communication and status page cards, its alerts, and the resolve form's offer to tell
+  communication, status page and postmortem cards, its alerts, and the resolve form's offer to tell
   customers; a service's followers; the services a person follows).
 - `build_checks`: every domain's part of `tocsin check`.
 
@@ -13,6 +13,7 @@ Only this module (with `bootstrap` and `app`) knows both sides; see docs/ARCHITE
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from fastapi import Request
@@ -26,6 +27,7 @@ from tocsin.comms import checks as comms_checks
 from tocsin.comms import followers as comms_followers
 from tocsin.comms import panel as comms_panel
 from tocsin.comms import sending as comms_sending
+from tocsin.config import Settings
 from tocsin.db import make_sessionmaker
 from tocsin.escalation import checks as escalation_checks
 from tocsin.escalation import engine as escalation
@@ -34,6 +36,10 @@ from tocsin.findings import Checks, Finding
 from tocsin.incidents import events as incident_events
 from tocsin.incidents.models import Incident
 from tocsin.notify import shifts as shift_notices
+from tocsin.postmortems import service as postmortems
+from tocsin.postmortems import views as postmortem_views
+from tocsin.postmortems.policies import calendar_from
+from tocsin.postmortems.workdays import WorkCalendar
 from tocsin.schedules.events import ScheduleChanged
 from tocsin.statuspages import publish as statuspage_publish
 from tocsin.statuspages.composer import composer_panel, resolve_card, resolve_submit
@@ -51,8 +57,10 @@ from tocsin.web.cards import (
 )
 
 
-def build_bus() -> Bus:
-    """Every reaction, subscribed in the order it runs."""
+def build_bus(settings: Settings | None = None) -> Bus:
+    """Every reaction, subscribed in the order it runs. `settings` gives the organisation's
+    calendar for postmortem deadlines (without: Monday to Friday, UTC)."""
+    calendar = calendar_from(settings) if settings is not None else WorkCalendar()
     bus = Bus()
     # An incident declared: the followers of its services become stakeholders, and paging
     # starts (after commit).
@@ -60,6 +68,11 @@ def build_bus() -> Bus:
     bus.subscribe(incident_events.IncidentDeclared, escalation.on_incident_declared)
     # Acknowledged: its paging stops.
     bus.subscribe(incident_events.IncidentStatusChanged, escalation.on_incident_status_changed)
+    # Resolved: a postmortem when the severity's policy requires one, with its deadlines.
+    bus.subscribe(
+        incident_events.IncidentStatusChanged,
+        partial(postmortems.on_incident_status_changed, calendar=calendar),
+    )
     # Edited: status pages withdraw an incident that became a drill or restricted; followers of
     # newly affected services (or kept out until a restriction or drill ended) join it.
     bus.subscribe(incident_events.IncidentEdited, statuspage_publish.on_incident_edited)
@@ -74,9 +87,9 @@ def build_bus() -> Bus:
     return bus
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
+def session_factory(engine: Engine, settings: Settings | None = None) -> sessionmaker[Session]:
     """The session factory every process uses: its sessions emit through `build_bus()`."""
-    return make_sessionmaker(engine, info=session_info(build_bus()))
+    return make_sessionmaker(engine, info=session_info(build_bus(settings)))
 
 
 def build_cards() -> Cards:
@@ -85,6 +98,9 @@ def build_cards() -> Cards:
     cards.add(INCIDENT, Card("paging", "escalation/panel.html", _paging_card))
     cards.add(INCIDENT, Card("comms", "comms/panel.html", _communication_card))
     cards.add(INCIDENT, Card("statuspage", "statuspages/_composer.html", composer_panel))
+    cards.add(
+        INCIDENT, Card("postmortem_card", "postmortems/card.html", postmortem_views.card_context)
+    )
     cards.add(INCIDENT_MAIN, Card("incident_alerts", "alerts/panel.html", _alerts_card))
     cards.add(
         INCIDENT_RESOLVE,

@@ -51,6 +51,7 @@ def test_full_lifecycle_is_on_the_timeline(api: TestClient, admin: User) -> None
         "status_changed",
         "update_posted",
         "status_changed",
+        "postmortem",  # resolving a SEV2 starts its postmortem (postmortems' policy)
         "status_changed",
     ]
 

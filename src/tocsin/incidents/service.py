@@ -339,9 +339,12 @@ def resolve(
     incident for the postmortem and is the resolution note on the timeline; without one, an
     earlier summary (from before a reopen) stays."""
     summary = v.text(summary, "summary", max_len=TEXT_MAX)
+    current = Status(incident.status)
+    if summary and (current == Status.resolved or Status.resolved in TRANSITIONS[current]):
+        # Before the status change, so that its reactions (the postmortem) read it.
+        incident.resolution_summary = summary
     entry = change_status(session, incident, Status.resolved, by=by)
     if summary:
-        incident.resolution_summary = summary
         record(
             session,
             incident,

@@ -26,20 +26,24 @@ TAGS = {
     "h4",
     "hr",
 }
+# Documents (postmortems) may also hold tables, as GitHub-flavoured Markdown writes them.
+TABLE_TAGS = {"table", "thead", "tbody", "tr", "th", "td"}
 
 
-@lru_cache(maxsize=1)
-def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
+@lru_cache(maxsize=2)
+def _parser(tables: bool = False) -> MarkdownIt:
+    parser = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
+    return parser.enable("table") if tables else parser
 
 
-def render_markdown(text: str | None) -> Markup:
+def render_markdown(text: str | None, *, tables: bool = False) -> Markup:
+    """Safe HTML for user-written Markdown; `tables` also renders pipe tables."""
     if not text:
         return Markup("")
-    html = _parser().render(text)
+    html = _parser(tables).render(text)
     clean = nh3.clean(
         html,
-        tags=TAGS,
+        tags=TAGS | TABLE_TAGS if tables else TAGS,
         attributes={"a": {"href", "title"}},
         url_schemes={"http", "https", "mailto"},
         link_rel="nofollow noopener noreferrer",

@@ -1,0 +1,1 @@
+"""Postmortems: learning from an incident once it is over."""

@@ -1,0 +1,178 @@
+"""JSON routes for postmortems.
+
+Everyone logged in reads; responders write. A restricted incident's postmortem exists only
+for the people who may see the incident: for anyone else it is missing from lists and
+answers 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+
+from tocsin.catalog.schemas import Page, page
+from tocsin.db import utcnow
+from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
+from tocsin.incidents import queries as incident_queries
+from tocsin.postmortems import policies, queries, service
+from tocsin.postmortems.policies import calendar_from
+from tocsin.postmortems.schemas import (
+    PolicyIn,
+    PolicyList,
+    PolicyOut,
+    PostmortemOut,
+    PostmortemPatch,
+    PostmortemStatusIn,
+    PostmortemStatusName,
+    PostmortemSummary,
+    RevisionList,
+    SectionConflictOut,
+    SectionIn,
+    SectionOut,
+    policy_out,
+    postmortem_out,
+    revision_out,
+    section_out,
+    summary_out,
+)
+from tocsin.web.openapi import DESCRIPTIONS
+
+router = APIRouter(prefix="/api/v1", tags=["postmortems"])
+
+PostmortemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Ref = Annotated[str, Path(max_length=40, description="INC-42 or 42")]
+Key = Annotated[str, Path(max_length=64, description="A section's key, e.g. what_happened")]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
+Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
+
+
+@router.get("/postmortems", response_model=Page[PostmortemSummary])
+def list_postmortems(
+    db: DbSession,
+    user: CurrentUser,
+    status: Annotated[list[PostmortemStatusName], Query(description="Status (repeatable)")] = [],  # noqa: B006
+    overdue: Annotated[bool, Query(description="Only those past their next deadline")] = False,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Postmortems: overdue ones first, then the next due, then the newest."""
+    now = utcnow()
+    rows, total = queries.list_postmortems(
+        db, viewer=user, now=now, statuses=status, overdue_only=overdue, limit=limit, offset=offset
+    )
+    return page([summary_out(p, now) for p in rows], total, limit, offset)
+
+
+@router.post(
+    "/incidents/{ref}/postmortem",
+    status_code=201,
+    response_model=PostmortemOut,
+    responses={200: {"model": PostmortemOut, "description": "It already had one"}},
+)
+def start(ref: Ref, db: DbSession, user: Responder, settings: AppSettings) -> Any:
+    """Start the incident's postmortem, pre-filled from the template (200 with the existing
+    one if it has one)."""
+    incident = incident_queries.get_incident(db, ref, viewer=user)
+    existing = service.for_incident(db, incident)
+    postmortem = existing or service.start(db, incident, by=user, calendar=calendar_from(settings))
+    out = postmortem_out(postmortem, utcnow())
+    if existing is not None:
+        return JSONResponse(out.model_dump(mode="json"), status_code=200)
+    return out
+
+
+@router.get("/incidents/{ref}/postmortem", response_model=PostmortemOut)
+def of_incident(ref: Ref, db: DbSession, user: CurrentUser) -> PostmortemOut:
+    """The incident's postmortem; 404 when it has none."""
+    incident = incident_queries.get_incident(db, ref, viewer=user)
+    return postmortem_out(queries.of_incident(db, incident), utcnow())
+
+
+@router.get("/postmortems/{postmortem_id}", response_model=PostmortemOut)
+def get_postmortem(postmortem_id: PostmortemId, db: DbSession, user: CurrentUser) -> PostmortemOut:
+    return postmortem_out(queries.get_postmortem(db, postmortem_id, viewer=user), utcnow())
+
+
+@router.patch("/postmortems/{postmortem_id}", response_model=PostmortemOut)
+def edit(
+    postmortem_id: PostmortemId, body: PostmortemPatch, db: DbSession, user: Responder
+) -> PostmortemOut:
+    """Change the owner, the meeting's time or the recording link; each change is on the
+    incident's timeline."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    changes = body.model_dump(exclude_unset=True)
+    if "owner_id" in changes:
+        service.assign_owner(db, postmortem, changes.pop("owner_id"), by=user)
+    service.schedule(db, postmortem, changes, by=user)
+    return postmortem_out(postmortem, utcnow())
+
+
+@router.post("/postmortems/{postmortem_id}/status", response_model=PostmortemOut)
+def change_status(
+    postmortem_id: PostmortemId, body: PostmortemStatusIn, db: DbSession, user: Responder
+) -> PostmortemOut:
+    """Draft → in_review → reviewed → closed, and in_review back to draft; 409 otherwise."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    service.change_status(db, postmortem, body.status, by=user)
+    return postmortem_out(postmortem, utcnow())
+
+
+@router.put(
+    "/postmortems/{postmortem_id}/sections/{key}",
+    response_model=SectionOut,
+    responses={409: {"model": SectionConflictOut, "description": DESCRIPTIONS[409]}},
+)
+def save_section(
+    postmortem_id: PostmortemId, key: Key, body: SectionIn, db: DbSession, user: Responder
+) -> Any:
+    """Save a section's Markdown edited from `base_version`. If it was saved since, 409 with
+    both texts (yours and the saved one) and nothing is written."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    try:
+        section = service.save_section(db, postmortem, key, body.body, body.base_version, by=user)
+    except service.SectionConflict as conflict:
+        return JSONResponse(
+            {
+                "error": {
+                    "status": 409,
+                    "message": conflict.message,
+                    "field": conflict.field,
+                    "yours": conflict.yours,
+                    "saved": conflict.saved,
+                    "saved_version": conflict.saved_version,
+                }
+            },
+            status_code=409,
+        )
+    return section_out(section)
+
+
+@router.get("/postmortems/{postmortem_id}/sections/{key}/revisions", response_model=RevisionList)
+def revisions(
+    postmortem_id: PostmortemId, key: Key, db: DbSession, user: CurrentUser
+) -> RevisionList:
+    """Every saved version of a section, newest first (version 1 is the pre-filled text)."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    items = [revision_out(r) for r in queries.revisions(db, postmortem, key)]
+    return RevisionList(items=items, total=len(items))
+
+
+# --- policies ---------------------------------------------------------------------------
+
+SeverityId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get("/postmortem-policies", response_model=PolicyList)
+def list_policies(db: DbSession, user: CurrentUser) -> PolicyList:
+    """Every severity's policy, most severe first (`required: false` with nulls: none)."""
+    items = [policy_out(s, p) for s, p in policies.all_policies(db)]
+    return PolicyList(items=items, total=len(items))
+
+
+@router.put("/postmortem-policies/{severity_id}", response_model=PolicyOut)
+def set_policy(severity_id: SeverityId, body: PolicyIn, db: DbSession, admin: Admin) -> PolicyOut:
+    """Set a severity's policy (admins). Postmortems already started keep their deadlines."""
+    policy = policies.set_policy(db, severity_id, body.model_dump())
+    return policy_out(policy.severity, policy)

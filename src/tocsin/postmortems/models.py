@@ -1,0 +1,122 @@
+"""ORM models for postmortems, their sections, revisions and the policy per severity."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tocsin.catalog.models import User
+from tocsin.db import Base, utcnow
+from tocsin.definitions.models import Severity
+from tocsin.incidents.models import Incident
+
+
+class PostmortemStatus(enum.StrEnum):
+    draft = "draft"
+    in_review = "in_review"
+    reviewed = "reviewed"
+    closed = "closed"
+
+
+class MeetingUnit(enum.StrEnum):
+    calendar_days = "calendar_days"
+    business_days = "business_days"
+
+
+class PostmortemPolicy(Base):
+    """When a severity's incidents need a postmortem, and its deadlines."""
+
+    __tablename__ = "postmortem_policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    severity_id: Mapped[int] = mapped_column(
+        ForeignKey("severities.id", ondelete="CASCADE"), unique=True
+    )
+    required: Mapped[bool] = mapped_column(default=False)
+    # The review meeting is due this many days after the incident is resolved.
+    meeting_within: Mapped[int] = mapped_column(default=5)
+    meeting_unit: Mapped[str] = mapped_column(String(16), default=MeetingUnit.business_days.value)
+    # The draft is due this many hours before the meeting.
+    draft_hours_before: Mapped[int] = mapped_column(default=24)
+
+    severity: Mapped[Severity] = relationship(lazy="joined")
+
+
+class Postmortem(Base):
+    __tablename__ = "postmortems"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), unique=True
+    )
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=PostmortemStatus.draft.value)
+    meeting_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    draft_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    meeting_at: Mapped[datetime | None] = mapped_column(default=None)
+    recording_url: Mapped[str] = mapped_column(String(2048), default="")
+    # Bumped by every change to the postmortem's own fields or status.
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+
+    incident: Mapped[Incident] = relationship(lazy="joined")
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="joined")
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    sections: Mapped[list[PostmortemSection]] = relationship(
+        back_populates="postmortem",
+        cascade="all, delete-orphan",
+        order_by="PostmortemSection.position",
+    )
+
+    def section(self, key: str) -> PostmortemSection | None:
+        return next((s for s in self.sections if s.key == key), None)
+
+
+class PostmortemSection(Base):
+    """One section of the template: Markdown, versioned for conflict checks."""
+
+    __tablename__ = "postmortem_sections"
+    __table_args__ = (UniqueConstraint("postmortem_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    postmortem_id: Mapped[int] = mapped_column(ForeignKey("postmortems.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(120))
+    position: Mapped[int] = mapped_column(default=0)
+    body: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+
+    postmortem: Mapped[Postmortem] = relationship(back_populates="sections")
+    updated_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class PostmortemRevision(Base):
+    """A section's body as saved at one version (the pre-filled text is version 1)."""
+
+    __tablename__ = "postmortem_revisions"
+    __table_args__ = (UniqueConstraint("postmortem_id", "section_key", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    postmortem_id: Mapped[int] = mapped_column(ForeignKey("postmortems.id", ondelete="CASCADE"))
+    section_key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column()
+    body: Mapped[str] = mapped_column(Text, default="")
+    saved_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    saved_by: Mapped[User | None] = relationship(lazy="joined")

@@ -1,0 +1,109 @@
+"""Reading postmortems, as the viewer may see them: a restricted incident's postmortem
+exists only for the people who may see the incident (`incidents.access`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import Session
+
+from tocsin.catalog.models import User
+from tocsin.errors import NotFound
+from tocsin.incidents.access import can_see, visible_filter
+from tocsin.incidents.models import Incident
+from tocsin.postmortems.models import Postmortem, PostmortemRevision, PostmortemStatus
+
+_DRAFT = PostmortemStatus.draft.value
+_IN_REVIEW = PostmortemStatus.in_review.value
+
+
+def due_at(postmortem: Postmortem) -> datetime | None:
+    """The next deadline: the draft's while it is a draft, else the meeting's until it is
+    reviewed."""
+    if postmortem.status == _DRAFT:
+        return postmortem.draft_due_at or postmortem.meeting_due_at
+    if postmortem.status == _IN_REVIEW:
+        return postmortem.meeting_due_at
+    return None
+
+
+def is_overdue(postmortem: Postmortem, now: datetime) -> bool:
+    due = due_at(postmortem)
+    return due is not None and due < now
+
+
+def _due_column() -> ColumnElement[datetime | None]:
+    return case(
+        (
+            Postmortem.status == _DRAFT,
+            func.coalesce(Postmortem.draft_due_at, Postmortem.meeting_due_at),
+        ),
+        (Postmortem.status == _IN_REVIEW, Postmortem.meeting_due_at),
+        else_=None,
+    )
+
+
+def list_postmortems(
+    session: Session,
+    *,
+    viewer: User,
+    now: datetime,
+    statuses: Sequence[str] = (),
+    overdue_only: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Postmortem], int]:
+    """One page of the postmortems `viewer` may see: overdue ones first (longest overdue
+    first), then the next due, then the newest."""
+    due = _due_column()
+    overdue = and_(due.is_not(None), due < now)
+    query = select(Postmortem).join(Incident, Incident.id == Postmortem.incident_id)
+    query = query.where(visible_filter(viewer))
+    if statuses:
+        query = query.where(Postmortem.status.in_(list(statuses)))
+    if overdue_only:
+        query = query.where(overdue)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    ordered = query.order_by(
+        case((overdue, 0), else_=1),
+        case((due.is_(None), 1), else_=0),
+        due.asc(),
+        Postmortem.created_at.desc(),
+        Postmortem.id.desc(),
+    )
+    rows = list(session.scalars(ordered.limit(limit).offset(offset)).unique())
+    return rows, int(total)
+
+
+def get_postmortem(session: Session, postmortem_id: int, *, viewer: User) -> Postmortem:
+    """The postmortem if `viewer` may see its incident; NotFound otherwise, alike."""
+    postmortem = session.get(Postmortem, postmortem_id)
+    if postmortem is None or not can_see(session, viewer, postmortem.incident):
+        raise NotFound(f"no postmortem {postmortem_id}")
+    return postmortem
+
+
+def of_incident(session: Session, incident: Incident) -> Postmortem:
+    """The incident's postmortem (the caller has checked the viewer may see the incident)."""
+    postmortem = session.scalar(select(Postmortem).where(Postmortem.incident_id == incident.id))
+    if postmortem is None:
+        raise NotFound(f"{incident.reference} has no postmortem")
+    return postmortem
+
+
+def revisions(session: Session, postmortem: Postmortem, key: str) -> list[PostmortemRevision]:
+    """Every saved version of a section, newest first."""
+    if postmortem.section(key) is None:
+        raise NotFound(f"the postmortem has no section {key!r}")
+    return list(
+        session.scalars(
+            select(PostmortemRevision)
+            .where(
+                PostmortemRevision.postmortem_id == postmortem.id,
+                PostmortemRevision.section_key == key,
+            )
+            .order_by(PostmortemRevision.version.desc())
+        )
+    )

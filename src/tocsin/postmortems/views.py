@@ -1,0 +1,163 @@
+"""Postmortem pages: the list (overdue first), a postmortem with its sections to edit, and
+the incident page's Postmortem card (wired in `tocsin.wiring.build_cards`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.catalog.models import User
+from tocsin.db import utcnow
+from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
+from tocsin.errors import DomainError
+from tocsin.incidents import queries as incident_queries
+from tocsin.incidents.models import Incident
+from tocsin.postmortems import queries, service
+from tocsin.postmortems.models import Postmortem, PostmortemStatus
+from tocsin.postmortems.policies import calendar_from
+from tocsin.postmortems.template import SPECS
+from tocsin.web.actions import perform
+from tocsin.web.forms import Form, local_datetime, optional_int, redirect, text
+from tocsin.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 100
+FILTERS = ("open", "overdue", "all")
+
+
+def _url(postmortem: Postmortem) -> str:
+    return f"/postmortems/{postmortem.id}"
+
+
+@router.get("/postmortems")
+def postmortem_list(
+    request: Request, db: DbSession, user: CurrentUser, show: str = "open"
+) -> Response:
+    show = show if show in FILTERS else "open"
+    statuses = ["draft", "in_review"] if show == "open" else []
+    now = utcnow()
+    rows, total = queries.list_postmortems(
+        db,
+        viewer=user,
+        now=now,
+        statuses=statuses,
+        overdue_only=show == "overdue",
+        limit=PAGE_SIZE,
+    )
+    return render(
+        request,
+        "postmortems/list.html",
+        {
+            "section": "postmortems",
+            "postmortems": [(p, queries.due_at(p), queries.is_overdue(p, now)) for p in rows],
+            "total": total,
+            "show": show,
+        },
+    )
+
+
+def _page(
+    request: Request,
+    db: Session,
+    postmortem: Postmortem,
+    *,
+    conflict: service.SectionConflict | None = None,
+    status_code: int = 200,
+) -> Response:
+    now = utcnow()
+    people = db.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all()
+    current = PostmortemStatus(postmortem.status)
+    return render(
+        request,
+        "postmortems/detail.html",
+        {
+            "section": "postmortems",
+            "pm": postmortem,
+            "incident": postmortem.incident,
+            "labels": service.LABELS,
+            "moves": sorted(service.TRANSITIONS[current], key=list(PostmortemStatus).index),
+            "due_at": queries.due_at(postmortem),
+            "overdue": queries.is_overdue(postmortem, now),
+            "people": people,
+            "guidance": {key: spec.guidance for key, spec in SPECS.items()},
+            "conflict": conflict,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/postmortems/{postmortem_id}")
+def postmortem_page(
+    postmortem_id: int, request: Request, db: DbSession, user: CurrentUser
+) -> Response:
+    return _page(request, db, queries.get_postmortem(db, postmortem_id, viewer=user))
+
+
+@router.post("/incidents/{ref}/postmortem")
+def start(ref: str, db: DbSession, user: Responder, settings: AppSettings) -> Response:
+    incident = incident_queries.get_incident(db, ref, viewer=user)
+    postmortem = service.start(db, incident, by=user, calendar=calendar_from(settings))
+    return redirect(_url(postmortem))
+
+
+@router.post("/postmortems/{postmortem_id}/status")
+def change_status(postmortem_id: int, db: DbSession, user: Responder, form: Form) -> Response:
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    return perform(
+        db,
+        _url(postmortem),
+        lambda: service.change_status(db, postmortem, text(form, "status"), by=user),
+    )
+
+
+@router.post("/postmortems/{postmortem_id}/details")
+def edit_details(postmortem_id: int, db: DbSession, user: Responder, form: Form) -> Response:
+    """The owner, the meeting's time (in the user's time zone) and the recording link."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+
+    def apply() -> None:
+        service.assign_owner(db, postmortem, optional_int(form, "owner_id"), by=user)
+        changes: dict[str, Any] = {
+            "meeting_at": local_datetime(form, "meeting_at", user.timezone),
+            "recording_url": text(form, "recording_url").strip(),
+        }
+        service.schedule(db, postmortem, changes, by=user)
+
+    return perform(db, _url(postmortem), apply, notice="Saved.")
+
+
+@router.post("/postmortems/{postmortem_id}/sections/{key}")
+def save_section(
+    postmortem_id: int, key: str, request: Request, db: DbSession, user: Responder, form: Form
+) -> Response:
+    """Save a section; when someone saved it since, the page again with both texts (409),
+    your text still in the editor."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    back = f"{_url(postmortem)}#section-{key}"
+    try:
+        base = optional_int(form, "base_version") or 0
+        service.save_section(db, postmortem, key, text(form, "body"), base, by=user)
+    except service.SectionConflict as conflict:
+        return _page(request, db, postmortem, conflict=conflict, status_code=409)
+    except DomainError as exc:
+        db.rollback()
+        return redirect(back, error=exc.message)
+    return redirect(back, notice="Saved.")
+
+
+def card_context(db: Session, incident: Incident, request: Request) -> dict[str, Any]:
+    """The incident page's Postmortem card: a link and the next deadline, or a button to
+    start one."""
+    postmortem = service.for_incident(db, incident)
+    if postmortem is None:
+        return {"postmortem": None, "due_at": None, "overdue": False}
+    return {
+        "postmortem": postmortem,
+        "status_label": service.LABELS[PostmortemStatus(postmortem.status)],
+        "due_at": queries.due_at(postmortem),
+        "overdue": queries.is_overdue(postmortem, utcnow()),
+    }
