@@ -393,7 +393,9 @@ class JobRunner:
 
     def _record_batch(self, deadline: float) -> int:
         """Record the sends that finished, in one transaction (each in its own savepoint),
-        until none is left, BATCH_LIMIT were recorded or the step's time is up."""
+        until none is left, BATCH_LIMIT were recorded or the step's time is up. A send stays
+        in flight (so counts against the I/O threads) until its record has committed: what a
+        dying process sent twice is bounded by its I/O threads."""
         recorded: list[tuple[_Sent, str]] = []
         if not self._sent:
             return 0
@@ -404,13 +406,14 @@ class JobRunner:
                         sent = self._sent.popleft()
                     except IndexError:
                         break
-                    with self._lock:
-                        self._in_flight.pop(sent.job.id, None)
                     recorded.append((sent, "not_recorded"))  # until it is
                     recorded[-1] = (sent, self._record_in(session, sent))
         except Exception as exc:  # the database failed: the leases expire, the jobs run again
             log.error("job.not_recorded", jobs=[s.job.id for s, _ in recorded], error=str(exc))
             recorded = [(sent, "not_recorded") for sent, _ in recorded]
+        with self._lock:
+            for sent, _ in recorded:
+                self._in_flight.pop(sent.job.id, None)
         for sent, outcome in recorded:
             self._report(sent.job.kind, outcome, time.monotonic() - sent.started)
         return len(recorded)
