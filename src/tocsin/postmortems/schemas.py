@@ -248,7 +248,7 @@ def policy_out(severity: Severity, policy: PostmortemPolicy | None) -> PolicyOut
 def suggestion_out(suggestion: Suggestion) -> SuggestionOut:
     return SuggestionOut(
         id=suggestion.id,
-        rule=suggestion.rule,  # type: ignore[arg-type]
+        rule=suggestion.rule,
         section_key=suggestion.section_key,
         match=suggestion.match,
         text=suggestion.text,
