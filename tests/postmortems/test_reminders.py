@@ -4,6 +4,7 @@ passes by making the reminders' timers due."""
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -99,6 +100,7 @@ def test_the_owner_is_emailed_before_the_draft_deadline_once(
     postmortem = resolved_sev1(db, admin, carla)
     time_passes(db, container, "draft", "before_24h")
     assert len(smtp.messages) == 1
+    assert "the postmortem's draft is due" in smtp.messages[0]["Subject"]
     mail = smtp.messages[0]
     assert mail["To"] == "Carla Commander <carla@example.com>"
     assert "the postmortem's draft is due" in mail["Subject"]
@@ -207,7 +209,8 @@ def test_a_changed_deadline_supersedes_the_reminders_of_the_old_one(
     ]
     # The deadline moves (as the service does when it sets deadlines): the old timers are
     # cancelled and new ones queued.
-    postmortem.draft_due_at = old + timedelta(days=2)
+    # (In the organisation's zone, as deadlines are computed: the same instant in UTC.)
+    postmortem.draft_due_at = (old + timedelta(days=2)).astimezone(ZoneInfo("Europe/Berlin"))
     reminders.plan(db, postmortem)
     db.commit()
     assert {db.get(Job, i).state for i in old_jobs} == {"cancelled"}  # type: ignore[union-attr]
@@ -222,3 +225,4 @@ def test_a_changed_deadline_supersedes_the_reminders_of_the_old_one(
     assert smtp.messages == []
     time_passes(db, container, "draft", "before_24h")
     assert len(smtp.messages) == 1
+    assert "the postmortem's draft is due" in smtp.messages[0]["Subject"]

@@ -18,7 +18,7 @@ timeline says so instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -54,6 +54,11 @@ def _due(postmortem: Postmortem, deadline: str) -> datetime | None:
     return postmortem.draft_due_at if deadline == "draft" else postmortem.meeting_due_at
 
 
+def _stamp(when: datetime) -> str:
+    """A deadline in payloads and keys: UTC, whatever zone it was computed in."""
+    return when.astimezone(UTC).isoformat()
+
+
 def _hours(delta: timedelta) -> str:
     return f"before_{int(delta.total_seconds() // 3600)}h"
 
@@ -67,10 +72,10 @@ def _timer(session: Session, postmortem_id: int, deadline: str, due: datetime, s
     enqueue(
         session,
         TIMER_JOB,
-        {"postmortem_id": postmortem_id, "deadline": deadline, "due_at": due.isoformat(),
+        {"postmortem_id": postmortem_id, "deadline": deadline, "due_at": _stamp(due),
          "slot": slot},
         run_at=run_at,
-        key=f"{_key_prefix(postmortem_id, deadline)}{due.isoformat()}:{slot}",
+        key=f"{_key_prefix(postmortem_id, deadline)}{_stamp(due)}:{slot}",
     )  # fmt: skip
 
 
@@ -95,7 +100,7 @@ def owed(postmortem: Postmortem, deadline: str, due_at: str) -> bool:
     due = _due(postmortem, deadline)
     return (
         due is not None
-        and due.isoformat() == due_at
+        and _stamp(due) == due_at
         and postmortem.status in OWED_BY.get(deadline, frozenset())
     )
 
@@ -210,7 +215,7 @@ class PostmortemReminders(Purpose[PostmortemReminder]):
 
     def why_not(self, session: Session, record: PostmortemReminder) -> str | None:
         postmortem = record.postmortem
-        if not owed(postmortem, record.deadline, record.due_at.isoformat()):
+        if not owed(postmortem, record.deadline, _stamp(record.due_at)):
             return "no longer owed (the postmortem moved on, or its deadline changed)"
         if record.user is None or postmortem.owner_id != record.user_id:
             return "the postmortem's owner changed"
