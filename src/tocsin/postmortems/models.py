@@ -148,8 +148,10 @@ class PostmortemReminder(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    postmortem: Mapped[Postmortem] = relationship(lazy="joined")
-    user: Mapped[User | None] = relationship(lazy="joined")
+    # Loaded on access: the delivery module locks the row (FOR UPDATE), which PostgreSQL
+    # refuses across an outer join.
+    postmortem: Mapped[Postmortem] = relationship()
+    user: Mapped[User | None] = relationship()
 
 
 class PostmortemDismissal(Base):
