@@ -162,3 +162,23 @@ def test_the_revisions_page_compares_two_versions(
     chosen = client.get(url, params={"from_version": 1, "to_version": 3}).text
     assert '<ins class="diff-added">+ one</ins>' in chosen
     assert client.get(f"/postmortems/{postmortem.id}/sections/nope/revisions").status_code == 404
+
+
+def test_viewers_see_suggestions_without_dismiss_or_preview(
+    client: TestClient, db: Session, admin: User, viewer: User
+) -> None:
+    incident = incident_of(db, admin, "SEV3")
+    postmortem = service.start(db, incident, by=admin)
+    service.save_section(db, postmortem, "contributing_factors", "Human error.", 1, by=admin)
+    db.commit()
+    csrf = browser_login(client, viewer.email)
+    url = f"/postmortems/{postmortem.id}"
+    page = client.get(url).text
+    assert "<mark>Human error</mark>" in page
+    assert "/dismiss" not in page and "Preview" not in page
+    refused = client.post(
+        f"{url}/sections/overview/preview",
+        data={"csrf_token": csrf, "body": "x"},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 403
