@@ -36,6 +36,7 @@ from tocsin.notify.channels import build_channels
 from tocsin.notify.pages import job_handlers as notify_job_handlers
 from tocsin.notify.service import paged_for
 from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
+from tocsin.postmortems import reminders as postmortem_reminders
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
 from tocsin.wiring import session_factory
@@ -127,6 +128,11 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.register(JobKind(comms_due.DUE_JOB, _comms_due, max_attempts=3))
     registry.register(JobKind(comms_due.SCAN_JOB, _comms_scan, max_attempts=1, timeout_seconds=60))
     registry.every(PeriodicJob(comms_due.SCAN_JOB, every=timedelta(minutes=1)))
+    # Postmortem reminders: a timer per reminder, queued when a deadline is set; each email
+    # retries itself through the delivery module.
+    reminder_handlers = postmortem_reminders.job_handlers(channels, settings)
+    for name in (postmortem_reminders.TIMER_JOB, postmortem_reminders.SEND_JOB):
+        registry.register(JobKind(name, reminder_handlers[name], max_attempts=3))
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))
     # Status pages: renders, maintenance timers, the export hook (statuspages/jobs.py).

@@ -16,9 +16,10 @@ from tocsin.catalog.schemas import Page, page
 from tocsin.db import utcnow
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries as incident_queries
-from tocsin.postmortems import policies, queries, service
+from tocsin.postmortems import policies, queries, service, suggestions
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.schemas import (
+    DiffOut,
     PolicyIn,
     PolicyList,
     PolicyOut,
@@ -31,10 +32,13 @@ from tocsin.postmortems.schemas import (
     SectionConflictOut,
     SectionIn,
     SectionOut,
+    SuggestionList,
+    diff_out,
     policy_out,
     postmortem_out,
     revision_out,
     section_out,
+    suggestion_out,
     summary_out,
 )
 from tocsin.web.openapi import DESCRIPTIONS
@@ -157,6 +161,53 @@ def revisions(
     postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
     items = [revision_out(r) for r in queries.revisions(db, postmortem, key)]
     return RevisionList(items=items, total=len(items))
+
+
+FromVersion = Annotated[int, Query(ge=1, le=2**31 - 1, description="The older version")]
+ToVersion = Annotated[int, Query(ge=1, le=2**31 - 1, description="The newer version")]
+SuggestionId = Annotated[str, Path(max_length=64, description="A suggestion's id")]
+
+
+@router.get("/postmortems/{postmortem_id}/sections/{key}/diff", response_model=DiffOut)
+def diff(
+    postmortem_id: PostmortemId,
+    key: Key,
+    db: DbSession,
+    user: CurrentUser,
+    from_version: FromVersion,
+    to_version: ToVersion,
+) -> DiffOut:
+    """What changed in a section between two of its versions, line by line."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    old = queries.revision(db, postmortem, key, from_version)
+    new = queries.revision(db, postmortem, key, to_version)
+    return diff_out(key, old, new)
+
+
+@router.get("/postmortems/{postmortem_id}/suggestions", response_model=SuggestionList)
+def list_suggestions(
+    postmortem_id: PostmortemId, db: DbSession, user: CurrentUser
+) -> SuggestionList:
+    """The blameless review suggestions on the current text, less those dismissed, in the
+    sections' order. They never block anything."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    items = [suggestion_out(s) for s in suggestions.for_postmortem(db, postmortem)]
+    return SuggestionList(items=items, total=len(items))
+
+
+@router.post(
+    "/postmortems/{postmortem_id}/suggestions/{suggestion_id}/dismiss",
+    response_model=SuggestionList,
+)
+def dismiss_suggestion(
+    postmortem_id: PostmortemId, suggestion_id: SuggestionId, db: DbSession, user: Responder
+) -> SuggestionList:
+    """Dismiss a suggestion (404 if the text it was about changed); answers the remaining
+    ones. It stays dismissed while the sentence it is about is unchanged."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    suggestions.dismiss(db, postmortem, suggestion_id, by=user)
+    items = [suggestion_out(s) for s in suggestions.for_postmortem(db, postmortem)]
+    return SuggestionList(items=items, total=len(items))
 
 
 # --- policies ---------------------------------------------------------------------------

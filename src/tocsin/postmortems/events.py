@@ -1,7 +1,8 @@
 """What happens to a postmortem, as domain events (`tocsin.bus`).
 
 Emitted by `postmortems.service` once the change is written and on the incident's timeline.
-Nothing reacts yet; reminders and publishing will subscribe in `tocsin.wiring.build_bus`.
+Nothing reacts yet (reminders are queued by the service itself when deadlines are set);
+publishing will subscribe in `tocsin.wiring.build_bus`.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tocsin.catalog.models import User
@@ -120,3 +121,51 @@ class PostmortemRevision(Base):
     saved_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     saved_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class PostmortemReminder(Base):
+    """One reminder email to a postmortem's owner about a deadline, as a delivery record
+    (notify/delivery.py). `key` makes each reminder (deadline, its time, slot) happen once."""
+
+    __tablename__ = "postmortem_reminders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    postmortem_id: Mapped[int] = mapped_column(
+        ForeignKey("postmortems.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    deadline: Mapped[str] = mapped_column(String(16))  # "draft" or "meeting"
+    slot: Mapped[str] = mapped_column(String(32))  # "before_24h", "late_0", "late_1"…
+    due_at: Mapped[datetime] = mapped_column()  # the deadline it reminds of
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    attempts: Mapped[int] = mapped_column(default=0)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # Loaded on access: the delivery module locks the row (FOR UPDATE), which PostgreSQL
+    # refuses across an outer join.
+    postmortem: Mapped[Postmortem] = relationship()
+    user: Mapped[User | None] = relationship()
+
+
+class PostmortemDismissal(Base):
+    """A blameless-review suggestion someone dismissed. The suggestion's id is derived from
+    its rule, section and matched text, so it stays dismissed while that text is unchanged."""
+
+    __tablename__ = "postmortem_dismissals"
+    __table_args__ = (UniqueConstraint("postmortem_id", "suggestion_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    postmortem_id: Mapped[int] = mapped_column(ForeignKey("postmortems.id", ondelete="CASCADE"))
+    suggestion_id: Mapped[str] = mapped_column(String(64))
+    section_key: Mapped[str] = mapped_column(String(64))
+    dismissed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    dismissed_at: Mapped[datetime] = mapped_column(default=utcnow)

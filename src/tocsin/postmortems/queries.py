@@ -107,3 +107,21 @@ def revisions(session: Session, postmortem: Postmortem, key: str) -> list[Postmo
             .order_by(PostmortemRevision.version.desc())
         )
     )
+
+
+def revision(
+    session: Session, postmortem: Postmortem, key: str, version: int
+) -> PostmortemRevision:
+    """One saved version of a section (404 if there is none)."""
+    if postmortem.section(key) is None:
+        raise NotFound(f"the postmortem has no section {key!r}")
+    found = session.scalar(
+        select(PostmortemRevision).where(
+            PostmortemRevision.postmortem_id == postmortem.id,
+            PostmortemRevision.section_key == key,
+            PostmortemRevision.version == version,
+        )
+    )
+    if found is None:
+        raise NotFound(f"the section {key!r} has no version {version}")
+    return found

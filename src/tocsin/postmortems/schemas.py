@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from tocsin.catalog.schemas import Aware, Id, Strict, Timestamp, UserRef, omittable, user_ref
 from tocsin.definitions.models import Severity
 from tocsin.incidents.schemas import HTTP_URL
-from tocsin.postmortems import queries
+from tocsin.postmortems import compare, queries
+from tocsin.postmortems.blameless import Suggestion
 from tocsin.postmortems.models import (
     Postmortem,
     PostmortemPolicy,
@@ -102,6 +103,36 @@ class RevisionOut(BaseModel):
 class RevisionList(BaseModel):
     items: list[RevisionOut]
     total: int
+
+
+class SuggestionOut(BaseModel):
+    id: str = Field(description="Stable while the sentence it is about is unchanged")
+    rule: Literal[
+        "human_error", "person", "outage", "alternate_reality", "timeline_link",
+        "fix_in_description",
+    ]  # fmt: skip
+    section_key: str
+    match: str = Field(description="The words that matched")
+    text: str = Field(description="The sentence or timeline row they are in")
+    why: str
+
+
+class SuggestionList(BaseModel):
+    items: list[SuggestionOut]
+    total: int
+
+
+class DiffLineOut(BaseModel):
+    op: Literal["same", "added", "removed"]
+    text: str
+
+
+class DiffOut(BaseModel):
+    key: str
+    from_version: int
+    to_version: int
+    lines: list[DiffLineOut] = Field(description="Every line of both versions, in order")
+    unified: str = Field(description="The unified diff, three lines of context")
 
 
 class SectionConflictBody(ErrorBody):
@@ -211,4 +242,27 @@ def policy_out(severity: Severity, policy: PostmortemPolicy | None) -> PolicyOut
         meeting_within=policy.meeting_within if policy else None,
         meeting_unit=policy.meeting_unit if policy else None,
         draft_hours_before=policy.draft_hours_before if policy else None,
+    )
+
+
+def suggestion_out(suggestion: Suggestion) -> SuggestionOut:
+    return SuggestionOut(
+        id=suggestion.id,
+        rule=suggestion.rule,
+        section_key=suggestion.section_key,
+        match=suggestion.match,
+        text=suggestion.text,
+        why=suggestion.why,
+    )
+
+
+def diff_out(key: str, old: PostmortemRevision, new: PostmortemRevision) -> DiffOut:
+    return DiffOut(
+        key=key,
+        from_version=old.version,
+        to_version=new.version,
+        lines=[DiffLineOut(op=d.op, text=d.text) for d in compare.diff_lines(old.body, new.body)],
+        unified=compare.unified(
+            old.body, new.body, f"{key} version {old.version}", f"{key} version {new.version}"
+        ),
     )

@@ -21,7 +21,7 @@ from tocsin.errors import Conflict, InvalidTransition, NotFound, ValidationFaile
 from tocsin.incidents.events import IncidentStatusChanged
 from tocsin.incidents.models import Incident, Status
 from tocsin.incidents.timeline import actor_name, record
-from tocsin.postmortems import policies, template
+from tocsin.postmortems import policies, reminders, template
 from tocsin.postmortems.events import (
     PostmortemOwnerChanged,
     PostmortemSectionSaved,
@@ -143,6 +143,7 @@ def start(
     if postmortem.meeting_due_at is not None:
         summary += f"; meeting due {postmortem.meeting_due_at:%Y-%m-%d %H:%M UTC}"
     record(session, incident, "postmortem", summary, by=by, field="postmortem", key_event=True)
+    reminders.plan(session, postmortem)
     emit(
         session,
         PostmortemStarted(postmortem.id, incident.id, _id(owner), required, _id(by)),
@@ -187,6 +188,7 @@ def _set_deadlines(
     postmortem.meeting_due_at = due.meeting_due_at
     postmortem.draft_due_at = due.draft_due_at
     _touch(postmortem)
+    reminders.plan(session, postmortem)
     severity = postmortem.incident.severity
     policy_name = f" ({severity.name} policy)" if severity else ""
     record(

@@ -3,10 +3,12 @@ the incident page's Postmortem card (wired in `tocsin.wiring.build_cards`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,12 +18,14 @@ from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError
 from tocsin.incidents import queries as incident_queries
 from tocsin.incidents.models import Incident
-from tocsin.postmortems import queries, service
+from tocsin.postmortems import compare, queries, service, suggestions
+from tocsin.postmortems.blameless import Suggestion
 from tocsin.postmortems.models import Postmortem, PostmortemStatus
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.template import SPECS
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, local_datetime, optional_int, redirect, text
+from tocsin.web.markdown import render_markdown
 from tocsin.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -60,15 +64,29 @@ def postmortem_list(
     )
 
 
+@dataclass(frozen=True)
+class Preview:
+    """A section's text rendered as it would be saved, and kept in its editor."""
+
+    key: str
+    body: str
+    base_version: int
+    html: Markup
+
+
 def _page(
     request: Request,
     db: Session,
     postmortem: Postmortem,
     *,
     conflict: service.SectionConflict | None = None,
+    preview: Preview | None = None,
     status_code: int = 200,
 ) -> Response:
     now = utcnow()
+    by_section: dict[str, list[Suggestion]] = {}
+    for suggestion in suggestions.for_postmortem(db, postmortem):
+        by_section.setdefault(suggestion.section_key, []).append(suggestion)
     people = db.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all()
     current = PostmortemStatus(postmortem.status)
     return render(
@@ -85,6 +103,8 @@ def _page(
             "people": people,
             "guidance": {key: spec.guidance for key, spec in SPECS.items()},
             "conflict": conflict,
+            "preview": preview,
+            "suggestions": by_section,
         },
         status_code=status_code,
     )
@@ -147,6 +167,74 @@ def save_section(
         db.rollback()
         return redirect(back, error=exc.message)
     return redirect(back, notice="Saved.")
+
+
+@router.post("/postmortems/{postmortem_id}/sections/{key}/preview")
+def preview_section(
+    postmortem_id: int, key: str, request: Request, db: DbSession, user: Responder, form: Form
+) -> Response:
+    """The page again with the section's text rendered (sanitized, as saved text is) and kept
+    in the editor; nothing is saved."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    section = postmortem.section(key)
+    if section is None:
+        return redirect(_url(postmortem), error=f"the postmortem has no section {key!r}")
+    body = text(form, "body")[: service.SECTION_MAX]
+    base = optional_int(form, "base_version") or section.version
+    shown = Preview(key, body, base, render_markdown(body, tables=True))
+    return _page(request, db, postmortem, preview=shown)
+
+
+@router.post("/postmortems/{postmortem_id}/suggestions/{suggestion_id}/dismiss")
+def dismiss_suggestion(
+    postmortem_id: int, suggestion_id: str, db: DbSession, user: Responder, form: Form
+) -> Response:
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    key = text(form, "section")
+    back = _url(postmortem) + (f"#section-{key}" if postmortem.section(key) else "")
+    return perform(
+        db,
+        back,
+        lambda: suggestions.dismiss(db, postmortem, suggestion_id, by=user),
+        notice="Suggestion dismissed.",
+    )
+
+
+@router.get("/postmortems/{postmortem_id}/sections/{key}/revisions")
+def section_revisions(
+    postmortem_id: int,
+    key: str,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    from_version: int | None = None,
+    to_version: int | None = None,
+) -> Response:
+    """A section's revisions, newest first, and what changed between two of them (by default
+    the two newest)."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    revisions = queries.revisions(db, postmortem, key)
+    versions = [r.version for r in revisions]
+    new_v = to_version if to_version in versions else versions[0]
+    older = [v for v in versions if v < new_v]
+    old_v = from_version if from_version in versions else (older[0] if older else new_v)
+    by_version = {r.version: r for r in revisions}
+    old, new = by_version[old_v], by_version[new_v]
+    section = postmortem.section(key)
+    return render(
+        request,
+        "postmortems/revisions.html",
+        {
+            "section": "postmortems",
+            "pm": postmortem,
+            "incident": postmortem.incident,
+            "pm_section": section,
+            "revisions": revisions,
+            "old": old,
+            "new": new,
+            "lines": compare.diff_lines(old.body, new.body),
+        },
+    )
 
 
 def card_context(db: Session, incident: Incident, request: Request) -> dict[str, Any]:

@@ -1,0 +1,228 @@
+"""Reminders to a postmortem's owner, through the real jobs and a real SMTP server; time
+passes by making the reminders' timers due."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tests.notify.conftest import SmtpServer, smtp  # noqa: F401  (the fixture)
+from tests.postmortems.conftest import incident_of, resolve_at
+from tocsin.bootstrap import Container
+from tocsin.catalog import service as catalog
+from tocsin.catalog.models import User
+from tocsin.config import Settings
+from tocsin.db import utcnow
+from tocsin.incidents import queries as incident_queries
+from tocsin.jobs.models import QUEUED, Job
+from tocsin.postmortems import reminders, service
+from tocsin.postmortems.models import Postmortem, PostmortemReminder
+
+
+@pytest.fixture
+def settings(settings: Settings, smtp: SmtpServer) -> Settings:  # noqa: F811
+    return settings.model_copy(
+        update={
+            "smtp_host": smtp.host,
+            "smtp_port": smtp.port,
+            "smtp_tls": "none",
+            "smtp_from": "tocsin@example.com",
+            "notify_retry_base_seconds": 0.0,
+            "base_url": "http://tocsin.test",
+        }
+    )
+
+
+def work(db: Session, container: Container) -> int:
+    db.commit()
+    done = container.runner(name="test").run_until_idle()
+    db.rollback()
+    return done
+
+
+def time_passes(db: Session, container: Container, deadline: str, slot: str) -> int:
+    """Make the queued reminder timer of `deadline` for `slot` due now; run due jobs."""
+    db.commit()
+    db.execute(
+        update(Job)
+        .where(
+            Job.state == QUEUED,
+            Job.kind == reminders.TIMER_JOB,
+            Job.key.like(f"pm-remind:%:{deadline}:%:{slot}"),
+        )
+        .values(run_at=utcnow())
+    )
+    return work(db, container)
+
+
+def queued_slots(db: Session, deadline: str) -> list[str]:
+    jobs = db.scalars(
+        select(Job).where(Job.state == QUEUED, Job.kind == reminders.TIMER_JOB).order_by(Job.id)
+    )
+    return [j.payload["slot"] for j in jobs if j.payload["deadline"] == deadline]
+
+
+def resolved_sev1(db: Session, by: User, owner: User) -> Postmortem:
+    """A SEV1 resolved an hour ago: its draft is due in about two days, its meeting in three."""
+    now = utcnow()
+    incident = incident_of(db, by, "SEV1", started=now - timedelta(hours=3), commander=owner)
+    resolve_at(db, incident, by, now - timedelta(hours=1))
+    db.commit()
+    postmortem = service.for_incident(db, incident)
+    assert postmortem is not None
+    return postmortem
+
+
+@pytest.fixture
+def carla(db: Session) -> User:
+    return catalog.create_user(db, name="Carla Commander", email="carla@example.com")
+
+
+def test_reminders_are_queued_before_each_deadline_and_when_it_passes(
+    db: Session, admin: User, carla: User
+) -> None:
+    resolved_sev1(db, admin, carla)
+    assert queued_slots(db, "draft") == ["before_24h", "before_1h", "late_0"]
+    assert queued_slots(db, "meeting") == ["before_24h", "before_1h", "late_0"]
+
+
+def test_the_owner_is_emailed_before_the_draft_deadline_once(
+    db: Session,
+    container: Container,
+    admin: User,
+    carla: User,
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    postmortem = resolved_sev1(db, admin, carla)
+    time_passes(db, container, "draft", "before_24h")
+    assert len(smtp.messages) == 1
+    assert "the postmortem's draft is due" in smtp.messages[0]["Subject"]
+    mail = smtp.messages[0]
+    assert mail["To"] == "Carla Commander <carla@example.com>"
+    assert "the postmortem's draft is due" in mail["Subject"]
+    body = mail.get_content()
+    assert f"http://tocsin.test/postmortems/{postmortem.id}" in body
+    assert "Move it to In review" in body
+    # The same timer again (a second worker, a retry) sends nothing more.
+    reminders.remind(
+        db,
+        {
+            "postmortem_id": postmortem.id,
+            "deadline": "draft",
+            "due_at": postmortem.draft_due_at.isoformat() if postmortem.draft_due_at else "",
+            "slot": "before_24h",
+        },
+    )
+    work(db, container)
+    assert len(smtp.messages) == 1
+    assert db.scalar(select(PostmortemReminder.state)) == "sent"
+
+
+def test_a_late_draft_is_reminded_daily_until_it_is_in_review(
+    db: Session,
+    container: Container,
+    admin: User,
+    carla: User,
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    postmortem = resolved_sev1(db, admin, carla)
+    time_passes(db, container, "draft", "late_0")
+    assert [m["Subject"] for m in smtp.messages] == [
+        f"[Tocsin] {postmortem.incident.reference}: the postmortem's draft is late"
+    ]
+    assert "late_1" in queued_slots(db, "draft")
+    time_passes(db, container, "draft", "late_1")
+    assert smtp.messages[-1]["Subject"].endswith("the postmortem's draft is 1 day late")
+    assert len(smtp.messages) == 2
+
+    postmortem = db.get(Postmortem, postmortem.id)  # type: ignore[assignment]
+    service.change_status(db, postmortem, "in_review", by=carla)
+    time_passes(db, container, "draft", "late_2")
+    assert len(smtp.messages) == 2  # in review: the draft is no longer owed
+    assert queued_slots(db, "draft") == ["before_24h", "before_1h"]  # superseded, harmless
+    # The meeting is still owed while in review.
+    time_passes(db, container, "meeting", "late_0")
+    assert smtp.messages[-1]["Subject"].endswith("the postmortem's review meeting is late")
+
+
+def test_a_reviewed_or_closed_postmortem_gets_no_reminder(
+    db: Session,
+    container: Container,
+    admin: User,
+    carla: User,
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    postmortem = resolved_sev1(db, admin, carla)
+    for status in ("in_review", "reviewed", "closed"):
+        service.change_status(db, postmortem, status, by=carla)
+    for slot in ("before_24h", "before_1h", "late_0"):
+        time_passes(db, container, "draft", slot)
+        time_passes(db, container, "meeting", slot)
+    assert smtp.messages == []
+    assert db.scalars(select(PostmortemReminder)).all() == []
+
+
+@pytest.mark.parametrize("how", ["nobody", "deactivated"])
+def test_without_an_owner_to_remind_the_timeline_says_so(
+    db: Session,
+    container: Container,
+    admin: User,
+    carla: User,
+    smtp: SmtpServer,  # noqa: F811
+    how: str,
+) -> None:
+    postmortem = resolved_sev1(db, admin, carla)
+    if how == "nobody":
+        service.assign_owner(db, postmortem, None, by=admin)
+    else:
+        catalog.update_user(db, carla, {"active": False})
+    time_passes(db, container, "draft", "late_0")
+    time_passes(db, container, "draft", "late_0")  # nothing is due twice
+    assert smtp.messages == []
+    entries = [
+        e.summary
+        for e in incident_queries.timeline(db, postmortem.incident)
+        if "no owner to remind" in e.summary
+    ]
+    assert len(entries) == 1
+    assert entries[0].startswith("The postmortem has no owner to remind")
+
+
+def test_a_changed_deadline_supersedes_the_reminders_of_the_old_one(
+    db: Session,
+    container: Container,
+    admin: User,
+    carla: User,
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    postmortem = resolved_sev1(db, admin, carla)
+    old = postmortem.draft_due_at
+    assert old is not None
+    old_jobs = [
+        j.id
+        for j in db.scalars(select(Job).where(Job.kind == reminders.TIMER_JOB))
+        if j.payload["deadline"] == "draft"
+    ]
+    # The deadline moves (as the service does when it sets deadlines): the old timers are
+    # cancelled and new ones queued.
+    # (In the organisation's zone, as deadlines are computed: the same instant in UTC.)
+    postmortem.draft_due_at = (old + timedelta(days=2)).astimezone(ZoneInfo("Europe/Berlin"))
+    reminders.plan(db, postmortem)
+    db.commit()
+    assert {db.get(Job, i).state for i in old_jobs} == {"cancelled"}  # type: ignore[union-attr]
+    # A timer of the old deadline that ran anyway (already running when it changed) sends
+    # nothing.
+    reminders.remind(
+        db,
+        {"postmortem_id": postmortem.id, "deadline": "draft", "due_at": old.isoformat(),
+         "slot": "late_0"},
+    )  # fmt: skip
+    work(db, container)
+    assert smtp.messages == []
+    time_passes(db, container, "draft", "before_24h")
+    assert len(smtp.messages) == 1
+    assert "the postmortem's draft is due" in smtp.messages[0]["Subject"]
