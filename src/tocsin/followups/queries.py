@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, String, cast, exists, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from tocsin.catalog.models import Service, User
 from tocsin.incidents.access import visible_filter
@@ -94,6 +94,7 @@ def follow_ups(
     if tag:
         query = query.where(tagged(tag))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    order: list[ColumnElement[Any] | InstrumentedAttribute[Any]]
     if sort == "age":
         order = [ActionItem.created_at, ActionItem.id]
     elif sort == "newest":
