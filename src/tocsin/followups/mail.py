@@ -56,9 +56,11 @@ WAITING = "planned"
 
 
 def scan_day(payload: dict[str, Any]) -> date:
-    """The day a scan plans for: its periodic slot's (UTC), or today."""
+    """The day a scan plans for (UTC): today, or its slot's day if that is later (a test
+    queues a slot days ahead to make days pass; a late slot plans for today, not the past)."""
+    today = utcnow().date()
     slot = payload.get("slot")
-    return datetime.fromisoformat(slot).date() if isinstance(slot, str) else utcnow().date()
+    return max(today, datetime.fromisoformat(slot).date()) if isinstance(slot, str) else today
 
 
 def _days(n: int) -> str:
