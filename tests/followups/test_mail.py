@@ -15,13 +15,16 @@ from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.config import Settings
+from tocsin.db import utcnow
 from tocsin.followups.mail import SCAN_JOB
 from tocsin.incidents import actions
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import ActionItem
 from tocsin.jobs.queue import enqueue
 
-DUE = date(2027, 1, 15)  # a Friday
+# A Friday well ahead: a scan runs for its slot's day only when that is not in the past.
+_AHEAD = utcnow().date() + timedelta(days=30)
+DUE = _AHEAD + timedelta(days=(4 - _AHEAD.weekday()) % 7)
 
 
 @pytest.fixture
@@ -73,7 +76,7 @@ def test_the_owner_is_reminded_before_and_after_the_due_date_each_once(
     db.commit()
     for when in (DUE - timedelta(3), DUE - timedelta(2), DUE - timedelta(2), DUE - timedelta(1)):
         day(db, container, when)
-    assert mails(smtp) == [(responder.email, "Follow-up due 2027-01-15: Add failover")]
+    assert mails(smtp) == [(responder.email, f"Follow-up due {DUE}: Add failover")]
     body = smtp.messages[0].get_content()
     assert "INC-1's follow-up “Add failover” (Payments down) is due in 2 days" in body
     assert "http://tocsin.test/incidents/INC-1#action-items" in body
@@ -104,8 +107,8 @@ def test_a_new_due_date_is_reminded_anew_and_an_item_closed_before_sending_is_no
     db.commit()
     day(db, container, DUE + timedelta(5))
     assert [s for _, s in mails(smtp)] == [
-        "Follow-up due 2027-01-15: Add failover",
-        "Follow-up due 2027-01-22: Add failover",
+        f"Follow-up due {DUE}: Add failover",
+        f"Follow-up due {DUE + timedelta(7)}: Add failover",
     ]
     # Planned, then cancelled before the worker sends it: it is not sent.
     enqueue(db, SCAN_JOB, {"slot": datetime.combine(DUE + timedelta(8), time(0), UTC).isoformat()})
@@ -144,7 +147,7 @@ def test_the_weekly_digest_goes_to_the_teams_admins_with_unowned_items_but_no_do
     ]
     digest = next(m for m in smtp.messages if "Payments:" in str(m["Subject"])).get_content()
     assert "INC-1's follow-up “Add failover” (Payments down): 3 days overdue" in digest
-    assert "“Write the runbook” (Payments down): 3 days overdue (due 2027-01-15), unassigned" in (
+    assert f"“Write the runbook” (Payments down): 3 days overdue (due {DUE}), unassigned" in (
         digest
     )
     assert "Page the vendor" not in digest and "Rewrite it all" not in digest
