@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Any, get_args
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import Service, Team, User
 from tocsin.db import utcnow
 from tocsin.deps import CurrentUser, DbSession
-from tocsin.followups import queries
+from tocsin.followups import queries, recurrence
+from tocsin.incidents.models import Incident
 from tocsin.validation import digits
+from tocsin.web.cards import viewer
 from tocsin.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -72,3 +75,19 @@ def follow_ups_page(request: Request, db: DbSession, user: CurrentUser) -> Respo
             "section": "follow-ups",
         },
     )
+
+
+def recurrence_card(db: Session, incident: Incident, request: Request) -> dict[str, Any]:
+    """The incident page's card of earlier incidents like it and their open follow-ups."""
+    user = viewer(request)
+    if user is None:
+        return {"earlier": []}
+    today = utcnow().date()
+    earlier = recurrence.earlier_like(db, incident, viewer=user)
+    return {
+        "earlier": earlier,
+        "lines": {
+            e.incident.id: [recurrence.describe(i, today) for i in e.follow_ups] for e in earlier
+        },
+        "overdue": {i.id for e in earlier for i in e.follow_ups if i.is_overdue(today)},
+    }
