@@ -110,3 +110,21 @@ def test_the_page_shows_age_how_overdue_and_links_to_the_incident(
     assert "Rotate the keys" not in page  # not on the team's services
     assert "Restart the gateway" not in page  # done during the incident, not a follow-up
     assert "Rotate the keys" in client.get("/follow-ups", params={"team": "junk"}).text
+
+
+def test_a_follow_up_links_to_its_incidents_postmortem(api: TestClient, client: TestClient) -> None:
+    sev2 = next(
+        s["id"] for s in api.get("/api/v1/severities").json()["items"] if s["name"] == "SEV2"
+    )
+    ref = api.post("/api/v1/incidents", json={"title": "Checkout", "severity_id": sev2}).json()[
+        "reference"
+    ]
+    body = {"title": "Add a circuit breaker", "kind": "follow_up"}
+    assert api.post(f"/api/v1/incidents/{ref}/action-items", json=body).status_code == 201
+    assert api.post(f"/api/v1/incidents/{ref}/resolve").status_code == 200  # SEV2: a postmortem
+    item = api.get("/api/v1/follow-ups").json()["items"][0]
+    postmortem = api.get(f"/api/v1/incidents/{ref}/postmortem").json()
+    assert item["postmortem_id"] == postmortem["id"]
+    assert (
+        f'href="/postmortems/{postmortem["id"]}">postmortem</a>' in client.get("/follow-ups").text
+    )

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from tocsin.alerts.models import Alert
 from tocsin.catalog.models import User
@@ -33,7 +33,7 @@ def earlier_like(
     session: Session, incident: Incident, *, viewer: User, limit: int = SHOWN
 ) -> list[Earlier]:
     """The most recent earlier incidents sharing a service or an alert dedup key with
-    `incident` that `viewer` may see, newest first (four queries whatever the count)."""
+    `incident` that `viewer` may see, newest first (five queries whatever the count)."""
     service_ids = {s.id for s in incident.services}
     keys = set(session.scalars(select(Alert.dedup_key).where(Alert.incident_id == incident.id)))
     if not service_ids and not keys:
@@ -52,6 +52,7 @@ def earlier_like(
         .where(Incident.number < incident.number, or_(*conditions), visible_filter(viewer))
         .order_by(Incident.number.desc())
         .limit(limit)
+        .options(selectinload(Incident.services))
     ).all()
     if not found:
         return []
