@@ -38,6 +38,8 @@ from tocsin.definitions import views as definitions_views
 from tocsin.deps import CurrentUser, DbSession
 from tocsin.escalation import api as escalation_api
 from tocsin.escalation import views as escalation_views
+from tocsin.followups import api as followups_api
+from tocsin.followups import views as followups_views
 from tocsin.incidents import api as incidents_api
 from tocsin.incidents import live as incidents_live
 from tocsin.incidents import views as incidents_views
@@ -102,6 +104,7 @@ def _routers() -> list[APIRouter]:
         alerts_api.router,
         incidents_api.router,
         postmortems_api.router,
+        followups_api.router,
         escalation_api.router,
         schedules_api.router,
         auth_views.router,
@@ -109,6 +112,7 @@ def _routers() -> list[APIRouter]:
         definitions_views.router,
         incidents_views.router,
         postmortems_views.router,
+        followups_views.router,
         incidents_live.router,
         alerts_views.router,
         notify_api.router,

@@ -32,6 +32,7 @@ from tocsin.jobs.runner import JobMetricsSink, JobRunner
 # Every model, so that relationships between domains resolve in any process (a worker imports
 # no routes).
 from tocsin import models  # noqa: F401  isort: skip
+from tocsin.followups import mail as followup_mail
 from tocsin.notify.channels import build_channels
 from tocsin.notify.pages import job_handlers as notify_job_handlers
 from tocsin.notify.service import paged_for
@@ -145,6 +146,12 @@ def build_registry(settings: Settings) -> JobRegistry:
     for kind in subscriber_delivery.job_kinds(settings):
         registry.register(kind)
     registry.every(PeriodicJob(subscriber_delivery.HOUSEKEEPING_JOB, every=timedelta(hours=1)))
+    # Follow-ups: the hourly scan plans owners' reminders and teams' weekly digests, each
+    # once (followups/mail.py); each mail retries like every delivery.
+    for kind in followup_mail.job_kinds(settings):
+        registry.register(kind)
+    for periodic in followup_mail.periodic():
+        registry.every(periodic)
     return registry
 
 

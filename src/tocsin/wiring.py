@@ -3,8 +3,8 @@
 - `build_bus`: each domain's reactions to the events of the domains it builds on;
   `session_factory` is the one session factory, whose sessions carry that bus.
 - `build_cards`: the cards a domain shows on another's page (the incident page's paging,
-  communication, status page and postmortem cards, its alerts, and the resolve form's offer to tell
-  customers; a service's followers; the services a person follows).
+  communication, status page, postmortem and recurrence cards, its alerts, and the resolve
+  form's offer to tell customers; a service's followers; the services a person follows).
 - `build_checks`: every domain's part of `tocsin check`.
 
 Only this module (with `bootstrap` and `app`) knows both sides; see docs/ARCHITECTURE.md.
@@ -33,6 +33,7 @@ from tocsin.escalation import checks as escalation_checks
 from tocsin.escalation import engine as escalation
 from tocsin.escalation import record as paging_record
 from tocsin.findings import Checks, Finding
+from tocsin.followups import views as followup_views
 from tocsin.incidents import events as incident_events
 from tocsin.incidents.models import Incident
 from tocsin.notify import shifts as shift_notices
@@ -102,6 +103,9 @@ def build_cards() -> Cards:
         INCIDENT, Card("postmortem_card", "postmortems/card.html", postmortem_views.card_context)
     )
     cards.add(INCIDENT_MAIN, Card("incident_alerts", "alerts/panel.html", _alerts_card))
+    cards.add(
+        INCIDENT, Card("recurrence", "followups/recurrence.html", followup_views.recurrence_card)
+    )
     cards.add(
         INCIDENT_RESOLVE,
         Card("resolve_offers", "statuspages/_resolve_offers.html", resolve_card, resolve_submit),

@@ -62,6 +62,7 @@ def _seed(db: Session, admin: User) -> list[str]:
             title=payload[:255],
             description=payload,
             due_date=date(2020, 1, 1),
+            kind="follow_up",  # on /follow-ups and in later incidents' recurrence cards too
             by=admin,
         )
         refs.append(incident.reference)
@@ -96,7 +97,7 @@ def test_xss_payloads_stay_text_everywhere(
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     login(page, live_server, admin.email, ADMIN_PASSWORD)
 
-    pages = ["/incidents", "/action-items", "/settings/teams", "/settings/services"]
+    pages = ["/incidents", "/action-items", "/follow-ups", "/settings/teams", "/settings/services"]
     pages += [f"/incidents/{ref}" for ref in refs]
     for path in pages:
         page.goto(f"{live_server}{path}")

@@ -280,6 +280,7 @@ def test_the_heartbeat_check_is_a_periodic_job_of_the_real_registry(
         "comms.scan",
         "statuspages.rerender_all",
         "subscribers.housekeeping",
+        "followups.scan",
     }
     svc = catalog.create_service(db, name="Backups")
     integration, _key = alerts.create_integration(

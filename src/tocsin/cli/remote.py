@@ -239,13 +239,15 @@ def show(
     if items:
         table(
             "Action items",
-            ["#", "Status", "Kind", "Title", "Owner", "Due"],
+            ["#", "Status", "Kind", "Priority", "Title", "Tags", "Owner", "Due"],
             [
                 [
                     a["id"],
                     a["status"] + (" (overdue)" if a["overdue"] else ""),
                     a["kind"],
+                    a["priority"],
                     a["title"],
+                    " ".join(a["tags"]),
                     a["assignee"]["name"] if a["assignee"] else "",
                     a["due_date"],
                 ]

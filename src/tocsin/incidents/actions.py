@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -12,12 +13,25 @@ from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import NotFound, ValidationFailed
 from tocsin.incidents.access import can_see
-from tocsin.incidents.models import ActionItem, ActionKind, ActionStatus, Incident
+from tocsin.incidents.models import (
+    ActionItem,
+    ActionKind,
+    ActionPriority,
+    ActionStatus,
+    Incident,
+)
 from tocsin.incidents.timeline import actor_name, record
 
 TITLE_MAX = 255
 TEXT_MAX = 10_000
 _DONE = (ActionStatus.done.value, ActionStatus.wont_do.value)
+TAG_MAX = 40
+TAGS_MAX = 20
+# Lowercase, so `SEV1` and `sev1` are one tag; no spaces or quotes, so a tag reads the same in
+# a URL, on the command line and inside the JSON column the list filters search.
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]*$")
+# PagerDuty's convention: a follow-up of a SEV1 carries `sev1` and `sev1_<start date>`.
+SEVERITY_TAGGED = ("SEV1", "SEV2")
 
 
 def _assignee(session: Session, incident: Incident, user_id: Any) -> User | None:
@@ -45,6 +59,46 @@ def _due(value: Any) -> date | None:
     raise ValidationFailed("due_date must be a date (YYYY-MM-DD)", field="due_date")
 
 
+def _priority(value: Any) -> str:
+    return v.one_of(value, "priority", [p.value for p in ActionPriority])
+
+
+def _tags(value: Any) -> list[str]:
+    """Tags as given, lowercased, without duplicates, in their first order."""
+    if not isinstance(value, list | tuple):
+        raise ValidationFailed("tags must be a list of short strings", field="tags")
+    tags: list[str] = []
+    for raw in value:
+        if not isinstance(raw, str):
+            raise ValidationFailed("tags must be a list of short strings", field="tags")
+        tag = raw.strip().lower()
+        if len(tag) > TAG_MAX:
+            raise ValidationFailed(
+                f"tag “{tag[:TAG_MAX]}…” is longer than {TAG_MAX} characters", field="tags"
+            )
+        if not TAG_RE.match(tag):
+            raise ValidationFailed(
+                f"tag “{tag}” may hold only letters, digits and _ . : - "
+                "(and starts with a letter or digit)",
+                field="tags",
+            )
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > TAGS_MAX:
+        raise ValidationFailed(f"at most {TAGS_MAX} tags", field="tags")
+    return tags
+
+
+def severity_tags(incident: Incident) -> list[str]:
+    """`sev1` and `sev1_<YYYYMMDD>` (the day the incident started, UTC) for SEV1 and SEV2."""
+    severity = incident.severity
+    if severity is None or severity.name.upper() not in SEVERITY_TAGGED:
+        return []
+    name = severity.name.lower()
+    started = incident.started_at or incident.created_at or utcnow()
+    return [name, f"{name}_{started:%Y%m%d}"]
+
+
 def add_action_item(
     session: Session,
     incident: Incident,
@@ -54,9 +108,13 @@ def add_action_item(
     assignee_id: int | None = None,
     due_date: date | None = None,
     kind: str = ActionKind.incident.value,
+    priority: str = ActionPriority.medium.value,
+    tags: list[str] | None = None,
     by: User | None,
 ) -> ActionItem:
+    """Add an item; an item of a SEV1 or SEV2 incident also gets its severity's tags."""
     title = v.text(title, "title", max_len=TITLE_MAX, required=True)
+    given = _tags(tags or [])
     item = ActionItem(
         incident=incident,
         title=title,
@@ -64,6 +122,8 @@ def add_action_item(
         assignee=_assignee(session, incident, assignee_id),
         due_date=_due(due_date),
         kind=v.one_of(kind, "kind", [k.value for k in ActionKind]),
+        priority=_priority(priority),
+        tags=_tags(severity_tags(incident) + given),
         status=ActionStatus.open.value,
         created_at=utcnow(),
     )
@@ -87,6 +147,7 @@ def update_action_item(
 ) -> ActionItem:
     """Edit an item; status and assignee changes are recorded on the incident's timeline."""
     allowed = {"title", "description", "assignee_id", "due_date", "status", "kind"}
+    allowed |= {"priority", "tags"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -100,6 +161,10 @@ def update_action_item(
         item.due_date = _due(changes["due_date"])
     if "kind" in changes:
         item.kind = v.one_of(changes["kind"], "kind", [k.value for k in ActionKind])
+    if "priority" in changes:
+        item.priority = _priority(changes["priority"])
+    if "tags" in changes:
+        item.tags = _tags(changes["tags"])
     if "assignee_id" in changes:
         assignee = _assignee(session, incident, changes["assignee_id"])
         if assignee is not item.assignee:

@@ -51,6 +51,12 @@ class ActionStatus(enum.StrEnum):
     wont_do = "wont_do"
 
 
+class ActionPriority(enum.StrEnum):
+    high = "high"
+    medium = "medium"
+    low = "low"
+
+
 class ActionKind(enum.StrEnum):
     incident = "incident"  # to do during the incident
     follow_up = "follow_up"  # to do after it, so it does not happen again
@@ -233,6 +239,11 @@ class ActionItem(Base):
     due_date: Mapped[date | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(16), default=ActionStatus.open.value)
     kind: Mapped[str] = mapped_column(String(16), default=ActionKind.incident.value)
+    priority: Mapped[str] = mapped_column(
+        String(8), default=ActionPriority.medium.value, server_default=ActionPriority.medium.value
+    )
+    # Short lowercase labels (`sev1`, `sev1_20261206`, `database`); see incidents/actions.py.
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -245,3 +256,9 @@ class ActionItem(Base):
             and self.due_date < today
             and self.status in (ActionStatus.open.value, ActionStatus.in_progress.value)
         )
+
+    def days_overdue(self, today: date) -> int:
+        """How many days past its due date an open item is on `today`; 0 if it is not."""
+        if not self.is_overdue(today) or self.due_date is None:
+            return 0
+        return (today - self.due_date).days

@@ -29,6 +29,10 @@ StatusName = Literal[
 Visibility = Literal["internal", "external"]
 ActionKindName = Literal["incident", "follow_up"]
 ActionStatusName = Literal["open", "in_progress", "done", "wont_do"]
+ActionPriorityName = Literal["high", "medium", "low"]
+# As incidents/actions.py checks them (lowercased there): short, no spaces or quotes.
+Tag = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+Tags = Annotated[list[Tag], Field(max_length=20)]
 SortName = Literal["-created", "created", "-started", "-updated", "severity"]
 UrgencyName = Literal["high", "low"]
 UrgencyChoice = Literal["high", "low", "none"]
@@ -138,6 +142,8 @@ class ActionItemIn(Strict):
     assignee_id: Id | None = None
     due_date: date | None = None
     kind: ActionKindName = "incident"
+    priority: ActionPriorityName = "medium"
+    tags: Tags = []
 
 
 class ActionItemPatch(Strict):
@@ -147,6 +153,8 @@ class ActionItemPatch(Strict):
     due_date: date | None = None
     status: ActionStatusName = omittable()
     kind: ActionKindName = omittable()
+    priority: ActionPriorityName = omittable()
+    tags: Tags = omittable()
 
 
 # --- responses --------------------------------------------------------------------------
@@ -249,7 +257,11 @@ class ActionItemOut(BaseModel):
     due_date: date | None
     status: ActionStatusName
     kind: ActionKindName
+    priority: ActionPriorityName
+    tags: list[str]
     overdue: bool
+    days_overdue: int = Field(description="Days past the due date while open; 0 otherwise")
+    age_days: int = Field(description="Days since the item was created")
     created_at: Timestamp
     completed_at: Timestamp | None
 
@@ -328,7 +340,11 @@ def action_item_out(item: ActionItem, today: date) -> ActionItemOut:
         due_date=item.due_date,
         status=item.status,
         kind=item.kind,
+        priority=item.priority,
+        tags=list(item.tags or []),
         overdue=item.is_overdue(today),
+        days_overdue=item.days_overdue(today),
+        age_days=max(0, (today - item.created_at.date()).days),
         created_at=item.created_at,
         completed_at=item.completed_at,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -539,9 +540,16 @@ def add_action_item(ref: str, db: DbSession, user: Responder, form: Form) -> Res
             assignee_id=optional_int(form, "assignee_id"),
             due_date=optional_date(form, "due_date"),
             kind=text(form, "kind") or "incident",
+            priority=text(form, "priority") or "medium",
+            tags=_tag_list(text(form, "tags")),
             by=user,
         ),
     )
+
+
+def _tag_list(value: str) -> list[str]:
+    """Tags typed in one field, separated by commas or spaces."""
+    return [t for t in re.split(r"[,\s]+", value) if t]
 
 
 @router.post("/action-items/{item_id}")
@@ -553,8 +561,10 @@ def update_action_item(item_id: int, db: DbSession, user: Responder, form: Form)
 
     def apply() -> None:
         changes: dict[str, Any] = {
-            n: text(form, n) for n in ("status", "kind", "title") if n in form
+            n: text(form, n) for n in ("status", "kind", "title", "priority") if n in form
         }
+        if "tags" in form:
+            changes["tags"] = _tag_list(text(form, "tags"))
         if "assignee_id" in form:
             changes["assignee_id"] = optional_int(form, "assignee_id")
         actions.update_action_item(db, item, changes, by=user)
