@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-import pytest
 from sqlalchemy.orm import Session
 
-from tests.notify.conftest import SmtpServer, run_jobs
+from tests.notify.conftest import SmtpServer, run_jobs, settings  # noqa: F401  (email to the SMTP fixture)
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
-from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.followups.mail import SCAN_JOB
 from tocsin.incidents import actions
@@ -25,20 +23,6 @@ from tocsin.jobs.queue import enqueue
 # A Friday well ahead: a scan runs for its slot's day only when that is not in the past.
 _AHEAD = utcnow().date() + timedelta(days=30)
 DUE = _AHEAD + timedelta(days=(4 - _AHEAD.weekday()) % 7)
-
-
-@pytest.fixture
-def settings(settings: Settings, smtp: SmtpServer) -> Settings:
-    return settings.model_copy(
-        update={
-            "smtp_host": smtp.host,
-            "smtp_port": smtp.port,
-            "smtp_tls": "none",
-            "smtp_from": "tocsin@example.com",
-            "notify_retry_base_seconds": 0.0,
-            "base_url": "http://tocsin.test",
-        }
-    )
 
 
 def day(db: Session, container: Container, when: date) -> None:

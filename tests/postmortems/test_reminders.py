@@ -10,31 +10,16 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tests.notify.conftest import SmtpServer, smtp  # noqa: F401  (the fixture)
+from tests.notify.conftest import SmtpServer, settings, smtp  # noqa: F401  (the fixtures)
 from tests.postmortems.conftest import incident_of, resolve_at
 from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
-from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.incidents import queries as incident_queries
 from tocsin.jobs.models import QUEUED, Job
 from tocsin.postmortems import reminders, service
 from tocsin.postmortems.models import Postmortem, PostmortemReminder
-
-
-@pytest.fixture
-def settings(settings: Settings, smtp: SmtpServer) -> Settings:  # noqa: F811
-    return settings.model_copy(
-        update={
-            "smtp_host": smtp.host,
-            "smtp_port": smtp.port,
-            "smtp_tls": "none",
-            "smtp_from": "tocsin@example.com",
-            "notify_retry_base_seconds": 0.0,
-            "base_url": "http://tocsin.test",
-        }
-    )
 
 
 def work(db: Session, container: Container) -> int:
