@@ -42,7 +42,7 @@ def main() -> None:
     upgrade(container.engine, settings)
     with transaction(container.sessionmaker) as session:
         seed_demo(session, "admin@example.com", "tocsin-admin")
-    container.worker("shots").run_until_idle()
+    container.runner("shots").run_until_idle()
     server = uvicorn.Server(uvicorn.Config(create_app(settings, container=container), port=port,
                                            log_level="warning"))  # fmt: skip
     threading.Thread(target=server.run, daemon=True).start()
