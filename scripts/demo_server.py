@@ -1,0 +1,62 @@
+"""The demo organisation served on a loopback port from a throwaway SQLite database, for the
+scripts that take the documentation's screenshots."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import uvicorn
+
+from tocsin.app import create_app
+from tocsin.bootstrap import Container, build
+from tocsin.config import Settings
+from tocsin.db import transaction
+from tocsin.demo.seed import seed_demo
+from tocsin.migrate import upgrade
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
+EMAIL, PASSWORD = "admin@example.com", "tocsin-admin"
+
+
+def chromium() -> str | None:
+    """Debian's chromium, which Playwright launches (it cannot download its own here)."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def demo_server() -> Iterator[tuple[str, Container]]:
+    """The demo seeded, its jobs run, served until the block ends: (base URL, container)."""
+    workdir = Path(tempfile.mkdtemp(prefix="tocsin-shots-"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(
+        database_url=f"sqlite:///{workdir / 'tocsin.db'}",
+        base_url=f"http://127.0.0.1:{port}",
+        embedded_worker=False,
+        env="test",
+        log_level="WARNING",
+    )
+    container = build(settings)
+    upgrade(container.engine, settings)
+    with transaction(container.sessionmaker) as session:
+        seed_demo(session, EMAIL, PASSWORD)
+    container.runner("shots").run_until_idle()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, container=container), port=port,
+                                           log_level="warning"))  # fmt: skip
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield settings.base_url, container
+    finally:
+        server.should_exit = True
+        container.close()
+        shutil.rmtree(workdir, ignore_errors=True)
