@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from tocsin.catalog.schemas import Page, page
 from tocsin.db import utcnow
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries as incident_queries
-from tocsin.postmortems import policies, queries, service, suggestions
+from tocsin.postmortems import export, policies, queries, service, suggestions
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.schemas import (
     DiffOut,
@@ -97,6 +97,44 @@ def of_incident(ref: Ref, db: DbSession, user: CurrentUser) -> PostmortemOut:
 @router.get("/postmortems/{postmortem_id}", response_model=PostmortemOut)
 def get_postmortem(postmortem_id: PostmortemId, db: DbSession, user: CurrentUser) -> PostmortemOut:
     return postmortem_out(queries.get_postmortem(db, postmortem_id, viewer=user), utcnow())
+
+
+def _download(body: bytes, media_type: str, name: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _file_responses(media_type: str, schema: dict[str, str]) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": "The postmortem as one file to download",
+            "content": {media_type: {"schema": schema}},
+            "headers": {
+                "Content-Disposition": {
+                    "description": 'attachment; filename="postmortem-INC-42.…"',
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }
+
+
+@router.get(
+    "/postmortems/{postmortem_id}/export.md",
+    response_class=Response,
+    responses=_file_responses("text/markdown", {"type": "string"}),
+)
+def export_markdown(postmortem_id: PostmortemId, db: DbSession, user: CurrentUser) -> Response:
+    """The postmortem as one Markdown document: the header's facts and every section."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    return _download(
+        export.to_markdown(postmortem).encode(),
+        "text/markdown; charset=utf-8",
+        export.filename(postmortem, "md"),
+    )
 
 
 @router.patch("/postmortems/{postmortem_id}", response_model=PostmortemOut)
