@@ -90,6 +90,17 @@ def test_list_show_and_export_with_the_environments_server(
     assert target.read_text() == printed.stdout
     assert f"wrote postmortem {fresh.id} to {target}" in saved.stdout
 
+    pdf = tmp_path / "pm.pdf"
+    made = runner.invoke(
+        app, ["postmortem", "export", str(fresh.id), "--format", "pdf", "-o", str(pdf)], env=env
+    )
+    assert made.exit_code == 0, made.output
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    unknown = runner.invoke(
+        app, ["postmortem", "export", str(fresh.id), "--format", "doc"], env=env
+    )
+    assert unknown.exit_code == 2
+
 
 def test_a_restricted_postmortem_is_missing_for_others(
     live_server: str, db: Session, admin: User, responder: User, tmp_path: Path

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -92,3 +94,64 @@ def test_the_page_links_to_the_download(
     )
     # A viewer's browser session downloads it.
     assert client.get(f"/api/v1/postmortems/{postmortem.id}/export.md").status_code == 200
+
+
+def _pdf_text(content: bytes, tmp_path: Path) -> str:
+    """The PDF's text as poppler's pdftotext reads it (poppler-utils, installed by CI)."""
+    path = tmp_path / "export.pdf"
+    path.write_bytes(content)
+    done = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True
+    )
+    return done.stdout.decode()
+
+
+def test_pdf_export_holds_the_header_and_every_section(
+    api: TestClient, db: Session, admin: User, tmp_path: Path
+) -> None:
+    incident = incident_of(db, admin, "SEV2")
+    postmortem = service.start(db, incident, by=admin)
+    # The pre-filled timeline (a table whose rows link to the incident) stays as it is.
+    timeline = postmortem.section("timeline")
+    assert timeline is not None and "|" in timeline.body
+    bodies = {
+        "overview": "Żółć naïve café — Ελληνικά, кириллица ✓ and **bold** `code`",
+        "what_happened": "- first step\n- second step\n\n1. numbered",
+        "impact": "```\n502 errors: 1,204\n```",
+        "what_went_well": "> quoted <script>alert(1)</script> text",
+    }
+    for key, body in bodies.items():
+        section = postmortem.section(key)
+        assert section is not None, key
+        service.save_section(db, postmortem, key, body, section.version, by=admin)
+    db.commit()
+
+    got = api.get(f"/api/v1/postmortems/{postmortem.id}/export.pdf")
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"] == "application/pdf"
+    assert got.headers["content-disposition"] == (
+        f'attachment; filename="postmortem-{incident.reference}.pdf"'
+    )
+    assert got.content.startswith(b"%PDF-")
+    words = " ".join(_pdf_text(got.content, tmp_path).split())
+    assert f"Postmortem: {incident.reference} {incident.title}" in words
+    assert "Severity SEV2" in words and f"Owner {admin.name}" in words
+    for spec in SECTIONS:
+        assert spec.title in words
+    assert "Żółć naïve café — Ελληνικά, кириллица ✓ and bold code" in words
+    assert "• first step • second step" in words and "502 errors: 1,204" in words
+    assert "quoted <script>alert(1)</script> text" in words
+    # The timeline table, its links as plain text in the cells.
+    assert "Time (UTC)" in words and "Data link" in words
+
+
+def test_a_restricted_incidents_pdf_is_hidden_from_others(
+    client: TestClient, db: Session, admin: User, responder: User
+) -> None:
+    hidden = service.start(db, incident_of(db, admin, "SEV3", restricted=True), by=admin)
+    db.commit()
+    as_rita = api_as(client, db, responder)
+    assert (
+        client.get(f"/api/v1/postmortems/{hidden.id}/export.pdf", headers=as_rita).status_code
+        == 404
+    )

@@ -32,6 +32,7 @@ class Status(enum.StrEnum):
 
 class Format(enum.StrEnum):
     md = "md"
+    pdf = "pdf"
 
 
 def _when(value: str | None, missing: str = "—") -> str:
@@ -129,10 +130,12 @@ def export(
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Export the postmortem as one document (Markdown), as the page's download does."""
+    """Export the postmortem as one document (Markdown or PDF), as the page's downloads do."""
     api = Api.from_login(url, token)
     content = api.download(f"/postmortems/{postmortem_id}/export.{format_.value}")
     if output is None:
+        if format_ is Format.pdf and sys.stdout.isatty():
+            fail("a PDF is not for the terminal: give -o FILE, or redirect the output")
         sys.stdout.buffer.write(content)
         sys.stdout.flush()
         return

@@ -16,7 +16,7 @@ from tocsin.catalog.schemas import Page, page
 from tocsin.db import utcnow
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries as incident_queries
-from tocsin.postmortems import export, policies, queries, service, suggestions
+from tocsin.postmortems import export, pdf, policies, queries, service, suggestions
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.schemas import (
     DiffOut,
@@ -135,6 +135,17 @@ def export_markdown(postmortem_id: PostmortemId, db: DbSession, user: CurrentUse
         "text/markdown; charset=utf-8",
         export.filename(postmortem, "md"),
     )
+
+
+@router.get(
+    "/postmortems/{postmortem_id}/export.pdf",
+    response_class=Response,
+    responses=_file_responses("application/pdf", {"type": "string", "format": "binary"}),
+)
+def export_pdf(postmortem_id: PostmortemId, db: DbSession, user: CurrentUser) -> Response:
+    """The postmortem as a PDF, with the same content as the Markdown export."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    return _download(pdf.to_pdf(postmortem), "application/pdf", export.filename(postmortem, "pdf"))
 
 
 @router.patch("/postmortems/{postmortem_id}", response_model=PostmortemOut)
