@@ -12,8 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 
-from tocsin.catalog.schemas import Page, page
+from tocsin.catalog.models import Service, Team
+from tocsin.catalog.schemas import Aware, Page, page
 from tocsin.db import utcnow
+from tocsin.definitions.models import IncidentType, Severity
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries as incident_queries
 from tocsin.postmortems import export, pdf, policies, queries, service, suggestions
@@ -41,30 +43,61 @@ from tocsin.postmortems.schemas import (
     suggestion_out,
     summary_out,
 )
-from tocsin.web.openapi import DESCRIPTIONS
+from tocsin.web.openapi import DESCRIPTIONS, errors
 
 router = APIRouter(prefix="/api/v1", tags=["postmortems"])
 
 PostmortemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+IdsOrNames = list[Annotated[str, Query(max_length=120)]]
 Ref = Annotated[str, Path(max_length=40, description="INC-42 or 42")]
 Key = Annotated[str, Path(max_length=64, description="A section's key, e.g. what_happened")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
 Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
 
 
-@router.get("/postmortems", response_model=Page[PostmortemSummary])
+def _names(description: str, alias: str | None = None) -> Any:
+    return Query(alias=alias, description=f"{description}: an id or a name (repeatable)")
+
+
+@router.get("/postmortems", response_model=Page[PostmortemSummary], responses=errors(404))
 def list_postmortems(
     db: DbSession,
     user: CurrentUser,
     status: Annotated[list[PostmortemStatusName], Query(description="Status (repeatable)")] = [],  # noqa: B006
     overdue: Annotated[bool, Query(description="Only those past their next deadline")] = False,
+    q: Annotated[
+        str, Query(max_length=200, description="Text in the incident's title or any section")
+    ] = "",
+    severity: Annotated[IdsOrNames, _names("The incident's severity")] = [],  # noqa: B006
+    service_: Annotated[IdsOrNames, _names("An affected service", "service")] = [],  # noqa: B006
+    team: Annotated[IdsOrNames, _names("The team owning an affected service")] = [],  # noqa: B006
+    type_: Annotated[IdsOrNames, _names("The incident's type", "type")] = [],  # noqa: B006
+    since: Annotated[Aware | None, Query(description="Incident started at or after")] = None,
+    until: Annotated[Aware | None, Query(description="Incident started before")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    """Postmortems: overdue ones first, then the next due, then the newest."""
+    """Postmortems matching every filter given: overdue ones first, then the next due, then
+    the newest."""
     now = utcnow()
+    flt = incident_queries.IncidentFilter(
+        severity_ids=incident_queries.ids_by_name(db, Severity, severity, "severity"),
+        service_ids=incident_queries.ids_by_name(db, Service, service_, "service"),
+        team_ids=incident_queries.ids_by_name(db, Team, team, "team"),
+        type_ids=incident_queries.ids_by_name(db, IncidentType, type_, "type"),
+        since=since,
+        until=until,
+    )
     rows, total = queries.list_postmortems(
-        db, viewer=user, now=now, statuses=status, overdue_only=overdue, limit=limit, offset=offset
+        db,
+        viewer=user,
+        now=now,
+        statuses=status,
+        overdue_only=overdue,
+        text=q,
+        incidents=flt,
+        limit=limit,
+        offset=offset,
     )
     return page([summary_out(p, now) for p in rows], total, limit, offset)
 
