@@ -63,6 +63,12 @@ def test_list_show_and_export_with_the_environments_server(
     assert [p["id"] for p in json.loads(overdue.stdout)["items"]] == [late.id]
     reviewing = runner.invoke(app, ["postmortem", "list", "--status", "in_review"], env=env)
     assert reviewing.exit_code == 0 and "0 of 0 postmortems" in reviewing.stdout
+    found = runner.invoke(
+        app, ["postmortem", "list", "-q", "FELL over", "--severity", "sev3", "--json"], env=env
+    )
+    assert [p["id"] for p in json.loads(found.stdout)["items"]] == [fresh.id]
+    nowhere = runner.invoke(app, ["postmortem", "list", "--service", "Nowhere"], env=env)
+    assert nowhere.exit_code == 1 and "service: nothing named 'Nowhere'" in nowhere.output
     bad = runner.invoke(app, ["postmortem", "list", "--status", "lost"], env=env)
     assert bad.exit_code == 2
 

@@ -51,6 +51,19 @@ def list_postmortems(
     overdue: Annotated[
         bool, typer.Option("--overdue", help="Only those past their next deadline")
     ] = False,
+    query: Annotated[
+        str | None, typer.Option("-q", "--query", help="Text in the title or any section")
+    ] = None,
+    severity: Annotated[list[str] | None, typer.Option(help="Severity (repeatable)")] = None,
+    service: Annotated[list[str] | None, typer.Option(help="Service (repeatable)")] = None,
+    team: Annotated[list[str] | None, typer.Option(help="Team (repeatable)")] = None,
+    type_: Annotated[list[str] | None, typer.Option("--type", help="Type (repeatable)")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Incident started at or after (ISO 8601 with offset)")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Incident started before (ISO 8601 with offset)")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -58,7 +71,17 @@ def list_postmortems(
 ) -> None:
     """List postmortems: overdue ones first, then the next due, then the newest."""
     api = Api.from_login(url, token)
-    params: dict[str, Any] = {"status": [s.value for s in status or []] or None, "limit": limit}
+    params: dict[str, Any] = {
+        "status": [s.value for s in status or []] or None,
+        "q": query,
+        "severity": severity or None,
+        "service": service or None,
+        "team": team or None,
+        "type": type_ or None,
+        "since": since,
+        "until": until,
+        "limit": limit,
+    }
     if overdue:
         params["overdue"] = "true"
     data = api.get("/postmortems", **params)
