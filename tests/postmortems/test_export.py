@@ -155,3 +155,19 @@ def test_a_restricted_incidents_pdf_is_hidden_from_others(
         client.get(f"/api/v1/postmortems/{hidden.id}/export.pdf", headers=as_rita).status_code
         == 404
     )
+
+
+def test_a_table_too_wide_for_the_page_prints_as_its_markdown(
+    api: TestClient, db: Session, admin: User, tmp_path: Path
+) -> None:
+    postmortem = service.start(db, incident_of(db, admin, "SEV3"), by=admin)
+    impact = postmortem.section("impact")
+    assert impact is not None
+    wide = "\n".join(["|" + "|".join(cells * 40) + "|" for cells in (["c"], ["-"], ["wide words"])])
+    service.save_section(db, postmortem, "impact", wide, impact.version, by=admin)
+    db.commit()
+    got = api.get(f"/api/v1/postmortems/{postmortem.id}/export.pdf")
+    assert got.status_code == 200, got.text
+    words = " ".join(_pdf_text(got.content, tmp_path).split())
+    assert "|wide words|wide words|" in words.replace(" |", "|").replace("| ", "|")
+    assert "What went well" in words  # the sections after it are there

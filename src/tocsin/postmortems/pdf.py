@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fpdf import FPDF
-from fpdf.fonts import TextStyle
+from fpdf import FPDF, FPDFException
+from fpdf.fonts import TextStyle, TTFFont
 
 from tocsin.postmortems import export
 from tocsin.postmortems.models import Postmortem
@@ -41,8 +41,24 @@ def _document() -> FPDF:
     return pdf
 
 
+class _SectionTooWide(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
 def to_pdf(postmortem: Postmortem) -> bytes:
-    """The whole postmortem as a PDF: title, the header's facts, then every section."""
+    """The whole postmortem as a PDF: title, the header's facts, then every section. A
+    section fpdf2 cannot lay out (a table too wide for the page) is printed as its Markdown
+    text instead, so every postmortem exports."""
+    as_text: set[str] = set()
+    while True:
+        try:
+            return _typeset(postmortem, as_text)
+        except _SectionTooWide as failed:
+            as_text.add(failed.key)
+
+
+def _typeset(postmortem: Postmortem, as_text: set[str]) -> bytes:
     pdf = _document()
     pdf.set_title(export.title(postmortem))
     pdf.set_creator("Tocsin")
@@ -63,6 +79,17 @@ def to_pdf(postmortem: Postmortem) -> bytes:
         pdf.multi_cell(width, 7, section.title, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font(_SANS, "", 10)
         body = section.body.strip() or export.EMPTY_SECTION
+        if section.key in as_text:
+            pdf.set_font(_MONO, "", 9)
+            pdf.multi_cell(width, 5, body, new_x="LMARGIN", new_y="NEXT")
+            continue
         html = _plain_cells(str(render_markdown(body, tables=True)))
-        pdf.write_html(html, font_family=_SANS, tag_styles={"code": code, "pre": code})
+        try:
+            pdf.write_html(html, font_family=_SANS, tag_styles={"code": code, "pre": code})
+        except FPDFException as exc:
+            # output() closes the font files; this document is abandoned, so close them here.
+            for font in pdf.fonts.values():
+                if isinstance(font, TTFFont):
+                    font.close()
+            raise _SectionTooWide(section.key) from exc
     return bytes(pdf.output())

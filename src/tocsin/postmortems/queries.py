@@ -77,7 +77,7 @@ def list_postmortems(
         query = query.where(Postmortem.status.in_(list(statuses)))
     if overdue_only:
         query = query.where(overdue)
-    if incidents is not None:
+    if incidents is not None and incidents != IncidentFilter():
         query = query.where(Postmortem.incident_id.in_(matching_ids(incidents, viewer)))
     if text.strip():
         query = query.where(_text_matches(text.strip().lower()))
