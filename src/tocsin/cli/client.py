@@ -112,7 +112,8 @@ class Api:
         server = resolve_server(url, token)
         return cls(server.url, server.token, token_from=server.token_from)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The server's answer; an error answer or no answer is one line and exit 1."""
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -126,9 +127,17 @@ class Api:
                 message += f" (the token from {self.token_from} was refused; check it, or run "
                 message += "tocsin login URL)"
             fail(message)
+        return response
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.send(method, path, **kwargs)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    def download(self, path: str) -> bytes:
+        """A file the server sends (an export), as bytes."""
+        return self.send("GET", path).content
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})

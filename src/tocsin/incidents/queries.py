@@ -110,6 +110,11 @@ def _filtered(flt: IncidentFilter, viewer: User) -> Select[Incident]:
     return query
 
 
+def matching_ids(flt: IncidentFilter, viewer: User) -> Select[tuple[int]]:
+    """The ids of the incidents `viewer` may see that match the filter, as a subquery."""
+    return _filtered(flt, viewer).with_only_columns(Incident.id)
+
+
 def search_incidents(
     session: Session, flt: IncidentFilter, *, viewer: User, limit: int = 50, offset: int = 0
 ) -> tuple[list[Incident], int]:

@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from tocsin.catalog.schemas import Page, page
+from tocsin.catalog.models import Service, Team
+from tocsin.catalog.schemas import Aware, Page, page
 from tocsin.db import utcnow
+from tocsin.definitions.models import IncidentType, Severity
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries as incident_queries
-from tocsin.postmortems import policies, queries, service, suggestions
+from tocsin.postmortems import export, pdf, policies, queries, service, suggestions
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.schemas import (
     DiffOut,
@@ -41,30 +43,61 @@ from tocsin.postmortems.schemas import (
     suggestion_out,
     summary_out,
 )
-from tocsin.web.openapi import DESCRIPTIONS
+from tocsin.web.openapi import DESCRIPTIONS, errors
 
 router = APIRouter(prefix="/api/v1", tags=["postmortems"])
 
 PostmortemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+IdsOrNames = list[Annotated[str, Query(max_length=120)]]
 Ref = Annotated[str, Path(max_length=40, description="INC-42 or 42")]
 Key = Annotated[str, Path(max_length=64, description="A section's key, e.g. what_happened")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")]
 Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
 
 
-@router.get("/postmortems", response_model=Page[PostmortemSummary])
+def _names(description: str, alias: str | None = None) -> Any:
+    return Query(alias=alias, description=f"{description}: an id or a name (repeatable)")
+
+
+@router.get("/postmortems", response_model=Page[PostmortemSummary], responses=errors(404))
 def list_postmortems(
     db: DbSession,
     user: CurrentUser,
     status: Annotated[list[PostmortemStatusName], Query(description="Status (repeatable)")] = [],  # noqa: B006
     overdue: Annotated[bool, Query(description="Only those past their next deadline")] = False,
+    q: Annotated[
+        str, Query(max_length=200, description="Text in the incident's title or any section")
+    ] = "",
+    severity: Annotated[IdsOrNames, _names("The incident's severity")] = [],  # noqa: B006
+    service_: Annotated[IdsOrNames, _names("An affected service", "service")] = [],  # noqa: B006
+    team: Annotated[IdsOrNames, _names("The team owning an affected service")] = [],  # noqa: B006
+    type_: Annotated[IdsOrNames, _names("The incident's type", "type")] = [],  # noqa: B006
+    since: Annotated[Aware | None, Query(description="Incident started at or after")] = None,
+    until: Annotated[Aware | None, Query(description="Incident started before")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    """Postmortems: overdue ones first, then the next due, then the newest."""
+    """Postmortems matching every filter given: overdue ones first, then the next due, then
+    the newest."""
     now = utcnow()
+    flt = incident_queries.IncidentFilter(
+        severity_ids=incident_queries.ids_by_name(db, Severity, severity, "severity"),
+        service_ids=incident_queries.ids_by_name(db, Service, service_, "service"),
+        team_ids=incident_queries.ids_by_name(db, Team, team, "team"),
+        type_ids=incident_queries.ids_by_name(db, IncidentType, type_, "type"),
+        since=since,
+        until=until,
+    )
     rows, total = queries.list_postmortems(
-        db, viewer=user, now=now, statuses=status, overdue_only=overdue, limit=limit, offset=offset
+        db,
+        viewer=user,
+        now=now,
+        statuses=status,
+        overdue_only=overdue,
+        text=q,
+        incidents=flt,
+        limit=limit,
+        offset=offset,
     )
     return page([summary_out(p, now) for p in rows], total, limit, offset)
 
@@ -97,6 +130,55 @@ def of_incident(ref: Ref, db: DbSession, user: CurrentUser) -> PostmortemOut:
 @router.get("/postmortems/{postmortem_id}", response_model=PostmortemOut)
 def get_postmortem(postmortem_id: PostmortemId, db: DbSession, user: CurrentUser) -> PostmortemOut:
     return postmortem_out(queries.get_postmortem(db, postmortem_id, viewer=user), utcnow())
+
+
+def _download(body: bytes, media_type: str, name: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _file_responses(media_type: str, schema: dict[str, str]) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": "The postmortem as one file to download",
+            "content": {media_type: {"schema": schema}},
+            "headers": {
+                "Content-Disposition": {
+                    "description": 'attachment; filename="postmortem-INC-42.…"',
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }
+
+
+@router.get(
+    "/postmortems/{postmortem_id}/export.md",
+    response_class=Response,
+    responses=_file_responses("text/markdown", {"type": "string"}),
+)
+def export_markdown(postmortem_id: PostmortemId, db: DbSession, user: CurrentUser) -> Response:
+    """The postmortem as one Markdown document: the header's facts and every section."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    return _download(
+        export.to_markdown(postmortem).encode(),
+        "text/markdown; charset=utf-8",
+        export.filename(postmortem, "md"),
+    )
+
+
+@router.get(
+    "/postmortems/{postmortem_id}/export.pdf",
+    response_class=Response,
+    responses=_file_responses("application/pdf", {"type": "string", "format": "binary"}),
+)
+def export_pdf(postmortem_id: PostmortemId, db: DbSession, user: CurrentUser) -> Response:
+    """The postmortem as a PDF, with the same content as the Markdown export."""
+    postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    return _download(pdf.to_pdf(postmortem), "application/pdf", export.filename(postmortem, "pdf"))
 
 
 @router.patch("/postmortems/{postmortem_id}", response_model=PostmortemOut)

@@ -3,19 +3,27 @@ exists only for the people who may see the incident (`incidents.access`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import User
 from tocsin.errors import NotFound
 from tocsin.incidents.access import can_see, visible_filter
 from tocsin.incidents.models import Incident
-from tocsin.postmortems.models import Postmortem, PostmortemRevision, PostmortemStatus
+from tocsin.incidents.queries import IncidentFilter, matching_ids
+from tocsin.postmortems.models import (
+    Postmortem,
+    PostmortemRevision,
+    PostmortemSection,
+    PostmortemStatus,
+)
 
 _DRAFT = PostmortemStatus.draft.value
+_REFERENCE = re.compile(r"(?:inc-?)?([0-9]{1,9})")  # not \d, which takes "٤٢"
 _IN_REVIEW = PostmortemStatus.in_review.value
 
 
@@ -52,11 +60,15 @@ def list_postmortems(
     now: datetime,
     statuses: Sequence[str] = (),
     overdue_only: bool = False,
+    text: str = "",
+    incidents: IncidentFilter | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Postmortem], int]:
     """One page of the postmortems `viewer` may see: overdue ones first (longest overdue
-    first), then the next due, then the newest."""
+    first), then the next due, then the newest. `text` matches the incident's reference or
+    title or any section's text, in any case; `incidents` keeps those whose incident matches
+    it (severity, type, services, teams, started between `since` and `until`)."""
     due = _due_column()
     overdue = and_(due.is_not(None), due < now)
     query = select(Postmortem).join(Incident, Incident.id == Postmortem.incident_id)
@@ -65,6 +77,10 @@ def list_postmortems(
         query = query.where(Postmortem.status.in_(list(statuses)))
     if overdue_only:
         query = query.where(overdue)
+    if incidents is not None and incidents != IncidentFilter():
+        query = query.where(Postmortem.incident_id.in_(matching_ids(incidents, viewer)))
+    if text.strip():
+        query = query.where(_text_matches(text.strip().lower()))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     ordered = query.order_by(
         case((overdue, 0), else_=1),
@@ -75,6 +91,22 @@ def list_postmortems(
     )
     rows = list(session.scalars(ordered.limit(limit).offset(offset)).unique())
     return rows, int(total)
+
+
+def _text_matches(needle: str) -> ColumnElement[bool]:
+    """A case-insensitive substring match (LIKE, `%` and `_` escaped) on the incident's
+    title and reference and on the sections' text: the same on SQLite and PostgreSQL."""
+    in_sections = select(PostmortemSection.postmortem_id).where(
+        func.lower(PostmortemSection.body).contains(needle, autoescape=True)
+    )
+    conditions = [
+        func.lower(Incident.title).contains(needle, autoescape=True),
+        Postmortem.id.in_(in_sections),
+    ]
+    reference = _REFERENCE.fullmatch(needle)
+    if reference:
+        conditions.append(Incident.number == int(reference[1]))
+    return or_(*conditions)
 
 
 def get_postmortem(session: Session, postmortem_id: int, *, viewer: User) -> Postmortem:

@@ -4,7 +4,9 @@ the incident page's Postmortem card (wired in `tocsin.wiring.build_cards`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -12,10 +14,11 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.catalog.models import User
+from tocsin.catalog.models import Service, Team, User
 from tocsin.db import utcnow
+from tocsin.definitions import service as defs
 from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
-from tocsin.errors import DomainError
+from tocsin.errors import DomainError, ValidationFailed
 from tocsin.incidents import queries as incident_queries
 from tocsin.incidents.models import Incident
 from tocsin.postmortems import compare, queries, service, suggestions
@@ -23,6 +26,7 @@ from tocsin.postmortems.blameless import Suggestion
 from tocsin.postmortems.models import Postmortem, PostmortemStatus
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.template import SPECS
+from tocsin.validation import digits
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, local_datetime, optional_int, redirect, text
 from tocsin.web.markdown import render_markdown
@@ -37,21 +41,50 @@ def _url(postmortem: Postmortem) -> str:
     return f"/postmortems/{postmortem.id}"
 
 
+def _day(value: str, tz: str, *, end: bool = False) -> datetime | None:
+    """A date picked in the viewer's time zone, as the start (or end) of that day."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationFailed(f"{value!r} is not a date") from exc
+    return datetime.combine(day, time.max if end else time.min, tzinfo=ZoneInfo(tz))
+
+
 @router.get("/postmortems")
-def postmortem_list(
-    request: Request, db: DbSession, user: CurrentUser, show: str = "open"
-) -> Response:
+def postmortem_list(request: Request, db: DbSession, user: CurrentUser) -> Response:
+    params = request.query_params
+    show = params.get("show", "open")
     show = show if show in FILTERS else "open"
     statuses = ["draft", "in_review"] if show == "open" else []
+
+    def ids(name: str) -> list[int]:
+        return [number for v in params.getlist(name) if (number := digits(v)) is not None]
+
     now = utcnow()
-    rows, total = queries.list_postmortems(
-        db,
-        viewer=user,
-        now=now,
-        statuses=statuses,
-        overdue_only=show == "overdue",
-        limit=PAGE_SIZE,
-    )
+    error = None
+    try:
+        flt = incident_queries.IncidentFilter(
+            severity_ids=ids("severity"),
+            service_ids=ids("service"),
+            team_ids=ids("team"),
+            type_ids=ids("type"),
+            since=_day(params.get("since", ""), user.timezone),
+            until=_day(params.get("until", ""), user.timezone, end=True),
+        )
+        rows, total = queries.list_postmortems(
+            db,
+            viewer=user,
+            now=now,
+            statuses=statuses,
+            overdue_only=show == "overdue",
+            text=params.get("q", "")[:200],
+            incidents=flt,
+            limit=PAGE_SIZE,
+        )
+    except ValidationFailed as exc:
+        rows, total, error = [], 0, exc.message
     return render(
         request,
         "postmortems/list.html",
@@ -60,7 +93,14 @@ def postmortem_list(
             "postmortems": [(p, queries.due_at(p), queries.is_overdue(p, now)) for p in rows],
             "total": total,
             "show": show,
+            "params": params,
+            "error": error,
+            "severities": defs.severities(db),
+            "types": defs.incident_types(db),
+            "services": db.scalars(select(Service).order_by(Service.name)).all(),
+            "teams": db.scalars(select(Team).order_by(Team.name)).all(),
         },
+        422 if error else 200,
     )
 
 
