@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -28,6 +26,7 @@ from tocsin.web.forms import (
     checkbox,
     int_list,
     local_datetime,
+    local_day,
     optional_date,
     optional_int,
     redirect,
@@ -66,17 +65,6 @@ def _custom_values(db: DbSession, itype: IncidentType | None, form: FormData) ->
     return out
 
 
-def _day(value: str, tz: str, end: bool = False) -> datetime | None:
-    if not value:
-        return None
-    try:
-        day = datetime.fromisoformat(value).date()
-    except ValueError as exc:
-        raise ValidationFailed(f"{value!r} is not a date") from exc
-    moment = datetime.combine(day, time.max if end else time.min, tzinfo=ZoneInfo(tz))
-    return moment
-
-
 @router.get("/")
 def home(user: CurrentUser) -> Response:
     return RedirectResponse("/incidents", status_code=303)
@@ -99,8 +87,8 @@ def incident_list(request: Request, db: DbSession, user: CurrentUser) -> Respons
             team_ids=ids("team"),
             type_ids=ids("type"),
             text=params.get("q", "")[:200],
-            since=_day(params.get("since", ""), user.timezone),
-            until=_day(params.get("until", ""), user.timezone, end=True),
+            since=local_day(params.get("since", ""), user.timezone),
+            until=local_day(params.get("until", ""), user.timezone, end=True),
             open_only=params.get("open") == "on",
             include_drills=params.get("drills", "on") == "on" or "drills" not in params,
         )

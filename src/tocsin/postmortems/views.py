@@ -4,9 +4,7 @@ the incident page's Postmortem card (wired in `tocsin.wiring.build_cards`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -28,7 +26,7 @@ from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.template import SPECS
 from tocsin.validation import digits
 from tocsin.web.actions import perform
-from tocsin.web.forms import Form, local_datetime, optional_int, redirect, text
+from tocsin.web.forms import Form, local_datetime, local_day, optional_int, redirect, text
 from tocsin.web.markdown import render_markdown
 from tocsin.web.templating import render
 
@@ -39,17 +37,6 @@ FILTERS = ("open", "overdue", "all")
 
 def _url(postmortem: Postmortem) -> str:
     return f"/postmortems/{postmortem.id}"
-
-
-def _day(value: str, tz: str, *, end: bool = False) -> datetime | None:
-    """A date picked in the viewer's time zone, as the start (or end) of that day."""
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError as exc:
-        raise ValidationFailed(f"{value!r} is not a date") from exc
-    return datetime.combine(day, time.max if end else time.min, tzinfo=ZoneInfo(tz))
 
 
 @router.get("/postmortems")
@@ -70,8 +57,8 @@ def postmortem_list(request: Request, db: DbSession, user: CurrentUser) -> Respo
             service_ids=ids("service"),
             team_ids=ids("team"),
             type_ids=ids("type"),
-            since=_day(params.get("since", ""), user.timezone),
-            until=_day(params.get("until", ""), user.timezone, end=True),
+            since=local_day(params.get("since", ""), user.timezone),
+            until=local_day(params.get("until", ""), user.timezone, end=True),
         )
         rows, total = queries.list_postmortems(
             db,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -95,6 +95,21 @@ def local_datetime(form: FormData, name: str, tz: str) -> datetime | None:
     except Exception:
         zone = ZoneInfo("UTC")
     return naive.replace(tzinfo=zone)
+
+
+def local_day(value: str, tz: str, *, end: bool = False) -> datetime | None:
+    """A date picked in the viewer's time zone (a list filter's since/until), as the start
+    (or, with `end`, the end) of that day; None when empty."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        try:
+            day = datetime.fromisoformat(value).date()  # a date and time: its day
+        except ValueError as exc:
+            raise ValidationFailed(f"{value!r} is not a date") from exc
+    return datetime.combine(day, time.max if end else time.min, tzinfo=ZoneInfo(tz))
 
 
 def optional_date(form: FormData, name: str) -> date | None:
