@@ -83,7 +83,8 @@ def recurrence_card(db: Session, incident: Incident, request: Request) -> dict[s
     if user is None:
         return {"earlier": []}
     today = utcnow().date()
-    earlier = recurrence.earlier_like(db, incident, viewer=user)
+    ignored = recurrence.ignored_labels(request.app.state.settings.recurrence_ignored_labels)
+    earlier = recurrence.earlier_like(db, incident, viewer=user, ignored=ignored)
     return {
         "earlier": earlier,
         "lines": {
