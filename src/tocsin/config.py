@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     # "sun-thu" or "mon,tue,thu"; the zone as an IANA name.
     working_days: str = Field(default="mon-fri", pattern=WORKING_DAYS_PATTERN)
     org_timezone: str = "UTC"
+    # Recurrence memory: alert labels that do not tie an incident to earlier ones, however
+    # many share them, because nearly every alert has one (comma-separated names; see
+    # docs/followups.md). Every other label (alertname, instance, …) does.
+    recurrence_ignored_labels: str = (
+        "severity,priority,urgency,env,environment,stage,tier,cluster,region,zone,"
+        "availability_zone,datacenter,dc,namespace,team,owner,tenant,job,prometheus,"
+        "prometheus_replica,replica,receiver,monitor"
+    )
 
     @field_validator("org_timezone")
     @classmethod

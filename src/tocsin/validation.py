@@ -76,6 +76,14 @@ def aware(value: object, field: str) -> datetime | None:
     return value
 
 
+def past(value: object, field: str, now: datetime) -> datetime | None:
+    """An aware datetime no later than `now` (recording what already happened), or None."""
+    when = aware(value, field)
+    if when is not None and when > now:
+        raise ValidationFailed(f"{field} cannot be in the future", field=field)
+    return when
+
+
 def one_of(value: object, field: str, allowed: list[str] | tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise ValidationFailed(

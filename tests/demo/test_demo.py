@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import structlog
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -12,6 +14,7 @@ from tocsin.bootstrap import Container
 from tocsin.catalog.models import User
 from tocsin.cli.main import app
 from tocsin.config import Settings
+from tocsin.db import utcnow
 from tocsin.escalation.models import EscalationRun
 from tocsin.incidents import queries
 from tocsin.incidents.models import ActionItem, Incident, StatusUpdate, TimelineEntry
@@ -109,3 +112,33 @@ def test_the_demo_pages_only_what_is_triggered_and_runs_quietly_without_smtp(
         assert failed and {n.attempts for n in failed} == {1}
         assert all(n.detail.endswith(f": {EmailNotConfigured().reason}") for n in failed)
         assert all(n.detail.startswith("failed after 1 attempt: ") for n in failed)
+
+
+def test_the_demos_updates_and_follow_ups_sit_inside_their_incidents_timelines(
+    settings: Settings, container: Container
+) -> None:
+    """Updates are posted while their incident runs, not when the demo is seeded; follow-ups
+    are agreed after their incident (at its review meeting), some of them days overdue."""
+    made = runner.invoke(app, ["demo"], env={"TOCSIN_DATABASE_URL": settings.database_url})
+    assert made.exit_code == 0, made.output
+    with container.sessionmaker() as session:
+        now = utcnow()
+        pay = session.scalars(select(Incident).where(Incident.number == 2)).one()
+        assert pay.status == "resolved" and pay.started_at and pay.resolved_at
+        posted = session.scalars(
+            select(StatusUpdate).where(StatusUpdate.incident_id == pay.id)
+        ).all()
+        assert [u.phase for u in posted] == ["investigating", "identified", "resolved"]
+        assert all(pay.started_at < u.created_at <= pay.resolved_at for u in posted)
+        assert pay.resolved_at < now - timedelta(hours=12)
+        on_timeline = [e for e in queries.timeline(session, pay) if e.kind == "update_posted"]
+        assert [e.occurred_at for e in on_timeline] == [u.created_at for u in posted]
+
+        follow_ups = session.scalars(select(ActionItem).where(ActionItem.kind == "follow_up")).all()
+        today = now.date()
+        ages = {(today - item.created_at.date()).days for item in follow_ups}
+        assert max(ages) >= 4 and len(ages) >= 3  # not every one "0 d"
+        for item in follow_ups:
+            assert item.created_at >= item.incident.started_at  # type: ignore[operator]
+        overdue = [i.days_overdue(today) for i in follow_ups if i.is_overdue(today)]
+        assert overdue and all(1 <= days <= 14 for days in overdue)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
@@ -11,7 +12,9 @@ from sqlalchemy.orm import Session
 from tests.conftest import browser_login
 from tocsin.catalog.models import User
 from tocsin.definitions.models import Severity
+from tocsin.incidents import actions, queries
 from tocsin.incidents import service as incidents
+from tocsin.incidents.models import ActionItem
 
 STARTED = datetime(2026, 12, 6, 23, 30, tzinfo=UTC)
 
@@ -115,3 +118,114 @@ def test_the_incident_page_takes_and_shows_priority_and_tags(
     )
     assert "priority must be one of high, medium, low" in refused.text
     assert client.get(f"/incidents/{ref}").text.count("Another") == 0
+
+
+def _item(db: Session, admin: User, title: str = "Alert on replica lag") -> tuple[str, int]:
+    ref = _incident(db, admin, "SEV1")
+    incident = queries.get_incident(db, ref, viewer=admin)
+    item = actions.add_action_item(
+        db, incident, title=title, kind="follow_up", tags=["db"], by=admin
+    )
+    db.commit()
+    return ref, item.id
+
+
+def _stored(db: Session, item_id: int) -> tuple[str, list[str]]:
+    db.rollback()  # a new transaction sees what the requests committed
+    item = db.get(ActionItem, item_id)
+    assert item is not None
+    return item.priority, item.tags
+
+
+def test_priority_and_tags_are_edited_on_the_incident_page(
+    client: TestClient, db: Session, admin: User
+) -> None:
+    ref, item_id = _item(db, admin)
+    token = browser_login(client, admin.email)
+    page = client.get(f"/incidents/{ref}").text
+    assert f'action="/action-items/{item_id}"' in page
+    assert 'value="sev1, sev1_20261206, db"' in page  # the form holds the tags as they are
+    response = client.post(
+        f"/action-items/{item_id}",
+        data={
+            "csrf_token": token,
+            "back": f"/incidents/{ref}#action-items",
+            "priority": "low",
+            "tags": "db, Failover replica-lag",
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/incidents/{ref}#action-items"
+    assert _stored(db, item_id) == ("low", ["db", "failover", "replica-lag"])
+    page = client.get(f"/incidents/{ref}").text
+    assert "Action item saved." in page and "low priority" in page
+    assert ">replica-lag</a>" in page and ">sev1</a>" not in page  # the list replaced
+    # An emptied field clears the tags.
+    client.post(
+        f"/action-items/{item_id}", data={"csrf_token": token, "priority": "low", "tags": ""}
+    )
+    assert _stored(db, item_id) == ("low", [])
+
+
+def test_bad_priority_or_tags_on_the_page_are_shown_escaped_and_change_nothing(
+    client: TestClient, db: Session, admin: User
+) -> None:
+    ref, item_id = _item(db, admin)
+    before = _stored(db, item_id)
+    token = browser_login(client, admin.email)
+    for form, message in (
+        ({"tags": "<script>alert(1)</script>"}, "may hold only letters, digits"),
+        ({"tags": "x" * 41}, "is longer than 40 characters"),
+        ({"tags": " ".join(f"t{n}" for n in range(21))}, "at most 20 tags"),
+        ({"priority": "urgent"}, "priority must be one of high, medium, low"),
+    ):
+        page = client.post(
+            f"/action-items/{item_id}", data={"csrf_token": token, "priority": "high", **form}
+        ).text
+        assert message in html.unescape(page), form
+        assert "<script>alert(1)" not in page
+        assert 'class="flash flash-error"' in page
+        assert _stored(db, item_id) == before
+    # Without the CSRF token nothing is read, let alone written.
+    refused = client.post(f"/action-items/{item_id}", data={"priority": "low", "tags": "x"})
+    assert refused.status_code == 403
+    assert _stored(db, item_id) == before
+    # A `back` leading off the site is ignored.
+    for back in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        response = client.post(
+            f"/action-items/{item_id}",
+            data={"csrf_token": token, "back": back, "priority": "medium", "tags": "db"},
+            follow_redirects=False,
+        )
+        assert response.headers["location"] == f"/incidents/{ref}#action-items", back
+
+
+def test_priority_and_tags_are_edited_on_the_follow_up_list(
+    client: TestClient, db: Session, admin: User, viewer: User
+) -> None:
+    _, item_id = _item(db, admin, title="<b>Grow</b> the disk")
+    token = browser_login(client, admin.email)
+    here = "/follow-ups?tag=db&sort=age"
+    raw = client.get(here).text
+    assert "<b>Grow</b>" not in raw  # the title is escaped, in the list and in the form
+    assert 'name="back" value="/follow-ups?tag=db&amp;sort=age"' in raw
+    response = client.post(
+        f"/action-items/{item_id}",
+        data={"csrf_token": token, "back": here, "priority": "high", "tags": "db storage"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == here  # back to the same filtered list
+    assert _stored(db, item_id) == ("high", ["db", "storage"])
+    page = client.get(here).text
+    assert ">storage</a>" in page and 'value="db, storage"' in page
+    error = client.post(
+        f"/action-items/{item_id}",
+        data={"csrf_token": token, "back": here, "priority": "high", "tags": "a/b"},
+    )
+    assert error.url.path == "/follow-ups" and "tag “a/b” may hold only" in error.text
+
+    client.cookies.clear()
+    browser_login(client, viewer.email)
+    page = client.get("/follow-ups").text
+    assert "Grow" in page and f'action="/action-items/{item_id}"' not in page

@@ -166,6 +166,33 @@ def test_notes_can_be_backfilled_and_sort_by_occurrence(db: Session, admin: User
         service.add_note(db, incident, "   ", by=admin)
 
 
+def test_updates_and_action_items_can_be_recorded_when_they_happened(
+    db: Session, admin: User
+) -> None:
+    started = utcnow() - timedelta(hours=5)
+    incident = service.declare(db, by=admin, title="x", started_at=started)
+    posted_at = started + timedelta(hours=1)
+    update = updates.post_update(
+        db, incident, phase="resolved", body="Fixed.", by=admin, occurred_at=posted_at
+    )
+    agreed = started + timedelta(hours=2)
+    item = actions.add_action_item(
+        db, incident, title="Add the alert", kind="follow_up", by=admin, occurred_at=agreed
+    )
+    assert update.created_at == posted_at and incident.resolved_at == posted_at
+    assert item.created_at == agreed
+    recorded = {e.kind: e.occurred_at for e in queries.timeline(db, incident)}
+    assert recorded["update_posted"] == recorded["status_changed"] == posted_at
+    assert recorded["action_item_added"] == agreed
+    tomorrow = utcnow() + timedelta(days=1)
+    with pytest.raises(ValidationFailed, match="occurred_at cannot be in the future"):
+        actions.add_action_item(db, incident, title="y", by=admin, occurred_at=tomorrow)
+    with pytest.raises(ValidationFailed, match="occurred_at cannot be in the future"):
+        updates.post_update(
+            db, incident, phase="resolved", body="z", by=admin, occurred_at=tomorrow
+        )
+
+
 def test_update_moves_status_and_template_fills_placeholders(db: Session, admin: User) -> None:
     web = catalog.create_service(db, name="Web shop")
     incident = service.declare(db, by=admin, title="Shop down", service_ids=[web.id])

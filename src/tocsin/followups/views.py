@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.catalog.models import Service, Team, User
+from tocsin.catalog.models import Service, Team, User, UserRole
 from tocsin.db import utcnow
 from tocsin.deps import CurrentUser, DbSession
 from tocsin.followups import queries, recurrence
@@ -68,6 +68,9 @@ def follow_ups_page(request: Request, db: DbSession, user: CurrentUser) -> Respo
             "sort": sort,
             "tag": tag or "",
             "overdue": overdue,
+            # Responders edit an item's priority and tags in place, and come back here.
+            "can_edit": user.role != UserRole.viewer.value,
+            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             "statuses": get_args(queries.StatusFilter),
             "teams": db.scalars(select(Team).order_by(Team.name)).all(),
             "services": db.scalars(select(Service).order_by(Service.name)).all(),
@@ -83,7 +86,8 @@ def recurrence_card(db: Session, incident: Incident, request: Request) -> dict[s
     if user is None:
         return {"earlier": []}
     today = utcnow().date()
-    earlier = recurrence.earlier_like(db, incident, viewer=user)
+    ignored = recurrence.ignored_labels(request.app.state.settings.recurrence_ignored_labels)
+    earlier = recurrence.earlier_like(db, incident, viewer=user, ignored=ignored)
     return {
         "earlier": earlier,
         "lines": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -111,8 +111,13 @@ def add_action_item(
     priority: str = ActionPriority.medium.value,
     tags: list[str] | None = None,
     by: User | None,
+    occurred_at: datetime | None = None,
 ) -> ActionItem:
-    """Add an item; an item of a SEV1 or SEV2 incident also gets its severity's tags."""
+    """Add an item; an item of a SEV1 or SEV2 incident also gets its severity's tags.
+    `occurred_at` (not in the future) records an item agreed earlier, as at a postmortem's
+    review meeting: its age counts from then."""
+    now = utcnow()
+    when = v.past(occurred_at, "occurred_at", now) or now
     title = v.text(title, "title", max_len=TITLE_MAX, required=True)
     given = _tags(tags or [])
     item = ActionItem(
@@ -125,7 +130,7 @@ def add_action_item(
         priority=_priority(priority),
         tags=_tags(severity_tags(incident) + given),
         status=ActionStatus.open.value,
-        created_at=utcnow(),
+        created_at=when,
     )
     session.add(item)
     session.flush()
@@ -138,6 +143,7 @@ def add_action_item(
         f"{actor_name(by)} added {label} “{title}”{owner}",
         by=by,
         new={"action_item_id": item.id},
+        occurred_at=when,
     )
     return item
 

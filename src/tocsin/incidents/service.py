@@ -699,9 +699,7 @@ def add_note(
 ) -> TimelineEntry:
     """A manual timeline note; occurred_at may be in the past to backfill what happened."""
     body = v.text(body, "body", max_len=TEXT_MAX, required=True)
-    when = v.aware(occurred_at, "occurred_at")
-    if when is not None and when > utcnow():
-        raise ValidationFailed("occurred_at cannot be in the future", field="occurred_at")
+    when = v.past(occurred_at, "occurred_at", utcnow())
     entry = record(
         session,
         incident,

@@ -123,10 +123,14 @@ def post_update(
     visibility: str = "internal",
     next_update_at: datetime | None = None,
     by: User | None,
+    occurred_at: datetime | None = None,
 ) -> StatusUpdate:
     """Post an update; the incident moves to the phase's status if it is not there already.
     Emits `UpdatePosted` (stakeholder communication reacts: internal updates go to the
-    stakeholders and internal channels, external ones to the external channels)."""
+    stakeholders and internal channels, external ones to the external channels).
+    `occurred_at` (not in the future) records an update given earlier by other means."""
+    now = utcnow()
+    when = v.past(occurred_at, "occurred_at", now) or now
     draft = check_update(
         incident,
         phase=phase,
@@ -137,7 +141,7 @@ def post_update(
     )
     phase, visibility, body = draft.phase, draft.visibility, draft.body
     next_update_at = draft.next_update_at
-    change_status(session, incident, phase, by=by)
+    change_status(session, incident, phase, by=by, occurred_at=when)
     update = StatusUpdate(
         incident_id=incident.id,
         phase=phase,
@@ -145,7 +149,7 @@ def post_update(
         visibility=visibility,
         next_update_at=next_update_at,
         author=by,
-        created_at=utcnow(),
+        created_at=when,
     )
     session.add(update)
     session.flush()
@@ -157,6 +161,7 @@ def post_update(
         by=by,
         body=body,
         new={"phase": phase, "visibility": visibility, "update_id": update.id},
+        occurred_at=when,
     )
     if next_update_at is not None:
         enqueue(

@@ -30,6 +30,7 @@ from tocsin.web.forms import (
     optional_date,
     optional_int,
     redirect,
+    safe_back,
     text,
     values,
 )
@@ -543,9 +544,7 @@ def _tag_list(value: str) -> list[str]:
 @router.post("/action-items/{item_id}")
 def update_action_item(item_id: int, db: DbSession, user: Responder, form: Form) -> Response:
     item = queries.get_action_item(db, item_id, viewer=user)
-    back = text(form, "back")
-    if not back.startswith("/") or back.startswith("//"):
-        back = _back(item.incident) + "#action-items"
+    back = safe_back(text(form, "back"), _back(item.incident) + "#action-items")
 
     def apply() -> None:
         changes: dict[str, Any] = {
@@ -557,7 +556,7 @@ def update_action_item(item_id: int, db: DbSession, user: Responder, form: Form)
             changes["assignee_id"] = optional_int(form, "assignee_id")
         actions.update_action_item(db, item, changes, by=user)
 
-    return perform(db, back, apply)
+    return perform(db, back, apply, notice="Action item saved.")
 
 
 @router.get("/action-items")
