@@ -19,7 +19,6 @@ from tocsin.postmortems.models import (
     PostmortemSection,
 )
 from tocsin.postmortems.service import SECTION_MAX
-from tocsin.postmortems.template import SPECS
 from tocsin.web.markdown import render_markdown
 from tocsin.web.openapi import ErrorBody
 
@@ -65,7 +64,8 @@ class IncidentBrief(BaseModel):
 class SectionOut(BaseModel):
     key: str
     title: str
-    guidance: str
+    kind: str = Field(description="`markdown`, or the pre-filled part it started from")
+    guidance: str = Field(description="Markdown: what the section is for")
     body: str
     html: str = Field(description="The body as sanitized HTML")
     version: int
@@ -181,11 +181,11 @@ def _summary(postmortem: Postmortem, now: datetime) -> dict[str, object]:
 
 
 def section_out(section: PostmortemSection) -> SectionOut:
-    spec = SPECS.get(section.key)
     return SectionOut(
         key=section.key,
         title=section.title,
-        guidance=spec.guidance if spec else "",
+        kind=section.kind,
+        guidance=section.guidance,
         body=section.body,
         html=str(render_markdown(section.body, tables=True)),
         version=section.version,
