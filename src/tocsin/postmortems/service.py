@@ -88,9 +88,10 @@ def start(
     owner: User | None = None,
 ) -> Postmortem:
     """Start the incident's postmortem, pre-filled from its type's template (PagerDuty's
-    when the type has none); the existing one if it has one. The owner defaults to the incident commander, else whoever starts it. Deadlines
-    come from the severity's policy when it requires a postmortem and the incident is
-    resolved (from the time it was resolved)."""
+    when the type has none); the existing one if it has one. The owner defaults to the
+    incident commander, else whoever starts it. Deadlines come from the severity's policy
+    when it requires a postmortem and the incident is resolved (from the time it was
+    resolved)."""
     existing = for_incident(session, incident)
     if existing is not None:
         return existing
@@ -111,9 +112,7 @@ def start(
         postmortem.meeting_due_at = due.meeting_due_at
         postmortem.draft_due_at = due.draft_due_at
     # The type's template as it is now: the postmortem keeps these sections afterwards.
-    filled = template.fill(
-        session, incident, type_templates.specs_for(session, incident.type_id)
-    )
+    filled = template.fill(session, incident, type_templates.specs_for(session, incident.type_id))
     for position, (spec, body) in enumerate(filled):
         postmortem.sections.append(
             PostmortemSection(

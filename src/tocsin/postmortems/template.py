@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from tocsin.db import utcnow
 from tocsin.incidents.models import Incident, StatusUpdate, TimelineEntry
 
-
 # What a section starts with: its own text, or one of the pre-filled parts, with a label.
 KINDS: dict[str, str] = {
     "markdown": "Markdown (its default text)",
