@@ -67,24 +67,26 @@ def specs_for(session: Session, type_id: int | None) -> tuple[SectionSpec, ...]:
     return tuple(SectionSpec(**{f: s[f] for f in FIELDS}) for s in own.sections)
 
 
-def _text(raw: Any, where: str, *, max_len: int, required: bool = False) -> str:
+def _text(item: dict[str, Any], name: str, at: str, *, max_len: int, required: bool = False) -> str:
+    raw = item.get(name)
     if raw is None:
         raw = ""
     if not isinstance(raw, str):
-        raise ValidationFailed(f"{where} must be text", field=where)
+        raise ValidationFailed(f"{name} must be text", field=f"{at}.{name}")
     value = raw.strip()
     if required and not value:
-        raise ValidationFailed(f"{where} cannot be empty", field=where)
+        raise ValidationFailed(f"{name} cannot be empty", field=f"{at}.{name}")
     if len(value) > max_len:
         raise ValidationFailed(
-            f"{where} is {len(value):,} characters long; at most {max_len:,}", field=where
+            f"{name} is {len(value):,} characters long; at most {max_len:,}",
+            field=f"{at}.{name}",
         )
     return value
 
 
 def validate_sections(raw: Any) -> list[dict[str, str]]:
-    """The sections, checked and normalised; ValidationFailed names the first bad field
-    (`sections[2].key`)."""
+    """The sections, checked and normalised. ValidationFailed's `field` is the path of the
+    first bad one (`sections[2].key`, counted from 0); its message does not repeat it."""
     if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
         raise ValidationFailed("sections must be a list", field="sections")
     if not raw:
@@ -99,36 +101,33 @@ def validate_sections(raw: Any) -> list[dict[str, str]]:
     for index, item in enumerate(raw):
         at = f"sections[{index}]"
         if not isinstance(item, dict):
-            raise ValidationFailed(f"{at} must be a mapping", field=at)
+            raise ValidationFailed("a section must be a mapping", field=at)
         unknown = set(item) - set(FIELDS)
         if unknown:
             raise ValidationFailed(
-                f"{at}: unknown field(s): {', '.join(sorted(map(str, unknown)))}", field=at
+                f"unknown field(s): {', '.join(sorted(map(str, unknown)))}", field=at
             )
-        key = _text(item.get("key"), f"{at}.key", max_len=KEY_MAX, required=True)
+        key = _text(item, "key", at, max_len=KEY_MAX, required=True)
         if not KEY_PATTERN.fullmatch(key):
             raise ValidationFailed(
-                f"{at}.key {key!r}: lowercase letters, digits and _, starting with a letter",
+                f"key {key!r}: lowercase letters, digits and _, starting with a letter",
                 field=f"{at}.key",
             )
         if key in seen:
             raise ValidationFailed(
-                f"{at}.key: {key!r} is already the key of sections[{seen[key]}]",
-                field=f"{at}.key",
+                f"{key!r} is already the key of sections[{seen[key]}]", field=f"{at}.key"
             )
         seen[key] = index
         kind = item.get("kind") or "markdown"
         if not isinstance(kind, str) or kind not in KINDS:
-            raise ValidationFailed(
-                f"{at}.kind must be one of {', '.join(KINDS)}", field=f"{at}.kind"
-            )
+            raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", field=f"{at}.kind")
         out.append(
             {
                 "key": key,
-                "title": _text(item.get("title"), f"{at}.title", max_len=TITLE_MAX, required=True),
+                "title": _text(item, "title", at, max_len=TITLE_MAX, required=True),
                 "kind": kind,
-                "guidance": _text(item.get("guidance"), f"{at}.guidance", max_len=GUIDANCE_MAX),
-                "text": _text(item.get("text"), f"{at}.text", max_len=TEXT_MAX),
+                "guidance": _text(item, "guidance", at, max_len=GUIDANCE_MAX),
+                "text": _text(item, "text", at, max_len=TEXT_MAX),
             }
         )
     return out

@@ -28,13 +28,15 @@ _PAGERDUTY = (
     (
         "overview",
         "overview",
-        "A short sentence or two summarizing the contributing factors, the timeline and the impact.",
+        "A short sentence or two summarizing the contributing factors, the timeline and the "
+        "impact.",
     ),
     ("what_happened", "what_happened", "A short description of what happened."),
     (
         "contributing_factors",
         "markdown",
-        "Conditions that contributed to the issue, and actions that exacerbated it, with the intention of learning from them (never a person as a cause).",
+        "Conditions that contributed to the issue, and actions that exacerbated it, with the "
+        "intention of learning from them (never a person as a cause).",
     ),
     (
         "resolution",
@@ -50,7 +52,8 @@ _PAGERDUTY = (
     (
         "timeline",
         "timeline",
-        "When the contributing factor began, the page, the status page update, significant actions and when the incident ended, each with a link to what shows it.",
+        "When the contributing factor began, the page, the status page update, significant actions"
+        " and when the incident ended, each with a link to what shows it.",
     ),
     (
         "what_went_well",
@@ -65,7 +68,8 @@ _PAGERDUTY = (
     (
         "action_items",
         "action_items",
-        "Fixes that prevent the contributing factor, preparedness tasks, remaining postmortem steps and improvements to the response process.",
+        "Fixes that prevent the contributing factor, preparedness tasks, remaining postmortem "
+        "steps and improvements to the response process.",
     ),
     (
         "internal_email",
@@ -75,7 +79,8 @@ _PAGERDUTY = (
     (
         "external_message",
         "external_message",
-        "What customers are told: a summary, what happened, what we are doing about it, and a genuine apology.",
+        "What customers are told: a summary, what happened, what we are doing about it, and a "
+        "genuine apology.",
     ),
 )
 
