@@ -200,3 +200,12 @@ def test_only_admins_change_templates_and_unknown_types_are_404(
     assert client.delete(url, headers=headers).status_code == 403
     missing = "/api/v1/incident-types/999999/postmortem-template"
     assert client.get(missing, headers=headers).status_code == 404
+
+
+def test_deleting_a_type_deletes_its_template(db: Session, admin: User) -> None:
+    security = _security(db)
+    type_templates.set_template(db, security.id, SECURITY_TEMPLATE, by=admin)
+    db.commit()
+    defs.delete_incident_type(db, security.id)
+    db.commit()
+    assert type_templates.all_templates(db) == []
