@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tocsin.catalog.models import User
 from tocsin.configfile.alerting import NewKey
 from tocsin.definitions.models import IncidentType, Severity
 from tocsin.errors import ValidationFailed
@@ -113,7 +112,6 @@ def _changes(before: list[Doc], after: list[Doc]) -> list[str]:
 
 def reconcile_template(session: Session, name: str, doc: Doc, new_keys: list[NewKey]) -> list[str]:
     """Make the incident type's template the file's sections (validated as the API does)."""
-    del new_keys  # templates create no integration keys
     itype = session.scalar(
         select(IncidentType).where(func.lower(IncidentType.name) == name.lower())
     )
@@ -124,8 +122,7 @@ def reconcile_template(session: Session, name: str, doc: Doc, new_keys: list[New
     if own is not None and own.sections == desired:
         return []
     before = list(own.sections) if own is not None else None
-    by: User | None = None  # a configuration file has no acting user
-    type_templates.set_template(session, itype.id, desired, by=by)
+    type_templates.set_template(session, itype.id, desired, by=None)
     if before is None:
         return [f"create postmortem template of {itype.name!r} ({len(desired)} sections)"]
     return [

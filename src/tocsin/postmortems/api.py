@@ -329,10 +329,8 @@ TEMPLATE = "/incident-types/{type_id}/postmortem-template"
 
 
 def _template(db: DbSession, type_id: int) -> PostmortemTemplateOut:
-    own = type_templates.template_of(db, type_id)
-    found = db.get(IncidentType, type_id)
-    assert found is not None  # template_of raised NotFound otherwise
-    return template_out(found.id, found.name, own)
+    itype = type_templates.incident_type(db, type_id)
+    return template_out(itype.id, itype.name, type_templates.template_of(db, type_id))
 
 
 @router.get(TEMPLATE, response_model=PostmortemTemplateOut)

@@ -40,7 +40,8 @@ def default_sections() -> list[dict[str, str]]:
     return [spec_doc(spec) for spec in SECTIONS]
 
 
-def _type(session: Session, type_id: int) -> IncidentType:
+def incident_type(session: Session, type_id: int) -> IncidentType:
+    """The incident type; NotFound otherwise."""
     found = session.get(IncidentType, type_id)
     if found is None:
         raise NotFound(f"no incident type with id {type_id}")
@@ -49,7 +50,7 @@ def _type(session: Session, type_id: int) -> IncidentType:
 
 def template_of(session: Session, type_id: int) -> PostmortemTemplate | None:
     """The incident type's own template (NotFound for an unknown type; None: it has none)."""
-    _type(session, type_id)
+    incident_type(session, type_id)
     return session.scalar(
         select(PostmortemTemplate).where(PostmortemTemplate.incident_type_id == type_id)
     )
@@ -138,11 +139,11 @@ def set_template(
 ) -> PostmortemTemplate:
     """Give the incident type its own template (replacing the one it had). Postmortems
     already started keep their sections."""
-    incident_type = _type(session, type_id)
+    itype = incident_type(session, type_id)
     checked = validate_sections(sections)
     own = template_of(session, type_id)
     if own is None:
-        own = PostmortemTemplate(incident_type_id=incident_type.id)
+        own = PostmortemTemplate(incident_type_id=itype.id)
         session.add(own)
     own.sections = checked
     own.updated_at = utcnow()
