@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from tests.alerts.conftest import downgraded
@@ -14,6 +14,9 @@ from tocsin.config import Settings
 from tocsin.db import Base, utcnow
 from tocsin.escalation.models import EscalationRun
 from tocsin.incidents import service as incidents
+from tocsin.postmortems import service as postmortems
+from tocsin.postmortems.models import PostmortemSection
+from tocsin.postmortems.template import SECTIONS
 
 
 def test_migrated_database_matches_the_models(container: Container) -> None:
@@ -49,3 +52,22 @@ def test_open_runs_paged_by_hand_after_an_acknowledgement_keep_waiting_for_their
     db.expire_all()
     assert db.get(EscalationRun, later.id).needs_own_acknowledgement is True  # type: ignore[union-attr]
     assert db.get(EscalationRun, early.id).needs_own_acknowledgement is False  # type: ignore[union-attr]
+
+
+def test_sections_of_postmortems_started_before_0029_get_pagerdutys_kind_and_guidance(
+    settings: Settings, container: Container, db: Session, admin: User
+) -> None:
+    """Migration 0029: the guidance is now read from the section; sections that existed
+    before it get what PagerDuty's template said, which is what they were made from."""
+    incident = incidents.declare(db, by=admin, title="Disk full")
+    postmortem = postmortems.start(db, incident, by=admin)
+    db.commit()
+    with downgraded(settings, container, "0027"):
+        pass
+    db.expire_all()
+    sections = db.scalars(
+        select(PostmortemSection).where(PostmortemSection.postmortem_id == postmortem.id)
+    ).all()
+    assert {(s.key, s.kind, s.guidance) for s in sections} == {
+        (spec.key, spec.kind, spec.guidance) for spec in SECTIONS
+    }

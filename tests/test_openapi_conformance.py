@@ -70,6 +70,7 @@ VALID_IS_NOT_ENOUGH = {
     "PUT /api/v1/services/{service_id}/paging": "support hours, for low urgency to wait for",
     "POST /api/v1/status-pages": "an accent colour dark enough to read on white",
     "PATCH /api/v1/status-pages/{page}": "an accent colour dark enough to read on white",
+    "PUT /api/v1/incident-types/{type_id}/postmortem-template": "each section's key, once",
     # The people it names must be active, which depends on the data, not the request.
     "POST /api/v1/incidents": "an active commander",
     "POST /api/v1/services/{service_id}/followers": "an active person",

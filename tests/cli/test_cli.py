@@ -250,6 +250,7 @@ def test_apply_prints_new_integration_keys_once(local_env: dict[str, str], conta
     dry = runner.invoke(app, ["apply", "-f", str(example), "--dry-run"], env=env)
     assert dry.exit_code == 0, dry.output
     assert "would create integration 'Prometheus' of 'Checkout'" in dry.output
+    assert "would create postmortem template of 'Payment failure' (4 sections)" in dry.output
     assert "shown once" not in dry.output
     applied = runner.invoke(app, ["apply", "-f", str(example)], env=env)
     assert applied.exit_code == 0, applied.output

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.configfile.comms import CommsChannelDoc, ServiceFollowersDoc
+from tocsin.configfile.postmortems import PostmortemPolicyDoc, PostmortemTemplateDoc
 
 
 class Item(BaseModel):
@@ -255,6 +256,8 @@ class Document(Item):
     roles: list[RoleDoc] = []
     templates: dict[str, str] = {}
     incident_types: list[IncidentTypeDoc] = []
+    postmortem_policies: list[PostmortemPolicyDoc] = []
+    postmortem_templates: list[PostmortemTemplateDoc] = []
     users: list[UserDoc] = []
     teams: list[TeamDoc] = []
     services: list[ServiceDoc] = []

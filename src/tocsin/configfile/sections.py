@@ -16,7 +16,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
-from tocsin.configfile import alerting, comms, escalation, schedules, statuspages
+from tocsin.configfile import alerting, comms, escalation, postmortems, schedules, statuspages
 from tocsin.configfile import notifications as notification_settings
 from tocsin.configfile.alerting import NewKey
 from tocsin.definitions import service as defs
@@ -265,6 +265,21 @@ SECTIONS: list[Section] = [
         _types,
         lambda s, d: defs.create_incident_type(s, _type_data(s, d)),
         lambda s, k, d: defs.update_incident_type(s, _type_id(s, k), _type_data(s, d)),
+    ),
+    Section(
+        "postmortem_policies",
+        "postmortem policy",
+        "severity",
+        postmortems.current_policies,
+        postmortems.create_policy,
+        postmortems.update_policy,
+    ),
+    Section(
+        "postmortem_templates",
+        "postmortem template",
+        "incident_type",
+        postmortems.current_templates,
+        reconcile=postmortems.reconcile_template,
     ),
     Section(
         "users",

@@ -18,7 +18,15 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentType, Severity
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries as incident_queries
-from tocsin.postmortems import export, pdf, policies, queries, service, suggestions
+from tocsin.postmortems import (
+    export,
+    pdf,
+    policies,
+    queries,
+    service,
+    suggestions,
+    type_templates,
+)
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.schemas import (
     DiffOut,
@@ -30,11 +38,13 @@ from tocsin.postmortems.schemas import (
     PostmortemStatusIn,
     PostmortemStatusName,
     PostmortemSummary,
+    PostmortemTemplateOut,
     RevisionList,
     SectionConflictOut,
     SectionIn,
     SectionOut,
     SuggestionList,
+    TemplateIn,
     diff_out,
     policy_out,
     postmortem_out,
@@ -42,6 +52,7 @@ from tocsin.postmortems.schemas import (
     section_out,
     suggestion_out,
     summary_out,
+    template_out,
 )
 from tocsin.web.openapi import DESCRIPTIONS, errors
 
@@ -309,3 +320,38 @@ def set_policy(severity_id: SeverityId, body: PolicyIn, db: DbSession, admin: Ad
     """Set a severity's policy (admins). Postmortems already started keep their deadlines."""
     policy = policies.set_policy(db, severity_id, body.model_dump())
     return policy_out(policy.severity, policy)
+
+
+# --- templates per incident type ----------------------------------------------------------
+
+TypeId = Annotated[int, Path(ge=1, le=2**31 - 1, description="An incident type's id")]
+TEMPLATE = "/incident-types/{type_id}/postmortem-template"
+
+
+def _template(db: DbSession, type_id: int) -> PostmortemTemplateOut:
+    itype = type_templates.incident_type(db, type_id)
+    return template_out(itype.id, itype.name, type_templates.template_of(db, type_id))
+
+
+@router.get(TEMPLATE, response_model=PostmortemTemplateOut)
+def get_template(type_id: TypeId, db: DbSession, user: CurrentUser) -> PostmortemTemplateOut:
+    """The sections a postmortem of this type starts with (PagerDuty's: `custom` false)."""
+    return _template(db, type_id)
+
+
+@router.put(TEMPLATE, response_model=PostmortemTemplateOut)
+def put_template(
+    type_id: TypeId, body: TemplateIn, db: DbSession, admin: Admin
+) -> PostmortemTemplateOut:
+    """Give the type its own template (admins), replacing the one it had; postmortems
+    already started keep their sections."""
+    sections = [s.model_dump() for s in body.sections]
+    type_templates.set_template(db, type_id, sections, by=admin)
+    return _template(db, type_id)
+
+
+@router.delete(TEMPLATE, response_model=PostmortemTemplateOut)
+def reset_template(type_id: TypeId, db: DbSession, admin: Admin) -> PostmortemTemplateOut:
+    """Back to PagerDuty's template (admins); answers it."""
+    type_templates.reset_template(db, type_id)
+    return _template(db, type_id)

@@ -1,4 +1,5 @@
-"""ORM models for postmortems, their sections, revisions and the policy per severity."""
+"""ORM models for postmortems, their sections, revisions, the policy per severity and the
+template per incident type."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tocsin.catalog.models import User
 from tocsin.db import Base, utcnow
-from tocsin.definitions.models import Severity
+from tocsin.definitions.models import IncidentType, Severity
 from tocsin.incidents.models import Incident
 
 
@@ -44,6 +45,28 @@ class PostmortemPolicy(Base):
     draft_hours_before: Mapped[int] = mapped_column(default=24)
 
     severity: Mapped[Severity] = relationship(lazy="joined")
+
+
+class PostmortemTemplate(Base):
+    """An incident type's own postmortem template (without one, PagerDuty's is used).
+
+    `sections` is the ordered list of `{key, title, kind, guidance, text}`, validated by
+    `type_templates.set_template`; it is replaced as a whole, never edited in place."""
+
+    __tablename__ = "postmortem_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_type_id: Mapped[int] = mapped_column(
+        ForeignKey("incident_types.id", ondelete="CASCADE"), unique=True
+    )
+    sections: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+
+    incident_type: Mapped[IncidentType] = relationship(lazy="joined")
+    updated_by: Mapped[User | None] = relationship()
 
 
 class Postmortem(Base):
@@ -93,6 +116,10 @@ class PostmortemSection(Base):
     key: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(120))
     position: Mapped[int] = mapped_column(default=0)
+    # As the template said when the postmortem started: a later change to the template does
+    # not reach postmortems already started.
+    kind: Mapped[str] = mapped_column(String(32), default="markdown", server_default="markdown")
+    guidance: Mapped[str] = mapped_column(Text, default="", server_default="")
     body: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,7 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from tocsin.catalog.schemas import Aware, Id, Strict, Timestamp, UserRef, omittable, user_ref
+from tocsin.catalog.schemas import (
+    NOT_BLANK,
+    Aware,
+    Id,
+    Strict,
+    Timestamp,
+    UserRef,
+    omittable,
+    user_ref,
+)
 from tocsin.definitions.models import Severity
 from tocsin.incidents.schemas import HTTP_URL
 from tocsin.postmortems import compare, queries
@@ -17,9 +26,17 @@ from tocsin.postmortems.models import (
     PostmortemPolicy,
     PostmortemRevision,
     PostmortemSection,
+    PostmortemTemplate,
 )
 from tocsin.postmortems.service import SECTION_MAX
-from tocsin.postmortems.template import SPECS
+from tocsin.postmortems.type_templates import (
+    GUIDANCE_MAX,
+    KEY_MAX,
+    MAX_SECTIONS,
+    TEXT_MAX,
+    TITLE_MAX,
+    default_sections,
+)
 from tocsin.web.markdown import render_markdown
 from tocsin.web.openapi import ErrorBody
 
@@ -65,7 +82,8 @@ class IncidentBrief(BaseModel):
 class SectionOut(BaseModel):
     key: str
     title: str
-    guidance: str
+    kind: str = Field(description="`markdown`, or the pre-filled part it started from")
+    guidance: str = Field(description="Markdown: what the section is for")
     body: str
     html: str = Field(description="The body as sanitized HTML")
     version: int
@@ -181,11 +199,11 @@ def _summary(postmortem: Postmortem, now: datetime) -> dict[str, object]:
 
 
 def section_out(section: PostmortemSection) -> SectionOut:
-    spec = SPECS.get(section.key)
     return SectionOut(
         key=section.key,
         title=section.title,
-        guidance=spec.guidance if spec else "",
+        kind=section.kind,
+        guidance=section.guidance,
         body=section.body,
         html=str(render_markdown(section.body, tables=True)),
         version=section.version,
@@ -265,4 +283,73 @@ def diff_out(key: str, old: PostmortemRevision, new: PostmortemRevision) -> Diff
         unified=compare.unified(
             old.body, new.body, f"{key} version {old.version}", f"{key} version {new.version}"
         ),
+    )
+
+
+# --- templates per incident type ----------------------------------------------------------
+
+# The kinds of `template.KINDS`: `markdown`, or the pre-filled part a section starts from.
+SectionKind = Literal[
+    "markdown",
+    "overview",
+    "what_happened",
+    "resolution",
+    "impact",
+    "responders",
+    "timeline",
+    "action_items",
+    "internal_email",
+    "external_message",
+]
+
+
+class TemplateSectionIn(Strict):
+    key: str = Field(
+        min_length=1,
+        max_length=KEY_MAX,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Unique in the template: lowercase letters, digits and _",
+    )
+    title: str = Field(max_length=TITLE_MAX, pattern=NOT_BLANK)
+    kind: SectionKind = Field(
+        default="markdown",
+        description="`markdown` starts with `text`; any other kind is pre-filled from the "
+        "incident (`text` when there is nothing to fill)",
+    )
+    guidance: str = Field(default="", max_length=GUIDANCE_MAX, description="Markdown")
+    text: str = Field(default="", max_length=TEXT_MAX, description="Markdown")
+
+
+class TemplateIn(Strict):
+    sections: list[TemplateSectionIn] = Field(
+        min_length=1, max_length=MAX_SECTIONS, description="In order; keys unique"
+    )
+
+
+class TemplateSectionOut(BaseModel):
+    key: str
+    title: str
+    kind: SectionKind
+    guidance: str
+    text: str
+
+
+class PostmortemTemplateOut(BaseModel):
+    incident_type_id: int
+    incident_type: str
+    custom: bool = Field(description="false: the type uses PagerDuty's template, the default")
+    sections: list[TemplateSectionOut]
+    updated_at: Timestamp | None
+
+
+def template_out(
+    type_id: int, type_name: str, own: PostmortemTemplate | None
+) -> PostmortemTemplateOut:
+    sections = own.sections if own is not None else default_sections()
+    return PostmortemTemplateOut(
+        incident_type_id=type_id,
+        incident_type=type_name,
+        custom=own is not None,
+        sections=[TemplateSectionOut.model_validate(s) for s in sections],
+        updated_at=own.updated_at if own is not None else None,
     )

@@ -21,7 +21,7 @@ from tocsin.errors import Conflict, InvalidTransition, NotFound, ValidationFaile
 from tocsin.incidents.events import IncidentStatusChanged
 from tocsin.incidents.models import Incident, Status
 from tocsin.incidents.timeline import actor_name, record
-from tocsin.postmortems import policies, reminders, template
+from tocsin.postmortems import policies, reminders, template, type_templates
 from tocsin.postmortems.events import (
     PostmortemOwnerChanged,
     PostmortemSectionSaved,
@@ -87,10 +87,11 @@ def start(
     calendar: WorkCalendar | None = None,
     owner: User | None = None,
 ) -> Postmortem:
-    """Start the incident's postmortem, pre-filled from the template; the existing one if it
-    has one. The owner defaults to the incident commander, else whoever starts it. Deadlines
-    come from the severity's policy when it requires a postmortem and the incident is
-    resolved (from the time it was resolved)."""
+    """Start the incident's postmortem, pre-filled from its type's template (PagerDuty's
+    when the type has none); the existing one if it has one. The owner defaults to the
+    incident commander, else whoever starts it. Deadlines come from the severity's policy
+    when it requires a postmortem and the incident is resolved (from the time it was
+    resolved)."""
     existing = for_incident(session, incident)
     if existing is not None:
         return existing
@@ -110,23 +111,29 @@ def start(
         due = policies.deadlines(policy, incident.resolved_at, calendar or WorkCalendar())
         postmortem.meeting_due_at = due.meeting_due_at
         postmortem.draft_due_at = due.draft_due_at
-    bodies = template.prefill(session, incident)
-    for position, spec in enumerate(template.SECTIONS):
-        body = bodies.get(spec.key, "")
+    # The type's template as it is now: the postmortem keeps these sections afterwards.
+    filled = template.fill(session, incident, type_templates.specs_for(session, incident.type_id))
+    for position, (spec, body) in enumerate(filled):
         postmortem.sections.append(
             PostmortemSection(
-                key=spec.key, title=spec.title, position=position, body=body, updated_at=now
+                key=spec.key,
+                title=spec.title,
+                kind=spec.kind,
+                guidance=spec.guidance,
+                position=position,
+                body=body,
+                updated_at=now,
             )
         )
     session.add(postmortem)
     session.flush()
-    for spec in template.SECTIONS:
+    for spec, body in filled:
         session.add(
             PostmortemRevision(
                 postmortem_id=postmortem.id,
                 section_key=spec.key,
                 version=1,
-                body=bodies.get(spec.key, ""),
+                body=body,
                 saved_by_id=None,
                 saved_at=now,
             )

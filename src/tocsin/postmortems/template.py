@@ -1,13 +1,17 @@
 """PagerDuty's postmortem template, and its sections pre-filled from what Tocsin knows.
 
-`prefill` reads the incident (its roles, timeline and status updates) and returns each
-section's Markdown in the template's order; the owner trims and completes it. Times are UTC,
-as in PagerDuty's template.
+A template is an ordered list of sections (`SectionSpec`). A section's `kind` says what it
+starts with: `markdown` is its own default `text`; every other kind is one of the built-in
+pre-filled parts (the impact table, the timeline table, the responders, the messaging ...).
+`SECTIONS` is PagerDuty's template, the default; an incident type may have its own
+(`type_templates.py`). `prefill` reads the incident (its roles, timeline and status updates)
+and `fill` gives each section of a template its Markdown; the owner trims and completes it.
+Times are UTC, as in PagerDuty's template.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,15 +21,32 @@ from sqlalchemy.orm import Session
 from tocsin.db import utcnow
 from tocsin.incidents.models import Incident, StatusUpdate, TimelineEntry
 
+# What a section starts with: its own text, or one of the pre-filled parts, with a label.
+KINDS: dict[str, str] = {
+    "markdown": "Markdown (its default text)",
+    "overview": "Overview (title, severity, services, span)",
+    "what_happened": "What happened (the incident's description)",
+    "resolution": "Resolution (the resolution summary)",
+    "impact": "Impact table",
+    "responders": "Responders (roles and who acted)",
+    "timeline": "Timeline table",
+    "action_items": "Action items (the incident's)",
+    "internal_email": "Messaging: the last internal update",
+    "external_message": "Messaging: the last external update",
+}
+
 
 @dataclass(frozen=True)
 class SectionSpec:
     key: str
     title: str
     guidance: str
+    kind: str = "markdown"
+    # A markdown section's starting text; a pre-filled one's when there is nothing to fill.
+    text: str = ""
 
 
-SECTIONS: tuple[SectionSpec, ...] = (
+_PAGERDUTY: tuple[SectionSpec, ...] = (
     SectionSpec(
         "overview",
         "Overview",
@@ -84,6 +105,10 @@ SECTIONS: tuple[SectionSpec, ...] = (
         "genuine apology.",
     ),
 )
+# PagerDuty's sections are pre-filled by the part of the same name, where there is one.
+SECTIONS: tuple[SectionSpec, ...] = tuple(
+    replace(spec, kind=spec.key if spec.key in KINDS else "markdown") for spec in _PAGERDUTY
+)
 SPECS = {spec.key: spec for spec in SECTIONS}
 
 # Timeline entries that make a row of the drafted timeline table, besides key events.
@@ -123,6 +148,14 @@ def prefill(session: Session, incident: Incident) -> dict[str, str]:
         "internal_email": _last_update(updates, "internal"),
         "external_message": _last_update(updates, "external"),
     }
+
+
+def fill(
+    session: Session, incident: Incident, specs: tuple[SectionSpec, ...]
+) -> list[tuple[SectionSpec, str]]:
+    """Each section of a template with its starting Markdown, in the template's order."""
+    parts = prefill(session, incident) if any(s.kind != "markdown" for s in specs) else {}
+    return [(spec, parts.get(spec.kind) or spec.text) for spec in specs]
 
 
 def _when(moment: datetime | None) -> str:

@@ -23,7 +23,6 @@ from tocsin.postmortems import compare, queries, service, suggestions
 from tocsin.postmortems.blameless import Suggestion
 from tocsin.postmortems.models import Postmortem, PostmortemStatus
 from tocsin.postmortems.policies import calendar_from
-from tocsin.postmortems.template import SPECS
 from tocsin.validation import digits
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, local_datetime, local_day, optional_int, redirect, text
@@ -128,7 +127,6 @@ def _page(
             "due_at": queries.due_at(postmortem),
             "overdue": queries.is_overdue(postmortem, now),
             "people": people,
-            "guidance": {key: spec.guidance for key, spec in SPECS.items()},
             "conflict": conflict,
             "preview": preview,
             "suggestions": by_section,
