@@ -48,6 +48,7 @@ from tocsin.notify import views as notify_views
 from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import Metrics
 from tocsin.postmortems import api as postmortems_api
+from tocsin.postmortems import policy_views as postmortem_policy_views
 from tocsin.postmortems import template_views as postmortem_template_views
 from tocsin.postmortems import views as postmortems_views
 from tocsin.schedules import api as schedules_api
@@ -114,6 +115,7 @@ def _routers() -> list[APIRouter]:
         incidents_views.router,
         postmortems_views.router,
         postmortem_template_views.router,
+        postmortem_policy_views.router,
         followups_views.router,
         incidents_live.router,
         alerts_views.router,
