@@ -48,6 +48,7 @@ from tocsin.notify import views as notify_views
 from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import Metrics
 from tocsin.postmortems import api as postmortems_api
+from tocsin.postmortems import review_api as postmortems_review_api
 from tocsin.postmortems import views as postmortems_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
@@ -104,6 +105,7 @@ def _routers() -> list[APIRouter]:
         alerts_api.router,
         incidents_api.router,
         postmortems_api.router,
+        postmortems_review_api.router,
         followups_api.router,
         escalation_api.router,
         schedules_api.router,
