@@ -49,6 +49,7 @@ from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import Metrics
 from tocsin.postmortems import api as postmortems_api
 from tocsin.postmortems import review_api as postmortems_review_api
+from tocsin.postmortems import review_views as postmortems_review_views
 from tocsin.postmortems import views as postmortems_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
@@ -114,6 +115,7 @@ def _routers() -> list[APIRouter]:
         definitions_views.router,
         incidents_views.router,
         postmortems_views.router,
+        postmortems_review_views.router,
         followups_views.router,
         incidents_live.router,
         alerts_views.router,

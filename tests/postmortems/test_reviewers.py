@@ -130,9 +130,11 @@ def test_verdicts_wait_for_in_review(api: TestClient, client: TestClient, db: Se
     early = client.post(f"/api/v1/postmortems/{pm}/approvals", json={"verdict": "approved"},
                         headers=api_as(client, db, rita))  # fmt: skip
     assert early.status_code == 409 and "in review" in early.json()["error"]["message"]
+    as_rita = api_as(client, db, rita)
+    api.post(f"/api/v1/postmortems/{pm}/status", json={"status": "in_review"})
     bare = client.post(f"/api/v1/postmortems/{pm}/approvals",
-                       json={"verdict": "changes_requested"}, headers=api_as(client, db, rita))  # fmt: skip
-    assert bare.status_code in (409, 422)
+                       json={"verdict": "changes_requested"}, headers=as_rita)  # fmt: skip
+    assert bare.status_code == 422 and "say which changes" in bare.text
 
 
 def _counts(db: Session) -> tuple[Any, ...]:

@@ -136,6 +136,8 @@ def add_reviewer(
 
 
 def _reviewer(session: Session, postmortem: Postmortem, user_id: int) -> PostmortemReviewer:
+    if not 0 < user_id < 2**31:
+        raise NotFound(f"user {user_id} does not review this postmortem")
     row = session.scalar(
         select(PostmortemReviewer).where(
             PostmortemReviewer.postmortem_id == postmortem.id,

@@ -23,6 +23,7 @@ from tocsin.postmortems import compare, queries, service, suggestions
 from tocsin.postmortems.blameless import Suggestion
 from tocsin.postmortems.models import Postmortem, PostmortemStatus
 from tocsin.postmortems.policies import calendar_from
+from tocsin.postmortems.review_views import review_context
 from tocsin.postmortems.template import SPECS
 from tocsin.validation import digits
 from tocsin.web.actions import perform
@@ -116,10 +117,12 @@ def _page(
         by_section.setdefault(suggestion.section_key, []).append(suggestion)
     people = db.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all()
     current = PostmortemStatus(postmortem.status)
+    viewer = getattr(request.state, "user", None)
     return render(
         request,
         "postmortems/detail.html",
         {
+            **review_context(db, postmortem, viewer.id if viewer is not None else 0),
             "section": "postmortems",
             "pm": postmortem,
             "incident": postmortem.incident,
@@ -157,7 +160,9 @@ def change_status(postmortem_id: int, db: DbSession, user: Responder, form: Form
     return perform(
         db,
         _url(postmortem),
-        lambda: service.change_status(db, postmortem, text(form, "status"), by=user),
+        lambda: service.change_status(
+            db, postmortem, text(form, "status"), by=user, override=text(form, "override")
+        ),
     )
 
 
