@@ -68,6 +68,7 @@ def test_changes_requested_block_reviewed_and_an_approval_allows_it(
     assert [m["To"] for m in smtp.messages] == ["Rita Reviewer <rita.r@example.com>"]
     assert "please review the postmortem" in smtp.messages[0]["Subject"]
     assert f"/postmortems/{pm}" in smtp.messages[0].get_content()
+    assert "because Ada Admin asked you to review it" in smtp.messages[0].get_content()
     again = api.post(f"/api/v1/postmortems/{pm}/reviewers", json={"user_id": rita.id})
     assert again.status_code == 409 and "already reviews" in again.json()["error"]["message"]
 

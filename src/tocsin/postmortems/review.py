@@ -119,13 +119,14 @@ def add_reviewer(
         field="postmortem_reviewer",
         new=person.name,
     )
-    who = "you were" if by is None or by.id != person.id else "you made yourself"
+    asked_by = "yourself" if by is not None and by.id == person.id else actor_name(by)
+    # Keyed by the reviewer row: someone removed and asked again is emailed again.
     mails.plan(
         session,
         postmortem,
         person,
         mails.REVIEW_REQUEST,
-        reason=f"{who} asked to review it" if who == "you were" else f"{who} a reviewer",
+        reason=f"{asked_by} asked you to review it",
         about=str(row.id),
     )
     emit(

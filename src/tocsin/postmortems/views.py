@@ -117,7 +117,7 @@ def _page(
         by_section.setdefault(suggestion.section_key, []).append(suggestion)
     people = db.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all()
     current = PostmortemStatus(postmortem.status)
-    viewer = getattr(request.state, "user", None)
+    viewer = getattr(request.state, "user", None)  # the signed-in user, as `render` reads it
     return render(
         request,
         "postmortems/detail.html",
