@@ -62,7 +62,7 @@ def test_sections_of_postmortems_started_before_0029_get_pagerdutys_kind_and_gui
     incident = incidents.declare(db, by=admin, title="Disk full")
     postmortem = postmortems.start(db, incident, by=admin)
     db.commit()
-    with downgraded(settings, container, "0027"):
+    with downgraded(settings, container, "0028"):
         pass
     db.expire_all()
     sections = db.scalars(

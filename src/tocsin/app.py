@@ -50,6 +50,8 @@ from tocsin.observability.metrics import Metrics
 from tocsin.postmortems import api as postmortems_api
 from tocsin.postmortems import policy_views as postmortem_policy_views
 from tocsin.postmortems import template_views as postmortem_template_views
+from tocsin.postmortems import review_api as postmortems_review_api
+from tocsin.postmortems import review_views as postmortems_review_views
 from tocsin.postmortems import views as postmortems_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
@@ -106,6 +108,7 @@ def _routers() -> list[APIRouter]:
         alerts_api.router,
         incidents_api.router,
         postmortems_api.router,
+        postmortems_review_api.router,
         followups_api.router,
         escalation_api.router,
         schedules_api.router,
@@ -116,6 +119,7 @@ def _routers() -> list[APIRouter]:
         postmortems_views.router,
         postmortem_template_views.router,
         postmortem_policy_views.router,
+        postmortems_review_views.router,
         followups_views.router,
         incidents_live.router,
         alerts_views.router,

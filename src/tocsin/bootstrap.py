@@ -37,6 +37,7 @@ from tocsin.notify.channels import build_channels
 from tocsin.notify.pages import job_handlers as notify_job_handlers
 from tocsin.notify.service import paged_for
 from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
+from tocsin.postmortems import mails as postmortem_mails
 from tocsin.postmortems import reminders as postmortem_reminders
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
@@ -134,6 +135,11 @@ def build_registry(settings: Settings) -> JobRegistry:
     reminder_handlers = postmortem_reminders.job_handlers(channels, settings)
     for name in (postmortem_reminders.TIMER_JOB, postmortem_reminders.SEND_JOB):
         registry.register(JobKind(name, reminder_handlers[name], max_attempts=3))
+    # Postmortem emails: review requests and publication news (postmortems/mails.py).
+    mail_handlers = postmortem_mails.job_handlers(channels, settings)
+    registry.register(
+        JobKind(postmortem_mails.SEND_JOB, mail_handlers[postmortem_mails.SEND_JOB], max_attempts=3)
+    )
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))
     # Status pages: renders, maintenance timers, the export hook (statuspages/jobs.py).

@@ -27,6 +27,7 @@ from tocsin.comms import checks as comms_checks
 from tocsin.comms import followers as comms_followers
 from tocsin.comms import panel as comms_panel
 from tocsin.comms import sending as comms_sending
+from tocsin.comms import stakeholders as comms_stakeholders
 from tocsin.config import Settings
 from tocsin.db import make_sessionmaker
 from tocsin.escalation import checks as escalation_checks
@@ -37,8 +38,10 @@ from tocsin.followups import views as followup_views
 from tocsin.incidents import events as incident_events
 from tocsin.incidents.models import Incident
 from tocsin.notify import shifts as shift_notices
+from tocsin.postmortems import publishing as postmortem_publishing
 from tocsin.postmortems import service as postmortems
 from tocsin.postmortems import views as postmortem_views
+from tocsin.postmortems.events import PostmortemPublished
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.workdays import WorkCalendar
 from tocsin.schedules.events import ScheduleChanged
@@ -85,7 +88,20 @@ def build_bus(settings: Settings | None = None) -> Bus:
     # A status page published an update, a component change or a maintenance reminder: its
     # subscribers are told.
     bus.subscribe(PageEvent, subscribers.on_page_event_published)
+    # A postmortem published: its incident's stakeholders (comms' knowledge) are emailed.
+    bus.subscribe(PostmortemPublished, _tell_stakeholders_of_postmortem)
     return bus
+
+
+def _tell_stakeholders_of_postmortem(session: Session, event: PostmortemPublished) -> None:
+    """Postmortems and comms do not know each other: comms says who the incident's
+    stakeholders are (those who may see it), postmortems emails them."""
+    incident = session.get(Incident, event.incident_id)
+    if incident is None:
+        return
+    allowed, _refused = comms_stakeholders.recipients(session, incident)
+    people = [(r.user, r.reason) for r in allowed]
+    postmortem_publishing.tell_stakeholders(session, event, people)
 
 
 def session_factory(engine: Engine, settings: Settings | None = None) -> sessionmaker[Session]:

@@ -40,7 +40,7 @@ def test_two_editors_of_one_section_meet_the_conflict(
         expect(page.locator("#section-resolution")).to_contain_text(
             "Rolled back the gateway deploy."
         )
-        page.locator("#section-what_happened summary").click()
+        page.locator("#section-what_happened summary", has_text="Edit").click()
 
     ada.get_by_label("Markdown").locator("visible=true").fill("A bad deploy of the gateway.")
     ada.get_by_role("button", name="Save What happened").click()

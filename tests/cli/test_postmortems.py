@@ -77,6 +77,8 @@ def test_list_show_and_export_with_the_environments_server(
     text = shown.stdout
     assert f"Postmortem {fresh.id}: {fresh.incident.reference}" in text
     assert "Severity: SEV3" in text and "Status: Draft" in text
+    assert "Review: no reviewers; no reviewer has approved it yet" in text
+    assert "Published: not yet" in text
     # Rendered, not raw: no asterisks around the bold word, bullets for the list.
     assert "The cache fell over." in text and "**cache**" not in text
     assert "• one" in text

@@ -136,7 +136,9 @@ def test_status_moves_and_the_ones_refused(db: Session, admin: User) -> None:
     service.change_status(db, postmortem, "in_review", by=admin)
     service.change_status(db, postmortem, "draft", by=admin)  # back for more work
     service.change_status(db, postmortem, "in_review", by=admin)
-    service.change_status(db, postmortem, PostmortemStatus.reviewed, by=admin)
+    with pytest.raises(InvalidTransition, match="no reviewer has approved it yet"):
+        service.change_status(db, postmortem, PostmortemStatus.reviewed, by=admin)
+    service.change_status(db, postmortem, PostmortemStatus.reviewed, by=admin, override="Held.")
     with pytest.raises(InvalidTransition):
         service.change_status(db, postmortem, "draft", by=admin)
     service.change_status(db, postmortem, "closed", by=admin)
@@ -151,7 +153,8 @@ def test_status_moves_and_the_ones_refused(db: Session, admin: User) -> None:
         "Ada Admin moved the postmortem from Draft to In review",
         "Ada Admin moved the postmortem from In review to Draft",
         "Ada Admin moved the postmortem from Draft to In review",
-        "Ada Admin moved the postmortem from In review to Reviewed",
+        "Ada Admin moved the postmortem from In review to Reviewed, overriding the review "
+        "(no reviewer has approved it yet): Held.",
         "Ada Admin moved the postmortem from Reviewed to Closed",
     ]
 

@@ -120,6 +120,7 @@ def show(
     if as_json:
         emit_json(pm)
         return
+    review = api.get(f"/postmortems/{postmortem_id}/reviewers")
     incident = pm["incident"]
     facts = [
         ("Severity", incident["severity"] or "—"),
@@ -129,6 +130,8 @@ def show(
         ("Meeting due", _when(pm["meeting_due_at"])),
         ("Meeting", _when(pm["meeting_at"], "not scheduled")),
         ("Recording", pm["recording_url"] or "—"),
+        ("Review", _review(review)),
+        ("Published", _when(pm["published_at"], "not yet")),
     ]
     console.print(
         f"[bold]Postmortem {pm['id']}: {incident['reference']}[/bold] {incident['title']}",
@@ -140,6 +143,17 @@ def show(
     for section in pm["sections"]:
         console.print(Rule(section["title"], align="left"))
         console.print(Markdown(section["body"].strip() or "_Not written yet._"))
+
+
+def _review(review: dict[str, Any]) -> str:
+    """The reviewers' verdicts in one line: "Rita (approved), Sam (changes requested)"."""
+    words = {"pending": "waiting", "approved": "approved", "changes_requested": "changes requested"}
+    people = ", ".join(
+        f"{r['user']['name']} ({words.get(r['verdict'], r['verdict'])})"
+        for r in review["reviewers"]
+    )
+    state = "ready to be marked Reviewed" if review["may_be_reviewed"] else review["blocker"]
+    return f"{people or 'no reviewers'}; {state}"
 
 
 @postmortem_app.command("export")

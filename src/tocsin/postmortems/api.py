@@ -210,9 +210,11 @@ def edit(
 def change_status(
     postmortem_id: PostmortemId, body: PostmortemStatusIn, db: DbSession, user: Responder
 ) -> PostmortemOut:
-    """Draft → in_review → reviewed → closed, and in_review back to draft; 409 otherwise."""
+    """Draft → in_review → reviewed → closed, and in_review back to draft; 409 otherwise.
+    Reviewed needs a reviewer's approval and no changes requested (409), unless an admin
+    gives `override`, a reason that goes on the timeline (403 for anyone else)."""
     postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
-    service.change_status(db, postmortem, body.status, by=user)
+    service.change_status(db, postmortem, body.status, by=user, override=body.override)
     return postmortem_out(postmortem, utcnow())
 
 

@@ -1,8 +1,9 @@
 """What happens to a postmortem, as domain events (`tocsin.bus`).
 
 Emitted by `postmortems.service` once the change is written and on the incident's timeline.
-Nothing reacts yet (reminders are queued by the service itself when deadlines are set);
-publishing will subscribe in `tocsin.wiring.build_bus`.
+Reminders and review requests are queued by the service itself; `PostmortemPublished` is
+answered in `tocsin.wiring.build_bus`, which emails the incident's stakeholders (a comms fact
+postmortems may not import).
 """
 
 from __future__ import annotations
@@ -50,4 +51,32 @@ class PostmortemSectionSaved(Event):
     incident_id: int
     key: str
     version: int
+    by_id: int | None
+
+
+@dataclass(frozen=True)
+class PostmortemReviewerAdded(Event):
+    postmortem_id: int
+    incident_id: int
+    reviewer_id: int
+    by_id: int | None
+
+
+@dataclass(frozen=True)
+class PostmortemReviewed(Event):
+    """A reviewer gave their verdict: `approved` or `changes_requested`."""
+
+    postmortem_id: int
+    incident_id: int
+    verdict: str
+    by_id: int
+
+
+@dataclass(frozen=True)
+class PostmortemPublished(Event):
+    """A reviewed postmortem was published: the composition root has its incident's
+    stakeholders emailed (`publishing.tell_stakeholders`)."""
+
+    postmortem_id: int
+    incident_id: int
     by_id: int | None

@@ -1,5 +1,5 @@
 """ORM models for postmortems, their sections, revisions, the policy per severity and the
-template per incident type."""
+template per incident type; their reviewers, comments, review meeting and emails."""
 
 from __future__ import annotations
 
@@ -91,6 +91,8 @@ class Postmortem(Base):
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+    # When it was published (who did it is on the incident's timeline).
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="joined")
@@ -196,3 +198,102 @@ class PostmortemDismissal(Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     dismissed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Verdict(enum.StrEnum):
+    pending = "pending"
+    approved = "approved"
+    changes_requested = "changes_requested"
+
+
+class PostmortemReviewer(Base):
+    """A person asked to review a postmortem, and their verdict (pending until they give
+    one; they may change it)."""
+
+    __tablename__ = "postmortem_reviewers"
+    __table_args__ = (UniqueConstraint("postmortem_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    postmortem_id: Mapped[int] = mapped_column(
+        ForeignKey("postmortems.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    verdict: Mapped[str] = mapped_column(String(24), default=Verdict.pending.value)
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    added_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
+
+
+class PostmortemComment(Base):
+    """A comment on one section of a postmortem (Markdown), resolvable."""
+
+    __tablename__ = "postmortem_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    postmortem_id: Mapped[int] = mapped_column(
+        ForeignKey("postmortems.id", ondelete="CASCADE"), index=True
+    )
+    section_key: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+
+    author: Mapped[User | None] = relationship(foreign_keys=[author_id], lazy="joined")
+    resolved_by: Mapped[User | None] = relationship(foreign_keys=[resolved_by_id])
+
+
+class PostmortemMeeting(Base):
+    """The review meeting as held: when, who attended, and its notes (Markdown)."""
+
+    __tablename__ = "postmortem_meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    postmortem_id: Mapped[int] = mapped_column(
+        ForeignKey("postmortems.id", ondelete="CASCADE"), unique=True
+    )
+    held_at: Mapped[datetime] = mapped_column()
+    attendee_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    recorded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PostmortemMail(Base):
+    """One email about a postmortem to one person, as a delivery record (notify/delivery.py):
+    a request to review it, or the news that it is published. `key` makes each happen once."""
+
+    __tablename__ = "postmortem_mails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    postmortem_id: Mapped[int] = mapped_column(
+        ForeignKey("postmortems.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    kind: Mapped[str] = mapped_column(String(24))  # "review_request" or "published"
+    reason: Mapped[str] = mapped_column(Text, default="")  # why they get it, in their words
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    attempts: Mapped[int] = mapped_column(default=0)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    postmortem: Mapped[Postmortem] = relationship()
+    user: Mapped[User | None] = relationship()

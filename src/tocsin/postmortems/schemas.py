@@ -28,7 +28,7 @@ from tocsin.postmortems.models import (
     PostmortemSection,
     PostmortemTemplate,
 )
-from tocsin.postmortems.service import SECTION_MAX
+from tocsin.postmortems.service import OVERRIDE_MAX, SECTION_MAX
 from tocsin.postmortems.type_templates import (
     GUIDANCE_MAX,
     KEY_MAX,
@@ -59,6 +59,12 @@ class PostmortemPatch(Strict):
 
 class PostmortemStatusIn(Strict):
     status: PostmortemStatusName
+    override: str = Field(
+        default="",
+        max_length=OVERRIDE_MAX,
+        description="Admins only: why the postmortem is marked reviewed without the reviewers' "
+        "approval (on the timeline)",
+    )
 
 
 class SectionIn(Strict):
@@ -103,6 +109,7 @@ class PostmortemSummary(BaseModel):
     meeting_at: Timestamp | None
     recording_url: str
     version: int
+    published_at: Timestamp | None = Field(description="When it was published; null if not")
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -193,6 +200,7 @@ def _summary(postmortem: Postmortem, now: datetime) -> dict[str, object]:
         "meeting_at": postmortem.meeting_at,
         "recording_url": postmortem.recording_url,
         "version": postmortem.version,
+        "published_at": postmortem.published_at,
         "created_at": postmortem.created_at,
         "updated_at": postmortem.updated_at,
     }

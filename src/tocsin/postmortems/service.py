@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from tocsin import validation as v
 from tocsin.bus import emit
-from tocsin.catalog.models import User
+from tocsin.catalog.models import User, UserRole
 from tocsin.db import utcnow
-from tocsin.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from tocsin.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from tocsin.incidents.events import IncidentStatusChanged
 from tocsin.incidents.models import Incident, Status
 from tocsin.incidents.timeline import actor_name, record
-from tocsin.postmortems import policies, reminders, template, type_templates
+from tocsin.postmortems import policies, reminders, review, template, type_templates
 from tocsin.postmortems.events import (
     PostmortemOwnerChanged,
     PostmortemSectionSaved,
@@ -39,6 +39,8 @@ from tocsin.postmortems.workdays import WorkCalendar
 
 # A section's Markdown, at most (a long timeline table fits several times over).
 SECTION_MAX = 100_000
+# An admin's reason for marking a postmortem Reviewed without the reviewers' approval.
+OVERRIDE_MAX = 2_000
 
 TRANSITIONS: dict[PostmortemStatus, frozenset[PostmortemStatus]] = {
     PostmortemStatus.draft: frozenset({PostmortemStatus.in_review}),
@@ -294,9 +296,16 @@ def schedule(
 
 
 def change_status(
-    session: Session, postmortem: Postmortem, to: PostmortemStatus | str, *, by: User | None
+    session: Session,
+    postmortem: Postmortem,
+    to: PostmortemStatus | str,
+    *,
+    by: User | None,
+    override: str = "",
 ) -> None:
-    """Draft → In review → Reviewed → Closed, and In review back to Draft (409 otherwise)."""
+    """Draft → In review → Reviewed → Closed, and In review back to Draft (409 otherwise).
+    Reviewed needs at least one reviewer's approval and no changes outstanding (409), unless
+    an admin overrides the review with a reason (`override`), which goes on the timeline."""
     try:
         target = PostmortemStatus(to)
     except ValueError as exc:
@@ -311,13 +320,27 @@ def change_status(
         raise InvalidTransition(
             f"the postmortem is {current.value} and cannot move to {target.value}{hint}"
         )
+    override = v.text(override, "override", max_len=OVERRIDE_MAX)
+    overridden = ""
+    if target == PostmortemStatus.reviewed:
+        why = review.blocker(session, postmortem)
+        if why is not None and not override:
+            raise InvalidTransition(
+                f"the postmortem cannot be marked Reviewed: {why} (an admin may override the "
+                "review with a reason)"
+            )
+        if why is not None:
+            if by is None or not by.can(UserRole.admin):
+                raise Forbidden("only admins may override the review")
+            overridden = f", overriding the review ({why}): {override}"
     postmortem.status = target.value
     _touch(postmortem)
     record(
         session,
         postmortem.incident,
         "postmortem",
-        f"{actor_name(by)} moved the postmortem from {LABELS[current]} to {LABELS[target]}",
+        f"{actor_name(by)} moved the postmortem from {LABELS[current]} to {LABELS[target]}"
+        f"{overridden}",
         by=by,
         field="postmortem_status",
         old=current.value,

@@ -23,6 +23,7 @@ from tocsin.postmortems import compare, queries, service, suggestions
 from tocsin.postmortems.blameless import Suggestion
 from tocsin.postmortems.models import Postmortem, PostmortemStatus
 from tocsin.postmortems.policies import calendar_from
+from tocsin.postmortems.review_views import review_context
 from tocsin.validation import digits
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, local_datetime, local_day, optional_int, redirect, text
@@ -115,10 +116,12 @@ def _page(
         by_section.setdefault(suggestion.section_key, []).append(suggestion)
     people = db.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all()
     current = PostmortemStatus(postmortem.status)
+    viewer = getattr(request.state, "user", None)  # the signed-in user, as `render` reads it
     return render(
         request,
         "postmortems/detail.html",
         {
+            **review_context(db, postmortem, viewer.id if viewer is not None else 0),
             "section": "postmortems",
             "pm": postmortem,
             "incident": postmortem.incident,
@@ -155,7 +158,9 @@ def change_status(postmortem_id: int, db: DbSession, user: Responder, form: Form
     return perform(
         db,
         _url(postmortem),
-        lambda: service.change_status(db, postmortem, text(form, "status"), by=user),
+        lambda: service.change_status(
+            db, postmortem, text(form, "status"), by=user, override=text(form, "override")
+        ),
     )
 
 

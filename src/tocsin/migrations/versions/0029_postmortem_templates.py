@@ -1,7 +1,7 @@
 """postmortem templates per incident type; sections keep their kind and guidance
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0028
 Create Date: 2026-12-07 05:30:00.000000
 
 A new, empty table of incident types' own templates, and two columns on postmortem sections
@@ -18,7 +18,7 @@ from alembic import op
 import tocsin.db
 
 revision: str = "0029"
-down_revision: str | None = "0027"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
