@@ -49,9 +49,9 @@ from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import Metrics
 from tocsin.postmortems import api as postmortems_api
 from tocsin.postmortems import policy_views as postmortem_policy_views
-from tocsin.postmortems import template_views as postmortem_template_views
 from tocsin.postmortems import review_api as postmortems_review_api
 from tocsin.postmortems import review_views as postmortems_review_views
+from tocsin.postmortems import template_views as postmortem_template_views
 from tocsin.postmortems import views as postmortems_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
