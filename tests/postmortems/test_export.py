@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import api_as, browser_login
 from tests.postmortems.conftest import incident_of
 from tocsin.catalog.models import User
-from tocsin.postmortems import service
+from tocsin.postmortems import publishing, review, service
 from tocsin.postmortems.template import SECTIONS
 
 
@@ -171,3 +171,45 @@ def test_a_table_too_wide_for_the_page_prints_as_its_markdown(
     words = " ".join(_pdf_text(got.content, tmp_path).split())
     assert "|wide words|wide words|" in words.replace(" |", "|").replace("| ", "|")
     assert "What went well" in words  # the sections after it are there
+
+
+def test_exports_record_the_review_the_meeting_and_the_publication(
+    api: TestClient, db: Session, admin: User, responder: User, tmp_path: Path
+) -> None:
+    postmortem = service.start(db, incident_of(db, admin, "SEV1"), by=admin)
+    service.change_status(db, postmortem, "in_review", by=admin)
+    review.add_reviewer(db, postmortem, responder.id, by=admin)
+    review.give_verdict(db, postmortem, "approved", "", by=responder)
+    review.record_meeting(
+        db,
+        postmortem,
+        datetime(2026, 3, 6, 10, 0, tzinfo=UTC),
+        [admin.id, responder.id],
+        "Agreed: **failover drill** every quarter.",
+        by=admin,
+    )
+    service.change_status(db, postmortem, "reviewed", by=admin)
+    publishing.publish(db, postmortem, by=admin)
+    db.commit()
+
+    text = api.get(f"/api/v1/postmortems/{postmortem.id}/export.md").text
+    assert f"- **Reviewers:** {responder.name} (approved)" in text
+    assert f"- **Meeting held:** 2026-03-06 10:00 UTC with {admin.name}, {responder.name}" in text
+    assert "- **Published:** " in text
+    assert text.endswith("## Review meeting notes\n\nAgreed: **failover drill** every quarter.\n")
+
+    got = api.get(f"/api/v1/postmortems/{postmortem.id}/export.pdf")
+    assert got.status_code == 200
+    words = " ".join(_pdf_text(got.content, tmp_path).split())
+    assert f"Reviewers {responder.name} (approved)" in words
+    assert "Review meeting notes Agreed: failover drill every quarter." in words
+
+
+def test_an_unreviewed_postmortem_exports_no_review_facts(
+    api: TestClient, db: Session, admin: User
+) -> None:
+    postmortem = service.start(db, incident_of(db, admin, "SEV2"), by=admin)
+    db.commit()
+    text = api.get(f"/api/v1/postmortems/{postmortem.id}/export.md").text
+    assert "Reviewers" not in text and "Meeting held" not in text and "Published" not in text
+    assert "Review meeting notes" not in text

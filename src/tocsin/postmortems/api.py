@@ -175,7 +175,7 @@ def export_markdown(postmortem_id: PostmortemId, db: DbSession, user: CurrentUse
     """The postmortem as one Markdown document: the header's facts and every section."""
     postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
     return _download(
-        export.to_markdown(postmortem).encode(),
+        export.to_markdown(postmortem, export.review_record(db, postmortem)).encode(),
         "text/markdown; charset=utf-8",
         export.filename(postmortem, "md"),
     )
@@ -189,7 +189,8 @@ def export_markdown(postmortem_id: PostmortemId, db: DbSession, user: CurrentUse
 def export_pdf(postmortem_id: PostmortemId, db: DbSession, user: CurrentUser) -> Response:
     """The postmortem as a PDF, with the same content as the Markdown export."""
     postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
-    return _download(pdf.to_pdf(postmortem), "application/pdf", export.filename(postmortem, "pdf"))
+    content = pdf.to_pdf(postmortem, export.review_record(db, postmortem))
+    return _download(content, "application/pdf", export.filename(postmortem, "pdf"))
 
 
 @router.patch("/postmortems/{postmortem_id}", response_model=PostmortemOut)

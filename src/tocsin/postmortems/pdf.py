@@ -46,19 +46,19 @@ class _SectionTooWide(Exception):
         self.key = key
 
 
-def to_pdf(postmortem: Postmortem) -> bytes:
+def to_pdf(postmortem: Postmortem, record: export.ReviewRecord | None = None) -> bytes:
     """The whole postmortem as a PDF: title, the header's facts, then every section. A
     section fpdf2 cannot lay out (a table too wide for the page) is printed as its Markdown
     text instead, so every postmortem exports."""
     as_text: set[str] = set()
     while True:
         try:
-            return _typeset(postmortem, as_text)
+            return _typeset(postmortem, record or export.ReviewRecord([], ""), as_text)
         except _SectionTooWide as failed:
             as_text.add(failed.key)
 
 
-def _typeset(postmortem: Postmortem, as_text: set[str]) -> bytes:
+def _typeset(postmortem: Postmortem, record: export.ReviewRecord, as_text: set[str]) -> bytes:
     pdf = _document()
     pdf.set_title(export.title(postmortem))
     pdf.set_creator("Tocsin")
@@ -67,19 +67,22 @@ def _typeset(postmortem: Postmortem, as_text: set[str]) -> bytes:
     pdf.set_font(_SANS, "B", 16)
     pdf.multi_cell(width, 8, export.title(postmortem), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
-    for label, value in export.facts(postmortem):
+    for label, value in export.facts(postmortem) + record.facts:
         pdf.set_font(_SANS, "B", 10)
         pdf.cell(30, 6, label)
         pdf.set_font(_SANS, "", 10)
         pdf.multi_cell(width - 30, 6, value, new_x="LMARGIN", new_y="NEXT")
     code = TextStyle(font_family=_MONO)
-    for section in postmortem.sections:
+    parts = [(s.key, s.title, s.body.strip() or export.EMPTY_SECTION) for s in postmortem.sections]
+    if record.meeting_notes:
+        # The key of no section (keys are lowercase identifiers), for `as_text`.
+        parts.append(("Meeting notes", export.MEETING_NOTES, record.meeting_notes))
+    for key, heading, body in parts:
         pdf.ln(4)
         pdf.set_font(_SANS, "B", 13)
-        pdf.multi_cell(width, 7, section.title, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, 7, heading, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font(_SANS, "", 10)
-        body = section.body.strip() or export.EMPTY_SECTION
-        if section.key in as_text:
+        if key in as_text:
             pdf.set_font(_MONO, "", 9)
             pdf.multi_cell(width, 5, body, new_x="LMARGIN", new_y="NEXT")
             continue
@@ -91,5 +94,5 @@ def _typeset(postmortem: Postmortem, as_text: set[str]) -> bytes:
             for font in pdf.fonts.values():
                 if isinstance(font, TTFFont):
                     font.close()
-            raise _SectionTooWide(section.key) from exc
+            raise _SectionTooWide(key) from exc
     return bytes(pdf.output())
