@@ -14,7 +14,7 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentType
-from tocsin.postmortems import service
+from tocsin.postmortems import publishing, service
 from tocsin.postmortems.models import Postmortem
 
 
@@ -103,3 +103,22 @@ def test_the_page_searches_too(client: TestClient, db: Session, admin: User) -> 
     assert f'/postmortems/{pms["search"].id}"' not in by_team.text
     bad = client.get("/postmortems", params={"since": "yesterday"})
     assert bad.status_code == 422 and "is not a date" in bad.text
+
+
+def test_the_library_filters_the_published_ones(
+    api: TestClient, client: TestClient, db: Session, admin: User
+) -> None:
+    pms = _library(db, admin)
+    published = pms["search"]
+    service.change_status(db, published, "in_review", by=admin)
+    service.change_status(db, published, "reviewed", by=admin, override="Reviewed in the meeting")
+    publishing.publish(db, published, by=admin)
+    db.commit()
+    assert _ids(api, published="true") == {published.id}
+    assert _ids(api, published="false") == {pms["checkout"].id, pms["hidden"].id}
+    browser_login(client, admin.email)
+    page = client.get("/postmortems", params={"show": "published"})
+    assert page.status_code == 200
+    assert f'/postmortems/{published.id}"' in page.text
+    assert f'/postmortems/{pms["checkout"].id}"' not in page.text
+    assert '<span class="badge ok">published</span>' in page.text

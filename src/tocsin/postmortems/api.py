@@ -76,6 +76,9 @@ def list_postmortems(
     user: CurrentUser,
     status: Annotated[list[PostmortemStatusName], Query(description="Status (repeatable)")] = [],  # noqa: B006
     overdue: Annotated[bool, Query(description="Only those past their next deadline")] = False,
+    published: Annotated[
+        bool | None, Query(description="Only the published ones (true) or the others (false)")
+    ] = None,
     q: Annotated[
         str, Query(max_length=200, description="Text in the incident's title or any section")
     ] = "",
@@ -105,6 +108,7 @@ def list_postmortems(
         now=now,
         statuses=status,
         overdue_only=overdue,
+        published=published,
         text=q,
         incidents=flt,
         limit=limit,

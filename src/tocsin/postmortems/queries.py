@@ -60,6 +60,7 @@ def list_postmortems(
     now: datetime,
     statuses: Sequence[str] = (),
     overdue_only: bool = False,
+    published: bool | None = None,
     text: str = "",
     incidents: IncidentFilter | None = None,
     limit: int = 50,
@@ -68,7 +69,8 @@ def list_postmortems(
     """One page of the postmortems `viewer` may see: overdue ones first (longest overdue
     first), then the next due, then the newest. `text` matches the incident's reference or
     title or any section's text, in any case; `incidents` keeps those whose incident matches
-    it (severity, type, services, teams, started between `since` and `until`)."""
+    it (severity, type, services, teams, started between `since` and `until`); `published`
+    keeps the published ones (True) or the others (False)."""
     due = _due_column()
     overdue = and_(due.is_not(None), due < now)
     query = select(Postmortem).join(Incident, Incident.id == Postmortem.incident_id)
@@ -77,6 +79,9 @@ def list_postmortems(
         query = query.where(Postmortem.status.in_(list(statuses)))
     if overdue_only:
         query = query.where(overdue)
+    if published is not None:
+        column = Postmortem.published_at
+        query = query.where(column.is_not(None) if published else column.is_(None))
     if incidents is not None and incidents != IncidentFilter():
         query = query.where(Postmortem.incident_id.in_(matching_ids(incidents, viewer)))
     if text.strip():

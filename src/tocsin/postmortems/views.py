@@ -32,7 +32,7 @@ from tocsin.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 100
-FILTERS = ("open", "overdue", "all")
+FILTERS = ("open", "overdue", "published", "all")
 
 
 def _url(postmortem: Postmortem) -> str:
@@ -66,6 +66,7 @@ def postmortem_list(request: Request, db: DbSession, user: CurrentUser) -> Respo
             now=now,
             statuses=statuses,
             overdue_only=show == "overdue",
+            published=True if show == "published" else None,
             text=params.get("q", "")[:200],
             incidents=flt,
             limit=PAGE_SIZE,
