@@ -40,6 +40,7 @@ from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
 from tocsin.postmortems import reminders as postmortem_reminders
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
+from tocsin.trackers import sync as tracker_sync
 from tocsin.wiring import session_factory
 
 
@@ -152,6 +153,11 @@ def build_registry(settings: Settings) -> JobRegistry:
         registry.register(kind)
     for periodic in followup_mail.periodic():
         registry.every(periodic)
+    # Issue trackers: creating or linking a follow-up's issue retries on its own
+    # (trackers/sync.py); the poll reads every linked issue's state.
+    for kind in tracker_sync.job_kinds(settings):
+        registry.register(kind)
+    registry.every(tracker_sync.periodic(settings))
     return registry
 
 
