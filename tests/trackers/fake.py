@@ -68,7 +68,7 @@ class Fake:
         self.issues[vendor][key]["closed"] = closed
 
 
-def _jira_issue(fake: Fake, key: str) -> dict[str, Any]:
+def jira_issue(fake: Fake, key: str) -> dict[str, Any]:
     issue = fake.issues["jira"][key]
     done = issue["closed"]
     number = 10000 + int(key.split("-")[1])
@@ -89,7 +89,7 @@ def _jira_issue(fake: Fake, key: str) -> dict[str, Any]:
     }
 
 
-def _github_issue(fake: Fake, number: str) -> dict[str, Any]:
+def github_issue(fake: Fake, number: str) -> dict[str, Any]:
     issue = fake.issues["github"][number]
     return {
         "id": 1000 + int(number),
@@ -102,7 +102,7 @@ def _github_issue(fake: Fake, number: str) -> dict[str, Any]:
     }
 
 
-def _gitlab_issue(fake: Fake, iid: str) -> dict[str, Any]:
+def gitlab_issue(fake: Fake, iid: str) -> dict[str, Any]:
     issue = fake.issues["gitlab"][iid]
     return {
         "id": 5000 + int(iid),
@@ -115,7 +115,7 @@ def _gitlab_issue(fake: Fake, iid: str) -> dict[str, Any]:
     }
 
 
-def _linear_issue(fake: Fake, identifier: str) -> dict[str, Any]:
+def linear_issue(fake: Fake, identifier: str) -> dict[str, Any]:
     issue = fake.issues["linear"][identifier]
     done = issue["closed"]
     return {
@@ -207,7 +207,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         found = re.fullmatch(r"/rest/api/3/issue/([A-Z0-9_]+-[0-9]+)", path)
         if method == "GET" and found and found.group(1) in fake.issues["jira"]:
-            self._send(200, _jira_issue(fake, found.group(1)))
+            self._send(200, jira_issue(fake, found.group(1)))
             return
         self._send(
             404,
@@ -246,9 +246,9 @@ class Handler(BaseHTTPRequestHandler):
             number = str(len(fake.issues["github"]) + 1)
             fake.add("github", number, body["title"])
             fake.issues["github"][number]["description"] = body.get("body", "")
-            self._send(201, _github_issue(fake, number))
+            self._send(201, github_issue(fake, number))
         elif method == "GET" and number in fake.issues["github"]:
-            self._send(200, _github_issue(fake, number))
+            self._send(200, github_issue(fake, number))
         else:
             self._send(
                 404,
@@ -274,9 +274,9 @@ class Handler(BaseHTTPRequestHandler):
             iid = str(len(fake.issues["gitlab"]) + 1)
             fake.add("gitlab", iid, body["title"])
             fake.issues["gitlab"][iid]["description"] = body.get("description", "")
-            self._send(201, _gitlab_issue(fake, iid))
+            self._send(201, gitlab_issue(fake, iid))
         elif method == "GET" and iid in fake.issues["gitlab"]:
-            self._send(200, _gitlab_issue(fake, iid))
+            self._send(200, gitlab_issue(fake, iid))
         else:
             self._send(404, {"message": "404 Not found"})
 
@@ -323,14 +323,14 @@ class Handler(BaseHTTPRequestHandler):
                 200,
                 {
                     "data": {
-                        "issueCreate": {"success": True, "issue": _linear_issue(fake, identifier)}
+                        "issueCreate": {"success": True, "issue": linear_issue(fake, identifier)}
                     }
                 },
             )
             return
         identifier = variables.get("id", "")
         if identifier in fake.issues["linear"]:
-            self._send(200, {"data": {"issue": _linear_issue(fake, identifier)}})
+            self._send(200, {"data": {"issue": linear_issue(fake, identifier)}})
             return
         self._send(
             200,

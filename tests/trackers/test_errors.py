@@ -32,6 +32,7 @@ def _create(api: TestClient, db: Session, admin: User, tracker: vendors.Fake, ki
 
 
 def _status(db: Session, item_id: int) -> str:
+    db.commit()  # a new read transaction, seeing what the server committed since
     db.expire_all()
     item = db.get(ActionItem, item_id)
     assert item is not None
