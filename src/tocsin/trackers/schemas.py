@@ -83,7 +83,7 @@ def connection_out(connection: TrackerConnection, base_url: str) -> ConnectionOu
     return ConnectionOut(
         id=connection.id,
         name=connection.name,
-        kind=connection.kind,  # type: ignore[arg-type]
+        kind=connection.kind,
         label=label(connection.kind),
         base_url=connection.base_url,
         project=connection.project,
@@ -139,7 +139,7 @@ def link_out(link: TrackerLink) -> LinkOut:
         connection_id=link.connection_id,
         connection_name=link.connection.name,
         tracker=label(link.connection.kind),
-        state=link.state,  # type: ignore[arg-type]
+        state=link.state,
         key=link.key,
         url=link.url,
         remote_state=link.remote_state,

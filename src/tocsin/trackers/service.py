@@ -66,7 +66,9 @@ def _base_url(value: Any, kind: str, settings: Settings) -> str:
     url = v.url(given, "base_url").rstrip("/")
     parts = urlsplit(url)
     if parts.query or parts.fragment or parts.username:
-        raise ValidationFailed("base_url is a site address without query or login", "base_url")
+        raise ValidationFailed(
+            "base_url is a site address without query or login", field="base_url"
+        )
     try:
         OutboundGuard.from_settings(settings).check_host(parts.hostname or "", parts.port)
     except OutboundRefused as exc:
@@ -111,7 +113,7 @@ def _apply(
     secrets = vault(settings)
     credential = v.text(data.get("credential"), "credential", max_len=SECRET_MAX)
     if new and not credential:
-        raise ValidationFailed("credential (the API token or key) is required", "credential")
+        raise ValidationFailed("credential (the API token or key) is required", field="credential")
     if credential:
         connection.credential_encrypted = secrets.encrypt(credential)
     secret = v.text(data.get("webhook_secret"), "webhook_secret", max_len=SECRET_MAX)
