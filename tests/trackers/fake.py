@@ -46,7 +46,7 @@ class Fake:
         default_factory=lambda: {"jira": {}, "github": {}, "gitlab": {}, "linear": {}}
     )
     # Scripted answers for the next requests: (status, headers, body).
-    failures: list[tuple[int, dict[str, str], Any]] = field(default_factory=list)
+    failures: list[tuple[str | None, int, dict[str, str], Any]] = field(default_factory=list)
     delay: float = 0.0
     delays_left: int = 0
 
@@ -54,9 +54,20 @@ class Fake:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def fail(self, status: int, body: Any = None, times: int = 1, **headers: str) -> None:
+    def fail(
+        self, status: int, body: Any = None, times: int = 1, method: str | None = None,
+        **headers: str,
+    ) -> None:  # fmt: skip
+        """Answer the next `times` requests (of `method`, if given) so."""
         with self.lock:
-            self.failures.extend([(status, headers, body)] * times)
+            self.failures.extend([(method, status, headers, body)] * times)
+
+    def scripted(self, method: str) -> tuple[int, dict[str, str], Any] | None:
+        for index, (only, status, headers, body) in enumerate(self.failures):
+            if only in (None, method):
+                del self.failures[index]
+                return status, headers, body
+        return None
 
     def slow(self, seconds: float, times: int = 1) -> None:
         self.delay, self.delays_left = seconds, times
@@ -149,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(raw) if raw else None
         with fake.lock:
             fake.requests.append(Seen(method, self.path, dict(self.headers.items()), body))
-            scripted = fake.failures.pop(0) if fake.failures else None
+            scripted = fake.scripted(method)
             delay = fake.delay if fake.delays_left > 0 else 0.0
             fake.delays_left = max(0, fake.delays_left - 1)
         if delay:

@@ -156,3 +156,25 @@ def test_a_lookup_that_times_out_is_tried_again(
     link = api.get(url).json()
     assert link["state"] == "linked", link
     assert link["attempts"] == 2
+
+
+def test_a_jira_issue_whose_read_fails_after_it_was_created_is_not_created_twice(
+    api: TestClient, db: Session, admin: User, container: Container, tracker: vendors.Fake
+) -> None:
+    url, _ = _create(api, db, admin, tracker, "jira")
+    tracker.fail(500, None, method="GET")
+    run_jobs(container)
+    link = api.get(url).json()
+    assert (link["state"], link["key"], link["remote_state"]) == ("linked", "OPS-1", "")
+    assert list(tracker.issues["jira"]) == ["OPS-1"]
+
+
+def test_a_github_secondary_rate_limit_403_with_retry_after_is_retried(
+    api: TestClient, db: Session, admin: User, container: Container, tracker: vendors.Fake
+) -> None:
+    url, _ = _create(api, db, admin, tracker, "github")
+    message = {"message": "You have exceeded a secondary rate limit."}
+    tracker.fail(403, message, **{"Retry-After": "0"})
+    run_jobs(container)
+    assert api.get(url).json()["state"] == "linked"
+    assert len(tracker.requests) == 2

@@ -58,11 +58,16 @@ class JiraClient:
         }
         what = f"create an issue in project {self.project}"
         created = self.http.call("POST", "/rest/api/3/issue", body={"fields": fields}, what=what)
-        # The create answer holds id, key and self only; the state comes from a read.
+        # The create answer holds id, key and self only; the state comes from a read. The
+        # issue exists now: a failed read must not make the job create it again, so it
+        # leaves the state to the next poll.
         key = created.get("key") if isinstance(created, dict) else None
         if not isinstance(key, str):
             raise TrackerError("Jira created the issue but answered without its key")
-        return self.fetch(key)
+        try:
+            return self.fetch(key)
+        except TrackerError:
+            return RemoteIssue(key=key, url=f"{self.base_url}/browse/{key}", state="", closed=False)
 
     def fetch(self, key: str) -> RemoteIssue:
         path = f"/rest/api/3/issue/{quote(key, safe='')}?fields=status,summary"

@@ -154,9 +154,12 @@ class Http:
         detail = _detail(response)
         said = f" ({detail})" if detail else ""
         vendor = self.vendor
-        if status == 429 or (
-            status == 403 and response.headers.get("x-ratelimit-remaining") == "0"
-        ):
+        # GitHub answers a rate limit with 403 as well: no requests left, or a secondary
+        # limit with Retry-After.
+        limited = response.headers.get("x-ratelimit-remaining") == "0" or (
+            "retry-after" in response.headers
+        )
+        if status == 429 or (status == 403 and limited):
             wait = retry_after(response.headers.get("Retry-After"))
             if wait is None and response.headers.get("x-ratelimit-reset", "").isdigit():
                 reset = float(response.headers["x-ratelimit-reset"])

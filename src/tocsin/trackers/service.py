@@ -98,8 +98,9 @@ def _apply(
     if new or "base_url" in data or "kind" in data:
         given = data.get("base_url", None if new else connection.base_url)
         connection.base_url = _base_url(given, connection.kind, settings)
-    if new or "project" in data:
-        project = v.text(data.get("project"), "project", max_len=255, required=True)
+    if new or "project" in data or "kind" in data:
+        given_project = data.get("project", None if new else connection.project)
+        project = v.text(given_project, "project", max_len=255, required=True)
         if not vendor.project_re.match(project):
             raise ValidationFailed(
                 f"project: for {vendor.label}, the {vendor.project_label}", field="project"
@@ -310,6 +311,13 @@ def apply_remote(session: Session, link: TrackerLink, issue: RemoteIssue, *, via
     )  # fmt: skip
     update_action_item(session, item, {"status": change}, by=None)
     return True
+
+
+def attempting(session: Session, link: TrackerLink) -> None:
+    """A job is about to try creating or looking up the issue: count the try."""
+    link.attempts += 1
+    link.updated_at = utcnow()
+    session.flush()
 
 
 def retrying(session: Session, link: TrackerLink, message: str, when: datetime) -> None:

@@ -99,8 +99,7 @@ def _push_handler(trackers: Trackers) -> Handler:
             perform = partial(client.create, item.title, description(item, settings))
         else:
             perform = partial(client.fetch, link.key)
-        link.attempts += 1
-        session.flush()
+        service.attempting(session, link)
 
         def record(session: Session, result: Any, error: BaseException | None) -> None:
             current = session.get(TrackerLink, payload["link_id"])
