@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tests.trackers import fake as vendors
@@ -178,3 +178,16 @@ def test_a_github_secondary_rate_limit_403_with_retry_after_is_retried(
     run_jobs(container)
     assert api.get(url).json()["state"] == "linked"
     assert len(tracker.requests) == 2
+
+
+def test_a_credential_that_cannot_be_decrypted_fails_the_link_and_says_to_enter_it_again(
+    api: TestClient, db: Session, admin: User, container: Container, tracker: vendors.Fake
+) -> None:
+    url, item_id = _create(api, db, admin, tracker, "linear")
+    db.execute(text("UPDATE tracker_connections SET credential_encrypted = 'written-elsewhere'"))
+    db.commit()
+    run_jobs(container)
+    link = api.get(url).json()
+    assert link["state"] == "failed" and "enter it again" in link["error"]
+    assert tracker.requests == []
+    assert _status(db, item_id) == "open"

@@ -61,3 +61,19 @@ def test_viewers_see_the_link_but_no_controls(
     browser_login(client, viewer.email)
     page = client.get(f"/incidents/{item.incident.reference}").text
     assert "Create in tracker" not in page
+
+
+def test_what_a_tracker_answers_is_escaped_and_only_http_links_are_followed(
+    api: TestClient, client: TestClient, db: Session, admin: User, container: Container,
+    tracker: vendors.Fake,
+) -> None:  # fmt: skip
+    connection = connect(api, tracker, "github")
+    item = follow_up(db, admin)
+    hostile = {"number": 5, "state": "<script>alert(1)</script>", "html_url": "javascript:alert(1)"}
+    tracker.fail(200, hostile, method="GET")
+    body = {"connection_id": connection["id"], "action": "link", "issue": "#5"}
+    api.post(f"/api/v1/action-items/{item.id}/tracker-link", json=body)
+    run_jobs(container)
+    page = api.get(f"/incidents/{item.incident.reference}").text
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'href="javascript:' not in page
