@@ -81,6 +81,13 @@ VALID_IS_NOT_ENOUGH = {
     "POST /api/v1/users/{user_id}/contact-methods": "its target, for its kind",
     "PATCH /api/v1/contact-methods/{method_id}": "its target, for its kind",
     "POST /api/v1/status-pages/{page_id}/subscribers": "an address, or a public webhook URL",
+    # Issue trackers: a base URL the outbound guard allows, a project in its tracker's form
+    # (an account email for Jira); an issue named in its tracker's form; a webhook signed
+    # with the connection's secret.
+    "POST /api/v1/trackers": "a public base URL and a project, for its kind",
+    "PATCH /api/v1/trackers/{connection_id}": "a public base URL and a project, for its kind",
+    "POST /api/v1/action-items/{item_id}/tracker-link": "an issue named as its tracker does",
+    "POST /api/v1/trackers/{connection_id}/webhook": "signed with the connection's secret",
 }
 
 

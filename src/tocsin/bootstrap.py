@@ -41,6 +41,7 @@ from tocsin.postmortems import mails as postmortem_mails
 from tocsin.postmortems import reminders as postmortem_reminders
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
+from tocsin.trackers import sync as tracker_sync
 from tocsin.wiring import session_factory
 
 
@@ -158,6 +159,11 @@ def build_registry(settings: Settings) -> JobRegistry:
         registry.register(kind)
     for periodic in followup_mail.periodic():
         registry.every(periodic)
+    # Issue trackers: creating or linking a follow-up's issue retries on its own
+    # (trackers/sync.py); the poll reads every linked issue's state.
+    for kind in tracker_sync.job_kinds(settings):
+        registry.register(kind)
+    registry.every(tracker_sync.periodic(settings))
     return registry
 
 

@@ -91,6 +91,19 @@ class Settings(BaseSettings):
     # comma-separated, e.g. "10.1.0.0/16,192.168.5.7/32").
     outbound_allow_private: bool = False
     outbound_allow_cidrs: str = ""
+    # Credentials Tocsin keeps for other services (issue trackers) are encrypted at rest with
+    # a key derived from this (a Fernet key, or any long random string); empty: from the
+    # secret key. Changing either makes stored credentials unreadable: they must be entered
+    # again.
+    encryption_key: str = ""
+    # Issue trackers (docs/follow-ups.md): how long one request may take, how many times a
+    # rate-limited (429) or failing (5xx, timeout) request is retried, the first retry's delay
+    # (doubling, and never sooner than the tracker's Retry-After), and how often linked issues
+    # are polled for their state.
+    tracker_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    tracker_attempts: int = Field(default=5, ge=1, le=20)
+    tracker_retry_base_seconds: float = Field(default=30.0, ge=0)
+    tracker_poll_minutes: int = Field(default=10, ge=1, le=1440)
     # Schedules: importing a calendar from a URL on a private or local address (an intranet
     # server) is refused unless this allows it; gaps are looked for this many weeks ahead.
     ical_import_allow_private_urls: bool = False

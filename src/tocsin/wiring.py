@@ -49,7 +49,9 @@ from tocsin.statuspages import publish as statuspage_publish
 from tocsin.statuspages.composer import composer_panel, resolve_card, resolve_submit
 from tocsin.statuspages.events import PageEvent
 from tocsin.subscribers import service as subscribers
+from tocsin.trackers import views as tracker_views
 from tocsin.web.cards import (
+    ACTION_ITEMS,
     INCIDENT,
     INCIDENT_MAIN,
     INCIDENT_RESOLVE,
@@ -128,6 +130,7 @@ def build_cards() -> Cards:
     )
     cards.add(SERVICE, Card("followers", "comms/followers.html", _followers_card))
     cards.add(USER_NOTIFICATIONS, Card("followed", "comms/followed.html", _followed_card))
+    cards.add(ACTION_ITEMS, Card("trackers", "trackers/item.html", tracker_views.item_card))
     return cards
 
 

@@ -15,6 +15,7 @@ from tocsin.deps import CurrentUser, DbSession
 from tocsin.followups import queries, recurrence
 from tocsin.incidents.models import Incident
 from tocsin.validation import digits
+from tocsin.web import cards
 from tocsin.web.cards import viewer
 from tocsin.web.templating import render
 
@@ -76,6 +77,8 @@ def follow_ups_page(request: Request, db: DbSession, user: CurrentUser) -> Respo
             "services": db.scalars(select(Service).order_by(Service.name)).all(),
             "people": db.scalars(select(User).where(User.active).order_by(User.name)).all(),
             "section": "follow-ups",
+            # Other domains' parts of each row (issue trackers): tocsin.wiring.build_cards.
+            **cards.for_page(request, cards.ACTION_ITEMS, db, list(rows), key="item_cards"),
         },
     )
 

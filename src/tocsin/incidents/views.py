@@ -273,6 +273,9 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         **cards.for_page(request, cards.INCIDENT, db, incident),
         **cards.for_page(request, cards.INCIDENT_MAIN, db, incident, key="main_cards"),
         **cards.for_page(request, cards.INCIDENT_RESOLVE, db, incident, key="resolve_cards"),
+        **cards.for_page(
+            request, cards.ACTION_ITEMS, db, list(incident.action_items), key="item_cards"
+        ),
     }
 
 

@@ -24,6 +24,10 @@ INCIDENT_MAIN = "incident_main"  # the incident page's main column (its alerts)
 INCIDENT_RESOLVE = "incident_resolve"
 SERVICE = "service"  # a service's page; the subject is the Service
 USER_NOTIFICATIONS = "user_notifications"  # a person's notification settings; the User
+# A part of each action item's row (the incident page's Action items, the follow-up list): the
+# subject is the list of items shown, built once; the template is included in each item's row,
+# where it reads `item`.
+ACTION_ITEMS = "action_items"
 
 # A form's part: checks what the form asks of its card (raising a domain error, writing
 # nothing), and returns what to do once the page's own action is done (given who acts), or
