@@ -105,7 +105,7 @@ def test_a_new_due_date_is_reminded_anew_and_an_item_closed_before_sending_is_no
     assert len(mails(smtp)) == 2
 
 
-def test_the_weekly_digest_goes_to_the_teams_admins_with_unowned_items_but_no_done_ones(
+def test_the_weekly_digest_goes_to_the_team_with_unowned_items_but_no_done_ones(
     db: Session,
     container: Container,
     smtp: SmtpServer,
@@ -126,8 +126,9 @@ def test_the_weekly_digest_goes_to_the_teams_admins_with_unowned_items_but_no_do
     monday = DUE + timedelta(3)  # 3 days overdue, a new ISO week
     day(db, container, monday)
     assert sorted(mails(smtp)) == [
-        (admin.email, "Payments: 2 overdue follow-ups"),  # only the team's admins; not Search
+        (admin.email, "Payments: 2 overdue follow-ups"),  # the team's members; not Search's
         (responder.email, "Overdue follow-up (3 days): Add failover"),  # no one else reminded
+        (responder.email, "Payments: 2 overdue follow-ups"),
     ]
     digest = next(m for m in smtp.messages if "Payments:" in str(m["Subject"])).get_content()
     assert "INC-1's follow-up “Add failover” (Payments down): 3 days overdue" in digest
@@ -138,6 +139,34 @@ def test_the_weekly_digest_goes_to_the_teams_admins_with_unowned_items_but_no_do
     assert "http://tocsin.test/follow-ups?team=" in digest
     for offset in range(1, 7):  # the rest of the week: no second digest
         day(db, container, monday + timedelta(offset))
-    assert [s for _, s in mails(smtp)].count("Payments: 2 overdue follow-ups") == 1
-    day(db, container, monday + timedelta(7))
     assert [s for _, s in mails(smtp)].count("Payments: 2 overdue follow-ups") == 2
+    day(db, container, monday + timedelta(7))
+    assert [s for _, s in mails(smtp)].count("Payments: 2 overdue follow-ups") == 4
+
+
+def test_a_members_digest_leaves_out_restricted_incidents_they_may_not_read(
+    db: Session,
+    container: Container,
+    smtp: SmtpServer,
+    admin: User,
+    responder: User,
+) -> None:
+    payments = catalog.create_team(db, name="Payments", member_ids=[admin.id, responder.id])
+    gateway = catalog.create_service(db, name="Gateway", team_id=payments.id)
+    open_one = incidents.declare(db, by=admin, title="Payments down", service_ids=[gateway.id])
+    secret = incidents.declare(
+        db, by=admin, title="Card data exposed", service_ids=[gateway.id], restricted=True
+    )
+    _follow_up(db, admin, "Add failover", incident=open_one)
+    _follow_up(db, admin, "Rotate the keys", incident=secret)
+    db.commit()
+    day(db, container, DUE + timedelta(3))
+    digests = {
+        str(m["To"]): m.get_content() for m in smtp.messages if "Payments:" in str(m["Subject"])
+    }
+    to_admin = next(body for to, body in digests.items() if admin.email in to)
+    to_responder = next(body for to, body in digests.items() if responder.email in to)
+    assert "Rotate the keys" in to_admin and "Add failover" in to_admin
+    assert "Add failover" in to_responder
+    assert "Rotate the keys" not in to_responder and "Card data exposed" not in to_responder
+    assert (responder.email, "Payments: 1 overdue follow-up") in mails(smtp)

@@ -10,8 +10,9 @@ through the one delivery module (notify/delivery.py), after commit, with its ret
 - Never for a done or cancelled ("won't do") item, nor for one without an owner (it still
   counts in its teams' digests). The owner and the status are checked again when it is sent.
 - The digest: once per ISO week per team, on the first scan of the week that finds the team
-  with an overdue follow-up (items of incidents on the team's services), to the team's
-  members whose role is admin (teams have no managers of their own).
+  with an overdue follow-up (items of incidents on the team's services), to every active
+  member of the team, its admins (the team's managers) included; each lists only the items
+  of incidents that person may read.
 
 Why a scan rather than a timer job per item: a due date, a status or an owner can change at
 any time through any surface; a scan reads them as they are, so nothing needs rescheduling
@@ -29,11 +30,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from tocsin.catalog.models import Team, User, UserRole
+from tocsin.catalog.models import Team, User
 from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.followups.models import FollowUpMail, MailKind
 from tocsin.followups.queries import UNFINISHED, on_team
+from tocsin.incidents.access import hidden_ids
 from tocsin.incidents.models import ActionItem, ActionKind
 from tocsin.jobs.queue import enqueue
 from tocsin.jobs.registry import Handler, JobKind, PeriodicJob
@@ -186,41 +188,51 @@ def overdue_of_team(session: Session, team: Team, today: date) -> list[ActionIte
     )
 
 
+def _digest_body(team: Team, items: list[ActionItem], today: date, base: str) -> list[str]:
+    lines = [
+        f"{len(items)} follow-up{'s' if len(items) != 1 else ''} of {team.name}'s "
+        f"incidents {'are' if len(items) != 1 else 'is'} overdue:",
+        "",
+    ]
+    for item in items:
+        late = item.days_overdue(today)
+        owner = item.assignee.name if item.assignee else "unassigned"
+        lines.append(
+            f"- {_item_line(item, today)}: {_days(late)} overdue "
+            f"(due {item.due_date.isoformat() if item.due_date else ''}), {owner}, "
+            f"{item.priority} priority"
+        )
+    return [*lines, "", f"{base}/follow-ups?team={team.id}&overdue=1"]
+
+
 def plan_digests(session: Session, today: date, settings: Settings) -> int:
-    """Plan this ISO week's digest for each team with something overdue; how many were new."""
+    """Plan this ISO week's digest for each team with something overdue, to every active
+    member of the team (its admins are its managers); each lists only the follow-ups of
+    incidents that person may read. Returns how many mails were new."""
     base = settings.base_url.rstrip("/")
     year, week, _ = today.isocalendar()
     mails = []
     teams = session.scalars(select(Team).options(selectinload(Team.members))).all()
     for team in teams:
-        admins = [u for u in team.members if u.active and u.role == UserRole.admin.value]
-        if not admins:
+        members = [u for u in team.members if u.active]
+        if not members:
             continue
-        keys = {u.id: f"digest:{team.id}:{year}-W{week:02d}:{u.id}" for u in admins}
+        keys = {u.id: f"digest:{team.id}:{year}-W{week:02d}:{u.id}" for u in members}
         sent = set(
             session.scalars(select(FollowUpMail.key).where(FollowUpMail.key.in_(keys.values())))
         )
         if sent >= set(keys.values()):
             continue  # this week's digest went out already
         items = overdue_of_team(session, team, today)
-        if not items:
-            continue
-        lines = [
-            f"{len(items)} follow-up{'s' if len(items) != 1 else ''} of {team.name}'s "
-            f"incidents {'are' if len(items) != 1 else 'is'} overdue:",
-            "",
-        ]
-        for item in items:
-            late = item.days_overdue(today)
-            owner = item.assignee.name if item.assignee else "unassigned"
-            lines.append(
-                f"- {_item_line(item, today)}: {_days(late)} overdue "
-                f"(due {item.due_date.isoformat() if item.due_date else ''}), {owner}, "
-                f"{item.priority} priority"
-            )
-        lines += ["", f"{base}/follow-ups?team={team.id}&overdue=1"]
-        subject = f"{team.name}: {len(items)} overdue follow-up{'s' if len(items) != 1 else ''}"
-        for user in admins:
+        for user in members:
+            if keys[user.id] in sent:
+                continue
+            # A restricted incident's follow-ups only to those who may read the incident.
+            hidden = hidden_ids(session, user, {item.incident_id for item in items})
+            shown = [item for item in items if item.incident_id not in hidden]
+            if not shown:
+                continue
+            subject = f"{team.name}: {len(shown)} overdue follow-up{'s' if len(shown) != 1 else ''}"
             mails.append(
                 FollowUpMail(
                     key=keys[user.id],
@@ -228,7 +240,7 @@ def plan_digests(session: Session, today: date, settings: Settings) -> int:
                     user_id=user.id,
                     team_id=team.id,
                     subject=subject,
-                    body="\n".join(lines),
+                    body="\n".join(_digest_body(team, shown, today, base)),
                 )
             )
     return _plan(session, mails)
@@ -260,7 +272,10 @@ class FollowUpMails(Purpose[FollowUpMail]):
         if not record.user.active:
             return "the account is deactivated"
         if record.kind == MailKind.digest.value:
-            return None if record.user.role == UserRole.admin.value else "no longer an admin"
+            team = session.get(Team, record.team_id) if record.team_id else None
+            if team is None:
+                return "the team was deleted"
+            return None if record.user in team.members else "no longer a member of the team"
         item = session.get(ActionItem, record.action_item_id) if record.action_item_id else None
         if item is None:
             return "the follow-up was deleted"
