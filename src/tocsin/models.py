@@ -15,6 +15,7 @@ from tocsin.postmortems import models as postmortems_models
 from tocsin.schedules import models as schedules_models
 from tocsin.statuspages import models as statuspages_models
 from tocsin.subscribers import models as subscribers_models
+from tocsin.webhooks import models as webhooks_models
 
 __all__ = [
     "Base",
@@ -32,4 +33,5 @@ __all__ = [
     "postmortems_models",
     "statuspages_models",
     "subscribers_models",
+    "webhooks_models",
 ]

@@ -49,6 +49,7 @@ from tocsin.statuspages import publish as statuspage_publish
 from tocsin.statuspages.composer import composer_panel, resolve_card, resolve_submit
 from tocsin.statuspages.events import PageEvent
 from tocsin.subscribers import service as subscribers
+from tocsin.webhooks import fanout as webhooks
 from tocsin.web.cards import (
     INCIDENT,
     INCIDENT_MAIN,
@@ -90,6 +91,10 @@ def build_bus(settings: Settings | None = None) -> Bus:
     bus.subscribe(PageEvent, subscribers.on_page_event_published)
     # A postmortem published: its incident's stakeholders (comms' knowledge) are emailed.
     bus.subscribe(PostmortemPublished, _tell_stakeholders_of_postmortem)
+    # Outbound event webhooks, last for each event: one delivery per matching subscription.
+    react = partial(webhooks.on_event, base_url=settings.base_url if settings else "")
+    for event_type in webhooks.EVENT_TYPES:
+        bus.subscribe(event_type, react)
     return bus
 
 
