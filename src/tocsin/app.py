@@ -65,6 +65,8 @@ from tocsin.statuspages.public import StatusPagesEndpoint
 from tocsin.subscribers import api as subscribers_api
 from tocsin.subscribers import public as subscribers_public
 from tocsin.subscribers import views as subscribers_views
+from tocsin.webhooks import api as webhooks_api
+from tocsin.webhooks import views as webhooks_views
 from tocsin.web.errors import install_error_handlers
 from tocsin.web.middleware import HttpMiddleware, Intercept
 from tocsin.web.openapi import declare_errors
@@ -136,6 +138,8 @@ def _routers() -> list[APIRouter]:
         subscribers_api.router,
         subscribers_public.router,
         subscribers_views.router,
+        webhooks_api.router,
+        webhooks_views.router,
     ]
 
 
