@@ -81,6 +81,8 @@ VALID_IS_NOT_ENOUGH = {
     "POST /api/v1/users/{user_id}/contact-methods": "its target, for its kind",
     "PATCH /api/v1/contact-methods/{method_id}": "its target, for its kind",
     "POST /api/v1/status-pages/{page_id}/subscribers": "an address, or a public webhook URL",
+    "POST /api/v1/webhooks": "a URL whose host resolves to a public address",
+    "PATCH /api/v1/webhooks/{subscription_id}": "a URL whose host resolves to a public address",
 }
 
 

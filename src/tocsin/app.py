@@ -65,12 +65,12 @@ from tocsin.statuspages.public import StatusPagesEndpoint
 from tocsin.subscribers import api as subscribers_api
 from tocsin.subscribers import public as subscribers_public
 from tocsin.subscribers import views as subscribers_views
-from tocsin.webhooks import api as webhooks_api
-from tocsin.webhooks import views as webhooks_views
 from tocsin.web.errors import install_error_handlers
 from tocsin.web.middleware import HttpMiddleware, Intercept
 from tocsin.web.openapi import declare_errors
 from tocsin.web.templating import make_templates
+from tocsin.webhooks import api as webhooks_api
+from tocsin.webhooks import views as webhooks_views
 from tocsin.wiring import build_cards, build_checks
 
 log = structlog.get_logger("tocsin.app")

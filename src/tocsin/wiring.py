@@ -49,7 +49,6 @@ from tocsin.statuspages import publish as statuspage_publish
 from tocsin.statuspages.composer import composer_panel, resolve_card, resolve_submit
 from tocsin.statuspages.events import PageEvent
 from tocsin.subscribers import service as subscribers
-from tocsin.webhooks import fanout as webhooks
 from tocsin.web.cards import (
     INCIDENT,
     INCIDENT_MAIN,
@@ -60,6 +59,7 @@ from tocsin.web.cards import (
     Cards,
     viewer,
 )
+from tocsin.webhooks import fanout as webhooks
 
 
 def build_bus(settings: Settings | None = None) -> Bus:

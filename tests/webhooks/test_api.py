@@ -42,7 +42,10 @@ def test_a_private_address_is_refused_unless_allowed(
 
 
 def test_the_api_refuses_a_private_address_with_a_clear_422(
-    app, db: Session, admin: User, settings: Settings  # type: ignore[no-untyped-def]
+    app,
+    db: Session,
+    admin: User,
+    settings: Settings,  # type: ignore[no-untyped-def]
 ) -> None:
     app.state.settings = settings.model_copy(update={"outbound_allow_private": False})
     with TestClient(app) as client:
@@ -67,7 +70,11 @@ def test_crud_test_event_and_delivery_log(
 ) -> None:
     created = api.post(
         "/api/v1/webhooks",
-        json={"name": "Warehouse", "url": receiver.url("/secret-token"), "events": ["incident.declared"]},
+        json={
+            "name": "Warehouse",
+            "url": receiver.url("/secret-token"),
+            "events": ["incident.declared"],
+        },
     )
     assert created.status_code == 201, created.text
     body = created.json()
@@ -129,9 +136,7 @@ def test_the_settings_pages(
     [subscription] = webhooks.list_subscriptions(db)
     db.commit()  # no read transaction left open while the server writes (SQLite)
 
-    refused = client.post(
-        "/settings/webhooks", data={**form, "name": "other", "events": []}
-    )
+    refused = client.post("/settings/webhooks", data={**form, "name": "other", "events": []})
     assert refused.status_code == 422 and "at least one event kind" in refused.text
 
     no_csrf = client.post(f"/settings/webhooks/{subscription.id}/test", follow_redirects=False)

@@ -98,9 +98,7 @@ def test_drills_and_restricted_incidents_only_to_those_that_opt_in(
 ) -> None:
     subscribe(db, settings, receiver.url("/plain"), name="plain")
     subscribe(db, settings, receiver.url("/drills"), name="drills", include_drills=True)
-    subscribe(
-        db, settings, receiver.url("/restricted"), name="restricted", include_restricted=True
-    )
+    subscribe(db, settings, receiver.url("/restricted"), name="restricted", include_restricted=True)
     incidents.declare(db, by=admin, title="A drill", drill=True)
     incidents.declare(db, by=admin, title="Secret", restricted=True)
     incidents.declare(db, by=admin, title="Ordinary")

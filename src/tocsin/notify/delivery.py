@@ -23,12 +23,11 @@ each record keeps one delivery id (email Message-ID, webhook delivery id) across
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
-
-import time
 
 import structlog
 from sqlalchemy.orm import Session

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session
 from tocsin import __version__
 from tocsin.config import Settings
 from tocsin.jobs.registry import JobKind
-from tocsin.notify.channels import SIGNATURE_HEADER, DeliveryFailed, WebhookChannel, signature_header
+from tocsin.notify.channels import (
+    SIGNATURE_HEADER,
+    DeliveryFailed,
+    WebhookChannel,
+    signature_header,
+)
 from tocsin.notify.delivery import (
     Answer,
     Outcome,

@@ -42,9 +42,7 @@ def matches(subscription: WebhookSubscription, kind: str, incident: Incident) ->
 def on_event(session: Session, event: Event, *, base_url: str) -> None:
     """Any event of `EVENT_TYPES`: queue it for every subscription that wants it."""
     subscriptions = list(
-        session.scalars(
-            select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True))
-        )
+        session.scalars(select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True)))
     )
     if not subscriptions:
         return  # the usual case: no query beyond this one

@@ -52,8 +52,13 @@ def _user(session: Session, user_id: int | None) -> dict[str, Any] | None:
     return {"id": user.id, "name": user.name} if user is not None else None
 
 
-def _name(session: Session, model: type[Severity] | type[IncidentType], ident: int | None) -> Any:
-    row = session.get(model, ident) if ident is not None else None
+def _severity_name(session: Session, ident: int | None) -> str | None:
+    row = session.get(Severity, ident) if ident is not None else None
+    return row.name if row is not None else None
+
+
+def _type_name(session: Session, ident: int | None) -> str | None:
+    row = session.get(IncidentType, ident) if ident is not None else None
     return row.name if row is not None else None
 
 
@@ -87,12 +92,12 @@ def _status(s: Session, e: ev.IncidentStatusChanged) -> Described:
 
 
 def _severity(s: Session, e: ev.IncidentSeverityChanged) -> Described:
-    data = {"old": _name(s, Severity, e.old_id), "new": _name(s, Severity, e.new_id)}
+    data = {"old": _severity_name(s, e.old_id), "new": _severity_name(s, e.new_id)}
     return "incident.severity_changed", e.incident_id, {**data, "by": _user(s, e.by_id)}
 
 
 def _type(s: Session, e: ev.IncidentTypeChanged) -> Described:
-    data = {"old": _name(s, IncidentType, e.old_id), "new": _name(s, IncidentType, e.new_id)}
+    data = {"old": _type_name(s, e.old_id), "new": _type_name(s, e.new_id)}
     return "incident.type_changed", e.incident_id, {**data, "by": _user(s, e.by_id)}
 
 

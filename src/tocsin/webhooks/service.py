@@ -177,7 +177,9 @@ def update_subscription(
     return subscription
 
 
-def rotate_secret(session: Session, subscription: WebhookSubscription, *, settings: Settings) -> str:
+def rotate_secret(
+    session: Session, subscription: WebhookSubscription, *, settings: Settings
+) -> str:
     """A new signing secret (shown this once); the old one stops matching at once."""
     subscription.signing_salt = secrets.token_hex(16)
     subscription.updated_at = utcnow()
@@ -249,7 +251,10 @@ def send_test(
     """Queue a `webhook.test` event to this subscription (whatever its events and
     conditions), sent by the worker after commit like any other delivery."""
     now = utcnow()
-    data = {"message": "A test event, sent from Tocsin's settings.", "by": {"id": by.id, "name": by.name}}
+    data = {
+        "message": "A test event, sent from Tocsin's settings.",
+        "by": {"id": by.id, "name": by.name},
+    }
     incident = payloads.test_incident(settings.base_url)
     return queue_delivery(
         session,

@@ -153,9 +153,7 @@ def rotate_secret(
 
 
 @router.post("/settings/webhooks/{subscription_id}/test")
-def send_test(
-    subscription_id: int, db: DbSession, admin: Admin, settings: AppSettings
-) -> Response:
+def send_test(subscription_id: int, db: DbSession, admin: Admin, settings: AppSettings) -> Response:
     subscription = webhooks.get_subscription(db, subscription_id)
     return perform(
         db,
