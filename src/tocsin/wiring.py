@@ -59,6 +59,7 @@ from tocsin.web.cards import (
     Cards,
     viewer,
 )
+from tocsin.webhooks import checks as webhook_checks
 from tocsin.webhooks import fanout as webhooks
 
 
@@ -157,8 +158,10 @@ def _followed_card(db: Session, owner: User, request: Request) -> list[tuple[Ser
 
 
 def build_checks() -> Checks:
-    """What `tocsin check` runs: paging's checks, then communication's."""
-    return Checks((escalation_checks.paging_findings, _channel_findings))
+    """What `tocsin check` runs: paging's checks, then communication's, then webhooks'."""
+    return Checks(
+        (escalation_checks.paging_findings, _channel_findings, webhook_checks.webhook_findings)
+    )
 
 
 def _channel_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:

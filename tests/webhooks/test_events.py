@@ -10,8 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.webhooks.conftest import subscribe
+from tocsin.bootstrap import Container
+from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.config import Settings
+from tocsin.db import utcnow
 from tocsin.definitions import service as defs
 from tocsin.definitions.models import Severity
 from tocsin.incidents import service as incidents
@@ -20,7 +23,7 @@ from tocsin.webhooks import payloads
 from tocsin.webhooks.fanout import EVENT_TYPES, on_event
 from tocsin.webhooks.models import WebhookDelivery
 from tocsin.webhooks.schemas import EventName
-from tocsin.wiring import build_bus
+from tocsin.wiring import build_bus, build_checks
 
 
 def test_a_lifecycle_sends_each_kind_with_its_data(
@@ -79,3 +82,20 @@ def test_the_documentation_names_every_kind() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
     for kind in [*payloads.EVENT_KINDS, payloads.TEST_EVENT]:
         assert f"| `{kind}` |" in doc, kind
+
+
+def test_tocsin_check_warns_of_a_deleted_condition_and_a_failing_receiver(
+    db: Session, admin: User, settings: Settings, container: Container
+) -> None:
+    team = catalog.create_team(db, name="Gone soon")
+    db.commit()
+    subscribe(db, settings, "http://127.0.0.1:9/", name="stale", team_ids=[team.id])
+    db.delete(team)
+    db.commit()
+    subscribe(db, settings, "http://127.0.0.1:9/", name="unreachable")
+    incidents.declare(db, by=admin, title="Nobody listens")
+    db.commit()
+    container.runner(name="test").run_until_idle()
+    messages = [f.message for f in build_checks().run(db, utcnow())]
+    assert any("“stale” names a deleted team" in m for m in messages), messages
+    assert any("“unreachable”: its last delivery failed" in m for m in messages), messages

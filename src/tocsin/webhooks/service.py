@@ -34,7 +34,7 @@ FIELDS = {
     "name", "url", "events", "severity_ids", "service_ids", "team_ids", "type_ids",
     "include_drills", "include_restricted", "enabled",
 }  # fmt: skip
-_CONDITIONS: dict[str, tuple[Any, str]] = {
+CONDITIONS: dict[str, tuple[Any, str]] = {
     "severity_ids": (Severity, "severity"),
     "service_ids": (Service, "service"),
     "team_ids": (Team, "team"),
@@ -94,7 +94,7 @@ def _events(value: object) -> list[str]:
 
 
 def _ids(session: Session, value: object, field: str) -> list[int]:
-    model, what = _CONDITIONS[field]
+    model, what = CONDITIONS[field]
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise ValidationFailed(f"{field} must be a list of ids", field=field)
     out: list[int] = []
@@ -133,7 +133,7 @@ def _apply(
         subscription.url = _url(url, guard)
     if "events" in data or creating:
         subscription.events = _events(data.get("events"))
-    for field in _CONDITIONS:
+    for field in CONDITIONS:
         if field in data:
             setattr(subscription, field, _ids(session, data[field] or [], field))
         elif creating:
