@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -202,7 +203,7 @@ def queue_delivery(
     subscription: WebhookSubscription,
     kind: str,
     incident_id: int | None,
-    make_body: Any,
+    make_body: Callable[[str], dict[str, Any]],
 ) -> WebhookDelivery:
     """One delivery row and its job, in the caller's transaction; `make_body(uuid)` is the
     JSON body. The subscription's log is trimmed to its latest finished deliveries."""
