@@ -39,9 +39,10 @@ def list_subscriptions(db: DbSession, admin: Admin, limit: Limit = 100, offset: 
     return window(rows, limit, offset)
 
 
-@router.get("/webhooks/events", response_model=list[EventKindOut], responses=errors(403))
+@router.get("/webhook-events", response_model=list[EventKindOut], responses=errors(403))
 def list_event_kinds(admin: Admin) -> list[EventKindOut]:
-    """Every event kind a subscription may ask for (docs/webhooks.md)."""
+    """Every event kind a subscription may ask for (docs/webhooks.md). Not under
+    `/webhooks/`, where the segment after it is a subscription's id."""
     return [EventKindOut(event=k, description=d) for k, d in payloads.EVENT_KINDS.items()]
 
 
