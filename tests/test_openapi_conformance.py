@@ -88,6 +88,8 @@ VALID_IS_NOT_ENOUGH = {
     "PATCH /api/v1/trackers/{connection_id}": "a public base URL and a project, for its kind",
     "POST /api/v1/action-items/{item_id}/tracker-link": "an issue named as its tracker does",
     "POST /api/v1/trackers/{connection_id}/webhook": "signed with the connection's secret",
+    "POST /api/v1/webhooks": "a URL whose host resolves to a public address",
+    "PATCH /api/v1/webhooks/{subscription_id}": "a URL whose host resolves to a public address",
 }
 
 

@@ -71,6 +71,8 @@ from tocsin.web.errors import install_error_handlers
 from tocsin.web.middleware import HttpMiddleware, Intercept
 from tocsin.web.openapi import declare_errors
 from tocsin.web.templating import make_templates
+from tocsin.webhooks import api as webhooks_api
+from tocsin.webhooks import views as webhooks_views
 from tocsin.wiring import build_cards, build_checks
 
 log = structlog.get_logger("tocsin.app")
@@ -140,6 +142,8 @@ def _routers() -> list[APIRouter]:
         subscribers_views.router,
         trackers_api.router,
         trackers_views.router,
+        webhooks_api.router,
+        webhooks_views.router,
     ]
 
 

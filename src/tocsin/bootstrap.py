@@ -42,6 +42,7 @@ from tocsin.postmortems import reminders as postmortem_reminders
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
 from tocsin.trackers import sync as tracker_sync
+from tocsin.webhooks import delivery as webhook_delivery
 from tocsin.wiring import session_factory
 
 
@@ -153,6 +154,9 @@ def build_registry(settings: Settings) -> JobRegistry:
     for kind in subscriber_delivery.job_kinds(settings):
         registry.register(kind)
     registry.every(PeriodicJob(subscriber_delivery.HOUSEKEEPING_JOB, every=timedelta(hours=1)))
+    # Outbound event webhooks: each delivery retries on its own (webhooks/delivery.py).
+    for kind in webhook_delivery.job_kinds(settings):
+        registry.register(kind)
     # Follow-ups: the hourly scan plans owners' reminders and teams' weekly digests, each
     # once (followups/mail.py); each mail retries like every delivery.
     for kind in followup_mail.job_kinds(settings):

@@ -16,6 +16,7 @@ from tocsin.schedules import models as schedules_models
 from tocsin.statuspages import models as statuspages_models
 from tocsin.subscribers import models as subscribers_models
 from tocsin.trackers import models as trackers_models
+from tocsin.webhooks import models as webhooks_models
 
 __all__ = [
     "Base",
@@ -34,4 +35,5 @@ __all__ = [
     "statuspages_models",
     "subscribers_models",
     "trackers_models",
+    "webhooks_models",
 ]

@@ -61,6 +61,8 @@ from tocsin.web.cards import (
     Cards,
     viewer,
 )
+from tocsin.webhooks import checks as webhook_checks
+from tocsin.webhooks import fanout as webhooks
 
 
 def build_bus(settings: Settings | None = None) -> Bus:
@@ -92,6 +94,10 @@ def build_bus(settings: Settings | None = None) -> Bus:
     bus.subscribe(PageEvent, subscribers.on_page_event_published)
     # A postmortem published: its incident's stakeholders (comms' knowledge) are emailed.
     bus.subscribe(PostmortemPublished, _tell_stakeholders_of_postmortem)
+    # Outbound event webhooks, last for each event: one delivery per matching subscription.
+    react = partial(webhooks.on_event, base_url=settings.base_url if settings else "")
+    for event_type in webhooks.EVENT_TYPES:
+        bus.subscribe(event_type, react)
     return bus
 
 
@@ -155,8 +161,10 @@ def _followed_card(db: Session, owner: User, request: Request) -> list[tuple[Ser
 
 
 def build_checks() -> Checks:
-    """What `tocsin check` runs: paging's checks, then communication's."""
-    return Checks((escalation_checks.paging_findings, _channel_findings))
+    """What `tocsin check` runs: paging's checks, then communication's, then webhooks'."""
+    return Checks(
+        (escalation_checks.paging_findings, _channel_findings, webhook_checks.webhook_findings)
+    )
 
 
 def _channel_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.configfile.comms import CommsChannelDoc, ServiceFollowersDoc
 from tocsin.configfile.postmortems import PostmortemPolicyDoc, PostmortemTemplateDoc
+from tocsin.configfile.webhooks import WebhookDoc
 
 
 class Item(BaseModel):
@@ -269,3 +270,4 @@ class Document(Item):
     comms_channels: list[CommsChannelDoc] = []
     service_followers: list[ServiceFollowersDoc] = []
     status_pages: list[StatusPageDoc] = []
+    webhooks: list[WebhookDoc] = []

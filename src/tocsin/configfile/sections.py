@@ -16,7 +16,15 @@ from sqlalchemy.orm import QueryableAttribute, Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
-from tocsin.configfile import alerting, comms, escalation, postmortems, schedules, statuspages
+from tocsin.configfile import (
+    alerting,
+    comms,
+    escalation,
+    postmortems,
+    schedules,
+    statuspages,
+    webhooks,
+)
 from tocsin.configfile import notifications as notification_settings
 from tocsin.configfile.alerting import NewKey
 from tocsin.definitions import service as defs
@@ -345,4 +353,5 @@ SECTIONS: list[Section] = [
         statuspages.current,
         reconcile=statuspages.reconcile,
     ),
+    Section("webhooks", "webhook", "name", webhooks.current, reconcile=webhooks.reconcile),
 ]

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr, make_msgid, parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -53,13 +53,18 @@ class DeliveryFailed(Exception):
     """A send did not go through; `reason` is shown to people (timeline, method page).
 
     `retryable` is False when trying again cannot help until someone changes the server's
-    configuration: the delivery jobs then neither retry nor log each attempt."""
+    configuration: the delivery jobs then neither retry nor log each attempt. An HTTP answer
+    gives its `status`, and `retry_after` (seconds) when the receiver asked to wait."""
 
     retryable = True
 
-    def __init__(self, reason: str) -> None:
+    def __init__(
+        self, reason: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
 
 
 class EmailNotConfigured(DeliveryFailed):
@@ -320,8 +325,29 @@ class WebhookChannel:
         except httpx.HTTPError as exc:
             raise DeliveryFailed(f"{parts.hostname}: {exc or type(exc).__name__}") from exc
         if not 200 <= response.status_code < 300:
-            raise DeliveryFailed(f"{parts.hostname} answered HTTP {response.status_code}")
+            raise DeliveryFailed(
+                f"{parts.hostname} answered HTTP {response.status_code}",
+                status=response.status_code,
+                retry_after=retry_after(response.headers.get("retry-after")),
+            )
         return response.status_code
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delay-seconds or an HTTP date), None if absent or
+    unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 # --- the set wired at the composition root ------------------------------------------------

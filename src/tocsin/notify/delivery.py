@@ -23,6 +23,7 @@ each record keeps one delivery id (email Message-ID, webhook delivery id) across
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 SKIPPED = "skipped"
+MAX_RETRY_AFTER = 3600.0  # a receiver's Retry-After is honoured up to an hour
 
 
 class Record(Protocol):
@@ -62,6 +64,14 @@ T = TypeVar("T")  # a Purpose's record; the functions that send one require a Re
 
 
 @dataclass(frozen=True)
+class Answer:
+    """What a receiver said, when a target can tell more than a sentence (an HTTP status)."""
+
+    detail: str
+    status: int | None = None
+
+
+@dataclass(frozen=True)
 class Target:
     """One place a delivery goes: `send()` performs it (no database: it runs outside any
     transaction), returns what the receiver said, and raises DeliveryFailed on failure."""
@@ -69,7 +79,7 @@ class Target:
     key: str  # stable across attempts: a target that got it is not sent it again
     label: str  # what people call it ("ada@example.com", "#ops")
     channel: str  # "email", "webhook", "Slack"…
-    send: Callable[[], str]
+    send: Callable[[], str | Answer]
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,9 @@ class Result:
     # False when another attempt cannot help until someone changes the server's
     # configuration (no SMTP relay): no retry, and the channel has said so in the log.
     retryable: bool = True
+    status: int | None = None  # the HTTP status, for targets that speak HTTP
+    retry_after: float | None = None  # seconds the receiver asked us to wait (HTTP 429)
+    seconds: float = 0.0  # how long the send took
 
     def as_json(self) -> dict[str, Any]:
         return {"label": self.label, "channel": self.channel, "ok": self.ok, "detail": self.detail}
@@ -107,7 +120,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Every delivery retries the same way: `attempts` in all, waiting base × 4ⁿ between."""
+    """Every delivery retries the same way: `attempts` in all, waiting base × 4ⁿ between (or
+    longer when the receiver's Retry-After asks for it)."""
 
     attempts: int
     base_seconds: float
@@ -161,14 +175,19 @@ class _Attempt:
 def _perform(attempt: _Attempt) -> list[Result]:
     results = []
     for target in attempt.targets:
+        started = time.monotonic()
         try:
             said = target.send()
         except DeliveryFailed as exc:
             failed = Result(target.key, target.label, target.channel, False, exc.reason,
-                            exc.retryable)  # fmt: skip
+                            exc.retryable, exc.status, exc.retry_after,
+                            time.monotonic() - started)  # fmt: skip
             results.append(failed)
         else:
-            results.append(Result(target.key, target.label, target.channel, True, said or SENT))
+            answer = said if isinstance(said, Answer) else Answer(said)
+            results.append(Result(target.key, target.label, target.channel, True,
+                                  answer.detail or SENT, status=answer.status,
+                                  seconds=time.monotonic() - started))  # fmt: skip
     return results
 
 
@@ -255,7 +274,9 @@ def _record(
     stop = purpose.attempted(session, record, list(results or []))
     retryable = any(r.retryable for r in failures)
     if retryable and stop is None and record.attempts < policy.attempts:
-        delay = policy.delay(record.attempts)
+        # The one backoff, unless a receiver asked for longer (Retry-After, capped).
+        asked = [r.retry_after for r in failures if r.retry_after is not None]
+        delay = max([policy.delay(record.attempts), *(min(a, MAX_RETRY_AFTER) for a in asked)])
         reasons = "; ".join(f"{r.label}: {r.detail}" for r in failures)
         record.state = purpose.waiting
         record.detail = (

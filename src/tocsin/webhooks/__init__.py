@@ -1,0 +1,1 @@
+"""Outbound event webhooks: signed JSON about incidents to subscribed URLs."""
