@@ -13,7 +13,7 @@ from tocsin.bootstrap import Container
 from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.definitions.models import Severity
-from tocsin.escalation import engine
+from tocsin.escalation import engine, policies
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident
 from tocsin.notify import methods
@@ -118,3 +118,41 @@ def test_simulate_agrees_with_real_paging_levels_people_methods_and_delays(
     (real_run,) = engine.runs_for(db, incident.id)
     assert real_run.state == "exhausted" and real_run.ended_reason in run.end
     assert recipients(smtp)[0] == covering.email
+
+
+def test_nobody_on_call_the_dry_run_says_so_as_real_paging_does(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    empty = schedules.create_schedule(db, name="Empty", timezone="UTC")
+    policy = policies.create_policy(
+        db,
+        name="Nobody",
+        levels=[{"delay_minutes": 5, "targets": [{"kind": "schedule", "id": empty.id}]}],
+    )
+    policies.set_service_paging(db, org.service, policy_id=policy.id)
+    db.commit()
+
+    sim = simulate(db, service="checkout", at=utcnow())
+    assert sim.nobody
+    (run,) = sim.runs
+    (level,) = run.levels
+    assert level.outcome == "nobody" and not level.people
+    assert "nobody is on call in schedule \u201cEmpty\u201d" in level.text
+    assert sim.summary.startswith("Nobody would be paged")
+    assert "no level reached anybody" in sim.summary
+
+    incident = _declare(db, org)
+    work(db, container)
+    db.expire_all()
+    (real,) = engine.runs_for(db, incident.id)
+    assert [s.outcome for s in real.steps] == [level.text]  # the very same words
+    assert real.state == "exhausted" and real.ended_reason == "no level reached anybody"
+    assert smtp.messages == []
+
+
+def test_a_service_without_a_policy_pages_nobody_in_both(db: Session, org: Org) -> None:
+    policies.set_service_paging(db, org.service, policy_id=None)
+    db.commit()
+    sim = simulate(db, service="Checkout", at=utcnow())
+    assert sim.nobody and sim.runs == [] and sim.without_policy == ["Checkout"]
+    assert sim.summary == "Nobody would be paged: \u201cCheckout\u201d has no escalation policy"

@@ -29,16 +29,17 @@ def parse_moment(
     text = (text or "").strip()
     if text.lower() in ("", "now"):
         return now, shown
-    stamp, named = text, None
+    stamp, zone_text = text, None
     head, _, tail = text.rpartition(" ")
     if head and not tail[:1].isdigit() and tail[:1] not in "+-":
-        stamp, named = head.strip(), v.timezone(tail, "at")
+        stamp, zone_text = head.strip(), tail
     try:
         parsed = datetime.fromisoformat(stamp)
     except ValueError as exc:
         raise ValidationFailed(
             f"at: not a date and time: {text!r} (e.g. {EXAMPLE!r}, or now)", field="at"
         ) from exc
+    named = v.timezone(zone_text, "at") if zone_text is not None else None
     if parsed.tzinfo is not None and named is not None:
         raise ValidationFailed(f"at: give an offset or a time zone, not both: {text!r}", field="at")
     if parsed.tzinfo is None:
