@@ -81,6 +81,8 @@ VALID_IS_NOT_ENOUGH = {
     "POST /api/v1/users/{user_id}/contact-methods": "its target, for its kind",
     "PATCH /api/v1/contact-methods/{method_id}": "its target, for its kind",
     "POST /api/v1/status-pages/{page_id}/subscribers": "an address, or a public webhook URL",
+    # A dry run names a service of this Tocsin, and a moment as a date, a time and a zone.
+    "POST /api/v1/paging/simulate": "a date and time in a zone the tz database knows",
 }
 
 
