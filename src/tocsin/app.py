@@ -56,6 +56,7 @@ from tocsin.postmortems import views as postmortems_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
 from tocsin.simulation import api as simulation_api
+from tocsin.simulation import views as simulation_views
 from tocsin.statuspages import api as statuspages_api
 from tocsin.statuspages import composer as statuspages_composer
 from tocsin.statuspages import maintenance_views as statuspages_maintenance
@@ -113,6 +114,7 @@ def _routers() -> list[APIRouter]:
         followups_api.router,
         escalation_api.router,
         simulation_api.router,
+        simulation_views.router,
         schedules_api.router,
         auth_views.router,
         catalog_views.router,
