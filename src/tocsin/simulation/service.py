@@ -26,6 +26,7 @@ from tocsin.definitions.models import IncidentType, Severity
 from tocsin.errors import NotFound, ValidationFailed
 from tocsin.escalation.models import EscalationPolicy, ServicePaging
 from tocsin.escalation.walk import (
+    Decision,
     Ended,
     LevelPaged,
     LevelReachedNobody,
@@ -187,7 +188,7 @@ def _walk(session: Session, service: Service, paging: ServicePaging, incident: I
 def _note(
     session: Session,
     run: PolicyRun,
-    decision: object,
+    decision: Decision,
     urgency: str,
     when: datetime,
     paged: set[int],
@@ -242,20 +243,25 @@ def _maintenance(session: Session, service: Service, at: datetime) -> str:
 def simulate(
     session: Session,
     *,
-    service: str,
+    service: str | Service,
     at: datetime,
     timezone: str = "UTC",
     severity: str | None = None,
     incident_type: str | None = None,
     urgency: str | None = None,
 ) -> Simulation:
-    """Who would be paged, how and when, if an incident were declared on `service` at `at`
-    (aware; compared and added to in UTC, so that a level's delay is real minutes across a
-    daylight-saving change), and which channels would be due an update. Writes nothing."""
+    """Who would be paged, how and when, if an incident were declared on `service` (one, or
+    its name or id) at `at`, and which channels would be due an update. Writes nothing.
+
+    `at` is aware and worked on in UTC: an aware local datetime plus a timedelta is wall-clock
+    arithmetic in Python, and a level's delay must be real minutes across a daylight-saving
+    change."""
     if urgency is not None and urgency not in URGENCIES:
         raise ValidationFailed("urgency must be high or low", field="urgency")
     at = at.astimezone(UTC)
-    found = _named(session, Service, service, "service")
+    found = (
+        service if isinstance(service, Service) else _named(session, Service, service, "service")
+    )
     kind = _named(session, IncidentType, incident_type, "type") if incident_type else None
     sev = _named(session, Severity, severity, "severity") if severity else None
     if sev is None and kind is not None:

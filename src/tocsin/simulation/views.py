@@ -57,7 +57,7 @@ def simulate_page(
     try:
         moment, zone = parse_moment(at, asked["timezone"])
         context["result"] = simulate(
-            db, service=str(service.id), at=moment, timezone=zone,
+            db, service=service, at=moment, timezone=zone,
             severity=severity or None, incident_type=type or None, urgency=urgency or None,
         )  # fmt: skip
     except DomainError as exc:
