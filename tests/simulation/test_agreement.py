@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from tests.escalation.conftest import Org, recipients, time_passes, work
 from tests.notify.conftest import SmtpServer
 from tocsin.bootstrap import Container
+from tocsin.catalog import service as catalog
 from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.definitions.models import Severity
@@ -156,3 +157,32 @@ def test_a_service_without_a_policy_pages_nobody_in_both(db: Session, org: Org) 
     sim = simulate(db, service="Checkout", at=utcnow())
     assert sim.nobody and sim.runs == [] and sim.without_policy == ["Checkout"]
     assert sim.summary == "Nobody would be paged: \u201cCheckout\u201d has no escalation policy"
+
+
+def test_round_robin_the_dry_run_names_whose_turn_it_is_and_leaves_the_turn_alone(
+    db: Session, container: Container, smtp: SmtpServer, org: Org
+) -> None:
+    """Whose turn it is, read and not taken: asking twice names the same person, the real
+    incident then pages that person, and the next dry run names the next one."""
+    team = catalog.create_team(db, name="Rota", member_ids=[org.ann.id, org.bob.id, org.carol.id])
+    policies.update_policy(
+        db,
+        org.policy,
+        {"repeat": 1, "levels": [{"round_robin": True, "delay_minutes": 5,
+                                  "targets": [{"kind": "team", "id": team.id}]}]},
+    )  # fmt: skip
+    db.commit()
+    first = simulate(db, service="Checkout", at=utcnow())
+    assert not db.dirty and not db.new
+    again = simulate(db, service="Checkout", at=utcnow())
+    (run,) = first.runs
+    # The repeat takes the next turn, as the real run would.
+    assert [lvl.people[0].name for lvl in run.levels] == ["Ann", "Bob"]
+    assert [lvl.people[0].name for lvl in again.runs[0].levels] == ["Ann", "Bob"]
+
+    _declare(db, org)
+    work(db, container)
+    assert recipients(smtp) == ["ann@example.com"]
+    db.expire_all()  # the test's session keeps what it loaded (no expiry on commit)
+    after = simulate(db, service="Checkout", at=utcnow())
+    assert after.runs[0].levels[0].people[0].name == "Bob"
