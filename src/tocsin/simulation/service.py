@@ -123,7 +123,8 @@ class Simulation:
         if not self.nobody:
             first = next(level for run in self.runs for level in run.levels if level.people)
             names = ", ".join(p.name for p in first.people)
-            return f"{names} would be paged first (level {first.level} of {self.runs[0].policy})"
+            policy = next(run.policy for run in self.runs if first in run.levels)
+            return f"{names} would be paged first: level {first.level} of {q(policy)}"
         if not self.runs:
             return f"Nobody would be paged: {q(self.service)} has no escalation policy"
         return "Nobody would be paged: " + "; ".join(run.end for run in self.runs if run.end)
