@@ -90,6 +90,8 @@ VALID_IS_NOT_ENOUGH = {
     "POST /api/v1/trackers/{connection_id}/webhook": "signed with the connection's secret",
     "POST /api/v1/webhooks": "a URL whose host resolves to a public address",
     "PATCH /api/v1/webhooks/{subscription_id}": "a URL whose host resolves to a public address",
+    # A dry run names a service of this Tocsin, and a moment as a date, a time and a zone.
+    "POST /api/v1/paging/simulate": "a date and time in a zone the tz database knows",
 }
 
 

@@ -55,6 +55,8 @@ from tocsin.postmortems import template_views as postmortem_template_views
 from tocsin.postmortems import views as postmortems_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
+from tocsin.simulation import api as simulation_api
+from tocsin.simulation import views as simulation_views
 from tocsin.statuspages import api as statuspages_api
 from tocsin.statuspages import composer as statuspages_composer
 from tocsin.statuspages import maintenance_views as statuspages_maintenance
@@ -115,6 +117,8 @@ def _routers() -> list[APIRouter]:
         postmortems_review_api.router,
         followups_api.router,
         escalation_api.router,
+        simulation_api.router,
+        simulation_views.router,
         schedules_api.router,
         auth_views.router,
         catalog_views.router,

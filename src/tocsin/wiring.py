@@ -45,6 +45,7 @@ from tocsin.postmortems.events import PostmortemPublished
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.workdays import WorkCalendar
 from tocsin.schedules.events import ScheduleChanged
+from tocsin.simulation import views as simulation_views
 from tocsin.statuspages import publish as statuspage_publish
 from tocsin.statuspages.composer import composer_panel, resolve_card, resolve_submit
 from tocsin.statuspages.events import PageEvent
@@ -135,6 +136,7 @@ def build_cards() -> Cards:
         Card("resolve_offers", "statuspages/_resolve_offers.html", resolve_card, resolve_submit),
     )
     cards.add(SERVICE, Card("followers", "comms/followers.html", _followers_card))
+    cards.add(SERVICE, Card("simulation", "simulation/card.html", simulation_views.card_context))
     cards.add(USER_NOTIFICATIONS, Card("followed", "comms/followed.html", _followed_card))
     cards.add(ACTION_ITEMS, Card("trackers", "trackers/item.html", tracker_views.item_card))
     return cards

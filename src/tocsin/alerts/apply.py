@@ -37,6 +37,7 @@ from tocsin.alerts.rules import (
     DEFAULT_SEVERITY_MAP,
     DEFAULT_URGENCY_MAP,
     grouping_key,
+    holding_window,
     matches,
 )
 from tocsin.alerts.service import acknowledge_alert, resolve_alert
@@ -442,17 +443,17 @@ class Applier:
                 self._raise_severity(integration.id, stored.dedup_key, event.severity)
             self._deduplicate(ref[0], stored)
             return
-        for window in self.windows(service_id):
-            if window.starts_at <= stored.received_at < window.ends_at:
-                stored.maintenance_window_id = window.id
-                reason = f" ({window.reason})" if window.reason else ""
-                self._done(
-                    stored,
-                    Outcome.maintenance,
-                    f"held: {window.service.name} was in maintenance window {window.id}{reason} "
-                    f"until {window.ends_at:%Y-%m-%d %H:%M} UTC; nobody was paged",
-                )
-                return
+        window = holding_window(self.windows(service_id), stored.received_at)
+        if window is not None:
+            stored.maintenance_window_id = window.id
+            reason = f" ({window.reason})" if window.reason else ""
+            self._done(
+                stored,
+                Outcome.maintenance,
+                f"held: {window.service.name} was in maintenance window {window.id}{reason} "
+                f"until {window.ends_at:%Y-%m-%d %H:%M} UTC; nobody was paged",
+            )
+            return
         downgraded = ""
         for rule in self.suppression_rules(service_id):
             if not matches(event, rule.matchers):

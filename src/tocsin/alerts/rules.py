@@ -11,9 +11,12 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from tocsin import validation as v
+from tocsin.alerts.models import MaintenanceWindow
 from tocsin.alerts.pagerduty import SEVERITIES, ParsedEvent
 from tocsin.errors import ValidationFailed
 
@@ -147,3 +150,9 @@ def grouping_key(mode: str, event: ParsedEvent, fields: list[str]) -> str:
     else:  # auto or alert_group, with a group
         basis = "g:" + event.group_key
     return basis[:2] + hashlib.sha256(basis.encode()).hexdigest()
+
+
+def holding_window(windows: Iterable[MaintenanceWindow], at: datetime) -> MaintenanceWindow | None:
+    """The maintenance window that holds a trigger received at `at` (it pages nobody), if any.
+    The applier asks it of every trigger; a dry run of paging asks it too."""
+    return next((w for w in windows if w.starts_at <= at < w.ends_at), None)

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import Service, User
-from tocsin.escalation.engine import pageable_members
 from tocsin.escalation.models import EscalationLevel, EscalationPolicy, ServicePaging, TargetKind
+from tocsin.escalation.walk import pageable_members
 from tocsin.findings import Finding
 from tocsin.notify.models import ContactMethod
 from tocsin.schedules.checks import schedule_gaps

@@ -17,9 +17,8 @@ to incidents' event).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -28,60 +27,43 @@ from sqlalchemy.orm import Session, object_session
 
 from tocsin import validation as v
 from tocsin.bus import emit
-from tocsin.catalog.models import Team, User, UserRole
+from tocsin.catalog.models import Team, User
 from tocsin.db import utcnow
 from tocsin.errors import InvalidTransition, NotFound, UnknownReference, ValidationFailed
 from tocsin.escalation.events import PageAcknowledged
 from tocsin.escalation.models import (
     OPEN_RUN_STATES,
-    EscalationLevel,
     EscalationPolicy,
     EscalationRun,
     EscalationStep,
-    LowUrgency,
     RunState,
     ServicePaging,
-    TargetKind,
 )
-from tocsin.escalation.windows import Window
+from tocsin.escalation.walk import (
+    Ended,
+    LevelReachedNobody,
+    LevelSkipped,
+    Reached,
+    Repeated,
+    advance,
+    names,
+    pageable_members,
+    plan_start,
+    policies_to_start,
+    q,
+)
 from tocsin.incidents import service as incidents
 from tocsin.incidents.events import IncidentDeclared, IncidentStatusChanged
 from tocsin.incidents.models import Incident, Status
 from tocsin.incidents.timeline import record
 from tocsin.jobs.queue import enqueue
 from tocsin.notify.service import cancel_pending, page_user
-from tocsin.schedules.models import Schedule
-from tocsin.schedules.oncall import on_call_until_many
 
 log = structlog.get_logger("tocsin.escalation")
 
 START_JOB = "escalation.start"
 STEP_JOB = "escalation.step"
 CLOSED = (Status.resolved.value, Status.closed.value)
-
-
-@dataclass
-class Reached:
-    """The people one level reaches, each with the reason, and notes on the targets."""
-
-    people: dict[int, tuple[User, str]] = field(default_factory=dict)
-    decisions: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, user: User, why: str, decision: dict[str, Any]) -> None:
-        decision["users"].append({"id": user.id, "name": user.name, "why": why})
-        if user.id not in self.people:
-            self.people[user.id] = (user, why)
-
-
-def _q(name: str) -> str:
-    return f"\u201c{name}\u201d"
-
-
-def _names(users: Iterable[User]) -> str:
-    names = [u.name for u in users]
-    if len(names) <= 2:
-        return " and ".join(names)
-    return ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
 # -- starting ------------------------------------------------------------------------------------
@@ -127,21 +109,16 @@ def start_for_incident(session: Session, incident_id: int) -> list[EscalationRun
         )
         return []
     runs: list[EscalationRun] = []
-    started: set[int] = set()
-    for service in incident.services:
-        paging = session.get(ServicePaging, service.id)
-        if paging is None or paging.policy is None:
+    for service, paging in policies_to_start(session, incident.services):
+        if paging is None:
             record(
                 session,
                 incident,
                 "paging",
-                f"Nobody was paged for {_q(service.name)}: it has no escalation policy",
+                f"Nobody was paged for {q(service.name)}: it has no escalation policy",
                 by=None,
             )
             continue
-        if paging.policy_id in started:
-            continue
-        started.add(paging.policy.id)
         runs.append(_start_run(session, incident, paging))
     return runs
 
@@ -154,31 +131,17 @@ def _start_run(session: Session, incident: Incident, paging: ServicePaging) -> E
         incident_id=incident.id,
         policy_id=policy.id,
         service_id=paging.service_id,
-        label=f"Escalation policy {_q(policy.name)}",
-        reason=f"incident opened on {_q(paging.service.name)}",
+        label=f"Escalation policy {q(policy.name)}",
+        reason=f"incident opened on {q(paging.service.name)}",
         state=RunState.active.value,
         started_at=now,
     )
-    run_at = now
-    if incident.urgency == "low":
-        mode = LowUrgency(paging.low_urgency)
-        hours = (
-            Window.parse(paging.support_hours, "support_hours") if paging.support_hours else None
-        )
-        if mode == LowUrgency.notify:
-            run.first_level_only = True
-            run.reason += "; low urgency: the first level is notified, without escalation"
-        elif mode == LowUrgency.support_hours and hours is not None and not hours.contains(now):
-            run_at = hours.next_start(now)
-            run.state = RunState.waiting.value
-            run.reason += (
-                f"; low urgency outside support hours ({hours.describe()}): paging waits "
-                "until they begin"
-            )
-        elif mode == LowUrgency.support_hours:
-            run.reason += "; low urgency within support hours: escalating as usual"
-        else:
-            run.reason += "; low urgency pages like high on this service"
+    start = plan_start(paging, incident.urgency, now)
+    run.first_level_only = start.first_level_only
+    run.reason += start.reason
+    run_at = start.waits_until or now
+    if start.waits_until is not None:
+        run.state = RunState.waiting.value
     session.add(run)
     session.flush()
     summary = f"Paging started: {run.label} ({run.reason})"
@@ -263,104 +226,73 @@ def _walk(
     cycle: int,
     level: int,
 ) -> None:
-    """Evaluate levels from (cycle, level) until one pages someone (then wait its delay) or
-    the policy is done."""
-    levels = policy.levels
+    """Evaluate levels from (cycle, level) now (`walk.advance` decides) and write what it
+    decided: steps, pages, the timeline, and the next timer."""
     now = utcnow()
-    for _ in range(len(levels) * (policy.repeat + 2)):  # bounded: at most every level, twice
-        if level >= len(levels):
-            paged_this_cycle = any(s.paged_user_ids for s in run.steps if s.cycle == cycle)
-            if run.first_level_only:
-                _end(session, run, RunState.finished, "low urgency: no level reached anybody")
-                record(
-                    session,
-                    incident,
-                    "paging",
-                    f"Nobody could be notified: {run.label} reached nobody at any level",
-                    by=None,
+
+    def evaluated(cycle: int, level: int) -> bool:
+        return (
+            session.scalar(
+                select(EscalationStep.id).where(
+                    EscalationStep.run_id == run.id,
+                    EscalationStep.cycle == cycle,
+                    EscalationStep.level == level,
                 )
-                return
-            if cycle >= policy.repeat or not paged_this_cycle:
-                why = (
-                    f"nobody acknowledged after {cycle + 1} time(s) through the policy"
-                    if paged_this_cycle
-                    else "no level reached anybody"
-                )
-                _end(session, run, RunState.exhausted, why)
-                record(session, incident, "paging", f"Paging ended: {run.label}: {why}", by=None)
-                return
-            cycle, level = cycle + 1, 0
+            )
+            is not None
+        )
+
+    plan = advance(
+        session,
+        policy,
+        cycle=cycle,
+        level=level,
+        at=now,
+        first_level_only=run.first_level_only,
+        paged_in=lambda c: any(s.paged_user_ids for s in run.steps if s.cycle == c),
+        round_robin_next=lambda lvl: lvl.round_robin_next,
+        evaluated=evaluated,
+    )
+    for decision in plan.decisions:
+        if isinstance(decision, Ended):
+            _end(session, run, decision.state, decision.why)
+            summary = decision.summary(run.label)
+            if summary is not None:
+                record(session, incident, "paging", summary, by=None)
+            return
+        if isinstance(decision, Repeated):
             record(
                 session,
                 incident,
                 "paging",
-                f"Nobody acknowledged: {run.label} repeats (time {cycle + 1} of "
-                f"{policy.repeat + 1})",
+                f"Nobody acknowledged: {run.label} repeats (time {decision.cycle + 1} of "
+                f"{decision.times})",
                 by=None,
             )
             continue
-        if session.scalar(
-            select(EscalationStep.id).where(
-                EscalationStep.run_id == run.id,
-                EscalationStep.cycle == cycle,
-                EscalationStep.level == level,
-            )
-        ):
-            return  # evaluated already (a retried job)
-        current = levels[level]
-        step = EscalationStep(run=run, incident_id=incident.id, cycle=cycle, level=level, at=now)
-        session.add(step)
-        window = Window.parse(current.window, "window") if current.window else None
-        if window is not None and not window.contains(now):
-            step.outcome = (
-                f"Level {level + 1} skipped: it pages only {window.describe()}; "
-                "going on to the next level at once"
-            )
-            record(session, incident, "paging", step.outcome, by=None)
-            level += 1
-            continue
-        reached = reach(session, current, now)
-        people = list(reached.people.values())
-        if current.round_robin and people:
-            turn = current.round_robin_next % len(people)
-            current.round_robin_next = turn + 1
-            chosen = people[turn]
-            reached.decisions.append(
-                {
-                    "target": "round robin",
-                    "users": [{"id": chosen[0].id, "name": chosen[0].name, "why": chosen[1]}],
-                    "note": f"{chosen[0].name}'s turn ({turn + 1} of {len(people)})",
-                }
-            )
-            people = [chosen]
-        step.decisions = reached.decisions
-        if not people:
-            step.outcome = (
-                f"Level {level + 1} reached nobody ({_nobody_text(reached)}); "
-                "going on to the next level at once"
-            )
-            record(session, incident, "paging", step.outcome, by=None)
-            level += 1
-            continue
-        _page(session, run, incident, step, people, policy, level)
-        if run.first_level_only:
-            _end(session, run, RunState.finished, "low urgency: notified without escalation")
-            return
-        _schedule(
-            session,
-            run,
-            cycle=cycle,
-            level=level + 1,
-            at=now + timedelta(minutes=current.delay_minutes),
+        step = EscalationStep(
+            run=run, incident_id=incident.id, cycle=decision.cycle, level=decision.level, at=now
         )
+        session.add(step)
+        if isinstance(decision, LevelSkipped):
+            step.outcome = decision.outcome
+            record(session, incident, "paging", step.outcome, by=None)
+        elif isinstance(decision, LevelReachedNobody):
+            step.decisions = decision.decisions
+            step.outcome = decision.outcome
+            record(session, incident, "paging", step.outcome, by=None)
+        else:
+            step.decisions = decision.decisions
+            current = policy.levels[decision.level]
+            if decision.round_robin_turn is not None:
+                current.round_robin_next = decision.round_robin_turn + 1
+            _page(session, run, incident, step, decision.people, policy, decision.level)
+    if plan.next is not None:
+        next_cycle, next_level, at = plan.next
+        _schedule(session, run, cycle=next_cycle, level=next_level, at=at)
         session.flush()
-        return
-    log.error("escalation.walk_bound", run_id=run.id)  # unreachable: the loop is bounded above
-
-
-def _nobody_text(reached: Reached) -> str:
-    notes = [d["note"] for d in reached.decisions if d.get("note")]
-    return "; ".join(notes) if notes else "its targets reached nobody"
+    elif not plan.halted:
+        log.error("escalation.walk_without_end", run_id=run.id)
 
 
 def _page(
@@ -374,10 +306,10 @@ def _page(
 ) -> None:
     key = f"esc:{run.id}:{step.cycle}:{level}"
     for user, why in people:
-        reason = f"level {level + 1} of {_q(policy.name)}: {why}"
+        reason = f"level {level + 1} of {q(policy.name)}: {why}"
         page_user(session, incident=incident, user=user, reason=reason, key=key)
     step.paged_user_ids = [u.id for u, _ in people]
-    step.outcome = f"Level {level + 1}: paged {_names(u for u, _ in people)}"
+    step.outcome = f"Level {level + 1}: paged {names(u for u, _ in people)}"
     record(
         session,
         incident,
@@ -386,55 +318,6 @@ def _page(
         + "; ".join(f"{u.name} ({why})" for u, why in people),
         by=None,
     )
-
-
-def pageable_members(team: Team) -> list[User]:
-    """The members a team target pages: active responders and admins (viewers only read)."""
-    return [m for m in team.members if m.active and m.role != UserRole.viewer]
-
-
-def reach(session: Session, level: EscalationLevel, at: datetime) -> Reached:
-    """Whom a level's targets reach at `at`, each with the reason (for a schedule, what puts
-    the person on call and when their time on call ends)."""
-    reached = Reached()
-    schedule_ids = [t.schedule_id for t in level.targets if t.schedule_id is not None]
-    shifts = on_call_until_many(session, schedule_ids, at) if schedule_ids else {}
-    for target in level.targets:
-        if target.kind == TargetKind.user and target.user is not None:
-            decision: dict[str, Any] = {"target": f"user {target.user.name}", "users": []}
-            if target.user.active:
-                reached.add(target.user, "named in the level", decision)
-            else:
-                decision["note"] = f"{target.user.name} is deactivated"
-        elif target.kind == TargetKind.team and target.team is not None:
-            decision = {"target": f"team {_q(target.team.name)}", "users": []}
-            members = pageable_members(target.team)
-            for member in members:
-                reached.add(member, f"member of team {_q(target.team.name)}", decision)
-            if not members:
-                decision["note"] = f"team {_q(target.team.name)} has no active responders"
-        elif target.schedule_id is not None:
-            schedule = session.get(Schedule, target.schedule_id)
-            name = schedule.name if schedule else f"#{target.schedule_id}"
-            decision = {"target": f"schedule {_q(name)}", "users": []}
-            found = False
-            for now in shifts.get(target.schedule_id, []):
-                shift = now.shift
-                user = session.get(User, shift.user_id)
-                if user is None:
-                    continue
-                if not user.active:
-                    decision.setdefault("note", f"{user.name} is on call but deactivated")
-                    continue
-                found = True
-                why = f"on call in schedule {_q(name)} ({shift.source}) {now.until_text}"
-                reached.add(user, why, decision)
-            if not found and "note" not in decision:
-                decision["note"] = f"nobody is on call in schedule {_q(name)}"
-        else:
-            continue
-        reached.decisions.append(decision)
-    return reached
 
 
 # -- by hand -------------------------------------------------------------------------------------
@@ -487,7 +370,7 @@ def escalate(
         or not 1 <= level <= len(policy.levels)
     ):
         raise ValidationFailed(
-            f"level must be between 1 and {len(policy.levels)} for {_q(policy.name)}",
+            f"level must be between 1 and {len(policy.levels)} for {q(policy.name)}",
             field="level",
         )
     _supersede(session, incident, f"escalated by hand by {by.name}")
@@ -495,7 +378,7 @@ def escalate(
     run = EscalationRun(
         incident_id=incident.id,
         policy_id=policy.id,
-        label=f"Escalation policy {_q(policy.name)}",
+        label=f"Escalation policy {q(policy.name)}",
         reason=f"escalated by hand by {by.name} to level {level}",
         state=RunState.active.value,
         started_at=now,
@@ -509,7 +392,7 @@ def escalate(
         session,
         incident,
         "paging",
-        f"{by.name} escalated to level {level} of {_q(policy.name)}",
+        f"{by.name} escalated to level {level} of {q(policy.name)}",
         by=by,
         key_event=True,
     )
@@ -563,12 +446,12 @@ def page_people(
         team = session.get(Team, team_id) if isinstance(team_id, int) else None
         if team is None:
             raise UnknownReference(f"team {team_id!r} does not exist", field="team_ids")
-        decision = {"target": f"team {_q(team.name)}", "users": []}
+        decision = {"target": f"team {q(team.name)}", "users": []}
         for member in pageable_members(team):
-            reached.add(member, f"member of team {_q(team.name)}, paged by {by.name}", decision)
+            reached.add(member, f"member of team {q(team.name)}, paged by {by.name}", decision)
         if not decision["users"]:
             raise ValidationFailed(
-                f"team {_q(team.name)} has no active responders to page", field="team_ids"
+                f"team {q(team.name)} has no active responders to page", field="team_ids"
             )
         reached.decisions.append(decision)
     if supersede:
@@ -596,7 +479,7 @@ def page_people(
         at=now,
         decisions=reached.decisions,
         paged_user_ids=[u.id for u, _ in people],
-        outcome=f"Paged {_names(u for u, _ in people)}",
+        outcome=f"Paged {names(u for u, _ in people)}",
     )
     session.add(step)
     for user, why in people:
@@ -607,7 +490,7 @@ def page_people(
         session,
         incident,
         "paging",
-        f"{by.name} {verb} {_names(u for u, _ in people)}" + (f": {message}" if message else ""),
+        f"{by.name} {verb} {names(u for u, _ in people)}" + (f": {message}" if message else ""),
         by=by,
         key_event=supersede,
     )

@@ -22,6 +22,13 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
 from tocsin.incidents import fields as custom
+from tocsin.incidents.declaring import (
+    DONT_PAGE,
+    URGENCIES,
+    restricted_for,
+    severity_id_for,
+    urgency_for,
+)
 from tocsin.incidents.events import (
     FieldChange,
     IncidentDeclared,
@@ -65,9 +72,6 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 # The KPI timestamps, in the order they must happen.
 TIMESTAMP_FIELDS = ("started_at", "detected_at", "acknowledged_at", "resolved_at", "closed_at")
 TITLE_MAX = 255
-URGENCIES = ("high", "low")
-# The declarer's third choice: declare without paging anyone.
-DONT_PAGE = "none"
 TEXT_MAX = 20_000
 MAX_LINKS = 50
 
@@ -176,14 +180,12 @@ def declare(
     description = v.text(description, "description", max_len=TEXT_MAX)
     customer_impact = v.text(customer_impact, "customer_impact", max_len=TEXT_MAX)
     incident_type: IncidentType | None = _load(session, IncidentType, type_id, "type_id")
-    if severity_id is None and incident_type and incident_type.default_severity_id:
-        severity_id = incident_type.default_severity_id
+    severity_id = severity_id_for(incident_type, severity_id)
     if priority_id is None and incident_type and incident_type.default_priority_id:
         priority_id = incident_type.default_priority_id
     severity: Severity | None = _load(session, Severity, severity_id, "severity_id")
     priority: Priority | None = _load(session, Priority, priority_id, "priority_id")
-    if restricted is None:
-        restricted = bool(incident_type and incident_type.default_restricted)
+    restricted = restricted_for(incident_type, restricted)
     values = custom.validate_all(
         session, incident_type.fields if incident_type else [], custom_fields or {}
     )
@@ -195,7 +197,7 @@ def declare(
     commander = _load(session, User, commander_id, "commander_id")
     chosen = None if urgency is None else v.one_of(urgency, "urgency", (*URGENCIES, DONT_PAGE))
     without_paging = chosen == DONT_PAGE
-    urgency = chosen if chosen in URGENCIES else (severity.default_urgency if severity else "high")
+    urgency = urgency_for(severity, chosen)
 
     incident = Incident(
         number=_next_number(session),

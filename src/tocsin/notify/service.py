@@ -4,6 +4,7 @@ an incident. Contact methods and rules are changed in `notify.settings`; deliver
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, select
@@ -103,6 +104,31 @@ def _plan(
     return notification
 
 
+@dataclass(frozen=True)
+class RuleStep:
+    """One delivery a page plans: through `method`, `delay_minutes` after the page."""
+
+    method: ContactMethod
+    position: int
+    delay_minutes: int
+
+
+def plan_rules(session: Session, user: User, urgency: str) -> tuple[list[RuleStep], str]:
+    """The deliveries paging `user` at `urgency` plans, in order, and a note when they come
+    from the fallback (no rules for the urgency: every enabled method at once). Empty when
+    the person has no enabled contact method. Reads only: a dry run calls it too."""
+    rules = [r for r in _rules(session, user, urgency) if r.contact_method.enabled]
+    steps = [RuleStep(r.contact_method, r.position, r.delay_minutes) for r in rules]
+    if steps:
+        return steps, ""
+    methods = [m for m in contact_methods(session, user) if m.enabled]
+    if not methods:
+        return [], ""
+    return [RuleStep(m, DEFAULT_POSITION, 0) for m in methods], (
+        f"{user.name} has no notification rules for {urgency} urgency: all contact methods at once"
+    )
+
+
 def page_user(
     session: Session, *, incident: Incident, user: User, reason: str, key: str
 ) -> list[Notification]:
@@ -120,18 +146,7 @@ def page_user(
             body=reason,
         )
         return []
-    rules = [r for r in _rules(session, user, incident.urgency) if r.contact_method.enabled]
-    steps: list[tuple[ContactMethod, int, int]] = [
-        (r.contact_method, r.position, r.delay_minutes) for r in rules
-    ]
-    fallback_note = ""
-    if not steps:
-        methods = [m for m in contact_methods(session, user) if m.enabled]
-        steps = [(m, DEFAULT_POSITION, 0) for m in methods]
-        fallback_note = (
-            f"{user.name} has no notification rules for {incident.urgency} urgency: "
-            "all contact methods at once"
-        )
+    steps, fallback_note = plan_rules(session, user, incident.urgency)
     if not steps:
         if session.scalar(select(Notification.id).where(Notification.page_key == page_key)):
             return []
@@ -145,7 +160,8 @@ def page_user(
         )
         return []
     planned: list[tuple[Notification, int]] = []
-    for method, position, delay in steps:
+    for step in steps:
+        method, position, delay = step.method, step.position, step.delay_minutes
         notification = _plan(
             session,
             incident=incident,
