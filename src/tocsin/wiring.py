@@ -3,8 +3,9 @@
 - `build_bus`: each domain's reactions to the events of the domains it builds on;
   `session_factory` is the one session factory, whose sessions carry that bus.
 - `build_cards`: the cards a domain shows on another's page (the incident page's paging,
-  communication, status page, postmortem and recurrence cards, its alerts, and the resolve
-  form's offer to tell customers; a service's followers; the services a person follows).
+  communication, status page, postmortem and recurrence cards, its alerts and runbooks, and
+  the resolve form's offer to tell customers; a service's followers; the services a person
+  follows).
 - `build_checks`: every domain's part of `tocsin check`.
 
 Only this module (with `bootstrap` and `app`) knows both sides; see docs/ARCHITECTURE.md.
@@ -44,6 +45,8 @@ from tocsin.postmortems import views as postmortem_views
 from tocsin.postmortems.events import PostmortemPublished
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.workdays import WorkCalendar
+from tocsin.runbooks import service as runbooks
+from tocsin.runbooks import views as runbook_views
 from tocsin.schedules.events import ScheduleChanged
 from tocsin.statuspages import publish as statuspage_publish
 from tocsin.statuspages.composer import composer_panel, resolve_card, resolve_submit
@@ -70,6 +73,8 @@ def build_bus(settings: Settings | None = None) -> Bus:
     # starts (after commit).
     bus.subscribe(incident_events.IncidentDeclared, comms_followers.on_incident_declared)
     bus.subscribe(incident_events.IncidentDeclared, escalation.on_incident_declared)
+    # … and the runbooks that attach themselves to its type or services are attached.
+    bus.subscribe(incident_events.IncidentDeclared, runbooks.on_incident_declared)
     # Acknowledged: its paging stops.
     bus.subscribe(incident_events.IncidentStatusChanged, escalation.on_incident_status_changed)
     # Resolved: a postmortem when the severity's policy requires one, with its deadlines.
@@ -119,6 +124,9 @@ def build_cards() -> Cards:
         INCIDENT, Card("postmortem_card", "postmortems/card.html", postmortem_views.card_context)
     )
     cards.add(INCIDENT_MAIN, Card("incident_alerts", "alerts/panel.html", _alerts_card))
+    cards.add(
+        INCIDENT_MAIN, Card("runbooks_card", "runbooks/card.html", runbook_views.card_context)
+    )
     cards.add(
         INCIDENT, Card("recurrence", "followups/recurrence.html", followup_views.recurrence_card)
     )
