@@ -16,7 +16,15 @@ from sqlalchemy.orm import QueryableAttribute, Session
 
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
-from tocsin.configfile import alerting, comms, escalation, postmortems, schedules, statuspages
+from tocsin.configfile import (
+    alerting,
+    comms,
+    escalation,
+    postmortems,
+    runbooks,
+    schedules,
+    statuspages,
+)
 from tocsin.configfile import notifications as notification_settings
 from tocsin.configfile.alerting import NewKey
 from tocsin.definitions import service as defs
@@ -305,6 +313,7 @@ SECTIONS: list[Section] = [
         lambda s, d: catalog.create_service(s, **_service_data(s, d)),
         lambda s, k, d: catalog.update_service(s, _service(s, k), _service_data(s, d)),
     ),
+    Section("runbooks", "runbook", "name", runbooks.current, runbooks.create, runbooks.update),
     Section("alerting", "alerting", "service", alerting.current, reconcile=alerting.reconcile),
     Section("schedules", "schedule", "name", schedules.current, reconcile=schedules.reconcile),
     Section(
