@@ -82,9 +82,7 @@ def test_any_text_parses_and_loses_no_line(body: str) -> None:
     numbers = [b.number for b in blocks if isinstance(b, Step)]
     assert numbers == list(range(1, len(numbers) + 1))
     # Every non-blank line is in some block (steps keep their text, prose its lines).
-    kept = "\n".join(
-        b.text if isinstance(b, Prose) else f"{b.text}\n{b.detail}" for b in blocks
-    )
+    kept = "\n".join(b.text if isinstance(b, Prose) else f"{b.text}\n{b.detail}" for b in blocks)
     for line in body.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         core = line.strip()
         if core and not core.startswith(("- [", "* [", "+ [")) and "(role:" not in core.lower():

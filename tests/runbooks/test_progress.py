@@ -47,8 +47,13 @@ def test_unknown_step_or_attachment(db: Session, admin: User) -> None:
 
 
 def _tick_in_thread(
-    container: Container, incident_id: int, attachment_id: int, user_id: int, steps: list[int],
-    barrier: threading.Barrier, failures: list[BaseException],
+    container: Container,
+    incident_id: int,
+    attachment_id: int,
+    user_id: int,
+    steps: list[int],
+    barrier: threading.Barrier,
+    failures: list[BaseException],
 ) -> None:
     try:
         barrier.wait(timeout=10)

@@ -134,9 +134,7 @@ def test_oversized_and_stepless_runbooks_are_refused(db: Session, admin: User) -
     assert db.scalar(select(func.count(Runbook.id))) == 2  # the defaults only
 
 
-def test_deleted_runbook_cannot_be_attached_but_incidents_keep_it(
-    db: Session, admin: User
-) -> None:
+def test_deleted_runbook_cannot_be_attached_but_incidents_keep_it(db: Session, admin: User) -> None:
     book = runbook(db, admin)
     inc = incident(db, admin)
     service.attach(db, inc, book, by=admin)

@@ -60,9 +60,7 @@ def test_create_with_preview_then_edit(client: TestClient, db: Session, admin: U
     assert no_csrf.status_code == 403
 
 
-def test_the_incident_card_attaches_and_ticks(
-    client: TestClient, db: Session, admin: User
-) -> None:
+def test_the_incident_card_attaches_and_ticks(client: TestClient, db: Session, admin: User) -> None:
     inc = incident(db, admin)
     db.commit()
     token = browser_login(client, admin.email)

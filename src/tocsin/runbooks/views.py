@@ -75,7 +75,12 @@ def runbook_list(request: Request, db: DbSession, user: CurrentUser) -> Response
 
 @router.get("/runbooks/new")
 def new_runbook(request: Request, db: DbSession, user: Responder) -> Response:
-    blank = {"name": "", "body": "- [ ] ", "incident_type_id": None, "service_ids": []}
+    blank: dict[str, Any] = {
+        "name": "",
+        "body": "- [ ] ",
+        "incident_type_id": None,
+        "service_ids": [],
+    }
     return _form_page(request, db, None, {**blank, "auto_attach": False})
 
 
