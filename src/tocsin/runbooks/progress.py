@@ -55,11 +55,19 @@ def _tick_row(session: Session, attachment: IncidentRunbook, number: int) -> Ste
     )
 
 
+def _lock(session: Session, incident: Incident) -> None:
+    """Ticks of one incident take its row first (PostgreSQL; SQLite has one writer anyway),
+    as the timeline entry will: two transactions ticking several steps then queue instead of
+    each holding a step the other waits for (a deadlock that would lose one of them)."""
+    session.execute(select(Incident.id).where(Incident.id == incident.id).with_for_update())
+
+
 def tick(
     session: Session, incident: Incident, attachment: IncidentRunbook, number: int, *, by: User
 ) -> bool:
     """Mark step `number` done by `by`. False (nothing written) if it already was."""
     step = _step(attachment, number)
+    _lock(session, incident)
     if _tick_row(session, attachment, number) is not None:
         return False
     try:
@@ -87,6 +95,7 @@ def untick(
 ) -> bool:
     """Mark step `number` not done. False (nothing written) if it was not done."""
     step = _step(attachment, number)
+    _lock(session, incident)
     removed = session.execute(
         delete(StepTick).where(StepTick.attachment_id == attachment.id, StepTick.step == number)
     )

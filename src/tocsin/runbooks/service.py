@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from tocsin import validation as v
 from tocsin.catalog.models import Service, User
@@ -195,7 +195,10 @@ def get_runbook(session: Session, runbook_id: int) -> Runbook:
 def list_runbooks(session: Session) -> list[Runbook]:
     return list(
         session.scalars(
-            select(Runbook).where(Runbook.deleted_at.is_(None)).order_by(Runbook.name)
+            select(Runbook)
+            .where(Runbook.deleted_at.is_(None))
+            .order_by(Runbook.name)
+            .options(selectinload(Runbook.versions), selectinload(Runbook.services))
         ).unique()
     )
 
