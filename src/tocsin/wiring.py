@@ -45,6 +45,7 @@ from tocsin.postmortems import views as postmortem_views
 from tocsin.postmortems.events import PostmortemPublished
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.workdays import WorkCalendar
+from tocsin.runbooks import checks as runbook_checks
 from tocsin.runbooks import service as runbooks
 from tocsin.runbooks import views as runbook_views
 from tocsin.schedules.events import ScheduleChanged
@@ -160,9 +161,13 @@ def _followed_card(db: Session, owner: User, request: Request) -> list[tuple[Ser
 
 
 def build_checks() -> Checks:
-    """What `tocsin check` runs: paging's checks, then communication's."""
-    return Checks((escalation_checks.paging_findings, _channel_findings))
+    """What `tocsin check` runs: paging's checks, then communication's, then runbooks'."""
+    return Checks((escalation_checks.paging_findings, _channel_findings, _runbook_findings))
 
 
 def _channel_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:
     return comms_checks.channel_findings(session)
+
+
+def _runbook_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:
+    return runbook_checks.runbook_findings(session)
