@@ -37,6 +37,12 @@ def known_roles(session: Session) -> set[str]:
     return set(session.scalars(select(IncidentRole.slug)))
 
 
+def role_names(session: Session) -> dict[str, str]:
+    """Each role's name by its slug, for showing a step's owner."""
+    rows = session.execute(select(IncidentRole.slug, IncidentRole.name))
+    return {slug: name for slug, name in rows}
+
+
 def checked_steps(session: Session, body: str) -> list[dict[str, Any]]:
     """The body's steps as stored on a version; ValidationFailed for an unknown role, too
     many steps, a step too long, or none at all."""

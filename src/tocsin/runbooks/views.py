@@ -49,6 +49,7 @@ def _form_page(
             "types": defs.incident_types(db),
             "services": db.scalars(select(Service).order_by(Service.name)).all(),
             "roles": sorted(service.known_roles(db)),
+            "role_names": service.role_names(db),
         },
         status_code,
     )
@@ -110,6 +111,7 @@ def runbook_page(request: Request, runbook_id: int, db: DbSession, user: Current
             "runbook": runbook,
             "runbook_version": version,
             "blocks": shown(version.body),
+            "role_names": service.role_names(db),
         },
     )
 
@@ -173,6 +175,7 @@ def card_context(db: Session, incident: Incident, request: Request) -> dict[str,
             for a in held
         ],
         "available": [r for r in service.list_runbooks(db) if r.id not in attached_ids],
+        "role_names": service.role_names(db) if held else {},
     }
 
 
