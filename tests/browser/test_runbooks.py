@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tests.browser.conftest import login
 from tests.conftest import ADMIN_PASSWORD
-from tests.runbooks.conftest import incident
+from tests.runbooks.conftest import incident, incident_type
 from tocsin.catalog.models import User
 
 pytestmark = pytest.mark.browser
@@ -71,3 +71,38 @@ def test_two_browsers_tick_one_runbook(
     expect(rita.locator("#runbooks")).to_contain_text("1/14 done")
     ada.reload()
     expect(ada.locator("#runbooks input[type=checkbox]").nth(0)).not_to_be_checked()
+
+
+def test_without_javascript_a_step_is_ticked_with_its_save_button(
+    db: Session,
+    admin: User,
+    live_server: str,
+    chromium,  # type: ignore[no-untyped-def]
+) -> None:
+    from playwright.sync_api import expect
+
+    security = incident_type(db, "Security incident")
+    inc = incident(
+        db, admin, "Leaked key", type_id=security.id, custom_fields={"security_lead": admin.id}
+    )
+    db.commit()
+    context = chromium.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        login(page, live_server, admin.email, ADMIN_PASSWORD)
+        page.goto(f"{live_server}/incidents/{inc.reference}")
+        card = page.locator("#runbooks")
+        # Attached by itself on declare; its command is plain text, with no Copy button.
+        expect(card).to_contain_text("Security incident checklist")
+        expect(card.locator("pre")).to_contain_text("sudo shutdown now")
+        expect(card.get_by_role("button", name="Copy")).to_have_count(0)
+        step = card.locator("form.runbook-step").nth(1)
+        step.locator("input[type=checkbox]").check()
+        step.get_by_role("button", name="Save").click()
+        expect(page.locator("#runbooks")).to_contain_text("1/13 done")
+        expect(page.locator("#runbooks form.runbook-step").nth(1)).to_contain_text(
+            "ticked by Ada Admin"
+        )
+    finally:
+        context.close()

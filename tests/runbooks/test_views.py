@@ -89,3 +89,23 @@ def test_the_incident_card_attaches_and_ticks(client: TestClient, db: Session, a
     )
     assert missing.status_code == 303  # back to the page with the message
     assert "has no step 99" in client.get(f"/incidents/{inc.reference}").text
+
+
+def test_viewers_see_progress_but_cannot_tick(
+    client: TestClient, db: Session, admin: User, viewer: User
+) -> None:
+    inc = incident(db, admin)
+    held = service.attach(db, inc, runbook(db, admin), by=admin)
+    progress.tick(db, inc, held, 1, by=admin)
+    db.commit()
+    token = browser_login(client, viewer.email)
+    page = client.get(f"/incidents/{inc.reference}")
+    assert "ticked by Ada Admin" in page.text and "disabled" in page.text
+    assert "Add a runbook" not in page.text
+    refused = client.post(
+        f"/incidents/{inc.reference}/runbooks/{held.id}/steps/2",
+        data={"csrf_token": token, "done": "on"},
+    )
+    assert refused.status_code == 403
+    db.rollback()
+    assert [t.step for t in progress.attachments(db, inc)[0].ticks] == [1]
