@@ -31,6 +31,7 @@ from tocsin.db import Base, make_engine
 from tocsin.definitions.service import ensure_defaults
 from tocsin.migrate import upgrade
 from tocsin.postmortems.policies import ensure_default_policies
+from tocsin.runbooks.defaults import ensure_default_runbooks
 
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL", "")
 BACKEND = os.environ.get("TOCSIN_TEST_DB", "postgres" if POSTGRES_URL else "sqlite")
@@ -126,6 +127,7 @@ def container(settings: Settings) -> Iterator[Container]:
         with built.sessionmaker.begin() as session:
             if ensure_defaults(session):
                 ensure_default_policies(session)
+            ensure_default_runbooks(session)
     yield built
     built.close()
 

@@ -71,6 +71,8 @@ VALID_IS_NOT_ENOUGH = {
     "POST /api/v1/status-pages": "an accent colour dark enough to read on white",
     "PATCH /api/v1/status-pages/{page}": "an accent colour dark enough to read on white",
     "PUT /api/v1/incident-types/{type_id}/postmortem-template": "each section's key, once",
+    "POST /api/v1/runbooks": "a body with steps, whose roles exist",
+    "PATCH /api/v1/runbooks/{runbook_id}": "a body with steps, whose roles exist",
     # The people it names must be active, which depends on the data, not the request.
     "POST /api/v1/incidents": "an active commander",
     "POST /api/v1/services/{service_id}/followers": "an active person",

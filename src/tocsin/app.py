@@ -53,6 +53,8 @@ from tocsin.postmortems import review_api as postmortems_review_api
 from tocsin.postmortems import review_views as postmortems_review_views
 from tocsin.postmortems import template_views as postmortem_template_views
 from tocsin.postmortems import views as postmortems_views
+from tocsin.runbooks import api as runbooks_api
+from tocsin.runbooks import views as runbooks_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
 from tocsin.simulation import api as simulation_api
@@ -115,6 +117,7 @@ def _routers() -> list[APIRouter]:
         incidents_api.router,
         postmortems_api.router,
         postmortems_review_api.router,
+        runbooks_api.router,
         followups_api.router,
         escalation_api.router,
         simulation_api.router,
@@ -128,6 +131,7 @@ def _routers() -> list[APIRouter]:
         postmortem_template_views.router,
         postmortem_policy_views.router,
         postmortems_review_views.router,
+        runbooks_views.router,
         followups_views.router,
         incidents_live.router,
         alerts_views.router,

@@ -12,6 +12,7 @@ from tocsin.config import Settings
 from tocsin.db import transaction
 from tocsin.definitions.service import ensure_defaults
 from tocsin.postmortems.policies import ensure_default_policies
+from tocsin.runbooks.defaults import ensure_default_runbooks
 from tocsin.wiring import session_factory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -26,7 +27,8 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(engine: Engine, settings: Settings, revision: str = "head") -> None:
     """Bring the schema to `revision`, then make sure the default vocabulary (and, on a new
-    database, the postmortem policies of its severities) exists."""
+    database, the postmortem policies of its severities) exists, and the default runbooks
+    where none was ever written (a database from before runbooks gets them here too)."""
     cfg = alembic_config(settings)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -34,3 +36,4 @@ def upgrade(engine: Engine, settings: Settings, revision: str = "head") -> None:
     with transaction(session_factory(engine, settings)) as session:
         if ensure_defaults(session):
             ensure_default_policies(session)
+        ensure_default_runbooks(session)

@@ -3,8 +3,9 @@
 - `build_bus`: each domain's reactions to the events of the domains it builds on;
   `session_factory` is the one session factory, whose sessions carry that bus.
 - `build_cards`: the cards a domain shows on another's page (the incident page's paging,
-  communication, status page, postmortem and recurrence cards, its alerts, and the resolve
-  form's offer to tell customers; a service's followers; the services a person follows).
+  communication, status page, postmortem and recurrence cards, its alerts and runbooks, and
+  the resolve form's offer to tell customers; a service's followers; the services a person
+  follows).
 - `build_checks`: every domain's part of `tocsin check`.
 
 Only this module (with `bootstrap` and `app`) knows both sides; see docs/ARCHITECTURE.md.
@@ -44,6 +45,9 @@ from tocsin.postmortems import views as postmortem_views
 from tocsin.postmortems.events import PostmortemPublished
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.workdays import WorkCalendar
+from tocsin.runbooks import checks as runbook_checks
+from tocsin.runbooks import service as runbooks
+from tocsin.runbooks import views as runbook_views
 from tocsin.schedules.events import ScheduleChanged
 from tocsin.simulation import views as simulation_views
 from tocsin.statuspages import publish as statuspage_publish
@@ -75,6 +79,8 @@ def build_bus(settings: Settings | None = None) -> Bus:
     # starts (after commit).
     bus.subscribe(incident_events.IncidentDeclared, comms_followers.on_incident_declared)
     bus.subscribe(incident_events.IncidentDeclared, escalation.on_incident_declared)
+    # … and the runbooks that attach themselves to its type or services are attached.
+    bus.subscribe(incident_events.IncidentDeclared, runbooks.on_incident_declared)
     # Acknowledged: its paging stops.
     bus.subscribe(incident_events.IncidentStatusChanged, escalation.on_incident_status_changed)
     # Resolved: a postmortem when the severity's policy requires one, with its deadlines.
@@ -129,6 +135,9 @@ def build_cards() -> Cards:
     )
     cards.add(INCIDENT_MAIN, Card("incident_alerts", "alerts/panel.html", _alerts_card))
     cards.add(
+        INCIDENT_MAIN, Card("runbooks_card", "runbooks/card.html", runbook_views.card_context)
+    )
+    cards.add(
         INCIDENT, Card("recurrence", "followups/recurrence.html", followup_views.recurrence_card)
     )
     cards.add(
@@ -163,11 +172,21 @@ def _followed_card(db: Session, owner: User, request: Request) -> list[tuple[Ser
 
 
 def build_checks() -> Checks:
-    """What `tocsin check` runs: paging's checks, then communication's, then webhooks'."""
+    """What `tocsin check` runs: paging's checks, then communication's, webhooks' and
+    runbooks'."""
     return Checks(
-        (escalation_checks.paging_findings, _channel_findings, webhook_checks.webhook_findings)
+        (
+            escalation_checks.paging_findings,
+            _channel_findings,
+            webhook_checks.webhook_findings,
+            _runbook_findings,
+        )
     )
 
 
 def _channel_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:
     return comms_checks.channel_findings(session)
+
+
+def _runbook_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:
+    return runbook_checks.runbook_findings(session)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.configfile.comms import CommsChannelDoc, ServiceFollowersDoc
 from tocsin.configfile.postmortems import PostmortemPolicyDoc, PostmortemTemplateDoc
+from tocsin.configfile.runbooks import RunbookDoc
 from tocsin.configfile.webhooks import WebhookDoc
 
 
@@ -262,6 +263,7 @@ class Document(Item):
     users: list[UserDoc] = []
     teams: list[TeamDoc] = []
     services: list[ServiceDoc] = []
+    runbooks: list[RunbookDoc] = []
     alerting: list[AlertingDoc] = []
     schedules: list[ScheduleDoc] = []
     escalation_policies: list[EscalationPolicyDoc] = []

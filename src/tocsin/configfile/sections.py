@@ -21,6 +21,7 @@ from tocsin.configfile import (
     comms,
     escalation,
     postmortems,
+    runbooks,
     schedules,
     statuspages,
     webhooks,
@@ -313,6 +314,7 @@ SECTIONS: list[Section] = [
         lambda s, d: catalog.create_service(s, **_service_data(s, d)),
         lambda s, k, d: catalog.update_service(s, _service(s, k), _service_data(s, d)),
     ),
+    Section("runbooks", "runbook", "name", runbooks.current, runbooks.create, runbooks.update),
     Section("alerting", "alerting", "service", alerting.current, reconcile=alerting.reconcile),
     Section("schedules", "schedule", "name", schedules.current, reconcile=schedules.reconcile),
     Section(

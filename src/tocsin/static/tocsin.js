@@ -1,4 +1,5 @@
-// Tocsin's own small script: auto-submitting pickers, phase templates, live incident pages.
+// Tocsin's own small script: auto-submitting pickers, phase templates, runbook checkboxes and
+// Copy buttons, live incident pages.
 // Everything here is an enhancement; every page works without it.
 (function () {
   "use strict";
@@ -30,6 +31,38 @@
     dialog.showModal();
   });
 
+  // A runbook step's checkbox saves itself when changed (without JS: tick, then Save).
+  var runbookSteps = function (root) {
+    root.querySelectorAll("form[data-runbook-step]").forEach(function (form) {
+      var box = form.querySelector('input[type="checkbox"]');
+      var save = form.querySelector("[data-step-save]");
+      if (!box || !save) { return; }
+      save.hidden = true;
+      box.addEventListener("change", function () { form.submit(); });
+    });
+  };
+  // A runbook's commands get a Copy button (without JS they are plain text to select).
+  var copyButtons = function (root) {
+    if (!navigator.clipboard) { return; }
+    root.querySelectorAll(".runbook pre").forEach(function (pre) {
+      if (pre.querySelector(".copy")) { return; }
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy small secondary";
+      button.textContent = "Copy";
+      button.addEventListener("click", function () {
+        var code = pre.querySelector("code") || pre;
+        navigator.clipboard.writeText(code.textContent).then(function () {
+          button.textContent = "Copied";
+          setTimeout(function () { button.textContent = "Copy"; }, 1500);
+        });
+      });
+      pre.appendChild(button);
+    });
+  };
+  runbookSteps(document);
+  copyButtons(document);
+
   // Changing the phase refills the update from that phase's template, unless the
   // responder has already written their own text.
   document.querySelectorAll("form[data-template-url]").forEach(function (form) {
@@ -54,7 +87,7 @@
   // swap the sections, leaving alone any section the user is typing in.
   var live = document.querySelector("[data-live]");
   if (live && window.EventSource) {
-    var SECTIONS = ["incident-header", "summary", "updates", "timeline", "roles", "action-items", "details"];
+    var SECTIONS = ["incident-header", "summary", "updates", "timeline", "roles", "action-items", "details", "runbooks"];
     var status = document.getElementById("live-status");
     var refreshing = false, again = false;
     var refresh = function () {
@@ -69,7 +102,10 @@
             var current = document.getElementById(id), fresh = doc.getElementById(id);
             if (!current || !fresh) { return; }
             if (current.contains(document.activeElement) && document.activeElement !== document.body) { return; }
-            if (current.innerHTML !== fresh.innerHTML) { current.innerHTML = fresh.innerHTML; current.className = fresh.className; }
+            if (current.innerHTML !== fresh.innerHTML) {
+              current.innerHTML = fresh.innerHTML; current.className = fresh.className;
+              runbookSteps(current); copyButtons(current);
+            }
           });
           if (status) { status.textContent = "Updated " + new Date().toLocaleTimeString(); }
         })

@@ -1,0 +1,1 @@
+"""Runbooks: versioned Markdown checklists attached to incidents, and who ticked each step."""
