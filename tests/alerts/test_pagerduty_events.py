@@ -335,3 +335,18 @@ def test_images_are_in_the_alerts_api(
     settle(container)
     [alert] = api.get("/api/v1/incidents/INC-1/alerts").json()["items"]
     assert alert["images"] == [image]
+
+
+def test_a_summary_of_only_spaces_still_opens_an_incident(
+    client: TestClient, routing_key: str, container: Container
+) -> None:
+    """PagerDuty takes any non-empty summary; one of spaces gives the incident a stand-in
+    title instead of failing to open it."""
+    sent = client.post("/v2/enqueue", json=_trigger(routing_key, "blank", summary="   "))
+    assert sent.status_code == 202
+    settle(container)
+    with container.sessionmaker() as s:
+        event = s.scalars(select(Event)).one()
+        assert event.outcome != "failed", event.outcome_detail
+        incident = s.scalars(select(Incident)).one()
+        assert incident.title == "Alert"

@@ -595,7 +595,8 @@ class Applier:
         incident = incidents.declare(
             self.session,
             by=None,
-            title=(alert.summary or "Alert")[:255],
+            # A summary of only spaces is no title: the incident would be refused.
+            title=((alert.summary or "").strip() or "Alert")[:255],
             description=(
                 f"Opened by an alert from {integration.name if integration else 'an integration'}"
                 f"{source} on {service.name if service else 'a service'}."
