@@ -16,6 +16,7 @@ from tocsin.comms.models import CommsDelivery
 from tocsin.comms.sending import mark_posted
 from tocsin.config import Settings
 from tocsin.db import utcnow
+from tocsin.incidents import roles as incident_roles
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, StatusUpdate, TimelineEntry
 from tocsin.incidents.queries import role_by_slug
@@ -104,7 +105,7 @@ def test_the_reminder_job_writes_the_timeline_and_tells_the_comms_lead_plainly(
                        post_incident_roles=["comms_internal"])  # fmt: skip
     channel(db, settings, name="Quiet", cadence_minutes=120)
     incident = declare(db, admin)
-    incidents.assign_role(db, incident, role_id=role_by_slug(db, "comms_internal").id,
+    incident_roles.assign_role(db, incident, role_id=role_by_slug(db, "comms_internal").id,
                           user_id=responder.id, by=admin)  # fmt: skip
     db.commit()
     _backdate(db, incident, 40)
@@ -166,7 +167,7 @@ def test_the_commander_then_the_declarer_is_told_when_nobody_runs_comms(
     briefing = channel(db, settings, name="Exec briefing", cadence_minutes=30)
     incident = declare(db, admin)
     assert comms_due.lead_for(incident, "internal") == (admin, "declared the incident")
-    incidents.assign_role(db, incident, role_id=role_by_slug(db, "incident_commander").id,
+    incident_roles.assign_role(db, incident, role_id=role_by_slug(db, "incident_commander").id,
                           user_id=responder.id, by=admin)  # fmt: skip
     assert comms_due.lead_for(incident, "internal") == (responder, "incident commander")
     db.commit()

@@ -36,6 +36,7 @@ class RoleDoc(Item):
     name: str = Field(max_length=120)
     description: str = ""
     responsibilities: list[str] = []
+    multiple: bool = False  # several holders on one incident
 
 
 class FieldDoc(Item):

@@ -74,6 +74,7 @@ ROLES = [
     },
     {
         "slug": "deputy",
+        "multiple": True,
         "name": "Deputy",
         "description": "Backs up the Incident Commander and takes over if needed.",
         "responsibilities": "Keep the commander focused on decisions\n"
@@ -82,6 +83,7 @@ ROLES = [
     },
     {
         "slug": "scribe",
+        "multiple": True,
         "name": "Scribe",
         "description": "Keeps the timeline so nobody has to remember later.",
         "responsibilities": "Record decisions, actions and findings on the timeline\n"
@@ -121,6 +123,7 @@ ROLES = [
     },
     {
         "slug": "sme",
+        "multiple": True,
         "name": "Subject Matter Expert",
         "description": "Knows the affected system and works on the fix.",
         "responsibilities": "Diagnose the problem in their area\n"

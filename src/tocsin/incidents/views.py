@@ -16,7 +16,7 @@ from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentType, Phase
 from tocsin.deps import CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError, ValidationFailed
-from tocsin.incidents import actions, queries, service, updates
+from tocsin.incidents import actions, queries, roles, service, updates
 from tocsin.incidents.models import ActionKind, ActionStatus, Incident, Status
 from tocsin.validation import digits
 from tocsin.web import cards
@@ -234,7 +234,9 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         }.get(incident.status, "resolved")
     key_only = request.query_params.get("key") == "1"
     itype = incident.incident_type
-    holders = {a.role_id: a.user for a in incident.role_assignments}
+    holders: dict[int, list[User]] = {}
+    for assignment in sorted(incident.role_assignments, key=lambda a: (a.assigned_at, a.id)):
+        holders.setdefault(assignment.role_id, []).append(assignment.user)
     wanted = {r.id for r in itype.roles_to_fill} if itype else set()
     roles = defs.roles(db)
     transitions = sorted(
@@ -272,6 +274,7 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         # status pages), the main column (alerts) and the resolve form (telling customers).
         **cards.for_page(request, cards.INCIDENT, db, incident),
         **cards.for_page(request, cards.INCIDENT_MAIN, db, incident, key="main_cards"),
+        **cards.for_page(request, cards.INCIDENT_ROLES, db, incident, key="role_cards"),
         **cards.for_page(request, cards.INCIDENT_RESOLVE, db, incident, key="resolve_cards"),
     }
 
@@ -366,19 +369,53 @@ def reopen(ref: str, db: DbSession, user: Responder) -> Response:
     return perform(db, _back(incident), lambda: service.reopen(db, incident, by=user))
 
 
+def _warning(change: roles.RoleChange) -> str | None:
+    return " ".join(change.warnings) or None
+
+
 @router.post("/incidents/{ref}/roles")
 def assign_role(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref, viewer=user)
+    user_id = optional_int(form, "user_id")
+    if user_id is None:
+        return redirect(_back(incident), error="Choose a person")
+    return perform(
+        db,
+        _back(incident),
+        lambda: roles.assign_role(
+            db, incident, role_id=optional_int(form, "role_id") or 0, user_id=user_id, by=user
+        ),
+        warn=_warning,
+    )
+
+
+@router.post("/incidents/{ref}/roles/remove")
+def remove_role_holder(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
     incident = queries.get_incident(db, ref, viewer=user)
     return perform(
         db,
         _back(incident),
-        lambda: service.assign_role(
+        lambda: roles.unassign_role(
             db,
             incident,
             role_id=optional_int(form, "role_id") or 0,
-            user_id=optional_int(form, "user_id"),
+            user_id=optional_int(form, "user_id") or 0,
             by=user,
         ),
+    )
+
+
+@router.post("/incidents/{ref}/command")
+def hand_over_command(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref, viewer=user)
+    return perform(
+        db,
+        _back(incident),
+        lambda: roles.hand_over_command(
+            db, incident, to_user_id=optional_int(form, "to_user_id") or 0, by=user
+        ),
+        notice="Command handed over.",
+        warn=_warning,
     )
 
 
