@@ -44,6 +44,7 @@ from tocsin.postmortems import views as postmortem_views
 from tocsin.postmortems.events import PostmortemPublished
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.workdays import WorkCalendar
+from tocsin.roster import notices as role_notices
 from tocsin.schedules.events import ScheduleChanged
 from tocsin.statuspages import publish as statuspage_publish
 from tocsin.statuspages.composer import composer_panel, resolve_card, resolve_submit
@@ -70,6 +71,10 @@ def build_bus(settings: Settings | None = None) -> Bus:
     # starts (after commit).
     bus.subscribe(incident_events.IncidentDeclared, comms_followers.on_incident_declared)
     bus.subscribe(incident_events.IncidentDeclared, escalation.on_incident_declared)
+    # A role given (a commander named when declaring, a holder added, command handed over):
+    # the new holder is emailed the role's responsibilities (after commit).
+    bus.subscribe(incident_events.IncidentDeclared, role_notices.on_incident_declared)
+    bus.subscribe(incident_events.RoleAssigned, role_notices.on_role_assigned)
     # Acknowledged: its paging stops.
     bus.subscribe(incident_events.IncidentStatusChanged, escalation.on_incident_status_changed)
     # Resolved: a postmortem when the severity's policy requires one, with its deadlines.
