@@ -53,6 +53,8 @@ from tocsin.postmortems import review_api as postmortems_review_api
 from tocsin.postmortems import review_views as postmortems_review_views
 from tocsin.postmortems import template_views as postmortem_template_views
 from tocsin.postmortems import views as postmortems_views
+from tocsin.roster import api as roster_api
+from tocsin.roster import views as roster_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
 from tocsin.statuspages import api as statuspages_api
@@ -136,6 +138,8 @@ def _routers() -> list[APIRouter]:
         subscribers_api.router,
         subscribers_public.router,
         subscribers_views.router,
+        roster_api.router,
+        roster_views.router,
     ]
 
 

@@ -45,6 +45,7 @@ from tocsin.postmortems.events import PostmortemPublished
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.workdays import WorkCalendar
 from tocsin.roster import notices as role_notices
+from tocsin.roster import views as roster_views
 from tocsin.schedules.events import ScheduleChanged
 from tocsin.statuspages import publish as statuspage_publish
 from tocsin.statuspages.composer import composer_panel, resolve_card, resolve_submit
@@ -54,6 +55,7 @@ from tocsin.web.cards import (
     INCIDENT,
     INCIDENT_MAIN,
     INCIDENT_RESOLVE,
+    INCIDENT_ROLES,
     SERVICE,
     USER_NOTIFICATIONS,
     Card,
@@ -124,6 +126,7 @@ def build_cards() -> Cards:
         INCIDENT, Card("postmortem_card", "postmortems/card.html", postmortem_views.card_context)
     )
     cards.add(INCIDENT_MAIN, Card("incident_alerts", "alerts/panel.html", _alerts_card))
+    cards.add(INCIDENT_ROLES, Card("roster", "roster/card.html", roster_views.card_context))
     cards.add(
         INCIDENT, Card("recurrence", "followups/recurrence.html", followup_views.recurrence_card)
     )
