@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 
+class RoleSpec(TypedDict):
+    slug: str
+    name: str
+    description: str
+    responsibilities: str  # one per line
+    # Several holders on one incident: PagerDuty's pages give the IC one person and SMEs
+    # several; its IC training allows "one or more Deputies"; larger incidents need scribes.
+    multiple: NotRequired[bool]
+
+
 class IncidentTypeSpec(TypedDict):
     name: str
     description: str
@@ -61,7 +71,7 @@ PRIORITIES = [
     {"name": "P4", "rank": 4, "description": "Work on it when time allows."},
 ]
 
-ROLES = [
+ROLES: list[RoleSpec] = [
     {
         "slug": "incident_commander",
         "name": "Incident Commander",
