@@ -115,7 +115,8 @@ def test_the_reminder_job_writes_the_timeline_and_tells_the_comms_lead_plainly(
     db.commit()
     run_jobs(container)
 
-    (mail,) = smtp.messages
+    # Rita was also told she is the Communications Manager (roster/notices.py).
+    (mail,) = [m for m in smtp.messages if "is due an update" in m["Subject"]]
     assert mail["To"] == "Rita Responder <rita@example.com>"
     assert mail["Subject"] == f"[Tocsin] {incident.reference}: Exec briefing is due an update"
     text = mail.get_content()
@@ -137,7 +138,7 @@ def test_the_reminder_job_writes_the_timeline_and_tells_the_comms_lead_plainly(
     db.commit()
     run_jobs(container)
     assert comms_due.remind(db, incident.id, briefing.id, due_at) is None
-    assert len(smtp.messages) == 1
+    assert len(smtp.messages) == 2  # the reminder and the role notice, each once
     reminders = db.scalars(select(CommsDelivery).where(CommsDelivery.purpose == "reminder"))
     assert [r.state for r in reminders] == ["sent"]
 

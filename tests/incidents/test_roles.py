@@ -141,3 +141,16 @@ def test_the_api_adds_holders_hands_over_and_refuses_bad_input(
     assert client.delete(f"{url}/{viewer.id}", headers=headers).status_code == 404
     after = client.get(f"/api/v1/incidents/{ref}", headers=headers).json()
     assert after["roles"] == before["roles"]
+
+
+def test_a_role_made_single_while_several_hold_it_is_handed_to_one(
+    db: Session, admin: User, responder: User
+) -> None:
+    incident = service.declare(db, by=admin, title="Checkout down")
+    scribe = role(db, "scribe")
+    for user in (admin, responder):
+        roles.assign_role(db, incident, role_id=scribe.id, user_id=user.id, by=admin)
+    scribe.multiple = False
+    roles.assign_role(db, incident, role_id=scribe.id, user_id=responder.id, by=admin)
+    assert incident.holders("scribe") == [responder]
+    assert kinds(db, incident)[-1] == "Ada Admin handed Scribe from Ada Admin to Rita Responder"

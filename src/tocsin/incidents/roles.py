@@ -158,9 +158,12 @@ def _hand_over(
 ) -> TimelineEntry:
     """Replace the holder(s) of a single role by `user`, recording who handed to whom."""
     old = current[0].user
-    for extra in current[1:]:  # a role made single while several held it
-        incident.role_assignments.remove(extra)
-    kept = current[0]
+    # A role made single while several held it keeps one row: theirs if they hold it.
+    kept = next((a for a in current if a.user_id == user.id), current[0])
+    for extra in current:
+        if extra is not kept:
+            incident.role_assignments.remove(extra)
+    session.flush()  # the others' rows go before the kept one changes hands
     kept.user = user
     kept.assigned_at = utcnow()
     if role.slug == COMMANDER:

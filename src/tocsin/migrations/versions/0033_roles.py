@@ -29,10 +29,12 @@ _MULTIPLE = ("deputy", "scribe", "sme")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("incident_roles", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("multiple", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    # In place, not a batch: on SQLite a batch may recreate incident_roles, and dropping it
+    # would cascade to every assignment.
+    op.add_column(
+        "incident_roles",
+        sa.Column("multiple", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
     roles = sa.table("incident_roles", sa.column("slug", sa.String), sa.column("multiple"))
     op.execute(roles.update().where(roles.c.slug.in_(_MULTIPLE)).values(multiple=True))
     with op.batch_alter_table("incident_role_assignments", schema=None) as batch_op:
@@ -143,5 +145,6 @@ def downgrade() -> None:
         batch_op.create_unique_constraint(
             "uq_incident_role_assignments_incident_id", ["incident_id", "role_id"]
         )
-    with op.batch_alter_table("incident_roles", schema=None) as batch_op:
-        batch_op.drop_column("multiple")
+    # Not a batch (which on SQLite recreates the table): dropping incident_roles would
+    # cascade to every assignment and type. Both backends drop a column in place.
+    op.execute("ALTER TABLE incident_roles DROP COLUMN multiple")
