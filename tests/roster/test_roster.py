@@ -128,14 +128,15 @@ def test_the_api_sets_reads_and_uses_the_roster(
     db.commit()
     headers = api_as(client, db, admin)
     url = "/api/v1/roster/incident_commander"
-    body = {"primary_schedule_id": sched.id, "backup_user_id": responder.id}
+    body = {"primary": {"schedule_id": sched.id}, "backup": {"user_id": responder.id}}
     answer = client.put(url, json=body, headers=headers)
     assert answer.status_code == 200, answer.text
     assert answer.json()["primary"]["now"][0]["name"] == "Ann"
     assert answer.json()["backup"]["text"] == "Rita Responder"
     for bad, status in [
-        ({"primary_user_id": ann.id, "primary_schedule_id": sched.id}, 422),
-        ({"backup_schedule_id": 99999}, 404),
+        ({"primary": {"user_id": ann.id, "schedule_id": sched.id}}, 422),
+        ({"backup": {"schedule_id": 99999}}, 404),
+        ({"backup": {"user_id": 99999}}, 404),
     ]:
         refused = client.put(url, json=bad, headers=headers)
         assert refused.status_code == status and refused.json()["error"]["message"]

@@ -47,7 +47,7 @@ def set_roster_entry(
 ) -> RosterEntryOut:
     """Set a role's primary and backup (each a person, a schedule, or nobody)."""
     role = queries.role_by_slug(db, role_slug)
-    entry = service.set_entry(db, role.id, **body.model_dump())
+    entry = service.set_entry(db, role.id, **body.slots())
     return entry_out(entry, service.resolve(db, entry))
 
 

@@ -10,14 +10,30 @@ from tocsin.roster.models import RosterEntry
 from tocsin.roster.service import Answerer
 
 
-class RosterEntryIn(Strict):
-    """Each slot is a person (`*_user_id`), a schedule (`*_schedule_id`: whoever is on call
-    for it), or nobody; not both."""
+class PersonSlot(Strict):
+    user_id: Id = Field(description="This person")
 
-    primary_user_id: Id | None = None
-    primary_schedule_id: Id | None = None
-    backup_user_id: Id | None = None
-    backup_schedule_id: Id | None = None
+
+class ScheduleSlot(Strict):
+    schedule_id: Id = Field(description="Whoever is on call for this schedule at the time")
+
+
+class RosterEntryIn(Strict):
+    """Each slot is a person, a schedule, or nobody (null or left out)."""
+
+    primary: PersonSlot | ScheduleSlot | None = None
+    backup: PersonSlot | ScheduleSlot | None = None
+
+    def slots(self) -> dict[str, int | None]:
+        """As `service.set_entry` takes them."""
+        out: dict[str, int | None] = {}
+        for name in ("primary", "backup"):
+            slot = getattr(self, name)
+            out[f"{name}_user_id"] = slot.user_id if isinstance(slot, PersonSlot) else None
+            out[f"{name}_schedule_id"] = (
+                slot.schedule_id if isinstance(slot, ScheduleSlot) else None
+            )
+        return out
 
 
 class SlotOut(BaseModel):
