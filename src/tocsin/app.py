@@ -42,6 +42,7 @@ from tocsin.followups import api as followups_api
 from tocsin.followups import views as followups_views
 from tocsin.incidents import api as incidents_api
 from tocsin.incidents import live as incidents_live
+from tocsin.incidents import role_views as incident_role_views
 from tocsin.incidents import views as incidents_views
 from tocsin.notify import api as notify_api
 from tocsin.notify import views as notify_views
@@ -118,6 +119,7 @@ def _routers() -> list[APIRouter]:
         catalog_views.router,
         definitions_views.router,
         incidents_views.router,
+        incident_role_views.router,
         postmortems_views.router,
         postmortem_template_views.router,
         postmortem_policy_views.router,

@@ -16,7 +16,7 @@ from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentType, Phase
 from tocsin.deps import CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError, ValidationFailed
-from tocsin.incidents import actions, queries, roles, service, updates
+from tocsin.incidents import actions, queries, service, updates
 from tocsin.incidents.models import ActionKind, ActionStatus, Incident, Status
 from tocsin.validation import digits
 from tocsin.web import cards
@@ -367,56 +367,6 @@ def resolve(ref: str, request: Request, db: DbSession, user: Responder, form: Fo
 def reopen(ref: str, db: DbSession, user: Responder) -> Response:
     incident = queries.get_incident(db, ref, viewer=user)
     return perform(db, _back(incident), lambda: service.reopen(db, incident, by=user))
-
-
-def _warning(change: roles.RoleChange) -> str | None:
-    return " ".join(change.warnings) or None
-
-
-@router.post("/incidents/{ref}/roles")
-def assign_role(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref, viewer=user)
-    user_id = optional_int(form, "user_id")
-    if user_id is None:
-        return redirect(_back(incident), error="Choose a person")
-    return perform(
-        db,
-        _back(incident),
-        lambda: roles.assign_role(
-            db, incident, role_id=optional_int(form, "role_id") or 0, user_id=user_id, by=user
-        ),
-        warn=_warning,
-    )
-
-
-@router.post("/incidents/{ref}/roles/remove")
-def remove_role_holder(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref, viewer=user)
-    return perform(
-        db,
-        _back(incident),
-        lambda: roles.unassign_role(
-            db,
-            incident,
-            role_id=optional_int(form, "role_id") or 0,
-            user_id=optional_int(form, "user_id") or 0,
-            by=user,
-        ),
-    )
-
-
-@router.post("/incidents/{ref}/command")
-def hand_over_command(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref, viewer=user)
-    return perform(
-        db,
-        _back(incident),
-        lambda: roles.hand_over_command(
-            db, incident, to_user_id=optional_int(form, "to_user_id") or 0, by=user
-        ),
-        notice="Command handed over.",
-        warn=_warning,
-    )
 
 
 @router.post("/incidents/{ref}/notes")
