@@ -12,8 +12,11 @@ from tocsin.bootstrap import Container
 from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import Base, utcnow
+from tocsin.definitions.models import IncidentRole
 from tocsin.escalation.models import EscalationRun
+from tocsin.incidents import roles
 from tocsin.incidents import service as incidents
+from tocsin.incidents.models import RoleAssignment
 from tocsin.postmortems import service as postmortems
 from tocsin.postmortems.models import PostmortemSection
 from tocsin.postmortems.template import SECTIONS
@@ -71,3 +74,27 @@ def test_sections_of_postmortems_started_before_0029_get_pagerdutys_kind_and_gui
     assert {(s.key, s.kind, s.guidance) for s in sections} == {
         (spec.key, spec.kind, spec.guidance) for spec in SECTIONS
     }
+
+
+def test_role_assignments_made_before_0033_keep_their_holders(
+    settings: Settings, container: Container, db: Session, admin: User, responder: User
+) -> None:
+    """Migration 0033: one row per holder already; the rows stay as they were, and the
+    defaults that allow several holders (deputy, scribe, SME) are marked so."""
+    incident = incidents.declare(db, by=admin, title="Disk full", commander_id=admin.id)
+    scribe = db.scalars(select(IncidentRole).where(IncidentRole.slug == "scribe")).one()
+    roles.assign_role(db, incident, role_id=scribe.id, user_id=responder.id, by=admin)
+    db.commit()
+    with downgraded(settings, container, "0029"):
+        pass
+    db.expire_all()
+    held = db.execute(
+        select(IncidentRole.slug, RoleAssignment.user_id)
+        .join(RoleAssignment.role)
+        .where(RoleAssignment.incident_id == incident.id)
+        .order_by(IncidentRole.slug)
+    ).all()
+    assert [tuple(r) for r in held] == [("incident_commander", admin.id), ("scribe", responder.id)]
+    multiple = dict(db.execute(select(IncidentRole.slug, IncidentRole.multiple)).all())
+    assert multiple["sme"] and multiple["scribe"] and multiple["deputy"]
+    assert not multiple["incident_commander"]

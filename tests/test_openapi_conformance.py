@@ -76,6 +76,11 @@ VALID_IS_NOT_ENOUGH = {
     # The people it names must be active, which depends on the data, not the request.
     "POST /api/v1/incidents": "an active commander",
     "POST /api/v1/services/{service_id}/followers": "an active person",
+    "PUT /api/v1/incidents/{ref}/roles/{role_slug}": "an active person",
+    "POST /api/v1/incidents/{ref}/roles/{role_slug}/holders": "an active person",
+    "POST /api/v1/incidents/{ref}/command": "an active person",
+    "PUT /api/v1/roster/{role_slug}": "active people",
+    "POST /api/v1/incidents/{ref}/roles/{role_slug}/from-roster": "a roster naming someone now",
     # Addresses: an email address that the relay takes, an Apprise URL that Apprise reads, a
     # URL whose host resolves to a public address (the outbound guard), depending on kind.
     "POST /api/v1/comms-channels": "its target, for its kind",

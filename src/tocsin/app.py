@@ -42,6 +42,7 @@ from tocsin.followups import api as followups_api
 from tocsin.followups import views as followups_views
 from tocsin.incidents import api as incidents_api
 from tocsin.incidents import live as incidents_live
+from tocsin.incidents import role_views as incident_role_views
 from tocsin.incidents import views as incidents_views
 from tocsin.notify import api as notify_api
 from tocsin.notify import views as notify_views
@@ -55,6 +56,8 @@ from tocsin.postmortems import template_views as postmortem_template_views
 from tocsin.postmortems import views as postmortems_views
 from tocsin.runbooks import api as runbooks_api
 from tocsin.runbooks import views as runbooks_views
+from tocsin.roster import api as roster_api
+from tocsin.roster import views as roster_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
 from tocsin.simulation import api as simulation_api
@@ -127,6 +130,7 @@ def _routers() -> list[APIRouter]:
         catalog_views.router,
         definitions_views.router,
         incidents_views.router,
+        incident_role_views.router,
         postmortems_views.router,
         postmortem_template_views.router,
         postmortem_policy_views.router,
@@ -152,6 +156,8 @@ def _routers() -> list[APIRouter]:
         trackers_views.router,
         webhooks_api.router,
         webhooks_views.router,
+        roster_api.router,
+        roster_views.router,
     ]
 
 

@@ -39,6 +39,7 @@ from tocsin.notify.service import paged_for
 from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
 from tocsin.postmortems import mails as postmortem_mails
 from tocsin.postmortems import reminders as postmortem_reminders
+from tocsin.roster import notices as role_notices
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
 from tocsin.trackers import sync as tracker_sync
@@ -141,6 +142,11 @@ def build_registry(settings: Settings) -> JobRegistry:
     mail_handlers = postmortem_mails.job_handlers(channels, settings)
     registry.register(
         JobKind(postmortem_mails.SEND_JOB, mail_handlers[postmortem_mails.SEND_JOB], max_attempts=3)
+    )
+    # Role notices: the email telling someone they were given a role (roster/notices.py).
+    notice_handlers = role_notices.job_handlers(channels, settings)
+    registry.register(
+        JobKind(role_notices.SEND_JOB, notice_handlers[role_notices.SEND_JOB], max_attempts=3)
     )
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))

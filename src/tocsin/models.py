@@ -13,6 +13,7 @@ from tocsin.jobs import models as jobs_models
 from tocsin.notify import models as notify_models
 from tocsin.postmortems import models as postmortems_models
 from tocsin.runbooks import models as runbooks_models
+from tocsin.roster import models as roster_models
 from tocsin.schedules import models as schedules_models
 from tocsin.statuspages import models as statuspages_models
 from tocsin.subscribers import models as subscribers_models
@@ -34,6 +35,7 @@ __all__ = [
     "schedules_models",
     "notify_models",
     "postmortems_models",
+    "roster_models",
     "statuspages_models",
     "subscribers_models",
     "trackers_models",

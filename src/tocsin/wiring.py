@@ -48,6 +48,8 @@ from tocsin.postmortems.workdays import WorkCalendar
 from tocsin.runbooks import checks as runbook_checks
 from tocsin.runbooks import service as runbooks
 from tocsin.runbooks import views as runbook_views
+from tocsin.roster import notices as role_notices
+from tocsin.roster import views as roster_views
 from tocsin.schedules.events import ScheduleChanged
 from tocsin.simulation import views as simulation_views
 from tocsin.statuspages import publish as statuspage_publish
@@ -60,6 +62,7 @@ from tocsin.web.cards import (
     INCIDENT,
     INCIDENT_MAIN,
     INCIDENT_RESOLVE,
+    INCIDENT_ROLES,
     SERVICE,
     USER_NOTIFICATIONS,
     Card,
@@ -81,6 +84,10 @@ def build_bus(settings: Settings | None = None) -> Bus:
     bus.subscribe(incident_events.IncidentDeclared, escalation.on_incident_declared)
     # … and the runbooks that attach themselves to its type or services are attached.
     bus.subscribe(incident_events.IncidentDeclared, runbooks.on_incident_declared)
+    # A role given (a commander named when declaring, a holder added, command handed over):
+    # the new holder is emailed the role's responsibilities (after commit).
+    bus.subscribe(incident_events.IncidentDeclared, role_notices.on_incident_declared)
+    bus.subscribe(incident_events.RoleAssigned, role_notices.on_role_assigned)
     # Acknowledged: its paging stops.
     bus.subscribe(incident_events.IncidentStatusChanged, escalation.on_incident_status_changed)
     # Resolved: a postmortem when the severity's policy requires one, with its deadlines.
@@ -134,6 +141,7 @@ def build_cards() -> Cards:
         INCIDENT, Card("postmortem_card", "postmortems/card.html", postmortem_views.card_context)
     )
     cards.add(INCIDENT_MAIN, Card("incident_alerts", "alerts/panel.html", _alerts_card))
+    cards.add(INCIDENT_ROLES, Card("roster", "roster/card.html", roster_views.card_context))
     cards.add(
         INCIDENT_MAIN, Card("runbooks_card", "runbooks/card.html", runbook_views.card_context)
     )

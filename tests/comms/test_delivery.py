@@ -21,6 +21,7 @@ from tocsin.comms.sending import deliveries_for, mark_posted
 from tocsin.config import Settings
 from tocsin.errors import Forbidden, NotFound
 from tocsin.escalation.models import EscalationRun
+from tocsin.incidents import roles as incident_roles
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, TimelineEntry
 from tocsin.incidents.queries import role_by_slug
@@ -258,7 +259,7 @@ def test_who_may_post_decides_which_channels_an_update_goes_to(
         "not sent: Rita Responder may not post here (only the Incident Commander or the "
         "Communications Manager (internal))"
     )
-    incidents.assign_role(db, incident, role_id=role_by_slug(db, "comms_internal").id,
+    incident_roles.assign_role(db, incident, role_id=role_by_slug(db, "comms_internal").id,
                           user_id=responder.id, by=admin)  # fmt: skip
     post_update(db, incident, phase="identified", body="Second.", by=responder)
     db.commit()

@@ -16,6 +16,7 @@ from tocsin.comms.models import CommsDelivery
 from tocsin.comms.sending import mark_posted
 from tocsin.config import Settings
 from tocsin.db import utcnow
+from tocsin.incidents import roles as incident_roles
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, StatusUpdate, TimelineEntry
 from tocsin.incidents.queries import role_by_slug
@@ -104,7 +105,7 @@ def test_the_reminder_job_writes_the_timeline_and_tells_the_comms_lead_plainly(
                        post_incident_roles=["comms_internal"])  # fmt: skip
     channel(db, settings, name="Quiet", cadence_minutes=120)
     incident = declare(db, admin)
-    incidents.assign_role(db, incident, role_id=role_by_slug(db, "comms_internal").id,
+    incident_roles.assign_role(db, incident, role_id=role_by_slug(db, "comms_internal").id,
                           user_id=responder.id, by=admin)  # fmt: skip
     db.commit()
     _backdate(db, incident, 40)
@@ -114,7 +115,8 @@ def test_the_reminder_job_writes_the_timeline_and_tells_the_comms_lead_plainly(
     db.commit()
     run_jobs(container)
 
-    (mail,) = smtp.messages
+    # Rita was also told she is the Communications Manager (roster/notices.py).
+    (mail,) = [m for m in smtp.messages if "is due an update" in m["Subject"]]
     assert mail["To"] == "Rita Responder <rita@example.com>"
     assert mail["Subject"] == f"[Tocsin] {incident.reference}: Exec briefing is due an update"
     text = mail.get_content()
@@ -136,7 +138,7 @@ def test_the_reminder_job_writes_the_timeline_and_tells_the_comms_lead_plainly(
     db.commit()
     run_jobs(container)
     assert comms_due.remind(db, incident.id, briefing.id, due_at) is None
-    assert len(smtp.messages) == 1
+    assert len(smtp.messages) == 2  # the reminder and the role notice, each once
     reminders = db.scalars(select(CommsDelivery).where(CommsDelivery.purpose == "reminder"))
     assert [r.state for r in reminders] == ["sent"]
 
@@ -166,7 +168,7 @@ def test_the_commander_then_the_declarer_is_told_when_nobody_runs_comms(
     briefing = channel(db, settings, name="Exec briefing", cadence_minutes=30)
     incident = declare(db, admin)
     assert comms_due.lead_for(incident, "internal") == (admin, "declared the incident")
-    incidents.assign_role(db, incident, role_id=role_by_slug(db, "incident_commander").id,
+    incident_roles.assign_role(db, incident, role_id=role_by_slug(db, "incident_commander").id,
                           user_id=responder.id, by=admin)  # fmt: skip
     assert comms_due.lead_for(incident, "internal") == (responder, "incident commander")
     db.commit()

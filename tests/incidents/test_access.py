@@ -24,6 +24,7 @@ from tocsin.cli.main import app as cli
 from tocsin.comms import stakeholders
 from tocsin.config import Settings
 from tocsin.incidents import access, actions, queries, updates
+from tocsin.incidents import roles as incident_roles
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import ActionItem, Incident, TimelineEntry
 from tocsin.notify import methods
@@ -76,7 +77,7 @@ def world(
     security = catalog.create_team(db, name="Security", member_ids=[tess.id])
     incident = incidents.declare(db, by=dora, title=SECRET, restricted=True)
     commander = queries.role_by_slug(db, "incident_commander")
-    incidents.assign_role(db, incident, role_id=commander.id, user_id=cal.id, by=dora)
+    incident_roles.assign_role(db, incident, role_id=commander.id, user_id=cal.id, by=dora)
     method, _ = methods.create_contact_method(
         db, pete, by=pete, settings=settings, kind="email", target=pete.email
     )
@@ -364,7 +365,7 @@ def test_the_live_stream_ends_when_its_watcher_may_no_longer_see_it(
             assert _events(lines, "event: hello")[-1] == "event: hello"
             # The declarer takes the role back: Cal is no longer involved.
             role = queries.role_by_slug(db, "incident_commander")
-            incidents.assign_role(
+            incident_roles.assign_role(
                 db, world.incident, role_id=role.id, user_id=None, by=world.people["declarer"]
             )
             db.commit()

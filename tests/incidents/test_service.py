@@ -13,7 +13,7 @@ from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Severity
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
-from tocsin.incidents import actions, queries, service, updates
+from tocsin.incidents import actions, queries, roles, service, updates
 from tocsin.incidents.models import Incident
 from tocsin.jobs.models import Job
 
@@ -145,12 +145,13 @@ def test_roles_assign_hand_over_and_clear(db: Session, admin: User, responder: U
     commander = db.scalars(
         select(IncidentRole).where(IncidentRole.slug == "incident_commander")
     ).one()
-    service.assign_role(db, incident, role_id=commander.id, user_id=admin.id, by=admin)
+    roles.assign_role(db, incident, role_id=commander.id, user_id=admin.id, by=admin)
     assert incident.commander is admin
-    entry = service.assign_role(db, incident, role_id=commander.id, user_id=responder.id, by=admin)
-    assert entry is not None and "from Ada Admin to Rita Responder" in entry.summary
-    assert incident.commander is responder
-    service.assign_role(db, incident, role_id=commander.id, user_id=None, by=admin)
+    change = roles.assign_role(db, incident, role_id=commander.id, user_id=responder.id, by=admin)
+    assert change.entry is not None
+    assert change.entry.summary == "Ada Admin handed command to Rita Responder"
+    assert incident.commander is responder and incident.holders("incident_commander") == [responder]
+    roles.assign_role(db, incident, role_id=commander.id, user_id=None, by=admin)
     assert incident.commander is None
 
 

@@ -18,7 +18,7 @@ from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
-from tocsin.definitions.models import IncidentType, Severity
+from tocsin.definitions.models import IncidentRole, IncidentType, Severity
 from tocsin.incidents import queries, service
 from tocsin.incidents.models import Incident, StatusUpdate
 from tocsin.statuspages import publish
@@ -296,14 +296,38 @@ def test_roles_list_who_holds_what_and_keep_the_empty_ones_folded(
     assert "Needed:</strong> Communications" in roles or "Needed:</strong>" in roles
     assert "Incident Commander</option>" not in roles  # no longer empty: a hand-over
     assert "Incident Commander (now Ada Admin)</option>" in roles
-    assert roles.count("<select") == 2  # however many roles there are
+    # However many roles there are: the assign form, and handing over command.
+    assert roles.count("<select") == 3 and "Hand over command" in roles
     assert "Ada Admin" in _section(page, "incident-header")  # the commander fact
     removed = client.post(
-        f"/incidents/{incident.reference}/roles",
-        data={"csrf_token": token, "role_id": commander.group(1), "user_id": ""},
+        f"/incidents/{incident.reference}/roles/remove",
+        data={"csrf_token": token, "role_id": commander.group(1), "user_id": str(admin.id)},
     ).text
     assert "Nobody holds a role yet." in _section(removed, "roles")
     assert "removed Ada Admin as Incident Commander" in removed
+
+
+def test_several_experts_hold_a_role_and_a_viewer_is_assigned_with_a_warning(
+    db: Session, responder: User, admin: User, viewer: User, client: TestClient
+) -> None:
+    incident = service.declare(db, by=responder, title="Checkout down")
+    db.commit()
+    sme = db.scalars(select(IncidentRole).where(IncidentRole.slug == "sme")).one()
+    token = browser_login(client, responder.email)
+    url = f"/incidents/{incident.reference}/roles"
+    client.post(url, data={"csrf_token": token, "role_id": str(sme.id), "user_id": str(admin.id)})
+    page = client.post(
+        url, data={"csrf_token": token, "role_id": str(sme.id), "user_id": str(viewer.id)}
+    ).text
+    assert 'class="flash flash-warning"' in page and "is a viewer" in page
+    roles = _section(page, "roles")
+    assert f"<strong>Subject Matter Expert</strong>: Ada Admin, {viewer.name}" in roles
+    assert f"Remove {viewer.name} as Subject Matter Expert" in roles
+    page = client.post(
+        f"{url}/remove",
+        data={"csrf_token": token, "role_id": str(sme.id), "user_id": str(admin.id)},
+    ).text
+    assert f"<strong>Subject Matter Expert</strong>: {viewer.name}" in _section(page, "roles")
 
 
 def test_resolving_without_javascript_asks_for_the_summary(

@@ -12,6 +12,7 @@ from tests.postmortems.conftest import incident_of, role, severity
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
+from tocsin.incidents import roles as incident_roles
 from tocsin.incidents import service as incidents
 from tocsin.incidents import updates
 from tocsin.incidents.models import TimelineEntry
@@ -48,7 +49,9 @@ def test_the_template_holds_what_tocsin_knows(db: Session, admin: User) -> None:
         description="Payments timed out at the provider.",
         customer_impact="About 4% of checkouts failed.",
     )
-    incidents.assign_role(db, incident, role_id=role(db, "scribe").id, user_id=sam.id, by=carla)
+    incident_roles.assign_role(
+        db, incident, role_id=role(db, "scribe").id, user_id=sam.id, by=carla
+    )
     incidents.acknowledge(db, incident, by=rita)
     record(db, incident, "notification", "Page to Rita Responder acknowledged", by=None)
     updates.post_update(

@@ -13,6 +13,7 @@ from tocsin.bootstrap import Container
 from tocsin.catalog.models import User
 from tocsin.definitions.models import IncidentRole
 from tocsin.errors import Conflict, InvalidTransition, ValidationFailed
+from tocsin.incidents import roles as incident_roles
 from tocsin.incidents import service as incidents
 from tocsin.incidents import updates
 from tocsin.incidents.models import StatusUpdate, TimelineEntry
@@ -254,7 +255,7 @@ def test_the_api_refuses_a_restricted_incident(
     assert response.status_code == 404
     assert response.json()["error"]["message"] == f"no incident {secret.reference}"
     # Its commander sees it, and is refused.
-    incidents.assign_role(db, secret, role_id=commander.id, user_id=responder.id, by=admin)
+    incident_roles.assign_role(db, secret, role_id=commander.id, user_id=responder.id, by=admin)
     db.commit()
     response = client.post(path, json=body, headers=api_as(client, db, responder))
     assert response.status_code == 409

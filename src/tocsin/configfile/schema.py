@@ -38,6 +38,7 @@ class RoleDoc(Item):
     name: str = Field(max_length=120)
     description: str = ""
     responsibilities: list[str] = []
+    multiple: bool = False  # several holders on one incident
 
 
 class FieldDoc(Item):

@@ -108,6 +108,7 @@ def _roles(session: Session) -> dict[str, Doc]:
             "name": r.name,
             "description": r.description,
             "responsibilities": r.responsibility_list,
+            "multiple": r.multiple,
         }
         for r in defs.roles(session)
     }

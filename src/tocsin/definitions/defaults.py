@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 
+class RoleSpec(TypedDict):
+    slug: str
+    name: str
+    description: str
+    responsibilities: str  # one per line
+    # Several holders on one incident: PagerDuty's pages give the IC one person and SMEs
+    # several; its IC training allows "one or more Deputies"; larger incidents need scribes.
+    multiple: NotRequired[bool]
+
+
 class IncidentTypeSpec(TypedDict):
     name: str
     description: str
@@ -61,7 +71,7 @@ PRIORITIES = [
     {"name": "P4", "rank": 4, "description": "Work on it when time allows."},
 ]
 
-ROLES = [
+ROLES: list[RoleSpec] = [
     {
         "slug": "incident_commander",
         "name": "Incident Commander",
@@ -74,6 +84,7 @@ ROLES = [
     },
     {
         "slug": "deputy",
+        "multiple": True,
         "name": "Deputy",
         "description": "Backs up the Incident Commander and takes over if needed.",
         "responsibilities": "Keep the commander focused on decisions\n"
@@ -82,6 +93,7 @@ ROLES = [
     },
     {
         "slug": "scribe",
+        "multiple": True,
         "name": "Scribe",
         "description": "Keeps the timeline so nobody has to remember later.",
         "responsibilities": "Record decisions, actions and findings on the timeline\n"
@@ -121,6 +133,7 @@ ROLES = [
     },
     {
         "slug": "sme",
+        "multiple": True,
         "name": "Subject Matter Expert",
         "description": "Knows the affected system and works on the fix.",
         "responsibilities": "Diagnose the problem in their area\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tocsin.db import Base
@@ -145,6 +145,9 @@ class IncidentRole(Base):
     # One responsibility per line.
     responsibilities: Mapped[str] = mapped_column(Text, default="")
     position: Mapped[int] = mapped_column(default=0)
+    # Whether an incident may have several holders (subject matter experts, scribes) or one
+    # (the commander: one source of truth, handed over rather than shared).
+    multiple: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     @property
     def responsibility_list(self) -> list[str]:

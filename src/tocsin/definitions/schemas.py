@@ -77,6 +77,9 @@ class RoleIn(Strict):
     description: LongText = ""
     responsibilities: Responsibilities = Field(default="", description="One per line, or a list")
     position: int = Field(default=0, ge=0, le=1000)
+    multiple: bool = Field(
+        default=False, description="Whether an incident may have several holders (e.g. SMEs)"
+    )
 
 
 class RolePatch(Strict):
@@ -85,6 +88,7 @@ class RolePatch(Strict):
     description: LongText = omittable()
     responsibilities: Responsibilities = omittable()
     position: int = omittable(ge=0, le=1000)
+    multiple: bool = omittable()
 
 
 class FieldIn(Strict):
@@ -154,6 +158,7 @@ class RoleOut(Out):
     description: str
     responsibilities: list[str] = Field(validation_alias="responsibility_list")
     position: int
+    multiple: bool = Field(description="Several holders on one incident, or one")
 
 
 class RoleRef(Out):

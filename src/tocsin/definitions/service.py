@@ -166,7 +166,7 @@ def delete_priority(session: Session, priority_id: int) -> None:
 
 
 def _apply_role(session: Session, role: IncidentRole, data: dict[str, Any]) -> IncidentRole:
-    _only(data, {"slug", "name", "description", "responsibilities", "position"})
+    _only(data, {"slug", "name", "description", "responsibilities", "position", "multiple"})
     if "slug" in data:
         slug = v.text(data["slug"], "slug", max_len=64, required=True)
         if not KEY_RE.match(slug):
@@ -186,6 +186,11 @@ def _apply_role(session: Session, role: IncidentRole, data: dict[str, Any]) -> I
         role.responsibilities = v.text(value, "responsibilities", max_len=TEXT_MAX)
     if "position" in data:
         role.position = _int(data["position"], "position", low=0, high=1000) or 0
+    if "multiple" in data:
+        if role.slug == "incident_commander" and data["multiple"]:
+            # One source of truth: command is handed over, never shared.
+            raise ValidationFailed("the Incident Commander has one holder", field="multiple")
+        role.multiple = bool(data["multiple"])
     session.flush()
     return role
 

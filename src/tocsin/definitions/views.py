@@ -137,6 +137,7 @@ def _role(form: FormData) -> dict[str, Any]:
         "description": text(form, "description"),
         "responsibilities": text(form, "responsibilities"),
     }
+    data["multiple"] = checkbox(form, "multiple")
     if text(form, "slug"):
         data["slug"] = text(form, "slug")
     if text(form, "position"):

@@ -19,7 +19,7 @@ from tocsin.demo.followers import seed_followers
 from tocsin.demo.schedules import seed_schedules
 from tocsin.demo.statuspages import seed_statuspages
 from tocsin.demo.subscribers import seed_subscribers
-from tocsin.incidents import actions, service, updates
+from tocsin.incidents import actions, roles, service, updates
 from tocsin.incidents.models import Incident
 from tocsin.notify import methods as notify_methods
 
@@ -169,7 +169,7 @@ class Demo:
         )
 
     def assign(self, incident: Incident, slug: str, who: str, by: str) -> None:
-        service.assign_role(
+        roles.assign_role(
             self.s, incident, role_id=self.role(slug), user_id=self.p[who].id, by=self.p[by]
         )
 

@@ -18,7 +18,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentType, Severity
 from tocsin.definitions.schemas import PhaseName
 from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
-from tocsin.incidents import actions, queries, service, updates
+from tocsin.incidents import actions, queries, roles, service, updates
 from tocsin.incidents.schemas import (
     ActionItemIn,
     ActionItemList,
@@ -26,6 +26,7 @@ from tocsin.incidents.schemas import (
     ActionItemPatch,
     ActionKindName,
     EntryList,
+    HandOverIn,
     IncidentIn,
     IncidentOut,
     IncidentPatch,
@@ -34,6 +35,8 @@ from tocsin.incidents.schemas import (
     RenderedTemplate,
     ResolveIn,
     RoleAssignIn,
+    RoleChangeOut,
+    RoleHolderIn,
     SortName,
     StatusIn,
     StatusName,
@@ -180,20 +183,75 @@ def edit_timestamps(
     return incident_out(incident, settings.base_url)
 
 
+RoleSlug = Annotated[str, Path(max_length=64, description="e.g. incident_commander, sme")]
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
 @router.put("/incidents/{ref}/roles/{role_slug}", response_model=IncidentOut)
 def assign_role(
     ref: Ref,
-    role_slug: Annotated[str, Path(max_length=64)],
+    role_slug: RoleSlug,
     body: RoleAssignIn,
     db: DbSession,
     user: Responder,
     settings: AppSettings,
 ) -> IncidentOut:
-    """Give a role (by slug, e.g. incident_commander) to a user; `user_id: null` clears it."""
+    """Set a role (by slug): a single role's holder is replaced, a role that allows several
+    gains a holder; `user_id: null` removes every holder. The single-holder form, kept for
+    existing clients: `POST …/holders` also returns warnings."""
     incident = queries.get_incident(db, ref, viewer=user)
     role = queries.role_by_slug(db, role_slug)
-    service.assign_role(db, incident, role_id=role.id, user_id=body.user_id, by=user)
+    roles.assign_role(db, incident, role_id=role.id, user_id=body.user_id, by=user)
     return incident_out(incident, settings.base_url)
+
+
+@router.post("/incidents/{ref}/roles/{role_slug}/holders", response_model=RoleChangeOut)
+def add_role_holder(
+    ref: Ref,
+    role_slug: RoleSlug,
+    body: RoleHolderIn,
+    db: DbSession,
+    user: Responder,
+    settings: AppSettings,
+) -> RoleChangeOut:
+    """Give a role to a person (they are emailed its responsibilities). A role that allows
+    several holders gains one; a single role is handed over. Assigning a viewer is allowed,
+    with a warning in `warnings`."""
+    incident = queries.get_incident(db, ref, viewer=user)
+    role = queries.role_by_slug(db, role_slug)
+    change = roles.assign_role(db, incident, role_id=role.id, user_id=body.user_id, by=user)
+    return RoleChangeOut(
+        incident=incident_out(incident, settings.base_url), warnings=list(change.warnings)
+    )
+
+
+@router.delete("/incidents/{ref}/roles/{role_slug}/holders/{user_id}", response_model=IncidentOut)
+def remove_role_holder(
+    ref: Ref,
+    role_slug: RoleSlug,
+    user_id: UserId,
+    db: DbSession,
+    user: Responder,
+    settings: AppSettings,
+) -> IncidentOut:
+    """Remove one holder of a role; 404 when they do not hold it."""
+    incident = queries.get_incident(db, ref, viewer=user)
+    role = queries.role_by_slug(db, role_slug)
+    roles.unassign_role(db, incident, role_id=role.id, user_id=user_id, by=user)
+    return incident_out(incident, settings.base_url)
+
+
+@router.post("/incidents/{ref}/command", response_model=RoleChangeOut)
+def hand_over_command(
+    ref: Ref, body: HandOverIn, db: DbSession, user: Responder, settings: AppSettings
+) -> RoleChangeOut:
+    """Hand command to another person; the timeline records who handed to whom. 409 when
+    nobody holds command yet (assign an Incident Commander) or they already do."""
+    incident = queries.get_incident(db, ref, viewer=user)
+    change = roles.hand_over_command(db, incident, to_user_id=body.to_user_id, by=user)
+    return RoleChangeOut(
+        incident=incident_out(incident, settings.base_url), warnings=list(change.warnings)
+    )
 
 
 # --- timeline ---------------------------------------------------------------------------

@@ -154,10 +154,14 @@ class Incident(Base):
         return Status(self.status) in OPEN_STATUSES
 
     def holder(self, role_slug: str) -> User | None:
-        for assignment in self.role_assignments:
-            if assignment.role.slug == role_slug:
-                return assignment.user
-        return None
+        """The role's holder, the first assigned when it has several."""
+        held = self.holders(role_slug)
+        return held[0] if held else None
+
+    def holders(self, role_slug: str) -> list[User]:
+        """Everyone holding the role, in the order they were assigned."""
+        mine = [a for a in self.role_assignments if a.role.slug == role_slug]
+        return [a.user for a in sorted(mine, key=lambda a: (a.assigned_at, a.id or 0))]
 
     @property
     def commander(self) -> User | None:
@@ -166,7 +170,8 @@ class Incident(Base):
 
 class RoleAssignment(Base):
     __tablename__ = "incident_role_assignments"
-    __table_args__ = (UniqueConstraint("incident_id", "role_id"),)
+    # One row per holder: a role that allows several (IncidentRole.multiple) has several rows.
+    __table_args__ = (UniqueConstraint("incident_id", "role_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))

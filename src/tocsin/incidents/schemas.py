@@ -116,7 +116,18 @@ class TimestampsIn(Strict):
 
 
 class RoleAssignIn(Strict):
-    user_id: Id | None = Field(description="null clears the role")
+    user_id: Id | None = Field(
+        description="The holder: replaces a single role's holder, adds one to a role that "
+        "allows several; null removes every holder"
+    )
+
+
+class RoleHolderIn(Strict):
+    user_id: Id = Field(description="The person to add as a holder of the role")
+
+
+class HandOverIn(Strict):
+    to_user_id: Id = Field(description="The person taking command")
 
 
 class NoteIn(Strict):
@@ -172,8 +183,11 @@ class LinkOut(Out):
 
 
 class RoleAssignmentOut(Out):
+    """One holder of one role (a role that allows several appears once per holder)."""
+
     role: RoleRef
     user: UserRef
+    assigned_at: Timestamp
 
 
 class IncidentOut(BaseModel):
@@ -203,9 +217,18 @@ class IncidentOut(BaseModel):
     closed_at: Timestamp | None
     created_at: Timestamp
     updated_at: Timestamp
-    commander: UserRef | None
-    roles: list[RoleAssignmentOut]
+    commander: UserRef | None = Field(description="The Incident Commander (the one holder)")
+    roles: list[RoleAssignmentOut] = Field(description="Every holder of every role")
     created_by: UserRef | None
+
+
+class RoleChangeOut(BaseModel):
+    """The incident after a role changed, and what the person assigning should know."""
+
+    incident: IncidentOut
+    warnings: list[str] = Field(
+        description="E.g. the person given the role is a viewer (allowed, but they cannot act)"
+    )
 
 
 class Actor(Out):
@@ -287,7 +310,10 @@ def _ref(obj: Any) -> Ref | None:
 
 def incident_out(incident: Incident, base_url: str) -> IncidentOut:
     severity = incident.severity
-    assignments = sorted(incident.role_assignments, key=lambda a: (a.role.position, a.role.id))
+    assignments = sorted(
+        incident.role_assignments,
+        key=lambda a: (a.role.position, a.role.id, a.assigned_at, a.id or 0),
+    )
     return IncidentOut(
         id=incident.id,
         number=incident.number,

@@ -1,4 +1,4 @@
-"""Incident actions: declare, edit, move through the lifecycle, assign roles, take notes.
+"""Incident actions: declare, edit, move through the lifecycle, take notes (roles: roles.py).
 
 Every function validates, writes, and appends to the timeline in the caller's transaction.
 None of them commits.
@@ -22,6 +22,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
 from tocsin.incidents import fields as custom
+from tocsin.incidents import roles
 from tocsin.incidents.declaring import (
     DONT_PAGE,
     URGENCIES,
@@ -37,12 +38,10 @@ from tocsin.incidents.events import (
     IncidentSeverityChanged,
     IncidentStatusChanged,
     IncidentTypeChanged,
-    RoleAssigned,
 )
 from tocsin.incidents.models import (
     Counter,
     Incident,
-    RoleAssignment,
     Status,
     TimelineEntry,
 )
@@ -242,7 +241,7 @@ def declare(
         role = session.scalar(select(IncidentRole).where(IncidentRole.slug == "incident_commander"))
         if role is not None:
             # Part of the declaration: no RoleAssigned before IncidentDeclared.
-            _assign_role(session, incident, role_id=role.id, user_id=commander.id, by=by)
+            roles.assign_at_declaration(session, incident, role, commander, by)
     if without_paging:
         record(
             session,
@@ -615,79 +614,6 @@ def edit(
     for event in events:
         emit(session, event)
     return entries
-
-
-def assign_role(
-    session: Session,
-    incident: Incident,
-    *,
-    role_id: int,
-    user_id: int | None,
-    by: User | None,
-) -> TimelineEntry | None:
-    """Give a role to a user, hand it over, or (user_id None) leave it unfilled. Emits
-    `RoleAssigned` when that changed anything."""
-    entry, event = _assign_role(session, incident, role_id=role_id, user_id=user_id, by=by)
-    if event is not None:
-        emit(session, event)
-    return entry
-
-
-def _assign_role(
-    session: Session,
-    incident: Incident,
-    *,
-    role_id: int,
-    user_id: int | None,
-    by: User | None,
-) -> tuple[TimelineEntry | None, RoleAssigned | None]:
-    role: IncidentRole = _load(session, IncidentRole, role_id, "role_id")
-    user: User | None = _load(session, User, user_id, "user_id")
-    if user is not None and not user.active:
-        raise ValidationFailed(f"{user.name} is deactivated", field="user_id")
-    current = next((a for a in incident.role_assignments if a.role_id == role.id), None)
-    who = actor_name(by)
-    if user is None:
-        if current is None:
-            return None, None
-        old_user = current.user
-        incident.role_assignments.remove(current)
-        entry = record(
-            session,
-            incident,
-            "role_unassigned",
-            f"{who} removed {old_user.name} as {role.name}",
-            by=by,
-            field=f"role:{role.slug}",
-            old=old_user.name,
-            new=None,
-        )
-        session.flush()  # the entry's id, for the caller
-        return entry, RoleAssigned(incident.id, role.id, role.slug, None, old_user.id, _id(by))
-    if current is not None and current.user_id == user.id:
-        return None, None
-    old_name = current.user.name if current else None
-    old_id = current.user_id if current else None
-    if current is None:
-        incident.role_assignments.append(RoleAssignment(role=role, user=user))
-        summary = f"{who} assigned {user.name} as {role.name}"
-    else:
-        current.user = user
-        current.assigned_at = utcnow()
-        summary = f"{who} handed {role.name} from {old_name} to {user.name}"
-    entry = record(
-        session,
-        incident,
-        "role_assigned",
-        summary,
-        by=by,
-        field=f"role:{role.slug}",
-        old=old_name,
-        new=user.name,
-        key_event=role.slug == "incident_commander",
-    )
-    session.flush()  # the entry's id, for the caller
-    return entry, RoleAssigned(incident.id, role.id, role.slug, user.id, old_id, _id(by))
 
 
 def add_note(

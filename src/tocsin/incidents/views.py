@@ -234,7 +234,9 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         }.get(incident.status, "resolved")
     key_only = request.query_params.get("key") == "1"
     itype = incident.incident_type
-    holders = {a.role_id: a.user for a in incident.role_assignments}
+    holders: dict[int, list[User]] = {}
+    for assignment in sorted(incident.role_assignments, key=lambda a: (a.assigned_at, a.id)):
+        holders.setdefault(assignment.role_id, []).append(assignment.user)
     wanted = {r.id for r in itype.roles_to_fill} if itype else set()
     roles = defs.roles(db)
     transitions = sorted(
@@ -272,6 +274,7 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         # status pages), the main column (alerts) and the resolve form (telling customers).
         **cards.for_page(request, cards.INCIDENT, db, incident),
         **cards.for_page(request, cards.INCIDENT_MAIN, db, incident, key="main_cards"),
+        **cards.for_page(request, cards.INCIDENT_ROLES, db, incident, key="role_cards"),
         **cards.for_page(request, cards.INCIDENT_RESOLVE, db, incident, key="resolve_cards"),
         **cards.for_page(
             request, cards.ACTION_ITEMS, db, list(incident.action_items), key="item_cards"
@@ -367,22 +370,6 @@ def resolve(ref: str, request: Request, db: DbSession, user: Responder, form: Fo
 def reopen(ref: str, db: DbSession, user: Responder) -> Response:
     incident = queries.get_incident(db, ref, viewer=user)
     return perform(db, _back(incident), lambda: service.reopen(db, incident, by=user))
-
-
-@router.post("/incidents/{ref}/roles")
-def assign_role(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
-    incident = queries.get_incident(db, ref, viewer=user)
-    return perform(
-        db,
-        _back(incident),
-        lambda: service.assign_role(
-            db,
-            incident,
-            role_id=optional_int(form, "role_id") or 0,
-            user_id=optional_int(form, "user_id"),
-            by=user,
-        ),
-    )
 
 
 @router.post("/incidents/{ref}/notes")

@@ -13,11 +13,17 @@ from tocsin.web.forms import redirect
 
 
 def perform(
-    db: Session, back: str, action: Callable[[], Any], *, notice: str | None = None
+    db: Session,
+    back: str,
+    action: Callable[[], Any],
+    *,
+    notice: str | None = None,
+    warn: Callable[[Any], str | None] | None = None,
 ) -> Response:
-    """Run `action`; on a domain error undo everything it wrote and show the message."""
+    """Run `action`; on a domain error undo everything it wrote and show the message. `warn`
+    reads a warning for the person from what the action returned (it is done all the same)."""
     try:
-        action()
+        result = action()
     except Forbidden:
         # Not rolled back here: the request's unit of work (deps.get_db) does that after
         # detaching the signed-in user, whom the 403 page still shows. A rollback now would
@@ -26,4 +32,4 @@ def perform(
     except DomainError as exc:
         db.rollback()
         return redirect(back, error=exc.message)
-    return redirect(back, notice=notice)
+    return redirect(back, notice=notice, warning=warn(result) if warn is not None else None)

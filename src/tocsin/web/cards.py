@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 INCIDENT = "incident"  # the incident page's side column; the subject is the Incident
 INCIDENT_MAIN = "incident_main"  # the incident page's main column (its alerts)
+INCIDENT_ROLES = "incident_roles"  # inside the incident page's Roles card (the roster)
 # The resolve form (the incident page's dialog and the resolve page): its cards add fields,
 # and what they ask for is done with the resolve, in its transaction (`Card.submit`).
 INCIDENT_RESOLVE = "incident_resolve"

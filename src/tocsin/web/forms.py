@@ -24,11 +24,16 @@ async def _form(request: Request) -> FormData:
 Form = Annotated[FormData, Depends(_form)]
 
 
-def redirect(url: str, *, notice: str | None = None, error: str | None = None) -> RedirectResponse:
-    """303 after a POST, carrying a one-time message for the next page."""
+def redirect(
+    url: str, *, notice: str | None = None, error: str | None = None, warning: str | None = None
+) -> RedirectResponse:
+    """303 after a POST, carrying a one-time message for the next page (an error first, then
+    a warning, then a notice)."""
     response = RedirectResponse(url, status_code=303)
-    if notice or error:
-        kind, text = ("error", error) if error else ("notice", notice)
+    if notice or error or warning:
+        kind, text = (
+            ("error", error) if error else ("warning", warning) if warning else ("notice", notice)
+        )
         response.set_cookie(
             FLASH_COOKIE,
             quote(f"{kind}:{text}"[:600]),
