@@ -85,7 +85,7 @@ def test_role_assignments_made_before_0033_keep_their_holders(
     scribe = db.scalars(select(IncidentRole).where(IncidentRole.slug == "scribe")).one()
     roles.assign_role(db, incident, role_id=scribe.id, user_id=responder.id, by=admin)
     db.commit()
-    with downgraded(settings, container, "0029"):
+    with downgraded(settings, container, "0032"):
         pass
     db.expire_all()
     held = db.execute(

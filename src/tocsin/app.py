@@ -54,10 +54,10 @@ from tocsin.postmortems import review_api as postmortems_review_api
 from tocsin.postmortems import review_views as postmortems_review_views
 from tocsin.postmortems import template_views as postmortem_template_views
 from tocsin.postmortems import views as postmortems_views
-from tocsin.runbooks import api as runbooks_api
-from tocsin.runbooks import views as runbooks_views
 from tocsin.roster import api as roster_api
 from tocsin.roster import views as roster_views
+from tocsin.runbooks import api as runbooks_api
+from tocsin.runbooks import views as runbooks_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
 from tocsin.simulation import api as simulation_api

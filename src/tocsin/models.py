@@ -12,8 +12,8 @@ from tocsin.incidents import models as incidents_models
 from tocsin.jobs import models as jobs_models
 from tocsin.notify import models as notify_models
 from tocsin.postmortems import models as postmortems_models
-from tocsin.runbooks import models as runbooks_models
 from tocsin.roster import models as roster_models
+from tocsin.runbooks import models as runbooks_models
 from tocsin.schedules import models as schedules_models
 from tocsin.statuspages import models as statuspages_models
 from tocsin.subscribers import models as subscribers_models

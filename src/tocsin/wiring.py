@@ -45,11 +45,11 @@ from tocsin.postmortems import views as postmortem_views
 from tocsin.postmortems.events import PostmortemPublished
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.workdays import WorkCalendar
+from tocsin.roster import notices as role_notices
+from tocsin.roster import views as roster_views
 from tocsin.runbooks import checks as runbook_checks
 from tocsin.runbooks import service as runbooks
 from tocsin.runbooks import views as runbook_views
-from tocsin.roster import notices as role_notices
-from tocsin.roster import views as roster_views
 from tocsin.schedules.events import ScheduleChanged
 from tocsin.simulation import views as simulation_views
 from tocsin.statuspages import publish as statuspage_publish
