@@ -13,10 +13,10 @@ from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import Base, utcnow
 from tocsin.definitions.models import IncidentRole
-from tocsin.escalation.models import EscalationRun
-from tocsin.incidents import roles
+from tocsin.escalation.models import EscalationRun, EscalationStep
+from tocsin.incidents import actions, roles
 from tocsin.incidents import service as incidents
-from tocsin.incidents.models import RoleAssignment
+from tocsin.incidents.models import ActionItem, RoleAssignment, TimelineEntry
 from tocsin.postmortems import service as postmortems
 from tocsin.postmortems.models import PostmortemSection
 from tocsin.postmortems.template import SECTIONS
@@ -33,6 +33,36 @@ def test_every_model_table_exists(container: Container) -> None:
     tables = set(inspect(container.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     assert "alembic_version" in tables
+
+
+def test_rebuilding_tables_through_old_migrations_keeps_the_rows_that_refer_to_them(
+    settings: Settings, container: Container, db: Session, admin: User, responder: User
+) -> None:
+    """On SQLite, a batch migration (0022 rebuilds `incidents`, 0023 `escalation_runs`)
+    drops the old table; with foreign keys on, that drop deleted every timeline entry,
+    action item, role and escalation step through ON DELETE CASCADE."""
+    incident = incidents.declare(db, by=admin, title="Disk full", commander_id=admin.id)
+    incidents.add_note(db, incident, "The disk filled at 03:12.", by=admin)
+    actions.add_action_item(db, incident, by=admin, title="Alert on disk use")
+    run = EscalationRun(incident_id=incident.id, label="Policy", started_at=utcnow())
+    db.add(run)
+    db.flush()
+    db.add(EscalationStep(run_id=run.id, incident_id=incident.id, cycle=1, level=1))
+    db.commit()
+
+    def rows() -> dict[str, int]:
+        return {
+            model.__name__: len(db.scalars(select(model)).all())
+            for model in (TimelineEntry, ActionItem, RoleAssignment, EscalationStep)
+        }
+
+    before = rows()
+    assert all(before.values()), before
+    db.rollback()  # no read transaction left open: it would still see the rows as they were
+    with downgraded(settings, container, "0021"):
+        pass
+    db.rollback()
+    assert rows() == before
 
 
 def test_open_runs_paged_by_hand_after_an_acknowledgement_keep_waiting_for_their_own(
