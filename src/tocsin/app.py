@@ -48,6 +48,8 @@ from tocsin.notify import api as notify_api
 from tocsin.notify import views as notify_views
 from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import Metrics
+from tocsin.plan import api as plan_api
+from tocsin.plan import views as plan_views
 from tocsin.postmortems import api as postmortems_api
 from tocsin.postmortems import policy_views as postmortem_policy_views
 from tocsin.postmortems import review_api as postmortems_review_api
@@ -158,6 +160,8 @@ def _routers() -> list[APIRouter]:
         webhooks_views.router,
         roster_api.router,
         roster_views.router,
+        plan_api.router,
+        plan_views.router,
     ]
 
 

@@ -11,6 +11,7 @@ from tocsin.followups import models as followups_models
 from tocsin.incidents import models as incidents_models
 from tocsin.jobs import models as jobs_models
 from tocsin.notify import models as notify_models
+from tocsin.plan import models as plan_models
 from tocsin.postmortems import models as postmortems_models
 from tocsin.roster import models as roster_models
 from tocsin.runbooks import models as runbooks_models
@@ -34,6 +35,7 @@ __all__ = [
     "runbooks_models",
     "schedules_models",
     "notify_models",
+    "plan_models",
     "postmortems_models",
     "roster_models",
     "statuspages_models",

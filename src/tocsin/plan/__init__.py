@@ -1,0 +1,1 @@
+"""The organisation's incident response plan, rendered from live configuration."""

@@ -1,0 +1,62 @@
+"""JSON routes for the response plan, and its Markdown and PDF downloads. Everyone logged in
+reads it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from tocsin.deps import CurrentUser, DbSession
+from tocsin.plan import document, export, pdf
+from tocsin.plan.schemas import PlanOut
+
+router = APIRouter(prefix="/api/v1", tags=["plan"])
+
+
+@router.get("/plan", response_model=PlanOut)
+def plan(db: DbSession, user: CurrentUser) -> PlanOut:
+    """The incident response plan, built from the configuration as it is now."""
+    return PlanOut.model_validate(document.build(db))
+
+
+def _file(media_type: str, schema: dict[str, str], name: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": "The response plan as one file to download",
+            "content": {media_type: {"schema": schema}},
+            "headers": {
+                "Content-Disposition": {
+                    "description": f'attachment; filename="{name}"',
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }
+
+
+def _download(body: bytes, media_type: str, name: str) -> Response:
+    return Response(
+        body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.get(
+    "/plan/export.md",
+    response_class=Response,
+    responses=_file("text/markdown", {"type": "string"}, "response-plan.md"),
+)
+def export_markdown(db: DbSession, user: CurrentUser) -> Response:
+    """The response plan as one Markdown document."""
+    body = export.to_markdown(document.build(db)).encode()
+    return _download(body, "text/markdown; charset=utf-8", "response-plan.md")
+
+
+@router.get(
+    "/plan/export.pdf",
+    response_class=Response,
+    responses=_file("application/pdf", {"type": "string", "format": "binary"}, "response-plan.pdf"),
+)
+def export_pdf(db: DbSession, user: CurrentUser) -> Response:
+    """The response plan as a PDF, with the same content as the Markdown export."""
+    return _download(pdf.to_pdf(document.build(db)), "application/pdf", "response-plan.pdf")

@@ -1,0 +1,72 @@
+"""API shapes of the response plan: the document tree as JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class SeverityRowOut(_Out):
+    name: str
+    label: str
+    description: str
+    response_target: str
+    urgency: str
+    postmortem: str
+
+
+class RoleRowOut(_Out):
+    slug: str
+    name: str
+    description: str
+    responsibilities: list[str]
+    primary: str
+    backup: str
+
+
+class ChannelRowOut(_Out):
+    name: str
+    audience: str
+    description: str
+    when: str
+    who: str
+    how: str
+    reach: str
+
+
+class TemplateRowOut(_Out):
+    phase: str
+    label: str
+    body: str
+
+
+class LevelRowOut(_Out):
+    number: int
+    targets: list[str]
+    escalate_after_minutes: int
+
+
+class EscalationPathOut(_Out):
+    service: str
+    policy: str | None
+    levels: list[LevelRowOut]
+    repeat: int
+
+
+class PlanOut(_Out):
+    """The organisation's incident response plan as configured now. Text fields marked
+    Markdown in the docs are as the admins wrote them (render them sanitized)."""
+
+    generated_at: datetime
+    what_is_an_incident: str
+    values: str
+    severities: list[SeverityRowOut]
+    roles: list[RoleRowOut]
+    channels: list[ChannelRowOut]
+    templates: list[TemplateRowOut]
+    escalation: list[EscalationPathOut]

@@ -1,0 +1,118 @@
+"""The response plan: built from live configuration, so a change shows at once on the page,
+in the Markdown and the PDF; every signed-in user reads it; script in its text is inert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.conftest import api_as, browser_login
+from tests.plan.conftest import pdf_text
+from tocsin.catalog import service as catalog
+from tocsin.catalog.models import User
+from tocsin.comms import service as comms
+from tocsin.definitions import service as defs
+from tocsin.definitions.models import IncidentRole, Severity
+from tocsin.escalation import policies
+from tocsin.plan import service
+from tocsin.roster import service as roster
+
+
+def _role(db: Session, slug: str) -> IncidentRole:
+    return db.scalars(select(IncidentRole).where(IncidentRole.slug == slug)).one()
+
+
+def _severity(db: Session, name: str) -> Severity:
+    return db.scalars(select(Severity).where(Severity.name == name)).one()
+
+
+def _everything(api: TestClient, tmp_path: Path) -> tuple[str, str, str]:
+    page = api.get("/plan")
+    md = api.get("/api/v1/plan/export.md")
+    pdf = api.get("/api/v1/plan/export.pdf")
+    assert page.status_code == md.status_code == pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert 'filename="response-plan.pdf"' in pdf.headers["content-disposition"]
+    return page.text, md.text, pdf_text(pdf.content, tmp_path)
+
+
+def test_the_plan_follows_the_configuration_at_once(
+    api: TestClient, db: Session, admin: User, tmp_path: Path
+) -> None:
+    ic = _role(db, "incident_commander")
+    defs.update_role(db, ic.id, {"name": "Chief Firefighter"})
+    defs.update_severity(db, _severity(db, "SEV1").id, {"response_target_minutes": 7})
+    roster.set_entry(db, ic.id, primary_user_id=admin.id)
+    checkout = catalog.create_service(db, name="Checkout")
+    policy = policies.create_policy(
+        db,
+        name="Checkout on call",
+        levels=[{"delay_minutes": 12, "targets": [{"kind": "user", "id": admin.id}]}],
+    )
+    policies.set_service_paging(db, checkout, policy_id=policy.id)
+    comms.create_channel(
+        db,
+        {"name": "Bridge call", "kind": "manual", "audience": "internal",
+         "instructions": "Dial the bridge number", "severities": ["SEV1"]},
+    )  # fmt: skip
+    service.set_texts(db, what_is_an_incident="Customers cannot pay", values="Always blameless")
+    db.commit()
+
+    page, md, pdf = _everything(api, tmp_path)
+    for text in (page, md, pdf):
+        assert "Chief Firefighter" in text
+        assert "7 minutes" in text
+        assert "Customers cannot pay" in text and "Always blameless" in text
+        assert "Checkout on call" in text and "Bridge call" in text
+        assert "Dial the bridge number" in text
+    assert f"- **Primary:** {admin.name}" in md
+    assert "1. Level 1: Ada Admin; next level after 12 minutes" in md.replace(admin.name, "Ada Admin")
+    for heading in ("What counts as an incident", "Severities", "Roles and responsibilities",
+                    "Communication channels", "Update templates", "Escalation paths",
+                    "Incident values", "Investigating", "Identified", "Monitoring", "Resolved"):  # fmt: skip
+        assert heading in page and heading in md and heading in pdf
+    # A postmortem policy from postmortems.policies: SEV1 requires one by default.
+    assert "review meeting within 3 calendar days" in md
+
+    defs.update_role(db, ic.id, {"name": "Incident Commander"})
+    db.commit()
+    page, md, pdf = _everything(api, tmp_path)
+    assert all("Chief Firefighter" not in t for t in (page, md, pdf))
+    assert all("Incident Commander" in t for t in (page, md, pdf))
+
+
+def test_the_json_plan_and_every_user_reads_it(
+    client: TestClient, db: Session, viewer: User
+) -> None:
+    got = client.get("/api/v1/plan", headers=api_as(client, db, viewer))
+    assert got.status_code == 200
+    body = got.json()
+    assert [t["label"] for t in body["templates"]] == [
+        "Investigating", "Identified", "Monitoring", "Resolved",
+    ]  # fmt: skip
+    assert body["severities"][0]["name"] == "SEV1"
+    assert any(r["slug"] == "incident_commander" for r in body["roles"])
+    assert client.get("/api/v1/plan").status_code == 401
+
+
+def test_the_settings_page_edits_the_text_with_csrf_and_script_is_inert(
+    client: TestClient, db: Session, admin: User, viewer: User
+) -> None:
+    token = browser_login(client, admin.email)
+    assert 'href="/plan"' in client.get("/incidents").text
+    refused = client.post("/settings/plan", data={"what_is_an_incident": "x", "values": ""})
+    assert refused.status_code == 403
+    page = client.post(
+        "/settings/plan",
+        data={"csrf_token": token, "values": "Be kind <script>alert(1)</script>",
+              "what_is_an_incident": "**Any** outage <img src=x onerror=alert(2)>"},
+    ).text  # fmt: skip
+    assert "Response plan saved." in page
+    plan = client.get("/plan").text
+    assert "<strong>Any</strong> outage" in plan
+    body = plan[plan.index('id="what-is-an-incident"') :]
+    assert "<script>alert" not in body and "<img" not in body
+    assert service.texts(db)["values"].startswith("Be kind")
