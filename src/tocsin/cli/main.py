@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tocsin.cli import checks, jobs, local, oncall, remote, simulate
+from tocsin.cli.plan import plan_app
 from tocsin.cli.postmortems import postmortem_app
 from tocsin.cli.statuspage import statuspage_app
 
@@ -34,6 +35,7 @@ app.command()(remote.logout)
 app.add_typer(remote.incident_app, name="incident")
 app.add_typer(remote.events_app, name="events")
 app.add_typer(postmortem_app, name="postmortem")
+app.add_typer(plan_app, name="plan")
 # `integration create` runs on the server (it prints the key once); `list` works from anywhere.
 local.integration_app.command("list")(remote.integration_list)
 
