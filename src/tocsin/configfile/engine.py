@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from tocsin.configfile import plan
 from tocsin.configfile.alerting import NewKey
 from tocsin.configfile.schema import Document
 from tocsin.configfile.sections import SECTIONS, Section
@@ -54,6 +55,8 @@ def load(path: Path) -> Document:
 
 def _items(section: Section, doc: Document) -> list[tuple[str, dict[str, Any]]]:
     value = getattr(doc, section.name)
+    if section.name == "plan":  # one object
+        return plan.items(doc.plan)
     if isinstance(value, dict):  # templates: phase -> body
         return [(phase, {"phase": phase, "body": body}) for phase, body in value.items()]
     items = []
@@ -107,6 +110,8 @@ def plan_document(
             where = (
                 f"{section.name}.{key}"
                 if section.name == "templates"
+                else section.name
+                if section.name == "plan"
                 else f"{section.name}[{index}]"
             )
             existing = current.get(key.lower())
@@ -114,8 +119,9 @@ def plan_document(
                 if section.reconcile is not None:
                     changes += section.reconcile(session, key, desired, keys)
                     continue
-                assert section.create is not None and section.update is not None
+                assert section.update is not None
                 if existing is None:
+                    assert section.create is not None
                     section.create(session, desired)
                     changes.append(f"create {section.noun} {key!r}")
                     continue
@@ -145,6 +151,8 @@ def export_document(session: Session) -> dict[str, Any]:
         current = section.current(session)
         if section.name == "templates":
             out["templates"] = {k: v["body"] for k, v in current.items()}
+        elif section.name == "plan":
+            out["plan"] = plan.exported(current)
         else:
             out[section.name] = list(current.values())
     return out

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.configfile.comms import CommsChannelDoc, ServiceFollowersDoc
+from tocsin.configfile.plan import PlanDoc
 from tocsin.configfile.postmortems import PostmortemPolicyDoc, PostmortemTemplateDoc
 from tocsin.configfile.runbooks import RunbookDoc
 from tocsin.configfile.webhooks import WebhookDoc
@@ -274,3 +275,5 @@ class Document(Item):
     service_followers: list[ServiceFollowersDoc] = []
     status_pages: list[StatusPageDoc] = []
     webhooks: list[WebhookDoc] = []
+    # One object: the response plan's own text.
+    plan: PlanDoc | None = None

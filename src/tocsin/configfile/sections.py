@@ -20,6 +20,7 @@ from tocsin.configfile import (
     alerting,
     comms,
     escalation,
+    plan,
     postmortems,
     runbooks,
     schedules,
@@ -357,4 +358,5 @@ SECTIONS: list[Section] = [
         reconcile=statuspages.reconcile,
     ),
     Section("webhooks", "webhook", "name", webhooks.current, reconcile=webhooks.reconcile),
+    Section("plan", "response plan", "key", plan.current, update=plan.update),
 ]
