@@ -33,9 +33,7 @@ def _apply(db: Session, path: Path) -> list[str]:
     return changes
 
 
-def test_the_plan_applies_once_and_a_dry_run_changes_nothing(
-    db: Session, tmp_path: Path
-) -> None:
+def test_the_plan_applies_once_and_a_dry_run_changes_nothing(db: Session, tmp_path: Path) -> None:
     path = _write(tmp_path, FILE)
     planned = apply_file(db, path)
     db.rollback()
@@ -72,8 +70,6 @@ def test_export_writes_the_plan_and_applies_as_a_no_op(db: Session, tmp_path: Pa
         ("plan:\n  values: [1]\n", "plan.values: Input should be a valid string"),
     ],
 )
-def test_a_wrong_plan_names_the_path(
-    db: Session, tmp_path: Path, text: str, message: str
-) -> None:
+def test_a_wrong_plan_names_the_path(db: Session, tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         apply_file(db, _write(tmp_path, text))

@@ -36,9 +36,8 @@ def _file(media_type: str, schema: dict[str, str], name: str) -> dict[int | str,
 
 
 def _download(body: bytes, media_type: str, name: str) -> Response:
-    return Response(
-        body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    disposition = f'attachment; filename="{name}"'
+    return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
 
 
 @router.get(

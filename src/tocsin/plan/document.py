@@ -18,7 +18,6 @@ from tocsin.comms import service as comms
 from tocsin.comms.models import Audience, CommsChannel, Impact
 from tocsin.db import utcnow
 from tocsin.definitions import service as defs
-
 from tocsin.escalation.models import (
     EscalationLevel,
     EscalationPolicy,
@@ -119,7 +118,11 @@ def _postmortem(policy: PostmortemPolicy | None) -> str:
 def _severities(session: Session) -> tuple[SeverityRow, ...]:
     return tuple(
         SeverityRow(
-            s.name, s.label, s.description, s.response_target_text, s.default_urgency,
+            s.name,
+            s.label,
+            s.description,
+            s.response_target_text,
+            s.default_urgency,
             _postmortem(policy),
         )  # fmt: skip
         for s, policy in policies.all_policies(session)
@@ -138,8 +141,12 @@ def _roles(session: Session, at: datetime) -> tuple[RoleRow, ...]:
         )
         rows.append(
             RoleRow(
-                role.slug, role.name, role.description, tuple(role.responsibility_list),
-                primary, backup,
+                role.slug,
+                role.name,
+                role.description,
+                tuple(role.responsibility_list),
+                primary,
+                backup,
             )  # fmt: skip
         )
     return tuple(rows)
@@ -173,7 +180,12 @@ def _who(channel: CommsChannel) -> str:
 def _channels(session: Session) -> tuple[ChannelRow, ...]:
     return tuple(
         ChannelRow(
-            c.name, c.audience, c.description, _when(c), _who(c), c.instructions,
+            c.name,
+            c.audience,
+            c.description,
+            _when(c),
+            _who(c),
+            c.instructions,
             comms.display_target(c) if c.sendable else "",
         )  # fmt: skip
         for c in comms.list_channels(session)
@@ -241,6 +253,3 @@ def build(session: Session, at: datetime | None = None) -> Plan:
         templates=_templates(session),
         escalation=_escalation(session),
     )
-
-
-
