@@ -46,12 +46,12 @@ def _everything(api: TestClient, tmp_path: Path) -> tuple[str, str, str]:
 
 
 def test_the_plan_follows_the_configuration_at_once(
-    api: TestClient, db: Session, admin: User, tmp_path: Path
+    api: TestClient, db: Session, admin: User, responder: User, tmp_path: Path
 ) -> None:
     ic = _role(db, "incident_commander")
     defs.update_role(db, ic.id, {"name": "Chief Firefighter"})
     defs.update_severity(db, _severity(db, "SEV1").id, {"response_target_minutes": 7})
-    roster.set_entry(db, ic.id, primary_user_id=admin.id)
+    roster.set_entry(db, ic.id, primary_user_id=responder.id, backup_user_id=admin.id)
     checkout = catalog.create_service(db, name="Checkout")
     policy = policies.create_policy(
         db,
@@ -74,7 +74,8 @@ def test_the_plan_follows_the_configuration_at_once(
         assert "Customers cannot pay" in text and "Always blameless" in text
         assert "Checkout on call" in text and "Bridge call" in text
         assert "Dial the bridge number" in text
-    assert f"- **Primary:** {admin.name}" in md
+        assert "Rita Responder" in text, "the roster's primary"
+    assert "- **Primary:** Rita Responder" in md and f"- **Backup:** {admin.name}" in md
     assert f"1. Level 1: {admin.name}; next level after 12 minutes" in md
     for heading in HEADINGS:
         assert heading in page and heading in md and heading in pdf
@@ -91,6 +92,11 @@ def test_the_plan_follows_the_configuration_at_once(
 def test_the_json_plan_and_every_user_reads_it(
     client: TestClient, db: Session, viewer: User
 ) -> None:
+    browser_login(client, viewer.email)
+    page = client.get("/plan")
+    assert page.status_code == 200 and "Incident response plan" in page.text
+    assert 'href="/settings/plan"' not in page.text, "the settings link is for admins"
+    client.cookies.clear()
     got = client.get("/api/v1/plan", headers=api_as(client, db, viewer))
     assert got.status_code == 200
     body = got.json()
