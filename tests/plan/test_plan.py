@@ -108,8 +108,15 @@ def test_the_json_plan_and_every_user_reads_it(
     assert client.get("/api/v1/plan").status_code == 401
 
 
+def test_only_admins_change_the_text(client: TestClient, db: Session, responder: User) -> None:
+    token = browser_login(client, responder.email)
+    refused = client.post("/settings/plan", data={"csrf_token": token, "values": "mine"})
+    assert refused.status_code == 403
+    assert service.texts(db)["values"] == ""
+
+
 def test_the_settings_page_edits_the_text_with_csrf_and_script_is_inert(
-    client: TestClient, db: Session, admin: User, viewer: User
+    client: TestClient, db: Session, admin: User
 ) -> None:
     token = browser_login(client, admin.email)
     assert 'href="/plan"' in client.get("/incidents").text
@@ -126,3 +133,5 @@ def test_the_settings_page_edits_the_text_with_csrf_and_script_is_inert(
     body = plan[plan.index('id="what-is-an-incident"') :]
     assert "<script>alert" not in body and "<img" not in body
     assert service.texts(db)["values"].startswith("Be kind")
+    form = client.get("/settings/plan").text
+    assert "Be kind &lt;script&gt;alert(1)&lt;/script&gt;</textarea>" in form
