@@ -217,6 +217,7 @@ def _escalation(session: Session) -> tuple[EscalationPath, ...]:
                 selectinload(ServicePaging.policy)
                 .selectinload(EscalationPolicy.levels)
                 .selectinload(EscalationLevel.targets)
+                .options(selectinload(EscalationTarget.user), selectinload(EscalationTarget.team))
             )
         )
     }
