@@ -124,7 +124,7 @@ def _severities(session: Session) -> tuple[SeverityRow, ...]:
             s.response_target_text,
             s.default_urgency,
             _postmortem(policy),
-        )  # fmt: skip
+        )
         for s, policy in policies.all_policies(session)
     )
 
@@ -134,11 +134,8 @@ def _roles(session: Session, at: datetime) -> tuple[RoleRow, ...]:
     rows = []
     for role in defs.roles(session):
         entry = entries.get(role.id)
-        primary, backup = (
-            (a.text for a in roster.resolve(session, entry, at))
-            if entry
-            else ("nobody set", "nobody set")
-        )
+        slots = [a.text for a in roster.resolve(session, entry, at)] if entry else []
+        primary, backup = slots or ["nobody set", "nobody set"]
         rows.append(
             RoleRow(
                 role.slug,
@@ -147,7 +144,7 @@ def _roles(session: Session, at: datetime) -> tuple[RoleRow, ...]:
                 tuple(role.responsibility_list),
                 primary,
                 backup,
-            )  # fmt: skip
+            )
         )
     return tuple(rows)
 
@@ -187,7 +184,7 @@ def _channels(session: Session) -> tuple[ChannelRow, ...]:
             _who(c),
             c.instructions,
             comms.display_target(c) if c.sendable else "",
-        )  # fmt: skip
+        )
         for c in comms.list_channels(session)
     )
 

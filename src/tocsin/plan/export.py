@@ -36,14 +36,12 @@ def sections(plan: Plan) -> list[tuple[str, list[str]]]:
     """(heading, Markdown lines) for each part of the plan, in order."""
     out: list[tuple[str, list[str]]] = []
     out.append(("What counts as an incident", [plan.what_is_an_incident or f"_{UNSET}_"]))
-    out.append((
-        "Severities",
-        _table(
-            ["Severity", "Meaning", "Response target", "Default urgency", "Postmortem"],
-            [[f"{s.name} {s.label}", s.description, s.response_target, s.urgency, s.postmortem]
-             for s in plan.severities],
-        ),
-    ))  # fmt: skip
+    severities = [
+        [f"{s.name} {s.label}", s.description, s.response_target, s.urgency, s.postmortem]
+        for s in plan.severities
+    ]
+    header = ["Severity", "Meaning", "Response target", "Default urgency", "Postmortem"]
+    out.append(("Severities", _table(header, severities)))
     roles: list[str] = []
     for role in plan.roles:
         roles += ["", f"### {role.name}", ""]
@@ -73,11 +71,9 @@ def sections(plan: Plan) -> list[tuple[str, list[str]]]:
         paths += ["", f"### {path.service}", "", escalation_line(path)]
         if path.levels:
             paths.append("")
-            paths += [
-                f"{level.number}. " + level_text(level.number, level.targets,
-                                                 level.escalate_after_minutes)
-                for level in path.levels
-            ]  # fmt: skip
+            for level in path.levels:
+                text = level_text(level.number, level.targets, level.escalate_after_minutes)
+                paths.append(f"{level.number}. {text}")
     out.append(("Escalation paths", paths[1:] or ["_No services._"]))
     out.append(("Incident values", [plan.values or f"_{UNSET}_"]))
     return out
