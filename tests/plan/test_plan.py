@@ -76,7 +76,7 @@ def test_the_plan_follows_the_configuration_at_once(
         assert "Dial the bridge number" in text
         assert "Rita Responder" in text, "the roster's primary"
     assert "- **Primary:** Rita Responder" in md and f"- **Backup:** {admin.name}" in md
-    assert f"1. Level 1: {admin.name}; next level after 12 minutes" in md
+    assert f"1. Level 1: {admin.name}; waits 12 minutes for an acknowledgement" in md
     for heading in HEADINGS:
         assert heading in page and heading in md and heading in pdf
     # A postmortem policy from postmortems.policies: SEV1 requires one by default.

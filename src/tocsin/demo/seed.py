@@ -22,6 +22,7 @@ from tocsin.demo.subscribers import seed_subscribers
 from tocsin.incidents import actions, roles, service, updates
 from tocsin.incidents.models import Incident
 from tocsin.notify import methods as notify_methods
+from tocsin.plan import service as plan
 
 MARKER_TEAM = "Platform"
 DEMO_PASSWORD = "tocsin-demo"  # the other demo users' password
@@ -51,6 +52,19 @@ SERVICES = [
     ("Help Centre", "help.example.com.", "Customer Support", 3),
     ("Single Sign-On", "Staff identity provider.", "Security", 1),
 ]
+
+
+# The response plan's own text, after Atlassian's "Sheet" and its incident values.
+WHAT_IS_AN_INCIDENT = """An event is an incident if any one of these is true:
+
+- customers cannot complete a purchase, or the public API answers them with errors;
+- data may have been exposed to someone who should not see it;
+- an alert pages someone out of hours."""
+VALUES = """- **Detect:** we know there is a problem before our customers do.
+- **Respond:** escalate, escalate, escalate, and tell customers.
+- **Recover:** clean it up quickly.
+- **Learn:** always blameless.
+- **Improve:** never the same incident twice."""
 
 
 def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
@@ -102,6 +116,7 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     seed_schedules(session, people, teams)
     seed_escalation(session, people, teams, services)
     seed_comms(session, people, teams)
+    plan.set_texts(session, what_is_an_incident=WHAT_IS_AN_INCIDENT, values=VALUES)
     seed_statuspages(session, people, teams, services)
     # Needs a status page (the status pages' demo makes one first; without it, nothing).
     seed_subscribers(session, admin)

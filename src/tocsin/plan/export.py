@@ -29,7 +29,7 @@ def escalation_line(path: EscalationPath) -> str:
 
 def level_text(number: int, targets: tuple[str, ...], after: int) -> str:
     who = ", ".join(targets) or "nobody"
-    return f"Level {number}: {who}; next level after {after} minutes without acknowledgement"
+    return f"Level {number}: {who}; waits {after} minutes for an acknowledgement"
 
 
 def sections(plan: Plan) -> list[tuple[str, list[str]]]:
