@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
@@ -249,6 +250,33 @@ def test_live_events_announce_changes(live_server: str, admin: User) -> None:
             )
             other.close()
             assert any(line == "event: changed" for line in _take(lines, 20))
+
+
+def test_a_change_between_the_page_and_its_live_stream_is_announced(
+    live_server: str, admin: User
+) -> None:
+    """The page names the state it shows; a change made before its stream connects (a slow
+    browser, a loaded server) still refreshes it."""
+    with httpx.Client(base_url=live_server, timeout=10) as browser:
+        browser.post("/login", data={"email": admin.email, "password": ADMIN_PASSWORD})
+        browser.post("/incidents", data={"csrf_token": _csrf(browser), "title": "Live one"})
+        page = browser.get("/incidents/INC-1")
+        live = re.search(r'data-live="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        assert "since=" in live
+        browser.post(
+            "/incidents/INC-1/status",
+            data={"csrf_token": _csrf(browser), "status": "acknowledged"},
+        )
+        with browser.stream("GET", html.unescape(live)) as events:
+            first = _take(events.iter_lines(), 6)
+        assert "event: changed" in first, first
+        # Connected with the page as it is now: nothing to announce.
+        fresh = browser.get("/incidents/INC-1")
+        live = re.search(r'data-live="([^"]+)"', fresh.text).group(1)  # type: ignore[union-attr]
+        with browser.stream("GET", html.unescape(live)) as events:
+            lines = events.iter_lines()
+            opening = _take(lines, 4)  # hello, then a keep-alive per poll
+        assert "event: changed" not in opening, opening
 
 
 def _take(lines, n):  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.definitions import service as defs
 from tocsin.definitions.models import Severity
+from tocsin.incidents import roles
 from tocsin.incidents import service as incidents
 from tocsin.incidents.updates import post_update
 from tocsin.webhooks import payloads
@@ -34,7 +35,7 @@ def test_a_lifecycle_sends_each_kind_with_its_data(
     incident = incidents.declare(db, by=admin, title="Checkout is down")
     incidents.acknowledge(db, incident, by=admin)
     role = defs.roles(db)[0]
-    incidents.assign_role(db, incident, role_id=role.id, user_id=responder.id, by=admin)
+    roles.assign_role(db, incident, role_id=role.id, user_id=responder.id, by=admin)
     post_update(db, incident, phase="identified", body="A bad deploy", by=admin)
     incidents.edit(db, incident, {"severity_id": sev2.id, "title": "Checkout errors"}, by=admin)
     incidents.resolve(db, incident, by=admin)

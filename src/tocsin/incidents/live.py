@@ -1,7 +1,9 @@
 """Server-sent events for the incident page: tells watchers when the incident changed.
 
 It polls `updated_at` (bumped by every timeline entry) with a short session per poll, so it
-works however many Tocsin processes there are. Each poll reads the incident only if the
+works however many Tocsin processes there are. The page names the `updated_at` it was
+rendered from (`since`): a change made between the render and the stream's start is told
+at once, not lost. Each poll reads the incident only if the
 watcher may still see it: one that becomes restricted, or from whose roles they are removed,
 ends the stream with `gone`, as a deleted one does.
 """
@@ -26,12 +28,24 @@ router = APIRouter(include_in_schema=False)
 STREAM_SECONDS = 300  # then the browser's EventSource reconnects by itself
 
 
+def _since(text: str) -> datetime | None:
+    """The page's `updated_at`, if it is a time with an offset."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
 @router.get("/incidents/{ref}/events")
 async def incident_events(
-    ref: str, request: Request, db: DbSession, user: CurrentUser
+    ref: str, request: Request, db: DbSession, user: CurrentUser, since: str = ""
 ) -> StreamingResponse:
     incident = await run_in_threadpool(lambda: queries.get_incident(db, ref, viewer=user))
-    incident_id, seen = incident.id, incident.updated_at
+    incident_id, now = incident.id, incident.updated_at
+    rendered = _since(since[:64])
+    # What the page shows; without it (or from a newer page), what the incident is now.
+    seen = rendered if rendered is not None and rendered < now else now
     # Built now, while the request's session has the user loaded; reused by every poll.
     visible = visible_filter(user)
     factory = request.app.state.sessionmaker
@@ -46,6 +60,9 @@ async def incident_events(
     async def stream() -> AsyncIterator[str]:
         nonlocal seen
         yield f"retry: 3000\nevent: hello\ndata: {seen.isoformat()}\n\n"
+        if seen != now:  # changed since the page was rendered
+            seen = now
+            yield f"event: changed\ndata: {now.isoformat()}\n\n"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STREAM_SECONDS
         while loop.time() < deadline:
