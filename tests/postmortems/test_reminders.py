@@ -52,9 +52,9 @@ def queued_slots(db: Session, deadline: str) -> list[str]:
     return [j.payload["slot"] for j in jobs if j.payload["deadline"] == deadline]
 
 
-def reminder_mails(smtp: SmtpServer) -> list[EmailMessage]:
+def reminder_mails(server: SmtpServer) -> list[EmailMessage]:
     """The postmortem's emails (the commander named at declaring is also told of the role)."""
-    return [m for m in smtp.messages if "postmortem" in str(m["Subject"])]
+    return [m for m in server.messages if "postmortem" in str(m["Subject"])]
 
 
 def resolved_sev1(db: Session, by: User, owner: User) -> Postmortem:
