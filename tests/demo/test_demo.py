@@ -126,7 +126,9 @@ def test_the_demos_updates_and_follow_ups_sit_inside_their_incidents_timelines(
         pay = session.scalars(select(Incident).where(Incident.number == 2)).one()
         assert pay.status == "resolved" and pay.started_at and pay.resolved_at
         posted = session.scalars(
-            select(StatusUpdate).where(StatusUpdate.incident_id == pay.id)
+            select(StatusUpdate)
+            .where(StatusUpdate.incident_id == pay.id)
+            .order_by(StatusUpdate.created_at, StatusUpdate.id)
         ).all()
         assert [u.phase for u in posted] == ["investigating", "identified", "resolved"]
         assert all(pay.started_at < u.created_at <= pay.resolved_at for u in posted)
