@@ -33,10 +33,10 @@ CONFORMANCE := tests/test_openapi_conformance.py
 test: lint
 	@if [ -n "$$TOCSIN_TEST_POSTGRES_URL" ]; then \
 	  echo "== the suite on SQLite and, at the same time, on PostgreSQL ($(POSTGRES_LOG))"; \
-	  TOCSIN_TEST_DB=postgres $(BIN)/python -m pytest -p no:cacheprovider -q \
+	  TOCSIN_TEST_DB=postgres $(BIN)/python -m pytest -p no:cacheprovider -q --durations=25 \
 	    --deselect $(CONFORMANCE) > $(POSTGRES_LOG) 2>&1 & \
 	  pg=$$!; \
-	  TOCSIN_TEST_DB=sqlite $(BIN)/python -m pytest -p no:cacheprovider; sqlite=$$?; \
+	  TOCSIN_TEST_DB=sqlite $(BIN)/python -m pytest -p no:cacheprovider --durations=25; sqlite=$$?; \
 	  wait $$pg; postgres=$$?; \
 	  echo "== PostgreSQL"; tail -n 60 $(POSTGRES_LOG); \
 	  echo "== SQLite exit $$sqlite, PostgreSQL exit $$postgres"; \
