@@ -36,7 +36,8 @@ from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.jobs.queue import enqueue
 from tocsin.jobs.registry import Handler, Send
-from tocsin.notify.channels import DeliveryFailed
+from tocsin.notify.channels import Channels, DeliveryFailed, Destination
+from tocsin.notify.messages import PageMessage
 
 log = structlog.get_logger("tocsin.delivery")
 
@@ -89,6 +90,19 @@ class Refusal:
 
     reason: str
     failed: bool = False
+
+
+def email_to(channels: Channels, address: str, name: str, message: PageMessage) -> list[Target]:
+    """The one target of an email to one person (a reminder, a notice): `message` to
+    `address`, keyed by the address so that a retry never sends it twice."""
+    sender = channels.for_kind("email")
+    where = Destination(target=address, label=name)
+
+    def send() -> str:
+        sender.send(message, where)
+        return "sent"
+
+    return [Target("email", address, "email", send)]
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,17 @@ from tocsin.config import Settings
 from tocsin.incidents.timeline import record as on_timeline
 from tocsin.jobs.queue import enqueue
 from tocsin.jobs.registry import Handler
-from tocsin.notify.channels import Channels, Destination
-from tocsin.notify.delivery import Outcome, Purpose, Refusal, Result, RetryPolicy, Target, handler
+from tocsin.notify.channels import Channels
+from tocsin.notify.delivery import (
+    Outcome,
+    Purpose,
+    Refusal,
+    Result,
+    RetryPolicy,
+    Target,
+    email_to,
+    handler,
+)
 from tocsin.notify.messages import PageMessage
 from tocsin.postmortems.models import Postmortem, PostmortemMail
 
@@ -127,15 +136,7 @@ class PostmortemMails(Purpose[PostmortemMail]):
     def targets(self, session: Session, record: PostmortemMail) -> list[Target] | Refusal:
         user = record.user
         assert user is not None
-        mail = message(record, self.settings)
-        sender = self.channels.for_kind("email")
-        where = Destination(target=user.email, label=user.name)
-
-        def send() -> str:
-            sender.send(mail, where)
-            return "sent"
-
-        return [Target("email", user.email, "email", send)]
+        return email_to(self.channels, user.email, user.name, message(record, self.settings))
 
     def attempted(self, session: Session, record: PostmortemMail, results: list[Result]) -> None:
         return None

@@ -22,8 +22,17 @@ from tocsin.incidents.roles import COMMANDER
 from tocsin.incidents.timeline import record as on_timeline
 from tocsin.jobs.queue import enqueue
 from tocsin.jobs.registry import Handler
-from tocsin.notify.channels import Channels, Destination
-from tocsin.notify.delivery import Outcome, Purpose, Refusal, Result, RetryPolicy, Target, handler
+from tocsin.notify.channels import Channels
+from tocsin.notify.delivery import (
+    Outcome,
+    Purpose,
+    Refusal,
+    Result,
+    RetryPolicy,
+    Target,
+    email_to,
+    handler,
+)
 from tocsin.notify.messages import PageMessage
 from tocsin.roster.models import RoleNotice
 
@@ -138,15 +147,7 @@ class RoleNotices(Purpose[RoleNotice]):
 
     def targets(self, session: Session, record: RoleNotice) -> list[Target] | Refusal:
         user = record.user
-        mail = message(record, self.settings)
-        sender = self.channels.for_kind("email")
-        where = Destination(target=user.email, label=user.name)
-
-        def send() -> str:
-            sender.send(mail, where)
-            return "sent"
-
-        return [Target("email", user.email, "email", send)]
+        return email_to(self.channels, user.email, user.name, message(record, self.settings))
 
     def attempted(self, session: Session, record: RoleNotice, results: list[Result]) -> None:
         return None
