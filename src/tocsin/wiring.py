@@ -71,6 +71,8 @@ from tocsin.web.cards import (
 )
 from tocsin.webhooks import checks as webhook_checks
 from tocsin.webhooks import fanout as webhooks
+from tocsin.workflows import engine as workflows
+from tocsin.workflows import triggers as workflow_triggers
 
 
 def build_bus(settings: Settings | None = None) -> Bus:
@@ -108,6 +110,10 @@ def build_bus(settings: Settings | None = None) -> Bus:
     bus.subscribe(PageEvent, subscribers.on_page_event_published)
     # A postmortem published: its incident's stakeholders (comms' knowledge) are emailed.
     bus.subscribe(PostmortemPublished, _tell_stakeholders_of_postmortem)
+    # Workflows: one run per matching workflow, queued in the change's transaction (after the
+    # domains' own reactions, so a run sees what they did).
+    for event_type in workflow_triggers.EVENT_TYPES:
+        bus.subscribe(event_type, workflows.on_event)
     # Outbound event webhooks, last for each event: one delivery per matching subscription.
     react = partial(webhooks.on_event, base_url=settings.base_url if settings else "")
     for event_type in webhooks.EVENT_TYPES:
