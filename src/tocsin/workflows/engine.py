@@ -50,11 +50,23 @@ def on_event(session: Session, event: Event) -> None:
     """Queue the workflows `event` triggers, and (re)arm the timers it concerns."""
     for fire in fired(session, event):
         timers.arm(session, fire)
+        incident = session.get(Incident, fire.incident_id)
         for workflow in enabled_for(session, fire.trigger):
+            # Only the workflows whose conditions the incident meets now (checked again when
+            # the run starts, as the incident may change meanwhile).
+            if incident is None or not _meets(incident, workflow):
+                continue
             wanted = workflow.trigger_field
             if fire.trigger == Trigger.field_changed and wanted and wanted not in fire.field_keys:
                 continue
             queue_run(session, workflow, fire, depth=current_depth(session) + 1)
+
+
+def _meets(incident: Incident, workflow: Workflow) -> bool:
+    try:
+        return mismatch(incident, parse_conditions(workflow.conditions)) is None
+    except DomainError:
+        return True  # the run records that its conditions are invalid
 
 
 def _existing(session: Session, workflow_id: int, event_key: str) -> WorkflowRun | None:
