@@ -37,7 +37,9 @@ def declare(db: Session, by: User, sev: str | None = None, **extra: Any) -> Inci
     return incidents.declare(db, by=by, title=extra.pop("title", "Checkout failing"), **extra)
 
 
-def workflow(db: Session, name: str, trigger: str, actions: list[dict[str, Any]], **extra: Any) -> Workflow:
+def workflow(
+    db: Session, name: str, trigger: str, actions: list[dict[str, Any]], **extra: Any
+) -> Workflow:
     return service.create(db, name=name, trigger=trigger, actions=actions, by=None, **extra)
 
 
