@@ -69,7 +69,7 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
 def upgrade(engine: Engine, settings: Settings, revision: str = "head") -> None:
     """Bring the schema to `revision`, then make sure the default vocabulary (and, on a new
     database, the postmortem policies of its severities) exists, and the default runbooks
-    and workflows where none was ever written (a database from before runbooks gets them here too)."""
+    and workflows where none was ever written (an older database gets them here too)."""
     cfg = alembic_config(settings)
     with _migrating(engine) as conn:
         cfg.attributes["connection"] = conn
