@@ -73,6 +73,7 @@ from tocsin.webhooks import checks as webhook_checks
 from tocsin.webhooks import fanout as webhooks
 from tocsin.workflows import engine as workflows
 from tocsin.workflows import triggers as workflow_triggers
+from tocsin.workflows import views as workflow_views
 
 
 def build_bus(settings: Settings | None = None) -> Bus:
@@ -150,6 +151,9 @@ def build_cards() -> Cards:
     cards.add(INCIDENT_ROLES, Card("roster", "roster/card.html", roster_views.card_context))
     cards.add(
         INCIDENT_MAIN, Card("runbooks_card", "runbooks/card.html", runbook_views.card_context)
+    )
+    cards.add(
+        INCIDENT_MAIN, Card("workflows_card", "workflows/card.html", workflow_views.card_context)
     )
     cards.add(
         INCIDENT, Card("recurrence", "followups/recurrence.html", followup_views.recurrence_card)
