@@ -71,6 +71,7 @@ from tocsin.web.cards import (
 )
 from tocsin.webhooks import checks as webhook_checks
 from tocsin.webhooks import fanout as webhooks
+from tocsin.workflows import checks as workflow_checks
 from tocsin.workflows import engine as workflows
 from tocsin.workflows import triggers as workflow_triggers
 from tocsin.workflows import views as workflow_views
@@ -190,14 +191,15 @@ def _followed_card(db: Session, owner: User, request: Request) -> list[tuple[Ser
 
 
 def build_checks() -> Checks:
-    """What `tocsin check` runs: paging's checks, then communication's, webhooks' and
-    runbooks'."""
+    """What `tocsin check` runs: paging's checks, then communication's, webhooks',
+    runbooks' and workflows'."""
     return Checks(
         (
             escalation_checks.paging_findings,
             _channel_findings,
             webhook_checks.webhook_findings,
             _runbook_findings,
+            _workflow_findings,
         )
     )
 
@@ -208,3 +210,7 @@ def _channel_findings(session: Session, now: datetime, weeks: int) -> list[Findi
 
 def _runbook_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:
     return runbook_checks.runbook_findings(session)
+
+
+def _workflow_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:
+    return workflow_checks.workflow_findings(session)

@@ -27,6 +27,7 @@ from tocsin.jobs.models import Job
 from tocsin.roster import service as roster
 from tocsin.runbooks import service as runbooks
 from tocsin.workflows import engine
+from tocsin.workflows.checks import workflow_findings
 
 
 def test_a_sev1_declared_runs_the_seeded_workflow_once(
@@ -218,3 +219,15 @@ def test_wait_runs_the_rest_later(db: Session, container: Container, admin: User
     db.refresh(run)
     assert run.state == "done"
     assert run.outcomes[-1] == "done: action item “Ten minutes on” created"
+
+
+def test_tocsin_check_flags_a_workflow_referring_to_a_deleted_runbook(
+    db: Session, admin: User
+) -> None:
+    book = runbooks.create(db, name="Old", body="- [ ] Step\n", by=admin)
+    workflow(db, "Stale", "declared", [{"kind": "add_runbook", "runbook_id": book.id}])
+    assert workflow_findings(db) == []
+    runbooks.delete(db, book, by=admin)
+    (finding,) = workflow_findings(db)
+    assert finding.severity == "warning" and finding.subject == "Stale"
+    assert finding.message.endswith(f"action 1 (add_runbook): runbook {book.id} was deleted")
