@@ -18,6 +18,7 @@ from tocsin.escalation import policies
 from tocsin.schedules import service as schedules
 from tocsin.simulation.moment import parse_moment
 from tocsin.simulation.service import simulate
+from tocsin.simulation.workflows import workflows_that_would_run
 
 LONDON = "Europe/London"
 
@@ -139,12 +140,16 @@ def test_maintenance_and_channels_due_an_update(db: Session, settings: Settings,
     assert [c.name for c in sim.channels] == ["#sev-bridge"]
     assert sim.channels[0].due_at == sim.at + timedelta(minutes=30)
     assert sim.channels[0].because == "every 30 min"
-    assert [w.name for w in sim.workflows] == ["SEV2: page the IC"]  # seeded
+    assert sim.workflows == []  # the seeded workflows start disabled
     assert f"maintenance window {window.id} (database upgrade)" in sim.maintenance
     assert "an incident declared by hand pages as shown" in sim.maintenance
     assert not sim.nobody  # a declared incident still pages
     later = simulate(db, service="Checkout", severity="SEV2", at=now + timedelta(hours=2))
     assert later.maintenance == ""
+
+
+def test_workflows_extension_point_is_empty_while_no_workflow_is_enabled(db: Session) -> None:
+    assert workflows_that_would_run(db, None) == []  # type: ignore[arg-type]
 
 
 def test_unknown_names_are_refused(db: Session, org: Org) -> None:

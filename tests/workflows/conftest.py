@@ -49,6 +49,11 @@ def only_these(db: Session, *keep: Workflow) -> None:
     db.execute(update(Workflow).where(Workflow.id.not_in(ids)).values(enabled=False))
 
 
+def enable_seeded(db: Session) -> None:
+    """Turn on the seeded severity workflows (they are seeded disabled)."""
+    db.execute(update(Workflow).values(enabled=True))
+
+
 def work(db: Session, container: Container) -> int:
     """Commit, run every due job, and read fresh state afterwards."""
     db.commit()

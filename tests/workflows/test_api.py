@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.conftest import api_as, browser_login
-from tests.workflows.conftest import declare, user, work
+from tests.workflows.conftest import declare, enable_seeded, user, work
 from tocsin.bootstrap import Container
 from tocsin.catalog.models import User
 
@@ -55,6 +55,7 @@ def test_responders_read_but_only_admins_write(
 def test_runs_and_preview_of_an_incident_and_its_card(
     api: TestClient, db: Session, container: Container, admin: User
 ) -> None:
+    enable_seeded(db)
     incident = declare(db, admin, "SEV1")
     work(db, container)
     runs = api.get(f"/api/v1/incidents/{incident.reference}/workflow-runs").json()["items"]

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from tests.workflows.conftest import (
     declare,
+    enable_seeded,
     only_these,
     role_id,
     runs,
@@ -20,6 +21,7 @@ from tests.workflows.conftest import (
 from tocsin.bootstrap import Container
 from tocsin.catalog.models import User
 from tocsin.escalation.models import EscalationRun
+from tocsin.incidents import roles
 from tocsin.incidents import service as incidents
 from tocsin.incidents.events import UpdatePosted
 from tocsin.incidents.updates import post_update
@@ -37,6 +39,7 @@ def test_a_sev1_declared_runs_the_seeded_workflow_once(
     roster.set_entry(
         db, role_id(db, "incident_commander"), primary_user_id=ann.id, backup_user_id=ben.id
     )
+    enable_seeded(db)
     incident = declare(db, admin, "SEV1")
     work(db, container)
     (run,) = runs(db, incident)
@@ -44,10 +47,10 @@ def test_a_sev1_declared_runs_the_seeded_workflow_once(
     assert run.state == "done" and run.depth == 1
     assert run.outcomes == [
         "done: paged the IC: Ann, Ben",
-        "done: posted an internal update",
+        "done: action item “Tell internal stakeholders: post the first internal update” created",
         "done: action item “Post the first external update” created",
     ]
-    assert [i.title for i in incident.action_items] == ["Post the first external update"]
+    assert len(incident.action_items) == 2
     assert db.scalar(
         select(func.count(EscalationRun.id)).where(EscalationRun.incident_id == incident.id)
     )
@@ -231,3 +234,25 @@ def test_tocsin_check_flags_a_workflow_referring_to_a_deleted_runbook(
     (finding,) = workflow_findings(db)
     assert finding.severity == "warning" and finding.subject == "Stale"
     assert finding.message.endswith(f"action 1 (add_runbook): runbook {book.id} was deleted")
+
+
+def test_an_internal_update_waits_for_the_acknowledgement(
+    db: Session, container: Container, admin: User
+) -> None:
+    note = [{"kind": "post_internal_update", "body": "We are on it."}]
+    declared = workflow(db, "Say so", "declared", note)
+    acked = workflow(db, "Say so once staffed", "role_assigned", note)
+    only_these(db, declared, acked)
+    incident = declare(db, admin)
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.outcomes == [
+        "skipped: the incident is not acknowledged yet (an update would stop its paging)"
+    ]
+    assert incident.status == "triggered"
+    incidents.acknowledge(db, incident, by=admin)
+    roles.assign_role(db, incident, role_id=role_id(db, "scribe"), user_id=admin.id, by=admin)
+    work(db, container)
+    by_name = {r.workflow_name: r for r in runs(db, incident)}
+    assert by_name["Say so once staffed"].outcomes == ["done: posted an internal update"]
+    assert [u.body for u in incident.updates] == ["We are on it."]

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.workflows.conftest import declare, only_these, severity, workflow
+from tests.workflows.conftest import declare, enable_seeded, only_these, severity, workflow
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
@@ -79,6 +79,7 @@ def _counts(db: Session) -> tuple[int, ...]:
 
 
 def test_the_dry_run_describes_and_writes_nothing(db: Session, admin: User) -> None:
+    enable_seeded(db)
     incident = declare(db, admin, "SEV1")
     stale = workflow(db, "Stale", "declared", [{"kind": "add_runbook", "runbook_id": 999999}])
     db.commit()
@@ -90,8 +91,7 @@ def test_the_dry_run_describes_and_writes_nothing(db: Session, admin: User) -> N
     ]
     assert previews[0].actions == (
         "page the IC from the roster (primary and backup), high urgency",
-        "post an internal update: SEV1 declared. The incident commander is being paged; "
-        "updates follow here.",
+        "create the action item “Tell internal stakeholders: post the first internal update”",
         "create the action item “Post the first external update”",
     )
     assert previews[1].actions == (
@@ -108,6 +108,7 @@ def test_the_dry_run_describes_and_writes_nothing(db: Session, admin: User) -> N
 
 def test_the_paging_simulation_lists_the_seeded_workflow(db: Session, admin: User) -> None:
     catalog.create_service(db, name="Checkout")
+    enable_seeded(db)
     db.commit()
     before = _counts(db)
     sim = simulate(db, service="Checkout", severity="SEV1", at=utcnow())

@@ -1,9 +1,12 @@
 """The seeded workflows: PagerDuty's severity table ("what each severity sets in motion").
 
-SEV1: page the IC (the roster's primary and backup at once), tell internal stakeholders (an
-internal update, which comms sends to them and the internal channels), and prompt the first
-external update (an action item). SEV2: page the IC. SEV3: a high-urgency page to the
-service's team (its escalation policy). SEV4: a low-urgency one. Editable like any other."""
+SEV1: page the IC (the roster's primary and backup at once), prompt the internal update to
+stakeholders and the first external update (action items: an update posted while the incident
+is triggered would move it to investigating, which stops its paging). SEV2: page the IC. SEV3:
+a high-urgency page to the service's team (its escalation policy). SEV4: a low-urgency one.
+
+They are seeded disabled, so that upgrading pages nobody new: an admin turns them on (PATCH
+/api/v1/workflows/{id} with enabled true). Editable like any other."""
 
 from __future__ import annotations
 
@@ -23,9 +26,10 @@ DEFAULTS: list[dict[str, Any]] = [
         "actions": [
             {"kind": "page", "target": "ic", "urgency": "high"},
             {
-                "kind": "post_internal_update",
-                "body": "SEV1 declared. The incident commander is being paged; updates "
-                "follow here.",
+                "kind": "create_action_item",
+                "title": "Tell internal stakeholders: post the first internal update",
+                "description": "Once acknowledged: what is affected, who is on it, when the "
+                "next update comes.",
             },
             {
                 "kind": "create_action_item",
@@ -68,6 +72,7 @@ def ensure_default_workflows(session: Session) -> bool:
             conditions={"severities": [spec["severity"]], "drill": "no"},
             actions=spec["actions"],
             position=position,
+            enabled=False,
             by=None,
         )
     return True

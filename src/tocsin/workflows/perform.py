@@ -40,6 +40,7 @@ from tocsin.workflows.actions import (
 )
 
 NOT_YET = "not implemented yet (docs/workflows.md)"
+NOT_ACKNOWLEDGED = "the incident is not acknowledged yet (an update would stop its paging)"
 
 
 def problem(session: Session, action: Action) -> str | None:
@@ -112,6 +113,10 @@ def perform(session: Session, incident: Incident, action: Action, by: User | Non
         case Page():
             return _page(session, incident, action, by)
         case PostInternalUpdate(body=body):
+            if Status(incident.status) == Status.triggered:
+                # An update moves the incident to its phase: out of triggered, which stops
+                # its paging as an acknowledgement would.
+                return f"skipped: {NOT_ACKNOWLEDGED}"
             post_update(session, incident, phase=_phase(incident), body=body, by=None)
             return "done: posted an internal update"
         case SetSeverity(severity=name):
@@ -139,8 +144,8 @@ def perform(session: Session, incident: Incident, action: Action, by: User | Non
 
 
 def _phase(incident: Incident) -> str:
-    """An internal update keeps the incident where it is (an acknowledged or triggered one
-    is being investigated)."""
+    """An internal update keeps the incident where it is (an acknowledged one is being
+    investigated)."""
     phases = {p.value for p in Phase}
     return incident.status if incident.status in phases else Phase.investigating.value
 
