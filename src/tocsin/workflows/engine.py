@@ -47,11 +47,19 @@ def enabled_for(session: Session, trigger: Trigger) -> list[Workflow]:
 
 
 def on_event(session: Session, event: Event) -> None:
-    """Queue the workflows `event` triggers, and (re)arm the timers it concerns."""
+    """Queue the workflows `event` triggers, and (re)arm the timers it concerns. One query
+    when no workflow is enabled (every incident event comes here, alerts' included)."""
+    enabled = list(
+        session.scalars(
+            select(Workflow).where(Workflow.enabled).order_by(Workflow.position, Workflow.id)
+        )
+    )
+    if not enabled:
+        return
     for fire in fired(session, event):
-        timers.arm(session, fire)
+        timers.arm(session, fire, enabled)
         incident = session.get(Incident, fire.incident_id)
-        for workflow in enabled_for(session, fire.trigger):
+        for workflow in (w for w in enabled if w.trigger == fire.trigger.value):
             # Only the workflows whose conditions the incident meets now (checked again when
             # the run starts, as the incident may change meanwhile).
             if incident is None or not _meets(incident, workflow):

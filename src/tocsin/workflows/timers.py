@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.db import utcnow
@@ -20,19 +19,17 @@ from tocsin.workflows.triggers import Fired, Trigger
 TIMER_JOB = "workflows.timer"
 
 
-def arm(session: Session, fire: Fired) -> None:
-    """Queue the timers `fire` starts (declared: both kinds; an update: "no update")."""
+def arm(session: Session, fire: Fired, enabled: list[Workflow]) -> None:
+    """Queue the timers of the `enabled` workflows that `fire` starts (declared: both kinds;
+    an update: "no update")."""
     if fire.trigger == Trigger.declared:
         kinds = [Trigger.no_acknowledgement.value, Trigger.no_update.value]
     elif fire.trigger == Trigger.update_posted:
         kinds = [Trigger.no_update.value]
     else:
         return
-    workflows = session.scalars(
-        select(Workflow).where(Workflow.enabled, Workflow.trigger.in_(kinds))
-    )
     now = utcnow()
-    for workflow in workflows:
+    for workflow in (w for w in enabled if w.trigger in kinds):
         minutes = workflow.trigger_minutes or 0
         if minutes < 1:
             continue
