@@ -117,3 +117,15 @@ def test_the_paging_simulation_lists_the_seeded_workflow(db: Session, admin: Use
     ]
     assert _counts(db) == before
     assert severity(db, "SEV1")
+
+
+def test_ids_out_of_range_are_refused(db: Session) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        service.create(
+            db,
+            name="Huge",
+            trigger="declared",
+            actions=[{"kind": "add_runbook", "runbook_id": 10**20}],
+            by=None,
+        )
+    assert caught.value.field == "actions[0].runbook_id"

@@ -12,6 +12,8 @@ from pydantic import ValidationError as PydanticError
 from tocsin.errors import ValidationFailed
 
 MAX_ACTIONS = 50
+# An id the database can hold (a larger one would fail the lookup on PostgreSQL).
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class _Action(BaseModel):
@@ -20,7 +22,7 @@ class _Action(BaseModel):
 
 class AddRunbook(_Action):
     kind: Literal["add_runbook"]
-    runbook_id: int
+    runbook_id: Id
 
 
 class AssignRole(_Action):
@@ -28,7 +30,7 @@ class AssignRole(_Action):
 
     kind: Literal["assign_role"]
     role: str = Field(min_length=1, max_length=64)
-    user_id: int | None = None
+    user_id: Id | None = None
 
 
 class Page(_Action):
@@ -37,8 +39,8 @@ class Page(_Action):
 
     kind: Literal["page"]
     target: Literal["person", "schedule", "ic", "service_policy"]
-    user_id: int | None = None
-    schedule_id: int | None = None
+    user_id: Id | None = None
+    schedule_id: Id | None = None
     urgency: Literal["high", "low"] = "high"
     message: str = Field(default="", max_length=1000)
 

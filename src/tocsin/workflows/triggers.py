@@ -144,7 +144,7 @@ def parse_conditions(raw: object) -> Conditions:
 
 
 def _flag(wanted: YesNoAny, value: bool) -> bool:
-    return wanted == "any" or (wanted == "yes") == value
+    return wanted == "any" or (wanted == "yes") == bool(value)
 
 
 def mismatch(incident: Incident, conditions: Conditions) -> str | None:
