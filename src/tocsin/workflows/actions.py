@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
 from tocsin.errors import ValidationFailed
@@ -110,16 +110,21 @@ Action = Annotated[
     | Wait,
     Field(discriminator="kind"),
 ]
-_ONE: TypeAdapter[Action] = TypeAdapter(Action)
+
+
+class _One(BaseModel):
+    """Holds one action, to validate it against the union."""
+
+    action: Action
 
 
 def parse_action(raw: object, index: int) -> Action:
     """One action; ValidationFailed names it (`actions[2].minutes`) and says what is wrong."""
     try:
-        action = _ONE.validate_python(raw)
+        action = _One.model_validate({"action": raw}).action
     except PydanticError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"] if p not in _KINDS)
+        where = ".".join(str(p) for p in first["loc"][1:] if p not in _KINDS)
         field = f"actions[{index}]" + (f".{where}" if where else "")
         raise ValidationFailed(f"{field}: {first['msg']}", field=field) from None
     if isinstance(action, Page):
