@@ -18,6 +18,7 @@ from tests.workflows.conftest import (
     work,
     workflow,
 )
+from tocsin.alerts.events import AlertOpened
 from tocsin.bootstrap import Container
 from tocsin.catalog.models import User
 from tocsin.escalation.models import EscalationRun
@@ -256,3 +257,17 @@ def test_an_internal_update_waits_for_the_acknowledgement(
     by_name = {r.workflow_name: r for r in runs(db, incident)}
     assert by_name["Say so once staffed"].outcomes == ["done: posted an internal update"]
     assert [u.body for u in incident.updates] == ["We are on it."]
+
+
+def test_each_alert_attached_runs_once(db: Session, container: Container, admin: User) -> None:
+    mine = workflow(
+        db, "Alert", "alert_attached", [{"kind": "create_action_item", "title": "Look"}]
+    )
+    only_these(db, mine)
+    incident = declare(db, admin)
+    for alert_id in (1, 2, 2):
+        engine.on_event(
+            db, AlertOpened(alert_id, 1, 1, incident.id, f"k{alert_id}", "critical", "x", True)
+        )
+    work(db, container)
+    assert [r.event_key for r in runs(db, incident)] == ["alert:1", "alert:2"]

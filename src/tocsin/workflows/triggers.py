@@ -110,8 +110,9 @@ def fired(session: Session, event: Event) -> list[Fired]:
             return [one(Trigger.role_assigned)] if user_id is not None else []
         case ev.UpdatePosted(update_id=update_id):
             return [Fired(Trigger.update_posted, incident_id, f"update:{update_id}")]
-        case AlertOpened():
-            return [one(Trigger.alert_attached)]
+        case AlertOpened(alert_id=alert_id):
+            # An alert grouped into the incident may add no timeline entry: its id tells.
+            return [Fired(Trigger.alert_attached, incident_id, f"alert:{alert_id}")]
     return []
 
 
