@@ -109,7 +109,9 @@ def test_two_workflows_triggering_each_other_stop_at_the_depth_limit(
         ("Two makes three", 3, "done"),
         ("Three makes two", 4, "skipped"),
     ]
-    assert runs(db, incident)[-1].reason.startswith("skipped: depth limit (3)")
+    assert runs(db, incident)[-1].reason == (
+        "skipped: depth limit (3): triggered by a change that a chain of 3 workflow runs made"
+    )
     assert incident.severity is not None and incident.severity.name == "SEV3"
 
 

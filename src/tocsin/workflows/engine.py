@@ -99,8 +99,8 @@ def queue_run(session: Session, workflow: Workflow, fire: Fired, *, depth: int) 
                     event_key=fire.identity,
                     depth=depth,
                     state="skipped",
-                    reason=f"skipped: depth limit ({DEPTH_LIMIT}): triggered by another "
-                    "workflow's change, which was triggered by another's",
+                    reason=f"skipped: depth limit ({DEPTH_LIMIT}): triggered by a change "
+                    f"that a chain of {depth - 1} workflow runs made",
                     finished_at=utcnow(),
                 )
             )
