@@ -86,7 +86,7 @@ def test_the_dry_run_describes_and_writes_nothing(db: Session, admin: User) -> N
     before = _counts(db)
     previews = would_run(db, incident, "declared")
     assert [p.name for p in previews] == [
-        "SEV1: page the IC, tell stakeholders, prompt the public update",
+        "SEV1: page the IC, prompt the internal and external updates",
         "Stale",
     ]
     assert previews[0].actions == (
@@ -113,7 +113,7 @@ def test_the_paging_simulation_lists_the_seeded_workflow(db: Session, admin: Use
     before = _counts(db)
     sim = simulate(db, service="Checkout", severity="SEV1", at=utcnow())
     assert [w.name for w in sim.workflows] == [
-        "SEV1: page the IC, tell stakeholders, prompt the public update"
+        "SEV1: page the IC, prompt the internal and external updates"
     ]
     assert _counts(db) == before
     assert severity(db, "SEV1")

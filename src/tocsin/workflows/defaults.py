@@ -21,7 +21,7 @@ from tocsin.workflows.models import Workflow
 
 DEFAULTS: list[dict[str, Any]] = [
     {
-        "name": "SEV1: page the IC, tell stakeholders, prompt the public update",
+        "name": "SEV1: page the IC, prompt the internal and external updates",
         "severity": "SEV1",
         "actions": [
             {"kind": "page", "target": "ic", "urgency": "high"},
