@@ -32,6 +32,7 @@ from tocsin.definitions.service import ensure_defaults
 from tocsin.migrate import upgrade
 from tocsin.postmortems.policies import ensure_default_policies
 from tocsin.runbooks.defaults import ensure_default_runbooks
+from tocsin.workflows.defaults import ensure_default_workflows
 
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL", "")
 BACKEND = os.environ.get("TOCSIN_TEST_DB", "postgres" if POSTGRES_URL else "sqlite")
@@ -128,6 +129,7 @@ def container(settings: Settings) -> Iterator[Container]:
             if ensure_defaults(session):
                 ensure_default_policies(session)
             ensure_default_runbooks(session)
+            ensure_default_workflows(session)
     yield built
     built.close()
 

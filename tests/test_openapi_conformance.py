@@ -73,6 +73,8 @@ VALID_IS_NOT_ENOUGH = {
     "PUT /api/v1/incident-types/{type_id}/postmortem-template": "each section's key, once",
     "POST /api/v1/runbooks": "a body with steps, whose roles exist",
     "PATCH /api/v1/runbooks/{runbook_id}": "a body with steps, whose roles exist",
+    "POST /api/v1/workflows": "a person or schedule to page, minutes for a timer trigger",
+    "PATCH /api/v1/workflows/{workflow_id}": "as for a new workflow",
     # The people it names must be active, which depends on the data, not the request.
     "POST /api/v1/incidents": "an active commander",
     "POST /api/v1/services/{service_id}/followers": "an active person",

@@ -83,6 +83,7 @@ from tocsin.web.templating import make_templates
 from tocsin.webhooks import api as webhooks_api
 from tocsin.webhooks import views as webhooks_views
 from tocsin.wiring import build_cards, build_checks
+from tocsin.workflows import api as workflows_api
 
 log = structlog.get_logger("tocsin.app")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -123,6 +124,7 @@ def _routers() -> list[APIRouter]:
         postmortems_api.router,
         postmortems_review_api.router,
         runbooks_api.router,
+        workflows_api.router,
         followups_api.router,
         escalation_api.router,
         simulation_api.router,

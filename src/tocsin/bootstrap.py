@@ -45,6 +45,8 @@ from tocsin.subscribers import delivery as subscriber_delivery
 from tocsin.trackers import sync as tracker_sync
 from tocsin.webhooks import delivery as webhook_delivery
 from tocsin.wiring import session_factory
+from tocsin.workflows import engine as workflows
+from tocsin.workflows import timers as workflow_timers
 
 
 def _update_due(session: Session, payload: dict[str, Any]) -> None:
@@ -174,6 +176,10 @@ def build_registry(settings: Settings) -> JobRegistry:
     for kind in tracker_sync.job_kinds(settings):
         registry.register(kind)
     registry.every(tracker_sync.periodic(settings))
+    # Workflows: each run after the change that triggered it commits (a repeated event runs
+    # nothing: the job's key); the timers check, when due, that nothing happened meanwhile.
+    registry.register(JobKind(workflows.RUN_JOB, workflows.run_job, max_attempts=3))
+    registry.register(JobKind(workflow_timers.TIMER_JOB, workflows.timer_job, max_attempts=3))
     return registry
 
 

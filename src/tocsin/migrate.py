@@ -17,6 +17,7 @@ from tocsin.definitions.service import ensure_defaults
 from tocsin.postmortems.policies import ensure_default_policies
 from tocsin.runbooks.defaults import ensure_default_runbooks
 from tocsin.wiring import session_factory
+from tocsin.workflows.defaults import ensure_default_workflows
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 log = structlog.get_logger("tocsin.migrate")
@@ -68,7 +69,7 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
 def upgrade(engine: Engine, settings: Settings, revision: str = "head") -> None:
     """Bring the schema to `revision`, then make sure the default vocabulary (and, on a new
     database, the postmortem policies of its severities) exists, and the default runbooks
-    where none was ever written (a database from before runbooks gets them here too)."""
+    and workflows where none was ever written (an older database gets them here too)."""
     cfg = alembic_config(settings)
     with _migrating(engine) as conn:
         cfg.attributes["connection"] = conn
@@ -77,6 +78,7 @@ def upgrade(engine: Engine, settings: Settings, revision: str = "head") -> None:
         if ensure_defaults(session):
             ensure_default_policies(session)
         ensure_default_runbooks(session)
+        ensure_default_workflows(session)
 
 
 def downgrade(engine: Engine, settings: Settings, revision: str) -> None:

@@ -20,6 +20,7 @@ from tocsin.statuspages import models as statuspages_models
 from tocsin.subscribers import models as subscribers_models
 from tocsin.trackers import models as trackers_models
 from tocsin.webhooks import models as webhooks_models
+from tocsin.workflows import models as workflows_models
 
 __all__ = [
     "Base",
@@ -42,4 +43,5 @@ __all__ = [
     "subscribers_models",
     "trackers_models",
     "webhooks_models",
+    "workflows_models",
 ]

@@ -71,6 +71,10 @@ from tocsin.web.cards import (
 )
 from tocsin.webhooks import checks as webhook_checks
 from tocsin.webhooks import fanout as webhooks
+from tocsin.workflows import checks as workflow_checks
+from tocsin.workflows import engine as workflows
+from tocsin.workflows import triggers as workflow_triggers
+from tocsin.workflows import views as workflow_views
 
 
 def build_bus(settings: Settings | None = None) -> Bus:
@@ -108,6 +112,10 @@ def build_bus(settings: Settings | None = None) -> Bus:
     bus.subscribe(PageEvent, subscribers.on_page_event_published)
     # A postmortem published: its incident's stakeholders (comms' knowledge) are emailed.
     bus.subscribe(PostmortemPublished, _tell_stakeholders_of_postmortem)
+    # Workflows: one run per matching workflow, queued in the change's transaction (after the
+    # domains' own reactions, so a run sees what they did).
+    for event_type in workflow_triggers.EVENT_TYPES:
+        bus.subscribe(event_type, workflows.on_event)
     # Outbound event webhooks, last for each event: one delivery per matching subscription.
     react = partial(webhooks.on_event, base_url=settings.base_url if settings else "")
     for event_type in webhooks.EVENT_TYPES:
@@ -146,6 +154,9 @@ def build_cards() -> Cards:
         INCIDENT_MAIN, Card("runbooks_card", "runbooks/card.html", runbook_views.card_context)
     )
     cards.add(
+        INCIDENT_MAIN, Card("workflows_card", "workflows/card.html", workflow_views.card_context)
+    )
+    cards.add(
         INCIDENT, Card("recurrence", "followups/recurrence.html", followup_views.recurrence_card)
     )
     cards.add(
@@ -180,14 +191,15 @@ def _followed_card(db: Session, owner: User, request: Request) -> list[tuple[Ser
 
 
 def build_checks() -> Checks:
-    """What `tocsin check` runs: paging's checks, then communication's, webhooks' and
-    runbooks'."""
+    """What `tocsin check` runs: paging's checks, then communication's, webhooks',
+    runbooks' and workflows'."""
     return Checks(
         (
             escalation_checks.paging_findings,
             _channel_findings,
             webhook_checks.webhook_findings,
             _runbook_findings,
+            _workflow_findings,
         )
     )
 
@@ -198,3 +210,7 @@ def _channel_findings(session: Session, now: datetime, weeks: int) -> list[Findi
 
 def _runbook_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:
     return runbook_checks.runbook_findings(session)
+
+
+def _workflow_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:
+    return workflow_checks.workflow_findings(session)

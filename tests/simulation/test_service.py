@@ -140,7 +140,7 @@ def test_maintenance_and_channels_due_an_update(db: Session, settings: Settings,
     assert [c.name for c in sim.channels] == ["#sev-bridge"]
     assert sim.channels[0].due_at == sim.at + timedelta(minutes=30)
     assert sim.channels[0].because == "every 30 min"
-    assert sim.workflows == []
+    assert sim.workflows == []  # the seeded workflows start disabled
     assert f"maintenance window {window.id} (database upgrade)" in sim.maintenance
     assert "an incident declared by hand pages as shown" in sim.maintenance
     assert not sim.nobody  # a declared incident still pages
@@ -148,7 +148,7 @@ def test_maintenance_and_channels_due_an_update(db: Session, settings: Settings,
     assert later.maintenance == ""
 
 
-def test_workflows_extension_point_is_empty_until_workflows_exist(db: Session) -> None:
+def test_workflows_extension_point_is_empty_while_no_workflow_is_enabled(db: Session) -> None:
     assert workflows_that_would_run(db, None) == []  # type: ignore[arg-type]
 
 

@@ -96,7 +96,9 @@ class SimulationOut(BaseModel):
     runs: list[PolicyRunOut]
     without_policy: list[str]
     channels: list[ChannelOut]
-    workflows: list[WorkflowOut] = Field(description="Always empty until workflows exist")
+    workflows: list[WorkflowOut] = Field(
+        description="The workflows declaring it would run, and what each action would do"
+    )
 
 
 def simulation_out(sim: Simulation) -> SimulationOut:

@@ -1,8 +1,6 @@
-"""Which workflows a declared incident would run: the extension point for workflows.
-
-Tocsin has no workflows yet, so none would run. When they exist, this function answers from
-the workflows' own trigger and conditions (a declared incident), without running any, and the
-dry run's interfaces show what it returns."""
+"""Which workflows a declared incident would run: the dry run asks workflows
+(`workflows.dryrun.would_run`, which evaluates conditions and describes actions without doing
+them), and its interfaces show what it returns."""
 
 from __future__ import annotations
 
@@ -11,6 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from tocsin.incidents.models import Incident
+from tocsin.workflows.dryrun import would_run
+from tocsin.workflows.triggers import Trigger
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class WorkflowPreview:
 
 
 def workflows_that_would_run(session: Session, incident: Incident) -> list[WorkflowPreview]:
-    """The workflows declaring `incident` would start, in order. Always empty until
-    workflows exist."""
-    return []
+    """The workflows declaring `incident` would start, in order. Writes nothing."""
+    return [
+        WorkflowPreview(p.name, p.actions) for p in would_run(session, incident, Trigger.declared)
+    ]

@@ -1,0 +1,275 @@
+"""Workflows run after the change commits: once per event, with a log of what each action
+did, never in a loop, and skipping (never crashing on) what was deleted."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.workflows.conftest import (
+    declare,
+    enable_seeded,
+    only_these,
+    role_id,
+    runs,
+    severity,
+    time_passes,
+    user,
+    work,
+    workflow,
+)
+from tocsin.alerts.events import AlertOpened
+from tocsin.bootstrap import Container
+from tocsin.catalog.models import User
+from tocsin.escalation.models import EscalationRun
+from tocsin.incidents import roles
+from tocsin.incidents import service as incidents
+from tocsin.incidents.events import UpdatePosted
+from tocsin.incidents.updates import post_update
+from tocsin.jobs.models import Job
+from tocsin.roster import service as roster
+from tocsin.runbooks import service as runbooks
+from tocsin.workflows import engine
+from tocsin.workflows.checks import workflow_findings
+
+
+def test_a_sev1_declared_runs_the_seeded_workflow_once(
+    db: Session, container: Container, admin: User
+) -> None:
+    ann, ben = user(db, "Ann"), user(db, "Ben")
+    roster.set_entry(
+        db, role_id(db, "incident_commander"), primary_user_id=ann.id, backup_user_id=ben.id
+    )
+    enable_seeded(db)
+    incident = declare(db, admin, "SEV1")
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.workflow_name.startswith("SEV1")
+    assert run.state == "done" and run.depth == 1
+    assert run.outcomes == [
+        "done: paged the IC: Ann, Ben",
+        "done: action item “Tell internal stakeholders: post the first internal update” created",
+        "done: action item “Post the first external update” created",
+    ]
+    assert len(incident.action_items) == 2
+    assert db.scalar(
+        select(func.count(EscalationRun.id)).where(EscalationRun.incident_id == incident.id)
+    )
+    # Nothing else is queued: running the jobs again adds no run.
+    work(db, container)
+    assert len(runs(db, incident)) == 1
+
+
+def test_the_same_event_twice_runs_a_workflow_once(
+    db: Session, container: Container, admin: User
+) -> None:
+    mine = workflow(
+        db,
+        "On update",
+        "update_posted",
+        [{"kind": "create_action_item", "title": "Check the update"}],
+        conditions={"drill": "any"},
+    )
+    only_these(db, mine)
+    incident = declare(db, admin)
+    update = post_update(db, incident, phase="investigating", body="Looking", by=admin)
+    again = UpdatePosted(incident.id, update.id, "investigating", "internal", admin.id)
+    engine.on_event(db, again)
+    engine.on_event(db, again)
+    work(db, container)
+    assert [r.workflow_name for r in runs(db, incident)] == ["On update"]
+    assert [i.title for i in incident.action_items] == ["Check the update"]
+
+
+def test_two_workflows_triggering_each_other_stop_at_the_depth_limit(
+    db: Session, container: Container, admin: User
+) -> None:
+    up = workflow(
+        db,
+        "Two makes three",
+        "severity_changed",
+        [{"kind": "set_severity", "severity": "SEV3"}],
+        conditions={"severities": ["SEV2"]},
+    )
+    down = workflow(
+        db,
+        "Three makes two",
+        "severity_changed",
+        [{"kind": "set_severity", "severity": "SEV2"}],
+        conditions={"severities": ["SEV3"]},
+    )
+    only_these(db, up, down)
+    incident = declare(db, admin, "SEV4")
+    incidents.edit(db, incident, {"severity_id": severity(db, "SEV2")}, by=admin)
+    work(db, container)
+    log = [(r.workflow_name, r.depth, r.state) for r in runs(db, incident)]
+    assert log == [
+        ("Two makes three", 1, "done"),
+        ("Three makes two", 2, "done"),
+        ("Two makes three", 3, "done"),
+        ("Three makes two", 4, "skipped"),
+    ]
+    assert runs(db, incident)[-1].reason == (
+        "skipped: depth limit (3): triggered by a change that a chain of 3 workflow runs made"
+    )
+    assert incident.severity is not None and incident.severity.name == "SEV3"
+
+
+def test_a_deleted_runbook_or_role_is_skipped_with_a_reason(
+    db: Session, container: Container, admin: User
+) -> None:
+    book = runbooks.create(db, name="Old", body="- [ ] Step\n", by=admin)
+    mine = workflow(
+        db,
+        "Stale",
+        "declared",
+        [
+            {"kind": "add_runbook", "runbook_id": book.id},
+            {"kind": "assign_role", "role": "ghost_writer", "user_id": admin.id},
+            {"kind": "create_action_item", "title": "Still done"},
+        ],
+    )
+    only_these(db, mine)
+    runbooks.delete(db, book, by=admin)
+    incident = declare(db, admin)
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.state == "done"
+    assert run.outcomes == [
+        f"skipped: runbook {book.id} was deleted",
+        "skipped: role 'ghost_writer' was deleted",
+        "done: action item “Still done” created",
+    ]
+
+
+def test_a_failing_action_is_undone_and_the_rest_still_run(
+    db: Session, container: Container, admin: User
+) -> None:
+    mine = workflow(
+        db,
+        "Page a stranger",
+        "declared",
+        [
+            {"kind": "page", "target": "person", "user_id": admin.id},
+            {"kind": "create_action_item", "title": "After"},
+        ],
+    )
+    only_these(db, mine)
+    incident = declare(db, admin)
+    incidents.resolve(db, incident, by=admin)  # paging a resolved incident is skipped
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.outcomes[0] == "skipped: the incident is resolved"
+    assert run.outcomes[1] == "done: action item “After” created"
+
+
+def test_no_update_for_n_minutes_fires_once_the_time_has_passed(
+    db: Session, container: Container, admin: User
+) -> None:
+    mine = workflow(
+        db,
+        "Nudge",
+        "no_update",
+        [{"kind": "create_action_item", "title": "Post an update"}],
+        trigger_minutes=30,
+    )
+    only_these(db, mine)
+    incident = declare(db, admin)
+    work(db, container)
+    assert runs(db, incident) == []  # not yet: the timer is 30 minutes away
+    timer = db.scalars(select(Job).where(Job.kind == "workflows.timer")).one()
+    assert timer.payload["incident_id"] == incident.id
+    time_passes(db, container)
+    (run,) = runs(db, incident)
+    assert run.trigger == "no_update"
+    assert run.outcomes == ["done: action item “Post an update” created"]
+
+
+def test_no_acknowledgement_timer_does_nothing_once_acknowledged(
+    db: Session, container: Container, admin: User
+) -> None:
+    mine = workflow(
+        db,
+        "Escalate",
+        "no_acknowledgement",
+        [{"kind": "create_action_item", "title": "Nobody took it"}],
+        trigger_minutes=5,
+    )
+    only_these(db, mine)
+    quiet = declare(db, admin, title="Nobody answers")
+    taken = declare(db, admin, title="Taken")
+    incidents.acknowledge(db, taken, by=admin)
+    time_passes(db, container)
+    assert [r.workflow_name for r in runs(db, quiet)] == ["Escalate"]
+    assert runs(db, taken) == []
+
+
+def test_wait_runs_the_rest_later(db: Session, container: Container, admin: User) -> None:
+    mine = workflow(
+        db,
+        "Later",
+        "declared",
+        [
+            {"kind": "create_action_item", "title": "Now"},
+            {"kind": "wait", "minutes": 10},
+            {"kind": "create_action_item", "title": "Ten minutes on"},
+        ],
+    )
+    only_these(db, mine)
+    incident = declare(db, admin)
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.state == "waiting"
+    assert run.outcomes == ["done: action item “Now” created", "waiting: 10 minutes"]
+    time_passes(db, container, kind="workflows.run")
+    db.refresh(run)
+    assert run.state == "done"
+    assert run.outcomes[-1] == "done: action item “Ten minutes on” created"
+
+
+def test_tocsin_check_flags_a_workflow_referring_to_a_deleted_runbook(
+    db: Session, admin: User
+) -> None:
+    book = runbooks.create(db, name="Old", body="- [ ] Step\n", by=admin)
+    workflow(db, "Stale", "declared", [{"kind": "add_runbook", "runbook_id": book.id}])
+    assert workflow_findings(db) == []
+    runbooks.delete(db, book, by=admin)
+    (finding,) = workflow_findings(db)
+    assert finding.severity == "warning" and finding.subject == "Stale"
+    assert finding.message.endswith(f"action 1 (add_runbook): runbook {book.id} was deleted")
+
+
+def test_an_internal_update_waits_for_the_acknowledgement(
+    db: Session, container: Container, admin: User
+) -> None:
+    note = [{"kind": "post_internal_update", "body": "We are on it."}]
+    declared = workflow(db, "Say so", "declared", note)
+    acked = workflow(db, "Say so once staffed", "role_assigned", note)
+    only_these(db, declared, acked)
+    incident = declare(db, admin)
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.outcomes == [
+        "skipped: the incident is not acknowledged yet (an update would stop its paging)"
+    ]
+    assert incident.status == "triggered"
+    incidents.acknowledge(db, incident, by=admin)
+    roles.assign_role(db, incident, role_id=role_id(db, "scribe"), user_id=admin.id, by=admin)
+    work(db, container)
+    by_name = {r.workflow_name: r for r in runs(db, incident)}
+    assert by_name["Say so once staffed"].outcomes == ["done: posted an internal update"]
+    assert [u.body for u in incident.updates] == ["We are on it."]
+
+
+def test_each_alert_attached_runs_once(db: Session, container: Container, admin: User) -> None:
+    mine = workflow(
+        db, "Alert", "alert_attached", [{"kind": "create_action_item", "title": "Look"}]
+    )
+    only_these(db, mine)
+    incident = declare(db, admin)
+    for alert_id in (1, 2, 2):
+        engine.on_event(
+            db, AlertOpened(alert_id, 1, 1, incident.id, f"k{alert_id}", "critical", "x", True)
+        )
+    work(db, container)
+    assert [r.event_key for r in runs(db, incident)] == ["alert:1", "alert:2"]
