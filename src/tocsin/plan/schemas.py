@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class MotionRowOut(_Out):
+    workflow: str = Field(description="The workflow's name")
+    when: str = Field(description="Its trigger in words: 'when declared', …")
+    limits: str = Field(description="Its other conditions in words; empty when none")
+    actions: list[str] = Field(description="Each action, in words, in order")
 
 
 class SeverityRowOut(_Out):
@@ -18,6 +25,10 @@ class SeverityRowOut(_Out):
     response_target: str
     urgency: str
     postmortem: str
+    paging: str = Field(description="What paging does at the default urgency, in words")
+    workflows: list[MotionRowOut] = Field(
+        description="The enabled workflows an incident of this severity starts, in order"
+    )
 
 
 class RoleRowOut(_Out):
