@@ -196,3 +196,37 @@ def test_each_severity_shows_what_it_sets_in_motion(
     }
     assert by_name["SEV3"]["workflows"] == []
     assert by_name["SEV4"]["paging"].startswith("low-urgency paging")
+
+
+def test_admins_set_the_plans_text_through_the_api(
+    client: TestClient, db: Session, admin: User, responder: User
+) -> None:
+    as_admin, as_responder = api_as(client, db, admin), api_as(client, db, responder)
+    put = client.put(
+        "/api/v1/plan/settings",
+        json={"what_is_an_incident": "  Customers **cannot** pay\r\n", "values": "Be kind"},
+        headers=as_admin,
+    )
+    assert put.status_code == 200, put.text
+    assert put.json() == {"what_is_an_incident": "Customers **cannot** pay", "values": "Be kind"}
+    # A field left out keeps its text; everyone signed in reads it, and the plan shows it.
+    kept = client.put("/api/v1/plan/settings", json={"values": ""}, headers=as_admin).json()
+    assert kept == {"what_is_an_incident": "Customers **cannot** pay", "values": ""}
+    got = client.get("/api/v1/plan/settings", headers=as_responder)
+    assert got.status_code == 200 and got.json() == kept
+    plan = client.get("/api/v1/plan", headers=as_responder).json()
+    assert plan["what_is_an_incident"] == "Customers **cannot** pay"
+
+    refused = client.put("/api/v1/plan/settings", json={"values": "mine"}, headers=as_responder)
+    assert refused.status_code == 403
+    for body, field in (
+        ({"values": "x" * 20_001}, "values"),
+        ({"what_is_an_incident": None}, "what_is_an_incident"),
+        ({"what_is_an_incident": 5}, "what_is_an_incident"),
+        ({"value": "typo"}, "value"),
+    ):
+        bad = client.put("/api/v1/plan/settings", json=body, headers=as_admin)
+        assert bad.status_code == 422, (body, bad.text)
+        assert field in bad.text
+    assert service.texts(db) == kept
+    assert client.put("/api/v1/plan/settings", json={"values": "x"}).status_code == 401

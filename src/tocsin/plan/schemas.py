@@ -6,6 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tocsin.catalog.schemas import Strict, omittable
+from tocsin.plan.service import TEXT_MAX
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -81,3 +84,17 @@ class PlanOut(_Out):
     channels: list[ChannelRowOut]
     templates: list[TemplateRowOut]
     escalation: list[EscalationPathOut]
+
+
+class PlanSettingsIn(Strict):
+    """The plan's own text. A field left out keeps its text; an empty string clears it."""
+
+    what_is_an_incident: str = omittable(
+        max_length=TEXT_MAX, description="Markdown: what counts as an incident"
+    )
+    values: str = omittable(max_length=TEXT_MAX, description="Markdown: the incident values")
+
+
+class PlanSettingsOut(BaseModel):
+    what_is_an_incident: str = Field(description="Markdown, as written (render it sanitized)")
+    values: str = Field(description="Markdown, as written (render it sanitized)")
