@@ -64,6 +64,12 @@ def test_applied_once_exported_and_applied_back_without_change(db: Session, tmp_
         {"role": "comms_internal", "primary": {"user": "ben@example.com"}, "backup": None},
     ]  # fmt: skip
     assert _apply(db, tmp_path, yaml.safe_dump(exported)) == []
+    # A person deactivated since: the export still applies as no change.
+    comms.primary_user.active = False
+    db.commit()
+    assert _apply(db, tmp_path, export_yaml(db)) == []
+    comms.primary_user.active = True
+    db.commit()
 
     swapped = FILE.replace("backup: {user: Ben@Example.com}", "backup: null")
     assert _apply(db, tmp_path, swapped) == [
@@ -76,6 +82,8 @@ def test_unknown_names_are_refused_naming_the_path_and_change_nothing(
     db: Session, tmp_path: Path
 ) -> None:
     catalog.create_user(db, name="Ben", email="ben@example.com")
+    gone = catalog.create_user(db, name="Gone", email="gone@example.com")
+    gone.active = False
     schedules.create_schedule(db, name="IC rotation", timezone="UTC")
     db.commit()
     cases = {
@@ -84,6 +92,8 @@ def test_unknown_names_are_refused_naming_the_path_and_change_nothing(
         "roster:\n  - role: incident_commander\n  - role: scribe\n    backup: {user: x@y.z}\n":
             "roster[1].backup: no user with email 'x@y.z'",
         "roster:\n  - role: no_such_role\n": "roster[0].role: no role with slug 'no_such_role'",
+        "roster:\n  - role: scribe\n    primary: {user: gone@example.com}\n":
+            "roster[0].primary: Gone is deactivated",
         "roster:\n  - role: incident_commander\n    primary: {team: Ops}\n":
             "roster[0].primary: Value error, a slot is {user: an email}",
         "roster:\n  - role: incident_commander\n  - role: Incident_Commander\n":

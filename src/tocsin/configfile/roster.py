@@ -68,6 +68,8 @@ def _slot_ids(session: Session, slot: str, doc: Slot) -> Doc:
         user = catalog.user_by_email(session, name)
         if user is None:
             raise ValidationFailed(f"no user with email {name!r}", field=slot)
+        if not user.active:
+            raise ValidationFailed(f"{user.name} is deactivated", field=slot)
         ids[f"{slot}_user_id"] = user.id
     else:
         found = session.scalar(select(Schedule).where(func.lower(Schedule.name) == name.lower()))
@@ -89,10 +91,6 @@ def reconcile(session: Session, key: str, desired: Doc, new_keys: list[NewKey]) 
     role = session.scalar(select(IncidentRole).where(func.lower(IncidentRole.slug) == key.lower()))
     if role is None:
         raise ValidationFailed(f"no role with slug {key!r}", field="role")
-    ids = {
-        **_slot_ids(session, "primary", desired["primary"]),
-        **_slot_ids(session, "backup", desired["backup"]),
-    }
     entry = service.entry_for(session, role.id)
     have: Doc = (
         {slot: _slot_doc(entry, slot) for slot in SLOTS}
@@ -105,7 +103,11 @@ def reconcile(session: Session, key: str, desired: Doc, new_keys: list[NewKey]) 
         if _fold(have[slot]) != _fold(desired[slot])
     ]
     if entry is not None and not changed:
-        return []
+        return []  # nothing looked up: an entry naming a since deactivated person stays
+    ids = {
+        **_slot_ids(session, "primary", desired["primary"]),
+        **_slot_ids(session, "backup", desired["backup"]),
+    }
     service.set_entry(session, role.id, **ids)
     if entry is None:
         return [f"create roster entry {role.slug!r}"]
