@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tocsin.configfile.comms import CommsChannelDoc, ServiceFollowersDoc
 from tocsin.configfile.plan import PlanDoc
 from tocsin.configfile.postmortems import PostmortemPolicyDoc, PostmortemTemplateDoc
+from tocsin.configfile.roster import RosterDoc
 from tocsin.configfile.runbooks import RunbookDoc
 from tocsin.configfile.webhooks import WebhookDoc
 
@@ -268,6 +269,7 @@ class Document(Item):
     runbooks: list[RunbookDoc] = []
     alerting: list[AlertingDoc] = []
     schedules: list[ScheduleDoc] = []
+    roster: list[RosterDoc] = []
     escalation_policies: list[EscalationPolicyDoc] = []
     paging: list[PagingDoc] = []
     notifications: list[NotificationsDoc] = []

@@ -22,6 +22,7 @@ from tocsin.configfile import (
     escalation,
     plan,
     postmortems,
+    roster,
     runbooks,
     schedules,
     statuspages,
@@ -319,6 +320,7 @@ SECTIONS: list[Section] = [
     Section("runbooks", "runbook", "name", runbooks.current, runbooks.create, runbooks.update),
     Section("alerting", "alerting", "service", alerting.current, reconcile=alerting.reconcile),
     Section("schedules", "schedule", "name", schedules.current, reconcile=schedules.reconcile),
+    Section("roster", "roster entry", "role", roster.current, reconcile=roster.reconcile),
     Section(
         "notifications",
         "notifications",
