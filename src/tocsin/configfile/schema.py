@@ -11,6 +11,7 @@ from tocsin.configfile.plan import PlanDoc
 from tocsin.configfile.postmortems import PostmortemPolicyDoc, PostmortemTemplateDoc
 from tocsin.configfile.runbooks import RunbookDoc
 from tocsin.configfile.webhooks import WebhookDoc
+from tocsin.configfile.workflows import WorkflowDoc
 
 
 class Item(BaseModel):
@@ -275,5 +276,6 @@ class Document(Item):
     service_followers: list[ServiceFollowersDoc] = []
     status_pages: list[StatusPageDoc] = []
     webhooks: list[WebhookDoc] = []
+    workflows: list[WorkflowDoc] = []
     # One object: the response plan's own text.
     plan: PlanDoc | None = None

@@ -23,8 +23,9 @@ from tocsin.schedules.models import Schedule
 
 @dataclass(frozen=True)
 class Reference:
-    """`model`'s rows, shown by `label`, named in files by `key`. `by_id`: the action stores
-    the row's id (`runbook_id`), else it stores the `key` itself (a role's slug)."""
+    """`model`'s rows, shown by `label`, named in files by `key` (`what` precedes that name
+    in an error: "no runbook named 'X'"). `by_id`: the action stores the row's id
+    (`runbook_id`), else it stores the `key` itself (a role's slug)."""
 
     model: Any
     key: InstrumentedAttribute[str]
@@ -38,15 +39,17 @@ class Reference:
 
 
 REFERENCES: dict[str, Reference] = {
-    "runbook_id": Reference(Runbook, Runbook.name, Runbook.name, "runbook"),
-    "user_id": Reference(User, User.email, User.name, "person with the email"),
-    "schedule_id": Reference(Schedule, Schedule.name, Schedule.name, "schedule"),
-    "team_id": Reference(Team, Team.name, Team.name, "team"),
-    "service_id": Reference(Service, Service.name, Service.name, "service"),
-    "channel_id": Reference(CommsChannel, CommsChannel.name, CommsChannel.name, "channel"),
-    "role": Reference(IncidentRole, IncidentRole.slug, IncidentRole.name, "role", by_id=False),
-    "severity": Reference(Severity, Severity.name, Severity.name, "severity", by_id=False),
-    "priority": Reference(Priority, Priority.name, Priority.name, "priority", by_id=False),
+    "runbook_id": Reference(Runbook, Runbook.name, Runbook.name, "runbook named"),
+    "user_id": Reference(User, User.email, User.name, "user with the email"),
+    "schedule_id": Reference(Schedule, Schedule.name, Schedule.name, "schedule named"),
+    "team_id": Reference(Team, Team.name, Team.name, "team named"),
+    "service_id": Reference(Service, Service.name, Service.name, "service named"),
+    "channel_id": Reference(CommsChannel, CommsChannel.name, CommsChannel.name, "channel named"),
+    "role": Reference(
+        IncidentRole, IncidentRole.slug, IncidentRole.name, "role with the slug", by_id=False
+    ),
+    "severity": Reference(Severity, Severity.name, Severity.name, "severity named", by_id=False),
+    "priority": Reference(Priority, Priority.name, Priority.name, "priority named", by_id=False),
 }
 
 
