@@ -15,6 +15,7 @@ from tocsin.catalog.models import User
 from tocsin.configfile import ConfigError, apply_file, export_yaml
 from tocsin.runbooks import service as runbooks
 from tocsin.runbooks.models import Runbook
+from tocsin.schedules.models import Schedule
 from tocsin.workflows.models import Workflow
 
 FILE = """
@@ -150,3 +151,14 @@ def test_an_unknown_name_is_refused_with_its_path_and_nothing_is_written(
     db.rollback()
     names = set(db.scalars(select(Workflow.name)))
     assert "Checkout SEV1" not in names and "Quiet for an hour" not in names
+
+
+def test_the_example_file_names_a_schedule_a_runbook_and_a_person(db: Session) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "tocsin.yaml"
+    changes = apply_file(db, example)
+    db.commit()
+    assert "create workflow 'Checkout SEV1: runbook, scribe, page the primary'" in changes
+    stored = _workflow(db, "Checkout SEV1: runbook, scribe, page the primary")
+    schedule = db.scalars(select(Schedule).where(Schedule.name == "Payments primary")).one()
+    assert stored.actions[2]["schedule_id"] == schedule.id
+    assert apply_file(db, example) == []
