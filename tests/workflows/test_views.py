@@ -55,7 +55,9 @@ def test_an_admin_builds_a_workflow_with_the_editor_buttons(
     listing = client.get(URL)
     assert listing.status_code == 200
     assert "SEV1: page the IC" in listing.text  # the seeded ones
+    assert f'name="csrf_token" value="{csrf}"' in listing.text
     new = client.get(f"{URL}/new")
+    assert f'name="csrf_token" value="{csrf}"' in new.text
     # Every action kind of the model is offered, with no list kept in the editor.
     for kind in ("add_runbook", "assign_role", "page", "set_field", "wait", "send_email"):
         assert f'<option value="{kind}">' in new.text
