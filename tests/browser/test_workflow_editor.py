@@ -36,6 +36,10 @@ def test_build_a_workflow_in_the_ui(
     page.get_by_role("link", name="New workflow").click()
 
     page.get_by_label("Name").fill("SEV1: checklist and a call to the bank")
+    # With JavaScript, a timer's minutes are asked for only when a timer is chosen.
+    expect(page.get_by_label("Minutes")).to_be_hidden()
+    page.get_by_label("Trigger").select_option("no_update")
+    expect(page.get_by_label("Minutes")).to_be_visible()
     page.get_by_label("Trigger").select_option("declared")
     page.get_by_label("Severities").select_option("SEV1")
 
@@ -102,3 +106,33 @@ def test_build_a_workflow_in_the_ui(
     result = page.locator("#dry-run")
     expect(result).to_contain_text("SEV1: checklist and a call to the bank")
     expect(result).to_contain_text("create the action item “Call the bank's incident line”")
+
+
+def test_without_javascript_a_timer_workflow_is_built_and_saved(
+    live_server: str,
+    chromium,  # type: ignore[no-untyped-def]
+    admin: User,
+) -> None:
+    from playwright.sync_api import expect
+
+    context = chromium.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        login(page, live_server, admin.email, ADMIN_PASSWORD)
+        page.goto(f"{live_server}/settings/workflows/new")
+        page.get_by_label("Name").fill("Nudge after 20 quiet minutes")
+        page.get_by_label("Trigger").select_option("no_update")
+        expect(page.get_by_label("Minutes")).to_be_visible()  # always shown, with its hint
+        page.get_by_label("Minutes").fill("20")
+        page.get_by_label("New action").select_option(label="Post internal update")
+        page.get_by_role("button", name="Add action").click()
+        page.locator("#action-0").get_by_label("Body").fill("Still looking: next update soon.")
+        page.get_by_role("button", name="Create workflow").click()
+        expect(page.locator(".flash")).to_contain_text("created")
+        expect(page.get_by_label("Minutes")).to_have_value("20")
+        expect(page.locator("#action-0").get_by_label("Body")).to_have_value(
+            "Still looking: next update soon."
+        )
+    finally:
+        context.close()
