@@ -100,6 +100,8 @@ def test_an_admin_builds_a_workflow_with_the_editor_buttons(
     page = client.get(saved.headers["location"])
     assert "Workflow “Tell support” created." in page.text
     assert f'<option value="{book.id}" selected>' in page.text
+    table = client.get(URL).text.split('id="workflows-list"')[1]
+    assert table.index("SEV4") < table.index("Tell support")  # a new one runs last
 
 
 def test_a_refused_save_names_the_field_and_keeps_what_was_typed(
@@ -222,12 +224,15 @@ def test_test_against_an_incident_writes_nothing_and_runs_are_listed(
 def test_people_who_are_not_admins_read_but_cannot_change(
     client: TestClient, db: Session, viewer: User, admin: User
 ) -> None:
-    target = workflow(db, "Read me", "declared", [{"kind": "start_postmortem"}])
+    target = workflow(db, "Read <me>", "declared", [{"kind": "start_postmortem"}])
     db.commit()
     csrf = browser_login(client, viewer.email)
-    assert client.get(URL).status_code == 200
+    listing = client.get(URL)
+    assert listing.status_code == 200 and "Read &lt;me&gt;" in listing.text
+    assert "Read <me>" not in listing.text
+    assert "New workflow" not in listing.text and "Disable" not in listing.text
     page = client.get(f"{URL}/{target.id}")
-    assert page.status_code == 200 and "Read me" in page.text
+    assert page.status_code == 200 and "Workflow Read &lt;me&gt;" in page.text
     assert '<fieldset class="plain stack" disabled>' in page.text
     assert "Save workflow" not in page.text
     assert client.get(f"{URL}/new").status_code == 403
@@ -235,4 +240,4 @@ def test_people_who_are_not_admins_read_but_cannot_change(
     assert client.post(f"{URL}/{target.id}", data=form).status_code == 403
     assert client.post(f"{URL}/{target.id}/delete", data={"csrf_token": csrf}).status_code == 403
     assert client.post(f"{URL}/new", data=form).status_code == 403
-    assert _by_name(db, "Read me") is not None
+    assert _by_name(db, "Read <me>") is not None

@@ -37,3 +37,9 @@ def recent_runs(
         .limit(limit)
     )
     return [(run, incident) for run, incident in rows]
+
+
+def next_position(session: Session) -> int:
+    """A position after every workflow's: where a new one goes in the order they run."""
+    highest = session.scalar(select(func.max(Workflow.position)))
+    return int(highest or 0) + 10

@@ -143,7 +143,8 @@ def create(request: Request, db: DbSession, admin: Admin, form: Form) -> Respons
     try:
         if forms.change(draft, text(form, "op"), text(form, "new_kind")):
             return _form_page(request, db, admin, draft, None)
-        workflow = service.create(db, by=admin, **forms.service_data(draft))
+        data = forms.service_data(draft)
+        workflow = service.create(db, by=admin, position=queries.next_position(db), **data)
     except DomainError as exc:
         db.rollback()
         return _form_page(request, db, admin, draft, None, error=exc, status=422)
