@@ -106,6 +106,7 @@ def test_build_a_workflow_in_the_ui(
     result = page.locator("#dry-run")
     expect(result).to_contain_text("SEV1: checklist and a call to the bank")
     expect(result).to_contain_text("create the action item “Call the bank's incident line”")
+    expect(result).to_contain_text("(runbook: Incident commander checklist)")
 
 
 def test_without_javascript_a_timer_workflow_is_built_and_saved(

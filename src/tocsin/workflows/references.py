@@ -100,3 +100,16 @@ def id_of(session: Session, field: str, name: str) -> int | None:
         query = query.where(Runbook.deleted_at.is_(None))
     found = session.scalar(query)
     return int(found) if found is not None else None
+
+
+def labels(session: Session, stored: dict[str, Any]) -> str:
+    """What a stored action refers to by id, by name ("runbook: IC checklist, user: Ann"), to
+    go beside `actions.describe`, which says ids; empty when it refers to nothing by id."""
+    parts = []
+    for field, value in stored.items():
+        ref = REFERENCES.get(field)
+        if ref is not None and ref.by_id and isinstance(value, int):
+            row = session.get(ref.model, value)
+            if row is not None:
+                parts.append(f"{ref.file_field(field)}: {getattr(row, ref.label.key)}")
+    return ", ".join(parts)
