@@ -85,6 +85,9 @@ def test_applied_by_name_exported_by_name_and_the_export_changes_nothing(
     assert stored.conditions["services"] == ["Checkout"]
     quiet = _workflow(db, "Quiet for an hour")
     assert (quiet.trigger_minutes, quiet.enabled) == (60, False)
+    # New ones run after those already there (the seeded severity workflows).
+    seeded = [w.position for w in db.scalars(select(Workflow)) if w.name.startswith("SEV")]
+    assert seeded and stored.position > max(seeded) and quiet.position > stored.position
 
     exported = yaml.safe_load(export_yaml(db))
     mine = next(w for w in exported["workflows"] if w["name"] == "Checkout SEV1")

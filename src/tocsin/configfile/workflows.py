@@ -6,7 +6,7 @@ that matches nothing is an error naming its path (`workflows[0].actions[1].runbo
 
 A reference to something deleted since is exported by id (`runbook_id: 12`) so that
 exporting and applying again changes nothing; names in conditions are checked only when
-they change, for the same reason. `position` left out keeps the stored order. Workflows
+they change, for the same reason. `position` left out keeps the stored order (a new workflow goes after the others). Workflows
 missing from the file are left alone (nothing is deleted)."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from tocsin.workflows import service
 from tocsin.workflows.actions import dump, parse_actions
 from tocsin.workflows.forms import KINDS
 from tocsin.workflows.models import Workflow
+from tocsin.workflows.queries import next_position
 from tocsin.workflows.references import REFERENCES, id_of, name_of
 from tocsin.workflows.triggers import TIMERS, Conditions, Trigger
 
@@ -47,7 +48,9 @@ class WorkflowDoc(BaseModel):
     trigger_minutes: int | None = Field(default=None, description="timers: after how long")
     trigger_field: str = Field(default="", description="field_changed: which key (empty: any)")
     enabled: bool = True
-    position: int | None = Field(default=None, description="left out: keep the stored one")
+    position: int | None = Field(
+        default=None, description="left out: keep the stored one (a new one goes last)"
+    )
     conditions: Conditions = Field(default_factory=Conditions)
     actions: list[dict[str, Any]] = Field(
         default=[], description="each `kind:` and its fields; references by name"
@@ -167,6 +170,7 @@ def reconcile(session: Session, name: str, doc: Doc, new_keys: list[NewKey]) -> 
     found = session.scalar(select(Workflow).where(func.lower(Workflow.name) == name.lower()))
     data = _data(session, doc, found)
     if found is None:
+        data.setdefault("position", next_position(session))
         service.create(session, by=None, **data)
         return [f"create workflow {name!r}"]
     have = {
