@@ -241,3 +241,38 @@ def test_people_who_are_not_admins_read_but_cannot_change(
     assert client.post(f"{URL}/{target.id}/delete", data={"csrf_token": csrf}).status_code == 403
     assert client.post(f"{URL}/new", data=form).status_code == 403
     assert _by_name(db, "Read <me>") is not None
+
+
+def test_free_values_and_field_conditions_keep_their_types(
+    client: TestClient, db: Session, admin: User
+) -> None:
+    csrf = browser_login(client, admin.email)
+    rows = {
+        "a0.kind": "set_field",
+        "a0.key": "region",
+        "a0.value": "eu",
+        "a1.kind": "set_field",
+        "a1.key": "customers",
+        "a1.value": "3",
+        "a2.kind": "set_field",
+        "a2.key": "ticket",
+        "a2.value": '"3"',
+    }
+    form = _base(csrf, op="save", action_count="3", **rows)
+    refused = client.post(f"{URL}/new", data={**form, "c.fields": "region eu"})
+    assert refused.status_code == 422 and 'id="error-conditions.fields"' in refused.text
+    assert "line 1 is not “key = value”" in refused.text
+    saved = client.post(
+        f"{URL}/new",
+        data={**form, "c.fields": "region = eu\npaying = true"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    stored = _by_name(db, "Tell support")
+    assert stored is not None
+    assert stored.conditions["fields"] == {"region": "eu", "paying": True}
+    assert [a["value"] for a in stored.actions] == ["eu", 3, "3"]
+    # Shown again as typed, so saving the page unchanged changes nothing.
+    page = client.get(saved.headers["location"]).text
+    assert 'name="a1.value" value="3"' in page and 'name="a2.value" value="&#34;3&#34;"' in page
+    assert "region = eu\npaying = true</textarea>" in page
