@@ -6,8 +6,9 @@ that matches nothing is an error naming its path (`workflows[0].actions[1].runbo
 
 A reference to something deleted since is exported by id (`runbook_id: 12`) so that
 exporting and applying again changes nothing; names in conditions are checked only when
-they change, for the same reason. `position` left out keeps the stored order (a new workflow goes after the others). Workflows
-missing from the file are left alone (nothing is deleted)."""
+they change, for the same reason. `position` left out keeps the stored order (a new
+workflow goes after the others). Workflows missing from the file are left alone (nothing
+is deleted)."""
 
 from __future__ import annotations
 
