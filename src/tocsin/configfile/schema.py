@@ -12,6 +12,7 @@ from tocsin.configfile.postmortems import PostmortemPolicyDoc, PostmortemTemplat
 from tocsin.configfile.roster import RosterDoc
 from tocsin.configfile.runbooks import RunbookDoc
 from tocsin.configfile.webhooks import WebhookDoc
+from tocsin.configfile.workflows import WorkflowDoc
 
 
 class Item(BaseModel):
@@ -277,5 +278,6 @@ class Document(Item):
     service_followers: list[ServiceFollowersDoc] = []
     status_pages: list[StatusPageDoc] = []
     webhooks: list[WebhookDoc] = []
+    workflows: list[WorkflowDoc] = []
     # One object: the response plan's own text.
     plan: PlanDoc | None = None

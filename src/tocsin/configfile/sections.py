@@ -27,6 +27,7 @@ from tocsin.configfile import (
     schedules,
     statuspages,
     webhooks,
+    workflows,
 )
 from tocsin.configfile import notifications as notification_settings
 from tocsin.configfile.alerting import NewKey
@@ -360,5 +361,6 @@ SECTIONS: list[Section] = [
         reconcile=statuspages.reconcile,
     ),
     Section("webhooks", "webhook", "name", webhooks.current, reconcile=webhooks.reconcile),
+    Section("workflows", "workflow", "name", workflows.current, reconcile=workflows.reconcile),
     Section("plan", "response plan", "key", plan.current, update=plan.update),
 ]
