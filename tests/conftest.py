@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -30,11 +30,7 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import Base, make_engine
-from tocsin.definitions.service import ensure_defaults
 from tocsin.migrate import upgrade
-from tocsin.postmortems.policies import ensure_default_policies
-from tocsin.runbooks.defaults import ensure_default_runbooks
-from tocsin.workflows.defaults import ensure_default_workflows
 
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL", "")
 BACKEND = os.environ.get("TOCSIN_TEST_DB", "postgres" if POSTGRES_URL else "sqlite")
@@ -67,9 +63,54 @@ def _pg_admin_url() -> str:
     return make_url(POSTGRES_URL).set(database="postgres").render_as_string(hide_password=False)
 
 
+class PostgresTemplate:
+    """The migrated PostgreSQL database the tests share, and what it held just after
+    `migrate.upgrade` (the default vocabulary, runbooks, policies and workflows). `reset` puts
+    it back in one transaction: every row deleted (children first), the snapshot's rows
+    inserted again and every sequence set back, so each test starts where a new install does,
+    as on SQLite, where each test copies the migrated file. Seeding the defaults again through
+    the services cost about three times as long. (TRUNCATE of every table costs a file
+    operation per table: seconds per test.)"""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        with self.engine.connect() as conn:
+            self.rows = {
+                table: [dict(row) for row in conn.execute(select(table)).mappings()]
+                for table in Base.metadata.sorted_tables
+            }
+            names = conn.execute(
+                text(
+                    "SELECT sequence_schema || '.' || sequence_name"
+                    " FROM information_schema.sequences"
+                )
+            ).scalars()
+            self.sequences = {
+                name: conn.execute(text(f"SELECT last_value, is_called FROM {name}")).one()
+                for name in names
+            }
+
+    def reset(self) -> None:
+        deletes = [f'DELETE FROM "{t.name}"' for t in reversed(Base.metadata.sorted_tables)]
+        restarts = [
+            f"SELECT setval('{name}', {last}, {str(called).lower()})"
+            for name, (last, called) in self.sequences.items()
+        ]
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("; ".join(deletes))
+            for table, rows in self.rows.items():
+                if rows:
+                    conn.execute(table.insert(), rows)
+            conn.exec_driver_sql("; ".join(restarts))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database: an SQLite file to copy, or a PostgreSQL database to truncate."""
+    """A migrated database: an SQLite file to copy, or a PostgreSQL database to reset."""
     if BACKEND == "postgres":
         if not POSTGRES_URL:
             missing_service("TOCSIN_TEST_POSTGRES_URL is not set")
@@ -99,25 +140,18 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
 
 
-def _empty_all(url: str) -> None:
-    """Delete every row (children first) and restart every sequence, in one round trip.
-    (TRUNCATE of every table costs a file operation per table: seconds per test.)"""
-    engine = create_engine(url)
-    deletes = [f'DELETE FROM "{t.name}"' for t in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as conn:
-        sequences = conn.execute(
-            text("SELECT sequence_schema || '.' || sequence_name FROM information_schema.sequences")
-        ).scalars()
-        restarts = [f"SELECT setval('{name}', 1, false)" for name in sequences]
-        conn.exec_driver_sql("; ".join(deletes + restarts))
-    engine.dispose()
+@pytest.fixture(scope="session")
+def postgres_template(database_template: str) -> Iterator[PostgresTemplate]:
+    template = PostgresTemplate(database_template)
+    yield template
+    template.close()
 
 
 @pytest.fixture
-def settings(database_template: str, tmp_path: Path) -> Settings:
-    """Settings pointing at a fresh database holding only the default vocabulary."""
+def settings(database_template: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings pointing at a fresh database holding only what a new install holds."""
     if BACKEND == "postgres":
-        _empty_all(database_template)
+        request.getfixturevalue("postgres_template").reset()
         url = database_template
     else:
         path = tmp_path / "tocsin.db"
@@ -137,12 +171,6 @@ def settings(database_template: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def container(settings: Settings) -> Iterator[Container]:
     built = build(settings)
-    if BACKEND == "postgres":
-        with built.sessionmaker.begin() as session:
-            if ensure_defaults(session):
-                ensure_default_policies(session)
-            ensure_default_runbooks(session)
-            ensure_default_workflows(session)
     yield built
     built.close()
 
