@@ -1,7 +1,7 @@
 """Workflows' part of `tocsin check` (`tocsin.findings`): warnings for enabled workflows whose
-actions refer to something deleted since (a runbook, role, person, schedule, severity or
-priority), which a run would skip with the same reason, or whose stored actions no longer
-validate."""
+actions refer to something deleted since (a runbook, role, person, schedule, team, channel,
+severity or priority), which a run would skip with the same reason, or whose stored actions
+no longer validate."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tocsin.errors import DomainError
 from tocsin.findings import Finding
 from tocsin.workflows import service
 from tocsin.workflows.actions import parse_actions
-from tocsin.workflows.perform import NOT_YET, problem
+from tocsin.workflows.perform import problem
 
 
 def workflow_findings(session: Session) -> list[Finding]:
@@ -27,7 +27,7 @@ def workflow_findings(session: Session) -> list[Finding]:
             continue
         for index, action in enumerate(actions):
             reason = problem(session, action)
-            if reason is not None and reason != NOT_YET:
+            if reason is not None:
                 message = f"workflow “{workflow.name}”: action {index + 1} ({action.kind}): "
                 findings.append(Finding("warning", "workflow", workflow.name, message + reason))
     return findings
