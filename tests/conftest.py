@@ -126,10 +126,11 @@ def container(settings: Settings) -> Iterator[Container]:
     built = build(settings)
     if BACKEND == "postgres":
         with built.sessionmaker.begin() as session:
-            if ensure_defaults(session):
+            new = ensure_defaults(session)
+            if new:
                 ensure_default_policies(session)
             ensure_default_runbooks(session)
-            ensure_default_workflows(session)
+            ensure_default_workflows(session, enabled=new)  # as migrate.upgrade does
     yield built
     built.close()
 
