@@ -20,6 +20,7 @@ from tests.notify.conftest import receiver as receiver  # noqa: PLC0414 - the fi
 from tests.notify.conftest import smtp as smtp  # noqa: PLC0414
 from tests.workflows.conftest import (
     declare,
+    enable_seeded,
     only_these,
     role_id,
     runs,
@@ -102,6 +103,7 @@ def test_a_sev1_declared_pages_the_ic_adds_the_checklist_and_tells_stakeholders_
     )
     checkout = catalog.create_service(db, name="Checkout")
     followers.add_follower(db, checkout, by=admin, user_id=sam.id)
+    enable_seeded(db)  # as on a new install
     registry.create_channel(
         db,
         {"name": "#incidents", "kind": "webhook", "target": receiver.url + "/hook",
