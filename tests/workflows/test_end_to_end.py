@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.conftest import browser_login
 from tests.notify.conftest import Receiver, SmtpServer
 from tests.notify.conftest import receiver as receiver  # noqa: PLC0414 - the fixtures
 from tests.notify.conftest import smtp as smtp  # noqa: PLC0414
@@ -147,6 +148,13 @@ def test_a_sev1_declared_pages_the_ic_adds_the_checklist_and_tells_stakeholders_
     assert "A SEV1 incident was declared" in posted.json()["message"]["body"]
     # And the external update is prompted.
     assert [i.title for i in incident.action_items] == ["Post the first external update"]
+    # The incident page lists the messages among its deliveries, and the run's log.
+    page_client = TestClient(api.app)
+    browser_login(page_client, admin.email)
+    page = page_client.get(f"/incidents/{incident.reference}").text
+    assert "<strong>#incidents</strong> · message" in page
+    assert "<strong>Sam</strong> · message" in page
+    assert "done: attached runbook “Incident commander checklist”" in page
 
 
 def test_call_webhook_is_received_signed_with_the_workflows_secret(
