@@ -411,3 +411,24 @@ def test_a_webhook_url_reaching_a_private_address_is_refused_when_saved(
     body["actions"] = [{"kind": "send_email", "to": "not an address", "subject": "s"}]
     answer = api.post("/api/v1/workflows", json=body)
     assert answer.status_code == 422 and answer.json()["error"]["field"] == "actions[0].to"
+
+
+def test_tocsin_check_flags_conditions_naming_a_service_or_team_that_no_longer_exists(
+    db: Session, admin: User
+) -> None:
+    checkout = catalog.create_service(db, name="Checkout")
+    team = catalog.create_team(db, name="Payments")
+    workflow(
+        db,
+        "Checkout SEV1",
+        "declared",
+        [{"kind": "create_action_item", "title": "x"}],
+        conditions={"services": ["Checkout"], "teams": ["Payments"], "severities": ["SEV1"]},
+    )
+    assert workflow_findings(db) == []
+    catalog.update_service(db, checkout, {"name": "Checkout v2"})
+    catalog.delete_team(db, team)
+    assert [f.message for f in workflow_findings(db)] == [
+        "workflow “Checkout SEV1”: its conditions name service 'Checkout', which does not exist",
+        "workflow “Checkout SEV1”: its conditions name team 'Payments', which does not exist",
+    ]
