@@ -27,6 +27,7 @@ from tocsin.catalog.models import User
 from tocsin.comms import service as registry
 from tocsin.comms.models import CommsDelivery
 from tocsin.config import Settings
+from tocsin.definitions import service as definitions
 from tocsin.escalation.models import EscalationRun
 from tocsin.incidents import roles
 from tocsin.incidents import service as incidents
@@ -35,6 +36,7 @@ from tocsin.incidents.updates import post_update
 from tocsin.jobs.models import Job
 from tocsin.roster import service as roster
 from tocsin.runbooks import service as runbooks
+from tocsin.schedules import service as schedules
 from tocsin.workflows import engine, perform, service
 from tocsin.workflows.checks import workflow_findings
 
@@ -431,4 +433,38 @@ def test_tocsin_check_flags_conditions_naming_a_service_or_team_that_no_longer_e
     assert [f.message for f in workflow_findings(db)] == [
         "workflow “Checkout SEV1”: its conditions name service 'Checkout', which does not exist",
         "workflow “Checkout SEV1”: its conditions name team 'Payments', which does not exist",
+    ]
+
+
+def test_a_deleted_role_or_schedule_is_flagged_by_check_and_skipped_at_run_time(
+    db: Session, container: Container, admin: User
+) -> None:
+    rotation = schedules.create_schedule(db, name="Rotation", timezone="UTC")
+    scribe = role_id(db, "scribe")
+    mine = workflow(
+        db,
+        "Staff it",
+        "declared",
+        [
+            {"kind": "assign_role", "role": "scribe", "user_id": admin.id},
+            {"kind": "page", "target": "schedule", "schedule_id": rotation.id},
+            {"kind": "create_action_item", "title": "Still done"},
+        ],
+    )
+    only_these(db, mine)
+    assert workflow_findings(db) == []
+    definitions.delete_role(db, scribe)
+    schedules.delete_schedule(db, rotation)
+    assert [f.message for f in workflow_findings(db)] == [
+        "workflow “Staff it”: action 1 (assign_role): role 'scribe' was deleted",
+        f"workflow “Staff it”: action 2 (page): schedule {rotation.id} was deleted",
+    ]
+    incident = declare(db, admin)
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.state == "done"
+    assert run.outcomes == [
+        "skipped: role 'scribe' was deleted",
+        f"skipped: schedule {rotation.id} was deleted",
+        "done: action item “Still done” created",
     ]
