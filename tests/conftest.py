@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text, update
 from sqlalchemy.engine import make_url
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.alerts.writer import drain
 from tocsin.app import create_app
+from tocsin.auth import passwords
 from tocsin.auth import service as auth_service
 from tocsin.bootstrap import Container, build
 from tocsin.catalog import service as catalog
@@ -49,6 +51,17 @@ def missing_service(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"required service missing in CI: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2 at its cheapest parameters while the suite runs. At the shipped cost every hash
+    takes a tenth of a second or more of CPU and 64 MiB, and most tests create a user with a
+    password. A hash carries its parameters, so verifying works the same; a server process
+    that a test starts still hashes at the shipped cost."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+        yield
 
 
 def _pg_admin_url() -> str:

@@ -84,6 +84,7 @@ from tocsin.webhooks import api as webhooks_api
 from tocsin.webhooks import views as webhooks_views
 from tocsin.wiring import build_cards, build_checks
 from tocsin.workflows import api as workflows_api
+from tocsin.workflows import views as workflows_views
 
 log = structlog.get_logger("tocsin.app")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -160,6 +161,7 @@ def _routers() -> list[APIRouter]:
         trackers_views.router,
         webhooks_api.router,
         webhooks_views.router,
+        workflows_views.router,
         roster_api.router,
         roster_views.router,
         plan_api.router,

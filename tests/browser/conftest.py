@@ -43,7 +43,9 @@ def new_page(chromium):  # type: ignore[no-untyped-def]
         context = chromium.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(10_000)
+        # Generous: CI runs both suites at once on two cores. A page that never loads or an
+        # element that never appears still fails.
+        page.set_default_timeout(30_000)
         return page
 
     yield open_page

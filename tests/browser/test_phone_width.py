@@ -63,7 +63,7 @@ def test_schedule_incident_and_alert_pages_fit_a_phone(
     schedules = demo.scalars(select(Schedule.id).order_by(Schedule.id)).all()
     paths = [f"/schedules/{i}" for i in schedules] + [f"/schedules/{schedule}?days=28"]
     paths += [f"/incidents/{i.reference}" for i in busiest]
-    paths += ["/alerts", "/alerts?status=all", "/incidents/new"]
+    paths += ["/alerts", "/alerts?status=all", "/incidents/new", "/plan"]
     too_wide = {}
     for path in paths:
         page.goto(live_server + path)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import structlog
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from tests.conftest import ADMIN_PASSWORD, api_as
 from tocsin.alerts.models import Event
 from tocsin.auth.passwords import verify_password
 from tocsin.bootstrap import Container
@@ -15,6 +18,7 @@ from tocsin.catalog.models import User
 from tocsin.cli.main import app
 from tocsin.config import Settings
 from tocsin.db import utcnow
+from tocsin.demo.seed import seed_demo
 from tocsin.escalation.models import EscalationRun
 from tocsin.incidents import queries
 from tocsin.incidents.models import ActionItem, Incident, StatusUpdate, TimelineEntry
@@ -144,3 +148,31 @@ def test_the_demos_updates_and_follow_ups_sit_inside_their_incidents_timelines(
             assert item.created_at >= item.incident.started_at  # type: ignore[operator]
         overdue = [i.days_overdue(today) for i in follow_ups if i.is_overdue(today)]
         assert overdue and all(1 <= days <= 14 for days in overdue)
+
+
+def test_the_demo_fills_the_roster_so_page_the_ic_and_the_plan_name_people(
+    client: TestClient, db: Session, admin: User
+) -> None:
+    """A new user of `make run` sees an IC rotation as the Incident Commander's primary (with
+    a person as backup), and Page the IC and the response plan name who is on call now."""
+    seed_demo(db, admin.email, ADMIN_PASSWORD)
+    db.commit()
+    headers = api_as(client, db, admin)
+    roster = client.get("/api/v1/roster", headers=headers).json()["items"]
+    by_role = {e["role"]["slug"]: e for e in roster}
+    ic = by_role["incident_commander"]
+    assert ic["primary"]["schedule"]["name"] == "IC rotation"
+    [commander] = ic["primary"]["now"]
+    assert commander["email"] in (admin.email, "priya@example.com", "hannah@example.com")
+    assert ic["backup"]["user"]["email"] == "mateo@example.com"
+    assert {"deputy", "comms_internal", "comms_external", "support_lead"} <= set(by_role)
+
+    plan = client.get("/plan", headers=headers)
+    assert f"{commander['name']} (on call for IC rotation)" in plan.text
+    assert "Mateo García" in plan.text
+
+    triggered = db.scalars(select(Incident).where(Incident.status == "triggered")).first()
+    assert triggered is not None
+    paged = client.post(f"/api/v1/incidents/{triggered.number}/page-ic", headers=headers)
+    assert paged.status_code == 200, paged.text
+    assert [p["name"] for p in paged.json()["paged"]] == [commander["name"], "Mateo García"]

@@ -337,7 +337,7 @@ def test_metrics_never_name_an_incident(client: TestClient, db: Session, world: 
 
 def _as(base: str, db: Session, user: User) -> httpx.Client:
     return httpx.Client(
-        base_url=base, timeout=10, headers={"Authorization": f"Bearer {token_for(db, user)}"}
+        base_url=base, timeout=30, headers={"Authorization": f"Bearer {token_for(db, user)}"}
     )
 
 

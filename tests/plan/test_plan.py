@@ -19,6 +19,8 @@ from tocsin.definitions.models import IncidentRole, Severity
 from tocsin.escalation import policies
 from tocsin.plan import service
 from tocsin.roster import service as roster
+from tocsin.workflows import service as workflows
+from tocsin.workflows.models import Workflow
 
 HEADINGS = (
     "What counts as an incident", "Severities", "Roles and responsibilities",
@@ -135,3 +137,96 @@ def test_the_settings_page_edits_the_text_with_csrf_and_script_is_inert(
     assert service.texts(db)["values"].startswith("Be kind")
     form = client.get("/settings/plan").text
     assert "Be kind &lt;script&gt;alert(1)&lt;/script&gt;</textarea>" in form
+
+
+def test_each_severity_shows_what_it_sets_in_motion(
+    api: TestClient, db: Session, admin: User, tmp_path: Path
+) -> None:
+    """Paging at the severity's default urgency, the enabled workflows its incidents start
+    (declared with it or changed to it, with their other conditions), and its postmortem."""
+    seeded = db.scalars(select(Workflow).where(Workflow.name == "SEV2: page the IC")).one()
+    workflows.edit(db, seeded, {"enabled": True})
+    workflows.create(
+        db, name="Bridge for checkout", trigger="severity_changed",
+        conditions={"severities": ["SEV1", "SEV2"], "services": ["Checkout"]},
+        actions=[{"kind": "create_action_item", "title": "Open the bridge call"}], by=admin,
+    )  # fmt: skip
+    workflows.create(
+        db, name="Practice makes perfect", trigger="declared", conditions={"drill": "yes"},
+        actions=[{"kind": "create_action_item", "title": "Drill only"}], by=admin,
+    )  # fmt: skip
+    workflows.create(
+        db, name="Switched off", trigger="declared", enabled=False,
+        actions=[{"kind": "create_action_item", "title": "Never shown"}], by=admin,
+    )  # fmt: skip
+    defs.update_severity(db, _severity(db, "SEV4").id, {"default_urgency": "low"})
+    db.commit()
+
+    page, md, pdf = _everything(api, tmp_path)
+    for text in (page, md, pdf):
+        assert "SEV2: page the IC" in text and "Bridge for checkout" in text
+        assert "Practice makes perfect" not in text and "Switched off" not in text
+    assert "### SEV2 Major sets in motion" in md
+    sev2 = md[md.index("### SEV2 Major sets in motion") : md.index("### SEV3")]
+    assert "- Paging: high-urgency paging through each service's escalation policy" in sev2
+    assert (
+        "- Workflow “SEV2: page the IC” (when declared): page the IC from the roster "
+        "(primary and backup), high urgency" in sev2
+    )
+    assert (
+        "- Workflow “Bridge for checkout” (when its severity changes to it; only for services "
+        "Checkout): create the action item “Open the bridge call”" in sev2
+    )
+    sev3 = md[md.index("### SEV3") : md.index("### SEV4")]
+    assert "Workflow" not in sev3, "no workflow starts with SEV3"
+    sev4 = md[md.index("### SEV4") :]
+    assert "low-urgency paging" in sev4.split("\n## ")[0]
+
+    plan = api.get("/api/v1/plan").json()
+    by_name = {s["name"]: s for s in plan["severities"]}
+    assert [w["workflow"] for w in by_name["SEV2"]["workflows"]] == [
+        "SEV2: page the IC",
+        "Bridge for checkout",
+    ]
+    assert by_name["SEV1"]["workflows"][0] == {
+        "workflow": "Bridge for checkout",
+        "when": "when its severity changes to it",
+        "limits": "only for services Checkout",
+        "actions": ["create the action item “Open the bridge call”"],
+    }
+    assert by_name["SEV3"]["workflows"] == []
+    assert by_name["SEV4"]["paging"].startswith("low-urgency paging")
+
+
+def test_admins_set_the_plans_text_through_the_api(
+    client: TestClient, db: Session, admin: User, responder: User
+) -> None:
+    as_admin, as_responder = api_as(client, db, admin), api_as(client, db, responder)
+    put = client.put(
+        "/api/v1/plan/settings",
+        json={"what_is_an_incident": "  Customers **cannot** pay\r\n", "values": "Be kind"},
+        headers=as_admin,
+    )
+    assert put.status_code == 200, put.text
+    assert put.json() == {"what_is_an_incident": "Customers **cannot** pay", "values": "Be kind"}
+    # A field left out keeps its text; everyone signed in reads it, and the plan shows it.
+    kept = client.put("/api/v1/plan/settings", json={"values": ""}, headers=as_admin).json()
+    assert kept == {"what_is_an_incident": "Customers **cannot** pay", "values": ""}
+    got = client.get("/api/v1/plan/settings", headers=as_responder)
+    assert got.status_code == 200 and got.json() == kept
+    plan = client.get("/api/v1/plan", headers=as_responder).json()
+    assert plan["what_is_an_incident"] == "Customers **cannot** pay"
+
+    refused = client.put("/api/v1/plan/settings", json={"values": "mine"}, headers=as_responder)
+    assert refused.status_code == 403
+    for body, field in (
+        ({"values": "x" * 20_001}, "values"),
+        ({"what_is_an_incident": None}, "what_is_an_incident"),
+        ({"what_is_an_incident": 5}, "what_is_an_incident"),
+        ({"value": "typo"}, "value"),
+    ):
+        bad = client.put("/api/v1/plan/settings", json=body, headers=as_admin)
+        assert bad.status_code == 422, (body, bad.text)
+        assert field in bad.text
+    assert service.texts(db) == kept
+    assert client.put("/api/v1/plan/settings", json={"values": "x"}).status_code == 401

@@ -16,6 +16,7 @@ from tocsin.escalation.models import EscalationPolicy
 from tocsin.incidents.models import Incident
 from tocsin.schedules.models import Schedule
 from tocsin.statuspages.models import StatusPage
+from tocsin.workflows.models import Workflow
 
 SETTINGS = [
     "teams",
@@ -28,6 +29,7 @@ SETTINGS = [
     "templates",
     "tokens",
     "comms",
+    "workflows",
 ]
 
 
@@ -88,6 +90,10 @@ def test_every_page_renders(
     paths += ["/status-pages"] + [f"/status-pages/{i}" for i in pages]
     paths += [f"/status-pages/{i}/maintenance" for i in pages]
     paths += [f"/status-pages/{i}/preview/" for i in pages]
+    workflows = list(db.scalars(select(Workflow.id)))
+    assert workflows  # the seeded severity workflows
+    paths += [f"/settings/workflows/{i}" for i in workflows]
+    paths += [f"/settings/workflows/test?incident={refs[0]}&trigger=declared"]
     # The demo's restricted incident exists only for admins and the people involved.
     restricted = list(db.scalars(select(Incident.number).where(Incident.restricted.is_(True))))
     assert len(restricted) == 1

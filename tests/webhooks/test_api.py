@@ -82,7 +82,7 @@ def test_crud_test_event_and_delivery_log(
     got = api.get(f"/api/v1/webhooks/{ident}").json()
     assert "signing_secret" not in got
     assert api.get("/api/v1/webhooks").json()["total"] == 1
-    assert len(api.get("/api/v1/webhook-events").json()) == 16
+    assert len(api.get("/api/v1/webhook-events").json()) == 19
 
     # The masked URL sent back keeps the stored one.
     patched = api.patch(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tocsin.cli import checks, jobs, local, oncall, remote, simulate
+from tocsin.cli import checks, jobs, local, oncall, remote, roster, simulate
 from tocsin.cli.plan import plan_app
 from tocsin.cli.postmortems import postmortem_app
 from tocsin.cli.statuspage import statuspage_app
@@ -22,6 +22,7 @@ app.command()(local.apply)
 app.command()(local.export)
 app.command()(checks.check)
 app.command()(simulate.simulate)
+app.command()(roster.roster)
 app.add_typer(local.db_app, name="db")
 app.add_typer(local.user_app, name="user")
 app.add_typer(local.token_app, name="token")

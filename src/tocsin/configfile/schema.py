@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from tocsin.configfile.comms import CommsChannelDoc, ServiceFollowersDoc
 from tocsin.configfile.plan import PlanDoc
 from tocsin.configfile.postmortems import PostmortemPolicyDoc, PostmortemTemplateDoc
+from tocsin.configfile.roster import RosterDoc
 from tocsin.configfile.runbooks import RunbookDoc
 from tocsin.configfile.webhooks import WebhookDoc
+from tocsin.configfile.workflows import WorkflowDoc
 
 
 class Item(BaseModel):
@@ -268,6 +270,7 @@ class Document(Item):
     runbooks: list[RunbookDoc] = []
     alerting: list[AlertingDoc] = []
     schedules: list[ScheduleDoc] = []
+    roster: list[RosterDoc] = []
     escalation_policies: list[EscalationPolicyDoc] = []
     paging: list[PagingDoc] = []
     notifications: list[NotificationsDoc] = []
@@ -275,5 +278,6 @@ class Document(Item):
     service_followers: list[ServiceFollowersDoc] = []
     status_pages: list[StatusPageDoc] = []
     webhooks: list[WebhookDoc] = []
+    workflows: list[WorkflowDoc] = []
     # One object: the response plan's own text.
     plan: PlanDoc | None = None

@@ -22,10 +22,12 @@ from tocsin.configfile import (
     escalation,
     plan,
     postmortems,
+    roster,
     runbooks,
     schedules,
     statuspages,
     webhooks,
+    workflows,
 )
 from tocsin.configfile import notifications as notification_settings
 from tocsin.configfile.alerting import NewKey
@@ -319,6 +321,7 @@ SECTIONS: list[Section] = [
     Section("runbooks", "runbook", "name", runbooks.current, runbooks.create, runbooks.update),
     Section("alerting", "alerting", "service", alerting.current, reconcile=alerting.reconcile),
     Section("schedules", "schedule", "name", schedules.current, reconcile=schedules.reconcile),
+    Section("roster", "roster entry", "role", roster.current, reconcile=roster.reconcile),
     Section(
         "notifications",
         "notifications",
@@ -358,5 +361,6 @@ SECTIONS: list[Section] = [
         reconcile=statuspages.reconcile,
     ),
     Section("webhooks", "webhook", "name", webhooks.current, reconcile=webhooks.reconcile),
+    Section("workflows", "workflow", "name", workflows.current, reconcile=workflows.reconcile),
     Section("plan", "response plan", "key", plan.current, update=plan.update),
 ]

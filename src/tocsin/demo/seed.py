@@ -16,6 +16,7 @@ from tocsin.demo.alerting import seed_alerting
 from tocsin.demo.comms import seed_comms
 from tocsin.demo.escalation import seed_escalation
 from tocsin.demo.followers import seed_followers
+from tocsin.demo.roster import seed_roster
 from tocsin.demo.schedules import seed_schedules
 from tocsin.demo.statuspages import seed_statuspages
 from tocsin.demo.subscribers import seed_subscribers
@@ -114,6 +115,7 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     seed_alerting(session, people["admin"], services)
     _notifications(session, people)
     seed_schedules(session, people, teams)
+    seed_roster(session, people)
     seed_escalation(session, people, teams, services)
     seed_comms(session, people, teams)
     plan.set_texts(session, what_is_an_incident=WHAT_IS_AN_INCIDENT, values=VALUES)

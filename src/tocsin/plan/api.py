@@ -1,5 +1,5 @@
 """JSON routes for the response plan, and its Markdown and PDF downloads. Everyone logged in
-reads it."""
+reads it; admins change its own text."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from tocsin.deps import CurrentUser, DbSession
-from tocsin.plan import document, export, pdf
-from tocsin.plan.schemas import PlanOut
+from tocsin.deps import Admin, CurrentUser, DbSession
+from tocsin.plan import document, export, pdf, service
+from tocsin.plan.schemas import PlanOut, PlanSettingsIn, PlanSettingsOut
 
 router = APIRouter(prefix="/api/v1", tags=["plan"])
 
@@ -18,6 +18,20 @@ router = APIRouter(prefix="/api/v1", tags=["plan"])
 def plan(db: DbSession, user: CurrentUser) -> PlanOut:
     """The incident response plan, built from the configuration as it is now."""
     return PlanOut.model_validate(document.build(db))
+
+
+@router.get("/plan/settings", response_model=PlanSettingsOut)
+def plan_settings(db: DbSession, user: CurrentUser) -> PlanSettingsOut:
+    """The plan's own text: what counts as an incident and the incident values (Markdown)."""
+    return PlanSettingsOut.model_validate(service.texts(db))
+
+
+@router.put("/plan/settings", response_model=PlanSettingsOut)
+def set_plan_settings(body: PlanSettingsIn, db: DbSession, admin: Admin) -> PlanSettingsOut:
+    """Change what counts as an incident and/or the incident values (admins); a field left
+    out keeps its text."""
+    service.set_texts(db, **body.model_dump(exclude_unset=True))
+    return PlanSettingsOut.model_validate(service.texts(db))
 
 
 def _file(media_type: str, schema: dict[str, str], name: str) -> dict[int | str, dict[str, Any]]:

@@ -1,5 +1,6 @@
 """The response plan as one document, built from live configuration and laid out as
-Atlassian's "Sheet": what counts as an incident, the severities and what each sets in motion,
+Atlassian's "Sheet": what counts as an incident, the severities and what each sets in motion
+(paging at its default urgency, the enabled workflows it starts, its postmortem policy),
 the roles with their primary and backup, the communication channels, the update templates,
 the escalation paths, and the incident values.
 
@@ -30,6 +31,7 @@ from tocsin.postmortems import policies
 from tocsin.postmortems.models import MeetingUnit, PostmortemPolicy
 from tocsin.roster import service as roster
 from tocsin.schedules.models import Schedule
+from tocsin.workflows import queries as workflow_queries
 
 PHASE_LABELS = {
     "investigating": "Investigating",
@@ -41,6 +43,16 @@ UNSET = "Not written yet: an admin sets it in Settings → Response plan."
 
 
 @dataclass(frozen=True)
+class MotionRow:
+    """An enabled workflow an incident of the severity starts."""
+
+    workflow: str
+    when: str  # "when declared", "when its severity changes to it"
+    limits: str  # its other conditions in words ("" when none)
+    actions: tuple[str, ...]  # each action in words
+
+
+@dataclass(frozen=True)
 class SeverityRow:
     name: str
     label: str
@@ -48,6 +60,8 @@ class SeverityRow:
     response_target: str
     urgency: str  # "high" or "low"
     postmortem: str  # whether one is required, and its deadlines
+    paging: str  # what paging does with the default urgency, in words
+    workflows: tuple[MotionRow, ...]  # what else it sets in motion, in order
 
 
 @dataclass(frozen=True)
@@ -115,7 +129,18 @@ def _postmortem(policy: PostmortemPolicy | None) -> str:
     )
 
 
+def _paging(urgency: str) -> str:
+    if urgency == "low":
+        return (
+            "low-urgency paging through each service's escalation policy, as the service's "
+            "low-urgency rule says (notify, wait for support hours, or page)"
+        )
+    return "high-urgency paging through each service's escalation policy"
+
+
 def _severities(session: Session) -> tuple[SeverityRow, ...]:
+    rows = policies.all_policies(session)
+    motion = workflow_queries.set_in_motion(session, [s.name for s, _ in rows])
     return tuple(
         SeverityRow(
             s.name,
@@ -124,8 +149,10 @@ def _severities(session: Session) -> tuple[SeverityRow, ...]:
             s.response_target_text,
             s.default_urgency,
             _postmortem(policy),
+            _paging(s.default_urgency),
+            tuple(MotionRow(m.name, m.when, m.limits, m.actions) for m in motion[s.name]),
         )
-        for s, policy in policies.all_policies(session)
+        for s, policy in rows
     )
 
 

@@ -4,7 +4,7 @@ the renderers that turn it into HTML sanitize it (`web.markdown.render_markdown`
 
 from __future__ import annotations
 
-from tocsin.plan.document import UNSET, EscalationPath, Plan
+from tocsin.plan.document import UNSET, EscalationPath, MotionRow, Plan
 
 TITLE = "Incident response plan"
 
@@ -32,6 +32,12 @@ def level_text(number: int, targets: tuple[str, ...], after: int) -> str:
     return f"Level {number}: {who}; waits {after} minutes for an acknowledgement"
 
 
+def motion_line(row: MotionRow) -> str:
+    """'Workflow “SEV2: page the IC” (when declared): page the IC …; …'."""
+    when = "; ".join(x for x in (row.when, row.limits) if x)
+    return f"Workflow “{row.workflow}” ({when}): " + ("; ".join(row.actions) or "no actions")
+
+
 def sections(plan: Plan) -> list[tuple[str, list[str]]]:
     """(heading, Markdown lines) for each part of the plan, in order."""
     out: list[tuple[str, list[str]]] = []
@@ -41,7 +47,12 @@ def sections(plan: Plan) -> list[tuple[str, list[str]]]:
         for s in plan.severities
     ]
     header = ["Severity", "Meaning", "Response target", "Default urgency", "Postmortem"]
-    out.append(("Severities", _table(header, severities)))
+    motion: list[str] = []
+    for s in plan.severities:
+        motion += ["", f"### {s.name} {s.label} sets in motion", "", f"- Paging: {s.paging}"]
+        motion += [f"- {motion_line(w)}" for w in s.workflows]
+        motion.append(f"- Postmortem: {s.postmortem}")
+    out.append(("Severities", _table(header, severities) + motion))
     roles: list[str] = []
     for role in plan.roles:
         roles += ["", f"### {role.name}", ""]

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from tocsin.catalog.schemas import Strict, omittable
+from tocsin.plan.service import TEXT_MAX
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class MotionRowOut(_Out):
+    workflow: str = Field(description="The workflow's name")
+    when: str = Field(description="Its trigger in words: 'when declared', …")
+    limits: str = Field(description="Its other conditions in words; empty when none")
+    actions: list[str] = Field(description="Each action, in words, in order")
 
 
 class SeverityRowOut(_Out):
@@ -18,6 +28,10 @@ class SeverityRowOut(_Out):
     response_target: str
     urgency: str
     postmortem: str
+    paging: str = Field(description="What paging does at the default urgency, in words")
+    workflows: list[MotionRowOut] = Field(
+        description="The enabled workflows an incident of this severity starts, in order"
+    )
 
 
 class RoleRowOut(_Out):
@@ -70,3 +84,17 @@ class PlanOut(_Out):
     channels: list[ChannelRowOut]
     templates: list[TemplateRowOut]
     escalation: list[EscalationPathOut]
+
+
+class PlanSettingsIn(Strict):
+    """The plan's own text. A field left out keeps its text; an empty string clears it."""
+
+    what_is_an_incident: str = omittable(
+        max_length=TEXT_MAX, description="Markdown: what counts as an incident"
+    )
+    values: str = omittable(max_length=TEXT_MAX, description="Markdown: the incident values")
+
+
+class PlanSettingsOut(BaseModel):
+    what_is_an_incident: str = Field(description="Markdown, as written (render it sanitized)")
+    values: str = Field(description="Markdown, as written (render it sanitized)")

@@ -14,10 +14,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tocsin import bus
 from tocsin.catalog.models import User
 from tocsin.errors import NotFound
 from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import actor_name, record
+from tocsin.runbooks.events import RunbookStepChanged
 from tocsin.runbooks.models import IncidentRunbook, StepTick
 
 
@@ -87,6 +89,7 @@ def tick(
         new=number,
     )
     session.expire(attachment, ["ticks"])
+    _emit(session, incident, attachment, step, done=True, by=by)
     return True
 
 
@@ -111,7 +114,33 @@ def untick(
         old=number,
     )
     session.expire(attachment, ["ticks"])
+    _emit(session, incident, attachment, step, done=False, by=by)
     return True
+
+
+def _emit(
+    session: Session,
+    incident: Incident,
+    attachment: IncidentRunbook,
+    step: dict[str, Any],
+    *,
+    done: bool,
+    by: User,
+) -> None:
+    bus.emit(
+        session,
+        RunbookStepChanged(
+            incident_id=incident.id,
+            attachment_id=attachment.id,
+            runbook_id=attachment.runbook_id,
+            title=attachment.version.title,
+            step=step["number"],
+            text=step["text"],
+            role=step.get("role"),
+            done=done,
+            by_id=by.id,
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 incident (by hand, or by itself when one of its kind is declared).
 
 Every function validates, writes and, where an incident is concerned, appends to its
-timeline in the caller's transaction. None of them commits. Ticking steps is in `progress`.
+timeline and emits a domain event (`runbooks.events`) in the caller's transaction. None of
+them commits. Ticking steps is in `progress`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from tocsin import bus
 from tocsin import validation as v
 from tocsin.catalog.models import Service, User
 from tocsin.db import utcnow
@@ -21,6 +23,7 @@ from tocsin.errors import Conflict, NotFound, UnknownReference, ValidationFailed
 from tocsin.incidents.events import IncidentDeclared
 from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import actor_name, record
+from tocsin.runbooks.events import RunbookAttached
 from tocsin.runbooks.models import IncidentRunbook, Runbook, RunbookVersion
 from tocsin.runbooks.parsing import steps
 
@@ -260,6 +263,18 @@ def attach(
         new=version.title,
     )
     session.flush()
+    bus.emit(
+        session,
+        RunbookAttached(
+            incident_id=incident.id,
+            attachment_id=attachment.id,
+            runbook_id=runbook.id,
+            title=version.title,
+            version=version.number,
+            steps=len(version.steps),
+            by_id=by.id if by else None,
+        ),
+    )
     return attachment
 
 

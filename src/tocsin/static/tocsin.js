@@ -20,6 +20,20 @@
     });
   });
 
+  // A field that matters only for some values of a select ("minutes" for a workflow's
+  // timer triggers) is hidden for the others: data-shown-for="select-name:value,value".
+  // Without JavaScript it is always shown, with a hint saying when it applies.
+  document.querySelectorAll("[data-shown-for]").forEach(function (element) {
+    var spec = element.getAttribute("data-shown-for").split(":");
+    var form = element.closest("form");
+    var select = form ? form.elements.namedItem(spec[0]) : null;
+    if (!select) { return; }
+    var values = spec[1].split(",");
+    var update = function () { element.hidden = values.indexOf(select.value) < 0; };
+    select.addEventListener("change", update);
+    update();
+  });
+
   // A link to a form's own page ("Resolve…") opens the same form in a dialog of the page.
   // Delegated: the live refresh below replaces the sections such links sit in.
   document.addEventListener("click", function (event) {

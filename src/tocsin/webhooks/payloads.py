@@ -22,6 +22,7 @@ from tocsin.escalation.events import PageAcknowledged
 from tocsin.incidents import events as ev
 from tocsin.incidents.models import Incident, Status, StatusUpdate
 from tocsin.notify.events import NotificationSent
+from tocsin.runbooks.events import RunbookAttached, RunbookStepChanged
 
 VERSION = 1
 TEST_EVENT = "webhook.test"
@@ -44,6 +45,9 @@ EVENT_KINDS: dict[str, str] = {
     "alert.resolved": "One of the incident's alerts was resolved.",
     "page.sent": "A page reached one of a person's contact methods.",
     "page.acknowledged": "Someone acknowledged the paging of the incident.",
+    "runbook.attached": "A runbook was attached to the incident (by hand or automatically).",
+    "runbook.step_ticked": "A step of one of its runbooks was ticked.",
+    "runbook.step_unticked": "A ticked step of one of its runbooks was unticked.",
 }
 
 
@@ -166,6 +170,26 @@ def _page_acknowledged(s: Session, e: PageAcknowledged) -> Described:
     return "page.acknowledged", e.incident_id, {"by": _user(s, e.by_id)}
 
 
+def _runbook_attached(s: Session, e: RunbookAttached) -> Described:
+    data = {
+        "attachment_id": e.attachment_id,
+        "runbook": {"id": e.runbook_id, "title": e.title, "version": e.version},
+        "steps": e.steps,
+        "by": _user(s, e.by_id),
+    }
+    return "runbook.attached", e.incident_id, data
+
+
+def _runbook_step(s: Session, e: RunbookStepChanged) -> Described:
+    data = {
+        "attachment_id": e.attachment_id,
+        "runbook": {"id": e.runbook_id, "title": e.title},
+        "step": {"number": e.step, "text": e.text, "role": e.role},
+        "by": _user(s, e.by_id),
+    }
+    return ("runbook.step_ticked" if e.done else "runbook.step_unticked"), e.incident_id, data
+
+
 # The domain events webhooks react to, and how each is described.
 DESCRIBE: dict[type[Event], Callable[[Session, Any], Described]] = {
     ev.IncidentDeclared: _declared,
@@ -180,6 +204,8 @@ DESCRIBE: dict[type[Event], Callable[[Session, Any], Described]] = {
     AlertResolved: _alert_resolved,
     NotificationSent: _page_sent,
     PageAcknowledged: _page_acknowledged,
+    RunbookAttached: _runbook_attached,
+    RunbookStepChanged: _runbook_step,
 }
 
 

@@ -15,7 +15,8 @@ EventName = Literal[
     "incident.resolved", "incident.closed", "incident.reopened", "incident.severity_changed",
     "incident.type_changed", "incident.fields_changed", "incident.edited",
     "incident.role_assigned", "incident.update_posted", "alert.opened", "alert.resolved",
-    "page.sent", "page.acknowledged",
+    "page.sent", "page.acknowledged", "runbook.attached", "runbook.step_ticked",
+    "runbook.step_unticked",
 ]  # fmt: skip
 Url = Annotated[str, Field(min_length=1, max_length=2048, description="An http(s) URL")]
 Events = Annotated[list[EventName], Field(min_length=1, max_length=50)]

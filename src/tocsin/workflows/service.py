@@ -161,3 +161,18 @@ def runs_of(session: Session, incident: Incident) -> list[WorkflowRun]:
             .order_by(WorkflowRun.id)
         )
     )
+
+
+def move(session: Session, workflow: Workflow, offset: int) -> None:
+    """Move `workflow` one place earlier (-1) or later (+1) in the order workflows run;
+    positions are renumbered 10, 20, 30… so that the order is explicit afterwards."""
+    ordered = list_workflows(session)
+    index = ordered.index(workflow)
+    other = index + (1 if offset > 0 else -1)
+    if 0 <= other < len(ordered):
+        ordered[index], ordered[other] = ordered[other], ordered[index]
+    for number, item in enumerate(ordered, start=1):
+        if item.position != number * 10:
+            item.position = number * 10
+            item.updated_at = utcnow()
+    session.flush()
