@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import Engine, create_engine, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import Base, make_engine
 from tocsin.migrate import upgrade
+from tocsin.workflows.models import Workflow
 
 POSTGRES_URL = os.environ.get("TOCSIN_TEST_POSTGRES_URL", "")
 BACKEND = os.environ.get("TOCSIN_TEST_DB", "postgres" if POSTGRES_URL else "sqlite")
@@ -65,7 +66,8 @@ def _pg_admin_url() -> str:
 
 class PostgresTemplate:
     """The migrated PostgreSQL database the tests share, and what it held just after
-    `migrate.upgrade` (the default vocabulary, runbooks, policies and workflows). `reset` puts
+    `migrate.upgrade` (the default vocabulary, runbooks, policies and workflows; see
+    `_as_upgraded`). `reset` puts
     it back in one transaction: every row deleted (children first), the snapshot's rows
     inserted again and every sequence set back, so each test starts where a new install does,
     as on SQLite, where each test copies the migrated file. Seeding the defaults again through
@@ -126,6 +128,7 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         settings = Settings(database_url=url, env="test")
         engine = make_engine(settings)
         upgrade(engine, settings)
+        _as_upgraded(engine)
         engine.dispose()
         yield url
         with admin.connect() as conn:
@@ -136,8 +139,18 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         settings = Settings(database_url=f"sqlite:///{path}", env="test")
         engine = make_engine(settings)
         upgrade(engine, settings)
+        _as_upgraded(engine)
         engine.dispose()
         yield str(path)
+
+
+def _as_upgraded(engine: Engine) -> None:
+    """The seeded workflows disabled, as on an upgraded install (a new one has them enabled):
+    each test sees only the reactions of its own domain, and the workflow tests turn them on
+    (`tests.workflows.conftest.enable_seeded`). With them on, 7 tests of comms and simulation
+    see what the defaults add (SEV1's channel message, SEV2's page in the simulation)."""
+    with engine.begin() as conn:
+        conn.execute(update(Workflow).values(enabled=False))
 
 
 @pytest.fixture(scope="session")

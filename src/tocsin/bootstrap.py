@@ -45,6 +45,7 @@ from tocsin.subscribers import delivery as subscriber_delivery
 from tocsin.trackers import sync as tracker_sync
 from tocsin.webhooks import delivery as webhook_delivery
 from tocsin.wiring import session_factory
+from tocsin.workflows import delivery as workflow_delivery
 from tocsin.workflows import engine as workflows
 from tocsin.workflows import timers as workflow_timers
 
@@ -178,8 +179,14 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.every(tracker_sync.periodic(settings))
     # Workflows: each run after the change that triggered it commits (a repeated event runs
     # nothing: the job's key); the timers check, when due, that nothing happened meanwhile.
-    registry.register(JobKind(workflows.RUN_JOB, workflows.run_job, max_attempts=3))
+    # An action's unexpected error fails the run, not the job (workflows/engine.py); the
+    # registry's retry covers only a lost connection. Emails and webhook calls are deliveries.
+    registry.register(
+        JobKind(workflows.RUN_JOB, workflows.run_handler(settings.base_url), max_attempts=3)
+    )
     registry.register(JobKind(workflow_timers.TIMER_JOB, workflows.timer_job, max_attempts=3))
+    for kind in workflow_delivery.job_kinds(channels, settings):
+        registry.register(kind)
     return registry
 
 

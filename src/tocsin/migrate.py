@@ -69,16 +69,19 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
 def upgrade(engine: Engine, settings: Settings, revision: str = "head") -> None:
     """Bring the schema to `revision`, then make sure the default vocabulary (and, on a new
     database, the postmortem policies of its severities) exists, and the default runbooks
-    and workflows where none was ever written (an older database gets them here too)."""
+    and workflows where none was ever written (an older database gets them here too, its
+    workflows disabled; a new one has them enabled)."""
     cfg = alembic_config(settings)
     with _migrating(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     with transaction(session_factory(engine, settings)) as session:
-        if ensure_defaults(session):
+        new = ensure_defaults(session)
+        if new:
             ensure_default_policies(session)
         ensure_default_runbooks(session)
-        ensure_default_workflows(session)
+        # Enabled on a new database only: an upgrade pages nobody new (docs/workflows.md).
+        ensure_default_workflows(session, enabled=new)
 
 
 def downgrade(engine: Engine, settings: Settings, revision: str) -> None:

@@ -11,7 +11,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.catalog.models import User
+from tocsin.catalog.models import Team, User
+from tocsin.comms.models import CommsChannel
 from tocsin.configfile import ConfigError, apply_file, export_yaml
 from tocsin.runbooks import service as runbooks
 from tocsin.runbooks.models import Runbook
@@ -165,3 +166,51 @@ def test_the_example_file_names_a_schedule_a_runbook_and_a_person(db: Session) -
     schedule = db.scalars(select(Schedule).where(Schedule.name == "Payments primary")).one()
     assert stored.actions[2]["schedule_id"] == schedule.id
     assert apply_file(db, example) == []
+
+
+CHANNEL_AND_TEAM = """
+users:
+  - name: Ann Oncall
+    email: ann@example.com
+    role: responder
+teams:
+  - name: Payments
+    members: [ann@example.com]
+comms_channels:
+  - name: "#ops"
+    kind: email
+    target: ops@example.com
+workflows:
+  - name: Tell ops and page Payments
+    trigger: declared
+    actions:
+      - kind: post_to_channel
+        channel: "#ops"
+        message: Declared
+      - kind: post_to_channel
+        message: To every internal channel
+      - kind: notify_stakeholders
+        message: Declared
+      - kind: page
+        target: team
+        team: Payments
+"""
+
+
+def test_channels_and_teams_are_named_and_the_export_changes_nothing(
+    db: Session, tmp_path: Path
+) -> None:
+    _apply(db, tmp_path, CHANNEL_AND_TEAM)
+    stored = _workflow(db, "Tell ops and page Payments")
+    channel = db.scalars(select(CommsChannel).where(CommsChannel.name == "#ops")).one()
+    team = db.scalars(select(Team).where(Team.name == "Payments")).one()
+    assert stored.actions[0] == {"kind": "post_to_channel", "channel_id": channel.id,
+                                 "message": "Declared"}  # fmt: skip
+    assert stored.actions[1]["channel_id"] is None
+    assert stored.actions[3]["team_id"] == team.id
+    exported = yaml.safe_load(export_yaml(db))
+    mine = next(w for w in exported["workflows"] if w["name"] == "Tell ops and page Payments")
+    assert mine["actions"][0] == {"kind": "post_to_channel", "channel": "#ops",
+                                  "message": "Declared"}  # fmt: skip
+    assert mine["actions"][3]["team"] == "Payments"
+    assert _apply(db, tmp_path, export_yaml(db)) == []

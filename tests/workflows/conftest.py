@@ -50,7 +50,8 @@ def only_these(db: Session, *keep: Workflow) -> None:
 
 
 def enable_seeded(db: Session) -> None:
-    """Turn on the seeded severity workflows (they are seeded disabled)."""
+    """Turn on the seeded severity workflows (the test database has them disabled, as an
+    upgraded install does; tests/conftest.py)."""
     db.execute(update(Workflow).values(enabled=True))
 
 

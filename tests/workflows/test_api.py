@@ -60,7 +60,7 @@ def test_runs_and_preview_of_an_incident_and_its_card(
     work(db, container)
     runs = api.get(f"/api/v1/incidents/{incident.reference}/workflow-runs").json()["items"]
     assert [r["workflow_name"] for r in runs] == [
-        "SEV1: page the IC, prompt the internal and external updates"
+        "SEV1: page the IC, tell stakeholders, prompt the external update"
     ]
     # Nobody on the roster: the page is skipped with the reason, the rest is done.
     assert runs[0]["outcomes"][0].startswith("skipped: the roster has no Incident Commander")

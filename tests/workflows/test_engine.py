@@ -3,6 +3,8 @@ did, never in a loop, and skipping (never crashing on) what was deleted."""
 
 from __future__ import annotations
 
+import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -20,7 +22,12 @@ from tests.workflows.conftest import (
 )
 from tocsin.alerts.events import AlertOpened
 from tocsin.bootstrap import Container
+from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
+from tocsin.comms import service as registry
+from tocsin.comms.models import CommsDelivery
+from tocsin.config import Settings
+from tocsin.definitions import service as definitions
 from tocsin.escalation.models import EscalationRun
 from tocsin.incidents import roles
 from tocsin.incidents import service as incidents
@@ -29,7 +36,8 @@ from tocsin.incidents.updates import post_update
 from tocsin.jobs.models import Job
 from tocsin.roster import service as roster
 from tocsin.runbooks import service as runbooks
-from tocsin.workflows import engine
+from tocsin.schedules import service as schedules
+from tocsin.workflows import engine, perform, service
 from tocsin.workflows.checks import workflow_findings
 
 
@@ -48,10 +56,12 @@ def test_a_sev1_declared_runs_the_seeded_workflow_once(
     assert run.state == "done" and run.depth == 1
     assert run.outcomes == [
         "done: paged the IC: Ann, Ben",
-        "done: action item “Tell internal stakeholders: post the first internal update” created",
+        "done: attached runbook “Incident commander checklist”",
+        "skipped: the incident has no stakeholders who may see it",
+        "skipped: no internal channel of the registry reaches this incident",
         "done: action item “Post the first external update” created",
     ]
-    assert len(incident.action_items) == 2
+    assert len(incident.action_items) == 1
     assert db.scalar(
         select(func.count(EscalationRun.id)).where(EscalationRun.incident_id == incident.id)
     )
@@ -273,3 +283,188 @@ def test_each_alert_attached_runs_once(db: Session, container: Container, admin:
         )
     work(db, container)
     assert [r.event_key for r in runs(db, incident)] == ["alert:1", "alert:2"]
+
+
+def test_an_unexpected_error_fails_the_run_with_a_reason_and_the_rest_still_run(
+    db: Session, container: Container, admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = runbooks.create(db, name="Checklist", body="- [ ] Step\n", by=admin)
+    mine = workflow(
+        db,
+        "Buggy",
+        "declared",
+        [
+            {"kind": "add_runbook", "runbook_id": book.id},
+            {"kind": "create_action_item", "title": "After the bug"},
+        ],
+    )
+    only_these(db, mine)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(perform.runbooks, "attach", broken)  # a bug in the runbooks domain
+    incident = declare(db, admin)
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.state == "failed"
+    assert run.reason == "1 action(s) failed (action 1)"
+    assert run.outcomes == [
+        f"failed: add runbook {book.id}: unexpected error (a bug: the log has the traceback)",
+        "done: action item “After the bug” created",
+    ]
+    # The job itself succeeded: nothing is retried (which would run the actions again).
+    (job,) = db.scalars(select(Job).where(Job.kind == "workflows.run"))
+    assert job.state == "done" and job.attempts == 1
+
+
+def test_a_deleted_channel_or_team_is_skipped_at_run_time_and_flagged_by_check(
+    db: Session, container: Container, admin: User
+) -> None:
+    channel, _ = registry.create_channel(
+        db, {"name": "#ops", "kind": "email", "target": "ops@example.com"}
+    )
+    team = catalog.create_team(db, name="Payments", member_ids=[admin.id])
+    mine = workflow(
+        db,
+        "Tell ops",
+        "declared",
+        [
+            {"kind": "post_to_channel", "channel_id": channel.id, "message": "Declared"},
+            {"kind": "page", "target": "team", "team_id": team.id},
+            {"kind": "create_action_item", "title": "Still done"},
+        ],
+    )
+    only_these(db, mine)
+    assert workflow_findings(db) == []
+    registry.delete_channel(db, channel)
+    catalog.delete_team(db, team)
+    messages = [f.message for f in workflow_findings(db)]
+    assert messages == [
+        f"workflow “Tell ops”: action 1 (post_to_channel): channel {channel.id} was deleted",
+        f"workflow “Tell ops”: action 2 (page): team {team.id} was deleted",
+    ]
+    incident = declare(db, admin)
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.state == "done"
+    assert run.outcomes == [
+        f"skipped: channel {channel.id} was deleted",
+        f"skipped: team {team.id} was deleted",
+        "done: action item “Still done” created",
+    ]
+
+
+def test_post_to_a_channel_is_a_message_that_moves_no_status(
+    db: Session, container: Container, admin: User
+) -> None:
+    channel, _ = registry.create_channel(
+        db, {"name": "#ops", "kind": "email", "target": "ops@example.com"}
+    )
+    paused, _ = registry.create_channel(
+        db, {"name": "#paused", "kind": "email", "target": "p@example.com", "paused": True}
+    )
+    mine = workflow(
+        db,
+        "Tell ops",
+        "declared",
+        [
+            {"kind": "post_to_channel", "channel_id": channel.id, "message": "Declared <b>"},
+            {"kind": "post_to_channel", "channel_id": paused.id, "message": "Declared"},
+        ],
+    )
+    only_these(db, mine)
+    incident = declare(db, admin)
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.outcomes == [
+        "done: posted to #ops",
+        "skipped: #paused: not sent: sending is paused",
+    ]
+    assert incident.status == "triggered" and not incident.updates
+    rows = db.scalars(select(CommsDelivery).where(CommsDelivery.incident_id == incident.id))
+    assert sorted((d.recipient, d.purpose, d.body) for d in rows) == [
+        ("#ops", "message", "Declared <b>"),
+        ("#paused", "message", "Declared"),
+    ]
+
+
+def test_a_webhook_url_reaching_a_private_address_is_refused_when_saved(
+    api: TestClient, db: Session, settings: Settings
+) -> None:
+    assert not settings.outbound_allow_private
+    body = {
+        "name": "Private",
+        "trigger": "declared",
+        "actions": [
+            {"kind": "create_action_item", "title": "x"},
+            {"kind": "call_webhook", "url": "http://127.0.0.1:9/hook"},
+        ],
+    }
+    answer = api.post("/api/v1/workflows", json=body)
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["field"] == "actions[1].url" and "127.0.0.1" in error["message"]
+    assert [w["name"] for w in api.get("/api/v1/workflows").json()["items"]] == [
+        w.name for w in service.list_workflows(db)
+    ]
+    assert "Private" not in [w.name for w in service.list_workflows(db)]
+    # A bad address is refused too, naming the field.
+    body["actions"] = [{"kind": "send_email", "to": "not an address", "subject": "s"}]
+    answer = api.post("/api/v1/workflows", json=body)
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "actions[0].to"
+
+
+def test_tocsin_check_flags_conditions_naming_a_service_or_team_that_no_longer_exists(
+    db: Session, admin: User
+) -> None:
+    checkout = catalog.create_service(db, name="Checkout")
+    team = catalog.create_team(db, name="Payments")
+    workflow(
+        db,
+        "Checkout SEV1",
+        "declared",
+        [{"kind": "create_action_item", "title": "x"}],
+        conditions={"services": ["Checkout"], "teams": ["Payments"], "severities": ["SEV1"]},
+    )
+    assert workflow_findings(db) == []
+    catalog.update_service(db, checkout, {"name": "Checkout v2"})
+    catalog.delete_team(db, team)
+    assert [f.message for f in workflow_findings(db)] == [
+        "workflow “Checkout SEV1”: its conditions name service 'Checkout', which does not exist",
+        "workflow “Checkout SEV1”: its conditions name team 'Payments', which does not exist",
+    ]
+
+
+def test_a_deleted_role_or_schedule_is_flagged_by_check_and_skipped_at_run_time(
+    db: Session, container: Container, admin: User
+) -> None:
+    rotation = schedules.create_schedule(db, name="Rotation", timezone="UTC")
+    scribe = role_id(db, "scribe")
+    mine = workflow(
+        db,
+        "Staff it",
+        "declared",
+        [
+            {"kind": "assign_role", "role": "scribe", "user_id": admin.id},
+            {"kind": "page", "target": "schedule", "schedule_id": rotation.id},
+            {"kind": "create_action_item", "title": "Still done"},
+        ],
+    )
+    only_these(db, mine)
+    assert workflow_findings(db) == []
+    definitions.delete_role(db, scribe)
+    schedules.delete_schedule(db, rotation)
+    assert [f.message for f in workflow_findings(db)] == [
+        "workflow “Staff it”: action 1 (assign_role): role 'scribe' was deleted",
+        f"workflow “Staff it”: action 2 (page): schedule {rotation.id} was deleted",
+    ]
+    incident = declare(db, admin)
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.state == "done"
+    assert run.outcomes == [
+        "skipped: role 'scribe' was deleted",
+        f"skipped: schedule {rotation.id} was deleted",
+        "done: action item “Still done” created",
+    ]

@@ -14,9 +14,11 @@ from tocsin.db import utcnow
 from tocsin.errors import ValidationFailed
 from tocsin.incidents.models import TimelineEntry
 from tocsin.jobs.models import Job
+from tocsin.runbooks.models import Runbook
 from tocsin.simulation.service import simulate
 from tocsin.simulation.workflows import workflows_that_would_run
 from tocsin.workflows import service
+from tocsin.workflows.defaults import DECLARED
 from tocsin.workflows.dryrun import would_run
 from tocsin.workflows.models import Workflow, WorkflowRun
 from tocsin.workflows.triggers import Conditions, mismatch
@@ -78,6 +80,11 @@ def _counts(db: Session) -> tuple[int, ...]:
     )
 
 
+def _ic_checklist(db: Session) -> int:
+    name = "Incident commander checklist"
+    return db.scalars(select(Runbook.id).where(Runbook.name == name)).one()
+
+
 def test_the_dry_run_describes_and_writes_nothing(db: Session, admin: User) -> None:
     enable_seeded(db)
     incident = declare(db, admin, "SEV1")
@@ -86,12 +93,15 @@ def test_the_dry_run_describes_and_writes_nothing(db: Session, admin: User) -> N
     before = _counts(db)
     previews = would_run(db, incident, "declared")
     assert [p.name for p in previews] == [
-        "SEV1: page the IC, prompt the internal and external updates",
+        "SEV1: page the IC, tell stakeholders, prompt the external update",
         "Stale",
     ]
+    declared = DECLARED[:80]
     assert previews[0].actions == (
         "page the IC from the roster (primary and backup), high urgency",
-        "create the action item “Tell internal stakeholders: post the first internal update”",
+        f"add runbook {_ic_checklist(db)}",
+        f"notify the stakeholders: {declared}",
+        f"post to the incident's internal channels: {declared}",
         "create the action item “Post the first external update”",
     )
     assert previews[1].actions == (
@@ -113,7 +123,7 @@ def test_the_paging_simulation_lists_the_seeded_workflow(db: Session, admin: Use
     before = _counts(db)
     sim = simulate(db, service="Checkout", severity="SEV1", at=utcnow())
     assert [w.name for w in sim.workflows] == [
-        "SEV1: page the IC, prompt the internal and external updates"
+        "SEV1: page the IC, tell stakeholders, prompt the external update"
     ]
     assert _counts(db) == before
     assert severity(db, "SEV1")

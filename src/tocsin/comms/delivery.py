@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import User
 from tocsin.comms import service as registry
-from tocsin.comms.messages import reminder_message, update_message
+from tocsin.comms.messages import plain_message, reminder_message, update_message
 from tocsin.comms.models import CommsChannel, CommsDelivery, DeliveryPurpose, DeliveryState
 from tocsin.comms.rules import excluded, posters_text
 from tocsin.comms.sending import DELIVER_JOB
@@ -68,7 +68,7 @@ def _why_not(session: Session, delivery: CommsDelivery) -> str | None:
         return "the account was deleted"
     if not may_see(incident, user):
         return "can no longer see the incident"
-    if delivery.purpose == DeliveryPurpose.update:
+    if delivery.purpose in (DeliveryPurpose.update, DeliveryPurpose.message):
         allowed, _ = recipients(session, incident)
         if all(r.user.id != user.id for r in allowed):
             return "no longer follows the incident"
@@ -87,8 +87,15 @@ def _message(delivery: CommsDelivery, settings: Settings) -> PageMessage:
             due_at=delivery.due_at, posters=posters_text(channel) if channel else "",
             base_url=settings.base_url, delivery_id=delivery_id,
         )  # fmt: skip
-    assert delivery.update is not None
     person = delivery.user if to_person(delivery) else None
+    if delivery.purpose == DeliveryPurpose.message:
+        return plain_message(
+            incident, delivery.body, sender=delivery.by.name if delivery.by else "Tocsin",
+            recipient_name=person.name if person else delivery.recipient,
+            reason=delivery.reason if person else "", base_url=settings.base_url,
+            delivery_id=delivery_id,
+        )  # fmt: skip
+    assert delivery.update is not None
     return update_message(
         incident, delivery.update, base_url=settings.base_url, delivery_id=delivery_id,
         recipient_name=person.name if person else delivery.recipient,
@@ -157,7 +164,9 @@ class Communications(Purpose[CommsDelivery]):
     def concluded(self, session: Session, record: CommsDelivery, outcome: Outcome) -> None:
         if not outcome.failed:
             return  # the update itself is on the timeline; a sent copy adds nothing
-        what = {"update": "Update", "reminder": "Reminder"}.get(record.purpose, "Delivery")
+        what = {"update": "Update", "reminder": "Reminder", "message": "Message"}.get(
+            record.purpose, "Delivery"
+        )
         tries = f"{outcome.attempts} attempt{'s' if outcome.attempts != 1 else ''}"
         record_entry(
             session,

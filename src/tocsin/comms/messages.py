@@ -53,6 +53,8 @@ class CommsMessage(PageMessage):
 
     @property
     def subject(self) -> str:
+        if self.kind == "message":
+            return f"[Tocsin] {self._drill}{self.reference}: {self.title}"
         if self.kind == "reminder":
             return f"[Tocsin] {self._drill}{self.reference}: {self.channel_name} is due an update"
         if self.external:
@@ -64,6 +66,8 @@ class CommsMessage(PageMessage):
 
     @property
     def headline(self) -> str:
+        if self.kind == "message":
+            return f"{self._drill}{self.reference}: {self.title}"
         if self.kind == "reminder":
             return f"{self._drill}{self.reference}: {self.channel_name} is due an update"
         if self.external:
@@ -72,6 +76,20 @@ class CommsMessage(PageMessage):
 
     def text(self) -> str:
         lines = [DRILL_LINE, ""] if self.drill else []
+        if self.kind == "message":
+            lines += [
+                f"{self.reference}: {self.title}",
+                f"Severity: {self.severity or 'not set'} · Status: {self.status}",
+                "",
+                self.body,
+                "",
+                f"Open: {self.incident_url}",
+            ]
+            if self.reason:
+                lines.append(f"You get this because {self.reason}.")
+            lines += ["", "This is a message for information, not a page: nothing to "
+                      "acknowledge."]  # fmt: skip
+            return "\n".join(lines) + "\n"
         if self.kind == "reminder":
             lines += [
                 f"Hello {self.recipient_name},",
@@ -122,6 +140,12 @@ class CommsMessage(PageMessage):
         }
         if self.delivery_id:
             body["delivery_id"] = self.delivery_id
+        if self.kind == "message":
+            body["message"] = {"body": self.body, "from": self.author}
+            body["incident"] = {"number": self.incident_number, "reference": self.reference,
+                                "title": self.title, "severity": self.severity,
+                                "status": self.status, "url": self.incident_url}  # fmt: skip
+            return body
         if self.kind == "reminder":
             body["incident"] = {"reference": self.reference, "title": self.title,
                                 "url": self.incident_url}  # fmt: skip
@@ -216,4 +240,34 @@ def reminder_message(
         due_at=due_at,
         posters=posters,
         timezone=timezone,
+    )
+
+
+def plain_message(
+    incident: Incident,
+    body: str,
+    *,
+    sender: str,
+    recipient_name: str,
+    base_url: str,
+    delivery_id: str,
+    reason: str = "",
+) -> CommsMessage:
+    """A message about the incident that is not an update (a workflow's): its text, the
+    incident's reference, title, severity and status, and a link."""
+    return CommsMessage(
+        kind="message",
+        recipient_name=recipient_name,
+        reason=reason,
+        incident_number=incident.number,
+        title=incident.title,
+        severity=incident.severity.name if incident.severity else None,
+        urgency=incident.urgency,
+        status=incident.status,
+        services=tuple(s.name for s in incident.services),
+        incident_url=f"{base_url.rstrip('/')}/incidents/{incident.reference}",
+        delivery_id=delivery_id,
+        drill=incident.drill,
+        body=body,
+        author=sender,
     )

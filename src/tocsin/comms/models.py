@@ -49,6 +49,9 @@ class DeliveryPurpose(enum.StrEnum):
     update = "update"  # a status update sent to a channel or a stakeholder
     manual = "manual"  # someone posted to the channel by hand and said so
     reminder = "reminder"  # "a channel is due an update", to the communications lead
+    # A message that is not an update (a workflow's post to a channel, its notice to the
+    # stakeholders): its text is the delivery's `body`; the incident's status does not move.
+    message = "message"
 
 
 class DeliveryState(enum.StrEnum):
@@ -253,6 +256,8 @@ class CommsDelivery(Base):
     recipient: Mapped[str] = mapped_column(String(255))
     via: Mapped[str] = mapped_column(String(64), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
+    # A message's text (purpose `message`); empty for the others, which say what they carry.
+    body: Mapped[str] = mapped_column(Text, default="", server_default="")
     # "update:{update}:channel:{channel}", "update:{update}:user:{user}", ...: one per pair.
     key: Mapped[str] = mapped_column(String(255), unique=True)
     state: Mapped[str] = mapped_column(String(16), default=DeliveryState.planned.value)

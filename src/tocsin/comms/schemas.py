@@ -216,7 +216,9 @@ class MarkPostedIn(Strict):
 
 class DeliveryOut(Out):
     id: int
-    purpose: str = Field(description="update, manual (posted by hand) or reminder")
+    purpose: str = Field(
+        description="update, manual (posted by hand), reminder, or message (a workflow's)"
+    )
     recipient: str
     via: str
     reason: str

@@ -229,3 +229,64 @@ def deliveries_for(
             .limit(limit)
         )
     )
+
+
+def internal_channels(session: Session, incident: Incident) -> list[CommsChannel]:
+    """The internal channels the incident's internal updates reach automatically."""
+    return [
+        c
+        for c in list_channels(session)
+        if c.automatic and c.sendable and c.audience == Audience.internal and matches(c, incident)
+    ]
+
+
+def post_message(
+    session: Session, incident: Incident, channel: CommsChannel, body: str, *, key: str, why: str
+) -> CommsDelivery | None:
+    """Plan `body` to `channel` as a message, not an update: the incident's status and the
+    channel's update cadence do not move. Sent by Tocsin itself (a workflow), so the
+    channel's posting restrictions, which are about people, do not apply; its conditions
+    do not either (it was chosen), but a restricted incident, a drill to an external channel
+    and a paused channel are refused as for updates: a `skipped` row says why. None if `key`
+    was planned before."""
+    body = v.text(body, "message", max_len=5000, required=True)
+    fields: dict[str, Any] = {
+        "incident_id": incident.id, "channel_id": channel.id,
+        "purpose": DeliveryPurpose.message.value, "recipient": channel.name,
+        "via": channel_via(channel), "key": key, "reason": why, "body": body,
+    }  # fmt: skip
+    if not channel.sendable:
+        return _skip(session, f"Tocsin cannot post to {channel.name}", **fields)
+    refused = excluded(channel, incident) or ("sending is paused" if channel.paused else None)
+    if refused is not None:
+        return _skip(session, refused, **fields)
+    return plan(session, **fields)
+
+
+def notify_stakeholders(
+    session: Session, incident: Incident, body: str, *, key: str
+) -> list[CommsDelivery]:
+    """Plan `body` to each of the incident's stakeholders who may see it, as a message on
+    their quiet contact methods: the news reaches them without an update, so the incident's
+    status does not move (an update would take a triggered incident out of triggered, which
+    stops its paging). Those who may not see it get a `skipped` row. Keyed by `key` and the
+    person: a repeat plans nothing."""
+    body = v.text(body, "message", max_len=5000, required=True)
+    allowed, refused = recipients(session, incident)
+    planned: list[CommsDelivery] = []
+    for person in allowed:
+        row = plan(
+            session, incident_id=incident.id, user_id=person.user.id,
+            purpose=DeliveryPurpose.message.value, recipient=person.user.name,
+            via="contact methods", reason=person.reason, body=body,
+            key=f"{key}:user:{person.user.id}",
+        )  # fmt: skip
+        if row is not None:
+            planned.append(row)
+    for person in refused:
+        _skip(
+            session, person.reason, incident_id=incident.id, user_id=person.user.id,
+            purpose=DeliveryPurpose.message.value, recipient=person.user.name, body=body,
+            key=f"{key}:user:{person.user.id}",
+        )  # fmt: skip
+    return planned

@@ -18,8 +18,9 @@ DRILL_LINE = "DRILL: this is a practice incident, not a real one."
 class PageMessage:
     """Everything a person needs to act on a page from a phone, channel-independent."""
 
-    # "update" and "reminder" are tocsin.comms messages (a subclass words them).
-    kind: Literal["page", "test", "shift", "update", "reminder"]
+    # "update", "reminder" and "message" are tocsin.comms messages (a subclass words them);
+    # other domains' emails (postmortems', workflows') word "message" themselves.
+    kind: Literal["page", "test", "shift", "update", "reminder", "message"]
     recipient_name: str
     reason: str
     incident_number: int | None = None

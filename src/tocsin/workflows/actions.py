@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
+from tocsin import validation as v
 from tocsin.errors import ValidationFailed
 
 MAX_ACTIONS = 50
@@ -34,13 +35,14 @@ class AssignRole(_Action):
 
 
 class Page(_Action):
-    """Page a person, whoever is on call in a schedule, the IC from the roster (primary and
-    backup at once), or the incident's services' escalation policies."""
+    """Page a person, whoever is on call in a schedule, a team's members, the IC from the
+    roster (primary and backup at once), or the incident's services' escalation policies."""
 
     kind: Literal["page"]
-    target: Literal["person", "schedule", "ic", "service_policy"]
+    target: Literal["person", "schedule", "team", "ic", "service_policy"]
     user_id: Id | None = None
     schedule_id: Id | None = None
+    team_id: Id | None = None
     urgency: Literal["high", "low"] = "high"
     message: str = Field(default="", max_length=1000)
 
@@ -48,6 +50,23 @@ class Page(_Action):
 class PostInternalUpdate(_Action):
     kind: Literal["post_internal_update"]
     body: str = Field(min_length=1, max_length=5000)
+
+
+class PostToChannel(_Action):
+    """Post `message` to a channel of the comms registry; without `channel_id`, to every
+    internal channel that the incident's updates reach automatically."""
+
+    kind: Literal["post_to_channel"]
+    channel_id: Id | None = None
+    message: str = Field(min_length=1, max_length=5000)
+
+
+class NotifyStakeholders(_Action):
+    """Tell the incident's stakeholders `message` on their quiet contact methods, without
+    posting an update (the incident's status does not move)."""
+
+    kind: Literal["notify_stakeholders"]
+    message: str = Field(min_length=1, max_length=5000)
 
 
 class SetSeverity(_Action):
@@ -100,6 +119,8 @@ Action = Annotated[
     | AssignRole
     | Page
     | PostInternalUpdate
+    | PostToChannel
+    | NotifyStakeholders
     | SetSeverity
     | SetPriority
     | SetField
@@ -134,6 +155,13 @@ def parse_action(raw: object, index: int) -> Action:
         if action.target == "schedule" and action.schedule_id is None:
             field = f"actions[{index}].schedule_id"
             raise ValidationFailed(f"{field}: paging a schedule needs schedule_id", field=field)
+        if action.target == "team" and action.team_id is None:
+            field = f"actions[{index}].team_id"
+            raise ValidationFailed(f"{field}: paging a team needs team_id", field=field)
+    if isinstance(action, SendEmail):
+        v.email(action.to, f"actions[{index}].to")
+    if isinstance(action, CallWebhook):
+        v.url(action.url, f"actions[{index}].url")
     return action
 
 
@@ -156,6 +184,8 @@ _KINDS = {
     "assign_role",
     "page",
     "post_internal_update",
+    "post_to_channel",
+    "notify_stakeholders",
     "set_severity",
     "set_priority",
     "set_field",
@@ -182,10 +212,18 @@ def describe(action: Action) -> str:
             return f"page user {uid}, {u} urgency"
         case Page(target="schedule", schedule_id=sid, urgency=u):
             return f"page whoever is on call in schedule {sid}, {u} urgency"
+        case Page(target="team", team_id=tid, urgency=u):
+            return f"page the members of team {tid}, {u} urgency"
         case Page(urgency=u):
             return f"page the services' escalation policies, {u} urgency"
         case PostInternalUpdate(body=body):
             return f"post an internal update: {body[:80]}"
+        case PostToChannel(channel_id=None, message=text):
+            return f"post to the incident's internal channels: {text[:80]}"
+        case PostToChannel(channel_id=cid, message=text):
+            return f"post to channel {cid}: {text[:80]}"
+        case NotifyStakeholders(message=text):
+            return f"notify the stakeholders: {text[:80]}"
         case SetSeverity(severity=name):
             return f"set the severity to {name}"
         case SetPriority(priority=name):

@@ -9,13 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from tocsin.deps import Admin, CurrentUser, DbSession
+from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession
 from tocsin.incidents import queries as incident_queries
+from tocsin.outbound import OutboundGuard
 from tocsin.web.openapi import errors
 from tocsin.workflows import dryrun, service
+from tocsin.workflows.delivery import signing_secret
 from tocsin.workflows.schemas import (
     PreviewOut,
     RunList,
+    SecretOut,
     WorkflowIn,
     WorkflowList,
     WorkflowOut,
@@ -39,10 +42,14 @@ def list_workflows(db: DbSession, user: CurrentUser) -> WorkflowList:
 
 
 @router.post("/workflows", status_code=201, response_model=WorkflowOut, responses=errors(409))
-def create_workflow(body: WorkflowIn, db: DbSession, admin: Admin) -> WorkflowOut:
-    """A new workflow. 422 names the action and field at fault; 409 for a name in use."""
+def create_workflow(
+    body: WorkflowIn, db: DbSession, admin: Admin, settings: AppSettings
+) -> WorkflowOut:
+    """A new workflow. 422 names the action and field at fault (a webhook URL reaching a
+    private address unless the settings allow it); 409 for a name in use."""
     data = body.model_dump(mode="json")
-    return workflow_out(service.create(db, by=admin, **data))
+    guard = OutboundGuard.from_settings(settings)
+    return workflow_out(service.create(db, by=admin, guard=guard, **data))
 
 
 @router.get("/workflows/{workflow_id}", response_model=WorkflowOut, responses=errors(404))
@@ -52,11 +59,35 @@ def get_workflow(workflow_id: WorkflowId, db: DbSession, user: CurrentUser) -> W
 
 @router.patch("/workflows/{workflow_id}", response_model=WorkflowOut, responses=errors(404, 409))
 def edit_workflow(
-    workflow_id: WorkflowId, body: WorkflowPatch, db: DbSession, admin: Admin
+    workflow_id: WorkflowId, body: WorkflowPatch, db: DbSession, admin: Admin, settings: AppSettings
 ) -> WorkflowOut:
     workflow = service.get_workflow(db, workflow_id)
     changes = body.model_dump(mode="json", exclude_unset=True)
-    return workflow_out(service.edit(db, workflow, changes))
+    guard = OutboundGuard.from_settings(settings)
+    return workflow_out(service.edit(db, workflow, changes, guard=guard))
+
+
+@router.get(
+    "/workflows/{workflow_id}/signing-secret", response_model=SecretOut, responses=errors(404)
+)
+def get_signing_secret(
+    workflow_id: WorkflowId, db: DbSession, admin: Admin, settings: AppSettings
+) -> SecretOut:
+    """The secret signing the workflow's webhook calls (admins), to verify them with."""
+    workflow = service.get_workflow(db, workflow_id)
+    return SecretOut(signing_secret=signing_secret(settings.secret_key, workflow))
+
+
+@router.post(
+    "/workflows/{workflow_id}/rotate-secret", response_model=SecretOut, responses=errors(404)
+)
+def rotate_signing_secret(
+    workflow_id: WorkflowId, db: DbSession, admin: Admin, settings: AppSettings
+) -> SecretOut:
+    """A new signing secret for its webhook calls; the old one stops matching at once."""
+    workflow = service.get_workflow(db, workflow_id)
+    service.rotate_secret(db, workflow)
+    return SecretOut(signing_secret=signing_secret(settings.secret_key, workflow))
 
 
 @router.delete(

@@ -8,9 +8,11 @@ skipped instead of queued."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -23,12 +25,15 @@ from tocsin.jobs.queue import enqueue
 from tocsin.workflows import timers
 from tocsin.workflows.actions import Wait, describe, parse_actions
 from tocsin.workflows.models import Workflow, WorkflowRun
-from tocsin.workflows.perform import actor, perform
+from tocsin.workflows.perform import Context, actor, perform
 from tocsin.workflows.triggers import Fired, Trigger, fired, mismatch, parse_conditions
 
 RUN_JOB = "workflows.run"
 DEPTH = "tocsin.workflow_depth"
 DEPTH_LIMIT = 3
+UNEXPECTED = "unexpected error (a bug: the log has the traceback)"
+
+log = structlog.get_logger("tocsin.workflows")
 
 
 def current_depth(session: Session) -> int:
@@ -116,7 +121,16 @@ def queue_run(session: Session, workflow: Workflow, fire: Fired, *, depth: int) 
     enqueue(session, RUN_JOB, payload, key=f"wf:{workflow.id}:{fire.identity}"[:200])
 
 
-def run_job(session: Session, payload: dict[str, Any]) -> None:
+def run_handler(base_url: str) -> Callable[[Session, dict[str, Any]], None]:
+    """The `workflows.run` job handler; `base_url` makes the links in what actions send."""
+
+    def handle(session: Session, payload: dict[str, Any]) -> None:
+        run_job(session, payload, base_url=base_url)
+
+    return handle
+
+
+def run_job(session: Session, payload: dict[str, Any], *, base_url: str = "") -> None:
     """The job: start a run (or, after a `wait`, go on with one)."""
     incident = session.get(Incident, payload["incident_id"])
     if incident is None:
@@ -129,7 +143,7 @@ def run_job(session: Session, payload: dict[str, Any]) -> None:
         if workflow is None:
             _finish(run, "skipped", "skipped: the workflow was deleted while waiting")
             return
-        _go(session, run, workflow, incident, payload["from"])
+        _go(session, run, workflow, incident, payload["from"], base_url)
         return
     workflow = session.get(Workflow, payload["workflow_id"])
     if workflow is None or _existing(session, workflow.id, payload["event_key"]) is not None:
@@ -157,7 +171,7 @@ def run_job(session: Session, payload: dict[str, Any]) -> None:
     if why is not None:
         _finish(run, "skipped", f"skipped: {why}")
         return
-    _go(session, run, workflow, incident, 0)
+    _go(session, run, workflow, incident, 0, base_url)
 
 
 def _finish(run: WorkflowRun, state: str, reason: str) -> None:
@@ -167,10 +181,20 @@ def _finish(run: WorkflowRun, state: str, reason: str) -> None:
 
 
 def _go(
-    session: Session, run: WorkflowRun, workflow: Workflow, incident: Incident, start: int
+    session: Session,
+    run: WorkflowRun,
+    workflow: Workflow,
+    incident: Incident,
+    start: int,
+    base_url: str,
 ) -> None:
     """Do the actions from `start`, each in a savepoint (a failed one is undone and the next
-    still runs), until the end or a `wait`."""
+    still runs), until the end or a `wait`.
+
+    An unexpected exception (not a domain error: a bug) is treated like a failed action,
+    with its traceback logged: the run says "failed" and why, rather than the job being
+    retried (which would do again the actions before it) and ending failed with no word on
+    the incident."""
     try:
         actions = parse_actions(workflow.actions)
     except DomainError as exc:
@@ -187,17 +211,26 @@ def _go(
                 return
             try:
                 with session.begin_nested():
-                    outcome = perform(session, incident, action, by)
+                    outcome = perform(session, incident, action, by, Context(run, index, base_url))
             except DomainError as exc:
                 outcome = f"failed: {describe(action)}: {exc}"
+            except Exception:
+                log.exception(
+                    "workflow.action_error", run_id=run.id, workflow=workflow.name, action=index
+                )
+                outcome = f"failed: {describe(action)}: {UNEXPECTED}"
             run.outcomes = [*run.outcomes, outcome]
     finally:
         if outer is None:
             session.info.pop(DEPTH, None)
         else:
             session.info[DEPTH] = outer
-    failed = sum(o.startswith("failed") for o in run.outcomes)
-    _finish(run, "failed" if failed else "done", f"{failed} action(s) failed" if failed else "")
+    failed = [i + 1 for i, o in enumerate(run.outcomes) if o.startswith("failed")]
+    if failed:
+        numbers = ", ".join(str(i) for i in failed)
+        _finish(run, "failed", f"{len(failed)} action(s) failed (action {numbers})")
+    else:
+        _finish(run, "done", "")
     record(
         session,
         incident,

@@ -31,6 +31,9 @@ class Workflow(Base):
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+    # With the server's secret key, derives the secret that signs its webhook calls (so the
+    # database alone does not hold it); rotating changes it.
+    signing_salt: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -61,3 +64,37 @@ class WorkflowRun(Base):
     outcomes: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WorkflowDelivery(Base):
+    """An email or a webhook call a run's action asked for: written in the run's transaction
+    and sent after commit by the one delivery module (`workflows.delivery`), with its record
+    (state, attempts, per-target results, a detail line people read)."""
+
+    __tablename__ = "workflow_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("workflow_runs.id", ondelete="CASCADE"), index=True
+    )
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    # The workflow whose secret signs a webhook call (gone: the call is skipped).
+    workflow_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workflows.id", ondelete="SET NULL"), default=None
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "email" | "webhook"
+    # The address or the URL.
+    target: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    # A webhook's JSON body, built in the run's transaction (a snapshot of the incident).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Kept across attempts: the email's Message-ID, the webhook's X-Tocsin-Delivery.
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    attempts: Mapped[int] = mapped_column(default=0)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,15 +4,20 @@ an action impossible before anything is tried (a deleted runbook or role, an unk
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.catalog.models import User, UserRole
+from tocsin.catalog.models import Team, User, UserRole
+from tocsin.comms import sending as comms
+from tocsin.comms.models import CommsChannel, DeliveryState
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, Phase, Priority, Severity
 from tocsin.errors import DomainError
 from tocsin.escalation import engine as escalation
 from tocsin.escalation.models import EscalationRun
+from tocsin.escalation.walk import pageable_members
 from tocsin.incidents import actions as action_items
 from tocsin.incidents import roles
 from tocsin.incidents import service as incidents
@@ -25,21 +30,25 @@ from tocsin.runbooks import service as runbooks
 from tocsin.runbooks.models import Runbook
 from tocsin.schedules.models import Schedule
 from tocsin.schedules.oncall import on_call_many
+from tocsin.webhooks.service import display_url
+from tocsin.workflows import delivery
 from tocsin.workflows.actions import (
     Action,
     AddRunbook,
     AssignRole,
     CallWebhook,
     CreateActionItem,
+    NotifyStakeholders,
     Page,
     PostInternalUpdate,
+    PostToChannel,
     SendEmail,
     SetPriority,
     SetSeverity,
     StartPostmortem,
 )
+from tocsin.workflows.models import WorkflowRun
 
-NOT_YET = "not implemented yet (docs/workflows.md)"
 NOT_ACKNOWLEDGED = "the incident is not acknowledged yet (an update would stop its paging)"
 
 
@@ -61,14 +70,21 @@ def problem(session: Session, action: Action) -> str | None:
         case Page(target="schedule", schedule_id=sid) if sid is not None:
             if session.get(Schedule, sid) is None:
                 return f"schedule {sid} was deleted"
+        case Page(target="team", team_id=tid) if tid is not None:
+            if session.get(Team, tid) is None:
+                return f"team {tid} was deleted"
+        case PostToChannel(channel_id=cid) if cid is not None:
+            channel = session.get(CommsChannel, cid)
+            if channel is None:
+                return f"channel {cid} was deleted"
+            if not channel.sendable:
+                return f"Tocsin cannot post to channel “{channel.name}” (posted to by hand)"
         case SetSeverity(severity=name):
             if _by_name(session, Severity, name) is None:
                 return f"severity '{name}' does not exist"
         case SetPriority(priority=name):
             if _by_name(session, Priority, name) is None:
                 return f"priority '{name}' does not exist"
-        case SendEmail() | CallWebhook():
-            return NOT_YET
     return None
 
 
@@ -96,7 +112,23 @@ def actor(session: Session, author_id: int | None, incident: Incident) -> User |
     )
 
 
-def perform(session: Session, incident: Incident, action: Action, by: User | None) -> str:
+@dataclass(frozen=True)
+class Context:
+    """Where an action is done: its run, its index in the workflow (with the run, the key of
+    what it sends: a repeat sends nothing more), and the server's base URL for links."""
+
+    run: WorkflowRun
+    index: int
+    base_url: str
+
+    @property
+    def key(self) -> str:
+        return f"wf-run:{self.run.id}:{self.index}"
+
+
+def perform(
+    session: Session, incident: Incident, action: Action, by: User | None, ctx: Context
+) -> str:
     """Do `action` and say what happened ("done: …", "skipped: …"). A domain error is
     raised to the caller, which records it as "failed: …"."""
     reason = problem(session, action)
@@ -137,6 +169,21 @@ def perform(session: Session, incident: Incident, action: Action, by: User | Non
         case StartPostmortem():
             postmortems.start(session, incident, by=None)
             return "done: postmortem started"
+        case PostToChannel():
+            return _post(session, incident, action, ctx)
+        case NotifyStakeholders(message=text):
+            planned = comms.notify_stakeholders(session, incident, text, key=ctx.key)
+            if not planned:
+                return "skipped: the incident has no stakeholders who may see it"
+            return f"done: told the stakeholders: {', '.join(d.recipient for d in planned)}"
+        case SendEmail(to=to, subject=subject, body=body):
+            delivery.plan(session, ctx.run, incident, kind="email", target=to, subject=subject,
+                          body=body, base_url=ctx.base_url)  # fmt: skip
+            return f"done: email to {to} queued"
+        case CallWebhook(url=url):
+            delivery.plan(session, ctx.run, incident, kind="webhook", target=url,
+                          base_url=ctx.base_url)  # fmt: skip
+            return f"done: webhook call to {display_url(url)} queued"
     # set_field: the only kind left (wait is the runner's).
     key, value = action.key, action.value  # type: ignore[union-attr]
     incidents.edit(session, incident, {"custom_fields": {key: value}}, by=None)
@@ -189,6 +236,17 @@ def _page(session: Session, incident: Incident, action: Page, by: User | None) -
         except DomainError as exc:
             return f"skipped: {exc}"
         return f"done: paged the IC: {', '.join(p.name for p in page.paged)}"
+    if action.target == "team":
+        assert action.team_id is not None
+        team = session.get(Team, action.team_id)
+        try:
+            escalation.page_people(
+                session, incident, by=by, team_ids=[action.team_id], message=message
+            )
+        except DomainError as exc:
+            return f"skipped: {exc}"
+        members = [m.name for m in pageable_members(team)] if team else []
+        return f"done: paged team “{team.name if team else action.team_id}”: {', '.join(members)}"
     if action.target == "person":
         assert action.user_id is not None
         user_ids = [action.user_id]
@@ -201,3 +259,33 @@ def _page(session: Session, incident: Incident, action: Page, by: User | None) -
     escalation.page_people(session, incident, by=by, user_ids=user_ids, message=message)
     names = [u.name for uid in user_ids if (u := session.get(User, uid)) is not None]
     return f"done: paged {', '.join(names)}"
+
+
+def _post(session: Session, incident: Incident, action: PostToChannel, ctx: Context) -> str:
+    """To the chosen channel, or to every internal channel the incident's updates reach."""
+    if action.channel_id is not None:
+        channel = session.get(CommsChannel, action.channel_id)
+        assert channel is not None
+        channels = [channel]
+        why = "chosen by a workflow"
+    else:
+        channels = comms.internal_channels(session, incident)
+        why = "internal channel for this incident, by a workflow"
+        if not channels:
+            return "skipped: no internal channel of the registry reaches this incident"
+    sent, refused = [], []
+    for channel in channels:
+        row = comms.post_message(
+            session, incident, channel, action.message, key=f"{ctx.key}:channel:{channel.id}",
+            why=why,
+        )  # fmt: skip
+        if row is None:
+            continue
+        if row.state == DeliveryState.skipped:
+            refused.append(f"{channel.name}: {row.detail}")
+        else:
+            sent.append(channel.name)
+    if not sent:
+        return f"skipped: {'; '.join(refused) or 'already posted'}"
+    done = f"done: posted to {', '.join(sent)}"
+    return done + (f" (not to {'; '.join(refused)})" if refused else "")

@@ -29,6 +29,10 @@ class WorkflowIn(Strict):
     position: int = Field(default=0, ge=0, le=10000)
 
 
+class SecretOut(BaseModel):
+    signing_secret: str = Field(description="Verifies the X-Tocsin-Signature of its calls")
+
+
 class WorkflowPatch(Strict):
     name: Name = omittable()
     trigger: Trigger = omittable()

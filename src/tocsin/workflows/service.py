@@ -4,7 +4,9 @@ and each action (a ValidationFailed names the action's index and field)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +16,8 @@ from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, NotFound, ValidationFailed
 from tocsin.incidents.models import Incident
-from tocsin.workflows.actions import dump, parse_actions
+from tocsin.outbound import OutboundGuard, OutboundRefused
+from tocsin.workflows.actions import Action, CallWebhook, dump, parse_actions
 from tocsin.workflows.models import Workflow, WorkflowRun
 from tocsin.workflows.triggers import TIMERS, Trigger, parse_conditions
 
@@ -38,6 +41,21 @@ def _name(session: Session, value: object, workflow: Workflow | None = None) -> 
     return name
 
 
+def _actions(raw: object, guard: OutboundGuard | None) -> list[dict[str, Any]]:
+    """The actions validated; with `guard`, a webhook URL must reach a public address (or
+    one the settings allow), as event webhook subscriptions' URLs must."""
+    actions: list[Action] = parse_actions(raw)
+    for index, action in enumerate(actions):
+        if guard is not None and isinstance(action, CallWebhook):
+            parts = urlsplit(action.url)
+            try:
+                guard.check_host(parts.hostname or "", parts.port)
+            except OutboundRefused as exc:
+                field = f"actions[{index}].url"
+                raise ValidationFailed(f"{field}: {exc.reason}", field=field) from exc
+    return dump(actions)
+
+
 def create(
     session: Session,
     *,
@@ -50,8 +68,10 @@ def create(
     enabled: bool = True,
     position: int = 0,
     by: User | None,
+    guard: OutboundGuard | None = None,
 ) -> Workflow:
-    """A new workflow, validated whole."""
+    """A new workflow, validated whole. `guard`: check webhook URLs now (the API and
+    configuration files pass the settings' guard; every call is checked again when sent)."""
     trigger, minutes = _trigger(trigger, trigger_minutes)
     workflow = Workflow(
         name=_name(session, name),
@@ -59,10 +79,11 @@ def create(
         trigger_minutes=minutes,
         trigger_field=v.text(trigger_field, "trigger_field", max_len=64),
         conditions=parse_conditions(conditions).model_dump(mode="json"),
-        actions=dump(parse_actions(actions)),
+        actions=_actions(actions, guard),
         enabled=bool(enabled),
         position=position,
         created_by_id=by.id if by else None,
+        signing_salt=secrets.token_hex(16),
     )
     session.add(workflow)
     session.flush()
@@ -73,8 +94,15 @@ EDITABLE = {"name", "trigger", "trigger_minutes", "trigger_field", "conditions",
 EDITABLE |= {"enabled", "position"}
 
 
-def edit(session: Session, workflow: Workflow, changes: dict[str, Any]) -> Workflow:
-    """Change some of a workflow's settings; the result is validated whole."""
+def edit(
+    session: Session,
+    workflow: Workflow,
+    changes: dict[str, Any],
+    *,
+    guard: OutboundGuard | None = None,
+) -> Workflow:
+    """Change some of a workflow's settings; the result is validated whole (`guard`: as
+    for `create`)."""
     unknown = set(changes) - EDITABLE
     if unknown:
         raise ValidationFailed(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -90,7 +118,7 @@ def edit(session: Session, workflow: Workflow, changes: dict[str, Any]) -> Workf
     if "conditions" in changes:
         workflow.conditions = parse_conditions(changes["conditions"]).model_dump(mode="json")
     if "actions" in changes:
-        workflow.actions = dump(parse_actions(changes["actions"]))
+        workflow.actions = _actions(changes["actions"], guard)
     if "enabled" in changes:
         workflow.enabled = bool(changes["enabled"])
     if "position" in changes:
@@ -98,6 +126,13 @@ def edit(session: Session, workflow: Workflow, changes: dict[str, Any]) -> Workf
     workflow.updated_at = utcnow()
     session.flush()
     return workflow
+
+
+def rotate_secret(session: Session, workflow: Workflow) -> None:
+    """A new signing secret for its webhook calls; the old one stops matching at once."""
+    workflow.signing_salt = secrets.token_hex(16)
+    workflow.updated_at = utcnow()
+    session.flush()
 
 
 def delete(session: Session, workflow: Workflow) -> None:
