@@ -157,6 +157,19 @@ def test_an_unknown_name_is_refused_with_its_path_and_nothing_is_written(
     assert "Checkout SEV1" not in names and "Quiet for an hour" not in names
 
 
+def test_a_webhook_to_a_private_address_is_refused(db: Session, tmp_path: Path) -> None:
+    inward = (
+        "workflows:\n  - name: Inward\n    trigger: declared\n    actions:\n"
+        "      - kind: call_webhook\n        url: http://10.0.0.1/hook\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        _apply(db, tmp_path, inward)
+    assert "not a public internet address" in str(refused.value)
+    assert "workflows[0].actions[0].url" in str(refused.value)
+    db.rollback()
+    assert db.scalar(select(Workflow).where(Workflow.name == "Inward")) is None
+
+
 def test_the_example_file_names_a_schedule_a_runbook_and_a_person(db: Session) -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "tocsin.yaml"
     changes = apply_file(db, example)

@@ -40,6 +40,7 @@ def declare(db: Session, by: User, sev: str | None = None, **extra: Any) -> Inci
 def workflow(
     db: Session, name: str, trigger: str, actions: list[dict[str, Any]], **extra: Any
 ) -> Workflow:
+    extra.setdefault("guard", None)
     return service.create(db, name=name, trigger=trigger, actions=actions, by=None, **extra)
 
 

@@ -35,18 +35,24 @@ def test_bad_actions_are_refused_naming_the_action_and_field(db: Session) -> Non
     ]  # fmt: skip
     for actions, field in cases:
         with pytest.raises(ValidationFailed) as caught:
-            service.create(db, name="Bad", trigger="declared", actions=actions, by=None)
+            service.create(db, name="Bad", trigger="declared", actions=actions, by=None, guard=None)
         assert caught.value.field == field, actions
         assert str(caught.value).startswith(field)
     with pytest.raises(ValidationFailed) as caught:
-        service.create(db, name="Bad", trigger="no_update", actions=[], by=None)
+        service.create(db, name="Bad", trigger="no_update", actions=[], by=None, guard=None)
     assert caught.value.field == "trigger_minutes"
     with pytest.raises(ValidationFailed) as caught:
-        service.create(db, name="Bad", trigger="whenever", actions=[], by=None)
+        service.create(db, name="Bad", trigger="whenever", actions=[], by=None, guard=None)
     assert caught.value.field == "trigger"
     with pytest.raises(ValidationFailed) as caught:
         service.create(
-            db, name="Bad", trigger="declared", actions=[], conditions={"drill": "maybe"}, by=None
+            db,
+            name="Bad",
+            trigger="declared",
+            actions=[],
+            conditions={"drill": "maybe"},
+            by=None,
+            guard=None,
         )
     assert caught.value.field == "conditions.drill"
 
@@ -137,5 +143,6 @@ def test_ids_out_of_range_are_refused(db: Session) -> None:
             trigger="declared",
             actions=[{"kind": "add_runbook", "runbook_id": 10**20}],
             by=None,
+            guard=None,
         )
     assert caught.value.field == "actions[0].runbook_id"

@@ -134,6 +134,18 @@ def test_a_refused_save_names_the_field_and_keeps_what_was_typed(
     bad = client.post(f"{URL}/new", data=waiting)
     assert bad.status_code == 422 and 'id="error-actions[0].minutes"' in bad.text
 
+    # A webhook to a private address is refused here as through the API (CallWebhook's URL).
+    private = _base(
+        csrf,
+        op="save",
+        action_count="1",
+        **{"a0.kind": "call_webhook", "a0.url": "http://10.0.0.1/x"},
+    )
+    inward = client.post(f"{URL}/new", data=private)
+    assert inward.status_code == 422 and 'id="error-actions[0].url"' in inward.text
+    assert "not a public internet address" in inward.text
+    assert _by_name(db, "Tell support") is None
+
 
 def test_edit_enable_move_delete(
     client: TestClient, db: Session, admin: User, container: Container

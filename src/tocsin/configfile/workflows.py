@@ -19,9 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import Service, Team
+from tocsin.config import Settings
 from tocsin.configfile.alerting import NewKey
 from tocsin.definitions.models import IncidentType, Priority, Severity
 from tocsin.errors import ValidationFailed
+from tocsin.outbound import OutboundGuard
 from tocsin.workflows import service
 from tocsin.workflows.actions import dump, parse_actions
 from tocsin.workflows.forms import KINDS
@@ -170,9 +172,12 @@ def reconcile(session: Session, name: str, doc: Doc, new_keys: list[NewKey]) -> 
     """Make the workflow named `name` match the document."""
     found = session.scalar(select(Workflow).where(func.lower(Workflow.name) == name.lower()))
     data = _data(session, doc, found)
+    # `tocsin apply` runs in the CLI, whose settings come from the environment (TOCSIN_*):
+    # they decide which hosts the outbound guard allows, as for webhooks.
+    guard = OutboundGuard.from_settings(Settings())
     if found is None:
         data.setdefault("position", next_position(session))
-        service.create(session, by=None, **data)
+        service.create(session, by=None, guard=guard, **data)
         return [f"create workflow {name!r}"]
     have = {
         "name": found.name,
@@ -187,5 +192,5 @@ def reconcile(session: Session, name: str, doc: Doc, new_keys: list[NewKey]) -> 
     changes = {k: v for k, v in data.items() if v != have[k]}
     if not changes:
         return []
-    service.edit(session, found, changes)
+    service.edit(session, found, changes, guard=guard)
     return [f"update workflow {found.name!r}: {', '.join(sorted(changes))}"]

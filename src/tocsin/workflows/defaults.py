@@ -92,6 +92,7 @@ def ensure_default_workflows(session: Session, *, enabled: bool = False) -> bool
             continue
         service.create(
             session,
+            guard=None,  # the defaults call no webhook
             name=spec["name"],
             trigger="declared",
             conditions={"severities": [spec["severity"]], "drill": "any"},

@@ -68,10 +68,11 @@ def create(
     enabled: bool = True,
     position: int = 0,
     by: User | None,
-    guard: OutboundGuard | None = None,
+    guard: OutboundGuard | None,
 ) -> Workflow:
-    """A new workflow, validated whole. `guard`: check webhook URLs now (the API and
-    configuration files pass the settings' guard; every call is checked again when sent)."""
+    """A new workflow, validated whole. `guard`: the settings' outbound guard, which a
+    webhook URL must pass now (every call is checked again when sent); None only where the
+    actions are Tocsin's own (the seeded defaults call no webhook)."""
     trigger, minutes = _trigger(trigger, trigger_minutes)
     workflow = Workflow(
         name=_name(session, name),
@@ -99,7 +100,7 @@ def edit(
     workflow: Workflow,
     changes: dict[str, Any],
     *,
-    guard: OutboundGuard | None = None,
+    guard: OutboundGuard | None,
 ) -> Workflow:
     """Change some of a workflow's settings; the result is validated whole (`guard`: as
     for `create`)."""

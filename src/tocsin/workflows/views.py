@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import Service, Team, User
 from tocsin.definitions import service as defs
-from tocsin.deps import Admin, CurrentUser, DbSession
+from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError, ValidationFailed
 from tocsin.incidents import queries as incident_queries
 from tocsin.incidents.models import Incident
+from tocsin.outbound import OutboundGuard
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, redirect, text
 from tocsin.web.templating import render
@@ -143,13 +144,17 @@ def test_page(
 
 
 @router.post(f"{URL}/new")
-def create(request: Request, db: DbSession, admin: Admin, form: Form) -> Response:
+def create(
+    request: Request, db: DbSession, admin: Admin, settings: AppSettings, form: Form
+) -> Response:
     draft = forms.from_form(form)
     try:
         if forms.change(draft, text(form, "op"), text(form, "new_kind")):
             return _form_page(request, db, admin, draft, None)
         data = forms.service_data(draft)
-        workflow = service.create(db, by=admin, position=queries.next_position(db), **data)
+        position = queries.next_position(db)
+        guard = OutboundGuard.from_settings(settings)
+        workflow = service.create(db, by=admin, position=position, guard=guard, **data)
     except DomainError as exc:
         db.rollback()
         return _form_page(request, db, admin, draft, None, error=exc, status=422)
@@ -166,14 +171,20 @@ def workflow_page(
 
 @router.post(URL + "/{workflow_id}")
 def save(
-    workflow_id: WorkflowId, request: Request, db: DbSession, admin: Admin, form: Form
+    workflow_id: WorkflowId,
+    request: Request,
+    db: DbSession,
+    admin: Admin,
+    settings: AppSettings,
+    form: Form,
 ) -> Response:
     workflow = _get(db, workflow_id)
     draft = forms.from_form(form)
     try:
         if forms.change(draft, text(form, "op"), text(form, "new_kind")):
             return _form_page(request, db, admin, draft, workflow)
-        service.edit(db, workflow, forms.service_data(draft))
+        guard = OutboundGuard.from_settings(settings)
+        service.edit(db, workflow, forms.service_data(draft), guard=guard)
     except DomainError as exc:
         db.rollback()
         return _form_page(request, db, admin, draft, _get(db, workflow_id), error=exc, status=422)
@@ -185,7 +196,9 @@ def set_enabled(workflow_id: WorkflowId, db: DbSession, admin: Admin, form: Form
     workflow = _get(db, workflow_id)
     on = text(form, "enabled") == "on"
     notice = f"Workflow “{workflow.name}” {'enabled' if on else 'disabled'}."
-    return perform(db, URL, lambda: service.edit(db, workflow, {"enabled": on}), notice=notice)
+    return perform(
+        db, URL, lambda: service.edit(db, workflow, {"enabled": on}, guard=None), notice=notice
+    )
 
 
 @router.post(URL + "/{workflow_id}/move")
