@@ -145,20 +145,34 @@ def test_each_severity_shows_what_it_sets_in_motion(
     """Paging at the severity's default urgency, the enabled workflows its incidents start
     (declared with it or changed to it, with their other conditions), and its postmortem."""
     seeded = db.scalars(select(Workflow).where(Workflow.name == "SEV2: page the IC")).one()
-    workflows.edit(db, seeded, {"enabled": True})
+    workflows.edit(db, seeded, {"enabled": True}, guard=None)
     workflows.create(
-        db, name="Bridge for checkout", trigger="severity_changed",
+        db,
+        name="Bridge for checkout",
+        trigger="severity_changed",
         conditions={"severities": ["SEV1", "SEV2"], "services": ["Checkout"]},
-        actions=[{"kind": "create_action_item", "title": "Open the bridge call"}], by=admin,
-    )  # fmt: skip
+        actions=[{"kind": "create_action_item", "title": "Open the bridge call"}],
+        by=admin,
+        guard=None,
+    )
     workflows.create(
-        db, name="Practice makes perfect", trigger="declared", conditions={"drill": "yes"},
-        actions=[{"kind": "create_action_item", "title": "Drill only"}], by=admin,
-    )  # fmt: skip
+        db,
+        name="Practice makes perfect",
+        trigger="declared",
+        conditions={"drill": "yes"},
+        actions=[{"kind": "create_action_item", "title": "Drill only"}],
+        by=admin,
+        guard=None,
+    )
     workflows.create(
-        db, name="Switched off", trigger="declared", enabled=False,
-        actions=[{"kind": "create_action_item", "title": "Never shown"}], by=admin,
-    )  # fmt: skip
+        db,
+        name="Switched off",
+        trigger="declared",
+        enabled=False,
+        actions=[{"kind": "create_action_item", "title": "Never shown"}],
+        by=admin,
+        guard=None,
+    )
     defs.update_severity(db, _severity(db, "SEV4").id, {"default_urgency": "low"})
     db.commit()
 
