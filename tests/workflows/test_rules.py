@@ -105,7 +105,7 @@ def test_the_dry_run_describes_and_writes_nothing(db: Session, admin: User) -> N
     declared = DECLARED[:80]
     assert previews[0].actions == (
         "page the IC from the roster (primary and backup), high urgency",
-        f"add runbook {_ic_checklist(db)}",
+        f"add runbook {_ic_checklist(db)} (runbook: Incident commander checklist)",
         f"notify the stakeholders: {declared}",
         f"post to the incident's internal channels: {declared}",
         "create the action item “Post the first external update”",

@@ -14,6 +14,7 @@ from tocsin.workflows.actions import describe, parse_actions
 from tocsin.workflows.engine import enabled_for
 from tocsin.workflows.models import Workflow
 from tocsin.workflows.perform import problem
+from tocsin.workflows.references import labels
 from tocsin.workflows.triggers import Trigger, mismatch, parse_conditions
 
 
@@ -29,7 +30,8 @@ class Preview:
 
 
 def preview(session: Session, workflow: Workflow, incident: Incident) -> Preview:
-    """What `workflow` would do to `incident` if its trigger fired now."""
+    """What `workflow` would do to `incident` if its trigger fired now; each action names what
+    it refers to ("add runbook 3 (runbook: Incident commander checklist)")."""
     try:
         why = mismatch(incident, parse_conditions(workflow.conditions))
         actions = parse_actions(workflow.actions)
@@ -38,9 +40,11 @@ def preview(session: Session, workflow: Workflow, incident: Incident) -> Preview
     if not workflow.enabled:
         why = "the workflow is disabled"
     lines = []
-    for action in actions:
+    for action, stored in zip(actions, workflow.actions, strict=True):
+        names = labels(session, stored)
         reason = problem(session, action)
-        lines.append(describe(action) + (f" (would be skipped: {reason})" if reason else ""))
+        line = describe(action) + (f" ({names})" if names else "")
+        lines.append(line + (f" (would be skipped: {reason})" if reason else ""))
     return Preview(workflow.id, workflow.name, why is None, why or "", tuple(lines))
 
 

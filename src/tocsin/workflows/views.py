@@ -24,7 +24,7 @@ from tocsin.web.forms import Form, redirect, text
 from tocsin.web.templating import render
 from tocsin.workflows import dryrun, forms, queries, service
 from tocsin.workflows.models import Workflow
-from tocsin.workflows.references import REFERENCES, choices, labels
+from tocsin.workflows.references import REFERENCES, choices
 from tocsin.workflows.service import runs_of
 from tocsin.workflows.triggers import TIMERS, Trigger
 
@@ -134,12 +134,7 @@ def test_page(
                 for w in service.list_workflows(db)
                 if w.trigger == trigger and w.id not in ran_ids
             ]
-            named = {
-                w.id: [labels(db, a) for a in w.actions]
-                for w in service.list_workflows(db)
-                if w.id in ran_ids
-            }
-            context.update(found=found, would_run=ran, would_not=others, named=named)
+            context.update(found=found, would_run=ran, would_not=others)
     return render(request, "workflows/test.html", context, status)
 
 
