@@ -34,6 +34,8 @@ from tocsin.incidents import service as incidents
 from tocsin.incidents.events import UpdatePosted
 from tocsin.incidents.updates import post_update
 from tocsin.jobs.models import Job
+from tocsin.notify import methods
+from tocsin.notify.models import Notification
 from tocsin.roster import service as roster
 from tocsin.runbooks import service as runbooks
 from tocsin.schedules import service as schedules
@@ -468,3 +470,37 @@ def test_a_deleted_role_or_schedule_is_flagged_by_check_and_skipped_at_run_time(
         f"skipped: schedule {rotation.id} was deleted",
         "done: action item “Still done” created",
     ]
+
+
+@pytest.mark.parametrize("urgency", ["high", "low"])
+def test_a_page_follows_the_actions_urgency(
+    db: Session, container: Container, admin: User, urgency: str
+) -> None:
+    """A person with a rule for each urgency, each through its own address, is paged
+    through the rule of the action's urgency, whatever the incident's."""
+    ann = user(db, "Ann")
+    email, _ = methods.create_contact_method(
+        db, ann, by=admin, kind="email", target="ann@example.com"
+    )
+    sms, _ = methods.create_contact_method(
+        db, ann, by=admin, kind="email", target="ann.quiet@example.com"
+    )
+    methods.create_rule(db, ann, by=admin, urgency="high", contact_method_id=email.id)
+    methods.create_rule(db, ann, by=admin, urgency="low", contact_method_id=sms.id)
+    mine = workflow(
+        db,
+        "Page Ann",
+        "declared",
+        [{"kind": "page", "target": "person", "user_id": ann.id, "urgency": urgency}],
+    )
+    only_these(db, mine)
+    incident = declare(db, admin, urgency="high" if urgency == "low" else "low")
+    work(db, container)
+    assert runs(db, incident)[0].outcomes == ["done: paged Ann"]
+    # The first notification planned (with no mail server here, a failed email falls back to
+    # Ann's other address afterwards).
+    first = db.scalars(
+        select(Notification).where(Notification.user_id == ann.id).order_by(Notification.id)
+    ).first()
+    assert first is not None
+    assert first.contact_method_id == (email.id if urgency == "high" else sms.id)

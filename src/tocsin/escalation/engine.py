@@ -426,8 +426,12 @@ def page_people(
     team_ids: Sequence[int] = (),
     message: str = "",
     supersede: bool = False,
+    urgency: str | None = None,
 ) -> EscalationRun:
-    """Page people by hand ("add responders"): each one's own notification rules run."""
+    """Page people by hand ("add responders"): each one's own notification rules run, for
+    `urgency` ("high" or "low"; default: the incident's)."""
+    if urgency not in (None, "high", "low"):
+        raise ValidationFailed("urgency must be high or low", field="urgency")
     _refuse_closed(incident, "page anyone")
     message = v.text(message, "message", max_len=1000)
     if not user_ids and not team_ids:
@@ -484,7 +488,14 @@ def page_people(
     session.add(step)
     for user, why in people:
         reason = why + (f": {message}" if message else "")
-        page_user(session, incident=incident, user=user, reason=reason, key=f"manual:{run.id}")
+        page_user(
+            session,
+            incident=incident,
+            user=user,
+            reason=reason,
+            key=f"manual:{run.id}",
+            urgency=urgency,
+        )
     verb = "reassigned the incident to" if supersede else "paged"
     record(
         session,

@@ -130,11 +130,17 @@ def plan_rules(session: Session, user: User, urgency: str) -> tuple[list[RuleSte
 
 
 def page_user(
-    session: Session, *, incident: Incident, user: User, reason: str, key: str
+    session: Session,
+    *,
+    incident: Incident,
+    user: User,
+    reason: str,
+    key: str,
+    urgency: str | None = None,
 ) -> list[Notification]:
-    """Plan `user`'s notification rules for the incident's urgency: one delivery job per rule
-    at now + its delay. Paging the same person again with the same `key` plans nothing new.
-    Returns the newly planned notifications."""
+    """Plan `user`'s notification rules for `urgency` (default: the incident's): one delivery
+    job per rule at now + its delay. Paging the same person again with the same `key` plans
+    nothing new. Returns the newly planned notifications."""
     page_key = f"{key}:{user.id}"
     if not user.active:
         record(
@@ -146,7 +152,7 @@ def page_user(
             body=reason,
         )
         return []
-    steps, fallback_note = plan_rules(session, user, incident.urgency)
+    steps, fallback_note = plan_rules(session, user, urgency or incident.urgency)
     if not steps:
         if session.scalar(select(Notification.id).where(Notification.page_key == page_key)):
             return []

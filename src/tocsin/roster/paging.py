@@ -36,7 +36,12 @@ class IcPage:
 
 
 def page_the_ic(
-    session: Session, incident: Incident, *, by: User, at: datetime | None = None
+    session: Session,
+    incident: Incident,
+    *,
+    by: User,
+    at: datetime | None = None,
+    urgency: str | None = None,
 ) -> IcPage:
     """Page the IC roster's primary and backup at once. Conflict when the roster names
     nobody to page (no entry, or nobody on call and no person set)."""
@@ -57,5 +62,6 @@ def page_the_ic(
         by=by,
         user_ids=[p.id for p in people],
         message=f"Page the IC: {summary(answerers)}",
+        urgency=urgency,
     )
     return IcPage(run, people, entry, answerers)

@@ -232,7 +232,7 @@ def _page(session: Session, incident: Incident, action: Page, by: User | None) -
     message = action.message or "Paged by a workflow"
     if action.target == "ic":
         try:
-            page = roster_paging.page_the_ic(session, incident, by=by)
+            page = roster_paging.page_the_ic(session, incident, by=by, urgency=action.urgency)
         except DomainError as exc:
             return f"skipped: {exc}"
         return f"done: paged the IC: {', '.join(p.name for p in page.paged)}"
@@ -241,7 +241,12 @@ def _page(session: Session, incident: Incident, action: Page, by: User | None) -
         team = session.get(Team, action.team_id)
         try:
             escalation.page_people(
-                session, incident, by=by, team_ids=[action.team_id], message=message
+                session,
+                incident,
+                by=by,
+                team_ids=[action.team_id],
+                message=message,
+                urgency=action.urgency,
             )
         except DomainError as exc:
             return f"skipped: {exc}"
@@ -256,7 +261,9 @@ def _page(session: Session, incident: Incident, action: Page, by: User | None) -
         user_ids = list(dict.fromkeys(s.user_id for s in shifts))
         if not user_ids:
             return f"skipped: nobody is on call in schedule {action.schedule_id}"
-    escalation.page_people(session, incident, by=by, user_ids=user_ids, message=message)
+    escalation.page_people(
+        session, incident, by=by, user_ids=user_ids, message=message, urgency=action.urgency
+    )
     names = [u.name for uid in user_ids if (u := session.get(User, uid)) is not None]
     return f"done: paged {', '.join(names)}"
 
