@@ -76,7 +76,8 @@ class PostgresTemplate:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = create_engine(url)
+        # Pinged before use: some tests terminate every connection to the database.
+        self.engine = create_engine(url, pool_pre_ping=True)
         with self.engine.connect() as conn:
             self.rows = {
                 table: [dict(row) for row in conn.execute(select(table)).mappings()]

@@ -78,7 +78,7 @@ def test_every_page_renders(
     paths += [f"/services/{i}/alerting" for i in services]
     paths += [f"/incidents/{ref}/alerts" for ref in refs]
     schedules = list(db.scalars(select(Schedule.id)))
-    assert len(schedules) == 3
+    assert len(schedules) == 4  # three teams' rotations and the IC rotation
     paths += ["/schedules"] + [f"/schedules/{i}" for i in schedules]
     paths += [f"/schedules/{schedules[0]}?days=28&start=2026-03-23"]
     policies = list(db.scalars(select(EscalationPolicy.id)))
