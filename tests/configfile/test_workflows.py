@@ -82,7 +82,8 @@ def test_applied_by_name_exported_by_name_and_the_export_changes_nothing(
     ann = db.scalars(select(User).where(User.email == "ann@example.com")).one()
     stored = _workflow(db, "Checkout SEV1")
     assert stored.actions[0] == {"kind": "add_runbook", "runbook_id": book.id}
-    assert stored.actions[1] == {"kind": "assign_role", "role": "scribe", "user_id": ann.id}
+    assigned = {"kind": "assign_role", "role": "scribe", "user_id": ann.id, "schedule_id": None}
+    assert stored.actions[1] == assigned
     assert stored.actions[2]["user_id"] == ann.id and stored.actions[2]["urgency"] == "low"
     assert stored.conditions["services"] == ["Checkout"]
     quiet = _workflow(db, "Quiet for an hour")
@@ -227,3 +228,26 @@ def test_channels_and_teams_are_named_and_the_export_changes_nothing(
                                   "message": "Declared"}  # fmt: skip
     assert mine["actions"][3]["team"] == "Payments"
     assert _apply(db, tmp_path, export_yaml(db)) == []
+
+
+def test_a_role_from_a_schedule_is_named_by_the_schedule(db: Session, tmp_path: Path) -> None:
+    text = (
+        "schedules:\n  - name: IC rotation\n    timezone: UTC\n"
+        "workflows:\n  - name: Staff it\n    trigger: declared\n    actions:\n"
+        "      - kind: assign_role\n        role: incident_commander\n"
+        "        schedule: IC rotation\n"
+    )
+    assert _apply(db, tmp_path, text) == [
+        "create schedule 'IC rotation'",
+        "create workflow 'Staff it'",
+    ]
+    rotation = db.scalars(select(Schedule).where(Schedule.name == "IC rotation")).one()
+    stored = _workflow(db, "Staff it").actions
+    assert stored[0]["schedule_id"] == rotation.id and stored[0]["user_id"] is None
+    exported = yaml.safe_load(export_yaml(db))["workflows"]
+    assert {"kind": "assign_role", "role": "incident_commander", "schedule": "IC rotation"} in [
+        a for w in exported for a in w["actions"]
+    ]
+    with pytest.raises(ConfigError) as unknown:
+        _apply(db, tmp_path, text.replace("schedule: IC rotation", "schedule: Nope"))
+    assert "workflows[0].actions[0].schedule: no schedule named 'Nope'" in str(unknown.value)

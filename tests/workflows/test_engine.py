@@ -28,6 +28,7 @@ from tocsin.comms import service as registry
 from tocsin.comms.models import CommsDelivery
 from tocsin.config import Settings
 from tocsin.definitions import service as definitions
+from tocsin.errors import ValidationFailed
 from tocsin.escalation.models import EscalationRun
 from tocsin.incidents import roles
 from tocsin.incidents import service as incidents
@@ -504,3 +505,39 @@ def test_a_page_follows_the_actions_urgency(
     ).first()
     assert first is not None
     assert first.contact_method_id == (email.id if urgency == "high" else sms.id)
+
+
+def test_a_role_is_given_to_whoever_is_on_call_in_a_schedule(
+    db: Session, container: Container, admin: User
+) -> None:
+    ann, ben = user(db, "Ann"), user(db, "Ben")
+    rotation = schedules.create_schedule(db, name="IC rotation", timezone="UTC")
+    layer = {"name": "Weekly", "timezone": "UTC", "start_date": "2026-06-01"}
+    schedules.add_layer(db, rotation, {**layer, "member_ids": [ann.id]})
+    empty = schedules.create_schedule(db, name="Nobody yet", timezone="UTC")
+    mine = workflow(
+        db,
+        "Staff from rotations",
+        "declared",
+        [
+            {"kind": "assign_role", "role": "incident_commander", "schedule_id": rotation.id},
+            {"kind": "assign_role", "role": "scribe", "schedule_id": empty.id},
+        ],
+    )
+    only_these(db, mine)
+    db.commit()
+    with pytest.raises(ValidationFailed) as both:
+        action = {"kind": "assign_role", "role": "scribe", "user_id": ben.id}
+        service.edit(db, mine, {"actions": [{**action, "schedule_id": rotation.id}]}, guard=None)
+    assert both.value.field == "actions[0].schedule_id"
+    db.rollback()
+    incident = declare(db, admin)
+    work(db, container)
+    (run,) = runs(db, incident)
+    assert run.outcomes == [
+        "done: Incident Commander given to Ann (on call in the schedule)",
+        f"skipped: nobody is on call in schedule {empty.id}",
+    ]
+    holders = [(a.role.slug, a.user.name) for a in incident.role_assignments]
+    assert ("incident_commander", "Ann") in holders
+    assert not [h for h in holders if h[0] == "scribe"]

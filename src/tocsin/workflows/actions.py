@@ -27,11 +27,13 @@ class AddRunbook(_Action):
 
 
 class AssignRole(_Action):
-    """Give `role` (its slug) to a person, or (`user_id` None) to the roster's primary."""
+    """Give `role` (its slug) to a person (`user_id`), to whoever is on call in a schedule
+    (`schedule_id`), or, with neither, to the roster's primary."""
 
     kind: Literal["assign_role"]
     role: str = Field(min_length=1, max_length=64)
     user_id: Id | None = None
+    schedule_id: Id | None = None
 
 
 class Page(_Action):
@@ -158,6 +160,9 @@ def parse_action(raw: object, index: int) -> Action:
         if action.target == "team" and action.team_id is None:
             field = f"actions[{index}].team_id"
             raise ValidationFailed(f"{field}: paging a team needs team_id", field=field)
+    if isinstance(action, AssignRole) and action.user_id and action.schedule_id:
+        field = f"actions[{index}].schedule_id"
+        raise ValidationFailed(f"{field}: a person or a schedule, not both", field=field)
     if isinstance(action, SendEmail):
         v.email(action.to, f"actions[{index}].to")
     if isinstance(action, CallWebhook):
@@ -202,6 +207,8 @@ def describe(action: Action) -> str:
     match action:
         case AddRunbook(runbook_id=rid):
             return f"add runbook {rid}"
+        case AssignRole(role=role, user_id=None, schedule_id=int(sid)):
+            return f"assign role '{role}' to whoever is on call in schedule {sid}"
         case AssignRole(role=role, user_id=None):
             return f"assign role '{role}' from the roster"
         case AssignRole(role=role, user_id=uid):

@@ -59,11 +59,13 @@ def problem(session: Session, action: Action) -> str | None:
             book = session.get(Runbook, rid)
             if book is None or book.deleted_at is not None:
                 return f"runbook {rid} was deleted"
-        case AssignRole(role=slug, user_id=uid):
+        case AssignRole(role=slug, user_id=uid, schedule_id=sid):
             if _role(session, slug) is None:
                 return f"role '{slug}' was deleted"
             if uid is not None and _person(session, uid) is None:
                 return f"user {uid} was deleted or deactivated"
+            if sid is not None and session.get(Schedule, sid) is None:
+                return f"schedule {sid} was deleted"
         case Page(target="person", user_id=uid) if uid is not None:
             if _person(session, uid) is None:
                 return f"user {uid} was deleted or deactivated"
@@ -204,6 +206,17 @@ def _assign(session: Session, incident: Incident, action: AssignRole, by: User |
         roles.assign_role(session, incident, role_id=role.id, user_id=action.user_id, by=None)
         person = session.get(User, action.user_id)
         return f"done: {role.name} given to {person.name if person else action.user_id}"
+    if action.schedule_id is not None:
+        shifts = on_call_many(session, [action.schedule_id], utcnow())[action.schedule_id]
+        on_call = list(dict.fromkeys(s.user_id for s in shifts))
+        if not on_call:
+            return f"skipped: nobody is on call in schedule {action.schedule_id}"
+        # A role with one holder goes to the first on call; a role for several, to each.
+        given = on_call if role.multiple else on_call[:1]
+        for user_id in given:
+            roles.assign_role(session, incident, role_id=role.id, user_id=user_id, by=None)
+        names = [u.name for uid in given if (u := session.get(User, uid)) is not None]
+        return f"done: {role.name} given to {', '.join(names)} (on call in the schedule)"
     if by is None:
         return "skipped: nobody to act as (no author, declarer or admin)"
     try:
