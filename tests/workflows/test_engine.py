@@ -161,7 +161,7 @@ def test_a_failing_action_is_undone_and_the_rest_still_run(
     mine = workflow(
         db,
         "Page a stranger",
-        "declared",
+        "resolved",
         [
             {"kind": "page", "target": "person", "user_id": admin.id},
             {"kind": "create_action_item", "title": "After"},
@@ -174,6 +174,30 @@ def test_a_failing_action_is_undone_and_the_rest_still_run(
     (run,) = runs(db, incident)
     assert run.outcomes[0] == "skipped: the incident is resolved"
     assert run.outcomes[1] == "done: action item “After” created"
+
+
+def test_a_run_for_an_incident_that_ended_before_it_started_is_skipped(
+    db: Session, container: Container, admin: User
+) -> None:
+    """Declared and resolved in one change (a backfilled incident): nothing is paged or told
+    for its declaration, and the run says why; its own resolved trigger still runs."""
+    declared = workflow(
+        db, "On declare", "declared", [{"kind": "create_action_item", "title": "Too late"}]
+    )
+    ended = workflow(
+        db, "On resolve", "resolved", [{"kind": "create_action_item", "title": "Review it"}]
+    )
+    only_these(db, declared, ended)
+    incident = declare(db, admin)
+    incidents.resolve(db, incident, by=admin)
+    work(db, container)
+    done = {r.workflow_name: (r.state, r.reason) for r in runs(db, incident)}
+    assert done["On declare"] == (
+        "skipped",
+        "skipped: the incident was resolved before the workflow ran",
+    )
+    assert done["On resolve"][0] == "done"
+    assert [i.title for i in incident.action_items] == ["Review it"]
 
 
 def test_no_update_for_n_minutes_fires_once_the_time_has_passed(

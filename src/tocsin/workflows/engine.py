@@ -168,10 +168,25 @@ def run_job(session: Session, payload: dict[str, Any], *, base_url: str = "") ->
     except DomainError as exc:
         _finish(run, "failed", f"failed: its conditions are invalid: {exc}")
         return
+    if why is None:
+        why = _over(incident, payload["trigger"])
     if why is not None:
         _finish(run, "skipped", f"skipped: {why}")
         return
     _go(session, run, workflow, incident, 0, base_url)
+
+
+# The triggers that belong to the end of an incident: the only ones that still run once it is.
+ENDING = {Trigger.resolved.value, Trigger.closed.value}
+
+
+def _over(incident: Incident, trigger: str) -> str | None:
+    """Why a run of `trigger` is pointless now: the incident ended before the run started
+    (recorded as resolved, or backfilled as closed, in the change that fired it). Telling
+    stakeholders it was declared, or paging for it, would only be noise."""
+    if trigger in ENDING or Status(incident.status) not in (Status.resolved, Status.closed):
+        return None
+    return f"the incident was {incident.status} before the workflow ran"
 
 
 def _finish(run: WorkflowRun, state: str, reason: str) -> None:

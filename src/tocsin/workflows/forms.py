@@ -104,7 +104,8 @@ def _kinds() -> dict[str, KindSpec]:
     for model in typing.get_args(union):
         assert issubclass(model, BaseModel)
         kind = typing.get_args(model.model_fields["kind"].annotation)[0]
-        doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        # The model's docstring, first paragraph, as help: without its code quotes.
+        doc = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ").replace("`", "")
         fields = tuple(_field(n, f) for n, f in model.model_fields.items() if n != "kind")
         out[kind] = KindSpec(kind, doc, fields)
     return out
