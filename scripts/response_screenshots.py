@@ -35,8 +35,8 @@ def main() -> None:
         paths = ("/settings/workflows", f"/settings/workflows/{first}", "/plan")
         for name, path in zip(SHOTS, paths, strict=True):
             page.goto(f"{base}{path}")
-            # The editor and the plan are long: the whole page, actions and tables included.
-            page.screenshot(path=str(OUT / name), full_page=name != "workflows.png")
+            # The editor is long: the whole page, its actions and runs included.
+            page.screenshot(path=str(OUT / name), full_page=name == "workflow-editor.png")
         browser.close()
     print("wrote", ", ".join(str(OUT / name) for name in SHOTS))
 

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from tocsin.errors import DomainError
 from tocsin.incidents.models import Incident
-from tocsin.workflows.actions import describe, parse_actions
+from tocsin.workflows.actions import parse_actions
 from tocsin.workflows.engine import enabled_for
 from tocsin.workflows.models import Workflow
 from tocsin.workflows.perform import problem
-from tocsin.workflows.references import labels
+from tocsin.workflows.references import in_words
 from tocsin.workflows.triggers import Trigger, mismatch, parse_conditions
 
 
@@ -41,9 +41,8 @@ def preview(session: Session, workflow: Workflow, incident: Incident) -> Preview
         why = "the workflow is disabled"
     lines = []
     for action, stored in zip(actions, workflow.actions, strict=True):
-        names = labels(session, stored)
         reason = problem(session, action)
-        line = describe(action) + (f" ({names})" if names else "")
+        line = in_words(session, action, stored)
         lines.append(line + (f" (would be skipped: {reason})" if reason else ""))
     return Preview(workflow.id, workflow.name, why is None, why or "", tuple(lines))
 

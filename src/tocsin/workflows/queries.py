@@ -13,8 +13,9 @@ from tocsin.catalog.models import User
 from tocsin.errors import DomainError
 from tocsin.incidents.access import visible_filter
 from tocsin.incidents.models import Incident
-from tocsin.workflows.actions import describe, parse_actions
+from tocsin.workflows.actions import parse_actions
 from tocsin.workflows.models import Workflow, WorkflowRun
+from tocsin.workflows.references import in_words
 from tocsin.workflows.triggers import Conditions, Trigger, parse_conditions
 
 RECENT = 50
@@ -102,11 +103,15 @@ def set_in_motion(session: Session, severities: list[str]) -> dict[str, list[InM
         for workflow in (w for w in rows if w.trigger == trigger.value):
             try:
                 conditions = parse_conditions(workflow.conditions)
-                actions = tuple(describe(a) for a in parse_actions(workflow.actions))
+                parsed = parse_actions(workflow.actions)
             except DomainError:
                 continue
             if conditions.drill == "yes":
                 continue  # only drills: nothing a real incident sets in motion
+            actions = tuple(
+                in_words(session, a, stored)
+                for a, stored in zip(parsed, workflow.actions, strict=True)
+            )
             row = InMotion(
                 workflow.id, workflow.name, trigger.value, WHEN[trigger], _limits(conditions),
                 actions,

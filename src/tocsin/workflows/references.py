@@ -19,6 +19,7 @@ from tocsin.comms.models import CommsChannel
 from tocsin.definitions.models import IncidentRole, Priority, Severity
 from tocsin.runbooks.models import Runbook
 from tocsin.schedules.models import Schedule
+from tocsin.workflows.actions import Action, describe
 
 
 @dataclass(frozen=True)
@@ -113,3 +114,10 @@ def labels(session: Session, stored: dict[str, Any]) -> str:
             if row is not None:
                 parts.append(f"{ref.file_field(field)}: {getattr(row, ref.label.key)}")
     return ", ".join(parts)
+
+
+def in_words(session: Session, action: Action, stored: dict[str, Any]) -> str:
+    """The action in words, with the names of what it refers to: "add runbook 3 (runbook:
+    Incident commander checklist)"."""
+    names = labels(session, stored)
+    return describe(action) + (f" ({names})" if names else "")
