@@ -62,6 +62,25 @@ def headers_for(secret: str, event: str, delivery_uuid: str, body: bytes) -> dic
     }
 
 
+def signed_target(
+    channel: WebhookChannel, url: str, secret: str, event: str, ident: str, body: bytes
+) -> Target:
+    """One POST of `body` to `url`, signed afresh at each attempt; a 4xx answer (but 429) is
+    refused for good. Takes no ORM object: it runs on the delivery's I/O thread."""
+
+    def send() -> Answer:
+        headers = headers_for(secret, event, ident, body)
+        try:
+            status = channel.post(url, body, headers)
+        except DeliveryFailed as exc:
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+                raise Refused(exc.reason, status=exc.status) from exc
+            raise
+        return Answer(f"HTTP {status}", status)
+
+    return Target("webhook", display_url(url), "webhook", send)
+
+
 class EventDeliveries(Purpose[WebhookDelivery]):
     """One event to one subscription (a WebhookDelivery row)."""
 
@@ -87,19 +106,7 @@ class EventDeliveries(Purpose[WebhookDelivery]):
         url = subscription.url
         body = encode(record.payload)
         secret = signing_secret(self.settings.secret_key, subscription)
-        channel, event, ident = self.channel, record.event, record.uuid  # no ORM in I/O
-
-        def send() -> Answer:
-            headers = headers_for(secret, event, ident, body)
-            try:
-                status = channel.post(url, body, headers)
-            except DeliveryFailed as exc:
-                if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
-                    raise Refused(exc.reason, status=exc.status) from exc
-                raise
-            return Answer(f"HTTP {status}", status)
-
-        return [Target("webhook", display_url(url), "webhook", send)]
+        return [signed_target(self.channel, url, secret, record.event, record.uuid, body)]
 
     def attempted(
         self, session: Session, record: WebhookDelivery, results: list[Result]

@@ -22,9 +22,8 @@ from tocsin.incidents.models import Incident
 from tocsin.incidents.timeline import record as on_timeline
 from tocsin.jobs.queue import enqueue
 from tocsin.jobs.registry import JobKind
-from tocsin.notify.channels import Channels, DeliveryFailed, WebhookChannel
+from tocsin.notify.channels import Channels, WebhookChannel
 from tocsin.notify.delivery import (
-    Answer,
     Outcome,
     Purpose,
     Refusal,
@@ -36,8 +35,7 @@ from tocsin.notify.delivery import (
 )
 from tocsin.notify.messages import DRILL_LINE, WEBHOOK_VERSION, PageMessage
 from tocsin.outbound import OutboundGuard
-from tocsin.webhooks.delivery import Refused, encode, headers_for
-from tocsin.webhooks.service import display_url
+from tocsin.webhooks.delivery import encode, signed_target
 from tocsin.workflows.models import Workflow, WorkflowDelivery, WorkflowRun
 
 DELIVER_JOB = "workflows.deliver"
@@ -178,19 +176,9 @@ class WorkflowDeliveries(Purpose[WorkflowDelivery]):
         assert workflow is not None
         secret = signing_secret(self.settings.secret_key, workflow)
         body = encode(record.payload)
-        channel, url, ident = self.webhook, record.target, record.uuid  # no ORM in I/O
-
-        def send() -> Answer:
-            headers = headers_for(secret, WEBHOOK_EVENT, ident, body)
-            try:
-                status = channel.post(url, body, headers)
-            except DeliveryFailed as exc:
-                if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
-                    raise Refused(exc.reason, status=exc.status) from exc
-                raise
-            return Answer(f"HTTP {status}", status)
-
-        return [Target("webhook", display_url(url), "webhook", send)]
+        return [
+            signed_target(self.webhook, record.target, secret, WEBHOOK_EVENT, record.uuid, body)
+        ]
 
     def attempted(
         self, session: Session, record: WorkflowDelivery, results: list[Result]
