@@ -99,9 +99,14 @@ def test_working_day_deadlines(start: datetime, days: int, week: frozenset[int],
     assert deadline >= start
     if days:
         assert local_end.weekday() in week
-    # Same wall-clock time, unless that time did not exist that day (a DST gap).
-    if local_end.utcoffset() == local_end.replace(fold=1).utcoffset():
+    # Same wall-clock time, unless that time did not exist that day (in a DST gap a wall time
+    # does not survive the round trip through UTC): then it is that time read with the offset
+    # before the change (02:00 becomes 03:00 when clocks go from 02:00 to 03:00).
+    wanted = datetime.combine(local_end.date(), local_start.time().replace(tzinfo=None), tz)
+    if wanted.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == wanted.replace(tzinfo=None):
         assert local_end.time() == local_start.time()
+    else:
+        assert deadline == wanted.astimezone(UTC)
     counted = sum(
         1
         for n in range(1, (local_end.date() - local_start.date()).days + 1)
