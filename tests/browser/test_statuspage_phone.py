@@ -36,7 +36,7 @@ def test_the_page_reads_on_a_phone_without_javascript(
     container.runner("phone-test").run_until_idle()
     url = f"{live_server}/status/acme/"
     deadline = time.monotonic() + 15
-    while httpx.get(url).status_code != 200 and time.monotonic() < deadline:
+    while httpx.get(url, timeout=30).status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.1)  # the server's cache picks the render up within its poll interval
     context = chromium.new_context(
         viewport={"width": 360, "height": 740}, java_script_enabled=False, is_mobile=True
