@@ -122,7 +122,9 @@ def test_three_workers_one_killed_mid_run_every_job_commits_exactly_once(
     container: Container, workers: Workers
 ) -> None:
     total = 240
-    procs = [workers.start(poll=0.5, lease=3, concurrency=4) for _ in range(3)]
+    # A lease long enough that a live worker starved by a loaded machine (CI runs two suites on
+    # two cores) still renews in time: at 3 s, two live workers' jobs were once taken over too.
+    procs = [workers.start(poll=0.5, lease=10, concurrency=4) for _ in range(3)]
     assert _wait_for(lambda: _listening(container) == 3), "the workers never listened"
     with container.sessionmaker.begin() as session:
         for n in range(total):
