@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
+from playwright.sync_api import sync_playwright
 
 from tocsin.app import create_app
 from tocsin.bootstrap import Container, build
@@ -60,3 +61,21 @@ def demo_server() -> Iterator[tuple[str, Container]]:
         server.should_exit = True
         container.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def shoot(base: str, shots: dict[str, tuple[str, bool]]) -> None:
+    """Log in as the demo's admin in Chromium and save each path's page under docs/img:
+    `shots` maps a file name to (path, whole page rather than the first screen)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+        page.goto(f"{base}/login")
+        page.get_by_label("Email").fill(EMAIL)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{base}/incidents**")
+        for name, (path, full_page) in shots.items():
+            page.goto(f"{base}{path}")
+            page.screenshot(path=str(OUT / name), full_page=full_page)
+        browser.close()
+    print("wrote", ", ".join(str(OUT / name) for name in shots))
