@@ -176,6 +176,23 @@ class CommsMessage(PageMessage):
         return body
 
 
+def _about(incident: Incident) -> dict[str, Any]:
+    """What every message says of its incident."""
+    return {
+        "incident_number": incident.number,
+        "title": incident.title,
+        "severity": incident.severity.name if incident.severity else None,
+        "urgency": incident.urgency,
+        "status": incident.status,
+        "services": tuple(s.name for s in incident.services),
+        "drill": incident.drill,
+    }
+
+
+def _incident_url(incident: Incident, base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/incidents/{incident.reference}"
+
+
 def update_message(
     incident: Incident,
     update: StatusUpdate,
@@ -187,22 +204,15 @@ def update_message(
     timezone: str = "UTC",
     person: bool = False,
 ) -> CommsMessage:
-    base = base_url.rstrip("/")
-    url = f"{base}/incidents/{incident.reference}"
+    url = _incident_url(incident, base_url)
     return CommsMessage(
         kind="update",
         recipient_name=recipient_name,
         reason=reason,
-        incident_number=incident.number,
-        title=incident.title,
-        severity=incident.severity.name if incident.severity else None,
-        urgency=incident.urgency,
-        status=incident.status,
-        services=tuple(s.name for s in incident.services),
+        **_about(incident),
         incident_url=url,
         delivery_id=delivery_id,
         audience=update.visibility,
-        drill=incident.drill,
         phase=update.phase,
         body=update.body,
         author=update.author.name if update.author else "Tocsin",
@@ -225,7 +235,7 @@ def reminder_message(
     delivery_id: str,
     timezone: str = "UTC",
 ) -> CommsMessage:
-    url = f"{base_url.rstrip('/')}/incidents/{incident.reference}"
+    url = _incident_url(incident, base_url)
     return CommsMessage(
         kind="reminder",
         recipient_name=recipient_name,
@@ -259,15 +269,9 @@ def plain_message(
         kind="message",
         recipient_name=recipient_name,
         reason=reason,
-        incident_number=incident.number,
-        title=incident.title,
-        severity=incident.severity.name if incident.severity else None,
-        urgency=incident.urgency,
-        status=incident.status,
-        services=tuple(s.name for s in incident.services),
-        incident_url=f"{base_url.rstrip('/')}/incidents/{incident.reference}",
+        **_about(incident),
+        incident_url=_incident_url(incident, base_url),
         delivery_id=delivery_id,
-        drill=incident.drill,
         body=body,
         author=sender,
     )
