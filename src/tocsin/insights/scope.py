@@ -1,0 +1,56 @@
+"""Which incidents a figure is about: detected in the period (the detection time, or the
+declaration's for an incident with none), not drills, and of the filtered team (any of its
+services), service, severity and type. Restricted incidents are counted like the others;
+only the drill-down lists hide the ones the reader may not see (incidents.access).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, and_, func, select
+
+from tocsin.catalog.models import Service
+from tocsin.incidents.models import Incident, incident_services
+from tocsin.insights.filters import Filters
+
+
+def detected() -> ColumnElement[datetime]:
+    """When an incident counts as having happened, for choosing its period."""
+    return func.coalesce(Incident.detected_at, Incident.created_at)
+
+
+def conditions(f: Filters) -> list[ColumnElement[bool]]:
+    """SQL conditions on `Incident` for the incidents in `f`."""
+    moment = detected()
+    found: list[ColumnElement[bool]] = [
+        Incident.drill.is_(False),
+        moment >= f.start,
+        moment < f.end,
+    ]
+    if f.severity is not None:
+        found.append(Incident.severity_id == f.severity.id)
+    if f.incident_type is not None:
+        found.append(Incident.type_id == f.incident_type.id)
+    if f.service is not None:
+        found.append(
+            Incident.id.in_(
+                select(incident_services.c.incident_id).where(
+                    incident_services.c.service_id == f.service.id
+                )
+            )
+        )
+    if f.team is not None:
+        found.append(
+            Incident.id.in_(
+                select(incident_services.c.incident_id)
+                .join(Service, Service.id == incident_services.c.service_id)
+                .where(Service.team_id == f.team.id)
+            )
+        )
+    return found
+
+
+def incident_ids(f: Filters) -> Select[int]:
+    """The ids of the incidents in `f`, as a subquery for other domains' rows."""
+    return select(Incident.id).where(and_(*conditions(f)))
