@@ -48,6 +48,7 @@ from tocsin.notify import api as notify_api
 from tocsin.notify import views as notify_views
 from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import Metrics
+from tocsin.insights import kpis_views as insights_kpis
 from tocsin.plan import api as plan_api
 from tocsin.plan import views as plan_views
 from tocsin.postmortems import api as postmortems_api
@@ -166,6 +167,8 @@ def _routers() -> list[APIRouter]:
         roster_views.router,
         plan_api.router,
         plan_views.router,
+        insights_kpis.router,
+        insights_kpis.api,
     ]
 
 
