@@ -42,6 +42,8 @@ from tocsin.postmortems import reminders as postmortem_reminders
 from tocsin.roster import notices as role_notices
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
+from tocsin.targets import reminders as target_reminders
+from tocsin.targets import service as targets
 from tocsin.trackers import sync as tracker_sync
 from tocsin.webhooks import delivery as webhook_delivery
 from tocsin.wiring import session_factory
@@ -151,6 +153,12 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.register(
         JobKind(role_notices.SEND_JOB, notice_handlers[role_notices.SEND_JOB], max_attempts=3)
     )
+    # Response targets: the reminder and the breach check of each due time (timers that do
+    # nothing if the due time changed or the incident responded); each email is a delivery.
+    registry.register(JobKind(targets.REMIND_JOB, targets.remind_job, max_attempts=3))
+    registry.register(JobKind(targets.CHECK_JOB, targets.check_job, max_attempts=3))
+    target_handlers = target_reminders.job_handlers(channels, settings)
+    registry.register(JobKind(targets.SEND_JOB, target_handlers[targets.SEND_JOB], max_attempts=3))
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))
     # Status pages: renders, maintenance timers, the export hook (statuspages/jobs.py).
