@@ -44,11 +44,11 @@ from tocsin.incidents import api as incidents_api
 from tocsin.incidents import live as incidents_live
 from tocsin.incidents import role_views as incident_role_views
 from tocsin.incidents import views as incidents_views
+from tocsin.insights import kpis_views as insights_kpis
 from tocsin.notify import api as notify_api
 from tocsin.notify import views as notify_views
 from tocsin.observability.logging import configure_logging
 from tocsin.observability.metrics import Metrics
-from tocsin.insights import kpis_views as insights_kpis
 from tocsin.plan import api as plan_api
 from tocsin.plan import views as plan_views
 from tocsin.postmortems import api as postmortems_api

@@ -33,6 +33,8 @@ from tocsin.jobs.runner import JobMetricsSink, JobRunner
 # no routes).
 from tocsin import models  # noqa: F401  isort: skip
 from tocsin.followups import mail as followup_mail
+from tocsin.insights import report as insights_report
+from tocsin.notify import mails as notify_mails
 from tocsin.notify.channels import build_channels
 from tocsin.notify.pages import job_handlers as notify_job_handlers
 from tocsin.notify.service import paged_for
@@ -179,6 +181,14 @@ def build_registry(settings: Settings) -> JobRegistry:
     for kind in followup_mail.job_kinds(settings):
         registry.register(kind)
     for periodic in followup_mail.periodic():
+        registry.every(periodic)
+    # Plain mails to people (notify/mails.py), and the weekly Insights report that plans
+    # them from an hourly scan, once per team, week and person (insights/report.py).
+    for kind in notify_mails.job_kinds(settings):
+        registry.register(kind)
+    for kind in insights_report.job_kinds(settings):
+        registry.register(kind)
+    for periodic in insights_report.periodic():
         registry.every(periodic)
     # Issue trackers: creating or linking a follow-up's issue retries on its own
     # (trackers/sync.py); the poll reads every linked issue's state.

@@ -256,8 +256,8 @@ def compute(session: Session, f: Filters, now: datetime) -> tuple[Kpis, list[Tim
     previous = incident_times(session, f.previous(), now) if f.previous_start else []
     services = _services_of(session, f)
     severities = {s.id: s for s in session.scalars(select(Severity))}
-    teams = dict(session.execute(select(Team.id, Team.name)).tuples().all())
-    types = dict(session.execute(select(IncidentType.id, IncidentType.name)).tuples().all())
+    teams = {k: v for k, v in session.execute(select(Team.id, Team.name))}
+    types = {k: v for k, v in session.execute(select(IncidentType.id, IncidentType.name))}
     service_names = {sid: name for pairs in services.values() for sid, name, _ in pairs}
     total, before = group("", "all", items), group("", "previous", previous)
     size, over_time = _over_time(f, items)
