@@ -67,9 +67,9 @@ def test_each_member_gets_last_weeks_figures_once(
 
 def test_nothing_before_monday_morning_and_nothing_when_turned_off(
     db: Session,
-    settings: Settings,
+    settings: Settings,  # noqa: F811
     admin: User,
-    history: dict[str, Incident],  # noqa: F811
+    history: dict[str, Incident],
 ) -> None:
     _members(db, history, admin)
     assert report.plan_reports(db, datetime(2026, 3, 9, 7, 59, tzinfo=UTC), settings) == 0
