@@ -353,8 +353,8 @@ def test_the_api_gives_the_due_time_and_the_state(
 def test_the_migration_backfills_existing_incidents(
     db: Session,
     container: Container,
-    settings: Settings,
-    admin: User,  # noqa: F811
+    settings: Settings,  # noqa: F811
+    admin: User,
 ) -> None:
     declare(db, admin, "SEV2", ago=timedelta(minutes=10))
     friday = service.declare(
