@@ -56,8 +56,9 @@ def _key_prefix(incident_id: int) -> str:
 def plan(session: Session, incident: Incident, week: WorkWeek, *, reason: str | None) -> None:
     """Set the due time from the incident's severity and detection, and queue its timers
     (cancelling those of an earlier due time)."""
+    old = incident.response_due_at
     due = due_at(incident.severity, detected(incident), week)
-    if set_response_due(session, incident, due, reason=reason):
+    if set_response_due(session, incident, due, reason=reason) and old is not None:
         cancel(session, key_prefix=_key_prefix(incident.id), reason="the response due time changed")
     schedule(session, incident)
 
