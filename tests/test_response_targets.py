@@ -194,7 +194,7 @@ def test_the_reminder_reaches_the_commander_and_the_team_once_each_and_not_the_i
     assert due is not None
     subject = str(mails[0]["Subject"])
     assert subject.startswith("[Tocsin] INC-1 must be acknowledged within ")
-    assert subject.endswith(f" minutes (SEV1 response target 1 hour, due {due:%H:%M} UTC)")
+    assert subject.endswith(f" minutes (SEV1 response target 1 hour, due {response.clock(due)})")
     body = mails[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "http://tocsin.test/incidents/INC-1" in body
     [entry] = entries(db, incident, "target_reminder")
@@ -237,7 +237,7 @@ def test_a_missed_target_is_on_the_timeline_once(
     due = incident.response_due_at
     assert due is not None
     [missed] = entries(db, incident, "target_missed")
-    assert missed.summary == f"Response target missed: SEV1 (1 hour) was due {due:%H:%M} UTC"
+    assert missed.summary == f"Response target missed: SEV1 (1 hour) was due {response.clock(due)}"
     assert missed.is_key_event
     # The check again (a job run twice): nothing more.
     targets.check(db, incident.id, targets.stamp(due))
