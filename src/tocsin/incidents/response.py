@@ -63,10 +63,19 @@ def state(incident: Incident, now: datetime | None = None) -> State:
 
 def met_clause() -> ColumnElement[bool]:
     """SQL: the incident has a target and its first response came no later than its due."""
-    due = Incident.response_due_at
+    due, acknowledged, resolved = (
+        Incident.response_due_at,
+        Incident.acknowledged_at,
+        Incident.resolved_at,
+    )
+    # Every comparison with a NULL guarded: the clause is true or false, never NULL, so that
+    # its negation (`missed_clause`) is exact too.
     return and_(
         due.is_not(None),
-        or_(Incident.acknowledged_at <= due, Incident.resolved_at <= due),
+        or_(
+            and_(acknowledged.is_not(None), acknowledged <= due),
+            and_(resolved.is_not(None), resolved <= due),
+        ),
     )
 
 

@@ -56,8 +56,9 @@ def _key_prefix(incident_id: int) -> str:
 def plan(session: Session, incident: Incident, week: WorkWeek, *, reason: str | None) -> None:
     """Set the due time from the incident's severity and detection, and queue its timers
     (cancelling those of an earlier due time)."""
+    old = incident.response_due_at
     due = due_at(incident.severity, detected(incident), week)
-    if set_response_due(session, incident, due, reason=reason):
+    if set_response_due(session, incident, due, reason=reason) and old is not None:
         cancel(session, key_prefix=_key_prefix(incident.id), reason="the response due time changed")
     schedule(session, incident)
 
@@ -128,10 +129,15 @@ def check(session: Session, incident_id: int, due_at: str) -> None:
     """At the due time: if the first response did not come in time, the timeline says so
     (a key event, once per due time)."""
     incident = _current(session, incident_id, due_at)
-    if incident is None or state(incident) != "missed":
+    if incident is None:
         return
     due = incident.response_due_at
     assert due is not None
+    # Judged by the response alone, not by this process's clock: the check runs at the due
+    # time, and a response by then is the only way to meet it.
+    responded = first_response(incident)
+    if responded is not None and responded <= due:
+        return
     record_target_missed(session, incident, due, target_text(incident.severity))
 
 
