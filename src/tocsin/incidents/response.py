@@ -50,10 +50,20 @@ def first_response(incident: Incident) -> datetime | None:
 
 def state(incident: Incident, now: datetime | None = None) -> State:
     """pending (no response yet, not due), met, missed, or none (no target)."""
-    due = incident.response_due_at
+    return state_of(incident.response_due_at, incident.acknowledged_at, incident.resolved_at, now)
+
+
+def state_of(
+    due: datetime | None,
+    acknowledged: datetime | None,
+    resolved: datetime | None,
+    now: datetime | None = None,
+) -> State:
+    """`state` from the times themselves (Insights reads them as rows, not incidents)."""
     if due is None:
         return "none"
-    responded = first_response(incident)
+    times = [t for t in (acknowledged, resolved) if t is not None]
+    responded = min(times) if times else None
     if responded is not None and responded <= due:
         return "met"
     if responded is not None or (now or utcnow()) > due:

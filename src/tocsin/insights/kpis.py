@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from tocsin.catalog.models import Service, Team
 from tocsin.definitions.models import IncidentType, Severity
 from tocsin.incidents.models import Incident, incident_services
+from tocsin.incidents.response import state_of
 from tocsin.insights import scope
 from tocsin.insights.filters import Filters
 from tocsin.insights.stats import EMPTY, Summary, change, summarize
@@ -109,17 +110,6 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
     return max(0.0, (later - earlier).total_seconds())
 
 
-def _target(
-    due: datetime | None, ack: datetime | None, resolved: datetime | None, now: datetime
-) -> str:
-    if due is None:
-        return "none"
-    responded = min((t for t in (ack, resolved) if t is not None), default=None)
-    if responded is not None:
-        return "met" if responded <= due else "missed"
-    return "missed" if now > due else "pending"
-
-
 def incident_times(session: Session, f: Filters, now: datetime) -> list[Times]:
     """Every incident in scope with its figures, oldest first."""
     rows: Any = session.execute(
@@ -156,7 +146,7 @@ def incident_times(session: Session, f: Filters, now: datetime) -> list[Times]:
                 tta=_seconds(ack, detected),
                 ttr=_seconds(resolved, started or detected),
                 due=due,
-                target=_target(due, ack, resolved, now),
+                target=state_of(due, ack, resolved, now),
             )
         )
     return found
