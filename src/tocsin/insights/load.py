@@ -1,0 +1,481 @@
+"""On-call load: how often each person and team was paged, how many of those pages came out
+of hours or during sleep, how fast they were acknowledged, and how many came from an
+escalation past the first level.
+
+A page is one person paged for one incident at one escalation step: the notifications that
+share a `page_key` (`notify.service.page_user`: "{caller's key}:{user id}"; escalation's
+steps use "esc:{run}:{cycle}:{level}", paging by hand, the roster's "page the IC" and
+workflows' page actions "manual:{run}"), however many deliveries (email, SMS, …) it planned.
+Its time is when it was planned: the creation of its first deliveries, all written at once;
+a fallback delivery after a failure (no rule position) never starts a page.
+
+- Out of hours: outside `Settings.working_hours` on `Settings.working_days`, in the zone the
+  person had when paged (catalog.timezones); during sleep: 22:00 to 07:00 there.
+- Time to acknowledge: from the page to the moment its own escalation run was stopped by
+  that same person acknowledging (`EscalationRun.acknowledged_by_id`, at `ended_at`). A
+  page whose run ended otherwise (the incident acknowledged by someone else, resolved,
+  exhausted) has none.
+- Level 2+: the page of an escalation step at level 2 or later (`EscalationStep.level` >= 1,
+  the person in its `paged_user_ids`): the level before did not acknowledge.
+
+Pages in the period are those planned in it; drills are left out, and a service, severity
+or type filter keeps the pages of matching incidents. A team filter keeps the team's
+members' pages. Restricted incidents' pages are counted; only the list of incidents hides
+the ones the viewer may not see.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from tocsin.catalog.models import Team, User, team_members
+from tocsin.catalog.timezones import ZoneHistory, histories
+from tocsin.escalation.models import EscalationPolicy, EscalationRun, EscalationStep, RunState
+from tocsin.incidents.access import hidden_ids
+from tocsin.incidents.models import Incident, incident_services
+from tocsin.insights.filters import Filters
+from tocsin.insights.stats import median
+from tocsin.notify.models import Notification
+from tocsin.postmortems.workdays import parse_days
+
+SLEEP_START = time(22, 0)
+SLEEP_END = time(7, 0)
+TOP_INCIDENTS = 20
+
+
+@dataclass(frozen=True)
+class Hours:
+    """When people are expected to work: weekdays (Monday 0) and a daily span, local."""
+
+    days: frozenset[int]
+    start: time
+    end: time  # excluded
+
+    @classmethod
+    def parse(cls, working_days: str, working_hours: str) -> Hours:
+        """From the settings (validated there: "mon-fri", "09:00-17:00")."""
+        start, end = working_hours.split("-")
+        return cls(parse_days(working_days), time.fromisoformat(start), time.fromisoformat(end))
+
+    def out_of_hours(self, local: datetime) -> bool:
+        return local.weekday() not in self.days or not self.start <= local.time() < self.end
+
+    @property
+    def text(self) -> str:
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+
+def asleep(local: datetime) -> bool:
+    """22:00 (included) to 07:00 (excluded), local."""
+    return local.time() >= SLEEP_START or local.time() < SLEEP_END
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page: `user_id` paged for `incident_id` at `at` (aware UTC), through `key`."""
+
+    key: str
+    user_id: int
+    incident_id: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Judged:
+    page: Page
+    out_of_hours: bool
+    asleep: bool
+    level2: bool
+    tta: float | None  # seconds, when the person acknowledged this page
+
+
+@dataclass(frozen=True)
+class PersonLoad:
+    user_id: int
+    name: str
+    teams: tuple[str, ...]
+    timezone: str  # their zone now
+    pages: int
+    out_of_hours: int
+    sleep: int
+    incidents: int
+    acknowledged: int  # pages with a time to acknowledge
+    median_tta: float | None  # seconds
+    level2: int
+
+
+@dataclass(frozen=True)
+class TeamLoad:
+    team_id: int
+    name: str
+    people: int  # members with pages
+    pages: int
+    out_of_hours: int
+    sleep: int
+    incidents: int  # distinct, across the members
+    acknowledged: int
+    median_tta: float | None
+    level2: int
+    escalations: int  # steps past the first level of the team's policies' runs
+
+
+@dataclass(frozen=True)
+class WeekLoad:
+    start: date  # the Monday, in the organisation's zone
+    pages: int
+    out_of_hours: int
+    sleep: int
+
+
+@dataclass(frozen=True)
+class IncidentLoad:
+    incident_id: int
+    number: int
+    title: str
+    pages: int
+    people: int
+    out_of_hours: int
+
+
+@dataclass(frozen=True)
+class Load:
+    working_hours: str  # "09:00–17:00"
+    working_days: str  # "mon-fri"
+    pages: int
+    out_of_hours: int
+    sleep: int
+    incidents: int
+    level2: int
+    median_tta: float | None
+    people: tuple[PersonLoad, ...]  # most paged first
+    teams: tuple[TeamLoad, ...]  # by name
+    weeks: tuple[WeekLoad, ...]
+    top_incidents: tuple[IncidentLoad, ...]  # the most paged the viewer may see
+    hidden_incidents: int  # restricted incidents among the most paged, not listed
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _incident_conditions(f: Filters) -> list[ColumnElement[bool]]:
+    """Conditions on `Incident` for the pages in scope: no drills; the service, severity and
+    type filters (the team filter selects people, not incidents)."""
+    found: list[ColumnElement[bool]] = [Incident.drill.is_(False)]
+    if f.severity is not None:
+        found.append(Incident.severity_id == f.severity.id)
+    if f.incident_type is not None:
+        found.append(Incident.type_id == f.incident_type.id)
+    if f.service is not None:
+        found.append(
+            Incident.id.in_(
+                select(incident_services.c.incident_id).where(
+                    incident_services.c.service_id == f.service.id
+                )
+            )
+        )
+    return found
+
+
+def pages(session: Session, f: Filters) -> list[Page]:
+    """The pages planned in `f`'s period, in scope, one row each (grouped in SQL)."""
+    at = func.min(Notification.created_at)
+    query = (
+        select(Notification.page_key, Notification.user_id, Notification.incident_id, at)
+        .join(Incident, Incident.id == Notification.incident_id)
+        .where(
+            Notification.rule_position.is_not(None),
+            Notification.created_at >= f.start,
+            Notification.created_at < f.end,
+            *_incident_conditions(f),
+        )
+        .group_by(Notification.page_key, Notification.user_id, Notification.incident_id)
+    )
+    if f.team is not None:
+        query = query.where(
+            Notification.user_id.in_(
+                select(team_members.c.user_id).where(team_members.c.team_id == f.team.id)
+            )
+        )
+    return [
+        Page(key, user_id, incident_id, moment)
+        for key, user_id, incident_id, moment in session.execute(query)
+    ]
+
+
+def _run_id(page_key: str) -> int | None:
+    """The escalation run a page belongs to, from its key ("esc:{run}:…", "manual:{run}:…")."""
+    kind, _, rest = page_key.partition(":")
+    number = rest.partition(":")[0]
+    return int(number) if kind in ("esc", "manual") and number.isdigit() else None
+
+
+def _acknowledgements(
+    session: Session, incident_ids: Sequence[int]
+) -> dict[int, tuple[int, datetime]]:
+    """{run id: (who acknowledged, when)} of the runs of these incidents stopped by a
+    person's acknowledgement."""
+    found: dict[int, tuple[int, datetime]] = {}
+    for chunk in _chunks(incident_ids):
+        rows = session.execute(
+            select(
+                EscalationRun.id, EscalationRun.acknowledged_by_id, EscalationRun.ended_at
+            ).where(
+                EscalationRun.incident_id.in_(chunk),
+                EscalationRun.state == RunState.acknowledged.value,
+                EscalationRun.acknowledged_by_id.is_not(None),
+                EscalationRun.ended_at.is_not(None),
+            )
+        )
+        for run_id, by_id, ended_at in rows:
+            if by_id is not None and ended_at is not None:  # so the query asked
+                found[run_id] = (by_id, ended_at)
+    return found
+
+
+def _escalated_keys(session: Session, incident_ids: Sequence[int]) -> set[str]:
+    """The page keys of the people paged by steps past the first level of these incidents'
+    runs (as escalation writes them: "esc:{run}:{cycle}:{level}:{user}")."""
+    keys: set[str] = set()
+    for chunk in _chunks(incident_ids):
+        rows = session.execute(
+            select(
+                EscalationStep.run_id,
+                EscalationStep.cycle,
+                EscalationStep.level,
+                EscalationStep.paged_user_ids,
+            ).where(EscalationStep.incident_id.in_(chunk), EscalationStep.level >= 1)
+        )
+        for run_id, cycle, level, user_ids in rows:
+            keys.update(f"esc:{run_id}:{cycle}:{level}:{u}" for u in user_ids or ())
+    return keys
+
+
+def _chunks(ids: Sequence[int], size: int = 5000) -> Iterable[Sequence[int]]:
+    """Within SQLite's limit on bound parameters."""
+    for first in range(0, len(ids), size):
+        yield ids[first : first + size]
+
+
+def judge(
+    found: Sequence[Page],
+    zones: dict[int, ZoneHistory],
+    hours: Hours,
+    acknowledged: dict[int, tuple[int, datetime]],
+    escalated: set[str],
+) -> list[Judged]:
+    """Each page's hours in its person's zone at the time, level, and time to acknowledge."""
+    judged = []
+    for page in found:
+        local = page.at.astimezone(zones[page.user_id].zone_at(page.at))
+        run_id = _run_id(page.key)
+        ack = acknowledged.get(run_id) if run_id is not None else None
+        tta = None
+        if ack is not None and ack[0] == page.user_id and ack[1] >= page.at:
+            tta = (ack[1] - page.at).total_seconds()
+        judged.append(
+            Judged(page, hours.out_of_hours(local), asleep(local), page.key in escalated, tta)
+        )
+    return judged
+
+
+def _team_escalations(session: Session, f: Filters) -> dict[int, int]:
+    """{team id: steps past the first level, in the period, of runs of the team's policies}."""
+    query = (
+        select(EscalationPolicy.team_id, func.count(EscalationStep.id))
+        .join(EscalationRun, EscalationRun.id == EscalationStep.run_id)
+        .join(EscalationPolicy, EscalationPolicy.id == EscalationRun.policy_id)
+        .join(Incident, Incident.id == EscalationStep.incident_id)
+        .where(
+            EscalationStep.level >= 1,
+            EscalationStep.at >= f.start,
+            EscalationStep.at < f.end,
+            EscalationPolicy.team_id.is_not(None),
+            *_incident_conditions(f),
+        )
+        .group_by(EscalationPolicy.team_id)
+    )
+    if f.team is not None:
+        query = query.where(EscalationPolicy.team_id == f.team.id)
+    return {team_id: count for team_id, count in session.execute(query) if team_id is not None}
+
+
+def _weeks(f: Filters, judged: Sequence[Judged]) -> tuple[WeekLoad, ...]:
+    zone = ZoneInfo(f.timezone)
+    first = f.first_day - timedelta(days=f.first_day.weekday())
+    counts: dict[date, list[int]] = {}
+    day = first
+    while day <= f.last_day:
+        counts[day] = [0, 0, 0]
+        day += timedelta(days=7)
+    for j in judged:
+        local = j.page.at.astimezone(zone).date()
+        bucket = counts.setdefault(local - timedelta(days=local.weekday()), [0, 0, 0])
+        bucket[0] += 1
+        bucket[1] += j.out_of_hours
+        bucket[2] += j.asleep
+    return tuple(WeekLoad(d, *counts[d]) for d in sorted(counts))
+
+
+@dataclass
+class _Tally:
+    pages: int = 0
+    out_of_hours: int = 0
+    sleep: int = 0
+    level2: int = 0
+
+    def add(self, j: Judged) -> None:
+        self.pages += 1
+        self.out_of_hours += j.out_of_hours
+        self.sleep += j.asleep
+        self.level2 += j.level2
+
+
+def compute(
+    session: Session, f: Filters, viewer: User, *, working_days: str, working_hours: str
+) -> Load:
+    """The on-call load of `f` as `viewer` may read it."""
+    hours = Hours.parse(working_days, working_hours)
+    found = pages(session, f)
+    user_ids = sorted({p.user_id for p in found})
+    incident_ids = sorted({p.incident_id for p in found})
+    people = {
+        u.id: u
+        for chunk in _chunks(user_ids)
+        for u in session.scalars(select(User).where(User.id.in_(chunk)))
+    }
+    zones = histories(session, {u.id: u.timezone for u in people.values()}, since=f.start)
+    judged = judge(
+        found,
+        zones,
+        hours,
+        _acknowledgements(session, incident_ids),
+        _escalated_keys(session, incident_ids),
+    )
+
+    # Every team of each person (a few rows per person: read whole).
+    memberships: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    team_query = select(team_members.c.user_id, Team.id, Team.name).join(
+        Team, Team.id == team_members.c.team_id
+    )
+    for row in session.execute(team_query.order_by(Team.name)):
+        memberships[row[0]].append((row[1], row[2]))
+
+    by_person: dict[int, list[Judged]] = defaultdict(list)
+    for j in judged:
+        by_person[j.page.user_id].append(j)
+    rows = []
+    for user_id, mine in by_person.items():
+        tally = _Tally()
+        for j in mine:
+            tally.add(j)
+        ttas = sorted(j.tta for j in mine if j.tta is not None)
+        user = people[user_id]
+        rows.append(
+            PersonLoad(
+                user_id=user_id,
+                name=user.name,
+                teams=tuple(name for _, name in memberships.get(user_id, [])),
+                timezone=user.timezone,
+                pages=tally.pages,
+                out_of_hours=tally.out_of_hours,
+                sleep=tally.sleep,
+                incidents=len({j.page.incident_id for j in mine}),
+                acknowledged=len(ttas),
+                median_tta=median(ttas),
+                level2=tally.level2,
+            )
+        )
+    rows.sort(key=lambda r: (-r.pages, r.name.lower(), r.user_id))
+
+    escalations = _team_escalations(session, f)
+    teams_shown = (
+        [f.team] if f.team is not None else session.scalars(select(Team).order_by(Team.name)).all()
+    )
+    by_team: dict[int, list[Judged]] = defaultdict(list)
+    for j in judged:
+        for team_id, _ in memberships.get(j.page.user_id, []):
+            by_team[team_id].append(j)
+    teams = []
+    for team in teams_shown:
+        mine = by_team.get(team.id, [])
+        if not mine and not escalations.get(team.id):
+            continue
+        tally = _Tally()
+        for j in mine:
+            tally.add(j)
+        ttas = sorted(j.tta for j in mine if j.tta is not None)
+        teams.append(
+            TeamLoad(
+                team_id=team.id,
+                name=team.name,
+                people=len({j.page.user_id for j in mine}),
+                pages=tally.pages,
+                out_of_hours=tally.out_of_hours,
+                sleep=tally.sleep,
+                incidents=len({j.page.incident_id for j in mine}),
+                acknowledged=len(ttas),
+                median_tta=median(ttas),
+                level2=tally.level2,
+                escalations=escalations.get(team.id, 0),
+            )
+        )
+
+    total = _Tally()
+    for j in judged:
+        total.add(j)
+    top, hidden = _top_incidents(session, viewer, judged)
+    return Load(
+        working_hours=hours.text,
+        working_days=working_days,
+        pages=total.pages,
+        out_of_hours=total.out_of_hours,
+        sleep=total.sleep,
+        incidents=len(incident_ids),
+        level2=total.level2,
+        median_tta=median(sorted(j.tta for j in judged if j.tta is not None)),
+        people=tuple(rows),
+        teams=tuple(teams),
+        weeks=_weeks(f, judged),
+        top_incidents=top,
+        hidden_incidents=hidden,
+    )
+
+
+def _top_incidents(
+    session: Session, viewer: User, judged: Sequence[Judged]
+) -> tuple[tuple[IncidentLoad, ...], int]:
+    """The most paged incidents (pages, then people), those the viewer may not see left out
+    and counted."""
+    counts = Counter(j.page.incident_id for j in judged)
+    ranked = sorted(counts, key=lambda i: (-counts[i], i))[:TOP_INCIDENTS]
+    hidden = hidden_ids(session, viewer, ranked)
+    shown = [i for i in ranked if i not in hidden]
+    incidents = (
+        {i.id: i for i in session.scalars(select(Incident).where(Incident.id.in_(shown)))}
+        if shown
+        else {}
+    )
+    people: dict[int, set[int]] = defaultdict(set)
+    late: Counter[int] = Counter()
+    for j in judged:
+        people[j.page.incident_id].add(j.page.user_id)
+        late[j.page.incident_id] += j.out_of_hours
+    top = tuple(
+        IncidentLoad(
+            incident_id=i,
+            number=incidents[i].number,
+            title=incidents[i].title,
+            pages=counts[i],
+            people=len(people[i]),
+            out_of_hours=late[i],
+        )
+        for i in shown
+    )
+    return top, len(hidden)
