@@ -167,7 +167,8 @@ def _routers() -> list[APIRouter]:
         roster_views.router,
         plan_api.router,
         plan_views.router,
-        insights_load.router, insights_load.api_router,  # fmt: skip
+        insights_load.router,
+        insights_load.api_router,  # fmt: skip
     ]
 
 
