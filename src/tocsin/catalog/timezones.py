@@ -29,13 +29,15 @@ class ZoneHistory:
 
     def name_at(self, moment: datetime) -> str:
         """The IANA name of the zone the person had at `moment` (aware)."""
-        # The first change strictly after `moment`: a page at the very instant of a change
+        if not self.changes:
+            return self.current
+        # The first change strictly after `moment`: a moment at the very instant of a change
         # already reads in the new zone.
-        index = bisect_right([at for at, _ in self.changes], moment)
+        index = bisect_right(self.changes, moment, key=lambda change: change[0])
         return self.changes[index][1] if index < len(self.changes) else self.current
 
     def zone_at(self, moment: datetime) -> ZoneInfo:
-        return ZoneInfo(self.name_at(moment))
+        return ZoneInfo(self.name_at(moment))  # zoneinfo keeps one instance per name
 
 
 def histories(

@@ -16,7 +16,8 @@ a fallback delivery after a failure (no rule position) never starts a page.
   page whose run ended otherwise (the incident acknowledged by someone else, resolved,
   exhausted) has none.
 - Level 2+: the page of an escalation step at level 2 or later (`EscalationStep.level` >= 1,
-  the person in its `paged_user_ids`): the level before did not acknowledge.
+  the person in its `paged_user_ids`; read from the page's key, which is the step's): the
+  level before did not acknowledge.
 
 Pages in the period are those planned in it; drills are left out, and a service, severity
 or type filter keeps the pages of matching incidents. A team filter keeps the team's
@@ -27,9 +28,10 @@ the ones the viewer may not see.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, select
@@ -77,8 +79,7 @@ def asleep(local: datetime) -> bool:
     return local.time() >= SLEEP_START or local.time() < SLEEP_END
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(NamedTuple):  # tuples: a quarter holds tens of thousands
     """One page: `user_id` paged for `incident_id` at `at` (aware UTC), through `key`."""
 
     key: str
@@ -87,8 +88,7 @@ class Page:
     at: datetime
 
 
-@dataclass(frozen=True)
-class Judged:
+class Judged(NamedTuple):
     page: Page
     out_of_hours: bool
     asleep: bool
@@ -183,84 +183,65 @@ def _incident_conditions(f: Filters) -> list[ColumnElement[bool]]:
     return found
 
 
+def _planned_in(f: Filters) -> list[ColumnElement[bool]]:
+    """Conditions on `Notification`: the first deliveries of pages planned in the period (of
+    the team's members, with a team filter)."""
+    found: list[ColumnElement[bool]] = [
+        Notification.rule_position.is_not(None),
+        Notification.created_at >= f.start,
+        Notification.created_at < f.end,
+    ]
+    if f.team is not None:
+        found.append(
+            Notification.user_id.in_(
+                select(team_members.c.user_id).where(team_members.c.team_id == f.team.id)
+            )
+        )
+    return found
+
+
 def pages(session: Session, f: Filters) -> list[Page]:
     """The pages planned in `f`'s period, in scope, one row each (grouped in SQL)."""
     at = func.min(Notification.created_at)
     query = (
         select(Notification.page_key, Notification.user_id, Notification.incident_id, at)
         .join(Incident, Incident.id == Notification.incident_id)
-        .where(
-            Notification.rule_position.is_not(None),
-            Notification.created_at >= f.start,
-            Notification.created_at < f.end,
-            *_incident_conditions(f),
-        )
+        .where(*_planned_in(f), *_incident_conditions(f))
         .group_by(Notification.page_key, Notification.user_id, Notification.incident_id)
     )
-    if f.team is not None:
-        query = query.where(
-            Notification.user_id.in_(
-                select(team_members.c.user_id).where(team_members.c.team_id == f.team.id)
-            )
+    return [Page._make(row) for row in session.execute(query)]
+
+
+def key_parts(page_key: str) -> tuple[int | None, int | None]:
+    """(escalation run, level) of a page from its key: escalation's steps page with
+    "esc:{run}:{cycle}:{level}:{user}", the key of the step (`EscalationStep` run, cycle and
+    level) whose `paged_user_ids` hold the person; paging by hand (and the roster's and
+    workflows' pages) with "manual:{run}:{user}", level None. (None, None) for any other."""
+    parts = page_key.split(":")
+    if parts[0] == "esc" and len(parts) == 5 and parts[1].isdigit() and parts[3].isdigit():
+        return int(parts[1]), int(parts[3])
+    if parts[0] == "manual" and len(parts) == 3 and parts[1].isdigit():
+        return int(parts[1]), None
+    return None, None
+
+
+def _acknowledgements(session: Session, f: Filters) -> dict[int, tuple[int, datetime]]:
+    """{run id: (who acknowledged, when)} of the runs stopped by a person's acknowledgement,
+    of the incidents paged in the period."""
+    paged = select(Notification.incident_id).where(*_planned_in(f))
+    rows = session.execute(
+        select(EscalationRun.id, EscalationRun.acknowledged_by_id, EscalationRun.ended_at).where(
+            EscalationRun.incident_id.in_(paged),
+            EscalationRun.state == RunState.acknowledged.value,
+            EscalationRun.acknowledged_by_id.is_not(None),
+            EscalationRun.ended_at.is_not(None),
         )
-    return [
-        Page(key, user_id, incident_id, moment)
-        for key, user_id, incident_id, moment in session.execute(query)
-    ]
-
-
-def _run_id(page_key: str) -> int | None:
-    """The escalation run a page belongs to, from its key ("esc:{run}:…", "manual:{run}:…")."""
-    kind, _, rest = page_key.partition(":")
-    number = rest.partition(":")[0]
-    return int(number) if kind in ("esc", "manual") and number.isdigit() else None
-
-
-def _acknowledgements(
-    session: Session, incident_ids: Sequence[int]
-) -> dict[int, tuple[int, datetime]]:
-    """{run id: (who acknowledged, when)} of the runs of these incidents stopped by a
-    person's acknowledgement."""
-    found: dict[int, tuple[int, datetime]] = {}
-    for chunk in _chunks(incident_ids):
-        rows = session.execute(
-            select(
-                EscalationRun.id, EscalationRun.acknowledged_by_id, EscalationRun.ended_at
-            ).where(
-                EscalationRun.incident_id.in_(chunk),
-                EscalationRun.state == RunState.acknowledged.value,
-                EscalationRun.acknowledged_by_id.is_not(None),
-                EscalationRun.ended_at.is_not(None),
-            )
-        )
-        for run_id, by_id, ended_at in rows:
-            if by_id is not None and ended_at is not None:  # so the query asked
-                found[run_id] = (by_id, ended_at)
-    return found
-
-
-def _escalated_keys(session: Session, incident_ids: Sequence[int]) -> set[str]:
-    """The page keys of the people paged by steps past the first level of these incidents'
-    runs (as escalation writes them: "esc:{run}:{cycle}:{level}:{user}")."""
-    keys: set[str] = set()
-    for chunk in _chunks(incident_ids):
-        rows = session.execute(
-            select(
-                EscalationStep.run_id,
-                EscalationStep.cycle,
-                EscalationStep.level,
-                EscalationStep.paged_user_ids,
-            ).where(EscalationStep.incident_id.in_(chunk), EscalationStep.level >= 1)
-        )
-        for run_id, cycle, level, user_ids in rows:
-            keys.update(f"esc:{run_id}:{cycle}:{level}:{u}" for u in user_ids or ())
-    return keys
-
-
-def _chunks(ids: Sequence[int], size: int = 5000) -> Iterable[Sequence[int]]:
-    """Within SQLite's limit on bound parameters."""
-    for first in range(0, len(ids), size):
-        yield ids[first : first + size]
+    )
+    return {
+        run_id: (by_id, ended_at)
+        for run_id, by_id, ended_at in rows
+        if by_id is not None and ended_at is not None  # as the query asked
+    }
 
 
 def judge(
@@ -268,20 +249,18 @@ def judge(
     zones: dict[int, ZoneHistory],
     hours: Hours,
     acknowledged: dict[int, tuple[int, datetime]],
-    escalated: set[str],
 ) -> list[Judged]:
     """Each page's hours in its person's zone at the time, level, and time to acknowledge."""
     judged = []
     for page in found:
         local = page.at.astimezone(zones[page.user_id].zone_at(page.at))
-        run_id = _run_id(page.key)
+        run_id, level = key_parts(page.key)
         ack = acknowledged.get(run_id) if run_id is not None else None
         tta = None
         if ack is not None and ack[0] == page.user_id and ack[1] >= page.at:
             tta = (ack[1] - page.at).total_seconds()
-        judged.append(
-            Judged(page, hours.out_of_hours(local), asleep(local), page.key in escalated, tta)
-        )
+        level2 = level is not None and level >= 1
+        judged.append(Judged(page, hours.out_of_hours(local), asleep(local), level2, tta))
     return judged
 
 
@@ -343,21 +322,12 @@ def compute(
     """The on-call load of `f` as `viewer` may read it."""
     hours = Hours.parse(working_days, working_hours)
     found = pages(session, f)
+    incident_ids = {p.incident_id for p in found}
+    # The people paged: at most everyone (hundreds), so one IN list.
     user_ids = sorted({p.user_id for p in found})
-    incident_ids = sorted({p.incident_id for p in found})
-    people = {
-        u.id: u
-        for chunk in _chunks(user_ids)
-        for u in session.scalars(select(User).where(User.id.in_(chunk)))
-    }
+    people = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
     zones = histories(session, {u.id: u.timezone for u in people.values()}, since=f.start)
-    judged = judge(
-        found,
-        zones,
-        hours,
-        _acknowledgements(session, incident_ids),
-        _escalated_keys(session, incident_ids),
-    )
+    judged = judge(found, zones, hours, _acknowledgements(session, f))
 
     # Every team of each person (a few rows per person: read whole).
     memberships: dict[int, list[tuple[int, str]]] = defaultdict(list)

@@ -1,4 +1,4 @@
-"""timezone-changes: the record of people's time zone changes
+"""timezone-changes: the record of people's time zone changes; pages and escalations by time
 
 Revision ID: 0038
 Revises: 0036
@@ -7,7 +7,8 @@ Create Date: 2026-12-07 15:00:00.000000
 `user_timezone_changes`: each change of a person's time zone (old and new zone, when), written
 by `catalog.service.change_timezone`, so that on-call load judges a page's hours in the zone
 its person had when paged. Existing people have no history: their current zone holds for
-everything before.
+everything before. `ix_notifications_created` and `ix_escalation_steps_at`: the pages and
+the escalations of a period, read by Insights → On-call load without scanning either table.
 """
 
 from collections.abc import Sequence
@@ -46,8 +47,12 @@ def upgrade() -> None:
         ["user_id", "changed_at"],
         unique=False,
     )
+    op.create_index("ix_notifications_created", "notifications", ["created_at"], unique=False)
+    op.create_index("ix_escalation_steps_at", "escalation_steps", ["at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_escalation_steps_at", table_name="escalation_steps")
+    op.drop_index("ix_notifications_created", table_name="notifications")
     op.drop_index("ix_user_timezone_changes_user", table_name="user_timezone_changes")
     op.drop_table("user_timezone_changes")
