@@ -209,7 +209,9 @@ def pages(session: Session, f: Filters) -> list[Page]:
         .where(*_planned_in(f), *_incident_conditions(f))
         .group_by(Notification.page_key, Notification.user_id, Notification.incident_id)
     )
-    return [Page._make(row) for row in session.execute(query)]
+    return [
+        Page(key, user, incident, moment) for key, user, incident, moment in session.execute(query)
+    ]
 
 
 def key_parts(page_key: str) -> tuple[int | None, int | None]:
