@@ -29,6 +29,7 @@ from tocsin.escalation.models import EscalationPolicy, EscalationRun, Escalation
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident
 from tocsin.notify.models import Notification
+from tocsin.schedules import service as schedules
 
 PERIOD = "from=2026-10-05&to=2026-10-18"
 SECRET_TITLE = "Card data exposed"
@@ -121,6 +122,16 @@ def history(db: Session, admin: User, responder: User) -> History:
         email="kenji@example.com",
         timezone="America/New_York",
         team_ids=[team.id],
+    )
+    olga = catalog.create_user(
+        db, name="Olga Ortiz", email="olga@example.com", timezone="UTC", team_ids=[team.id]
+    )
+    # Olga is on call from 1 October and never paged: listed with no pages.
+    schedule = schedules.create_schedule(db, name="Payments primary", team_id=team.id)
+    schedules.add_layer(
+        db,
+        schedule,
+        {"name": "Weekly", "timezone": "UTC", "start_date": "2026-10-01", "member_ids": [olga.id]},
     )
     policy = EscalationPolicy(name="Payments on call", team_id=team.id)
     db.add(policy)
@@ -300,6 +311,17 @@ def test_the_figures_worked_out_by_hand(
         "—",
         "0",
     ]
+    # Olga: on call (Payments primary) but never paged.
+    assert row(html, "Olga Ortiz") == [
+        "Olga Ortiz UTC",
+        "Payments",
+        "0",
+        "0 (—)",
+        "0",
+        "0",
+        "—",
+        "0",
+    ]
     # Payments: Lena and Kenji, 7 pages, incidents A B C E F; escalations past level 1 of its
     # policy: B and F (the drill's left out).
     assert row(html, "Payments") == ["Payments", "2", "7", "4 (57%)", "2", "5", "10 min", "2", "2"]
@@ -339,6 +361,7 @@ def test_the_figures_worked_out_by_hand(
         ("Lena Lund", "4", "2", "1", "4", "600.0", "1"),
         ("Kenji Kato", "3", "2", "1", "3", "750.0", "1"),
         ("Rita Responder", "1", "0", "0", "1", "", "0"),
+        ("Olga Ortiz", "0", "0", "0", "0", "", "0"),
     ]
     teams = read_csv(client.get(f"/insights/on-call.csv?table=teams&{PERIOD}").text)
     assert [(t["team"], t["pages"], t["escalations_past_first_level"]) for t in teams] == [
@@ -383,15 +406,19 @@ def test_a_move_to_another_zone_does_not_rewrite_old_pages(
     first = client.get(
         "/api/v1/insights/on-call?from=2026-10-06&to=2026-10-06", headers=headers
     ).json()
-    assert [(p["name"], p["pages"], p["out_of_hours"], p["sleep"]) for p in first["people"]] == [
-        ("Lena Lund", 1, 1, 1)
-    ]
+    assert [
+        (p["name"], p["pages"], p["out_of_hours"], p["sleep"])
+        for p in first["people"]
+        if p["pages"]
+    ] == [("Lena Lund", 1, 1, 1)]
     after = client.get(
         "/api/v1/insights/on-call?from=2026-10-13&to=2026-10-13", headers=headers
     ).json()
-    assert [(p["name"], p["pages"], p["out_of_hours"], p["sleep"]) for p in after["people"]] == [
-        ("Lena Lund", 1, 0, 0)
-    ]
+    assert [
+        (p["name"], p["pages"], p["out_of_hours"], p["sleep"])
+        for p in after["people"]
+        if p["pages"]
+    ] == [("Lena Lund", 1, 0, 0)]
 
 
 def test_a_restricted_incident_is_counted_but_not_named_to_a_responder(
@@ -427,7 +454,7 @@ def test_a_team_filter_selects_its_members(
         f"/api/v1/insights/on-call?{PERIOD}&team={history.team.id}",
         headers=api_as(client, db, admin),
     ).json()
-    assert [p["name"] for p in body["people"]] == ["Lena Lund", "Kenji Kato"]
+    assert [p["name"] for p in body["people"]] == ["Lena Lund", "Kenji Kato", "Olga Ortiz"]
     assert body["pages"] == 7
 
 

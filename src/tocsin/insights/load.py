@@ -21,8 +21,10 @@ a fallback delivery after a failure (no rule position) never starts a page.
 
 Pages in the period are those planned in it; drills are left out, and a service, severity
 or type filter keeps the pages of matching incidents. A team filter keeps the team's
-members' pages. Restricted incidents' pages are counted; only the list of incidents hides
-the ones the viewer may not see.
+members' pages. The people listed are those paged in the period and, without a service,
+severity or type filter, those on call in any schedule during it (with no pages, a row of
+noughts). Restricted incidents' pages are counted; only the list of incidents hides the
+ones the viewer may not see.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ from tocsin.insights.filters import Filters
 from tocsin.insights.stats import median
 from tocsin.notify.models import Notification
 from tocsin.postmortems.workdays import parse_days
+from tocsin.schedules.models import Schedule
+from tocsin.schedules.oncall import final_many
 
 SLEEP_START = time(22, 0)
 SLEEP_END = time(7, 0)
@@ -246,6 +250,20 @@ def _acknowledgements(session: Session, f: Filters) -> dict[int, tuple[int, date
     }
 
 
+def on_call(session: Session, f: Filters) -> set[int]:
+    """The people on call in any schedule at some moment of the period (the team's members,
+    with a team filter); nobody when the figures are about some incidents only (a service,
+    severity or type filter), where being on call says nothing of them."""
+    if f.service is not None or f.severity is not None or f.incident_type is not None:
+        return set()
+    schedule_ids = list(session.scalars(select(Schedule.id)))
+    shifts = final_many(session, schedule_ids, f.start, f.end)
+    found = {s.user_id for listed in shifts.values() for s in listed}
+    if f.team is not None:
+        found &= {u.id for u in f.team.members}
+    return found
+
+
 def judge(
     found: Sequence[Page],
     zones: dict[int, ZoneHistory],
@@ -325,10 +343,11 @@ def compute(
     hours = Hours.parse(working_days, working_hours)
     found = pages(session, f)
     incident_ids = {p.incident_id for p in found}
-    # The people paged: at most everyone (hundreds), so one IN list.
-    user_ids = sorted({p.user_id for p in found})
+    paged = {p.user_id for p in found}
+    # The people paged and those on call: at most everyone (hundreds), so one IN list.
+    user_ids = sorted(paged | on_call(session, f))
     people = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
-    zones = histories(session, {u.id: u.timezone for u in people.values()}, since=f.start)
+    zones = histories(session, {i: people[i].timezone for i in paged}, since=f.start)
     judged = judge(found, zones, hours, _acknowledgements(session, f))
 
     # Every team of each person (a few rows per person: read whole).
@@ -343,7 +362,8 @@ def compute(
     for j in judged:
         by_person[j.page.user_id].append(j)
     rows = []
-    for user_id, mine in by_person.items():
+    for user_id in user_ids:
+        mine = by_person.get(user_id, [])
         tally = _Tally()
         for j in mine:
             tally.add(j)
