@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,6 +26,7 @@ from tests.conftest import ADMIN_PASSWORD, api_as, browser_login
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Team, User, UserTimezoneChange
 from tocsin.config import Settings
+from tocsin.configfile import apply_file
 from tocsin.escalation.models import EscalationPolicy, EscalationRun, EscalationStep
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident
@@ -489,24 +491,51 @@ def test_bad_input_is_refused_clearly(client: TestClient, db: Session, admin: Us
 
 
 def test_every_way_of_changing_a_zone_keeps_the_old_one(
-    client: TestClient, db: Session, admin: User, responder: User
+    client: TestClient, db: Session, admin: User, responder: User, tmp_path: Path
 ) -> None:
-    answer = client.patch(
-        f"/api/v1/users/{responder.id}",
-        json={"timezone": "Asia/Tokyo"},
-        headers=api_as(client, db, admin),
+    """The API, Settings → Users and the configuration file all keep the zone left behind;
+    saving the same zone again records nothing."""
+    for _ in range(2):
+        answer = client.patch(
+            f"/api/v1/users/{responder.id}",
+            json={"timezone": "Asia/Tokyo"},
+            headers=api_as(client, db, admin),
+        )
+        assert answer.status_code == 200, answer.text
+    token = browser_login(client, admin.email)
+    form = client.post(
+        f"/settings/users/{responder.id}",
+        data={
+            "csrf_token": token,
+            "name": responder.name,
+            "email": responder.email,
+            "role": "responder",
+            "timezone": "Europe/Paris",
+            "active": "1",
+        },
+        follow_redirects=False,
     )
-    assert answer.status_code == 200, answer.text
-    client.patch(
-        f"/api/v1/users/{responder.id}",
-        json={"timezone": "Asia/Tokyo"},
-        headers=api_as(client, db, admin),
+    assert form.status_code == 303, form.text
+    db.commit()
+    db.expire_all()  # what the server wrote, not what this session read before
+    config = tmp_path / "people.yaml"
+    config.write_text(
+        "users:\n  - name: Rita Responder\n    email: rita@example.com\n"
+        "    role: responder\n    timezone: America/Chicago\n"
     )
+    apply_file(db, config)
+    db.commit()
     db.expire_all()
     changes = db.scalars(
-        select(UserTimezoneChange).where(UserTimezoneChange.user_id == responder.id)
+        select(UserTimezoneChange)
+        .where(UserTimezoneChange.user_id == responder.id)
+        .order_by(UserTimezoneChange.id)
     ).all()
-    assert [(c.old_timezone, c.new_timezone) for c in changes] == [("UTC", "Asia/Tokyo")]
+    assert [(c.old_timezone, c.new_timezone) for c in changes] == [
+        ("UTC", "Asia/Tokyo"),
+        ("Asia/Tokyo", "Europe/Paris"),
+        ("Europe/Paris", "America/Chicago"),
+    ]
 
 
 def test_working_hours_must_be_a_day_in_order() -> None:
