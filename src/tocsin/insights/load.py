@@ -322,18 +322,27 @@ def _weeks(f: Filters, judged: Sequence[Judged]) -> tuple[WeekLoad, ...]:
     return tuple(WeekLoad(d, *counts[d]) for d in sorted(counts))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Tally:
+    """What a set of pages adds up to."""
+
     pages: int = 0
     out_of_hours: int = 0
     sleep: int = 0
     level2: int = 0
+    incidents: int = 0
+    ttas: tuple[float, ...] = ()  # seconds, sorted
 
-    def add(self, j: Judged) -> None:
-        self.pages += 1
-        self.out_of_hours += j.out_of_hours
-        self.sleep += j.asleep
-        self.level2 += j.level2
+    @classmethod
+    def of(cls, judged: Sequence[Judged]) -> _Tally:
+        return cls(
+            pages=len(judged),
+            out_of_hours=sum(j.out_of_hours for j in judged),
+            sleep=sum(j.asleep for j in judged),
+            level2=sum(j.level2 for j in judged),
+            incidents=len({j.page.incident_id for j in judged}),
+            ttas=tuple(sorted(j.tta for j in judged if j.tta is not None)),
+        )
 
 
 def compute(
@@ -342,7 +351,6 @@ def compute(
     """The on-call load of `f` as `viewer` may read it."""
     hours = Hours.parse(working_days, working_hours)
     found = pages(session, f)
-    incident_ids = {p.incident_id for p in found}
     paged = {p.user_id for p in found}
     # The people paged and those on call: at most everyone (hundreds), so one IN list.
     user_ids = sorted(paged | on_call(session, f))
@@ -358,70 +366,7 @@ def compute(
     for row in session.execute(team_query.order_by(Team.name)):
         memberships[row[0]].append((row[1], row[2]))
 
-    by_person: dict[int, list[Judged]] = defaultdict(list)
-    for j in judged:
-        by_person[j.page.user_id].append(j)
-    rows = []
-    for user_id in user_ids:
-        mine = by_person.get(user_id, [])
-        tally = _Tally()
-        for j in mine:
-            tally.add(j)
-        ttas = sorted(j.tta for j in mine if j.tta is not None)
-        user = people[user_id]
-        rows.append(
-            PersonLoad(
-                user_id=user_id,
-                name=user.name,
-                teams=tuple(name for _, name in memberships.get(user_id, [])),
-                timezone=user.timezone,
-                pages=tally.pages,
-                out_of_hours=tally.out_of_hours,
-                sleep=tally.sleep,
-                incidents=len({j.page.incident_id for j in mine}),
-                acknowledged=len(ttas),
-                median_tta=median(ttas),
-                level2=tally.level2,
-            )
-        )
-    rows.sort(key=lambda r: (-r.pages, r.name.lower(), r.user_id))
-
-    escalations = _team_escalations(session, f)
-    teams_shown = (
-        [f.team] if f.team is not None else session.scalars(select(Team).order_by(Team.name)).all()
-    )
-    by_team: dict[int, list[Judged]] = defaultdict(list)
-    for j in judged:
-        for team_id, _ in memberships.get(j.page.user_id, []):
-            by_team[team_id].append(j)
-    teams = []
-    for team in teams_shown:
-        mine = by_team.get(team.id, [])
-        if not mine and not escalations.get(team.id):
-            continue
-        tally = _Tally()
-        for j in mine:
-            tally.add(j)
-        ttas = sorted(j.tta for j in mine if j.tta is not None)
-        teams.append(
-            TeamLoad(
-                team_id=team.id,
-                name=team.name,
-                people=len({j.page.user_id for j in mine}),
-                pages=tally.pages,
-                out_of_hours=tally.out_of_hours,
-                sleep=tally.sleep,
-                incidents=len({j.page.incident_id for j in mine}),
-                acknowledged=len(ttas),
-                median_tta=median(ttas),
-                level2=tally.level2,
-                escalations=escalations.get(team.id, 0),
-            )
-        )
-
-    total = _Tally()
-    for j in judged:
-        total.add(j)
+    total = _Tally.of(judged)
     top, hidden = _top_incidents(session, viewer, judged)
     return Load(
         working_hours=hours.text,
@@ -429,22 +374,88 @@ def compute(
         pages=total.pages,
         out_of_hours=total.out_of_hours,
         sleep=total.sleep,
-        incidents=len(incident_ids),
+        incidents=total.incidents,
         level2=total.level2,
-        median_tta=median(sorted(j.tta for j in judged if j.tta is not None)),
-        people=tuple(rows),
-        teams=tuple(teams),
+        median_tta=median(list(total.ttas)),
+        people=_people(judged, [people[i] for i in user_ids], memberships),
+        teams=_teams(session, f, judged, memberships),
         weeks=_weeks(f, judged),
         top_incidents=top,
         hidden_incidents=hidden,
     )
 
 
+def _people(
+    judged: Sequence[Judged], people: Sequence[User], memberships: dict[int, list[tuple[int, str]]]
+) -> tuple[PersonLoad, ...]:
+    """A row per person, most paged first."""
+    by_person: dict[int, list[Judged]] = defaultdict(list)
+    for j in judged:
+        by_person[j.page.user_id].append(j)
+    rows = []
+    for user in people:
+        tally = _Tally.of(by_person.get(user.id, []))
+        rows.append(
+            PersonLoad(
+                user_id=user.id,
+                name=user.name,
+                teams=tuple(name for _, name in memberships.get(user.id, [])),
+                timezone=user.timezone,
+                pages=tally.pages,
+                out_of_hours=tally.out_of_hours,
+                sleep=tally.sleep,
+                incidents=tally.incidents,
+                acknowledged=len(tally.ttas),
+                median_tta=median(list(tally.ttas)),
+                level2=tally.level2,
+            )
+        )
+    rows.sort(key=lambda r: (-r.pages, r.name.lower(), r.user_id))
+    return tuple(rows)
+
+
+def _teams(
+    session: Session,
+    f: Filters,
+    judged: Sequence[Judged],
+    memberships: dict[int, list[tuple[int, str]]],
+) -> tuple[TeamLoad, ...]:
+    """A row per team with pages or escalations (only the filter's team, with one), by name."""
+    escalations = _team_escalations(session, f)
+    shown = [f.team] if f.team is not None else session.scalars(select(Team).order_by(Team.name))
+    by_team: dict[int, list[Judged]] = defaultdict(list)
+    for j in judged:
+        for team_id, _ in memberships.get(j.page.user_id, []):
+            by_team[team_id].append(j)
+    rows = []
+    for team in shown:
+        mine = by_team.get(team.id, [])
+        if not mine and not escalations.get(team.id):
+            continue
+        tally = _Tally.of(mine)
+        rows.append(
+            TeamLoad(
+                team_id=team.id,
+                name=team.name,
+                people=len({j.page.user_id for j in mine}),
+                pages=tally.pages,
+                out_of_hours=tally.out_of_hours,
+                sleep=tally.sleep,
+                incidents=tally.incidents,
+                acknowledged=len(tally.ttas),
+                median_tta=median(list(tally.ttas)),
+                level2=tally.level2,
+                escalations=escalations.get(team.id, 0),
+            )
+        )
+    return tuple(rows)
+
+
 def _top_incidents(
     session: Session, viewer: User, judged: Sequence[Judged]
 ) -> tuple[tuple[IncidentLoad, ...], int]:
-    """The most paged incidents (pages, then people), those the viewer may not see left out
-    and counted."""
+    """The most paged incidents (the earlier first on a tie), those the viewer may not see
+    left out and counted."""
     counts = Counter(j.page.incident_id for j in judged)
     ranked = sorted(counts, key=lambda i: (-counts[i], i))[:TOP_INCIDENTS]
     hidden = hidden_ids(session, viewer, ranked)
