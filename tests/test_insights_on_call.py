@@ -331,6 +331,9 @@ def test_the_figures_worked_out_by_hand(
     # 12 Oct: E, F, F (out of hours and asleep F-Kenji).
     assert row(html, "2026-10-05") == ["2026-10-05", "5", "3", "1"]
     assert row(html, "2026-10-12") == ["2026-10-12", "3", "1", "1"]
+    week = client.get("/insights/on-call?from=2026-10-12&to=2026-10-18")
+    assert 'href="/insights/on-call?from=2026-10-12&amp;to=2026-10-18"' in html
+    assert "3 pages for 2 incidents" in " ".join(re.sub(r"<[^>]+>", " ", week.text).split())
     # The most paged incidents: B, C and F twice, then A and E; the admin sees B's title.
     incident_rows = [r for r in rows_of(html) if r and r[0].startswith("INC-")]
     numbers = {k: i.number for k, i in history.incidents.items()}

@@ -47,7 +47,13 @@ def share(part: int, whole: int) -> str:
     return f"{round(100 * part / whole)}%" if whole else "—"
 
 
-def _charts(load: Load) -> dict[str, Any]:
+def week_query(f: Filters, start: dt.date) -> str:
+    """The query string of these filters over the week starting `start` (a range)."""
+    end = start + dt.timedelta(days=6)
+    return f.query(period=None, date=None, **{"from": start.isoformat(), "to": end.isoformat()})
+
+
+def _charts(f: Filters, load: Load) -> dict[str, Any]:
     people = charts.bars(
         [
             charts.Bar(
@@ -65,6 +71,7 @@ def _charts(load: Load) -> dict[str, Any]:
                 label=w.start.strftime("%d %b"),
                 value=w.pages,
                 text=f"{w.pages} pages, {w.out_of_hours} out of hours",
+                href=f"/insights/on-call?{week_query(f, w.start)}",
             )
             for w in load.weeks
         ],
@@ -77,7 +84,13 @@ def _charts(load: Load) -> dict[str, Any]:
 def on_call_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
     def figures(session: Session, f: Filters, viewer: User) -> dict[str, Any]:
         load = _load(request, session, f, viewer)
-        return {"load": load, "share": share, "duration": duration_text, **_charts(load)}
+        return {
+            "load": load,
+            "share": share,
+            "duration": duration_text,
+            "week_query": week_query,
+            **_charts(f, load),
+        }
 
     return section_page(
         request, db, user, tab="on-call", template="insights/on_call.html", compute=figures
