@@ -75,6 +75,11 @@ VALID_IS_NOT_ENOUGH = {
     "PATCH /api/v1/runbooks/{runbook_id}": "a body with steps, whose roles exist",
     "POST /api/v1/workflows": "a person or schedule to page, minutes for a timer trigger",
     "PATCH /api/v1/workflows/{workflow_id}": "as for a new workflow",
+    # Insights: filters name a team, service, severity or type that exists, and a period in
+    # order that has begun.
+    "GET /api/v1/insights/kpis": "a team that exists; a period in order and begun",
+    "GET /api/v1/insights/incidents": "as for the KPIs, and a figure's name",
+    "GET /api/v1/insights/on-call": "a team that exists; a period in order and begun",
     # The people it names must be active, which depends on the data, not the request.
     "POST /api/v1/incidents": "an active commander",
     "POST /api/v1/services/{service_id}/followers": "an active person",

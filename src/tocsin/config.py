@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SECRET = "dev-insecure-secret-change-me"
 _DAY = "(?:mon|tue|wed|thu|fri|sat|sun)"
 WORKING_DAYS_PATTERN = rf"^{_DAY}(?:-{_DAY})?(?:,{_DAY}(?:-{_DAY})?)*$"
+_CLOCK = "(?:[01][0-9]|2[0-3]):[0-5][0-9]"
+WORKING_HOURS_PATTERN = rf"^{_CLOCK}-{_CLOCK}$"
 
 
 class Settings(BaseSettings):
@@ -137,6 +139,10 @@ class Settings(BaseSettings):
     # Every Monday at 08:00 (org_timezone) each team's members get last week's Insights report
     # by email (docs/insights.md); false: no report.
     insights_weekly_report: bool = True
+    # The working day, "HH:MM-HH:MM" (start included, end excluded), read in each person's
+    # own time zone on the working days above: a page outside it is "out of hours" in the
+    # on-call load (see docs/insights.md).
+    working_hours: str = Field(default="09:00-17:00", pattern=WORKING_HOURS_PATTERN)
     # Recurrence memory: alert labels that do not tie an incident to earlier ones, however
     # many share them, because nearly every alert has one (comma-separated names; see
     # docs/followups.md). Every other label (alertname, instance, …) does.
@@ -153,6 +159,16 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"TOCSIN_ORG_TIMEZONE: unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours_in_order(cls, value: str) -> str:
+        start, end = value.split("-")
+        if start >= end:
+            raise ValueError(
+                f"TOCSIN_WORKING_HOURS: the day must end after it starts (got {value!r})"
+            )
         return value
 
     @model_validator(mode="after")

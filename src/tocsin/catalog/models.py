@@ -1,11 +1,11 @@
-"""ORM models for teams, users and services."""
+"""ORM models for teams, users (and the history of their time zones) and services."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tocsin.db import Base, utcnow
@@ -59,6 +59,20 @@ class User(Base):
         """True if this user's role is at least `role` (viewer < responder < admin)."""
         order = [UserRole.viewer, UserRole.responder, UserRole.admin]
         return self.active and order.index(UserRole(self.role)) >= order.index(role)
+
+
+class UserTimezoneChange(Base):
+    """A person's time zone changed: what a moment before `changed_at` was for them is read
+    in `old_timezone` (on-call load judges a page's hours in the zone its person had then)."""
+
+    __tablename__ = "user_timezone_changes"
+    __table_args__ = (Index("ix_user_timezone_changes_user", "user_id", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    old_timezone: Mapped[str] = mapped_column(String(64))
+    new_timezone: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Service(Base):

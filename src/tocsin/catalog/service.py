@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from tocsin import validation as v
 from tocsin.auth.passwords import hash_password
-from tocsin.catalog.models import Service, Team, User, UserRole
-from tocsin.db import wait_for_event_processor
+from tocsin.catalog.models import Service, Team, User, UserRole, UserTimezoneChange
+from tocsin.db import utcnow, wait_for_event_processor
 from tocsin.errors import Conflict, NotFound, ValidationFailed
 
 NAME_MAX = 120
@@ -152,7 +152,7 @@ def update_user(session: Session, user: User, changes: dict[str, Any]) -> User:
             _keep_an_admin(session, user)
         user.role = new_role
     if "timezone" in changes:
-        user.timezone = v.timezone(changes["timezone"])
+        change_timezone(session, user, changes["timezone"])
     if changes.get("password"):
         user.password_hash = _password(changes["password"])
     if "active" in changes:
@@ -165,6 +165,22 @@ def update_user(session: Session, user: User, changes: dict[str, Any]) -> User:
         user.teams = [get_team(session, t) for t in dict.fromkeys(changes["team_ids"] or [])]
     session.flush()
     return user
+
+
+def change_timezone(session: Session, user: User, timezone: str) -> None:
+    """Set `user`'s time zone, keeping the old one on record (`UserTimezoneChange`) so that
+    what happened before reads in the zone they had then. The only writer of
+    `User.timezone` after creation; the same zone again changes nothing."""
+    new = v.timezone(timezone)
+    if new == user.timezone:
+        return
+    session.add(
+        UserTimezoneChange(
+            user_id=user.id, old_timezone=user.timezone, new_timezone=new, changed_at=utcnow()
+        )
+    )
+    user.timezone = new
+    session.flush()
 
 
 def _keep_an_admin(session: Session, user: User) -> None:

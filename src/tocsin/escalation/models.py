@@ -185,7 +185,11 @@ class EscalationStep(Base):
     """One level of a run evaluated: its targets, whom they reached and why, what happened."""
 
     __tablename__ = "escalation_steps"
-    __table_args__ = (UniqueConstraint("run_id", "cycle", "level"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "cycle", "level"),
+        # The escalations of a period (insights' on-call load).
+        Index("ix_escalation_steps_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("escalation_runs.id", ondelete="CASCADE"))

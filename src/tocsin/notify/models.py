@@ -91,7 +91,11 @@ class Notification(Base):
     """One planned or attempted delivery of a page to one person through one method."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_incident", "incident_id", "planned_at"),)
+    __table_args__ = (
+        Index("ix_notifications_incident", "incident_id", "planned_at"),
+        # The pages of a period (insights' on-call load).
+        Index("ix_notifications_created", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
