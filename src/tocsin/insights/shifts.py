@@ -588,9 +588,10 @@ def _busiest(shifts: Iterable[ShiftFigures]) -> list[ShiftFigures]:
 def _titled(session: Session, shifts: list[ShiftFigures]) -> tuple[ShiftFigures, ...]:
     """These shifts with the titles of the incidents they list (one query)."""
     ids = {i.id for s in shifts for i in s.incidents}
-    titles: dict[int, str] = dict(
-        session.execute(select(Incident.id, Incident.title).where(Incident.id.in_(ids))).tuples()
-    ) if ids else {}  # fmt: skip
+    titles: dict[int, str] = {}
+    if ids:
+        query = select(Incident.id, Incident.title).where(Incident.id.in_(ids))
+        titles = {incident_id: title for incident_id, title in session.execute(query)}
     return tuple(
         replace(s, incidents=tuple(replace(i, title=titles.get(i.id, "")) for i in s.incidents))
         for s in shifts
