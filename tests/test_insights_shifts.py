@@ -68,7 +68,7 @@ def march(db: Session, admin: User) -> dict[str, Any]:
     9-16 and 23-30. So Cat is on call in both schedules 16-23 Mar.
 
     People in four zones: Ann London (GMT all March), Bob New York (EDT from 8 Mar), Cat
-    Kolkata (+5:30), Dan Sydney (AEDT, +11). Working hours are 09:00-17:00 local, Mon-Fri."""
+    Kolkata (+5:30), Dan Sydney (AEDT, +11)."""
     db.commit()
     people = {
         name: catalog.create_user(db, name=name, email=f"{name.lower()}@example.com", timezone=tz)
@@ -208,12 +208,12 @@ def test_hours_shifts_pages_and_fairness_by_hand(
         "of the hours."
     ]
     assert [
-        (m["name"], m["hours"], m["shifts"], m["pages"], m["pages_out_of_hours"],
-         m["pages_per_24h"], m["pages_share"], m["hours_share"])
+        (m["name"], m["hours"], m["shifts"], m["pages"], m["pages_per_24h"], m["pages_share"],
+         m["hours_share"])
         for m in secondary["members"]
     ] == [
-        ("Cat", 336.0, 2, 2, 1, 0.14, 0.6667, 0.5),
-        ("Dan", 336.0, 2, 1, 0, 0.07, 0.3333, 0.5),
+        ("Cat", 336.0, 2, 2, 0.14, 0.6667, 0.5),
+        ("Dan", 336.0, 2, 1, 0.07, 0.3333, 0.5),
     ]  # fmt: skip
     # Incidents per shift in Secondary: Cat 0 and 2, Dan 1 and 0 -> median 0.5, most 2.
     assert (secondary["incidents_per_shift_median"], secondary["incidents_per_shift_max"]) == (
@@ -225,35 +225,53 @@ def test_hours_shifts_pages_and_fairness_by_hand(
     primary = by_name["Primary"]
     assert (primary["uneven"], primary["spread"], primary["findings"]) == (False, 1.62, [])
     assert [
-        (m["name"], m["hours"], m["shifts"], m["pages"], m["pages_out_of_hours"],
-         m["pages_per_24h"])
+        (m["name"], m["hours"], m["shifts"], m["pages"], m["pages_per_24h"])
         for m in primary["members"]
     ] == [
-        ("Cat", 192.0, 2, 3, 1, 0.38),
-        ("Bob", 168.0, 1, 2, 1, 0.29),
-        ("Ann", 312.0, 3, 3, 1, 0.23),
+        ("Cat", 192.0, 2, 3, 0.38),
+        ("Bob", 168.0, 1, 2, 0.29),
+        ("Ann", 312.0, 3, 3, 0.23),
     ]  # fmt: skip
     # Shifts 2 (Ann), 0, 0, 2 (Bob), 2 (Cat 16-23), 1 (Cat's override): median 1.5, most 2.
     assert (primary["incidents_per_shift_median"], primary["incidents_per_shift_max"]) == (
         1.5,
         2,
     )
-    # Each shift with its pages and incidents; the restricted one is listed to the admin.
+    # Each shift with its pages and incidents.
     shifts = {(s["schedule_id"], s["user_id"], s["start"]): s for s in data["shifts"]}
     cat = march["people"]["Cat"].id
-    both = [
-        shifts[(march[k].id, cat, "2026-03-16T00:00:00+00:00")] for k in ("primary", "secondary")
-    ]
-    number = march["incidents"]["R"].number
-    for shift in both:
-        assert (shift["pages"], shift["incidents"], shift["restricted_not_listed"]) == (2, 2, 0)
-        assert f"INC-{number}" in shift["listed"]
+    for schedule in ("primary", "secondary"):
+        both = shifts[(march[schedule].id, cat, "2026-03-16T00:00:00+00:00")]
+        assert (both["end"], both["pages"], both["incidents"]) == (
+            "2026-03-23T00:00:00+00:00",
+            2,
+            2,
+        )
     override = shifts[(march["primary"].id, cat, "2026-03-25T00:00:00+00:00")]
-    assert (override["end"], override["hours"], override["pages"]) == (
+    assert (override["end"], override["hours"], override["pages"], override["incidents"]) == (
         "2026-03-26T00:00:00+00:00",
         24.0,
         1,
+        1,
     )
+    # The busiest shifts: 2 incidents each for Ann 2-9 Mar (3 pages), then by pages and time:
+    # Bob 9-16, Cat 16-23 in Primary and in Secondary; then 1 incident: Dan 9-16 (Secondary),
+    # Cat on 25 Mar. The restricted incident is listed to the admin.
+    people = {u.id: n for n, u in march["people"].items()}
+    assert [(people[b["user_id"]], b["start"][:10]) for b in data["busiest_shifts"]] == [
+        ("Ann", "2026-03-02"),
+        ("Bob", "2026-03-09"),
+        ("Cat", "2026-03-16"),
+        ("Cat", "2026-03-16"),
+        ("Dan", "2026-03-09"),
+        ("Cat", "2026-03-25"),
+    ]
+    numbers = {k: f"INC-{i.number}" for k, i in march["incidents"].items()}
+    assert [b["incidents"] for b in data["busiest_shifts"]][:3] == [
+        [numbers["A"], numbers["B"]],
+        [numbers["C"], numbers["D"]],
+        sorted([numbers["E"], numbers["R"]], key=lambda r: int(r[4:])),
+    ]
     assert len(data["shifts"]) == 10  # Primary 6, Secondary 4
     assert data["restricted_not_listed"] == 0
 
@@ -287,13 +305,17 @@ def test_the_page_and_the_csv_hide_a_restricted_incident_from_a_responder(
     shifts = rows(test_client.get(f"/test/rotations.csv?table=rotation-shifts&{MARCH}",
                                   headers=as_rita).text)  # fmt: skip
     cat_primary = [r for r in shifts if r[:3] == ["Primary", "Cat", "2026-03-16T00:00:00+00:00"]]
-    assert len(cat_primary) == 1
-    assert cat_primary[0][5:] == ["2", "2", f"INC-{march['incidents']['E'].number}", "1"]
+    assert cat_primary == [
+        ["Primary", "Cat", "2026-03-16T00:00:00+00:00", "2026-03-23T00:00:00+00:00", "168.0",
+         "2", "2"]
+    ]  # fmt: skip
+    data = test_client.get(f"/api/v1/test/rotations?{MARCH}", headers=as_rita).json()
+    assert data["restricted_not_listed"] == 1
+    assert [b["restricted_not_listed"] for b in data["busiest_shifts"]] == [0, 0, 1, 1, 0, 0]
+    assert f"INC-{number}" not in str(data)
     members = rows(test_client.get(f"/test/rotations.csv?table=rotation-members&{MARCH}",
                                    headers=as_rita).text)  # fmt: skip
-    assert ["Secondary", "Dan", "336.0", "0.5", "2", "1", "0.3333", "0", "0.07", "2.0", "yes"] in (
-        members
-    )
+    assert ["Secondary", "Dan", "336.0", "0.5", "2", "1", "0.3333", "0.07", "2.0", "yes"] in members
 
 
 def test_the_team_filter_keeps_the_teams_schedules(

@@ -7,23 +7,37 @@ restrictions and overrides). A shift is one person's continuous time on call in 
 many schedules they were on call in at that moment; each schedule's own figures count its own
 shifts. A page is the deliveries of one page to one person (one `page_key`), at the time of
 the earliest; it counts for every shift of that person it falls in. Drills page nobody here.
+
+Pages are counted in the database: the shifts (and each person's time on call) are sent as a
+VALUES list and joined with the period's pages, so a quarter of 30,000 pages comes back as a
+few hundred counts; only the busiest shifts' incidents are read one by one.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import and_, func, select
+from sqlalchemy import (
+    CTE,
+    Integer,
+    Subquery,
+    and_,
+    column,
+    distinct,
+    func,
+    select,
+    type_coerce,
+    values,
+)
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import Team, User
+from tocsin.db import UTCDateTime
 from tocsin.escalation.models import EscalationLevel, EscalationTarget, ServicePaging
 from tocsin.incidents.access import hidden_ids
 from tocsin.incidents.models import Incident, incident_services
@@ -40,13 +54,13 @@ DAY_HOURS = 24.0
 UNEVEN_RATIO = 2.0
 # Only members on call at least this long are compared: a two-hour cover says nothing of a rota.
 COMPARED_HOURS = 24.0
-# Working hours in each person's own time zone (their current one, so that a move recomputes
-# their history); a page at any other time, or on a Saturday or Sunday, is out of hours.
-WORK_START, WORK_END = time(9), time(17)
 # Every delivery of one page is planned within a day of the first (fallbacks after failed
 # attempts included), so looking back a day before the period finds each page's first one.
 PAGE_SPAN = timedelta(days=1)
-# How many people and shifts the page lists; the CSV and the JSON have them all.
+# Fewer people than this (a team's): their pages are read through the index on user_id.
+FEW_PEOPLE = 200
+CHUNK = 5000  # ids per IN (...) list
+# How many people and busiest shifts the page lists; the CSV and the JSON have all people.
 LISTED = 20
 
 
@@ -73,12 +87,19 @@ class ShiftFigures:
     end: datetime
     pages: int
     incident_count: int  # distinct incidents, restricted ones included
-    incidents: tuple[IncidentRef, ...]  # the ones the viewer may see
-    hidden: int  # restricted incidents counted but not listed
 
     @property
     def hours(self) -> float:
         return (self.end - self.start).total_seconds() / 3600
+
+
+@dataclass(frozen=True)
+class BusyShift:
+    """One of the shifts with the most incidents, and those incidents."""
+
+    shift: ShiftFigures
+    incidents: tuple[IncidentRef, ...]  # the ones the viewer may see, by number
+    hidden: int  # restricted incidents counted but not listed to the viewer
 
 
 @dataclass(frozen=True)
@@ -90,7 +111,6 @@ class Member:
     hours: float
     shifts: int
     pages: int  # pages received while on call for this schedule
-    out_of_hours: int  # of those, outside working hours in their own time zone
     hours_share: float  # of the schedule's hours (0..1)
     pages_share: float | None  # of the schedule's pages; None when it had none
 
@@ -98,10 +118,6 @@ class Member:
     def pages_per_day(self) -> float | None:
         """Pages per 24 h on call."""
         return self.pages * DAY_HOURS / self.hours if self.hours else None
-
-    @property
-    def out_of_hours_share(self) -> float | None:
-        return self.out_of_hours / self.pages if self.pages else None
 
 
 @dataclass(frozen=True)
@@ -154,16 +170,12 @@ class Rotations:
     people: tuple[Person, ...]  # most hours first
     rotas: tuple[Rota, ...]  # uneven first, then by name
     shifts: tuple[ShiftFigures, ...]  # by schedule, then time
-    busiest: tuple[ShiftFigures, ...]  # the shifts with the most incidents, titles and all
-    hidden: int  # restricted incidents behind the shifts, counted but not listed to the viewer
+    busiest: tuple[BusyShift, ...]  # the LISTED shifts with the most incidents
+    hidden: int  # restricted incidents of the busiest shifts not listed to the viewer
 
     @property
     def uneven(self) -> tuple[Rota, ...]:
         return tuple(r for r in self.rotas if r.uneven)
-
-    @property
-    def busiest_hidden(self) -> int:
-        return sum(s.hidden for s in self.busiest)
 
     def hours_chart(self) -> Markup:
         return charts.bars(
@@ -205,7 +217,6 @@ class Rotations:
                             "hours": round(m.hours, 2),
                             "shifts": m.shifts,
                             "pages": m.pages,
-                            "pages_out_of_hours": m.out_of_hours,
                             "pages_per_24h": _round(m.pages_per_day),
                             "hours_share": round(m.hours_share, 4),
                             "pages_share": _round(m.pages_share, 4),
@@ -224,10 +235,18 @@ class Rotations:
                     "hours": round(s.hours, 2),
                     "pages": s.pages,
                     "incidents": s.incident_count,
-                    "listed": [i.reference for i in s.incidents],
-                    "restricted_not_listed": s.hidden,
                 }
                 for s in self.shifts
+            ],
+            "busiest_shifts": [
+                {
+                    "schedule_id": b.shift.schedule_id,
+                    "user_id": b.shift.user_id,
+                    "start": b.shift.start.isoformat(),
+                    "incidents": [i.reference for i in b.incidents],
+                    "restricted_not_listed": b.hidden,
+                }
+                for b in self.busiest
             ],
             "restricted_not_listed": self.hidden,
         }
@@ -242,14 +261,13 @@ class Rotations:
         members = (
             [
                 "schedule", "person", "hours on call", "share of hours", "shifts", "pages",
-                "share of pages", "pages out of hours", "pages per 24 h", "schedule spread",
-                "uneven",
+                "share of pages", "pages per 24 h", "schedule spread", "uneven",
             ],
             [
                 [
                     r.name, m.name, round(m.hours, 2), round(m.hours_share, 4), m.shifts,
-                    m.pages, _round(m.pages_share, 4), m.out_of_hours, _round(m.pages_per_day),
-                    _round(r.spread), "yes" if r.uneven else "no",
+                    m.pages, _round(m.pages_share, 4), _round(m.pages_per_day), _round(r.spread),
+                    "yes" if r.uneven else "no",
                 ]
                 for r in self.rotas
                 for m in r.members
@@ -258,13 +276,11 @@ class Rotations:
         shifts = (
             [
                 "schedule", "person", "start (UTC)", "end (UTC)", "hours", "pages", "incidents",
-                "incidents listed", "restricted incidents not listed",
             ],
             [
                 [
                     s.schedule, s.name, s.start.isoformat(), s.end.isoformat(), round(s.hours, 2),
-                    s.pages, s.incident_count, " ".join(i.reference for i in s.incidents),
-                    s.hidden,
+                    s.pages, s.incident_count,
                 ]
                 for s in self.shifts
             ],
@@ -313,64 +329,119 @@ def _schedules(session: Session, f: Filters) -> list[tuple[int, str, str | None]
     return [(sid, name, team) for sid, name, team in session.execute(query.order_by(Schedule.name))]
 
 
-@dataclass(frozen=True)
-class _Page:
-    user_id: int
-    key: str
-    at: datetime
-    incident_id: int
-    number: int
-    restricted: bool
-
-
-def _pages(session: Session, f: Filters, user_ids: set[int]) -> list[_Page]:
-    """The pages people in `user_ids` received in the period, for incidents in the filters'
-    service, severity and type (never drills); one GROUP BY query."""
+def _pages(f: Filters, user_ids: Collection[int]) -> Subquery:
+    """The pages `user_ids` received in the period, for incidents of the filters' service,
+    severity and type, never drills: (user_id, incident_id, at), one row per page."""
     first = func.min(Notification.created_at)
     conditions = [
-        Incident.drill.is_(False),
         Notification.created_at >= f.start - PAGE_SPAN,
         Notification.created_at < f.end,
+        Notification.incident_id.not_in(select(Incident.id).where(Incident.drill.is_(True))),
     ]
-    if len(user_ids) <= 200:  # few people (a team): their rows through the index on user_id
+    # A page's deliveries are grouped along an index: user_id's for a few people (a team's,
+    # whose rows it also finds), page_key's for everyone (no sort of the period's rows).
+    page: tuple[Any, ...] = (Notification.page_key, Notification.user_id, Notification.incident_id)
+    if len(user_ids) <= FEW_PEOPLE:
         conditions.append(Notification.user_id.in_(sorted(user_ids)))
+        page = (Notification.user_id, Notification.page_key, Notification.incident_id)
+    about = []
     if f.severity is not None:
-        conditions.append(Incident.severity_id == f.severity.id)
+        about.append(Incident.severity_id == f.severity.id)
     if f.incident_type is not None:
-        conditions.append(Incident.type_id == f.incident_type.id)
+        about.append(Incident.type_id == f.incident_type.id)
     if f.service is not None:
-        conditions.append(
+        about.append(
             Incident.id.in_(
                 select(incident_services.c.incident_id).where(
                     incident_services.c.service_id == f.service.id
                 )
             )
         )
+    if about:
+        conditions.append(Notification.incident_id.in_(select(Incident.id).where(*about)))
+    return (
+        select(Notification.user_id, Notification.incident_id, first.label("at"))
+        .where(*conditions)
+        .group_by(*page)
+        .having(first >= f.start)
+        .subquery("pages")
+    )
+
+
+def _spans(rows: Sequence[tuple[int, int, datetime, datetime]]) -> CTE:
+    """(group, user_id, start, end) rows as a table for a join."""
+    table = values(
+        column("grp", Integer),
+        column("user_id", Integer),
+        column("start", UTCDateTime()),
+        column("end", UTCDateTime()),
+        name="spans",
+    )
+    return table.data(list(rows)).cte("spans")
+
+
+def _counted(
+    session: Session, f: Filters, spans: Sequence[tuple[int, int, datetime, datetime]]
+) -> dict[int, tuple[int, int]]:
+    """For each group of spans: the pages that reached its person within them, and their
+    distinct incidents."""
+    if not spans:
+        return {}
+    table = _spans(spans)
+    pages = _pages(f, {user_id for _, user_id, _, _ in spans})
     query = (
         select(
-            Notification.user_id,
-            Notification.page_key,
-            first,
-            Incident.id,
-            Incident.number,
-            Incident.restricted,
+            type_coerce(table.c.grp, Integer),
+            func.count(),
+            func.count(distinct(pages.c.incident_id)),
         )
-        .join(Incident, Incident.id == Notification.incident_id)
-        .where(and_(*conditions))
-        .group_by(
-            Notification.user_id,
-            Notification.page_key,
-            Incident.id,
-            Incident.number,
-            Incident.restricted,
+        .select_from(table)
+        .join(
+            pages,
+            and_(
+                pages.c.user_id == table.c.user_id,
+                pages.c.at >= table.c.start,
+                pages.c.at < table.c.end,
+            ),
         )
-        .having(first >= f.start)
+        .group_by(table.c.grp)
     )
-    return [
-        _Page(user_id, key, at, incident_id, number, bool(restricted))
-        for user_id, key, at, incident_id, number, restricted in session.execute(query)
-        if user_id in user_ids
-    ]
+    return {grp: (count, incidents) for grp, count, incidents in session.execute(query)}
+
+
+def _incidents_of(
+    session: Session, f: Filters, spans: Sequence[tuple[int, int, datetime, datetime]]
+) -> dict[int, list[tuple[int, int, str, bool]]]:
+    """For each group of spans: (id, number, title, restricted) of the incidents whose pages
+    reached its person within them."""
+    if not spans:
+        return {}
+    table = _spans(spans)
+    pages = _pages(f, {user_id for _, user_id, _, _ in spans})
+    query = (
+        select(
+            type_coerce(table.c.grp, Integer),
+            Incident.id,
+            Incident.number,
+            Incident.title,
+            Incident.restricted,
+        )
+        .distinct()
+        .select_from(table)
+        .join(
+            pages,
+            and_(
+                pages.c.user_id == table.c.user_id,
+                pages.c.at >= table.c.start,
+                pages.c.at < table.c.end,
+            ),
+        )
+        .join(Incident, Incident.id == pages.c.incident_id)
+    )
+    found: dict[int, list[tuple[int, int, str, bool]]] = defaultdict(list)
+    for grp, incident_id, number, title, restricted in session.execute(query):
+        found[grp].append((incident_id, number, title, bool(restricted)))
+    return found
 
 
 # Shifts ----------------------------------------------------------------------------------------
@@ -390,30 +461,19 @@ def _joined(
     return out
 
 
-def _union_hours(intervals: list[tuple[datetime, datetime]]) -> float:
-    """The hours covered by these intervals, overlaps counted once."""
-    total, cursor = 0.0, None
+def _union(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """These intervals merged where they overlap or touch: disjoint, in time order."""
+    merged: list[tuple[datetime, datetime]] = []
     for start, end in sorted(intervals):
-        if cursor is not None and start < cursor:
-            start = cursor
-        if end > start:
-            total += (end - start).total_seconds()
-            cursor = end
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
-            cursor = max(cursor or end, end)
-    return total / 3600
+            merged.append((start, end))
+    return merged
 
 
-def _out_of_hours(at: datetime, zone: ZoneInfo) -> bool:
-    local = at.astimezone(zone)
-    return local.weekday() >= 5 or not (WORK_START <= local.time() < WORK_END)
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ValueError, KeyError):
-        return ZoneInfo("UTC")
+def _hours(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / 3600
 
 
 # Fairness --------------------------------------------------------------------------------------
@@ -450,149 +510,136 @@ def _findings(members: Sequence[Member]) -> tuple[float | None, tuple[str, ...]]
     return spread, tuple(found)
 
 
+def _rota(sid: int, name: str, team: str | None, shifts: Sequence[ShiftFigures]) -> Rota:
+    hours: dict[int, float] = defaultdict(float)
+    counts: dict[int, int] = defaultdict(int)
+    paged: dict[int, int] = defaultdict(int)
+    names: dict[int, str] = {}
+    for shift in shifts:
+        hours[shift.user_id] += shift.hours
+        counts[shift.user_id] += 1
+        paged[shift.user_id] += shift.pages
+        names[shift.user_id] = shift.name
+    total_hours, total_pages = sum(hours.values()), sum(paged.values())
+    members = sorted(
+        (
+            Member(
+                user_id=uid,
+                name=names[uid],
+                hours=hours[uid],
+                shifts=counts[uid],
+                pages=paged[uid],
+                hours_share=hours[uid] / total_hours if total_hours else 0.0,
+                pages_share=paged[uid] / total_pages if total_pages else None,
+            )
+            for uid in hours
+        ),
+        key=lambda m: (-(m.pages_per_day or 0), -m.hours, m.name),
+    )
+    spread, findings = _findings(members)
+    per_shift = sorted(float(s.incident_count) for s in shifts)
+    return Rota(
+        schedule_id=sid,
+        name=name,
+        team=team,
+        members=tuple(members),
+        shifts=len(shifts),
+        pages=total_pages,
+        incidents_per_shift_median=median(per_shift),
+        incidents_per_shift_max=int(max(per_shift, default=0)),
+        spread=spread,
+        uneven=bool(findings),
+        findings=findings,
+    )
+
+
 def rotations(session: Session, filters: Filters, viewer: User) -> Rotations:
     """Hours on call per person, each schedule's shifts and the incidents that reached people
     during them, and the fairness of each rota, over the filters' period."""
     scope = _schedules(session, filters)
     finals = final_many(session, [sid for sid, _, _ in scope], filters.start, filters.end)
-    shifts_of: dict[int, list[tuple[int, datetime, datetime]]] = {
-        sid: _joined((s.user_id, s.start, s.end) for s in finals.get(sid, []))
-        for sid, _, _ in scope
-    }
-    user_ids = {user_id for shifts in shifts_of.values() for user_id, _, _ in shifts}
+    placed = [
+        (sid, name, user_id, start, end)
+        for sid, name, _ in scope
+        for user_id, start, end in _joined((s.user_id, s.start, s.end) for s in finals[sid])
+    ]
+    user_ids = sorted({user_id for _, _, user_id, _, _ in placed})
     users = {
         uid: (name, tz)
+        for chunk in (user_ids[i : i + CHUNK] for i in range(0, len(user_ids), CHUNK))
         for uid, name, tz in session.execute(
-            select(User.id, User.name, User.timezone).where(User.id.in_(sorted(user_ids)))
+            select(User.id, User.name, User.timezone).where(User.id.in_(chunk))
         )
-    } if user_ids else {}  # fmt: skip
-    pages = _pages(session, filters, user_ids) if user_ids else []
-    pages_of: dict[int, list[_Page]] = defaultdict(list)
-    for page in sorted(pages, key=lambda p: p.at):
-        pages_of[page.user_id].append(page)
-    times_of = {uid: [p.at for p in found] for uid, found in pages_of.items()}
+    }
+    # One person's time on call across the schedules, each moment once (group: S + their
+    # index, after the S shifts' own groups).
+    mine: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for _, _, user_id, start, end in placed:
+        mine[user_id].append((start, end))
+    union = {uid: _union(intervals) for uid, intervals in mine.items()}
+    person_group = {uid: len(placed) + i for i, uid in enumerate(user_ids)}
+    spans = [(i, user_id, start, end) for i, (_, _, user_id, start, end) in enumerate(placed)]
+    spans += [(person_group[uid], uid, start, end) for uid in user_ids for start, end in union[uid]]
+    counted = _counted(session, filters, spans)
 
-    hidden = hidden_ids(session, viewer, {p.incident_id for p in pages if p.restricted})
-
-    all_shifts: list[ShiftFigures] = []
-    rotas: list[Rota] = []
-    paged_on_call: dict[int, dict[str, int]] = defaultdict(dict)  # page key -> incident
-    intervals: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    shifts = [
+        ShiftFigures(sid, name, user_id, users[user_id][0], start, end, *counted.get(i, (0, 0)))
+        for i, (sid, name, user_id, start, end) in enumerate(placed)
+    ]
+    by_schedule: dict[int, list[ShiftFigures]] = defaultdict(list)
+    for shift in shifts:
+        by_schedule[shift.schedule_id].append(shift)
+    rotas = sorted(
+        (_rota(sid, name, team, by_schedule[sid]) for sid, name, team in scope if by_schedule[sid]),
+        key=lambda r: (not r.uneven, r.name),
+    )
     shift_count: dict[int, int] = defaultdict(int)
-    for sid, name, team in scope:
-        hours: dict[int, float] = defaultdict(float)
-        counts: dict[int, int] = defaultdict(int)
-        paged: dict[int, int] = defaultdict(int)
-        late: dict[int, int] = defaultdict(int)
-        per_shift: list[int] = []
-        for user_id, start, end in shifts_of[sid]:
-            times = times_of.get(user_id, [])
-            lo, hi = bisect_left(times, start), bisect_left(times, end)
-            during = pages_of[user_id][lo:hi]
-            incidents = {p.incident_id: p for p in during}
-            zone = _zone(users[user_id][1])
-            hours[user_id] += (end - start).total_seconds() / 3600
-            counts[user_id] += 1
-            paged[user_id] += len(during)
-            late[user_id] += sum(1 for p in during if _out_of_hours(p.at, zone))
-            per_shift.append(len(incidents))
-            intervals[user_id].append((start, end))
-            shift_count[user_id] += 1
-            paged_on_call[user_id].update((p.key, p.incident_id) for p in during)
-            shown = sorted(
-                (p for p in incidents.values() if p.incident_id not in hidden),
-                key=lambda p: p.number,
-            )
-            all_shifts.append(
-                ShiftFigures(
-                    schedule_id=sid,
-                    schedule=name,
-                    user_id=user_id,
-                    name=users[user_id][0],
-                    start=start,
-                    end=end,
-                    pages=len(during),
-                    incident_count=len(incidents),
-                    incidents=tuple(IncidentRef(p.incident_id, p.number, "") for p in shown),
-                    hidden=len(incidents) - len(shown),
-                )
-            )
-        if not hours:
-            continue  # nobody on call in it during the period
-        total_hours, total_pages = sum(hours.values()), sum(paged.values())
-        members = [
-            Member(
+    for shift in shifts:
+        shift_count[shift.user_id] += 1
+    people = sorted(
+        (
+            Person(
                 user_id=uid,
                 name=users[uid][0],
-                hours=hours[uid],
-                shifts=counts[uid],
-                pages=paged[uid],
-                out_of_hours=late[uid],
-                hours_share=hours[uid] / total_hours if total_hours else 0.0,
-                pages_share=paged[uid] / total_pages if total_pages else None,
+                timezone=users[uid][1],
+                hours=sum(_hours(start, end) for start, end in union[uid]),
+                shifts=shift_count[uid],
+                pages=counted.get(person_group[uid], (0, 0))[0],
+                incidents=counted.get(person_group[uid], (0, 0))[1],
             )
-            for uid in hours
-        ]
-        members.sort(key=lambda m: (-(m.pages_per_day or 0), -m.hours, m.name))
-        spread, findings = _findings(members)
-        rotas.append(
-            Rota(
-                schedule_id=sid,
-                name=name,
-                team=team,
-                members=tuple(members),
-                shifts=len(per_shift),
-                pages=total_pages,
-                incidents_per_shift_median=median(sorted(float(n) for n in per_shift)),
-                incidents_per_shift_max=max(per_shift, default=0),
-                spread=spread,
-                uneven=bool(findings),
-                findings=findings,
-            )
-        )
-    people = [
-        Person(
-            user_id=uid,
-            name=users[uid][0],
-            timezone=users[uid][1],
-            hours=_union_hours(intervals[uid]),
-            shifts=shift_count[uid],
-            pages=len(paged_on_call[uid]),
-            incidents=len(set(paged_on_call[uid].values())),
-        )
-        for uid in intervals
-    ]
-    people.sort(key=lambda p: (-p.hours, p.name))
-    rotas.sort(key=lambda r: (not r.uneven, r.name))
-    behind_hidden = {
-        incident for by_key in paged_on_call.values() for incident in by_key.values()
-    } & hidden
+            for uid in user_ids
+        ),
+        key=lambda p: (-p.hours, p.name),
+    )
+    busiest, hidden = _busiest(session, filters, viewer, shifts)
     return Rotations(
         people=tuple(people),
         rotas=tuple(rotas),
-        shifts=tuple(all_shifts),
-        busiest=_titled(session, _busiest(all_shifts)),
-        hidden=len(behind_hidden),
+        shifts=tuple(shifts),
+        busiest=busiest,
+        hidden=hidden,
     )
 
 
-def _busiest(shifts: Iterable[ShiftFigures]) -> list[ShiftFigures]:
-    """The LISTED shifts with the most incidents."""
+def _busiest(
+    session: Session, f: Filters, viewer: User, shifts: Sequence[ShiftFigures]
+) -> tuple[tuple[BusyShift, ...], int]:
+    """The LISTED shifts with the most incidents, each with the incidents the viewer may see;
+    and how many restricted incidents among them were left out."""
     ranked = sorted(
-        (s for s in shifts if s.incident_count),
-        key=lambda s: (-s.incident_count, -s.pages, s.start, s.schedule),
+        (i for i, s in enumerate(shifts) if s.incident_count),
+        key=lambda i: (-shifts[i].incident_count, -shifts[i].pages, shifts[i].start,
+                       shifts[i].schedule),
+    )[:LISTED]  # fmt: skip
+    found = _incidents_of(
+        session, f, [(i, shifts[i].user_id, shifts[i].start, shifts[i].end) for i in ranked]
     )
-    return ranked[:LISTED]
-
-
-def _titled(session: Session, shifts: list[ShiftFigures]) -> tuple[ShiftFigures, ...]:
-    """These shifts with the titles of the incidents they list (one query)."""
-    ids = {i.id for s in shifts for i in s.incidents}
-    titles: dict[int, str] = {}
-    if ids:
-        query = select(Incident.id, Incident.title).where(Incident.id.in_(ids))
-        titles = {incident_id: title for incident_id, title in session.execute(query)}
-    return tuple(
-        replace(s, incidents=tuple(replace(i, title=titles.get(i.id, "")) for i in s.incidents))
-        for s in shifts
-    )
+    restricted = {row[0] for rows in found.values() for row in rows if row[3]}
+    hidden = hidden_ids(session, viewer, restricted)
+    busy = []
+    for i in ranked:
+        rows = sorted(found.get(i, []), key=lambda row: row[1])
+        shown = tuple(IncidentRef(iid, number, title) for iid, number, title, _ in rows
+                      if iid not in hidden)  # fmt: skip
+        busy.append(BusyShift(shifts[i], shown, len(rows) - len(shown)))
+    return tuple(busy), len(hidden)
