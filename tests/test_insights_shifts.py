@@ -68,7 +68,7 @@ def march(db: Session, admin: User) -> dict[str, Any]:
     9-16 and 23-30. So Cat is on call in both schedules 16-23 Mar.
 
     People in four zones: Ann London (GMT all March), Bob New York (EDT from 8 Mar), Cat
-    Kolkata (+5:30), Dan Sydney (AEDT, +11)."""
+    Kolkata (+5:30), Dan Sydney (AEDT, +11). Working hours are 09:00-17:00 local, Mon-Fri."""
     db.commit()
     people = {
         name: catalog.create_user(db, name=name, email=f"{name.lower()}@example.com", timezone=tz)
@@ -208,12 +208,12 @@ def test_hours_shifts_pages_and_fairness_by_hand(
         "of the hours."
     ]
     assert [
-        (m["name"], m["hours"], m["shifts"], m["pages"], m["pages_per_24h"], m["pages_share"],
-         m["hours_share"])
+        (m["name"], m["hours"], m["shifts"], m["pages"], m["pages_out_of_hours"],
+         m["pages_per_24h"], m["pages_share"], m["hours_share"])
         for m in secondary["members"]
     ] == [
-        ("Cat", 336.0, 2, 2, 0.14, 0.6667, 0.5),
-        ("Dan", 336.0, 2, 1, 0.07, 0.3333, 0.5),
+        ("Cat", 336.0, 2, 2, 1, 0.14, 0.6667, 0.5),
+        ("Dan", 336.0, 2, 1, 0, 0.07, 0.3333, 0.5),
     ]  # fmt: skip
     # Incidents per shift in Secondary: Cat 0 and 2, Dan 1 and 0 -> median 0.5, most 2.
     assert (secondary["incidents_per_shift_median"], secondary["incidents_per_shift_max"]) == (
@@ -221,16 +221,19 @@ def test_hours_shifts_pages_and_fairness_by_hand(
         2,
     )
     # Primary: per 24 h Ann 3 x 24 / 312 = 0.23, Bob 2 x 24 / 168 = 0.29, Cat 3 x 24 / 192 =
-    # 0.375: 0.375 / 0.2308 = 1.625 < 2; hours 312 is not more than twice 168: even.
+    # 0.375: 0.375 / 0.2308 = 1.625 < 2; hours 312 is not more than twice 168: even. Out of
+    # hours: Ann's Saturday page, Bob's 22:00 New York, Cat's 19:30 Kolkata (one each); in
+    # Secondary Cat's 19:30 and none of Dan's (noon in Sydney).
     primary = by_name["Primary"]
     assert (primary["uneven"], primary["spread"], primary["findings"]) == (False, 1.62, [])
     assert [
-        (m["name"], m["hours"], m["shifts"], m["pages"], m["pages_per_24h"])
+        (m["name"], m["hours"], m["shifts"], m["pages"], m["pages_out_of_hours"],
+         m["pages_per_24h"])
         for m in primary["members"]
     ] == [
-        ("Cat", 192.0, 2, 3, 0.38),
-        ("Bob", 168.0, 1, 2, 0.29),
-        ("Ann", 312.0, 3, 3, 0.23),
+        ("Cat", 192.0, 2, 3, 1, 0.38),
+        ("Bob", 168.0, 1, 2, 1, 0.29),
+        ("Ann", 312.0, 3, 3, 1, 0.23),
     ]  # fmt: skip
     # Shifts 2 (Ann), 0, 0, 2 (Bob), 2 (Cat 16-23), 1 (Cat's override): median 1.5, most 2.
     assert (primary["incidents_per_shift_median"], primary["incidents_per_shift_max"]) == (
@@ -315,7 +318,9 @@ def test_the_page_and_the_csv_hide_a_restricted_incident_from_a_responder(
     assert f"INC-{number}" not in str(data)
     members = rows(test_client.get(f"/test/rotations.csv?table=rotation-members&{MARCH}",
                                    headers=as_rita).text)  # fmt: skip
-    assert ["Secondary", "Dan", "336.0", "0.5", "2", "1", "0.3333", "0.07", "2.0", "yes"] in members
+    assert ["Secondary", "Dan", "336.0", "0.5", "2", "1", "0.3333", "0", "0.07", "2.0", "yes"] in (
+        members
+    )
 
 
 def test_the_team_filter_keeps_the_teams_schedules(

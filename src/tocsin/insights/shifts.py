@@ -8,32 +8,22 @@ many schedules they were on call in at that moment; each schedule's own figures 
 shifts. A page is the deliveries of one page to one person (one `page_key`), at the time of
 the earliest; it counts for every shift of that person it falls in. Drills page nobody here.
 
-Pages are counted in the database: the shifts (and each person's time on call) are sent as a
-VALUES list and joined with the period's pages, so a quarter of 30,000 pages comes back as a
-few hundred counts; only the busiest shifts' incidents are read one by one.
+The period's pages are read once, one row per page (grouped in the database), and placed in
+the shifts by time; only the busiest shifts' incidents are then read by id.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import (
-    CTE,
-    Integer,
-    Subquery,
-    and_,
-    column,
-    distinct,
-    func,
-    select,
-    type_coerce,
-    values,
-)
+from sqlalchemy import Integer, Subquery, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import Team, User
@@ -54,6 +44,9 @@ DAY_HOURS = 24.0
 UNEVEN_RATIO = 2.0
 # Only members on call at least this long are compared: a two-hour cover says nothing of a rota.
 COMPARED_HOURS = 24.0
+# Working hours in each person's own time zone (their current one, so that a move recomputes
+# their history); a page at any other time, or on a Saturday or Sunday, is out of hours.
+WORK_START, WORK_END = time(9), time(17)
 # Every delivery of one page is planned within a day of the first (fallbacks after failed
 # attempts included), so looking back a day before the period finds each page's first one.
 PAGE_SPAN = timedelta(days=1)
@@ -111,6 +104,7 @@ class Member:
     hours: float
     shifts: int
     pages: int  # pages received while on call for this schedule
+    out_of_hours: int  # of those, outside working hours in their own time zone
     hours_share: float  # of the schedule's hours (0..1)
     pages_share: float | None  # of the schedule's pages; None when it had none
 
@@ -118,6 +112,10 @@ class Member:
     def pages_per_day(self) -> float | None:
         """Pages per 24 h on call."""
         return self.pages * DAY_HOURS / self.hours if self.hours else None
+
+    @property
+    def out_of_hours_share(self) -> float | None:
+        return self.out_of_hours / self.pages if self.pages else None
 
 
 @dataclass(frozen=True)
@@ -217,6 +215,7 @@ class Rotations:
                             "hours": round(m.hours, 2),
                             "shifts": m.shifts,
                             "pages": m.pages,
+                            "pages_out_of_hours": m.out_of_hours,
                             "pages_per_24h": _round(m.pages_per_day),
                             "hours_share": round(m.hours_share, 4),
                             "pages_share": _round(m.pages_share, 4),
@@ -261,13 +260,14 @@ class Rotations:
         members = (
             [
                 "schedule", "person", "hours on call", "share of hours", "shifts", "pages",
-                "share of pages", "pages per 24 h", "schedule spread", "uneven",
+                "share of pages", "pages out of hours", "pages per 24 h", "schedule spread",
+                "uneven",
             ],
             [
                 [
                     r.name, m.name, round(m.hours, 2), round(m.hours_share, 4), m.shifts,
-                    m.pages, _round(m.pages_share, 4), _round(m.pages_per_day), _round(r.spread),
-                    "yes" if r.uneven else "no",
+                    m.pages, _round(m.pages_share, 4), m.out_of_hours, _round(m.pages_per_day),
+                    _round(r.spread), "yes" if r.uneven else "no",
                 ]
                 for r in self.rotas
                 for m in r.members
@@ -368,82 +368,6 @@ def _pages(f: Filters, user_ids: Collection[int]) -> Subquery:
     )
 
 
-def _spans(rows: Sequence[tuple[int, int, datetime, datetime]]) -> CTE:
-    """(group, user_id, start, end) rows as a table for a join."""
-    table = values(
-        column("grp", Integer),
-        column("user_id", Integer),
-        column("start", UTCDateTime()),
-        column("end", UTCDateTime()),
-        name="spans",
-    )
-    return table.data(list(rows)).cte("spans")
-
-
-def _counted(
-    session: Session, f: Filters, spans: Sequence[tuple[int, int, datetime, datetime]]
-) -> dict[int, tuple[int, int]]:
-    """For each group of spans: the pages that reached its person within them, and their
-    distinct incidents."""
-    if not spans:
-        return {}
-    table = _spans(spans)
-    pages = _pages(f, {user_id for _, user_id, _, _ in spans})
-    query = (
-        select(
-            type_coerce(table.c.grp, Integer),
-            func.count(),
-            func.count(distinct(pages.c.incident_id)),
-        )
-        .select_from(table)
-        .join(
-            pages,
-            and_(
-                pages.c.user_id == table.c.user_id,
-                pages.c.at >= table.c.start,
-                pages.c.at < table.c.end,
-            ),
-        )
-        .group_by(table.c.grp)
-    )
-    return {grp: (count, incidents) for grp, count, incidents in session.execute(query)}
-
-
-def _incidents_of(
-    session: Session, f: Filters, spans: Sequence[tuple[int, int, datetime, datetime]]
-) -> dict[int, list[tuple[int, int, str, bool]]]:
-    """For each group of spans: (id, number, title, restricted) of the incidents whose pages
-    reached its person within them."""
-    if not spans:
-        return {}
-    table = _spans(spans)
-    pages = _pages(f, {user_id for _, user_id, _, _ in spans})
-    query = (
-        select(
-            type_coerce(table.c.grp, Integer),
-            Incident.id,
-            Incident.number,
-            Incident.title,
-            Incident.restricted,
-        )
-        .distinct()
-        .select_from(table)
-        .join(
-            pages,
-            and_(
-                pages.c.user_id == table.c.user_id,
-                pages.c.at >= table.c.start,
-                pages.c.at < table.c.end,
-            ),
-        )
-        .join(Incident, Incident.id == pages.c.incident_id)
-    )
-    found: dict[int, list[tuple[int, int, str, bool]]] = defaultdict(list)
-    for grp, incident_id, number, title, restricted in session.execute(query):
-        found[grp].append((incident_id, number, title, bool(restricted)))
-    return found
-
-
 # Shifts ----------------------------------------------------------------------------------------
 
 
@@ -474,6 +398,49 @@ def _union(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, d
 
 def _hours(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / 3600
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError):
+        return ZoneInfo("UTC")
+
+
+def _out_of_hours(at: datetime, zone: ZoneInfo) -> bool:
+    local = at.astimezone(zone)
+    return local.weekday() >= 5 or not (WORK_START <= local.time() < WORK_END)
+
+
+@dataclass
+class _Received:
+    """One person's pages in the period, in time order: when, and for which incident."""
+
+    times: list[datetime]
+    incidents: list[int]
+
+    def between(self, start: datetime, end: datetime) -> tuple[list[datetime], list[int]]:
+        lo, hi = bisect_left(self.times, start), bisect_left(self.times, end)
+        return self.times[lo:hi], self.incidents[lo:hi]
+
+
+def _received(session: Session, f: Filters, user_ids: Collection[int]) -> dict[int, _Received]:
+    """The pages each of `user_ids` received in the period (one query)."""
+    pages = _pages(f, user_ids)
+    query = select(
+        type_coerce(pages.c.user_id, Integer),
+        type_coerce(pages.c.at, UTCDateTime()),
+        type_coerce(pages.c.incident_id, Integer),
+    ).order_by(pages.c.user_id, pages.c.at, pages.c.incident_id)
+    rows = session.execute(query)
+    out: dict[int, _Received] = {}
+    for user_id, at, incident_id in rows:
+        found = out.get(user_id)
+        if found is None:
+            found = out[user_id] = _Received([], [])
+        found.times.append(at)
+        found.incidents.append(incident_id)
+    return out
 
 
 # Fairness --------------------------------------------------------------------------------------
@@ -510,12 +477,17 @@ def _findings(members: Sequence[Member]) -> tuple[float | None, tuple[str, ...]]
     return spread, tuple(found)
 
 
-def _rota(sid: int, name: str, team: str | None, shifts: Sequence[ShiftFigures]) -> Rota:
+def _rota(
+    sid: int, name: str, team: str | None, shifts: Sequence[ShiftFigures], late: Sequence[int]
+) -> Rota:
+    """A schedule's rota from its shifts and each shift's pages out of hours."""
     hours: dict[int, float] = defaultdict(float)
     counts: dict[int, int] = defaultdict(int)
     paged: dict[int, int] = defaultdict(int)
+    out_of_hours: dict[int, int] = defaultdict(int)
     names: dict[int, str] = {}
-    for shift in shifts:
+    for shift, count in zip(shifts, late, strict=True):
+        out_of_hours[shift.user_id] += count
         hours[shift.user_id] += shift.hours
         counts[shift.user_id] += 1
         paged[shift.user_id] += shift.pages
@@ -529,6 +501,7 @@ def _rota(sid: int, name: str, team: str | None, shifts: Sequence[ShiftFigures])
                 hours=hours[uid],
                 shifts=counts[uid],
                 pages=paged[uid],
+                out_of_hours=out_of_hours[uid],
                 hours_share=hours[uid] / total_hours if total_hours else 0.0,
                 pages_share=paged[uid] / total_pages if total_pages else None,
             )
@@ -571,47 +544,62 @@ def rotations(session: Session, filters: Filters, viewer: User) -> Rotations:
             select(User.id, User.name, User.timezone).where(User.id.in_(chunk))
         )
     }
-    # One person's time on call across the schedules, each moment once (group: S + their
-    # index, after the S shifts' own groups).
-    mine: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for _, _, user_id, start, end in placed:
-        mine[user_id].append((start, end))
-    union = {uid: _union(intervals) for uid, intervals in mine.items()}
-    person_group = {uid: len(placed) + i for i, uid in enumerate(user_ids)}
-    spans = [(i, user_id, start, end) for i, (_, _, user_id, start, end) in enumerate(placed)]
-    spans += [(person_group[uid], uid, start, end) for uid in user_ids for start, end in union[uid]]
-    counted = _counted(session, filters, spans)
+    received = _received(session, filters, user_ids) if user_ids else {}
+    nothing = _Received([], [])
 
-    shifts = [
-        ShiftFigures(sid, name, user_id, users[user_id][0], start, end, *counted.get(i, (0, 0)))
-        for i, (sid, name, user_id, start, end) in enumerate(placed)
-    ]
-    by_schedule: dict[int, list[ShiftFigures]] = defaultdict(list)
-    for shift in shifts:
-        by_schedule[shift.schedule_id].append(shift)
+    shifts: list[ShiftFigures] = []
+    behind: list[set[int]] = []  # each shift's incidents
+    late: list[int] = []  # each shift's pages out of hours
+    for sid, name, user_id, start, end in placed:
+        times, incidents = received.get(user_id, nothing).between(start, end)
+        zone = _zone(users[user_id][1])
+        behind.append(set(incidents))
+        late.append(sum(1 for at in times if _out_of_hours(at, zone)))
+        shifts.append(
+            ShiftFigures(
+                sid, name, user_id, users[user_id][0], start, end, len(times), len(behind[-1])
+            )
+        )
+    by_schedule: dict[int, list[int]] = defaultdict(list)
+    for i, shift in enumerate(shifts):
+        by_schedule[shift.schedule_id].append(i)
     rotas = sorted(
-        (_rota(sid, name, team, by_schedule[sid]) for sid, name, team in scope if by_schedule[sid]),
-        key=lambda r: (not r.uneven, r.name),
-    )
-    shift_count: dict[int, int] = defaultdict(int)
-    for shift in shifts:
-        shift_count[shift.user_id] += 1
-    people = sorted(
         (
+            _rota(
+                sid, name, team, [shifts[i] for i in by_schedule[sid]],
+                [late[i] for i in by_schedule[sid]],
+            )
+            for sid, name, team in scope
+            if by_schedule[sid]
+        ),
+        key=lambda r: (not r.uneven, r.name),
+    )  # fmt: skip
+
+    # Each person's time on call across the schedules, each moment (and so each page) once.
+    mine: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for shift in shifts:
+        mine[shift.user_id].append((shift.start, shift.end))
+    people = []
+    for uid in user_ids:
+        union = _union(mine[uid])
+        pages, seen = 0, set()
+        for start, end in union:
+            times, found = received.get(uid, nothing).between(start, end)
+            pages += len(times)
+            seen.update(found)
+        people.append(
             Person(
                 user_id=uid,
                 name=users[uid][0],
                 timezone=users[uid][1],
-                hours=sum(_hours(start, end) for start, end in union[uid]),
-                shifts=shift_count[uid],
-                pages=counted.get(person_group[uid], (0, 0))[0],
-                incidents=counted.get(person_group[uid], (0, 0))[1],
+                hours=sum(_hours(start, end) for start, end in union),
+                shifts=len(mine[uid]),
+                pages=pages,
+                incidents=len(seen),
             )
-            for uid in user_ids
-        ),
-        key=lambda p: (-p.hours, p.name),
-    )
-    busiest, hidden = _busiest(session, filters, viewer, shifts)
+        )
+    people.sort(key=lambda p: (-p.hours, p.name))
+    busiest, hidden = _busiest(session, viewer, shifts, behind)
     return Rotations(
         people=tuple(people),
         rotas=tuple(rotas),
@@ -622,7 +610,7 @@ def rotations(session: Session, filters: Filters, viewer: User) -> Rotations:
 
 
 def _busiest(
-    session: Session, f: Filters, viewer: User, shifts: Sequence[ShiftFigures]
+    session: Session, viewer: User, shifts: Sequence[ShiftFigures], behind: Sequence[set[int]]
 ) -> tuple[tuple[BusyShift, ...], int]:
     """The LISTED shifts with the most incidents, each with the incidents the viewer may see;
     and how many restricted incidents among them were left out."""
@@ -631,15 +619,24 @@ def _busiest(
         key=lambda i: (-shifts[i].incident_count, -shifts[i].pages, shifts[i].start,
                        shifts[i].schedule),
     )[:LISTED]  # fmt: skip
-    found = _incidents_of(
-        session, f, [(i, shifts[i].user_id, shifts[i].start, shifts[i].end) for i in ranked]
-    )
-    restricted = {row[0] for rows in found.values() for row in rows if row[3]}
-    hidden = hidden_ids(session, viewer, restricted)
-    busy = []
-    for i in ranked:
-        rows = sorted(found.get(i, []), key=lambda row: row[1])
-        shown = tuple(IncidentRef(iid, number, title) for iid, number, title, _ in rows
-                      if iid not in hidden)  # fmt: skip
-        busy.append(BusyShift(shifts[i], shown, len(rows) - len(shown)))
+    ids = {incident_id for i in ranked for incident_id in behind[i]}
+    hidden = hidden_ids(session, viewer, ids)
+    shown: dict[int, IncidentRef] = {}
+    if ids - hidden:
+        query = select(Incident.id, Incident.number, Incident.title).where(
+            Incident.id.in_(sorted(ids - hidden))
+        )
+        shown = {
+            iid: IncidentRef(iid, number, title) for iid, number, title in session.execute(query)
+        }
+    busy = [
+        BusyShift(
+            shifts[i],
+            tuple(
+                sorted((shown[iid] for iid in behind[i] if iid in shown), key=lambda r: r.number)
+            ),
+            sum(1 for iid in behind[i] if iid in hidden),
+        )
+        for i in ranked
+    ]
     return tuple(busy), len(hidden)
