@@ -537,13 +537,11 @@ def rotations(session: Session, filters: Filters, viewer: User) -> Rotations:
         for user_id, start, end in _joined((s.user_id, s.start, s.end) for s in finals[sid])
     ]
     user_ids = sorted({user_id for _, _, user_id, _, _ in placed})
-    users = {
-        uid: (name, tz)
-        for chunk in (user_ids[i : i + CHUNK] for i in range(0, len(user_ids), CHUNK))
-        for uid, name, tz in session.execute(
-            select(User.id, User.name, User.timezone).where(User.id.in_(chunk))
-        )
-    }
+    # A rotation may still name someone whose account was deleted since: "user 42", in UTC.
+    users = {uid: (f"user {uid}", "UTC") for uid in user_ids}
+    for chunk in (user_ids[i : i + CHUNK] for i in range(0, len(user_ids), CHUNK)):
+        query = select(User.id, User.name, User.timezone).where(User.id.in_(chunk))
+        users.update((uid, (name, tz)) for uid, name, tz in session.execute(query))
     received = _received(session, filters, user_ids) if user_ids else {}
     nothing = _Received([], [])
 
