@@ -251,8 +251,10 @@ def rows_of(html: str) -> list[list[str]]:
 
 
 def row(html: str, first: str) -> list[str]:
-    """The table row whose first cell starts with `first`."""
-    found = [r for r in rows_of(html) if r and r[0].startswith(first)]
+    """The row of the on-call load's own tables (above the rotations' part, which names the
+    same people) whose first cell starts with `first`."""
+    own = html.split('id="rotations-heading"')[0]
+    found = [r for r in rows_of(own) if r and r[0].startswith(first)]
     assert len(found) == 1, (first, found)
     return found[0]
 
@@ -546,3 +548,17 @@ def test_working_hours_must_be_a_day_in_order() -> None:
     for bad in ("17:00-09:00", "9-5", "09:00-24:00"):
         with pytest.raises(ValidationError):
             Settings(working_hours=bad)
+
+
+def test_the_tab_shows_each_rotations_hours_and_exports_them(
+    client: TestClient, db: Session, admin: User, history: History
+) -> None:
+    """The rotations' part (insights/shifts.py) is on the tab, in its CSV and in its JSON."""
+    browser_login(client, admin.email)
+    page = client.get(f"/insights/on-call?{PERIOD}")
+    assert "Hours on call and fairness" in page.text
+    people = read_csv(client.get(f"/insights/on-call.csv?table=rotation-people&{PERIOD}").text)
+    olga = next(p for p in people if p["person"] == "Olga Ortiz")
+    assert olga["hours on call"] == "336.0"  # on call the whole fortnight: 14 × 24 h
+    body = client.get(f"/api/v1/insights/on-call?{PERIOD}", headers=api_as(client, db, admin))
+    assert any(p["name"] == "Olga Ortiz" for p in body.json()["rotations"]["people"])

@@ -23,6 +23,7 @@ from tocsin.errors import ValidationFailed
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident
 from tocsin.insights.export import csv_response
+from tocsin.insights.load import Hours
 from tocsin.insights.shifts import rotations
 from tocsin.insights.web import filters_of
 from tocsin.notify.models import Notification
@@ -30,6 +31,8 @@ from tocsin.schedules import service as schedules
 from tocsin.web.templating import render
 
 MARCH = "from=2026-03-02&to=2026-03-29"  # four whole weeks, Monday to Sunday, UTC
+
+HOURS = Hours.parse("mon-fri", "09:00-17:00")  # the settings' defaults
 
 
 def utc(*args: int) -> datetime:
@@ -42,13 +45,13 @@ def add_routes(app: FastAPI) -> None:
     @app.get("/test/rotations", include_in_schema=False)
     def page(request: Request, db: DbSession, user: CurrentUser) -> Response:
         f = filters_of(request, db)
-        figures = rotations(db, f, user)
+        figures = rotations(db, f, user, hours=HOURS)
         return render(request, "insights/_rotations.html", {"rotations": figures, "f": f})  # type: ignore[no-any-return]
 
     @app.get("/test/rotations.csv", include_in_schema=False)
     def table(request: Request, db: DbSession, user: CurrentUser, table: str) -> Response:
         f = filters_of(request, db)
-        tables = rotations(db, f, user).csv_tables()
+        tables = rotations(db, f, user, hours=HOURS).csv_tables()
         if table not in tables:
             raise ValidationFailed(f"there is no table {table!r}", field="table")
         header, rows = tables[table]
@@ -56,7 +59,7 @@ def add_routes(app: FastAPI) -> None:
 
     @app.get("/api/v1/test/rotations", include_in_schema=False)
     def data(request: Request, db: DbSession, user: CurrentUser) -> dict[str, Any]:
-        return rotations(db, filters_of(request, db), user).as_dict()
+        return rotations(db, filters_of(request, db), user, hours=HOURS).as_dict()
 
 
 @pytest.fixture

@@ -91,6 +91,10 @@ class OnCallLoadOut(BaseModel):
     hidden_incidents: int = Field(
         description="Restricted incidents among the most paged, counted but not listed"
     )
+    rotations: dict[str, Any] = Field(
+        description="Hours on call per person and schedule, shifts, and each rotation's "
+        "fairness (docs/insights.md#hours-on-call-and-fairness)"
+    )
 
 
 def load_out(f: Filters, load: Load) -> dict[str, Any]:

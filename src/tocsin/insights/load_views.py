@@ -17,8 +17,9 @@ from tocsin.errors import ValidationFailed
 from tocsin.insights import charts
 from tocsin.insights.export import csv_response
 from tocsin.insights.filters import Filters
-from tocsin.insights.load import Load, compute
+from tocsin.insights.load import Hours, Load, compute
 from tocsin.insights.load_schemas import OnCallLoadOut, load_out
+from tocsin.insights.shifts import ROTATION_TABLES, Rotations, rotations
 from tocsin.insights.stats import duration_text
 from tocsin.insights.web import filters_of, section_page
 
@@ -40,6 +41,12 @@ def _load(request: Request, session: Session, f: Filters, viewer: User) -> Load:
         working_days=settings.working_days,
         working_hours=settings.working_hours,
     )
+
+
+def _rotations(request: Request, session: Session, f: Filters, viewer: User) -> Rotations:
+    settings: Settings = request.app.state.settings
+    hours = Hours.parse(settings.working_days, settings.working_hours)
+    return rotations(session, f, viewer, hours=hours)
 
 
 def share(part: int, whole: int) -> str:
@@ -86,6 +93,7 @@ def on_call_page(request: Request, db: DbSession, user: CurrentUser) -> Response
         load = _load(request, session, f, viewer)
         return {
             "load": load,
+            "rotations": _rotations(request, session, f, viewer),
             "share": share,
             "duration": duration_text,
             "week_query": week_query,
@@ -187,15 +195,19 @@ TABLES: dict[str, Callable[[Load], Table]] = {
 @router.get("/insights/on-call.csv")
 def on_call_csv(request: Request, db: DbSession, user: CurrentUser) -> Response:
     table = request.query_params.get("table", "")
-    if table not in TABLES:
+    if table not in (*TABLES, *ROTATION_TABLES):
         return PlainTextResponse(
-            f"unknown table {table[:40]!r}: choose one of {', '.join(TABLES)}", status_code=422
+            f"unknown table {table[:40]!r}: choose one of {', '.join((*TABLES, *ROTATION_TABLES))}",
+            status_code=422,
         )
     try:
         f = filters_of(request, db)
     except ValidationFailed as exc:
         return PlainTextResponse(exc.message, status_code=422)
-    header, rows = TABLES[table](_load(request, db, f, user))
+    if table in ROTATION_TABLES:
+        header, rows = _rotations(request, db, f, user).csv_tables()[table]
+    else:
+        header, rows = TABLES[table](_load(request, db, f, user))
     return csv_response(f"on-call-{table}-{f.first_day.isoformat()}.csv", header, rows)
 
 
@@ -226,4 +238,7 @@ def on_call_api(
     """Pages per person and team (out of hours, during sleep, time to acknowledge, level 2
     and later), per week, and the most paged incidents. A team selects its members."""
     f = filters_of(request, db)
-    return load_out(f, _load(request, db, f, user))
+    return {
+        **load_out(f, _load(request, db, f, user)),
+        "rotations": _rotations(request, db, f, user).as_dict(),
+    }

@@ -18,21 +18,22 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 from sqlalchemy import Integer, Subquery, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import Team, User
+from tocsin.catalog.timezones import histories
 from tocsin.db import UTCDateTime
 from tocsin.escalation.models import EscalationLevel, EscalationTarget, ServicePaging
 from tocsin.incidents.access import hidden_ids
 from tocsin.incidents.models import Incident, incident_services
 from tocsin.insights import charts
 from tocsin.insights.filters import Filters
+from tocsin.insights.load import Hours
 from tocsin.insights.stats import median
 from tocsin.notify.models import Notification
 from tocsin.schedules.models import Schedule
@@ -44,9 +45,6 @@ DAY_HOURS = 24.0
 UNEVEN_RATIO = 2.0
 # Only members on call at least this long are compared: a two-hour cover says nothing of a rota.
 COMPARED_HOURS = 24.0
-# Working hours in each person's own time zone (their current one, so that a move recomputes
-# their history); a page at any other time, or on a Saturday or Sunday, is out of hours.
-WORK_START, WORK_END = time(9), time(17)
 # Every delivery of one page is planned within a day of the first (fallbacks after failed
 # attempts included), so looking back a day before the period finds each page's first one.
 PAGE_SPAN = timedelta(days=1)
@@ -55,6 +53,8 @@ FEW_PEOPLE = 200
 CHUNK = 5000  # ids per IN (...) list
 # How many people and busiest shifts the page lists; the CSV and the JSON have all people.
 LISTED = 20
+# The CSV tables, by the name the on-call tab's export is asked for.
+ROTATION_TABLES = ("rotation-people", "rotation-members", "rotation-shifts")
 
 
 @dataclass(frozen=True)
@@ -400,18 +400,6 @@ def _hours(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / 3600
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ValueError, KeyError):
-        return ZoneInfo("UTC")
-
-
-def _out_of_hours(at: datetime, zone: ZoneInfo) -> bool:
-    local = at.astimezone(zone)
-    return local.weekday() >= 5 or not (WORK_START <= local.time() < WORK_END)
-
-
 @dataclass
 class _Received:
     """One person's pages in the period, in time order: when, and for which incident."""
@@ -526,7 +514,7 @@ def _rota(
     )
 
 
-def rotations(session: Session, filters: Filters, viewer: User) -> Rotations:
+def rotations(session: Session, filters: Filters, viewer: User, *, hours: Hours) -> Rotations:
     """Hours on call per person, each schedule's shifts and the incidents that reached people
     during them, and the fairness of each rota, over the filters' period."""
     scope = _schedules(session, filters)
@@ -543,6 +531,8 @@ def rotations(session: Session, filters: Filters, viewer: User) -> Rotations:
         query = select(User.id, User.name, User.timezone).where(User.id.in_(chunk))
         users.update((uid, (name, tz)) for uid, name, tz in session.execute(query))
     received = _received(session, filters, user_ids) if user_ids else {}
+    # Out of hours as the on-call load judges it: in the zone the person had when paged.
+    zones = histories(session, {uid: tz for uid, (_, tz) in users.items()}, since=filters.start)
     nothing = _Received([], [])
 
     shifts: list[ShiftFigures] = []
@@ -550,9 +540,9 @@ def rotations(session: Session, filters: Filters, viewer: User) -> Rotations:
     late: list[int] = []  # each shift's pages out of hours
     for sid, name, user_id, start, end in placed:
         times, incidents = received.get(user_id, nothing).between(start, end)
-        zone = _zone(users[user_id][1])
         behind.append(set(incidents))
-        late.append(sum(1 for at in times if _out_of_hours(at, zone)))
+        zone = zones[user_id]
+        late.append(sum(1 for at in times if hours.out_of_hours(at.astimezone(zone.zone_at(at)))))
         shifts.append(
             ShiftFigures(
                 sid, name, user_id, users[user_id][0], start, end, len(times), len(behind[-1])
