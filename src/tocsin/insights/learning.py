@@ -26,12 +26,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Select,
     String,
     Subquery,
     and_,
@@ -160,7 +161,7 @@ def compute(session: Session, f: Filters, viewer: User, *, now: datetime | None 
     now = now or utcnow()
     today = now.astimezone(ZoneInfo(f.timezone)).date()
     severities = {s.id: s for s in session.scalars(select(Severity))}
-    teams = dict(session.execute(select(Team.id, Team.name)).tuples().all())
+    teams = dict(session.execute(select(Team.id, Team.name)).all())
     required = sorted(
         session.scalars(
             select(PostmortemPolicy.severity_id).where(PostmortemPolicy.required.is_(True))
@@ -187,6 +188,11 @@ def compute(session: Session, f: Filters, viewer: User, *, now: datetime | None 
         oldest_overdue=overdue,
         overdue_hidden=overdue_hidden,
     )
+
+
+def _rows(session: Session, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a query over subqueries, whose columns the type checker cannot see."""
+    return [tuple(row) for row in session.execute(query)]
 
 
 def _incident_teams() -> Subquery:
@@ -273,11 +279,12 @@ def _attainment(
     required: Sequence[int],
 ) -> tuple[list[Attainment], list[Attainment], Attainment]:
     per_severity: dict[int, dict[str, int]] = defaultdict(dict)
-    rows = session.execute(
+    rows = _rows(
+        session,
         select(reviews.c.severity_id, reviews.c.category, func.count()).group_by(
             reviews.c.severity_id, reviews.c.category
-        )
-    ).tuples()
+        ),
+    )
     for severity_id, category, count in rows:
         per_severity[severity_id][category] = count
     by_severity = [_attainment_of(i, severities[i].name, per_severity.get(i, {})) for i in required]
@@ -287,12 +294,13 @@ def _attainment(
             everything[category] += count
     owners = _incident_teams()
     per_team: dict[int | None, dict[str, int]] = defaultdict(dict)
-    rows = session.execute(
+    rows = _rows(
+        session,
         select(owners.c.team_id, reviews.c.category, func.count())
         .select_from(reviews)
         .outerjoin(owners, owners.c.incident_id == reviews.c.incident_id)
-        .group_by(owners.c.team_id, reviews.c.category)
-    ).tuples()
+        .group_by(owners.c.team_id, reviews.c.category),
+    )
     for team_id, category, count in rows:
         per_team[team_id][category] = count
     by_team = _by_team(per_team, teams, _attainment_of)
@@ -349,9 +357,7 @@ def _postmortems(session: Session, f: Filters) -> tuple[dict[str, int], Summary]
             .join(Incident, Incident.id == Postmortem.incident_id)
             .where(*scope.conditions(f))
             .group_by(Postmortem.status)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     statuses = {s.value: found.get(s.value, 0) for s in PostmortemStatus}
     pairs = session.execute(
@@ -362,7 +368,7 @@ def _postmortems(session: Session, f: Filters) -> tuple[dict[str, int], Summary]
             Postmortem.published_at.is_not(None),
             Incident.resolved_at.is_not(None),
         )
-    ).tuples()
+    )
     # An incident resolved again after its postmortem was published counts as published at
     # its resolution (0 s), not before it.
     waits = [
@@ -416,23 +422,25 @@ def _follow_ups(
     zone = ZoneInfo(f.timezone)
     owners = _incident_teams()
     late = func.sum(cast(case((_overdue(today), 1), else_=0), Integer))
-    rows = session.execute(
+    rows = _rows(
+        session,
         select(owners.c.team_id, ActionItem.status, func.count(), late)
         .select_from(ActionItem)
         .outerjoin(owners, owners.c.incident_id == ActionItem.incident_id)
         .where(*_follow_up_ids(f))
-        .group_by(owners.c.team_id, ActionItem.status)
-    ).tuples()
+        .group_by(owners.c.team_id, ActionItem.status),
+    )
     per_team: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for team_id, status, count, overdue in rows:
         per_team[team_id][status] += count
         per_team[team_id]["overdue"] += overdue or 0
     # Open items with their teams: an item under two teams is one item overall.
-    open_rows = session.execute(
+    open_rows = _rows(
+        session,
         select(ActionItem.id, ActionItem.created_at, owners.c.team_id)
         .outerjoin(owners, owners.c.incident_id == ActionItem.incident_id)
-        .where(*_follow_up_ids(f), ActionItem.status.in_(UNFINISHED))
-    ).tuples()
+        .where(*_follow_up_ids(f), ActionItem.status.in_(UNFINISHED)),
+    )
     ages: dict[int, int] = {}
     team_ages: dict[int | None, list[int]] = defaultdict(list)
     for item_id, created, team_id in open_rows:
@@ -443,7 +451,7 @@ def _follow_ups(
         select(ActionItem.status, func.count(), late)
         .where(*_follow_up_ids(f))
         .group_by(ActionItem.status)
-    ).tuples()
+    )
     overall: dict[str, int] = defaultdict(int)
     for status, count, overdue in totals:
         overall[status] += count
@@ -472,7 +480,7 @@ def _oldest_overdue(
         .where(*_follow_up_ids(f), _overdue(today), visible_filter(viewer))
         .order_by(ActionItem.due_date, ActionItem.created_at, ActionItem.id)
         .limit(OVERDUE_LISTED)
-    ).tuples()
+    )
     listed = []
     for item, number in rows:
         assert item.due_date is not None  # _overdue

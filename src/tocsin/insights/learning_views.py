@@ -36,9 +36,7 @@ def share_text(row: Attainment) -> str:
     return f"{round(row.share * 100)}% ({row.on_time} of {row.due})"
 
 
-def _attainment_bars(
-    rows: Sequence[Attainment], f: Filters, param: str, title: str
-) -> Markup:
+def _attainment_bars(rows: Sequence[Attainment], f: Filters, param: str, title: str) -> Markup:
     shown = [r for r in rows if r.share is not None]
     return charts.bars(
         [
