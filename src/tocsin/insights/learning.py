@@ -23,23 +23,20 @@ and say how many they left out.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Select,
     String,
-    Subquery,
     and_,
     case,
     cast,
     func,
-    or_,
     select,
 )
 from sqlalchemy.orm import Session
@@ -69,6 +66,7 @@ GAPS_LISTED = 100
 OVERDUE_LISTED = 20
 
 R = TypeVar("R")
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
 
 @dataclass(frozen=True)
@@ -161,19 +159,20 @@ def compute(session: Session, f: Filters, viewer: User, *, now: datetime | None 
     now = now or utcnow()
     today = now.astimezone(ZoneInfo(f.timezone)).date()
     severities = {s.id: s for s in session.scalars(select(Severity))}
-    teams = dict(session.execute(select(Team.id, Team.name)).all())
+    teams = {t.id: t.name for t in session.execute(select(Team.id, Team.name))}
     required = sorted(
         session.scalars(
             select(PostmortemPolicy.severity_id).where(PostmortemPolicy.required.is_(True))
         ).all(),
         key=lambda i: (severities[i].rank, i),
     )
-    reviews = _reviews(f, viewer, required, now)
-    by_severity, by_team, total = _attainment(session, reviews, severities, teams, required)
-    gaps, gaps_hidden = _gaps(session, reviews, severities)
+    reviews = _reviews(session, f, viewer, required, now)
+    by_severity, by_team, total = _attainment(reviews, severities, teams, required)
+    gaps, gaps_hidden = _gaps(reviews, severities)
     statuses, published = _postmortems(session, f)
-    follow_ups, follow_ups_by_team = _follow_ups(session, f, teams, today)
-    overdue, overdue_hidden = _oldest_overdue(session, f, viewer, today)
+    follow_ups, follow_ups_by_team, overdue, overdue_hidden = _follow_ups(
+        session, f, viewer, teams, today
+    )
     return Learning(
         required_severities=[severities[i].name for i in required],
         attainment=total,
@@ -190,20 +189,25 @@ def compute(session: Session, f: Filters, viewer: User, *, now: datetime | None 
     )
 
 
-def _rows(session: Session, query: Select[Any]) -> list[tuple[Any, ...]]:
-    """The rows of a query over subqueries, whose columns the type checker cannot see."""
-    return [tuple(row) for row in session.execute(query)]
+def _rows(session: Session, query: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows of a query whose columns the type checker cannot see (through the session's
+    connection: plain rows, without the ORM's per-row work)."""
+    return [tuple(row) for row in session.connection().execute(query)]
 
 
-def _incident_teams() -> Subquery:
-    """(incident_id, team_id) once for each team owning one of the incident's services."""
-    return (
-        select(incident_services.c.incident_id, Service.team_id)
-        .join(Service, Service.id == incident_services.c.service_id)
-        .where(Service.team_id.is_not(None))
-        .distinct()
-        .subquery("incident_teams")
-    )
+def _with_teams(query: S) -> S:
+    """`query` (from `Incident`) once for each of the incident's services, with the team
+    owning it (NULL for a service of no team, or an incident with no service): see
+    `_teams_of`. Plain outer joins, which SQLite runs through the primary keys."""
+    return query.outerjoin(
+        incident_services, incident_services.c.incident_id == Incident.id
+    ).outerjoin(Service, Service.id == incident_services.c.service_id)
+
+
+def _teams_of(found: set[int | None]) -> set[int | None]:
+    """The teams an incident counts under: those owning its services, else None (no team)."""
+    owners = found - {None}
+    return owners or {None}
 
 
 def _shown(viewer: User) -> ColumnElement[int]:
@@ -211,8 +215,43 @@ def _shown(viewer: User) -> ColumnElement[int]:
     return case((visible_filter(viewer), 1), else_=0)
 
 
-def _reviews(f: Filters, viewer: User, required: Sequence[int], now: datetime) -> Subquery:
-    """One row per incident in scope that needs a postmortem, with its category."""
+@dataclass(frozen=True)
+class _Review:
+    """An incident in scope that needs a postmortem, and what became of it."""
+
+    incident_id: int
+    number: int
+    title: str
+    severity_id: int
+    detected: datetime
+    shown: bool
+    postmortem_id: int | None
+    postmortem_status: str | None
+    due_at: datetime | None
+    reviewed_at: datetime | None
+    category: str
+
+
+def _category(
+    resolved: datetime | None,
+    postmortem_id: int | None,
+    due: datetime | None,
+    reviewed: datetime | None,
+    now: datetime,
+) -> str:
+    if resolved is None:
+        return NOT_DUE
+    if postmortem_id is None:
+        return MISSING
+    if reviewed is not None:
+        return ON_TIME if due is None or reviewed <= due else LATE
+    return LATE if due is not None and due < now else NOT_DUE
+
+
+def _reviews(
+    session: Session, f: Filters, viewer: User, required: Sequence[int], now: datetime
+) -> dict[int, tuple[_Review, set[int | None]]]:
+    """{incident id: (its review, its teams)} for the incidents in scope that need one."""
     reviewed = (
         select(func.min(TimelineEntry.occurred_at))
         .where(
@@ -224,39 +263,31 @@ def _reviews(f: Filters, viewer: User, required: Sequence[int], now: datetime) -
         .correlate(Incident)
         .scalar_subquery()
     )
-    facts = (
+    query = _with_teams(
         select(
-            Incident.id.label("incident_id"),
+            Incident.id,
             Incident.number,
             Incident.title,
             Incident.severity_id,
+            scope.detected(),
+            _shown(viewer),
+            Postmortem.id,
+            Postmortem.status,
+            Postmortem.meeting_due_at,
+            reviewed,
             Incident.resolved_at,
-            scope.detected().label("detected"),
-            _shown(viewer).label("shown"),
-            Postmortem.id.label("postmortem_id"),
-            Postmortem.status.label("postmortem_status"),
-            Postmortem.meeting_due_at.label("due_at"),
-            reviewed.label("reviewed_at"),
+            Service.team_id,
         )
+        .select_from(Incident)
         .outerjoin(Postmortem, Postmortem.incident_id == Incident.id)
-        .where(*scope.conditions(f), Incident.severity_id.in_(required))
-        .subquery("facts")
-    )
-    category = case(
-        (facts.c.resolved_at.is_(None), NOT_DUE),
-        (facts.c.postmortem_id.is_(None), MISSING),
-        (
-            and_(
-                facts.c.reviewed_at.is_not(None),
-                or_(facts.c.due_at.is_(None), facts.c.reviewed_at <= facts.c.due_at),
-            ),
-            ON_TIME,
-        ),
-        (facts.c.reviewed_at.is_not(None), LATE),
-        (facts.c.due_at < now, LATE),
-        else_=NOT_DUE,
-    )
-    return select(facts, category.label("category")).subquery("reviews")
+    ).where(*scope.conditions(f), Incident.severity_id.in_(required))
+    found: dict[int, tuple[_Review, set[int | None]]] = {}
+    for *facts, resolved, team_id in _rows(session, query):
+        if facts[0] not in found:
+            category = _category(resolved, facts[6], facts[8], facts[9], now)
+            found[facts[0]] = (_Review(*[*facts, category]), set())
+        found[facts[0]][1].add(team_id)
+    return found
 
 
 def _attainment_of(key: int | None, name: str, counts: dict[str, int]) -> Attainment:
@@ -272,37 +303,20 @@ def _attainment_of(key: int | None, name: str, counts: dict[str, int]) -> Attain
 
 
 def _attainment(
-    session: Session,
-    reviews: Subquery,
+    reviews: dict[int, tuple[_Review, set[int | None]]],
     severities: dict[int, Severity],
     teams: dict[int, str],
     required: Sequence[int],
 ) -> tuple[list[Attainment], list[Attainment], Attainment]:
-    per_severity: dict[int, dict[str, int]] = defaultdict(dict)
-    rows = _rows(
-        session,
-        select(reviews.c.severity_id, reviews.c.category, func.count()).group_by(
-            reviews.c.severity_id, reviews.c.category
-        ),
-    )
-    for severity_id, category, count in rows:
-        per_severity[severity_id][category] = count
-    by_severity = [_attainment_of(i, severities[i].name, per_severity.get(i, {})) for i in required]
+    per_severity: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    per_team: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     everything: dict[str, int] = defaultdict(int)
-    for counts in per_severity.values():
-        for category, count in counts.items():
-            everything[category] += count
-    owners = _incident_teams()
-    per_team: dict[int | None, dict[str, int]] = defaultdict(dict)
-    rows = _rows(
-        session,
-        select(owners.c.team_id, reviews.c.category, func.count())
-        .select_from(reviews)
-        .outerjoin(owners, owners.c.incident_id == reviews.c.incident_id)
-        .group_by(owners.c.team_id, reviews.c.category),
-    )
-    for team_id, category, count in rows:
-        per_team[team_id][category] = count
+    for review, owners in reviews.values():
+        per_severity[review.severity_id][review.category] += 1
+        everything[review.category] += 1
+        for team_id in _teams_of(owners):
+            per_team[team_id][review.category] += 1
+    by_severity = [_attainment_of(i, severities[i].name, per_severity[i]) for i in required]
     by_team = _by_team(per_team, teams, _attainment_of)
     return by_severity, by_team, _attainment_of(None, "All", everything)
 
@@ -321,169 +335,139 @@ def _by_team(
 
 
 def _gaps(
-    session: Session, reviews: Subquery, severities: dict[int, Severity]
+    reviews: dict[int, tuple[_Review, set[int | None]]], severities: dict[int, Severity]
 ) -> tuple[list[Gap], int]:
-    late_or_missing = reviews.c.category.in_((LATE, MISSING))
-    hidden = session.scalar(
-        select(func.count()).select_from(reviews).where(late_or_missing, reviews.c.shown == 0)
+    late = [r for r, _ in reviews.values() if r.category in (LATE, MISSING)]
+    shown = sorted(
+        (r for r in late if r.shown), key=lambda r: (r.detected, r.incident_id), reverse=True
     )
-    rows = session.execute(
-        select(reviews)
-        .where(late_or_missing, reviews.c.shown == 1)
-        .order_by(reviews.c.detected.desc(), reviews.c.incident_id.desc())
-        .limit(GAPS_LISTED)
-    ).mappings()
     gaps = [
         Gap(
-            incident_id=r["incident_id"],
-            reference=f"INC-{r['number']}",
-            title=r["title"],
-            severity=severities[r["severity_id"]].name,
-            problem=r["category"],
-            postmortem_id=r["postmortem_id"],
-            postmortem_status=r["postmortem_status"],
-            due_at=r["due_at"],
-            reviewed_at=r["reviewed_at"],
+            incident_id=r.incident_id,
+            reference=f"INC-{r.number}",
+            title=r.title,
+            severity=severities[r.severity_id].name,
+            problem=r.category,
+            postmortem_id=r.postmortem_id,
+            postmortem_status=r.postmortem_status,
+            due_at=r.due_at,
+            reviewed_at=r.reviewed_at,
         )
-        for r in rows
+        for r in shown[:GAPS_LISTED]
     ]
-    return gaps, hidden or 0
+    return gaps, len(late) - len(shown)
 
 
 def _postmortems(session: Session, f: Filters) -> tuple[dict[str, int], Summary]:
-    found = dict(
-        session.execute(
-            select(Postmortem.status, func.count())
-            .join(Incident, Incident.id == Postmortem.incident_id)
-            .where(*scope.conditions(f))
-            .group_by(Postmortem.status)
-        ).all()
-    )
-    statuses = {s.value: found.get(s.value, 0) for s in PostmortemStatus}
-    pairs = session.execute(
-        select(Postmortem.published_at, Incident.resolved_at)
+    rows = session.execute(
+        select(Postmortem.status, Postmortem.published_at, Incident.resolved_at)
         .join(Incident, Incident.id == Postmortem.incident_id)
-        .where(
-            *scope.conditions(f),
-            Postmortem.published_at.is_not(None),
-            Incident.resolved_at.is_not(None),
-        )
+        .where(*scope.conditions(f))
     )
-    # An incident resolved again after its postmortem was published counts as published at
-    # its resolution (0 s), not before it.
-    waits = [
-        max(0.0, (published - resolved).total_seconds())
-        for published, resolved in pairs
-        if published is not None and resolved is not None  # the query's conditions
-    ]
+    statuses = {s.value: 0 for s in PostmortemStatus}
+    waits = []
+    for status, published, resolved in rows:
+        statuses[status] = statuses.get(status, 0) + 1
+        if published is not None and resolved is not None:
+            # An incident resolved again after its postmortem was published counts as
+            # published at its resolution (0 s), not before it.
+            waits.append(max(0.0, (published - resolved).total_seconds()))
     return statuses, summarize(waits)
-
-
-def _follow_up_ids(f: Filters) -> list[ColumnElement[bool]]:
-    return [
-        ActionItem.kind == ActionKind.follow_up.value,
-        ActionItem.incident_id.in_(scope.incident_ids(f)),
-    ]
-
-
-def _overdue(today: date) -> ColumnElement[bool]:
-    return and_(
-        ActionItem.status.in_(UNFINISHED),
-        ActionItem.due_date.is_not(None),
-        ActionItem.due_date < today,
-    )
 
 
 def _age_days(created: datetime, today: date, zone: ZoneInfo) -> int:
     return (today - created.astimezone(zone).date()).days
 
 
-def _follow_ups_of(
-    key: int | None, name: str, counts: dict[str, int], ages: Iterable[int]
-) -> FollowUps:
-    ordered = sorted(float(a) for a in ages)
-    return FollowUps(
-        id=key,
-        name=name,
-        created=sum(v for k, v in counts.items() if k != "overdue"),
-        done=counts.get(ActionStatus.done.value, 0),
-        wont_do=counts.get(ActionStatus.wont_do.value, 0),
-        open=sum(counts.get(s, 0) for s in UNFINISHED),
-        overdue=counts.get("overdue", 0),
-        age_median_days=median(ordered),
-        age_p90_days=percentile(ordered, 0.9),
-        oldest_days=int(ordered[-1]) if ordered else None,
-    )
+@dataclass
+class _Tally:
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    ages: list[int] = field(default_factory=list)
+
+    def add(self, status: str, overdue: bool, age: int | None) -> None:
+        self.counts[status] += 1
+        self.counts["overdue"] += overdue
+        if age is not None:
+            self.ages.append(age)
+
+    def row(self, key: int | None, name: str) -> FollowUps:
+        ordered = sorted(float(a) for a in self.ages)
+        c = self.counts
+        return FollowUps(
+            id=key,
+            name=name,
+            created=sum(v for k, v in c.items() if k != "overdue"),
+            done=c[ActionStatus.done.value],
+            wont_do=c[ActionStatus.wont_do.value],
+            open=sum(c[s] for s in UNFINISHED),
+            overdue=c["overdue"],
+            age_median_days=median(ordered),
+            age_p90_days=percentile(ordered, 0.9),
+            oldest_days=int(ordered[-1]) if ordered else None,
+        )
 
 
 def _follow_ups(
-    session: Session, f: Filters, teams: dict[int, str], today: date
-) -> tuple[FollowUps, list[FollowUps]]:
+    session: Session, f: Filters, viewer: User, teams: dict[int, str], today: date
+) -> tuple[FollowUps, list[FollowUps], list[OverdueFollowUp], int]:
+    """The follow-ups of the incidents in scope, in one pass over them (an item of an
+    incident under two teams is one item overall)."""
     zone = ZoneInfo(f.timezone)
-    owners = _incident_teams()
-    late = func.sum(cast(case((_overdue(today), 1), else_=0), Integer))
-    rows = _rows(
-        session,
-        select(owners.c.team_id, ActionItem.status, func.count(), late)
-        .select_from(ActionItem)
-        .outerjoin(owners, owners.c.incident_id == ActionItem.incident_id)
-        .where(*_follow_up_ids(f))
-        .group_by(owners.c.team_id, ActionItem.status),
-    )
-    per_team: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for team_id, status, count, overdue in rows:
-        per_team[team_id][status] += count
-        per_team[team_id]["overdue"] += overdue or 0
-    # Open items with their teams: an item under two teams is one item overall.
-    open_rows = _rows(
-        session,
-        select(ActionItem.id, ActionItem.created_at, owners.c.team_id)
-        .outerjoin(owners, owners.c.incident_id == ActionItem.incident_id)
-        .where(*_follow_up_ids(f), ActionItem.status.in_(UNFINISHED)),
-    )
-    ages: dict[int, int] = {}
-    team_ages: dict[int | None, list[int]] = defaultdict(list)
-    for item_id, created, team_id in open_rows:
-        age = _age_days(created, today, zone)
-        ages[item_id] = age
-        team_ages[team_id].append(age)
-    totals = session.execute(
-        select(ActionItem.status, func.count(), late)
-        .where(*_follow_up_ids(f))
-        .group_by(ActionItem.status)
-    )
-    overall: dict[str, int] = defaultdict(int)
-    for status, count, overdue in totals:
-        overall[status] += count
-        overall["overdue"] += overdue or 0
-
-    def row(key: int | None, name: str, counts: dict[str, int]) -> FollowUps:
-        return _follow_ups_of(key, name, counts, team_ages.get(key, []))
-
-    by_team: list[FollowUps] = _by_team(per_team, teams, row)
-    return _follow_ups_of(None, "All", overall, ages.values()), by_team
-
-
-def _oldest_overdue(
-    session: Session, f: Filters, viewer: User, today: date
-) -> tuple[list[OverdueFollowUp], int]:
-    zone = ZoneInfo(f.timezone)
-    hidden = session.scalar(
-        select(func.count())
+    unfinished = ActionItem.status.in_(UNFINISHED)
+    late = and_(unfinished, ActionItem.due_date.is_not(None), ActionItem.due_date < today)
+    # Dates only where they are used (open items' ages, overdue ones' order): converting
+    # tens of thousands of values costs more than the query.
+    query = _with_teams(
+        select(
+            ActionItem.id,
+            ActionItem.status,
+            case((late, ActionItem.due_date)),
+            case((unfinished, ActionItem.created_at)),
+            _shown(viewer),
+            Service.team_id,
+        )
         .select_from(ActionItem)
         .join(Incident, Incident.id == ActionItem.incident_id)
-        .where(*_follow_up_ids(f), _overdue(today), _shown(viewer) == 0)
+    ).where(*scope.conditions(f), ActionItem.kind == ActionKind.follow_up.value)
+    items: dict[int, tuple[str, date | None, datetime | None, int]] = {}
+    owners: dict[int, set[int | None]] = defaultdict(set)
+    for item_id, status, due, created, shown, team_id in _rows(session, query):
+        items[item_id] = (status, due, created, shown)
+        owners[item_id].add(team_id)
+    overall = _Tally()
+    per_team: dict[int | None, _Tally] = defaultdict(_Tally)
+    overdue: list[tuple[date, datetime, int]] = []
+    hidden = 0
+    for item_id, (status, due, created, shown) in items.items():
+        age = _age_days(created, today, zone) if created is not None else None
+        overall.add(status, due is not None, age)
+        for team_id in _teams_of(owners[item_id]):
+            per_team[team_id].add(status, due is not None, age)
+        if due is not None and shown:
+            overdue.append((due, created, item_id))  # type: ignore[arg-type]  # open: created
+        hidden += due is not None and not shown
+    listed = [item_id for *_, item_id in sorted(overdue)[:OVERDUE_LISTED]]
+    by_team = _by_team(
+        {k: t.counts for k, t in per_team.items()}, teams, lambda k, n, _: per_team[k].row(k, n)
     )
+    return overall.row(None, "All"), by_team, _overdue_items(session, listed, today, zone), hidden
+
+
+def _overdue_items(
+    session: Session, ids: list[int], today: date, zone: ZoneInfo
+) -> list[OverdueFollowUp]:
+    if not ids:
+        return []
     rows = session.execute(
         select(ActionItem, Incident.number)
         .join(Incident, Incident.id == ActionItem.incident_id)
-        .where(*_follow_up_ids(f), _overdue(today), visible_filter(viewer))
-        .order_by(ActionItem.due_date, ActionItem.created_at, ActionItem.id)
-        .limit(OVERDUE_LISTED)
+        .where(ActionItem.id.in_(ids))
     )
+    found = {item.id: (item, number) for item, number in rows}
     listed = []
-    for item, number in rows:
-        assert item.due_date is not None  # _overdue
+    for item_id in ids:
+        item, number = found[item_id]
+        assert item.due_date is not None  # it is overdue
         listed.append(
             OverdueFollowUp(
                 id=item.id,
@@ -496,4 +480,4 @@ def _oldest_overdue(
                 age_days=_age_days(item.created_at, today, zone),
             )
         )
-    return listed, hidden or 0
+    return listed
