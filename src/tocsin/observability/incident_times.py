@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import accumulate
 from typing import Any
 
 from prometheus_client.core import HistogramMetricFamily
@@ -74,32 +75,48 @@ def read(
     start: ColumnElement[datetime],
 ) -> list[Series]:
     """One histogram's series: the incidents with `end`, by severity and service."""
-    seconds = seconds_between(session, end, start)
-    severity = func.coalesce(Severity.name, "")
-    service = func.coalesce(Service.name, "")
+    # Each incident's figure once (MATERIALIZED: not recomputed for every bucket and
+    # service), then counted per severity and service.
+    timed = (
+        select(
+            Incident.id.label("incident_id"),
+            Incident.severity_id.label("severity_id"),
+            seconds_between(session, end, start).label("seconds"),
+        )
+        .where(Incident.drill.is_(False), end.is_not(None))
+        .cte("timed")
+        .prefix_with("MATERIALIZED")
+    )
+    seconds = timed.c.seconds
+    # The first bucket each incident falls in (len(BUCKETS): only +Inf), one CASE per row.
+    bucket = case(*((seconds <= bound, i) for i, bound in enumerate(BUCKETS)), else_=len(BUCKETS))
     query = (
         select(
-            severity,
-            service,
+            timed.c.severity_id,
+            incident_services.c.service_id,
+            bucket,
             func.count(),
             func.sum(seconds),
-            *(func.sum(case((seconds <= bound, 1), else_=0)) for bound in BUCKETS),
         )
-        .select_from(Incident)
-        .outerjoin(Severity, Severity.id == Incident.severity_id)
-        .outerjoin(incident_services, incident_services.c.incident_id == Incident.id)
-        .outerjoin(Service, Service.id == incident_services.c.service_id)
-        .where(Incident.drill.is_(False), end.is_not(None))
-        .group_by(Severity.name, Service.name)
-        .order_by(severity, service)
+        .select_from(timed)
+        .outerjoin(incident_services, incident_services.c.incident_id == timed.c.incident_id)
+        .group_by(timed.c.severity_id, incident_services.c.service_id, bucket)
     )
-    found = []
+    severities = {i: n for i, n in session.execute(select(Severity.id, Severity.name))}
+    services = {i: n for i, n in session.execute(select(Service.id, Service.name))}
+    counts: dict[tuple[str, str], list[int]] = {}
+    totals: dict[tuple[str, str], float] = {}
     for row in session.execute(query):
         values: tuple[Any, ...] = tuple(row)
-        name, service_name, count, total, *under = values
-        found.append(
-            Series(name, service_name, tuple(int(n) for n in under), int(count), float(total))
-        )
+        severity_id, service_id, first, count, total = values
+        key = (severities.get(severity_id, ""), services.get(service_id, ""))
+        per_bucket = counts.setdefault(key, [0] * (len(BUCKETS) + 1))
+        per_bucket[first] += count
+        totals[key] = totals.get(key, 0.0) + float(total)
+    found = []
+    for key in sorted(counts):
+        cumulative = list(accumulate(counts[key]))
+        found.append(Series(*key, tuple(cumulative[:-1]), cumulative[-1], totals[key]))
     return found
 
 
