@@ -44,6 +44,7 @@ from tocsin.incidents import api as incidents_api
 from tocsin.incidents import live as incidents_live
 from tocsin.incidents import role_views as incident_role_views
 from tocsin.incidents import views as incidents_views
+from tocsin.insights import kpis_views as insights_kpis
 from tocsin.insights import learning_views as insights_learning
 from tocsin.notify import api as notify_api
 from tocsin.notify import views as notify_views
@@ -167,6 +168,8 @@ def _routers() -> list[APIRouter]:
         roster_views.router,
         plan_api.router,
         plan_views.router,
+        insights_kpis.router,
+        insights_kpis.api,
         insights_learning.router,
     ]
 

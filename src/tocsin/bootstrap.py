@@ -33,6 +33,8 @@ from tocsin.jobs.runner import JobMetricsSink, JobRunner
 # no routes).
 from tocsin import models  # noqa: F401  isort: skip
 from tocsin.followups import mail as followup_mail
+from tocsin.insights import report as insights_report
+from tocsin.notify import mails as notify_mails
 from tocsin.notify.channels import build_channels
 from tocsin.notify.pages import job_handlers as notify_job_handlers
 from tocsin.notify.service import paged_for
@@ -42,6 +44,8 @@ from tocsin.postmortems import reminders as postmortem_reminders
 from tocsin.roster import notices as role_notices
 from tocsin.statuspages import jobs as statuspage_jobs
 from tocsin.subscribers import delivery as subscriber_delivery
+from tocsin.targets import reminders as target_reminders
+from tocsin.targets import service as targets
 from tocsin.trackers import sync as tracker_sync
 from tocsin.webhooks import delivery as webhook_delivery
 from tocsin.wiring import session_factory
@@ -151,6 +155,12 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.register(
         JobKind(role_notices.SEND_JOB, notice_handlers[role_notices.SEND_JOB], max_attempts=3)
     )
+    # Response targets: the reminder and the breach check of each due time (timers that do
+    # nothing if the due time changed or the incident responded); each email is a delivery.
+    registry.register(JobKind(targets.REMIND_JOB, targets.remind_job, max_attempts=3))
+    registry.register(JobKind(targets.CHECK_JOB, targets.check_job, max_attempts=3))
+    target_handlers = target_reminders.job_handlers(channels, settings)
+    registry.register(JobKind(targets.SEND_JOB, target_handlers[targets.SEND_JOB], max_attempts=3))
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))
     # Status pages: renders, maintenance timers, the export hook (statuspages/jobs.py).
@@ -171,6 +181,14 @@ def build_registry(settings: Settings) -> JobRegistry:
     for kind in followup_mail.job_kinds(settings):
         registry.register(kind)
     for periodic in followup_mail.periodic():
+        registry.every(periodic)
+    # Plain mails to people (notify/mails.py), and the weekly Insights report that plans
+    # them from an hourly scan, once per team, week and person (insights/report.py).
+    for kind in notify_mails.job_kinds(settings):
+        registry.register(kind)
+    for kind in insights_report.job_kinds(settings):
+        registry.register(kind)
+    for periodic in insights_report.periodic():
         registry.every(periodic)
     # Issue trackers: creating or linking a follow-up's issue retries on its own
     # (trackers/sync.py); the poll reads every linked issue's state.

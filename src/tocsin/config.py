@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     # "sun-thu" or "mon,tue,thu"; the zone as an IANA name.
     working_days: str = Field(default="mon-fri", pattern=WORKING_DAYS_PATTERN)
     org_timezone: str = "UTC"
+    # Every Monday at 08:00 (org_timezone) each team's members get last week's Insights report
+    # by email (docs/insights.md); false: no report.
+    insights_weekly_report: bool = True
     # Recurrence memory: alert labels that do not tie an incident to earlier ones, however
     # many share them, because nearly every alert has one (comma-separated names; see
     # docs/followups.md). Every other label (alertname, instance, …) does.

@@ -56,6 +56,7 @@ from tocsin.statuspages import publish as statuspage_publish
 from tocsin.statuspages.composer import composer_panel, resolve_card, resolve_submit
 from tocsin.statuspages.events import PageEvent
 from tocsin.subscribers import service as subscribers
+from tocsin.targets import service as targets
 from tocsin.trackers import views as tracker_views
 from tocsin.web.cards import (
     ACTION_ITEMS,
@@ -79,7 +80,8 @@ from tocsin.workflows import views as workflow_views
 
 def build_bus(settings: Settings | None = None) -> Bus:
     """Every reaction, subscribed in the order it runs. `settings` gives the organisation's
-    calendar for postmortem deadlines (without: Monday to Friday, UTC)."""
+    calendar for postmortem deadlines and next-business-day response targets (without:
+    Monday to Friday, UTC)."""
     calendar = calendar_from(settings) if settings is not None else WorkCalendar()
     bus = Bus()
     # An incident declared: the followers of its services become stakeholders, and paging
@@ -88,6 +90,19 @@ def build_bus(settings: Settings | None = None) -> Bus:
     bus.subscribe(incident_events.IncidentDeclared, escalation.on_incident_declared)
     # … and the runbooks that attach themselves to its type or services are attached.
     bus.subscribe(incident_events.IncidentDeclared, runbooks.on_incident_declared)
+    # … and its first response is timed against the severity's target; the due time moves
+    # with the severity until someone responds, and with a corrected detection time.
+    bus.subscribe(
+        incident_events.IncidentDeclared, partial(targets.on_incident_declared, week=calendar)
+    )
+    bus.subscribe(
+        incident_events.IncidentSeverityChanged,
+        partial(targets.on_incident_severity_changed, week=calendar),
+    )
+    bus.subscribe(
+        incident_events.IncidentTimestampsEdited,
+        partial(targets.on_incident_timestamps_edited, week=calendar),
+    )
     # A role given (a commander named when declaring, a holder added, command handed over):
     # the new holder is emailed the role's responsibilities (after commit).
     bus.subscribe(incident_events.IncidentDeclared, role_notices.on_incident_declared)

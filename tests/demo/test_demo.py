@@ -52,7 +52,11 @@ def test_demo_seeds_once_with_every_state(settings: Settings, container) -> None
             "closed",
         }
         # Nine declared by people, one opened by an alert, two in the status page's history.
-        assert session.scalar(select(func.count(Incident.id))) == 12
+        assert session.scalar(select(func.count(Incident.id)).where(Incident.number <= 12)) == 12
+        # Then thirteen weeks of past incidents (2 to 6 a week), all resolved, for Insights.
+        past = session.scalars(select(Incident).where(Incident.number > 12)).all()
+        assert 26 <= len(past) <= 78 and {i.status for i in past} == {"resolved"}
+        assert all(i.acknowledged_at and i.resolved_at for i in past)
         outcomes = set(session.scalars(select(Event.outcome)))
         assert outcomes == {"maintenance", "created_alert", "deduplicated", "suppressed"}
         assert session.scalar(select(func.count(StatusUpdate.id))) >= 5

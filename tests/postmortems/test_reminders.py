@@ -140,6 +140,28 @@ def test_a_late_draft_is_reminded_daily_until_it_is_in_review(
     assert reminder_mails(smtp)[-1]["Subject"].endswith("the postmortem's review meeting is late")
 
 
+def test_a_postmortem_backfilled_long_after_its_deadlines_is_reminded_once_then_daily(
+    db: Session,
+    container: Container,
+    admin: User,
+    carla: User,
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    """An incident recorded months after it was resolved: one late reminder per deadline
+    now, then one a day from now on, not one for every day missed (this was 90 emails)."""
+    now = utcnow()
+    incident = incident_of(db, admin, "SEV1", started=now - timedelta(days=91), commander=carla)
+    resolve_at(db, incident, admin, now - timedelta(days=90))
+    db.commit()
+    work(db, container)
+    subjects = sorted(str(m["Subject"]) for m in reminder_mails(smtp))
+    assert len(subjects) == 2, subjects  # the draft and the meeting, once each
+    assert all(" late" in s for s in subjects)
+    late = db.scalars(select(Job).where(Job.state == QUEUED, Job.kind == reminders.TIMER_JOB)).all()
+    assert len(late) == 2 and all(j.run_at > now for j in late)  # the next ones: tomorrow
+    assert all(j.run_at < now + timedelta(days=1, hours=1) for j in late)
+
+
 def test_a_reviewed_or_closed_postmortem_gets_no_reminder(
     db: Session,
     container: Container,

@@ -16,6 +16,7 @@ from tocsin.demo.alerting import seed_alerting
 from tocsin.demo.comms import seed_comms
 from tocsin.demo.escalation import seed_escalation
 from tocsin.demo.followers import seed_followers
+from tocsin.demo.history import seed_history
 from tocsin.demo.roster import seed_roster
 from tocsin.demo.schedules import seed_schedules
 from tocsin.demo.statuspages import seed_statuspages
@@ -122,6 +123,8 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     seed_statuspages(session, people, teams, services)
     # Needs a status page (the status pages' demo makes one first; without it, nothing).
     seed_subscribers(session, admin)
+    # Thirteen weeks of past incidents for Insights, numbered after the ones above.
+    seed_history(session, people, services)
     return True
 
 

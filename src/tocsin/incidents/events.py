@@ -113,6 +113,16 @@ class IncidentEdited(Event):
 
 
 @dataclass(frozen=True)
+class IncidentTimestampsEdited(Event):
+    """KPI timestamps were backfilled or corrected (`incidents.service.edit_timestamps`);
+    `fields` names those that changed (started_at, detected_at, acknowledged_at, …)."""
+
+    incident_id: int
+    fields: tuple[str, ...]
+    by_id: int | None
+
+
+@dataclass(frozen=True)
 class RoleAssigned(Event):
     """A role was given, handed over, or (user_id None) left unfilled."""
 

@@ -118,6 +118,10 @@ class Incident(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the first response (acknowledgement) is due under the severity's response target,
+    # fixed when set (tocsin.targets): a later change of the target does not rewrite it.
+    # None: no severity, or a severity without a target.
+    response_due_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(

@@ -20,6 +20,7 @@ from tocsin.catalog.schemas import (
     user_ref,
 )
 from tocsin.definitions.schemas import PhaseName, RoleRef
+from tocsin.incidents import response
 from tocsin.incidents.models import ActionItem, Incident, StatusUpdate, TimelineEntry
 from tocsin.validation import WHITESPACE
 
@@ -27,6 +28,7 @@ StatusName = Literal[
     "triggered", "acknowledged", "investigating", "identified", "monitoring", "resolved", "closed"
 ]
 Visibility = Literal["internal", "external"]
+ResponseTargetState = Literal["pending", "met", "missed", "none"]
 ActionKindName = Literal["incident", "follow_up"]
 ActionStatusName = Literal["open", "in_progress", "done", "wont_do"]
 ActionPriorityName = Literal["high", "medium", "low"]
@@ -215,6 +217,14 @@ class IncidentOut(BaseModel):
     acknowledged_at: Timestamp | None
     resolved_at: Timestamp | None
     closed_at: Timestamp | None
+    response_due_at: Timestamp | None = Field(
+        description="When the first response is due under the severity's response target "
+        "(fixed when set; null: no target)"
+    )
+    response_target: ResponseTargetState = Field(
+        description="pending (no response yet, not due), met (acknowledged or resolved by "
+        "the due time), missed, or none (no target)"
+    )
     created_at: Timestamp
     updated_at: Timestamp
     commander: UserRef | None = Field(description="The Incident Commander (the one holder)")
@@ -339,6 +349,8 @@ def incident_out(incident: Incident, base_url: str) -> IncidentOut:
         acknowledged_at=incident.acknowledged_at,
         resolved_at=incident.resolved_at,
         closed_at=incident.closed_at,
+        response_due_at=incident.response_due_at,
+        response_target=response.state(incident),
         created_at=incident.created_at,
         updated_at=incident.updated_at,
         commander=user_ref(incident.commander),

@@ -37,6 +37,7 @@ from tocsin.incidents.events import (
     IncidentFieldsChanged,
     IncidentSeverityChanged,
     IncidentStatusChanged,
+    IncidentTimestampsEdited,
     IncidentTypeChanged,
 )
 from tocsin.incidents.models import (
@@ -406,7 +407,8 @@ def _id(user: User | None) -> int | None:
 def edit_timestamps(
     session: Session, incident: Incident, changes: dict[str, datetime | None], *, by: User | None
 ) -> list[TimelineEntry]:
-    """Backfill or correct the KPI timestamps; each edit is itself on the timeline."""
+    """Backfill or correct the KPI timestamps; each edit is itself on the timeline. Emits
+    `IncidentTimestampsEdited` when any changed."""
     unknown = set(changes) - set(TIMESTAMP_FIELDS)
     if unknown:
         raise ValidationFailed(
@@ -448,6 +450,9 @@ def edit_timestamps(
                 new=_iso(new),
             )
         )
+    if entries:
+        changed = tuple(str(e.field) for e in entries)
+        emit(session, IncidentTimestampsEdited(incident.id, changed, _id(by)))
     return entries
 
 

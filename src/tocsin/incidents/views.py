@@ -16,7 +16,7 @@ from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentType, Phase
 from tocsin.deps import CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError, ValidationFailed
-from tocsin.incidents import actions, queries, service, updates
+from tocsin.incidents import actions, queries, response, service, updates
 from tocsin.incidents.models import ActionKind, ActionStatus, Incident, Status
 from tocsin.validation import digits
 from tocsin.web import cards
@@ -115,6 +115,7 @@ def incident_list(request: Request, db: DbSession, user: CurrentUser) -> Respons
             "error": error,
             "section": "incidents",
             "now": utcnow(),
+            "timer_of": response.timer,
         },
         422 if error else 200,
     )
@@ -269,6 +270,7 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
         "action_kinds": [k.value for k in ActionKind],
         "today": utcnow().date(),
         "now": utcnow(),
+        "timer_of": response.timer,
         "section": "incidents",
         # Other domains' cards (tocsin.wiring): the side column (paging, communication,
         # status pages), the main column (alerts) and the resolve form (telling customers).

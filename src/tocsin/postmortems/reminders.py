@@ -124,7 +124,9 @@ def remind(session: Session, payload: dict[str, Any]) -> None:
     due = _due(postmortem, deadline)
     assert due is not None
     if slot.startswith("late_"):
-        n = int(slot.removeprefix("late_")) + 1
+        # The next one a day later; days already past are skipped (an incident backfilled
+        # months late gets one reminder now, then one a day, not one per missed day).
+        n = max(int(slot.removeprefix("late_")) + 1, (utcnow() - due) // LATE_EVERY + 1)
         _timer(session, postmortem.id, deadline, due, f"late_{n}", due + n * LATE_EVERY)
     key = f"{_key_prefix(postmortem.id, deadline)}{due_at}:{slot}"
     if session.scalar(select(PostmortemReminder.id).where(PostmortemReminder.key == key)):

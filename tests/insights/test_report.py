@@ -1,0 +1,96 @@
+"""The weekly Insights report, through a real SMTP server.
+
+Monday 2026-03-09 09:00 UTC reports on the week of 2 March: of the history in conftest.py, A
+(Payments, SEV1, acknowledged in 5 min, resolved in 70 min, target met) and B (Payments and
+Web, SEV1, acknowledged in 90 min, resolved in 4 h, target missed) fall in it for Payments.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+from sqlalchemy.orm import Session
+
+from tests.notify.conftest import SmtpServer, run_jobs, settings, smtp  # noqa: F401  (email to the SMTP fixture)
+from tocsin.bootstrap import Container
+from tocsin.catalog import service as catalog
+from tocsin.catalog.models import User
+from tocsin.config import Settings
+from tocsin.incidents.models import Incident
+from tocsin.insights import report
+from tocsin.jobs.queue import enqueue
+
+MONDAY = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+
+
+def reports(server: SmtpServer) -> list[EmailMessage]:
+    """The weekly reports received (the history's postmortems send their own reminders)."""
+    return [m for m in server.messages if "incidents and on-call" in str(m["Subject"])]
+
+
+def _members(db: Session, history: dict[str, Incident], admin: User) -> tuple[User, User]:
+    quiet = catalog.create_user(db, name="Quinn Quit", email="quinn@example.com")
+    catalog.update_team(db, history["payments"], {"member_ids": [admin.id, quiet.id]})  # type: ignore[arg-type]
+    catalog.update_user(db, quiet, {"active": False})
+    db.commit()
+    return admin, quiet
+
+
+def test_each_member_gets_last_weeks_figures_once(
+    db: Session,
+    container: Container,
+    settings: Settings,  # noqa: F811
+    smtp: SmtpServer,  # noqa: F811
+    admin: User,
+    history: dict[str, Incident],
+) -> None:
+    _members(db, history, admin)
+    assert report.plan_reports(db, MONDAY, settings) == 1  # the deactivated member gets none
+    db.commit()
+    run_jobs(container)
+    assert report.plan_reports(db, MONDAY.replace(hour=10), settings) == 0  # once a week
+    db.commit()
+    [mail] = reports(smtp)
+    assert mail["To"] == "Ada Admin <admin@example.com>"
+    assert mail["Subject"] == "Payments: incidents and on-call, week of 2026-03-02"
+    body = mail.get_content()
+    assert "Incidents: 2" in body  # A and B
+    # MTTA: 5 min and 90 min → median 47 min 30 s, shown as minutes.
+    assert "Time to acknowledge (MTTA): median 47 min" in body
+    # MTTR: 70 min and 4 h → median 2 h 35 min.
+    assert "Time to resolve (MTTR): median 2 h 35 min" in body
+    assert "Response targets met: 50% (1 met, 1 missed)" in body
+    assert "http://tocsin.test/insights?period=week&date=2026-03-02&team=" in body
+    assert "C secret" not in body  # only figures, never a title
+
+
+def test_nothing_before_monday_morning_and_nothing_when_turned_off(
+    db: Session,
+    settings: Settings,  # noqa: F811
+    admin: User,
+    history: dict[str, Incident],
+) -> None:
+    _members(db, history, admin)
+    assert report.plan_reports(db, datetime(2026, 3, 9, 7, 59, tzinfo=UTC), settings) == 0
+    off = settings.model_copy(update={"insights_weekly_report": False})
+    assert report.plan_reports(db, MONDAY, off) == 0
+    # Later in the week it is made up (a worker that was down on Monday).
+    assert report.plan_reports(db, datetime(2026, 3, 11, 3, tzinfo=UTC), settings) == 1
+
+
+def test_the_hourly_scan_is_a_registered_job(
+    db: Session,
+    container: Container,
+    smtp: SmtpServer,  # noqa: F811
+    admin: User,
+    history: dict[str, Incident],
+) -> None:
+    _members(db, history, admin)
+    # A slot in the future makes the scan run as then: the week before holds nothing.
+    enqueue(db, report.SCAN_JOB, {"slot": "2031-06-02T09:00:00+00:00"})
+    db.commit()
+    run_jobs(container)
+    [mail] = reports(smtp)
+    assert "week of 2031-05-26" in mail["Subject"]
+    assert "No incidents (the week before: 0)." in mail.get_content()
