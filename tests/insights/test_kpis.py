@@ -149,6 +149,8 @@ def test_csv_exports_the_tables(
         ("from=2026-03-10&to=2026-03-01", "the period is in the wrong order"),
         ("period=fortnight", "period must be one of week, month, quarter"),
         ("date=2026-13-01", "date must be a date as YYYY-MM-DD"),
+        ("from=9999-12-30&to=9999-12-31", "from must be between 1971-01-01 and 9000-12-31"),
+        ("date=0001-01-01", "date must be between 1971-01-01 and 9000-12-31"),
     ],
 )
 def test_bad_filters_get_a_clear_message(

@@ -150,13 +150,23 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
+# Days Insights can be asked about: periods and their comparisons stay inside datetime's range.
+FIRST_DAY, LAST_DAY = date(1971, 1, 1), date(9000, 12, 31)
+
+
 def _day(value: str, field: str) -> date:
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError as exc:
         raise ValidationFailed(
             f"{field} must be a date as YYYY-MM-DD (got {value.strip()[:40]!r})", field=field
         ) from exc
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValidationFailed(
+            f"{field} must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}",
+            field=field,
+        )
+    return day
 
 
 class _Named(Protocol):

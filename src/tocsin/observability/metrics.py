@@ -12,6 +12,7 @@ from starlette.responses import Response
 from tocsin.alerts.models import PENDING, Event
 from tocsin.incidents.queries import counts_by_status_and_severity
 from tocsin.jobs.models import Job
+from tocsin.observability.incident_times import IncidentTimes
 
 # Lateness of jobs (run start minus run_at): timers should start well under a second late.
 LATENESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -105,6 +106,10 @@ class Metrics:
             "tocsin_jobs_queued", "Queued jobs by kind", ["kind"], registry=self.registry
         )
         self.job = JobMetrics(self.registry)
+        # Time to acknowledge and to resolve, read from the database by the scrape (exact
+        # across processes; see incident_times).
+        self.incident_times = IncidentTimes()
+        self.registry.register(self.incident_times)
         self._lock = threading.Lock()
         self._counters: dict[tuple[str, str, int], Counter] = {}
         self._latencies: dict[tuple[str, str], Histogram] = {}
@@ -136,6 +141,7 @@ class Metrics:
             select(Job.kind, func.count(Job.id)).where(Job.state == "queued").group_by(Job.kind)
         ).all()
         pending = session.scalar(select(func.count()).select_from(Event).where(PENDING))
+        self.incident_times.refresh(session)
         with self._lock:
             self.incidents.clear()
             self.drills.clear()
