@@ -45,8 +45,8 @@ from tocsin.incidents import live as incidents_live
 from tocsin.incidents import role_views as incident_role_views
 from tocsin.incidents import views as incidents_views
 from tocsin.insights import kpis_views as insights_kpis
-from tocsin.insights import load_views as insights_load
 from tocsin.insights import learning_views as insights_learning
+from tocsin.insights import load_views as insights_load
 from tocsin.notify import api as notify_api
 from tocsin.notify import views as notify_views
 from tocsin.observability.logging import configure_logging
