@@ -111,6 +111,10 @@ def test_backfilled_timestamps_are_checked_and_recorded(db: Session, admin: User
         )
     with pytest.raises(ValidationFailed, match="only be set on a resolved"):
         service.edit_timestamps(db, incident, {"resolved_at": utcnow()}, by=admin)
+    # Periods and KPIs start from detection: it can be corrected, never removed.
+    for name in ("started_at", "detected_at"):
+        with pytest.raises(ValidationFailed, match=f"{name} cannot be cleared"):
+            service.edit_timestamps(db, incident, {name: None}, by=admin)
     entry = queries.timeline(db, incident)[-1]
     assert entry.kind == "timestamp_changed" and entry.field == "started_at"
     assert entry.new_value == earlier.isoformat()

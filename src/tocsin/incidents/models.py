@@ -114,7 +114,8 @@ class Incident(Base):
     restricted: Mapped[bool] = mapped_column(default=False)
 
     started_at: Mapped[datetime | None] = mapped_column(default=None)
-    detected_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Always set (the declaration's time when nobody says): periods and KPIs start from it.
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -419,6 +419,8 @@ def edit_timestamps(
         proposed[name] = v.aware(value, name)
     if proposed["started_at"] is None:
         raise ValidationFailed("started_at cannot be cleared", field="started_at")
+    if proposed["detected_at"] is None:
+        raise ValidationFailed("detected_at cannot be cleared", field="detected_at")
     status = Status(incident.status)
     if proposed["resolved_at"] is None and status in (Status.resolved, Status.closed):
         raise ValidationFailed("a resolved incident needs resolved_at", field="resolved_at")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, select
 
 from tocsin.catalog.models import Service
 from tocsin.incidents.models import Incident, incident_services
@@ -16,8 +16,9 @@ from tocsin.insights.filters import Filters
 
 
 def detected() -> ColumnElement[datetime]:
-    """When an incident counts as having happened, for choosing its period."""
-    return func.coalesce(Incident.detected_at, Incident.created_at)
+    """When an incident counts as having happened, for choosing its period (always set;
+    indexed)."""
+    return Incident.detected_at.expression
 
 
 def conditions(f: Filters) -> list[ColumnElement[bool]]:
