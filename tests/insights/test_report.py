@@ -20,6 +20,7 @@ from tocsin.config import Settings
 from tocsin.incidents.models import Incident
 from tocsin.insights import report
 from tocsin.jobs.queue import enqueue
+from tocsin.notify.models import Notification
 
 MONDAY = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
 
@@ -46,6 +47,23 @@ def test_each_member_gets_last_weeks_figures_once(
     history: dict[str, Incident],
 ) -> None:
     _members(db, history, admin)
+    # Ada (UTC) was paged for A on Monday 2 March at 23:30: out of hours and during sleep.
+    night = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
+    db.add(
+        Notification(
+            incident_id=history["A"].id,
+            user_id=admin.id,
+            channel="email",
+            rule_position=0,
+            page_key=f"manual:1:{admin.id}",
+            idempotency_key="report-test",
+            state="sent",
+            planned_at=night,
+            created_at=night,
+            updated_at=night,
+        )
+    )
+    db.commit()
     assert report.plan_reports(db, MONDAY, settings) == 1  # the deactivated member gets none
     db.commit()
     run_jobs(container)
@@ -63,6 +81,8 @@ def test_each_member_gets_last_weeks_figures_once(
     assert "Response targets met: 50% (1 met, 1 missed)" in body
     assert "http://tocsin.test/insights?period=week&date=2026-03-02&team=" in body
     assert "C secret" not in body  # only figures, never a title
+    assert "1 page to 1 person: 1 out of hours (09:00–17:00), 1 during sleep" in body
+    assert "- Ada Admin: 1 page, 1 out of hours, 1 during sleep" in body
 
 
 def test_nothing_before_monday_morning_and_nothing_when_turned_off(
@@ -94,3 +114,4 @@ def test_the_hourly_scan_is_a_registered_job(
     [mail] = reports(smtp)
     assert "week of 2031-05-26" in mail["Subject"]
     assert "No incidents (the week before: 0)." in mail.get_content()
+    assert "Nobody in the team was paged." in mail.get_content()

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from tocsin.catalog.models import Team, User
 from tocsin.config import Settings
 from tocsin.db import utcnow
-from tocsin.insights import kpis
+from tocsin.insights import kpis, load
 from tocsin.insights.filters import Filters, parse
 from tocsin.insights.stats import duration_text
 from tocsin.jobs.registry import JobKind, PeriodicJob
@@ -31,9 +31,38 @@ SCAN_JOB = "insights.weekly_report"
 KIND = "insights-weekly"
 SEND_AT = time(8, 0)  # Monday, the organisation's time
 
-# Further parts of the report (on-call load): each gives lines for a team's week.
-Part = Callable[[Session, Filters, User], list[str]]
-PARTS: tuple[Part, ...] = ()
+# The parts after the KPIs: each gives lines for a team's week.
+Part = Callable[[Session, Filters, User, Settings], list[str]]
+
+
+def on_call_lines(session: Session, f: Filters, reader: User, settings: Settings) -> list[str]:
+    """The team's members' pages: how many, out of hours, asleep; the most paged."""
+    found = load.compute(
+        session,
+        f,
+        reader,
+        working_days=settings.working_days,
+        working_hours=settings.working_hours,
+    )
+    lines = ["ON CALL"]
+    if not found.pages:
+        return [*lines, "Nobody in the team was paged."]
+    paged = [p for p in found.people if p.pages]
+    lines.append(
+        f"{found.pages} page{'s' if found.pages != 1 else ''} to {len(paged)} "
+        f"{'people' if len(paged) != 1 else 'person'}: {found.out_of_hours} out of hours "
+        f"({found.working_hours}), {found.sleep} during sleep (22:00–07:00, each in their "
+        f"own time zone); median time to acknowledge {duration_text(found.median_tta)}."
+    )
+    lines += [
+        f"- {p.name}: {p.pages} page{'s' if p.pages != 1 else ''}, {p.out_of_hours} out of "
+        f"hours, {p.sleep} during sleep"
+        for p in paged[:5]
+    ]
+    return lines
+
+
+PARTS: tuple[Part, ...] = (on_call_lines,)
 
 
 def _percent(share: float | None) -> str:
@@ -69,12 +98,18 @@ def kpi_lines(session: Session, f: Filters, reader: User) -> list[str]:
 
 
 def report_body(
-    session: Session, team: Team, f: Filters, reader: User, base: str, parts: tuple[Part, ...]
+    session: Session,
+    team: Team,
+    f: Filters,
+    reader: User,
+    settings: Settings,
+    parts: tuple[Part, ...],
 ) -> str:
+    base = settings.base_url.rstrip("/")
     lines = [f"{team.name}, {f.label} ({f.timezone}).", "", "INCIDENTS"]
     lines += kpi_lines(session, f, reader)
     for part in parts:
-        lines += ["", *part(session, f, reader)]
+        lines += ["", *part(session, f, reader, settings)]
     lines += ["", f"The figures, and the incidents behind them: {base}/insights?{f.query()}"]
     return "\n".join(lines)
 
@@ -98,7 +133,6 @@ def plan_reports(
     monday = week_to_report(now, settings.org_timezone)
     if monday is None:
         return 0
-    base = settings.base_url.rstrip("/")
     planned = 0
     teams = session.scalars(select(Team).options(selectinload(Team.members)).order_by(Team.id))
     for team in teams:
@@ -119,7 +153,7 @@ def plan_reports(
         for user in members:
             if keys[user.id] in done:
                 continue
-            body = report_body(session, team, f, user, base, parts)
+            body = report_body(session, team, f, user, settings, parts)
             subject = f"{team.name}: incidents and on-call, {f.label}"
             planned += mails.plan(
                 session, key=keys[user.id], kind=KIND, user=user, subject=subject, body=body
