@@ -44,6 +44,7 @@ from tocsin.incidents import api as incidents_api
 from tocsin.incidents import live as incidents_live
 from tocsin.incidents import role_views as incident_role_views
 from tocsin.incidents import views as incidents_views
+from tocsin.insights import noise_views
 from tocsin.notify import api as notify_api
 from tocsin.notify import views as notify_views
 from tocsin.observability.logging import configure_logging
@@ -166,6 +167,8 @@ def _routers() -> list[APIRouter]:
         roster_views.router,
         plan_api.router,
         plan_views.router,
+        noise_views.router,
+        noise_views.api_router,
     ]
 
 
