@@ -67,6 +67,11 @@ class Alert(Base):
             sqlite_where=text("status != 'resolved'"),
             postgresql_where=text("status != 'resolved'"),
         ),
+        # Insights' alert noise: the alerts of a period, of a team's services, and the alert
+        # before one of the same key (flapping).
+        Index("ix_alerts_created", "created_at"),
+        Index("ix_alerts_service_created", "service_id", "created_at"),
+        Index("ix_alerts_key_created", "integration_id", "dedup_key", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -130,6 +135,16 @@ class Event(Base):
             "request_id",
             sqlite_where=text("request_id IS NOT NULL"),
             postgresql_where=text("request_id IS NOT NULL"),
+        ),
+        # Insights' suppression and maintenance hits: only the events a rule dropped or
+        # downgraded or a window held are in this index (queries write `HELD`).
+        Index(
+            "ix_events_held",
+            "received_at",
+            sqlite_where=text("outcome IN ('suppressed', 'maintenance') OR rule_id IS NOT NULL"),
+            postgresql_where=text(
+                "outcome IN ('suppressed', 'maintenance') OR rule_id IS NOT NULL"
+            ),
         ),
         # The processor's queue: only pending events are in this index.
         Index(
