@@ -72,7 +72,7 @@ class Source:
     service: str
     alerts: int
     events: int
-    incidents_opened: int
+    incidents_opened: int  # incidents of the period whose first alert is its
     auto_resolved: int  # resolved before anyone acknowledged them
 
     @property
@@ -202,12 +202,19 @@ def _service_conditions(f: Filters, column: Any) -> list[ColumnElement[bool]]:
     return found
 
 
-def _incident_conditions(f: Filters, column: Any) -> list[ColumnElement[bool]]:
+def drill_ids(session: Session) -> tuple[int, ...]:
+    """The drills' ids, read once per request: a handful, where a subquery would scan the
+    incidents again for every figure."""
+    return tuple(session.scalars(select(Incident.id).where(Incident.drill.is_(True))))
+
+
+def _incident_conditions(
+    f: Filters, column: Any, drills: Sequence[int]
+) -> list[ColumnElement[bool]]:
     """Conditions on an alert's incident id: not a drill's; with a severity or type filter,
     an incident of that severity or type."""
     if f.severity is None and f.incident_type is None:
-        drills = select(Incident.id).where(Incident.drill.is_(True))
-        return [or_(column.is_(None), column.notin_(drills))]
+        return [or_(column.is_(None), column.notin_(drills))] if drills else []
     wanted = select(Incident.id).where(Incident.drill.is_(False))
     if f.severity is not None:
         wanted = wanted.where(Incident.severity_id == f.severity.id)
@@ -216,34 +223,33 @@ def _incident_conditions(f: Filters, column: Any) -> list[ColumnElement[bool]]:
     return [column.in_(wanted)]
 
 
-def alert_conditions(f: Filters) -> list[ColumnElement[bool]]:
-    """SQL conditions on `Alert` for the alerts of the period and filters."""
+def alert_conditions(f: Filters, drills: Sequence[int]) -> list[ColumnElement[bool]]:
+    """SQL conditions on `Alert` for the alerts of the period and filters (`drills`: the
+    drills' ids, `drill_ids`)."""
     return [
         Alert.created_at >= f.start,
         Alert.created_at < f.end,
         *_service_conditions(f, Alert.service_id),
-        *_incident_conditions(f, Alert.incident_id),
+        *_incident_conditions(f, Alert.incident_id, drills),
     ]
 
 
-def _event_conditions(f: Filters) -> list[ColumnElement[bool]]:
+def _event_conditions(f: Filters, drills: Sequence[int]) -> list[ColumnElement[bool]]:
     """SQL conditions on `Event` for the events received in the period of the filtered
     services, leaving out those of drills' alerts (and with a severity or type filter, those
     of no alert of such an incident)."""
-    alert_ids = select(Alert.id).where(*_incident_conditions(f, Alert.incident_id))
-    if f.severity is None and f.incident_type is None:
-        drill_alerts = select(Alert.id).where(
-            Alert.incident_id.in_(select(Incident.id).where(Incident.drill.is_(True)))
-        )
-        by_incident = or_(Event.alert_id.is_(None), Event.alert_id.notin_(drill_alerts))
-    else:
-        by_incident = Event.alert_id.in_(alert_ids)
-    return [
+    found: list[ColumnElement[bool]] = [
         Event.received_at >= f.start,
         Event.received_at < f.end,
         *_service_conditions(f, Event.service_id),
-        by_incident,
     ]
+    if f.severity is not None or f.incident_type is not None:
+        alert_ids = select(Alert.id).where(*_incident_conditions(f, Alert.incident_id, drills))
+        found.append(Event.alert_id.in_(alert_ids))
+    elif drills:
+        drill_alerts = select(Alert.id).where(Alert.incident_id.in_(drills))
+        found.append(or_(Event.alert_id.is_(None), Event.alert_id.notin_(drill_alerts)))
+    return found
 
 
 # --- the figures --------------------------------------------------------------------------
@@ -253,13 +259,14 @@ def compute(session: Session, f: Filters, viewer: User, *, window: int = DEFAULT
     """The alert noise of `f`, flaps counted within `window` minutes; incidents `viewer` may
     not see are counted but not named."""
     names = _integration_names(session)
-    sources, totals = _sources(session, f, names)
-    flaps = _flaps(session, f, window)
+    drills = drill_ids(session)
+    sources, totals = _sources(session, f, names, drills)
+    flaps = _flaps(session, f, window, drills)
     flapping = [
         Flapping(iid, _name(names, iid).integration, _name(names, iid).service, key, n)
         for (iid, key), n in sorted(flaps.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
     ]
-    bucket, volume = _volume(session, f)
+    bucket, volume = _volume(session, f, drills)
     (in_scope, with_alerts, summary, top_count, top, hidden) = _per_incident(session, f, viewer)
     return Noise(
         alerts=totals[0],
@@ -267,7 +274,7 @@ def compute(session: Session, f: Filters, viewer: User, *, window: int = DEFAULT
         auto_resolved=totals[2],
         sources=sources[:TOP],
         source_count=len(sources),
-        keys=_keys(session, f, names),
+        keys=_keys(session, f, names, drills),
         window=window,
         flaps=sum(flaps.values()),
         flapping_keys=len(flaps),
@@ -280,8 +287,8 @@ def compute(session: Session, f: Filters, viewer: User, *, window: int = DEFAULT
         per_incident_max=top_count,
         top_incidents=top,
         hidden_incidents=hidden,
-        rules=_rule_hits(session, f),
-        windows=_window_hits(session, f),
+        rules=_rule_hits(session, f, drills),
+        windows=_window_hits(session, f, drills),
     )
 
 
@@ -309,34 +316,46 @@ def _name(names: dict[int, _Named], integration_id: int) -> _Named:
 
 
 def _sources(
-    session: Session, f: Filters, names: dict[int, _Named]
+    session: Session, f: Filters, names: dict[int, _Named], drills: Sequence[int]
 ) -> tuple[list[Source], tuple[int, int, int]]:
     """Every integration with alerts, noisiest first; the totals (alerts, events,
     auto-resolved)."""
-    earlier = aliased(Alert)
-    opened = and_(
-        Alert.incident_id.is_not(None),
-        ~exists().where(earlier.incident_id == Alert.incident_id, earlier.id < Alert.id),
-    )
     # Resolved with no acknowledgement of the alert, nor of its incident before it resolved.
-    auto = and_(
-        Alert.resolved_at.is_not(None),
-        Alert.acknowledged_at.is_(None),
-        or_(Incident.acknowledged_at.is_(None), Incident.acknowledged_at >= Alert.resolved_at),
+    # The incident is read only for alerts resolved unacknowledged (nested CASE: SQLite
+    # evaluates a branch only when its condition holds).
+    acknowledged_before = exists().where(
+        Incident.id == Alert.incident_id, Incident.acknowledged_at < Alert.resolved_at
     )
-    rows = session.execute(
+    auto = case(
+        (
+            and_(Alert.resolved_at.is_not(None), Alert.acknowledged_at.is_(None)),
+            case((Alert.incident_id.is_(None), 1), (acknowledged_before, 0), else_=1),
+        ),
+        else_=0,
+    )
+    rows: Sequence[Any] = session.execute(
         select(
             Alert.integration_id,
             func.count(),
             func.coalesce(func.sum(Alert.event_count), 0),
-            func.count(case((opened, 1))),
-            func.count(case((auto, 1))),
+            func.coalesce(func.sum(auto), 0),
         )
-        .select_from(Alert)
-        .outerjoin(Incident, Incident.id == Alert.incident_id)
-        .where(*alert_conditions(f))
+        .where(*alert_conditions(f, drills))
         .group_by(Alert.integration_id)
     ).all()
+    # The incidents of the period, each counted for the integration of its first alert.
+    first = (
+        select(func.min(Alert.id))
+        .where(Alert.incident_id.in_(scope.incident_ids(f)))
+        .group_by(Alert.incident_id)
+    )
+    opened: dict[int, int] = dict(
+        session.execute(
+            select(Alert.integration_id, func.count())
+            .where(Alert.id.in_(first))
+            .group_by(Alert.integration_id)
+        ).all()
+    )
     sources = [
         Source(
             integration_id=iid,
@@ -345,10 +364,10 @@ def _sources(
             service=_name(names, iid).service,
             alerts=alerts,
             events=int(events),
-            incidents_opened=opened_count,
-            auto_resolved=auto_count,
+            incidents_opened=opened.get(iid, 0),
+            auto_resolved=int(auto_count),
         )
-        for iid, alerts, events, opened_count, auto_count in rows
+        for iid, alerts, events, auto_count in rows
     ]
     sources.sort(key=lambda s: (-s.alerts, -s.events, s.integration.lower(), s.integration_id))
     totals = (
@@ -359,12 +378,14 @@ def _sources(
     return sources, totals
 
 
-def _keys(session: Session, f: Filters, names: dict[int, _Named]) -> list[DedupKey]:
+def _keys(
+    session: Session, f: Filters, names: dict[int, _Named], drills: Sequence[int]
+) -> list[DedupKey]:
     alerts = func.count().label("alerts")
     events = func.coalesce(func.sum(Alert.event_count), 0).label("events")
     rows = session.execute(
         select(Alert.integration_id, Alert.dedup_key, alerts, events)
-        .where(*alert_conditions(f))
+        .where(*alert_conditions(f, drills))
         .group_by(Alert.integration_id, Alert.dedup_key)
         .order_by(alerts.desc(), events.desc(), Alert.integration_id, Alert.dedup_key)
         .limit(TOP)
@@ -383,7 +404,9 @@ def _seconds_between(session: Session, later: Any, earlier: Any) -> ColumnElemen
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def _flaps(session: Session, f: Filters, window: int) -> Counter[tuple[int, str]]:
+def _flaps(
+    session: Session, f: Filters, window: int, drills: Sequence[int]
+) -> Counter[tuple[int, str]]:
     """Flaps per (integration, dedup key): alerts of the period created at most `window`
     minutes after the previous alert of their key resolved."""
     key = (Alert.integration_id, Alert.dedup_key)
@@ -422,29 +445,31 @@ def _flaps(session: Session, f: Filters, window: int) -> Counter[tuple[int, str]
         .limit(1)
         .scalar_subquery()
     )
-    resolved = case(
-        (ranked.c.previous_id.is_(None), previous_before), else_=ranked.c.previous_resolved
-    )
-    paired = (
+    # Only the first alert of each key and the alerts close to their previous one come back
+    # (a minute of slack each side for the float of `_seconds_between`); the predecessor of
+    # a first alert is looked up in the select list, once per row returned.
+    gap = _seconds_between(session, ranked.c.created_at, ranked.c.previous_resolved)
+    rows: Sequence[Any] = session.execute(
         select(
             ranked.c.integration_id,
             ranked.c.dedup_key,
             ranked.c.created_at,
-            resolved.label("resolved"),
+            case(
+                (ranked.c.previous_id.is_(None), previous_before),
+                else_=ranked.c.previous_resolved,
+            ),
+        ).where(
+            *_incident_conditions(f, ranked.c.incident_id, drills),
+            or_(
+                ranked.c.previous_id.is_(None),
+                and_(gap >= -60, gap <= window * 60 + 60),
+            ),
         )
-        .where(*_incident_conditions(f, ranked.c.incident_id))
-        .subquery()
-    )
-    gap = _seconds_between(session, paired.c.created_at, paired.c.resolved)
-    rows: Sequence[Any] = session.execute(
-        select(paired.c.integration_id, paired.c.dedup_key, paired.c.created_at, paired.c.resolved)
-        # A minute of slack each side for the float above; exact below.
-        .where(paired.c.resolved.is_not(None), gap >= -60, gap <= window * 60 + 60)
     ).all()
     limit = timedelta(minutes=window)
     found: Counter[tuple[int, str]] = Counter()
     for iid, dedup_key, created, resolved_at in rows:
-        if timedelta(0) <= _utc(created) - _utc(resolved_at) <= limit:
+        if resolved_at is not None and timedelta(0) <= _utc(created) - _utc(resolved_at) <= limit:
             found[(int(iid), str(dedup_key))] += 1
     return found
 
@@ -465,14 +490,16 @@ def _quarter_hour(session: Session) -> tuple[ColumnElement[Any], ColumnElement[A
         return func.to_char(utc, "YYYY-MM-DD HH24"), func.floor(func.extract("minute", utc) / 15)
     # Stored as "YYYY-MM-DD HH:MM:SS.ffffff", in UTC.
     minute = cast(func.substr(Alert.created_at, 15, 2), Integer)
-    return func.substr(Alert.created_at, 1, 13), minute / 15
+    return func.substr(Alert.created_at, 1, 13), minute // 15
 
 
-def _volume(session: Session, f: Filters) -> tuple[str, list[Bucket]]:
+def _volume(session: Session, f: Filters, drills: Sequence[int]) -> tuple[str, list[Bucket]]:
     """Alerts per local day of the period, or per week (from Monday) for a long one."""
     hour, quarter = _quarter_hour(session)
     rows: Sequence[Any] = session.execute(
-        select(hour, quarter, func.count()).where(*alert_conditions(f)).group_by(hour, quarter)
+        select(hour, quarter, func.count())
+        .where(*alert_conditions(f, drills))
+        .group_by(hour, quarter)
     ).all()
     zone = ZoneInfo(f.timezone)
     days = (f.last_day - f.first_day).days + 1
@@ -525,7 +552,7 @@ def _per_incident(
     return in_scope or 0, len(counted), summary, largest, top, len(hidden)
 
 
-def _rule_hits(session: Session, f: Filters) -> list[RuleHits]:
+def _rule_hits(session: Session, f: Filters, drills: Sequence[int]) -> list[RuleHits]:
     suppressed = Event.outcome == Outcome.suppressed.value
     rows = session.execute(
         select(
@@ -539,7 +566,7 @@ def _rule_hits(session: Session, f: Filters) -> list[RuleHits]:
         .select_from(Event)
         .outerjoin(SuppressionRule, SuppressionRule.id == Event.rule_id)
         .outerjoin(Service, Service.id == SuppressionRule.service_id)
-        .where(HELD, or_(Event.rule_id.is_not(None), suppressed), *_event_conditions(f))
+        .where(HELD, or_(Event.rule_id.is_not(None), suppressed), *_event_conditions(f, drills))
         .group_by(Event.rule_id, SuppressionRule.name, Service.id, Service.name)
     )
     found = [
@@ -550,7 +577,7 @@ def _rule_hits(session: Session, f: Filters) -> list[RuleHits]:
     return found
 
 
-def _window_hits(session: Session, f: Filters) -> list[WindowHits]:
+def _window_hits(session: Session, f: Filters, drills: Sequence[int]) -> list[WindowHits]:
     rows = session.execute(
         select(
             Event.maintenance_window_id,
@@ -564,7 +591,7 @@ def _window_hits(session: Session, f: Filters) -> list[WindowHits]:
         .select_from(Event)
         .outerjoin(MaintenanceWindow, MaintenanceWindow.id == Event.maintenance_window_id)
         .outerjoin(Service, Service.id == MaintenanceWindow.service_id)
-        .where(HELD, Event.outcome == Outcome.maintenance.value, *_event_conditions(f))
+        .where(HELD, Event.outcome == Outcome.maintenance.value, *_event_conditions(f, drills))
         .group_by(
             Event.maintenance_window_id,
             MaintenanceWindow.reason,

@@ -29,7 +29,9 @@ class SourceOut(BaseModel):
     service: str
     alerts: int = Field(description="Alerts created in the period")
     events: int = Field(description="Events counted on those alerts (their event_count)")
-    incidents_opened: int = Field(description="Of those alerts, the first of their incident")
+    incidents_opened: int = Field(
+        description="Incidents of the period (detected in it) whose first alert is its"
+    )
     auto_resolved: int = Field(description="Resolved before anyone acknowledged them")
     auto_resolved_share: float = Field(description="auto_resolved / alerts, 0 to 1")
 
