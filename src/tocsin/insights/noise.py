@@ -441,7 +441,7 @@ def _flaps(
             before.dedup_key == ranked.c.dedup_key,
             before.created_at < ranked.c.created_at,
         )
-        .order_by(before.created_at.desc(), before.id.desc())
+        .order_by(before.created_at.desc(), before.resolved_at.desc())  # the index order
         .limit(1)
         .scalar_subquery()
     )
