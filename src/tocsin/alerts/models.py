@@ -83,6 +83,8 @@ class Alert(Base):
         Index("ix_alerts_noise", "created_at", "service_id", *_NOISE_COUNTED),
         Index("ix_alerts_service_noise", "service_id", "created_at", *_NOISE_COUNTED),
         Index("ix_alerts_key_created", "integration_id", "dedup_key", "created_at", "resolved_at"),
+        # The first alert of each incident, and its integration (incidents opened per source).
+        Index("ix_alerts_incident_first", "incident_id", "id", "integration_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

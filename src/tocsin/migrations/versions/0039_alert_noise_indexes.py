@@ -8,7 +8,9 @@ Create Date: 2026-12-07 15:30:00.000000
 the alerts of a period, of all services or of a team's or one service's, holding every column
 the figures count so that they are read from the index alone (a period's alerts are spread
 over the whole table: reading their rows is what took seconds). `ix_alerts_key_created`: the
-alert before an alert of the same key (flapping), with when it resolved. `ix_events_held`:
+alert before an alert of the same key (flapping), with when it resolved.
+`ix_alerts_incident_first`: each incident's first alert and its integration, read from the
+index alone (incidents opened per source). `ix_events_held`:
 only the trigger events a suppression rule dropped or downgraded or a maintenance window held,
 by time; the other events (nearly all of them) never enter it, so ingestion pays for it only
 on those.
@@ -44,6 +46,7 @@ def upgrade() -> None:
         "alerts",
         ["integration_id", "dedup_key", "created_at", "resolved_at"],
     )
+    op.create_index("ix_alerts_incident_first", "alerts", ["incident_id", "id", "integration_id"])
     op.create_index(
         "ix_events_held",
         "events",
@@ -55,6 +58,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_events_held", table_name="events")
+    op.drop_index("ix_alerts_incident_first", table_name="alerts")
     op.drop_index("ix_alerts_key_created", table_name="alerts")
     op.drop_index("ix_alerts_service_noise", table_name="alerts")
     op.drop_index("ix_alerts_noise", table_name="alerts")
