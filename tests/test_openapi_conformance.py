@@ -81,6 +81,7 @@ VALID_IS_NOT_ENOUGH = {
     "GET /api/v1/insights/incidents": "as for the KPIs, and a figure's name",
     "GET /api/v1/insights/on-call": "a team that exists; a period in order and begun",
     "GET /api/v1/insights/learning": "a team that exists; a period in order and begun",
+    "GET /api/v1/insights/noise": "a team that exists; a period in order and begun",
     # The people it names must be active, which depends on the data, not the request.
     "POST /api/v1/incidents": "an active commander",
     "POST /api/v1/services/{service_id}/followers": "an active person",

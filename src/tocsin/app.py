@@ -47,6 +47,7 @@ from tocsin.incidents import views as incidents_views
 from tocsin.insights import kpis_views as insights_kpis
 from tocsin.insights import learning_views as insights_learning
 from tocsin.insights import load_views as insights_load
+from tocsin.insights import noise_views
 from tocsin.notify import api as notify_api
 from tocsin.notify import views as notify_views
 from tocsin.observability.logging import configure_logging
@@ -174,6 +175,8 @@ def _routers() -> list[APIRouter]:
         insights_load.router,
         insights_load.api_router,  # fmt: skip
         insights_learning.router,
+        noise_views.router,
+        noise_views.api_router,
     ]
 
 

@@ -54,6 +54,16 @@ class Integration(Base):
     )
 
 
+_NOISE_COUNTED = (
+    "integration_id",
+    "dedup_key",
+    "incident_id",
+    "event_count",
+    "acknowledged_at",
+    "resolved_at",
+)
+
+
 class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (
@@ -67,6 +77,14 @@ class Alert(Base):
             sqlite_where=text("status != 'resolved'"),
             postgresql_where=text("status != 'resolved'"),
         ),
+        # Insights' alert noise: the alerts of a period (of all services, or of some), with
+        # every column it counts, so that a quarter's alerts are read from the index alone;
+        # and the alert before one of the same key (flapping).
+        Index("ix_alerts_noise", "created_at", "service_id", *_NOISE_COUNTED),
+        Index("ix_alerts_service_noise", "service_id", "created_at", *_NOISE_COUNTED),
+        Index("ix_alerts_key_created", "integration_id", "dedup_key", "created_at", "resolved_at"),
+        # The first alert of each incident, and its integration (incidents opened per source).
+        Index("ix_alerts_incident_first", "incident_id", "id", "integration_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -130,6 +148,16 @@ class Event(Base):
             "request_id",
             sqlite_where=text("request_id IS NOT NULL"),
             postgresql_where=text("request_id IS NOT NULL"),
+        ),
+        # Insights' suppression and maintenance hits: only the events a rule dropped or
+        # downgraded or a window held are in this index (queries write `HELD`).
+        Index(
+            "ix_events_held",
+            "received_at",
+            sqlite_where=text("outcome IN ('suppressed', 'maintenance') OR rule_id IS NOT NULL"),
+            postgresql_where=text(
+                "outcome IN ('suppressed', 'maintenance') OR rule_id IS NOT NULL"
+            ),
         ),
         # The processor's queue: only pending events are in this index.
         Index(

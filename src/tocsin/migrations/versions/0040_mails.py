@@ -1,7 +1,7 @@
 """mails: plain emails to people, planned by any domain (the weekly Insights report)
 
 Revision ID: 0040
-Revises: 0038
+Revises: 0039
 Create Date: 2026-12-07 15:10:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import tocsin.db
 
 revision: str = "0040"
-down_revision: str | None = "0038"
+down_revision: str | None = "0039"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
