@@ -284,6 +284,7 @@ class Writer:
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
         self.counts: dict[str, int] = {}
+        self.tables: dict[str, Table] = {}
 
     def insert(self, model: Any, rows: Iterable[dict[str, Any]]) -> int:
         table = model if isinstance(model, Table) else table_of(model)
@@ -295,10 +296,12 @@ class Writer:
                 self.conn.execute(table.insert(), batch)
             written += len(batch)
         self.counts[table.name] = self.counts.get(table.name, 0) + written
+        self.tables[table.name] = table
         return written
 
     def _copy(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """COPY needs every column the rows leave out that has a Python-side default."""
+        """COPY needs every column the rows leave out that has a Python-side default; JSON
+        columns get JSON text (None too: SQLAlchemy's JSON type stores it as JSON null)."""
         names = list(rows[0])
         defaults = {}
         for column in table.columns:
@@ -317,7 +320,7 @@ class Writer:
                 values = [row[n] if n in row else defaults[n] for n in names]
                 copy.write_row(
                     [
-                        json.dumps(v) if n in as_json and v is not None else v
+                        json.dumps(v) if n in as_json else v
                         for n, v in zip(names, values, strict=True)
                     ]
                 )
@@ -326,13 +329,15 @@ class Writer:
         """PostgreSQL: rows inserted with explicit ids leave the id sequences behind."""
         if not self.postgres:
             return
-        for name in self.counts:
-            has_id = self.conn.execute(
+        for name, table in self.tables.items():
+            if "id" not in table.c:
+                continue
+            sequence = self.conn.execute(
                 text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": name}
             ).scalar()
-            if has_id:
+            if sequence:
                 self.conn.execute(
-                    text(f"SELECT setval('{has_id}', COALESCE((SELECT max(id) FROM {name}), 1))")
+                    text(f"SELECT setval('{sequence}', COALESCE((SELECT max(id) FROM {name}), 1))")
                 )
 
 
