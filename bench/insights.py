@@ -296,6 +296,8 @@ class Writer:
                 self.conn.execute(table.insert(), batch)
             written += len(batch)
         self.counts[table.name] = self.counts.get(table.name, 0) + written
+        if written >= 100_000:
+            log(f"{table.name}: {written:,} rows")
         self.tables[table.name] = table
         return written
 
@@ -877,7 +879,7 @@ def entry(
 
 def pages(conn: Connection, w: Writer, rng: random.Random, made: list[Made], s: Shape) -> None:
     """An escalation run per incident (drills page nobody): level 1 pages the person on call
-    (a second person for a quarter of them), level 2 the team's first member for the 10%
+    (a second person for 40% of them), level 2 the team's first member for the 10%
     acknowledged late or never; one email notification per person paged."""
     run_id, step_id = next_id(conn, EscalationRun), next_id(conn, EscalationStep)
     runs, steps, notifications = [], [], []
@@ -887,7 +889,7 @@ def pages(conn: Connection, w: Writer, rng: random.Random, made: list[Made], s: 
         late = m.acknowledged is None or (m.acknowledged - m.created) > timedelta(minutes=15)
         escalated = late and rng.random() < 0.6
         paged = [on_call(s, m.team_id, m.created, rng)]
-        if rng.random() < 0.25:
+        if rng.random() < 0.4:
             other = rng.choice(s.members[m.team_id])
             if other not in paged:
                 paged.append(other)
