@@ -889,15 +889,16 @@ def entry(
 
 def pages(conn: Connection, w: Writer, rng: random.Random, made: list[Made], s: Shape) -> None:
     """An escalation run per incident (drills page nobody): level 1 pages the person on call
-    (a second person for 40% of them), level 2 the team's first member for the 10%
-    acknowledged late or never; one email notification per person paged."""
+    (a second person for 40% of them), level 2 the team's first member for those
+    acknowledged late (after 15 minutes) or never, about 10%; one email notification per
+    person paged."""
     run_id, step_id = next_id(conn, EscalationRun), next_id(conn, EscalationStep)
     runs, steps, notifications = [], [], []
     for m in (m for m in made if not m.drill):
         service = m.service_ids[0]
         policy_id, policy_name = s.policy_of[m.team_id]
         late = m.acknowledged is None or (m.acknowledged - m.created) > timedelta(minutes=15)
-        escalated = late and rng.random() < 0.6
+        escalated = late
         paged = [on_call(s, m.team_id, m.created, rng)]
         if rng.random() < 0.4:
             other = rng.choice(s.members[m.team_id])
@@ -1023,6 +1024,8 @@ def alerts(
             else:
                 status, dedup_key = "resolved", f"svc{service_id}-key{key}"
                 acknowledged = m.acknowledged if m is not None else None
+                if acknowledged is not None and acknowledged < created:
+                    acknowledged = created
                 resolved = m.resolved if m is not None else None
                 if resolved is None or resolved < last:
                     resolved = last + timedelta(minutes=rng.uniform(1, 30))
