@@ -1438,7 +1438,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a PostgreSQL server on loopback (default: TOCSIN_TEST_POSTGRES_URL, else the"
         " local server)",
     )
-    parser.add_argument("--postgres-database", default=POSTGRES_DATABASE)
+    parser.add_argument(
+        "--postgres-database",
+        default=f"{POSTGRES_DATABASE}_{os.getpid()}",
+        help=f"the scratch database's name (default {POSTGRES_DATABASE}_<pid>: runs at the"
+        " same time do not meet)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases and files")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
