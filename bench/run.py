@@ -1443,6 +1443,9 @@ def report(r: Results) -> str:
         if postgres_run
         else r.parts.get("paging-postgres", {}).get("database")
     )
+    insights_databases = r.parts.get("insights", {}).get("databases", {})
+    if not pg_version and "postgres" in insights_databases:
+        pg_version = insights_databases["postgres"]["database"]
     if pg_version:
         databases.append(f"{pg_version} (127.0.0.1, a scratch database per part)")
     lines += [
