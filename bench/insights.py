@@ -92,6 +92,9 @@ from tocsin.postmortems.template import SECTIONS  # noqa: E402
 from tocsin.schedules.models import Layer, Schedule  # noqa: E402
 
 SEED = 18
+# Events older than Settings.event_retention_days (90) are purged by the server's engine: the
+# generated ones are all younger, as on a real install.
+EVENT_DAYS = 85
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres:tocsin-ci@127.0.0.1:5432/postgres"
 POSTGRES_DATABASE = "tocsin_bench_insights"
 ADMIN_EMAIL = "bench-admin@example.com"
@@ -988,7 +991,7 @@ def alerts(
 ) -> None:
     """Alerts: 85% on an incident of their service (during it), the rest on no incident; each
     service's dedup keys drawn from a Zipf-like spread, so a few keys are very noisy. Then the
-    suppressed and held (maintenance) events."""
+    suppressed and held (maintenance) events of the last EVENT_DAYS days."""
     keys_per_service = 60
     key_weights = [1 / (k + 1) ** 1.2 for k in range(keys_per_service)]
     key_cumulative = list(accumulate(key_weights))
@@ -1075,9 +1078,10 @@ def alerts(
     )
     window = next_id(conn, MaintenanceWindow)
     windows: list[tuple[int, int, datetime]] = []  # id, service id, start
+    recent = (s.now - timedelta(days=EVENT_DAYS), (EVENT_DAYS - 1) * 86400.0)
     for n in range(len(s.services) * 4):
         service_id = s.services[n % len(s.services)][0]
-        start = span[0] + timedelta(seconds=rng.uniform(0, span[1] - 86400))
+        start = recent[0] + timedelta(seconds=rng.uniform(0, recent[1]))
         windows.append((window + n, service_id, start))
     w.insert(
         MaintenanceWindow,
@@ -1100,7 +1104,7 @@ def alerts(
             if rng.random() < 0.7:
                 index = pick(service_cumulative)
                 service_id = s.services[index][0]
-                at = span[0] + timedelta(seconds=rng.uniform(0, span[1]))
+                at = recent[0] + timedelta(seconds=rng.uniform(0, recent[1]))
                 outcome, rule_id, window_id = Outcome.suppressed.value, rule + index, None
                 detail = "dropped by the rule 'Drop flapping checks'"
             else:
@@ -1269,13 +1273,15 @@ class Browser:
         request.add_header("Content-Type", "application/x-www-form-urlencoded")
         opener = urllib.request.build_opener(NoRedirect)
         try:
-            opener.open(request, timeout=30)
+            opener.open(request, timeout=60)
         except urllib.error.HTTPError as exc:  # the 303 after a login, kept by NoRedirect
             cookies = exc.headers.get_all("Set-Cookie") or []
             if exc.code != 303 or not cookies:
                 raise harness.BenchError(f"login failed: HTTP {exc.code}") from None
             self.cookie = "; ".join(c.split(";", 1)[0] for c in cookies)
             return
+        except OSError as exc:
+            raise harness.BenchError(f"login: no answer ({exc})") from None
         raise harness.BenchError("login answered without a redirect")
 
     def get(self, path: str, timeout: float) -> tuple[int, float]:
@@ -1480,10 +1486,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         for backend in backends:
-            out["databases"][backend] = run_database(backend, args, scale, procs, work)
-    except harness.BenchError as exc:
-        log(f"error: {exc}")
-        return 2
+            try:
+                out["databases"][backend] = run_database(backend, args, scale, procs, work)
+            except harness.BenchError as exc:
+                # Reported, and the other database still runs.
+                log(f"{backend}: error: {exc}")
+                out["databases"][backend] = {"error": str(exc)}
     except KeyboardInterrupt:
         log("interrupted; every process started has been stopped")
         return 130
@@ -1503,6 +1511,9 @@ def main(argv: list[str] | None = None) -> int:
 def summary(out: dict[str, Any]) -> str:
     lines = []
     for backend, d in out["databases"].items():
+        if "error" in d:
+            lines.append(f"{backend}: could not run: {d['error']}")
+            continue
         lines.append(f"{backend} ({d['database']}): generated in {d['generation_seconds']} s")
         lines.append("  " + ", ".join(f"{k} {v:,}" for k, v in d["counts"].items()))
         lines.append(f"  busiest team: {d['busiest_team']} (id {d['busiest_team_id']})")

@@ -1353,6 +1353,9 @@ def check_part(results: Results, part: str, data: dict[str, Any]) -> None:
         )
     elif part == "insights":
         for backend, d in data["databases"].items():
+            if "error" in d:
+                results.check(f"insights ({backend}): the benchmark ran", False, d["error"])
+                continue
             for t in d["urls"]:
                 results.check(
                     f"insights ({backend}): {t['url']} p95 < {t['target_ms']:g} ms",
@@ -1862,8 +1865,9 @@ def part_reports(r: Results) -> list[str]:
 
 def insights_report(d: dict[str, Any]) -> list[str]:
     """The section of bench/insights.py: the history, then each URL's times per database."""
-    sizes, databases = d["sizes"], d["databases"]
-    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    sizes, names = d["sizes"], {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    # A database whose run failed is a failed check (check_part), not a column here.
+    databases = {b: v for b, v in d["databases"].items() if "error" not in v}
     lines = [
         f"### The Insights pages on a long history ({d['scale']} scale)",
         "",
