@@ -104,11 +104,11 @@ ONE_TEAM_TARGET_MS = 300.0
 # How the pages keep their figures fast and exact, for the report: say it again here when
 # that changes (rollups kept as incidents change, indexes).
 METHOD = (
-    "How the figures are kept fast and exact: the Insights pages compute each figure from the"
-    " stored rows when the page is asked for (the KPIs tab: one query for the incidents whose"
-    " detection time falls in the period, drills left out, and one for their services);"
-    " there is no rollup table or cache that could fall behind, so every figure is exact at"
-    " the moment of the request, and the times below are those of computing it all."
+    "How the figures stay fast and exact (docs/insights.md): nothing is pre-aggregated, so"
+    " no rollup can drift from the incidents; each page reads the rows of its period through"
+    " indexes and aggregates in the database or over the period's incidents in memory when"
+    " it is asked for, so every figure is exact at the moment of the request, and the times"
+    " below are those of computing it all."
 )
 
 # The pages measured, in order; `{team}` is the busiest team's id. The target of a URL with a
