@@ -893,7 +893,7 @@ def entry(
 def pages(conn: Connection, w: Writer, rng: random.Random, made: list[Made], s: Shape) -> None:
     """An escalation run per incident (drills page nobody): level 1 pages the person on call
     (a second person for 40% of them), level 2 the team's first member for those
-    acknowledged late (after 15 minutes) or never, about 10%; one email notification per
+    acknowledged late (after 15 minutes) or never, about 14%; one email notification per
     person paged."""
     run_id, step_id = next_id(conn, EscalationRun), next_id(conn, EscalationStep)
     runs, steps, notifications = [], [], []
