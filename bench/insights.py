@@ -16,7 +16,8 @@ out (also on an error, Ctrl-C or SIGTERM):
    services, roles and timeline, alerts with a heavy-tailed spread over dedup keys, suppressed
    and held events, pages (escalation runs, steps and notifications), postmortems and action
    items. The same seed gives the same history.
-2. Measure: `tocsin user create` of an admin, `tocsin serve` as shipped, a login through the
+2. Measure: `tocsin user create` of an admin, `tocsin serve` as shipped, a wait (bounded) for
+   its start-up jobs (the periodic scans' first pass over the history), a login through the
    real form, then each URL of `URLS` requested `--warmup` times untimed and `--runs` times
    timed, one request at a time. An answer other than 200 is an error, never a time.
 
