@@ -1430,6 +1430,39 @@ def run_database(
             log(f"kept the database {scratch.name}")
 
 
+def measure_existing(
+    args: argparse.Namespace, procs: harness.Processes, work: Path
+) -> dict[str, Any]:
+    """Measure a database an earlier run generated and kept (--keep), without generating."""
+    engine = create_engine(args.existing)
+    try:
+        with engine.connect() as conn:
+            counts = {
+                table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+                for table in map(table_of, (User, Incident, Alert, Event, Notification))
+            }
+            team_id, team_name = conn.execute(
+                select(Team.id, Team.name)
+                .join(Service, Service.team_id == Team.id)
+                .join(incident_services, incident_services.c.service_id == Service.id)
+                .group_by(Team.id, Team.name)
+                .order_by(func.count(func.distinct(incident_services.c.incident_id)).desc())
+                .limit(1)
+            ).one()
+    finally:
+        engine.dispose()
+    urls = [u.format(team=team_id) for u in args.url or URLS]
+    timings = measure(procs, work, args.existing, urls, args)
+    return {
+        "database": database_version(args.existing),
+        "generation_seconds": None,
+        "counts": counts,
+        "busiest_team_id": team_id,
+        "busiest_team": team_name,
+        "urls": [{**asdict(t), "target_met": t.target_met} for t in timings],
+    }
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
@@ -1453,6 +1486,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=600.0,
         help="seconds to wait for the server's start-up jobs before measuring (600)",
     )
+    parser.add_argument(
+        "--existing",
+        metavar="DATABASE_URL",
+        help="measure a database an earlier run kept (--keep) instead of generating one",
+    )
     parser.add_argument("--generate-only", action="store_true", help="no server, no timings")
     parser.add_argument(
         "--postgres-url",
@@ -1473,8 +1511,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.scale = "quick"
     if not 1 <= args.runs <= 1000 or not 0 <= args.warmup <= 100:
         parser.error("--runs: 1 to 1000; --warmup: 0 to 100")
-    if not harness.on_loopback(args.postgres_url):
-        parser.error("--postgres-url: only a database server on this machine (loopback)")
+    for url in (args.postgres_url, args.existing or ""):
+        if not harness.on_loopback(url):
+            parser.error("only a database server on this machine (loopback)")
     return args
 
 
@@ -1500,9 +1539,14 @@ def main(argv: list[str] | None = None) -> int:
         "method": METHOD,
         "databases": {},
     }
+    if args.existing:
+        backends = ("sqlite" if args.existing.startswith("sqlite") else "postgres",)
     try:
         for backend in backends:
             try:
+                if args.existing:
+                    out["databases"][backend] = measure_existing(args, procs, work)
+                    continue
                 out["databases"][backend] = run_database(backend, args, scale, procs, work)
             except harness.BenchError as exc:
                 # Reported, and the other database still runs.
@@ -1530,7 +1574,8 @@ def summary(out: dict[str, Any]) -> str:
         if "error" in d:
             lines.append(f"{backend}: could not run: {d['error']}")
             continue
-        lines.append(f"{backend} ({d['database']}): generated in {d['generation_seconds']} s")
+        made = f"generated in {d['generation_seconds']} s" if d["generation_seconds"] else "kept"
+        lines.append(f"{backend} ({d['database']}): {made}")
         lines.append("  " + ", ".join(f"{k} {v:,}" for k, v in d["counts"].items()))
         lines.append(f"  busiest team: {d['busiest_team']} (id {d['busiest_team_id']})")
         for t in d["urls"]:
