@@ -98,7 +98,8 @@ SEED = 18
 EVENT_DAYS = 85
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres:tocsin-ci@127.0.0.1:5432/postgres"
 POSTGRES_DATABASE = "tocsin_bench_insights"
-ADMIN_EMAIL = "bench-admin@example.com"
+# One per run: a database kept by an earlier run (--existing) has that run's admin already.
+ADMIN_EMAIL = f"bench-admin-{os.getpid()}@example.com"
 ALL_TEAMS_TARGET_MS = 1000.0
 ONE_TEAM_TARGET_MS = 300.0
 
