@@ -135,118 +135,24 @@ TIME_ZONES = (
     "Australia/Sydney",
     "Asia/Kolkata",
 )
-FIRST_NAMES = [
-    "Ada",
-    "Alan",
-    "Amara",
-    "Ben",
-    "Chen",
-    "Dara",
-    "Eli",
-    "Fatima",
-    "Grace",
-    "Hugo",
-    "Ines",
-    "Jonas",
-    "Kai",
-    "Lena",
-    "Maya",
-    "Noor",
-    "Omar",
-    "Priya",
-    "Quinn",
-    "Rosa",
-    "Sam",
-    "Tariq",
-    "Uma",
-    "Vera",
-    "Wei",
-    "Ximena",
-    "Yusuf",
-    "Zoe",
-]
-LAST_NAMES = [
-    "Abe",
-    "Baker",
-    "Costa",
-    "Dubois",
-    "Eriksen",
-    "Fischer",
-    "Garcia",
-    "Haddad",
-    "Ito",
-    "Jensen",
-    "Kowalski",
-    "Lopez",
-    "Moreau",
-    "Nakamura",
-    "Okafor",
-    "Petrov",
-    "Quist",
-    "Rossi",
-    "Singh",
-    "Tanaka",
-    "Urban",
-    "Varga",
-    "Weber",
-    "Xu",
-    "Yilmaz",
-    "Zhang",
-]
-TEAM_WORDS = [
-    "Payments",
-    "Checkout",
-    "Search",
-    "Identity",
-    "Platform",
-    "Storage",
-    "Network",
-    "Data",
-    "Mobile",
-    "Web",
-    "Billing",
-    "Messaging",
-    "Catalog",
-    "Pricing",
-    "Fraud",
-    "Growth",
-    "Ads",
-    "Maps",
-    "Media",
-    "Video",
-    "Security",
-    "Observability",
-    "Release",
-    "Edge",
-    "Database",
-    "Cache",
-    "Queue",
-    "Auth",
-    "Ledger",
-    "Risk",
-    "Support",
-    "Warehouse",
-    "Logistics",
-    "Inventory",
-    "Recommendations",
-    "Notifications",
-    "Gateway",
-    "Compute",
-    "Kubernetes",
-    "Analytics",
-]
-SERVICE_WORDS = [
-    "api",
-    "worker",
-    "db",
-    "cache",
-    "frontend",
-    "gateway",
-    "scheduler",
-    "ingest",
-    "export",
-    "sync",
-]
+FIRST_NAMES = (  # noqa: SIM905  (a list of words reads better as words)
+    "Ada Alan Amara Ben Chen Dara Eli Fatima Grace Hugo Ines Jonas Kai Lena Maya Noor "
+    "Omar Priya Quinn Rosa Sam Tariq Uma Vera Wei Ximena Yusuf Zoe"
+).split()
+LAST_NAMES = (  # noqa: SIM905  (a list of words reads better as words)
+    "Abe Baker Costa Dubois Eriksen Fischer Garcia Haddad Ito Jensen Kowalski Lopez "
+    "Moreau Nakamura Okafor Petrov Quist Rossi Singh Tanaka Urban Varga Weber Xu Yilmaz "
+    "Zhang"
+).split()
+TEAM_WORDS = (  # noqa: SIM905  (a list of words reads better as words)
+    "Payments Checkout Search Identity Platform Storage Network Data Mobile Web Billing "
+    "Messaging Catalog Pricing Fraud Growth Ads Maps Media Video Security Observability "
+    "Release Edge Database Cache Queue Auth Ledger Risk Support Warehouse Logistics "
+    "Inventory Recommendations Notifications Gateway Compute Kubernetes Analytics"
+).split()
+SERVICE_WORDS = (  # noqa: SIM905  (a list of words reads better as words)
+    "api worker db cache frontend gateway scheduler ingest export sync"
+).split()
 SYMPTOMS = (
     "elevated error rate",
     "high latency",
