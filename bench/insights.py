@@ -15,7 +15,8 @@ out (also on an error, Ctrl-C or SIGTERM):
    integrations, schedules with a weekly rotation, escalation policies, incidents with their
    services, roles and timeline, alerts with a heavy-tailed spread over dedup keys, suppressed
    and held events, pages (escalation runs, steps and notifications), postmortems and action
-   items. The same seed gives the same history.
+   items. The same seed gives the same history, relative to the moment it runs (which
+   incidents are still open, what is overdue, shifts by a few rows from one run to the next).
 2. Measure: `tocsin user create` of an admin, `tocsin serve` as shipped, a wait (bounded) for
    its start-up jobs (the periodic scans' first pass over the history), a login through the
    real form, then each URL of `URLS` requested `--warmup` times untimed and `--runs` times
