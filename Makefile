@@ -71,10 +71,11 @@ lock: | $(BIN)/python
 	$(BIN)/pip-compile -q --extra test --strip-extras --allow-unsafe --no-emit-index-url \
 	  --no-emit-find-links -o requirements.lock pyproject.toml
 
-## Benchmarks into docs/benchmarks.md (~20 minutes): a storm that pages, steady repeats against
+## Benchmarks into docs/benchmarks.md (~35 minutes): a storm that pages, steady repeats against
 ## Alertmanager 0.25 on SQLite and PostgreSQL (Debian's wrk, prometheus-alertmanager, the local
 ## PostgreSQL server or TOCSIN_BENCH_POSTGRES_URL), who is on call now, escalation timers, alert to
-## first notification (aiosmtpd, from the test extra), the status page.
+## first notification (aiosmtpd, from the test extra), the status page, the Insights pages on a
+## generated history of 100,000 incidents (about 15 more minutes, both databases).
 ## `bench/run.py --quick` is a smoke run of every part (a few minutes) that only prints.
 bench: install
 	$(BIN)/python bench/run.py --write

@@ -5,9 +5,10 @@
 their own run with --json: bench/paging.py (an alert storm that pages, run for the paging
 part and again on PostgreSQL for the postgres part), bench/oncall.py (who is on call now for
 1,000 schedules), bench/timers.py (lateness of 10,000 escalation timers), bench/notify.py
-(alert to first notification) and bench/statuspage.py (the public status page against a
-fixed-body raw ASGI app). The report of all of them goes below the marker in
-docs/benchmarks.md with --write.
+(alert to first notification), bench/statuspage.py (the public status page against a
+fixed-body raw ASGI app) and bench/insights.py (the Insights pages on a generated history of
+100,000 incidents and 2 million alerts, SQLite and PostgreSQL). The report of all of them goes
+below the marker in docs/benchmarks.md with --write.
 
 Everything happens in temporary directories (and scratch PostgreSQL databases, dropped
 afterwards), against loopback addresses only, with every load bounded in count and time;
@@ -760,7 +761,16 @@ class Results:
 # In the order they run. ingestion and postgres are in this file; the others (and the storm
 # with paging on PostgreSQL, "paging-postgres", inside the postgres part) are scripts of
 # their own printing --json.
-PARTS = ("ingestion", "paging", "postgres", "oncall", "timers", "notify", "statuspage")
+PARTS = (
+    "ingestion",
+    "paging",
+    "postgres",
+    "oncall",
+    "timers",
+    "notify",
+    "statuspage",
+    "insights",
+)
 NEEDS_ALERTMANAGER = ("ingestion", "paging", "postgres")
 PART_TITLES = {
     "paging": "storm with paging (SQLite)",
@@ -769,6 +779,7 @@ PART_TITLES = {
     "timers": "escalation timers",
     "notify": "alert to first notification",
     "statuspage": "the public status page",
+    "insights": "the Insights pages on a long history",
 }
 
 
@@ -1237,6 +1248,13 @@ def part_argv(
         if args.timers_ingest_rate:
             argv += ["--ingest-rate", f"{args.timers_ingest_rate:g}"]
         return argv, 420
+    if part == "insights":
+        argv = [str(BENCH_DIR / "insights.py"), "--json", "--postgres-url", args.postgres_url]
+        argv += ["--db", "sqlite" if args.skip_postgres else "both"]
+        if quick:
+            argv += ["--scale", "quick", "--runs", "10"]
+        # Full: about 4 minutes of generation per database, then 7 URLs x 33 requests each.
+        return argv, 600 if quick else 3000
     if part == "statuspage":
         argv = [str(BENCH_DIR / "statuspage.py"), "--json", "--wrk", wrk_bin]
         argv += ["--duration", "2" if quick else "6", "--rounds", "3"]
@@ -1333,6 +1351,19 @@ def check_part(results: Results, part: str, data: dict[str, Any]) -> None:
             f"p99 {data['p99_ms']:,.0f} ms, max {data['max_ms']:,.0f} ms;"
             f" {data['late_over_1s']:,} over 1 s, {data['not_run']:,} not run",
         )
+    elif part == "insights":
+        for backend, d in data["databases"].items():
+            if "error" in d:
+                results.check(f"insights ({backend}): the benchmark ran", False, d["error"])
+                continue
+            for t in d["urls"]:
+                results.check(
+                    f"insights ({backend}): {t['url']} p95 < {t['target_ms']:g} ms",
+                    bool(t["target_met"]),
+                    t["error"]
+                    or f"p50 {t['p50_ms']} ms, p95 {t['p95_ms']} ms, max {t['max_ms']} ms"
+                    f" over {t['n']} requests",
+                )
     elif part == "statuspage":
         for label, run in data["runs"].items():
             results.check(
@@ -1415,6 +1446,9 @@ def report(r: Results) -> str:
         if postgres_run
         else r.parts.get("paging-postgres", {}).get("database")
     )
+    insights_databases = r.parts.get("insights", {}).get("databases", {})
+    if not pg_version and "postgres" in insights_databases:
+        pg_version = insights_databases["postgres"]["database"]
     if pg_version:
         databases.append(f"{pg_version} (127.0.0.1, a scratch database per part)")
     lines += [
@@ -1823,6 +1857,72 @@ def part_reports(r: Results) -> list[str]:
                 f" | {'met' if run['target_met'] else 'missed'} |"
             )
         lines.append("")
+    insights = r.parts.get("insights")
+    if insights:
+        lines += insights_report(insights)
+    return lines
+
+
+def insights_report(d: dict[str, Any]) -> list[str]:
+    """The section of bench/insights.py: the history, then each URL's times per database."""
+    sizes, names = d["sizes"], {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    # A database whose run failed is a failed check (check_part), not a column here.
+    databases = {b: v for b, v in d["databases"].items() if "error" not in v}
+    lines = [
+        f"### The Insights pages on a long history ({d['scale']} scale)",
+        "",
+        f"A history of the last two years, generated with a fixed seed ({d['seed']}) into a fresh"
+        f" database of each kind (`tocsin db upgrade`, then bulk inserts): {sizes['people']:,}"
+        f" people in {sizes['teams']} teams, {sizes['services']} services,"
+        f" {sizes['incidents']:,} incidents, {sizes['alerts']:,} alerts and {sizes['events']:,}"
+        " suppressed or held events, with their pages, postmortems and action items. Then"
+        " `tocsin serve` as shipped, an admin logged in through the form, and each URL"
+        f" requested {d['warmup']} times untimed (warm) and {d['runs']} times timed, one at a"
+        " time; the time is until the whole body was read. `{team}` is the team with most"
+        " incidents. Targets: p95 under"
+        f" {d['all_teams_target_ms']:g} ms for all teams, under {d['one_team_target_ms']:g} ms"
+        " filtered by one team.",
+        "",
+        d.get("method", ""),
+        "",
+        "| | " + " | ".join(names.get(b, b) for b in databases) + " |",
+        "|---|" + "--:|" * len(databases),
+        "| Database | " + " | ".join(v["database"] for v in databases.values()) + " |",
+        "| Generation | "
+        + " | ".join(f"{v['generation_seconds']:,.0f} s" for v in databases.values())
+        + " |",
+        "| Busiest team | "
+        + " | ".join(f"{v['busiest_team']} (id {v['busiest_team_id']})" for v in databases.values())
+        + " |",
+    ]
+    tables = list(next(iter(databases.values()))["counts"]) if databases else []
+    for table in tables:
+        lines.append(
+            f"| `{table}` rows | "
+            + " | ".join(f"{v['counts'].get(table, 0):,}" for v in databases.values())
+            + " |"
+        )
+    lines += [
+        "",
+        "| URL | Target p95 | "
+        + " | ".join(f"{names.get(b, b)} p50 | {names.get(b, b)} p95" for b in databases)
+        + " |",
+        "|---|--:|" + "--:|--:|" * len(databases),
+    ]
+    urls = list(next(iter(databases.values()))["urls"]) if databases else []
+    for n, first in enumerate(urls):
+        cells = []
+        for v in databases.values():
+            t = v["urls"][n] if n < len(v["urls"]) else None
+            if t is None or t["error"]:
+                cells += [f"**{t['error'] if t else 'not run'}**", ""]
+            else:
+                verdict = "" if t["target_met"] else " (**not met**)"
+                cells += [f"{t['p50_ms']:,.0f} ms", f"**{t['p95_ms']:,.0f} ms**{verdict}"]
+        lines.append(
+            f"| `{first['url']}` | {first['target_ms']:,.0f} ms | " + " | ".join(cells) + " |"
+        )
+    lines.append("")
     return lines
 
 
