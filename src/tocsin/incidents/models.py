@@ -67,6 +67,8 @@ incident_services = Table(
     Base.metadata,
     Column("incident_id", ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
     Column("service_id", ForeignKey("services.id", ondelete="CASCADE"), primary_key=True),
+    # A service's (or a team's) incidents, for Insights' filters.
+    Index("ix_incident_services_service", "service_id", "incident_id"),
 )
 
 
