@@ -7,8 +7,10 @@ only the drill-down lists hide the ones the reader may not see (incidents.access
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import Service
 from tocsin.incidents.models import Incident, incident_services
@@ -50,6 +52,14 @@ def conditions(f: Filters) -> list[ColumnElement[bool]]:
             )
         )
     return found
+
+
+def seconds_between(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:
+    """SQL: `later - earlier` in seconds (NULL when either is): exact on PostgreSQL; on
+    SQLite from julianday floats, within a millisecond."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
 def incident_ids(f: Filters) -> Select[int]:
