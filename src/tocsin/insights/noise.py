@@ -396,14 +396,6 @@ def _keys(
     ]
 
 
-def _seconds_between(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:
-    """`later - earlier` in seconds, approximately (SQLite's julianday is a float): only for
-    narrowing rows down in SQL; the exact comparison is made in Python."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-
-
 def _flaps(
     session: Session, f: Filters, window: int, drills: Sequence[int]
 ) -> Counter[tuple[int, str]]:
@@ -446,9 +438,9 @@ def _flaps(
         .scalar_subquery()
     )
     # Only the first alert of each key and the alerts close to their previous one come back
-    # (a minute of slack each side for the float of `_seconds_between`); the predecessor of
+    # (a minute of slack each side for the float of `scope.seconds_between`); the predecessor of
     # a first alert is looked up in the select list, once per row returned.
-    gap = _seconds_between(session, ranked.c.created_at, ranked.c.previous_resolved)
+    gap = scope.seconds_between(session, ranked.c.created_at, ranked.c.previous_resolved)
     rows: Sequence[Any] = session.execute(
         select(
             ranked.c.integration_id,
