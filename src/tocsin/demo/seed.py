@@ -112,6 +112,8 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     }
     # Before the incidents: their services' followers become their stakeholders.
     seed_followers(session, people, teams, services)
+    # Thirteen weeks of past incidents for Insights, first: the oldest get the lowest numbers.
+    seed_history(session, people, services)
     Demo(session, people, services).incidents()
     seed_alerting(session, people["admin"], services)
     _notifications(session, people)
@@ -123,8 +125,6 @@ def seed_demo(session: Session, admin_email: str, admin_password: str) -> bool:
     seed_statuspages(session, people, teams, services)
     # Needs a status page (the status pages' demo makes one first; without it, nothing).
     seed_subscribers(session, admin)
-    # Thirteen weeks of past incidents for Insights, numbered after the ones above.
-    seed_history(session, people, services)
     return True
 
 

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 WIDTH = 640
 ROW = 22
 LABEL_WIDTH = 190
-VALUE_WIDTH = 90
+VALUE_WIDTH = 170  # room for "12 (42% out of hours)" after the longest bar
 
 
 @dataclass(frozen=True)
