@@ -122,7 +122,9 @@ URLS: tuple[str, ...] = (
     "/insights/on-call?period=quarter",
     "/insights/on-call?period=quarter&team={team}",
     "/insights/noise?period=quarter",
+    "/insights/noise?period=quarter&team={team}",
     "/insights/learning?period=quarter",
+    "/insights/learning?period=quarter&team={team}",
     "/api/v1/insights/kpis?period=quarter",
 )
 
