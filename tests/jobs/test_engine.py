@@ -281,6 +281,7 @@ def test_the_heartbeat_check_is_a_periodic_job_of_the_real_registry(
         "statuspages.rerender_all",
         "subscribers.housekeeping",
         "followups.scan",
+        "insights.weekly_report",
         "trackers.poll",
     }
     svc = catalog.create_service(db, name="Backups")

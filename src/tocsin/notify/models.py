@@ -232,4 +232,5 @@ class Mail(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
 
-    user: Mapped[User] = relationship(lazy="joined")
+    # Loaded when sent, not joined: the send locks the row, and PostgreSQL locks no outer join.
+    user: Mapped[User] = relationship()
