@@ -21,19 +21,11 @@ from tocsin.insights import charts, kpis
 from tocsin.insights.export import csv_response
 from tocsin.insights.filters import Filters
 from tocsin.insights.schemas import (
-    Day,
     IncidentsBehindOut,
     KpisOut,
-    Period,
-    RangeFrom,
-    RangeTo,
-    ServiceRef,
-    SeverityRef,
-    TeamRef,
-    TypeRef,
 )
 from tocsin.insights.stats import Summary, duration_text
-from tocsin.insights.web import filters_of, section_page
+from tocsin.insights.web import ApiFilters, filters_of, section_page
 from tocsin.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -287,28 +279,16 @@ def _round(value: float | None) -> int | None:
     return None if value is None else round(value)
 
 
-def _api_filters(request: Request, session: Session) -> Filters:
-    return filters_of(request, session)
-
-
 @api.get("/kpis", response_model=KpisOut)
 def kpis_api(
     request: Request,
     db: DbSession,
     user: CurrentUser,
-    period: Period = None,
-    day: Day = None,
-    range_from: RangeFrom = None,
-    range_to: RangeTo = None,
-    team: TeamRef = None,
-    service: ServiceRef = None,
-    severity: SeverityRef = None,
-    type: TypeRef = None,  # noqa: A002 - the query parameter's name
+    f: ApiFilters,
 ) -> dict[str, Any]:
     """MTTD, MTTA, MTTR (median, p90, mean; seconds), volume and response-target attainment for
     a period, against the period before, by severity, service, team, type and over time.
     Drills are left out; restricted incidents are counted."""
-    f = _api_filters(request, db)
     result, _ = kpis.compute(db, f, utcnow())
     return {
         "filters": f.as_dict(),
@@ -325,21 +305,13 @@ def incidents_api(
     request: Request,
     db: DbSession,
     user: CurrentUser,
+    f: ApiFilters,
     metric: str = Query(
         "volume", description="volume, mttd, mtta, mttr (largest first), met, missed or pending"
     ),
-    period: Period = None,
-    day: Day = None,
-    range_from: RangeFrom = None,
-    range_to: RangeTo = None,
-    team: TeamRef = None,
-    service: ServiceRef = None,
-    severity: SeverityRef = None,
-    type: TypeRef = None,  # noqa: A002 - the query parameter's name
 ) -> dict[str, Any]:
     """The incidents behind a figure, with their times; restricted incidents you may not see
     are counted in `hidden` and not listed."""
-    f = _api_filters(request, db)
     shown, total, hidden = _behind(db, f, user, metric)
     base = request.app.state.settings.base_url.rstrip("/")
     return {

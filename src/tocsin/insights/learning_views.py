@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -18,7 +18,7 @@ from tocsin.insights.filters import Filters
 from tocsin.insights.learning import Attainment, FollowUps, Learning
 from tocsin.insights.learning_schemas import LearningOut, learning_out
 from tocsin.insights.stats import duration_text
-from tocsin.insights.web import filters_of, section_page
+from tocsin.insights.web import ApiFilters, filters_of, section_page
 
 router = APIRouter()
 
@@ -206,29 +206,9 @@ def learning_api(
     request: Request,
     db: DbSession,
     user: CurrentUser,
-    period: Annotated[
-        str | None, Query(max_length=20, description="week, month or quarter (the default)")
-    ] = None,
-    date: Annotated[
-        str | None, Query(max_length=20, description="A day in the period (YYYY-MM-DD)")
-    ] = None,
-    from_: Annotated[
-        str | None, Query(alias="from", max_length=20, description="A range's first day")
-    ] = None,
-    to: Annotated[str | None, Query(max_length=20, description="A range's last day")] = None,
-    team: Annotated[str | None, Query(max_length=120, description="A team's id or name")] = None,
-    service: Annotated[
-        str | None, Query(max_length=120, description="A service's id or name")
-    ] = None,
-    severity: Annotated[
-        str | None, Query(max_length=120, description="A severity's id or name")
-    ] = None,
-    type: Annotated[
-        str | None, Query(max_length=120, description="An incident type's id or name")
-    ] = None,
+    f: ApiFilters,
 ) -> LearningOut:
     """Learning health for a period: postmortems of the severities that require one reviewed
     on time, postmortems by status, and the follow-ups of the period's incidents (drills left
     out; restricted incidents counted, listed only to those who may see them)."""
-    f = filters_of(request, db)
     return learning_out(learning.compute(db, f, user), f)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ from tocsin.insights.load import Hours, Load, compute
 from tocsin.insights.load_schemas import OnCallLoadOut, load_out
 from tocsin.insights.shifts import ROTATION_TABLES, Rotations, rotations
 from tocsin.insights.stats import duration_text
-from tocsin.insights.web import filters_of, section_page
+from tocsin.insights.web import ApiFilters, filters_of, section_page
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1", tags=["insights"])
@@ -211,33 +211,15 @@ def on_call_csv(request: Request, db: DbSession, user: CurrentUser) -> Response:
     return csv_response(f"on-call-{table}-{f.first_day.isoformat()}.csv", header, rows)
 
 
-Ref = Annotated[str | None, Query(max_length=120, description="An id or a name")]
-
-
 @api_router.get("/insights/on-call", response_model=OnCallLoadOut)
 def on_call_api(
     request: Request,
     db: DbSession,
     user: CurrentUser,
-    period: Annotated[
-        Literal["week", "month", "quarter"] | None,
-        Query(description="A calendar period (default quarter), chosen by `date`"),
-    ] = None,
-    date: Annotated[
-        dt.date | None, Query(description="Any day in the period (default today)")
-    ] = None,
-    from_: Annotated[
-        dt.date | None, Query(alias="from", description="A range's first day (with `to`)")
-    ] = None,
-    to: Annotated[dt.date | None, Query(description="A range's last day, included")] = None,
-    team: Ref = None,
-    service: Ref = None,
-    severity: Ref = None,
-    type: Ref = None,
+    f: ApiFilters,
 ) -> dict[str, Any]:
     """Pages per person and team (out of hours, during sleep, time to acknowledge, level 2
     and later), per week, and the most paged incidents. A team selects its members."""
-    f = filters_of(request, db)
     return {
         **load_out(f, _load(request, db, f, user)),
         "rotations": _rotations(request, db, f, user).as_dict(),

@@ -18,7 +18,7 @@ from tocsin.insights.export import csv_response
 from tocsin.insights.filters import Filters
 from tocsin.insights.noise import Noise
 from tocsin.insights.noise_schemas import NoiseOut, noise_out
-from tocsin.insights.web import filters_of, section_page
+from tocsin.insights.web import ApiFilters, filters_of, section_page
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1", tags=["insights"])
@@ -179,28 +179,7 @@ def noise_api(
     request: Request,
     db: DbSession,
     user: CurrentUser,
-    period: Annotated[
-        str | None, Query(max_length=20, description="week, month or quarter (the default)")
-    ] = None,
-    date: Annotated[
-        str | None, Query(max_length=40, description="A day in the period, YYYY-MM-DD")
-    ] = None,
-    start: Annotated[
-        str | None, Query(alias="from", max_length=40, description="A range's first day")
-    ] = None,
-    end: Annotated[
-        str | None, Query(alias="to", max_length=40, description="A range's last day")
-    ] = None,
-    team: Annotated[str | None, Query(max_length=200, description="A team id or name")] = None,
-    service: Annotated[
-        str | None, Query(max_length=200, description="A service id or name")
-    ] = None,
-    severity: Annotated[
-        str | None, Query(max_length=200, description="A severity id or name")
-    ] = None,
-    type: Annotated[
-        str | None, Query(max_length=200, description="An incident type id or name")
-    ] = None,
+    f: ApiFilters,
     window: Annotated[
         int, Query(ge=1, le=noise.MAX_WINDOW, description="The flapping window, minutes")
     ] = noise.DEFAULT_WINDOW,
@@ -209,5 +188,4 @@ def noise_api(
     resolved before anyone acknowledged them, alerts per incident, suppression and
     maintenance hits. Drills are left out; restricted incidents you may not see are counted
     but not named."""
-    f = filters_of(request, db)
     return noise_out(f, noise.compute(db, f, user, window=window))

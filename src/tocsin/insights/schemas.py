@@ -3,26 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import Query
 from pydantic import BaseModel
-
-# The filters every /api/v1/insights route takes (insights.filters parses them).
-Period = Annotated[str | None, Query(description="week, month or quarter (the default)")]
-Day = Annotated[
-    str | None,
-    Query(alias="date", description="Any day of the period, YYYY-MM-DD (default: today)"),
-]
-RangeFrom = Annotated[
-    str | None,
-    Query(alias="from", description="A range's first day, YYYY-MM-DD (instead of a period)"),
-]
-RangeTo = Annotated[str | None, Query(alias="to", description="A range's last day, YYYY-MM-DD")]
-TeamRef = Annotated[str | None, Query(description="A team's id or name")]
-ServiceRef = Annotated[str | None, Query(description="A service's id or name")]
-SeverityRef = Annotated[str | None, Query(description="A severity's id or name (SEV1)")]
-TypeRef = Annotated[str | None, Query(description="An incident type's id or name")]
 
 
 class FiltersOut(BaseModel):
