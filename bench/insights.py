@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
@@ -914,8 +914,19 @@ def alerts(
     def pick(cumulative: Sequence[float]) -> int:
         return bisect.bisect(cumulative, rng.random() * cumulative[-1])
 
-    def rows() -> Iterator[dict[str, Any]]:
-        for n in range(scale.alerts):
+    class Drawn(NamedTuple):
+        created: datetime
+        service_id: int
+        incident_id: int | None
+        key: int  # the key's rank in its service (0: the noisiest)
+        open: bool  # an open incident's: a dedup key of its own
+        events: int
+        last: datetime
+        acknowledged: datetime | None
+        resolved: datetime | None
+
+    def draw() -> Iterator[Drawn]:
+        for _ in range(scale.alerts):
             m = made[rng.randrange(len(made))] if rng.random() < 0.85 else None
             if m is not None:
                 service_id = m.service_ids[rng.randrange(len(m.service_ids))]
@@ -933,37 +944,59 @@ def alerts(
             last = created + timedelta(seconds=rng.uniform(0, 60) * events)
             if m is not None and m.resolved is None:
                 # Open alerts: one per (integration, dedup key), hence a key of their own.
-                status = "acknowledged" if m.acknowledged else "triggered"
-                dedup_key, acknowledged, resolved = f"open-{first + n}", m.acknowledged, None
+                acknowledged, resolved = m.acknowledged, None
             else:
-                status, dedup_key = "resolved", f"svc{service_id}-key{key}"
                 acknowledged = m.acknowledged if m is not None else None
                 if acknowledged is not None and acknowledged < created:
                     acknowledged = created
                 resolved = m.resolved if m is not None else None
                 if resolved is None or resolved < last:
                     resolved = last + timedelta(minutes=rng.uniform(1, 30))
-            last = min(last, s.now)
+            yield Drawn(
+                created, service_id, m.id if m is not None else None, key, resolved is None, events,
+                min(last, s.now), acknowledged, resolved,
+            )  # fmt: skip
+
+    def rows() -> Iterator[dict[str, Any]]:
+        """In order of creation, as ingestion stores them (a period's alerts lie together),
+        each with how long its key had been quiet (ingestion's `quiet_seconds`). Drawn at
+        random, a key's alerts may overlap, which ingestion never lets happen: the overlap
+        gives a negative `quiet_seconds`, which is never a flap."""
+        drawn = sorted(draw(), key=lambda d: d.created)
+        last_resolved: dict[tuple[int, int], datetime | None] = {}
+        for n, d in enumerate(drawn):
+            ident = first + n
+            if d.open:
+                status = "acknowledged" if d.acknowledged else "triggered"
+                dedup_key, quiet = f"open-{ident}", None
+            else:
+                status, dedup_key = "resolved", f"svc{d.service_id}-key{d.key}"
+                previous = last_resolved.get((d.service_id, d.key))
+                quiet = (
+                    None if previous is None else math.ceil((d.created - previous).total_seconds())
+                )
+                last_resolved[(d.service_id, d.key)] = d.resolved
             yield {
-                "id": first + n,
-                "integration_id": s.integration_of[service_id],
-                "service_id": service_id,
-                "incident_id": m.id if m is not None else None,
+                "id": ident,
+                "integration_id": s.integration_of[d.service_id],
+                "service_id": d.service_id,
+                "incident_id": d.incident_id,
                 "dedup_key": dedup_key,
                 "group_key": None,
                 "grouping_key": dedup_key,
                 "status": status,
-                "summary": f"{SYMPTOMS[key % len(SYMPTOMS)]} ({dedup_key})",
-                "severity": ("critical", "error", "warning", "info")[key % 4],
-                "source": ALERT_SOURCES[key % len(ALERT_SOURCES)],
+                "summary": f"{SYMPTOMS[d.key % len(SYMPTOMS)]} ({dedup_key})",
+                "severity": ("critical", "error", "warning", "info")[d.key % 4],
+                "source": ALERT_SOURCES[d.key % len(ALERT_SOURCES)],
                 "details": {},
                 "links": [],
                 "images": [],
-                "event_count": events,
-                "created_at": created,
-                "last_event_at": last,
-                "acknowledged_at": acknowledged,
-                "resolved_at": resolved,
+                "event_count": d.events,
+                "created_at": d.created,
+                "last_event_at": d.last,
+                "acknowledged_at": d.acknowledged,
+                "resolved_at": d.resolved,
+                "quiet_seconds": quiet,
             }
 
     w.insert(Alert, rows())

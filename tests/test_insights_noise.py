@@ -11,15 +11,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from math import ceil
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.conftest import ADMIN_PASSWORD, api_as, browser_login
+from tests.alerts.conftest import downgraded
+from tests.conftest import ADMIN_PASSWORD, api_as, browser_login, settle
 from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Alert, Event, Integration, MaintenanceWindow
 from tocsin.app import create_app
@@ -84,16 +86,24 @@ def seeded(db: Session, admin: User) -> Seeded:
         integration: Integration, key: str, created: datetime, *, incident: Incident | None,
         resolved: datetime | None = None, acked: datetime | None = None, events: int = 1,
     ) -> Alert:  # fmt: skip
+        # Seeded in order of creation per key; the time since the key's previous alert
+        # resolved is what ingestion stores (tested through real events in
+        # test_ingestion_stores_how_long_a_key_was_quiet).
+        previous = last_resolved.get((integration.id, key))
         row = Alert(
             integration_id=integration.id, service_id=integration.service_id,
             incident_id=incident.id if incident else None, dedup_key=key,
             summary=f"{key} on {integration.name}",
             status="resolved" if resolved else "triggered", event_count=events,
             created_at=created, last_event_at=created, acknowledged_at=acked, resolved_at=resolved,
+            quiet_seconds=None if previous is None else ceil((created - previous).total_seconds()),
         )  # fmt: skip
+        last_resolved[(integration.id, key)] = resolved
         db.add(row)
         db.flush()
         return row
+
+    last_resolved: dict[tuple[int, str], datetime | None] = {}
 
     # Checkout Prometheus.
     alert(prom, "mem", at(31, 20, month=8), incident=None, resolved=at(1, 4, 10))  # August
@@ -437,3 +447,76 @@ def test_insights_need_a_login(client: TestClient) -> None:
         302,
         303,
     )
+
+
+def test_ingestion_stores_how_long_a_key_was_quiet_and_the_tab_counts_the_flap(
+    settings: Settings, container: Container, db: Session, admin: User
+) -> None:
+    """Trigger, resolve and trigger again through the PagerDuty endpoint: the second alert
+    of the key records how long the key was quiet, and this week's noise counts one flap;
+    a repeat of the open alert changes nothing."""
+    checkout = catalog.create_service(db, name="Checkout")
+    integration, routing_key = alerts.create_integration(db, service_id=checkout.id, name="pd")
+    db.commit()
+    app = create_app(settings, container=container)
+    with TestClient(app, base_url="http://testserver") as client:
+
+        def send(action: str) -> None:
+            payload = {"summary": "disk full", "source": "db1", "severity": "error"}
+            body = {"routing_key": routing_key, "event_action": action, "dedup_key": "disk"}
+            body["payload"] = payload
+            assert client.post("/v2/enqueue", json=body).status_code == 202
+            settle(container)
+
+        for action in ("trigger", "trigger", "resolve", "trigger", "trigger"):
+            send(action)
+        db.rollback()
+        first, second = db.scalars(
+            select(Alert).where(Alert.integration_id == integration.id).order_by(Alert.id)
+        ).all()
+        assert first.quiet_seconds is None and first.event_count == 2
+        assert first.resolved_at is not None
+        gap = ceil((second.created_at - first.resolved_at).total_seconds())
+        assert second.quiet_seconds == gap and 0 <= gap < 60
+        assert second.event_count == 2
+        body = client.get(
+            "/api/v1/insights/noise?period=week&window=1", headers=api_as(client, db, admin)
+        ).json()
+        assert (body["alerts"], body["events"], body["flaps"]) == (2, 4, 1)
+        assert body["flapping"][0]["dedup_key"] == "disk"
+
+
+def test_alerts_from_before_0042_get_how_long_their_key_was_quiet(
+    settings: Settings, container: Container, db: Session
+) -> None:
+    """Migration 0042 computes `quiet_seconds` for the alerts that exist, per integration and
+    key in order of creation, rounded up to whole seconds as ingestion does."""
+    checkout = catalog.create_service(db, name="Checkout")
+    prom, _ = alerts.create_integration(db, service_id=checkout.id, name="prom")
+    graf, _ = alerts.create_integration(db, service_id=checkout.id, name="graf")
+    base = at(10, 12)
+
+    def alert(integration: Integration, key: str, created: float, resolved: float | None) -> int:
+        row = Alert(
+            integration_id=integration.id, service_id=checkout.id, dedup_key=key, summary=key,
+            status="resolved" if resolved is not None else "triggered",
+            created_at=base + timedelta(seconds=created),
+            last_event_at=base + timedelta(seconds=created),
+            resolved_at=None if resolved is None else base + timedelta(seconds=resolved),
+        )  # fmt: skip
+        db.add(row)
+        db.flush()
+        return row.id
+
+    # Inserted out of order of creation, as rows of several processes may be.
+    third = alert(prom, "cpu", 600.25, None)
+    first = alert(prom, "cpu", 0, 100.5)
+    second = alert(prom, "cpu", 160, 400.25)  # 59.5 s after the first resolved: 60
+    other_key = alert(prom, "mem", 101, 200)
+    other_integration = alert(graf, "cpu", 120, 130)
+    db.commit()
+    with downgraded(settings, container, "0041"):
+        pass
+    db.expire_all()
+    quiet = dict(db.execute(select(Alert.id, Alert.quiet_seconds)).all())
+    assert quiet == {first: None, second: 60, third: 200, other_key: None, other_integration: None}

@@ -7,6 +7,7 @@ the batch; the caches only ever see this transaction's own writes.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -494,6 +495,19 @@ class Applier:
         stored.alert_id = alert_id
         self._done(stored, Outcome.deduplicated, f"deduplicated into open alert {alert_id}")
 
+    def _quiet_seconds(self, integration_id: int, dedup_key: str, now: datetime) -> int | None:
+        """Whole seconds (rounded up) since the key's previous alert resolved; None for its
+        first alert. One indexed read per new alert, none per repeat."""
+        resolved = self.session.scalar(
+            select(Alert.resolved_at)
+            .where(Alert.integration_id == integration_id, Alert.dedup_key == dedup_key)
+            .order_by(Alert.created_at.desc())
+            .limit(1)
+        )
+        if resolved is None:
+            return None
+        return math.ceil((now - resolved).total_seconds())
+
     def _create_alert(
         self,
         integration: Integration,
@@ -518,6 +532,9 @@ class Applier:
             images=event.images,
             created_at=stored.received_at,
             last_event_at=stored.received_at,
+            quiet_seconds=self._quiet_seconds(
+                integration.id, stored.dedup_key, stored.received_at
+            ),
         )
         try:
             # Another writer (a person's action in another process) may have opened the same

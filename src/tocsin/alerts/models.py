@@ -54,16 +54,6 @@ class Integration(Base):
     )
 
 
-_NOISE_COUNTED = (
-    "integration_id",
-    "dedup_key",
-    "incident_id",
-    "event_count",
-    "acknowledged_at",
-    "resolved_at",
-)
-
-
 class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (
@@ -77,12 +67,13 @@ class Alert(Base):
             sqlite_where=text("status != 'resolved'"),
             postgresql_where=text("status != 'resolved'"),
         ),
-        # Insights' alert noise: the alerts of a period (of all services, or of some), with
-        # every column it counts, so that a quarter's alerts are read from the index alone;
-        # and the alert before one of the same key (flapping).
-        Index("ix_alerts_noise", "created_at", "service_id", *_NOISE_COUNTED),
-        Index("ix_alerts_service_noise", "service_id", "created_at", *_NOISE_COUNTED),
-        Index("ix_alerts_key_created", "integration_id", "dedup_key", "created_at", "resolved_at"),
+        # Insights' alert noise: the alerts of a period, of all services or of some, with
+        # what the counts per day and the drill filter read (columns fixed when the alert is
+        # created: repeats, acknowledgements and resolves never touch these indexes).
+        Index("ix_alerts_created", "created_at", "service_id", "incident_id"),
+        Index("ix_alerts_service_created", "service_id", "created_at", "incident_id"),
+        # The latest alert of a key, when a new one is created (its `quiet_seconds`).
+        Index("ix_alerts_key_created", "integration_id", "dedup_key", "created_at"),
         # The first alert of each incident, and its integration (incidents opened per source).
         Index("ix_alerts_incident_first", "incident_id", "id", "integration_id"),
     )
@@ -113,6 +104,11 @@ class Alert(Base):
     last_event_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Whole seconds from the resolve of the previous alert of the same integration and dedup
+    # key to this one's creation (None: the key's first alert). Fixed at creation: an alert
+    # is created only once the key's previous one has resolved, and a resolved alert never
+    # reopens. A short one is a flap (Insights' alert noise).
+    quiet_seconds: Mapped[int | None] = mapped_column(default=None)
 
     integration: Mapped[Integration] = relationship(lazy="joined")
     incident: Mapped[Incident | None] = relationship()
@@ -150,10 +146,16 @@ class Event(Base):
             postgresql_where=text("request_id IS NOT NULL"),
         ),
         # Insights' suppression and maintenance hits: only the events a rule dropped or
-        # downgraded or a window held are in this index (queries write `HELD`).
+        # downgraded or a window held are in this index (queries write `HELD`), with what
+        # the figures read of them (set together when the event is applied).
         Index(
             "ix_events_held",
             "received_at",
+            "service_id",
+            "outcome",
+            "rule_id",
+            "maintenance_window_id",
+            "alert_id",
             sqlite_where=text("outcome IN ('suppressed', 'maintenance') OR rule_id IS NOT NULL"),
             postgresql_where=text(
                 "outcome IN ('suppressed', 'maintenance') OR rule_id IS NOT NULL"

@@ -146,7 +146,8 @@ def _step(period: str, first: date, *, forward: bool) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
+def midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The first moment of `day` in `zone`, in UTC."""
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
@@ -221,7 +222,7 @@ def parse(session: Session, params: Mapping[str, str], *, now: datetime, timezon
         if (last - first).days >= MAX_RANGE_DAYS:
             raise ValidationFailed(f"a range may span at most {MAX_RANGE_DAYS} days", field="to")
         period = "range"
-        start, end = _midnight(first, zone), _midnight(last + timedelta(days=1), zone)
+        start, end = midnight(first, zone), midnight(last + timedelta(days=1), zone)
         if start > now:
             raise ValidationFailed(
                 f"the range starts after today ({first.isoformat()})", field="from"
@@ -241,14 +242,14 @@ def parse(session: Session, params: Mapping[str, str], *, now: datetime, timezon
         first = _first_day(period, day)
         after = _step(period, first, forward=True)
         last = after - timedelta(days=1)
-        start, end = _midnight(first, zone), _midnight(after, zone)
+        start, end = midnight(first, zone), midnight(after, zone)
         if start > now:
             raise ValidationFailed(
                 f"the {period} starting {first.isoformat()} has not begun yet", field="date"
             )
         current = end > now
         end = min(end, now)
-        previous_start = _midnight(_step(period, first, forward=False), zone)
+        previous_start = midnight(_step(period, first, forward=False), zone)
         previous_end = min(previous_start + (end - start), start)
     return Filters(
         period=period,

@@ -5,13 +5,14 @@ rules and maintenance windows held back.
 The alerts of a period are those created in it, of the filtered team's services or the
 filtered service; with a severity or type filter, only those attached to an incident of that
 severity or type. Alerts attached to drills are left out, and so are the events of such
-alerts. Everything is counted in SQL (GROUP BY); only the flaps found and one count per
-incident come back to Python.
+alerts. Everything is counted in SQL (GROUP BY); the counts per dedup key come back to Python,
+which adds them up per source.
 
 A trigger after a resolve never reopens the resolved alert: ingestion creates a new `Alert`
-row (only open alerts are looked up by dedup key). So a flap is an alert whose previous alert
-of the same integration and dedup key (whatever its incident) resolved at most `window`
-minutes before it was created.
+row (only open alerts are looked up by dedup key) and stores on it how long the key was quiet,
+from the previous alert's resolve (`Alert.quiet_seconds`). A flap is an alert created at most
+`window` minutes after the previous alert of its integration and dedup key (whatever its
+incident) resolved.
 """
 
 from __future__ import annotations
@@ -19,21 +20,35 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, exists, func, or_, select, text
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    case,
+    column,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    values,
+)
+from sqlalchemy.orm import Session
 
 from tocsin.alerts.models import Alert, Event, Integration, MaintenanceWindow, SuppressionRule
 from tocsin.alerts.outcomes import Outcome
 from tocsin.catalog.models import Service, User
+from tocsin.db import UTCDateTime
 from tocsin.errors import ValidationFailed
 from tocsin.incidents.access import hidden_ids
 from tocsin.incidents.models import Incident
 from tocsin.insights import scope
-from tocsin.insights.filters import Filters
+from tocsin.insights.filters import Filters, midnight
 from tocsin.insights.stats import Summary, summarize
 
 DEFAULT_WINDOW = 30
@@ -260,25 +275,29 @@ def compute(session: Session, f: Filters, viewer: User, *, window: int = DEFAULT
     not see are counted but not named."""
     names = _integration_names(session)
     drills = drill_ids(session)
-    sources, totals = _sources(session, f, names, drills)
-    flaps = _flaps(session, f, window, drills)
-    flapping = [
-        Flapping(iid, _name(names, iid).integration, _name(names, iid).service, key, n)
-        for (iid, key), n in sorted(flaps.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
-    ]
+    keys = _by_key(session, f, window, drills)
+    sources = _sources(session, f, names, keys)
+    flapping = sorted((k for k in keys if k.flaps), key=lambda k: (-k.flaps, k.ident))
+    noisiest = sorted(keys, key=lambda k: (-k.alerts, -k.events, k.ident))[:TOP]
     bucket, volume = _volume(session, f, drills)
     (in_scope, with_alerts, summary, top_count, top, hidden) = _per_incident(session, f, viewer)
+    rules, windows = _held(session, f, drills)
+
+    def where(k: _Key) -> tuple[int, str, str]:
+        named = _name(names, k.integration_id)
+        return k.integration_id, named.integration, named.service
+
     return Noise(
-        alerts=totals[0],
-        events=totals[1],
-        auto_resolved=totals[2],
+        alerts=sum(s.alerts for s in sources),
+        events=sum(s.events for s in sources),
+        auto_resolved=sum(s.auto_resolved for s in sources),
         sources=sources[:TOP],
         source_count=len(sources),
-        keys=_keys(session, f, names, drills),
+        keys=[DedupKey(*where(k), k.dedup_key, k.alerts, k.events) for k in noisiest],
         window=window,
-        flaps=sum(flaps.values()),
-        flapping_keys=len(flaps),
-        flapping=flapping,
+        flaps=sum(k.flaps for k in flapping),
+        flapping_keys=len(flapping),
+        flapping=[Flapping(*where(k), k.dedup_key, k.flaps) for k in flapping[:TOP]],
         bucket=bucket,
         volume=volume,
         incidents_in_scope=in_scope,
@@ -287,8 +306,8 @@ def compute(session: Session, f: Filters, viewer: User, *, window: int = DEFAULT
         per_incident_max=top_count,
         top_incidents=top,
         hidden_incidents=hidden,
-        rules=_rule_hits(session, f, drills),
-        windows=_window_hits(session, f, drills),
+        rules=rules,
+        windows=windows,
     )
 
 
@@ -315,11 +334,25 @@ def _name(names: dict[int, _Named], integration_id: int) -> _Named:
     return names.get(integration_id, _UNKNOWN)
 
 
-def _sources(
-    session: Session, f: Filters, names: dict[int, _Named], drills: Sequence[int]
-) -> tuple[list[Source], tuple[int, int, int]]:
-    """Every integration with alerts, noisiest first; the totals (alerts, events,
-    auto-resolved)."""
+class _Key(NamedTuple):
+    """One dedup key's alerts in the period."""
+
+    integration_id: int
+    dedup_key: str
+    alerts: int
+    events: int
+    auto_resolved: int
+    flaps: int
+
+    @property
+    def ident(self) -> tuple[int, str]:
+        return (self.integration_id, self.dedup_key)
+
+
+def _by_key(session: Session, f: Filters, window: int, drills: Sequence[int]) -> list[_Key]:
+    """Every (integration, dedup key) with alerts in the period, in one pass over them: its
+    alerts, events, alerts resolved before an acknowledgement, and flaps (alerts created at
+    most `window` minutes after the key's previous alert resolved: `Alert.quiet_seconds`)."""
     # Resolved with no acknowledgement of the alert, nor of its incident before it resolved.
     # The incident is read only for alerts resolved unacknowledged (nested CASE: SQLite
     # evaluates a branch only when its condition holds).
@@ -333,16 +366,40 @@ def _sources(
         ),
         else_=0,
     )
+    flap = case((Alert.quiet_seconds.between(0, window * 60), 1), else_=0)
+    # Grouped by an expression, not the column: SQLite would otherwise walk the key index
+    # (`ix_alerts_key_created`) to save a sort, reading the period's rows in key order from
+    # all over the table; through the creation index they lie together (a quarter: a third
+    # faster). The same text in the select list, as PostgreSQL requires.
+    integration = Alert.integration_id + literal_column("0")
     rows: Sequence[Any] = session.execute(
         select(
-            Alert.integration_id,
+            integration,
+            Alert.dedup_key,
             func.count(),
-            func.coalesce(func.sum(Alert.event_count), 0),
-            func.coalesce(func.sum(auto), 0),
+            func.sum(Alert.event_count),
+            func.sum(auto),
+            func.sum(flap),
         )
         .where(*alert_conditions(f, drills))
-        .group_by(Alert.integration_id)
+        .group_by(integration, Alert.dedup_key)
     ).all()
+    return [
+        _Key(int(iid), str(key), int(n), int(events), int(auto_n), int(flaps))
+        for iid, key, n, events, auto_n, flaps in rows
+    ]
+
+
+def _sources(
+    session: Session, f: Filters, names: dict[int, _Named], keys: list[_Key]
+) -> list[Source]:
+    """Every integration with alerts (its keys added up), noisiest first."""
+    totals: dict[int, list[int]] = {}
+    for k in keys:
+        total = totals.setdefault(k.integration_id, [0, 0, 0])
+        total[0] += k.alerts
+        total[1] += k.events
+        total[2] += k.auto_resolved
     # The incidents of the period, each counted for the integration of its first alert.
     first = (
         select(func.min(Alert.id))
@@ -363,156 +420,54 @@ def _sources(
             service_id=_name(names, iid).service_id,
             service=_name(names, iid).service,
             alerts=alerts,
-            events=int(events),
+            events=events,
             incidents_opened=opened.get(iid, 0),
-            auto_resolved=int(auto_count),
+            auto_resolved=auto_count,
         )
-        for iid, alerts, events, auto_count in rows
+        for iid, (alerts, events, auto_count) in totals.items()
     ]
     sources.sort(key=lambda s: (-s.alerts, -s.events, s.integration.lower(), s.integration_id))
-    totals = (
-        sum(s.alerts for s in sources),
-        sum(s.events for s in sources),
-        sum(s.auto_resolved for s in sources),
-    )
-    return sources, totals
-
-
-def _keys(
-    session: Session, f: Filters, names: dict[int, _Named], drills: Sequence[int]
-) -> list[DedupKey]:
-    alerts = func.count().label("alerts")
-    events = func.coalesce(func.sum(Alert.event_count), 0).label("events")
-    rows = session.execute(
-        select(Alert.integration_id, Alert.dedup_key, alerts, events)
-        .where(*alert_conditions(f, drills))
-        .group_by(Alert.integration_id, Alert.dedup_key)
-        .order_by(alerts.desc(), events.desc(), Alert.integration_id, Alert.dedup_key)
-        .limit(TOP)
-    )
-    return [
-        DedupKey(iid, _name(names, iid).integration, _name(names, iid).service, key, n, int(e))
-        for iid, key, n, e in rows
-    ]
-
-
-def _flaps(
-    session: Session, f: Filters, window: int, drills: Sequence[int]
-) -> Counter[tuple[int, str]]:
-    """Flaps per (integration, dedup key): alerts of the period created at most `window`
-    minutes after the previous alert of their key resolved."""
-    key = (Alert.integration_id, Alert.dedup_key)
-    order = (Alert.created_at, Alert.id)
-    # The previous alert of each key within the period (the period's range keeps this to its
-    # alerts; the filters on incidents apply after, so that the previous alert is the real one).
-    ranked = (
-        select(
-            Alert.integration_id,
-            Alert.dedup_key,
-            Alert.created_at,
-            Alert.incident_id,
-            func.lag(Alert.id).over(partition_by=key, order_by=order).label("previous_id"),
-            func.lag(Alert.resolved_at)
-            .over(partition_by=key, order_by=order)
-            .label("previous_resolved"),
-        )
-        .where(
-            Alert.created_at >= f.start,
-            Alert.created_at < f.end,
-            *_service_conditions(f, Alert.service_id),
-        )
-        .subquery()
-    )
-    # The first alert of a key in the period: its previous one was created before the period
-    # (index ix_alerts_key_created).
-    before = aliased(Alert)
-    previous_before = (
-        select(before.resolved_at)
-        .where(
-            before.integration_id == ranked.c.integration_id,
-            before.dedup_key == ranked.c.dedup_key,
-            before.created_at < ranked.c.created_at,
-        )
-        .order_by(before.created_at.desc(), before.resolved_at.desc())  # the index order
-        .limit(1)
-        .scalar_subquery()
-    )
-    # Only the first alert of each key and the alerts close to their previous one come back
-    # (a minute of slack each side for the float of `scope.seconds_between`); the predecessor of
-    # a first alert is looked up in the select list, once per row returned.
-    gap = scope.seconds_between(session, ranked.c.created_at, ranked.c.previous_resolved)
-    rows: Sequence[Any] = session.execute(
-        select(
-            ranked.c.integration_id,
-            ranked.c.dedup_key,
-            ranked.c.created_at,
-            case(
-                (ranked.c.previous_id.is_(None), previous_before),
-                else_=ranked.c.previous_resolved,
-            ),
-        ).where(
-            *_incident_conditions(f, ranked.c.incident_id, drills),
-            or_(
-                ranked.c.previous_id.is_(None),
-                and_(gap >= -60, gap <= window * 60 + 60),
-            ),
-        )
-    ).all()
-    limit = timedelta(minutes=window)
-    found: Counter[tuple[int, str]] = Counter()
-    for iid, dedup_key, created, resolved_at in rows:
-        if resolved_at is not None and timedelta(0) <= _utc(created) - _utc(resolved_at) <= limit:
-            found[(int(iid), str(dedup_key))] += 1
-    return found
-
-
-def _utc(value: object) -> datetime:
-    """A time read back from SQL: SQLite gives a CASE's value as its stored text."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    assert isinstance(moment, datetime)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _quarter_hour(session: Session) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-    """The UTC hour ("YYYY-MM-DD HH") and quarter of it (0–3) of `Alert.created_at`: every
-    time zone's offset is a whole number of quarter hours, so these add up exactly into local
-    days whatever the zone."""
-    if session.get_bind().dialect.name == "postgresql":
-        utc = func.timezone("UTC", Alert.created_at)
-        return func.to_char(utc, "YYYY-MM-DD HH24"), func.floor(func.extract("minute", utc) / 15)
-    # Stored as "YYYY-MM-DD HH:MM:SS.ffffff", in UTC.
-    minute = cast(func.substr(Alert.created_at, 15, 2), Integer)
-    return func.substr(Alert.created_at, 1, 13), minute // 15
+    return sources
 
 
 def _volume(session: Session, f: Filters, drills: Sequence[int]) -> tuple[str, list[Bucket]]:
-    """Alerts per local day of the period, or per week (from Monday) for a long one."""
-    hour, quarter = _quarter_hour(session)
-    rows: Sequence[Any] = session.execute(
-        select(hour, quarter, func.count())
-        .where(*alert_conditions(f, drills))
-        .group_by(hour, quarter)
-    ).all()
+    """Alerts per local day of the period, or per week (from Monday) for a long one: each
+    bucket's alerts counted by a range search of the creation index, with the bucket's
+    bounds (local midnights, in UTC) given to the database."""
     zone = ZoneInfo(f.timezone)
     days = (f.last_day - f.first_day).days + 1
     bucket = "day" if days <= MAX_DAYS_DRAWN else "week"
-    counts: Counter[date] = Counter()
-    for hour_text, quarter_index, n in rows:
-        moment = datetime.fromisoformat(f"{hour_text}:00").replace(tzinfo=UTC) + timedelta(
-            minutes=15 * int(quarter_index)
-        )
-        day = moment.astimezone(zone).date()
-        counts[day - timedelta(days=day.weekday()) if bucket == "week" else day] += n
     first = f.first_day
     if bucket == "week":
         first -= timedelta(days=first.weekday())
     last_day = min(f.last_day, (f.end - timedelta(microseconds=1)).astimezone(zone).date())
     step = timedelta(days=7 if bucket == "week" else 1)
-    volume = []
+    starts = []
     while first <= last_day:
-        volume.append(Bucket(first, counts.get(first, 0)))
+        starts.append(first)
         first += step
-    return bucket, volume
+    if not starts:
+        return bucket, []
+    bounds = values(
+        column("n", Integer), column("low", UTCDateTime()), column("high", UTCDateTime()),
+        name="buckets",
+    ).data([
+        (n, max(midnight(day, zone), f.start), min(midnight(day + step, zone), f.end))
+        for n, day in enumerate(starts)
+    ]).cte()  # fmt: skip
+    counts: dict[int, int] = dict(
+        session.execute(
+            select(bounds.c.n, func.count())
+            .select_from(bounds)
+            .join(Alert, and_(Alert.created_at >= bounds.c.low, Alert.created_at < bounds.c.high))
+            .where(
+                *_service_conditions(f, Alert.service_id),
+                *_incident_conditions(f, Alert.incident_id, drills),
+            )
+            .group_by(bounds.c.n)
+        ).all()
+    )
+    return bucket, [Bucket(day, counts.get(n, 0)) for n, day in enumerate(starts)]
 
 
 def _per_incident(
@@ -544,58 +499,56 @@ def _per_incident(
     return in_scope or 0, len(counted), summary, largest, top, len(hidden)
 
 
-def _rule_hits(session: Session, f: Filters, drills: Sequence[int]) -> list[RuleHits]:
-    suppressed = Event.outcome == Outcome.suppressed.value
-    rows = session.execute(
-        select(
-            Event.rule_id,
-            SuppressionRule.name,
-            Service.id,
-            Service.name,
-            func.count(case((suppressed, 1))),
-            func.count(case((~suppressed, 1))),
+def _held(
+    session: Session, f: Filters, drills: Sequence[int]
+) -> tuple[list[RuleHits], list[WindowHits]]:
+    """The trigger events a suppression rule dropped or downgraded, per rule, and those a
+    maintenance window held, per window: one pass over the held events of the period
+    (`ix_events_held` holds them alone), then the rules' and windows' names."""
+    rows: Sequence[Any] = session.execute(
+        select(Event.rule_id, Event.maintenance_window_id, Event.outcome, func.count())
+        .where(HELD, *_event_conditions(f, drills))
+        .group_by(Event.rule_id, Event.maintenance_window_id, Event.outcome)
+    ).all()
+    by_rule: dict[int | None, list[int]] = {}  # rule: [dropped, downgraded]
+    by_window: Counter[int | None] = Counter()
+    for rule_id, window_id, outcome, n in rows:
+        suppressed = outcome == Outcome.suppressed.value
+        if rule_id is not None or suppressed:
+            by_rule.setdefault(rule_id, [0, 0])[0 if suppressed else 1] += n
+        if outcome == Outcome.maintenance.value:
+            by_window[window_id] += n
+    rule_names = {
+        rid: (name, sid, service)
+        for rid, name, sid, service in session.execute(
+            select(SuppressionRule.id, SuppressionRule.name, Service.id, Service.name)
+            .outerjoin(Service, Service.id == SuppressionRule.service_id)
+            .where(SuppressionRule.id.in_([r for r in by_rule if r is not None]))
         )
-        .select_from(Event)
-        .outerjoin(SuppressionRule, SuppressionRule.id == Event.rule_id)
-        .outerjoin(Service, Service.id == SuppressionRule.service_id)
-        .where(HELD, or_(Event.rule_id.is_not(None), suppressed), *_event_conditions(f, drills))
-        .group_by(Event.rule_id, SuppressionRule.name, Service.id, Service.name)
-    )
-    found = [
-        RuleHits(rule_id, name or "(a deleted rule)", sid, service or "", dropped, lowered)
-        for rule_id, name, sid, service, dropped, lowered in rows
-    ]
-    found.sort(key=lambda r: (-r.hits, r.rule.lower(), r.rule_id or 0))
-    return found
-
-
-def _window_hits(session: Session, f: Filters, drills: Sequence[int]) -> list[WindowHits]:
-    rows = session.execute(
-        select(
-            Event.maintenance_window_id,
-            MaintenanceWindow.reason,
-            Service.id,
-            Service.name,
-            MaintenanceWindow.starts_at,
-            MaintenanceWindow.ends_at,
-            func.count(),
+    }
+    windows = {
+        wid: (reason, sid, service, starts, ends)
+        for wid, reason, sid, service, starts, ends in session.execute(
+            select(
+                MaintenanceWindow.id,
+                MaintenanceWindow.reason,
+                Service.id,
+                Service.name,
+                MaintenanceWindow.starts_at,
+                MaintenanceWindow.ends_at,
+            )
+            .outerjoin(Service, Service.id == MaintenanceWindow.service_id)
+            .where(MaintenanceWindow.id.in_([w for w in by_window if w is not None]))
         )
-        .select_from(Event)
-        .outerjoin(MaintenanceWindow, MaintenanceWindow.id == Event.maintenance_window_id)
-        .outerjoin(Service, Service.id == MaintenanceWindow.service_id)
-        .where(HELD, Event.outcome == Outcome.maintenance.value, *_event_conditions(f, drills))
-        .group_by(
-            Event.maintenance_window_id,
-            MaintenanceWindow.reason,
-            Service.id,
-            Service.name,
-            MaintenanceWindow.starts_at,
-            MaintenanceWindow.ends_at,
-        )
-    )
-    found = [
-        WindowHits(wid, reason or "", sid, service or "", starts, ends, n)
-        for wid, reason, sid, service, starts, ends, n in rows
-    ]
-    found.sort(key=lambda w: (-w.hits, w.window_id or 0))
-    return found
+    }
+    rules = []
+    for rule_id, (dropped, lowered) in by_rule.items():
+        name, sid, service = rule_names.get(rule_id, ("(a deleted rule)", None, ""))  # type: ignore[arg-type]
+        rules.append(RuleHits(rule_id, name, sid, service or "", dropped, lowered))
+    rules.sort(key=lambda r: (-r.hits, r.rule.lower(), r.rule_id or 0))
+    held = []
+    for window_id, n in by_window.items():
+        reason, sid, service, starts, ends = windows.get(window_id, ("", None, "", None, None))  # type: ignore[arg-type]
+        held.append(WindowHits(window_id, reason or "", sid, service or "", starts, ends, n))
+    held.sort(key=lambda w: (-w.hits, w.window_id or 0))
+    return rules, held
