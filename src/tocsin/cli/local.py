@@ -105,7 +105,9 @@ def worker(
     ] = None,
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve this worker's job metrics for Prometheus on this port"),
+        typer.Option(
+            help="Serve this worker's job metrics (only those) for Prometheus on this port"
+        ),
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port")] = "127.0.0.1",
 ) -> None:
@@ -113,6 +115,10 @@ def worker(
     built = container()
     metrics = None
     if metrics_port is not None:
+        # Only what this process does: its job runs. The series read from the database (the
+        # incident and job gauges, the incident-time histograms) are the same in every process
+        # and served by the web /metrics alone, so a sum over instances counts them once; this
+        # port has no login either, and they name services.
         registry = CollectorRegistry()
         metrics = JobMetrics(registry)
         start_http_server(metrics_port, addr=metrics_host, registry=registry)

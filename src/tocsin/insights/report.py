@@ -2,10 +2,12 @@
 
 An hourly scan (`SCAN_JOB`) plans, once the organisation's week has begun (Monday 08:00 in
 `Settings.org_timezone`, or the first scan after it), one mail per member of each team for
-the week before: its incidents and KPIs against the week before that, response targets, and
-its members' on-call load. Each mail is planned once (its key names the team, the ISO week and
-the person) and sent by notify's mail job with its retries. Only figures: no incident's title
-appears, so restricted incidents are counted without being shown to anyone.
+the week before: its incidents and KPIs against the week before that, response targets, its
+members' on-call load, and how it learns from the week's incidents (postmortems reviewed on
+time; follow-ups done, open and overdue, as of the scan). Each mail is planned once (its key
+names the team, the ISO week and the person) and sent by notify's mail job with its retries.
+Only figures: no incident's title appears, so restricted incidents are counted without being
+shown to anyone.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from tocsin.catalog.models import Team, User
 from tocsin.config import Settings
 from tocsin.db import utcnow
-from tocsin.insights import kpis, load
+from tocsin.insights import kpis, learning, load
 from tocsin.insights.filters import Filters, parse
 from tocsin.insights.stats import duration_text
 from tocsin.jobs.registry import JobKind, PeriodicJob
@@ -97,6 +99,44 @@ def kpi_lines(session: Session, f: Filters, reader: User) -> list[str]:
     return lines
 
 
+def _days(value: float) -> str:
+    return f"{value:g} day{'s' if value != 1 else ''}"
+
+
+def learning_lines(session: Session, f: Filters, reader: User, now: datetime) -> list[str]:
+    """Postmortems of the week's incidents reviewed on time, and their follow-ups, as of
+    `now`: counts only (the gaps and overdue lists name incidents, so they stay out)."""
+    found = learning.compute(session, f, reader, now=now)
+    a, fu = found.attainment, found.follow_ups
+    lines = ["LEARNING"]
+    policy = ", ".join(found.required_severities)
+    if not a.required:
+        why = f"required for {policy}" if policy else "no severity requires one"
+        lines.append(f"No incident needed a postmortem ({why}).")
+    else:
+        share = "none due yet" if a.share is None else f"{a.share * 100:.0f}%"
+        lines.append(
+            f"Postmortems reviewed on time ({policy}): {share} "
+            f"({a.on_time} on time, {a.late} late"
+            + (f", {a.missing} missing" if a.missing else "")
+            + (f", {a.not_due} not due yet" if a.not_due else "")
+            + ")."
+        )
+    if not fu.created:
+        return [*lines, "No follow-ups."]
+    lines.append(
+        f"Follow-ups: {fu.created} ({fu.done} done, {fu.wont_do} won't do, {fu.open} open, "
+        f"{fu.overdue} overdue)."
+    )
+    median, p90, oldest = fu.age_median_days, fu.age_p90_days, fu.oldest_days
+    if median is not None and p90 is not None and oldest is not None:  # some are open
+        lines.append(
+            f"Open follow-ups' age: median {_days(median)}, 90th percentile {_days(p90)}, "
+            f"oldest {_days(oldest)}."
+        )
+    return lines
+
+
 def report_body(
     session: Session,
     team: Team,
@@ -104,12 +144,14 @@ def report_body(
     reader: User,
     settings: Settings,
     parts: tuple[Part, ...],
+    now: datetime,
 ) -> str:
     base = settings.base_url.rstrip("/")
     lines = [f"{team.name}, {f.label} ({f.timezone}).", "", "INCIDENTS"]
     lines += kpi_lines(session, f, reader)
     for part in parts:
         lines += ["", *part(session, f, reader, settings)]
+    lines += ["", *learning_lines(session, f, reader, now)]
     lines += ["", f"The figures, and the incidents behind them: {base}/insights?{f.query()}"]
     return "\n".join(lines)
 
@@ -153,7 +195,7 @@ def plan_reports(
         for user in members:
             if keys[user.id] in done:
                 continue
-            body = report_body(session, team, f, user, settings, parts)
+            body = report_body(session, team, f, user, settings, parts, now)
             subject = f"{team.name}: incidents and on-call, {f.label}"
             planned += mails.plan(
                 session, key=keys[user.id], kind=KIND, user=user, subject=subject, body=body
