@@ -514,9 +514,14 @@ def test_alerts_from_before_0042_get_how_long_their_key_was_quiet(
     second = alert(prom, "cpu", 160, 400.25)  # 59.5 s after the first resolved: 60
     other_key = alert(prom, "mem", 101, 200)
     other_integration = alert(graf, "cpu", 120, 130)
+    # A resolve at .9996 of a second: 99.0004 s later rounds up to 100 (SQLite's date
+    # functions would round the time itself up to the next second).
+    alert(prom, "disk", 0, 200.9996)
+    disk = alert(prom, "disk", 300, None)
     db.commit()
     with downgraded(settings, container, "0041"):
         pass
     db.expire_all()
     quiet = dict(db.execute(select(Alert.id, Alert.quiet_seconds)).all())
-    assert quiet == {first: None, second: 60, third: 200, other_key: None, other_integration: None}
+    assert {i: q for i, q in quiet.items() if q is not None} == {second: 60, third: 200, disk: 100}
+    assert quiet[first] is quiet[other_key] is quiet[other_integration] is None

@@ -48,11 +48,14 @@ PREVIOUS = (
     " ORDER BY created_at, id) AS previous FROM alerts"
 )
 
-# SQLite stores times as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: whole seconds from strftime,
-# plus one when the microseconds leave a part of a second (rounded up, as ingestion does).
+# SQLite stores times as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: whole seconds from strftime of
+# the time without its fraction (SQLite's date functions round to milliseconds, so .9996 would
+# count as the next second), plus one when the microseconds leave a part of a second (rounded
+# up, as ingestion does).
 SQLITE = f"""
 UPDATE alerts SET quiet_seconds = (
-    CAST(strftime('%s', p.created_at) AS INTEGER) - CAST(strftime('%s', p.previous) AS INTEGER)
+    CAST(strftime('%s', substr(p.created_at, 1, 19)) AS INTEGER)
+    - CAST(strftime('%s', substr(p.previous, 1, 19)) AS INTEGER)
     + (CAST(substr(p.created_at, 21, 6) AS INTEGER) > CAST(substr(p.previous, 21, 6) AS INTEGER))
 )
 FROM ({PREVIOUS}) AS p
