@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select, text
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import Service
@@ -52,6 +52,17 @@ def conditions(f: Filters) -> list[ColumnElement[bool]]:
             )
         )
     return found
+
+
+def reading_history(session: Session) -> None:
+    """Settings for the rest of this transaction, which reads a period's history. On
+    PostgreSQL: memory for its sorts (`work_mem` 64 MB; a quarter's alerts sorted by dedup
+    key spill to disk at the default 4 MB) and no JIT compilation (compiling took about 70 ms
+    a query, more than it saved). `SET LOCAL` ends with the transaction; SQLite needs
+    nothing."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+        session.execute(text("SET LOCAL jit = off"))
 
 
 def seconds_between(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:

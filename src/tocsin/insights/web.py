@@ -22,6 +22,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentType, Severity
 from tocsin.deps import DbSession
 from tocsin.errors import ValidationFailed
+from tocsin.insights import scope
 from tocsin.insights.filters import PERIODS, Filters, parse
 from tocsin.web.templating import render
 
@@ -35,9 +36,12 @@ TABS = (
 
 
 def filters_of(request: Request, session: Session) -> Filters:
-    """The request's filters; `ValidationFailed` for bad ones."""
+    """The request's filters; `ValidationFailed` for bad ones. The request's transaction is
+    set up for reading history (`scope.reading_history`)."""
     settings: Settings = request.app.state.settings
-    return parse(session, request.query_params, now=utcnow(), timezone=settings.org_timezone)
+    found = parse(session, request.query_params, now=utcnow(), timezone=settings.org_timezone)
+    scope.reading_history(session)
+    return found
 
 
 def _ref(what: str) -> Any:
