@@ -532,9 +532,7 @@ class Applier:
             images=event.images,
             created_at=stored.received_at,
             last_event_at=stored.received_at,
-            quiet_seconds=self._quiet_seconds(
-                integration.id, stored.dedup_key, stored.received_at
-            ),
+            quiet_seconds=self._quiet_seconds(integration.id, stored.dedup_key, stored.received_at),
         )
         try:
             # Another writer (a person's action in another process) may have opened the same
