@@ -17,6 +17,8 @@ from tocsin.escalation.models import EscalationRun, EscalationStep
 from tocsin.incidents import actions, roles
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import ActionItem, RoleAssignment, TimelineEntry
+from tocsin.jobs.models import CANCELLED
+from tocsin.jobs.queue import enqueue
 from tocsin.postmortems import service as postmortems
 from tocsin.postmortems.models import PostmortemSection
 from tocsin.postmortems.template import SECTIONS
@@ -128,3 +130,17 @@ def test_role_assignments_made_before_0033_keep_their_holders(
     multiple = dict(db.execute(select(IncidentRole.slug, IncidentRole.multiple)).all())
     assert multiple["sme"] and multiple["scribe"] and multiple["deputy"]
     assert not multiple["incident_commander"]
+
+
+def test_0043_cancels_the_old_reminder_sends_still_queued(
+    settings: Settings, container: Container, db: Session
+) -> None:
+    """Migration 0043: response target reminders became plain mails; a send of the old kind
+    still queued is cancelled, saying why, rather than failing as a kind nobody knows."""
+    db.rollback()
+    with downgraded(settings, container, "0041"):
+        job = enqueue(db, "targets.send_reminder", {"reminder_id": 1}, key="target-mail:1")
+        db.commit()
+    db.expire_all()
+    assert job.state == CANCELLED
+    assert "plain mails" in job.last_error

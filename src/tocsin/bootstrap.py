@@ -156,11 +156,10 @@ def build_registry(settings: Settings) -> JobRegistry:
         JobKind(role_notices.SEND_JOB, notice_handlers[role_notices.SEND_JOB], max_attempts=3)
     )
     # Response targets: the reminder and the breach check of each due time (timers that do
-    # nothing if the due time changed or the incident responded); each email is a delivery.
-    registry.register(JobKind(targets.REMIND_JOB, targets.remind_job, max_attempts=3))
+    # nothing if the due time changed or the incident responded); each email is a plain mail
+    # (below), checked again when it is sent.
+    registry.register(JobKind(targets.REMIND_JOB, targets.remind_handler(settings), max_attempts=3))
     registry.register(JobKind(targets.CHECK_JOB, targets.check_job, max_attempts=3))
-    target_handlers = target_reminders.job_handlers(channels, settings)
-    registry.register(JobKind(targets.SEND_JOB, target_handlers[targets.SEND_JOB], max_attempts=3))
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))
     # Status pages: renders, maintenance timers, the export hook (statuspages/jobs.py).
@@ -182,9 +181,11 @@ def build_registry(settings: Settings) -> JobRegistry:
         registry.register(kind)
     for periodic in followup_mail.periodic():
         registry.every(periodic)
-    # Plain mails to people (notify/mails.py), and the weekly Insights report that plans
-    # them from an hourly scan, once per team, week and person (insights/report.py).
-    for kind in notify_mails.job_kinds(settings):
+    # Plain mails to people (notify/mails.py), with the kinds whose domains check at send
+    # time that they are still wanted (response target reminders); and the weekly Insights
+    # report that plans them from an hourly scan, once per team, week and person
+    # (insights/report.py).
+    for kind in notify_mails.job_kinds(settings, [target_reminders.MAIL_KIND]):
         registry.register(kind)
     for kind in insights_report.job_kinds(settings):
         registry.register(kind)

@@ -18,7 +18,6 @@ from tocsin.runbooks import models as runbooks_models
 from tocsin.schedules import models as schedules_models
 from tocsin.statuspages import models as statuspages_models
 from tocsin.subscribers import models as subscribers_models
-from tocsin.targets import models as targets_models
 from tocsin.trackers import models as trackers_models
 from tocsin.webhooks import models as webhooks_models
 from tocsin.workflows import models as workflows_models
@@ -42,7 +41,6 @@ __all__ = [
     "roster_models",
     "statuspages_models",
     "subscribers_models",
-    "targets_models",
     "trackers_models",
     "webhooks_models",
     "workflows_models",

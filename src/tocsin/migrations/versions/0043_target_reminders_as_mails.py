@@ -1,0 +1,105 @@
+"""target-reminders-as-mails: a response target's reminder is a plain mail (notify.mails)
+
+Revision ID: 0043
+Revises: 0042
+Create Date: 2026-12-07 18:10:00.000000
+
+`mails` gains the incident a mail is about and the context its kind's check reads at send
+time (a reminder's due time); `target_reminders` goes. Its unsent rows are not moved: a
+reminder is worth sending only in the minutes before its due time, and an upgrade stops the
+workers. A reminder whose due time passed meanwhile would be skipped anyway (the breach
+check still records the miss, from `incidents.response_due_at`), and the rare one still
+ahead of its due time would be minutes late, telling people what the incident's page and
+list already show. Its send jobs still queued are cancelled, so that no worker meets a job
+kind it no longer knows.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import op
+
+import tocsin.db
+
+revision: str = "0043"
+down_revision: str | None = "0041"  # TEMPORARY: 0042 is not written yet
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_jobs = sa.table(
+    "jobs",
+    sa.column("kind", sa.String()),
+    sa.column("state", sa.String()),
+    sa.column("finished_at", tocsin.db.UTCDateTime(timezone=True)),
+    sa.column("last_error", sa.Text()),
+)
+_mails = sa.table("mails", sa.column("kind", sa.String()))
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("mails") as batch:
+        batch.add_column(sa.Column("incident_id", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("context", sa.JSON(), nullable=False, server_default="{}"))
+        batch.create_foreign_key(
+            op.f("fk_mails_incident_id_incidents"),
+            "incidents",
+            ["incident_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+        batch.create_index(op.f("ix_mails_incident_id"), ["incident_id"], unique=False)
+    op.execute(
+        _jobs.update()
+        .where(_jobs.c.kind == "targets.send_reminder", _jobs.c.state == "queued")
+        .values(
+            state="cancelled",
+            finished_at=datetime.now(UTC),
+            last_error="response target reminders are plain mails now (migration 0043)",
+        )
+    )
+    op.drop_index(op.f("ix_target_reminders_incident_id"), table_name="target_reminders")
+    op.drop_table("target_reminders")
+
+
+def downgrade() -> None:
+    op.create_table(
+        "target_reminders",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("due_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("results", sa.JSON(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("sent_at", tocsin.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_target_reminders_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_target_reminders_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_target_reminders")),
+        sa.UniqueConstraint(
+            "incident_id", "user_id", "due_at", name=op.f("uq_target_reminders_incident_id")
+        ),
+    )
+    op.create_index(
+        op.f("ix_target_reminders_incident_id"), "target_reminders", ["incident_id"], unique=False
+    )
+    # The older code knows no reminder mails (nor checks them when sending): they go.
+    op.execute(_mails.delete().where(_mails.c.kind == "target_reminder"))
+    with op.batch_alter_table("mails") as batch:
+        batch.drop_index(op.f("ix_mails_incident_id"))
+        batch.drop_constraint(op.f("fk_mails_incident_id_incidents"), type_="foreignkey")
+        batch.drop_column("context")
+        batch.drop_column("incident_id")
