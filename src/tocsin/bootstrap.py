@@ -150,11 +150,6 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.register(
         JobKind(postmortem_mails.SEND_JOB, mail_handlers[postmortem_mails.SEND_JOB], max_attempts=3)
     )
-    # Role notices: the email telling someone they were given a role (roster/notices.py).
-    notice_handlers = role_notices.job_handlers(channels, settings)
-    registry.register(
-        JobKind(role_notices.SEND_JOB, notice_handlers[role_notices.SEND_JOB], max_attempts=3)
-    )
     # Response targets: the reminder and the breach check of each due time (timers that do
     # nothing if the due time changed or the incident responded); each email is a plain mail
     # (below), checked again when it is sent.
@@ -182,10 +177,11 @@ def build_registry(settings: Settings) -> JobRegistry:
     for periodic in followup_mail.periodic():
         registry.every(periodic)
     # Plain mails to people (notify/mails.py), with the kinds whose domains check at send
-    # time that they are still wanted (response target reminders); and the weekly Insights
-    # report that plans them from an hourly scan, once per team, week and person
-    # (insights/report.py).
-    for kind in notify_mails.job_kinds(settings, [target_reminders.MAIL_KIND]):
+    # time that they are still wanted (response target reminders; role notices, the email
+    # telling someone they were given a role); and the weekly Insights report that plans
+    # them from an hourly scan, once per team, week and person (insights/report.py).
+    mail_kinds = [target_reminders.MAIL_KIND, role_notices.MAIL_KIND]
+    for kind in notify_mails.job_kinds(settings, mail_kinds):
         registry.register(kind)
     for kind in insights_report.job_kinds(settings):
         registry.register(kind)

@@ -1,17 +1,20 @@
-"""target-reminders-as-mails: a response target's reminder is a plain mail (notify.mails)
+"""plain-mails: response target reminders and role notices are plain mails (notify.mails)
 
 Revision ID: 0043
 Revises: 0042
 Create Date: 2026-12-07 18:10:00.000000
 
 `mails` gains the incident a mail is about and the context its kind's check reads at send
-time (a reminder's due time); `target_reminders` goes. Its unsent rows are not moved: a
-reminder is worth sending only in the minutes before its due time, and an upgrade stops the
-workers. A reminder whose due time passed meanwhile would be skipped anyway (the breach
-check still records the miss, from `incidents.response_due_at`), and the rare one still
-ahead of its due time would be minutes late, telling people what the incident's page and
-list already show. Its send jobs still queued are cancelled, so that no worker meets a job
-kind it no longer knows.
+time (a reminder's due time, a notice's role); `target_reminders` and `role_notices` go.
+
+Their unsent rows are not moved, and their send jobs still queued are cancelled (so that no
+worker meets a job kind it no longer knows). Only what was planned in the moments before the
+upgrade stopped the workers is concerned. A reminder is worth sending only in the minutes
+before its due time: one whose due time passed meanwhile would be skipped anyway (the breach
+check still records the miss, from `incidents.response_due_at`), and the rare one still ahead
+of it would arrive late, telling people what the incident's page and list already show. A
+role notice repeats what the incident's page and timeline say (who holds which role); moving
+one would mean wording it here, a second copy of `roster.notices` frozen in a migration.
 """
 
 from collections.abc import Sequence
@@ -51,18 +54,66 @@ def upgrade() -> None:
         batch.create_index(op.f("ix_mails_incident_id"), ["incident_id"], unique=False)
     op.execute(
         _jobs.update()
-        .where(_jobs.c.kind == "targets.send_reminder", _jobs.c.state == "queued")
+        .where(
+            _jobs.c.kind.in_(["targets.send_reminder", "roster.role_notice"]),
+            _jobs.c.state == "queued",
+        )
         .values(
             state="cancelled",
             finished_at=datetime.now(UTC),
-            last_error="response target reminders are plain mails now (migration 0043)",
+            last_error="reminders and role notices are plain mails now (migration 0043)",
         )
     )
     op.drop_index(op.f("ix_target_reminders_incident_id"), table_name="target_reminders")
     op.drop_table("target_reminders")
+    op.drop_index(op.f("ix_role_notices_incident_id"), table_name="role_notices")
+    op.drop_table("role_notices")
 
 
 def downgrade() -> None:
+    op.create_table(
+        "role_notices",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("role_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("assigned_by_id", sa.Integer(), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("results", sa.JSON(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("sent_at", tocsin.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_role_notices_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["role_id"],
+            ["incident_roles.id"],
+            name=op.f("fk_role_notices_role_id_incident_roles"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_role_notices_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["assigned_by_id"],
+            ["users.id"],
+            name=op.f("fk_role_notices_assigned_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_role_notices")),
+    )
+    op.create_index(
+        op.f("ix_role_notices_incident_id"), "role_notices", ["incident_id"], unique=False
+    )
     op.create_table(
         "target_reminders",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -96,8 +147,8 @@ def downgrade() -> None:
     op.create_index(
         op.f("ix_target_reminders_incident_id"), "target_reminders", ["incident_id"], unique=False
     )
-    # The older code knows no reminder mails (nor checks them when sending): they go.
-    op.execute(_mails.delete().where(_mails.c.kind == "target_reminder"))
+    # The older code knows no reminder or notice mails (nor checks them when sending): they go.
+    op.execute(_mails.delete().where(_mails.c.kind.in_(["target_reminder", "role_notice"])))
     with op.batch_alter_table("mails") as batch:
         batch.drop_index(op.f("ix_mails_incident_id"))
         batch.drop_constraint(op.f("fk_mails_incident_id_incidents"), type_="foreignkey")
