@@ -240,7 +240,7 @@ def test_a_planned_reminder_is_not_sent_once_the_incident_responds_or_its_due_ti
     for incident in (responded, moved):
         due = incident.response_due_at
         assert due is not None
-        targets.remind(db, incident.id, targets.stamp(due), container.settings)
+        targets.remind(db, incident.id, targets.stamp(due))
     service.acknowledge(db, responded, by=admin)
     service.edit(db, moved, {"severity_id": severity(db, "SEV3").id}, by=admin)
     work(db, container)

@@ -153,7 +153,7 @@ def build_registry(settings: Settings) -> JobRegistry:
     # Response targets: the reminder and the breach check of each due time (timers that do
     # nothing if the due time changed or the incident responded); each email is a plain mail
     # (below), checked again when it is sent.
-    registry.register(JobKind(targets.REMIND_JOB, targets.remind_handler(settings), max_attempts=3))
+    registry.register(JobKind(targets.REMIND_JOB, targets.remind_job, max_attempts=3))
     registry.register(JobKind(targets.CHECK_JOB, targets.check_job, max_attempts=3))
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))

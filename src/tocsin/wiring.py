@@ -105,15 +105,8 @@ def build_bus(settings: Settings | None = None) -> Bus:
     )
     # A role given (a commander named when declaring, a holder added, command handed over):
     # the new holder is emailed the role's responsibilities (after commit).
-    # Their emails link to the incident under the base URL.
-    base_url = settings.base_url if settings is not None else ""
-    bus.subscribe(
-        incident_events.IncidentDeclared,
-        partial(role_notices.on_incident_declared, base_url=base_url),
-    )
-    bus.subscribe(
-        incident_events.RoleAssigned, partial(role_notices.on_role_assigned, base_url=base_url)
-    )
+    bus.subscribe(incident_events.IncidentDeclared, role_notices.on_incident_declared)
+    bus.subscribe(incident_events.RoleAssigned, role_notices.on_role_assigned)
     # Acknowledged: its paging stops.
     bus.subscribe(incident_events.IncidentStatusChanged, escalation.on_incident_status_changed)
     # Resolved: a postmortem when the severity's policy requires one, with its deadlines.

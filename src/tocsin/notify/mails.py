@@ -2,7 +2,8 @@
 caller's transaction; a job sends it after commit through the one delivery module, with its
 retries, and the `mails` row is its history. Planning the same key twice plans it once.
 
-A mail may be about an incident (`incident=`): it then names the incident in an
+A mail may link to a page (`link=`, a path: "Open:" and the address under the base URL
+end it), and be about an incident (`incident=`): it then names the incident in an
 `X-Tocsin-Incident` header, starts with the drill line when the incident is a drill, and a
 mail that could not be delivered is on the incident's timeline. A domain whose mails may stop
 being wanted before they go (a reminder once the incident has responded) describes their kind
@@ -45,6 +46,7 @@ class MailKind:
     name: str  # how the incident's timeline names one that failed: "response target reminder"
     # Why a mail of this kind must not go now (the mail is loaded and locked), or None.
     why_not: Callable[[Session, Mail], str | None] | None = None
+    timeline: str = "notification"  # the kind of the timeline entry saying it failed
 
 
 def plan(
@@ -55,11 +57,13 @@ def plan(
     user: User,
     subject: str,
     body: str,
+    link: str = "",
     incident: Incident | None = None,
     context: dict[str, Any] | None = None,
 ) -> bool:
     """Plan `body` to `user` unless a mail with `key` exists; True when planned now.
-    `incident`: the incident it is about; `context`: what its kind's check reads."""
+    `link`: the path of the page it points to; `incident`: the incident it is about;
+    `context`: what its kind's check reads."""
     if session.scalar(select(Mail.id).where(Mail.key == key)) is not None:
         return False
     mail = Mail(
@@ -68,6 +72,7 @@ def plan(
         user_id=user.id,
         subject=subject,
         body=body,
+        link=link,
         incident_id=incident.id if incident is not None else None,
         context=context or {},
     )
@@ -117,7 +122,10 @@ class Mails(Purpose[Mail]):
         if incident is not None:
             message["X-Tocsin-Incident"] = incident.reference
             drill = f"{DRILL_LINE}\n\n" if incident.drill else ""
-        message.set_content(f"{drill}Hello {user.name},\n\n{record.body}\n")
+        link = ""
+        if record.link:
+            link = f"\n\nOpen: {self.settings.base_url.rstrip('/')}{record.link}"
+        message.set_content(f"{drill}Hello {user.name},\n\n{record.body}{link}\n")
         email = self.email
 
         def send() -> str:
@@ -135,11 +143,11 @@ class Mails(Purpose[Mail]):
         if not outcome.failed or record.incident is None:
             return
         kind = self.kinds.get(record.kind)
-        name = kind.name if kind else "email"
+        name, entry = (kind.name, kind.timeline) if kind else ("email", "notification")
         on_timeline(
             session,
             record.incident,
-            "notification",
+            entry,
             f"The {name} to {record.user.name} failed: {'; '.join(outcome.failed)}",
             by=None,
             field=record.kind,

@@ -224,6 +224,8 @@ class Mail(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     subject: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
+    # The page it links to, as a path under TOCSIN_BASE_URL ("/incidents/INC-12"), or "".
+    link: Mapped[str] = mapped_column(String(255), default="", server_default="")
     # The incident it is about, if any: the email names it and says DRILL for a drill, and a
     # failure is on its timeline.
     incident_id: Mapped[int | None] = mapped_column(

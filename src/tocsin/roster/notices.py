@@ -31,7 +31,6 @@ def plan(
     role_id: int,
     user_id: int,
     by_id: int | None,
-    base_url: str,
 ) -> bool:
     """Plan the email telling `user_id` they hold the role (none for a self-assignment); each
     assignment is told, a role given again after it was taken away too."""
@@ -49,7 +48,6 @@ def plan(
         lines += ["", role.description]
     if role.responsibility_list:
         lines += ["", "Your responsibilities:"] + [f"- {r}" for r in role.responsibility_list]
-    lines += ["", f"Open: {base_url.rstrip('/')}/incidents/{incident.reference}"]
     prefix = f"{KIND}:{incident.id}:{role.id}:{user.id}:"
     told = session.scalar(select(func.count(Mail.id)).where(Mail.key.startswith(prefix))) or 0
     drill = "[DRILL] " if incident.drill else ""
@@ -60,12 +58,13 @@ def plan(
         user=user,
         subject=f"[Tocsin] {drill}{incident.reference}: you are {role.name}",
         body="\n".join(lines),
+        link=f"/incidents/{incident.reference}",
         incident=incident,
         context={"role_id": role.id},
     )
 
 
-def on_role_assigned(session: Session, event: RoleAssigned, *, base_url: str) -> None:
+def on_role_assigned(session: Session, event: RoleAssigned) -> None:
     """A holder added or a role handed over: tell the new holder."""
     if event.user_id is not None:
         plan(
@@ -74,11 +73,10 @@ def on_role_assigned(session: Session, event: RoleAssigned, *, base_url: str) ->
             role_id=event.role_id,
             user_id=event.user_id,
             by_id=event.by_id,
-            base_url=base_url,
         )
 
 
-def on_incident_declared(session: Session, event: IncidentDeclared, *, base_url: str) -> None:
+def on_incident_declared(session: Session, event: IncidentDeclared) -> None:
     """A commander named when declaring: tell them too."""
     if event.commander_id is None:
         return
@@ -90,7 +88,6 @@ def on_incident_declared(session: Session, event: IncidentDeclared, *, base_url:
             role_id=role_id,
             user_id=event.commander_id,
             by_id=event.by_id,
-            base_url=base_url,
         )
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import User
-from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.incidents.models import Incident
 from tocsin.incidents.response import REMINDER_KIND, clock, state
@@ -48,16 +47,14 @@ def reminded(session: Session, incident: Incident, due: datetime) -> bool:
     return session.scalar(select(Mail.id).where(Mail.key.startswith(prefix)).limit(1)) is not None
 
 
-def plan(
-    session: Session, incident: Incident, due: datetime, people: list[User], settings: Settings
-) -> None:
+def plan(session: Session, incident: Incident, due: datetime, people: list[User]) -> None:
     """One reminder email per person about `due`, sent after commit."""
     about = sentence(incident, due)
     drill = "[DRILL] " if incident.drill else ""
     body = (
         f"{about}.\n\n{incident.reference}: {incident.title}\n\n"
         "You get this because you are its incident commander or on the team of an affected "
-        f"service.\n\nOpen: {settings.base_url.rstrip('/')}/incidents/{incident.reference}"
+        "service."
     )
     for user in people:
         mails.plan(
@@ -67,6 +64,7 @@ def plan(
             user=user,
             subject=f"[Tocsin] {drill}{about}",
             body=body,
+            link=f"/incidents/{incident.reference}",
             incident=incident,
             context={"due_at": stamp(due)},
         )

@@ -11,14 +11,12 @@ are timed like any incident; their emails say DRILL.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import User
-from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.incidents.events import (
     IncidentDeclared,
@@ -149,7 +147,7 @@ def recipients(incident: Incident) -> list[User]:
     return [u for u in people.values() if u.active]
 
 
-def remind(session: Session, incident_id: int, due_at: str, settings: Settings) -> None:
+def remind(session: Session, incident_id: int, due_at: str) -> None:
     """When most of the time to respond has gone and nobody has: one email per person
     (a plain mail of notify's, sent after commit) and an entry on the timeline."""
     incident = _current(session, incident_id, due_at)
@@ -160,17 +158,12 @@ def remind(session: Session, incident_id: int, due_at: str, settings: Settings) 
     if reminders.reminded(session, incident, due):
         return
     people = recipients(incident)
-    reminders.plan(session, incident, due, people, settings)
+    reminders.plan(session, incident, due, people)
     record_reminder_sent(session, incident, len(people))
 
 
-def remind_handler(settings: Settings) -> Callable[[Session, dict[str, Any]], None]:
-    """The `targets.remind` job: the emails link to the incident under `settings.base_url`."""
-
-    def run(session: Session, payload: dict[str, Any]) -> None:
-        remind(session, int(payload["incident_id"]), str(payload["due_at"]), settings)
-
-    return run
+def remind_job(session: Session, payload: dict[str, Any]) -> None:
+    remind(session, int(payload["incident_id"]), str(payload["due_at"]))
 
 
 def check_job(session: Session, payload: dict[str, Any]) -> None:

@@ -4,8 +4,9 @@ Revision ID: 0043
 Revises: 0042
 Create Date: 2026-12-07 18:10:00.000000
 
-`mails` gains the incident a mail is about and the context its kind's check reads at send
-time (a reminder's due time, a notice's role); `target_reminders` and `role_notices` go.
+`mails` gains the page a mail links to, the incident it is about and the context its kind's
+check reads at send time (a reminder's due time, a notice's role); `target_reminders` and
+`role_notices` go.
 
 Their unsent rows are not moved, and their send jobs still queued are cancelled (so that no
 worker meets a job kind it no longer knows). Only what was planned in the moments before the
@@ -42,6 +43,9 @@ _mails = sa.table("mails", sa.column("kind", sa.String()))
 
 def upgrade() -> None:
     with op.batch_alter_table("mails") as batch:
+        batch.add_column(
+            sa.Column("link", sa.String(length=255), nullable=False, server_default="")
+        )
         batch.add_column(sa.Column("incident_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("context", sa.JSON(), nullable=False, server_default="{}"))
         batch.create_foreign_key(
@@ -154,3 +158,4 @@ def downgrade() -> None:
         batch.drop_constraint(op.f("fk_mails_incident_id_incidents"), type_="foreignkey")
         batch.drop_column("context")
         batch.drop_column("incident_id")
+        batch.drop_column("link")
