@@ -145,11 +145,6 @@ def build_registry(settings: Settings) -> JobRegistry:
     reminder_handlers = postmortem_reminders.job_handlers(channels, settings)
     for name in (postmortem_reminders.TIMER_JOB, postmortem_reminders.SEND_JOB):
         registry.register(JobKind(name, reminder_handlers[name], max_attempts=3))
-    # Postmortem emails: review requests and publication news (postmortems/mails.py).
-    mail_handlers = postmortem_mails.job_handlers(channels, settings)
-    registry.register(
-        JobKind(postmortem_mails.SEND_JOB, mail_handlers[postmortem_mails.SEND_JOB], max_attempts=3)
-    )
     # Response targets: the reminder and the breach check of each due time (timers that do
     # nothing if the due time changed or the incident responded); each email is a plain mail
     # (below), checked again when it is sent.
@@ -178,9 +173,10 @@ def build_registry(settings: Settings) -> JobRegistry:
         registry.every(periodic)
     # Plain mails to people (notify/mails.py), with the kinds whose domains check at send
     # time that they are still wanted (response target reminders; role notices, the email
-    # telling someone they were given a role); and the weekly Insights report that plans
+    # telling someone they were given a role) or name them on the timeline (postmortems'
+    # review requests and publication news); and the weekly Insights report that plans
     # them from an hourly scan, once per team, week and person (insights/report.py).
-    mail_kinds = [target_reminders.MAIL_KIND, role_notices.MAIL_KIND]
+    mail_kinds = [target_reminders.MAIL_KIND, role_notices.MAIL_KIND, *postmortem_mails.MAIL_KINDS]
     for kind in notify_mails.job_kinds(settings, mail_kinds):
         registry.register(kind)
     for kind in insights_report.job_kinds(settings):

@@ -269,31 +269,3 @@ class PostmortemMeeting(Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class PostmortemMail(Base):
-    """One email about a postmortem to one person, as a delivery record (notify/delivery.py):
-    a request to review it, or the news that it is published. `key` makes each happen once."""
-
-    __tablename__ = "postmortem_mails"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    postmortem_id: Mapped[int] = mapped_column(
-        ForeignKey("postmortems.id", ondelete="CASCADE"), index=True
-    )
-    user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), default=None
-    )
-    kind: Mapped[str] = mapped_column(String(24))  # "review_request" or "published"
-    reason: Mapped[str] = mapped_column(Text, default="")  # why they get it, in their words
-    key: Mapped[str] = mapped_column(String(200), unique=True)
-    state: Mapped[str] = mapped_column(String(16), default="planned")
-    attempts: Mapped[int] = mapped_column(default=0)
-    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    detail: Mapped[str] = mapped_column(Text, default="")
-    sent_at: Mapped[datetime | None] = mapped_column(default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    postmortem: Mapped[Postmortem] = relationship()
-    user: Mapped[User | None] = relationship()

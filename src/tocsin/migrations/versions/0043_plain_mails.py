@@ -1,12 +1,12 @@
-"""plain-mails: response target reminders and role notices are plain mails (notify.mails)
+"""plain-mails: target reminders, role notices, postmortem emails are plain mails
 
 Revision ID: 0043
 Revises: 0042
 Create Date: 2026-12-07 18:10:00.000000
 
 `mails` gains the page a mail links to, the incident it is about and the context its kind's
-check reads at send time (a reminder's due time, a notice's role); `target_reminders` and
-`role_notices` go.
+check reads at send time (a reminder's due time, a notice's role); `target_reminders`,
+`role_notices` and `postmortem_mails` (review requests, publication news) go.
 
 Their unsent rows are not moved, and their send jobs still queued are cancelled (so that no
 worker meets a job kind it no longer knows). Only what was planned in the moments before the
@@ -15,7 +15,9 @@ before its due time: one whose due time passed meanwhile would be skipped anyway
 check still records the miss, from `incidents.response_due_at`), and the rare one still ahead
 of it would arrive late, telling people what the incident's page and list already show. A
 role notice repeats what the incident's page and timeline say (who holds which role); moving
-one would mean wording it here, a second copy of `roster.notices` frozen in a migration.
+one would mean wording it here, a second copy of `roster.notices` frozen in a migration. The
+same holds for a postmortem's review request and publication news: the postmortem's page says
+who reviews it and that it is published.
 """
 
 from collections.abc import Sequence
@@ -39,6 +41,9 @@ _jobs = sa.table(
     sa.column("last_error", sa.Text()),
 )
 _mails = sa.table("mails", sa.column("kind", sa.String()))
+# The send jobs of the delivery records this migration drops.
+_OLD_SENDS = ["targets.send_reminder", "roster.role_notice", "postmortems.send_mail"]
+_NEW_KINDS = ["target_reminder", "role_notice", "postmortem_review_request", "postmortem_published"]
 
 
 def upgrade() -> None:
@@ -59,22 +64,60 @@ def upgrade() -> None:
     op.execute(
         _jobs.update()
         .where(
-            _jobs.c.kind.in_(["targets.send_reminder", "roster.role_notice"]),
+            _jobs.c.kind.in_(_OLD_SENDS),
             _jobs.c.state == "queued",
         )
         .values(
             state="cancelled",
             finished_at=datetime.now(UTC),
-            last_error="reminders and role notices are plain mails now (migration 0043)",
+            last_error="these emails are plain mails now (migration 0043)",
         )
     )
     op.drop_index(op.f("ix_target_reminders_incident_id"), table_name="target_reminders")
     op.drop_table("target_reminders")
     op.drop_index(op.f("ix_role_notices_incident_id"), table_name="role_notices")
     op.drop_table("role_notices")
+    op.drop_index(op.f("ix_postmortem_mails_postmortem_id"), table_name="postmortem_mails")
+    op.drop_table("postmortem_mails")
 
 
 def downgrade() -> None:
+    op.create_table(
+        "postmortem_mails",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("postmortem_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("results", sa.JSON(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("sent_at", tocsin.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["postmortem_id"],
+            ["postmortems.id"],
+            name=op.f("fk_postmortem_mails_postmortem_id_postmortems"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_postmortem_mails_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_postmortem_mails")),
+        sa.UniqueConstraint("key", name=op.f("uq_postmortem_mails_key")),
+    )
+    op.create_index(
+        op.f("ix_postmortem_mails_postmortem_id"),
+        "postmortem_mails",
+        ["postmortem_id"],
+        unique=False,
+    )
     op.create_table(
         "role_notices",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -151,8 +194,8 @@ def downgrade() -> None:
     op.create_index(
         op.f("ix_target_reminders_incident_id"), "target_reminders", ["incident_id"], unique=False
     )
-    # The older code knows no reminder or notice mails (nor checks them when sending): they go.
-    op.execute(_mails.delete().where(_mails.c.kind.in_(["target_reminder", "role_notice"])))
+    # The older code knows none of these mails (nor checks them when sending): they go.
+    op.execute(_mails.delete().where(_mails.c.kind.in_(_NEW_KINDS)))
     with op.batch_alter_table("mails") as batch:
         batch.drop_index(op.f("ix_mails_incident_id"))
         batch.drop_constraint(op.f("fk_mails_incident_id_incidents"), type_="foreignkey")
