@@ -135,15 +135,16 @@ def test_role_assignments_made_before_0033_keep_their_holders(
 def test_0043_cancels_the_old_sends_still_queued(
     settings: Settings, container: Container, db: Session
 ) -> None:
-    """Migration 0043: response target reminders, role notices and postmortem emails became
-    plain mails; a send of the old kinds still queued is cancelled, saying why, rather than
-    failing as a kind nobody knows."""
+    """Migration 0043: response target and postmortem reminders, role notices and postmortem
+    emails became plain mails; a send of the old kinds still queued is cancelled, saying why,
+    rather than failing as a kind nobody knows."""
     db.rollback()
     with downgraded(settings, container, "0041"):
         jobs = [
             enqueue(db, "targets.send_reminder", {"reminder_id": 1}, key="target-mail:1"),
             enqueue(db, "roster.role_notice", {"notice_id": 1}, key="role-notice:1"),
             enqueue(db, "postmortems.send_mail", {"mail_id": 1}, key="pm-mail:1"),
+            enqueue(db, "postmortems.send_reminder", {"reminder_id": 1}, key="pm-reminder:1"),
         ]
         db.commit()
     db.expire_all()

@@ -141,10 +141,10 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.register(JobKind(comms_due.SCAN_JOB, _comms_scan, max_attempts=1, timeout_seconds=60))
     registry.every(PeriodicJob(comms_due.SCAN_JOB, every=timedelta(minutes=1)))
     # Postmortem reminders: a timer per reminder, queued when a deadline is set; each email
-    # retries itself through the delivery module.
-    reminder_handlers = postmortem_reminders.job_handlers(channels, settings)
-    for name in (postmortem_reminders.TIMER_JOB, postmortem_reminders.SEND_JOB):
-        registry.register(JobKind(name, reminder_handlers[name], max_attempts=3))
+    # is a plain mail (below), checked again when it is sent.
+    registry.register(
+        JobKind(postmortem_reminders.TIMER_JOB, postmortem_reminders.remind, max_attempts=3)
+    )
     # Response targets: the reminder and the breach check of each due time (timers that do
     # nothing if the due time changed or the incident responded); each email is a plain mail
     # (below), checked again when it is sent.
@@ -176,7 +176,12 @@ def build_registry(settings: Settings) -> JobRegistry:
     # telling someone they were given a role) or name them on the timeline (postmortems'
     # review requests and publication news); and the weekly Insights report that plans
     # them from an hourly scan, once per team, week and person (insights/report.py).
-    mail_kinds = [target_reminders.MAIL_KIND, role_notices.MAIL_KIND, *postmortem_mails.MAIL_KINDS]
+    mail_kinds = [
+        target_reminders.MAIL_KIND,
+        role_notices.MAIL_KIND,
+        postmortem_reminders.MAIL_KIND,
+        *postmortem_mails.MAIL_KINDS,
+    ]
     for kind in notify_mails.job_kinds(settings, mail_kinds):
         registry.register(kind)
     for kind in insights_report.job_kinds(settings):

@@ -1,4 +1,4 @@
-"""plain-mails: target reminders, role notices, postmortem emails are plain mails
+"""plain-mails: target and postmortem reminders, role notices, postmortem emails as mails
 
 Revision ID: 0043
 Revises: 0042
@@ -6,7 +6,8 @@ Create Date: 2026-12-07 18:10:00.000000
 
 `mails` gains the page a mail links to, the incident it is about and the context its kind's
 check reads at send time (a reminder's due time, a notice's role); `target_reminders`,
-`role_notices` and `postmortem_mails` (review requests, publication news) go.
+`role_notices`, `postmortem_reminders` and `postmortem_mails` (review requests, publication
+news) go.
 
 Their unsent rows are not moved, and their send jobs still queued are cancelled (so that no
 worker meets a job kind it no longer knows). Only what was planned in the moments before the
@@ -17,7 +18,8 @@ of it would arrive late, telling people what the incident's page and list alread
 role notice repeats what the incident's page and timeline say (who holds which role); moving
 one would mean wording it here, a second copy of `roster.notices` frozen in a migration. The
 same holds for a postmortem's review request and publication news: the postmortem's page says
-who reviews it and that it is published.
+who reviews it and that it is published. A postmortem reminder lost so has a next one: the
+one an hour before the deadline, the one when it passes, then one a day while it is late.
 """
 
 from collections.abc import Sequence
@@ -42,8 +44,19 @@ _jobs = sa.table(
 )
 _mails = sa.table("mails", sa.column("kind", sa.String()))
 # The send jobs of the delivery records this migration drops.
-_OLD_SENDS = ["targets.send_reminder", "roster.role_notice", "postmortems.send_mail"]
-_NEW_KINDS = ["target_reminder", "role_notice", "postmortem_review_request", "postmortem_published"]
+_OLD_SENDS = [
+    "targets.send_reminder",
+    "roster.role_notice",
+    "postmortems.send_mail",
+    "postmortems.send_reminder",
+]
+_NEW_KINDS = [
+    "target_reminder",
+    "role_notice",
+    "postmortem_review_request",
+    "postmortem_published",
+    "postmortem_reminder",
+]
 
 
 def upgrade() -> None:
@@ -79,9 +92,48 @@ def upgrade() -> None:
     op.drop_table("role_notices")
     op.drop_index(op.f("ix_postmortem_mails_postmortem_id"), table_name="postmortem_mails")
     op.drop_table("postmortem_mails")
+    op.drop_index(op.f("ix_postmortem_reminders_postmortem_id"), table_name="postmortem_reminders")
+    op.drop_table("postmortem_reminders")
 
 
 def downgrade() -> None:
+    op.create_table(
+        "postmortem_reminders",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("postmortem_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("deadline", sa.String(length=16), nullable=False),
+        sa.Column("slot", sa.String(length=32), nullable=False),
+        sa.Column("due_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("results", sa.JSON(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("sent_at", tocsin.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["postmortem_id"],
+            ["postmortems.id"],
+            name=op.f("fk_postmortem_reminders_postmortem_id_postmortems"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_postmortem_reminders_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_postmortem_reminders")),
+        sa.UniqueConstraint("key", name=op.f("uq_postmortem_reminders_key")),
+    )
+    op.create_index(
+        op.f("ix_postmortem_reminders_postmortem_id"),
+        "postmortem_reminders",
+        ["postmortem_id"],
+        unique=False,
+    )
     op.create_table(
         "postmortem_mails",
         sa.Column("id", sa.Integer(), nullable=False),
