@@ -166,21 +166,23 @@ def build_registry(settings: Settings) -> JobRegistry:
     for kind in webhook_delivery.job_kinds(settings):
         registry.register(kind)
     # Follow-ups: the hourly scan plans owners' reminders and teams' weekly digests, each
-    # once (followups/mail.py); each mail retries like every delivery.
+    # once (followups/mail.py), as plain mails (below).
     for kind in followup_mail.job_kinds(settings):
         registry.register(kind)
     for periodic in followup_mail.periodic():
         registry.every(periodic)
     # Plain mails to people (notify/mails.py), with the kinds whose domains check at send
-    # time that they are still wanted (response target reminders; role notices, the email
-    # telling someone they were given a role) or name them on the timeline (postmortems'
-    # review requests and publication news); and the weekly Insights report that plans
-    # them from an hourly scan, once per team, week and person (insights/report.py).
+    # time that they are still wanted (response target and postmortem reminders; role
+    # notices, the email telling someone they were given a role; follow-up reminders and
+    # digests) or name them on the timeline (postmortems' review requests and publication
+    # news); and the weekly Insights report that plans them from an hourly scan, once per
+    # team, week and person (insights/report.py).
     mail_kinds = [
         target_reminders.MAIL_KIND,
         role_notices.MAIL_KIND,
         postmortem_reminders.MAIL_KIND,
         *postmortem_mails.MAIL_KINDS,
+        *followup_mail.MAIL_KINDS,
     ]
     for kind in notify_mails.job_kinds(settings, mail_kinds):
         registry.register(kind)

@@ -7,7 +7,6 @@ from tocsin.comms import models as comms_models
 from tocsin.db import Base
 from tocsin.definitions import models as definitions_models
 from tocsin.escalation import models as escalation_models
-from tocsin.followups import models as followups_models
 from tocsin.incidents import models as incidents_models
 from tocsin.jobs import models as jobs_models
 from tocsin.notify import models as notify_models
@@ -30,7 +29,6 @@ __all__ = [
     "comms_models",
     "definitions_models",
     "escalation_models",
-    "followups_models",
     "incidents_models",
     "jobs_models",
     "runbooks_models",

@@ -1,4 +1,4 @@
-"""plain-mails: target and postmortem reminders, role notices, postmortem emails as mails
+"""plain-mails: reminders, role notices, postmortem and follow-up emails are plain mails
 
 Revision ID: 0043
 Revises: 0042
@@ -6,8 +6,13 @@ Create Date: 2026-12-07 18:10:00.000000
 
 `mails` gains the page a mail links to, the incident it is about and the context its kind's
 check reads at send time (a reminder's due time, a notice's role); `target_reminders`,
-`role_notices`, `postmortem_reminders` and `postmortem_mails` (review requests, publication
-news) go.
+`role_notices`, `postmortem_reminders`, `postmortem_mails` (review requests, publication
+news) and `follow_up_mails` (follow-up reminders and digests) go.
+
+The follow-up mails that are over (sent, failed, skipped) move into `mails`, keys prefixed
+"follow-up:": they are what keeps the hourly scan from planning a reminder or a week's digest
+again. The ones still waiting are dropped with their jobs; the next scan plans them again, as
+it is owed the same day.
 
 Their unsent rows are not moved, and their send jobs still queued are cancelled (so that no
 worker meets a job kind it no longer knows). Only what was planned in the moments before the
@@ -24,6 +29,7 @@ one an hour before the deadline, the one when it passes, then one a day while it
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -43,14 +49,58 @@ _jobs = sa.table(
     sa.column("last_error", sa.Text()),
 )
 _mails = sa.table("mails", sa.column("kind", sa.String()))
+_OVER = ["sent", "failed", "skipped"]
+_TIME = tocsin.db.UTCDateTime(timezone=True)
+# What a follow-up mail and a plain mail have in common.
+_HISTORY: list[tuple[str, sa.types.TypeEngine[Any]]] = [
+    ("user_id", sa.Integer()),
+    ("subject", sa.Text()),
+    ("body", sa.Text()),
+    ("state", sa.String()),
+    ("attempts", sa.Integer()),
+    ("results", sa.JSON()),
+    ("detail", sa.Text()),
+    ("created_at", _TIME),
+    ("updated_at", _TIME),
+    ("sent_at", _TIME),
+]
+_SHARED = [name for name, _ in _HISTORY]
+
+
+def _follow_up_mails() -> sa.TableClause:
+    return sa.table(
+        "follow_up_mails",
+        sa.column("key", sa.String()),
+        sa.column("kind", sa.String()),
+        sa.column("action_item_id", sa.Integer()),
+        sa.column("team_id", sa.Integer()),
+        *(sa.column(name, type_) for name, type_ in _HISTORY),
+    )
+
+
+def _plain_mails() -> sa.TableClause:
+    return sa.table(
+        "mails",
+        sa.column("key", sa.String()),
+        sa.column("kind", sa.String()),
+        sa.column("link", sa.String()),
+        sa.column("context", sa.JSON()),
+        *(sa.column(name, type_) for name, type_ in _HISTORY),
+    )
+
+
 # The send jobs of the delivery records this migration drops.
 _OLD_SENDS = [
+    "followups.send",
     "targets.send_reminder",
     "roster.role_notice",
     "postmortems.send_mail",
     "postmortems.send_reminder",
 ]
 _NEW_KINDS = [
+    "followup_due_soon",
+    "followup_overdue",
+    "followup_digest",
     "target_reminder",
     "role_notice",
     "postmortem_review_request",
@@ -86,6 +136,27 @@ def upgrade() -> None:
             last_error="these emails are plain mails now (migration 0043)",
         )
     )
+    old, new = _follow_up_mails(), _plain_mails()
+    rows = op.get_bind().execute(sa.select(old).where(old.c.state.in_(_OVER))).mappings().all()
+    moved = []
+    for row in rows:
+        context = {"team_id": row["team_id"]} if row["team_id"] else {}
+        if row["action_item_id"]:
+            context = {"action_item_id": row["action_item_id"]}
+        moved.append(
+            {
+                "key": f"follow-up:{row['key']}",
+                "kind": f"followup_{row['kind']}",
+                "link": "",
+                "context": context,
+                **{name: row[name] for name in _SHARED},
+            }
+        )
+    if moved:
+        op.get_bind().execute(new.insert(), moved)
+    for column in ("action_item_id", "team_id", "user_id"):
+        op.drop_index(op.f(f"ix_follow_up_mails_{column}"), table_name="follow_up_mails")
+    op.drop_table("follow_up_mails")
     op.drop_index(op.f("ix_target_reminders_incident_id"), table_name="target_reminders")
     op.drop_table("target_reminders")
     op.drop_index(op.f("ix_role_notices_incident_id"), table_name="role_notices")
@@ -97,6 +168,74 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.create_table(
+        "follow_up_mails",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("action_item_id", sa.Integer(), nullable=True),
+        sa.Column("team_id", sa.Integer(), nullable=True),
+        sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("results", sa.JSON(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("created_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", tocsin.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["action_item_id"],
+            ["action_items.id"],
+            name=op.f("fk_follow_up_mails_action_item_id_action_items"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["team_id"],
+            ["teams.id"],
+            name=op.f("fk_follow_up_mails_team_id_teams"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_follow_up_mails_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_follow_up_mails")),
+        sa.UniqueConstraint("key", name=op.f("uq_follow_up_mails_key")),
+    )
+    for column in ("action_item_id", "team_id", "user_id"):
+        op.create_index(
+            op.f(f"ix_follow_up_mails_{column}"), "follow_up_mails", [column], unique=False
+        )
+    # The follow-up mails that are over go back (the older scan reads them to plan each
+    # once), those of items and teams that still exist; waiting ones are planned again.
+    old, new = _follow_up_mails(), _plain_mails()
+    kinds = ["followup_due_soon", "followup_overdue", "followup_digest"]
+    bind = op.get_bind()
+    items: set[int] = set(bind.execute(sa.text("SELECT id FROM action_items")).scalars())
+    teams: set[int] = set(bind.execute(sa.text("SELECT id FROM teams")).scalars())
+    rows = bind.execute(
+        sa.select(new).where(new.c.kind.in_(kinds), new.c.state.in_(_OVER))
+    ).mappings()
+    back = []
+    for row in rows:
+        item, team = row["context"].get("action_item_id"), row["context"].get("team_id")
+        if (item is not None and item not in items) or (team is not None and team not in teams):
+            continue
+        back.append(
+            {
+                "key": row["key"].removeprefix("follow-up:"),
+                "kind": row["kind"].removeprefix("followup_"),
+                "action_item_id": item,
+                "team_id": team,
+                **{name: row[name] for name in _SHARED},
+            }
+        )
+    if back:
+        bind.execute(old.insert(), back)
     op.create_table(
         "postmortem_reminders",
         sa.Column("id", sa.Integer(), nullable=False),
