@@ -37,7 +37,7 @@ from alembic import op
 import tocsin.db
 
 revision: str = "0043"
-down_revision: str | None = "0041"  # TEMPORARY: 0042 is not written yet
+down_revision: str | None = "0042"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
