@@ -49,7 +49,8 @@ def plan(
     if role.responsibility_list:
         lines += ["", "Your responsibilities:"] + [f"- {r}" for r in role.responsibility_list]
     prefix = f"{KIND}:{incident.id}:{role.id}:{user.id}:"
-    told = session.scalar(select(func.count(Mail.id)).where(Mail.key.startswith(prefix))) or 0
+    earlier = Mail.key.startswith(prefix, autoescape=True)
+    told = session.scalar(select(func.count(Mail.id)).where(earlier)) or 0
     drill = "[DRILL] " if incident.drill else ""
     return mails.plan(
         session,

@@ -43,8 +43,8 @@ def sentence(incident: Incident, due: datetime) -> str:
 
 def reminded(session: Session, incident: Incident, due: datetime) -> bool:
     """Whether the reminders of this due time were planned already."""
-    prefix = _key_prefix(incident, due)
-    return session.scalar(select(Mail.id).where(Mail.key.startswith(prefix)).limit(1)) is not None
+    planned = Mail.key.startswith(_key_prefix(incident, due), autoescape=True)
+    return session.scalar(select(Mail.id).where(planned).limit(1)) is not None
 
 
 def plan(session: Session, incident: Incident, due: datetime, people: list[User]) -> None:
