@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
 from tests.alerts.conftest import downgraded
@@ -17,6 +17,9 @@ from tocsin.escalation.models import EscalationRun, EscalationStep
 from tocsin.incidents import actions, roles
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import ActionItem, RoleAssignment, TimelineEntry
+from tocsin.jobs.models import CANCELLED
+from tocsin.jobs.queue import enqueue
+from tocsin.notify.models import Mail
 from tocsin.postmortems import service as postmortems
 from tocsin.postmortems.models import PostmortemSection
 from tocsin.postmortems.template import SECTIONS
@@ -128,3 +131,64 @@ def test_role_assignments_made_before_0033_keep_their_holders(
     multiple = dict(db.execute(select(IncidentRole.slug, IncidentRole.multiple)).all())
     assert multiple["sme"] and multiple["scribe"] and multiple["deputy"]
     assert not multiple["incident_commander"]
+
+
+def test_0043_cancels_the_old_sends_still_queued(
+    settings: Settings, container: Container, db: Session
+) -> None:
+    """Migration 0043: response target and postmortem reminders, role notices and postmortem
+    emails became plain mails; a send of the old kinds still queued is cancelled, saying why,
+    rather than failing as a kind nobody knows."""
+    db.rollback()
+    with downgraded(settings, container, "0041"):
+        jobs = [
+            enqueue(db, "targets.send_reminder", {"reminder_id": 1}, key="target-mail:1"),
+            enqueue(db, "roster.role_notice", {"notice_id": 1}, key="role-notice:1"),
+            enqueue(db, "postmortems.send_mail", {"mail_id": 1}, key="pm-mail:1"),
+            enqueue(db, "postmortems.send_reminder", {"reminder_id": 1}, key="pm-reminder:1"),
+        ]
+        db.commit()
+    db.expire_all()
+    for job in jobs:
+        assert job.state == CANCELLED
+        assert "plain mails" in job.last_error
+
+
+def test_0043_keeps_the_follow_up_mails_already_sent_so_none_is_planned_again(
+    settings: Settings, container: Container, db: Session, admin: User, responder: User
+) -> None:
+    """Migration 0043: follow-up mails became plain mails; the ones already sent move (the
+    scan reads their keys to plan each once), the ones still waiting are planned again."""
+    incident = incidents.declare(db, by=admin, title="Disk full")
+    item = actions.add_action_item(
+        db, incident, by=admin, title="Alert on disk use", kind="follow_up",
+        assignee_id=responder.id,
+    )  # fmt: skip
+    db.commit()
+    db.rollback()
+    insert = text(
+        "INSERT INTO follow_up_mails (key, kind, user_id, action_item_id, team_id, subject, "
+        "body, state, attempts, results, detail, created_at, updated_at, sent_at) VALUES "
+        "(:key, :kind, :user, :item, NULL, 'Overdue follow-up', 'It is late.', :state, 1, "
+        "'{}', '', :now, :now, NULL)"
+    )
+    with downgraded(settings, container, "0041"), container.engine.begin() as conn:
+        for key, state in (("overdue:1:2026-12-01:0", "sent"), ("due_soon:1:x", "planned")):
+            conn.execute(insert, {"key": key, "kind": key.split(":")[0], "user": responder.id,
+                                  "item": item.id, "state": state, "now": utcnow()})  # fmt: skip
+    db.expire_all()
+    moved = db.scalars(select(Mail).where(Mail.kind.like("followup_%"))).all()
+    assert [(m.key, m.kind, m.state, m.context, m.user_id) for m in moved] == [
+        (
+            "follow-up:overdue:1:2026-12-01:0",
+            "followup_overdue",
+            "sent",
+            {"action_item_id": item.id},
+            responder.id,
+        )
+    ]
+    # And back down: the older scan finds it where it looked.
+    db.rollback()
+    with downgraded(settings, container, "0041"), container.engine.connect() as conn:
+        keys = conn.execute(text("SELECT key, state FROM follow_up_mails")).all()
+    assert [tuple(k) for k in keys] == [("overdue:1:2026-12-01:0", "sent")]

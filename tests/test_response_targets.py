@@ -25,6 +25,7 @@ from tocsin.definitions.models import Severity
 from tocsin.incidents import response, service
 from tocsin.incidents.models import Incident, TimelineEntry
 from tocsin.jobs.models import QUEUED, Job
+from tocsin.notify.models import Mail
 from tocsin.postmortems.workdays import WorkCalendar
 from tocsin.targets import service as targets
 from tocsin.targets.due import end_of_next_working_day
@@ -224,6 +225,53 @@ def test_no_reminder_once_acknowledged_and_a_drills_reminder_says_drill(
     assert body.startswith("DRILL: this is a practice incident")
     assert entries(db, acknowledged, "target_reminder") == []
     assert len(entries(db, drill, "target_reminder")) == 1
+
+
+def test_a_planned_reminder_is_not_sent_once_the_incident_responds_or_its_due_time_moves(
+    db: Session,
+    container: Container,
+    admin: User,
+    responder: User,
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    # The reminders are planned (the timer ran), then the incident changes before they go.
+    responded = declare(db, admin, "SEV1", ago=timedelta(minutes=10), commander_id=responder.id)
+    moved = declare(db, admin, "SEV1", ago=timedelta(minutes=10), commander_id=responder.id)
+    for incident in (responded, moved):
+        due = incident.response_due_at
+        assert due is not None
+        targets.remind(db, incident.id, targets.stamp(due))
+    service.acknowledge(db, responded, by=admin)
+    service.edit(db, moved, {"severity_id": severity(db, "SEV3").id}, by=admin)
+    work(db, container)
+    assert reminder_mails(smtp) == []
+    planned = {
+        m.incident_id: m for m in db.scalars(select(Mail).where(Mail.kind == "target_reminder"))
+    }
+    assert planned[responded.id].state == "skipped"
+    assert planned[responded.id].detail == (
+        "not sent: the incident responded, or the response is already due"
+    )
+    assert planned[moved.id].state == "skipped"
+    assert planned[moved.id].detail == "not sent: the response due time changed"
+
+
+def test_a_reminder_that_cannot_be_delivered_is_on_the_timeline_once(
+    db: Session,
+    container: Container,
+    admin: User,
+    responder: User,
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    async def refuse(server: object, session: object, envelope: object) -> str:
+        return "554 Transaction failed"
+
+    smtp.mailbox.handle_DATA = refuse  # type: ignore[method-assign]
+    incident = declare(db, admin, "SEV1", ago=timedelta(minutes=50), commander_id=responder.id)
+    work(db, container)
+    [entry] = [e for e in entries(db, incident, "notification") if e.field == "target_reminder"]
+    assert entry.summary.startswith("The response target reminder to Rita Responder failed: ")
+    assert "554" in entry.summary
 
 
 # The breach

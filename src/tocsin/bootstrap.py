@@ -141,26 +141,15 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.register(JobKind(comms_due.SCAN_JOB, _comms_scan, max_attempts=1, timeout_seconds=60))
     registry.every(PeriodicJob(comms_due.SCAN_JOB, every=timedelta(minutes=1)))
     # Postmortem reminders: a timer per reminder, queued when a deadline is set; each email
-    # retries itself through the delivery module.
-    reminder_handlers = postmortem_reminders.job_handlers(channels, settings)
-    for name in (postmortem_reminders.TIMER_JOB, postmortem_reminders.SEND_JOB):
-        registry.register(JobKind(name, reminder_handlers[name], max_attempts=3))
-    # Postmortem emails: review requests and publication news (postmortems/mails.py).
-    mail_handlers = postmortem_mails.job_handlers(channels, settings)
+    # is a plain mail (below), checked again when it is sent.
     registry.register(
-        JobKind(postmortem_mails.SEND_JOB, mail_handlers[postmortem_mails.SEND_JOB], max_attempts=3)
-    )
-    # Role notices: the email telling someone they were given a role (roster/notices.py).
-    notice_handlers = role_notices.job_handlers(channels, settings)
-    registry.register(
-        JobKind(role_notices.SEND_JOB, notice_handlers[role_notices.SEND_JOB], max_attempts=3)
+        JobKind(postmortem_reminders.TIMER_JOB, postmortem_reminders.remind, max_attempts=3)
     )
     # Response targets: the reminder and the breach check of each due time (timers that do
-    # nothing if the due time changed or the incident responded); each email is a delivery.
+    # nothing if the due time changed or the incident responded); each email is a plain mail
+    # (below), checked again when it is sent.
     registry.register(JobKind(targets.REMIND_JOB, targets.remind_job, max_attempts=3))
     registry.register(JobKind(targets.CHECK_JOB, targets.check_job, max_attempts=3))
-    target_handlers = target_reminders.job_handlers(channels, settings)
-    registry.register(JobKind(targets.SEND_JOB, target_handlers[targets.SEND_JOB], max_attempts=3))
     registry.register(JobKind(engine.START_JOB, _start_paging, max_attempts=5, backoff_base=1.0))
     registry.register(JobKind(engine.STEP_JOB, _escalation_step, max_attempts=5, backoff_base=1.0))
     # Status pages: renders, maintenance timers, the export hook (statuspages/jobs.py).
@@ -177,14 +166,25 @@ def build_registry(settings: Settings) -> JobRegistry:
     for kind in webhook_delivery.job_kinds(settings):
         registry.register(kind)
     # Follow-ups: the hourly scan plans owners' reminders and teams' weekly digests, each
-    # once (followups/mail.py); each mail retries like every delivery.
+    # once (followups/mail.py), as plain mails (below).
     for kind in followup_mail.job_kinds(settings):
         registry.register(kind)
     for periodic in followup_mail.periodic():
         registry.every(periodic)
-    # Plain mails to people (notify/mails.py), and the weekly Insights report that plans
-    # them from an hourly scan, once per team, week and person (insights/report.py).
-    for kind in notify_mails.job_kinds(settings):
+    # Plain mails to people (notify/mails.py), with the kinds whose domains check at send
+    # time that they are still wanted (response target and postmortem reminders; role
+    # notices, the email telling someone they were given a role; follow-up reminders and
+    # digests) or name them on the timeline (postmortems' review requests and publication
+    # news); and the weekly Insights report that plans them from an hourly scan, once per
+    # team, week and person (insights/report.py).
+    mail_kinds = [
+        target_reminders.MAIL_KIND,
+        role_notices.MAIL_KIND,
+        postmortem_reminders.MAIL_KIND,
+        *postmortem_mails.MAIL_KINDS,
+        *followup_mail.MAIL_KINDS,
+    ]
+    for kind in notify_mails.job_kinds(settings, mail_kinds):
         registry.register(kind)
     for kind in insights_report.job_kinds(settings):
         registry.register(kind)

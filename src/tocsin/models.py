@@ -7,7 +7,6 @@ from tocsin.comms import models as comms_models
 from tocsin.db import Base
 from tocsin.definitions import models as definitions_models
 from tocsin.escalation import models as escalation_models
-from tocsin.followups import models as followups_models
 from tocsin.incidents import models as incidents_models
 from tocsin.jobs import models as jobs_models
 from tocsin.notify import models as notify_models
@@ -18,7 +17,6 @@ from tocsin.runbooks import models as runbooks_models
 from tocsin.schedules import models as schedules_models
 from tocsin.statuspages import models as statuspages_models
 from tocsin.subscribers import models as subscribers_models
-from tocsin.targets import models as targets_models
 from tocsin.trackers import models as trackers_models
 from tocsin.webhooks import models as webhooks_models
 from tocsin.workflows import models as workflows_models
@@ -31,7 +29,6 @@ __all__ = [
     "comms_models",
     "definitions_models",
     "escalation_models",
-    "followups_models",
     "incidents_models",
     "jobs_models",
     "runbooks_models",
@@ -42,7 +39,6 @@ __all__ = [
     "roster_models",
     "statuspages_models",
     "subscribers_models",
-    "targets_models",
     "trackers_models",
     "webhooks_models",
     "workflows_models",

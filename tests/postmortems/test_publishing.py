@@ -136,3 +136,29 @@ def test_a_restricted_incidents_published_postmortem_stays_hidden_from_others(
     assert api.post(f"/api/v1/postmortems/{other.id}/publish").status_code == 200
     as_vic = api_as(client, db, viewer)
     assert client.get(f"/api/v1/postmortems/{other.id}", headers=as_vic).status_code == 200
+
+
+def test_a_review_request_that_cannot_be_delivered_is_on_the_timeline_once(
+    db: Session,
+    container: Container,
+    admin: User,
+    responder: User,
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    async def refuse(server: object, session: object, envelope: object) -> str:
+        return "554 Transaction failed"
+
+    smtp.mailbox.handle_DATA = refuse  # type: ignore[method-assign]
+    postmortem = service.start(db, incident_of(db, admin, "SEV2"), by=admin)
+    review.add_reviewer(db, postmortem, responder.id, by=admin)
+    db.commit()
+    work(db, container)
+    failed = [
+        e
+        for e in incident_queries.timeline(db, postmortem.incident)
+        if e.kind == "postmortem" and "failed" in e.summary
+    ]
+    assert [e.summary.split(":")[0] for e in failed] == [
+        "The postmortem review request to Rita Responder failed"
+    ]
+    assert "554" in failed[0].summary

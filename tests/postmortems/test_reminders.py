@@ -19,8 +19,9 @@ from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.incidents import queries as incident_queries
 from tocsin.jobs.models import QUEUED, Job
+from tocsin.notify.models import Mail
 from tocsin.postmortems import reminders, service
-from tocsin.postmortems.models import Postmortem, PostmortemReminder
+from tocsin.postmortems.models import Postmortem
 
 
 def work(db: Session, container: Container) -> int:
@@ -50,6 +51,11 @@ def queued_slots(db: Session, deadline: str) -> list[str]:
         select(Job).where(Job.state == QUEUED, Job.kind == reminders.TIMER_JOB).order_by(Job.id)
     )
     return [j.payload["slot"] for j in jobs if j.payload["deadline"] == deadline]
+
+
+def planned(db: Session) -> list[Mail]:
+    """The reminders planned, as notify's mails."""
+    return list(db.scalars(select(Mail).where(Mail.kind == "postmortem_reminder")))
 
 
 def reminder_mails(server: SmtpServer) -> list[EmailMessage]:
@@ -110,7 +116,7 @@ def test_the_owner_is_emailed_before_the_draft_deadline_once(
     )
     work(db, container)
     assert len(reminder_mails(smtp)) == 1
-    assert db.scalar(select(PostmortemReminder.state)) == "sent"
+    assert [m.state for m in planned(db)] == ["sent"]
 
 
 def test_a_late_draft_is_reminded_daily_until_it_is_in_review(
@@ -177,7 +183,7 @@ def test_a_reviewed_or_closed_postmortem_gets_no_reminder(
         time_passes(db, container, "draft", slot)
         time_passes(db, container, "meeting", slot)
     assert reminder_mails(smtp) == []
-    assert db.scalars(select(PostmortemReminder)).all() == []
+    assert planned(db) == []
 
 
 @pytest.mark.parametrize("how", ["nobody", "deactivated"])
@@ -240,3 +246,32 @@ def test_a_changed_deadline_supersedes_the_reminders_of_the_old_one(
     time_passes(db, container, "draft", "before_24h")
     assert len(reminder_mails(smtp)) == 1
     assert "the postmortem's draft is due" in reminder_mails(smtp)[0]["Subject"]
+
+
+def test_a_planned_reminder_is_not_sent_once_the_draft_is_in_review_or_the_owner_changed(
+    db: Session,
+    container: Container,
+    admin: User,
+    carla: User,
+    responder: User,
+    smtp: SmtpServer,  # noqa: F811
+) -> None:
+    """The timer ran and planned the email; before it went, the postmortem moved on."""
+    in_review = resolved_sev1(db, admin, carla)
+    handed_over = resolved_sev1(db, admin, carla)
+    for postmortem in (in_review, handed_over):
+        assert postmortem.draft_due_at is not None
+        reminders.remind(
+            db,
+            {"postmortem_id": postmortem.id, "deadline": "draft",
+             "due_at": postmortem.draft_due_at.isoformat(), "slot": "late_0"},
+        )  # fmt: skip
+    service.change_status(db, in_review, "in_review", by=carla)
+    service.assign_owner(db, handed_over, responder.id, by=admin)
+    work(db, container)
+    assert reminder_mails(smtp) == []
+    details = sorted(m.detail for m in planned(db))
+    assert details == [
+        "not sent: no longer owed (the postmortem moved on, or its deadline changed)",
+        "not sent: the postmortem's owner changed",
+    ]

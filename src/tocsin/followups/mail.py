@@ -1,14 +1,15 @@
 """Reminders to a follow-up's owner and each team's weekly digest of overdue follow-ups.
 
-A periodic scan (`SCAN_JOB`, hourly) plans the mails due on its day: a `FollowUpMail` row per
-mail, whose unique key makes it once however often the scan runs, and a job that sends it
-through the one delivery module (notify/delivery.py), after commit, with its retries.
+A periodic scan (`SCAN_JOB`, hourly) plans the mails due on its day as plain mails of
+notify's (notify/mails.py), whose unique key makes each once however often the scan runs;
+notify sends them after commit, with its retries.
 
 - Before the due date: `REMIND_BEFORE_DAYS` days before it (or on the first scan after that
   point, up to the due date itself).
 - Overdue: on the first overdue day, then every `REMIND_EVERY_DAYS` while the item is open.
 - Never for a done or cancelled ("won't do") item, nor for one without an owner (it still
-  counts in its teams' digests). The owner and the status are checked again when it is sent.
+  counts in its teams' digests). The owner and the status are checked again when it is sent
+  (`MAIL_KINDS`' checks, which the composition root gives notify's mail delivery).
 - The digest: once per ISO week per team, on the first scan of the week that finds the team
   with an overdue follow-up (items of incidents on the team's services), to every active
   member of the team, its admins (the team's managers) included; each lists only the items
@@ -21,10 +22,8 @@ or cancelling, and a day the workers were down is made up by the next scan.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import formataddr
 from typing import Any
 
 from sqlalchemy import select
@@ -33,28 +32,34 @@ from sqlalchemy.orm import Session, selectinload
 from tocsin.catalog.models import Team, User
 from tocsin.config import Settings
 from tocsin.db import utcnow
-from tocsin.followups.models import FollowUpMail, MailKind
 from tocsin.followups.queries import UNFINISHED, on_team
 from tocsin.incidents.access import hidden_ids
 from tocsin.incidents.models import ActionItem, ActionKind
-from tocsin.jobs.queue import enqueue
-from tocsin.jobs.registry import Handler, JobKind, PeriodicJob
-from tocsin.notify.channels import EmailChannel
-from tocsin.notify.delivery import (
-    Outcome,
-    Purpose,
-    Refusal,
-    Result,
-    RetryPolicy,
-    Target,
-    handler,
-)
+from tocsin.jobs.registry import JobKind, PeriodicJob
+from tocsin.notify import mails as notify_mails
+from tocsin.notify.models import Mail
 
 SCAN_JOB = "followups.scan"
-SEND_JOB = "followups.send"
 REMIND_BEFORE_DAYS = 2
 REMIND_EVERY_DAYS = 7
-WAITING = "planned"
+# The kinds of mail (notify's `Mail.kind`); their keys start "follow-up:".
+DUE_SOON = "followup_due_soon"  # to the owner, a few days before the due date
+OVERDUE = "followup_overdue"  # to the owner, on the first overdue day, then weekly while open
+DIGEST = "followup_digest"  # to a team's members: the team's overdue follow-ups, weekly
+
+
+@dataclass(frozen=True)
+class _Owed:
+    """A mail the scan found owed: "follow-up:due_soon:{item}:{due date}",
+    "follow-up:overdue:{item}:{due date}:{week}", "follow-up:digest:{team}:{ISO week}:{user}".
+    A changed due date is a new key, so a new reminder."""
+
+    key: str
+    kind: str
+    user: User
+    subject: str
+    body: str
+    context: dict[str, int]  # what the check at send time reads: the item or the team
 
 
 def scan_day(payload: dict[str, Any]) -> date:
@@ -91,8 +96,8 @@ def _reminder(item: ActionItem, today: date, base: str) -> tuple[str, str, str, 
     if 0 <= ahead <= REMIND_BEFORE_DAYS:
         when = "today" if ahead == 0 else f"in {_days(ahead)}, on {due.isoformat()}"
         return (
-            MailKind.due_soon.value,
-            f"due_soon:{item.id}:{due.isoformat()}",
+            DUE_SOON,
+            f"follow-up:due_soon:{item.id}:{due.isoformat()}",
             f"Follow-up due {'today' if ahead == 0 else due.isoformat()}: {item.title}",
             "\n".join([f"{_item_line(item, today)} is due {when}.", *about]),
         )
@@ -100,8 +105,8 @@ def _reminder(item: ActionItem, today: date, base: str) -> tuple[str, str, str, 
         late = -ahead
         week = (late - 1) // REMIND_EVERY_DAYS
         return (
-            MailKind.overdue.value,
-            f"overdue:{item.id}:{due.isoformat()}:{week}",
+            OVERDUE,
+            f"follow-up:overdue:{item.id}:{due.isoformat()}:{week}",
             f"Overdue follow-up ({_days(late)}): {item.title}",
             "\n".join(
                 [
@@ -114,25 +119,23 @@ def _reminder(item: ActionItem, today: date, base: str) -> tuple[str, str, str, 
     return None
 
 
-def _plan(
-    session: Session, mails: list[FollowUpMail], existing: Iterable[str] | None = None
-) -> int:
-    """Add the mails whose key is new, each with its sending job; returns how many."""
-    if not mails:
-        return 0
-    keys = [m.key for m in mails]
-    known = set(existing or ()) | set(
-        session.scalars(select(FollowUpMail.key).where(FollowUpMail.key.in_(keys)))
-    )
+def _plan(session: Session, owed: list[_Owed]) -> int:
+    """Plan the mails whose key is new (notify sends them after commit); returns how many."""
+    known = notify_mails.planned_keys(session, [m.key for m in owed])
     added = 0
-    for mail in mails:
+    for mail in owed:
         if mail.key in known:
             continue
         known.add(mail.key)
-        session.add(mail)
-        session.flush()
-        enqueue(session, SEND_JOB, {"mail_id": mail.id}, key=f"{SEND_JOB}:{mail.id}")
-        added += 1
+        added += notify_mails.plan(
+            session,
+            key=mail.key,
+            kind=mail.kind,
+            user=mail.user,
+            subject=mail.subject,
+            body=mail.body,
+            context=mail.context,
+        )
     return added
 
 
@@ -149,24 +152,15 @@ def plan_reminders(session: Session, today: date, settings: Settings) -> int:
             ActionItem.due_date <= today + timedelta(days=REMIND_BEFORE_DAYS),
             User.active.is_(True),
         )
-        .options(selectinload(ActionItem.incident))
+        .options(selectinload(ActionItem.incident), selectinload(ActionItem.assignee))
     ).all()
     mails = []
     for item in items:
         owed = _reminder(item, today, base)
-        if owed is None or item.assignee_id is None:
+        if owed is None or item.assignee is None:
             continue
         kind, key, subject, body = owed
-        mails.append(
-            FollowUpMail(
-                key=key,
-                kind=kind,
-                user_id=item.assignee_id,
-                action_item_id=item.id,
-                subject=subject,
-                body=body,
-            )
-        )
+        mails.append(_Owed(key, kind, item.assignee, subject, body, {"action_item_id": item.id}))
     return _plan(session, mails)
 
 
@@ -217,10 +211,8 @@ def plan_digests(session: Session, today: date, settings: Settings) -> int:
         members = [u for u in team.members if u.active]
         if not members:
             continue
-        keys = {u.id: f"digest:{team.id}:{year}-W{week:02d}:{u.id}" for u in members}
-        sent = set(
-            session.scalars(select(FollowUpMail.key).where(FollowUpMail.key.in_(keys.values())))
-        )
+        keys = {u.id: f"follow-up:digest:{team.id}:{year}-W{week:02d}:{u.id}" for u in members}
+        sent = notify_mails.planned_keys(session, list(keys.values()))
         if sent >= set(keys.values()):
             continue  # this week's digest went out already
         items = overdue_of_team(session, team, today)
@@ -233,16 +225,8 @@ def plan_digests(session: Session, today: date, settings: Settings) -> int:
             if not shown:
                 continue
             subject = f"{team.name}: {len(shown)} overdue follow-up{'s' if len(shown) != 1 else ''}"
-            mails.append(
-                FollowUpMail(
-                    key=keys[user.id],
-                    kind=MailKind.digest.value,
-                    user_id=user.id,
-                    team_id=team.id,
-                    subject=subject,
-                    body="\n".join(_digest_body(team, shown, today, base)),
-                )
-            )
+            body = "\n".join(_digest_body(team, shown, today, base))
+            mails.append(_Owed(keys[user.id], DIGEST, user, subject, body, {"team_id": team.id}))
     return _plan(session, mails)
 
 
@@ -251,76 +235,41 @@ def scan(session: Session, today: date, settings: Settings) -> int:
     return plan_reminders(session, today, settings) + plan_digests(session, today, settings)
 
 
-# --- sending -----------------------------------------------------------------------------
+# --- sending: notify's mail delivery asks, when each goes ----------------------------------
 
 
-class FollowUpMails(Purpose[FollowUpMail]):
-    """One reminder or digest, by email to one person's account address."""
+def _digest_why_not(session: Session, mail: Mail) -> str | None:
+    team = session.get(Team, int(mail.context.get("team_id", 0)))
+    if team is None:
+        return "the team was deleted"
+    return None if mail.user in team.members else "no longer a member of the team"
 
-    job = SEND_JOB
-    payload_key = "mail_id"
-    waiting = WAITING
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.email = EmailChannel(settings)
+def _reminder_why_not(session: Session, mail: Mail) -> str | None:
+    item = session.get(ActionItem, int(mail.context.get("action_item_id", 0)))
+    if item is None:
+        return "the follow-up was deleted"
+    if item.status not in UNFINISHED:
+        return f"the follow-up is {item.status.replace('_', ' ')}"
+    if item.assignee_id != mail.user_id:
+        return "the follow-up was given to someone else"
+    return None
 
-    def load(self, session: Session, ident: int) -> FollowUpMail | None:
-        return session.get(FollowUpMail, ident, with_for_update=True)
 
-    def why_not(self, session: Session, record: FollowUpMail) -> str | None:
-        if not record.user.active:
-            return "the account is deactivated"
-        if record.kind == MailKind.digest.value:
-            team = session.get(Team, record.team_id) if record.team_id else None
-            if team is None:
-                return "the team was deleted"
-            return None if record.user in team.members else "no longer a member of the team"
-        item = session.get(ActionItem, record.action_item_id) if record.action_item_id else None
-        if item is None:
-            return "the follow-up was deleted"
-        if item.status not in UNFINISHED:
-            return f"the follow-up is {item.status.replace('_', ' ')}"
-        if item.assignee_id != record.user_id:
-            return "the follow-up was given to someone else"
-        return None
-
-    def targets(self, session: Session, record: FollowUpMail) -> list[Target] | Refusal:
-        user = record.user
-        mail = EmailMessage()
-        mail["Subject"] = record.subject
-        mail["From"] = formataddr(("Tocsin", self.settings.smtp_from))
-        mail["To"] = formataddr((user.name, user.email))
-        domain = self.settings.smtp_from.rpartition("@")[2] or "tocsin.invalid"
-        mail["Message-ID"] = f"<tocsin-follow-up-{record.id}@{domain}>"  # the same on a resend
-        mail["Auto-Submitted"] = "auto-generated"
-        mail.set_content(f"Hello {user.name},\n\n{record.body}\n")
-        email = self.email
-
-        def send() -> str:
-            email.transmit(mail)
-            return "sent"
-
-        return [Target(f"mail:{user.email}", user.email, "email", send)]
-
-    def attempted(self, session: Session, record: FollowUpMail, results: list[Result]) -> None:
-        return None
-
-    def concluded(self, session: Session, record: FollowUpMail, outcome: Outcome) -> None:
-        pass  # the row is the mail's history
+MAIL_KINDS = (
+    notify_mails.MailKind(DUE_SOON, "follow-up reminder", _reminder_why_not),
+    notify_mails.MailKind(OVERDUE, "overdue follow-up reminder", _reminder_why_not),
+    notify_mails.MailKind(DIGEST, "follow-up digest", _digest_why_not),
+)
 
 
 def job_kinds(settings: Settings) -> list[JobKind]:
-    """The job kinds bootstrap registers (with `periodic()`)."""
+    """The scan's job kind, which bootstrap registers (with `periodic()`)."""
 
     def scan_job(session: Session, payload: dict[str, Any]) -> None:
         scan(session, scan_day(payload), settings)
 
-    send: Handler = handler(FollowUpMails(settings), RetryPolicy.from_settings(settings))
-    return [
-        JobKind(SCAN_JOB, scan_job, max_attempts=1, timeout_seconds=120),
-        JobKind(SEND_JOB, send, max_attempts=3),
-    ]
+    return [JobKind(SCAN_JOB, scan_job, max_attempts=1, timeout_seconds=120)]
 
 
 def periodic() -> list[PeriodicJob]:
@@ -329,4 +278,4 @@ def periodic() -> list[PeriodicJob]:
     return [PeriodicJob(SCAN_JOB, every=timedelta(hours=1))]
 
 
-__all__ = ["job_kinds", "periodic", "scan"]
+__all__ = ["MAIL_KINDS", "job_kinds", "periodic", "scan"]

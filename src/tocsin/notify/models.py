@@ -213,7 +213,7 @@ class ShiftNotice(Base):
 class Mail(Base):
     """A plain email to one person's account address, planned by any domain through
     `notify.mails.plan` and sent by a job (notify/delivery.py) with its retries. The weekly
-    Insights report is one."""
+    Insights report is one; so is a response target's reminder, about an incident."""
 
     __tablename__ = "mails"
 
@@ -224,6 +224,16 @@ class Mail(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     subject: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
+    # The page it links to, as a path under TOCSIN_BASE_URL ("/incidents/INC-12"), or "".
+    link: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    # The incident it is about, if any: the email names it and says DRILL for a drill, and a
+    # failure is on its timeline.
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True, default=None
+    )
+    # What its kind's check reads when it is sent (`notify.mails.MailKind`): a response
+    # target reminder's due time.
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     state: Mapped[str] = mapped_column(String(16), default="planned")
     attempts: Mapped[int] = mapped_column(default=0)
     results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -234,3 +244,4 @@ class Mail(Base):
 
     # Loaded when sent, not joined: the send locks the row, and PostgreSQL locks no outer join.
     user: Mapped[User] = relationship()
+    incident: Mapped[Incident | None] = relationship()

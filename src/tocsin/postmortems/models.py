@@ -1,5 +1,6 @@
 """ORM models for postmortems, their sections, revisions, the policy per severity and the
-template per incident type; their reviewers, comments, review meeting and emails."""
+template per incident type; their reviewers, comments and review meeting (their emails are
+notify's plain mails)."""
 
 from __future__ import annotations
 
@@ -152,37 +153,6 @@ class PostmortemRevision(Base):
     saved_by: Mapped[User | None] = relationship(lazy="joined")
 
 
-class PostmortemReminder(Base):
-    """One reminder email to a postmortem's owner about a deadline, as a delivery record
-    (notify/delivery.py). `key` makes each reminder (deadline, its time, slot) happen once."""
-
-    __tablename__ = "postmortem_reminders"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    postmortem_id: Mapped[int] = mapped_column(
-        ForeignKey("postmortems.id", ondelete="CASCADE"), index=True
-    )
-    user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), default=None
-    )
-    key: Mapped[str] = mapped_column(String(200), unique=True)
-    deadline: Mapped[str] = mapped_column(String(16))  # "draft" or "meeting"
-    slot: Mapped[str] = mapped_column(String(32))  # "before_24h", "late_0", "late_1"…
-    due_at: Mapped[datetime] = mapped_column()  # the deadline it reminds of
-    state: Mapped[str] = mapped_column(String(16), default="planned")
-    attempts: Mapped[int] = mapped_column(default=0)
-    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    detail: Mapped[str] = mapped_column(Text, default="")
-    sent_at: Mapped[datetime | None] = mapped_column(default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    # Loaded on access: the delivery module locks the row (FOR UPDATE), which PostgreSQL
-    # refuses across an outer join.
-    postmortem: Mapped[Postmortem] = relationship()
-    user: Mapped[User | None] = relationship()
-
-
 class PostmortemDismissal(Base):
     """A blameless-review suggestion someone dismissed. The suggestion's id is derived from
     its rule, section and matched text, so it stays dismissed while that text is unchanged."""
@@ -269,31 +239,3 @@ class PostmortemMeeting(Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class PostmortemMail(Base):
-    """One email about a postmortem to one person, as a delivery record (notify/delivery.py):
-    a request to review it, or the news that it is published. `key` makes each happen once."""
-
-    __tablename__ = "postmortem_mails"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    postmortem_id: Mapped[int] = mapped_column(
-        ForeignKey("postmortems.id", ondelete="CASCADE"), index=True
-    )
-    user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), default=None
-    )
-    kind: Mapped[str] = mapped_column(String(24))  # "review_request" or "published"
-    reason: Mapped[str] = mapped_column(Text, default="")  # why they get it, in their words
-    key: Mapped[str] = mapped_column(String(200), unique=True)
-    state: Mapped[str] = mapped_column(String(16), default="planned")
-    attempts: Mapped[int] = mapped_column(default=0)
-    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    detail: Mapped[str] = mapped_column(Text, default="")
-    sent_at: Mapped[datetime | None] = mapped_column(default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    postmortem: Mapped[Postmortem] = relationship()
-    user: Mapped[User | None] = relationship()

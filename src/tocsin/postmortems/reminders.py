@@ -6,10 +6,11 @@ future), and one when it passes. The one when it passes queues the next, a day l
 long as the postmortem is still late. A timer that comes due checks that its deadline is
 still the postmortem's (a changed deadline supersedes it: `plan` also cancels the queued
 timers of the old one) and that the postmortem still owes it: the draft until it is In
-review, the meeting until it is Reviewed, and nothing once Closed. It then writes a
-`PostmortemReminder` row and queues its sending by the one delivery module
-(notify/delivery.py), which emails the owner after commit. Every timer and every row has a
-key made of the postmortem, the deadline, its time and the slot: each reminder happens once.
+review, the meeting until it is Reviewed, and nothing once Closed. It then plans a plain mail
+of notify's (notify/mails.py) to the owner, sent after commit; `MAIL_KIND`'s check, which the
+composition root gives notify's mail delivery, skips it if by then the deadline is no longer
+owed or the postmortem has another owner. Every timer and every mail has a key made of the
+postmortem, the deadline, its time and the slot: each reminder happens once.
 
 A postmortem without an owner, or whose owner is deactivated, gets no email: the incident's
 timeline says so instead.
@@ -17,34 +18,23 @@ timeline says so instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.config import Settings
 from tocsin.db import utcnow
+from tocsin.incidents.models import TimelineEntry
 from tocsin.incidents.timeline import record as on_timeline
 from tocsin.jobs.queue import cancel, enqueue
-from tocsin.jobs.registry import Handler
-from tocsin.notify.channels import Channels
-from tocsin.notify.delivery import (
-    Outcome,
-    Purpose,
-    Refusal,
-    Result,
-    RetryPolicy,
-    Target,
-    email_to,
-    handler,
-)
-from tocsin.notify.messages import PageMessage
-from tocsin.postmortems.models import Postmortem, PostmortemReminder, PostmortemStatus
+from tocsin.notify import mails
+from tocsin.notify.models import Mail
+from tocsin.postmortems.models import Postmortem, PostmortemStatus
 
 TIMER_JOB = "postmortems.remind"
-SEND_JOB = "postmortems.send_reminder"
+# The mails' kind, and the field of the timeline entries about them.
+FIELD = "postmortem_reminder"
 # Reminders before each deadline, this long ahead of it.
 REMIND_BEFORE: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1))
 # While late, a reminder this often (the first one when the deadline passes).
@@ -129,60 +119,42 @@ def remind(session: Session, payload: dict[str, Any]) -> None:
         n = max(int(slot.removeprefix("late_")) + 1, (utcnow() - due) // LATE_EVERY + 1)
         _timer(session, postmortem.id, deadline, due, f"late_{n}", due + n * LATE_EVERY)
     key = f"{_key_prefix(postmortem.id, deadline)}{due_at}:{slot}"
-    if session.scalar(select(PostmortemReminder.id).where(PostmortemReminder.key == key)):
-        return
     owner = postmortem.owner
     if owner is None or not owner.active:
         why = "no owner" if owner is None else f"its owner, {owner.name}, is deactivated"
-        on_timeline(
-            session,
-            postmortem.incident,
-            "postmortem",
+        summary = (
             f"The postmortem has no owner to remind ({why}): its {WHAT[deadline]} "
-            f"{'was' if slot.startswith('late_') else 'is'} due {due:%Y-%m-%d %H:%M UTC}",
-            by=None,
-            field="postmortem_reminder",
+            f"{'was' if slot.startswith('late_') else 'is'} due {due:%Y-%m-%d %H:%M UTC}"
         )
-        session.add(
-            PostmortemReminder(postmortem_id=postmortem.id, user_id=None, key=key,
-                               deadline=deadline, slot=slot, due_at=due, state="skipped",
-                               detail="no owner to remind")
-        )  # fmt: skip
+        said = select(TimelineEntry.id).where(
+            TimelineEntry.incident_id == postmortem.incident_id,
+            TimelineEntry.field == FIELD,
+            TimelineEntry.summary == summary,
+        )
+        if session.scalar(said.limit(1)) is None:  # once per reminder, like an email
+            on_timeline(session, postmortem.incident, "postmortem", summary, by=None, field=FIELD)
         return
-    reminder = PostmortemReminder(
-        postmortem_id=postmortem.id, user_id=owner.id, key=key, deadline=deadline, slot=slot,
-        due_at=due,
-    )  # fmt: skip
-    session.add(reminder)
-    session.flush()
-    enqueue(session, SEND_JOB, {"reminder_id": reminder.id}, key=f"pm-reminder:{reminder.id}")
+    subject, body = _words(postmortem, deadline, due, slot)
+    mails.plan(
+        session,
+        key=key,
+        kind=FIELD,
+        user=owner,
+        subject=f"[Tocsin] {subject}",
+        body=body,
+        link=f"/postmortems/{postmortem.id}",
+        incident=postmortem.incident,
+        context={"postmortem_id": postmortem.id, "deadline": deadline, "due_at": due_at},
+    )
 
 
-@dataclass(frozen=True)
-class ReminderMessage(PageMessage):
-    """A reminder's email: `title` is its subject, `reason` its body."""
-
-    @property
-    def subject(self) -> str:
-        return f"[Tocsin] {self.title}"
-
-    @property
-    def headline(self) -> str:
-        return self.title
-
-    def text(self) -> str:
-        return f"Hello {self.recipient_name},\n\n{self.reason}\n\nOpen: {self.incident_url}\n"
-
-
-def message(reminder: PostmortemReminder, settings: Settings) -> ReminderMessage:
-    """What a reminder says: which deadline, when, and how late."""
-    postmortem = reminder.postmortem
+def _words(postmortem: Postmortem, deadline: str, due: datetime, slot: str) -> tuple[str, str]:
+    """What a reminder says (subject, body): which deadline, when, and how late."""
     incident = postmortem.incident
-    what = WHAT[reminder.deadline]
-    due = reminder.due_at
+    what = WHAT[deadline]
     when = f"{due:%Y-%m-%d %H:%M UTC}"
-    if reminder.slot.startswith("late_"):
-        days = int(reminder.slot.removeprefix("late_"))
+    if slot.startswith("late_"):
+        days = int(slot.removeprefix("late_"))
         late = f"{days} day{'s' if days != 1 else ''} late" if days else "late"
         title = f"{incident.reference}: the postmortem's {what} is {late}"
         body = (
@@ -193,76 +165,25 @@ def message(reminder: PostmortemReminder, settings: Settings) -> ReminderMessage
         body = (
             f"The postmortem of {incident.reference} ({incident.title}) has its {what} due {when}."
         )
-    if reminder.deadline == "draft":
+    if deadline == "draft":
         body += " Move it to In review once the draft is ready."
     else:
         body += " Hold the review meeting, then mark the postmortem Reviewed."
     body += " You get this because you own the postmortem."
-    base = settings.base_url.rstrip("/")
-    return ReminderMessage(
-        kind="reminder",
-        recipient_name=reminder.user.name if reminder.user else "",
-        reason=body,
-        title=title,
-        incident_number=incident.number,
-        incident_url=f"{base}/postmortems/{postmortem.id}",
-        delivery_id=f"tocsin-postmortem-reminder-{reminder.id}",  # the same on a resend
-    )
+    return title, body
 
 
-class PostmortemReminders(Purpose[PostmortemReminder]):
-    """A reminder email to the postmortem's owner (one PostmortemReminder row)."""
-
-    job = SEND_JOB
-    payload_key = "reminder_id"
-    waiting = "planned"
-
-    def __init__(self, channels: Channels, settings: Settings) -> None:
-        self.channels = channels
-        self.settings = settings
-
-    def load(self, session: Session, ident: int) -> PostmortemReminder | None:
-        return session.get(PostmortemReminder, ident, with_for_update=True)
-
-    def why_not(self, session: Session, record: PostmortemReminder) -> str | None:
-        postmortem = record.postmortem
-        if not owed(postmortem, record.deadline, _stamp(record.due_at)):
-            return "no longer owed (the postmortem moved on, or its deadline changed)"
-        if record.user is None or postmortem.owner_id != record.user_id:
-            return "the postmortem's owner changed"
-        if not record.user.active:
-            return "the account is deactivated"
-        return None
-
-    def targets(self, session: Session, record: PostmortemReminder) -> list[Target] | Refusal:
-        user = record.user
-        assert user is not None
-        return email_to(self.channels, user.email, user.name, message(record, self.settings))
-
-    def attempted(
-        self, session: Session, record: PostmortemReminder, results: list[Result]
-    ) -> None:
-        return None
-
-    def concluded(self, session: Session, record: PostmortemReminder, outcome: Outcome) -> None:
-        if not outcome.failed:
-            return
-        to = record.user.name if record.user else "the owner"
-        on_timeline(
-            session,
-            record.postmortem.incident,
-            "postmortem",
-            f"The reminder to {to} about the postmortem's {WHAT[record.deadline]} failed: "
-            f"{'; '.join(outcome.failed)}",
-            by=None,
-            field="postmortem_reminder",
-        )
+def why_not(session: Session, mail: Mail) -> str | None:
+    """A reminder goes only while its deadline is owed and its person owns the postmortem."""
+    context = mail.context
+    postmortem = session.get(Postmortem, int(context.get("postmortem_id", 0)))
+    if postmortem is None or not owed(
+        postmortem, str(context.get("deadline")), str(context.get("due_at"))
+    ):
+        return "no longer owed (the postmortem moved on, or its deadline changed)"
+    if postmortem.owner_id != mail.user_id:
+        return "the postmortem's owner changed"
+    return None
 
 
-def job_handlers(channels: Channels, settings: Settings) -> dict[str, Handler]:
-    """The handlers bootstrap registers for postmortem reminders."""
-    policy = RetryPolicy.from_settings(settings)
-    return {
-        TIMER_JOB: remind,
-        SEND_JOB: handler(PostmortemReminders(channels, settings), policy),
-    }
+MAIL_KIND = mails.MailKind(FIELD, "postmortem reminder", why_not, timeline="postmortem")

@@ -25,6 +25,11 @@ class WorkWeek(Protocol):
     def timezone(self) -> str: ...
 
 
+def stamp(when: datetime) -> str:
+    """A due time in payloads and keys: UTC."""
+    return when.astimezone(UTC).isoformat()
+
+
 def end_of_next_working_day(moment: datetime, week: WorkWeek) -> datetime:
     """Midnight at the end of the first working day after `moment`'s (local) day, in UTC."""
     zone = ZoneInfo(week.timezone)

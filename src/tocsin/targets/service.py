@@ -11,10 +11,9 @@ are timed like any incident; their emails say DRILL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import User
@@ -36,17 +35,11 @@ from tocsin.incidents.response import (
 )
 from tocsin.incidents.roles import COMMANDER
 from tocsin.jobs.queue import cancel, enqueue
-from tocsin.targets.due import WorkWeek, due_at, target_text
-from tocsin.targets.models import TargetReminder
+from tocsin.targets import reminders
+from tocsin.targets.due import WorkWeek, due_at, stamp, target_text
 
 REMIND_JOB = "targets.remind"
 CHECK_JOB = "targets.check"
-SEND_JOB = "targets.send_reminder"
-
-
-def stamp(when: datetime) -> str:
-    """A due time in payloads and keys: UTC."""
-    return when.astimezone(UTC).isoformat()
 
 
 def _key_prefix(incident_id: int) -> str:
@@ -156,25 +149,16 @@ def recipients(incident: Incident) -> list[User]:
 
 def remind(session: Session, incident_id: int, due_at: str) -> None:
     """When most of the time to respond has gone and nobody has: one email per person
-    (sent after commit by the delivery module) and an entry on the timeline."""
+    (a plain mail of notify's, sent after commit) and an entry on the timeline."""
     incident = _current(session, incident_id, due_at)
     if incident is None or state(incident) != "pending":
         return
     due = incident.response_due_at
     assert due is not None
-    already = session.scalar(
-        select(TargetReminder.id).where(
-            TargetReminder.incident_id == incident.id, TargetReminder.due_at == due
-        )
-    )
-    if already is not None:
+    if reminders.reminded(session, incident, due):
         return
     people = recipients(incident)
-    for user in people:
-        reminder = TargetReminder(incident_id=incident.id, user_id=user.id, due_at=due)
-        session.add(reminder)
-        session.flush()
-        enqueue(session, SEND_JOB, {"reminder_id": reminder.id}, key=f"target-mail:{reminder.id}")
+    reminders.plan(session, incident, due, people)
     record_reminder_sent(session, incident, len(people))
 
 
