@@ -30,7 +30,7 @@ ones the viewer may not see.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
@@ -43,8 +43,9 @@ from tocsin.catalog.models import Team, User, team_members
 from tocsin.catalog.timezones import ZoneHistory, histories
 from tocsin.escalation.models import EscalationPolicy, EscalationRun, EscalationStep, RunState
 from tocsin.incidents.access import hidden_ids
-from tocsin.incidents.models import Incident, incident_services
+from tocsin.incidents.models import Incident
 from tocsin.insights.filters import Filters
+from tocsin.insights.pages import Paged, incident_conditions, read
 from tocsin.insights.stats import median
 from tocsin.notify.models import Notification
 from tocsin.postmortems.workdays import parse_days
@@ -168,25 +169,6 @@ class Load:
         return asdict(self)
 
 
-def _incident_conditions(f: Filters) -> list[ColumnElement[bool]]:
-    """Conditions on `Incident` for the pages in scope: no drills; the service, severity and
-    type filters (the team filter selects people, not incidents)."""
-    found: list[ColumnElement[bool]] = [Incident.drill.is_(False)]
-    if f.severity is not None:
-        found.append(Incident.severity_id == f.severity.id)
-    if f.incident_type is not None:
-        found.append(Incident.type_id == f.incident_type.id)
-    if f.service is not None:
-        found.append(
-            Incident.id.in_(
-                select(incident_services.c.incident_id).where(
-                    incident_services.c.service_id == f.service.id
-                )
-            )
-        )
-    return found
-
-
 def _planned_in(f: Filters) -> list[ColumnElement[bool]]:
     """Conditions on `Notification`: the first deliveries of pages planned in the period (of
     the team's members, with a team filter)."""
@@ -204,17 +186,21 @@ def _planned_in(f: Filters) -> list[ColumnElement[bool]]:
     return found
 
 
-def pages(session: Session, f: Filters) -> list[Page]:
-    """The pages planned in `f`'s period, in scope, one row each (grouped in SQL)."""
-    at = func.min(Notification.created_at)
-    query = (
-        select(Notification.page_key, Notification.user_id, Notification.incident_id, at)
-        .join(Incident, Incident.id == Notification.incident_id)
-        .where(*_planned_in(f), *_incident_conditions(f))
-        .group_by(Notification.page_key, Notification.user_id, Notification.incident_id)
-    )
+def members_of(session: Session, f: Filters) -> set[int] | None:
+    """The ids of the filter's team's members; None without a team filter (everyone)."""
+    if f.team is None:
+        return None
+    query = select(team_members.c.user_id).where(team_members.c.team_id == f.team.id)
+    return set(session.scalars(query))
+
+
+def pages(paged: Sequence[Paged], members: Collection[int] | None) -> list[Page]:
+    """The pages planned in the period, of `members` (None: everyone), from the period's
+    pages read for them (`insights.pages.read`)."""
     return [
-        Page(key, user, incident, moment) for key, user, incident, moment in session.execute(query)
+        Page(p.key, p.user_id, p.incident_id, p.planned)
+        for p in paged
+        if p.planned is not None and (members is None or p.user_id in members)
     ]
 
 
@@ -296,7 +282,7 @@ def _team_escalations(session: Session, f: Filters) -> dict[int, int]:
             EscalationStep.at >= f.start,
             EscalationStep.at < f.end,
             EscalationPolicy.team_id.is_not(None),
-            *_incident_conditions(f),
+            *incident_conditions(f),
         )
         .group_by(EscalationPolicy.team_id)
     )
@@ -346,16 +332,24 @@ class _Tally:
 
 
 def compute(
-    session: Session, f: Filters, viewer: User, *, working_days: str, working_hours: str
+    session: Session,
+    f: Filters,
+    viewer: User,
+    *,
+    working_days: str,
+    working_hours: str,
+    paged: Sequence[Paged] | None = None,
 ) -> Load:
-    """The on-call load of `f` as `viewer` may read it."""
+    """The on-call load of `f` as `viewer` may read it; `paged`: the period's pages, when
+    already read for (at least) the filter's team's members, else read here."""
     hours = Hours.parse(working_days, working_hours)
-    found = pages(session, f)
-    paged = {p.user_id for p in found}
+    members = members_of(session, f)
+    found = pages(read(session, f, members) if paged is None else paged, members)
+    paged_ids = {p.user_id for p in found}
     # The people paged and those on call: at most everyone (hundreds), so one IN list.
-    user_ids = sorted(paged | on_call(session, f))
+    user_ids = sorted(paged_ids | on_call(session, f))
     people = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
-    zones = histories(session, {i: people[i].timezone for i in paged}, since=f.start)
+    zones = histories(session, {i: people[i].timezone for i in paged_ids}, since=f.start)
     judged = judge(found, zones, hours, _acknowledgements(session, f))
 
     # Every team of each person (a few rows per person: read whole).
