@@ -84,17 +84,9 @@ def asleep(local: datetime) -> bool:
     return local.time() >= SLEEP_START or local.time() < SLEEP_END
 
 
-class Page(NamedTuple):  # tuples: a quarter holds tens of thousands
-    """One page: `user_id` paged for `incident_id` at `at` (aware UTC), through `key`."""
-
-    key: str
-    user_id: int
-    incident_id: int
-    at: datetime
-
-
-class Judged(NamedTuple):
-    page: Page
+class Judged(NamedTuple):  # tuples: a quarter holds tens of thousands
+    page: Paged  # one planned in the period (`pages`)
+    at: datetime  # when: its `planned`
     out_of_hours: bool
     asleep: bool
     level2: bool
@@ -194,14 +186,10 @@ def members_of(session: Session, f: Filters) -> set[int] | None:
     return set(session.scalars(query))
 
 
-def pages(paged: Sequence[Paged], members: Collection[int] | None) -> list[Page]:
-    """The pages planned in the period, of `members` (None: everyone), from the period's
-    pages read for them (`insights.pages.read`)."""
-    return [
-        Page(p.key, p.user_id, p.incident_id, p.planned)
-        for p in paged
-        if p.planned is not None and (members is None or p.user_id in members)
-    ]
+def pages(paged: Sequence[Paged], members: Collection[int] | None) -> list[Paged]:
+    """The pages planned in the period (`planned` set), of `members` (None: everyone), from
+    the period's pages read for them (`insights.pages.read`)."""
+    return [p for p in paged if p.planned is not None and (members is None or p.user_id in members)]
 
 
 def key_parts(page_key: str) -> tuple[int | None, int | None]:
@@ -251,7 +239,7 @@ def on_call(session: Session, f: Filters) -> set[int]:
 
 
 def judge(
-    found: Sequence[Page],
+    found: Sequence[Paged],
     zones: dict[int, ZoneHistory],
     hours: Hours,
     acknowledged: dict[int, tuple[int, datetime]],
@@ -259,14 +247,16 @@ def judge(
     """Each page's hours in its person's zone at the time, level, and time to acknowledge."""
     judged = []
     for page in found:
-        local = page.at.astimezone(zones[page.user_id].zone_at(page.at))
+        at = page.planned
+        assert at is not None  # `pages` keeps the pages planned in the period
+        local = at.astimezone(zones[page.user_id].zone_at(at))
         run_id, level = key_parts(page.key)
         ack = acknowledged.get(run_id) if run_id is not None else None
         tta = None
-        if ack is not None and ack[0] == page.user_id and ack[1] >= page.at:
-            tta = (ack[1] - page.at).total_seconds()
+        if ack is not None and ack[0] == page.user_id and ack[1] >= at:
+            tta = (ack[1] - at).total_seconds()
         level2 = level is not None and level >= 1
-        judged.append(Judged(page, hours.out_of_hours(local), asleep(local), level2, tta))
+        judged.append(Judged(page, at, hours.out_of_hours(local), asleep(local), level2, tta))
     return judged
 
 
@@ -300,7 +290,7 @@ def _weeks(f: Filters, judged: Sequence[Judged]) -> tuple[WeekLoad, ...]:
         counts[day] = [0, 0, 0]
         day += timedelta(days=7)
     for j in judged:
-        local = j.page.at.astimezone(zone).date()
+        local = j.at.astimezone(zone).date()
         bucket = counts.setdefault(local - timedelta(days=local.weekday()), [0, 0, 0])
         bucket[0] += 1
         bucket[1] += j.out_of_hours
