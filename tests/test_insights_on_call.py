@@ -465,6 +465,30 @@ def test_a_team_filter_selects_its_members(
     assert body["pages"] == 7
 
 
+def test_a_team_filter_counts_a_covering_outsiders_pages_in_the_rotations_only(
+    client: TestClient, db: Session, admin: User, history: History
+) -> None:
+    """Rita, not in Payments, covers its schedule on Thursday 8 October, when she is paged by
+    hand for C: the team's load leaves her out (members only), while its rotations count her
+    page in her shift (whoever was on call in the team's schedules)."""
+    primary = schedules.schedule_named(db, "Payments primary")
+    schedules.add_override(
+        db, primary, user_id=history.rita.id, start=at(8, 0), end=at(9, 0), now=at(1, 0)
+    )
+    db.commit()
+    body = client.get(
+        f"/api/v1/insights/on-call?{PERIOD}&team={history.team.id}",
+        headers=api_as(client, db, admin),
+    ).json()
+    assert history.rita.id not in [p["user_id"] for p in body["people"]]
+    assert body["pages"] == 7
+    rota = body["rotations"]
+    rita = next(p for p in rota["people"] if p["user_id"] == history.rita.id)
+    assert (rita["hours"], rita["shifts"], rita["pages"], rita["incidents"]) == (24.0, 1, 1, 1)
+    (shift,) = [s for s in rota["shifts"] if s["user_id"] == history.rita.id]
+    assert (shift["start"], shift["pages"]) == ("2026-10-08T00:00:00+00:00", 1)
+
+
 def test_an_empty_period_says_so(
     client: TestClient, db: Session, admin: User, history: History
 ) -> None:

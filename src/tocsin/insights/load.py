@@ -30,7 +30,7 @@ ones the viewer may not see.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
@@ -43,8 +43,9 @@ from tocsin.catalog.models import Team, User, team_members
 from tocsin.catalog.timezones import ZoneHistory, histories
 from tocsin.escalation.models import EscalationPolicy, EscalationRun, EscalationStep, RunState
 from tocsin.incidents.access import hidden_ids
-from tocsin.incidents.models import Incident, incident_services
+from tocsin.incidents.models import Incident
 from tocsin.insights.filters import Filters
+from tocsin.insights.pages import Paged, incident_conditions, read
 from tocsin.insights.stats import median
 from tocsin.notify.models import Notification
 from tocsin.postmortems.workdays import parse_days
@@ -83,17 +84,9 @@ def asleep(local: datetime) -> bool:
     return local.time() >= SLEEP_START or local.time() < SLEEP_END
 
 
-class Page(NamedTuple):  # tuples: a quarter holds tens of thousands
-    """One page: `user_id` paged for `incident_id` at `at` (aware UTC), through `key`."""
-
-    key: str
-    user_id: int
-    incident_id: int
-    at: datetime
-
-
-class Judged(NamedTuple):
-    page: Page
+class Judged(NamedTuple):  # tuples: a quarter holds tens of thousands
+    page: Paged  # one planned in the period (`pages`)
+    at: datetime  # when: its `planned`
     out_of_hours: bool
     asleep: bool
     level2: bool
@@ -168,25 +161,6 @@ class Load:
         return asdict(self)
 
 
-def _incident_conditions(f: Filters) -> list[ColumnElement[bool]]:
-    """Conditions on `Incident` for the pages in scope: no drills; the service, severity and
-    type filters (the team filter selects people, not incidents)."""
-    found: list[ColumnElement[bool]] = [Incident.drill.is_(False)]
-    if f.severity is not None:
-        found.append(Incident.severity_id == f.severity.id)
-    if f.incident_type is not None:
-        found.append(Incident.type_id == f.incident_type.id)
-    if f.service is not None:
-        found.append(
-            Incident.id.in_(
-                select(incident_services.c.incident_id).where(
-                    incident_services.c.service_id == f.service.id
-                )
-            )
-        )
-    return found
-
-
 def _planned_in(f: Filters) -> list[ColumnElement[bool]]:
     """Conditions on `Notification`: the first deliveries of pages planned in the period (of
     the team's members, with a team filter)."""
@@ -204,18 +178,18 @@ def _planned_in(f: Filters) -> list[ColumnElement[bool]]:
     return found
 
 
-def pages(session: Session, f: Filters) -> list[Page]:
-    """The pages planned in `f`'s period, in scope, one row each (grouped in SQL)."""
-    at = func.min(Notification.created_at)
-    query = (
-        select(Notification.page_key, Notification.user_id, Notification.incident_id, at)
-        .join(Incident, Incident.id == Notification.incident_id)
-        .where(*_planned_in(f), *_incident_conditions(f))
-        .group_by(Notification.page_key, Notification.user_id, Notification.incident_id)
-    )
-    return [
-        Page(key, user, incident, moment) for key, user, incident, moment in session.execute(query)
-    ]
+def members_of(session: Session, f: Filters) -> set[int] | None:
+    """The ids of the filter's team's members; None without a team filter (everyone)."""
+    if f.team is None:
+        return None
+    query = select(team_members.c.user_id).where(team_members.c.team_id == f.team.id)
+    return set(session.scalars(query))
+
+
+def pages(paged: Sequence[Paged], members: Collection[int] | None) -> list[Paged]:
+    """The pages planned in the period (`planned` set), of `members` (None: everyone), from
+    the period's pages read for them (`insights.pages.read`)."""
+    return [p for p in paged if p.planned is not None and (members is None or p.user_id in members)]
 
 
 def key_parts(page_key: str) -> tuple[int | None, int | None]:
@@ -265,7 +239,7 @@ def on_call(session: Session, f: Filters) -> set[int]:
 
 
 def judge(
-    found: Sequence[Page],
+    found: Sequence[Paged],
     zones: dict[int, ZoneHistory],
     hours: Hours,
     acknowledged: dict[int, tuple[int, datetime]],
@@ -273,14 +247,16 @@ def judge(
     """Each page's hours in its person's zone at the time, level, and time to acknowledge."""
     judged = []
     for page in found:
-        local = page.at.astimezone(zones[page.user_id].zone_at(page.at))
+        at = page.planned
+        assert at is not None  # `pages` keeps the pages planned in the period
+        local = at.astimezone(zones[page.user_id].zone_at(at))
         run_id, level = key_parts(page.key)
         ack = acknowledged.get(run_id) if run_id is not None else None
         tta = None
-        if ack is not None and ack[0] == page.user_id and ack[1] >= page.at:
-            tta = (ack[1] - page.at).total_seconds()
+        if ack is not None and ack[0] == page.user_id and ack[1] >= at:
+            tta = (ack[1] - at).total_seconds()
         level2 = level is not None and level >= 1
-        judged.append(Judged(page, hours.out_of_hours(local), asleep(local), level2, tta))
+        judged.append(Judged(page, at, hours.out_of_hours(local), asleep(local), level2, tta))
     return judged
 
 
@@ -296,7 +272,7 @@ def _team_escalations(session: Session, f: Filters) -> dict[int, int]:
             EscalationStep.at >= f.start,
             EscalationStep.at < f.end,
             EscalationPolicy.team_id.is_not(None),
-            *_incident_conditions(f),
+            *incident_conditions(f),
         )
         .group_by(EscalationPolicy.team_id)
     )
@@ -314,7 +290,7 @@ def _weeks(f: Filters, judged: Sequence[Judged]) -> tuple[WeekLoad, ...]:
         counts[day] = [0, 0, 0]
         day += timedelta(days=7)
     for j in judged:
-        local = j.page.at.astimezone(zone).date()
+        local = j.at.astimezone(zone).date()
         bucket = counts.setdefault(local - timedelta(days=local.weekday()), [0, 0, 0])
         bucket[0] += 1
         bucket[1] += j.out_of_hours
@@ -346,16 +322,24 @@ class _Tally:
 
 
 def compute(
-    session: Session, f: Filters, viewer: User, *, working_days: str, working_hours: str
+    session: Session,
+    f: Filters,
+    viewer: User,
+    *,
+    working_days: str,
+    working_hours: str,
+    paged: Sequence[Paged] | None = None,
 ) -> Load:
-    """The on-call load of `f` as `viewer` may read it."""
+    """The on-call load of `f` as `viewer` may read it; `paged`: the period's pages, when
+    already read for (at least) the filter's team's members, else read here."""
     hours = Hours.parse(working_days, working_hours)
-    found = pages(session, f)
-    paged = {p.user_id for p in found}
+    members = members_of(session, f)
+    found = pages(read(session, f, members) if paged is None else paged, members)
+    paged_ids = {p.user_id for p in found}
     # The people paged and those on call: at most everyone (hundreds), so one IN list.
-    user_ids = sorted(paged | on_call(session, f))
+    user_ids = sorted(paged_ids | on_call(session, f))
     people = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
-    zones = histories(session, {i: people[i].timezone for i in paged}, since=f.start)
+    zones = histories(session, {i: people[i].timezone for i in paged_ids}, since=f.start)
     judged = judge(found, zones, hours, _acknowledgements(session, f))
 
     # Every team of each person (a few rows per person: read whole).

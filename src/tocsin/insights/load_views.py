@@ -14,7 +14,7 @@ from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.deps import CurrentUser, DbSession
 from tocsin.errors import ValidationFailed
-from tocsin.insights import charts
+from tocsin.insights import charts, on_call
 from tocsin.insights.export import csv_response
 from tocsin.insights.filters import Filters
 from tocsin.insights.load import Hours, Load, compute
@@ -87,13 +87,24 @@ def _charts(f: Filters, load: Load) -> dict[str, Any]:
     return {"people_chart": people, "weeks_chart": weeks}
 
 
+def _both(request: Request, session: Session, f: Filters, viewer: User) -> tuple[Load, Rotations]:
+    settings: Settings = request.app.state.settings
+    return on_call.tab(
+        session,
+        f,
+        viewer,
+        working_days=settings.working_days,
+        working_hours=settings.working_hours,
+    )
+
+
 @router.get("/insights/on-call")
 def on_call_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
     def figures(session: Session, f: Filters, viewer: User) -> dict[str, Any]:
-        load = _load(request, session, f, viewer)
+        load, rotas = _both(request, session, f, viewer)
         return {
             "load": load,
-            "rotations": _rotations(request, session, f, viewer),
+            "rotations": rotas,
             "share": share,
             "duration": duration_text,
             "week_query": week_query,
@@ -220,7 +231,5 @@ def on_call_api(
 ) -> dict[str, Any]:
     """Pages per person and team (out of hours, during sleep, time to acknowledge, level 2
     and later), per week, and the most paged incidents. A team selects its members."""
-    return {
-        **load_out(f, _load(request, db, f, user)),
-        "rotations": _rotations(request, db, f, user).as_dict(),
-    }
+    load, rotas = _both(request, db, f, user)
+    return {**load_out(f, load), "rotations": rotas.as_dict()}

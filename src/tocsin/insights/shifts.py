@@ -8,8 +8,9 @@ many schedules they were on call in at that moment; each schedule's own figures 
 shifts. A page is the deliveries of one page to one person (one `page_key`), at the time of
 the earliest; it counts for every shift of that person it falls in. Drills page nobody here.
 
-The period's pages are read once, one row per page (grouped in the database), and placed in
-the shifts by time; only the busiest shifts' incidents are then read by id.
+The period's pages are read once, one row per page (grouped in the database; on the on-call
+tab the same reading serves the on-call load, `insights.pages`), and placed in the shifts by
+time; only the busiest shifts' incidents are then read by id.
 """
 
 from __future__ import annotations
@@ -18,24 +19,23 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import Integer, Subquery, func, select, type_coerce
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import Team, User
 from tocsin.catalog.timezones import histories
-from tocsin.db import UTCDateTime
 from tocsin.escalation.models import EscalationLevel, EscalationTarget, ServicePaging
 from tocsin.incidents.access import hidden_ids
-from tocsin.incidents.models import Incident, incident_services
+from tocsin.incidents.models import Incident
 from tocsin.insights import charts
 from tocsin.insights.filters import Filters
 from tocsin.insights.load import Hours
+from tocsin.insights.pages import Paged, read
 from tocsin.insights.stats import median
-from tocsin.notify.models import Notification
 from tocsin.schedules.models import Schedule
 from tocsin.schedules.oncall import final_many
 
@@ -45,11 +45,6 @@ DAY_HOURS = 24.0
 UNEVEN_RATIO = 2.0
 # Only members on call at least this long are compared: a two-hour cover says nothing of a rota.
 COMPARED_HOURS = 24.0
-# Every delivery of one page is planned within a day of the first (fallbacks after failed
-# attempts included), so looking back a day before the period finds each page's first one.
-PAGE_SPAN = timedelta(days=1)
-# Fewer people than this (a team's): their pages are read through the index on user_id.
-FEW_PEOPLE = 200
 CHUNK = 5000  # ids per IN (...) list
 # How many people and busiest shifts the page lists; the CSV and the JSON have all people.
 LISTED = 20
@@ -329,45 +324,6 @@ def _schedules(session: Session, f: Filters) -> list[tuple[int, str, str | None]
     return [(sid, name, team) for sid, name, team in session.execute(query.order_by(Schedule.name))]
 
 
-def _pages(f: Filters, user_ids: Collection[int]) -> Subquery:
-    """The pages `user_ids` received in the period, for incidents of the filters' service,
-    severity and type, never drills: (user_id, incident_id, at), one row per page."""
-    first = func.min(Notification.created_at)
-    conditions = [
-        Notification.created_at >= f.start - PAGE_SPAN,
-        Notification.created_at < f.end,
-        Notification.incident_id.not_in(select(Incident.id).where(Incident.drill.is_(True))),
-    ]
-    # A page's deliveries are grouped along an index: user_id's for a few people (a team's,
-    # whose rows it also finds), page_key's for everyone (no sort of the period's rows).
-    page: tuple[Any, ...] = (Notification.page_key, Notification.user_id, Notification.incident_id)
-    if len(user_ids) <= FEW_PEOPLE:
-        conditions.append(Notification.user_id.in_(sorted(user_ids)))
-        page = (Notification.user_id, Notification.page_key, Notification.incident_id)
-    about = []
-    if f.severity is not None:
-        about.append(Incident.severity_id == f.severity.id)
-    if f.incident_type is not None:
-        about.append(Incident.type_id == f.incident_type.id)
-    if f.service is not None:
-        about.append(
-            Incident.id.in_(
-                select(incident_services.c.incident_id).where(
-                    incident_services.c.service_id == f.service.id
-                )
-            )
-        )
-    if about:
-        conditions.append(Notification.incident_id.in_(select(Incident.id).where(*about)))
-    return (
-        select(Notification.user_id, Notification.incident_id, first.label("at"))
-        .where(*conditions)
-        .group_by(*page)
-        .having(first >= f.start)
-        .subquery("pages")
-    )
-
-
 # Shifts ----------------------------------------------------------------------------------------
 
 
@@ -412,17 +368,17 @@ class _Received:
         return self.times[lo:hi], self.incidents[lo:hi]
 
 
-def _received(session: Session, f: Filters, user_ids: Collection[int]) -> dict[int, _Received]:
-    """The pages each of `user_ids` received in the period (one query)."""
-    pages = _pages(f, user_ids)
-    query = select(
-        type_coerce(pages.c.user_id, Integer),
-        type_coerce(pages.c.at, UTCDateTime()),
-        type_coerce(pages.c.incident_id, Integer),
-    ).order_by(pages.c.user_id, pages.c.at, pages.c.incident_id)
-    rows = session.execute(query)
+def _received(
+    paged: Iterable[Paged], f: Filters, user_ids: Collection[int]
+) -> dict[int, _Received]:
+    """The pages each of `user_ids` received in the period, at their earliest delivery."""
+    wanted = set(user_ids)
     out: dict[int, _Received] = {}
-    for user_id, at, incident_id in rows:
+    for user_id, at, incident_id in sorted(
+        (p.user_id, p.first, p.incident_id)
+        for p in paged
+        if p.first >= f.start and p.user_id in wanted
+    ):
         found = out.get(user_id)
         if found is None:
             found = out[user_id] = _Received([], [])
@@ -514,9 +470,17 @@ def _rota(
     )
 
 
-def rotations(session: Session, filters: Filters, viewer: User, *, hours: Hours) -> Rotations:
-    """Hours on call per person, each schedule's shifts and the incidents that reached people
-    during them, and the fairness of each rota, over the filters' period."""
+@dataclass(frozen=True)
+class Placement:
+    """The schedules in scope and who was on call in them over the period."""
+
+    scope: list[tuple[int, str, str | None]]  # (schedule id, name, team name)
+    shifts: list[tuple[int, str, int, datetime, datetime]]  # (schedule id, name, user, start, end)
+    people: list[int]  # everyone with a shift, by id
+
+
+def placement(session: Session, filters: Filters) -> Placement:
+    """The schedules in scope of `filters` and their shifts over its period."""
     scope = _schedules(session, filters)
     finals = final_many(session, [sid for sid, _, _ in scope], filters.start, filters.end)
     placed = [
@@ -524,13 +488,33 @@ def rotations(session: Session, filters: Filters, viewer: User, *, hours: Hours)
         for sid, name, _ in scope
         for user_id, start, end in _joined((s.user_id, s.start, s.end) for s in finals[sid])
     ]
-    user_ids = sorted({user_id for _, _, user_id, _, _ in placed})
+    return Placement(scope, placed, sorted({user_id for _, _, user_id, _, _ in placed}))
+
+
+def rotations(
+    session: Session,
+    filters: Filters,
+    viewer: User,
+    *,
+    hours: Hours,
+    placed: Placement | None = None,
+    paged: Sequence[Paged] | None = None,
+) -> Rotations:
+    """Hours on call per person, each schedule's shifts and the incidents that reached people
+    during them, and the fairness of each rota, over the filters' period. `placed` and
+    `paged` when already read: `placement(session, filters)`, and the period's pages
+    (`insights.pages.read`) of at least `placed.people`."""
+    if placed is None:
+        placed = placement(session, filters)
+    scope, user_ids = placed.scope, placed.people
+    if paged is None:
+        paged = read(session, filters, user_ids) if user_ids else []
     # A rotation may still name someone whose account was deleted since: "user 42", in UTC.
     users = {uid: (f"user {uid}", "UTC") for uid in user_ids}
     for chunk in (user_ids[i : i + CHUNK] for i in range(0, len(user_ids), CHUNK)):
         query = select(User.id, User.name, User.timezone).where(User.id.in_(chunk))
         users.update((uid, (name, tz)) for uid, name, tz in session.execute(query))
-    received = _received(session, filters, user_ids) if user_ids else {}
+    received = _received(paged, filters, user_ids)
     # Out of hours as the on-call load judges it: in the zone the person had when paged.
     zones = histories(session, {uid: tz for uid, (_, tz) in users.items()}, since=filters.start)
     nothing = _Received([], [])
@@ -538,7 +522,7 @@ def rotations(session: Session, filters: Filters, viewer: User, *, hours: Hours)
     shifts: list[ShiftFigures] = []
     behind: list[set[int]] = []  # each shift's incidents
     late: list[int] = []  # each shift's pages out of hours
-    for sid, name, user_id, start, end in placed:
+    for sid, name, user_id, start, end in placed.shifts:
         times, incidents = received.get(user_id, nothing).between(start, end)
         behind.append(set(incidents))
         zone = zones[user_id]
