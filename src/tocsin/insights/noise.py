@@ -209,11 +209,14 @@ class Noise:
 
 
 def _service_conditions(f: Filters, column: Any) -> list[ColumnElement[bool]]:
+    """The filtered service, or the team's services as a list of ids (read once per
+    request through `Team.services`): a list lets each planner search the index by service
+    and time, where a subquery left PostgreSQL scanning the whole period."""
     found: list[ColumnElement[bool]] = []
     if f.service is not None:
         found.append(column == f.service.id)
     if f.team is not None:
-        found.append(column.in_(select(Service.id).where(Service.team_id == f.team.id)))
+        found.append(column.in_([service.id for service in f.team.services]))
     return found
 
 
