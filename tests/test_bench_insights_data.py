@@ -1,5 +1,5 @@
-"""bench/insights.py: the history it generates is one the app works with, and its harness
-times pages and reports the ones that fail."""
+"""bench/insights_history.py: the history it generates is one the app works with; and
+bench/insights.py, the harness: it times pages and reports the ones that fail."""
 
 from __future__ import annotations
 
@@ -19,12 +19,11 @@ from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.incidents.models import Incident, TimelineEntry
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "insights.py"
+BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_insights", BENCH)
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -32,11 +31,21 @@ def bench() -> ModuleType:
     return module
 
 
+@pytest.fixture(scope="module")
+def history() -> ModuleType:
+    return load("insights_history")
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return load("insights")
+
+
 def test_generated_history_is_one_the_app_shows(
-    bench: ModuleType, settings: Settings, client: TestClient, db: Session, admin: User
+    history: ModuleType, settings: Settings, client: TestClient, db: Session, admin: User
 ) -> None:
-    made = bench.generate(settings.database_url, bench.SCALES["tiny"])
-    tiny = bench.SCALES["tiny"]
+    made = history.generate(settings.database_url, history.SCALES["tiny"])
+    tiny = history.SCALES["tiny"]
     assert made.counts["incidents"] == tiny.incidents
     assert made.counts["alerts"] == tiny.alerts
     assert made.counts["events"] == tiny.events
@@ -72,15 +81,15 @@ def test_generated_history_is_one_the_app_shows(
 
 
 def test_new_incidents_continue_the_generated_numbers(
-    bench: ModuleType, settings: Settings, client: TestClient, db: Session, admin: User
+    history: ModuleType, settings: Settings, client: TestClient, db: Session, admin: User
 ) -> None:
-    bench.generate(settings.database_url, bench.SCALES["tiny"])
+    history.generate(settings.database_url, history.SCALES["tiny"])
     headers = {"Authorization": f"Bearer {token_for(db, admin)}"}
 
     answer = client.post("/api/v1/incidents", json={"title": "After the history"}, headers=headers)
 
     assert answer.status_code == 201, answer.text
-    assert answer.json()["reference"] == f"INC-{bench.SCALES['tiny'].incidents + 1}"
+    assert answer.json()["reference"] == f"INC-{history.SCALES['tiny'].incidents + 1}"
     assert client.get(f"/incidents/{answer.json()['reference']}").status_code == 200
 
 
