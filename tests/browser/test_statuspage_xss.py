@@ -128,7 +128,7 @@ def test_xss_payloads_never_run_on_status_pages(
     container.runner("browser-test").run_until_idle()
     base = f"{live_server}/status/safe/"
     deadline = time.monotonic() + 15
-    while httpx.get(base).status_code != 200 and time.monotonic() < deadline:
+    while httpx.get(base, timeout=30).status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.1)  # the server's cache picks the render up within its poll interval
     page = new_page()
     dialogs: list[str] = []

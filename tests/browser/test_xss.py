@@ -146,7 +146,7 @@ def test_alert_payloads_stay_text_on_the_alert_pages(
             },
         ],
     }
-    assert httpx.post(f"{live_server}/v2/enqueue", json=body).status_code == 202
+    assert httpx.post(f"{live_server}/v2/enqueue", json=body, timeout=30).status_code == 202
     settle(container)
     alert_id = db.scalars(select(Alert.id)).one()
     event_id = db.scalars(select(Event.id)).one()
