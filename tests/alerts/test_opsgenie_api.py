@@ -87,17 +87,21 @@ def test_sdk_create_ack_close(live_server: str, genie_key: str, container: Conta
 def test_errors_use_opsgenie_shapes(live_server: str, genie_key: str) -> None:
     url = f"{live_server}/opsgenie/v2/alerts"
     auth = {"Authorization": f"GenieKey {genie_key}"}
-    no_key = httpx.post(url, json={"message": "x"})
+    no_key = httpx.post(url, json={"message": "x"}, timeout=30)
     assert no_key.status_code == 401 and "requestId" in no_key.json()
-    wrong = httpx.post(url, json={"message": "x"}, headers={"Authorization": "GenieKey nope"})
+    wrong = httpx.post(
+        url, json={"message": "x"}, headers={"Authorization": "GenieKey nope"}, timeout=30
+    )
     assert wrong.status_code == 401
-    invalid = httpx.post(url, json={"message": ""}, headers=auth)
+    invalid = httpx.post(url, json={"message": ""}, headers=auth, timeout=30)
     assert invalid.status_code == 422 and "message" in invalid.json()["errors"]
-    garbage = httpx.post(url, content=b"{nope", headers=auth)
+    garbage = httpx.post(url, content=b"{nope", headers=auth, timeout=30)
     assert garbage.status_code == 400 and "requestId" in garbage.json()
-    tiny = httpx.post(f"{url}/abc/close?identifierType=tiny", json={}, headers=auth)
+    tiny = httpx.post(f"{url}/abc/close?identifierType=tiny", json={}, headers=auth, timeout=30)
     assert tiny.status_code == 422
-    unknown = httpx.get(f"{url}/requests/00000000-0000-0000-0000-000000000000", headers=auth)
+    unknown = httpx.get(
+        f"{url}/requests/00000000-0000-0000-0000-000000000000", headers=auth, timeout=30
+    )
     assert unknown.status_code == 404
 
 
@@ -241,17 +245,21 @@ def test_every_opsgenie_path_answers_json(live_server: str, genie_key: str, db: 
         assert response.status_code == 405, (method, url)
         assert response.headers["content-type"] == "application/json"
         assert "requestId" in response.json() and response.headers["allow"]
-    nowhere = httpx.get(f"{live_server}/opsgenie/v2/heartbeats", headers=auth)
+    nowhere = httpx.get(f"{live_server}/opsgenie/v2/heartbeats", headers=auth, timeout=30)
     assert nowhere.status_code == 404 and "requestId" in nowhere.json()
-    unknown_field = httpx.put(f"{base}/abc/colour?identifierType=alias", json={}, headers=auth)
+    unknown_field = httpx.put(
+        f"{base}/abc/colour?identifierType=alias", json={}, headers=auth, timeout=30
+    )
     assert unknown_field.status_code == 404 and "requestId" in unknown_field.json()
-    bad_query = httpx.get(base, params={"query": "status:open OR status:closed"}, headers=auth)
+    bad_query = httpx.get(
+        base, params={"query": "status:open OR status:closed"}, headers=auth, timeout=30
+    )
     assert bad_query.status_code == 422 and "query" in bad_query.json()["errors"]
-    bad_limit = httpx.get(base, params={"limit": "500", "sort": "colour"}, headers=auth)
+    bad_limit = httpx.get(base, params={"limit": "500", "sort": "colour"}, headers=auth, timeout=30)
     assert bad_limit.status_code == 422
     assert set(bad_limit.json()["errors"]) == {"limit", "sort"}
     empty_message = httpx.put(
-        f"{base}/abc/message?identifierType=alias", json={"message": ""}, headers=auth
+        f"{base}/abc/message?identifierType=alias", json={"message": ""}, headers=auth, timeout=30
     )
     assert empty_message.status_code == 422 and "message" in empty_message.json()["errors"]
 
@@ -297,6 +305,6 @@ def test_request_status_never_names_the_incident(
     auth = {"Authorization": f"GenieKey {genie_key}"}
     for request_id in (created.request_id, closed.request_id):
         url = f"{live_server}/opsgenie/v2/alerts/requests/{request_id}"
-        answer = httpx.get(url, headers=auth)
+        answer = httpx.get(url, headers=auth, timeout=30)
         assert answer.status_code == 200 and answer.json()["data"]["success"] is True
         assert incident.reference not in answer.text and "incident" not in answer.text.lower()

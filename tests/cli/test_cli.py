@@ -275,7 +275,7 @@ def _send_event(url: str, key: str, dedup: str, action: str = "trigger") -> None
         "dedup_key": dedup,
         "payload": {"summary": f"alert {dedup}", "source": "cli-test", "severity": "error"},
     }
-    assert httpx.post(f"{url}/v2/enqueue", json=body).status_code == 202
+    assert httpx.post(f"{url}/v2/enqueue", json=body, timeout=30).status_code == 202
 
 
 def test_events_tail_and_integration_list(  # type: ignore[no-untyped-def]
@@ -341,7 +341,7 @@ def test_events_tail_and_integration_list(  # type: ignore[no-untyped-def]
     import httpx
 
     refused = {"routing_key": key, "event_action": "trigger", "payload": {"source": "x"}}
-    assert httpx.post(f"{live_server}/v2/enqueue", json=refused).status_code == 400
+    assert httpx.post(f"{live_server}/v2/enqueue", json=refused, timeout=30).status_code == 400
     settle(container)
     after = ["--since-id", str(event["id"]), "--json", "--count", "1", "--timeout", "20"]
     rejected = runner.invoke(app, ["events", "tail", *after], env=env)

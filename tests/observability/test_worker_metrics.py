@@ -129,7 +129,9 @@ def test_the_workers_metrics_port_serves_its_job_runs_and_not_the_database_figur
         # The run is counted once it is recorded, just after its transaction commits.
         nonlocal scraped
         try:
-            scraped = _families(httpx.get(f"http://127.0.0.1:{worker_port}/metrics").text)
+            scraped = _families(
+                httpx.get(f"http://127.0.0.1:{worker_port}/metrics", timeout=30).text
+            )
         except httpx.TransportError:  # not listening yet
             return False
         return scraped.get("tocsin_job_runs", {}).get(done) == 1.0

@@ -84,7 +84,7 @@ def _crawl(base: str) -> dict[str, httpx.Response]:
         url = todo.pop()
         if url in seen or not url.startswith(base):
             continue
-        response = httpx.get(url)
+        response = httpx.get(url, timeout=30)
         seen[url] = response
         if response.headers.get("content-type", "").startswith("text/html"):
             for link in re.findall(r'(?:href|src)="([^"#]+)"', response.text):
@@ -114,7 +114,7 @@ def test_the_cli_export_serves_from_a_plain_static_server(
     assert f"{base}history.rss" in crawled
     index = crawled[base].text
     assert "Checkout errors" in index and "A <strong>fix</strong> is rolling out." in index
-    summary = httpx.get(f"{base}api/v2/summary.json").json()
+    summary = httpx.get(f"{base}api/v2/summary.json", timeout=30).json()
     assert summary["status"] == {"indicator": "minor", "description": "Partial System Outage"}
     assert summary["incidents"][0]["id"] == incident_id
     # Again into the same directory: replaced, not refused.
@@ -166,8 +166,8 @@ def test_the_export_hook_writes_and_runs_the_command_after_every_render(
         site = tmp_path / "public" / "acme"
         assert marker.read_text() == f"acme {site}\n"
         base = static_server(site)
-        assert "Checkout errors" in httpx.get(base).text
-        assert httpx.get(f"{base}api/v2/incidents/unresolved.json").json()["incidents"]
+        assert "Checkout errors" in httpx.get(base, timeout=30).text
+        assert httpx.get(f"{base}api/v2/incidents/unresolved.json", timeout=30).json()["incidents"]
     finally:
         container.close()
 
