@@ -1,0 +1,1 @@
+"""Incidents run from chat: Slack, Mattermost and Matrix (docs/chat.md)."""
