@@ -3,6 +3,7 @@
 from tocsin.alerts import models as alerts_models
 from tocsin.auth import models as auth_models
 from tocsin.catalog import models as catalog_models
+from tocsin.chat import models as chat_models
 from tocsin.comms import models as comms_models
 from tocsin.db import Base
 from tocsin.definitions import models as definitions_models
@@ -26,6 +27,7 @@ __all__ = [
     "alerts_models",
     "auth_models",
     "catalog_models",
+    "chat_models",
     "comms_models",
     "definitions_models",
     "escalation_models",
