@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     tracker_attempts: int = Field(default=5, ge=1, le=20)
     tracker_retry_base_seconds: float = Field(default=30.0, ge=0)
     tracker_poll_minutes: int = Field(default=10, ge=1, le=1440)
+    # Chat (docs/chat.md): each request to Slack, Mattermost or a Matrix homeserver, how often
+    # a channel's upkeep is tried (doubling from the base; longer when the service's
+    # Retry-After asks), and how often Mattermost channels are read for reactions and edits.
+    chat_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    chat_attempts: int = Field(default=8, ge=1, le=30)
+    chat_retry_base_seconds: float = Field(default=5.0, ge=0)
+    chat_poll_seconds: int = Field(default=30, ge=5, le=3600)
     # Schedules: importing a calendar from a URL on a private or local address (an intranet
     # server) is refused unless this allows it; gaps are looked for this many weeks ahead.
     ical_import_allow_private_urls: bool = False

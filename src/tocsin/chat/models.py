@@ -121,6 +121,9 @@ class ChatChannel(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     archive_due_at: Mapped[datetime | None] = mapped_column(default=None)
     archived_at: Mapped[datetime | None] = mapped_column(default=None)
+    # While an upkeep job talks to the chat service: another waits until then (two would
+    # create the channel twice).
+    busy_until: Mapped[datetime | None] = mapped_column(default=None)
     # Mattermost pushes no reactions or edits: the last time its changes were read.
     polled_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

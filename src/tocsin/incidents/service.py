@@ -649,6 +649,53 @@ def add_note(
     return entry
 
 
+def add_chat_message(
+    session: Session,
+    incident: Incident,
+    body: str,
+    *,
+    by: User | None,
+    author: str,
+    where: str,
+    occurred_at: datetime,
+) -> TimelineEntry:
+    """A chat message put on the timeline (pinned with 📌, or a command): said by `by` (the
+    linked person) or, unlinked, by `author` as the chat names them, in `where`, at
+    `occurred_at`."""
+    body = v.text(body, "body", max_len=TEXT_MAX) or "(an empty message)"
+    entry = record(
+        session,
+        incident,
+        "chat_message",
+        f"{by.name if by else author} in {where}",
+        by=by,
+        body=body,
+        occurred_at=min(v.aware(occurred_at, "occurred_at") or utcnow(), utcnow()),
+    )
+    session.flush()
+    return entry
+
+
+def revise_chat_message(
+    session: Session, incident: Incident, entry_id: int, body: str | None
+) -> TimelineEntry | None:
+    """Keep a chat message's entry in step with the chat: its new text after an edit, or
+    (None) its text removed once deleted there. None if the entry is gone."""
+    entry = session.get(TimelineEntry, entry_id)
+    if entry is None or entry.incident_id != incident.id or entry.kind != "chat_message":
+        return None
+    base = entry.summary.split(" (")[0]
+    when = utcnow().strftime("%Y-%m-%d %H:%M UTC")
+    if body is None:
+        entry.body = ""
+        entry.summary = f"{base} (deleted in chat {when})"
+    else:
+        entry.body = v.text(body, "body", max_len=TEXT_MAX) or "(an empty message)"
+        entry.summary = f"{base} (edited {when})"
+    incident.updated_at = utcnow()
+    return entry
+
+
 def set_key_event(
     session: Session, incident: Incident, entry_id: int, is_key: bool, *, by: User | None
 ) -> TimelineEntry:

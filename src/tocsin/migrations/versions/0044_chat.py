@@ -155,6 +155,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("archive_due_at", tocsin.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("archived_at", tocsin.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("busy_until", tocsin.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("polled_at", tocsin.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
