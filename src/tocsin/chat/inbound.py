@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.chat import actions, channels, declaring, people
-from tocsin.chat.models import ChatConnection, ChatPageMessage, ChatPin
+from tocsin.chat.models import ChatConnection, ChatPin
 from tocsin.chat.ports import (
     ButtonPressed,
     ChatMessage,
@@ -46,6 +46,7 @@ ACK = ("✅", "✔️", "👍")
 PIN_JOB = "chat.pin"
 IDENTIFY_JOB = "chat.identify"
 JOIN_JOB = "chat.join"
+REACT_JOB = "chat.react"
 
 HELP = """Tocsin commands (in an incident's channel the incident can be left out):
 • declare [type]: declare an incident
@@ -233,25 +234,21 @@ def _submitted(session: Session, ctx: actions.Context, event: FormSubmitted) -> 
 
 def _reaction(session: Session, ctx: actions.Context, event: Reaction) -> Outcome:
     if event.emoji in ACK and event.added:
-        page = session.scalar(
-            select(ChatPageMessage).where(
-                ChatPageMessage.connection_id == ctx.connection.id,
-                ChatPageMessage.message_id == event.message_id,
-            )
-        )
         channel = channels.channel_for(session, ctx.connection, event.channel_id)
-        on_header = channel is not None and channel.header_message_id == event.message_id
-        if page is not None:
-            found = session.get(Incident, page.incident_id)
-            ref = found.reference if found else f"INC-{page.incident_id}"
+        if channel is not None and channel.header_message_id == event.message_id:
+            ref = channel.incident.reference
             return Outcome(Reply(text=actions.perform(session, ctx, "ack", ref), private=False))
-        if on_header and channel is not None:
-            return Outcome(
-                Reply(
-                    text=actions.perform(session, ctx, "ack", channel.incident.reference),
-                    private=False,
-                )
-            )
+        # Elsewhere (a page in the bot's direct room): the message names the incident.
+        enqueue(
+            session,
+            REACT_JOB,
+            {
+                "connection_id": ctx.connection.id,
+                "channel_id": event.channel_id,
+                "message_id": event.message_id,
+                "chat_user_id": ctx.chat_user_id,
+            },
+        )
         return Outcome()
     if event.emoji != PIN:
         return Outcome()

@@ -156,24 +156,6 @@ class ChatPin(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ChatPageMessage(Base):
-    """A page delivered to a person in chat, with its buttons: acting on it acts on the
-    page's incident as the person."""
-
-    __tablename__ = "chat_page_messages"
-    __table_args__ = (Index("ix_chat_page_messages_message", "connection_id", "message_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    connection_id: Mapped[int] = mapped_column(
-        ForeignKey("chat_connections.id", ondelete="CASCADE")
-    )
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    channel_id: Mapped[str] = mapped_column(String(255), default="")
-    message_id: Mapped[str] = mapped_column(String(255), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class ChatConversation(Base):
     """A question Tocsin is asking a person in turn (declaring on Matrix, which has no
     forms): the answers so far and the field asked next."""

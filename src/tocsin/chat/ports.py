@@ -197,6 +197,11 @@ class ChatClient(Protocol):
         Matrix, which has none, posts it in the bot's direct room with them."""
         ...
 
+    def join(self, channel_id: str) -> None:
+        """Join a channel the bot was invited to (Matrix rooms); Slack and Mattermost bots
+        are added by people, so this does nothing there."""
+        ...
+
     def poll(self, channel_id: str, since: float) -> list[Inbound]:
         """What changed in a channel since a Unix time, for a service that does not push
         it: Mattermost's reactions, edits and deletions. Slack and Matrix push: []."""

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from tocsin.catalog.models import User
 from tocsin.chat import channels, people
 from tocsin.chat.connections import port
-from tocsin.chat.models import ChannelState, ChatChannel, ChatConnection, ChatPageMessage
+from tocsin.chat.models import ChannelState, ChatChannel, ChatConnection
 from tocsin.chat.ports import Button, ChatClient, ChatError, Field, Message
 from tocsin.chat.vendors import client_for
 from tocsin.config import Settings
@@ -291,11 +291,9 @@ def queue_post(
     channel_id: str | None = None,
     user_id: str | None = None,
     private: bool = False,
-    page: tuple[int, int] | None = None,
 ) -> None:
     """Post a message after commit: in a channel, to one person there alone (`private`),
-    or in the bot's direct conversation with `user_id` (no `channel_id`). A page in chat
-    (`page`: incident and Tocsin user) is remembered, so that reacting to it acts on it."""
+    or in the bot's direct conversation with `user_id` (no `channel_id`)."""
     enqueue(
         session,
         POST_JOB,
@@ -305,7 +303,6 @@ def queue_post(
             "user_id": user_id,
             "private": private,
             "message": message_payload(message),
-            "page": list(page) if page else None,
         },
     )
 
@@ -319,27 +316,16 @@ def _post_handler(chats: Chats) -> Handler:
         message = message_from(payload["message"])
         target, user, private = payload["channel_id"], payload["user_id"], payload["private"]
 
-        def perform() -> tuple[str, str]:
+        def perform() -> str:
             where = target or client.direct(user)
             if private and user:
                 client.post_private(where, user, message)
-                return where, ""
-            return where, client.post(where, message)
+                return ""
+            return client.post(where, message)
 
         def record(session: Session, result: Any, error: BaseException | None) -> None:
             if error is not None:
                 raise error  # the registry's retries, then the job's failure
-            page = payload.get("page")
-            if page and result[1]:
-                session.add(
-                    ChatPageMessage(
-                        connection_id=payload["connection_id"],
-                        incident_id=page[0],
-                        user_id=page[1],
-                        channel_id=result[0],
-                        message_id=result[1],
-                    )
-                )
 
         return Send(perform=perform, record=record)
 

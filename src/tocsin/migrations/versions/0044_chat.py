@@ -6,7 +6,7 @@ Create Date: 2026-12-07 20:50:24.887923
 
 New tables only: `chat_connections` (credentials encrypted), `chat_identities` and
 `chat_link_requests` (people linked), `chat_channels` (an incident's channel in a connection),
-`chat_pins` (chat messages on timelines), `chat_page_messages` (pages delivered in chat),
+`chat_pins` (chat messages on timelines),
 `chat_conversations` (questions asked in turn), `chat_deliveries` (pushed requests seen).
 """
 
@@ -182,40 +182,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "chat_page_messages",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("connection_id", sa.Integer(), nullable=False),
-        sa.Column("incident_id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("channel_id", sa.String(length=255), nullable=False),
-        sa.Column("message_id", sa.String(length=255), nullable=False),
-        sa.Column("created_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["connection_id"],
-            ["chat_connections.id"],
-            name=op.f("fk_chat_page_messages_connection_id_chat_connections"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["incident_id"],
-            ["incidents.id"],
-            name=op.f("fk_chat_page_messages_incident_id_incidents"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_chat_page_messages_user_id_users"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_chat_page_messages")),
-    )
-    with op.batch_alter_table("chat_page_messages", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_chat_page_messages_message", ["connection_id", "message_id"], unique=False
-        )
-
-    op.create_table(
         "chat_pins",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("connection_id", sa.Integer(), nullable=False),
@@ -258,10 +224,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_chat_pins_reaction_id"))
 
     op.drop_table("chat_pins")
-    with op.batch_alter_table("chat_page_messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_chat_page_messages_message")
 
-    op.drop_table("chat_page_messages")
     with op.batch_alter_table("chat_channels", schema=None) as batch_op:
         batch_op.drop_index("ix_chat_channels_remote")
 

@@ -1,0 +1,207 @@
+"""The small jobs of chat's inbound side, each one request to the chat service after the
+request that caused it committed: read a message pinned with 📌 and put it on the timeline,
+find a person's verified email to link them, join a room the bot was invited to, and read
+Mattermost channels for the reactions, edits and deletions it does not push.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.chat import actions, inbound, people
+from tocsin.chat.models import ChannelState, ChatChannel, ChatConnection
+from tocsin.chat.ports import ChatMessage, ChatUser, Inbound, Message
+from tocsin.chat.sync import Chats, queue_post
+from tocsin.config import Settings
+from tocsin.db import utcnow
+from tocsin.jobs.queue import enqueue
+from tocsin.jobs.registry import Handler, JobKind, PeriodicJob, Send
+
+POLL_JOB = "chat.poll"
+POLL_ONE_JOB = "chat.poll_channel"
+REFERENCE = re.compile(r"\bINC-(\d{1,12})\b")
+
+
+def _connection(session: Session, payload: dict[str, Any]) -> ChatConnection | None:
+    found = session.get(ChatConnection, payload["connection_id"])
+    return found if found is not None and found.enabled else None
+
+
+def _pin_handler(chats: Chats) -> Handler:
+    def run(session: Session, payload: dict[str, Any]) -> Send | None:
+        connection = _connection(session, payload)
+        if connection is None:
+            return None
+        client = chats.client(connection)
+        channel_id, message_id = payload["channel_id"], payload["message_id"]
+
+        def perform() -> tuple[ChatMessage, ChatUser]:
+            message = client.fetch_message(channel_id, message_id)
+            return message, client.user(message.user_id)
+
+        def record(session: Session, result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                raise error
+            current = session.get(ChatConnection, payload["connection_id"])
+            if current is None:
+                return
+            message, author = result
+            inbound.pin(session, current, message, payload.get("reaction_id", ""), author.name)
+
+        return Send(perform=perform, record=record)
+
+    return run
+
+
+def _identify_handler(chats: Chats) -> Handler:
+    def run(session: Session, payload: dict[str, Any]) -> Send | None:
+        connection = _connection(session, payload)
+        if connection is None:
+            return None
+        client = chats.client(connection)
+        chat_user_id = payload["chat_user_id"]
+
+        def record(session: Session, result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                raise error
+            current = session.get(ChatConnection, payload["connection_id"])
+            if current is None or not isinstance(result, ChatUser):
+                return
+            linked = people.link_by_email(session, current, chat_user_id, result.email)
+            if linked is not None:
+                said = f"Your chat account is now linked to {linked.user.name} in Tocsin."
+                queue_post(session, current, Message(text=said), user_id=chat_user_id)
+
+        return Send(perform=lambda: client.user(chat_user_id), record=record)
+
+    return run
+
+
+def _join_handler(chats: Chats) -> Handler:
+    def run(session: Session, payload: dict[str, Any]) -> Send | None:
+        connection = _connection(session, payload)
+        if connection is None:
+            return None
+        client = chats.client(connection)
+
+        def record(session: Session, result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                raise error
+
+        return Send(perform=lambda: client.join(payload["room"]), record=record)
+
+    return run
+
+
+def _react_handler(chats: Chats) -> Handler:
+    """✅ on a message the bot sent about an incident (a page in chat): acknowledge it as
+    the person who reacted."""
+
+    def run(session: Session, payload: dict[str, Any]) -> Send | None:
+        connection = _connection(session, payload)
+        if connection is None:
+            return None
+        client = chats.client(connection)
+
+        def record(session: Session, result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                raise error
+            current = session.get(ChatConnection, payload["connection_id"])
+            if current is None or not isinstance(result, ChatMessage):
+                return
+            found = REFERENCE.search(result.text)
+            if result.user_id != current.bot_user_id or found is None:
+                return
+            linked = people.identity(session, current, payload["chat_user_id"])
+            if linked is None:
+                return
+            ctx = actions.Context(current, payload["chat_user_id"], linked.user, result.channel_id)
+            answer = actions.perform(session, ctx, "ack", found.group(0))
+            queue_post(session, current, Message(text=answer), channel_id=result.channel_id)
+
+        return Send(
+            perform=lambda: client.fetch_message(payload["channel_id"], payload["message_id"]),
+            record=record,
+        )
+
+    return run
+
+
+def poll(session: Session, payload: dict[str, Any]) -> None:
+    """Queue a read of every open Mattermost incident channel."""
+    slot = payload.get("slot") or utcnow().isoformat()
+    rows = session.scalars(
+        select(ChatChannel.id)
+        .join(ChatConnection, ChatConnection.id == ChatChannel.connection_id)
+        .where(
+            ChatConnection.vendor == "mattermost",
+            ChatConnection.enabled.is_(True),
+            ChatChannel.state.in_((ChannelState.open.value, ChannelState.archiving.value)),
+            ChatChannel.remote_id != "",
+        )
+    ).all()
+    for channel_id in rows:
+        enqueue(
+            session,
+            POLL_ONE_JOB,
+            {"channel_id": channel_id},
+            key=f"{POLL_ONE_JOB}:{channel_id}:{slot}",
+        )
+
+
+def _poll_one_handler(chats: Chats, settings: Settings) -> Handler:
+    def run(session: Session, payload: dict[str, Any]) -> Send | None:
+        channel = session.get(ChatChannel, payload["channel_id"])
+        if channel is None or not channel.remote_id or not channel.connection.enabled:
+            return None
+        client = chats.client(channel.connection)
+        since = (channel.polled_at or channel.created_at) - timedelta(seconds=1)
+        started = utcnow()
+        remote_id = channel.remote_id
+
+        def record(session: Session, result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                raise error
+            current = session.get(ChatChannel, payload["channel_id"])
+            if current is None:
+                return
+            current.polled_at = started
+            events: list[Inbound] = result
+            for event in events:
+                outcome = inbound.handle(session, current.connection, event, settings)
+                if outcome.reply is not None and (outcome.reply.text or outcome.reply.message):
+                    user = getattr(event, "user_id", None)
+                    queue_post(
+                        session, current.connection,
+                        outcome.reply.message or Message(text=outcome.reply.text),
+                        channel_id=current.remote_id, user_id=user,
+                        private=outcome.reply.private and user is not None,
+                    )  # fmt: skip
+
+        return Send(perform=lambda: client.poll(remote_id, since.timestamp()), record=record)
+
+    return run
+
+
+def job_kinds(settings: Settings) -> list[JobKind]:
+    chats = Chats(settings)
+    timeout = settings.chat_timeout_seconds * 3 + 30
+    attempts = settings.chat_attempts
+    base = settings.chat_retry_base_seconds or 1.0
+    return [
+        JobKind(inbound.PIN_JOB, _pin_handler(chats), attempts, base, timeout_seconds=timeout),
+        JobKind(inbound.IDENTIFY_JOB, _identify_handler(chats), 3, base, timeout_seconds=timeout),
+        JobKind(inbound.JOIN_JOB, _join_handler(chats), attempts, base, timeout_seconds=timeout),
+        JobKind(inbound.REACT_JOB, _react_handler(chats), attempts, base, timeout_seconds=timeout),
+        JobKind(POLL_JOB, poll, max_attempts=1, timeout_seconds=60),
+        JobKind(POLL_ONE_JOB, _poll_one_handler(chats, settings), 1, timeout_seconds=timeout),
+    ]
+
+
+def periodic(settings: Settings) -> PeriodicJob:
+    return PeriodicJob(POLL_JOB, every=timedelta(seconds=settings.chat_poll_seconds))
