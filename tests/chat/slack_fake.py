@@ -70,7 +70,8 @@ class Fake:
         times: int = 1, body: Any = None, **headers: str,
     ) -> None:  # fmt: skip
         """Answer the next `times` calls (of `method`, if given) with `status` and an
-        `ok: false` body carrying `error` (or `body` as is)."""
+        `ok: false` body carrying `error` (or `body` as is); status 0 closes the connection
+        without answering."""
         if body is None and error is not None:
             body = {"ok": False, "error": error}
         with self.lock:
@@ -372,6 +373,9 @@ class Handler(BaseHTTPRequestHandler):
             scripted = fake._scripted(name)
             if scripted is not None:
                 status, headers, body = scripted
+                if status == 0:
+                    self.close_connection = True
+                    return
                 self._send(status, body, headers)
                 return
             if auth != f"Bearer {BOT_TOKEN}":

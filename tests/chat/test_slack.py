@@ -237,6 +237,15 @@ def test_server_errors_and_unreachable_slack_are_retryable(slack: Fake) -> None:
     assert raised.value.retryable and "could not reach Slack" in raised.value.message
 
 
+def test_a_dropped_connection_is_retryable_and_not_retried_by_the_sdk(slack: Fake) -> None:
+    slack.fail(0)
+    channel = slack.add_channel("c", members=(BOT_USER,))
+    with pytest.raises(ChatError) as raised:
+        client(slack).pin(channel.id, "1.1")
+    assert raised.value.retryable
+    assert [name for name, _ in slack.calls] == ["pins.add"]
+
+
 def test_a_slow_slack_times_out_retryably(slack: Fake) -> None:
     slack.delay = 1.5
     channel = slack.add_channel("c", members=(BOT_USER,))
