@@ -3,9 +3,9 @@
 `start_synapse` runs one from `.venv-synapse` (`make synapse`) with Tocsin registered as an
 appservice whose URL the caller gives (the session fixture `synapse` points it at `inbox`, a
 tiny HTTP server standing in for Tocsin; a test can start its own with a Tocsin server's
-URL). Two appservices are registered: Tocsin's (not rate limited) and a rate-limited twin
-whose only use is to provoke 429s. People are registered with the shared secret and act
-through `Person`.
+URL). People are registered with the shared secret and act through `Person`; they are
+rate limited on sending messages only (an appservice's own user never is), which is how the
+tests provoke a 429.
 """
 
 from __future__ import annotations
@@ -37,10 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SYNAPSE_PYTHON = ROOT / ".venv-synapse" / "bin" / "python"
 SERVER_NAME = "tocsin.test"
 BOT_LOCALPART = "tocsin"
-LIMITED_LOCALPART = "tocsin-limited"
 START_TIMEOUT = 90.0
-# Everything people do in the tests may be frequent, except sending messages: the limited
-# appservice (rate_limited: true) meets this message limit within a dozen quick sends.
+# Everything people do in the tests may be frequent, except sending messages: a dozen quick
+# sends meet this limit (a test acts in a few rooms, with a few messages each).
 MESSAGE_LIMIT = {"per_second": 2, "burst_count": 12}
 GENEROUS = {"per_second": 1000, "burst_count": 10000}
 
@@ -62,8 +61,6 @@ class Synapse:
     as_token: str
     hs_token: str
     bot_user_id: str
-    limited_as_token: str
-    limited_user_id: str
     workdir: Path
     started_in: float  # seconds from launch to answering /_matrix/client/versions
 
@@ -223,7 +220,7 @@ def start_synapse(workdir: Path, *, appservice_url: str) -> Iterator[Synapse]:
         raise RuntimeError(f"{SYNAPSE_PYTHON} is missing: run `make synapse`")
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    tokens = {name: secrets.token_hex(16) for name in ("as", "hs", "las", "lhs", "shared")}
+    tokens = {name: secrets.token_hex(16) for name in ("as", "hs", "shared")}
     tocsin = registration(
         id="tocsin",
         url=appservice_url,
@@ -232,17 +229,7 @@ def start_synapse(workdir: Path, *, appservice_url: str) -> Iterator[Synapse]:
         sender_localpart=BOT_LOCALPART,
         server_name=SERVER_NAME,
     )
-    limited = registration(
-        id="tocsin-limited",
-        url=appservice_url + "/limited",
-        as_token=tokens["las"],
-        hs_token=tokens["lhs"],
-        sender_localpart=LIMITED_LOCALPART,
-        server_name=SERVER_NAME,
-    )
-    limited["rate_limited"] = True
     _write(workdir / "tocsin.yaml", tocsin)
-    _write(workdir / "limited.yaml", limited)
     config = {
         "server_name": SERVER_NAME,
         "pid_file": str(workdir / "homeserver.pid"),
@@ -265,7 +252,7 @@ def start_synapse(workdir: Path, *, appservice_url: str) -> Iterator[Synapse]:
         "registration_shared_secret": tokens["shared"],
         "trusted_key_servers": [],
         "suppress_key_server_warning": True,
-        "app_service_config_files": [str(workdir / "tocsin.yaml"), str(workdir / "limited.yaml")],
+        "app_service_config_files": [str(workdir / "tocsin.yaml")],
         "presence": {"enabled": False},
         "rc_message": MESSAGE_LIMIT,
         "rc_registration": GENEROUS,
@@ -279,7 +266,13 @@ def start_synapse(workdir: Path, *, appservice_url: str) -> Iterator[Synapse]:
     log = (workdir / "synapse.log").open("wb")
     started = time.monotonic()
     process = subprocess.Popen(
-        [str(SYNAPSE_PYTHON), "-m", "synapse.app.homeserver", "-c", str(workdir / "homeserver.yaml")],
+        [
+            str(SYNAPSE_PYTHON),
+            "-m",
+            "synapse.app.homeserver",
+            "-c",
+            str(workdir / "homeserver.yaml"),
+        ],
         cwd=workdir,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -310,8 +303,6 @@ def start_synapse(workdir: Path, *, appservice_url: str) -> Iterator[Synapse]:
             as_token=tokens["as"],
             hs_token=tokens["hs"],
             bot_user_id=f"@{BOT_LOCALPART}:{SERVER_NAME}",
-            limited_as_token=tokens["las"],
-            limited_user_id=f"@{LIMITED_LOCALPART}:{SERVER_NAME}",
             workdir=workdir,
             started_in=time.monotonic() - started,
         )

@@ -44,6 +44,10 @@ from tocsin.outbound import OutboundGuard, OutboundRefused
 API = "/_matrix/client/v3"
 ARCHIVED = "[archived] "
 ARCHIVED_TOPIC = "Archived by Tocsin: the history is kept; the room is read-only."
+# Synapse lets an appservice create only aliases in its own namespace, and pushes it the
+# events of every room whose alias the namespace matches: the bot's aliases get a prefix
+# of their own, so that its namespace covers its rooms and nobody else's.
+ALIAS_PREFIX = "tocsin-"
 ALIAS_TRIES = 20  # "-2" … "-20" after the alias itself; a name that busy is a bug elsewhere
 DETAIL_MAX = 300
 
@@ -58,7 +62,7 @@ def registration(
     server_name: str,
 ) -> dict[str, Any]:
     """The appservice registration an operator gives the homeserver (as YAML): the bot
-    user's id alone, exclusively, and not rate limited. `url` is where Tocsin serves the
+    user and the aliases it makes (`#tocsin-…`), exclusively, and not rate limited. `url` is where Tocsin serves the
     connection (the homeserver appends `/_matrix/app/v1/transactions/{txnId}`)."""
     bot = f"@{sender_localpart}:{server_name}"
     return {
@@ -70,7 +74,12 @@ def registration(
         "rate_limited": False,
         "namespaces": {
             "users": [{"exclusive": True, "regex": f"^{re.escape(bot)}$"}],
-            "aliases": [],
+            "aliases": [
+                {
+                    "exclusive": True,
+                    "regex": f"^{re.escape(f'#{ALIAS_PREFIX}')}.*:{re.escape(server_name)}$",
+                }
+            ],
             "rooms": [],
         },
     }
@@ -89,10 +98,10 @@ def _q(part: str) -> str:
 
 
 def _alias_localpart(name: str) -> str:
-    """A room alias's local part from a channel name: lower case, letters, digits and
-    `._=-` kept, the rest a dash."""
+    """A room alias's local part from a channel name: the bot's prefix, then the name in
+    lower case with letters, digits and `._=-` kept and the rest a dash."""
     slug = re.sub(r"[^a-z0-9._=-]+", "-", name.lower()).strip("-")
-    return slug[:80] or "incident"
+    return ALIAS_PREFIX + (slug[:80] or "incident")
 
 
 def _retry_after(response: httpx.Response, body: Mapping[str, Any]) -> float | None:
@@ -210,9 +219,7 @@ class MatrixClient:
     def _state(self, room_id: str, event_type: str, what: str, key: str = "") -> dict[str, Any]:
         """A state event's content; {} when the room has none."""
         try:
-            return self._call(
-                "GET", f"/rooms/{_q(room_id)}/state/{_q(event_type)}/{_q(key)}", what
-            )
+            return self._call("GET", f"/rooms/{_q(room_id)}/state/{_q(event_type)}/{_q(key)}", what)
         except ChatError as exc:
             if exc.code == "M_NOT_FOUND":
                 return {}
@@ -235,7 +242,7 @@ class MatrixClient:
     # --- ChatClient -----------------------------------------------------------------------
 
     def create_channel(self, name: str, *, private: bool, topic: str) -> Channel:
-        """A room with this name and topic and an alias `#<name>:<server>` (suffixed "-2",
+        """A room with this name and topic and an alias `#tocsin-<name>:<server>` (suffixed "-2",
         "-3", … when taken), never published in the room directory."""
         base = _alias_localpart(name)
         for attempt in range(1, ALIAS_TRIES + 1):
@@ -298,7 +305,9 @@ class MatrixClient:
         current = [p for p in pinned if isinstance(p, str)] if isinstance(pinned, list) else []
         if message_id in current:
             return
-        self._put_state(channel_id, "m.room.pinned_events", {"pinned": [*current, message_id]}, what)
+        self._put_state(
+            channel_id, "m.room.pinned_events", {"pinned": [*current, message_id]}, what
+        )
 
     def archive(self, channel_id: str) -> None:
         """Matrix has no archive: rename the room "[archived] …", say so in the topic and a
