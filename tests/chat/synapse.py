@@ -30,8 +30,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tocsin.chat.matrix import registration
 from tests.conftest import REQUIRE_SERVICES
+from tocsin.chat.matrix import registration
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNAPSE_PYTHON = ROOT / ".venv-synapse" / "bin" / "python"
@@ -134,7 +134,8 @@ class Person:
         return self.send(room, "m.room.message", content)
 
     def redact(self, room: str, event_id: str) -> str:
-        path = f"/rooms/{quote(room, safe='')}/redact/{quote(event_id, safe='')}/{secrets.token_hex(8)}"
+        txn = secrets.token_hex(8)
+        path = f"/rooms/{quote(room, safe='')}/redact/{quote(event_id, safe='')}/{txn}"
         return str(self.ok("PUT", path, {})["event_id"])
 
     def messages(self, room: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.chat.synapse import Inbox, Person, Synapse, free_port
 from tocsin.chat.matrix import ARCHIVED, MatrixClient, MatrixReceiver, registration
 from tocsin.chat.matrix_render import render
 from tocsin.chat.ports import (
@@ -32,7 +33,6 @@ from tocsin.chat.ports import (
     Reply,
 )
 from tocsin.outbound import OutboundGuard
-from tests.chat.synapse import Inbox, Person, Synapse, free_port
 
 LOOPBACK = OutboundGuard(allow_private=True)
 ACK = Button(action="ack", label="Acknowledge", value="INC-12", command="ack INC-12", reaction="✅")

@@ -62,9 +62,11 @@ def registration(
     server_name: str,
 ) -> dict[str, Any]:
     """The appservice registration an operator gives the homeserver (as YAML): the bot
-    user and the aliases it makes (`#tocsin-…`), exclusively, and not rate limited. `url` is where Tocsin serves the
-    connection (the homeserver appends `/_matrix/app/v1/transactions/{txnId}`)."""
+    user and the aliases it makes (`#tocsin-…`), exclusively, and not rate limited. `url`
+    is where Tocsin serves the connection (the homeserver appends
+    `/_matrix/app/v1/transactions/{txnId}`)."""
     bot = f"@{sender_localpart}:{server_name}"
+    aliases = re.escape(f"#{ALIAS_PREFIX}")
     return {
         "id": id,
         "url": url,
@@ -74,12 +76,7 @@ def registration(
         "rate_limited": False,
         "namespaces": {
             "users": [{"exclusive": True, "regex": f"^{re.escape(bot)}$"}],
-            "aliases": [
-                {
-                    "exclusive": True,
-                    "regex": f"^{re.escape(f'#{ALIAS_PREFIX}')}.*:{re.escape(server_name)}$",
-                }
-            ],
+            "aliases": [{"exclusive": True, "regex": f"^{aliases}.*:{re.escape(server_name)}$"}],
             "rooms": [],
         },
     }
@@ -196,7 +193,8 @@ class MatrixClient:
             )
         if status >= 500:
             raise ChatError(
-                f"the Matrix homeserver failed to {what} (HTTP {status}){': ' + said if said else ''}",
+                f"the Matrix homeserver failed to {what} (HTTP {status})"
+                + (f": {said}" if said else ""),
                 retryable=True,
                 status=status,
                 code=code,
@@ -315,14 +313,14 @@ class MatrixClient:
         what = f"archive {channel_id}"
         name = str(self._state(channel_id, "m.room.name", what).get("name") or "")
         levels = self._state(channel_id, "m.room.power_levels", what)
-        users = levels.get("users") if isinstance(levels.get("users"), dict) else {}
-        bot_level = users.get(self.bot_user_id)
-        others = [int(v) for k, v in users.items() if k != self.bot_user_id and _is_int(v)]
-        users_default = levels.get("users_default", 0)
-        highest = max([int(users_default) if _is_int(users_default) else 0, *others])
+        users = _obj(levels.get("users"))
+        bot_level = _num(users.get(self.bot_user_id))
+        others = [_num(v) for k, v in users.items() if k != self.bot_user_id]
+        levels_below = [_num(levels.get("users_default", 0)) or 0, *(v for v in others if v)]
+        highest = int(max(levels_below))
         # Above every other member; capped at the bot's own level, which the homeserver
         # requires (a room creator of room version 12 is above any level and not listed).
-        read_only = highest + 1 if not _is_int(bot_level) else min(highest + 1, int(bot_level))
+        read_only = highest + 1 if bot_level is None else min(highest + 1, int(bot_level))
         if name.startswith(ARCHIVED) and levels.get("events_default") == read_only:
             return
         if not name.startswith(ARCHIVED):
@@ -362,11 +360,11 @@ class MatrixClient:
                 return room_id
         body = {"is_direct": True, "invite": [user_id], "preset": "trusted_private_chat"}
         created = self._call("POST", "/createRoom", what, body)
-        room_id = created.get("room_id")
-        if not isinstance(room_id, str):
+        new_id = created.get("room_id")
+        if not isinstance(new_id, str):
             raise ChatError("the Matrix homeserver created a room without saying its id")
-        self._call("PUT", path, what, {**rooms, user_id: [room_id, *known_ids]})
-        return room_id
+        self._call("PUT", path, what, {**rooms, user_id: [new_id, *known_ids]})
+        return new_id
 
     def open_form(self, trigger: str, form: Form) -> None:
         """Matrix has no forms: always ChatError (the core asks field by field instead)."""
@@ -379,22 +377,19 @@ class MatrixClient:
             f"/rooms/{_q(channel_id)}/event/{_q(message_id)}",
             f"read {message_id} in {channel_id}",
         )
-        content = event.get("content") if isinstance(event.get("content"), dict) else {}
-        text = content.get("body")
-        unsigned = event.get("unsigned") if isinstance(event.get("unsigned"), dict) else {}
-        relations = unsigned.get("m.relations")
-        edit = relations.get("m.replace") if isinstance(relations, dict) else None
-        if isinstance(edit, dict) and isinstance(edit.get("content"), dict):
-            new = edit["content"].get("m.new_content")
-            if isinstance(new, dict) and isinstance(new.get("body"), str):
-                text = new["body"]
-        at = event.get("origin_server_ts")
+        text = _obj(event.get("content")).get("body")
+        # The homeserver bundles a message's latest edit with it (m.relations, m.replace).
+        edit = _obj(_obj(_obj(event.get("unsigned")).get("m.relations")).get("m.replace"))
+        new = _obj(_obj(edit.get("content")).get("m.new_content")).get("body")
+        if isinstance(new, str):
+            text = new
+        at = _num(event.get("origin_server_ts"))
         return ChatMessage(
             id=message_id,
             channel_id=channel_id,
             user_id=str(event.get("sender") or ""),
             text=text if isinstance(text, str) else "",
-            at=at / 1000 if _is_int(at) else 0.0,
+            at=at / 1000 if at is not None else 0.0,
         )
 
     def user(self, user_id: str) -> ChatUser:
@@ -416,8 +411,16 @@ class MatrixClient:
         return []
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _num(value: object) -> float | None:
+    """A JSON number as a float; None for anything else (booleans included)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _obj(value: object) -> dict[str, Any]:
+    """A JSON object, or {} for anything else."""
+    return value if isinstance(value, dict) else {}
 
 
 def _content(message: Message) -> dict[str, Any]:
@@ -530,9 +533,11 @@ class MatrixReceiver:
             if not isinstance(redacts, str) or not redacts:
                 raise ValueError("a Matrix redaction without what it redacts")
             return MessageDeleted(channel_id=room, message_id=redacts)
-        if kind == "m.room.member":
-            if event.get("state_key") == self.bot_user_id and content.get("membership") == "invite":
-                return Invited(channel_id=room, user_id=sender)
+        invited = event.get("state_key") == self.bot_user_id and (
+            content.get("membership") == "invite"
+        )
+        if kind == "m.room.member" and invited:
+            return Invited(channel_id=room, user_id=sender)
         return None
 
     def answer(self, route: str, event: Inbound | None, reply: Reply | None) -> Answer | None:
