@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 POSTGRES_LOG := $(or $(TMPDIR),/tmp)/tocsin-test-postgres.log
 
-.PHONY: run test test-sqlite test-postgres install lint typecheck format bench lock clean
+.PHONY: run test test-sqlite test-postgres install synapse lint typecheck format bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,18 @@ $(STAMP): pyproject.toml requirements.lock | $(BIN)/python
 
 install: $(STAMP)
 
+## The Synapse homeserver the Matrix chat tests start, in its own virtualenv (its
+## dependencies never mix with Tocsin's), at the exact versions of requirements-synapse.lock.
+SYNAPSE_VENV ?= .venv-synapse
+SYNAPSE_STAMP := $(SYNAPSE_VENV)/.installed
+$(SYNAPSE_STAMP): requirements-synapse.lock
+	$(PYTHON) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SYNAPSE_VENV)/bin/python -m pip install -q --no-deps -r requirements-synapse.lock
+	@touch $@
+
+synapse: $(SYNAPSE_STAMP)
+
 ## Start Tocsin on SQLite under ./data with demo data, at http://127.0.0.1:8080
 run: install
 	$(BIN)/tocsin db upgrade
@@ -30,7 +42,7 @@ run: install
 ## 3 minutes) checks the HTTP contract, the same on both databases: it runs with SQLite, the
 ## shorter of the two suites, so that CI stays under 15 minutes.
 CONFORMANCE := tests/test_openapi_conformance.py
-test: lint
+test: lint synapse
 	@if [ -n "$$TOCSIN_TEST_POSTGRES_URL" ]; then \
 	  echo "== the suite on SQLite and, at the same time, on PostgreSQL ($(POSTGRES_LOG))"; \
 	  TOCSIN_TEST_DB=postgres $(BIN)/python -m pytest -p no:cacheprovider -q --durations=25 \
@@ -46,10 +58,10 @@ test: lint
 	  echo "(PostgreSQL run skipped: set TOCSIN_TEST_POSTGRES_URL to run the suite on it too)"; \
 	fi
 
-test-sqlite: install
+test-sqlite: install synapse
 	TOCSIN_TEST_DB=sqlite $(BIN)/python -m pytest -p no:cacheprovider
 
-test-postgres: install
+test-postgres: install synapse
 	TOCSIN_TEST_DB=postgres $(BIN)/python -m pytest -p no:cacheprovider
 
 lint: install
@@ -81,4 +93,4 @@ bench: install
 	$(BIN)/python bench/run.py --write
 
 clean:
-	rm -rf $(VENV) data build dist src/*.egg-info
+	rm -rf $(VENV) $(SYNAPSE_VENV) data build dist src/*.egg-info
