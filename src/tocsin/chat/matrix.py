@@ -406,6 +406,10 @@ class MatrixClient:
         """Matrix has no ephemeral messages: post in the bot's direct room with them."""
         self.post(self.direct(user_id), message)
 
+    def join(self, channel_id: str) -> None:
+        """Join a room the bot was invited to (to hear commands there)."""
+        self._call("POST", f"/join/{_q(channel_id)}", f"join {channel_id}", {})
+
     def poll(self, channel_id: str, since: float) -> list[Inbound]:
         """Nothing: the homeserver pushes every event."""
         return []

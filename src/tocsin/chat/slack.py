@@ -326,6 +326,9 @@ class SlackClient:
             blocks=message_blocks(message),
         )
 
+    def join(self, channel_id: str) -> None:
+        """Nothing: people add the bot to Slack channels."""
+
     def poll(self, channel_id: str, since: float) -> list[Inbound]:
         """Nothing: Slack pushes reactions, edits and deletions through the Events API."""
         return []
