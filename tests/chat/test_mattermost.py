@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.chat import mattermost_fake as mm
@@ -106,7 +107,9 @@ class Tocsin:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}/chat/7/"
         self.receiver = MattermostReceiver(connection(url), callback_base=self.base)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
 
 @pytest.fixture
@@ -567,3 +570,36 @@ def test_malformed_and_unknown_requests() -> None:
     assert answer is not None and answer.body == {
         "response_type": "ephemeral", "text": "@\u200ball hi",
     }  # fmt: skip
+
+
+def test_the_fake_refuses_and_records_a_request_outside_the_contract(fake: mm.Fake) -> None:
+    channel_id = fake.add_channel("inc-11")
+    headers = {"Authorization": f"Bearer {mm.BOT_TOKEN}"}
+
+    extra = httpx.post(
+        fake.url + "/api/v4/posts",
+        json={"channel_id": channel_id, "message": "hi", "color": "red"},
+        headers=headers,
+        timeout=30,
+    )
+    bad_id = httpx.post(
+        fake.url + "/api/v4/posts",
+        json={
+            "channel_id": channel_id,
+            "message": "hi",
+            "props": {
+                "attachments": [
+                    {"actions": [{"id": "a-1", "name": "x", "integration": {"url": "u"}}]}
+                ]
+            },
+        },  # fmt: skip
+        headers=headers,
+        timeout=30,
+    )
+
+    assert (extra.status_code, bad_id.status_code) == (400, 400)
+    assert fake.violations == [
+        "CreatePost: body.color: not a field of this request",
+        "props.attachments[0].actions[0].id 'a-1': letters and digits only",
+    ]
+    fake.violations.clear()

@@ -14,6 +14,7 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -64,10 +65,7 @@ def _wait(response: httpx.Response) -> float | None:
         except (TypeError, ValueError):
             when = None
         if when is not None and when.tzinfo is not None:
-            date = response.headers.get("Date")
-            now = parsedate_to_datetime(date) if date else None
-            if now is not None:
-                return max(0.0, (when - now).total_seconds())
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
     reset = response.headers.get("X-Ratelimit-Reset", "").strip()
     return float(reset) if reset.isdigit() else None
 
@@ -161,7 +159,10 @@ class _Api:
         params: Mapping[str, str] | None = None,
     ) -> Any:  # fmt: skip
         """The JSON of a 2xx answer (None if empty); ChatError for anything else."""
-        response = self.send(method, path, body=body, params=params)
+        return self.read(self.send(method, path, body=body, params=params), what)
+
+    def read(self, response: httpx.Response, what: str) -> Any:
+        """The JSON of a 2xx answer (None if empty); ChatError for anything else."""
         if not 200 <= response.status_code < 300:
             raise chat_error(response, what)
         if not response.content:
@@ -220,9 +221,7 @@ class MattermostClient:
             response = self.api.send("POST", "/channels", body={**body, "name": handle})
             if response.status_code == 400 and _error_of(response)[0] == NAME_TAKEN:
                 continue
-            if not 200 <= response.status_code < 300:
-                raise chat_error(response, "create a channel")
-            made = _object(response.json(), "create a channel")
+            made = _object(self.api.read(response, "create a channel"), "create a channel")
             return Channel(id=str(made["id"]), name=str(made.get("name", handle)))
         raise ChatError(
             f"{VENDOR} has channels named {base} and {base}-2 to -{NAME_ATTEMPTS} already: "
@@ -306,9 +305,8 @@ class MattermostClient:
         response = self.api.send("GET", f"/users/email/{quote(email, safe='@')}")
         if response.status_code == 404:
             return None
-        if not 200 <= response.status_code < 300:
-            raise chat_error(response, "find a person by email")
-        person = _chat_user(_object(response.json(), "find a person by email"))
+        found = self.api.read(response, "find a person by email")
+        person = _chat_user(_object(found, "find a person by email"))
         return person if person.email is not None else None
 
     def post_private(self, channel_id: str, user_id: str, message: Message) -> None:
@@ -319,7 +317,7 @@ class MattermostClient:
     def poll(self, channel_id: str, since: float) -> list[Inbound]:
         """People's 📌 and ✅ reactions added, and their posts edited or deleted, since `since`
         (Unix time); the bot's own posts and reactions are left out."""
-        after = int(since * 1000)
+        after = max(1, int(since * 1000))  # Mattermost reads since=0 as "no since"
         listing = _object(
             self.api.call(
                 "GET", f"/channels/{quote(channel_id)}/posts", params={"since": str(after)},
@@ -478,32 +476,9 @@ class MattermostReceiver:
 
     def answer(self, route: str, event: Inbound | None, reply: Reply | None) -> Answer | None:
         """Mattermost shows the reply from the HTTP answer itself, on every route."""
-        reply = reply or Reply()
-        if route == "commands":
-            body: dict[str, Any] = {
-                "response_type": "ephemeral" if reply.private else "in_channel",
-                "text": render.escape(reply.text or (reply.message.text if reply.message else "")),
-            }
-            card = self._card(reply.message)
-            if card is not None:
-                body["props"] = {"attachments": [card]}
-            return Answer(body=body)
-        if route == "actions":
-            body = {}
-            if reply.text:
-                body["ephemeral_text"] = render.escape(reply.text)
-            if reply.replace is not None:
-                body["update"] = render.post_body(
-                    reply.replace, actions_url=self.actions_url, secret=self.secret
-                )
-            return Answer(body=body)
-        if route == "dialogs":
-            if reply.errors:
-                return Answer(body={"errors": dict(reply.errors)})
-            return Answer(body=None)
-        return None
-
-    def _card(self, message: Message | None) -> dict[str, Any] | None:
-        if message is None:
+        if route not in self.routes:
             return None
-        return render.attachment(message, actions_url=self.actions_url, secret=self.secret)
+        body = render.reply_body(
+            route, reply or Reply(), actions_url=self.actions_url, secret=self.secret
+        )
+        return Answer(body=body)

@@ -14,7 +14,7 @@ import hmac
 import re
 from typing import Any
 
-from tocsin.chat.ports import Button, Form, FormField, Message
+from tocsin.chat.ports import Button, Form, FormField, Message, Reply
 
 ZWSP = "\u200b"
 NAME_MIN, NAME_MAX = 2, 64
@@ -153,3 +153,28 @@ def _element(form_field: FormField) -> dict[str, Any]:
     if form_field.hint:
         element["help_text"] = form_field.hint[:HELP_MAX]
     return element
+
+
+def reply_body(route: str, reply: Reply, *, actions_url: str, secret: str) -> dict[str, Any] | None:
+    """The JSON answering a slash command, a button or a dialog with `reply` (None: empty).
+    A command's reply shows at once (to the person alone when private); a button's as an
+    ephemeral line, its message replaced when `replace`; a dialog's errors keep it open."""
+    if route == "commands":
+        shown = reply.text or (reply.message.text if reply.message else "")
+        body: dict[str, Any] = {
+            "response_type": "ephemeral" if reply.private else "in_channel",
+            "text": escape(shown),
+        }
+        if reply.message is not None:
+            card = attachment(reply.message, actions_url=actions_url, secret=secret)
+            if card is not None:
+                body["props"] = {"attachments": [card]}
+        return body
+    if route == "actions":
+        body = {}
+        if reply.text:
+            body["ephemeral_text"] = escape(reply.text)
+        if reply.replace is not None:
+            body["update"] = post_body(reply.replace, actions_url=actions_url, secret=secret)
+        return body
+    return {"errors": dict(reply.errors)} if reply.errors else None
