@@ -437,7 +437,7 @@ class MattermostReceiver:
         secret = context.get("secret")
         if not isinstance(secret, str) or not _same(secret, self.secret):
             raise ChatRefused("the button's secret is not this connection's action secret")
-        selected = data.get("context", {}).get("selected_option") or data.get("selected_option")
+        selected = context.get("selected_option") or data.get("selected_option")
         return ButtonPressed(
             user_id=_text(data, "user_id"),
             channel_id=_text(data, "channel_id"),
