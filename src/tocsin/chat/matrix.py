@@ -467,7 +467,7 @@ class MatrixReceiver:
     homeserver repeats a transaction it saw no answer to: acting once per transaction id
     is the core's job. The bot's own events are ignored."""
 
-    routes = ("transactions",)
+    routes: tuple[str, ...] = ("transactions",)
 
     def __init__(self, connection: Connection) -> None:
         self.hs_token = _secret(connection, "hs_token")

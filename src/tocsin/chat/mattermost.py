@@ -314,6 +314,9 @@ class MattermostClient:
         body = {"user_id": user_id, "post": {"channel_id": channel_id, **self._post_body(message)}}
         self.api.call("POST", "/posts/ephemeral", body=body, what="post a private message")
 
+    def join(self, channel_id: str) -> None:
+        """Nothing: people add the bot to Mattermost channels."""
+
     def poll(self, channel_id: str, since: float) -> list[Inbound]:
         """People's 📌 and ✅ reactions added, and their posts edited or deleted, since `since`
         (Unix time); the bot's own posts and reactions are left out."""

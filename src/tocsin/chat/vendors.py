@@ -24,12 +24,12 @@ def client_for(
     raise ValueError(f"unknown chat vendor {vendor!r}")
 
 
-def receiver_for(vendor: str, connection: Connection) -> Receiver:
+def receiver_for(vendor: str, connection: Connection, *, callback_base: str) -> Receiver:
     """The inbound side of `vendor` for this connection."""
     if vendor == "slack":
         return slack.SlackReceiver(connection)
     if vendor == "mattermost":
-        return mattermost.MattermostReceiver(connection)
+        return mattermost.MattermostReceiver(connection, callback_base=callback_base)
     if vendor == "matrix":
         return matrix.MatrixReceiver(connection)
     raise ValueError(f"unknown chat vendor {vendor!r}")
