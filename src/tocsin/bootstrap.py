@@ -32,6 +32,8 @@ from tocsin.jobs.runner import JobMetricsSink, JobRunner
 # Every model, so that relationships between domains resolve in any process (a worker imports
 # no routes).
 from tocsin import models  # noqa: F401  isort: skip
+from tocsin.chat import sync as chat_sync
+from tocsin.chat import tasks as chat_tasks
 from tocsin.followups import mail as followup_mail
 from tocsin.insights import report as insights_report
 from tocsin.notify import mails as notify_mails
@@ -195,6 +197,12 @@ def build_registry(settings: Settings) -> JobRegistry:
     for kind in tracker_sync.job_kinds(settings):
         registry.register(kind)
     registry.every(tracker_sync.periodic(settings))
+    # Chat: a channel's upkeep (create, invite, header, pins, archive) retries on its own
+    # (chat/sync.py); posts, pins, links and joins with the registry's retries; Mattermost
+    # channels are read for what it does not push.
+    for kind in [*chat_sync.job_kinds(settings), *chat_tasks.job_kinds(settings)]:
+        registry.register(kind)
+    registry.every(chat_tasks.periodic(settings))
     # Workflows: each run after the change that triggered it commits (a repeated event runs
     # nothing: the job's key); the timers check, when due, that nothing happened meanwhile.
     # An action's unexpected error fails the run, not the job (workflows/engine.py); the

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.alerts.present import incident_alerts
 from tocsin.bus import Bus, session_info
 from tocsin.catalog.models import Service, User
+from tocsin.chat import reactions as chat
 from tocsin.comms import checks as comms_checks
 from tocsin.comms import followers as comms_followers
 from tocsin.comms import panel as comms_panel
@@ -39,6 +40,7 @@ from tocsin.followups import views as followup_views
 from tocsin.incidents import events as incident_events
 from tocsin.incidents.models import Incident
 from tocsin.notify import shifts as shift_notices
+from tocsin.notify.events import NotificationSent
 from tocsin.postmortems import publishing as postmortem_publishing
 from tocsin.postmortems import service as postmortems
 from tocsin.postmortems import views as postmortem_views
@@ -127,6 +129,19 @@ def build_bus(settings: Settings | None = None) -> Bus:
     bus.subscribe(PageEvent, subscribers.on_page_event_published)
     # A postmortem published: its incident's stakeholders (comms' knowledge) are emailed.
     bus.subscribe(PostmortemPublished, _tell_stakeholders_of_postmortem)
+    # Chat: an incident of a severity with channels gets one in each chat connection; its
+    # header follows every change it shows (status, severity, roles, people paged, the next
+    # update); updates are posted there; a closed incident's channels are archived later.
+    base_url = settings.public_url() if settings else ""
+    bus.subscribe(
+        incident_events.IncidentDeclared, partial(chat.on_incident_declared, base_url=base_url)
+    )
+    bus.subscribe(incident_events.IncidentSeverityChanged, chat.on_incident_severity_changed)
+    bus.subscribe(incident_events.IncidentStatusChanged, chat.on_incident_status_changed)
+    bus.subscribe(incident_events.RoleAssigned, chat.on_changed)
+    bus.subscribe(incident_events.IncidentEdited, chat.on_changed)
+    bus.subscribe(NotificationSent, chat.on_changed)
+    bus.subscribe(incident_events.UpdatePosted, partial(chat.on_update_posted, base_url=base_url))
     # Workflows: one run per matching workflow, queued in the change's transaction (after the
     # domains' own reactions, so a run sees what they did).
     for event_type in workflow_triggers.EVENT_TYPES:

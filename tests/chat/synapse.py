@@ -214,14 +214,19 @@ def _write(path: Path, data: Mapping[str, Any]) -> None:
 
 
 @contextmanager
-def start_synapse(workdir: Path, *, appservice_url: str) -> Iterator[Synapse]:
-    """Synapse on a free loopback port, its appservice pointing at `appservice_url`; stopped
-    when the block ends. Fails (never skips) when it cannot start."""
+def start_synapse(
+    workdir: Path, *, appservice_url: str, as_token: str | None = None, hs_token: str | None = None
+) -> Iterator[Synapse]:
+    """Synapse on a free loopback port, its appservice pointing at `appservice_url` (with
+    these tokens, or new ones); stopped when the block ends. Fails (never skips) when it
+    cannot start."""
     if not SYNAPSE_PYTHON.exists():
         raise RuntimeError(f"{SYNAPSE_PYTHON} is missing: run `make synapse`")
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     tokens = {name: secrets.token_hex(16) for name in ("as", "hs", "shared")}
+    tokens["as"] = as_token or tokens["as"]
+    tokens["hs"] = hs_token or tokens["hs"]
     tocsin = registration(
         id="tocsin",
         url=appservice_url,
