@@ -32,6 +32,7 @@ from tocsin.jobs.runner import JobMetricsSink, JobRunner
 # Every model, so that relationships between domains resolve in any process (a worker imports
 # no routes).
 from tocsin import models  # noqa: F401  isort: skip
+from tocsin.chat import paging as chat_paging
 from tocsin.chat import sync as chat_sync
 from tocsin.chat import tasks as chat_tasks
 from tocsin.followups import mail as followup_mail
@@ -100,6 +101,10 @@ def build_registry(settings: Settings) -> JobRegistry:
     # Deliveries retry and fall back on their own (notify/delivery.py); the registry's retry
     # covers only an unexpected error such as a lost database connection.
     channels = build_channels(settings)
+    # Pages in chat: notify sends them as any channel; chat says where (its connection and
+    # the person's linked account), read in the delivery's transaction.
+    channels.by_kind["chat"] = chat_paging.channel(settings)
+    channels.prepare["chat"] = chat_paging.destination
     handlers = notify_job_handlers(channels, settings)
     registry.register(JobKind("notify.deliver", handlers["notify.deliver"], max_attempts=3))
     registry.register(JobKind("notify.test", handlers["notify.test"], max_attempts=1))

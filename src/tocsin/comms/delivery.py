@@ -146,7 +146,7 @@ class Communications(Purpose[CommsDelivery]):
         methods = quiet_methods(session, record.user)
         if not methods:
             return Refusal(f"{record.recipient} has no enabled contact method")
-        return [method_target(m, message, self.channels, self.settings) for m in methods]
+        return [method_target(session, m, message, self.channels, self.settings) for m in methods]
 
     def attempted(self, session: Session, record: CommsDelivery, results: list[Result]) -> None:
         for result in results:

@@ -14,7 +14,8 @@ import smtplib
 import ssl
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,10 +23,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import structlog
+from sqlalchemy.orm import Session
 
 from tocsin import __version__
 from tocsin.config import Settings
 from tocsin.notify.messages import PageMessage
+from tocsin.notify.models import ContactMethod
 from tocsin.outbound import OutboundGuard, OutboundRefused
 
 if TYPE_CHECKING:
@@ -353,10 +356,17 @@ def retry_after(value: str | None) -> float | None:
 # --- the set wired at the composition root ------------------------------------------------
 
 
+# Where a contact method of a kind whose address is not in its row alone sends (a chat
+# connection's bot, and the person's linked account there): read in the delivery's
+# transaction by the domain that knows it, handed over by the composition root.
+Prepare = Callable[[Session, ContactMethod, Settings], Destination]
+
+
 @dataclass
 class Channels:
     by_kind: dict[str, Channel]
     guard: OutboundGuard
+    prepare: dict[str, Prepare] = field(default_factory=dict)
 
     def for_kind(self, kind: str) -> Channel:
         try:

@@ -44,6 +44,14 @@ def check_target(kind: str, target: object, guard: OutboundGuard) -> str:
     if kind == ContactKind.email:
         return v.email(target, "target")
     value = v.text(target, "target", max_len=2048, required=True)
+    if kind == ContactKind.chat:
+        if not value.isdigit() or len(value) > 12:
+            raise ValidationFailed(
+                "target: for chat, the id of the chat connection (Settings → Chat) whose bot "
+                "messages you; your chat account must be linked there",
+                field="target",
+            )
+        return value
     if kind == ContactKind.webhook:
         value = v.url(value, "target")
         host = urlsplit(value).hostname or ""
@@ -128,6 +136,8 @@ def create_contact_method(
 def _default_label(kind: str, target: str) -> str:
     if kind == ContactKind.email:
         return target[:120]
+    if kind == ContactKind.chat:
+        return "Chat"
     if kind == ContactKind.webhook:
         return f"Webhook {urlsplit(target).hostname}"[:120]
     plugin = apprise_plugin(target)

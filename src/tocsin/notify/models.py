@@ -19,6 +19,9 @@ class ContactKind(enum.StrEnum):
     email = "email"  # an address; sent through the configured SMTP relay
     apprise = "apprise"  # an Apprise URL: SMS, voice, chat, push, generic webhooks
     webhook = "webhook"  # Tocsin's own signed JSON webhook
+    # A direct message from the bot of a chat connection (target: the connection's id), with
+    # acknowledge and resolve buttons; the person's linked chat account receives it.
+    chat = "chat"
 
 
 class NotificationState(enum.StrEnum):

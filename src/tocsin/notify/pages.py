@@ -75,12 +75,24 @@ def remember(method: ContactMethod, *, ok: bool, result: str) -> None:
 
 
 def method_target(
-    method: ContactMethod, message: PageMessage, channels: Channels, settings: Settings
+    session: Session,
+    method: ContactMethod,
+    message: PageMessage,
+    channels: Channels,
+    settings: Settings,
 ) -> Target:
     """Sending `message` through one of a person's contact methods."""
-    channel, where = channels.for_kind(method.kind), destination(method, settings)
+    channel = channels.for_kind(method.kind)
+    prepare = channels.prepare.get(method.kind)
+    where: Destination | DeliveryFailed
+    try:
+        where = prepare(session, method, settings) if prepare else destination(method, settings)
+    except DeliveryFailed as exc:  # e.g. the chat account is no longer linked
+        where = exc
 
     def send() -> str:
+        if isinstance(where, DeliveryFailed):
+            raise where
         channel.send(message, where)
         return "sent"
 
@@ -144,7 +156,7 @@ class Pages(Purpose[Notification]):
         if method is None or not method.enabled:
             gone = "was deleted" if method is None else "is disabled"
             return Refusal(f"the contact method {gone}", failed=True)
-        return [method_target(method, self._message(session, record), self.channels,
+        return [method_target(session, method, self._message(session, record), self.channels,
                               self.settings)]  # fmt: skip
 
     def _message(self, session: Session, record: Notification) -> PageMessage:
@@ -215,7 +227,7 @@ def send_test(
     message = test_message(
         recipient_name=method.user.name, method_label=method.label, settings_url=settings_url
     )
-    target = method_target(method, message, channels, settings)
+    target = method_target(session, method, message, channels, settings)
 
     def perform() -> str | None:
         try:

@@ -10,7 +10,7 @@ from tocsin.catalog.schemas import Id, Label, Out, Strict, Timestamp, omittable
 from tocsin.notify.methods import display_target
 from tocsin.notify.models import ContactMethod, Notification, NotificationRule, ShiftPreference
 
-KindName = Literal["email", "apprise", "webhook"]
+KindName = Literal["email", "apprise", "webhook", "chat"]
 UrgencyName = Literal["high", "low"]
 Target = Annotated[
     str,

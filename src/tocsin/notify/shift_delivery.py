@@ -144,7 +144,7 @@ class ShiftNotices(Purpose[ShiftNotice]):
         if not methods:
             return Refusal("no enabled contact method")
         message = _message(record, self.settings)
-        return [method_target(m, message, self.channels, self.settings) for m in methods]
+        return [method_target(session, m, message, self.channels, self.settings) for m in methods]
 
     def attempted(self, session: Session, record: ShiftNotice, results: list[Result]) -> None:
         for result in results:
