@@ -32,8 +32,10 @@ from tocsin.chat import connections, people
 from tocsin.chat.models import ChannelState, ChatChannel, ChatConnection
 from tocsin.config import Settings
 from tocsin.definitions.models import Severity
+from tocsin.escalation.engine import page_people
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, TimelineEntry
+from tocsin.notify import methods
 
 WAIT = 20.0
 
@@ -62,7 +64,10 @@ class Stack:
                     jobs = db.execute(
                         text("SELECT kind, state, attempts, last_error FROM jobs ORDER BY id")
                     ).all()
-                raise AssertionError(f"waited {WAIT:g} s for {what}; jobs: {jobs}")
+                    pages = db.execute(
+                        text("SELECT channel, state, detail FROM notifications ORDER BY id")
+                    ).all()
+                raise AssertionError(f"waited {WAIT:g} s for {what}; jobs: {jobs}; pages: {pages}")
             time.sleep(0.2)
 
     def bot(self, method: str, path: str) -> dict[str, Any]:
@@ -308,3 +313,57 @@ def test_an_incident_declared_in_tocsin_gets_a_room_and_is_acknowledged_by_react
     with stack.session() as db:
         found = db.get(Incident, incident_id)
         assert found is not None and found.acknowledged_at is not None
+
+
+def test_a_page_in_matrix_is_acknowledged_by_its_reaction(
+    stack: Stack, responder: User, admin: User
+) -> None:
+    """A page delivered by the bot in a direct room carries the incident; ✅ on it
+    acknowledges as the person paged, like the page's link."""
+    alice = stack.synapse.register("alice")
+    with stack.session() as db:
+        user = db.get(User, responder.id)
+        boss = db.get(User, admin.id)
+        connection = db.get(ChatConnection, stack.connection_id)
+        assert user is not None and boss is not None and connection is not None
+        people.link(db, connection, alice.user_id, user, via="link")
+        method, _ = methods.create_contact_method(
+            db, user, by=user, kind="chat", target=str(connection.id), settings=stack.settings
+        )
+        for urgency in ("high", "low"):
+            methods.create_rule(db, user, by=user, urgency=urgency, contact_method_id=method.id)
+        incident = incidents.declare(db, by=boss, title="Queue backlog", urgency="none")
+        page_people(db, incident, by=boss, user_ids=[user.id])
+        db.commit()
+        incident_id, reference = incident.id, incident.reference
+
+    def page_in_dm() -> tuple[str, str] | None:
+        path = f"/user/{quote('@tocsin:tocsin.test')}/account_data/m.direct"
+        try:
+            direct = stack.bot("GET", path)
+        except AssertionError:
+            return None
+        for room_id in direct.get(alice.user_id, []):
+            for event in stack.bot("GET", f"/rooms/{quote(room_id)}/messages?dir=b&limit=20")[
+                "chunk"
+            ]:
+                body = str(event.get("content", {}).get("body", ""))
+                if reference in body and f"!tocsin ack {reference}" in body:
+                    return room_id, str(event["event_id"])
+        return None
+
+    room_id, event_id = stack.wait_for("the page in a direct room", page_in_dm)
+    alice.join(room_id)
+    alice.react(room_id, event_id, "✅")
+
+    def status() -> str:
+        with stack.session() as db:
+            found = db.get(Incident, incident_id)
+            return found.status if found else ""
+
+    stack.wait_for("the acknowledgement by the page's reaction", lambda: status() == "acknowledged")
+    with stack.session() as db:
+        entries = db.scalars(
+            select(TimelineEntry).where(TimelineEntry.incident_id == incident_id)
+        ).all()
+        assert any(e.actor_id == responder.id and e.kind == "status_changed" for e in entries)
