@@ -12,7 +12,7 @@ answered without acting twice.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
@@ -26,6 +26,7 @@ from tocsin.chat.connections import get_connection, port
 from tocsin.chat.models import ChatConnection, ChatDelivery
 from tocsin.chat.ports import (
     ButtonPressed,
+    ChatClient,
     ChatError,
     ChatRefused,
     Command,
@@ -81,15 +82,8 @@ def _receiver(
     )
 
 
-def _open_form(
-    settings: Settings, connection_id: int, after: inbound.After, sessionmaker: Any
-) -> None:
+def _open_form(client: ChatClient, connection_id: int, after: inbound.After) -> None:
     """Show a form (after the response: Slack's trigger lives three seconds)."""
-    with sessionmaker() as db:
-        connection = db.get(ChatConnection, connection_id)
-        if connection is None:
-            return
-        client = Chats(settings).client(connection)
     try:
         client.open_form(after.trigger, after.form)
     except ChatError as exc:
@@ -118,9 +112,8 @@ def _act(
     for event in parsed.events:
         outcome = inbound.handle(db, connection, event, settings)
         if outcome.after is not None:
-            tasks.add_task(
-                _open_form, settings, connection.id, outcome.after, request.app.state.sessionmaker
-            )
+            client = Chats(settings).client(connection)
+            tasks.add_task(_open_form, client, connection.id, outcome.after)
         reply = outcome.reply
         answer = receiver.answer(route, event, reply) if isinstance(event, INTERACTIVE) else None
         if answer is not None and len(parsed.events) == 1:
