@@ -154,13 +154,10 @@ def service_data(body: ConnectionIn | ConnectionPatch) -> dict[str, object]:
 
 
 def connection_out(db: Session, connection: ChatConnection, settings: Settings) -> ConnectionOut:
-    names = dict(
-        db.execute(
-            select(Severity.id, Severity.name).where(
-                Severity.id.in_(connection.channel_severity_ids)
-            )
-        ).tuples()
+    wanted = select(Severity.id, Severity.name).where(
+        Severity.id.in_(connection.channel_severity_ids)
     )
+    names = {i: n for i, n in db.execute(wanted)}
     return ConnectionOut(
         id=connection.id,
         name=connection.name,

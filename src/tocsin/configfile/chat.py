@@ -54,7 +54,7 @@ class ChatDoc(BaseModel):
 
 
 def _doc(session: Session, connection: ChatConnection) -> Doc:
-    names = dict(session.execute(select(Severity.id, Severity.name)).tuples())
+    names = {i: n for i, n in session.execute(select(Severity.id, Severity.name))}
     return {
         "name": connection.name,
         "vendor": connection.vendor,
