@@ -12,10 +12,10 @@ from fastapi.responses import Response
 from tocsin.catalog.schemas import Page, window
 from tocsin.chat import connections, people
 from tocsin.chat.schemas import (
-    ConnectionIn,
-    ConnectionOut,
-    ConnectionPatch,
-    LinkOut,
+    ChatConnectionIn,
+    ChatConnectionOut,
+    ChatConnectionPatch,
+    ChatLinkOut,
     connection_out,
     link_out,
     service_data,
@@ -32,7 +32,7 @@ Offset = Annotated[int, Query(ge=0, le=2**62, description="Rows to skip")]
 YAML = "application/yaml"
 
 
-@router.get("/connections", response_model=Page[ConnectionOut])
+@router.get("/connections", response_model=Page[ChatConnectionOut])
 def list_connections(
     db: DbSession, user: CurrentUser, settings: AppSettings, limit: Limit = 500, offset: Offset = 0
 ) -> dict[str, Any]:
@@ -41,31 +41,31 @@ def list_connections(
     return window(rows, limit, offset)
 
 
-@router.post("/connections", status_code=201, response_model=ConnectionOut)
+@router.post("/connections", status_code=201, response_model=ChatConnectionOut)
 def create_connection(
-    body: ConnectionIn, db: DbSession, admin: Admin, settings: AppSettings
-) -> ConnectionOut:
+    body: ChatConnectionIn, db: DbSession, admin: Admin, settings: AppSettings
+) -> ChatConnectionOut:
     """Connect a Slack workspace, a Mattermost team or a Matrix homeserver; credentials are
     stored encrypted, and those Tocsin can make are generated when not given."""
     connection = connections.create_connection(db, service_data(body), settings=settings)
     return connection_out(db, connection, settings)
 
 
-@router.get("/connections/{connection_id}", response_model=ConnectionOut)
+@router.get("/connections/{connection_id}", response_model=ChatConnectionOut)
 def get_connection(
     connection_id: PathId, db: DbSession, user: CurrentUser, settings: AppSettings
-) -> ConnectionOut:
+) -> ChatConnectionOut:
     return connection_out(db, connections.get_connection(db, connection_id), settings)
 
 
-@router.patch("/connections/{connection_id}", response_model=ConnectionOut)
+@router.patch("/connections/{connection_id}", response_model=ChatConnectionOut)
 def update_connection(
     connection_id: PathId,
-    body: ConnectionPatch,
+    body: ChatConnectionPatch,
     db: DbSession,
     admin: Admin,
     settings: AppSettings,
-) -> ConnectionOut:
+) -> ChatConnectionOut:
     """Change a connection (not its vendor); a credential left out or empty is kept."""
     connection = connections.get_connection(db, connection_id)
     connections.update_connection(db, connection, service_data(body), settings=settings)
@@ -105,7 +105,7 @@ def matrix_registration(
     )
 
 
-@router.get("/links", response_model=Page[LinkOut])
+@router.get("/links", response_model=Page[ChatLinkOut])
 def my_links(
     db: DbSession, user: CurrentUser, limit: Limit = 500, offset: Offset = 0
 ) -> dict[str, Any]:

@@ -76,7 +76,7 @@ Severities = Annotated[
 Secret = Annotated[str, Field(max_length=connections.SECRET_MAX, pattern=NO_NUL)]
 
 
-class SecretsIn(Strict):
+class ChatSecretsIn(Strict):
     """The connection's credentials; each vendor takes its own (others are a 422). Empty or
     left out: kept when editing; generated when Tocsin can make it."""
 
@@ -94,7 +94,7 @@ class SecretsIn(Strict):
     )
 
 
-class ConnectionIn(Strict):
+class ChatConnectionIn(Strict):
     name: Name
     vendor: VendorName
     base_url: BaseUrl = ""
@@ -105,10 +105,10 @@ class ConnectionIn(Strict):
     naming: Naming = "inc-{number}-{title}"
     archive_after_minutes: ArchiveMinutes = 1440
     announce_channel: AnnounceChannel = ""
-    secrets: SecretsIn = Field(default_factory=SecretsIn)
+    secrets: ChatSecretsIn = Field(default_factory=ChatSecretsIn)
 
 
-class ConnectionPatch(Strict):
+class ChatConnectionPatch(Strict):
     name: Name = omittable()
     base_url: BaseUrl = omittable()
     team: Team = omittable()
@@ -118,10 +118,10 @@ class ConnectionPatch(Strict):
     naming: Naming = omittable()
     archive_after_minutes: ArchiveMinutes = omittable()
     announce_channel: AnnounceChannel = omittable()
-    secrets: SecretsIn = omittable()
+    secrets: ChatSecretsIn = omittable()
 
 
-class ConnectionOut(BaseModel):
+class ChatConnectionOut(BaseModel):
     id: int
     name: str
     vendor: VendorName
@@ -145,7 +145,7 @@ class ConnectionOut(BaseModel):
     updated_at: Timestamp
 
 
-def service_data(body: ConnectionIn | ConnectionPatch) -> dict[str, object]:
+def service_data(body: ChatConnectionIn | ChatConnectionPatch) -> dict[str, object]:
     """A request body as the service's data: the fields sent, with the secrets sent."""
     data = body.model_dump(exclude_unset=True)
     if "secrets" in data:
@@ -153,12 +153,14 @@ def service_data(body: ConnectionIn | ConnectionPatch) -> dict[str, object]:
     return data
 
 
-def connection_out(db: Session, connection: ChatConnection, settings: Settings) -> ConnectionOut:
+def connection_out(
+    db: Session, connection: ChatConnection, settings: Settings
+) -> ChatConnectionOut:
     wanted = select(Severity.id, Severity.name).where(
         Severity.id.in_(connection.channel_severity_ids)
     )
     names = {i: n for i, n in db.execute(wanted)}
-    return ConnectionOut(
+    return ChatConnectionOut(
         id=connection.id,
         name=connection.name,
         vendor=connection.vendor,
@@ -179,7 +181,7 @@ def connection_out(db: Session, connection: ChatConnection, settings: Settings) 
     )
 
 
-class LinkOut(BaseModel):
+class ChatLinkOut(BaseModel):
     connection_id: int
     connection_name: str
     vendor: VendorName
@@ -191,9 +193,9 @@ class LinkOut(BaseModel):
     linked_at: Timestamp
 
 
-def link_out(db: Session, identity: ChatIdentity) -> LinkOut:
+def link_out(db: Session, identity: ChatIdentity) -> ChatLinkOut:
     connection = connections.get_connection(db, identity.connection_id)
-    return LinkOut(
+    return ChatLinkOut(
         connection_id=connection.id,
         connection_name=connection.name,
         vendor=connection.vendor,
