@@ -104,6 +104,10 @@ VALID_IS_NOT_ENOUGH = {
     "PATCH /api/v1/trackers/{connection_id}": "a public base URL and a project, for its kind",
     "POST /api/v1/action-items/{item_id}/tracker-link": "an issue named as its tracker does",
     "POST /api/v1/trackers/{connection_id}/webhook": "signed with the connection's secret",
+    # Chat: a base URL the outbound guard allows, a team and bot user id in the form of the
+    # connection's vendor, the credentials its vendor takes.
+    "POST /api/v1/chat/connections": "a public base URL, a team and bot id for its vendor",
+    "PATCH /api/v1/chat/connections/{connection_id}": "as for a new connection",
     "POST /api/v1/webhooks": "a URL whose host resolves to a public address",
     "PATCH /api/v1/webhooks/{subscription_id}": "a URL whose host resolves to a public address",
     # A dry run names a service of this Tocsin, and a moment as a date, a time and a zone.

@@ -30,7 +30,9 @@ from tocsin.auth import views as auth_views
 from tocsin.bootstrap import Container, build
 from tocsin.catalog import api as catalog_api
 from tocsin.catalog import views as catalog_views
+from tocsin.chat import api as chat_api
 from tocsin.chat import receive as chat_receive
+from tocsin.chat import views as chat_views
 from tocsin.comms import api as comms_api
 from tocsin.comms import views as comms_views
 from tocsin.config import Settings
@@ -164,6 +166,8 @@ def _routers() -> list[APIRouter]:
         subscribers_views.router,
         trackers_api.router,
         trackers_views.router,
+        chat_api.router,
+        chat_views.router,
         chat_receive.router,
         webhooks_api.router,
         webhooks_views.router,

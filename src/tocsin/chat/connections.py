@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+import yaml
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
-from tocsin.chat import ports
+from tocsin.chat import matrix, ports
 from tocsin.chat.models import ChatConnection
 from tocsin.config import Settings
-from tocsin.crypto import Vault
+from tocsin.crypto import Undecryptable, Vault
 from tocsin.db import utcnow
 from tocsin.definitions.models import Severity
 from tocsin.errors import Conflict, NotFound, ValidationFailed
@@ -110,6 +111,16 @@ def get_connection(session: Session, connection_id: int) -> ChatConnection:
     if connection is None:
         raise NotFound(f"no chat connection with id {connection_id}")
     return connection
+
+
+def connection_named(session: Session, name: str) -> ChatConnection:
+    """The connection of this name (case-insensitive); NotFound if none."""
+    found = session.scalar(
+        select(ChatConnection).where(func.lower(ChatConnection.name) == name.strip().lower())
+    )
+    if found is None:
+        raise NotFound(f"no chat connection named {name!r}")
+    return found
 
 
 def _base_url(value: Any, vendor: VendorInfo, settings: Settings) -> str:
@@ -308,3 +319,45 @@ def describe(connection: ChatConnection) -> dict[str, Any]:
         "archive_after_minutes": connection.archive_after_minutes,
         "announce_channel": connection.announce_channel,
     }
+
+
+# Where each vendor calls Tocsin back, under `{public url}/chat/{id}/`: the receivers' routes.
+INBOUND_ROUTES: dict[str, tuple[str, ...]] = {
+    "slack": ("commands", "interactivity", "events"),
+    "mattermost": ("commands", "actions", "dialogs"),
+}
+
+
+def inbound_urls(connection: ChatConnection, public_url: str) -> dict[str, str]:
+    """The addresses to paste into the chat service's settings, by what each is for; for
+    Matrix the one appservice URL the homeserver appends `/_matrix/app/v1/...` to."""
+    base = f"{public_url.rstrip('/')}/chat/{connection.id}"
+    if connection.vendor == "matrix":
+        return {"appservice": base}
+    return {route: f"{base}/{route}" for route in INBOUND_ROUTES.get(connection.vendor, ())}
+
+
+def secrets_set(connection: ChatConnection, settings: Settings) -> list[str]:
+    """The names of the credentials stored (never their values); none when they cannot be
+    decrypted (the secret key changed), so that they are given again."""
+    try:
+        return sorted(secrets_of(connection, settings))
+    except Undecryptable:
+        return []
+
+
+def matrix_registration(connection: ChatConnection, settings: Settings) -> str:
+    """The appservice registration file (YAML) a Matrix connection's homeserver is given; it
+    holds the connection's tokens. NotFound for a connection of another vendor."""
+    if connection.vendor != "matrix":
+        raise NotFound(f"{connection.name} is not a Matrix connection: it has no registration")
+    stored = secrets_of(connection, settings)
+    document = matrix.registration(
+        id=f"tocsin-{connection.id}",
+        url=inbound_urls(connection, settings.public_url())["appservice"],
+        as_token=stored["as_token"],
+        hs_token=stored["hs_token"],
+        sender_localpart=connection.bot_user_id.removeprefix("@").split(":", 1)[0],
+        server_name=connection.team,
+    )
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

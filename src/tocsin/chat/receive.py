@@ -141,7 +141,7 @@ def _act(
     return JSONResponse(dict(final.body), status_code=final.status)
 
 
-@router.post("/chat/{connection_id}/{route}")
+@router.post("/chat/{connection_id:int}/{route}")
 def receive(
     connection_id: PathId,
     route: str,
@@ -158,7 +158,7 @@ def receive(
     return _act(db, connection, receiver, route, body, request, settings, tasks)
 
 
-@router.put("/chat/{connection_id}/_matrix/app/v1/transactions/{txn_id}")
+@router.put("/chat/{connection_id:int}/_matrix/app/v1/transactions/{txn_id}")
 def matrix_transaction(
     connection_id: PathId,
     txn_id: Annotated[str, Path(min_length=1, max_length=200)],
@@ -192,7 +192,7 @@ def matrix_transaction(
     return _act(db, connection, receiver, "transactions", body, request, settings, tasks)
 
 
-@router.get("/chat/{connection_id}/_matrix/app/v1/users/{user_id}")
+@router.get("/chat/{connection_id:int}/_matrix/app/v1/users/{user_id}")
 def matrix_user(
     connection_id: PathId, user_id: str, request: Request, db: DbSession, settings: AppSettings
 ) -> Response:
@@ -207,7 +207,7 @@ def matrix_user(
     return JSONResponse({"errcode": "M_NOT_FOUND"}, status_code=404)
 
 
-@router.get("/chat/{connection_id}/_matrix/app/v1/rooms/{alias}")
+@router.get("/chat/{connection_id:int}/_matrix/app/v1/rooms/{alias}")
 def matrix_room(
     connection_id: PathId, alias: str, request: Request, db: DbSession, settings: AppSettings
 ) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tocsin.cli import checks, jobs, local, oncall, remote, roster, simulate
+from tocsin.cli.chat import chat_app
 from tocsin.cli.plan import plan_app
 from tocsin.cli.postmortems import postmortem_app
 from tocsin.cli.statuspage import statuspage_app
@@ -31,6 +32,7 @@ app.add_typer(jobs.jobs_app, name="jobs")
 app.add_typer(oncall.oncall_app, name="oncall")
 app.add_typer(oncall.override_app, name="override")
 app.add_typer(statuspage_app, name="statuspage")
+app.add_typer(chat_app, name="chat")
 app.command()(remote.login)
 app.command()(remote.logout)
 app.add_typer(remote.incident_app, name="incident")

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tocsin.configfile.chat import ChatDoc
 from tocsin.configfile.comms import CommsChannelDoc, ServiceFollowersDoc
 from tocsin.configfile.plan import PlanDoc
 from tocsin.configfile.postmortems import PostmortemPolicyDoc, PostmortemTemplateDoc
@@ -278,6 +279,7 @@ class Document(Item):
     service_followers: list[ServiceFollowersDoc] = []
     status_pages: list[StatusPageDoc] = []
     webhooks: list[WebhookDoc] = []
+    chat: list[ChatDoc] = []
     workflows: list[WorkflowDoc] = []
     # One object: the response plan's own text.
     plan: PlanDoc | None = None

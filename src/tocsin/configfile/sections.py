@@ -18,6 +18,7 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
 from tocsin.configfile import (
     alerting,
+    chat,
     comms,
     escalation,
     plan,
@@ -361,6 +362,7 @@ SECTIONS: list[Section] = [
         reconcile=statuspages.reconcile,
     ),
     Section("webhooks", "webhook", "name", webhooks.current, reconcile=webhooks.reconcile),
+    Section("chat", "chat connection", "name", chat.current, reconcile=chat.reconcile),
     Section("workflows", "workflow", "name", workflows.current, reconcile=workflows.reconcile),
     Section("plan", "response plan", "key", plan.current, update=plan.update),
 ]
