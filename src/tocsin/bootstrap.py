@@ -207,7 +207,8 @@ def build_registry(settings: Settings) -> JobRegistry:
     # channels are read for what it does not push.
     for kind in [*chat_sync.job_kinds(settings), *chat_tasks.job_kinds(settings)]:
         registry.register(kind)
-    registry.every(chat_tasks.periodic(settings))
+    for periodic_job in chat_tasks.periodic(settings):
+        registry.every(periodic_job)
     # Workflows: each run after the change that triggered it commits (a repeated event runs
     # nothing: the job's key); the timers check, when due, that nothing happened meanwhile.
     # An action's unexpected error fails the run, not the job (workflows/engine.py); the

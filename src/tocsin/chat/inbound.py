@@ -139,6 +139,10 @@ def _command(session: Session, ctx: actions.Context, event: Command, settings: S
     verb = verb.lower()
     talk = declaring.conversation(session, ctx.connection, event.channel_id, ctx.chat_user_id)
     if verb == "declare":
+        try:
+            actions.responder(ctx)
+        except DomainError as exc:
+            return Outcome(Reply(text=f"Nothing was declared: {exc}"))
         if event.trigger and ctx.connection.vendor != "matrix":
             return Outcome(after=After(declaring.form(session, rest), event.trigger))
         return Outcome(
@@ -149,7 +153,7 @@ def _command(session: Session, ctx: actions.Context, event: Command, settings: S
                 private=False,
             )
         )
-    if talk is not None and verb not in actions.VERBS and verb != "status":
+    if talk is not None:  # while asking, everything but a new `declare` is an answer
         text, incident = declaring.answer(session, talk, event.text, by=ctx.user)
         return Outcome(Reply(text=text, private=False))
     if verb == "status":
@@ -217,6 +221,7 @@ def _submitted(session: Session, ctx: actions.Context, event: FormSubmitted) -> 
     values = dict(event.values)
     if event.callback == declaring.CALLBACK:
         try:
+            actions.responder(ctx)
             with session.begin_nested():
                 incident = declaring.declare(session, values, event.state, by=ctx.user)
         except DomainError as exc:

@@ -308,11 +308,16 @@ def queue_post(
 
 
 def _post_handler(chats: Chats) -> Handler:
+    settings = chats.settings
+
     def run(session: Session, payload: dict[str, Any]) -> Send | None:
         connection = session.get(ChatConnection, payload["connection_id"])
         if connection is None or not connection.enabled:
             return None
-        client = chats.client(connection)
+        try:
+            client = chats.client(connection)
+        except Undecryptable:
+            return None
         message = message_from(payload["message"])
         target, user, private = payload["channel_id"], payload["user_id"], payload["private"]
 
@@ -324,8 +329,22 @@ def _post_handler(chats: Chats) -> Handler:
             return client.post(where, message)
 
         def record(session: Session, result: Any, error: BaseException | None) -> None:
-            if error is not None:
-                raise error  # the registry's retries, then the job's failure
+            if error is None:
+                return
+            if not isinstance(error, ChatError):
+                raise error  # unexpected: the registry's retries, then the job's failure
+            attempt = int(payload.get("attempt", 1))
+            if not error.retryable or attempt >= settings.chat_attempts:
+                raise error  # the job fails with the service's reason
+            # Tried again as a new job, no sooner than the service's Retry-After.
+            backoff = settings.chat_retry_base_seconds * 2 ** (attempt - 1)
+            delay = min(max(error.retry_after or 0.0, backoff), RETRY_CAP_SECONDS)
+            enqueue(
+                session,
+                POST_JOB,
+                {**payload, "attempt": attempt + 1},
+                run_at=utcnow() + timedelta(seconds=delay),
+            )
 
         return Send(perform=perform, record=record)
 
@@ -333,16 +352,17 @@ def _post_handler(chats: Chats) -> Handler:
 
 
 def job_kinds(settings: Settings) -> list[JobKind]:
-    """The chat jobs; the channel upkeep retries on its own, a post with the registry's."""
+    """The chat jobs; the channel upkeep and a post retry on their own."""
     chats = Chats(settings)
     return [
         JobKind(
             channels.SYNC_JOB, _sync_handler(chats), max_attempts=2,
             timeout_seconds=chats.send_timeout,
         ),
+        # A post retries on its own (above), never sooner than the service's Retry-After;
+        # the registry's retry covers only an unexpected error.
         JobKind(
-            POST_JOB, _post_handler(chats), max_attempts=settings.chat_attempts,
-            backoff_base=settings.chat_retry_base_seconds or 1.0,
+            POST_JOB, _post_handler(chats), max_attempts=2,
             timeout_seconds=settings.chat_timeout_seconds * 3 + 30,
         ),
     ]  # fmt: skip

@@ -10,11 +10,18 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tocsin.chat import actions, inbound, people
-from tocsin.chat.models import ChannelState, ChatChannel, ChatConnection
+from tocsin.chat.models import (
+    ChannelState,
+    ChatChannel,
+    ChatConnection,
+    ChatConversation,
+    ChatDelivery,
+    ChatLinkRequest,
+)
 from tocsin.chat.ports import ChatMessage, ChatUser, Inbound, Message
 from tocsin.chat.sync import Chats, queue_post
 from tocsin.config import Settings
@@ -22,6 +29,8 @@ from tocsin.db import utcnow
 from tocsin.jobs.queue import enqueue
 from tocsin.jobs.registry import Handler, JobKind, PeriodicJob, Send
 
+PURGE_JOB = "chat.purge"
+DELIVERIES_KEPT = timedelta(days=7)  # a homeserver retries a transaction for far less
 POLL_JOB = "chat.poll"
 POLL_ONE_JOB = "chat.poll_channel"
 REFERENCE = re.compile(r"\bINC-(\d{1,12})\b")
@@ -188,6 +197,19 @@ def _poll_one_handler(chats: Chats, settings: Settings) -> Handler:
     return run
 
 
+def purge(session: Session, payload: dict[str, Any]) -> None:
+    """Forget what is no longer needed: used or expired one-time links, questions nobody
+    answered, and pushed requests' ids old enough never to come again."""
+    now = utcnow()
+    session.execute(
+        delete(ChatLinkRequest).where(
+            (ChatLinkRequest.expires_at < now) | ChatLinkRequest.used_at.is_not(None)
+        )
+    )
+    session.execute(delete(ChatConversation).where(ChatConversation.expires_at < now))
+    session.execute(delete(ChatDelivery).where(ChatDelivery.received_at < now - DELIVERIES_KEPT))
+
+
 def job_kinds(settings: Settings) -> list[JobKind]:
     chats = Chats(settings)
     timeout = settings.chat_timeout_seconds * 3 + 30
@@ -199,9 +221,13 @@ def job_kinds(settings: Settings) -> list[JobKind]:
         JobKind(inbound.JOIN_JOB, _join_handler(chats), attempts, base, timeout_seconds=timeout),
         JobKind(inbound.REACT_JOB, _react_handler(chats), attempts, base, timeout_seconds=timeout),
         JobKind(POLL_JOB, poll, max_attempts=1, timeout_seconds=60),
+        JobKind(PURGE_JOB, purge, max_attempts=1, timeout_seconds=120),
         JobKind(POLL_ONE_JOB, _poll_one_handler(chats, settings), 1, timeout_seconds=timeout),
     ]
 
 
-def periodic(settings: Settings) -> PeriodicJob:
-    return PeriodicJob(POLL_JOB, every=timedelta(seconds=settings.chat_poll_seconds))
+def periodic(settings: Settings) -> list[PeriodicJob]:
+    return [
+        PeriodicJob(POLL_JOB, every=timedelta(seconds=settings.chat_poll_seconds)),
+        PeriodicJob(PURGE_JOB, every=timedelta(hours=6)),
+    ]

@@ -1,0 +1,172 @@
+"""Chat's core, without a chat server where none is needed: who may act, declaring in turn,
+the one-time link, the purge, and a post retried no sooner than the service's Retry-After
+(against the fake Slack)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.chat import slack_fake
+from tests.chat.slack_fake import BOT_TOKEN, BOT_USER, SIGNING_SECRET, Fake
+from tocsin.bootstrap import Container, build
+from tocsin.catalog.models import User
+from tocsin.chat import connections, inbound, people
+from tocsin.chat.models import ChatConnection, ChatConversation, ChatDelivery, ChatLinkRequest
+from tocsin.chat.ports import Command, Message
+from tocsin.chat.sync import POST_JOB, queue_post
+from tocsin.chat.tasks import purge
+from tocsin.config import Settings
+from tocsin.db import utcnow
+from tocsin.incidents.models import Incident
+from tocsin.jobs.models import Job
+
+ROOM = "!ops:example.org"
+
+
+def _matrix(db: Session, settings: Settings) -> ChatConnection:
+    connection = connections.create_connection(
+        db,
+        {
+            "name": "Matrix",
+            "vendor": "matrix",
+            "base_url": "http://127.0.0.1:9",
+            "team": "example.org",
+            "bot_user_id": "@tocsin:example.org",
+        },
+        settings=settings.model_copy(update={"outbound_allow_private": True}),
+    )
+    db.commit()
+    return connection
+
+
+def _say(db: Session, connection: ChatConnection, settings: Settings, text: str) -> str:
+    outcome = inbound.handle(db, connection, Command("@alice:example.org", ROOM, text), settings)
+    db.commit()
+    assert outcome.reply is not None
+    return outcome.reply.text
+
+
+def test_declaring_in_turn_takes_any_answer_even_one_that_looks_like_a_command(
+    db: Session, settings: Settings, responder: User
+) -> None:
+    connection = _matrix(db, settings)
+    people.link(db, connection, "@alice:example.org", responder, via="link")
+    assert "title" in _say(db, connection, settings, "declare")
+    assert "Which type" in _say(db, connection, settings, "page errors on checkout")
+    assert "Which severity" in _say(db, connection, settings, "-")
+    assert "no severity 'SEV9'" in _say(db, connection, settings, "SEV9")
+    assert "Which services" in _say(db, connection, settings, "sev2")
+    done = _say(db, connection, settings, "-")
+    incident = db.scalar(select(Incident))
+    assert incident is not None and incident.title == "page errors on checkout"
+    assert done == f"Declared {incident.reference}: page errors on checkout."
+    assert incident.severity is not None and incident.severity.name == "SEV2"
+    assert incident.created_by_id == responder.id
+    assert db.scalar(select(func.count()).select_from(ChatConversation)) == 0
+
+
+def test_cancelling_a_declaration_declares_nothing(
+    db: Session, settings: Settings, responder: User
+) -> None:
+    connection = _matrix(db, settings)
+    people.link(db, connection, "@alice:example.org", responder, via="link")
+    _say(db, connection, settings, "declare Disk full")
+    assert "cancelled" in _say(db, connection, settings, "cancel")
+    assert db.scalar(select(Incident)) is None
+
+
+def test_a_viewer_cannot_declare_or_act_from_chat(
+    db: Session, settings: Settings, viewer: User, responder: User
+) -> None:
+    connection = _matrix(db, settings)
+    people.link(db, connection, "@alice:example.org", viewer, via="link")
+    answer = _say(db, connection, settings, "declare Disk full")
+    assert "Nothing was declared" in answer and "responder role" in answer
+    assert db.scalar(select(Incident)) is None
+    assert db.scalar(select(ChatConversation)) is None
+
+
+def test_an_unlinked_person_gets_a_link_and_nothing_is_done(
+    db: Session, settings: Settings, responder: User
+) -> None:
+    connection = _matrix(db, settings)
+    answer = _say(db, connection, settings, "declare Disk full")
+    assert "not linked" in answer and "/chat/link/" in answer
+    assert db.scalar(select(Incident)) is None
+    token = answer.split("/chat/link/")[1].split(" ")[0]
+    people.complete_link(db, token, responder)
+    db.commit()
+    assert people.identity(db, connection, "@alice:example.org") is not None
+    with pytest.raises(Exception, match="already used"):
+        people.complete_link(db, token, responder)
+
+
+def test_purge_forgets_used_and_expired_links_and_old_deliveries(
+    db: Session, settings: Settings
+) -> None:
+    connection = _matrix(db, settings)
+    people.start_link(db, connection, "@old:example.org")
+    people.start_link(db, connection, "@fresh:example.org")
+    old = db.scalar(
+        select(ChatLinkRequest).where(ChatLinkRequest.chat_user_id == "@old:example.org")
+    )
+    assert old is not None
+    old.expires_at = utcnow() - timedelta(minutes=1)
+    db.add(
+        ChatDelivery(
+            connection_id=connection.id, delivery_id="t1", received_at=utcnow() - timedelta(days=8)
+        )
+    )
+    db.add(ChatDelivery(connection_id=connection.id, delivery_id="t2"))
+    db.commit()
+    purge(db, {})
+    db.commit()
+    assert db.scalars(select(ChatLinkRequest.chat_user_id)).all() == ["@fresh:example.org"]
+    assert db.scalars(select(ChatDelivery.delivery_id)).all() == ["t2"]
+
+
+@pytest.fixture
+def slack() -> Iterator[Fake]:
+    fake, server = slack_fake.serve()
+    fake.add_user("U0ALICE", "alice", "alice@example.com")
+    fake.users[BOT_USER] = {"name": "tocsin", "real_name": "Tocsin", "email": None}
+    yield fake
+    server.shutdown()
+    server.server_close()
+    assert fake.violations == []
+
+
+def test_a_rate_limited_post_waits_at_least_retry_after(settings: Settings, slack: Fake) -> None:
+    loose = settings.model_copy(
+        update={"outbound_allow_private": True, "chat_retry_base_seconds": 1.0}
+    )
+    container: Container = build(loose)
+    try:
+        with container.sessionmaker() as db:
+            connection = connections.create_connection(
+                db,
+                {
+                    "name": "Slack", "vendor": "slack", "base_url": slack.url,
+                    "team": "T0TOCSIN", "bot_user_id": BOT_USER,
+                    "secrets": {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET},
+                },
+                settings=loose,
+            )  # fmt: skip
+            channel = slack.add_channel("general", members=(BOT_USER,))
+            queue_post(db, connection, Message(text="Hello"), channel_id=channel.id)
+            db.commit()
+        slack.fail(429, "ratelimited", method="chat.postMessage", **{"Retry-After": "30"})
+        before = utcnow()
+        container.runner(name="test").run_until_idle()
+        with container.sessionmaker() as db:
+            again = db.scalar(select(Job).where(Job.kind == POST_JOB, Job.state == "queued"))
+            assert again is not None and again.payload["attempt"] == 2
+            assert again.run_at >= before + timedelta(seconds=30)
+        assert channel.messages == [] or all(m.get("text") != "Hello" for m in channel.messages)
+    finally:
+        container.close()
