@@ -32,8 +32,10 @@ def chromium() -> str | None:
 
 
 @contextmanager
-def demo_server() -> Iterator[tuple[str, Container]]:
-    """The demo seeded, its jobs run, served until the block ends: (base URL, container)."""
+def demo_server(**overrides: object) -> Iterator[tuple[str, Container]]:
+    """The demo seeded, its jobs run, served until the block ends: (base URL, container).
+    `overrides` change the server's settings (the chat screenshots reach a homeserver on
+    loopback)."""
     workdir = Path(tempfile.mkdtemp(prefix="tocsin-shots-"))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -45,6 +47,7 @@ def demo_server() -> Iterator[tuple[str, Container]]:
         env="test",
         log_level="WARNING",
     )
+    settings = settings.model_copy(update=overrides)
     container = build(settings)
     upgrade(container.engine, settings)
     with transaction(container.sessionmaker) as session:
@@ -63,9 +66,12 @@ def demo_server() -> Iterator[tuple[str, Container]]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def shoot(base: str, shots: dict[str, tuple[str, bool]]) -> None:
+def shoot(
+    base: str, shots: dict[str, tuple[str, bool]], *, anchors: dict[str, str] | None = None
+) -> None:
     """Log in as the demo's admin in Chromium and save each path's page under docs/img:
-    `shots` maps a file name to (path, whole page rather than the first screen)."""
+    `shots` maps a file name to (path, whole page rather than the first screen); `anchors`
+    maps a file name to a CSS selector of the part to show instead."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
@@ -76,6 +82,10 @@ def shoot(base: str, shots: dict[str, tuple[str, bool]]) -> None:
         page.wait_for_url(f"{base}/incidents**")
         for name, (path, full_page) in shots.items():
             page.goto(f"{base}{path}")
-            page.screenshot(path=str(OUT / name), full_page=full_page)
+            selector = (anchors or {}).get(name)
+            if selector:
+                page.locator(selector).first.screenshot(path=str(OUT / name))
+            else:
+                page.screenshot(path=str(OUT / name), full_page=full_page)
         browser.close()
     print("wrote", ", ".join(str(OUT / name) for name in shots))
