@@ -38,6 +38,7 @@ from tocsin.chat.models import (
     ChatIdentity,
     ChatLinkRequest,
 )
+from tocsin.comms import stakeholders
 from tocsin.config import Settings
 from tocsin.definitions import service as definitions
 from tocsin.definitions.models import Severity
@@ -665,25 +666,34 @@ def test_a_restricted_incident_gets_a_private_channel_with_only_those_allowed(
     alice = fake.add_user("alice")  # the commander
     rob = fake.add_user("rob")  # a responder not involved
     ada = fake.add_user("ada")  # an admin, who declares it
+    vic = fake.add_user("vic")  # a viewer in a team that follows it: may not see it
     with stack.session() as db:
         other = catalog.create_user(
             db, name="Rob Other", email="rob@example.com", role="responder", password="x" * 12
         )
+        team = catalog.create_team(db, name="Security", member_ids=[viewer.id, responder.id])
         db.commit()
-        other_id = other.id
+        other_id, team_id = other.id, team.id
     stack.link(alice, responder.id)
     stack.link(rob, other_id)
     stack.link(ada, admin.id)
+    stack.link(vic, viewer.id)
     incident_id = stack.declare(
         admin.id, "Leaked credentials", restricted=True, commander_id=responder.id
     )
+    with stack.session() as db:
+        incident = db.get(Incident, incident_id)
+        boss = db.get(User, admin.id)
+        assert incident is not None and boss is not None
+        stakeholders.add(db, incident, by=boss, team_id=team_id)
+        db.commit()
     channel = stack.wait_for("the private channel", lambda: stack.channel_of(incident_id))
 
     made = fake.channels[channel.remote_id]
     assert made["type"] == "P"
     assert made["members"] == {mm.BOT_ID, alice, ada}
-    assert rob not in made["members"]
-    # Not announced anywhere, and the same after a change: Rob is still left out.
+    assert rob not in made["members"] and vic not in made["members"]
+    # The same after a change of roles: Rob and Vic are still left out.
     with stack.session() as db:
         incident = db.get(Incident, incident_id)
         boss = db.get(User, admin.id)
