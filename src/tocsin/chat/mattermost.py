@@ -482,8 +482,8 @@ class MattermostReceiver:
         confirmation: a dialog's answer carries only errors, so None has it posted."""
         if route not in self.routes:
             return None
-        shown = reply is not None and bool(reply.text or reply.message)
-        if route == "dialogs" and shown and reply is not None and not reply.errors:
+        confirmed = reply is not None and not reply.errors and (reply.text or reply.message)
+        if route == "dialogs" and confirmed:
             return None
         body = render.reply_body(
             route, reply or Reply(), actions_url=self.actions_url, secret=self.secret
