@@ -106,6 +106,13 @@ def declare(session: Session, values: dict[str, Any], state: str, *, by: User) -
     missing = [f for f in _required(kind) if f.key not in custom]
     if missing:
         assert kind is not None
+        if _ids(state):
+            # The form was made for this type and shows its fields: the error goes on the
+            # first one left empty (a form shows errors only beside its own fields).
+            names = ", ".join(f.label for f in missing)
+            raise ValidationFailed(
+                f"a {kind.name} incident needs {names}", field=f"field:{missing[0].key}"
+            )
         raise ValidationFailed(
             f"a {kind.name} incident needs {', '.join(f.label for f in missing)}: declare it "
             f"with `declare {kind.name}` to be asked for them",

@@ -478,8 +478,12 @@ class MattermostReceiver:
         )
 
     def answer(self, route: str, event: Inbound | None, reply: Reply | None) -> Answer | None:
-        """Mattermost shows the reply from the HTTP answer itself, on every route."""
+        """Mattermost shows the reply from the HTTP answer itself, except a dialog's
+        confirmation: a dialog's answer carries only errors, so None has it posted."""
         if route not in self.routes:
+            return None
+        confirmed = reply is not None and not reply.errors and (reply.text or reply.message)
+        if route == "dialogs" and confirmed:
             return None
         body = render.reply_body(
             route, reply or Reply(), actions_url=self.actions_url, secret=self.secret
