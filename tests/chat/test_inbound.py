@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -170,3 +171,32 @@ def test_a_rate_limited_post_waits_at_least_retry_after(settings: Settings, slac
         assert channel.messages == [] or all(m.get("text") != "Hello" for m in channel.messages)
     finally:
         container.close()
+
+
+def test_a_matrix_transaction_is_verified_then_acted_on_once(
+    db: Session, settings: Settings, responder: User, client: TestClient
+) -> None:
+    connection = _matrix(db, settings)
+    people.link(db, connection, "@alice:example.org", responder, via="link")
+    db.commit()
+    hs_token = connections.secrets_of(connection, settings)["hs_token"]
+    event = {
+        "type": "m.room.message",
+        "room_id": ROOM,
+        "sender": "@alice:example.org",
+        "event_id": "$declare",
+        "content": {"msgtype": "m.text", "body": "!tocsin declare Disk full"},
+    }
+    url = f"/chat/{connection.id}/_matrix/app/v1/transactions/txn-1"
+    forged = client.put(url, json={"events": [event]}, headers={"Authorization": "Bearer nope"})
+    assert forged.status_code == 401 and forged.json()["error"]["status"] == 401
+    assert db.scalar(select(ChatConversation)) is None
+    for _ in range(2):  # the homeserver sending the same transaction again
+        done = client.put(
+            url, json={"events": [event]}, headers={"Authorization": f"Bearer {hs_token}"}
+        )
+        assert done.status_code == 200 and done.json() == {}
+    db.commit()  # a new transaction: see what the requests wrote
+    assert db.scalar(select(func.count()).select_from(ChatConversation)) == 1
+    replies = db.scalars(select(Job).where(Job.kind == POST_JOB)).all()
+    assert len(replies) == 1 and "Which type" in replies[0].payload["message"]["text"]

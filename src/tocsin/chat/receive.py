@@ -103,10 +103,7 @@ def _act(
     try:
         parsed = receiver.parse(route, request.headers, body, now=time.time())
     except ChatRefused as exc:
-        # Answered here: the web's error pages send a 401 outside /api/ to the sign-in
-        # page (a 303), which a chat service would read as a success.
-        message = f"refused: {exc.reason}"
-        return JSONResponse({"error": {"status": 401, "message": message}}, status_code=401)
+        raise Unauthenticated(f"refused: {exc.reason}") from exc
     except ValueError as exc:
         raise ValidationFailed(f"the chat service's request could not be read: {exc}") from exc
     if parsed.answer is not None:

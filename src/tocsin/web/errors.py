@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -18,6 +19,9 @@ from tocsin.web.templating import render
 log = structlog.get_logger("tocsin.http")
 
 API_PREFIXES = ("/api/",)
+# What chat services call (chat/receive.py): machines, answered in JSON, never sent to the
+# sign-in page (a chat service would read that redirect as a success).
+CHAT_SERVICE_PATH = re.compile(r"^/chat/\d+/")
 UNREACHABLE = "Tocsin cannot reach its database right now. Try again in a moment."
 RETRY_AFTER_SECONDS = 5
 # SQLite's primary result codes for a database file that cannot be opened or read
@@ -31,6 +35,8 @@ _PG_SERVER_GONE = {"57P01", "57P02", "57P03"}
 def wants_json(request: Request) -> bool:
     path = request.url.path
     if path.startswith(API_PREFIXES) or path in ("/metrics", "/healthz", "/readyz"):
+        return True
+    if CHAT_SERVICE_PATH.match(path):
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
