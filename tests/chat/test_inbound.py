@@ -23,6 +23,7 @@ from tocsin.chat.sync import POST_JOB, queue_post
 from tocsin.chat.tasks import purge
 from tocsin.config import Settings
 from tocsin.db import utcnow
+from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident
 from tocsin.jobs.models import Job
 
@@ -200,3 +201,20 @@ def test_a_matrix_transaction_is_verified_then_acted_on_once(
     assert db.scalar(select(func.count()).select_from(ChatConversation)) == 1
     replies = db.scalars(select(Job).where(Job.kind == POST_JOB)).all()
     assert len(replies) == 1 and "Which type" in replies[0].payload["message"]["text"]
+
+
+def test_a_role_goes_to_a_person_named_by_their_chat_username(
+    db: Session, settings: Settings, responder: User, admin: User
+) -> None:
+    connection = _matrix(db, settings)
+    people.link(db, connection, "@alice:example.org", responder, via="link")
+    people.link(db, connection, "uid-of-bob", admin, via="link", name="bob")
+    incident = incidents.declare(db, by=responder, title="Disk full", urgency="none")
+    db.commit()
+    answer = _say(db, connection, settings, f"role {incident.reference} scribe @bob")
+    assert answer == f"{admin.name} is now Scribe of {incident.reference}."
+    holders = [(a.role.slug, a.user_id) for a in incident.role_assignments]
+    assert ("scribe", admin.id) in holders
+    assert "nobody in Tocsin is @carol" in _say(
+        db, connection, settings, f"role {incident.reference} scribe @carol"
+    )

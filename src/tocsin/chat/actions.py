@@ -74,24 +74,20 @@ def responder(ctx: Context) -> None:
 
 
 def person(session: Session, ctx: Context, word: str) -> User:
-    """A Tocsin user from a chat mention, a Tocsin email or name."""
+    """A Tocsin user from a chat mention (Slack's <@U123>, Matrix's @alice:server, or a
+    linked person's chat username, @bob), or a Tocsin email or name."""
     word = word.strip()
     mention = MENTION.match(word)
-    chat_id = (
-        mention.group(1) if mention else (word if word.startswith("@") and ":" in word else None)
+    chat_id = mention.group(1) if mention else word
+    named = [ChatIdentity.chat_user_id == chat_id]
+    if word.startswith("@") and len(word) > 1:
+        named.append(ChatIdentity.chat_user_name == word[1:])
+    found = session.scalar(
+        select(ChatIdentity).where(ChatIdentity.connection_id == ctx.connection.id, or_(*named))
     )
-    if chat_id is None and word.startswith("@"):
-        chat_id = word  # Mattermost: @username, linked ids are looked up below by name too
-    if chat_id is not None:
-        found = session.scalar(
-            select(ChatIdentity).where(
-                ChatIdentity.connection_id == ctx.connection.id,
-                ChatIdentity.chat_user_id == chat_id,
-            )
-        )
-        if found is not None and found.user.active:
-            return found.user
-    bare = word.lstrip("@")
+    if found is not None and found.user.active:
+        return found.user
+    bare = word.removeprefix("@")
     user = session.scalar(
         select(User).where(
             User.active.is_(True),

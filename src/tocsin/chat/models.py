@@ -65,6 +65,9 @@ class ChatIdentity(Base):
         ForeignKey("chat_connections.id", ondelete="CASCADE")
     )
     chat_user_id: Mapped[str] = mapped_column(String(255))
+    # The chat's name for them (Mattermost's and Slack's username), when it said: commands
+    # name people as @username there.
+    chat_user_name: Mapped[str] = mapped_column(String(255), default="")
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     via: Mapped[str] = mapped_column(String(16))  # email, link
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -40,7 +40,13 @@ def identity(
 
 
 def link(
-    session: Session, connection: ChatConnection, chat_user_id: str, user: User, *, via: str
+    session: Session,
+    connection: ChatConnection,
+    chat_user_id: str,
+    user: User,
+    *,
+    via: str,
+    name: str = "",
 ) -> ChatIdentity:
     """Link a chat user to `user` (replacing an earlier link of either in this connection)."""
     for old in session.scalars(
@@ -52,7 +58,11 @@ def link(
         session.delete(old)
     session.flush()
     linked = ChatIdentity(
-        connection_id=connection.id, chat_user_id=chat_user_id, user_id=user.id, via=via
+        connection_id=connection.id,
+        chat_user_id=chat_user_id,
+        chat_user_name=name[:255],
+        user_id=user.id,
+        via=via,
     )
     session.add(linked)
     session.flush()
@@ -60,7 +70,11 @@ def link(
 
 
 def link_by_email(
-    session: Session, connection: ChatConnection, chat_user_id: str, email: str | None
+    session: Session,
+    connection: ChatConnection,
+    chat_user_id: str,
+    email: str | None,
+    name: str = "",
 ) -> ChatIdentity | None:
     """Link a chat user whose verified email is a Tocsin account's (case-insensitive), unless
     already linked; None when no active account has it."""
@@ -74,7 +88,7 @@ def link_by_email(
     )
     if user is None:
         return None
-    return link(session, connection, chat_user_id, user, via="email")
+    return link(session, connection, chat_user_id, user, via="email", name=name)
 
 
 def start_link(
@@ -82,7 +96,7 @@ def start_link(
 ) -> str:
     """A one-time path (`/chat/link/<token>`) that links this chat user to whoever opens it
     signed in, valid for LINK_MINUTES."""
-    token = secrets.token_urlsafe(24)
+    token = secrets.token_hex(24)  # no "_" or "-", which chat Markdown may escape or cut
     session.add(
         ChatLinkRequest(
             connection_id=connection.id,
@@ -117,7 +131,14 @@ def complete_link(session: Session, token: str, user: User) -> ChatIdentity:
         raise ValidationFailed("a deactivated account cannot be linked")
     request = link_request(session, token)
     request.used_at = utcnow()
-    return link(session, request.connection, request.chat_user_id, user, via="link")
+    return link(
+        session,
+        request.connection,
+        request.chat_user_id,
+        user,
+        via="link",
+        name=request.chat_user_name,
+    )
 
 
 def unlink(session: Session, user: User, connection: ChatConnection) -> bool:

@@ -81,7 +81,7 @@ def _identify_handler(chats: Chats) -> Handler:
             current = session.get(ChatConnection, payload["connection_id"])
             if current is None or not isinstance(result, ChatUser):
                 return
-            linked = people.link_by_email(session, current, chat_user_id, result.email)
+            linked = people.link_by_email(session, current, chat_user_id, result.email, result.name)
             if linked is not None:
                 said = f"Your chat account is now linked to {linked.user.name} in Tocsin."
                 queue_post(session, current, Message(text=said), user_id=chat_user_id)

@@ -95,6 +95,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("connection_id", sa.Integer(), nullable=False),
         sa.Column("chat_user_id", sa.String(length=255), nullable=False),
+        sa.Column("chat_user_name", sa.String(length=255), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("via", sa.String(length=16), nullable=False),
         sa.Column("linked_at", tocsin.db.UTCDateTime(timezone=True), nullable=False),
