@@ -157,9 +157,16 @@ def _element(item: FormField) -> dict[str, Any]:
 
 def form_view(form: Form) -> dict[str, Any]:
     """The form as a modal view: each field an input block whose block_id and action_id are
-    the field's name; callback_id and private_metadata carry `callback` and `state`."""
+    the field's name; callback_id and private_metadata carry `callback` and `state`. An
+    optional choice with nothing to choose from is left out."""
     blocks: list[dict[str, Any]] = []
     for item in form.fields:
+        if item.kind in ("select", "multiselect") and not item.choices:
+            # Slack refuses the whole modal for a select without options (no services
+            # defined yet, say); a required one could never be answered.
+            if item.required:
+                raise ValueError(f"the form's field {item.label!r} has nothing to choose from")
+            continue
         block: dict[str, Any] = {
             "type": "input",
             "block_id": item.name,
