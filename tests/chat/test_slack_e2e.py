@@ -32,6 +32,7 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.chat import connections, people
 from tocsin.chat.models import ChannelState, ChatChannel, ChatConnection, ChatIdentity
+from tocsin.comms import stakeholders
 from tocsin.config import Settings
 from tocsin.definitions.models import IncidentRole, IncidentType, Severity
 from tocsin.escalation.engine import page_people
@@ -706,16 +707,23 @@ def test_closing_the_incident_archives_its_channel(stack: Stack, responder: User
 
 
 def test_a_restricted_incident_gets_a_private_channel_with_only_its_people(
-    stack: Stack, responder: User
+    stack: Stack, responder: User, viewer: User
 ) -> None:
+    """Bob, a linked responder not involved, is left out; so is Vic, a viewer on a team
+    following the incident (he would be invited to an incident that is not restricted)."""
     fake = stack.fake
-    for chat_id, name in ((ALICE, "alice"), (BOB, "bob"), (SAM, "sam")):
+    for chat_id, name in ((ALICE, "alice"), (BOB, "bob"), (SAM, "sam"), (VIC, "vic")):
         fake.add_user(chat_id, name)
     bob = _user(stack, "Bob Bystander", "bob@example.com")
     sam = _user(stack, "Sam Scribe", "sam@example.com")
     _link(stack, ALICE, responder)
     _link(stack, BOB, bob)
     _link(stack, SAM, sam)
+    _link(stack, VIC, viewer)
+    with stack.session() as db:
+        team = catalog.create_team(db, name="Support", member_ids=[viewer.id, sam.id])
+        db.commit()
+        team_id = team.id
     sev1 = _severity(stack, "SEV1")
     with stack.session() as db:
         user = db.get(User, responder.id)
@@ -728,12 +736,14 @@ def test_a_restricted_incident_gets_a_private_channel_with_only_its_people(
             custom_fields={"security_lead": str(responder.id)},
         )  # fmt: skip
         incident_roles.assign_role(db, incident, role_id=scribe, user_id=sam.id, by=user)
+        stakeholders.add(db, incident, by=user, team_id=team_id)
         db.commit()
         incident_id = incident.id
     row = stack.opened(incident_id)
     channel = fake.channels[row.remote_id]
     assert channel.private and row.private
     stack.wait_for("the scribe invited", lambda: SAM in channel.members)
-    assert channel.members == {BOT_USER, ALICE, SAM}  # Bob is linked but not involved
+    stack.run()  # whatever upkeep is still due
+    assert channel.members == {BOT_USER, ALICE, SAM}
     created = [args for name, args in fake.calls if name == "conversations.create"]
     assert created[0]["is_private"] in ("1", "true")
