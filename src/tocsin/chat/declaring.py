@@ -96,8 +96,7 @@ def _ids(value: str | list[str] | None) -> list[int]:
 def declare(session: Session, values: dict[str, Any], state: str, *, by: User) -> Incident:
     """Declare from a submitted form (or a finished conversation): ValidationFailed with
     the field for anything missing or wrong."""
-    from_state = _ids(state)
-    kind_id = from_state or _ids(values.get("type"))
+    kind_id = _ids(state) or _ids(values.get("type"))
     kind = session.get(IncidentType, kind_id[0]) if kind_id else None
     custom = {
         key.removeprefix("field:"): value
@@ -117,9 +116,7 @@ def declare(session: Session, values: dict[str, Any], state: str, *, by: User) -
         raise ValidationFailed(
             f"a {kind.name} incident needs {', '.join(f.label for f in missing)}: declare it "
             f"with `declare {kind.name}` to be asked for them",
-            # A form made for the type has these fields, and an error is shown under a
-            # field the form has; a form where the type was chosen has only "type".
-            field=f"field:{missing[0].key}" if from_state else "type",
+            field="type",
         )
     severity = _ids(values.get("severity"))
     return incidents.declare(

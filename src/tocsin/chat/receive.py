@@ -67,13 +67,6 @@ def _callback_base(settings: Settings, connection: ChatConnection) -> str:
     return f"{settings.public_url().rstrip('/')}/chat/{connection.id}/"
 
 
-def _refused(exc: ChatRefused) -> Response:
-    """401 in JSON whatever the caller accepts: a chat service is not a browser to send to
-    the sign-in page (the error handlers' answer for a 401 outside /api/)."""
-    message = f"refused: {exc.reason}"
-    return JSONResponse({"error": {"status": 401, "message": message}}, status_code=401)
-
-
 def _receiver(
     db: Session, connection_id: int, settings: Settings
 ) -> tuple[ChatConnection, Receiver]:
@@ -110,7 +103,7 @@ def _act(
     try:
         parsed = receiver.parse(route, request.headers, body, now=time.time())
     except ChatRefused as exc:
-        return _refused(exc)
+        raise Unauthenticated(f"refused: {exc.reason}") from exc
     except ValueError as exc:
         raise ValidationFailed(f"the chat service's request could not be read: {exc}") from exc
     if parsed.answer is not None:
@@ -183,7 +176,7 @@ def matrix_transaction(
     try:
         receiver.parse("transactions", request.headers, b'{"events": []}', now=time.time())
     except ChatRefused as exc:
-        return _refused(exc)
+        raise Unauthenticated(f"refused: {exc.reason}") from exc
     seen = db.scalar(
         select(ChatDelivery.id).where(
             ChatDelivery.connection_id == connection.id, ChatDelivery.delivery_id == txn_id
@@ -208,7 +201,7 @@ def matrix_user(
     try:
         receiver.parse("transactions", request.headers, b'{"events": []}', now=time.time())
     except ChatRefused as exc:
-        return _refused(exc)
+        raise Unauthenticated(f"refused: {exc.reason}") from exc
     if user_id == connection.bot_user_id:
         return JSONResponse({})
     return JSONResponse({"errcode": "M_NOT_FOUND"}, status_code=404)
@@ -224,5 +217,5 @@ def matrix_room(
     try:
         receiver.parse("transactions", request.headers, b'{"events": []}', now=time.time())
     except ChatRefused as exc:
-        return _refused(exc)
+        raise Unauthenticated(f"refused: {exc.reason}") from exc
     return JSONResponse({"errcode": "M_NOT_FOUND"}, status_code=404)
