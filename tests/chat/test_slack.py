@@ -518,6 +518,8 @@ def test_answers(receiver: SlackReceiver) -> None:
     refused = receiver.answer("interactivity", form, Reply(errors={"title": "Required"}))
     assert refused == Answer(body={"response_action": "errors", "errors": {"title": "Required"}})
     assert receiver.answer("interactivity", form, Reply()) == Answer()
+    # A confirmation cannot be shown in the answer to a submission: None has it posted.
+    assert receiver.answer("interactivity", form, Reply(text="Declared INC-1")) is None
     pressed = ButtonPressed("U0ALICE", "C1", "1.2", "ack", "INC-1")
     assert receiver.answer("interactivity", pressed, Reply(text="ok")) is None
     assert receiver.answer("events", None, None) == Answer()

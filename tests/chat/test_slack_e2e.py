@@ -352,6 +352,15 @@ def test_declare_with_the_modal_opens_the_channel_and_ack_edits_the_header(
         incident_roles.assign_role(db, incident, role_id=commander, user_id=sam.id, by=None)
         db.commit()
         incident_id, number, ref = incident.id, incident.number, incident.reference
+    # The modal closes; the confirmation comes in a direct message.
+    direct = stack.wait_for(
+        "the confirmation",
+        lambda: [
+            c for c in fake.channels.values()
+            if c.is_im and any(f"Declared {ref}" in m["text"] for m in c.messages.values())
+        ],
+    )  # fmt: skip
+    assert direct[0].members == {BOT_USER, ALICE}
 
     # Its channel: named by the scheme, the linked person and the one found by email
     # invited, the summary and the header posted and pinned.

@@ -229,7 +229,9 @@ class SlackReceiver:
         return None
 
     def answer(self, route: str, event: Inbound | None, reply: Reply | None) -> Answer | None:
-        """Slack's HTTP answer carrying `reply`; None for buttons (Slack ignores the body)."""
+        """Slack's HTTP answer carrying `reply`; None for buttons (Slack ignores the body)
+        and for a modal's confirmation (the answer to a submission only closes the modal or
+        shows errors), so that it is posted."""
         if route == "commands":
             if reply is None:
                 return Answer()
@@ -244,6 +246,8 @@ class SlackReceiver:
             return None
         if isinstance(event, FormSubmitted) and reply is not None and reply.errors:
             return Answer(body={"response_action": "errors", "errors": dict(reply.errors)})
+        if isinstance(event, FormSubmitted) and reply is not None and (reply.text or reply.message):
+            return None
         return Answer()
 
 
