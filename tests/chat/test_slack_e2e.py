@@ -496,13 +496,21 @@ def test_a_page_in_slack_is_acknowledged_with_its_button(
 # --- commands and the timeline ----------------------------------------------------------
 
 
-def test_commands_in_the_channel_change_the_incident(stack: Stack, responder: User) -> None:
+def test_commands_and_the_update_form_in_the_channel_change_the_incident(
+    stack: Stack, responder: User
+) -> None:
+    """sev, role, note, update (the phase's template), resolve: each answered in the
+    channel, each on the timeline as the linked person; the header follows."""
     fake = stack.fake
     fake.add_user(ALICE, "alice")
+    fake.add_user(SAM, "sam")
+    sam = _user(stack, "Sam Scribe", "sam@example.com")
     _link(stack, ALICE, responder)
+    _link(stack, SAM, sam)
     incident_id = _declare(stack, responder, "Payments slow")
     row = stack.opened(incident_id)
     here = row.remote_id
+    channel = fake.channels[here]
 
     def say(words: str) -> str:
         answer = stack.command(words, channel=here)
@@ -511,10 +519,23 @@ def test_commands_in_the_channel_change_the_incident(stack: Stack, responder: Us
         assert body["response_type"] == "in_channel", body
         return str(body["text"])
 
+    def entry(kind: str, words: str) -> TimelineEntry:
+        found = [
+            e for e in stack.entries(incident_id)
+            if e.kind == kind and words in e.summary + e.body
+        ]  # fmt: skip
+        assert found, (kind, words, [(e.kind, e.summary) for e in stack.entries(incident_id)])
+        assert found[0].actor_id == responder.id, [(e.summary, e.actor_id) for e in found]
+        return found[0]
+
     assert "severity to SEV2" in say("sev SEV2")
-    assert "is now Incident Commander" in say(f"role incident_commander <@{ALICE}|alice>")
+    entry("field_changed", "Rita Responder changed the severity from SEV1 to SEV2")
+    assert "Sam Scribe is now Scribe" in say(f"role scribe <@{SAM}|sam>")
+    entry("role_assigned", "Sam Scribe")
     assert "Added to" in say("note Failed over to the replica")
-    assert "update" in say("update")
+    entry("note", "Failed over to the replica")
+    assert "investigating update" in say("update")
+    entry("update_posted", "We are investigating reports of problems")
     with stack.session() as db:
         incident = db.get(Incident, incident_id)
         assert incident is not None and incident.severity is not None
@@ -522,25 +543,38 @@ def test_commands_in_the_channel_change_the_incident(stack: Stack, responder: Us
         holders = db.scalars(
             select(RoleAssignment.user_id).where(RoleAssignment.incident_id == incident_id)
         ).all()
-        assert responder.id in holders
+        assert sam.id in holders
         update = db.scalar(select(StatusUpdate).where(StatusUpdate.incident_id == incident_id))
-        assert update is not None and update.body.strip() and "{" not in update.body
-        assert update.author_id == responder.id
-    notes = [e for e in stack.entries(incident_id) if "Failed over to the replica" in e.body]
-    assert notes and notes[0].actor_id == responder.id
-    # The update is posted in the channel, and the header follows the severity.
-    channel = fake.channels[here]
+        assert update is not None and update.author_id == responder.id
+        assert update.body.startswith("We are investigating reports of problems")
+    # The update is posted in the channel, Sam invited, and the header follows.
     stack.wait_for(
         "the update in the channel",
         lambda: any(update.body[:40] in _shown(m) for m in channel.messages.values()),
     )
+    stack.wait_for("the scribe invited", lambda: SAM in channel.members)
     stack.wait_for(
-        "the header's severity",
-        lambda: "SEV2" in _shown(channel.messages[row.header_message_id]),
+        "the header's severity and roles",
+        lambda: (
+            "SEV2" in (shown := _shown(channel.messages[row.header_message_id]))
+            and "Sam Scribe" in shown
+        ),
     )
+
+    # The header's "Post an update" button opens the update form; left empty, the
+    # template of the phase chosen is posted.
+    ref = stack.incident(incident_id).reference
+    stack.press(ALICE, here, row.header_message_id, "update", ref)
+    view = stack.wait_for(
+        "the update form", lambda: [v for v in fake.views if v["callback_id"] == "update"]
+    )[0]
+    answer = _submit(stack, view, {"visibility": "internal", "phase": "identified"})
+    assert answer.status_code == 200 and not answer.content.strip(b"{}")
+    entry("update_posted", "We have identified the cause")
 
     assert "resolved" in say("resolve Failed over for good")
     assert _status(stack, incident_id) == "resolved"
+    entry("status_changed", "resolved")
     stack.wait_for(
         "the header resolved",
         lambda: "Resolved" in _shown(channel.messages[row.header_message_id]),
