@@ -25,6 +25,7 @@ from tocsin.alerts.present import incident_alerts
 from tocsin.bus import Bus, session_info
 from tocsin.catalog.models import Service, User
 from tocsin.chat import reactions as chat
+from tocsin.chat import views as chat_views
 from tocsin.comms import checks as comms_checks
 from tocsin.comms import followers as comms_followers
 from tocsin.comms import panel as comms_panel
@@ -189,6 +190,7 @@ def build_cards() -> Cards:
     cards.add(
         INCIDENT, Card("recurrence", "followups/recurrence.html", followup_views.recurrence_card)
     )
+    cards.add(INCIDENT, Card("chat_card", "chat/card.html", chat_views.card_context))
     cards.add(
         INCIDENT_RESOLVE,
         Card("resolve_offers", "statuspages/_resolve_offers.html", resolve_card, resolve_submit),

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.chat import slack_fake
 from tests.chat.slack_fake import BOT_TOKEN, BOT_USER, SIGNING_SECRET, Fake
+from tests.conftest import browser_login
 from tocsin.bootstrap import Container, build
 from tocsin.catalog.models import User
 from tocsin.chat import connections, inbound, people
@@ -23,6 +24,7 @@ from tocsin.chat.sync import POST_JOB, queue_post
 from tocsin.chat.tasks import purge
 from tocsin.config import Settings
 from tocsin.db import utcnow
+from tocsin.definitions.models import Severity
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident
 from tocsin.jobs.models import Job
@@ -217,4 +219,29 @@ def test_a_role_goes_to_a_person_named_by_their_chat_username(
     assert ("scribe", admin.id) in holders
     assert "nobody in Tocsin is @carol" in _say(
         db, connection, settings, f"role {incident.reference} scribe @carol"
+    )
+
+
+def test_the_incident_page_says_where_its_chat_channel_is(
+    db: Session, settings: Settings, admin: User, client: TestClient
+) -> None:
+    connection = _matrix(db, settings)
+    connections.update_connection(
+        db, connection, {"channel_severities": ["SEV1"]}, settings=settings
+    )
+    sev = {s.name: s.id for s in db.scalars(select(Severity))}
+    big = incidents.declare(
+        db, by=admin, title="Disk <full>", severity_id=sev["SEV1"], urgency="none"
+    )
+    small = incidents.declare(
+        db, by=admin, title="Slow page", severity_id=sev["SEV3"], urgency="none"
+    )
+    db.commit()
+    browser_login(client, admin.email)
+    page = client.get(f"/incidents/{big.reference}").text
+    assert "Matrix:" in page and f"#inc-{big.number}-disk-full" in page
+    assert "being created" in page
+    assert (
+        "No chat channel: SEV3 incidents get none"
+        in client.get(f"/incidents/{small.reference}").text
     )

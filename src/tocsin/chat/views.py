@@ -11,12 +11,13 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from tocsin.chat import connections, people
+from tocsin.chat import channels, connections, people
 from tocsin.chat.connections import VENDORS
 from tocsin.config import Settings
 from tocsin.definitions import service as definitions
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError
+from tocsin.incidents.models import Incident
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, int_list, optional_int, redirect, text, values
 from tocsin.web.templating import render
@@ -186,3 +187,28 @@ def complete_link(request: Request, token: str, db: DbSession, user: CurrentUser
     response = render(request, "chat/link.html", context)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# --- the incident page's Chat card --------------------------------------------------------
+
+
+def card_context(db: Session, incident: Incident, request: Request) -> dict[str, Any]:
+    """The incident page's Chat card: its channel in each connection (where to join it, or
+    why it is not there yet), or nothing when no chat is connected."""
+    rows = channels.channels_of(db, incident.id)
+    connected = bool(rows) or bool(connections.list_connections(db))
+    return {
+        "connected": connected,
+        "channels": [
+            {
+                "vendor": VENDORS[c.connection.vendor].label,
+                "connection": c.connection.name,
+                "name": c.name,
+                "url": c.url,
+                "state": c.state,
+                "private": c.private,
+                "error": c.error,
+            }
+            for c in rows
+        ],
+    }
