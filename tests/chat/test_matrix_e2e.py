@@ -10,7 +10,6 @@ unlinked person refused with a one-time link.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +18,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-import uvicorn
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
+from tests.chat.live import Live, serve
 from tests.chat.synapse import Person, Synapse, start_synapse
-from tests.conftest import free_port, uvicorn_in_thread
-from tocsin.app import create_app
-from tocsin.bootstrap import Container, build
 from tocsin.catalog.models import User
 from tocsin.chat import connections, people
 from tocsin.chat.models import ChannelState, ChatChannel, ChatConnection
@@ -37,38 +32,10 @@ from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, TimelineEntry
 from tocsin.notify import methods
 
-WAIT = 20.0
-
 
 @dataclass
-class Stack:
+class Stack(Live):
     synapse: Synapse
-    container: Container
-    settings: Settings
-    url: str
-    connection_id: int
-
-    def session(self) -> Session:
-        return self.container.sessionmaker()
-
-    def wait_for(self, what: str, check: Callable[[], Any]) -> Any:
-        """Run due jobs and retry `check` until it returns something true."""
-        deadline = time.monotonic() + WAIT
-        while True:
-            self.container.runner(name="test").run_until_idle()
-            found = check()
-            if found:
-                return found
-            if time.monotonic() > deadline:
-                with self.session() as db:
-                    jobs = db.execute(
-                        text("SELECT kind, state, attempts, last_error FROM jobs ORDER BY id")
-                    ).all()
-                    pages = db.execute(
-                        text("SELECT channel, state, detail FROM notifications ORDER BY id")
-                    ).all()
-                raise AssertionError(f"waited {WAIT:g} s for {what}; jobs: {jobs}; pages: {pages}")
-            time.sleep(0.2)
 
     def bot(self, method: str, path: str) -> dict[str, Any]:
         response = httpx.request(
@@ -84,47 +51,33 @@ class Stack:
 
 @pytest.fixture
 def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    live = settings.model_copy(
-        update={"base_url": url, "outbound_allow_private": True, "chat_retry_base_seconds": 0.2}
-    )
-    container = build(live)
-    with container.sessionmaker() as db:
-        sev = db.scalars(select(Severity).where(Severity.name.in_(["SEV1", "SEV2"]))).all()
-        connection = connections.create_connection(
-            db,
-            {
-                "name": "Matrix",
-                "vendor": "matrix",
-                "base_url": "http://127.0.0.1:1",
-                "team": "tocsin.test",
-                "bot_user_id": "@tocsin:tocsin.test",
-                "channel_severities": [s.name for s in sev],
-            },
-            settings=live,
-        )
-        db.commit()
-        connection_id = connection.id
-        tokens = connections.secrets_of(connection, live)
-    application = create_app(live, container=container)
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
-    with (
-        uvicorn_in_thread(config),
-        start_synapse(
+    connection = {
+        "name": "Matrix",
+        "vendor": "matrix",
+        "base_url": "http://127.0.0.1:1",  # the homeserver's, once it is started
+        "team": "tocsin.test",
+        "bot_user_id": "@tocsin:tocsin.test",
+        "channel_severities": ["SEV1", "SEV2"],
+    }
+    with serve(settings, connection) as live:
+        with live.session() as db:
+            found = db.get(ChatConnection, live.connection_id)
+            assert found is not None
+            tokens = connections.secrets_of(found, live.settings)
+        with start_synapse(
             tmp_path / "synapse",
-            appservice_url=f"{url}/chat/{connection_id}",
+            appservice_url=f"{live.url}/chat/{live.connection_id}",
             as_token=tokens["as_token"],
             hs_token=tokens["hs_token"],
-        ) as synapse,
-    ):
-        with container.sessionmaker() as db:
-            found = db.get(ChatConnection, connection_id)
-            assert found is not None
-            connections.update_connection(db, found, {"base_url": synapse.base_url}, settings=live)
-            db.commit()
-        yield Stack(synapse, container, live, url, connection_id)
-    container.close()
+        ) as synapse:
+            with live.session() as db:
+                found = db.get(ChatConnection, live.connection_id)
+                assert found is not None
+                connections.update_connection(
+                    db, found, {"base_url": synapse.base_url}, settings=live.settings
+                )
+                db.commit()
+            yield Stack(live.container, live.settings, live.url, live.connection_id, synapse)
 
 
 def _bodies(person: Person, room: str) -> list[str]:

@@ -19,22 +19,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from tests.chat import mattermost_fake as mm
-from tests.conftest import free_port, uvicorn_in_thread
-from tocsin.app import create_app
+from tests.chat.live import Live, serve
 from tocsin.auth import service as auth_service
-from tocsin.bootstrap import Container, build
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
-from tocsin.chat import channels, connections, people, tasks
+from tocsin.chat import channels, people, tasks
 from tocsin.chat.models import (
     ChannelState,
     ChatChannel,
-    ChatConnection,
     ChatIdentity,
     ChatLinkRequest,
 )
@@ -48,45 +43,18 @@ from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, StatusUpdate, TimelineEntry
 from tocsin.notify import methods
 
-WAIT = 20.0
 COMMAND_TOKEN = "cmd-token-abcdefghijklmnop"
 LINK = re.compile(r"/chat/link/([\w-]+)")
 
 
 @dataclass
-class Stack:
+class Stack(Live):
     fake: mm.Fake
-    container: Container
-    settings: Settings
-    url: str
-    connection_id: int
-
-    def session(self) -> Session:
-        return self.container.sessionmaker()
-
-    def run_jobs(self) -> None:
-        self.container.runner(name="test").run_until_idle()
-
-    def wait_for(self, what: str, check: Callable[[], Any]) -> Any:
-        """Run due jobs and retry `check` until it returns something true."""
-        deadline = time.monotonic() + WAIT
-        while True:
-            self.run_jobs()
-            found = check()
-            if found:
-                return found
-            if time.monotonic() > deadline:
-                with self.session() as db:
-                    jobs = db.execute(
-                        text("SELECT kind, state, attempts, last_error FROM jobs ORDER BY id")
-                    ).all()
-                raise AssertionError(f"waited {WAIT:g} s for {what}; jobs: {jobs}")
-            time.sleep(0.1)
 
     def command(self, text: str, user_id: str, channel_id: str, **kw: Any) -> httpx.Response:
         """`/tocsin <text>` typed by a Mattermost user, as Mattermost sends it to Tocsin."""
         return mm.send_command(
-            f"{self.url}/chat/{self.connection_id}/commands", kw.pop("token", COMMAND_TOKEN),
+            self.route("commands"), kw.pop("token", COMMAND_TOKEN),
             text, user_id=user_id, channel_id=channel_id, **kw,
         )  # fmt: skip
 
@@ -95,21 +63,6 @@ class Stack:
         with self.session() as db:
             tasks.poll(db, {"slot": f"test-{time.monotonic_ns()}"})
             db.commit()
-
-    def link(self, chat_user_id: str, user_id: int) -> None:
-        with self.session() as db:
-            connection = db.get(ChatConnection, self.connection_id)
-            user = db.get(User, user_id)
-            assert connection is not None and user is not None
-            people.link(db, connection, chat_user_id, user, via="link")
-            db.commit()
-
-    def incident(self, incident_id: int) -> Incident:
-        with self.session() as db:
-            found = db.get(Incident, incident_id)
-            assert found is not None
-            db.expunge(found)
-            return found
 
     def channel_of(self, incident_id: int) -> ChatChannel | None:
         """The incident's channel once open with its header posted."""
@@ -131,36 +84,20 @@ class Stack:
 @pytest.fixture
 def stack(settings: Settings) -> Iterator[Stack]:
     fake, fake_server = mm.serve()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    live = settings.model_copy(
-        update={"base_url": url, "outbound_allow_private": True, "chat_retry_base_seconds": 0.2}
-    )
-    container = build(live)
-    with container.sessionmaker() as db:
-        connection = connections.create_connection(
-            db,
-            {
-                "name": "Mattermost",
-                "vendor": "mattermost",
-                "base_url": fake.url,
-                "team": mm.TEAM_ID,
-                "bot_user_id": mm.BOT_ID,
-                "channel_severities": ["SEV1", "SEV2"],
-                "archive_after_minutes": 0,
-                "secrets": {"bot_token": mm.BOT_TOKEN, "command_token": COMMAND_TOKEN},
-            },
-            settings=live,
-        )
-        db.commit()
-        connection_id = connection.id
-    application = create_app(live, container=container)
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
+    connection = {
+        "name": "Mattermost",
+        "vendor": "mattermost",
+        "base_url": fake.url,
+        "team": mm.TEAM_ID,
+        "bot_user_id": mm.BOT_ID,
+        "channel_severities": ["SEV1", "SEV2"],
+        "archive_after_minutes": 0,
+        "secrets": {"bot_token": mm.BOT_TOKEN, "command_token": COMMAND_TOKEN},
+    }
     try:
-        with uvicorn_in_thread(config):
-            yield Stack(fake, container, live, url, connection_id)
+        with serve(settings, connection) as live:
+            yield Stack(live.container, live.settings, live.url, live.connection_id, fake)
     finally:
-        container.close()
         fake_server.shutdown()
         fake_server.server_close()
     assert fake.violations == []

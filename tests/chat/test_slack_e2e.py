@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from tests.chat import slack_fake
+from tests.chat.live import Live, serve
 from tests.chat.slack_fake import BOT_TOKEN, BOT_USER, SIGNING_SECRET, TEAM, Fake, SlackChannel
-from tests.conftest import free_port, token_for, uvicorn_in_thread
-from tocsin.app import create_app
-from tocsin.bootstrap import Container, build
+from tests.conftest import token_for
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.chat import connections, people
@@ -41,47 +38,16 @@ from tocsin.incidents import service as incidents
 from tocsin.incidents.models import Incident, RoleAssignment, StatusUpdate, TimelineEntry
 from tocsin.notify import methods
 
-WAIT = 20.0
 FORM = "application/x-www-form-urlencoded"
 ALICE, BOB, SAM, VIC = "U0ALICE", "U0BOB", "U0SAM", "U0VIC"
 
 
 @dataclass
-class Stack:
+class Stack(Live):
     fake: Fake
-    container: Container
-    settings: Settings
-    url: str
-    connection_id: int
 
-    def session(self) -> Session:
-        return self.container.sessionmaker()
-
-    def run(self) -> None:
-        """Run the jobs that are due."""
-        self.container.runner(name="test").run_until_idle()
-
-    def wait_for(self, what: str, check: Callable[[], Any]) -> Any:
-        """Run due jobs and retry `check` until it returns something true."""
-        deadline = time.monotonic() + WAIT
-        while True:
-            self.run()
-            found = check()
-            if found:
-                return found
-            if time.monotonic() > deadline:
-                with self.session() as db:
-                    jobs = db.execute(
-                        text("SELECT kind, state, attempts, last_error FROM jobs ORDER BY id")
-                    ).all()
-                raise AssertionError(
-                    f"waited {WAIT:g} s for {what}; jobs: {jobs}; calls: "
-                    f"{[name for name, _ in self.fake.calls]}"
-                )
-            time.sleep(0.1)
-
-    def route(self, route: str) -> str:
-        return f"{self.url}/chat/{self.connection_id}/{route}"
+    def diagnose(self) -> str:
+        return f"; calls: {[name for name, _ in self.fake.calls]}"
 
     def command(self, words: str, *, user: str = ALICE, channel: str = "C0OPS") -> httpx.Response:
         """`/tocsin <words>` typed by `user` in `channel`, as Slack posts it."""
@@ -111,17 +77,6 @@ class Stack:
                              "block_id": "b1", "value": value, "action_ts": "1.2"}],
             }
         )  # fmt: skip
-
-    def incident(self, incident_id: int) -> Incident:
-        with self.session() as db:
-            found = db.get(Incident, incident_id)
-            assert found is not None
-            db.expunge(found)
-            return found
-
-    def channel_row(self, incident_id: int) -> ChatChannel | None:
-        with self.session() as db:
-            return db.scalar(select(ChatChannel).where(ChatChannel.incident_id == incident_id))
 
     def opened(self, incident_id: int) -> ChatChannel:
         """The incident's channel once made, with its header pinned."""
@@ -154,36 +109,19 @@ class Stack:
 @pytest.fixture
 def stack(settings: Settings) -> Iterator[Stack]:
     fake, server = slack_fake.serve()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    live = settings.model_copy(
-        update={"base_url": url, "outbound_allow_private": True, "chat_retry_base_seconds": 0.2}
-    )
-    container = build(live)
-    with container.sessionmaker() as db:
-        sev = db.scalars(select(Severity).where(Severity.name.in_(["SEV1", "SEV2"]))).all()
-        connection = connections.create_connection(
-            db,
-            {
-                "name": "Slack",
-                "vendor": "slack",
-                "base_url": fake.url,
-                "team": TEAM,
-                "bot_user_id": BOT_USER,
-                "secrets": {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET},
-                "channel_severities": [s.name for s in sev],
-            },
-            settings=live,
-        )
-        db.commit()
-        connection_id = connection.id
-    application = create_app(live, container=container)
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
+    connection = {
+        "name": "Slack",
+        "vendor": "slack",
+        "base_url": fake.url,
+        "team": TEAM,
+        "bot_user_id": BOT_USER,
+        "secrets": {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET},
+        "channel_severities": ["SEV1", "SEV2"],
+    }
     try:
-        with uvicorn_in_thread(config):
-            yield Stack(fake, container, live, url, connection_id)
+        with serve(settings, connection) as live:
+            yield Stack(live.container, live.settings, live.url, live.connection_id, fake)
     finally:
-        container.close()
         server.shutdown()
         server.server_close()
     assert fake.violations == []
@@ -251,7 +189,7 @@ def test_an_unlinked_command_is_refused_with_a_one_time_link(stack: Stack, respo
     assert body["response_type"] == "ephemeral"
     assert "not linked" in body["text"] and f"{stack.url}/chat/link/" in body["text"]
     token = body["text"].split("/chat/link/")[1].split()[0]
-    stack.run()
+    stack.run_jobs()
     assert stack.fake.views == []
     # The link is shown to the person alone, never posted where others would read it.
     assert not any(c.messages or c.ephemeral for c in stack.fake.channels.values())
@@ -417,7 +355,7 @@ def test_a_missing_required_field_answers_with_the_fields_error(
     # Slack shows an error under the input block it names: it must be one of the modal's.
     assert set(body["errors"]) <= set(blocks) and body["errors"]
     assert "Security lead" in " ".join(body["errors"].values())
-    stack.run()
+    stack.run_jobs()
     with stack.session() as db:
         assert db.scalar(select(Incident)) is None
 
@@ -641,7 +579,7 @@ def test_a_rate_limit_on_creating_the_channel_is_waited_out(stack: Stack, respon
     fake = stack.fake
     fake.fail(429, "ratelimited", method="conversations.create", Retry_After="1")
     incident_id = _declare(stack, responder, "Rate limited")
-    stack.run()
+    stack.run_jobs()
     # The incident is declared; the channel is not made yet, and is tried after the wait.
     assert _status(stack, incident_id) == "triggered"
     row = stack.channel_row(incident_id)
@@ -675,10 +613,10 @@ def test_an_outage_never_holds_up_the_incident_and_the_channel_catches_up(
     made = api.post("/incidents", json={"title": "Slack is down too", "severity_id": sev1})
     assert made.status_code == 201, made.text
     ref = made.json()["reference"]
-    stack.run()  # the channel's upkeep fails against Slack
+    stack.run_jobs()  # the channel's upkeep fails against Slack
     acked = api.post(f"/incidents/{ref}/status", json={"status": "acknowledged"})
     assert acked.status_code == 200, acked.text
-    stack.run()
+    stack.run_jobs()
     noted = api.post(f"/incidents/{ref}/notes", json={"body": "Slack is failing as well"})
     assert noted.status_code == 201, noted.text
     assert time.monotonic() - started < 10
@@ -721,7 +659,7 @@ def test_a_request_without_slacks_signature_is_refused_and_does_nothing(
     tampered = slack_fake.signed(b"", content_type=FORM)
     answer = httpx.post(stack.route("commands"), content=body, headers=tampered, timeout=30)
     assert answer.status_code == 401
-    stack.run()
+    stack.run_jobs()
     assert _status(stack, incident_id) == "triggered"
     # The same request signed by Slack is acted on.
     assert slack_fake.send(stack.route("commands"), body, content_type=FORM).status_code == 200
@@ -747,7 +685,7 @@ def test_closing_the_incident_archives_its_channel(stack: Stack, responder: User
         assert incident is not None and user is not None
         incidents.resolve(db, incident, by=user, summary="Cleaned up")
         db.commit()
-    stack.run()
+    stack.run_jobs()
     assert not stack.fake.channels[row.remote_id].archived  # resolved is not closed
     with stack.session() as db:
         incident = db.get(Incident, incident_id)
@@ -805,7 +743,7 @@ def test_a_restricted_incident_gets_a_private_channel_with_only_its_people(
     channel = fake.channels[row.remote_id]
     assert channel.private and row.private
     stack.wait_for("the scribe invited", lambda: SAM in channel.members)
-    stack.run()  # whatever upkeep is still due
+    stack.run_jobs()  # whatever upkeep is still due
     assert channel.members == {BOT_USER, ALICE, SAM}
     created = [args for name, args in fake.calls if name == "conversations.create"]
     assert created[0]["is_private"] in ("1", "true")
