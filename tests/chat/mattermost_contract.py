@@ -8,10 +8,13 @@ Written from Mattermost's published OpenAPI description, repository mattermost/m
   CreatePostEphemeral, GetPost, PatchPost, PinPost, GetPostsForChannel);
 - api/v4/source/actions.yaml at 04c8ed4d88475fbe749696ab1fdbdda3eda38782
   (OpenInteractiveDialog).
-The answers' shapes (Channel, Post with metadata.reactions, User with email_verified,
-AppError, StatusOK) and users.yaml's GetUser and GetUserByEmail follow the schemas those
-files refer to in definitions.yaml; the attachment and dialog element rules follow
-Mattermost's interactive messages and dialogs documentation the spec links to.
+- api/v4/source/definitions.yaml at 013f83cd94d50f786bbabf4997052f702f90327a: the answers'
+  shapes (Channel, Post with metadata.reactions, Reaction with emoji_name and create_at,
+  User with email_verified, AppError).
+GetUser (`GET /users/{user_id}`) and GetUserByEmail (`GET /users/email/{email}`), from
+users.yaml, were not read from the spec itself: their paths and their answer (a User) are
+as Mattermost's API reference documents them. The attachment and dialog element rules
+follow Mattermost's interactive messages and dialogs documentation the spec links to.
 
 Two places where the spec and the server differ, and the server wins:
 - PatchPost's `props` is described as a string; the server decodes a JSON object (the same

@@ -221,9 +221,10 @@ def _sync_handler(chats: Chats) -> Handler:
 
     def run(session: Session, payload: dict[str, Any]) -> Send | None:
         channel = session.get(ChatChannel, payload["channel_id"])
-        if channel is None or channel.state in (
-            ChannelState.archived.value,
-            ChannelState.failed.value,
+        if (
+            channel is None
+            or not channel.connection.enabled
+            or channel.state in (ChannelState.archived.value, ChannelState.failed.value)
         ):
             return None
         now = utcnow()
