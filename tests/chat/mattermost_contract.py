@@ -241,6 +241,8 @@ ACTION = Obj(
     frozenset({"id", "name", "integration"}),
     {"integration": Obj({"url": "string", "context": "object"}, frozenset({"url"}))},
 )
+ACTION_OPTION = Obj({"text": "string", "value": "string"}, frozenset({"text", "value"}))
+ACTION_TYPES = frozenset({"button", "select"})
 ACTION_ID = re.compile(r"[A-Za-z0-9]+")
 ACTION_STYLES = frozenset({"default", "primary", "success", "good", "warning", "danger"})
 CHANNEL_NAME = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?")

@@ -113,8 +113,11 @@ class Fake:
 
     # --- Calling Tocsin as Mattermost does ------------------------------------------------
 
-    def click(self, post_id: str, action_id: str, user_id: str) -> httpx.Response:
-        """Press a button of a stored post: Mattermost posts its integration's context."""
+    def click(
+        self, post_id: str, action_id: str, user_id: str, *, choose: str | None = None
+    ) -> httpx.Response:
+        """Press a button of a stored post (or choose the option `choose` of its menu):
+        Mattermost posts its integration's context, with `selected_option` for a menu."""
         stored = self.posts[post_id]
         for card in stored["props"].get("attachments", []):
             for action in card.get("actions", []):
@@ -127,6 +130,10 @@ class Fake:
                         "trigger_id": new_id(), "type": "", "data_source": "",
                         "context": integration.get("context", {}),
                     }  # fmt: skip
+                    if choose is not None:
+                        values = [o["value"] for o in action.get("options", [])]
+                        assert choose in values, f"{choose!r} is not an option: {values}"
+                        body["context"] = {**body["context"], "selected_option": choose}
                     return httpx.post(integration["url"], json=body, timeout=30)
         raise KeyError(f"no action {action_id} on post {post_id}")
 
@@ -465,6 +472,14 @@ def attachment_problems(props: Any) -> list[str]:
                 problems.append(f"{at}.id {action.get('id')!r}: letters and digits only")
             if action.get("style", "default") not in contract.ACTION_STYLES:
                 problems.append(f"{at}.style {action.get('style')!r}: unknown")
+            if action.get("type", "button") not in contract.ACTION_TYPES:
+                problems.append(f"{at}.type {action.get('type')!r}: unknown")
+            for k, option in enumerate(action.get("options") or []):
+                problems += contract.check(contract.ACTION_OPTION, option, f"{at}.options[{k}]")
+            if action.get("type") == "select" and not (
+                action.get("options") or action.get("data_source")
+            ):
+                problems.append(f"{at}: a select needs options or a data_source")
     return problems
 
 

@@ -139,6 +139,8 @@ VIEW_TITLE_MAX = 24
 CALLBACK_ID_MAX = 255
 METADATA_MAX = 3_000
 OPTIONS_MAX = 100
+SELECT_OPTIONS_MAX = 100
+SELECT_PLACEHOLDER_MAX = 150
 OPTION_TEXT_MAX = 75
 OPTION_VALUE_MAX = 150
 TEXT_MAX = 40_000
@@ -191,6 +193,28 @@ def check_arguments(method: Method, arguments: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _select(where: str, element: dict[str, Any]) -> list[str]:
+    """A static select menu in a message's actions block (Block Kit's element reference)."""
+    problems: list[str] = []
+    known = {"type", "action_id", "placeholder", "options", "initial_option", "confirm",
+             "focus_on_load"}  # fmt: skip
+    if set(element) - known:
+        problems.append(f"{where}: unknown select fields {sorted(set(element) - known)}")
+    if len(str(element.get("action_id", ""))) > ACTION_ID_MAX:
+        problems.append(f"{where}: action_id too long")
+    if "placeholder" in element:
+        _text(problems, where, element["placeholder"], SELECT_PLACEHOLDER_MAX, {"plain_text"})
+    options = element.get("options")
+    if not isinstance(options, list) or not 1 <= len(options) <= SELECT_OPTIONS_MAX:
+        problems.append(f"{where}: a static select has 1 to {SELECT_OPTIONS_MAX} options")
+        return problems
+    for option in options:
+        _text(problems, where, option.get("text"), OPTION_TEXT_MAX, {"plain_text"})
+        if not 1 <= len(str(option.get("value", ""))) <= OPTION_VALUE_MAX:
+            problems.append(f"{where}: an option's value is 1 to {OPTION_VALUE_MAX} characters")
+    return problems
+
+
 def _text(problems: list[str], where: str, text: Any, limit: int, kinds: set[str]) -> None:
     if not isinstance(text, dict) or text.get("type") not in kinds:
         problems.append(f"{where}: a text object of type {sorted(kinds)} is required")
@@ -227,6 +251,9 @@ def check_blocks(blocks: Any) -> list[str]:
             if len(set(ids)) != len(ids):
                 problems.append(f"{where}: action_ids repeat: {ids}")
             for element in elements:
+                if element.get("type") == "static_select":
+                    problems += _select(where, element)
+                    continue
                 if element.get("type") != "button":
                     problems.append(f"{where}: unexpected element {element.get('type')!r}")
                     continue

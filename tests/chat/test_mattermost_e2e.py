@@ -256,8 +256,9 @@ def test_declare_with_the_dialog_then_run_the_incident_from_its_channel(
     assert _card(summary)["title"] == f"Summary of {ref}: Database is down"
     assert _card(header)["title"] == f"{ref}: Database is down"
     assert {"title": "Status", "value": "Triggered", "short": True} in _card(header)["fields"]
-    assert [a["name"] for a in _card(header)["actions"]] == [
-        "Acknowledge", "Post an update", "Resolve",
+    assert [(a["name"], a.get("type")) for a in _card(header)["actions"]] == [
+        ("Acknowledge", "button"), ("Change severity", "select"), ("Post an update", "button"),
+        ("Resolve", "button"),
     ]  # fmt: skip
 
     # Acknowledge on the header: done as Alice's Tocsin user; the header is edited in place.
@@ -411,6 +412,14 @@ def test_buttons_act_as_the_presser_and_a_viewer_changes_nothing(
     assert {"title": "Status", "value": "Triggered", "short": True} in _card(
         fake.posts[channel.header_message_id]
     )["fields"]
+
+    # The header's severity menu: choosing changes the severity as the chooser.
+    ref = stack.incident(incident_id).reference
+    chosen = fake.click(channel.header_message_id, "sev1", alice, choose=f"{ref} SEV2")
+    assert chosen.status_code == 200
+    assert "severity to SEV2" in _unescaped(chosen.json()["ephemeral_text"])
+    changed = [e for e in _entries(stack, incident_id) if e.field == "severity"]
+    assert changed and changed[-1].actor_id == responder.id
 
     # A page in chat: a direct message from the bot with the page's buttons; Acknowledge
     # acknowledges as the person paged.

@@ -78,6 +78,34 @@ class Stack(Live):
             }
         )  # fmt: skip
 
+    def choose(self, user: str, channel: str, ts: str, action: str, value: str) -> httpx.Response:
+        """`user` picks the option `value` of the menu `action` on the message `ts`."""
+        header = self.fake.channels[channel].messages[ts]
+        options = [
+            option["value"]
+            for block in header.get("blocks", [])
+            if block.get("type") == "actions"
+            for element in block["elements"]
+            if element.get("action_id") == f"tocsin:{action}"
+            for option in element.get("options", [])
+        ]
+        assert value in options, f"{value!r} is not among the menu's options {options}"
+        return self.interact(
+            {
+                "type": "block_actions", "user": {"id": user, "name": user.lower()},
+                "team": {"id": TEAM}, "api_app_id": "A0TOCSIN",
+                "trigger_id": "trigger-1.2.4", "container": {
+                    "type": "message", "message_ts": ts, "channel_id": channel,
+                    "is_ephemeral": False,
+                },
+                "channel": {"id": channel}, "message": {"ts": ts, "type": "message"},
+                "actions": [{"type": "static_select", "action_id": f"tocsin:{action}",
+                             "block_id": "b1", "action_ts": "1.3",
+                             "selected_option": {"text": {"type": "plain_text", "text": value},
+                                                 "value": value}}],
+            }
+        )  # fmt: skip
+
     def opened(self, incident_id: int) -> ChatChannel:
         """The incident's channel once made, with its header pinned."""
 
@@ -393,6 +421,26 @@ def test_an_incident_declared_in_tocsin_gets_its_channel_and_a_viewer_cannot_act
         lambda: [e for e in channel.ephemeral if e["user"] == ALICE],
     )
     assert "Rita Responder acknowledged" in answers[0]["text"]
+
+    # The header's severity menu: choosing changes the severity as the chooser.
+    stack.choose(ALICE, channel.id, row.header_message_id, "sev", f"{ref} SEV2")
+
+    def severity() -> str | None:
+        with stack.session() as db:
+            found = db.get(Incident, incident_id)
+            return found.severity.name if found and found.severity else None
+
+    stack.wait_for("the severity chosen in the menu", lambda: severity() == "SEV2")
+    # The header follows: SEV2 shown, and no longer offered in its menu.
+    stack.wait_for(
+        "the header showing SEV2",
+        lambda: (
+            "*Severity*\\nSEV2" in _shown(channel.messages[row.header_message_id])
+            and f'"{ref} SEV2"' not in _shown(channel.messages[row.header_message_id])
+        ),
+    )
+    changed = [e for e in stack.entries(incident_id) if e.field == "severity"]
+    assert changed and changed[-1].actor_id == responder.id
 
 
 def test_a_page_in_slack_is_acknowledged_with_its_button(

@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from tocsin.catalog.models import User
 from tocsin.chat.connections import gets_channel
 from tocsin.chat.models import ChannelState, ChatChannel, ChatConnection
-from tocsin.chat.ports import Button, Field, Message
+from tocsin.chat.ports import Button, Choice, Field, Message
 from tocsin.comms.stakeholders import stakeholders_of
 from tocsin.db import utcnow
+from tocsin.definitions.models import Severity
 from tocsin.incidents import response
 from tocsin.incidents.access import can_see
 from tocsin.incidents.models import OPEN_STATUSES, Incident, StatusUpdate
@@ -215,6 +216,14 @@ def header(session: Session, incident: Incident, link: str) -> Message:
     if incident.status == "triggered":
         buttons.append(Button("ack", "Acknowledge", ref, f"ack {ref}", "primary", "✅"))
     if incident.status in OPEN_STATUSES:
+        others = session.scalars(
+            select(Severity).where(Severity.id != incident.severity_id).order_by(Severity.rank)
+        )
+        choices = tuple(Choice(f"{ref} {s.name}", f"{s.name} ({s.label})") for s in others)
+        if choices:
+            buttons.append(
+                Button("sev", "Change severity", ref, f"sev {ref} <severity>", choices=choices)
+            )
         buttons.append(Button("update", "Post an update", ref, f"update {ref} <text>"))
         buttons.append(Button("resolve", "Resolve", ref, f"resolve {ref}", "danger"))
     drill = "[DRILL] " if incident.drill else ""

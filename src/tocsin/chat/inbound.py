@@ -177,7 +177,8 @@ def _button(session: Session, ctx: actions.Context, event: ButtonPressed) -> Out
         return Outcome(after=After(_update_form(session, incident), event.trigger))
     if event.action not in actions.VERBS:
         return Outcome(Reply(text=f"Tocsin does not know the button {event.action!r}."))
-    words = f"{event.value} {event.selected or ''}".strip()
+    # A menu's choice carries all it acts on ("INC-12 SEV2"); a button, its value.
+    words = event.selected or event.value
     return Outcome(Reply(text=actions.perform(session, ctx, event.action, words)))
 
 

@@ -89,13 +89,15 @@ def attachment(message: Message, *, actions_url: str, secret: str) -> dict[str, 
 def _action(button: Button, index: int, *, actions_url: str, secret: str) -> dict[str, Any]:
     action: dict[str, Any] = {
         "id": action_id(button, index),
-        "type": "button",
+        "type": "select" if button.choices else "button",
         "name": no_mentions(button.label),
         "integration": {
             "url": actions_url,
             "context": {"action": button.action, "value": button.value, "secret": secret},
         },
     }
+    if button.choices:  # a menu: Mattermost adds the choice as `selected_option`
+        action["options"] = [{"text": c.label, "value": c.value} for c in button.choices]
     if button.style in _STYLES:
         action["style"] = _STYLES[button.style]
     return action

@@ -58,6 +58,12 @@ class ChatRefused(Exception):
 
 
 @dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
 class Button:
     """A button on a message. `action` is Tocsin's verb ("ack", "resolve", "severity", …),
     `value` what it acts on ("INC-12", "page:42"); `command` is the same action typed as a
@@ -69,6 +75,9 @@ class Button:
     command: str
     style: Literal["primary", "danger"] | None = None
     reaction: str | None = None  # Matrix: the reaction that does the same ("✅")
+    # A menu rather than a button (Slack's static select, Mattermost's select): the chosen
+    # value comes back as `ButtonPressed.selected`. Matrix shows the command instead.
+    choices: tuple[Choice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,12 +98,6 @@ class Message:
     fields: tuple[Field, ...] = ()
     buttons: tuple[Button, ...] = ()
     context: str | None = None  # a small last line: "Tocsin · updated 14:02 UTC"
-
-
-@dataclass(frozen=True)
-class Choice:
-    value: str
-    label: str
 
 
 @dataclass(frozen=True)

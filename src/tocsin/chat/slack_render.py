@@ -98,14 +98,23 @@ def _action_blocks(message: Message) -> Iterator[dict[str, Any]]:
             action_id = ACTION_PREFIX + button.action
             if seen[button.action] > 1:
                 action_id += f"{DUPLICATE_MARK}{seen[button.action]}"
-            element: dict[str, Any] = {
-                "type": "button",
-                "text": _plain(button.label, BUTTON_LABEL_MAX),
-                "action_id": action_id,
-                "value": _cut(button.value, BUTTON_VALUE_MAX),
-            }
-            if button.style:
-                element["style"] = button.style
+            element: dict[str, Any]
+            if button.choices:  # a menu: the choice carries what it acts on
+                element = {
+                    "type": "static_select",
+                    "placeholder": _plain(button.label, BUTTON_LABEL_MAX),
+                    "action_id": action_id,
+                    "options": [_option(c.value, c.label) for c in button.choices[:OPTIONS_MAX]],
+                }
+            else:
+                element = {
+                    "type": "button",
+                    "text": _plain(button.label, BUTTON_LABEL_MAX),
+                    "action_id": action_id,
+                    "value": _cut(button.value, BUTTON_VALUE_MAX),
+                }
+                if button.style:
+                    element["style"] = button.style
             elements.append(element)
         yield {"type": "actions", "elements": elements}
 

@@ -22,7 +22,7 @@ from tocsin.catalog.models import User
 from tocsin.chat import channels, people
 from tocsin.chat.connections import port
 from tocsin.chat.models import ChannelState, ChatChannel, ChatConnection
-from tocsin.chat.ports import Button, ChatClient, ChatError, Field, Message
+from tocsin.chat.ports import Button, ChatClient, ChatError, Choice, Field, Message
 from tocsin.chat.vendors import client_for
 from tocsin.config import Settings
 from tocsin.crypto import Undecryptable
@@ -279,7 +279,10 @@ def message_from(payload: dict[str, Any]) -> Message:
         title=payload.get("title"),
         link=payload.get("link"),
         fields=tuple(Field(**f) for f in payload.get("fields", ())),
-        buttons=tuple(Button(**b) for b in payload.get("buttons", ())),
+        buttons=tuple(
+            Button(**{**b, "choices": tuple(Choice(**c) for c in b.get("choices", ()))})
+            for b in payload.get("buttons", ())
+        ),
         context=payload.get("context"),
     )
 
