@@ -245,3 +245,42 @@ def test_the_incident_page_says_where_its_chat_channel_is(
         "No chat channel: SEV3 incidents get none"
         in client.get(f"/incidents/{small.reference}").text
     )
+
+
+def test_a_restricted_incident_acted_on_from_elsewhere_is_answered_privately(
+    db: Session, settings: Settings, responder: User
+) -> None:
+    connection = _matrix(db, settings)
+    people.link(db, connection, "@alice:example.org", responder, via="link")
+    hidden = incidents.declare(db, by=responder, title="Leak", restricted=True, urgency="none")
+    open_ = incidents.declare(db, by=responder, title="Slow", urgency="none")
+    db.commit()
+    for incident, private in ((hidden, True), (open_, False)):
+        outcome = inbound.handle(
+            db, connection,
+            Command("@alice:example.org", ROOM, f"note {incident.reference} looking"), settings,
+        )  # fmt: skip
+        db.commit()
+        assert outcome.reply is not None and outcome.reply.private is private
+        assert outcome.reply.text == f"Added to {incident.reference}'s timeline."
+
+
+def test_turning_a_connection_on_again_brings_its_channels_up_to_date(
+    db: Session, settings: Settings, admin: User
+) -> None:
+    connection = _matrix(db, settings)
+    loose = settings.model_copy(update={"outbound_allow_private": True})
+    connections.update_connection(db, connection, {"channel_severities": ["SEV1"]}, settings=loose)
+    sev1 = db.scalar(select(Severity).where(Severity.name == "SEV1"))
+    assert sev1 is not None
+    incidents.declare(db, by=admin, title="Disk full", severity_id=sev1.id, urgency="none")
+    connections.update_connection(db, connection, {"enabled": False}, settings=loose)
+    db.commit()
+
+    def upkeeps() -> int:
+        return db.scalar(select(func.count()).select_from(Job).where(Job.kind == "chat.sync")) or 0
+
+    before = upkeeps()
+    connections.update_connection(db, connection, {"enabled": True}, settings=loose)
+    db.commit()
+    assert upkeeps() == before + 1

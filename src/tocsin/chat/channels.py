@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import User
-from tocsin.chat.connections import gets_channel
 from tocsin.chat.models import ChannelState, ChatChannel, ChatConnection
 from tocsin.chat.ports import Button, Choice, Field, Message
 from tocsin.comms.stakeholders import stakeholders_of
@@ -49,6 +48,11 @@ def channel_name(naming: str, incident: Incident) -> str:
     )
     name = re.sub(r"[^a-z0-9_]+", "-", filled.lower()).strip("-_")
     return re.sub(r"-{2,}", "-", name)[:NAME_MAX].rstrip("-_") or f"inc-{incident.number}"
+
+
+def gets_channel(connection: ChatConnection, severity_id: int | None) -> bool:
+    """Whether an incident of this severity gets a channel in this connection."""
+    return connection.enabled and severity_id in connection.channel_severity_ids
 
 
 def queue_sync(session: Session, channel: ChatChannel, *, delay: float = 0.0) -> None:
@@ -97,6 +101,17 @@ def ensure(session: Session, incident: Incident) -> list[ChatChannel]:
     for channel in have.values():
         queue_sync(session, channel)
     return list(have.values())
+
+
+def resume(session: Session, connection: ChatConnection) -> None:
+    """A connection turned on again: its channels' upkeep catches up with what changed."""
+    for channel in session.scalars(
+        select(ChatChannel).where(
+            ChatChannel.connection_id == connection.id,
+            ChatChannel.state.not_in((ChannelState.archived.value, ChannelState.failed.value)),
+        )
+    ):
+        queue_sync(session, channel)
 
 
 def refresh(session: Session, incident_id: int) -> None:

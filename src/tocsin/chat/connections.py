@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
-from tocsin.chat import matrix, ports
+from tocsin.chat import channels, matrix, ports
 from tocsin.chat.models import ChatConnection
 from tocsin.config import Settings
 from tocsin.crypto import Undecryptable, Vault
@@ -286,9 +286,13 @@ def create_connection(
 def update_connection(
     session: Session, connection: ChatConnection, data: dict[str, Any], *, settings: Settings
 ) -> ChatConnection:
-    """Change a connection; credentials left out stay as they are."""
+    """Change a connection; credentials left out stay as they are. Turned on again, its
+    channels catch up with what changed meanwhile."""
+    was_enabled = connection.enabled
     _apply(session, connection, data, settings, new=False)
     session.flush()
+    if connection.enabled and not was_enabled:
+        channels.resume(session, connection)
     return connection
 
 
@@ -297,11 +301,6 @@ def delete_connection(session: Session, connection: ChatConnection) -> None:
     the chat service)."""
     session.delete(connection)
     session.flush()
-
-
-def gets_channel(connection: ChatConnection, severity_id: int | None) -> bool:
-    """Whether an incident of this severity gets a channel in this connection."""
-    return connection.enabled and severity_id in connection.channel_severity_ids
 
 
 def describe(connection: ChatConnection) -> dict[str, Any]:

@@ -165,7 +165,22 @@ def _command(session: Session, ctx: actions.Context, event: Command, settings: S
         return Outcome(Reply(message=channels.header(session, incident, link)))
     if verb not in actions.VERBS:
         return Outcome(Reply(text=f"Unknown command {verb!r}.\n{HELP}"))
-    return Outcome(Reply(text=actions.perform(session, ctx, verb, rest), private=False))
+    private = _restricted_elsewhere(session, ctx, rest)
+    return Outcome(Reply(text=actions.perform(session, ctx, verb, rest), private=private))
+
+
+def _restricted_elsewhere(session: Session, ctx: actions.Context, words: str) -> bool:
+    """Whether a command names a restricted incident from outside its own channel: then
+    its answer goes to the person alone, so that the channel does not learn of it."""
+    try:
+        with session.begin_nested():
+            incident, _ = actions.incident_and_rest(session, ctx, words)
+    except DomainError:
+        return False
+    if not incident.restricted:
+        return False
+    here = channels.channel_for(session, ctx.connection, ctx.channel_id)
+    return here is None or here.incident_id != incident.id
 
 
 def _button(session: Session, ctx: actions.Context, event: ButtonPressed) -> Outcome:
