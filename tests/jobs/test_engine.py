@@ -283,6 +283,8 @@ def test_the_heartbeat_check_is_a_periodic_job_of_the_real_registry(
         "followups.scan",
         "insights.weekly_report",
         "trackers.poll",
+        "chat.poll",
+        "chat.purge",
     }
     svc = catalog.create_service(db, name="Backups")
     integration, _key = alerts.create_integration(
