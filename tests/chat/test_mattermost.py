@@ -474,11 +474,11 @@ def test_a_slash_command_with_a_wrong_token_is_refused(tocsin: Tocsin) -> None:
     assert len(tocsin.refused) == 2
 
 
-def test_a_button_press_is_read_and_can_replace_the_message(fake: mm.Fake, tocsin: Tocsin) -> None:
+def test_a_button_press_is_read_and_answered_to_the_presser(fake: mm.Fake, tocsin: Tocsin) -> None:
     alice = fake.add_user("alice")
     channel_id = fake.add_channel("inc-9")
     post_id = client(fake, tocsin.base).post(channel_id, PAGE)
-    tocsin.reply = Reply(text="Acknowledged", replace=Message(text="Acknowledged by alice"))
+    tocsin.reply = Reply(text="Acknowledged")
 
     response = fake.click(post_id, "ack0", alice)
 
@@ -489,10 +489,7 @@ def test_a_button_press_is_read_and_can_replace_the_message(fake: mm.Fake, tocsi
         trigger=pressed.trigger,
     )  # fmt: skip
     assert pressed.trigger
-    assert response.json() == {
-        "ephemeral_text": "Acknowledged",
-        "update": {"message": "Acknowledged by alice", "props": {}},
-    }
+    assert response.json() == {"ephemeral_text": "Acknowledged"}
 
 
 def test_a_button_with_a_wrong_secret_is_refused(fake: mm.Fake, tocsin: Tocsin) -> None:

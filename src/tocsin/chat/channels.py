@@ -55,19 +55,12 @@ def gets_channel(connection: ChatConnection, severity_id: int | None) -> bool:
     return connection.enabled and severity_id in connection.channel_severity_ids
 
 
-def queue_sync(session: Session, channel: ChatChannel, *, delay: float = 0.0) -> None:
-    """Queue the channel's upkeep (once per state of the row: a burst of changes in one
-    transaction queues one job)."""
+def queue_sync(session: Session, channel: ChatChannel) -> None:
+    """Queue the channel's upkeep. Each change queues one; an upkeep finding the channel
+    already as it should be asks nothing of the chat service."""
     channel.updated_at = utcnow()
     session.flush()
-    stamp = channel.updated_at.isoformat(timespec="microseconds")
-    enqueue(
-        session,
-        SYNC_JOB,
-        {"channel_id": channel.id},
-        run_at=utcnow() + timedelta(seconds=delay),
-        key=f"{SYNC_JOB}:{channel.id}:{stamp}",
-    )
+    enqueue(session, SYNC_JOB, {"channel_id": channel.id})
 
 
 def channels_of(session: Session, incident_id: int) -> list[ChatChannel]:
@@ -137,13 +130,7 @@ def closing(session: Session, incident: Incident) -> None:
 def queue_sync_at(session: Session, channel: ChatChannel, seconds: float) -> None:
     """Queue an upkeep at a later time (the archive's due time, a retry)."""
     when = utcnow() + timedelta(seconds=seconds)
-    enqueue(
-        session,
-        SYNC_JOB,
-        {"channel_id": channel.id},
-        run_at=when,
-        key=f"{SYNC_JOB}:{channel.id}:at:{when.isoformat(timespec='microseconds')}",
-    )
+    enqueue(session, SYNC_JOB, {"channel_id": channel.id}, run_at=when)
 
 
 def reopened(session: Session, incident: Incident) -> None:

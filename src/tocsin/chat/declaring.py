@@ -229,28 +229,24 @@ def start(
     return f"Declaring an incident. {question} Answer with `!tocsin <answer>`, or `!tocsin cancel`."
 
 
-def answer(
-    session: Session, talk: ChatConversation, text: str, *, by: User
-) -> tuple[str, Incident | None]:
-    """Take one answer: the next question, or the declared incident."""
+def answer(session: Session, talk: ChatConversation, text: str, *, by: User) -> str:
+    """Take one answer; what to say next: the next question, or what was declared."""
     if text.strip().lower() == "cancel":
         session.delete(talk)
         session.flush()
-        return "Declaring cancelled: nothing was declared.", None
+        return "Declaring cancelled: nothing was declared."
     try:
         value = _answer(session, talk.asking, text)
     except ValidationFailed as exc:
-        return (
-            f"{exc.message}. {dict(_questions(session, talk.answers)).get(talk.asking, '')}",
-            None,
-        )
+        again = dict(_questions(session, talk.answers)).get(talk.asking, "")
+        return f"{exc.message}. {again}"
     answers = {**talk.answers, talk.asking: value}
     left = _questions(session, answers)
     if left:
         talk.answers, talk.asking = answers, left[0][0]
         talk.expires_at = utcnow() + timedelta(minutes=CONVERSATION_MINUTES)
         session.flush()
-        return left[0][1], None
+        return left[0][1]
     values = {
         "title": answers["title"],
         "severity": str(answers["severity"]) if answers.get("severity") else None,
@@ -263,5 +259,5 @@ def answer(
         with session.begin_nested():
             incident = declare(session, values, state, by=by)
     except DomainError as exc:
-        return f"Nothing was declared: {exc.message}", None
-    return f"Declared {incident.reference}: {incident.title}.", incident
+        return f"Nothing was declared: {exc.message}"
+    return f"Declared {incident.reference}: {incident.title}."

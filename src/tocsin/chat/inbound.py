@@ -154,8 +154,8 @@ def _command(session: Session, ctx: actions.Context, event: Command, settings: S
             )
         )
     if talk is not None:  # while asking, everything but a new `declare` is an answer
-        text, incident = declaring.answer(session, talk, event.text, by=ctx.user)
-        return Outcome(Reply(text=text, private=False))
+        said = declaring.answer(session, talk, event.text, by=ctx.user)
+        return Outcome(Reply(text=said, private=False))
     if verb == "status":
         try:
             incident, _ = actions.incident_and_rest(session, ctx, rest)

@@ -160,7 +160,7 @@ def _element(form_field: FormField) -> dict[str, Any]:
 def reply_body(route: str, reply: Reply, *, actions_url: str, secret: str) -> dict[str, Any] | None:
     """The JSON answering a slash command, a button or a dialog with `reply` (None: empty).
     A command's reply shows at once (to the person alone when private); a button's as an
-    ephemeral line, its message replaced when `replace`; a dialog's errors keep it open."""
+    ephemeral line; a dialog's errors keep it open."""
     if route == "commands":
         shown = reply.text or (reply.message.text if reply.message else "")
         body: dict[str, Any] = {
@@ -176,7 +176,5 @@ def reply_body(route: str, reply: Reply, *, actions_url: str, secret: str) -> di
         body = {}
         if reply.text:
             body["ephemeral_text"] = escape(reply.text)
-        if reply.replace is not None:
-            body["update"] = post_body(reply.replace, actions_url=actions_url, secret=secret)
         return body
     return {"errors": dict(reply.errors)} if reply.errors else None

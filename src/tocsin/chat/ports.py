@@ -301,14 +301,12 @@ Inbound = (
 class Reply:
     """What the service answers a command, a button or a form with. Slack and Mattermost
     show it at once (to the person alone when `private`); Matrix posts it in the room.
-    `errors` answers a form with a message per field, keeping it open. `replace` edits the
-    message the button was on (a page's buttons, once acknowledged)."""
+    `errors` answers a form with a message per field, keeping it open."""
 
     text: str = ""
     private: bool = True
     message: Message | None = None
     errors: Mapping[str, str] = field(default_factory=dict)
-    replace: Message | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ Mattermost channels for the reactions, edits and deletions it does not push.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from tocsin.chat.models import (
     ChatDelivery,
     ChatLinkRequest,
 )
-from tocsin.chat.ports import ChatMessage, ChatUser, Inbound, Message
+from tocsin.chat.ports import ChatClient, ChatMessage, ChatUser, Inbound, Message
 from tocsin.chat.sync import Chats, queue_post
 from tocsin.config import Settings
 from tocsin.db import utcnow
@@ -41,57 +42,15 @@ def _connection(session: Session, payload: dict[str, Any]) -> ChatConnection | N
     return found if found is not None and found.enabled else None
 
 
-def _pin_handler(chats: Chats) -> Handler:
-    def run(session: Session, payload: dict[str, Any]) -> Send | None:
-        connection = _connection(session, payload)
-        if connection is None:
-            return None
-        client = chats.client(connection)
-        channel_id, message_id = payload["channel_id"], payload["message_id"]
-
-        def perform() -> tuple[ChatMessage, ChatUser]:
-            message = client.fetch_message(channel_id, message_id)
-            return message, client.user(message.user_id)
-
-        def record(session: Session, result: Any, error: BaseException | None) -> None:
-            if error is not None:
-                raise error
-            current = session.get(ChatConnection, payload["connection_id"])
-            if current is None:
-                return
-            message, author = result
-            inbound.pin(session, current, message, payload.get("reaction_id", ""), author.name)
-
-        return Send(perform=perform, record=record)
-
-    return run
+Ask = Callable[[ChatClient, dict[str, Any]], Any]
+Then = Callable[[Session, ChatConnection, dict[str, Any], Any], None]
 
 
-def _identify_handler(chats: Chats) -> Handler:
-    def run(session: Session, payload: dict[str, Any]) -> Send | None:
-        connection = _connection(session, payload)
-        if connection is None:
-            return None
-        client = chats.client(connection)
-        chat_user_id = payload["chat_user_id"]
+def _one_request(chats: Chats, ask: Ask, then: Then | None = None) -> Handler:
+    """A job that asks the connection's chat service one thing after commit (in an I/O
+    thread), then acts on the answer in a new transaction. A failure raises: the registry
+    tries again."""
 
-        def record(session: Session, result: Any, error: BaseException | None) -> None:
-            if error is not None:
-                raise error
-            current = session.get(ChatConnection, payload["connection_id"])
-            if current is None or not isinstance(result, ChatUser):
-                return
-            linked = people.link_by_email(session, current, chat_user_id, result.email, result.name)
-            if linked is not None:
-                said = f"Your chat account is now linked to {linked.user.name} in Tocsin."
-                queue_post(session, current, Message(text=said), user_id=chat_user_id)
-
-        return Send(perform=lambda: client.user(chat_user_id), record=record)
-
-    return run
-
-
-def _join_handler(chats: Chats) -> Handler:
     def run(session: Session, payload: dict[str, Any]) -> Send | None:
         connection = _connection(session, payload)
         if connection is None:
@@ -101,44 +60,53 @@ def _join_handler(chats: Chats) -> Handler:
         def record(session: Session, result: Any, error: BaseException | None) -> None:
             if error is not None:
                 raise error
+            current = _connection(session, payload)
+            if current is not None and then is not None:
+                then(session, current, payload, result)
 
-        return Send(perform=lambda: client.join(payload["room"]), record=record)
+        return Send(perform=lambda: ask(client, payload), record=record)
 
     return run
 
 
-def _react_handler(chats: Chats) -> Handler:
+def _fetch_with_author(client: ChatClient, payload: dict[str, Any]) -> tuple[ChatMessage, str]:
+    message = client.fetch_message(payload["channel_id"], payload["message_id"])
+    return message, client.user(message.user_id).name
+
+
+def _pin(
+    session: Session, connection: ChatConnection, payload: dict[str, Any], result: Any
+) -> None:
+    """📌: the fetched message on its channel's incident timeline."""
+    message, author = result
+    inbound.pin(session, connection, message, payload.get("reaction_id", ""), author)
+
+
+def _identified(
+    session: Session, connection: ChatConnection, payload: dict[str, Any], found: ChatUser
+) -> None:
+    """Link the person by the email the service verified, and tell them."""
+    chat_user_id = payload["chat_user_id"]
+    linked = people.link_by_email(session, connection, chat_user_id, found.email, found.name)
+    if linked is not None:
+        said = f"Your chat account is now linked to {linked.user.name} in Tocsin."
+        queue_post(session, connection, Message(text=said), user_id=chat_user_id)
+
+
+def _reacted(
+    session: Session, connection: ChatConnection, payload: dict[str, Any], message: ChatMessage
+) -> None:
     """✅ on a message the bot sent about an incident (a page in chat): acknowledge it as
     the person who reacted."""
-
-    def run(session: Session, payload: dict[str, Any]) -> Send | None:
-        connection = _connection(session, payload)
-        if connection is None:
-            return None
-        client = chats.client(connection)
-
-        def record(session: Session, result: Any, error: BaseException | None) -> None:
-            if error is not None:
-                raise error
-            current = session.get(ChatConnection, payload["connection_id"])
-            if current is None or not isinstance(result, ChatMessage):
-                return
-            found = REFERENCE.search(result.text)
-            if result.user_id != current.bot_user_id or found is None:
-                return
-            linked = people.identity(session, current, payload["chat_user_id"])
-            if linked is None:
-                return
-            ctx = actions.Context(current, payload["chat_user_id"], linked.user, result.channel_id)
-            answer = actions.perform(session, ctx, "ack", found.group(0))
-            queue_post(session, current, Message(text=answer), channel_id=result.channel_id)
-
-        return Send(
-            perform=lambda: client.fetch_message(payload["channel_id"], payload["message_id"]),
-            record=record,
-        )
-
-    return run
+    found = REFERENCE.search(message.text)
+    if message.user_id != connection.bot_user_id or found is None:
+        return
+    linked = people.identity(session, connection, payload["chat_user_id"])
+    if linked is None:
+        return
+    ctx = actions.Context(connection, payload["chat_user_id"], linked.user, message.channel_id)
+    answer = actions.perform(session, ctx, "ack", found.group(0))
+    queue_post(session, connection, Message(text=answer), channel_id=message.channel_id)
 
 
 def poll(session: Session, payload: dict[str, Any]) -> None:
@@ -216,10 +184,38 @@ def job_kinds(settings: Settings) -> list[JobKind]:
     attempts = settings.chat_attempts
     base = settings.chat_retry_base_seconds or 1.0
     return [
-        JobKind(inbound.PIN_JOB, _pin_handler(chats), attempts, base, timeout_seconds=timeout),
-        JobKind(inbound.IDENTIFY_JOB, _identify_handler(chats), 3, base, timeout_seconds=timeout),
-        JobKind(inbound.JOIN_JOB, _join_handler(chats), attempts, base, timeout_seconds=timeout),
-        JobKind(inbound.REACT_JOB, _react_handler(chats), attempts, base, timeout_seconds=timeout),
+        JobKind(
+            inbound.PIN_JOB,
+            _one_request(chats, _fetch_with_author, _pin),
+            attempts,
+            base,
+            timeout_seconds=timeout,
+        ),
+        JobKind(
+            inbound.IDENTIFY_JOB,
+            _one_request(chats, lambda client, p: client.user(p["chat_user_id"]), _identified),
+            3,
+            base,
+            timeout_seconds=timeout,
+        ),
+        JobKind(
+            inbound.JOIN_JOB,
+            _one_request(chats, lambda client, p: client.join(p["room"])),
+            attempts,
+            base,
+            timeout_seconds=timeout,
+        ),
+        JobKind(
+            inbound.REACT_JOB,
+            _one_request(
+                chats,
+                lambda client, p: client.fetch_message(p["channel_id"], p["message_id"]),
+                _reacted,
+            ),
+            attempts,
+            base,
+            timeout_seconds=timeout,
+        ),
         JobKind(POLL_JOB, poll, max_attempts=1, timeout_seconds=60),
         JobKind(PURGE_JOB, purge, max_attempts=1, timeout_seconds=120),
         JobKind(POLL_ONE_JOB, _poll_one_handler(chats, settings), 1, timeout_seconds=timeout),
