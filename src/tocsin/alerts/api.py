@@ -45,7 +45,7 @@ from tocsin.alerts.schemas import (
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.catalog.schemas import Aware, Page, page, window
-from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
+from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
 from tocsin.incidents import queries
 from tocsin.incidents.access import hidden_ids, redactor
 from tocsin.web.openapi import errors
@@ -89,11 +89,11 @@ def list_integrations(
     "/integrations", status_code=201, response_model=IntegrationWithKey, responses=errors(404)
 )
 def create_integration(
-    body: IntegrationIn, db: DbSession, admin: Admin, settings: AppSettings
+    body: IntegrationIn, db: DbSession, user: Responder, settings: AppSettings
 ) -> IntegrationWithKey:
     """Create an integration. The answer holds its key and full sender URL: the only time
     they are shown (the key is stored hashed)."""
-    integration, key = alerts.create_integration(db, **body.model_dump())
+    integration, key = alerts.create_integration(db, **body.model_dump(), by=user)
     return integration_with_key(integration, key, settings.base_url)
 
 
@@ -110,33 +110,37 @@ def update_integration(
     body: IntegrationPatch,
     request: Request,
     db: DbSession,
-    admin: Admin,
+    user: Responder,
     settings: AppSettings,
 ) -> IntegrationOut:
     """Change any of name, service_id, config, enabled. A disabled key is refused at once."""
     integration = alerts.get_integration(db, integration_id)
-    alerts.update_integration(db, integration, **body.model_dump(exclude_unset=True))
+    alerts.update_integration(db, integration, **body.model_dump(exclude_unset=True), by=user)
     _keys_changed(request, db)
     return integration_out(integration, settings.base_url)
 
 
 @router.post("/integrations/{integration_id}/rotate-key", response_model=IntegrationWithKey)
 def rotate_key(
-    integration_id: PathId, request: Request, db: DbSession, admin: Admin, settings: AppSettings
+    integration_id: PathId,
+    request: Request,
+    db: DbSession,
+    user: Responder,
+    settings: AppSettings,
 ) -> IntegrationWithKey:
     """A new key (shown this once); the old one is refused from now on."""
     integration = alerts.get_integration(db, integration_id)
-    key = alerts.rotate_key(db, integration)
+    key = alerts.rotate_key(db, integration, by=user)
     _keys_changed(request, db)
     return integration_with_key(integration, key, settings.base_url)
 
 
 @router.delete("/integrations/{integration_id}", status_code=204, response_class=Response)
 def delete_integration(
-    integration_id: PathId, request: Request, db: DbSession, admin: Admin
+    integration_id: PathId, request: Request, db: DbSession, user: Responder
 ) -> Response:
     """Delete the integration with its alerts and events."""
-    alerts.delete_integration(db, alerts.get_integration(db, integration_id))
+    alerts.delete_integration(db, alerts.get_integration(db, integration_id), by=user)
     _keys_changed(request, db)
     return Response(status_code=204)
 
@@ -149,12 +153,12 @@ def routing_rules(integration_id: PathId, db: DbSession, user: CurrentUser) -> R
 
 @router.put("/integrations/{integration_id}/routing-rules", response_model=RoutingRuleList)
 def set_routing_rules(
-    integration_id: PathId, body: RoutingRulesIn, db: DbSession, admin: Admin
+    integration_id: PathId, body: RoutingRulesIn, db: DbSession, user: Responder
 ) -> RoutingRuleList:
     """Replace the rules. The first whose matchers all match sends the event to its service;
     events matching none go to the integration's own service."""
     integration = alerts.get_integration(db, integration_id)
-    rules = alerts.set_routing_rules(db, integration, body.model_dump()["rules"])
+    rules = alerts.set_routing_rules(db, integration, body.model_dump()["rules"], by=user)
     return RoutingRuleList(items=[routing_rule_out(r) for r in rules], total=len(rules))
 
 
@@ -175,30 +179,30 @@ def list_suppression_rules(
     "/services/{service_id}/suppression-rules", status_code=201, response_model=SuppressionRuleOut
 )
 def create_suppression_rule(
-    service_id: PathId, body: SuppressionRuleIn, db: DbSession, admin: Admin
+    service_id: PathId, body: SuppressionRuleIn, db: DbSession, user: Responder
 ) -> SuppressionRuleOut:
     """Drop the service's matching trigger events, or lower their severity (`downgrade`)."""
     fields = body.model_dump(exclude={"enabled"})
-    rule = alerts.create_suppression_rule(db, service_id=service_id, **fields)
+    rule = alerts.create_suppression_rule(db, service_id=service_id, **fields, by=user)
     if not body.enabled:
-        alerts.update_suppression_rule(db, rule, enabled=False)
+        alerts.update_suppression_rule(db, rule, enabled=False, by=user)
     return suppression_rule_out(rule)
 
 
 @router.patch("/suppression-rules/{rule_id}", response_model=SuppressionRuleOut)
 def update_suppression_rule(
-    rule_id: PathId, body: SuppressionRulePatch, db: DbSession, admin: Admin
+    rule_id: PathId, body: SuppressionRulePatch, db: DbSession, user: Responder
 ) -> SuppressionRuleOut:
     """Change any of name, matchers, action, severity, enabled."""
     rule = alerts.get_suppression_rule(db, rule_id)
     return suppression_rule_out(
-        alerts.update_suppression_rule(db, rule, **body.model_dump(exclude_unset=True))
+        alerts.update_suppression_rule(db, rule, **body.model_dump(exclude_unset=True), by=user)
     )
 
 
 @router.delete("/suppression-rules/{rule_id}", status_code=204, response_class=Response)
-def delete_suppression_rule(rule_id: PathId, db: DbSession, admin: Admin) -> Response:
-    alerts.delete_suppression_rule(db, alerts.get_suppression_rule(db, rule_id))
+def delete_suppression_rule(rule_id: PathId, db: DbSession, user: Responder) -> Response:
+    alerts.delete_suppression_rule(db, alerts.get_suppression_rule(db, rule_id), by=user)
     return Response(status_code=204)
 
 
@@ -250,11 +254,12 @@ def get_alert_settings(service_id: PathId, db: DbSession, user: CurrentUser) -> 
 
 @router.put("/services/{service_id}/alert-settings", response_model=AlertSettingsOut)
 def put_alert_settings(
-    service_id: PathId, body: AlertSettingsIn, db: DbSession, admin: Admin
+    service_id: PathId, body: AlertSettingsIn, db: DbSession, user: Responder
 ) -> AlertSettingsOut:
     """Replace the settings; fields left out take their defaults."""
     catalog.get_service(db, service_id)
-    return alert_settings_out(alerts.update_alert_settings(db, service_id, **body.model_dump()))
+    changed = alerts.update_alert_settings(db, service_id, **body.model_dump(), by=user)
+    return alert_settings_out(changed)
 
 
 # --- events and alerts ------------------------------------------------------------------

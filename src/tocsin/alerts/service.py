@@ -38,6 +38,7 @@ from tocsin.alerts.pagerduty import SEVERITIES
 from tocsin.alerts.rules import check_field, check_matchers, check_severity_map
 from tocsin.bus import emit
 from tocsin.catalog.models import Service, User
+from tocsin.catalog.permissions import check_change
 from tocsin.db import utcnow, wait_for_event_processor
 from tocsin.definitions.models import Severity
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
@@ -50,6 +51,12 @@ TYPES = [t.value for t in IntegrationType]
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _may_change(session: Session, by: User | None, service: Service, what: str = "") -> None:
+    """Integrations, suppression rules and alert settings are their service's: changed by
+    its team's responders and admins, or org admins (catalog.permissions)."""
+    check_change(session, by, service.team_id, what or f"service {service.name}")
 
 
 def _service(session: Session, service_id: Any, field: str = "service_id") -> Service:
@@ -94,9 +101,11 @@ def create_integration(
     name: str,
     type: str = IntegrationType.pagerduty.value,
     config: dict[str, Any] | None = None,
+    by: User | None = None,
 ) -> tuple[Integration, str]:
     """A new integration for a service; returns it and its key (shown once, stored hashed)."""
     service = _service(session, service_id)
+    _may_change(session, by, service)
     type = v.one_of(type, "type", TYPES)
     key = secrets.token_hex(16)  # 32 characters, like a PagerDuty integration key
     integration = Integration(
@@ -143,9 +152,14 @@ def update_integration(
     service_id: int | None = None,
     config: dict[str, Any] | None = None,
     enabled: bool | None = None,
+    by: User | None = None,
 ) -> Integration:
     """Rename, move, reconfigure, disable or enable. A disabled key is refused (4xx) at once
     by this process and within seconds by the others (their key caches expire)."""
+    _may_change(session, by, integration.service, f"integration {integration.name}")
+    if service_id is not None:
+        target = _service(session, service_id)
+        _may_change(session, by, target, f"integration {integration.name} into {target.name}")
     if name is not None:
         integration.name = v.text(name, "name", max_len=120, required=True)
     if service_id is not None:
@@ -158,8 +172,9 @@ def update_integration(
     return integration
 
 
-def rotate_key(session: Session, integration: Integration) -> str:
+def rotate_key(session: Session, integration: Integration, *, by: User | None = None) -> str:
     """A new key for the integration; the old one stops working. Returns the new key."""
+    _may_change(session, by, integration.service, f"integration {integration.name}")
     key = secrets.token_hex(16)
     integration.key_hash = _digest(key)
     integration.key_prefix = key[:8]
@@ -167,18 +182,26 @@ def rotate_key(session: Session, integration: Integration) -> str:
     return key
 
 
-def delete_integration(session: Session, integration: Integration) -> None:
+def delete_integration(
+    session: Session, integration: Integration, *, by: User | None = None
+) -> None:
     """Delete the integration with its events (the processor's lock first: it may be applying
     them right now, and the cascade would otherwise deadlock with it on PostgreSQL)."""
+    _may_change(session, by, integration.service, f"integration {integration.name}")
     wait_for_event_processor(session)
     session.delete(integration)
     session.flush()
 
 
 def set_routing_rules(
-    session: Session, integration: Integration, rules: list[dict[str, Any]]
+    session: Session,
+    integration: Integration,
+    rules: list[dict[str, Any]],
+    *,
+    by: User | None = None,
 ) -> list[RoutingRule]:
     """Replace the integration's routing rules (first match wins; no match: its service)."""
+    _may_change(session, by, integration.service, f"integration {integration.name}")
     if not isinstance(rules, list) or len(rules) > 50:
         raise ValidationFailed("rules must be a list of at most 50 rules", field="rules")
     cleaned = []
@@ -204,9 +227,11 @@ def create_suppression_rule(
     action: str = "drop",
     severity: str | None = None,
     position: int | None = None,
+    by: User | None = None,
 ) -> SuppressionRule:
     """Drop matching trigger events of a service, or lower their severity (`downgrade`)."""
     service = _service(session, service_id)
+    _may_change(session, by, service)
     rule = SuppressionRule(service_id=service.id)
     _fill_rule(session, rule, name=name, matchers=matchers, action=action, severity=severity)
     if position is None:
@@ -240,8 +265,14 @@ def _fill_rule(
 
 
 def update_suppression_rule(
-    session: Session, rule: SuppressionRule, *, enabled: bool | None = None, **fields: Any
+    session: Session,
+    rule: SuppressionRule,
+    *,
+    enabled: bool | None = None,
+    by: User | None = None,
+    **fields: Any,
 ) -> SuppressionRule:
+    _may_change(session, by, _service(session, rule.service_id))
     if fields:
         merged = {
             "name": rule.name,
@@ -274,7 +305,10 @@ def list_suppression_rules(session: Session, service_id: int) -> list[Suppressio
     )
 
 
-def delete_suppression_rule(session: Session, rule: SuppressionRule) -> None:
+def delete_suppression_rule(
+    session: Session, rule: SuppressionRule, *, by: User | None = None
+) -> None:
+    _may_change(session, by, _service(session, rule.service_id))
     session.delete(rule)
     session.flush()
 
@@ -378,8 +412,10 @@ def update_alert_settings(
     auto_resolve: bool | None = None,
     severity_map: dict[str, str] | None = None,
     urgency_map: dict[str, str] | None = None,
+    by: User | None = None,
 ) -> AlertSettings:
     """Change how the service groups alerts, maps severities and resolves incidents."""
+    _may_change(session, by, _service(session, service_id))
     settings = alert_settings(session, service_id)
     if grouping is not None:
         settings.grouping = v.one_of(grouping, "grouping", [g.value for g in Grouping])

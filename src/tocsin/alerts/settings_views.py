@@ -15,12 +15,13 @@ from tocsin.alerts import service as alerts
 from tocsin.alerts.models import Grouping
 from tocsin.alerts.pagerduty import SEVERITIES
 from tocsin.alerts.rules import DEFAULT_SEVERITY_MAP, DEFAULT_URGENCY_MAP, OPS
+from tocsin.catalog import permissions
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service
 from tocsin.db import utcnow
 from tocsin.definitions import service as defs
-from tocsin.deps import Admin, CurrentUser, DbSession, Responder
-from tocsin.errors import DomainError, ValidationFailed
+from tocsin.deps import CurrentUser, DbSession, Responder
+from tocsin.errors import DomainError, Forbidden, ValidationFailed
 from tocsin.web.actions import perform
 from tocsin.web.forms import (
     Form,
@@ -76,6 +77,7 @@ def _alerting_page(
         "recent": [w for w in windows if w.ends_at <= now][::-1],
         "form": form or {},
         "error": error,
+        "can_change": permissions.scope(db, request.state.user).may_change(service.team_id),
     }
     return render(request, "alerts/alerting.html", context, status)
 
@@ -91,6 +93,8 @@ def _on_service(
     """Run one change from the alerting page; on bad input show the page again, with why."""
     try:
         action()
+    except Forbidden:
+        raise  # the 403 page; the request's unit of work rolls back (web.actions.perform)
     except DomainError as exc:
         db.rollback()
         return _alerting_page(
@@ -107,7 +111,7 @@ def _maps(form: FormData) -> tuple[dict[str, str], dict[str, str]]:
 
 @router.post("/services/{service_id}/alerting")
 def update_alerting(
-    service_id: int, request: Request, db: DbSession, admin: Admin, form: Form
+    service_id: int, request: Request, db: DbSession, user: Responder, form: Form
 ) -> Response:
     service = catalog.get_service(db, service_id)
 
@@ -123,6 +127,7 @@ def update_alerting(
             auto_resolve=checkbox(form, "auto_resolve"),
             severity_map=severity_map,
             urgency_map=urgency_map,
+            by=user,
         )
 
     return _on_service(request, db, service, form, action, "Alert settings saved.")
@@ -144,7 +149,7 @@ def _matchers(form: FormData) -> Any:
 
 @router.post("/services/{service_id}/suppression-rules")
 def create_rule(
-    service_id: int, request: Request, db: DbSession, admin: Admin, form: Form
+    service_id: int, request: Request, db: DbSession, user: Responder, form: Form
 ) -> Response:
     service = catalog.get_service(db, service_id)
 
@@ -156,13 +161,16 @@ def create_rule(
             matchers=_matchers(form),
             action=text(form, "action") or "drop",
             severity=text(form, "severity") or None,
+            by=user,
         )
 
     return _on_service(request, db, service, form, action, "Suppression rule created.")
 
 
 @router.post("/suppression-rules/{rule_id}")
-def edit_rule(rule_id: int, request: Request, db: DbSession, admin: Admin, form: Form) -> Response:
+def edit_rule(
+    rule_id: int, request: Request, db: DbSession, user: Responder, form: Form
+) -> Response:
     rule = alerts.get_suppression_rule(db, rule_id)
     service = catalog.get_service(db, rule.service_id)
 
@@ -174,30 +182,31 @@ def edit_rule(rule_id: int, request: Request, db: DbSession, admin: Admin, form:
             matchers=_matchers(form),
             action=text(form, "action") or "drop",
             severity=text(form, "severity") or None,
+            by=user,
         )
 
     return _on_service(request, db, service, form, action, f"Rule {text(form, 'name')} saved.")
 
 
 @router.post("/suppression-rules/{rule_id}/enabled")
-def set_rule_enabled(rule_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
+def set_rule_enabled(rule_id: int, db: DbSession, user: Responder, form: Form) -> Response:
     rule = alerts.get_suppression_rule(db, rule_id)
     enabled = checkbox(form, "enabled")
     return perform(
         db,
         f"/services/{rule.service_id}/alerting",
-        lambda: alerts.update_suppression_rule(db, rule, enabled=enabled),
+        lambda: alerts.update_suppression_rule(db, rule, enabled=enabled, by=user),
         notice=f"Rule {rule.name} {'enabled' if enabled else 'disabled'}.",
     )
 
 
 @router.post("/suppression-rules/{rule_id}/delete")
-def delete_rule(rule_id: int, db: DbSession, admin: Admin) -> Response:
+def delete_rule(rule_id: int, db: DbSession, user: Responder) -> Response:
     rule = alerts.get_suppression_rule(db, rule_id)
     return perform(
         db,
         f"/services/{rule.service_id}/alerting",
-        lambda: alerts.delete_suppression_rule(db, rule),
+        lambda: alerts.delete_suppression_rule(db, rule, by=user),
         notice=f"Rule {rule.name} deleted.",
     )
 

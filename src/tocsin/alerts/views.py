@@ -35,11 +35,12 @@ from tocsin.alerts.pagerduty import SEVERITIES
 from tocsin.alerts.present import alert_shown, event_shown
 from tocsin.alerts.settings_views import json_field
 from tocsin.alerts.settings_views import router as settings_router
+from tocsin.catalog import permissions
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, User
 from tocsin.config import Settings
-from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
-from tocsin.errors import DomainError
+from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
+from tocsin.errors import DomainError, Forbidden
 from tocsin.incidents import queries
 from tocsin.incidents.access import hidden_ids, redactor
 from tocsin.validation import digits
@@ -258,6 +259,7 @@ def _integrations_page(
         "severities": SEVERITIES,
         "form": form or {},
         "error": error,
+        "scope": permissions.scope(db, request.state.user),
     }
     return render(request, "alerts/integrations.html", context, status)
 
@@ -285,7 +287,7 @@ def _key_page(
 
 @router.post("/integrations")
 def create_integration(
-    request: Request, db: DbSession, admin: Admin, settings: AppSettings, form: Form
+    request: Request, db: DbSession, user: Responder, settings: AppSettings, form: Form
 ) -> Response:
     try:
         type = text(form, "type")
@@ -295,7 +297,10 @@ def create_integration(
             name=text(form, "name"),
             type=type,
             config=_config(form, type),
+            by=user,
         )
+    except Forbidden:
+        raise  # the 403 page; the request's unit of work rolls back (web.actions.perform)
     except DomainError as exc:
         db.rollback()
         return _integrations_page(
@@ -329,6 +334,9 @@ def _integration_page(
         "severities": SEVERITIES,
         "form": form or {},
         "error": error,
+        "can_change": permissions.scope(db, request.state.user).may_change(
+            integration.service.team_id
+        ),
         **_event_rows(db, request.state.user, events),
     }
     return render(request, "alerts/integration.html", context, status)
@@ -347,7 +355,7 @@ def update_integration(
     integration_id: int,
     request: Request,
     db: DbSession,
-    admin: Admin,
+    user: Responder,
     settings: AppSettings,
     form: Form,
 ) -> Response:
@@ -360,6 +368,7 @@ def update_integration(
             name=text(form, "name"),
             service_id=optional_int(form, "service_id"),
             config=_config(form, integration.type),
+            by=user,
         )
 
     return _on_integration(request, db, integration, settings, form, action, "Integration saved.")
@@ -370,7 +379,7 @@ def set_routing(
     integration_id: int,
     request: Request,
     db: DbSession,
-    admin: Admin,
+    user: Responder,
     settings: AppSettings,
     form: Form,
 ) -> Response:
@@ -378,7 +387,7 @@ def set_routing(
 
     def action() -> None:
         rules = json_field(form, "rules", "The routing rules")
-        alerts.set_routing_rules(db, integration, [] if rules is None else rules)
+        alerts.set_routing_rules(db, integration, [] if rules is None else rules, by=user)
 
     return _on_integration(request, db, integration, settings, form, action, "Routing rules saved.")
 
@@ -395,6 +404,8 @@ def _on_integration(
     """Run one change from an integration's page; on bad input show the page again, with why."""
     try:
         action()
+    except Forbidden:
+        raise
     except DomainError as exc:
         db.rollback()
         return _integration_page(
@@ -406,27 +417,27 @@ def _on_integration(
 
 @router.post("/integrations/{integration_id}/rotate")
 def rotate_key(
-    integration_id: int, request: Request, db: DbSession, admin: Admin, settings: AppSettings
+    integration_id: int, request: Request, db: DbSession, user: Responder, settings: AppSettings
 ) -> Response:
     integration = alerts.get_integration(db, integration_id)
-    key = alerts.rotate_key(db, integration)
+    key = alerts.rotate_key(db, integration, by=user)
     return _key_page(request, integration, key, settings.base_url, rotated=True)
 
 
 @router.post("/integrations/{integration_id}/enabled")
-def set_enabled(integration_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
+def set_enabled(integration_id: int, db: DbSession, user: Responder, form: Form) -> Response:
     integration = alerts.get_integration(db, integration_id)
     enabled = checkbox(form, "enabled")
     return perform(
         db,
         f"/integrations/{integration_id}",
-        lambda: alerts.update_integration(db, integration, enabled=enabled),
+        lambda: alerts.update_integration(db, integration, enabled=enabled, by=user),
         notice="Integration enabled." if enabled else "Integration disabled: its key is refused.",
     )
 
 
 @router.post("/integrations/{integration_id}/delete")
-def delete_integration(integration_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
+def delete_integration(integration_id: int, db: DbSession, user: Responder, form: Form) -> Response:
     integration = alerts.get_integration(db, integration_id)
     if not checkbox(form, "confirm"):
         return redirect(
@@ -435,7 +446,7 @@ def delete_integration(integration_id: int, db: DbSession, admin: Admin, form: F
     return perform(
         db,
         f"/integrations?service_id={integration.service_id}",
-        lambda: alerts.delete_integration(db, integration),
+        lambda: alerts.delete_integration(db, integration, by=user),
         notice=f"Integration {integration.name} deleted.",
     )
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
+from tocsin.catalog import membership
 from tocsin.catalog import service as catalog
 from tocsin.catalog.schemas import (
     Page,
@@ -13,6 +14,8 @@ from tocsin.catalog.schemas import (
     ServiceOut,
     ServicePatch,
     TeamIn,
+    TeamMemberIn,
+    TeamMemberOut,
     TeamOut,
     TeamPatch,
     UserIn,
@@ -20,10 +23,11 @@ from tocsin.catalog.schemas import (
     UserPatch,
     page,
     service_out,
+    team_member_out,
     team_out,
     user_out,
 )
-from tocsin.deps import Admin, CurrentUser, DbSession
+from tocsin.deps import Admin, CurrentUser, DbSession, Responder
 from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
@@ -99,6 +103,45 @@ def delete_team(team_id: TeamId, db: DbSession, admin: Admin) -> Response:
     return Response(status_code=204)
 
 
+@router.get("/teams/{team_id}/members", response_model=list[TeamMemberOut])
+def team_members(team_id: TeamId, db: DbSession, user: CurrentUser) -> list[TeamMemberOut]:
+    """The team's members, each with their team role."""
+    team = catalog.get_team(db, team_id)
+    return [team_member_out(u, role) for u, role in membership.members(db, team)]
+
+
+@router.put(
+    "/teams/{team_id}/members/{user_id}", response_model=TeamMemberOut, responses=errors(404)
+)
+def set_team_member(
+    team_id: TeamId,
+    user_id: UserId,
+    body: TeamMemberIn,
+    request: Request,
+    db: DbSession,
+    user: Responder,
+) -> TeamMemberOut:
+    """Add a member or change their team role (admin, responder, viewer): by the team's
+    admins and org admins. Recorded in the audit trail (`permission.changed`), refusals too."""
+    team = catalog.get_team(db, team_id)
+    member = catalog.get_user(db, user_id)
+    with membership.refusals_recorded(request.app.state.sessionmaker, db, team, member, body.role):
+        membership.set_member(db, team, member, body.role, by=user)
+    return team_member_out(member, body.role)
+
+
+@router.delete("/teams/{team_id}/members/{user_id}", status_code=204, response_class=Response)
+def remove_team_member(
+    team_id: TeamId, user_id: UserId, request: Request, db: DbSession, user: Responder
+) -> Response:
+    """Take someone out of the team: by the team's admins and org admins."""
+    team = catalog.get_team(db, team_id)
+    member = catalog.get_user(db, user_id)
+    with membership.refusals_recorded(request.app.state.sessionmaker, db, team, member, None):
+        membership.remove_member(db, team, member, by=user)
+    return Response(status_code=204)
+
+
 # --- services ---------------------------------------------------------------------------
 
 
@@ -109,8 +152,9 @@ def list_services(db: DbSession, user: CurrentUser, limit: Limit = 50, offset: O
 
 
 @router.post("/services", status_code=201, response_model=ServiceOut, responses=errors(404))
-def create_service(body: ServiceIn, db: DbSession, admin: Admin) -> ServiceOut:
-    return service_out(catalog.create_service(db, **body.model_dump()))
+def create_service(body: ServiceIn, db: DbSession, user: Responder) -> ServiceOut:
+    """Add a service; in a team, by its responders and admins (or org admins)."""
+    return service_out(catalog.create_service(db, **body.model_dump(), by=user))
 
 
 @router.get("/services/{service_id}", response_model=ServiceOut)
@@ -120,13 +164,14 @@ def get_service(service_id: ServiceId, db: DbSession, user: CurrentUser) -> Serv
 
 @router.patch("/services/{service_id}", response_model=ServiceOut)
 def update_service(
-    service_id: ServiceId, body: ServicePatch, db: DbSession, admin: Admin
+    service_id: ServiceId, body: ServicePatch, db: DbSession, user: Responder
 ) -> ServiceOut:
     svc = catalog.get_service(db, service_id)
-    return service_out(catalog.update_service(db, svc, body.model_dump(exclude_unset=True)))
+    changes = body.model_dump(exclude_unset=True)
+    return service_out(catalog.update_service(db, svc, changes, by=user))
 
 
 @router.delete("/services/{service_id}", status_code=204, response_class=Response)
-def delete_service(service_id: ServiceId, db: DbSession, admin: Admin) -> Response:
-    catalog.delete_service(db, catalog.get_service(db, service_id))
+def delete_service(service_id: ServiceId, db: DbSession, user: Responder) -> Response:
+    catalog.delete_service(db, catalog.get_service(db, service_id), by=user)
     return Response(status_code=204)

@@ -17,11 +17,26 @@ class UserRole(enum.StrEnum):
     viewer = "viewer"  # reads
 
 
+class TeamRole(enum.StrEnum):
+    """A member's role in one team, on top of their organisation role (catalog.permissions)."""
+
+    admin = "admin"  # manages the team's members and everything the team owns
+    responder = "responder"  # changes what the team owns (schedules, policies, services, …)
+    viewer = "viewer"  # reads
+
+
 team_members = Table(
     "team_members",
     Base.metadata,
     Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "role",
+        String(16),
+        nullable=False,
+        default=TeamRole.responder.value,
+        server_default=TeamRole.responder.value,
+    ),
 )
 
 

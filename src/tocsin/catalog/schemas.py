@@ -229,6 +229,12 @@ class TeamPatch(Strict):
     member_ids: list[Id] = omittable()
 
 
+class TeamMemberIn(Strict):
+    role: Literal["admin", "responder", "viewer"] = Field(
+        default="responder", description="The person's role in this team"
+    )
+
+
 class ServiceIn(Strict):
     name: Name
     description: LongText = ""
@@ -278,6 +284,13 @@ class TeamOut(Out):
     services: list[Ref]
 
 
+class TeamMemberOut(Out):
+    """A member of a team with their team role (on top of their org `role`)."""
+
+    user: UserRef
+    role: Literal["admin", "responder", "viewer"]
+
+
 class ServiceOut(Out):
     id: int
     name: str
@@ -296,6 +309,10 @@ def user_out(user: User) -> UserOut:
 
 def team_out(team: Team) -> TeamOut:
     return TeamOut.model_validate(team)
+
+
+def team_member_out(user: User, role: str) -> TeamMemberOut:
+    return TeamMemberOut.model_validate({"user": user_ref(user), "role": role})
 
 
 def service_out(service: Service) -> ServiceOut:

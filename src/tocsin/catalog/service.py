@@ -9,8 +9,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
+from tocsin.audit.trail import record
 from tocsin.auth.passwords import hash_password
+from tocsin.catalog import membership
 from tocsin.catalog.models import Service, Team, User, UserRole, UserTimezoneChange
+from tocsin.catalog.permissions import check_change, check_move, team_roles_of
 from tocsin.db import utcnow, wait_for_event_processor
 from tocsin.errors import Conflict, NotFound, ValidationFailed
 
@@ -70,6 +73,8 @@ def create_team(
     )
     session.add(team)
     session.flush()
+    roles = membership.roles(session, team)
+    _record_memberships(session, [(team, u, None, roles[u.id]) for u in team.members])
     return team
 
 
@@ -81,9 +86,26 @@ def update_team(session: Session, team: Team, changes: dict[str, Any]) -> Team:
     if "description" in changes:
         team.description = v.text(changes["description"], "description", max_len=TEXT_MAX)
     if "member_ids" in changes:
+        before = membership.roles(session, team)
         team.members = _members(session, changes["member_ids"] or [])
+        session.flush()
+        after = membership.roles(session, team)
+        _record_memberships(
+            session,
+            [
+                (team, get_user(session, u), before.get(u), after.get(u))
+                for u in sorted(before.keys() ^ after.keys())
+            ],
+        )
     session.flush()
     return team
+
+
+def _record_memberships(
+    session: Session, changes: list[tuple[Team, User, str | None, str | None]]
+) -> None:
+    for team, user, old, new in changes:
+        membership.record_change(session, team, user, old, new)
 
 
 def delete_team(session: Session, team: Team) -> None:
@@ -133,6 +155,8 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    joined = team_roles_of(session, user.id).items()
+    _record_memberships(session, [(get_team(session, t), user, None, r) for t, r in joined])
     return user
 
 
@@ -150,6 +174,15 @@ def update_user(session: Session, user: User, changes: dict[str, Any]) -> User:
         new_role = v.one_of(changes["role"], "role", [r.value for r in UserRole])
         if user.role == UserRole.admin.value and new_role != UserRole.admin.value:
             _keep_an_admin(session, user)
+        if new_role != user.role:
+            record(
+                session,
+                "permission.changed",
+                target_type="user",
+                target_id=user.id,
+                target=user.email,
+                detail={"scope": "org", "old_role": user.role, "new_role": new_role},
+            )
         user.role = new_role
     if "timezone" in changes:
         change_timezone(session, user, changes["timezone"])
@@ -162,7 +195,17 @@ def update_user(session: Session, user: User, changes: dict[str, Any]) -> User:
             _keep_an_admin(session, user)
         user.active = changes["active"]
     if "team_ids" in changes:
+        before = team_roles_of(session, user.id)
         user.teams = [get_team(session, t) for t in dict.fromkeys(changes["team_ids"] or [])]
+        session.flush()
+        after = team_roles_of(session, user.id)
+        _record_memberships(
+            session,
+            [
+                (get_team(session, t), user, before.get(t), after.get(t))
+                for t in sorted(before.keys() ^ after.keys())
+            ],
+        )
     session.flush()
     return user
 
@@ -206,8 +249,11 @@ def create_service(
     description: str = "",
     team_id: int | None = None,
     tier: int = 2,
+    by: User | None = None,
 ) -> Service:
+    """Add a service; in a team, by that team's responders and admins (or org admins)."""
     name = v.text(name, "name", max_len=NAME_MAX, required=True)
+    check_change(session, by, team_id, f"service {name}")
     _unique(session, Service, Service.name, name, None)
     service = Service(
         name=name,
@@ -220,8 +266,17 @@ def create_service(
     return service
 
 
-def update_service(session: Session, service: Service, changes: dict[str, Any]) -> Service:
+def update_service(
+    session: Session, service: Service, changes: dict[str, Any], *, by: User | None = None
+) -> Service:
     _only(changes, {"name", "description", "team_id", "tier"})
+    check_move(
+        session,
+        by,
+        service.team_id,
+        changes.get("team_id", service.team_id),
+        f"service {service.name}",
+    )
     if "name" in changes:
         service.name = v.text(changes["name"], "name", max_len=NAME_MAX, required=True)
         _unique(session, Service, Service.name, service.name, service)
@@ -236,9 +291,10 @@ def update_service(session: Session, service: Service, changes: dict[str, Any]) 
     return service
 
 
-def delete_service(session: Session, service: Service) -> None:
+def delete_service(session: Session, service: Service, *, by: User | None = None) -> None:
     """Delete the service; its integrations, events and alerts go with it (after the alert
     event processor's lock, which the cascade would otherwise deadlock with)."""
+    check_change(session, by, service.team_id, f"service {service.name}")
     wait_for_event_processor(session)
     session.delete(service)
     session.flush()

@@ -6,9 +6,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from tocsin.catalog import membership, permissions
 from tocsin.catalog import service as catalog
-from tocsin.catalog.models import Service, Team, User, UserRole
-from tocsin.deps import Admin, CurrentUser, DbSession
+from tocsin.catalog.models import Service, Team, TeamRole, User, UserRole
+from tocsin.deps import Admin, CurrentUser, DbSession, Responder
+from tocsin.errors import ValidationFailed
 from tocsin.web import cards
 from tocsin.web.actions import perform
 from tocsin.web.forms import Form, checkbox, int_list, optional_int, text
@@ -33,7 +35,66 @@ def settings_index(request: Request, user: CurrentUser) -> Response:
 
 @router.get("/settings/teams")
 def teams_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
-    return render(request, "settings/teams.html", {**_lists(db), "section": "teams"})
+    context = {**_lists(db), "section": "teams", "scope": permissions.scope(db, user)}
+    return render(request, "settings/teams.html", context)
+
+
+def _team_back(team_id: int) -> str:
+    return f"/settings/teams/{team_id}"
+
+
+@router.get("/settings/teams/{team_id}")
+def team_page(team_id: int, request: Request, db: DbSession, user: CurrentUser) -> Response:
+    """A team's members with their team roles; its admins and org admins change them."""
+    team = catalog.get_team(db, team_id)
+    members = membership.members(db, team)
+    inside = {u.id for u, _ in members}
+    context = {
+        "section": "teams",
+        "team": team,
+        "members": members,
+        "others": [
+            u
+            for u in db.scalars(select(User).where(User.active.is_(True)).order_by(User.name))
+            if u.id not in inside
+        ],
+        "team_roles": [r.value for r in TeamRole],
+        "may_manage": permissions.scope(db, user).may_manage(team.id),
+    }
+    return render(request, "settings/team.html", context)
+
+
+@router.post("/settings/teams/{team_id}/members")
+def set_team_member(
+    team_id: int, request: Request, db: DbSession, user: Responder, form: Form
+) -> Response:
+    """Add someone to the team, or change a member's team role."""
+    team = catalog.get_team(db, team_id)
+
+    def action() -> None:
+        member_id = optional_int(form, "user_id")
+        if member_id is None:
+            raise ValidationFailed("user_id: pick a person", field="user_id")
+        member = catalog.get_user(db, member_id)
+        role = text(form, "role")
+        with membership.refusals_recorded(request.app.state.sessionmaker, db, team, member, role):
+            membership.set_member(db, team, member, role, by=user)
+
+    return perform(db, _team_back(team_id), action, notice="Team member saved.")
+
+
+@router.post("/settings/teams/{team_id}/members/{user_id}/remove")
+def remove_team_member(
+    team_id: int, user_id: int, request: Request, db: DbSession, user: Responder
+) -> Response:
+    team = catalog.get_team(db, team_id)
+
+    def action() -> None:
+        member = catalog.get_user(db, user_id)
+        with membership.refusals_recorded(request.app.state.sessionmaker, db, team, member, None):
+            membership.remove_member(db, team, member, by=user)
+
+    return perform(db, _team_back(team_id), action, notice="Removed from the team.")
 
 
 @router.post("/settings/teams")
@@ -124,7 +185,8 @@ def update_user(user_id: int, db: DbSession, admin: Admin, form: Form) -> Respon
 
 @router.get("/settings/services")
 def services_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
-    return render(request, "settings/services.html", {**_lists(db), "section": "services"})
+    context = {**_lists(db), "section": "services", "scope": permissions.scope(db, user)}
+    return render(request, "settings/services.html", context)
 
 
 @router.get("/services/{service_id}")
@@ -136,7 +198,7 @@ def service_page(service_id: int, request: Request, db: DbSession, user: Current
 
 
 @router.post("/settings/services")
-def create_service(db: DbSession, admin: Admin, form: Form) -> Response:
+def create_service(db: DbSession, user: Responder, form: Form) -> Response:
     return perform(
         db,
         "/settings/services",
@@ -146,13 +208,14 @@ def create_service(db: DbSession, admin: Admin, form: Form) -> Response:
             description=text(form, "description"),
             team_id=optional_int(form, "team_id"),
             tier=optional_int(form, "tier") or 2,
+            by=user,
         ),
         notice="Service created.",
     )
 
 
 @router.post("/settings/services/{service_id}")
-def update_service(service_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
+def update_service(service_id: int, db: DbSession, user: Responder, form: Form) -> Response:
     return perform(
         db,
         "/settings/services",
@@ -165,16 +228,17 @@ def update_service(service_id: int, db: DbSession, admin: Admin, form: Form) -> 
                 "team_id": optional_int(form, "team_id"),
                 "tier": optional_int(form, "tier") or 2,
             },
+            by=user,
         ),
         notice="Service saved.",
     )
 
 
 @router.post("/settings/services/{service_id}/delete")
-def delete_service(service_id: int, db: DbSession, admin: Admin) -> Response:
+def delete_service(service_id: int, db: DbSession, user: Responder) -> Response:
     return perform(
         db,
         "/settings/services",
-        lambda: catalog.delete_service(db, catalog.get_service(db, service_id)),
+        lambda: catalog.delete_service(db, catalog.get_service(db, service_id), by=user),
         notice="Service deleted.",
     )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service
 from tocsin.db import utcnow
-from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
+from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
 from tocsin.escalation import engine, policies
 from tocsin.escalation.models import EscalationPolicy, ServicePaging
 from tocsin.escalation.record import paging_record
@@ -69,9 +69,10 @@ def list_policies(db: DbSession, user: CurrentUser) -> list[PolicyOut]:
 @router.post(
     "/escalation-policies", status_code=201, response_model=PolicyOut, responses=errors(404)
 )
-def create_policy(body: PolicyIn, db: DbSession, admin: Admin) -> PolicyOut:
-    """A policy with ordered levels; each level targets users, schedules or teams."""
-    return _out(db, policies.create_policy(db, **body.model_dump()))
+def create_policy(body: PolicyIn, db: DbSession, user: Responder) -> PolicyOut:
+    """A policy with ordered levels; each level targets users, schedules or teams. In a team,
+    by its responders and admins (or org admins)."""
+    return _out(db, policies.create_policy(db, **body.model_dump(), by=user))
 
 
 @router.get("/escalation-policies/{policy_id}", response_model=PolicyOut)
@@ -80,16 +81,19 @@ def get_policy(policy_id: PolicyId, db: DbSession, user: CurrentUser) -> PolicyO
 
 
 @router.patch("/escalation-policies/{policy_id}", response_model=PolicyOut)
-def update_policy(policy_id: PolicyId, body: PolicyPatch, db: DbSession, admin: Admin) -> PolicyOut:
+def update_policy(
+    policy_id: PolicyId, body: PolicyPatch, db: DbSession, user: Responder
+) -> PolicyOut:
     """Change any of name, description, repeat, team_id, levels (levels replace the old ones)."""
     policy = policies.get_policy(db, policy_id)
-    return _out(db, policies.update_policy(db, policy, body.model_dump(exclude_unset=True)))
+    changes = body.model_dump(exclude_unset=True)
+    return _out(db, policies.update_policy(db, policy, changes, by=user))
 
 
 @router.delete("/escalation-policies/{policy_id}", status_code=204)
-def delete_policy(policy_id: PolicyId, db: DbSession, admin: Admin) -> Response:
+def delete_policy(policy_id: PolicyId, db: DbSession, user: Responder) -> Response:
     """Delete a policy that no service uses (409 names the services that do)."""
-    policies.delete_policy(db, policies.get_policy(db, policy_id))
+    policies.delete_policy(db, policies.get_policy(db, policy_id), by=user)
     return Response(status_code=204)
 
 
@@ -100,10 +104,10 @@ def get_paging(service_id: ServiceId, db: DbSession, user: CurrentUser) -> Pagin
 
 
 @router.put("/services/{service_id}/paging", response_model=PagingOut)
-def set_paging(service_id: ServiceId, body: PagingIn, db: DbSession, admin: Admin) -> PagingOut:
+def set_paging(service_id: ServiceId, body: PagingIn, db: DbSession, user: Responder) -> PagingOut:
     """The service's escalation policy, and what low urgency does there."""
     service = catalog.get_service(db, service_id)
-    paging = policies.set_service_paging(db, service, **body.model_dump())
+    paging = policies.set_service_paging(db, service, **body.model_dump(), by=user)
     return paging_out(service_id, paging)
 
 

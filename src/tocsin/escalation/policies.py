@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from tocsin import validation as v
 from tocsin.catalog.models import Service, Team, User
+from tocsin.catalog.permissions import check_change, check_move
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, NotFound, UnknownReference, ValidationFailed
 from tocsin.escalation.models import (
@@ -153,9 +154,12 @@ def create_policy(
     description: str = "",
     repeat: int = 0,
     team_id: int | None = None,
+    by: User | None = None,
 ) -> EscalationPolicy:
-    """A new policy with its levels (each: delay_minutes, round_robin, window, targets)."""
+    """A new policy with its levels (each: delay_minutes, round_robin, window, targets); in a
+    team, by its responders and admins (or org admins)."""
     name = v.text(name, "name", max_len=NAME_MAX, required=True)
+    check_change(session, by, _team_id(session, team_id), f"escalation policy {name}")
     _unique_name(session, name, None)
     policy = EscalationPolicy(
         name=name,
@@ -180,12 +184,18 @@ def _team_id(session: Session, team_id: object) -> int | None:
 
 
 def update_policy(
-    session: Session, policy: EscalationPolicy, changes: dict[str, Any]
+    session: Session,
+    policy: EscalationPolicy,
+    changes: dict[str, Any],
+    *,
+    by: User | None = None,
 ) -> EscalationPolicy:
     """Change any of name, description, repeat, team_id, levels (levels replace the old ones)."""
     unknown = set(changes) - {"name", "description", "repeat", "team_id", "levels"}
     if unknown:
         raise ValidationFailed(f"unknown field(s): {', '.join(sorted(unknown))}")
+    new_team = _team_id(session, changes["team_id"]) if "team_id" in changes else policy.team_id
+    check_move(session, by, policy.team_id, new_team, f"escalation policy {policy.name}")
     if "name" in changes:
         name = v.text(changes["name"], "name", max_len=NAME_MAX, required=True)
         _unique_name(session, name, policy)
@@ -209,8 +219,9 @@ def update_policy(
     return policy
 
 
-def delete_policy(session: Session, policy: EscalationPolicy) -> None:
+def delete_policy(session: Session, policy: EscalationPolicy, *, by: User | None = None) -> None:
     """Delete a policy no service uses (a service without one would page nobody)."""
+    check_change(session, by, policy.team_id, f"escalation policy {policy.name}")
     users = session.scalars(
         select(Service.name)
         .join(ServicePaging, ServicePaging.service_id == Service.id)
@@ -256,8 +267,11 @@ def set_service_paging(
     policy_id: int | None,
     low_urgency: str = LowUrgency.notify.value,
     support_hours: dict[str, Any] | None = None,
+    by: User | None = None,
 ) -> ServicePaging:
-    """Which policy pages for `service`, and what low urgency does there."""
+    """Which policy pages for `service`, and what low urgency does there (a change to the
+    service: by its team's responders and admins, or org admins)."""
+    check_change(session, by, service.team_id, f"service {service.name}")
     if policy_id is not None:
         if isinstance(policy_id, bool) or not isinstance(policy_id, int):
             raise ValidationFailed("policy_id must be a policy's id", field="policy_id")

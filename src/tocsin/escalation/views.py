@@ -12,11 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from tocsin.catalog import permissions
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Service, Team, User
 from tocsin.db import utcnow
-from tocsin.deps import Admin, CurrentUser, DbSession, Responder
-from tocsin.errors import DomainError
+from tocsin.deps import CurrentUser, DbSession, Responder
+from tocsin.errors import DomainError, Forbidden
 from tocsin.escalation import engine, links, policies
 from tocsin.escalation.api import services_using
 from tocsin.escalation.models import LowUrgency
@@ -59,6 +60,7 @@ def policies_page(request: Request, db: DbSession, user: CurrentUser) -> Respons
             "services": services,
             "paging": paging,
             "findings": found.run(db, utcnow()),
+            "scope": permissions.scope(db, user),
         },
     )
 
@@ -129,6 +131,7 @@ def _editor(
             "levels": levels,
             "spare": SPARE_LEVELS if levels else 1,
             "used_by": services_using(db, policy) if policy is not None else [],
+            "scope": permissions.scope(db, request.state.user),
             "error": error,
             **_choices(db),
         },
@@ -137,14 +140,16 @@ def _editor(
 
 
 @router.get("/escalation-policies/new")
-def new_policy_page(request: Request, db: DbSession, admin: Admin) -> Response:
+def new_policy_page(request: Request, db: DbSession, user: Responder) -> Response:
     return _editor(request, db, None)
 
 
 @router.post("/escalation-policies")
-def create_policy(request: Request, db: DbSession, admin: Admin, form: Form) -> Response:
+def create_policy(request: Request, db: DbSession, user: Responder, form: Form) -> Response:
     try:
-        policy = policies.create_policy(db, **_policy_fields(form))
+        policy = policies.create_policy(db, **_policy_fields(form), by=user)
+    except Forbidden:
+        raise  # the 403 page; the request's unit of work rolls back (web.actions.perform)
     except DomainError as exc:
         db.rollback()
         return _editor(request, db, None, error=exc.message, status=422)
@@ -158,11 +163,13 @@ def policy_page(policy_id: int, request: Request, db: DbSession, user: CurrentUs
 
 @router.post("/escalation-policies/{policy_id}")
 def update_policy(
-    policy_id: int, request: Request, db: DbSession, admin: Admin, form: Form
+    policy_id: int, request: Request, db: DbSession, user: Responder, form: Form
 ) -> Response:
     policy = policies.get_policy(db, policy_id)
     try:
-        policies.update_policy(db, policy, _policy_fields(form))
+        policies.update_policy(db, policy, _policy_fields(form), by=user)
+    except Forbidden:
+        raise
     except DomainError as exc:
         db.rollback()
         return _editor(
@@ -172,13 +179,13 @@ def update_policy(
 
 
 @router.post("/escalation-policies/{policy_id}/delete")
-def delete_policy(policy_id: int, db: DbSession, admin: Admin) -> Response:
+def delete_policy(policy_id: int, db: DbSession, user: Responder) -> Response:
     policy = policies.get_policy(db, policy_id)
     # On a refusal (services still use it) the list shows why, with those services.
     return perform(
         db,
         "/escalation-policies",
-        lambda: policies.delete_policy(db, policy),
+        lambda: policies.delete_policy(db, policy, by=user),
         notice="Escalation policy deleted.",
     )
 
@@ -197,6 +204,7 @@ def paging_page(service_id: int, request: Request, db: DbSession, user: CurrentU
             "service": service,
             "paging": policies.paging_for(db, service.id),
             "all_policies": policies.list_policies(db),
+            "can_change": permissions.scope(db, user).may_change(service.team_id),
             "modes": [m.value for m in LowUrgency],
             "day_names": DAY_NAMES,
         },
@@ -204,7 +212,7 @@ def paging_page(service_id: int, request: Request, db: DbSession, user: CurrentU
 
 
 @router.post("/services/{service_id}/paging")
-def update_paging(service_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
+def update_paging(service_id: int, db: DbSession, user: Responder, form: Form) -> Response:
     service = catalog.get_service(db, service_id)
     return perform(
         db,
@@ -215,6 +223,7 @@ def update_paging(service_id: int, db: DbSession, admin: Admin, form: Form) -> R
             policy_id=optional_int(form, "policy_id"),
             low_urgency=text(form, "low_urgency") or LowUrgency.notify.value,
             support_hours=_window(form, "hours_"),
+            by=user,
         ),
         notice="Paging settings saved.",
     )

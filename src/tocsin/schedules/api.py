@@ -104,9 +104,10 @@ def list_schedules(
 
 @router.post("/schedules", status_code=201, response_model=ScheduleOut, responses=errors(404))
 def create_schedule(
-    body: ScheduleIn, db: DbSession, admin: Admin, settings: AppSettings
+    body: ScheduleIn, db: DbSession, user: Responder, settings: AppSettings
 ) -> ScheduleOut:
-    schedule = service.create_schedule(db, **body.model_dump())
+    """A new schedule; in a team, by its responders and admins (or org admins)."""
+    schedule = service.create_schedule(db, **body.model_dump(), by=user)
     return _full(db, schedule, settings.schedule_gap_weeks)
 
 
@@ -125,16 +126,20 @@ def get_schedule(
 
 @router.patch("/schedules/{schedule_id}", response_model=ScheduleOut)
 def update_schedule(
-    schedule_id: ScheduleId, body: SchedulePatch, db: DbSession, admin: Admin, settings: AppSettings
+    schedule_id: ScheduleId,
+    body: SchedulePatch,
+    db: DbSession,
+    user: Responder,
+    settings: AppSettings,
 ) -> ScheduleOut:
     schedule = service.get_schedule(db, schedule_id)
-    service.update_schedule(db, schedule, body.model_dump(exclude_unset=True))
+    service.update_schedule(db, schedule, body.model_dump(exclude_unset=True), by=user)
     return _full(db, schedule, settings.schedule_gap_weeks)
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204, response_class=Response)
-def delete_schedule(schedule_id: ScheduleId, db: DbSession, admin: Admin) -> Response:
-    service.delete_schedule(db, service.get_schedule(db, schedule_id))
+def delete_schedule(schedule_id: ScheduleId, db: DbSession, user: Responder) -> Response:
+    service.delete_schedule(db, service.get_schedule(db, schedule_id), by=user)
     return Response(status_code=204)
 
 
@@ -151,10 +156,10 @@ def _layer_data(body: LayerIn | LayerPatch, *, patch: bool) -> dict[str, Any]:
 
 
 @router.post("/schedules/{schedule_id}/layers", status_code=201, response_model=LayerOut)
-def add_layer(schedule_id: ScheduleId, body: LayerIn, db: DbSession, admin: Admin) -> LayerOut:
+def add_layer(schedule_id: ScheduleId, body: LayerIn, db: DbSession, user: Responder) -> LayerOut:
     """Add a layer on top (or at `position`). Rotations need members and a start date."""
     schedule = service.get_schedule(db, schedule_id)
-    layer = service.add_layer(db, schedule, _layer_data(body, patch=False))
+    layer = service.add_layer(db, schedule, _layer_data(body, patch=False), by=user)
     return layer_out(layer, queries.users_by_id(db, layer.member_ids))
 
 
@@ -162,11 +167,11 @@ def add_layer(schedule_id: ScheduleId, body: LayerIn, db: DbSession, admin: Admi
 # (a PATCH or DELETE of it is a 405, as for any method the path does not have).
 @router.patch("/schedules/{schedule_id}/layers/{layer_id:int}", response_model=LayerOut)
 def update_layer(
-    schedule_id: ScheduleId, layer_id: LayerId, body: LayerPatch, db: DbSession, admin: Admin
+    schedule_id: ScheduleId, layer_id: LayerId, body: LayerPatch, db: DbSession, user: Responder
 ) -> LayerOut:
     schedule = service.get_schedule(db, schedule_id)
     layer = service.update_layer(
-        db, service.get_layer(db, schedule, layer_id), _layer_data(body, patch=True)
+        db, service.get_layer(db, schedule, layer_id), _layer_data(body, patch=True), by=user
     )
     return layer_out(layer, queries.users_by_id(db, layer.member_ids))
 
@@ -175,20 +180,20 @@ def update_layer(
     "/schedules/{schedule_id}/layers/{layer_id:int}", status_code=204, response_class=Response
 )
 def remove_layer(
-    schedule_id: ScheduleId, layer_id: LayerId, db: DbSession, admin: Admin
+    schedule_id: ScheduleId, layer_id: LayerId, db: DbSession, user: Responder
 ) -> Response:
     schedule = service.get_schedule(db, schedule_id)
-    service.remove_layer(db, service.get_layer(db, schedule, layer_id))
+    service.remove_layer(db, service.get_layer(db, schedule, layer_id), by=user)
     return Response(status_code=204)
 
 
 @router.put("/schedules/{schedule_id}/layers/order", response_model=list[LayerOut])
 def reorder_layers(
-    schedule_id: ScheduleId, body: LayerOrder, db: DbSession, admin: Admin
+    schedule_id: ScheduleId, body: LayerOrder, db: DbSession, user: Responder
 ) -> list[LayerOut]:
     """Set the order of the layers, lowest first: where layers overlap, the last one wins."""
     schedule = service.get_schedule(db, schedule_id)
-    service.reorder_layers(db, schedule, body.layer_ids)
+    service.reorder_layers(db, schedule, body.layer_ids, by=user)
     users = queries.users_by_id(db, queries.people_of(schedule))
     return [layer_out(layer, users) for layer in schedule.layers]
 
@@ -198,7 +203,7 @@ def import_layer(
     schedule_id: ScheduleId,
     layer_id: LayerId,
     db: DbSession,
-    admin: Admin,
+    user: Responder,
     settings: AppSettings,
     file: UploadFile | None = None,
 ) -> ImportOut:
@@ -211,9 +216,12 @@ def import_layer(
     layer = service.get_layer(db, schedule, layer_id)
     if file is not None:
         data = file.file.read(ical_import.MAX_BYTES + 1)
-        report = ical_import.import_calendar(db, layer, data, source=file.filename or "upload")
+        report = ical_import.import_calendar(
+            db, layer, data, source=file.filename or "upload", by=user
+        )
     else:
-        report = ical_import.import_url(db, layer, guard=ical_import.calendar_guard(settings))
+        guard = ical_import.calendar_guard(settings)
+        report = ical_import.import_url(db, layer, guard=guard, by=user)
     return ImportOut(**report)
 
 

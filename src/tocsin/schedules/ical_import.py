@@ -27,6 +27,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import User
+from tocsin.catalog.permissions import check_change
 from tocsin.config import Settings
 from tocsin.db import utcnow
 from tocsin.errors import ValidationFailed
@@ -105,9 +106,16 @@ def parse_calendar(data: bytes) -> icalendar.Calendar:
 
 
 def import_calendar(
-    session: Session, layer: Layer, data: bytes, *, source: str, now: datetime | None = None
+    session: Session,
+    layer: Layer,
+    data: bytes,
+    *,
+    source: str,
+    now: datetime | None = None,
+    by: User | None = None,
 ) -> dict[str, Any]:
     """Replace the layer's events with the calendar's; return (and store) the report."""
+    check_change(session, by, layer.schedule.team_id, f"schedule {layer.schedule.name}")
     if layer.kind != LayerKind.ical.value:
         raise ValidationFailed("only a layer of kind ical takes a calendar", field="kind")
     if len(data) > MAX_BYTES:
@@ -244,10 +252,16 @@ def fetch_calendar(url: str, *, guard: OutboundGuard) -> bytes:
 
 
 def import_url(
-    session: Session, layer: Layer, *, guard: OutboundGuard, now: datetime | None = None
+    session: Session,
+    layer: Layer,
+    *,
+    guard: OutboundGuard,
+    now: datetime | None = None,
+    by: User | None = None,
 ) -> dict[str, Any]:
     """Fetch the layer's calendar URL and import it (replacing its events)."""
+    check_change(session, by, layer.schedule.team_id, f"schedule {layer.schedule.name}")
     if not layer.ical_url:
         raise ValidationFailed("the layer has no calendar URL", field="ical_url")
     data = fetch_calendar(layer.ical_url, guard=guard)
-    return import_calendar(session, layer, data, source=layer.ical_url, now=now)
+    return import_calendar(session, layer, data, source=layer.ical_url, now=now, by=by)

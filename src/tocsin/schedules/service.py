@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from tocsin import validation as v
 from tocsin.catalog import service as catalog
-from tocsin.catalog.models import User
+from tocsin.catalog.models import User, UserRole
+from tocsin.catalog.permissions import check_change, check_move, scope
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, NotFound, UnknownReference, ValidationFailed
 from tocsin.schedules import oncall
@@ -118,8 +119,11 @@ def create_schedule(
     description: str = "",
     timezone: str = "UTC",
     team_id: int | None = None,
+    by: User | None = None,
 ) -> Schedule:
+    """A new schedule; in a team, by that team's responders and admins (or org admins)."""
     name = v.text(name, "name", max_len=NAME_MAX, required=True)
+    check_change(session, by, team_id, f"schedule {name}")
     _unique_name(session, name, None)
     schedule = Schedule(
         name=name,
@@ -132,8 +136,45 @@ def create_schedule(
     return schedule
 
 
-def update_schedule(session: Session, schedule: Schedule, changes: dict[str, Any]) -> Schedule:
+def may_change(session: Session, by: User | None, schedule: Schedule) -> None:
+    """Raise Forbidden unless `by` may change the schedule (its layers, its settings)."""
+    check_change(session, by, schedule.team_id, f"schedule {schedule.name}")
+
+
+def _on_a_layer(user: User, schedule: Schedule) -> bool:
+    return user.can(UserRole.responder) and any(
+        user.id in layer.member_ids for layer in schedule.layers
+    )
+
+
+def can_override(session: Session, user: User, schedule: Schedule) -> bool:
+    """What `may_override` allows, for pages that show or hide the controls."""
+    return _on_a_layer(user, schedule) or scope(session, user).may_change(
+        schedule.team_id, UserRole.responder
+    )
+
+
+def may_override(session: Session, by: User | None, schedule: Schedule) -> None:
+    """Overrides: whoever may change the schedule, and responders on one of its layers (who
+    swap and cover each other's shifts); a schedule of no team, any org responder."""
+    if by is not None and _on_a_layer(by, schedule):
+        return
+    check_change(
+        session, by, schedule.team_id, f"schedule {schedule.name}", unowned=UserRole.responder
+    )
+
+
+def update_schedule(
+    session: Session, schedule: Schedule, changes: dict[str, Any], *, by: User | None = None
+) -> Schedule:
     _only(changes, {"name", "description", "timezone", "team_id"})
+    check_move(
+        session,
+        by,
+        schedule.team_id,
+        changes.get("team_id", schedule.team_id),
+        f"schedule {schedule.name}",
+    )
     if "name" in changes:
         schedule.name = v.text(changes["name"], "name", max_len=NAME_MAX, required=True)
         _unique_name(session, schedule.name, schedule)
@@ -148,7 +189,8 @@ def update_schedule(session: Session, schedule: Schedule, changes: dict[str, Any
     return schedule
 
 
-def delete_schedule(session: Session, schedule: Schedule) -> None:
+def delete_schedule(session: Session, schedule: Schedule, *, by: User | None = None) -> None:
+    may_change(session, by, schedule)
     with changing(session, schedule, cause="the schedule was deleted", deleting=True):
         session.delete(schedule)
         session.flush()
@@ -318,8 +360,11 @@ def _check_layer(session: Session, layer: Layer) -> None:
         raise Conflict(f"this schedule already has a layer named {layer.name!r}", field="name")
 
 
-def add_layer(session: Session, schedule: Schedule, data: dict[str, Any]) -> Layer:
+def add_layer(
+    session: Session, schedule: Schedule, data: dict[str, Any], *, by: User | None = None
+) -> Layer:
     """A new layer, on top of the others unless `position` says otherwise."""
+    may_change(session, by, schedule)
     _only(data, LAYER_FIELDS)
     data = {
         "kind": "rotation",
@@ -358,7 +403,10 @@ def add_layer(session: Session, schedule: Schedule, data: dict[str, Any]) -> Lay
     return layer
 
 
-def update_layer(session: Session, layer: Layer, changes: dict[str, Any]) -> Layer:
+def update_layer(
+    session: Session, layer: Layer, changes: dict[str, Any], *, by: User | None = None
+) -> Layer:
+    may_change(session, by, layer.schedule)
     _only(changes, LAYER_FIELDS)
     with changing(session, layer.schedule, cause=f"layer “{layer.name}” changed"):
         with session.no_autoflush:
@@ -367,16 +415,20 @@ def update_layer(session: Session, layer: Layer, changes: dict[str, Any]) -> Lay
     return layer
 
 
-def remove_layer(session: Session, layer: Layer) -> None:
+def remove_layer(session: Session, layer: Layer, *, by: User | None = None) -> None:
     schedule = layer.schedule
+    may_change(session, by, schedule)
     with changing(session, schedule, cause=f"layer “{layer.name}” removed"):
         session.delete(layer)
         session.flush()
     session.expire(schedule, ["layers"])
 
 
-def reorder_layers(session: Session, schedule: Schedule, layer_ids: Iterable[int]) -> None:
+def reorder_layers(
+    session: Session, schedule: Schedule, layer_ids: Iterable[int], *, by: User | None = None
+) -> None:
     """Set the order of all the schedule's layers, lowest first (the last one wins)."""
+    may_change(session, by, schedule)
     ids = list(layer_ids)
     current = {layer.id: layer for layer in schedule.layers}
     if sorted(ids) != sorted(current):
@@ -390,8 +442,9 @@ def reorder_layers(session: Session, schedule: Schedule, layer_ids: Iterable[int
     session.expire(schedule, ["layers"])
 
 
-def move_layer(session: Session, layer: Layer, direction: int) -> None:
+def move_layer(session: Session, layer: Layer, direction: int, *, by: User | None = None) -> None:
     """Move a layer one place up (+1, wins over more) or down (-1)."""
+    may_change(session, by, layer.schedule)
     ids = [item.id for item in layer.schedule.layers]
     index = ids.index(layer.id)
     other = index + (1 if direction > 0 else -1)
@@ -430,6 +483,7 @@ def add_override(
 
     With `swap_with_id`, it is a shift swap: that person must be on call by the layers for
     part of the range. Overrides may not overlap another override of the same schedule."""
+    may_override(session, by, schedule)
     user = _active_user(session, user_id, "user_id")
     begin = v.aware(start, "start")
     finish = v.aware(end, "end")
@@ -483,6 +537,7 @@ def add_override(
 
 def remove_override(session: Session, override: Override, *, by: User | None = None) -> None:
     schedule = override.schedule
+    may_override(session, by, schedule)
     cause = f"override putting {override.user.name} on call removed" + (
         f" by {by.name}" if by else ""
     )

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
+from tocsin.catalog import permissions
 from tocsin.catalog.models import Team, User
 from tocsin.db import utcnow
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, Responder
@@ -64,6 +65,7 @@ def schedules_page(
         "users": queries.users_by_id(db, ids),
         "weeks": settings.schedule_gap_weeks,
         "teams": list(db.scalars(select(Team).order_by(Team.name))),
+        "scope": permissions.scope(db, user),
         "my_feed": feeds.feed_url(feed, settings.secret_key, settings.base_url),
         "upcoming": upcoming_context(db, user, now),
         "tz": user.timezone,
@@ -72,7 +74,7 @@ def schedules_page(
 
 
 @router.post("/schedules")
-def create_schedule(db: DbSession, admin: Admin, form: Form) -> Response:
+def create_schedule(db: DbSession, user: Responder, form: Form) -> Response:
     created: list[Schedule] = []
 
     def action() -> None:
@@ -81,8 +83,9 @@ def create_schedule(db: DbSession, admin: Admin, form: Form) -> Response:
                 db,
                 name=text(form, "name"),
                 description=text(form, "description"),
-                timezone=text(form, "timezone") or admin.timezone,
+                timezone=text(form, "timezone") or user.timezone,
                 team_id=optional_int(form, "team_id"),
+                by=user,
             )
         )
 
@@ -192,6 +195,8 @@ def schedule_page(
         "overrides": service.overrides(db, schedule, since=now),
         "people": _people(db),
         "teams": list(db.scalars(select(Team).order_by(Team.name))),
+        "scope": permissions.scope(db, user),
+        "can_override": service.can_override(db, user, schedule),
         "emails": {u.id: u.email for u in users.values()},
         "restrictions_text": webforms.restrictions_text,
         "weeks": settings.schedule_gap_weeks,
@@ -207,7 +212,7 @@ def _back(schedule_id: int) -> str:
 
 
 @router.post("/schedules/{schedule_id}")
-def update_schedule(schedule_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
+def update_schedule(schedule_id: int, db: DbSession, user: Responder, form: Form) -> Response:
     schedule = service.get_schedule(db, schedule_id)
     changes = {
         "name": text(form, "name"),
@@ -215,15 +220,19 @@ def update_schedule(schedule_id: int, db: DbSession, admin: Admin, form: Form) -
         "timezone": text(form, "timezone"),
         "team_id": optional_int(form, "team_id"),
     }
-    return perform(db, _back(schedule_id), lambda: service.update_schedule(db, schedule, changes),
-                   notice="Schedule saved.")  # fmt: skip
+    return perform(
+        db,
+        _back(schedule_id),
+        lambda: service.update_schedule(db, schedule, changes, by=user),
+        notice="Schedule saved.",
+    )
 
 
 @router.post("/schedules/{schedule_id}/delete")
-def delete_schedule(schedule_id: int, db: DbSession, admin: Admin) -> Response:
+def delete_schedule(schedule_id: int, db: DbSession, user: Responder) -> Response:
     schedule = service.get_schedule(db, schedule_id)
     name = schedule.name
-    service.delete_schedule(db, schedule)
+    service.delete_schedule(db, schedule, by=user)
     return redirect("/schedules", notice=f"Schedule {name!r} deleted.")
 
 
@@ -250,48 +259,48 @@ def _layer_form(db: Session, form: FormData, tz: str) -> dict[str, Any]:
 
 
 @router.post("/schedules/{schedule_id}/layers")
-def add_layer(schedule_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
+def add_layer(schedule_id: int, db: DbSession, user: Responder, form: Form) -> Response:
     schedule = service.get_schedule(db, schedule_id)
 
     def action() -> None:
-        service.add_layer(db, schedule, _layer_form(db, form, admin.timezone))
+        service.add_layer(db, schedule, _layer_form(db, form, user.timezone), by=user)
 
     return perform(db, _back(schedule_id), action, notice="Layer added.")
 
 
 @router.post("/schedules/{schedule_id}/layers/{layer_id}")
 def update_layer(
-    schedule_id: int, layer_id: int, db: DbSession, admin: Admin, form: Form
+    schedule_id: int, layer_id: int, db: DbSession, user: Responder, form: Form
 ) -> Response:
     schedule = service.get_schedule(db, schedule_id)
     layer = service.get_layer(db, schedule, layer_id)
 
     def action() -> None:
-        service.update_layer(db, layer, _layer_form(db, form, admin.timezone))
+        service.update_layer(db, layer, _layer_form(db, form, user.timezone), by=user)
 
     return perform(db, _back(schedule_id), action, notice="Layer saved.")
 
 
 @router.post("/schedules/{schedule_id}/layers/{layer_id}/delete")
-def remove_layer(schedule_id: int, layer_id: int, db: DbSession, admin: Admin) -> Response:
+def remove_layer(schedule_id: int, layer_id: int, db: DbSession, user: Responder) -> Response:
     schedule = service.get_schedule(db, schedule_id)
-    service.remove_layer(db, service.get_layer(db, schedule, layer_id))
+    service.remove_layer(db, service.get_layer(db, schedule, layer_id), by=user)
     return redirect(_back(schedule_id), notice="Layer removed.")
 
 
 @router.post("/schedules/{schedule_id}/layers/{layer_id}/move")
 def move_layer(
-    schedule_id: int, layer_id: int, db: DbSession, admin: Admin, form: Form
+    schedule_id: int, layer_id: int, db: DbSession, user: Responder, form: Form
 ) -> Response:
     schedule = service.get_schedule(db, schedule_id)
     layer = service.get_layer(db, schedule, layer_id)
-    service.move_layer(db, layer, 1 if text(form, "direction") == "up" else -1)
+    service.move_layer(db, layer, 1 if text(form, "direction") == "up" else -1, by=user)
     return redirect(_back(schedule_id))
 
 
 @router.post("/schedules/{schedule_id}/layers/{layer_id}/import")
 def import_layer(
-    schedule_id: int, layer_id: int, db: DbSession, admin: Admin, settings: AppSettings,
+    schedule_id: int, layer_id: int, db: DbSession, user: Responder, settings: AppSettings,
     form: Form,
 ) -> Response:  # fmt: skip
     """Import an uploaded .ics file, or (with no file) fetch the layer's calendar URL."""
@@ -303,10 +312,11 @@ def import_layer(
     def action() -> None:
         if isinstance(upload, UploadFile) and upload.filename:
             data = upload.file.read(ical_import.MAX_BYTES + 1)
-            reports.append(ical_import.import_calendar(db, layer, data, source=upload.filename))
+            name = upload.filename
+            reports.append(ical_import.import_calendar(db, layer, data, source=name, by=user))
         else:
             guard = ical_import.calendar_guard(settings)
-            reports.append(ical_import.import_url(db, layer, guard=guard))
+            reports.append(ical_import.import_url(db, layer, guard=guard, by=user))
 
     response = perform(db, _back(schedule_id), action)
     if reports:
