@@ -436,3 +436,47 @@ def test_setting_a_team_s_members_keeps_the_roles_of_those_who_stay(
         ("alice@example.com", "responder", None),
         ("olive@example.com", None, "responder"),
     }
+
+
+def test_every_write_route_of_another_team_s_things_refuses(
+    client: TestClient, db: Session, world: World
+) -> None:
+    """Beyond editing: layers, order, paging, keys, rules, settings and deletion."""
+    b = world.b
+    layer = b.schedule.layers[0].id
+    key_prefix = b.integration.key_prefix
+    headers = api_as(client, db, world.alice)
+    matchers = [{"field": "summary", "op": "contains", "value": "x"}]
+    calls: list[tuple[str, str, object]] = [
+        ("POST", f"/api/v1/schedules/{b.schedule.id}/layers",
+         {"name": "More", "start_date": date.today().isoformat(), "member_ids": [world.bea.id]}),
+        ("PATCH", f"/api/v1/schedules/{b.schedule.id}/layers/{layer}", {"name": "Renamed"}),
+        ("PUT", f"/api/v1/schedules/{b.schedule.id}/layers/order", {"layer_ids": [layer]}),
+        ("DELETE", f"/api/v1/schedules/{b.schedule.id}/layers/{layer}", None),
+        ("DELETE", f"/api/v1/schedules/{b.schedule.id}", None),
+        ("PUT", f"/api/v1/services/{b.service.id}/paging", {"policy_id": b.policy.id}),
+        ("DELETE", f"/api/v1/escalation-policies/{b.policy.id}", None),
+        ("POST", f"/api/v1/integrations/{b.integration.id}/rotate-key", None),
+        ("PUT", f"/api/v1/integrations/{b.integration.id}/routing-rules",
+         {"rules": [{"matchers": matchers, "service_id": world.a.service.id}]}),
+        ("POST", f"/api/v1/services/{b.service.id}/suppression-rules",
+         {"name": "Mute", "matchers": matchers}),
+        ("PUT", f"/api/v1/services/{b.service.id}/alert-settings", {"auto_resolve": False}),
+        ("DELETE", f"/api/v1/integrations/{b.integration.id}", None),
+        ("DELETE", f"/api/v1/services/{b.service.id}", None),
+    ]  # fmt: skip
+    for method, path, body in calls:
+        refused = client.request(method, path, json=body, headers=headers)
+        assert refused.status_code == 403, (method, path, refused.text)
+        assert "team Bravo" in refused.json()["error"]["message"], (path, refused.text)
+    db.commit()
+    db.expire_all()
+    schedule = db.get(Schedule, b.schedule.id)
+    assert schedule is not None and [x.name for x in schedule.layers] == ["Weekly"]
+    assert db.get(EscalationPolicy, b.policy.id) is not None
+    integration = db.get(Integration, b.integration.id)
+    assert integration is not None and integration.key_prefix == key_prefix
+    assert integration.routing_rules == []
+    assert db.get(Service, b.service.id) is not None
+    assert alerts.list_suppression_rules(db, b.service.id) == []
+    assert alerts.alert_settings(db, b.service.id).auto_resolve is True
