@@ -65,8 +65,11 @@ def state(db: Session) -> dict[str, Any]:
             for s in db.scalars(select(ScimUser).order_by(ScimUser.user_id))
         ],
         "scim_groups": [
-            (g.team_id, g.external_id) for g in db.scalars(select(ScimGroup).order_by(ScimGroup.team_id))
+            (g.team_id, g.external_id)
+            for g in db.scalars(select(ScimGroup).order_by(ScimGroup.team_id))
         ],
         "sessions": db.scalar(select(func.count(WebSession.id))),
-        "tokens": [(t.id, t.revoked_at) for t in db.scalars(select(ApiToken).order_by(ApiToken.id))],
+        "tokens": [
+            (t.id, t.revoked_at) for t in db.scalars(select(ApiToken).order_by(ApiToken.id))
+        ],
     }

@@ -299,9 +299,9 @@ def test_listing_pages_with_start_index_and_count(scim: TestClient, db: Session)
     assert scim.get(f"{SCIM}/Users", params={"count": 0}).json()["Resources"] == []
     both = _find(scim, "Users", 'userName sw "agent0" or (userName sw "agent4" and active eq true)')
     assert sorted(r["userName"] for r in both["Resources"]) == ["agent0@fbi.gov", "agent4@fbi.gov"]
-    assert _find(scim, "Users", 'not (userName ew "@fbi.gov") and displayName pr')[
-        "totalResults"
-    ] == 1
+    assert (
+        _find(scim, "Users", 'not (userName ew "@fbi.gov") and displayName pr')["totalResults"] == 1
+    )
 
 
 def test_discovery_endpoints(scim: TestClient) -> None:

@@ -16,7 +16,18 @@ from tocsin.catalog.schemas import window
 from tocsin.deps import Admin, AppSettings, DbSession, client_address
 from tocsin.scim import groups, tokens, users
 from tocsin.scim.errors import ScimError
-from tocsin.scim.filters import Filter, FilterError, parse_filter, paths
+from tocsin.scim.filters import (
+    And,
+    Compare,
+    Filter,
+    FilterError,
+    Not,
+    Or,
+    ValuePath,
+    matches,
+    parse_filter,
+    paths,
+)
 from tocsin.scim.models import ScimToken
 from tocsin.scim.patch import apply_patch
 from tocsin.scim.schema import EXTENSIONS, GROUP, USER, ResourceSchema
@@ -55,8 +66,9 @@ Client = Annotated[ScimToken, Depends(scim_client)]
 Base = Annotated[str, Depends(scim_base)]
 
 
-async def scim_body(request: Request) -> Any:
-    """The request's JSON body; 400 invalidSyntax when it is not JSON."""
+async def scim_body(request: Request, client: Client) -> Any:
+    """The request's JSON body, read once the caller is known; 400 invalidSyntax when it is
+    not JSON."""
     raw = await request.body()
     if len(raw) > BODY_MAX:
         raise ScimError(413, None, "the body is too large")
@@ -98,7 +110,31 @@ def _filter(text: str | None, schema: ResourceSchema) -> Filter | None:
             known = attr is not None and (path.sub is None or attr.child(path.sub) is not None)
         if not known:
             raise ScimError(400, "invalidFilter", f"bad filter: unknown attribute {str(path)!r}")
+    try:
+        # Every comparison tried once on an empty resource: an operator that cannot apply
+        # to its value (gt true) is refused before any resource is read.
+        matches(node, {})
+        for item in (node,) if not isinstance(node, ValuePath) else ():
+            _typed(item, schema)
+    except FilterError as exc:
+        raise ScimError(400, "invalidFilter", f"bad filter: {exc}") from exc
     return node
+
+
+def _typed(node: Filter, schema: ResourceSchema) -> None:
+    """A comparison that orders (gt, ge, lt, le) or searches (co, sw, ew) a true-or-false
+    attribute is refused."""
+    if isinstance(node, And | Or):
+        _typed(node.left, schema)
+        _typed(node.right, schema)
+    elif isinstance(node, Not):
+        _typed(node.inner, schema)
+    elif isinstance(node, Compare):
+        attr = schema.attr(node.path.schema, node.path.attr)
+        if attr is not None and node.path.sub is not None:
+            attr = attr.child(node.path.sub)
+        if attr is not None and attr.type == "boolean" and node.op not in ("eq", "ne"):
+            raise FilterError(f"{node.op} does not apply to true or false ({attr.name})")
 
 
 def _window(request: Request) -> tuple[int, int]:
