@@ -46,7 +46,7 @@ def people(scim: TestClient) -> dict[str, str]:
 
 def _cases(ids: dict[str, str]) -> list[tuple[str, str, Any, int, str | None, str]]:
     """(method, path, body, status, scimType, a word the detail must contain)."""
-    dana, fox, team = ids["dana"], ids["fox"], ids["team"]
+    fox, team = ids["fox"], ids["team"]
     return [
         (
             "POST",
