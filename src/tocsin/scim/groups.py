@@ -179,14 +179,14 @@ def replace_group(session: Session, team: Team, link: ScimGroup | None, body: An
 
 def delete_group(session: Session, team: Team) -> None:
     """A SCIM DELETE: the team goes (its people stay)."""
-    detail = {"name": team.name, "members": [u.id for u in team.members]}
-    team_id = team.id
+    name, team_id = team.name, team.id
+    detail = {"name": name, "members": [u.id for u in team.members]}
     catalog.delete_team(session, team)
     record(
         session,
         "scim.group_deleted",
         target_type="team",
         target_id=team_id,
-        target=detail["name"],
+        target=name,
         detail=detail,
     )

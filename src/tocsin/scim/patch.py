@@ -184,7 +184,7 @@ def _filtered(
     sub = _child(attr, target.sub, text).name if target.sub else None
     items = holder.get(attr.name)
     items = items if isinstance(items, list) else []
-    chosen = [i for i in items if isinstance(i, Mapping) and matches(target.where, i)]
+    chosen = [i for i in items if isinstance(i, dict) and matches(target.where, i)]
     if kind == "remove":
         if sub is not None:
             for item in chosen:

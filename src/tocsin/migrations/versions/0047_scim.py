@@ -15,7 +15,6 @@ from alembic import op
 
 import tocsin.db
 
-
 revision: str = "0047"
 down_revision: str | None = "0045"
 branch_labels: str | Sequence[str] | None = None
