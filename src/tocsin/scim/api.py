@@ -24,13 +24,12 @@ from tocsin.scim.filters import (
     Not,
     Or,
     ValuePath,
-    matches,
     parse_filter,
     paths,
 )
 from tocsin.scim.models import ScimToken
 from tocsin.scim.patch import apply_patch
-from tocsin.scim.schema import EXTENSIONS, GROUP, USER, ResourceSchema
+from tocsin.scim.schema import EXTENSIONS, GROUP, USER, Attr, ResourceSchema
 from tocsin.scim.schemas import ScimTokenCreated, ScimTokenIn, ScimTokenOut, token_out
 from tocsin.web.openapi import errors
 
@@ -111,30 +110,32 @@ def _filter(text: str | None, schema: ResourceSchema) -> Filter | None:
         if not known:
             raise ScimError(400, "invalidFilter", f"bad filter: unknown attribute {str(path)!r}")
     try:
-        # Every comparison tried once on an empty resource: an operator that cannot apply
-        # to its value (gt true) is refused before any resource is read.
-        matches(node, {})
-        for item in (node,) if not isinstance(node, ValuePath) else ():
-            _typed(item, schema)
+        _typed(node, schema, None)
     except FilterError as exc:
         raise ScimError(400, "invalidFilter", f"bad filter: {exc}") from exc
     return node
 
 
-def _typed(node: Filter, schema: ResourceSchema) -> None:
+def _typed(node: Filter, schema: ResourceSchema, within: Attr | None) -> None:
     """A comparison that orders (gt, ge, lt, le) or searches (co, sw, ew) a true-or-false
-    attribute is refused."""
+    attribute is refused; `within` is the attribute a value path's filter is inside."""
     if isinstance(node, And | Or):
-        _typed(node.left, schema)
-        _typed(node.right, schema)
+        _typed(node.left, schema, within)
+        _typed(node.right, schema, within)
     elif isinstance(node, Not):
-        _typed(node.inner, schema)
+        _typed(node.inner, schema, within)
+    elif isinstance(node, ValuePath):
+        _typed(node.inner, schema, schema.attr(node.path.schema, node.path.attr))
     elif isinstance(node, Compare):
-        attr = schema.attr(node.path.schema, node.path.attr)
-        if attr is not None and node.path.sub is not None:
-            attr = attr.child(node.path.sub)
-        if attr is not None and attr.type == "boolean" and node.op not in ("eq", "ne"):
-            raise FilterError(f"{node.op} does not apply to true or false ({attr.name})")
+        if within is not None:
+            attr = within.child(node.path.attr)
+        else:
+            attr = schema.attr(node.path.schema, node.path.attr)
+            if attr is not None and node.path.sub is not None:
+                attr = attr.child(node.path.sub)
+        boolean = isinstance(node.value, bool) or (attr is not None and attr.type == "boolean")
+        if boolean and node.op not in ("eq", "ne"):
+            raise FilterError(f"{node.op} does not apply to true or false ({node.path})")
 
 
 def _window(request: Request) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from tocsin.scim import tokens
 from tocsin.web.forms import Form, redirect, text
 from tocsin.web.templating import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 
 
 def _context(db: DbSession, settings: AppSettings) -> dict[str, Any]:
