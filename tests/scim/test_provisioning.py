@@ -4,6 +4,9 @@ browser session and API token stop working at once."""
 
 from __future__ import annotations
 
+import json
+
+import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -352,3 +355,43 @@ def test_the_provisioning_page_shows_a_new_token_once(client: TestClient, admin:
     assert secret not in again.text and "Okta" in again.text
     users = client.get(f"{SCIM}/Users", headers={"Authorization": f"Bearer {secret}"})
     assert users.status_code == 200
+
+
+def test_over_real_http_a_deprovisioned_person_is_refused_at_once(
+    live_server: str, scim_token: str, db: Session
+) -> None:
+    """Served by uvicorn: the identity provider and the person are separate HTTP clients."""
+    provider = httpx.Client(
+        base_url=live_server, headers={"Authorization": f"Bearer {scim_token}"}, timeout=30
+    )
+    person = httpx.Client(base_url=live_server, timeout=30)
+    with provider, person:
+        created = provider.post(
+            f"{SCIM}/Users",
+            content=json.dumps(
+                {
+                    "schemas": [USER_SCHEMA],
+                    "userName": "walter@example.com",
+                    "password": "i-want-to-believe",
+                }
+            ),
+            headers={"Content-Type": "application/scim+json"},
+        )
+        assert created.status_code == 201, created.text
+        assert created.headers["content-type"].startswith("application/scim+json")
+        login = person.post(
+            "/login",
+            data={"email": "walter@example.com", "password": "i-want-to-believe"},
+            follow_redirects=False,
+        )
+        assert login.status_code == 303
+        assert person.get("/api/v1/me").json()["email"] == "walter@example.com"
+        gone = provider.delete(f"{SCIM}/Users/{created.json()['id']}")
+        assert gone.status_code == 204
+        assert person.get("/api/v1/me").status_code == 401
+        again = person.post(
+            "/login",
+            data={"email": "walter@example.com", "password": "i-want-to-believe"},
+            follow_redirects=False,
+        )
+        assert again.status_code != 303
