@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from tocsin.catalog.schemas import Out, Strict, Timestamp
+from tocsin.catalog.schemas import Name, Out, Strict, Timestamp
 from tocsin.scim.models import ScimToken
 
 
 class ScimTokenIn(Strict):
-    name: str = Field(min_length=1, max_length=120, description="e.g. the identity provider")
+    name: Name = Field(description="e.g. the identity provider")
 
 
 class ScimTokenOut(Out):
