@@ -69,6 +69,8 @@ from tocsin.runbooks import api as runbooks_api
 from tocsin.runbooks import views as runbooks_views
 from tocsin.schedules import api as schedules_api
 from tocsin.schedules import views as schedules_views
+from tocsin.scim import api as scim_api
+from tocsin.scim import views as scim_views
 from tocsin.simulation import api as simulation_api
 from tocsin.simulation import views as simulation_views
 from tocsin.statuspages import api as statuspages_api
@@ -138,6 +140,9 @@ def _routers() -> list[APIRouter]:
         simulation_api.router,
         simulation_views.router,
         schedules_api.router,
+        scim_api.router,
+        scim_api.admin_router,
+        scim_views.router,
         auth_views.router,
         catalog_views.router,
         definitions_views.router,
@@ -280,6 +285,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.state.statuspages = page_cache
 
     install_error_handlers(app)
+    scim_api.install_error_handler(app)
     app.add_middleware(HttpMiddleware, metrics=metrics, quiet=QUIET_PATHS)
     # Outermost: status page files are answered before anything else.
     status_pages = StatusPagesEndpoint(page_cache, settings, container.sessionmaker, metrics.count)

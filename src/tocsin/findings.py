@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 @dataclass(frozen=True)
 class Finding:
     severity: str  # "problem" (exit code 1) or "warning"
-    # gaps, unpaged_service, unreachable_policy, unreachable_level, no_contact, comms_channel,
+    # gaps, unpaged_service, unreachable_policy, unreachable_level, no_contact,
+    # deactivated_person, comms_channel,
     # webhook
     check: str
     subject: str

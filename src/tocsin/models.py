@@ -17,6 +17,7 @@ from tocsin.postmortems import models as postmortems_models
 from tocsin.roster import models as roster_models
 from tocsin.runbooks import models as runbooks_models
 from tocsin.schedules import models as schedules_models
+from tocsin.scim import models as scim_models
 from tocsin.statuspages import models as statuspages_models
 from tocsin.subscribers import models as subscribers_models
 from tocsin.trackers import models as trackers_models
@@ -41,6 +42,7 @@ __all__ = [
     "plan_models",
     "postmortems_models",
     "roster_models",
+    "scim_models",
     "statuspages_models",
     "subscribers_models",
     "trackers_models",

@@ -231,12 +231,17 @@ def build_checks() -> Checks:
     return Checks(
         (
             escalation_checks.paging_findings,
+            _deactivated_findings,
             _channel_findings,
             webhook_checks.webhook_findings,
             _runbook_findings,
             _workflow_findings,
         )
     )
+
+
+def _deactivated_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:
+    return escalation_checks.deactivated_findings(session, now)
 
 
 def _channel_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:

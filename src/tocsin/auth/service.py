@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from tocsin import validation as v
 from tocsin.auth.models import ApiToken, WebSession
 from tocsin.auth.passwords import hash_password
+from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.errors import Forbidden, NotFound, Unauthenticated
@@ -159,3 +160,23 @@ def revoke_token(session: Session, token_id: int, *, by: User) -> ApiToken:
         token.revoked_at = utcnow()
     session.flush()
     return token
+
+
+def deactivate_user(session: Session, user: User) -> tuple[int, int]:
+    """Deactivate `user` (kept, for history) and end their access at once: every browser
+    session deleted, every API token revoked, in the caller's transaction. Returns (sessions
+    ended, tokens revoked). Conflict if they are the last active admin."""
+    catalog.update_user(session, user, {"active": False})
+    sessions = list(session.scalars(select(WebSession).where(WebSession.user_id == user.id)))
+    for web in sessions:
+        session.delete(web)
+    now = utcnow()
+    tokens = list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        )
+    )
+    for token in tokens:
+        token.revoked_at = now
+    session.flush()
+    return len(sessions), len(tokens)

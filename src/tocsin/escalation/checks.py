@@ -19,7 +19,7 @@ from tocsin.escalation.walk import pageable_members
 from tocsin.findings import Finding
 from tocsin.notify.models import ContactMethod
 from tocsin.schedules.checks import schedule_gaps
-from tocsin.schedules.models import Layer, Schedule
+from tocsin.schedules.models import Layer, Override, Schedule
 from tocsin.schedules.oncall import gaps_many
 
 
@@ -162,3 +162,60 @@ def paging_findings(session: Session, now: datetime, weeks: int = 4) -> list[Fin
                 )
             )
     return findings
+
+
+def deactivated_findings(session: Session, now: datetime) -> list[Finding]:
+    """Schedules (a rota, or an override still to come) and escalation policies that still
+    name a deactivated person: they are skipped when paging, so their turn pages nobody."""
+    inactive = dict(session.execute(select(User.id, User.name).where(User.active.is_(False))).all())
+    if not inactive:
+        return []
+    findings: list[Finding] = []
+    named: dict[str, set[int]] = {}
+    for schedule_name, member_ids in session.execute(
+        select(Schedule.name, Layer.member_ids).join(Layer, Layer.schedule_id == Schedule.id)
+    ):
+        named.setdefault(schedule_name, set()).update(i for i in member_ids or [] if i in inactive)
+    for schedule_name, user_id in session.execute(
+        select(Schedule.name, Override.user_id)
+        .join(Override, Override.schedule_id == Schedule.id)
+        .where(Override.end > now, Override.user_id.in_(inactive))
+    ):
+        named.setdefault(schedule_name, set()).add(user_id)
+    for schedule_name in sorted(named):
+        people = sorted(inactive[i] for i in named[schedule_name])
+        if people:
+            findings.append(
+                Finding(
+                    "problem",
+                    "deactivated_person",
+                    schedule_name,
+                    f"schedule \u201c{schedule_name}\u201d still names deactivated "
+                    f"{_people(people)}: their shifts page nobody",
+                )
+            )
+    policies = session.scalars(select(EscalationPolicy).order_by(EscalationPolicy.name))
+    for policy in policies:
+        people = sorted(
+            {
+                target.user.name
+                for level in policy.levels
+                for target in level.targets
+                if target.user is not None and not target.user.active
+            }
+        )
+        if people:
+            findings.append(
+                Finding(
+                    "problem",
+                    "deactivated_person",
+                    policy.name,
+                    f"escalation policy \u201c{policy.name}\u201d still names deactivated "
+                    f"{_people(people)}: they are no longer paged",
+                )
+            )
+    return findings
+
+
+def _people(names: list[str]) -> str:
+    return ", ".join(f"\u201c{name}\u201d" for name in names)
