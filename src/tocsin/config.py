@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     password_reset_minutes: int = Field(default=30, ge=5, le=24 * 60)
     password_reset_max_per_address: int = Field(default=10, ge=1)
     password_reset_max_per_account: int = Field(default=3, ge=1)
+    # Admins must have a second factor: one without it enrols while logging in.
+    require_two_factor_for_admins: bool = False
     # Demo admin login chosen by `make run` / `tocsin demo`.
     admin_email: str = "admin@example.com"
     admin_password: str = "tocsin-admin"

@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from tests.auth.conftest import audit, detail
 from tests.conftest import ADMIN_PASSWORD, browser_login
+from tocsin.app import create_app
 from tocsin.auth import login as login_flow
 from tocsin.auth.models import RecoveryCode, TwoFactor
+from tocsin.bootstrap import Container
 from tocsin.catalog.models import User
 from tocsin.config import Settings
 
@@ -229,3 +231,37 @@ def test_an_admin_removes_someones_second_factor(
     (off,) = audit(db, "auth.totp_disabled")
     assert off.actor_id == admin.id and off.target_id == str(responder.id)
     assert detail(off) == {"by_admin": True}
+
+
+def test_admins_must_enrol_while_logging_in_when_the_install_requires_it(
+    settings: Settings, container: Container, db: Session, admin: User, responder: User
+) -> None:
+    required = settings.model_copy(update={"require_two_factor_for_admins": True})
+    with TestClient(create_app(required, container=container)) as client:
+        # A responder is not concerned.
+        assert password_step(client, responder.email).headers["location"] == "/incidents"
+        client.cookies.clear()
+
+        first = password_step(client, admin.email)
+        assert first.headers["location"] == "/login/code" and not signed_in(client)
+        page = client.get("/login/code").text
+        assert "Set up two-factor to continue" in page and "<svg" in page
+        secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page)
+        assert secret
+        authenticator = pyotp.TOTP(secret.group(1))
+        wrong = code_step(client, "000000" if authenticator.now() != "000000" else "111111")
+        assert wrong.status_code == 400 and "Set up two-factor" in wrong.text
+        assert not signed_in(client)
+
+        done = code_step(client, authenticator.now())
+        assert done.status_code == 200
+        assert len(re.findall(r"<li><code>([a-z0-9-]+)</code></li>", done.text)) == 10
+        assert signed_in(client)
+        # Turning it off is refused while the install requires it.
+        csrf = csrf_of(client.get("/me/security").text)
+        client.post("/me/two-factor/off", data={"csrf_token": csrf, "password": ADMIN_PASSWORD})
+    db.commit()
+    assert db.scalar(select(TwoFactor.confirmed_at).where(TwoFactor.user_id == admin.id))
+    (enabled,) = audit(db, "auth.totp_enabled")
+    assert enabled.actor_id == admin.id and enabled.via == "session"
+    assert detail(audit(db, "auth.login")[-1])["second_factor"] == "totp"

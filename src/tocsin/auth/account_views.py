@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.audit.trail import Actor, acting, record_apart
 from tocsin.auth import reset, sessions, throttle, totp
+from tocsin.auth.login import must_enrol
 from tocsin.auth.passwords import verify_password
 from tocsin.auth.throttle import LoginThrottled, Policy
 from tocsin.catalog import service as catalog
@@ -190,6 +191,10 @@ def turn_off_two_factor(
     """Turning two-factor off needs the password or a code; wrong ones are counted like a
     login's (kind "code"), so a borrowed session cannot guess its way through."""
     password, code = text(form, "password"), text(form, "code")
+    if must_enrol(user, settings.require_two_factor_for_admins):
+        return redirect(
+            SECURITY + "#two-factor", error="Admins of this Tocsin must keep two-factor on."
+        )
     try:
         attempt = throttle.admit(
             db,

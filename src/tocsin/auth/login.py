@@ -28,7 +28,7 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.audit.trail import Actor, record
+from tocsin.audit.trail import Actor, acting, record
 from tocsin.auth import service, throttle, totp
 from tocsin.auth.passwords import (
     hash_password_off_loop,
@@ -37,10 +37,10 @@ from tocsin.auth.passwords import (
 )
 from tocsin.auth.service import LoginCandidate
 from tocsin.auth.throttle import Attempt, Policy
-from tocsin.catalog.models import User
+from tocsin.catalog.models import User, UserRole
 from tocsin.config import Settings
 from tocsin.crypto import Vault
-from tocsin.errors import Unauthenticated
+from tocsin.errors import NotFound, Unauthenticated, ValidationFailed
 
 # How long the code step may wait after the password was right.
 PENDING_SECONDS = 300
@@ -98,11 +98,13 @@ async def log_in(
     client: Client,
     policy: Policy,
     max_age: timedelta,
+    require_two_factor: bool = False,
 ) -> tuple[User, str | None]:
     """Check `email` and `password` from `client` and start a browser session: (the user,
     the session cookie's value, or None when the person must give a code next). Raises
     LoginThrottled (429) while the network or the account is locked out, Unauthenticated for
-    a wrong email or password."""
+    a wrong email or password. `require_two_factor`: an admin without a second factor gets
+    no session either, and enrols at the code step."""
     attempt, candidate = await run_in_threadpool(_admit, session, email, client.network, policy)
     if not await verify_password_off_loop(candidate.hash_to_check, password or ""):
         raise Unauthenticated("wrong email or password")
@@ -112,7 +114,7 @@ async def log_in(
     if candidate.password_hash and needs_rehash(candidate.password_hash):
         new_hash = await hash_password_off_loop(password)
     return await run_in_threadpool(
-        _complete, session, attempt, candidate, new_hash, max_age, client
+        _complete, session, attempt, candidate, new_hash, max_age, client, require_two_factor
     )
 
 
@@ -132,12 +134,18 @@ def _complete(
     new_hash: str | None,
     max_age: timedelta,
     client: Client,
+    require_two_factor: bool,
 ) -> tuple[User, str | None]:
     user = service.complete_login(session, candidate, new_hash=new_hash)
     throttle.succeeded(session, attempt)
-    if totp.enabled(session, user.id):
+    if totp.enabled(session, user.id) or must_enrol(user, require_two_factor):
         return user, None
     return user, _start(session, user, max_age, client, second_factor=None)
+
+
+def must_enrol(user: User, require_two_factor: bool) -> bool:
+    """Whether `user` must set up a second factor before getting a session."""
+    return require_two_factor and user.can(UserRole.admin)
 
 
 def log_in_with_code(
@@ -149,9 +157,11 @@ def log_in_with_code(
     client: Client,
     policy: Policy,
     max_age: timedelta,
-) -> tuple[User, str]:
-    """The second step: a right code for the pending sign-in starts the session. Counted like
-    a password first (committed), then checked; LoginThrottled while locked out,
+) -> tuple[User, str, list[str]]:
+    """The second step: a right code for the pending sign-in starts the session. Returns the
+    user, the session cookie's value and, for an admin who had to enrol here
+    (`require_two_factor_for_admins`), the recovery codes their first code unlocked. Counted
+    like a password first (committed), then checked; LoginThrottled while locked out,
     Unauthenticated for a wrong or reused code or a sign-in no longer valid (the caller's
     transaction is then rolled back: the count alone stays). Blocking: run off the loop."""
     user = session.get(User, pending.user_id)
@@ -161,12 +171,27 @@ def log_in_with_code(
     attempt = throttle.admit(session, policy, network=client.network, email=email, kind="code")
     session.commit()  # counted, whatever the code turns out to be
     user = session.get(User, pending.user_id)
-    kind = totp.check(session, user, totp.vault(settings), code) if user is not None else None
-    if user is None or kind is None:
+    if user is None:
+        raise Unauthenticated("this sign-in is no longer valid; log in again")
+    acting(session, Actor(user.id, user.email, "session", client.address or None))
+    vault = totp.vault(settings)
+    codes: list[str] = []
+    if not totp.enabled(session, user.id) and must_enrol(
+        user, settings.require_two_factor_for_admins
+    ):
+        try:
+            codes = totp.confirm(session, user, vault, code)
+        except (ValidationFailed, NotFound):
+            session.rollback()
+            raise Unauthenticated("that code is not right; check your app's clock") from None
+        kind: str | None = "totp"
+    else:
+        kind = totp.check(session, user, vault, code)
+    if kind is None:
         session.rollback()
         raise Unauthenticated("that code is not right (or was already used)")
     throttle.succeeded(session, attempt)
-    return user, _start(session, user, max_age, client, second_factor=kind)
+    return user, _start(session, user, max_age, client, second_factor=kind), codes
 
 
 def _start(

@@ -8,15 +8,19 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.audit.trail import Actor, record_apart
 from tocsin.auth import service as auth
+from tocsin.auth import totp
 from tocsin.auth.login import (
     PENDING_SECONDS,
     Client,
+    Pending,
     log_in,
     log_in_with_code,
+    must_enrol,
     pending_token,
     pending_vault,
     read_pending,
@@ -83,7 +87,10 @@ def _refused(request: Request, email: str, reason: str, user_id: int | None = No
 
 
 def _signed_in(target: str, secret: str, settings: Settings) -> Response:
-    response = RedirectResponse(target, status_code=303)
+    return _with_session(RedirectResponse(target, status_code=303), secret, settings)
+
+
+def _with_session(response: Response, secret: str, settings: Settings) -> Response:
     response.set_cookie(
         SESSION_COOKIE,
         secret,
@@ -115,6 +122,7 @@ async def login(
             client=client_of(request),
             policy=Policy.from_settings(settings),
             max_age=timedelta(hours=settings.session_max_age_hours),
+            require_two_factor=settings.require_two_factor_for_admins,
         )
     except LoginThrottled as exc:
         await run_in_threadpool(db.rollback)
@@ -141,13 +149,30 @@ async def login(
     return _signed_in(target, secret, settings)
 
 
+def _code_context(db: Session, settings: Settings, pending: Pending) -> dict[str, Any]:
+    """The code step's page: an admin who must enrol first sees the QR code and key."""
+    who = db.get(User, pending.user_id)
+    if who is None or totp.enabled(db, who.id):
+        return {}
+    if not must_enrol(who, settings.require_two_factor_for_admins):
+        return {}
+    vault = totp.vault(settings)
+    enrolment = totp.pending_enrolment(db, who, vault) or totp.start_enrolment(db, who, vault)
+    return {"enrolment": enrolment}
+
+
 @router.get("/login/code")
-def code_page(request: Request, settings: AppSettings, user: OptionalUser) -> Response:
+def code_page(
+    request: Request, db: DbSession, settings: AppSettings, user: OptionalUser
+) -> Response:
     if user is not None:
         return RedirectResponse("/incidents", status_code=303)
-    if read_pending(pending_vault(settings), request.cookies.get(PENDING_COOKIE)) is None:
+    pending = read_pending(pending_vault(settings), request.cookies.get(PENDING_COOKIE))
+    if pending is None:
         return redirect("/login", error="Your sign-in expired; log in again.")
-    return render(request, "auth/code.html", {})
+    page = render(request, "auth/code.html", _code_context(db, settings, pending))
+    page.headers["Cache-Control"] = "no-store"
+    return page
 
 
 @router.post("/login/code")
@@ -162,7 +187,7 @@ def login_code(
     who = db.get(User, pending.user_id)
     email = who.email if who is not None else ""
     try:
-        _, secret = log_in_with_code(
+        _, secret, codes = log_in_with_code(
             db,
             settings,
             pending=pending,
@@ -180,8 +205,14 @@ def login_code(
     except Unauthenticated as exc:
         db.rollback()
         _refused(request, email, "wrong code", pending.user_id)
-        return render(request, "auth/code.html", {"error": exc.message}, 400)
-    return _signed_in(_safe_next(pending.next), secret, settings)
+        context = {**_code_context(db, settings, pending), "error": exc.message}
+        return render(request, "auth/code.html", context, 400)
+    target = _safe_next(pending.next)
+    if codes:  # an admin who just enrolled: the recovery codes, once, then on
+        page = render(request, "auth/enrolled.html", {"recovery_codes": codes, "next": target})
+        page.headers["Cache-Control"] = "no-store"
+        return _with_session(page, secret, settings)
+    return _signed_in(target, secret, settings)
 
 
 @router.post("/logout")
