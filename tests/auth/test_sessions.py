@@ -12,8 +12,11 @@ from sqlalchemy.orm import Session
 
 from tests.auth.conftest import audit, detail
 from tests.conftest import ADMIN_PASSWORD, api_as, browser_login
+from tocsin.app import create_app
 from tocsin.auth.models import WebSession
+from tocsin.bootstrap import Container
 from tocsin.catalog.models import User
+from tocsin.config import Settings
 from tocsin.db import utcnow
 
 
@@ -165,3 +168,22 @@ def test_changing_the_password_needs_the_current_one_and_ends_the_other_sessions
     (changed,) = audit(db, "auth.password_changed")
     assert detail(changed) == {"through": "profile", "other_sessions_ended": 1}
     assert new not in changed.detail and ADMIN_PASSWORD not in changed.detail
+
+
+def test_wrong_current_passwords_are_throttled_like_failed_logins(
+    settings: Settings, container: Container, db: Session, responder: User
+) -> None:
+    strict = settings.model_copy(update={"login_max_failures_per_account": 3})
+    with TestClient(create_app(strict, container=container)) as laptop:
+        csrf = browser_login(laptop, responder.email)
+        new = "a-brand-new-passphrase"
+
+        def attempt(current: str) -> str:
+            return laptop.post(
+                "/me/password",
+                data={"csrf_token": csrf, "current": current, "password": new, "confirm": new},
+            ).text
+
+        assert all("not right" in attempt(f"guess {n}") for n in range(3))
+        assert "Too many failed logins" in attempt(ADMIN_PASSWORD)  # locked, even when right
+    assert audit(db, "auth.password_changed") == []

@@ -19,7 +19,7 @@ from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.deps import Admin, AppSettings, CurrentUser, DbSession, OptionalUser, client_address
-from tocsin.errors import DomainError, Unauthenticated, ValidationFailed
+from tocsin.errors import DomainError, ValidationFailed
 from tocsin.web.actions import perform
 from tocsin.web.clients import request_network
 from tocsin.web.csrf import CsrfChecked
@@ -137,13 +137,25 @@ def security_page(
 
 
 @router.post("/me/password")
-def change_password(request: Request, db: DbSession, user: CurrentUser, form: Form) -> Response:
-    """A new password, given the current one; the person's other sessions end."""
+def change_password(
+    request: Request, db: DbSession, settings: AppSettings, user: CurrentUser, form: Form
+) -> Response:
+    """A new password, given the current one; the person's other sessions end. Wrong current
+    passwords are counted like failed logins, so a borrowed session cannot guess through it."""
     current, new = text(form, "current"), text(form, "password")
+    try:
+        attempt = throttle.admit(
+            db, Policy.from_settings(settings), network=request_network(request), email=user.email
+        )
+    except LoginThrottled as exc:
+        db.rollback()
+        return redirect(SECURITY + "#password", error=exc.message)
+    db.commit()  # counted, whatever the check finds
+    if not verify_password(user.password_hash, current):
+        return redirect(SECURITY + "#password", error="Your current password is not right.")
+    throttle.succeeded(db, attempt)
 
     def change() -> int:
-        if not verify_password(user.password_hash, current):
-            raise Unauthenticated("your current password is not right")
         if new != text(form, "confirm"):
             raise ValidationFailed("the two new passwords differ", field="confirm")
         keep = getattr(request.state, "web_session_id", None)
