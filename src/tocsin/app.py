@@ -25,6 +25,7 @@ from tocsin.alerts import ingest as alerts_ingest
 from tocsin.alerts import opsgenie_routes
 from tocsin.alerts import views as alerts_views
 from tocsin.alerts.hotpath import EnqueueEndpoint
+from tocsin.auth import account_views as auth_account_views
 from tocsin.auth import api as auth_api
 from tocsin.auth import views as auth_views
 from tocsin.bootstrap import Container, build
@@ -144,6 +145,7 @@ def _routers() -> list[APIRouter]:
         scim_api.admin_router,
         scim_views.router,
         auth_views.router,
+        auth_account_views.router,
         catalog_views.router,
         definitions_views.router,
         incidents_views.router,

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(default=60, ge=1, le=3600)
     login_lockout_max_seconds: int = Field(default=900, ge=1, le=3600)
     login_failure_window_seconds: int = Field(default=900, ge=1, le=86_400)
+    # Local accounts (docs/accounts.md): how long a password reset link works, and how many
+    # reset requests one network, or one address, may make before a lockout of an hour.
+    password_reset_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    password_reset_max_per_address: int = Field(default=10, ge=1)
+    password_reset_max_per_account: int = Field(default=3, ge=1)
+    # Admins must have a second factor: one without it enrols while logging in.
+    require_two_factor_for_admins: bool = False
     # Demo admin login chosen by `make run` / `tocsin demo`.
     admin_email: str = "admin@example.com"
     admin_password: str = "tocsin-admin"

@@ -73,6 +73,7 @@ def optional_user(request: Request, db: DbSession) -> User | None:
         return None
     request.state.auth_via = "session"
     request.state.csrf_token = web.csrf_token
+    request.state.web_session_id = web.id
     request.state.user = web.user
     acting(db, Actor(web.user.id, web.user.email, "session", client_address(request)))
     return web.user

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.alerts.present import incident_alerts
 from tocsin.audit import trail
+from tocsin.auth.events import PasswordResetRequested
 from tocsin.bus import Bus, session_info
 from tocsin.catalog.models import Service, User
 from tocsin.chat import reactions as chat
@@ -41,6 +42,7 @@ from tocsin.findings import Checks, Finding
 from tocsin.followups import views as followup_views
 from tocsin.incidents import events as incident_events
 from tocsin.incidents.models import Incident
+from tocsin.notify import mails
 from tocsin.notify import shifts as shift_notices
 from tocsin.notify.events import NotificationSent
 from tocsin.postmortems import publishing as postmortem_publishing
@@ -131,6 +133,7 @@ def build_bus(settings: Settings | None = None) -> Bus:
     bus.subscribe(PageEvent, subscribers.on_page_event_published)
     # A postmortem published: its incident's stakeholders (comms' knowledge) are emailed.
     bus.subscribe(PostmortemPublished, _tell_stakeholders_of_postmortem)
+    bus.subscribe(PasswordResetRequested, _mail_password_reset)
     # Chat: an incident of a severity with channels gets one in each chat connection; its
     # header follows every change it shows (status, severity, roles, people paged, the next
     # update); updates are posted there; a closed incident's channels are archived later.
@@ -164,6 +167,29 @@ def _tell_stakeholders_of_postmortem(session: Session, event: PostmortemPublishe
     allowed, _refused = comms_stakeholders.recipients(session, incident)
     people = [(r.user, r.reason) for r in allowed]
     postmortem_publishing.tell_stakeholders(session, event, people)
+
+
+def _mail_password_reset(session: Session, event: PasswordResetRequested) -> None:
+    """Auth sits below notify: notify mails the reset link, after commit, as a plain mail."""
+    user = session.get(User, event.user_id)
+    if user is None:
+        return
+    asked = "An admin asked" if event.by_id is not None else "Someone (we hope you) asked"
+    body = (
+        f"{asked} to reset the password of your Tocsin account ({user.email}).\n\n"
+        f"Open the link below within {event.minutes} minutes to choose a new password. It "
+        "works once, and signs you out everywhere.\n\n"
+        "If you did not ask for this, ignore this email: your password stays as it is."
+    )
+    mails.plan(
+        session,
+        key=f"password-reset:{event.reset_id}",
+        kind="password_reset",
+        user=user,
+        subject="Reset your Tocsin password",
+        body=body,
+        link=event.path,
+    )
 
 
 def session_factory(engine: Engine, settings: Settings | None = None) -> sessionmaker[Session]:

@@ -1,11 +1,17 @@
-"""Helpers for the login tests: requests to a live server, many at once."""
+"""Helpers for the login tests: requests to a live server, many at once; audit records."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.audit.models import AuditRecord
 
 # Generous for a request on loopback, yet shorter than SQLite's 30 s busy timeout: a request
 # stuck behind a login holding the event loop and the database times out.
@@ -40,3 +46,19 @@ def login_call(base: str, email: str, password: str) -> Callable[[], httpx.Respo
             )
 
     return call
+
+
+def audit(session: Session, action: str) -> list[AuditRecord]:
+    """The committed audit records of `action`, oldest first (after ending the session's read
+    transaction, so that what the server committed since is seen)."""
+    session.commit()
+    rows = session.scalars(
+        select(AuditRecord)
+        .where(AuditRecord.action == action, AuditRecord.seq.is_not(None))
+        .order_by(AuditRecord.seq)
+    )
+    return list(rows.all())
+
+
+def detail(row: AuditRecord) -> dict[str, Any]:
+    return dict(json.loads(row.detail))

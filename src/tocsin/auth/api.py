@@ -1,15 +1,25 @@
-"""JSON routes for API tokens."""
+"""JSON routes for API tokens and browser sessions."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from tocsin.auth import service as auth
-from tocsin.auth.schemas import TokenCreated, TokenIn, TokenOut, token_out
+from tocsin.auth import sessions
+from tocsin.auth.schemas import (
+    SessionOut,
+    SessionsEnded,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+    session_out,
+    token_out,
+)
+from tocsin.catalog import service as catalog
 from tocsin.catalog.schemas import Page, window
-from tocsin.deps import CurrentUser, DbSession
+from tocsin.deps import Admin, CurrentUser, DbSession
 from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["tokens"])
@@ -41,3 +51,61 @@ def revoke_token(
 ) -> TokenOut:
     """Revoke a token (yours, or anyone's for an admin); it stops working at once."""
     return token_out(auth.revoke_token(db, token_id, by=user))
+
+
+SessionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _current(request: Request) -> int | None:
+    return getattr(request.state, "web_session_id", None)
+
+
+@router.get("/me/sessions", response_model=list[SessionOut], tags=["sessions"])
+def my_sessions(request: Request, db: DbSession, user: CurrentUser) -> list[SessionOut]:
+    """Your browser sessions that have not expired, most recently used first."""
+    current = _current(request)
+    return [session_out(web, current) for web in sessions.active_sessions(db, user)]
+
+
+@router.delete(
+    "/me/sessions/{session_id}", response_model=SessionOut, tags=["sessions"], responses=errors(404)
+)
+def end_my_session(
+    request: Request, session_id: SessionId, db: DbSession, user: CurrentUser
+) -> SessionOut:
+    """Sign out one of your sessions; it stops working at once."""
+    return session_out(sessions.revoke(db, user, session_id, by=user), _current(request))
+
+
+@router.delete("/me/sessions", response_model=SessionsEnded, tags=["sessions"])
+def end_my_other_sessions(request: Request, db: DbSession, user: CurrentUser) -> SessionsEnded:
+    """Sign out everywhere else: every session but the one this request came with (with an
+    API token, every session)."""
+    keep = _current(request)
+    ended = sessions.revoke_all(db, user, by=user, keep=keep, why="signed out everywhere else")
+    return SessionsEnded(ended=ended)
+
+
+@router.get(
+    "/users/{user_id}/sessions",
+    response_model=list[SessionOut],
+    tags=["sessions"],
+    responses=errors(404),
+)
+def user_sessions(user_id: UserId, db: DbSession, admin: Admin) -> list[SessionOut]:
+    """Someone's browser sessions (admins only)."""
+    owner = catalog.get_user(db, user_id)
+    return [session_out(web, None) for web in sessions.active_sessions(db, owner)]
+
+
+@router.delete(
+    "/users/{user_id}/sessions",
+    response_model=SessionsEnded,
+    tags=["sessions"],
+    responses=errors(404),
+)
+def end_user_sessions(user_id: UserId, db: DbSession, admin: Admin) -> SessionsEnded:
+    """End every session of someone (admins only): a lost laptop, someone leaving."""
+    owner = catalog.get_user(db, user_id)
+    return SessionsEnded(ended=sessions.revoke_all(db, owner, by=admin, why="ended by an admin"))

@@ -1,4 +1,5 @@
-"""ORM models for browser sessions, API tokens and login throttling. Only hashes of secrets
+"""ORM models for browser sessions, API tokens, login throttling, second factors and
+password resets. Only hashes of secrets
 are stored."""
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ class WebSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+    # Updated at most once a minute (service.SEEN_RESOLUTION).
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
 
     user: Mapped[User] = relationship(lazy="joined")
 
@@ -54,3 +59,47 @@ class LoginThrottle(Base):
     # When the count is forgotten: a quiet window after the last failure or the end of its
     # lockout. Rows past it are purged.
     forget_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class TwoFactor(Base):
+    """A person's TOTP second factor. The secret is encrypted with the vault ("auth.totp");
+    `confirmed_at` is None while enrolment waits for a first right code."""
+
+    __tablename__ = "two_factors"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_encrypted: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The last 30-second step whose code was accepted: a code is never accepted twice.
+    last_step: Mapped[int] = mapped_column(default=0)
+
+
+class RecoveryCode(Base):
+    """A one-time recovery code for a lost authenticator; only its SHA-256 is stored."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PasswordReset(Base):
+    """A password reset link: single use, expiring; only the SHA-256 of its token is stored."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The admin who sent it, or None when the person asked for it.
+    sent_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )

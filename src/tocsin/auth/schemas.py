@@ -1,10 +1,10 @@
-"""API shapes for API tokens."""
+"""API shapes for API tokens and browser sessions."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from tocsin.auth.models import ApiToken
+from tocsin.auth.models import ApiToken, WebSession
 from tocsin.catalog.schemas import Id, Out, Strict, Timestamp, UserRef
 
 
@@ -34,3 +34,25 @@ class TokenCreated(BaseModel):
 
 def token_out(token: ApiToken) -> TokenOut:
     return TokenOut.model_validate(token)
+
+
+class SessionOut(Out):
+    """A browser session: where it was opened and when it was last used; never its secret."""
+
+    id: int
+    created_at: Timestamp
+    last_seen_at: Timestamp | None
+    expires_at: Timestamp
+    address: str
+    user_agent: str
+    current: bool = Field(default=False, description="The session this request came with")
+
+
+class SessionsEnded(BaseModel):
+    ended: int
+
+
+def session_out(web: WebSession, current: int | None) -> SessionOut:
+    out = SessionOut.model_validate(web)
+    out.current = web.id == current
+    return out

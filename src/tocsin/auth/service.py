@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
+from tocsin.audit.trail import record
 from tocsin.auth.models import ApiToken, WebSession
 from tocsin.auth.passwords import hash_password
 from tocsin.catalog import service as catalog
@@ -21,6 +22,8 @@ from tocsin.errors import Forbidden, NotFound, Unauthenticated
 TOKEN_PREFIX = "tcs_"
 # Record last use at most this often, so API reads do not all become writes.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+# Record a browser session's last use at most this often.
+SEEN_RESOLUTION = timedelta(seconds=60)
 # Checked in place of a missing user's hash, so that an unknown email costs the same.
 DUMMY_HASH = hash_password("timing-equaliser")
 
@@ -69,15 +72,25 @@ def complete_login(
 
 
 def start_web_session(
-    session: Session, user: User, *, max_age: timedelta
+    session: Session,
+    user: User,
+    *,
+    max_age: timedelta,
+    address: str = "",
+    user_agent: str = "",
 ) -> tuple[WebSession, str]:
-    """A new browser session; returns it and the cookie value (never stored)."""
+    """A new browser session from the client at `address`; returns it and the cookie value
+    (never stored)."""
     secret = secrets.token_urlsafe(32)
+    now = utcnow()
     web = WebSession(
         token_hash=_digest(secret),
         csrf_token=secrets.token_urlsafe(32),
         user=user,
-        expires_at=utcnow() + max_age,
+        expires_at=now + max_age,
+        last_seen_at=now,
+        address=address[:64],
+        user_agent=user_agent[:300],
     )
     session.add(web)
     session.flush()
@@ -88,16 +101,28 @@ def web_session(session: Session, cookie: str | None) -> WebSession | None:
     if not cookie:
         return None
     web = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(cookie)))
-    if web is None or web.expires_at <= utcnow() or not web.user.active:
+    now = utcnow()
+    if web is None or web.expires_at <= now or not web.user.active:
         return None
+    if web.last_seen_at is None or now - web.last_seen_at > SEEN_RESOLUTION:
+        web.last_seen_at = now
     return web
 
 
 def end_web_session(session: Session, cookie: str | None) -> None:
+    """Log out: the session of `cookie` ends (recorded as `auth.logout`)."""
     if not cookie:
         return
     web = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(cookie)))
     if web is not None:
+        record(
+            session,
+            "auth.logout",
+            target_type="user",
+            target_id=web.user_id,
+            target=web.user.email,
+            detail={"session_id": web.id},
+        )
         session.delete(web)
         session.flush()
 

@@ -41,6 +41,9 @@ log = structlog.get_logger("tocsin.auth")
 PURGE_BATCH = 100
 ACCOUNT_PREFIX = "account:"
 ADDRESS_PREFIX = "address:"
+# What is counted: passwords ("login"), second-factor codes ("code") and password reset
+# requests ("reset") each have their own counts, so that one cannot take back another's.
+KINDS = {"login": "failed logins", "code": "wrong codes", "reset": "password reset requests"}
 
 
 class LoginThrottled(DomainError):
@@ -91,29 +94,42 @@ class Attempt:
     address_lock_set: datetime | None
 
 
-def account_key(email: str) -> str:
+def _scope(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    return "" if kind == "login" else f"{kind}:"
+
+
+def account_key(email: str, kind: str = "login") -> str:
     digest = hashlib.sha256((email or "").strip().lower().encode()).hexdigest()
-    return ACCOUNT_PREFIX + digest
+    return ACCOUNT_PREFIX + _scope(kind) + digest
 
 
-def address_key(network: str) -> str:
-    return ADDRESS_PREFIX + network
+def address_key(network: str, kind: str = "login") -> str:
+    return ADDRESS_PREFIX + _scope(kind) + network
 
 
 def admit(
-    session: Session, policy: Policy, *, network: str, email: str, now: datetime | None = None
+    session: Session,
+    policy: Policy,
+    *,
+    network: str,
+    email: str,
+    now: datetime | None = None,
+    kind: str = "login",
 ) -> Attempt:
-    """Count a login attempt from `network` for `email` as a failure, or raise LoginThrottled
-    (counting nothing) while the network, then the account, is locked out. Flushes only."""
+    """Count an attempt of `kind` from `network` for `email` as a failure, or raise
+    LoginThrottled (counting nothing) while the network, then the account, is locked out.
+    Flushes only."""
     now = now or utcnow()
-    keys = address_key(network), account_key(email)
+    keys = address_key(network, kind), account_key(email, kind)
     rows = _locked_rows(session, keys, now)
     address, account = rows[keys[0]], rows[keys[1]]
     for row, where in ((address, "from your network"), (account, "for this account")):
         if row.locked_until is not None and row.locked_until > now:
             wait = math.ceil((row.locked_until - now).total_seconds())
             raise LoginThrottled(
-                f"Too many failed logins {where}. Please try again in {_in_words(wait)}.",
+                f"Too many {KINDS[kind]} {where}. Please try again in {_in_words(wait)}.",
                 retry_after=wait,
             )
     lock_before = address.locked_until
@@ -193,11 +209,11 @@ def _count_failure(row: LoginThrottle, policy: Policy, limit: int, now: datetime
     lockout = policy.lockout_for(row.failures, limit)
     if lockout is not None:
         row.locked_until = now + lockout
-        kind = "address" if row.key.startswith(ADDRESS_PREFIX) else "account"
+        scope = "address" if row.key.startswith(ADDRESS_PREFIX) else "account"
         log.warning(
             "auth.login_locked",
-            scope=kind,
-            network=row.key.removeprefix(ADDRESS_PREFIX) if kind == "address" else None,
+            scope=scope,
+            network=row.key.removeprefix(ADDRESS_PREFIX) if scope == "address" else None,
             failures=row.failures,
             seconds=int(lockout.total_seconds()),
         )

@@ -1,4 +1,5 @@
-"""Login, logout and the API tokens page."""
+"""Login (password, then a code for those with a second factor), logout and the API tokens
+page."""
 
 from __future__ import annotations
 
@@ -7,12 +8,34 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from tocsin.audit.trail import Actor, record_apart
 from tocsin.auth import service as auth
-from tocsin.auth.login import log_in
+from tocsin.auth import totp
+from tocsin.auth.login import (
+    PENDING_SECONDS,
+    Client,
+    Pending,
+    log_in,
+    log_in_with_code,
+    must_enrol,
+    pending_token,
+    pending_vault,
+    read_pending,
+)
 from tocsin.auth.throttle import LoginThrottled, Policy
-from tocsin.catalog.models import UserRole
-from tocsin.deps import SESSION_COOKIE, AppSettings, CurrentUser, DbSession, OptionalUser
+from tocsin.catalog.models import User, UserRole
+from tocsin.config import Settings
+from tocsin.deps import (
+    SESSION_COOKIE,
+    AppSettings,
+    CurrentUser,
+    DbSession,
+    OptionalUser,
+    client_address,
+)
 from tocsin.errors import DomainError, Forbidden, Unauthenticated
 from tocsin.web.clients import request_network
 from tocsin.web.csrf import CsrfChecked
@@ -36,31 +59,38 @@ def login_page(request: Request, user: OptionalUser, next: str = "/incidents") -
     return render(request, "login.html", {"next": _safe_next(next), "email": ""})
 
 
-@router.post("/login")
-async def login(
-    request: Request, db: DbSession, settings: AppSettings, form: Form, _csrf: CsrfChecked
-) -> Response:
-    """Cross-origin login posts are refused (CSRF). The database work and the password check
-    run off the event loop (auth/login.py)."""
-    email, password = text(form, "email"), text(form, "password")
-    target = _safe_next(text(form, "next") or "/incidents")
-    context = {"next": target, "email": email}
-    try:
-        _, secret = await log_in(
-            db,
-            email=email,
-            password=password,
-            network=request_network(request),
-            policy=Policy.from_settings(settings),
-            max_age=timedelta(hours=settings.session_max_age_hours),
-        )
-    except LoginThrottled as exc:
-        response = render(request, "login.html", {**context, "error": exc.message}, 429)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
-    except Unauthenticated as exc:
-        return render(request, "login.html", {**context, "error": exc.message}, 400)
-    response = RedirectResponse(target, status_code=303)
+PENDING_COOKIE = "tocsin_pending"
+
+
+def client_of(request: Request) -> Client:
+    """Who is logging in: the network the throttle counts, the address and user agent kept."""
+    return Client(
+        network=request_network(request),
+        address=client_address(request) or "",
+        user_agent=request.headers.get("user-agent", "")[:300],
+    )
+
+
+def _refused(request: Request, email: str, reason: str, user_id: int | None = None) -> None:
+    """A failed sign-in, in the audit trail: the email tried (never the password) and why.
+    Its own transaction: the request's holds nothing worth keeping."""
+    record_apart(
+        request.app.state.sessionmaker,
+        "auth.login_failed",
+        actor=Actor(user_id, email[:254] or "anonymous", "anonymous", client_address(request)),
+        outcome="refused",
+        target_type="user" if user_id is not None else "",
+        target_id=user_id,
+        target=email[:254],
+        detail={"email": email[:254], "reason": reason},
+    )
+
+
+def _signed_in(target: str, secret: str, settings: Settings) -> Response:
+    return _with_session(RedirectResponse(target, status_code=303), secret, settings)
+
+
+def _with_session(response: Response, secret: str, settings: Settings) -> Response:
     response.set_cookie(
         SESSION_COOKIE,
         secret,
@@ -70,7 +100,119 @@ async def login(
         secure=settings.cookie_secure,
         path="/",
     )
+    response.delete_cookie(PENDING_COOKIE, path="/login")
     return response
+
+
+@router.post("/login")
+async def login(
+    request: Request, db: DbSession, settings: AppSettings, form: Form, _csrf: CsrfChecked
+) -> Response:
+    """Cross-origin login posts are refused (CSRF). The database work and the password check
+    run off the event loop (auth/login.py). A person with a second factor is asked for a code
+    next (`/login/code`), holding a pending sign-in in a cookie, with no session yet."""
+    email, password = text(form, "email"), text(form, "password")
+    target = _safe_next(text(form, "next") or "/incidents")
+    context = {"next": target, "email": email}
+    try:
+        user, secret = await log_in(
+            db,
+            email=email,
+            password=password,
+            client=client_of(request),
+            policy=Policy.from_settings(settings),
+            max_age=timedelta(hours=settings.session_max_age_hours),
+            require_two_factor=settings.require_two_factor_for_admins,
+        )
+    except LoginThrottled as exc:
+        await run_in_threadpool(db.rollback)
+        await run_in_threadpool(_refused, request, email, "throttled")
+        response = render(request, "login.html", {**context, "error": exc.message}, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except Unauthenticated as exc:
+        await run_in_threadpool(db.rollback)
+        await run_in_threadpool(_refused, request, email, "wrong email or password")
+        return render(request, "login.html", {**context, "error": exc.message}, 400)
+    if secret is None:
+        response = RedirectResponse("/login/code", status_code=303)
+        response.set_cookie(
+            PENDING_COOKIE,
+            pending_token(pending_vault(settings), user, target),
+            max_age=PENDING_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=settings.cookie_secure,
+            path="/login",
+        )
+        return response
+    return _signed_in(target, secret, settings)
+
+
+def _code_context(db: Session, settings: Settings, pending: Pending) -> dict[str, Any]:
+    """The code step's page: an admin who must enrol first sees the QR code and key."""
+    who = db.get(User, pending.user_id)
+    if who is None or totp.enabled(db, who.id):
+        return {}
+    if not must_enrol(who, settings.require_two_factor_for_admins):
+        return {}
+    vault = totp.vault(settings)
+    enrolment = totp.pending_enrolment(db, who, vault) or totp.start_enrolment(db, who, vault)
+    return {"enrolment": enrolment}
+
+
+@router.get("/login/code")
+def code_page(
+    request: Request, db: DbSession, settings: AppSettings, user: OptionalUser
+) -> Response:
+    if user is not None:
+        return RedirectResponse("/incidents", status_code=303)
+    pending = read_pending(pending_vault(settings), request.cookies.get(PENDING_COOKIE))
+    if pending is None:
+        return redirect("/login", error="Your sign-in expired; log in again.")
+    page = render(request, "auth/code.html", _code_context(db, settings, pending))
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+@router.post("/login/code")
+def login_code(
+    request: Request, db: DbSession, settings: AppSettings, form: Form, _csrf: CsrfChecked
+) -> Response:
+    """The second step: the code from the person's authenticator, or a recovery code."""
+    pending = read_pending(pending_vault(settings), request.cookies.get(PENDING_COOKIE))
+    if pending is None:
+        _refused(request, "", "sign-in expired or forged")
+        return redirect("/login", error="Your sign-in expired; log in again.")
+    who = db.get(User, pending.user_id)
+    email = who.email if who is not None else ""
+    try:
+        _, secret, codes = log_in_with_code(
+            db,
+            settings,
+            pending=pending,
+            code=text(form, "code"),
+            client=client_of(request),
+            policy=Policy.from_settings(settings),
+            max_age=timedelta(hours=settings.session_max_age_hours),
+        )
+    except LoginThrottled as exc:
+        db.rollback()
+        _refused(request, email, "throttled (code)", pending.user_id)
+        response = render(request, "auth/code.html", {"error": exc.message}, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except Unauthenticated as exc:
+        db.rollback()
+        _refused(request, email, "wrong code", pending.user_id)
+        context = {**_code_context(db, settings, pending), "error": exc.message}
+        return render(request, "auth/code.html", context, 400)
+    target = _safe_next(pending.next)
+    if codes:  # an admin who just enrolled: the recovery codes, once, then on
+        page = render(request, "auth/enrolled.html", {"recovery_codes": codes, "next": target})
+        page.headers["Cache-Control"] = "no-store"
+        return _with_session(page, secret, settings)
+    return _signed_in(target, secret, settings)
 
 
 @router.post("/logout")
