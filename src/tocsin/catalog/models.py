@@ -17,6 +17,11 @@ class UserRole(enum.StrEnum):
     viewer = "viewer"  # reads
 
 
+class UserKind(enum.StrEnum):
+    person = "person"  # signs in, is paged, goes on call
+    service = "service"  # a service account: acts through API tokens only (auth/accounts.py)
+
+
 team_members = Table(
     "team_members",
     Base.metadata,
@@ -50,10 +55,16 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A service account is not a person: never signs in, paged, on call or listed as people.
+    kind: Mapped[str] = mapped_column(String(16), default=UserKind.person.value)
 
     teams: Mapped[list[Team]] = relationship(
         secondary=team_members, back_populates="members", order_by="Team.name"
     )
+
+    @property
+    def is_person(self) -> bool:
+        return self.kind == UserKind.person.value
 
     def can(self, role: UserRole) -> bool:
         """True if this user's role is at least `role` (viewer < responder < admin)."""
