@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tocsin.db import Base, utcnow
@@ -62,8 +63,9 @@ class User(Base):
         secondary=team_members, back_populates="members", order_by="Team.name"
     )
 
-    @property
+    @hybrid_property
     def is_person(self) -> bool:
+        """Not a service account; `.where(User.is_person)` in lists and pickers of people."""
         return self.kind == UserKind.person.value
 
     def can(self, role: UserRole) -> bool:
