@@ -69,15 +69,19 @@ def optional_user(request: Request, db: DbSession) -> User | None:
     if secret is not None:
         # Refused unless live and scoped for this request (auth/scopes.py), and recorded;
         # the token (and its owner) is who acts.
-        token = tokens.use_api_token(
-            db,
-            secret,
-            method=request.method,
-            path=request.url.path,
-            network=request_network(request),
-            address=client_address(request),
-            factory=request.app.state.sessionmaker,
-        )
+        try:
+            token = tokens.use_api_token(
+                db,
+                secret,
+                method=request.method,
+                path=request.url.path,
+                network=request_network(request),
+                address=client_address(request),
+            )
+        except tokens.TokenRefused as refused:
+            db.rollback()  # nothing to keep, and SQLite's write lock is free for the record
+            tokens.record_refusal(request.app.state.sessionmaker, refused)
+            raise refused.error from None
         request.state.auth_via = "token"
         request.state.api_token = token
         return token.user

@@ -8,6 +8,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,7 +20,7 @@ from tocsin.auth import scopes as sc
 from tocsin.auth.models import ApiToken, ApiTokenAddress
 from tocsin.catalog.models import User, UserRole
 from tocsin.db import utcnow
-from tocsin.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from tocsin.errors import DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
 
 TOKEN_PREFIX = "tcs_"
 # Record last use at most this often, so API reads do not all become writes.
@@ -204,8 +205,19 @@ def revoke_all_of(session: Session, user: User) -> int:
     return len(live)
 
 
-def _refuse(
-    factory: sessionmaker[Session],
+class TokenRefused(Exception):
+    """A known token refused: `error` is the answer; the caller rolls its transaction back
+    and records `token.refused` with `fields` apart (`record_refusal`)."""
+
+    def __init__(self, error: DomainError, actor: Actor, fields: dict[str, Any]) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.actor = actor
+        self.fields = fields
+
+
+def _refusal(
+    error: DomainError,
     token: ApiToken,
     actor: Actor,
     *,
@@ -213,17 +225,21 @@ def _refuse(
     method: str,
     path: str,
     scope: str | None = None,
-) -> None:
-    record_apart(
-        factory,
-        "token.refused",
-        actor=actor,
-        target_type="api_token",
-        target_id=token.id,
-        target=token.name,
-        detail={"reason": reason, "scope_needed": scope, "method": method, "path": path[:200]},
-        outcome="refused",
-    )
+) -> TokenRefused:
+    fields = {
+        "target_type": "api_token",
+        "target_id": token.id,
+        "target": token.name,
+        "detail": {"reason": reason, "scope_needed": scope, "method": method, "path": path[:200]},
+        "outcome": "refused",
+    }
+    return TokenRefused(error, actor, fields)
+
+
+def record_refusal(factory: sessionmaker[Session], refused: TokenRefused) -> None:
+    """Record a refusal in a transaction of its own. The request's transaction must be over
+    first (on SQLite it may hold the one write lock)."""
+    record_apart(factory, "token.refused", actor=refused.actor, **refused.fields)
 
 
 def use_api_token(
@@ -234,38 +250,37 @@ def use_api_token(
     path: str,
     network: str,
     address: str | None,
-    factory: sessionmaker[Session],
     now: datetime | None = None,
 ) -> ApiToken:
     """The token `secret` names, allowed to make this request: Unauthenticated (401) if it is
-    unknown, revoked, expired or its owner deactivated; Forbidden (403) if it lacks the
-    scope the request needs (auth/scopes.py). A refusal of a known token is recorded in a
-    transaction of its own (the request's rolls back). On success the token is who acts in
-    `session` and the use is noted."""
+    unknown; TokenRefused, carrying a 401 or a 403 to answer, if it is revoked, expired, its
+    owner deactivated, or it lacks the scope the request needs (auth/scopes.py). On success
+    the token is who acts in `session` and the use is noted."""
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
     if token is None:
         raise Unauthenticated("invalid or revoked API token")
     now = now or utcnow()
     actor = token_actor(token, address)
+    asked = {"method": method, "path": path}
     if token.revoked_at is not None or not token.user.active:
-        _refuse(factory, token, actor, reason="revoked", method=method, path=path)
-        raise Unauthenticated("invalid or revoked API token")
+        error: DomainError = Unauthenticated("invalid or revoked API token")
+        raise _refusal(error, token, actor, reason="revoked", **asked)
     if token.expires_at is not None and token.expires_at <= now:
-        _refuse(factory, token, actor, reason="expired", method=method, path=path)
-        raise Unauthenticated(f"this API token expired at {token.expires_at:%Y-%m-%d %H:%M} UTC")
+        error = Unauthenticated(f"this API token expired at {token.expires_at:%Y-%m-%d %H:%M} UTC")
+        raise _refusal(error, token, actor, reason="expired", **asked)
     try:
         needed = sc.needed(method, path)
     except sc.Unclassified:
-        _refuse(factory, token, actor, reason="unclassified", method=method, path=path)
-        raise Forbidden(f"API tokens cannot make this request ({method} {path})") from None
+        error = Forbidden(f"API tokens cannot make this request ({method} {path})")
+        raise _refusal(error, token, actor, reason="unclassified", **asked) from None
     if needed is None:
-        _refuse(factory, token, actor, reason="not the API", method=method, path=path)
-        raise Forbidden("API tokens can only change things through /api/v1")
+        error = Forbidden("API tokens can only change things through /api/v1")
+        raise _refusal(error, token, actor, reason="not the API", **asked)
     if needed not in scopes_of(token):
-        _refuse(factory, token, actor, reason="scope", method=method, path=path, scope=needed.value)
-        raise Forbidden(
+        error = Forbidden(
             f"this API token lacks the “{needed.value}” scope, which {method} {path} needs"
         )
+        raise _refusal(error, token, actor, reason="scope", scope=needed.value, **asked)
     acting(session, actor)
     _note_use(session, token, network, now)
     return token
