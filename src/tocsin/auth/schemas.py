@@ -31,6 +31,7 @@ class TokenIn(Strict):
     )
     scopes: list[ScopeName] | None = Field(
         default=None,
+        min_length=1,
         max_length=4,
         description="What the token may do (docs/api.md); every scope if left out (a token "
         "creating a token: its own scopes)",
