@@ -110,6 +110,9 @@ VALID_IS_NOT_ENOUGH = {
     "PATCH /api/v1/chat/connections/{connection_id}": "as for a new connection",
     "POST /api/v1/webhooks": "a URL whose host resolves to a public address",
     "PATCH /api/v1/webhooks/{subscription_id}": "a URL whose host resolves to a public address",
+    # A token's expiry is in the future (and at most three years ahead); a service account
+    # cannot be given a token once deactivated.
+    "POST /api/v1/tokens": "an expiry ahead of now, for an active owner",
     # A dry run names a service of this Tocsin, and a moment as a date, a time and a zone.
     "POST /api/v1/paging/simulate": "a date and time in a zone the tz database knows",
 }

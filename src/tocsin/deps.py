@@ -10,9 +10,12 @@ from sqlalchemy.orm import Session
 
 from tocsin.audit.trail import Actor, acting
 from tocsin.auth import service as auth
+from tocsin.auth import tokens
+from tocsin.auth.models import ApiToken
 from tocsin.catalog.models import User, UserRole
 from tocsin.config import Settings
 from tocsin.errors import Forbidden, Unauthenticated
+from tocsin.web.clients import request_network
 from tocsin.web.csrf import check_csrf
 
 SESSION_COOKIE = "tocsin_session"
@@ -62,12 +65,26 @@ def client_address(request: Request) -> str | None:
 def optional_user(request: Request, db: DbSession) -> User | None:
     """The caller: from an API token (Authorization: Bearer) or a browser session cookie.
     The caller is who acts in the request's audit records."""
-    token = _bearer(request)
-    if token is not None:
-        user = auth.user_for_api_token(db, token)
+    secret = _bearer(request)
+    if secret is not None:
+        # Refused unless live and scoped for this request (auth/scopes.py), and recorded;
+        # the token (and its owner) is who acts.
+        try:
+            token = tokens.use_api_token(
+                db,
+                secret,
+                method=request.method,
+                path=request.url.path,
+                network=request_network(request),
+                address=client_address(request),
+            )
+        except tokens.TokenRefused as refused:
+            db.rollback()  # nothing to keep, and SQLite's write lock is free for the record
+            tokens.record_refusal(request.app.state.sessionmaker, refused)
+            raise refused.error from None
         request.state.auth_via = "token"
-        acting(db, Actor(user.id, user.email, "token", client_address(request)))
-        return user
+        request.state.api_token = token
+        return token.user
     web = auth.web_session(db, request.cookies.get(SESSION_COOKIE))
     if web is None:
         return None
@@ -99,7 +116,16 @@ def _require(role: UserRole) -> Callable[[User], User]:
     return check
 
 
+def caller_token(
+    request: Request, user: Annotated[User | None, Depends(optional_user)]
+) -> ApiToken | None:
+    """The API token the request came with (None for a browser session)."""
+    token: ApiToken | None = getattr(request.state, "api_token", None)
+    return token
+
+
 OptionalUser = Annotated[User | None, Depends(optional_user)]
+CallerToken = Annotated[ApiToken | None, Depends(caller_token)]
 CurrentUser = Annotated[User, Depends(current_user)]
 Responder = Annotated[User, Depends(_require(UserRole.responder))]
 Admin = Annotated[User, Depends(_require(UserRole.admin))]

@@ -1,4 +1,4 @@
-"""JSON routes for API tokens and browser sessions."""
+"""JSON routes for API tokens, browser sessions and service accounts."""
 
 from __future__ import annotations
 
@@ -6,23 +6,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from tocsin.auth import service as auth
-from tocsin.auth import sessions
+from tocsin.auth import accounts, sessions
+from tocsin.auth import tokens as auth
 from tocsin.auth.schemas import (
+    ServiceAccountIn,
+    ServiceAccountOut,
+    ServiceAccountPatch,
     SessionOut,
     SessionsEnded,
     TokenCreated,
     TokenIn,
     TokenOut,
+    account_out,
     session_out,
     token_out,
 )
 from tocsin.catalog import service as catalog
 from tocsin.catalog.schemas import Page, window
-from tocsin.deps import Admin, CurrentUser, DbSession
+from tocsin.deps import Admin, CallerToken, CurrentUser, DbSession
 from tocsin.web.openapi import errors
 
 router = APIRouter(prefix="/api/v1", tags=["tokens"])
+AccountId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/tokens", response_model=Page[TokenOut], responses=errors(403))
@@ -39,9 +44,20 @@ def list_tokens(
 
 
 @router.post("/tokens", status_code=201, response_model=TokenCreated, responses=errors(404))
-def create_token(body: TokenIn, db: DbSession, user: CurrentUser) -> TokenCreated:
-    """A new token; its secret is in this answer and never again."""
-    token, secret = auth.issue_api_token(db, by=user, name=body.name, user_id=body.user_id)
+def create_token(
+    body: TokenIn, db: DbSession, user: CurrentUser, caller: CallerToken
+) -> TokenCreated:
+    """A new token; its secret is in this answer and never again. A token creating one
+    cannot give it scopes it lacks, nor let it outlive itself."""
+    token, secret = auth.issue_api_token(
+        db,
+        by=user,
+        name=body.name,
+        user_id=body.user_id,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
+        within=caller,
+    )
     return TokenCreated(token=token_out(token), secret=secret)
 
 
@@ -109,3 +125,53 @@ def end_user_sessions(user_id: UserId, db: DbSession, admin: Admin) -> SessionsE
     """End every session of someone (admins only): a lost laptop, someone leaving."""
     owner = catalog.get_user(db, user_id)
     return SessionsEnded(ended=sessions.revoke_all(db, owner, by=admin, why="ended by an admin"))
+
+
+@router.get(
+    "/service-accounts",
+    response_model=list[ServiceAccountOut],
+    responses=errors(403),
+    tags=["service accounts"],
+)
+def list_service_accounts(db: DbSession, admin: Admin) -> list[ServiceAccountOut]:
+    """Every service account, active first (admins only)."""
+    return [account_out(a) for a in accounts.list_service_accounts(db)]
+
+
+@router.post(
+    "/service-accounts",
+    status_code=201,
+    response_model=ServiceAccountOut,
+    responses=errors(403),
+    tags=["service accounts"],
+)
+def create_service_account(
+    body: ServiceAccountIn, db: DbSession, admin: Admin
+) -> ServiceAccountOut:
+    """A new service account; give it tokens with POST /api/v1/tokens and its `user_id`."""
+    return account_out(accounts.create_service_account(db, name=body.name, role=body.role))
+
+
+@router.get(
+    "/service-accounts/{account_id}",
+    response_model=ServiceAccountOut,
+    responses=errors(403, 404),
+    tags=["service accounts"],
+)
+def get_service_account(account_id: AccountId, db: DbSession, admin: Admin) -> ServiceAccountOut:
+    return account_out(accounts.get_service_account(db, account_id))
+
+
+@router.patch(
+    "/service-accounts/{account_id}",
+    response_model=ServiceAccountOut,
+    responses=errors(403, 404),
+    tags=["service accounts"],
+)
+def update_service_account(
+    account_id: AccountId, body: ServiceAccountPatch, db: DbSession, admin: Admin
+) -> ServiceAccountOut:
+    """Rename, change the role, or deactivate (`active: false`: its tokens are refused)."""
+    account = accounts.get_service_account(db, account_id)
+    changes = body.model_dump(exclude_unset=True)
+    return account_out(accounts.update_service_account(db, account, changes))

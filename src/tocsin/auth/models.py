@@ -41,9 +41,30 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The client network of the last use (web/clients.request_network), written with
+    # last_used_at, so a request from the usual address costs no extra query.
+    last_used_address: Mapped[str | None] = mapped_column(String(64), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # None: never expires. Past it the token is refused like a revoked one.
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    # What the token may do (auth/scopes.py), space separated: "read incidents ...".
+    scopes: Mapped[str] = mapped_column(String(80))
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class ApiTokenAddress(Base):
+    """A client network a token was used from; the first use from one not listed here is
+    recorded in the audit trail (`token.new_address`). At most MAX_ADDRESSES per token: past
+    that the oldest is forgotten (and would be recorded again)."""
+
+    __tablename__ = "api_token_addresses"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    network: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LoginThrottle(Base):

@@ -1,27 +1,32 @@
-"""Logging in, browser sessions and API tokens. Secrets are random; only hashes are stored."""
+"""Logging in and browser sessions (API tokens: auth/tokens.py). Secrets are random; only
+hashes are stored."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin import validation as v
 from tocsin.audit.trail import record
 from tocsin.auth.models import ApiToken, WebSession
 from tocsin.auth.passwords import hash_password
+
+# API tokens live in auth/tokens.py; these names stay importable from here.
+from tocsin.auth.tokens import create_api_token as create_api_token
+from tocsin.auth.tokens import issue_api_token as issue_api_token
+from tocsin.auth.tokens import list_tokens as list_tokens
+from tocsin.auth.tokens import revoke_token as revoke_token
+from tocsin.auth.tokens import tokens_visible_to as tokens_visible_to
+from tocsin.auth.tokens import user_for_api_token as user_for_api_token
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.db import utcnow
-from tocsin.errors import Forbidden, NotFound, Unauthenticated
+from tocsin.errors import Unauthenticated
 
-TOKEN_PREFIX = "tcs_"
-# Record last use at most this often, so API reads do not all become writes.
-LAST_USED_RESOLUTION = timedelta(seconds=60)
 # Record a browser session's last use at most this often.
 SEEN_RESOLUTION = timedelta(seconds=60)
 # Checked in place of a missing user's hash, so that an unknown email costs the same.
@@ -49,7 +54,7 @@ def login_candidate(session: Session, email: str) -> LoginCandidate:
     """Read the account `email` names, for its password to be checked outside the
     transaction."""
     user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
-    if user is None or not user.active or not user.password_hash:
+    if user is None or not user.active or not user.password_hash or not user.is_person:
         return LoginCandidate(None, None)
     return LoginCandidate(user.id, user.password_hash)
 
@@ -63,7 +68,12 @@ def complete_login(
     user = None
     if candidate.user_id is not None:
         user = session.get(User, candidate.user_id, populate_existing=True)
-    if user is None or not user.active or user.password_hash != candidate.password_hash:
+    if (
+        user is None
+        or not user.active
+        or not user.is_person
+        or user.password_hash != candidate.password_hash
+    ):
         raise Unauthenticated("wrong email or password")
     if new_hash is not None:
         user.password_hash = new_hash
@@ -102,7 +112,8 @@ def web_session(session: Session, cookie: str | None) -> WebSession | None:
         return None
     web = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(cookie)))
     now = utcnow()
-    if web is None or web.expires_at <= now or not web.user.active:
+    # A service account never holds a browser session, however one came to be.
+    if web is None or web.expires_at <= now or not web.user.active or not web.user.is_person:
         return None
     if web.last_seen_at is None or now - web.last_seen_at > SEEN_RESOLUTION:
         web.last_seen_at = now
@@ -125,66 +136,6 @@ def end_web_session(session: Session, cookie: str | None) -> None:
         )
         session.delete(web)
         session.flush()
-
-
-def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
-    """A new API token; the plaintext is returned once and never stored."""
-    name = v.text(name, "name", max_len=120, required=True)
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(name=name, prefix=secret[:10], token_hash=_digest(secret), user=user)
-    session.add(token)
-    session.flush()
-    return token, secret
-
-
-def issue_api_token(
-    session: Session, *, by: User, name: str, user_id: int | None = None
-) -> tuple[ApiToken, str]:
-    """A token for yourself, or (admins only) for another user; the secret is returned once."""
-    owner = by
-    if user_id is not None and user_id != by.id:
-        if by.role != "admin":
-            raise Forbidden("only admins can create tokens for other users")
-        other = session.get(User, user_id)
-        if other is None:
-            raise NotFound(f"no user with id {user_id}", field="user_id")
-        owner = other
-    return create_api_token(session, owner, name)
-
-
-def tokens_visible_to(session: Session, by: User, *, everyone: bool = False) -> list[ApiToken]:
-    """Your own tokens; everyone's if you ask and are an admin."""
-    if everyone and by.role != "admin":
-        raise Forbidden("only admins can list everyone's tokens")
-    return list_tokens(session, None if everyone else by)
-
-
-def user_for_api_token(session: Session, secret: str, *, now: datetime | None = None) -> User:
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
-    if token is None or token.revoked_at is not None or not token.user.active:
-        raise Unauthenticated("invalid or revoked API token")
-    now = now or utcnow()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        token.last_used_at = now
-    return token.user
-
-
-def list_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
-    query = select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
-    if user is not None:
-        query = query.where(ApiToken.user_id == user.id)
-    return list(session.scalars(query).all())
-
-
-def revoke_token(session: Session, token_id: int, *, by: User) -> ApiToken:
-    """Revoke a token: your own, or anyone's if you are an admin."""
-    token = session.get(ApiToken, token_id)
-    if token is None or (token.user_id != by.id and by.role != "admin"):
-        raise NotFound(f"no API token with id {token_id}")
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
-    session.flush()
-    return token
 
 
 def deactivate_user(session: Session, user: User) -> tuple[int, int]:

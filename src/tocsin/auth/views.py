@@ -1,5 +1,5 @@
-"""Login (password, then a code for those with a second factor), logout and the API tokens
-page."""
+"""Login (password, then a code for those with a second factor), logout, the API tokens page
+and the service accounts page."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.audit.trail import Actor, record_apart
+from tocsin.auth import accounts, tokens, totp
 from tocsin.auth import service as auth
-from tocsin.auth import totp
 from tocsin.auth.login import (
     PENDING_SECONDS,
     Client,
@@ -25,11 +25,13 @@ from tocsin.auth.login import (
     pending_vault,
     read_pending,
 )
+from tocsin.auth.scopes import DESCRIPTIONS, Scope
 from tocsin.auth.throttle import LoginThrottled, Policy
 from tocsin.catalog.models import User, UserRole
 from tocsin.config import Settings
 from tocsin.deps import (
     SESSION_COOKIE,
+    Admin,
     AppSettings,
     CurrentUser,
     DbSession,
@@ -37,9 +39,10 @@ from tocsin.deps import (
     client_address,
 )
 from tocsin.errors import DomainError, Forbidden, Unauthenticated
+from tocsin.web.actions import perform
 from tocsin.web.clients import request_network
 from tocsin.web.csrf import CsrfChecked
-from tocsin.web.forms import Form, redirect, text
+from tocsin.web.forms import Form, local_day, optional_int, redirect, text
 from tocsin.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -223,28 +226,43 @@ def logout(request: Request, db: DbSession, user: CurrentUser) -> Response:
     return response
 
 
+def _tokens_context(db: Session, user: User, *, show_all: bool) -> dict[str, Any]:
+    return {
+        "tokens": tokens.list_tokens(db, None if show_all else user),
+        "show_all": show_all,
+        "section": "tokens",
+        "scopes": [(scope.value, DESCRIPTIONS[scope]) for scope in Scope],
+        "owners": accounts.list_service_accounts(db) if user.can(UserRole.admin) else [],
+    }
+
+
 @router.get("/settings/tokens")
 def tokens_page(request: Request, db: DbSession, user: CurrentUser, all: bool = False) -> Response:
     show_all = all and user.can(UserRole.admin)
-    context: dict[str, Any] = {
-        "tokens": auth.list_tokens(db, None if show_all else user),
-        "show_all": show_all,
-        "section": "tokens",
-    }
-    return render(request, "settings/tokens.html", context)
+    return render(request, "settings/tokens.html", _tokens_context(db, user, show_all=show_all))
 
 
 @router.post("/settings/tokens")
 def create_token(request: Request, db: DbSession, user: CurrentUser, form: Form) -> Response:
+    """A token for yourself or (admins) a service account, with the scopes ticked and an
+    optional last day (it stops working at the end of that day, in your time zone)."""
     try:
-        token, secret = auth.create_api_token(db, user, text(form, "name"))
+        last_day = text(form, "expires_on").strip()
+        token, secret = tokens.issue_api_token(
+            db,
+            by=user,
+            name=text(form, "name"),
+            user_id=optional_int(form, "owner_id"),
+            scopes=[s for s in form.getlist("scopes") if isinstance(s, str)],
+            expires_at=local_day(last_day, user.timezone, end=True) if last_day else None,
+        )
+    except Forbidden:
+        raise
     except DomainError as exc:
         db.rollback()
         return redirect("/settings/tokens", error=exc.message)
     context = {
-        "tokens": auth.list_tokens(db, user),
-        "show_all": False,
-        "section": "tokens",
+        **_tokens_context(db, user, show_all=token.user_id != user.id),
         "new_secret": secret,
         "new_token": token,
     }
@@ -257,10 +275,48 @@ def create_token(request: Request, db: DbSession, user: CurrentUser, form: Form)
 @router.post("/settings/tokens/{token_id}/revoke")
 def revoke_token(token_id: int, db: DbSession, user: CurrentUser) -> Response:
     try:
-        token = auth.revoke_token(db, token_id, by=user)
+        token = tokens.revoke_token(db, token_id, by=user)
     except DomainError as exc:
         db.rollback()
         if isinstance(exc, Forbidden):
             raise
         return redirect("/settings/tokens", error=exc.message)
     return redirect("/settings/tokens", notice=f"Revoked token “{token.name}”.")
+
+
+@router.get("/settings/service-accounts")
+def service_accounts_page(request: Request, db: DbSession, admin: Admin) -> Response:
+    context = {
+        "accounts": accounts.list_service_accounts(db),
+        "roles": [role.value for role in UserRole],
+        "section": "service-accounts",
+    }
+    return render(request, "settings/service_accounts.html", context)
+
+
+@router.post("/settings/service-accounts")
+def create_service_account(db: DbSession, admin: Admin, form: Form) -> Response:
+    back = "/settings/service-accounts"
+    name = text(form, "name")
+    return perform(
+        db,
+        back,
+        lambda: accounts.create_service_account(db, name=name, role=text(form, "role")),
+        notice=f"Service account “{name.strip()}” created; give it a token under API tokens.",
+    )
+
+
+@router.post("/settings/service-accounts/{account_id}")
+def update_service_account(account_id: int, db: DbSession, admin: Admin, form: Form) -> Response:
+    back = "/settings/service-accounts"
+    changes: dict[str, Any] = {}
+    if text(form, "role"):
+        changes["role"] = text(form, "role")
+    if text(form, "active"):
+        changes["active"] = text(form, "active") == "true"
+
+    def change() -> User:
+        account = accounts.get_service_account(db, account_id)
+        return accounts.update_service_account(db, account, changes)
+
+    return perform(db, back, change, notice="Service account saved.")

@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tocsin.db import Base, utcnow
@@ -23,6 +24,11 @@ class TeamRole(enum.StrEnum):
     admin = "admin"  # manages the team's members and everything the team owns
     responder = "responder"  # changes what the team owns (schedules, policies, services, …)
     viewer = "viewer"  # reads
+
+
+class UserKind(enum.StrEnum):
+    person = "person"  # signs in, is paged, goes on call
+    service = "service"  # a service account: acts through API tokens only (auth/accounts.py)
 
 
 team_members = Table(
@@ -65,10 +71,17 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A service account is not a person: never signs in, paged, on call or listed as people.
+    kind: Mapped[str] = mapped_column(String(16), default=UserKind.person.value)
 
     teams: Mapped[list[Team]] = relationship(
         secondary=team_members, back_populates="members", order_by="Team.name"
     )
+
+    @hybrid_property
+    def is_person(self) -> bool:
+        """Not a service account; `.where(User.is_person)` in lists and pickers of people."""
+        return self.kind == UserKind.person.value
 
     def can(self, role: UserRole) -> bool:
         """True if this user's role is at least `role` (viewer < responder < admin)."""

@@ -12,7 +12,7 @@ from tocsin import validation as v
 from tocsin.audit.trail import record
 from tocsin.auth.passwords import hash_password
 from tocsin.catalog import membership
-from tocsin.catalog.models import Service, Team, User, UserRole, UserTimezoneChange
+from tocsin.catalog.models import Service, Team, User, UserKind, UserRole, UserTimezoneChange
 from tocsin.catalog.permissions import check_change, check_move, team_roles_of
 from tocsin.db import utcnow, wait_for_event_processor
 from tocsin.errors import Conflict, NotFound, ValidationFailed
@@ -187,6 +187,8 @@ def update_user(session: Session, user: User, changes: dict[str, Any]) -> User:
     if "timezone" in changes:
         change_timezone(session, user, changes["timezone"])
     if changes.get("password"):
+        if not user.is_person:
+            raise ValidationFailed("a service account has no password", field="password")
         user.password_hash = _password(changes["password"])
     if "active" in changes:
         if not isinstance(changes["active"], bool):
@@ -229,7 +231,10 @@ def change_timezone(session: Session, user: User, timezone: str) -> None:
 def _keep_an_admin(session: Session, user: User) -> None:
     others = session.scalar(
         select(func.count(User.id)).where(
-            User.role == UserRole.admin.value, User.active.is_(True), User.id != user.id
+            User.role == UserRole.admin.value,
+            User.active.is_(True),
+            User.kind == UserKind.person.value,
+            User.id != user.id,
         )
     )
     if not others:
@@ -306,8 +311,10 @@ def _page(session: Session, query: Any, limit: int, offset: int) -> tuple[list[A
 
 
 def list_users(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[list[User], int]:
-    """One page of users by name, and how many there are."""
-    return _page(session, select(User).order_by(User.name, User.id), limit, offset)
+    """One page of people by name, and how many there are (service accounts are listed
+    apart: auth/accounts.py)."""
+    people = select(User).where(User.kind == UserKind.person.value)
+    return _page(session, people.order_by(User.name, User.id), limit, offset)
 
 
 def list_teams(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[list[Team], int]:

@@ -22,7 +22,9 @@ router = APIRouter(include_in_schema=False)
 def _lists(db: DbSession) -> dict[str, object]:
     return {
         "teams": db.scalars(select(Team).order_by(Team.name)).all(),
-        "users": db.scalars(select(User).order_by(User.active.desc(), User.name)).all(),
+        "users": db.scalars(
+            select(User).where(User.is_person).order_by(User.active.desc(), User.name)
+        ).all(),
         "services": db.scalars(select(Service).order_by(Service.name)).all(),
         "roles": [r.value for r in UserRole],
     }

@@ -91,6 +91,7 @@ def person(session: Session, ctx: Context, word: str) -> User:
     user = session.scalar(
         select(User).where(
             User.active.is_(True),
+            User.is_person,
             or_(func.lower(User.email) == bare.lower(), func.lower(User.name) == bare.lower()),
         )
     )

@@ -84,7 +84,9 @@ def link_by_email(
     if known is not None:
         return known
     user = session.scalar(
-        select(User).where(func.lower(User.email) == email.strip().lower(), User.active.is_(True))
+        select(User).where(
+            func.lower(User.email) == email.strip().lower(), User.active.is_(True), User.is_person
+        )
     )
     if user is None:
         return None

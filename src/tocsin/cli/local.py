@@ -213,6 +213,10 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 def token_create(
     user: Annotated[str, typer.Option("--user", help="Email of the token's owner")],
     name: Annotated[str, typer.Option(help="What the token is for")] = "cli",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="read, incidents, configuration or ingestion (repeat; default: all)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create an API token for a user and print it (it is shown only this once)."""
@@ -222,7 +226,7 @@ def token_create(
             owner = catalog.user_by_email(session, user)
             if owner is None:
                 fail(f"no user with email {user}")
-            token, secret = auth.create_api_token(session, owner, name)
+            token, secret = auth.create_api_token(session, owner, name, scopes=scope or None)
             token_id = token.id
     except DomainError as exc:
         fail(exc.message)

@@ -106,7 +106,9 @@ def card_context(session: Session, service: Service, viewer: User | None) -> dic
         "via_teams": [f.team for f in rows if f.team is not None and f.team_id in my_teams],
         "can_manage": viewer is not None and viewer.can(UserRole.responder),
         "people": session.scalars(
-            select(User).where(User.active.is_(True), User.id.not_in(user_ids)).order_by(User.name)
+            select(User)
+            .where(User.active.is_(True), User.is_person, User.id.not_in(user_ids))
+            .order_by(User.name)
         ).all(),
         "teams": session.scalars(
             select(Team).where(Team.id.not_in(team_ids)).order_by(Team.name)

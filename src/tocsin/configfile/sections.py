@@ -177,7 +177,8 @@ def _type_id(session: Session, name: str) -> int:
 
 
 def _users(session: Session) -> dict[str, Doc]:
-    users = session.scalars(select(User).order_by(User.name)).all()
+    # People only: service accounts are made in Tocsin, with their tokens, not applied.
+    users = session.scalars(select(User).where(User.is_person).order_by(User.name)).all()
     return {
         u.email: {"name": u.name, "email": u.email, "role": u.role, "timezone": u.timezone}
         for u in users

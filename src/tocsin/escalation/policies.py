@@ -69,6 +69,11 @@ def _target(session: Session, data: object, field: str) -> EscalationTarget:
         user = session.get(User, ident)
         if user is None:
             raise UnknownReference(f"{field}: user {ident} does not exist", field=f"{field}.id")
+        if not user.is_person:
+            raise ValidationFailed(
+                f"{field}: {user.name} is a service account and is never paged",
+                field=f"{field}.id",
+            )
         target.user_id = ident
     elif kind == TargetKind.team:
         if session.get(Team, ident) is None:

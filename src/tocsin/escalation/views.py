@@ -38,7 +38,9 @@ SPARE_LEVELS = 1
 
 def _choices(db: Session) -> dict[str, Any]:
     return {
-        "all_users": db.scalars(select(User).where(User.active).order_by(User.name)).all(),
+        "all_users": db.scalars(
+            select(User).where(User.active, User.is_person).order_by(User.name)
+        ).all(),
         "all_teams": db.scalars(select(Team).order_by(Team.name)).all(),
         "all_schedules": db.scalars(select(Schedule).order_by(Schedule.name)).all(),
         "day_names": DAY_NAMES,

@@ -75,7 +75,9 @@ def follow_ups_page(request: Request, db: DbSession, user: CurrentUser) -> Respo
             "statuses": get_args(queries.StatusFilter),
             "teams": db.scalars(select(Team).order_by(Team.name)).all(),
             "services": db.scalars(select(Service).order_by(Service.name)).all(),
-            "people": db.scalars(select(User).where(User.active).order_by(User.name)).all(),
+            "people": db.scalars(
+                select(User).where(User.active, User.is_person).order_by(User.name)
+            ).all(),
             "section": "follow-ups",
             # Other domains' parts of each row (issue trackers): tocsin.wiring.build_cards.
             **cards.for_page(request, cards.ACTION_ITEMS, db, list(rows), key="item_cards"),

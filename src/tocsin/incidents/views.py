@@ -47,7 +47,9 @@ def _choices(db: DbSession) -> dict[str, Any]:
         "types": defs.incident_types(db),
         "services": db.scalars(select(Service).order_by(Service.name)).all(),
         "teams": db.scalars(select(Team).order_by(Team.name)).all(),
-        "people": db.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all(),
+        "people": db.scalars(
+            select(User).where(User.active.is_(True), User.is_person).order_by(User.name)
+        ).all(),
         "statuses": [s.value for s in Status],
     }
 

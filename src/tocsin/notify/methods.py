@@ -114,6 +114,11 @@ def create_contact_method(
     """Add a contact method. For a webhook the signing secret is returned (shown this once)
     when `settings` are given; without them the outbound guard is at its strictest."""
     check_can_manage(by, owner)
+    if not owner.is_person:
+        raise ValidationFailed(
+            f"{owner.name} is a service account: it is never paged and has no contact methods",
+            field="user_id",
+        )
     kind = v.one_of(kind, "kind", KINDS)
     guard = OutboundGuard.from_settings(settings) if settings is not None else OutboundGuard()
     target = check_target(kind, target, guard)

@@ -142,6 +142,8 @@ def page_user(
     job per rule at now + its delay. Paging the same person again with the same `key` plans
     nothing new. Returns the newly planned notifications."""
     page_key = f"{key}:{user.id}"
+    if not user.is_person:
+        return []  # a service account is never paged (nor can it be chosen to be)
     if not user.active:
         record(
             session,

@@ -115,7 +115,9 @@ def _page(
     by_section: dict[str, list[Suggestion]] = {}
     for suggestion in suggestions.for_postmortem(db, postmortem):
         by_section.setdefault(suggestion.section_key, []).append(suggestion)
-    people = db.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all()
+    people = db.scalars(
+        select(User).where(User.active.is_(True), User.is_person).order_by(User.name)
+    ).all()
     current = PostmortemStatus(postmortem.status)
     viewer = getattr(request.state, "user", None)  # the signed-in user, as `render` reads it
     return render(

@@ -55,7 +55,7 @@ def roster_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
         {
             "rows": rows,
             "people": db.scalars(
-                select(User).where(User.active.is_(True)).order_by(User.name)
+                select(User).where(User.active.is_(True), User.is_person).order_by(User.name)
             ).all(),
             "schedules": db.scalars(select(Schedule).order_by(Schedule.name)).all(),
             "section": "roster",

@@ -128,7 +128,7 @@ def import_calendar(
         raise ValidationFailed(
             f"file: cannot expand the calendar's events ({exc})", field="file"
         ) from exc
-    users = list(session.scalars(select(User).where(User.active.is_(True))))
+    users = list(session.scalars(select(User).where(User.active.is_(True), User.is_person)))
     matcher = _Matcher(users)
     rows: list[LayerEvent] = []
     unmatched: list[dict[str, str]] = []

@@ -277,6 +277,11 @@ def _member_ids(session: Session, value: object) -> list[int]:
             raise ValidationFailed(
                 f"members: {user.name} is deactivated and cannot be on call", field="member_ids"
             )
+        if not user.is_person:
+            raise ValidationFailed(
+                f"members: {user.name} is a service account and cannot be on call",
+                field="member_ids",
+            )
     return list(value)
 
 
@@ -464,6 +469,10 @@ def _active_user(session: Session, user_id: object, field: str) -> User:
         raise UnknownReference(f"{field}: no user with id {user_id}", field=field)
     if not user.active:
         raise ValidationFailed(f"{field}: {user.name} is deactivated", field=field)
+    if not user.is_person:
+        raise ValidationFailed(
+            f"{field}: {user.name} is a service account and cannot be on call", field=field
+        )
     return user
 
 

@@ -43,7 +43,9 @@ def _tz(user: User) -> ZoneInfo:
 
 
 def _people(db: Session) -> list[User]:
-    return list(db.scalars(select(User).where(User.active.is_(True)).order_by(User.name)))
+    return list(
+        db.scalars(select(User).where(User.active.is_(True), User.is_person).order_by(User.name))
+    )
 
 
 # The list -----------------------------------------------------------------------------------

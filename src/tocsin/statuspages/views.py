@@ -80,7 +80,9 @@ def _editor_context(db: Session, page: StatusPage, settings: Any) -> dict[str, A
         "layout": service.top_level(page),
         "services": db.scalars(select(Service).order_by(Service.name)).all(),
         "teams": db.scalars(select(Team).order_by(Team.name)).all(),
-        "people": db.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all(),
+        "people": db.scalars(
+            select(User).where(User.active.is_(True), User.is_person).order_by(User.name)
+        ).all(),
         "statuses": [s.value for s in ComponentStatus],
         "labels": STATUS_LABELS,
         "changes": service.component_history(db, page, limit=20),

@@ -183,7 +183,7 @@ def owners(session: Session, page: StatusPage) -> list[User]:
     return list(
         session.scalars(
             select(User)
-            .where(User.role == UserRole.admin.value, User.active.is_(True))
+            .where(User.role == UserRole.admin.value, User.active.is_(True), User.is_person)
             .order_by(User.id)
         )
     )

@@ -110,7 +110,10 @@ def actor(session: Session, author_id: int | None, incident: Incident) -> User |
         if uid is not None and (user := _person(session, uid)) is not None:
             return user
     return session.scalar(
-        select(User).where(User.role == UserRole.admin, User.active).order_by(User.id).limit(1)
+        select(User)
+        .where(User.role == UserRole.admin, User.active, User.is_person)
+        .order_by(User.id)
+        .limit(1)
     )
 
 

@@ -59,7 +59,7 @@ def _rows(session: Session, ref: Reference) -> list[Any]:
     if ref.model is Runbook:
         query = query.where(Runbook.deleted_at.is_(None))
     if ref.model is User:
-        query = query.where(User.active)
+        query = query.where(User.active, User.is_person)
     if hasattr(ref.model, "rank"):
         return list(session.scalars(query.order_by(ref.model.rank)))
     if hasattr(ref.model, "position"):

@@ -2,7 +2,7 @@
 and password resets
 
 Revision ID: 0048
-Revises: 0045
+Revises: 0047
 Create Date: 2026-12-07 23:40:00.000000
 
 Sessions started before this have no client recorded: their address and user agent are empty
@@ -17,7 +17,7 @@ from alembic import op
 import tocsin.db
 
 revision: str = "0048"
-down_revision: str | None = "0045"
+down_revision: str | None = "0047"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

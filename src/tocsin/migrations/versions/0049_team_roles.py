@@ -1,7 +1,7 @@
 """team-roles: a role on each team membership
 
 Revision ID: 0049
-Revises: 0045
+Revises: 0048
 Create Date: 2026-12-07 23:40:00.000000
 
 `team_members` gains `role` (admin, responder or viewer; see catalog.permissions). Existing
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0049"
-down_revision: str | None = "0045"
+down_revision: str | None = "0048"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
