@@ -58,6 +58,11 @@ WRITES: tuple[tuple[str, Scope], ...] = (
     ("/users", Scope.configuration),
     ("/service-accounts", Scope.configuration),
     ("/tokens", Scope.configuration),
+    # Your own account: sessions and sign-in settings.
+    ("/me", Scope.configuration),
+    # Sign-in and provisioning: identity providers, SCIM tokens.
+    ("/sso", Scope.configuration),
+    ("/scim", Scope.configuration),
     ("/contact-methods", Scope.configuration),
     ("/notification-rules", Scope.configuration),
     ("/schedules", Scope.configuration),
