@@ -105,7 +105,8 @@ def record_apart(
     factory: sessionmaker[Session], action: str, *, actor: Actor, **fields: Any
 ) -> None:
     """Record `action` in a transaction of its own: for refusals, whose transaction is rolled
-    back."""
+    back. Roll the caller's session back first: on SQLite it may hold the one write lock,
+    which this transaction would wait for."""
     with transaction(factory) as session:
         record(session, action, actor=actor, **fields)
 
