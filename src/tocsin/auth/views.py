@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tocsin.auth import service as auth
+from tocsin.auth import sso
 from tocsin.auth.login import log_in
 from tocsin.auth.throttle import LoginThrottled, Policy
 from tocsin.catalog.models import UserRole
@@ -30,10 +31,18 @@ def _safe_next(value: str) -> str:
 
 
 @router.get("/login")
-def login_page(request: Request, user: OptionalUser, next: str = "/incidents") -> Response:
+def login_page(
+    request: Request, db: DbSession, user: OptionalUser, next: str = "/incidents"
+) -> Response:
     if user is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return render(request, "login.html", {"next": _safe_next(next), "email": ""})
+    context = {"next": _safe_next(next), "email": "", "providers": _providers(db)}
+    return render(request, "login.html", context)
+
+
+def _providers(db: DbSession) -> list[Any]:
+    """The identity providers the login page offers ("Sign in with …")."""
+    return sso.list_providers(db, enabled_only=True)
 
 
 @router.post("/login")
@@ -44,7 +53,7 @@ async def login(
     run off the event loop (auth/login.py)."""
     email, password = text(form, "email"), text(form, "password")
     target = _safe_next(text(form, "next") or "/incidents")
-    context = {"next": target, "email": email}
+    context = {"next": target, "email": email, "providers": _providers(db)}
     try:
         _, secret = await log_in(
             db,
