@@ -176,7 +176,7 @@ def consume(
     assertion_id = str(response.assertion.id or "")
     if not assertion_id:
         raise SsoRefused("the SAML assertion has no id")
-    _remember(session, provider, assertion_id, getattr(response, "not_on_or_after", 0))
+    remember_assertion(session, provider, assertion_id, getattr(response, "not_on_or_after", 0))
     name_id = response.name_id
     subject = str(getattr(name_id, "text", "") or "").strip()
     ava: dict[str, list[Any]] = dict(response.ava or {})
@@ -187,7 +187,7 @@ def consume(
     return Claims(subject=subject, email=email, name=_first(ava, NAME_ATTRIBUTES), groups=groups)
 
 
-def _remember(session: Session, provider: SsoProvider, assertion_id: str, until: Any) -> None:
+def remember_assertion(session: Session, provider: SsoProvider, assertion_id: str, until: Any) -> None:
     """Keep `assertion_id` until the assertion expires; SsoRefused if it was used already."""
     now = utcnow()
     session.execute(delete(SsoUsedAssertion).where(SsoUsedAssertion.expires_at <= now))
