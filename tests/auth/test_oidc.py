@@ -137,8 +137,8 @@ def sign_in(page: Any, world: World, login: str) -> None:
 def held_callback(page: Any, world: World, login: str) -> str:
     """Go through the provider, but keep the browser from coming back: the callback URL
     (with the code and state) that the provider sends it to. Playwright does not intercept
-    the redirects that follow a request, so the consent's POST (to /interaction/<uid>) is intercepted and its
-    redirects followed by hand, with the browser's cookies."""
+    the redirects that follow a request, so the consent's POST (to /interaction/<uid>) is
+    intercepted and its redirects followed by hand, with the browser's cookies."""
     held: list[str] = []
 
     def hold(route: Any) -> None:

@@ -107,9 +107,7 @@ def test_sign_in_links_by_subject_not_by_email(db: Session, provider: SsoProvide
     assert db.scalar(select(SsoIdentity.subject).where(SsoIdentity.user_id == user.id)) == "00u1"
 
 
-def test_leaving_the_group_removes_only_the_mapped_team(
-    db: Session, provider: SsoProvider
-) -> None:
+def test_leaving_the_group_removes_only_the_mapped_team(db: Session, provider: SsoProvider) -> None:
     user = sso.sign_in(db, provider, claims(["payments"]), address=None)
     unmapped = next(t for t in catalog.list_teams(db)[0] if t.name == "Unmapped")
     catalog.update_user(db, user, {"team_ids": [t.id for t in user.teams] + [unmapped.id]})
@@ -204,9 +202,7 @@ def test_api_refuses_a_second_provider_of_the_same_name(api: TestClient) -> None
     assert again.status_code == 409
 
 
-def test_only_admins_manage_providers(
-    client: TestClient, db: Session, responder: User
-) -> None:
+def test_only_admins_manage_providers(client: TestClient, db: Session, responder: User) -> None:
     headers = api_as(client, db, responder)
     assert client.get("/api/v1/sso/providers", headers=headers).status_code == 403
     made = client.post("/api/v1/sso/providers", json=oidc_body(), headers=headers)
@@ -241,9 +237,7 @@ def test_settings_page_adds_a_provider_and_the_login_page_offers_it(
     assert "Sign in with Google &lt;Workspace&gt;" in login.text
 
 
-def test_settings_page_refuses_an_unknown_team(
-    client: TestClient, admin: User
-) -> None:
+def test_settings_page_refuses_an_unknown_team(client: TestClient, admin: User) -> None:
     csrf = browser_login(client, admin.email)
     answer = client.post(
         "/settings/sign-in",

@@ -187,7 +187,9 @@ def consume(
     return Claims(subject=subject, email=email, name=_first(ava, NAME_ATTRIBUTES), groups=groups)
 
 
-def remember_assertion(session: Session, provider: SsoProvider, assertion_id: str, until: Any) -> None:
+def remember_assertion(
+    session: Session, provider: SsoProvider, assertion_id: str, until: Any
+) -> None:
     """Keep `assertion_id` until the assertion expires; SsoRefused if it was used already."""
     now = utcnow()
     session.execute(delete(SsoUsedAssertion).where(SsoUsedAssertion.expires_at <= now))

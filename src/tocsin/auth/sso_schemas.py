@@ -87,10 +87,7 @@ def provider_out(provider: SsoProvider, base_url: str) -> ProviderOut:
         groups_claim=provider.groups_claim,
         require_group=provider.require_group,
         default_role=provider.default_role,
-        rules=[
-            GroupRule(group=r.group, role=r.role, team_id=r.team_id)  # type: ignore[arg-type]
-            for r in provider.rules
-        ],
+        rules=[GroupRule(group=r.group, role=r.role, team_id=r.team_id) for r in provider.rules],
         login_url=f"{base_url.rstrip('/')}/sso/{provider.id}/start",
         redirect_uri=None if is_saml else callback_url(provider.id, base_url),
         acs_url=sp.acs if is_saml else None,
