@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from tocsin.auth import service as auth
 from tocsin.auth import sso
@@ -40,7 +42,7 @@ def login_page(
     return render(request, "login.html", context)
 
 
-def _providers(db: DbSession) -> list[Any]:
+def _providers(db: Session) -> list[Any]:
     """The identity providers the login page offers ("Sign in with …")."""
     return sso.list_providers(db, enabled_only=True)
 
@@ -53,7 +55,7 @@ async def login(
     run off the event loop (auth/login.py)."""
     email, password = text(form, "email"), text(form, "password")
     target = _safe_next(text(form, "next") or "/incidents")
-    context = {"next": target, "email": email, "providers": _providers(db)}
+    context: dict[str, Any] = {"next": target, "email": email}
     try:
         _, secret = await log_in(
             db,
@@ -64,10 +66,13 @@ async def login(
             max_age=timedelta(hours=settings.session_max_age_hours),
         )
     except LoginThrottled as exc:
+        context["providers"] = await run_in_threadpool(_providers, db)
         response = render(request, "login.html", {**context, "error": exc.message}, 429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except Unauthenticated as exc:
+        # The sign-in buttons again; read off the event loop, like the rest of a login.
+        context["providers"] = await run_in_threadpool(_providers, db)
         return render(request, "login.html", {**context, "error": exc.message}, 400)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
