@@ -12,10 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.conftest import api_as, browser_login
+from tests.conftest import ADMIN_PASSWORD, api_as, browser_login
+from tocsin.app import create_app
 from tocsin.audit.models import AuditRecord
 from tocsin.auth import saml, sso
 from tocsin.auth.sso_models import SsoGroupRule, SsoIdentity, SsoProvider
+from tocsin.bootstrap import Container
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import User
 from tocsin.config import Settings
@@ -276,3 +278,28 @@ def test_two_providers_cannot_share_a_name(
             settings=settings,
             check_metadata=saml.check_metadata,
         )
+
+
+def test_password_sign_in_can_be_kept_for_admins(
+    settings: Settings, container: Container, admin: User, responder: User
+) -> None:
+    app = create_app(settings.model_copy(update={"password_login": "admins"}), container=container)
+    with TestClient(app, base_url="http://testserver") as http:
+        refused = http.post(
+            "/login",
+            data={"email": responder.email, "password": ADMIN_PASSWORD},
+            follow_redirects=False,
+        )
+        assert refused.status_code == 403
+        assert "for admins only" in refused.text
+        assert "tocsin_session" not in refused.cookies
+        # A wrong password says nothing about the account's role.
+        wrong = http.post("/login", data={"email": responder.email, "password": "nope-nope"})
+        assert wrong.status_code == 400 and "admins only" not in wrong.text
+        assert http.get("/incidents", follow_redirects=False).status_code in (303, 401)
+        allowed = http.post(
+            "/login",
+            data={"email": admin.email, "password": ADMIN_PASSWORD},
+            follow_redirects=False,
+        )
+        assert allowed.status_code == 303 and "tocsin_session" in allowed.cookies

@@ -57,7 +57,7 @@ async def login(
     target = _safe_next(text(form, "next") or "/incidents")
     context: dict[str, Any] = {"next": target, "email": email}
     try:
-        _, secret = await log_in(
+        user, secret = await log_in(
             db,
             email=email,
             password=password,
@@ -74,6 +74,14 @@ async def login(
         # The sign-in buttons again; read off the event loop, like the rest of a login.
         context["providers"] = await run_in_threadpool(_providers, db)
         return render(request, "login.html", {**context, "error": exc.message}, 400)
+    if settings.password_login == "admins" and not user.can(UserRole.admin):
+        # Told only once the password proved right: nobody learns who is an admin by guessing.
+        await run_in_threadpool(db.rollback)
+        context["providers"] = await run_in_threadpool(_providers, db)
+        message = (
+            "password sign-in is for admins only here: sign in with your organisation's account"
+        )
+        return render(request, "login.html", {**context, "error": message}, 403)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
