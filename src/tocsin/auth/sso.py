@@ -34,7 +34,7 @@ from tocsin.auth.sso_models import (
 from tocsin.catalog import service as catalog
 from tocsin.catalog.models import Team, User, UserRole
 from tocsin.config import Settings
-from tocsin.crypto import Vault
+from tocsin.crypto import Undecryptable, Vault
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from tocsin.outbound import OutboundGuard, OutboundRefused
@@ -149,7 +149,15 @@ def secret_set(provider: SsoProvider) -> bool:
 
 
 def client_secret(provider: SsoProvider, settings: Settings) -> str:
-    return vault(settings).decrypt(provider.client_secret_encrypted)
+    """The provider's client secret; SsoRefused if it cannot be decrypted any more (the
+    install's key changed): an admin enters it again."""
+    try:
+        return vault(settings).decrypt(provider.client_secret_encrypted)
+    except Undecryptable as exc:
+        raise SsoRefused(
+            f"{provider.name}'s client secret cannot be decrypted (was TOCSIN_SECRET_KEY or "
+            "TOCSIN_ENCRYPTION_KEY changed?); an admin must enter it again"
+        ) from exc
 
 
 def _rules(session: Session, value: Any) -> list[SsoGroupRule]:

@@ -106,6 +106,13 @@ def _secret(doc: Doc) -> str | None:
     return value
 
 
+def _stored_secret(provider: SsoProvider, settings: Settings) -> str | None:
+    try:
+        return sso.client_secret(provider, settings)
+    except sso.SsoRefused:  # undecryptable under this install's key: set it again
+        return None
+
+
 def reconcile(session: Session, name: str, doc: Doc, new_keys: list[Any]) -> list[str]:
     """Make the provider named `name` match the document."""
     # Settings from the environment (TOCSIN_*), as `tocsin apply` runs: the outbound guard
@@ -130,7 +137,7 @@ def reconcile(session: Session, name: str, doc: Doc, new_keys: list[Any]) -> lis
     changed = sorted(
         key for key in (*PLAIN, "kind", "rules") if key in doc and doc[key] != have[key]
     )
-    if secret is not None and sso.client_secret(found, settings) != secret:
+    if secret is not None and _stored_secret(found, settings) != secret:
         data["client_secret"] = secret
         changed.append("client_secret")
     if not changed:
