@@ -248,7 +248,9 @@ def _apply(
             raise ValidationFailed("client_secret is required", field="client_secret")
     else:
         if "idp_metadata" in changes:
-            metadata = v.text(changes["idp_metadata"], "idp_metadata", max_len=500_000)
+            metadata = v.text(
+                changes["idp_metadata"], "idp_metadata", max_len=500_000, required=True
+            )
             check_metadata(metadata)
             provider.idp_metadata = metadata
         if not provider.idp_metadata:
