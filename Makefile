@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 POSTGRES_LOG := $(or $(TMPDIR),/tmp)/tocsin-test-postgres.log
 
-.PHONY: run test test-sqlite test-postgres install synapse lint typecheck format bench lock clean
+.PHONY: run test test-sqlite test-postgres install synapse oidc-provider lint typecheck format bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ $(SYNAPSE_STAMP): requirements-synapse.lock
 
 synapse: $(SYNAPSE_STAMP)
 
+## The certified OpenID provider the single sign-on tests start (oidc-provider on Node), at the
+## exact versions of tests/auth/oidc/package-lock.json.
+OIDC_DIR := tests/auth/oidc
+OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
+$(OIDC_STAMP): $(OIDC_DIR)/package.json $(OIDC_DIR)/package-lock.json
+	cd $(OIDC_DIR) && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+oidc-provider: $(OIDC_STAMP)
+
 ## Start Tocsin on SQLite under ./data with demo data, at http://127.0.0.1:8080
 run: install
 	$(BIN)/tocsin db upgrade
@@ -42,7 +52,7 @@ run: install
 ## 3 minutes) checks the HTTP contract, the same on both databases: it runs with SQLite, the
 ## shorter of the two suites, so that CI stays under 15 minutes.
 CONFORMANCE := tests/test_openapi_conformance.py
-test: lint synapse
+test: lint synapse oidc-provider
 	@if [ -n "$$TOCSIN_TEST_POSTGRES_URL" ]; then \
 	  echo "== the suite on SQLite and, at the same time, on PostgreSQL ($(POSTGRES_LOG))"; \
 	  TOCSIN_TEST_DB=postgres $(BIN)/python -m pytest -p no:cacheprovider -q --durations=25 \
@@ -58,10 +68,10 @@ test: lint synapse
 	  echo "(PostgreSQL run skipped: set TOCSIN_TEST_POSTGRES_URL to run the suite on it too)"; \
 	fi
 
-test-sqlite: install synapse
+test-sqlite: install synapse oidc-provider
 	TOCSIN_TEST_DB=sqlite $(BIN)/python -m pytest -p no:cacheprovider
 
-test-postgres: install synapse
+test-postgres: install synapse oidc-provider
 	TOCSIN_TEST_DB=postgres $(BIN)/python -m pytest -p no:cacheprovider
 
 lint: install

@@ -108,6 +108,10 @@ VALID_IS_NOT_ENOUGH = {
     # connection's vendor, the credentials its vendor takes.
     "POST /api/v1/chat/connections": "a public base URL, a team and bot id for its vendor",
     "PATCH /api/v1/chat/connections/{connection_id}": "as for a new connection",
+    # Single sign-on: an issuer the outbound guard allows and a client for OpenID Connect, the
+    # identity provider's metadata (XML, with a signing certificate) for SAML.
+    "POST /api/v1/sso/providers": "a public issuer and a client, or SAML metadata, by kind",
+    "PATCH /api/v1/sso/providers/{provider_id}": "as for a new provider",
     "POST /api/v1/webhooks": "a URL whose host resolves to a public address",
     "PATCH /api/v1/webhooks/{subscription_id}": "a URL whose host resolves to a public address",
     # A token's expiry is in the future (and at most three years ahead); a service account

@@ -27,6 +27,7 @@ from tocsin.alerts import views as alerts_views
 from tocsin.alerts.hotpath import EnqueueEndpoint
 from tocsin.auth import account_views as auth_account_views
 from tocsin.auth import api as auth_api
+from tocsin.auth import sso_api, sso_views
 from tocsin.auth import views as auth_views
 from tocsin.bootstrap import Container, build
 from tocsin.catalog import api as catalog_api
@@ -128,6 +129,7 @@ def _routers() -> list[APIRouter]:
         alerts_ingest.router,
         opsgenie_routes.router,
         auth_api.router,
+        sso_api.router,
         catalog_api.router,
         definitions_api.router,
         alerts_api.router,
@@ -146,6 +148,7 @@ def _routers() -> list[APIRouter]:
         scim_views.router,
         auth_views.router,
         auth_account_views.router,
+        sso_views.router,
         catalog_views.router,
         definitions_views.router,
         incidents_views.router,

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     job_retention_days: int = Field(default=7, gt=0)
     session_max_age_hours: int = Field(default=12 * 24, gt=0)
     cookie_secure: bool = False
+    # Who may sign in with a password: everyone, or only admins (the others through single
+    # sign-on, docs/sso.md); admins keep their passwords as the way in when the IdP is down.
+    password_login: Literal["everyone", "admins"] = "everyone"
     # Login throttling (see docs/operations.md): after this many failed logins from one client
     # network (an IPv4 address or an IPv6 /64), or for one account from anywhere, further
     # attempts are refused (429) for `login_lockout_seconds`, doubling with each further

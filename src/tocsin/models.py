@@ -3,6 +3,7 @@
 from tocsin.alerts import models as alerts_models
 from tocsin.audit import models as audit_models
 from tocsin.auth import models as auth_models
+from tocsin.auth import sso_models
 from tocsin.catalog import models as catalog_models
 from tocsin.chat import models as chat_models
 from tocsin.comms import models as comms_models
@@ -38,6 +39,7 @@ __all__ = [
     "jobs_models",
     "runbooks_models",
     "schedules_models",
+    "sso_models",
     "notify_models",
     "plan_models",
     "postmortems_models",

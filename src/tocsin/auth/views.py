@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.audit.trail import Actor, record_apart
-from tocsin.auth import accounts, tokens, totp
+from tocsin.auth import accounts, sso, tokens, totp
 from tocsin.auth import service as auth
 from tocsin.auth.login import (
     PENDING_SECONDS,
@@ -56,10 +56,18 @@ def _safe_next(value: str) -> str:
 
 
 @router.get("/login")
-def login_page(request: Request, user: OptionalUser, next: str = "/incidents") -> Response:
+def login_page(
+    request: Request, db: DbSession, user: OptionalUser, next: str = "/incidents"
+) -> Response:
     if user is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return render(request, "login.html", {"next": _safe_next(next), "email": ""})
+    context = {"next": _safe_next(next), "email": "", "providers": _providers(db)}
+    return render(request, "login.html", context)
+
+
+def _providers(db: Session) -> list[Any]:
+    """The identity providers the login page offers ("Sign in with …")."""
+    return sso.list_providers(db, enabled_only=True)
 
 
 PENDING_COOKIE = "tocsin_pending"
@@ -116,7 +124,7 @@ async def login(
     next (`/login/code`), holding a pending sign-in in a cookie, with no session yet."""
     email, password = text(form, "email"), text(form, "password")
     target = _safe_next(text(form, "next") or "/incidents")
-    context = {"next": target, "email": email}
+    context: dict[str, Any] = {"next": target, "email": email}
     try:
         user, secret = await log_in(
             db,
@@ -130,13 +138,25 @@ async def login(
     except LoginThrottled as exc:
         await run_in_threadpool(db.rollback)
         await run_in_threadpool(_refused, request, email, "throttled")
+        # The sign-in buttons again; read off the event loop, like the rest of a login.
+        context["providers"] = await run_in_threadpool(_providers, db)
         response = render(request, "login.html", {**context, "error": exc.message}, 429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except Unauthenticated as exc:
         await run_in_threadpool(db.rollback)
         await run_in_threadpool(_refused, request, email, "wrong email or password")
+        context["providers"] = await run_in_threadpool(_providers, db)
         return render(request, "login.html", {**context, "error": exc.message}, 400)
+    if settings.password_login == "admins" and not user.can(UserRole.admin):
+        # Told only once the password proved right: nobody learns who is an admin by guessing.
+        await run_in_threadpool(db.rollback)
+        await run_in_threadpool(_refused, request, email, "password sign-in is for admins", user.id)
+        context["providers"] = await run_in_threadpool(_providers, db)
+        message = (
+            "password sign-in is for admins only here: sign in with your organisation's account"
+        )
+        return render(request, "login.html", {**context, "error": message}, 403)
     if secret is None:
         response = RedirectResponse("/login/code", status_code=303)
         response.set_cookie(

@@ -12,6 +12,7 @@ from tocsin.configfile.plan import PlanDoc
 from tocsin.configfile.postmortems import PostmortemPolicyDoc, PostmortemTemplateDoc
 from tocsin.configfile.roster import RosterDoc
 from tocsin.configfile.runbooks import RunbookDoc
+from tocsin.configfile.sso import SsoDoc
 from tocsin.configfile.webhooks import WebhookDoc
 from tocsin.configfile.workflows import WorkflowDoc
 
@@ -280,6 +281,7 @@ class Document(Item):
     status_pages: list[StatusPageDoc] = []
     webhooks: list[WebhookDoc] = []
     chat: list[ChatDoc] = []
+    sso: list[SsoDoc] = []
     workflows: list[WorkflowDoc] = []
     # One object: the response plan's own text.
     plan: PlanDoc | None = None

@@ -26,6 +26,7 @@ from tocsin.configfile import (
     roster,
     runbooks,
     schedules,
+    sso,
     statuspages,
     webhooks,
     workflows,
@@ -364,6 +365,7 @@ SECTIONS: list[Section] = [
     ),
     Section("webhooks", "webhook", "name", webhooks.current, reconcile=webhooks.reconcile),
     Section("chat", "chat connection", "name", chat.current, reconcile=chat.reconcile),
+    Section("sso", "identity provider", "name", sso.current, reconcile=sso.reconcile),
     Section("workflows", "workflow", "name", workflows.current, reconcile=workflows.reconcile),
     Section("plan", "response plan", "key", plan.current, update=plan.update),
 ]

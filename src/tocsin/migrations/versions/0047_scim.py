@@ -1,7 +1,7 @@
 """scim: provisioning by identity providers (SCIM 2.0)
 
 Revision ID: 0047
-Revises: 0045
+Revises: 0046
 Create Date: 2026-12-07 23:33:21.102818
 
 New tables only: `scim_users` and `scim_groups` (the identity provider's ids beside catalog's
@@ -16,7 +16,7 @@ from alembic import op
 import tocsin.db
 
 revision: str = "0047"
-down_revision: str | None = "0045"
+down_revision: str | None = "0046"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
