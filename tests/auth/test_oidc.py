@@ -204,9 +204,16 @@ def test_moved_to_another_group_loses_the_team_and_role_at_next_sign_in(
     second = world.live.audit("sso.login")[-1]
     assert second["detail"]["created"] is False
     assert second["detail"]["teams_removed"] == ["Payments"]
-    [change] = world.live.audit("permission.changed")
-    assert change["detail"]["old"] == {"role": "responder"}
-    assert change["detail"]["new"] == {"role": "viewer"}
+    changes = world.live.audit("permission.changed")
+    [role] = [c for c in changes if c["detail"]["scope"] == "org"]
+    assert (role["detail"]["old_role"], role["detail"]["new_role"]) == ("responder", "viewer")
+    assert (role["via"], role["address"]) == ("sso", "127.0.0.1")
+    [left] = [c for c in changes if c["detail"]["scope"] == "team" and not c["detail"]["new_role"]]
+    assert (left["target"], left["detail"]["old_role"], left["via"]) == (
+        "Payments",
+        "responder",
+        "sso",
+    )
 
 
 def test_removed_from_every_mapped_group_is_refused(

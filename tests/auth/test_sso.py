@@ -116,8 +116,12 @@ def test_leaving_the_group_removes_only_the_mapped_team(db: Session, provider: S
     sso.sign_in(db, provider, claims([]), address=None)
     assert [t.name for t in user.teams] == ["Unmapped"]
     assert user.role == "viewer"
-    change = db.scalar(select(AuditRecord).where(AuditRecord.action == "permission.changed"))
-    assert change is not None and json.loads(change.detail)["new"] == {"role": "viewer"}
+    changes = db.scalars(select(AuditRecord).where(AuditRecord.action == "permission.changed"))
+    details = [json.loads(change.detail) for change in changes]
+    assert {"scope": "org", "old_role": "responder", "new_role": "viewer"} in details
+    assert [d["team_id"] for d in details if d["scope"] == "team" and d["new_role"] is None] == [
+        next(t.id for t in catalog.list_teams(db)[0] if t.name == "Payments")
+    ]
 
 
 def test_an_existing_account_is_linked_only_with_a_verified_email(

@@ -24,7 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
-from tocsin.audit.trail import Actor, record
+from tocsin.audit.trail import Actor, acting, record
 from tocsin.auth.sso_models import (
     SsoGroupRule,
     SsoIdentity,
@@ -421,9 +421,11 @@ def sign_in(
 ) -> User:
     """Sign in the person the provider vouches for: their account, created on first sign-in,
     with the role and mapped teams their groups give now. Recorded as `sso.login` (and
-    `permission.changed` when the role changes)."""
+    `permission.changed`, by catalog, when the role or a team changes: the changes act as the
+    provider, from the person's address)."""
     if not claims.subject:
         raise SsoRefused("the identity provider sent no subject")
+    acting(session, Actor(None, f"single sign-on ({provider.name})", "sso", address))
     access = access_for(
         provider.rules,
         claims.groups,
@@ -499,20 +501,6 @@ def sign_in(
             "teams_removed": sorted(names.get(t, str(t)) for t in old_teams - new_teams),
         },
     )
-    if not created and access.role != old_role:
-        record(
-            session,
-            "permission.changed",
-            actor=actor,
-            target_type="user",
-            target_id=user.id,
-            target=user.email,
-            detail={
-                "old": {"role": old_role},
-                "new": {"role": access.role},
-                "why": f"groups from {provider.name}",
-            },
-        )
     return user
 
 

@@ -150,8 +150,11 @@ async def login(
         return render(request, "login.html", {**context, "error": exc.message}, 400)
     if settings.password_login == "admins" and not user.can(UserRole.admin):
         # Told only once the password proved right: nobody learns who is an admin by guessing.
+        # (The id is read before the rollback expires the user: reading it after would open a
+        # transaction, and on SQLite take the write lock the record below waits for.)
+        user_id = user.id
         await run_in_threadpool(db.rollback)
-        await run_in_threadpool(_refused, request, email, "password sign-in is for admins", user.id)
+        await run_in_threadpool(_refused, request, email, "password sign-in is for admins", user_id)
         context["providers"] = await run_in_threadpool(_providers, db)
         message = (
             "password sign-in is for admins only here: sign in with your organisation's account"
