@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from tocsin.catalog.models import Team, User, UserRole, team_members
+from tocsin.catalog.models import Team, User, UserRole
 from tocsin.comms.models import Stakeholder
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -32,18 +32,6 @@ def may_see(incident: Incident, user: User) -> bool:
         return False
     return not incident.restricted or user.can(UserRole.responder)
 
-
-def stakeholder_of(user: User) -> ColumnElement[bool] | None:
-    """A condition on `Incident`: `user`, or a team of theirs, follows it, which makes them one
-    of the people involved (`incidents.access`). None for a viewer: a restricted incident's
-    updates never reach a viewer, so following one does not let them see it either."""
-    if not user.can(UserRole.responder):
-        return None
-    teams = select(team_members.c.team_id).where(team_members.c.user_id == user.id)
-    following = select(Stakeholder.incident_id).where(
-        or_(Stakeholder.user_id == user.id, Stakeholder.team_id.in_(teams))
-    )
-    return Incident.id.in_(following)
 
 
 def stakeholders_of(session: Session, incident: Incident) -> list[Stakeholder]:

@@ -1,8 +1,8 @@
 """JSON routes for incidents: declare, list, run, record, communicate, follow up.
 
 Everyone logged in reads; responders write. Incidents are addressed by reference (INC-42 or 42).
-A restricted incident exists only for admins and the people involved (`access`): for anyone
-else it is missing from lists and answers 404.
+A private incident exists only for admins and its members (`access`): for anyone else it is
+missing from lists and answers 404. Its commander and admins manage the members.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentType, Severity
 from tocsin.definitions.schemas import PhaseName
 from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
-from tocsin.incidents import actions, queries, roles, service, updates
+from tocsin.incidents import actions, members, queries, roles, service, updates
 from tocsin.incidents.schemas import (
     ActionItemIn,
     ActionItemList,
@@ -31,6 +31,8 @@ from tocsin.incidents.schemas import (
     IncidentOut,
     IncidentPatch,
     KeyEventIn,
+    MemberIn,
+    MemberList,
     NoteIn,
     RenderedTemplate,
     ResolveIn,
@@ -48,6 +50,7 @@ from tocsin.incidents.schemas import (
     action_item_out,
     entry_out,
     incident_out,
+    member_out,
     update_out,
 )
 from tocsin.web.openapi import errors
@@ -255,6 +258,33 @@ def hand_over_command(
 
 
 # --- timeline ---------------------------------------------------------------------------
+
+
+@router.get("/incidents/{ref}/members", response_model=MemberList)
+def list_members(ref: Ref, db: DbSession, user: CurrentUser) -> MemberList:
+    """Who may see the incident when it is private (besides admins)."""
+    incident = queries.get_incident(db, ref, viewer=user)
+    return MemberList(items=[member_out(m) for m in members.members(db, incident)])
+
+
+@router.post("/incidents/{ref}/members", response_model=MemberList, responses=errors(403, 404))
+def add_member(ref: Ref, body: MemberIn, db: DbSession, user: Responder) -> MemberList:
+    """Add a member (the commander or an admin); nothing changes for one already there."""
+    incident = queries.get_incident(db, ref, viewer=user)
+    members.add_member(db, incident, user_id=body.user_id, by=user)
+    return MemberList(items=[member_out(m) for m in members.members(db, incident)])
+
+
+@router.delete(
+    "/incidents/{ref}/members/{user_id}",
+    response_model=MemberList,
+    responses=errors(403, 404, 409),
+)
+def remove_member(ref: Ref, user_id: UserId, db: DbSession, user: Responder) -> MemberList:
+    """Remove a member (the commander or an admin); 409 while they hold one of its roles."""
+    incident = queries.get_incident(db, ref, viewer=user)
+    members.remove_member(db, incident, user_id=user_id, by=user)
+    return MemberList(items=[member_out(m) for m in members.members(db, incident)])
 
 
 @router.get("/incidents/{ref}/timeline", response_model=EntryList)

@@ -22,7 +22,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
 from tocsin.incidents import fields as custom
-from tocsin.incidents import roles
+from tocsin.incidents import members, roles
 from tocsin.incidents.declaring import (
     DONT_PAGE,
     URGENCIES,
@@ -73,6 +73,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 TIMESTAMP_FIELDS = ("started_at", "detected_at", "acknowledged_at", "resolved_at", "closed_at")
 TITLE_MAX = 255
 TEXT_MAX = 20_000
+CODENAME_MAX = 80
 MAX_LINKS = 50
 
 
@@ -163,6 +164,7 @@ def declare(
     custom_fields: dict[str, Any] | None = None,
     drill: bool = False,
     restricted: bool | None = None,
+    codename: str = "",
     started_at: datetime | None = None,
     detected_at: datetime | None = None,
     commander_id: int | None = None,
@@ -179,6 +181,7 @@ def declare(
     title = v.text(title, "title", max_len=TITLE_MAX, required=True)
     description = v.text(description, "description", max_len=TEXT_MAX)
     customer_impact = v.text(customer_impact, "customer_impact", max_len=TEXT_MAX)
+    codename = v.text(codename, "codename", max_len=CODENAME_MAX)
     incident_type: IncidentType | None = _load(session, IncidentType, type_id, "type_id")
     severity_id = severity_id_for(incident_type, severity_id)
     if priority_id is None and incident_type and incident_type.default_priority_id:
@@ -214,6 +217,7 @@ def declare(
         custom_fields=values,
         drill=bool(drill),
         restricted=bool(restricted),
+        codename=codename,
         started_at=started_at,
         detected_at=detected_at,
         created_at=now,
@@ -223,6 +227,7 @@ def declare(
     )
     session.add(incident)
     session.flush()
+    members.join(session, incident, by, by=by)
     what = "Drill declared" if drill else "Incident declared"
     record(
         session,
@@ -463,6 +468,7 @@ _PLAIN_FIELDS = {
     "description": TEXT_MAX,
     "customer_impact": TEXT_MAX,
     "resolution_summary": TEXT_MAX,
+    "codename": CODENAME_MAX,
 }
 
 
@@ -580,8 +586,13 @@ def edit(
                 raise ValidationFailed(f"{flag} must be true or false", field=flag)
             if new_flag != getattr(incident, flag):
                 setattr(incident, flag, new_flag)
-                state = "on" if new_flag else "off"
-                note(flag, not new_flag, new_flag, f"{who} turned {flag} {state}", key=True)
+                if flag == "restricted":
+                    # People know the flag as "private" (docs/private-incidents.md).
+                    state = "private" if new_flag else "public"
+                    summary = f"{who} made the incident {state}"
+                else:
+                    summary = f"{who} turned {flag} {'on' if new_flag else 'off'}"
+                note(flag, not new_flag, new_flag, summary, key=True)
                 edited.append(flag)
     if "custom_fields" in changes or "type_id" in changes:
         fields = incident.incident_type.fields if incident.incident_type else []
