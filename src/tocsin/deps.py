@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from tocsin.audit.trail import Actor, acting
 from tocsin.auth import service as auth
 from tocsin.catalog.models import User, UserRole
 from tocsin.config import Settings
@@ -52,12 +53,20 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
+def client_address(request: Request) -> str | None:
+    """The client's address, as the audit trail records it (behind a reverse proxy, the
+    visitor's only if uvicorn trusts the proxy: FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else None
+
+
 def optional_user(request: Request, db: DbSession) -> User | None:
-    """The caller: from an API token (Authorization: Bearer) or a browser session cookie."""
+    """The caller: from an API token (Authorization: Bearer) or a browser session cookie.
+    The caller is who acts in the request's audit records."""
     token = _bearer(request)
     if token is not None:
         user = auth.user_for_api_token(db, token)
         request.state.auth_via = "token"
+        acting(db, Actor(user.id, user.email, "token", client_address(request)))
         return user
     web = auth.web_session(db, request.cookies.get(SESSION_COOKIE))
     if web is None:
@@ -65,6 +74,7 @@ def optional_user(request: Request, db: DbSession) -> User | None:
     request.state.auth_via = "session"
     request.state.csrf_token = web.csrf_token
     request.state.user = web.user
+    acting(db, Actor(web.user.id, web.user.email, "session", client_address(request)))
     return web.user
 
 

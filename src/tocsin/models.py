@@ -1,6 +1,7 @@
 """Import every domain's models so that Base.metadata is complete (Alembic, tests)."""
 
 from tocsin.alerts import models as alerts_models
+from tocsin.audit import models as audit_models
 from tocsin.auth import models as auth_models
 from tocsin.catalog import models as catalog_models
 from tocsin.chat import models as chat_models
@@ -25,6 +26,7 @@ from tocsin.workflows import models as workflows_models
 __all__ = [
     "Base",
     "alerts_models",
+    "audit_models",
     "auth_models",
     "catalog_models",
     "chat_models",

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.alerts.present import incident_alerts
+from tocsin.audit import trail
 from tocsin.bus import Bus, session_info
 from tocsin.catalog.models import Service, User
 from tocsin.chat import reactions as chat
@@ -166,7 +167,9 @@ def _tell_stakeholders_of_postmortem(session: Session, event: PostmortemPublishe
 
 
 def session_factory(engine: Engine, settings: Settings | None = None) -> sessionmaker[Session]:
-    """The session factory every process uses: its sessions emit through `build_bus()`."""
+    """The session factory every process uses: its sessions emit through `build_bus()`, and
+    seal their audit records at commit."""
+    trail.install()
     return make_sessionmaker(engine, info=session_info(build_bus(settings)))
 
 

@@ -1,0 +1,255 @@
+"""The audit trail: who did what, when and from where, append-only and chained by hash.
+
+`record` adds a record in the caller's transaction, so it commits or rolls back with what it
+records (a savepoint rolled back takes its records with it). When the transaction commits,
+`seal` numbers its records after the last committed one and hashes each over its content and
+the previous record's hash, holding the head row's lock until the commit: records chain in
+commit order whichever process wrote them, and changing, removing or reordering a committed
+record breaks every hash after it (`verify`).
+
+A refusal whose own transaction rolls back is recorded with `record_apart`, in a transaction
+of its own.
+
+Who acts is set once per unit of work with `acting` (the request's user by `deps`, the CLI,
+a job); `record` takes it from there unless given one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, event, inspect, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from tocsin.audit.models import GENESIS, AuditHead, AuditRecord
+from tocsin.db import rows_affected, transaction, utcnow
+
+ACTOR_KEY = "audit.actor"
+PENDING_KEY = "audit.pending"
+OUTCOMES = ("ok", "refused", "failed")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a person or service account (`user_id`), or Tocsin itself."""
+
+    user_id: int | None
+    label: str
+    via: str
+    address: str | None = None
+    token_id: int | None = None
+
+
+SYSTEM = Actor(None, "Tocsin", "system")
+
+
+def acting(session: Session, actor: Actor) -> None:
+    """`actor` is who acts in this session from now on."""
+    session.info[ACTOR_KEY] = actor
+
+
+def actor_of(session: Session) -> Actor:
+    """Who acts in this session (Tocsin itself unless `acting` said otherwise)."""
+    actor = session.info.get(ACTOR_KEY)
+    return actor if isinstance(actor, Actor) else SYSTEM
+
+
+def canonical(detail: Mapping[str, Any] | None) -> str:
+    """`detail` as the JSON that is stored and hashed: sorted keys, no spaces; values that
+    JSON lacks (datetimes, sets) as text."""
+    return json.dumps(
+        dict(detail or {}), sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False
+    )
+
+
+def record(
+    session: Session,
+    action: str,
+    *,
+    target_type: str = "",
+    target_id: str | int | None = None,
+    target: str = "",
+    detail: Mapping[str, Any] | None = None,
+    actor: Actor | None = None,
+    outcome: str = "ok",
+) -> AuditRecord:
+    """Add a record of `action` to the caller's transaction; it joins the chain at commit."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    who = actor or actor_of(session)
+    row = AuditRecord(
+        at=utcnow(),
+        actor_id=who.user_id,
+        actor_label=who.label[:254],
+        via=who.via[:16],
+        address=(who.address or None) and who.address[:64],
+        token_id=who.token_id,
+        action=action[:64],
+        outcome=outcome,
+        target_type=target_type[:40],
+        target_id="" if target_id is None else str(target_id)[:64],
+        target=(target or "")[:255],
+        detail=canonical(detail),
+    )
+    session.add(row)
+    session.info.setdefault(PENDING_KEY, []).append(row)
+    return row
+
+
+def record_apart(
+    factory: sessionmaker[Session], action: str, *, actor: Actor, **fields: Any
+) -> None:
+    """Record `action` in a transaction of its own: for refusals, whose transaction is rolled
+    back."""
+    with transaction(factory) as session:
+        record(session, action, actor=actor, **fields)
+
+
+def digest(row: AuditRecord, prev_hash: str) -> str:
+    """The hash of `row` after `prev_hash`: over every field but its own id and hash."""
+    content = {
+        "seq": row.seq,
+        "at": _instant(row.at),
+        "actor_id": row.actor_id,
+        "actor_label": row.actor_label,
+        "via": row.via,
+        "address": row.address,
+        "token_id": row.token_id,
+        "action": row.action,
+        "outcome": row.outcome,
+        "target_type": row.target_type,
+        "target_id": row.target_id,
+        "target": row.target,
+        "detail": row.detail,
+        "prev": prev_hash,
+    }
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _instant(at: datetime) -> str:
+    # Microseconds, in UTC: what both backends store and give back.
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def seal(session: Session) -> None:
+    """Number and hash this transaction's records (a `before_commit` listener)."""
+    if session.in_nested_transaction():
+        return
+    pending = session.info.get(PENDING_KEY)
+    if not pending:
+        return
+    session.flush()
+    # Records added while flushing are in the list too; records rolled back are not persistent.
+    rows = [row for row in session.info.pop(PENDING_KEY, []) if inspect(row).persistent]
+    if not rows:
+        return
+    rows.sort(key=lambda row: row.id)
+    # The row lock on the head, held until this commit, orders concurrent appenders.
+    head = session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + len(rows))
+        .returning(AuditHead.seq, AuditHead.hash)
+    ).one_or_none()
+    if head is None:
+        session.add(AuditHead(id=1, seq=len(rows), hash=GENESIS))
+        session.flush()
+        last_seq, prev = len(rows), GENESIS
+    else:
+        last_seq, prev = head
+    seq = last_seq - len(rows)
+    for row in rows:
+        seq += 1
+        row.seq = seq
+        row.prev_hash = prev
+        row.hash = prev = digest(row, prev)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev))
+    session.flush()
+
+
+def _forget(session: Session, *_: Any) -> None:
+    session.info.pop(PENDING_KEY, None)
+
+
+def install() -> None:
+    """Seal records at every commit (idempotent; called by the composition root)."""
+    if not event.contains(Session, "before_commit", seal):
+        event.listen(Session, "before_commit", seal)
+        event.listen(Session, "after_rollback", _forget)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What `verify` found: the records checked and the first that breaks the chain."""
+
+    checked: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_seq is None
+
+
+def verify(session: Session, *, batch: int = 5000) -> Verdict:
+    """Walk the chain from the oldest kept record: each must follow the previous by number
+    and hash, the first the last purged, and the last be the head."""
+    head = session.get(AuditHead, 1)
+    if head is None:
+        return Verdict(0)
+    expected_seq, prev = head.purged_seq, head.purged_hash
+    checked = 0
+    while True:
+        rows = session.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.seq > expected_seq)
+            .order_by(AuditRecord.seq)
+            .limit(batch)
+        ).all()
+        for row in rows:
+            if row.seq != expected_seq + 1:
+                return Verdict(checked, expected_seq + 1, "a record is missing")
+            if row.prev_hash != prev or row.hash != digest(row, prev):
+                return Verdict(checked, row.seq, "the record was changed")
+            expected_seq, prev = row.seq or 0, row.hash or ""
+            checked += 1
+        if len(rows) < batch:
+            break
+    if expected_seq != head.seq or prev != head.hash:
+        return Verdict(checked, expected_seq + 1, "the newest records are missing")
+    return Verdict(checked)
+
+
+def purge(session: Session, *, before: datetime) -> int:
+    """Remove the records older than `before` (the retention period), oldest first and
+    without gaps, remembering the last one's number and hash so the chain still verifies.
+    Records are numbered at commit but dated when written, so a record committed just after
+    the cut may go with the older ones before it."""
+    last = session.execute(
+        select(AuditRecord.seq, AuditRecord.hash)
+        .where(AuditRecord.at < before, AuditRecord.seq.is_not(None))
+        .order_by(AuditRecord.seq.desc())
+        .limit(1)
+    ).one_or_none()
+    if last is None:
+        return 0
+    last_seq, last_hash = last
+    head = session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(purged_seq=last_seq, purged_hash=last_hash)
+        .returning(AuditHead.id)
+    ).one_or_none()
+    if head is None:
+        return 0
+    removed = session.execute(
+        delete(AuditRecord).where(AuditRecord.seq <= last_seq),
+        execution_options={"synchronize_session": False},
+    )
+    return rows_affected(removed)

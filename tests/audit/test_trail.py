@@ -1,0 +1,164 @@
+"""The audit trail's chain: records join it at commit, in commit order, and any change to a
+committed record shows."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from tocsin.audit.models import AuditHead, AuditRecord
+from tocsin.audit.trail import Actor, acting, purge, record, record_apart, verify
+from tocsin.bootstrap import Container
+from tocsin.db import transaction, utcnow
+
+ANN = Actor(7, "ann@example.com", "session", "192.0.2.7")
+
+
+def _records(db: Session) -> list[AuditRecord]:
+    db.commit()
+    return list(db.scalars(select(AuditRecord).order_by(AuditRecord.seq)).all())
+
+
+def test_records_join_the_chain_at_commit_with_who_and_where(container: Container) -> None:
+    with transaction(container.sessionmaker) as session:
+        acting(session, ANN)
+        record(
+            session,
+            "config.service.updated",
+            target_type="service",
+            target_id=3,
+            target="checkout",
+            detail={"name": {"old": "pay", "new": "checkout"}},
+        )
+        record(session, "token.revoked", target_type="token", target_id=9)
+    with container.sessionmaker() as session:
+        rows = list(session.scalars(select(AuditRecord).order_by(AuditRecord.seq)))
+        assert [(r.seq, r.action) for r in rows] == [
+            (1, "config.service.updated"),
+            (2, "token.revoked"),
+        ]
+        first = rows[0]
+        assert (first.actor_id, first.actor_label, first.via, first.address) == (
+            7,
+            "ann@example.com",
+            "session",
+            "192.0.2.7",
+        )
+        assert first.detail == '{"name":{"new":"checkout","old":"pay"}}'
+        assert rows[1].prev_hash == first.hash
+        assert verify(session).intact
+        assert verify(session).checked == 2
+        head = session.get(AuditHead, 1)
+        assert head is not None and (head.seq, head.hash) == (2, rows[1].hash)
+
+
+def test_rolled_back_work_leaves_no_record(container: Container) -> None:
+    session = container.sessionmaker()
+    record(session, "auth.login")
+    session.rollback()
+    with session.begin():
+        with session.begin_nested() as nested:
+            record(session, "incident.made_private")
+            nested.rollback()
+        record(session, "incident.made_public")
+    session.close()
+    with container.sessionmaker() as check:
+        assert [(r.seq, r.action) for r in check.scalars(select(AuditRecord))] == [
+            (1, "incident.made_public")
+        ]
+        assert verify(check).intact
+
+
+def test_a_changed_or_removed_record_breaks_the_chain(container: Container) -> None:
+    for n in range(5):
+        with transaction(container.sessionmaker) as session:
+            record(session, "auth.login", actor=ANN, detail={"n": n})
+    with transaction(container.sessionmaker) as session:
+        session.execute(update(AuditRecord).where(AuditRecord.seq == 3).values(detail='{"n":99}'))
+    with container.sessionmaker() as session:
+        verdict = verify(session)
+        assert (verdict.intact, verdict.broken_seq, verdict.checked) == (False, 3, 2)
+        assert verdict.reason == "the record was changed"
+    with transaction(container.sessionmaker) as session:
+        session.execute(update(AuditRecord).where(AuditRecord.seq == 3).values(detail='{"n":2}'))
+        assert verify(session).intact
+        session.execute(delete(AuditRecord).where(AuditRecord.seq == 4))
+    with container.sessionmaker() as session:
+        verdict = verify(session)
+        assert (verdict.broken_seq, verdict.reason) == (4, "a record is missing")
+    with transaction(container.sessionmaker) as session:
+        session.execute(delete(AuditRecord).where(AuditRecord.seq == 5))
+        session.execute(delete(AuditRecord).where(AuditRecord.seq == 4))
+    with container.sessionmaker() as session:
+        assert verify(session).reason == "the newest records are missing"
+
+
+def test_concurrent_writers_form_one_chain_without_gaps(container: Container) -> None:
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for n in range(10):
+                with transaction(container.sessionmaker) as session:
+                    record(session, "auth.login", actor=ANN, detail={"w": worker, "n": n})
+                    record(session, "auth.logout", actor=ANN, detail={"w": worker, "n": n})
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with container.sessionmaker() as session:
+        seqs = list(session.scalars(select(AuditRecord.seq).order_by(AuditRecord.seq)))
+        assert seqs == list(range(1, 81))
+        # Each transaction's two records are neighbours: chained in commit order.
+        pairs = session.execute(
+            select(AuditRecord.seq, AuditRecord.action).order_by(AuditRecord.seq)
+        ).all()
+        assert all(a == "auth.login" for s, a in pairs if (s or 0) % 2 == 1)
+        assert verify(session).intact
+
+
+def test_purging_old_records_keeps_the_rest_verifiable(container: Container) -> None:
+    for n in range(4):
+        with transaction(container.sessionmaker) as session:
+            record(session, "auth.login", actor=ANN, detail={"n": n})
+    with transaction(container.sessionmaker) as session:
+        old = utcnow() - timedelta(days=400)
+        session.execute(update(AuditRecord).where(AuditRecord.seq <= 2).values(at=old))
+    with transaction(container.sessionmaker) as session:
+        assert purge(session, before=utcnow() - timedelta(days=365)) == 2
+    with container.sessionmaker() as session:
+        assert session.scalar(select(func.count()).select_from(AuditRecord)) == 2
+        assert verify(session).intact
+    with transaction(container.sessionmaker) as session:
+        record(session, "auth.login", actor=ANN)
+    with container.sessionmaker() as session:
+        assert verify(session).checked == 3
+        # Removing the oldest kept record now shows: the chain must start where the purge ended.
+        session.execute(delete(AuditRecord).where(AuditRecord.seq == 3))
+        assert verify(session).reason == "a record is missing"
+        session.rollback()
+
+
+def test_record_apart_survives_the_rollback_of_the_refused_work(container: Container) -> None:
+    session = container.sessionmaker()
+    record(session, "scim.user_created")
+    record_apart(
+        container.sessionmaker,
+        "scim.refused",
+        actor=ANN,
+        outcome="refused",
+        detail={"reason": "email taken"},
+    )
+    session.rollback()
+    session.close()
+    with container.sessionmaker() as check:
+        rows = list(check.scalars(select(AuditRecord)))
+        assert [(r.action, r.outcome) for r in rows] == [("scim.refused", "refused")]
