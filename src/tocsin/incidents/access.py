@@ -77,11 +77,7 @@ def is_member(session: Session, user: User, incident: Incident) -> bool:
 def admin_reading(session: Session, user: User, incident: Incident) -> bool:
     """Whether `user` reads a private incident only because they are an admin (not one of its
     members): the page tells them so, and the read is recorded."""
-    return (
-        incident.restricted
-        and sees_everything(user)
-        and not is_member(session, user, incident)
-    )
+    return incident.restricted and sees_everything(user) and not is_member(session, user, incident)
 
 
 def name_for(session: Session, user: User | None, incident: Incident) -> str:

@@ -12,9 +12,13 @@ they are told its codename only (`incidents.access`, docs/private-incidents.md).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.audit.models import AuditRecord
+from tocsin.audit.trail import record as audit
 from tocsin.catalog.models import User, UserRole
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, Forbidden, NotFound, UnknownReference, ValidationFailed
@@ -22,6 +26,9 @@ from tocsin.incidents.models import Incident, IncidentMember, RoleAssignment
 from tocsin.incidents.timeline import actor_name, record
 
 COMMANDER = "incident_commander"
+# An admin's reads of a private incident they are not a member of: one record per admin and
+# incident in this long, however many pages they open.
+READ_RECORD_EVERY = timedelta(hours=1)
 
 
 def members(session: Session, incident: Incident) -> list[IncidentMember]:
@@ -116,6 +123,14 @@ def add_member(
         field="members",
         new=user.name,
     )
+    audit(
+        session,
+        "incident.member_added",
+        target_type="incident",
+        target_id=incident.id,
+        target=incident.reference,
+        detail={"user_id": user.id, "user": user.email, "private": incident.restricted},
+    )
     session.flush()
     return member
 
@@ -152,4 +167,44 @@ def remove_member(session: Session, incident: Incident, *, user_id: int, by: Use
         field="members",
         old=user.name,
     )
+    audit(
+        session,
+        "incident.member_removed",
+        target_type="incident",
+        target_id=incident.id,
+        target=incident.reference,
+        detail={"user_id": user.id, "user": user.email, "private": incident.restricted},
+    )
     session.flush()
+
+
+def note_admin_read(session: Session, incident: Incident, user: User) -> bool:
+    """An admin who is not a member reads a private incident: record it in the audit trail
+    (`incident.private_viewed`), at most once per admin and incident an hour. Whether it was
+    such a read (the page says so)."""
+    if not incident.restricted or not user.can(UserRole.admin):
+        return False
+    if is_member(session, incident, user):
+        return False
+    recent = session.scalar(
+        select(AuditRecord.id)
+        .where(
+            AuditRecord.action == "incident.private_viewed",
+            AuditRecord.actor_id == user.id,
+            AuditRecord.target_type == "incident",
+            AuditRecord.target_id == str(incident.id),
+            AuditRecord.at > utcnow() - READ_RECORD_EVERY,
+        )
+        .limit(1)
+    )
+    if recent is None:
+        audit(
+            session,
+            "incident.private_viewed",
+            target_type="incident",
+            target_id=incident.id,
+            target=incident.reference,
+            detail={"member": False},
+        )
+        session.flush()
+    return True

@@ -84,7 +84,7 @@ class IncidentIn(Strict):
         default=None,
         validation_alias=AliasChoices("private", "restricted"),
         description="Private: visible only to its members and admins. Defaults to the "
-        "type's (\"restricted\" is its former name, still accepted)",
+        'type\'s ("restricted" is its former name, still accepted)',
     )
     codename: Codename = Field(
         default="", description="What people outside a private incident are told of it"

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
+from tocsin.audit.trail import record as audit
 from tocsin.bus import Event, emit
 from tocsin.catalog.models import Service, User
 from tocsin.db import utcnow
@@ -228,6 +229,15 @@ def declare(
     session.add(incident)
     session.flush()
     members.join(session, incident, by, by=by)
+    if incident.restricted:
+        audit(
+            session,
+            "incident.made_private",
+            target_type="incident",
+            target_id=incident.id,
+            target=incident.reference,
+            detail={"at_declaration": True, "codename": codename},
+        )
     what = "Drill declared" if drill else "Incident declared"
     record(
         session,
@@ -590,6 +600,14 @@ def edit(
                     # People know the flag as "private" (docs/private-incidents.md).
                     state = "private" if new_flag else "public"
                     summary = f"{who} made the incident {state}"
+                    audit(
+                        session,
+                        f"incident.made_{state}",
+                        target_type="incident",
+                        target_id=incident.id,
+                        target=incident.reference,
+                        detail={"old": {"private": not new_flag}, "new": {"private": new_flag}},
+                    )
                 else:
                     summary = f"{who} turned {flag} {'on' if new_flag else 'off'}"
                 note(flag, not new_flag, new_flag, summary, key=True)

@@ -1,7 +1,7 @@
 """private incidents: members (an allow-list) and a codename
 
 Revision ID: 0050
-Revises: 0044
+Revises: 0045
 Create Date: 2026-12-07 23:45:00.000000
 
 `incident_members` lists who may see a private incident (the `restricted` column, which keeps
@@ -19,7 +19,7 @@ from alembic import op
 import tocsin.db
 
 revision: str = "0050"
-down_revision: str | None = "0044"
+down_revision: str | None = "0045"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -55,9 +55,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_members")),
-        sa.UniqueConstraint(
-            "incident_id", "user_id", name=op.f("uq_incident_members_incident_id")
-        ),
+        sa.UniqueConstraint("incident_id", "user_id", name=op.f("uq_incident_members_incident_id")),
     )
     op.create_index(
         "ix_incident_members_user", "incident_members", ["user_id", "incident_id"], unique=False
