@@ -1,8 +1,8 @@
 """Incident stakeholders: people who follow an incident, and people or teams a responder adds.
 
-Anyone who can see an incident may follow it, except that viewers never follow a restricted
-one. Stakeholders are among the people involved in an incident, who may see it even when it is
-restricted (`incidents.access`): adding someone to a restricted incident lets them see it.
+Anyone who can see an incident may follow it, except that viewers never follow a private
+one. Following a private incident does not let anyone see it: only its members and admins do
+(`incidents.access`); its commander adds members.
 Responders add and remove others; everyone may stop following. Changes made for someone else
 go on the timeline. People and teams who follow one of the incident's services are added
 automatically (`followers`)."""
@@ -122,7 +122,8 @@ def add(
     team_id: int | None = None,
 ) -> Stakeholder:
     """Add a person or a team as stakeholders (responders). Conflict if already there. On a
-    restricted incident this lets them see it (a viewer is refused)."""
+    private incident this does not let them see it: add them as members for that (a viewer is
+    refused)."""
     if not by.can(UserRole.responder):
         raise Forbidden("only responders and admins add stakeholders")
     person, team = person_or_team(session, user_id, team_id)

@@ -247,7 +247,6 @@ def notifications_for(session: Session, incident_id: int) -> list[Notification]:
     )
 
 
-
 def notifications_of_user(session: Session, user: User, *, limit: int = 50) -> list[Notification]:
     """The most recent deliveries to one person (their notification page)."""
     return list(
