@@ -99,7 +99,9 @@ def world(db: Session, container: Container, settings: Settings, responder: User
     seed_demo(db, "admin@example.com", ADMIN_PASSWORD)
     db.commit()
     lead = catalog.create_user(db, name="Sol Lead", email="sol@example.com", role="responder")
-    security = db.scalars(select(IncidentType).where(IncidentType.name == "Security incident")).one()
+    security = db.scalars(
+        select(IncidentType).where(IncidentType.name == "Security incident")
+    ).one()
     integration = db.scalars(select(Integration).order_by(Integration.id)).first()
     assert integration is not None
     service = db.get(Service, integration.service_id)
@@ -174,7 +176,8 @@ def world(db: Session, container: Container, settings: Settings, responder: User
         "workflow_id": [first(Workflow)],
         "type_id": [str(security.id)],
         "integration_id": [str(integration.id)],
-        "event_id": [first(Event)] + [str(db.scalars(select(Event.id).where(Event.alert_id == alert.id)).one())],
+        "event_id": [first(Event)]
+        + [str(db.scalars(select(Event.id).where(Event.alert_id == alert.id)).one())],
         "alert_id": [str(alert.id)],
         "policy_id": [first(EscalationPolicy)],
         "team_id": [first(Team)],
@@ -222,8 +225,7 @@ def test_no_get_route_shows_a_private_incident_to_someone_outside_it(
     unfillable = [
         path
         for path in routes
-        if path not in UNFILLED
-        and any(not world.fill.get(name) for name in PARAM_RE.findall(path))
+        if path not in UNFILLED and any(not world.fill.get(name) for name in PARAM_RE.findall(path))
     ]
     assert not unfillable, f"fill these routes' parameters or list them in UNFILLED: {unfillable}"
     read: dict[str, str] = {}

@@ -48,6 +48,7 @@ from tocsin.incidents.schemas import (
     UpdateList,
     UpdateOut,
     action_item_out,
+    as_restricted,
     entry_out,
     incident_out,
     member_out,
@@ -108,8 +109,8 @@ def list_incidents(
 
 @router.post("/incidents", status_code=201, response_model=IncidentOut, responses=errors(404))
 def declare(body: IncidentIn, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
-    """Declare an incident. Type defaults (severity, restricted, roles) apply when not given."""
-    incident = service.declare(db, by=user, **body.model_dump())
+    """Declare an incident. Type defaults (severity, private, roles) apply when not given."""
+    incident = service.declare(db, by=user, **as_restricted(body.model_dump()))
     return incident_out(incident, settings.base_url)
 
 
@@ -124,7 +125,7 @@ def edit_incident(
 ) -> IncidentOut:
     """Change descriptive fields; each change is recorded on the timeline."""
     incident = queries.get_incident(db, ref, viewer=user)
-    service.edit(db, incident, body.model_dump(exclude_unset=True), by=user)
+    service.edit(db, incident, as_restricted(body.model_dump(exclude_unset=True)), by=user)
     return incident_out(incident, settings.base_url)
 
 

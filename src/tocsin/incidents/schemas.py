@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from tocsin.catalog.schemas import (
     NOT_BLANK_TEXT,
@@ -80,11 +80,12 @@ class IncidentIn(Strict):
     links: list[Link] = Field(default=[], max_length=50)
     custom_fields: CustomValues = Field(default={}, description="By field key")
     drill: bool = False
-    restricted: bool | None = Field(
+    private: bool | None = Field(
         default=None,
-        validation_alias=AliasChoices("private", "restricted"),
-        description="Private: visible only to its members and admins. Defaults to the "
-        'type\'s ("restricted" is its former name, still accepted)',
+        description="Visible only to its members and admins. Defaults to the type's",
+    )
+    restricted: bool | None = Field(
+        default=None, description="The former name of private, still accepted"
     )
     codename: Codename = Field(
         default="", description="What people outside a private incident are told of it"
@@ -110,11 +111,8 @@ class IncidentPatch(Strict):
     links: list[Link] = omittable(max_length=50)
     custom_fields: CustomValues = omittable(description="Merged into the current")
     drill: bool = omittable()
-    restricted: bool = Field(
-        default=None,
-        validation_alias=AliasChoices("private", "restricted"),
-        description='Private or not ("restricted" is its former name, still accepted)',
-    )
+    private: bool = omittable(description="Visible only to its members and admins")
+    restricted: bool = omittable(description="The former name of private, still accepted")
     codename: Codename = omittable(description='"" for none')
     resolution_summary: Text = omittable(description="How it ended (Markdown)")
 
@@ -434,3 +432,11 @@ def member_out(member: IncidentMember) -> MemberOut:
         added_by=user_ref(member.added_by),
         added_at=member.added_at,
     )
+
+
+def as_restricted(data: dict[str, Any]) -> dict[str, Any]:
+    """A request's `private` under the name the service knows (`restricted`, the column's)."""
+    if data.get("private") is not None:
+        data["restricted"] = data["private"]
+    data.pop("private", None)
+    return data
