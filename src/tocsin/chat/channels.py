@@ -164,8 +164,8 @@ def members(session: Session, incident: Incident) -> list[User]:
     add(incident.created_by)
     for assignment in incident.role_assignments:
         add(assignment.user)
-    for member in incident_members(session, incident):
-        add(member.user)
+    for listed in incident_members(session, incident):
+        add(listed.user)
     paged = session.scalars(
         select(User)
         .join(Notification, Notification.user_id == User.id)

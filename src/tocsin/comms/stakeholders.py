@@ -33,7 +33,6 @@ def may_see(incident: Incident, user: User) -> bool:
     return not incident.restricted or user.can(UserRole.responder)
 
 
-
 def stakeholders_of(session: Session, incident: Incident) -> list[Stakeholder]:
     """The incident's stakeholders: people first, then teams, each by name."""
     rows = list(
