@@ -269,6 +269,8 @@ def test_no_get_route_shows_a_private_incident_to_someone_outside_it(
     # What the person paged is told: the codename.
     act = client.get(f"/act/{world.fill['token'][0]}")
     assert act.status_code == 200 and CODENAME in act.text, (act.status_code, act.text[-800:])
+    assert CODENAME in read[f"/alerts/{world.fill['alert_id'][0]}"]  # "grouped into"
+    assert CODENAME in read["/alerts"]
     notifications = client.get("/me/notifications")
     assert CODENAME in notifications.text and TITLE not in notifications.text
 
