@@ -91,10 +91,18 @@ def test_the_commander_manages_members_through_the_api_and_each_change_is_record
 
     added_records = _records(db, "incident.member_added")
     assert [(r.actor_id, r.target, r.outcome) for r in added_records] == [
-        (cal.id, incident.reference, "ok")
+        (dora.id, incident.reference, "refused"),  # not the commander: 403, recorded
+        (cal.id, incident.reference, "ok"),
+        (cal.id, incident.reference, "refused"),  # an unknown person
     ]
-    assert '"user":"mia@example.com"' in added_records[0].detail
-    assert [r.actor_id for r in _records(db, "incident.member_removed")] == [cal.id]
+    assert '"user":"mia@example.com"' in added_records[1].detail
+    removed_records = _records(db, "incident.member_removed")
+    assert [(r.actor_id, r.outcome) for r in removed_records] == [
+        (cal.id, "refused"),  # Cal himself, a role holder: 409
+        (cal.id, "refused"),  # not a member: 404
+        (cal.id, "ok"),
+    ]
+    assert "holds a role" in removed_records[0].detail
     timeline = client.get(f"{url.removesuffix('/members')}/timeline", headers=as_cal).json()
     summaries = [e["summary"] for e in timeline["items"]]
     assert f"{cal.name} added {mia.name} to the members" in summaries

@@ -12,20 +12,31 @@ they are told its codename only (`incidents.access`, docs/private-incidents.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.audit.models import AuditRecord
+from tocsin.audit.trail import actor_of, record_apart
 from tocsin.audit.trail import record as audit
 from tocsin.catalog.models import User, UserRole
 from tocsin.db import utcnow
-from tocsin.errors import Conflict, Forbidden, NotFound, UnknownReference, ValidationFailed
+from tocsin.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    UnknownReference,
+    ValidationFailed,
+)
 from tocsin.incidents.models import Incident, IncidentMember, RoleAssignment
 from tocsin.incidents.timeline import actor_name, record
 
 COMMANDER = "incident_commander"
+T = TypeVar("T")
 # An admin's reads of a private incident they are not a member of: one record per admin and
 # incident in this long, however many pages they open.
 READ_RECORD_EVERY = timedelta(hours=1)
@@ -208,3 +219,34 @@ def note_admin_read(session: Session, incident: Incident, user: User) -> bool:
         )
         session.flush()
     return True
+
+
+def recording_refusals(
+    factory: sessionmaker[Session],
+    session: Session,
+    incident: Incident,
+    action: str,
+    user_id: int,
+    change: Callable[[], T],
+) -> T:
+    """Run a change of the members; a refusal (not the commander, a role holder, …) is
+    recorded in the audit trail as `action` with outcome "refused", in a transaction of its
+    own since the request's rolls back, and raised again."""
+    try:
+        return change()
+    except DomainError as exc:
+        actor, incident_id, reference = actor_of(session), incident.id, incident.reference
+        # Nothing of the change stays, and on SQLite the request's write lock is let go
+        # before the record's own transaction takes it.
+        session.rollback()
+        record_apart(
+            factory,
+            action,
+            actor=actor,
+            target_type="incident",
+            target_id=incident_id,
+            target=reference,
+            detail={"user_id": user_id, "reason": exc.message},
+            outcome="refused",
+        )
+        raise
