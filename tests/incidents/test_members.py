@@ -53,6 +53,9 @@ def test_the_declarer_and_role_holders_are_members_and_paging_is_not_enough(
     assert [m.user.name for m in members.members(db, incident)] == [dora.name, cal.name]
     assert access.can_see(db, cal, incident) and access.can_see(db, dora, incident)
     assert not access.can_see(db, responder, incident)
+    (declared,) = _records(db, "incident.made_private")
+    assert declared.actor_id is None or declared.actor_id == dora.id
+    assert '"at_declaration":true' in declared.detail and CODENAME in declared.detail
     # Taking the role away leaves Cal a member; an admin then takes him off the list.
     role = queries.role_by_slug(db, "incident_commander")
     incident_roles.assign_role(db, incident, role_id=role.id, user_id=None, by=dora)
