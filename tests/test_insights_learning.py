@@ -342,8 +342,8 @@ def test_a_responder_not_involved_sees_the_restricted_incident_counted_not_liste
     html = client.get("/insights/learning", params=Q3).text
     assert "Incident D" not in html and "Rotate the leaked keys" not in html
     assert world.refs["D"] not in html
-    assert "1 restricted incident is counted but not listed." in html
-    assert "1 overdue follow-up of restricted incidents is counted but not listed." in html
+    assert "1 private incident is counted but not listed." in html
+    assert "1 overdue follow-up of private incidents is counted but not listed." in html
     # Counted all the same.
     assert _table(html, "Postmortems reviewed on time, by severity")[2] == [
         "SEV2", "3", "0", "1", "1", "1", "0% (0 of 2)"

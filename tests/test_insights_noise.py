@@ -384,7 +384,7 @@ def test_a_restricted_incident_is_counted_but_not_named_to_others(
     browser_login(client, "tomo@example.com")
     html = client.get(f"/insights/noise?{SEPTEMBER}").text
     assert "Card data exposed" not in html and "INC-2" not in html
-    assert "1 restricted incident is counted but not listed." in html
+    assert "1 private incident is counted but not listed." in html
     assert table(html, "The incidents with the most alerts") == [
         ["INC-1", "Checkout CPU saturated", "3"],
         ["INC-4", "Search slow", "2"],

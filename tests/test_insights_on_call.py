@@ -435,7 +435,7 @@ def test_a_restricted_incident_is_counted_but_not_named_to_a_responder(
     html = client.get(f"/insights/on-call?{PERIOD}").text
     assert SECRET_TITLE not in html
     assert f"INC-{history.incidents['B'].number}" not in html
-    assert "1 restricted incident is counted but not listed." in html
+    assert "1 private incident is counted but not listed." in html
     assert row(html, "Lena Lund")[2] == "4"  # B's page still counted
     # Only admins and the person themselves get the link to a person's page.
     assert f'href="/users/{history.lena.id}/notifications"' not in html

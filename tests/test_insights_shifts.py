@@ -292,14 +292,14 @@ def test_the_page_and_the_csv_hide_a_restricted_incident_from_a_responder(
     html = page.text
     assert "Cat carried 67% of the pages with 50% of the hours; Dan 33% of the pages" in html
     assert "Suspected breach" in html and "Game day" not in html
-    assert "restricted incident" not in html
+    assert "private incident" not in html
     assert f'href="/schedules/{march["secondary"].id}"' in html
     assert "/insights/on-call.csv?table=rotation-members&from=2026-03-02&amp;to=2026-03-29" in html
 
     rita = test_client.get(f"/test/rotations?{MARCH}", headers=as_rita).text
     number = march["incidents"]["R"].number
     assert "Suspected breach" not in rita and f"INC-{number}" not in rita
-    assert "1 restricted incident is counted but not listed." in rita
+    assert "1 private incident is counted but not listed." in rita
     # Counted all the same: Cat's three pages and two incidents.
     assert "Payments API errors" in rita
     table = rows(test_client.get(f"/test/rotations.csv?table=rotation-people&{MARCH}",

@@ -17,11 +17,9 @@ from tocsin.alerts.pipeline import purge as purge_events
 from tocsin.alerts.writer import EventWriter
 from tocsin.comms import due as comms_due
 from tocsin.comms.delivery import job_handlers as comms_job_handlers
-from tocsin.comms.stakeholders import stakeholder_of
 from tocsin.config import Settings
 from tocsin.db import make_engine, utcnow
 from tocsin.escalation import engine
-from tocsin.incidents import access as incident_access
 from tocsin.incidents.updates import remind_if_update_overdue
 from tocsin.jobs import builtin as jobs_builtin
 from tocsin.jobs.engine import Engine as Background
@@ -40,7 +38,6 @@ from tocsin.insights import report as insights_report
 from tocsin.notify import mails as notify_mails
 from tocsin.notify.channels import build_channels
 from tocsin.notify.pages import job_handlers as notify_job_handlers
-from tocsin.notify.service import paged_for
 from tocsin.notify.shift_delivery import job_handlers as shift_job_handlers
 from tocsin.postmortems import mails as postmortem_mails
 from tocsin.postmortems import reminders as postmortem_reminders
@@ -286,14 +283,6 @@ class Container:
         return loop
 
 
-def wire_incident_access() -> None:
-    """The people involved in a restricted incident, besides whoever declared it and its role
-    holders, as the domains that record them (and depend on incidents) say."""
-    incident_access.involve("paged", paged_for)
-    incident_access.involve("stakeholder", stakeholder_of)
-
-
 def build(settings: Settings) -> Container:
-    wire_incident_access()
     engine = make_engine(settings)
     return Container(settings, engine, session_factory(engine, settings), build_registry(settings))

@@ -524,7 +524,7 @@ def test_events_name_a_restricted_incident_only_to_those_who_may_see_it(
     settle(container)
     outsider = api_as(api, db, responder)
     # Everyone reads the events; only those who may see the incident read which one it is.
-    for headers, named in ((outsider, "a restricted incident"), ({}, "INC-1")):
+    for headers, named in ((outsider, "a private incident"), ({}, "INC-1")):
         events = api.get("/api/v1/events", headers=headers).json()["items"]
         assert [e["outcome_detail"] for e in events] == [
             f"resolved alert 1; all its alerts resolved, so {named} too",

@@ -647,7 +647,7 @@ def test_event_pages_link_a_restricted_incident_only_for_those_who_may_see_it(
             assert page.status_code == 200, path
             assert ('href="/incidents/INC-1"' in page.text) is sees, path
             assert ("opened INC-1" in page.text) is sees, path
-            assert ("opened a restricted incident" in page.text) is not sees, path
+            assert ("opened a private incident" in page.text) is not sees, path
             # The event's page names the incident by its title, for those who may see it.
             if path == f"/events/{event_id}":
                 assert ("Root token stolen" in page.text) is sees
@@ -678,7 +678,7 @@ def test_the_alert_list_and_page_name_a_restricted_incident_only_for_those_who_m
             page = client.get(path)
             assert page.status_code == 200, path
             assert ('href="/incidents/INC-1"' in page.text) is sees, path
-            assert ("a restricted incident" in page.text) is not sees, path
+            assert ("a private incident" in page.text) is not sees, path
             assert "Root token stolen" not in page.text or sees, path
         token = {"Authorization": f"Bearer {token_for(db, who)}"}
         listed = client.get("/api/v1/alerts", headers=token).json()["items"]

@@ -37,7 +37,7 @@ def _assert_kept(page) -> None:  # type: ignore[no-untyped-def]
     expect(page.get_by_label("Drill")).to_be_checked()
     expect(page.get_by_label("Type", exact=True)).to_have_value(re.compile(r"\d+"))
     # The security type's defaults came with its fields.
-    expect(page.get_by_label("Restricted")).to_be_checked()
+    expect(page.get_by_label("Private (security incident")).to_be_checked()
     severity = page.get_by_label("Severity").evaluate("s => s.selectedOptions[0].text")
     assert severity.startswith("SEV1"), severity
 
@@ -62,7 +62,7 @@ def test_with_javascript_the_type_change_keeps_the_text_and_declares(
     header = page.locator("#incident-header")
     expect(header).to_contain_text(TITLE)
     expect(header).to_contain_text("Security incident")
-    expect(header).to_contain_text("restricted")
+    expect(header).to_contain_text("private")
 
 
 def test_without_javascript_use_this_type_keeps_the_text(

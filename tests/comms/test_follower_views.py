@@ -87,7 +87,8 @@ def test_a_responder_adds_and_removes_people_and_teams(
     client.post(f"{page}/followers", data={"csrf_token": csrf, "user_id": viewer.id})
     assert _names(db, checkout) == ["Vic Viewer", "Support <Tier 1>"]
     card = _card(client.get(page).text)
-    assert 'title="Viewers cannot see restricted incidents">viewer</span>' in card
+    hint = 'title="Viewers cannot see private incidents they are not members of">viewer</span>'
+    assert hint in card
 
     row_id = db.scalar(select(ServiceFollower.id).where(ServiceFollower.team_id == team.id))
     removed = client.post(f"{page}/followers/{row_id}/delete", data={"csrf_token": csrf})

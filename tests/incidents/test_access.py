@@ -1,8 +1,9 @@
-"""Restricted incidents: visible to admins and the people involved, and to nobody else, on
-every surface (the API, the pages, search, the live stream, the CLI, metrics).
+"""Private incidents (the `restricted` column): visible to admins and its members, and to
+nobody else, on every surface (the API, the pages, search, the live stream, the CLI, metrics).
 
-One restricted incident, with one person for each way of being involved in it, one responder
-who is not involved, and a viewer; each test reads it as each of them."""
+One private incident, with one person for each way of being involved in it (being paged or
+following it does not make anyone a member), one responder who is not involved, and a viewer;
+each test reads it as each of them."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from tocsin.catalog.models import User
 from tocsin.cli.main import app as cli
 from tocsin.comms import stakeholders
 from tocsin.config import Settings
-from tocsin.incidents import access, actions, queries, updates
+from tocsin.incidents import access, actions, members, queries, updates
 from tocsin.incidents import roles as incident_roles
 from tocsin.incidents import service as incidents
 from tocsin.incidents.models import ActionItem, Incident, TimelineEntry
@@ -39,9 +40,10 @@ SEES = {
     "admin": True,
     "declarer": True,
     "commander": True,
-    "paged": True,
-    "stakeholder": True,
-    "team member": True,  # of a team that follows the incident
+    "member": True,  # added by the commander
+    "paged": False,  # told its codename, not let in
+    "stakeholder": False,
+    "team member": False,  # of a team that follows the incident
     "outsider": False,  # a responder not involved
     "viewer": False,
 }
@@ -70,14 +72,22 @@ def world(
 ) -> World:
     """The restricted incident and everyone around it (`app`: the composition root has said
     who else counts as involved)."""
-    dora, cal, pete, sam, tess = (
+    dora, cal, pete, sam, tess, mia = (
         _person(db, n)
-        for n in ("Dora Declarer", "Cal Commander", "Pete Paged", "Sam Stakeholder", "Tess Team")
+        for n in (
+            "Dora Declarer",
+            "Cal Commander",
+            "Pete Paged",
+            "Sam Stakeholder",
+            "Tess Team",
+            "Mia Member",
+        )
     )
     security = catalog.create_team(db, name="Security", member_ids=[tess.id])
     incident = incidents.declare(db, by=dora, title=SECRET, restricted=True)
     commander = queries.role_by_slug(db, "incident_commander")
     incident_roles.assign_role(db, incident, role_id=commander.id, user_id=cal.id, by=dora)
+    members.add_member(db, incident, user_id=mia.id, by=cal)
     method, _ = methods.create_contact_method(
         db, pete, by=pete, settings=settings, kind="email", target=pete.email
     )
@@ -92,6 +102,7 @@ def world(
         "admin": admin,
         "declarer": dora,
         "commander": cal,
+        "member": mia,
         "paged": pete,
         "stakeholder": sam,
         "team member": tess,
@@ -151,13 +162,13 @@ def test_a_list_costs_the_same_queries_however_many_incidents_are_hidden(
             event.remove(db.get_bind(), "before_cursor_execute", listener)
         return len(statements), total
 
-    before = {who: cost(who) for who in ("outsider", "paged")}
+    before = {who: cost(who) for who in ("outsider", "member")}
     for n in range(20):
         incidents.declare(db, by=world.people["admin"], title=f"Hidden {n}", restricted=True)
     db.commit()
-    after = {who: cost(who) for who in ("outsider", "paged")}
+    after = {who: cost(who) for who in ("outsider", "member")}
     assert after == before
-    assert before["outsider"][1] == 1 and before["paged"][1] == 2
+    assert before["outsider"][1] == 1 and before["member"][1] == 2
 
 
 def test_text_names_hidden_incidents_only_to_those_who_may_see_them(
@@ -166,12 +177,22 @@ def test_text_names_hidden_incidents_only_to_those_who_may_see_them(
     text = f"created alert 4; opened {world.ref}; see also {world.public.reference}"
     hidden = access.redactor(db, world.people["outsider"], [text])
     assert hidden(text) == (
-        f"created alert 4; opened a restricted incident; see also {world.public.reference}"
+        f"created alert 4; opened a private incident; see also {world.public.reference}"
     )
-    assert access.redactor(db, world.people["paged"], [text])(text) == text
+    assert access.redactor(db, world.people["member"], [text])(text) == text
     assert access.hidden_numbers(db, world.people["outsider"], [world.incident.number, 999]) == {
-        world.incident.number
+        world.incident.number: "a private incident"
     }
+    # With a codename, outsiders (the people paged too) are told that instead.
+    incidents.edit(db, world.incident, {"codename": "Operation Bluebird"}, by=None)
+    for who in ("outsider", "paged"):
+        told = access.redactor(db, world.people[who], [text])(text)
+        assert (
+            told
+            == f"created alert 4; opened Operation Bluebird; see also INC-{world.public.number}"
+        )
+        assert access.name_for(db, world.people[who], world.incident) == "Operation Bluebird"
+    assert access.name_for(db, world.people["member"], world.incident) == world.ref
 
 
 def test_an_action_item_goes_only_to_someone_who_may_see_its_incident(
@@ -363,10 +384,12 @@ def test_the_live_stream_ends_when_its_watcher_may_no_longer_see_it(
             assert stream.status_code == 200
             lines = stream.iter_lines()
             assert _events(lines, "event: hello")[-1] == "event: hello"
-            # The declarer takes the role back: Cal is no longer involved.
+            # An admin takes the role back and Cal off the members: he is no longer involved.
             role = queries.role_by_slug(db, "incident_commander")
-            incident_roles.assign_role(
-                db, world.incident, role_id=role.id, user_id=None, by=world.people["declarer"]
+            admin = world.people["admin"]
+            incident_roles.assign_role(db, world.incident, role_id=role.id, user_id=None, by=admin)
+            members.remove_member(
+                db, world.incident, user_id=world.people["commander"].id, by=admin
             )
             db.commit()
             assert "event: gone" in _events(lines, "event: gone")

@@ -112,7 +112,7 @@ def test_the_incidents_behind_a_figure_hide_restricted_ones_from_others(
     page = client.get(f"/insights/incidents?{MARCH}&metric=mttr")
     assert page.status_code == 200
     assert "C secret" not in page.text
-    assert "1 restricted incident is counted but not listed" in page.text
+    assert "1 private incident is counted but not listed" in page.text
     # The restricted incident still counts in the responder's KPIs.
     kpis = client.get(f"/insights?{MARCH}")
     assert "C secret" not in kpis.text

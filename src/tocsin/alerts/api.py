@@ -288,7 +288,7 @@ def list_events(
     returned after_id back never skips an event).
 
     Each says what became of it (`outcome`) and why (`outcome_detail`); an incident the
-    caller may not see (restricted) is named there only as "a restricted incident"."""
+    caller may not see (restricted) is named there only by its codename or "a private incident"."""
     incident_id = queries.get_incident(db, incident, viewer=user).id if incident else None
     rows = alerts.events(
         db,

@@ -27,6 +27,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import Severity
 from tocsin.incidents import response
 from tocsin.incidents.access import can_see
+from tocsin.incidents.members import members as incident_members
 from tocsin.incidents.models import OPEN_STATUSES, Incident, StatusUpdate
 from tocsin.incidents.updates import format_next_update
 from tocsin.jobs.queue import enqueue
@@ -44,7 +45,11 @@ def channel_name(naming: str, incident: Incident) -> str:
         naming.replace("{number}", str(incident.number))
         .replace("{reference}", incident.reference)
         .replace("{date}", incident.created_at.strftime("%Y%m%d"))
-        .replace("{title}", incident.title)
+        # A private incident's channel is named by its codename, where it has one.
+        .replace(
+            "{title}",
+            incident.codename if incident.restricted and incident.codename else incident.title,
+        )
     )
     name = re.sub(r"[^a-z0-9_]+", "-", filled.lower()).strip("-_")
     return re.sub(r"-{2,}", "-", name)[:NAME_MAX].rstrip("-_") or f"inc-{incident.number}"
@@ -147,9 +152,9 @@ def reopened(session: Session, incident: Incident) -> None:
 
 
 def members(session: Session, incident: Incident) -> list[User]:
-    """Who belongs in the incident's channels: whoever declared it, its role holders, the
-    people paged for it and its stakeholders (people, and the members of teams); for a
-    restricted incident, only those of them allowed to see it."""
+    """Who belongs in the incident's channels: its members (whoever declared it, its role
+    holders, and those added), the people paged for it and its stakeholders (people, and the
+    members of teams); for a private incident, only those of them allowed to see it."""
     people: dict[int, User] = {}
 
     def add(user: User | None) -> None:
@@ -159,6 +164,8 @@ def members(session: Session, incident: Incident) -> list[User]:
     add(incident.created_by)
     for assignment in incident.role_assignments:
         add(assignment.user)
+    for listed in incident_members(session, incident):
+        add(listed.user)
     paged = session.scalars(
         select(User)
         .join(Notification, Notification.user_id == User.id)

@@ -1,8 +1,8 @@
 """Incident stakeholders: people who follow an incident, and people or teams a responder adds.
 
-Anyone who can see an incident may follow it, except that viewers never follow a restricted
-one. Stakeholders are among the people involved in an incident, who may see it even when it is
-restricted (`incidents.access`): adding someone to a restricted incident lets them see it.
+Anyone who can see an incident may follow it, except that viewers never follow a private
+one. Following a private incident does not let anyone see it: only its members and admins do
+(`incidents.access`); its commander adds members.
 Responders add and remove others; everyone may stop following. Changes made for someone else
 go on the timeline. People and teams who follow one of the incident's services are added
 automatically (`followers`)."""
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from tocsin.catalog.models import Team, User, UserRole, team_members
+from tocsin.catalog.models import Team, User, UserRole
 from tocsin.comms.models import Stakeholder
 from tocsin.db import utcnow
 from tocsin.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -31,19 +31,6 @@ def may_see(incident: Incident, user: User) -> bool:
     if not user.active:
         return False
     return not incident.restricted or user.can(UserRole.responder)
-
-
-def stakeholder_of(user: User) -> ColumnElement[bool] | None:
-    """A condition on `Incident`: `user`, or a team of theirs, follows it, which makes them one
-    of the people involved (`incidents.access`). None for a viewer: a restricted incident's
-    updates never reach a viewer, so following one does not let them see it either."""
-    if not user.can(UserRole.responder):
-        return None
-    teams = select(team_members.c.team_id).where(team_members.c.user_id == user.id)
-    following = select(Stakeholder.incident_id).where(
-        or_(Stakeholder.user_id == user.id, Stakeholder.team_id.in_(teams))
-    )
-    return Incident.id.in_(following)
 
 
 def stakeholders_of(session: Session, incident: Incident) -> list[Stakeholder]:
@@ -134,7 +121,8 @@ def add(
     team_id: int | None = None,
 ) -> Stakeholder:
     """Add a person or a team as stakeholders (responders). Conflict if already there. On a
-    restricted incident this lets them see it (a viewer is refused)."""
+    private incident this does not let them see it: add them as members for that (a viewer is
+    refused)."""
     if not by.can(UserRole.responder):
         raise Forbidden("only responders and admins add stakeholders")
     person, team = person_or_team(session, user_id, team_id)

@@ -12,20 +12,23 @@ from sqlalchemy.orm import Session
 from tocsin.errors import InvalidTransition
 from tocsin.escalation.engine import acknowledge_pages, open_runs
 from tocsin.incidents import service as incidents
+from tocsin.incidents.access import name_for
 from tocsin.incidents.models import Incident, Status
 from tocsin.notify.links import LinkState, look_up, spend
 from tocsin.notify.models import ActionKind
 
 
-def already_done(incident: Incident, action: str) -> str | None:
-    """Why `action` no longer applies to the incident, or None if it does."""
+def already_done(incident: Incident, action: str, name: str | None = None) -> str | None:
+    """Why `action` no longer applies to the incident, or None if it does. `name`: how to
+    name it to the person (its codename to someone outside a private incident)."""
+    name = name or incident.reference
     status = Status(incident.status)
     if status in (Status.resolved, Status.closed):
-        return f"{incident.reference} is already {status.value}."
+        return f"{name} is already {status.value}."
     if action == ActionKind.acknowledge and status != Status.triggered:
         if open_runs(incident):
             return None  # paged by hand after it was acknowledged: this acknowledges the page
-        return f"{incident.reference} is already acknowledged ({status.value})."
+        return f"{name} is already acknowledged ({status.value})."
     return None
 
 
@@ -38,7 +41,7 @@ def use(session: Session, raw: str) -> tuple[LinkState, str]:
         return state, state.problem or "This link is not valid."
     token = state.token
     incident = token.incident
-    done = already_done(incident, token.action)
+    done = already_done(incident, token.action, name_for(session, token.user, incident))
     if done is not None:
         return LinkState(token, done, 409), done
     try:
@@ -50,4 +53,4 @@ def use(session: Session, raw: str) -> tuple[LinkState, str]:
         return LinkState(token, exc.message, 409), exc.message
     spend(session, token)
     verb = "acknowledged" if token.action == ActionKind.acknowledge else "resolved"
-    return state, f"{incident.reference} {verb} by {token.user.name}."
+    return state, f"{name_for(session, token.user, incident)} {verb} by {token.user.name}."

@@ -24,6 +24,8 @@ from tocsin.escalation.models import LowUrgency
 from tocsin.escalation.windows import DAY_NAMES
 from tocsin.findings import Checks
 from tocsin.incidents import queries
+from tocsin.incidents.access import name_for
+from tocsin.incidents.models import Incident
 from tocsin.notify.links import look_up
 from tocsin.schedules.models import Schedule
 from tocsin.web.actions import perform
@@ -303,13 +305,24 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+def _naming(db: Session, user: User, incident: Incident) -> dict[str, Any]:
+    """How the page names the incident to the person paged: its codename alone when it is a
+    private incident they are not a member of."""
+    name = name_for(db, user, incident)
+    return {"name": name, "outside": name != incident.reference}
+
+
 @router.get("/act/{token}")
 def action_link(token: str, request: Request, db: DbSession) -> Response:
     """Show what the link will do; never act on GET (mail scanners fetch links)."""
     state = look_up(db, token)
     context: dict[str, Any] = {"token": token, "state": state, "done": None, "result": None}
+    if state.token is not None:
+        context.update(_naming(db, state.token.user, state.token.incident))
     if state.token is not None and state.problem is None:
-        context["done"] = links.already_done(state.token.incident, state.token.action)
+        context["done"] = links.already_done(
+            state.token.incident, state.token.action, context["name"]
+        )
     return _no_store(render(request, "escalation/act.html", context, state.status_code))
 
 
@@ -320,5 +333,7 @@ def use_action_link(token: str, request: Request, db: DbSession) -> Response:
     No session or CSRF token here: the unguessable, single-use token is the credential, and
     only a POST from the confirmation page uses it."""
     state, message = links.use(db, token)
-    context = {"token": token, "state": state, "done": None, "result": message}
+    context: dict[str, Any] = {"token": token, "state": state, "done": None, "result": message}
+    if state.token is not None:
+        context.update(_naming(db, state.token.user, state.token.incident))
     return _no_store(render(request, "escalation/act.html", context, state.status_code))

@@ -1,15 +1,13 @@
 """Who may see an incident: the one policy every surface asks.
 
-An incident that is not restricted is visible to everyone signed in. A restricted one (a
-security incident, say) is visible only to admins and to the people involved in it: whoever
-declared it, the holders of its roles, and the people other domains record as involved (the
-people paged for it, its stakeholders). To everyone else it does not exist: lists and search
-leave it out, and looking it up answers 404, as for a reference that was never used.
-
-Those other domains import incidents, never the other way round, so this module does not know
-their tables: the composition root (`app.create_app`) registers a condition for each of them
-with `involve`. A process that builds no app (`tocsin worker`) knows only the kinds recorded
-here, and none of its jobs asks. Left unregistered, fewer people count as involved, never more.
+An incident that is not private is visible to everyone signed in. A private one (a security
+incident, say; the `restricted` column) is visible only to its members (`IncidentMember`: the
+declarer, its role holders, and whoever its commander or an admin added) and to admins, who
+are told they are reading one (`admin_reading`). To everyone else it does not exist: lists,
+counts and search leave it out, and looking it up answers 404, as for a reference that was
+never used. People paged for it or following its services are not let in by that: where they
+must be told something exists, they are told its codename (`name_for`, `redact`), never its
+number or title.
 
 - `visible_filter(user)`: a SQL condition on `Incident`, for list and search queries, so that
   they stay one query and their counts and pages are right.
@@ -21,29 +19,18 @@ here, and none of its jobs asks. Left unregistered, fewer people count as involv
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from sqlalchemy import Case, ColumnElement, case, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from tocsin.catalog.models import User, UserRole
-from tocsin.incidents.models import Incident, RoleAssignment
+from tocsin.incidents.models import Incident, IncidentMember, RoleAssignment
 
-# A kind of involvement recorded outside this package: for a user, a condition on `Incident`
-# rows that holds where they are involved that way, or None where it never applies to them.
-Involvement = Callable[[User], ColumnElement[bool] | None]
-
-# What a hidden incident's reference becomes in text shown to someone who may not see it.
-HIDDEN = "a restricted incident"
+# What a hidden incident's reference becomes in text shown to someone who may not see it,
+# when it has no codename.
+HIDDEN = "a private incident"
 REFERENCE_RE = re.compile(r"\bINC-(\d{1,12})\b")
-
-_involvements: dict[str, Involvement] = {}
-
-
-def involve(name: str, involvement: Involvement) -> None:
-    """Count another kind of involvement (called by the composition root). Registering a
-    name again replaces the condition it had."""
-    _involvements[name] = involvement
 
 
 def sees_everything(user: User) -> bool:
@@ -52,20 +39,13 @@ def sees_everything(user: User) -> bool:
 
 
 def involved(user: User) -> ColumnElement[bool]:
-    """A condition on `Incident`: `user` declared it, holds one of its roles, or is involved
-    in a way another domain registered. A deactivated account is involved in nothing."""
+    """A condition on `Incident`: `user` is one of its members (or holds one of its roles,
+    which makes them one). A deactivated account is a member of nothing."""
     if not user.active:
         return false()
+    member = select(IncidentMember.incident_id).where(IncidentMember.user_id == user.id)
     roles = select(RoleAssignment.incident_id).where(RoleAssignment.user_id == user.id)
-    conditions: list[ColumnElement[bool]] = [
-        Incident.created_by_id == user.id,
-        Incident.id.in_(roles),
-    ]
-    for involvement in _involvements.values():
-        condition = involvement(user)
-        if condition is not None:
-            conditions.append(condition)
-    return or_(*conditions)
+    return or_(Incident.id.in_(member), Incident.id.in_(roles))
 
 
 def visible_filter(user: User) -> ColumnElement[bool]:
@@ -81,24 +61,51 @@ def can_see(session: Session, user: User, incident: Incident) -> bool:
 
 
 def sees_when_restricted(session: Session, user: User, incident: Incident) -> bool:
-    """Whether `user` may see `incident` were it restricted, whether it is or not: an admin
-    or one of the people involved."""
+    """Whether `user` may see `incident` were it private, whether it is or not: an admin or
+    one of its members."""
     if sees_everything(user):
         return True
+    return is_member(session, user, incident)
+
+
+def is_member(session: Session, user: User, incident: Incident) -> bool:
+    """Whether `user` is one of the incident's members."""
     found = session.scalar(select(Incident.id).where(Incident.id == incident.id, involved(user)))
     return found is not None
 
 
-def hidden_numbers(session: Session, user: User, numbers: Iterable[int]) -> set[int]:
-    """Of these incident numbers (INC-42 is 42), the ones `user` may not see, in one query.
-    Numbers of no incident are not in it."""
+def admin_reading(session: Session, user: User, incident: Incident) -> bool:
+    """Whether `user` reads a private incident only because they are an admin (not one of its
+    members): the page tells them so, and the read is recorded."""
+    return incident.restricted and sees_everything(user) and not is_member(session, user, incident)
+
+
+def name_for(session: Session, user: User | None, incident: Incident) -> str:
+    """How to name `incident` to `user`: its reference, or for a private incident they may not
+    see, its codename (or "a private incident"), never its number or title."""
+    if not incident.restricted or (user is not None and can_see(session, user, incident)):
+        return incident.reference
+    return outside_name(incident)
+
+
+def outside_name(incident: Incident) -> str:
+    """What people outside a private incident are told of it."""
+    return incident.codename or HIDDEN
+
+
+def hidden_numbers(session: Session, user: User, numbers: Iterable[int]) -> dict[int, str]:
+    """Of these incident numbers (INC-42 is 42), the ones `user` may not see, each with what
+    they are told instead (`outside_name`), in one query. Numbers of no incident are not in
+    it."""
     wanted = set(numbers)
     if not wanted or sees_everything(user):
-        return set()
+        return {}
     # CASE rather than NOT: an unknown (NULL) answer from the condition counts as hidden.
     shown: Case[bool] = case((visible_filter(user), True), else_=False)
-    rows = session.execute(select(Incident.number, shown).where(Incident.number.in_(wanted)))
-    return {number for number, visible in rows if not visible}
+    rows = session.execute(
+        select(Incident.number, Incident.codename, shown).where(Incident.number.in_(wanted))
+    )
+    return {number: codename or HIDDEN for number, codename, visible in rows if not visible}
 
 
 def hidden_ids(session: Session, user: User, ids: Iterable[int | None]) -> set[int]:
@@ -116,11 +123,13 @@ def numbers_in(texts: Iterable[str]) -> set[int]:
     return {int(m.group(1)) for text in texts for m in REFERENCE_RE.finditer(text or "")}
 
 
-def redact(text: str, hidden: set[int]) -> str:
-    """`text` with each reference to a hidden incident replaced by "a restricted incident"."""
+def redact(text: str, hidden: Mapping[int, str] | set[int]) -> str:
+    """`text` with each reference to a hidden incident replaced by its codename (from
+    `hidden_numbers`), or "a private incident"."""
     if not hidden or not text:
         return text
-    return REFERENCE_RE.sub(lambda m: HIDDEN if int(m.group(1)) in hidden else m.group(0), text)
+    names = hidden if isinstance(hidden, Mapping) else dict.fromkeys(hidden, HIDDEN)
+    return REFERENCE_RE.sub(lambda m: names.get(int(m.group(1)), m.group(0)), text)
 
 
 def redactor(session: Session, user: User, texts: Iterable[str]) -> Callable[[str], str]:

@@ -1,8 +1,8 @@
 """JSON routes for incidents: declare, list, run, record, communicate, follow up.
 
 Everyone logged in reads; responders write. Incidents are addressed by reference (INC-42 or 42).
-A restricted incident exists only for admins and the people involved (`access`): for anyone
-else it is missing from lists and answers 404.
+A private incident exists only for admins and its members (`access`): for anyone else it is
+missing from lists and answers 404. Its commander and admins manage the members.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from tocsin.catalog.models import Service, Team
 from tocsin.catalog.schemas import Aware, Page, page
@@ -18,7 +18,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentType, Severity
 from tocsin.definitions.schemas import PhaseName
 from tocsin.deps import AppSettings, CurrentUser, DbSession, Responder
-from tocsin.incidents import actions, queries, roles, service, updates
+from tocsin.incidents import actions, members, queries, roles, service, updates
 from tocsin.incidents.schemas import (
     ActionItemIn,
     ActionItemList,
@@ -31,6 +31,8 @@ from tocsin.incidents.schemas import (
     IncidentOut,
     IncidentPatch,
     KeyEventIn,
+    MemberIn,
+    MemberList,
     NoteIn,
     RenderedTemplate,
     ResolveIn,
@@ -46,8 +48,10 @@ from tocsin.incidents.schemas import (
     UpdateList,
     UpdateOut,
     action_item_out,
+    as_restricted,
     entry_out,
     incident_out,
+    member_out,
     update_out,
 )
 from tocsin.web.openapi import errors
@@ -105,8 +109,8 @@ def list_incidents(
 
 @router.post("/incidents", status_code=201, response_model=IncidentOut, responses=errors(404))
 def declare(body: IncidentIn, db: DbSession, user: Responder, settings: AppSettings) -> IncidentOut:
-    """Declare an incident. Type defaults (severity, restricted, roles) apply when not given."""
-    incident = service.declare(db, by=user, **body.model_dump())
+    """Declare an incident. Type defaults (severity, private, roles) apply when not given."""
+    incident = service.declare(db, by=user, **as_restricted(body.model_dump()))
     return incident_out(incident, settings.base_url)
 
 
@@ -121,7 +125,7 @@ def edit_incident(
 ) -> IncidentOut:
     """Change descriptive fields; each change is recorded on the timeline."""
     incident = queries.get_incident(db, ref, viewer=user)
-    service.edit(db, incident, body.model_dump(exclude_unset=True), by=user)
+    service.edit(db, incident, as_restricted(body.model_dump(exclude_unset=True)), by=user)
     return incident_out(incident, settings.base_url)
 
 
@@ -255,6 +259,53 @@ def hand_over_command(
 
 
 # --- timeline ---------------------------------------------------------------------------
+
+
+@router.get("/incidents/{ref}/members", response_model=MemberList)
+def list_members(ref: Ref, db: DbSession, user: CurrentUser) -> MemberList:
+    """Who may see the incident when it is private (besides admins)."""
+    incident = queries.get_incident(db, ref, viewer=user)
+    return MemberList(items=[member_out(m) for m in members.members(db, incident)])
+
+
+@router.post("/incidents/{ref}/members", response_model=MemberList, responses=errors(403, 404))
+def add_member(
+    ref: Ref, body: MemberIn, request: Request, db: DbSession, user: Responder
+) -> MemberList:
+    """Add a member (the commander or an admin); nothing changes for one already there. A
+    refusal is recorded in the audit trail."""
+    incident = queries.get_incident(db, ref, viewer=user)
+    members.recording_refusals(
+        request.app.state.sessionmaker,
+        db,
+        incident,
+        "incident.member_added",
+        body.user_id,
+        lambda: members.add_member(db, incident, user_id=body.user_id, by=user),
+    )
+    return MemberList(items=[member_out(m) for m in members.members(db, incident)])
+
+
+@router.delete(
+    "/incidents/{ref}/members/{user_id}",
+    response_model=MemberList,
+    responses=errors(403, 404, 409),
+)
+def remove_member(
+    ref: Ref, user_id: UserId, request: Request, db: DbSession, user: Responder
+) -> MemberList:
+    """Remove a member (the commander or an admin); 409 while they hold one of its roles. A
+    refusal is recorded in the audit trail."""
+    incident = queries.get_incident(db, ref, viewer=user)
+    members.recording_refusals(
+        request.app.state.sessionmaker,
+        db,
+        incident,
+        "incident.member_removed",
+        user_id,
+        lambda: members.remove_member(db, incident, user_id=user_id, by=user),
+    )
+    return MemberList(items=[member_out(m) for m in members.members(db, incident)])
 
 
 @router.get("/incidents/{ref}/timeline", response_model=EntryList)

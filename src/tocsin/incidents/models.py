@@ -113,7 +113,12 @@ class Incident(Base):
     links: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     drill: Mapped[bool] = mapped_column(default=False)
+    # Private: visible only to its members (IncidentMember) and to admins (incidents.access).
+    # The column keeps its first name; everything people see calls it private.
     restricted: Mapped[bool] = mapped_column(default=False)
+    # What people outside a private incident are told of it instead of its number and title
+    # ("Operation Bluebird"); "" for none.
+    codename: Mapped[str] = mapped_column(String(80), default="", server_default="")
 
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     # Always set (the declaration's time when nobody says): periods and KPIs start from it.
@@ -189,6 +194,29 @@ class RoleAssignment(Base):
     incident: Mapped[Incident] = relationship(back_populates="role_assignments")
     role: Mapped[IncidentRole] = relationship(lazy="joined")
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class IncidentMember(Base):
+    """One person on an incident's allow-list: a private incident is visible to its members
+    (and admins) only. The declarer and role holders are added when they become so; the
+    commander and admins add and remove others (incidents.members)."""
+
+    __tablename__ = "incident_members"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "user_id"),
+        Index("ix_incident_members_user", "user_id", "incident_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    added_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
+    added_by: Mapped[User | None] = relationship(foreign_keys=[added_by_id])
 
 
 class TimelineEntry(Base):

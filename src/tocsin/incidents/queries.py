@@ -15,6 +15,7 @@ from tocsin.catalog.models import Service, Team, User
 from tocsin.definitions.models import IncidentRole, IncidentType, Severity
 from tocsin.errors import NotFound, UnknownReference, ValidationFailed
 from tocsin.incidents.access import visible_filter
+from tocsin.incidents.members import note_admin_read
 from tocsin.incidents.models import (
     ActionItem,
     ActionStatus,
@@ -39,6 +40,8 @@ def get_incident(session: Session, reference: str | int, *, viewer: User) -> Inc
         )
     if incident is None:
         raise NotFound(f"no incident {reference}")
+    # An admin reading a private incident they are not a member of is recorded.
+    note_admin_read(session, incident, viewer)
     return incident
 
 

@@ -3,7 +3,8 @@
 A role that allows several holders (`IncidentRole.multiple`: subject matter experts, scribes)
 gains one per assignment; a single role (the incident commander) has one holder, and assigning
 it to someone else hands it over. Every change is on the timeline and emits `RoleAssigned`
-(one per holder added or removed), which other domains react to (the holder's email).
+(one per holder added or removed), which other domains react to (the holder's email). A new
+holder becomes a member of the incident (`incidents.members`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole
 from tocsin.errors import Conflict, NotFound, UnknownReference, ValidationFailed
 from tocsin.incidents.events import RoleAssigned
+from tocsin.incidents.members import join
 from tocsin.incidents.models import Incident, RoleAssignment, TimelineEntry
 from tocsin.incidents.timeline import actor_name, record
 
@@ -133,6 +135,7 @@ def _add(
     session: Session, incident: Incident, role: IncidentRole, user: User, by: User | None
 ) -> TimelineEntry:
     incident.role_assignments.append(RoleAssignment(role=role, user=user, assigned_at=utcnow()))
+    join(session, incident, user, by=by)
     entry = record(
         session,
         incident,
@@ -166,6 +169,7 @@ def _hand_over(
     session.flush()  # the others' rows go before the kept one changes hands
     kept.user = user
     kept.assigned_at = utcnow()
+    join(session, incident, user, by=by)
     if role.slug == COMMANDER:
         summary = (
             f"{old.name} handed command to {user.name}"
@@ -218,6 +222,7 @@ def assign_at_declaration(
     if not user.active:
         raise ValidationFailed(f"{user.name} is deactivated", field="commander_id")
     incident.role_assignments.append(RoleAssignment(role=role, user=user, assigned_at=utcnow()))
+    join(session, incident, user, by=by)
     record(
         session,
         incident,

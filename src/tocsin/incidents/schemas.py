@@ -21,7 +21,13 @@ from tocsin.catalog.schemas import (
 )
 from tocsin.definitions.schemas import PhaseName, RoleRef
 from tocsin.incidents import response
-from tocsin.incidents.models import ActionItem, Incident, StatusUpdate, TimelineEntry
+from tocsin.incidents.models import (
+    ActionItem,
+    Incident,
+    IncidentMember,
+    StatusUpdate,
+    TimelineEntry,
+)
 from tocsin.validation import WHITESPACE
 
 StatusName = Literal[
@@ -60,6 +66,9 @@ class Link(Strict):
     )
 
 
+Codename = Annotated[str, Field(max_length=80)]
+
+
 class IncidentIn(Strict):
     title: Title
     description: Text = ""
@@ -71,7 +80,16 @@ class IncidentIn(Strict):
     links: list[Link] = Field(default=[], max_length=50)
     custom_fields: CustomValues = Field(default={}, description="By field key")
     drill: bool = False
-    restricted: bool | None = Field(default=None, description="Defaults to the type's")
+    private: bool | None = Field(
+        default=None,
+        description="Visible only to its members and admins. Defaults to the type's",
+    )
+    restricted: bool | None = Field(
+        default=None, description="The former name of private, still accepted"
+    )
+    codename: Codename = Field(
+        default="", description="What people outside a private incident are told of it"
+    )
     started_at: Aware | None = Field(default=None, description="Defaults to now")
     detected_at: Aware | None = None
     commander_id: Id | None = None
@@ -93,7 +111,9 @@ class IncidentPatch(Strict):
     links: list[Link] = omittable(max_length=50)
     custom_fields: CustomValues = omittable(description="Merged into the current")
     drill: bool = omittable()
-    restricted: bool = omittable()
+    private: bool = omittable(description="Visible only to its members and admins")
+    restricted: bool = omittable(description="The former name of private, still accepted")
+    codename: Codename = omittable(description='"" for none')
     resolution_summary: Text = omittable(description="How it ended (Markdown)")
 
 
@@ -211,7 +231,9 @@ class IncidentOut(BaseModel):
     links: list[LinkOut]
     custom_fields: dict[str, Any]
     drill: bool
-    restricted: bool
+    private: bool = Field(description="Visible only to its members and admins")
+    restricted: bool = Field(description="The former name of private (the same value)")
+    codename: str = Field(description="What people outside a private incident are told of it")
     started_at: Timestamp | None
     detected_at: Timestamp | None
     acknowledged_at: Timestamp | None
@@ -343,7 +365,9 @@ def incident_out(incident: Incident, base_url: str) -> IncidentOut:
         links=[LinkOut.model_validate(link) for link in incident.links or []],
         custom_fields=dict(incident.custom_fields or {}),
         drill=incident.drill,
+        private=incident.restricted,
         restricted=incident.restricted,
+        codename=incident.codename,
         started_at=incident.started_at,
         detected_at=incident.detected_at,
         acknowledged_at=incident.acknowledged_at,
@@ -386,3 +410,33 @@ def action_item_out(item: ActionItem, today: date) -> ActionItemOut:
         created_at=item.created_at,
         completed_at=item.completed_at,
     )
+
+
+class MemberIn(Strict):
+    user_id: Id
+
+
+class MemberOut(Out):
+    user: UserRef
+    added_by: UserRef | None
+    added_at: Timestamp
+
+
+class MemberList(BaseModel):
+    items: list[MemberOut]
+
+
+def member_out(member: IncidentMember) -> MemberOut:
+    return MemberOut(
+        user=UserRef.model_validate(member.user),
+        added_by=user_ref(member.added_by),
+        added_at=member.added_at,
+    )
+
+
+def as_restricted(data: dict[str, Any]) -> dict[str, Any]:
+    """A request's `private` under the name the service knows (`restricted`, the column's)."""
+    if data.get("private") is not None:
+        data["restricted"] = data["private"]
+    data.pop("private", None)
+    return data

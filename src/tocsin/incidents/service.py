@@ -16,13 +16,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
+from tocsin.audit.trail import record as audit
 from tocsin.bus import Event, emit
 from tocsin.catalog.models import Service, User
 from tocsin.db import utcnow
 from tocsin.definitions.models import IncidentRole, IncidentType, Priority, Severity
 from tocsin.errors import InvalidTransition, NotFound, ValidationFailed
 from tocsin.incidents import fields as custom
-from tocsin.incidents import roles
+from tocsin.incidents import members, roles
 from tocsin.incidents.declaring import (
     DONT_PAGE,
     URGENCIES,
@@ -73,6 +74,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 TIMESTAMP_FIELDS = ("started_at", "detected_at", "acknowledged_at", "resolved_at", "closed_at")
 TITLE_MAX = 255
 TEXT_MAX = 20_000
+CODENAME_MAX = 80
 MAX_LINKS = 50
 
 
@@ -163,6 +165,7 @@ def declare(
     custom_fields: dict[str, Any] | None = None,
     drill: bool = False,
     restricted: bool | None = None,
+    codename: str = "",
     started_at: datetime | None = None,
     detected_at: datetime | None = None,
     commander_id: int | None = None,
@@ -179,6 +182,7 @@ def declare(
     title = v.text(title, "title", max_len=TITLE_MAX, required=True)
     description = v.text(description, "description", max_len=TEXT_MAX)
     customer_impact = v.text(customer_impact, "customer_impact", max_len=TEXT_MAX)
+    codename = v.text(codename, "codename", max_len=CODENAME_MAX)
     incident_type: IncidentType | None = _load(session, IncidentType, type_id, "type_id")
     severity_id = severity_id_for(incident_type, severity_id)
     if priority_id is None and incident_type and incident_type.default_priority_id:
@@ -214,6 +218,7 @@ def declare(
         custom_fields=values,
         drill=bool(drill),
         restricted=bool(restricted),
+        codename=codename,
         started_at=started_at,
         detected_at=detected_at,
         created_at=now,
@@ -223,6 +228,16 @@ def declare(
     )
     session.add(incident)
     session.flush()
+    members.join(session, incident, by, by=by)
+    if incident.restricted:
+        audit(
+            session,
+            "incident.made_private",
+            target_type="incident",
+            target_id=incident.id,
+            target=incident.reference,
+            detail={"at_declaration": True, "codename": codename},
+        )
     what = "Drill declared" if drill else "Incident declared"
     record(
         session,
@@ -463,6 +478,7 @@ _PLAIN_FIELDS = {
     "description": TEXT_MAX,
     "customer_impact": TEXT_MAX,
     "resolution_summary": TEXT_MAX,
+    "codename": CODENAME_MAX,
 }
 
 
@@ -580,8 +596,21 @@ def edit(
                 raise ValidationFailed(f"{flag} must be true or false", field=flag)
             if new_flag != getattr(incident, flag):
                 setattr(incident, flag, new_flag)
-                state = "on" if new_flag else "off"
-                note(flag, not new_flag, new_flag, f"{who} turned {flag} {state}", key=True)
+                if flag == "restricted":
+                    # People know the flag as "private" (docs/private-incidents.md).
+                    state = "private" if new_flag else "public"
+                    summary = f"{who} made the incident {state}"
+                    audit(
+                        session,
+                        f"incident.made_{state}",
+                        target_type="incident",
+                        target_id=incident.id,
+                        target=incident.reference,
+                        detail={"old": {"private": not new_flag}, "new": {"private": new_flag}},
+                    )
+                else:
+                    summary = f"{who} turned {flag} {'on' if new_flag else 'off'}"
+                note(flag, not new_flag, new_flag, summary, key=True)
                 edited.append(flag)
     if "custom_fields" in changes or "type_id" in changes:
         fields = incident.incident_type.fields if incident.incident_type else []

@@ -16,7 +16,7 @@ from tocsin.definitions import service as defs
 from tocsin.definitions.models import IncidentType, Phase
 from tocsin.deps import CurrentUser, DbSession, Responder
 from tocsin.errors import DomainError, ValidationFailed
-from tocsin.incidents import actions, queries, response, service, updates
+from tocsin.incidents import access, actions, members, queries, response, service, updates
 from tocsin.incidents.models import ActionKind, ActionStatus, Incident, Status
 from tocsin.validation import digits
 from tocsin.web import cards
@@ -215,6 +215,7 @@ def declare(request: Request, db: DbSession, user: Responder, form: Form) -> Res
             custom_fields=_custom_values(db, itype, form),
             drill=checkbox(form, "drill"),
             restricted=checkbox(form, "restricted"),
+            codename=text(form, "codename"),
             commander_id=optional_int(form, "commander_id"),
             started_at=local_datetime(form, "started_at", user.timezone),
             urgency=text(form, "urgency") or None,
@@ -225,7 +226,9 @@ def declare(request: Request, db: DbSession, user: Responder, form: Form) -> Res
     return RedirectResponse(f"/incidents/{incident.reference}", status_code=303)
 
 
-def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[str, Any]:
+def _page_context(
+    db: DbSession, incident: Incident, request: Request, user: User
+) -> dict[str, Any]:
     phase = request.query_params.get("phase", "")
     if phase not in [p.value for p in Phase]:
         phase = {
@@ -245,9 +248,16 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
     transitions = sorted(
         service.TRANSITIONS[Status(incident.status)], key=lambda s: list(Status).index(s)
     )
+    listed = members.members(db, incident)
     return {
         **_choices(db),
         "incident": incident,
+        # An admin who is not a member is told their reading is recorded (queries.get_incident
+        # recorded it).
+        "admin_reading": access.admin_reading(db, user, incident),
+        "members": listed,
+        "member_ids": {m.user_id for m in listed},
+        "can_manage_members": members.can_manage(incident, user),
         "timeline": queries.timeline(db, incident, key_only=key_only),
         "key_only": key_only,
         "roles": roles,
@@ -289,7 +299,31 @@ def _page_context(db: DbSession, incident: Incident, request: Request) -> dict[s
 @router.get("/incidents/{ref}")
 def incident_page(ref: str, request: Request, db: DbSession, user: CurrentUser) -> Response:
     incident = queries.get_incident(db, ref, viewer=user)
-    return render(request, "incidents/detail.html", _page_context(db, incident, request))
+    return render(request, "incidents/detail.html", _page_context(db, incident, request, user))
+
+
+@router.post("/incidents/{ref}/members")
+def add_member(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
+    incident = queries.get_incident(db, ref, viewer=user)
+
+    def apply() -> None:
+        user_id = optional_int(form, "user_id")
+        if user_id is None:
+            raise ValidationFailed("choose a person to add", field="user_id")
+        members.add_member(db, incident, user_id=user_id, by=user)
+
+    return perform(db, _back(incident) + "#members", apply, notice="Member added.")
+
+
+@router.post("/incidents/{ref}/members/{user_id}/remove")
+def remove_member(ref: str, user_id: int, db: DbSession, user: Responder) -> Response:
+    incident = queries.get_incident(db, ref, viewer=user)
+    return perform(
+        db,
+        _back(incident) + "#members",
+        lambda: members.remove_member(db, incident, user_id=user_id, by=user),
+        notice="Member removed.",
+    )
 
 
 @router.get("/incidents/{ref}/template")
@@ -481,6 +515,7 @@ def edit(ref: str, db: DbSession, user: Responder, form: Form) -> Response:
             "links": links,
             "drill": checkbox(form, "drill"),
             "restricted": checkbox(form, "restricted"),
+            "codename": text(form, "codename"),
             "custom_fields": _custom_values(db, itype, form),
         }
         if "resolution_summary" in form:  # shown once the incident is resolved

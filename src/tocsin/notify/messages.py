@@ -32,6 +32,9 @@ class PageMessage:
     # A practice incident: every shape says so ("[DRILL]" in subjects and titles, DRILL_LINE
     # first in bodies, "drill": true in webhook JSON).
     drill: bool = False
+    # A private incident paged to someone outside it: what they are told of it instead of its
+    # number and title (its codename), which stand empty.
+    codename: str = ""
     # Shift notices (kind "shift"): `title` is the subject line, `reason` what happened.
     schedule_url: str = ""
     settings_url: str = ""
@@ -48,6 +51,8 @@ class PageMessage:
 
     @property
     def reference(self) -> str:
+        if self.codename:
+            return self.codename
         return f"INC-{self.incident_number}" if self.incident_number is not None else ""
 
     @property
@@ -61,10 +66,8 @@ class PageMessage:
         if self.kind == "shift":
             return f"[Tocsin] {self.title}"
         severity = f"{self.severity}, " if self.severity else ""
-        return (
-            f"[Tocsin] {self._drill}{self.reference} ({severity}{self.urgency} urgency): "
-            f"{self.title}"
-        )
+        title = f": {self.title}" if self.title else ""
+        return f"[Tocsin] {self._drill}{self.reference} ({severity}{self.urgency} urgency){title}"
 
     @property
     def headline(self) -> str:
@@ -73,7 +76,7 @@ class PageMessage:
             return "Tocsin test notification"
         if self.kind == "shift":
             return self.title
-        return f"{self._drill}{self.reference}: {self.title}"
+        return f"{self._drill}{self.reference}" + (f": {self.title}" if self.title else "")
 
     def text(self) -> str:
         """The plain-text body: email, SMS, chat. Links on their own lines for phones."""
@@ -98,6 +101,18 @@ class PageMessage:
                              f"{self.settings_url}")  # fmt: skip
             return "\n".join(lines) + "\n"
         lines = [DRILL_LINE, ""] if self.drill else []
+        if self.codename:
+            lines += [
+                f"{self.codename} (a private incident)",
+                f"Urgency: {self.urgency} · Status: {self.status}",
+                "",
+                f"Why you: {self.reason}",
+                "",
+                "Its details are kept to the people working it: ask its commander to add you.",
+                f"Acknowledge: {self.acknowledge_url}",
+                f"Resolve: {self.resolve_url}",
+            ]
+            return "\n".join(lines) + "\n"
         lines += [
             f"{self.reference}: {self.title}",
             f"Severity: {self.severity or 'not set'} · Urgency: {self.urgency}",
@@ -159,8 +174,26 @@ def page_message(
     resolve_url: str,
     links_expire_at: datetime,
     delivery_id: str = "",
+    outside_name: str | None = None,
 ) -> PageMessage:
+    """A page for `incident`. `outside_name`: the recipient may not see it (a private
+    incident), so the page names it so (its codename) instead of its number, title, severity
+    and services, and links to nothing but the acknowledge and resolve actions."""
     base = base_url.rstrip("/")
+    if outside_name is not None:
+        return PageMessage(
+            kind="page",
+            recipient_name=recipient_name,
+            reason=reason,
+            codename=outside_name,
+            urgency=incident.urgency,
+            status=incident.status,
+            drill=incident.drill,
+            acknowledge_url=acknowledge_url,
+            resolve_url=resolve_url,
+            links_expire_at=links_expire_at,
+            delivery_id=delivery_id,
+        )
     return PageMessage(
         kind="page",
         recipient_name=recipient_name,

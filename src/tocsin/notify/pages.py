@@ -23,6 +23,7 @@ from tocsin.bus import emit
 from tocsin.catalog.models import User
 from tocsin.config import Settings
 from tocsin.db import utcnow
+from tocsin.incidents.access import can_see, outside_name
 from tocsin.incidents.models import Incident, Status, TimelineEntry
 from tocsin.incidents.timeline import record
 from tocsin.jobs.registry import Handler, Send
@@ -178,6 +179,8 @@ class Pages(Purpose[Notification]):
             resolve_url=f"{base}/act/{resolve}",
             links_expire_at=ack_row.expires_at,
             delivery_id=f"tocsin-notification-{record.id}",  # the same on every attempt
+            # Someone outside a private incident is told its codename only.
+            outside_name=None if can_see(session, user, incident) else outside_name(incident),
         )
 
     def attempted(self, session: Session, record: Notification, results: list[Any]) -> None:

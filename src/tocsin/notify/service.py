@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -247,12 +247,6 @@ def notifications_for(session: Session, incident_id: int) -> list[Notification]:
             .order_by(Notification.planned_at, Notification.id)
         )
     )
-
-
-def paged_for(user: User) -> ColumnElement[bool]:
-    """A condition on `Incident`: `user` was paged for it (a delivery to them was planned),
-    which makes them one of the people involved (`incidents.access`)."""
-    return Incident.id.in_(select(Notification.incident_id).where(Notification.user_id == user.id))
 
 
 def notifications_of_user(session: Session, user: User, *, limit: int = 50) -> list[Notification]:

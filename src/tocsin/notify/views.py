@@ -13,6 +13,7 @@ from tocsin.catalog.models import User
 from tocsin.db import utcnow
 from tocsin.deps import AppSettings, CurrentUser, DbSession
 from tocsin.errors import DomainError, NotFound
+from tocsin.incidents.access import can_see, outside_name
 from tocsin.notify import methods, shifts
 from tocsin.notify.models import URGENCIES, ContactKind, ContactMethod
 from tocsin.notify.service import contact_methods, notifications_of_user
@@ -56,6 +57,7 @@ def _page(
     status: int = 200,
 ) -> Response:
     own = contact_methods(db, owner)
+    recent = notifications_of_user(db, owner, limit=30)
     context = {
         "section": "notifications",
         "owner": owner,
@@ -64,7 +66,13 @@ def _page(
         "rules": methods.rules_of(db, owner),
         "urgencies": URGENCIES,
         "kinds": [k.value for k in ContactKind],
-        "recent": notifications_of_user(db, owner, limit=30),
+        "recent": recent,
+        # Pages for private incidents the person is not a member of: named by codename only.
+        "outside": {
+            n.incident_id: outside_name(n.incident)
+            for n in recent
+            if n.incident is not None and not can_see(db, owner, n.incident)
+        },
         "upcoming": upcoming_context(db, owner, utcnow()),
         "secret": secret,
         "secret_for": secret_for,

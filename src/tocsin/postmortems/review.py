@@ -90,8 +90,8 @@ def add_reviewer(
     incident = postmortem.incident
     if incident.restricted and not sees_when_restricted(session, person, incident):
         raise ValidationFailed(
-            f"{person.name} cannot see {incident.reference}, which is restricted: make them "
-            "one of the people involved first",
+            f"{person.name} cannot see {incident.reference}, which is private: its commander "
+            "or an admin adds them as a member first",
             field="user_id",
         )
     existing = session.scalar(

@@ -51,7 +51,7 @@ done so the whole response can see where things stand.
 
 SECURITY = """\
 For a suspected or confirmed security incident. Page an incident commander first: they hand
-these steps out, and several may run at once. Keep the incident restricted, and talk about it
+these steps out, and several may run at once. Keep the incident private, and talk about it
 only with the response team until forensics show the attack did not come from inside.
 
 - [ ] Page an incident commander if there is none yet (role: incident_commander)
@@ -61,7 +61,7 @@ only with the response team until forensics show the attack did not come from in
   sudo shutdown now
   ```
 - [ ] Close the way in so it cannot be used again at once: disable the code path or service, rotate the credentials of a provider you suspect (role: sme)
-- [ ] Assemble the response team: the security team always, someone for each affected service, then legal counsel and executives; choose an innocuous code name for the chat room and documents (role: incident_commander)
+- [ ] Assemble the response team: the security team always, someone for each affected service, then legal counsel and executives; add them as the incident's members; give it an innocuous codename (the incident's Codename field), used for the chat room and documents and all that people outside are told (role: incident_commander)
 - [ ] Isolate the affected machines from all others, and take read-only disk images to cold storage (role: sme)
 - [ ] Establish the attack's timeline: reconnaissance, first access, what the attacker did and ran, how long they had access, any other way back in (role: scribe)
 - [ ] Find what data was compromised: data taken from databases, keys on the systems, customer data (role: sme)
