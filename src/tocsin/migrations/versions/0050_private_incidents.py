@@ -1,7 +1,7 @@
 """private incidents: members (an allow-list) and a codename
 
 Revision ID: 0050
-Revises: 0045
+Revises: 0049
 Create Date: 2026-12-07 23:45:00.000000
 
 `incident_members` lists who may see a private incident (the `restricted` column, which keeps
@@ -19,7 +19,7 @@ from alembic import op
 import tocsin.db
 
 revision: str = "0050"
-down_revision: str | None = "0045"
+down_revision: str | None = "0049"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

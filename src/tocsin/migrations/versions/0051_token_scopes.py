@@ -1,7 +1,7 @@
 """token-scopes: API token scopes, expiry and addresses; service accounts
 
 Revision ID: 0051
-Revises: 0049
+Revises: 0050
 Create Date: 2026-12-07 23:45:00.000000
 
 `api_tokens` gains `scopes` (existing tokens get every scope, so nothing that worked stops),
@@ -17,7 +17,7 @@ from alembic import op
 import tocsin.db
 
 revision: str = "0051"
-down_revision: str | None = "0049"
+down_revision: str | None = "0050"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
