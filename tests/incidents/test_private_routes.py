@@ -79,6 +79,14 @@ UNFILLED = {
     "/api/v1/webhooks/{subscription_id}": "no webhook subscription in the fixture (admins only)",
     "/api/v1/webhooks/{subscription_id}/deliveries": "no webhook subscription (admins only)",
     "/settings/webhooks/{subscription_id}": "no webhook subscription (admins only)",
+    "/api/v1/service-accounts/{account_id}": "a service account: no incident (admins only)",
+    "/api/v1/sso/providers/{provider_id}": "an identity provider: no incident (admins only)",
+    "/sso/{provider_id}/oidc/callback": "the identity provider's redirect back: signs in",
+    "/sso/{provider_id}/saml/metadata.xml": "a provider's SAML metadata: no incident",
+    "/sso/{provider_id}/start": "starts a sign-in: no incident",
+    "/scim/v2/Groups/{group_id}": "SCIM (a SCIM token, not a person): teams, no incident",
+    "/scim/v2/ResourceTypes/{name}": "SCIM discovery: fixed documents",
+    "/scim/v2/Schemas/{urn}": "SCIM discovery: fixed documents",
 }
 # Server-sent events: read only where they answer at once (404 for the private incident); on
 # a visible incident the stream stays open.
