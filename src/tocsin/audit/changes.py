@@ -51,6 +51,13 @@ _SECRET_PARTS = ("password", "secret", "_hash", "encrypted", "salt", "token", "c
 CHANGED = {"changed": True}
 _CREATED_IDS = "audit.created_ids"
 _OPEN = "audit.config_open"
+_UNRECORDED = "audit.config_unrecorded"
+
+
+def unrecorded(session: Session) -> None:
+    """This session's configuration changes are not recorded: the defaults a new install (or
+    an upgrade) writes, which nobody chose."""
+    session.info[_UNRECORDED] = True
 
 
 def _first_of(*names: str) -> Callable[[Any], str]:
@@ -134,6 +141,8 @@ class ConfigChanges:
         return None
 
     def before_flush(self, session: Session, _context: Any, _instances: Any) -> None:
+        if session.info.get(_UNRECORDED):
+            return
         for row in list(session.new):
             spec = self._audited(row)
             if spec is not None:

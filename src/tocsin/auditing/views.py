@@ -73,7 +73,7 @@ def audit_page(request: Request, db: DbSession, admin: Admin) -> Response:
             until=local_day(chosen["until"], admin.timezone, end=True),
             text=chosen["q"],
         )
-        before = int(cursor) if cursor.isdigit() and len(cursor) < 19 else None
+        before = int(cursor) if cursor.isascii() and cursor.isdigit() and len(cursor) < 19 else None
         rows, next_cursor = queries.search(db, flt, before=before, limit=PAGE_SIZE)
     except ValidationFailed as exc:
         error = exc.message
