@@ -123,6 +123,7 @@ class ConfigChanges:
 
     audited: Iterable[Audited]
     by_model: dict[type[Any], Audited] = field(init=False)
+    by_class: dict[type[Any], Audited | None] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_model = {a.model: a for a in self.audited}
@@ -134,11 +135,12 @@ class ConfigChanges:
             event.listen(factory, "after_flush_postexec", self.after_flush_postexec)
 
     def _audited(self, row: Any) -> Audited | None:
-        for cls in type(row).__mro__:
-            found = self.by_model.get(cls)
-            if found is not None:
-                return found
-        return None
+        # Every flush asks for every row it writes (alert ingestion too): once per class.
+        cls = type(row)
+        if cls not in self.by_class:
+            found = [self.by_model[c] for c in cls.__mro__ if c in self.by_model]
+            self.by_class[cls] = found[0] if found else None
+        return self.by_class[cls]
 
     def before_flush(self, session: Session, _context: Any, _instances: Any) -> None:
         if session.info.get(_UNRECORDED):
