@@ -21,6 +21,9 @@ from tocsin.catalog.models import Team, User
 from tocsin.cli.main import app as cli
 from tocsin.config import Settings
 from tocsin.db import transaction
+from tocsin.jobs.queue import enqueue
+from tocsin.jobs.registry import JobKind, JobRegistry
+from tocsin.jobs.runner import JobRunner
 
 runner = CliRunner()
 
@@ -182,3 +185,20 @@ def test_operational_rows_and_noise_are_not_recorded(
     assert not any(a.startswith("config.api_token") for a in actions)
     assert not {a for a in actions if a.startswith("config.") and "team" in a}
     assert Team  # the members' side is recorded on the team only
+
+
+def test_a_change_made_by_a_job_is_recorded_as_tocsin(container: Container, db: Session) -> None:
+    svc = catalog.create_service(db, name="pay")
+    db.commit()
+
+    def rename(session: Session, payload: dict[str, object]) -> None:
+        catalog.update_service(session, catalog.get_service(session, svc.id), {"name": "paid"})
+
+    registry = JobRegistry()
+    registry.register(JobKind("test.rename", rename, max_attempts=1))
+    with transaction(container.sessionmaker) as session:
+        enqueue(session, "test.rename", {})
+    assert JobRunner(container.sessionmaker, registry, name="test").run_until_idle() == 1
+    [row] = _config(container, "config.service.updated")
+    assert (row.actor_id, row.actor_label, row.via, row.address) == (None, "Tocsin", "system", None)
+    assert json.loads(row.detail) == {"name": {"old": "pay", "new": "paid"}}

@@ -52,6 +52,7 @@ CHANGED = {"changed": True}
 _CREATED_IDS = "audit.created_ids"
 _OPEN = "audit.config_open"
 _UNRECORDED = "audit.config_unrecorded"
+_LISTENER = "audit.config_changes"
 
 
 def unrecorded(session: Session) -> None:
@@ -129,10 +130,13 @@ class ConfigChanges:
         self.by_model = {a.model: a for a in self.audited}
 
     def install(self, factory: sessionmaker[Session]) -> None:
-        """Record the changes flushed by `factory`'s sessions (idempotent)."""
-        if not event.contains(factory, "before_flush", self.before_flush):
-            event.listen(factory, "before_flush", self.before_flush)
-            event.listen(factory, "after_flush_postexec", self.after_flush_postexec)
+        """Record the changes flushed by `factory`'s sessions, and those of the factories made
+        from it (`db.rebind`, as the job runner does): the listener finds this object in
+        `Session.info`, which they share."""
+        factory.configure(info={**(factory.kw.get("info") or {}), _LISTENER: self})
+        if not event.contains(Session, "before_flush", _before_flush):
+            event.listen(Session, "before_flush", _before_flush)
+            event.listen(Session, "after_flush_postexec", _after_flush_postexec)
 
     def _audited(self, row: Any) -> Audited | None:
         # Every flush asks for every row it writes (alert ingestion too): once per class.
@@ -274,6 +278,18 @@ class ConfigChanges:
             target=_label(spec, row),
             detail=detail,
         )
+
+
+def _before_flush(session: Session, context: Any, instances: Any) -> None:
+    listener = session.info.get(_LISTENER)
+    if isinstance(listener, ConfigChanges):
+        listener.before_flush(session, context, instances)
+
+
+def _after_flush_postexec(session: Session, context: Any) -> None:
+    listener = session.info.get(_LISTENER)
+    if isinstance(listener, ConfigChanges):
+        listener.after_flush_postexec(session, context)
 
 
 def _unsealed(audit_row: AuditRecord) -> bool:
