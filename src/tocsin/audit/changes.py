@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import json
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -165,9 +166,11 @@ class ConfigChanges:
     def after_flush_postexec(self, session: Session, _context: Any) -> None:
         # A created row has its id only once inserted: its record learns it here, before the
         # record is hashed (at commit).
-        created: list[tuple[AuditRecord, Any]] = session.info.pop(_CREATED_IDS, [])
-        for audit_row, row in created:
-            audit_row.target_id = _identity(row)[:64]
+        created: list[tuple[AuditRecord, weakref.ref[Any]]] = session.info.pop(_CREATED_IDS, [])
+        for audit_row, ref in created:
+            row = ref()
+            if row is not None:
+                audit_row.target_id = _identity(row)[:64]
 
     def _fields(self, spec: Audited, row: Any) -> list[str]:
         skip = NOISE | spec.ignored
@@ -192,9 +195,9 @@ class ConfigChanges:
             if added:
                 detail[name] = {"added": added}
         audit_row = self._record(session, spec, "created", row, detail)
-        session.info.setdefault(_CREATED_IDS, []).append((audit_row, row))
+        session.info.setdefault(_CREATED_IDS, []).append((audit_row, weakref.ref(row)))
         # Changes later in the same transaction complete the creation's record.
-        session.info.setdefault(_OPEN, {})[id(row)] = (row, audit_row)
+        _open_records(session)[row] = audit_row
 
     def _updated(self, session: Session, spec: Audited, row: Any) -> None:
         state = inspect(row)
@@ -225,12 +228,11 @@ class ConfigChanges:
         """One record per row and transaction: a row changed in several flushes (a service
         checks a name is free, which flushes, then sets the tier) gets one record, from the
         first old value to the last new one."""
-        open_records: dict[int, tuple[Any, AuditRecord]] = session.info.setdefault(_OPEN, {})
-        earlier = open_records.get(id(row))
-        if earlier is None or not _unsealed(earlier[1]):
-            open_records[id(row)] = (row, self._record(session, spec, "updated", row, detail))
+        open_records = _open_records(session)
+        audit_row = open_records.get(row)
+        if audit_row is None or not _unsealed(audit_row):
+            open_records[row] = self._record(session, spec, "updated", row, detail)
             return
-        audit_row = earlier[1]
         merged = json.loads(audit_row.detail)
         for name, change in detail.items():
             before = merged.get(name)
@@ -290,6 +292,15 @@ def _after_flush_postexec(session: Session, context: Any) -> None:
     listener = session.info.get(_LISTENER)
     if isinstance(listener, ConfigChanges):
         listener.after_flush_postexec(session, context)
+
+
+def _open_records(session: Session) -> weakref.WeakKeyDictionary[Any, AuditRecord]:
+    """The rows recorded in this session, with their record: weakly, so that a row nobody
+    holds any more leaves the identity map as it would without the audit trail."""
+    found = session.info.get(_OPEN)
+    if not isinstance(found, weakref.WeakKeyDictionary):
+        found = session.info[_OPEN] = weakref.WeakKeyDictionary()
+    return found
 
 
 def _unsealed(audit_row: AuditRecord) -> bool:
