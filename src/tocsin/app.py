@@ -25,6 +25,8 @@ from tocsin.alerts import ingest as alerts_ingest
 from tocsin.alerts import opsgenie_routes
 from tocsin.alerts import views as alerts_views
 from tocsin.alerts.hotpath import EnqueueEndpoint
+from tocsin.auditing import api as audit_api
+from tocsin.auditing import views as audit_views
 from tocsin.auth import account_views as auth_account_views
 from tocsin.auth import api as auth_api
 from tocsin.auth import sso_api, sso_views
@@ -181,6 +183,8 @@ def _routers() -> list[APIRouter]:
         chat_receive.router,
         webhooks_api.router,
         webhooks_views.router,
+        audit_api.router,
+        audit_views.router,
         workflows_views.router,
         roster_api.router,
         roster_views.router,

@@ -15,6 +15,7 @@ from tocsin.alerts.inbox import Inbox
 from tocsin.alerts.intake import Intake
 from tocsin.alerts.pipeline import purge as purge_events
 from tocsin.alerts.writer import EventWriter
+from tocsin.auditing import tasks as audit_tasks
 from tocsin.comms import due as comms_due
 from tocsin.comms.delivery import job_handlers as comms_job_handlers
 from tocsin.config import Settings
@@ -216,6 +217,12 @@ def build_registry(settings: Settings) -> JobRegistry:
     registry.register(JobKind(workflow_timers.TIMER_JOB, workflows.timer_job, max_attempts=3))
     for kind in workflow_delivery.job_kinds(channels, settings):
         registry.register(kind)
+    # The audit trail: records past the retention period are purged (the chain still
+    # verifies from the last one purged).
+    for kind in audit_tasks.job_kinds(settings):
+        registry.register(kind)
+    for periodic_job in audit_tasks.periodic():
+        registry.every(periodic_job)
     return registry
 
 

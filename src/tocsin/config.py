@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(default=60, gt=0)
     # Finished jobs (done, failed, cancelled) are deleted after this many days.
     job_retention_days: int = Field(default=7, gt=0)
+    # Audit records older than this are purged (docs/audit.md); 0 keeps them forever.
+    audit_retention_days: int = Field(default=400, ge=0, le=36500)
     session_max_age_hours: int = Field(default=12 * 24, gt=0)
     cookie_secure: bool = False
     # Who may sign in with a password: everyone, or only admins (the others through single

@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine
 
+from tocsin.audit.changes import unrecorded
 from tocsin.config import Settings
 from tocsin.db import transaction
 from tocsin.definitions.service import ensure_defaults
@@ -76,6 +77,8 @@ def upgrade(engine: Engine, settings: Settings, revision: str = "head") -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     with transaction(session_factory(engine, settings)) as session:
+        # The product's defaults, not anyone's change: not in the audit trail.
+        unrecorded(session)
         new = ensure_defaults(session)
         if new:
             ensure_default_policies(session)

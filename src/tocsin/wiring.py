@@ -7,6 +7,8 @@
   the resolve form's offer to tell customers; a service's followers; the services a person
   follows).
 - `build_checks`: every domain's part of `tocsin check`.
+- `audited_configuration`: the models whose changes the audit trail records, how each row is
+  named and which fields never show a value.
 
 Only this module (with `bootstrap` and `app`) knows both sides; see docs/ARCHITECTURE.md.
 """
@@ -21,30 +23,40 @@ from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from tocsin.alerts import models as alert_models
 from tocsin.alerts.present import incident_alerts
 from tocsin.audit import trail
+from tocsin.audit.changes import Audited, ConfigChanges
 from tocsin.auth.events import PasswordResetRequested
+from tocsin.auth.sso_models import SsoGroupRule, SsoProvider
 from tocsin.bus import Bus, session_info
-from tocsin.catalog.models import Service, User
+from tocsin.catalog.models import Service, Team, User
+from tocsin.chat import models as chat_models
 from tocsin.chat import reactions as chat
 from tocsin.chat import views as chat_views
 from tocsin.comms import checks as comms_checks
 from tocsin.comms import followers as comms_followers
+from tocsin.comms import models as comms_models
 from tocsin.comms import panel as comms_panel
 from tocsin.comms import sending as comms_sending
 from tocsin.comms import stakeholders as comms_stakeholders
 from tocsin.config import Settings
 from tocsin.db import make_sessionmaker
+from tocsin.definitions import models as definition_models
 from tocsin.escalation import checks as escalation_checks
 from tocsin.escalation import engine as escalation
+from tocsin.escalation import models as escalation_models
 from tocsin.escalation import record as paging_record
 from tocsin.findings import Checks, Finding
 from tocsin.followups import views as followup_views
 from tocsin.incidents import events as incident_events
 from tocsin.incidents.models import Incident
 from tocsin.notify import mails
+from tocsin.notify import models as notify_models
 from tocsin.notify import shifts as shift_notices
 from tocsin.notify.events import NotificationSent
+from tocsin.plan.models import PlanSettings
+from tocsin.postmortems import models as postmortem_models
 from tocsin.postmortems import publishing as postmortem_publishing
 from tocsin.postmortems import service as postmortems
 from tocsin.postmortems import views as postmortem_views
@@ -53,17 +65,22 @@ from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.workdays import WorkCalendar
 from tocsin.roster import notices as role_notices
 from tocsin.roster import views as roster_views
+from tocsin.roster.models import RosterEntry
 from tocsin.runbooks import checks as runbook_checks
+from tocsin.runbooks import models as runbook_models
 from tocsin.runbooks import service as runbooks
 from tocsin.runbooks import views as runbook_views
+from tocsin.schedules import models as schedule_models
 from tocsin.schedules.events import ScheduleChanged
 from tocsin.simulation import views as simulation_views
+from tocsin.statuspages import models as statuspage_models
 from tocsin.statuspages import publish as statuspage_publish
 from tocsin.statuspages.composer import composer_panel, resolve_card, resolve_submit
 from tocsin.statuspages.events import PageEvent
 from tocsin.subscribers import service as subscribers
 from tocsin.targets import service as targets
 from tocsin.trackers import views as tracker_views
+from tocsin.trackers.models import TrackerConnection
 from tocsin.web.cards import (
     ACTION_ITEMS,
     INCIDENT,
@@ -78,10 +95,12 @@ from tocsin.web.cards import (
 )
 from tocsin.webhooks import checks as webhook_checks
 from tocsin.webhooks import fanout as webhooks
+from tocsin.webhooks.models import WebhookSubscription
 from tocsin.workflows import checks as workflow_checks
 from tocsin.workflows import engine as workflows
 from tocsin.workflows import triggers as workflow_triggers
 from tocsin.workflows import views as workflow_views
+from tocsin.workflows.models import Workflow
 
 
 def build_bus(settings: Settings | None = None) -> Bus:
@@ -194,9 +213,11 @@ def _mail_password_reset(session: Session, event: PasswordResetRequested) -> Non
 
 def session_factory(engine: Engine, settings: Settings | None = None) -> sessionmaker[Session]:
     """The session factory every process uses: its sessions emit through `build_bus()`, and
-    seal their audit records at commit."""
+    seal their audit records at commit, with the configuration changes they flush."""
     trail.install()
-    return make_sessionmaker(engine, info=session_info(build_bus(settings)))
+    factory = make_sessionmaker(engine, info=session_info(build_bus(settings)))
+    ConfigChanges(audited_configuration()).install(factory)
+    return factory
 
 
 def build_cards() -> Cards:
@@ -280,3 +301,77 @@ def _runbook_findings(session: Session, now: datetime, weeks: int) -> list[Findi
 
 def _workflow_findings(session: Session, now: datetime, weeks: int) -> list[Finding]:
     return workflow_checks.workflow_findings(session)
+
+
+def _named(text: str, *columns: str) -> Any:
+    """A label from the row's own columns: `text` formatted with them."""
+    return lambda row: text.format(*(getattr(row, c) for c in columns))
+
+
+def audited_configuration() -> list[Audited]:
+    """The configuration whose changes the audit trail records (`config.<kind>.…`); not
+    incidents, alerts, jobs, timelines or deliveries. Secrets, hashes and encrypted fields
+    are recorded as changed, never with their value (`audit.changes.secret` catches the
+    names too)."""
+    email = _named("{}", "email")
+    return [
+        Audited(User, "user", email, hidden=frozenset({"password_hash"})),
+        Audited(Team, "team", collections=("members",), member_label=email),
+        Audited(Service, "service"),
+        Audited(alert_models.Integration, "integration", hidden=frozenset({"key_hash"}),
+                ignored=frozenset({"last_event_at"})),
+        Audited(alert_models.AlertSettings, "alert_settings",
+                _named("alert settings of service {}", "service_id")),
+        Audited(alert_models.RoutingRule, "routing_rule",
+                _named("rule {} of integration {}", "position", "integration_id")),
+        Audited(alert_models.SuppressionRule, "suppression_rule"),
+        Audited(alert_models.MaintenanceWindow, "maintenance_window",
+                _named("maintenance of service {}", "service_id")),
+        Audited(escalation_models.EscalationPolicy, "escalation_policy"),
+        Audited(escalation_models.EscalationLevel, "escalation_level",
+                _named("level {} of policy {}", "position", "policy_id")),
+        Audited(escalation_models.EscalationTarget, "escalation_target",
+                _named("{} target of level {}", "kind", "level_id")),
+        Audited(escalation_models.ServicePaging, "service_paging",
+                _named("paging of service {}", "service_id")),
+        Audited(schedule_models.Schedule, "schedule"),
+        Audited(schedule_models.Layer, "schedule_layer",
+                ignored=frozenset({"imported_at", "import_report"})),
+        Audited(schedule_models.Override, "schedule_override",
+                _named("override of schedule {} by user {}", "schedule_id", "user_id")),
+        Audited(schedule_models.CalendarFeed, "calendar_feed",
+                _named("calendar feed of schedule {}", "schedule_id"),
+                hidden=frozenset({"salt"})),
+        Audited(definition_models.Severity, "severity"),
+        Audited(definition_models.Priority, "priority"),
+        Audited(definition_models.IncidentType, "incident_type"),
+        Audited(definition_models.CustomField, "custom_field"),
+        Audited(definition_models.IncidentRole, "incident_role"),
+        Audited(definition_models.UpdateTemplate, "update_template", _named("{}", "phase")),
+        Audited(notify_models.ContactMethod, "contact_method", hidden=frozenset({"signing_salt"})),
+        Audited(notify_models.NotificationRule, "notification_rule",
+                _named("{} rule of user {}", "urgency", "user_id")),
+        Audited(comms_models.CommsChannel, "comms_channel", hidden=frozenset({"signing_salt"})),
+        Audited(chat_models.ChatConnection, "chat_connection",
+                hidden=frozenset({"secrets_encrypted"})),
+        Audited(TrackerConnection, "tracker",
+                hidden=frozenset({"credential_encrypted", "webhook_secret_encrypted"})),
+        Audited(WebhookSubscription, "webhook", hidden=frozenset({"signing_salt"})),
+        Audited(Workflow, "workflow", hidden=frozenset({"signing_salt"})),
+        Audited(runbook_models.Runbook, "runbook"),
+        Audited(runbook_models.RunbookVersion, "runbook_version"),
+        Audited(statuspage_models.StatusPage, "status_page",
+                hidden=frozenset({"secret_link_hash", "logo"})),
+        Audited(statuspage_models.ComponentGroup, "status_page_group"),
+        Audited(statuspage_models.Component, "status_page_component",
+                ignored=frozenset({"status"})),
+        Audited(postmortem_models.PostmortemPolicy, "postmortem_policy",
+                _named("postmortem policy of severity {}", "severity_id")),
+        Audited(postmortem_models.PostmortemTemplate, "postmortem_template",
+                _named("postmortem template of type {}", "incident_type_id")),
+        Audited(RosterEntry, "roster_entry", _named("roster entry of role {}", "role_id")),
+        Audited(PlanSettings, "plan", _named("response plan")),
+        Audited(SsoProvider, "sso_provider", hidden=frozenset({"client_secret_encrypted"})),
+        Audited(SsoGroupRule, "sso_group_rule",
+                _named("rule for group {} of provider {}", "group", "provider_id")),
+    ]  # fmt: skip

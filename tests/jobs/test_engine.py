@@ -285,6 +285,7 @@ def test_the_heartbeat_check_is_a_periodic_job_of_the_real_registry(
         "trackers.poll",
         "chat.poll",
         "chat.purge",
+        "audit.purge",
     }
     svc = catalog.create_service(db, name="Backups")
     integration, _key = alerts.create_integration(

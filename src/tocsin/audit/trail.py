@@ -53,6 +53,12 @@ def acting(session: Session, actor: Actor) -> None:
     session.info[ACTOR_KEY] = actor
 
 
+def acting_by_default(factory: sessionmaker[Session], actor: Actor) -> None:
+    """`actor` acts in every session `factory` makes from now on, unless `acting` says
+    otherwise (the CLI's local commands)."""
+    factory.configure(info={**(factory.kw.get("info") or {}), ACTOR_KEY: actor})
+
+
 def actor_of(session: Session) -> Actor:
     """Who acts in this session (Tocsin itself unless `acting` said otherwise)."""
     actor = session.info.get(ACTOR_KEY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import getpass
 import os
 import signal
 import sys
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 from tocsin.alerts import service as alerts
 from tocsin.alerts.service import sender_url
 from tocsin.app import create_app
+from tocsin.audit.trail import Actor, acting_by_default, record
 from tocsin.auth import service as auth
 from tocsin.bootstrap import Container, build
 from tocsin.catalog import service as catalog
@@ -43,8 +45,22 @@ def load_settings(**overrides: object) -> Settings:
     return settings.model_copy(update=overrides) if overrides else settings
 
 
+def cli_actor() -> Actor:
+    """Who acts in the audit trail for a command run on the server: its operating-system
+    user, who has the database directly."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        name = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return Actor(None, f"tocsin CLI ({name})", "cli")
+
+
 def container(settings: Settings | None = None) -> Container:
-    return build(settings or load_settings())
+    """The database and job registry for a local command, whose changes are recorded in the
+    audit trail as the CLI's (`cli_actor`)."""
+    built = build(settings or load_settings())
+    acting_by_default(built.sessionmaker, cli_actor())
+    return built
 
 
 def serve(
@@ -112,7 +128,7 @@ def worker(
     metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port")] = "127.0.0.1",
 ) -> None:
     """Run background jobs in a process of their own (any number against PostgreSQL)."""
-    built = container()
+    built = build(load_settings())  # jobs act as Tocsin itself, not as the CLI
     metrics = None
     if metrics_port is not None:
         # Only what this process does: its job runs. The series read from the database (the
@@ -278,6 +294,13 @@ def export(
     built = container()
     with transaction(built.sessionmaker) as session:
         text = export_yaml(session)
+        record(
+            session,
+            "export.config",
+            target_type="config",
+            target="configuration",
+            detail={"format": "yaml", "to": str(output) if output else "stdout"},
+        )
     if output is None:
         sys.stdout.write(text)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tocsin.cli import checks, jobs, local, oncall, remote, roster, simulate
+from tocsin.cli.audit import audit_app
 from tocsin.cli.chat import chat_app
 from tocsin.cli.plan import plan_app
 from tocsin.cli.postmortems import postmortem_app
@@ -33,6 +34,7 @@ app.add_typer(oncall.oncall_app, name="oncall")
 app.add_typer(oncall.override_app, name="override")
 app.add_typer(statuspage_app, name="statuspage")
 app.add_typer(chat_app, name="chat")
+app.add_typer(audit_app, name="audit")
 app.command()(remote.login)
 app.command()(remote.logout)
 app.add_typer(remote.incident_app, name="incident")

@@ -15,10 +15,12 @@ from typing import Annotated
 
 import typer
 
+from tocsin.audit.trail import record
 from tocsin.cli.client import Api
 from tocsin.cli.local import container
 from tocsin.cli.output import console, fail
 from tocsin.cli.remote import TokenOpt, UrlOpt
+from tocsin.db import transaction
 from tocsin.plan import document, export, pdf
 
 plan_app = typer.Typer(help="The incident response plan.", no_args_is_help=True)
@@ -37,6 +39,14 @@ def _local(format_: Format) -> bytes:
                 plan = document.build(session)
             finally:
                 session.rollback()  # read only: nothing to keep
+        with transaction(built.sessionmaker) as session:
+            record(
+                session,
+                "export.plan",
+                target_type="plan",
+                target="response plan",
+                detail={"format": "markdown" if format_ is Format.md else "pdf"},
+            )
     finally:
         built.close()
     return export.to_markdown(plan).encode() if format_ is Format.md else pdf.to_pdf(plan)

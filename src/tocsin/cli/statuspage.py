@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from tocsin.audit.trail import record
 from tocsin.cli.local import container, load_settings
 from tocsin.cli.output import console, emit_json, fail, table
 from tocsin.db import transaction
@@ -61,6 +62,14 @@ def export(
             found = service.get_page(session, page)
             count = export_page(session, found, directory, settings=settings)
             slug = found.slug
+            record(
+                session,
+                "export.statuspage",
+                target_type="status_page",
+                target_id=found.id,
+                target=found.name,
+                detail={"directory": str(directory), "files": count},
+            )
     except DomainError as exc:
         fail(exc.message)
     console.print(f"wrote {count} files of {slug!r} to {directory}")

@@ -6,7 +6,11 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
+from fastapi import Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from tocsin.audit.trail import record
 
 # A cell starting with one of these is a formula to a spreadsheet; a quote keeps it text.
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -19,10 +23,25 @@ def _cell(value: object) -> object:
 
 
 def csv_response(
-    filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]
+    session: Session,
+    request: Request,
+    filename: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
 ) -> Response:
     """A CSV download: one header row, then `rows` (names people typed are defused as
-    formulas)."""
+    formulas). The export is recorded in the audit trail (`export.insights`), with the
+    filters it was asked with."""
+    record(
+        session,
+        "export.insights",
+        target_type="insights",
+        target=filename,
+        detail={
+            "path": request.url.path,
+            "filters": {k: v[:200] for k, v in list(request.query_params.items())[:20]},
+        },
+    )
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)

@@ -192,7 +192,9 @@ def overview_csv(request: Request, db: DbSession, user: CurrentUser) -> Response
         ]
         for g in getattr(result, table)
     ]
-    return csv_response(f"insights-{table}-{f.first_day.isoformat()}.csv", header, rows)
+    return csv_response(
+        db, request, f"insights-{table}-{f.first_day.isoformat()}.csv", header, rows
+    )
 
 
 def _behind(
@@ -248,6 +250,8 @@ def behind_csv(request: Request, db: DbSession, user: CurrentUser) -> Response:
     metric = request.query_params.get("metric", "volume")
     shown, _, _ = _behind(db, f, user, metric)
     return csv_response(
+        db,
+        request,
         f"insights-incidents-{metric}-{f.first_day.isoformat()}.csv",
         [
             "reference",

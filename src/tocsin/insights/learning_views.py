@@ -195,6 +195,8 @@ def learning_csv(request: Request, db: DbSession, user: CurrentUser) -> Response
         return PlainTextResponse(exc.message, status_code=422)
     header, rows = TABLES[table]
     return export.csv_response(
+        db,
+        request,
         f"learning-{table}-{f.first_day.isoformat()}.csv",
         header,
         rows(learning.compute(db, f, user)),

@@ -219,7 +219,7 @@ def on_call_csv(request: Request, db: DbSession, user: CurrentUser) -> Response:
         header, rows = _rotations(request, db, f, user).csv_tables()[table]
     else:
         header, rows = TABLES[table](_load(request, db, f, user))
-    return csv_response(f"on-call-{table}-{f.first_day.isoformat()}.csv", header, rows)
+    return csv_response(db, request, f"on-call-{table}-{f.first_day.isoformat()}.csv", header, rows)
 
 
 @api_router.get("/insights/on-call", response_model=OnCallLoadOut)

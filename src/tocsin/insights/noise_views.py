@@ -171,7 +171,7 @@ def noise_csv(request: Request, db: DbSession, user: CurrentUser) -> Response:
     header, rows = TABLES[table]
     figures = noise.compute(db, f, user, window=window)
     name = f"noise-{table}-{f.first_day.isoformat()}-{f.last_day.isoformat()}.csv"
-    return csv_response(name, header, rows(figures))
+    return csv_response(db, request, name, header, rows(figures))
 
 
 @api_router.get("/insights/noise", response_model=NoiseOut)

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from tocsin.audit.trail import record
 from tocsin.deps import Admin, CurrentUser, DbSession
 from tocsin.plan import document, export, pdf, service
 from tocsin.plan.schemas import PlanOut, PlanSettingsIn, PlanSettingsOut
@@ -61,6 +62,9 @@ def _download(body: bytes, media_type: str, name: str) -> Response:
 )
 def export_markdown(db: DbSession, user: CurrentUser) -> Response:
     """The response plan as one Markdown document."""
+    record(
+        db, "export.plan", target_type="plan", target="response plan", detail={"format": "markdown"}
+    )
     body = export.to_markdown(document.build(db)).encode()
     return _download(body, "text/markdown; charset=utf-8", "response-plan.md")
 
@@ -72,4 +76,5 @@ def export_markdown(db: DbSession, user: CurrentUser) -> Response:
 )
 def export_pdf(db: DbSession, user: CurrentUser) -> Response:
     """The response plan as a PDF, with the same content as the Markdown export."""
+    record(db, "export.plan", target_type="plan", target="response plan", detail={"format": "pdf"})
     return _download(pdf.to_pdf(document.build(db)), "application/pdf", "response-plan.pdf")

@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 
+from tocsin.audit.trail import record
 from tocsin.catalog.models import Service, Team
 from tocsin.catalog.schemas import Aware, Page, page
 from tocsin.db import utcnow
@@ -27,6 +29,7 @@ from tocsin.postmortems import (
     suggestions,
     type_templates,
 )
+from tocsin.postmortems.models import Postmortem
 from tocsin.postmortems.policies import calendar_from
 from tocsin.postmortems.schemas import (
     DiffOut,
@@ -155,6 +158,17 @@ def _download(body: bytes, media_type: str, name: str) -> Response:
     )
 
 
+def _recorded(db: Session, postmortem: Postmortem, form: str) -> None:
+    record(
+        db,
+        "export.postmortem",
+        target_type="postmortem",
+        target_id=postmortem.id,
+        target=export.filename(postmortem, "md" if form == "markdown" else form),
+        detail={"format": form},
+    )
+
+
 def _file_responses(media_type: str, schema: dict[str, str]) -> dict[int | str, dict[str, Any]]:
     return {
         200: {
@@ -178,6 +192,7 @@ def _file_responses(media_type: str, schema: dict[str, str]) -> dict[int | str, 
 def export_markdown(postmortem_id: PostmortemId, db: DbSession, user: CurrentUser) -> Response:
     """The postmortem as one Markdown document: the header's facts and every section."""
     postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    _recorded(db, postmortem, "markdown")
     return _download(
         export.to_markdown(postmortem, export.review_record(db, postmortem)).encode(),
         "text/markdown; charset=utf-8",
@@ -193,6 +208,7 @@ def export_markdown(postmortem_id: PostmortemId, db: DbSession, user: CurrentUse
 def export_pdf(postmortem_id: PostmortemId, db: DbSession, user: CurrentUser) -> Response:
     """The postmortem as a PDF, with the same content as the Markdown export."""
     postmortem = queries.get_postmortem(db, postmortem_id, viewer=user)
+    _recorded(db, postmortem, "pdf")
     content = pdf.to_pdf(postmortem, export.review_record(db, postmortem))
     return _download(content, "application/pdf", export.filename(postmortem, "pdf"))
 
