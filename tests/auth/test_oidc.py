@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from tests.auth.sso_live import Live, serve
-from tests.browser.conftest import chromium, new_page  # noqa: F401 - fixtures
 from tests.conftest import free_port, missing_service
 from tocsin.auth import saml, sso
 from tocsin.catalog import service as catalog
@@ -172,7 +171,7 @@ def with_query(url: str, **changes: str) -> str:
 
 def test_first_sign_in_creates_the_account_with_its_groups_role_and_team(
     world: World,
-    new_page: Any,  # noqa: F811
+    new_page: Any,
 ) -> None:
     page = new_page()
     sign_in(page, world, "alice-0001")
@@ -194,7 +193,7 @@ def test_first_sign_in_creates_the_account_with_its_groups_role_and_team(
 
 def test_moved_to_another_group_loses_the_team_and_role_at_next_sign_in(
     world: World,
-    new_page: Any,  # noqa: F811
+    new_page: Any,
 ) -> None:
     sign_in(new_page(), world, "alice-0001")
     world.set_groups("alice-0001", ["readers"])
@@ -218,7 +217,7 @@ def test_moved_to_another_group_loses_the_team_and_role_at_next_sign_in(
 
 def test_removed_from_every_mapped_group_is_refused(
     world: World,
-    new_page: Any,  # noqa: F811
+    new_page: Any,
 ) -> None:
     sign_in(new_page(), world, "alice-0001")
     world.set_groups("alice-0001", ["marketing"])
@@ -239,7 +238,7 @@ def test_removed_from_every_mapped_group_is_refused(
 
 def test_someone_in_no_mapped_group_gets_no_account(
     world: World,
-    new_page: Any,  # noqa: F811
+    new_page: Any,
 ) -> None:
     page = new_page()
     to_provider(page, world, "bob-0002")
@@ -249,7 +248,7 @@ def test_someone_in_no_mapped_group_gets_no_account(
     assert len(world.live.audit("sso.refused")) == 1
 
 
-def test_a_wrong_state_is_refused(world: World, new_page: Any) -> None:  # noqa: F811
+def test_a_wrong_state_is_refused(world: World, new_page: Any) -> None:
     page = new_page()
     callback = held_callback(page, world, "alice-0001")
     response = page.goto(with_query(callback, state="forged-state"))
@@ -268,7 +267,7 @@ def test_a_wrong_state_is_refused(world: World, new_page: Any) -> None:  # noqa:
     assert world.live.audit("sso.refused")[-1]["detail"]["stage"] == "callback"
 
 
-def test_an_expired_code_is_refused(world: World, new_page: Any) -> None:  # noqa: F811
+def test_an_expired_code_is_refused(world: World, new_page: Any) -> None:
     world.set_code_ttl(1)
     page = new_page()
     callback = held_callback(page, world, "alice-0001")
