@@ -55,7 +55,7 @@ def add_routes(app: FastAPI) -> None:
         if table not in tables:
             raise ValidationFailed(f"there is no table {table!r}", field="table")
         header, rows = tables[table]
-        return csv_response(f"{table}.csv", header, rows)
+        return csv_response(db, request, f"{table}.csv", header, rows)
 
     @app.get("/api/v1/test/rotations", include_in_schema=False)
     def data(request: Request, db: DbSession, user: CurrentUser) -> dict[str, Any]:
