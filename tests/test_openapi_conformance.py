@@ -90,6 +90,9 @@ VALID_IS_NOT_ENOUGH = {
     "POST /api/v1/incidents/{ref}/command": "an active person",
     "PUT /api/v1/roster/{role_slug}": "active people",
     "POST /api/v1/incidents/{ref}/roles/{role_slug}/from-roster": "a roster naming someone now",
+    "POST /api/v1/escalation-policies": "people who can be paged (no service account)",
+    "PATCH /api/v1/escalation-policies/{policy_id}": "people who can be paged",
+    "PUT /api/v1/teams/{team_id}/members/{user_id}": "an active person",
     # Addresses: an email address that the relay takes, an Apprise URL that Apprise reads, a
     # URL whose host resolves to a public address (the outbound guard), depending on kind.
     "POST /api/v1/comms-channels": "its target, for its kind",

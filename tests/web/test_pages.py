@@ -224,7 +224,11 @@ def test_settings_pages(client: TestClient, admin: User) -> None:
     assert "saved" in post("/settings/templates/resolved", body="All good on {services}.")
     bad = post("/settings/users", name="X", email="not-an-email")
     assert "not a valid email" in bad
-    created = post("/settings/tokens", name="ci")
+    # The form ticks every scope; a token with none is refused.
+    assert "at least one scope" in post("/settings/tokens", name="ci")
+    created = post(
+        "/settings/tokens", name="ci", scopes=["read", "incidents", "configuration", "ingestion"]
+    )
     secret = re.search(r'id="new-token">(tcs_[^<]+)<', created).group(1)  # type: ignore[union-attr]
     assert (
         client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
