@@ -117,9 +117,9 @@ def record_apart(
         record(session, action, actor=actor, **fields)
 
 
-def digest(row: AuditRecord, prev_hash: str) -> str:
-    """The hash of `row` after `prev_hash`: over every field but its own id and hash."""
-    content = {
+def hashed_fields(row: AuditRecord) -> dict[str, Any]:
+    """The fields a record's hash covers, besides the previous record's hash, as hashed."""
+    return {
         "seq": row.seq,
         "at": _instant(row.at),
         "actor_id": row.actor_id,
@@ -133,8 +133,12 @@ def digest(row: AuditRecord, prev_hash: str) -> str:
         "target_id": row.target_id,
         "target": row.target,
         "detail": row.detail,
-        "prev": prev_hash,
     }
+
+
+def digest(row: AuditRecord, prev_hash: str) -> str:
+    """The hash of `row` after `prev_hash`: over every field but its own id and hash."""
+    content = {**hashed_fields(row), "prev": prev_hash}
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 

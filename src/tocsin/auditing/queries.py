@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from tocsin.audit import trail
 from tocsin.audit.models import AuditRecord
 from tocsin.audit.trail import OUTCOMES
 from tocsin.errors import ValidationFailed
@@ -111,22 +112,5 @@ def export(session: Session, flt: AuditFilter, *, batch: int = 1000) -> Iterator
 
 
 def plain(row: AuditRecord) -> dict[str, Any]:
-    """A record as JSON, with every field its hash covers (to verify it anywhere) and its
-    detail decoded."""
-    return {
-        "seq": row.seq,
-        "at": row.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "actor_id": row.actor_id,
-        "actor_label": row.actor_label,
-        "via": row.via,
-        "address": row.address,
-        "token_id": row.token_id,
-        "action": row.action,
-        "outcome": row.outcome,
-        "target_type": row.target_type,
-        "target_id": row.target_id,
-        "target": row.target,
-        "detail": row.detail,
-        "prev_hash": row.prev_hash,
-        "hash": row.hash,
-    }
+    """A record as JSON, with every field its hash covers (to verify it anywhere)."""
+    return {**trail.hashed_fields(row), "prev_hash": row.prev_hash, "hash": row.hash}
