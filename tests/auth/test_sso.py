@@ -6,6 +6,8 @@ test_saml.py."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -307,3 +309,36 @@ def test_password_sign_in_can_be_kept_for_admins(
             follow_redirects=False,
         )
         assert allowed.status_code == 303 and "tocsin_session" in allowed.cookies
+
+
+def test_two_first_sign_ins_at_once_end_in_one_account(
+    container: Container, provider: SsoProvider
+) -> None:
+    """Two tabs, or a double click: the second first sign-in of the same person waits for
+    the first (its insert meets the first's), then signs in to the account the first made."""
+    provider_id = provider.id
+    first = container.sessionmaker()
+    made = sso.sign_in(first, first.get(SsoProvider, provider_id), claims([]), address=None)
+    outcome: list[object] = []
+
+    def second() -> None:
+        with container.sessionmaker() as session:
+            try:
+                user = sso.sign_in(
+                    session, session.get(SsoProvider, provider_id), claims([]), address=None
+                )
+                session.commit()
+                outcome.append(user.id)
+            except Exception as exc:  # noqa: BLE001 - the test reports what it was
+                outcome.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(0.5)  # the second sign-in is now waiting on the first's uncommitted rows
+    first.commit()
+    made_id = made.id
+    first.close()
+    thread.join(timeout=30)
+    assert outcome == [made_id]
+    with container.sessionmaker() as session:
+        assert session.scalars(select(SsoIdentity.user_id)).all() == [made_id]

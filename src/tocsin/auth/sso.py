@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tocsin import validation as v
@@ -432,39 +433,21 @@ def sign_in(
         default_role=provider.default_role,
         require_group=provider.require_group,
     )
-    identity = session.scalar(
-        select(SsoIdentity).where(
-            SsoIdentity.provider_id == provider.id, SsoIdentity.subject == claims.subject
-        )
-    )
+    identity = _identity(session, provider, claims.subject)
     created = False
-    if identity is not None:
-        user = identity.user
-    else:
+    if identity is None:
         try:
-            email = v.email(claims.email)
-        except ValidationFailed as exc:
-            raise SsoForbidden(
-                "the identity provider sent no valid email address for your account"
-            ) from exc
-        existing = catalog.user_by_email(session, email)
-        if existing is not None:
-            if not claims.email_verified:
-                raise SsoForbidden(
-                    f"an account with the email {email} exists, and the identity provider "
-                    "does not say that the address is verified"
-                )
-            user = existing
-        else:
-            user = catalog.create_user(
-                session,
-                name=_name(claims),
-                email=email,
-                role=access.role,  # the teams are added below, as for everyone
-            )
-            created = True
-        identity = SsoIdentity(provider_id=provider.id, subject=claims.subject, user=user)
-        session.add(identity)
+            # A savepoint: a first sign-in of the same person committed meanwhile (two tabs,
+            # a double click) makes this one's insert fail; it then signs in to that account.
+            with session.begin_nested():
+                identity, created = _first_sign_in(session, provider, claims, access.role)
+        except IntegrityError as exc:
+            identity = _identity(session, provider, claims.subject)
+            if identity is None:
+                raise SsoRefused(
+                    "your account was being created by another sign-in; try again"
+                ) from exc
+    user = identity.user
     if not user.active:
         raise SsoForbidden("your Tocsin account is deactivated; ask an admin")
     old_role = user.role
@@ -502,6 +485,47 @@ def sign_in(
         },
     )
     return user
+
+
+def _identity(session: Session, provider: SsoProvider, subject: str) -> SsoIdentity | None:
+    return session.scalar(
+        select(SsoIdentity).where(
+            SsoIdentity.provider_id == provider.id, SsoIdentity.subject == subject
+        )
+    )
+
+
+def _first_sign_in(
+    session: Session, provider: SsoProvider, claims: Claims, role: str
+) -> tuple[SsoIdentity, bool]:
+    """Link the provider's subject to an account: the one with its (verified) email, or a new
+    one. Returns the identity and whether the account is new."""
+    try:
+        email = v.email(claims.email)
+    except ValidationFailed as exc:
+        raise SsoForbidden(
+            "the identity provider sent no valid email address for your account"
+        ) from exc
+    created = False
+    user = catalog.user_by_email(session, email)
+    if user is not None:
+        if not claims.email_verified:
+            raise SsoForbidden(
+                f"an account with the email {email} exists, and the identity provider "
+                "does not say that the address is verified"
+            )
+    else:
+        user = catalog.create_user(
+            session,
+            name=_name(claims),
+            email=email,
+            role=role,  # the teams are added by the caller, as for everyone
+        )
+        created = True
+    identity = SsoIdentity(provider_id=provider.id, subject=claims.subject, user=user)
+    session.add(identity)
+    session.flush()
+    return identity, created
 
 
 def last_sign_in(session: Session, user: User) -> datetime | None:
