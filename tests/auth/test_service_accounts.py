@@ -187,3 +187,30 @@ def test_the_settings_page_creates_and_deactivates(
     assert db.get(User, account.id, populate_existing=True).active is False  # type: ignore[union-attr]
     # A deactivated account is not offered as a new token's owner.
     assert offered not in client.get("/settings/tokens").text
+
+
+def test_never_given_an_incident_role_an_action_item_or_a_roster_slot(
+    api: TestClient, db: Session
+) -> None:
+    account = _account(api, "Deploy bot")
+    ref = api.post("/api/v1/incidents", json={"title": "Disk full"}).json()["reference"]
+    before = api.get(f"/api/v1/incidents/{ref}").json()
+
+    role = api.put(f"/api/v1/incidents/{ref}/roles/scribe", json={"user_id": account["id"]})
+    assert role.status_code == 422 and "service account" in role.json()["error"]["message"]
+    item = api.post(
+        f"/api/v1/incidents/{ref}/action-items",
+        json={"title": "Grow the disk", "assignee_id": account["id"]},
+    )
+    assert item.status_code == 422 and "service account" in item.json()["error"]["message"]
+    roster = api.put("/api/v1/roster/scribe", json={"primary": {"user_id": account["id"]}})
+    assert roster.status_code == 422 and "service account" in roster.json()["error"]["message"]
+    declared = api.post(
+        "/api/v1/incidents", json={"title": "Another", "commander_id": account["id"]}
+    )
+    assert declared.status_code == 422, declared.text
+
+    # Nothing changed.
+    assert api.get(f"/api/v1/incidents/{ref}").json()["roles"] == before["roles"]
+    assert api.get(f"/api/v1/incidents/{ref}/action-items").json()["items"] == []
+    assert api.get("/api/v1/roster/scribe").status_code == 404  # still no entry

@@ -44,6 +44,10 @@ def _assignee(session: Session, incident: Incident, user_id: Any) -> User | None
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"assignee_id: no user with id {user_id}", field="assignee_id")
+    if not user.is_person:
+        raise ValidationFailed(
+            f"assignee_id: {user.name} is a service account, not a person", field="assignee_id"
+        )
     if not can_see(session, user, incident):
         raise ValidationFailed(
             f"assignee_id: {user.name} may not see {incident.reference}, which is restricted; "

@@ -58,6 +58,8 @@ def _person(session: Session, user_id: int, field: str = "user_id") -> User:
         raise UnknownReference(f"user {user_id!r} does not exist", field=field)
     if not user.active:
         raise ValidationFailed(f"{user.name} is deactivated", field=field)
+    if not user.is_person:
+        raise ValidationFailed(f"{user.name} is a service account, not a person", field=field)
     return user
 
 
@@ -221,6 +223,10 @@ def assign_at_declaration(
     (`IncidentDeclared` carries it)."""
     if not user.active:
         raise ValidationFailed(f"{user.name} is deactivated", field="commander_id")
+    if not user.is_person:
+        raise ValidationFailed(
+            f"{user.name} is a service account, not a person", field="commander_id"
+        )
     incident.role_assignments.append(RoleAssignment(role=role, user=user, assigned_at=utcnow()))
     join(session, incident, user, by=by)
     record(

@@ -74,6 +74,10 @@ def _slot(
         raise UnknownReference(f"user {user_id!r} does not exist", field=f"{slot}_user_id")
     if user is not None and not user.active:
         raise ValidationFailed(f"{user.name} is deactivated", field=f"{slot}_user_id")
+    if user is not None and not user.is_person:
+        raise ValidationFailed(
+            f"{user.name} is a service account, not a person", field=f"{slot}_user_id"
+        )
     schedule = session.get(Schedule, schedule_id) if schedule_id is not None else None
     if schedule_id is not None and schedule is None:
         raise UnknownReference(
