@@ -161,6 +161,25 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def snapshot(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for long reads (verifying or exporting every audit record): one consistent
+    view of the database that never blocks writers. On SQLite a deferred transaction, which
+    never takes the write lock (WAL readers see the database as of their first read); on
+    PostgreSQL REPEATABLE READ, so every query sees the same snapshot. Nothing it does is
+    kept: it is rolled back at the end."""
+    session = factory()
+    try:
+        options: dict[str, Any] = {"sqlite_begin": "DEFERRED"}
+        if session.get_bind().dialect.name == "postgresql":
+            options["isolation_level"] = "REPEATABLE READ"
+        session.connection(execution_options=options)
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
 # Any constant works; it only has to be the same in every Tocsin process.
 EVENT_PROCESSOR_LOCK = 0x70C5_1A17
 

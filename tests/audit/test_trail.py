@@ -6,13 +6,13 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tocsin.audit.models import AuditHead, AuditRecord
 from tocsin.audit.trail import Actor, acting, purge, record, record_apart, verify
 from tocsin.bootstrap import Container
-from tocsin.db import transaction, utcnow
+from tocsin.db import snapshot, transaction, utcnow
 
 ANN = Actor(7, "ann@example.com", "session", "192.0.2.7")
 
@@ -94,6 +94,45 @@ def test_a_changed_or_removed_record_breaks_the_chain(container: Container) -> N
         session.execute(delete(AuditRecord).where(AuditRecord.seq == 4))
     with container.sessionmaker() as session:
         assert verify(session).reason == "the newest records are missing"
+
+
+def test_a_record_forged_after_the_newest_breaks_the_chain(container: Container) -> None:
+    for n in range(3):
+        with transaction(container.sessionmaker) as session:
+            record(session, "auth.login", actor=ANN, detail={"n": n})
+    with transaction(container.sessionmaker) as session:
+        last = session.scalar(select(AuditRecord).where(AuditRecord.seq == 3))
+        assert last is not None
+        session.execute(
+            insert(AuditRecord).values(
+                seq=4, at=utcnow(), actor_label="mallory", via="session", action="auth.login",
+                detail="{}", prev_hash=last.hash, hash="0" * 64,
+            )
+        )  # fmt: skip
+    with snapshot(container.sessionmaker) as session:
+        verdict = verify(session)
+        assert (verdict.intact, verdict.broken_seq, verdict.checked) == (False, 4, 3)
+        assert verdict.reason == "a record was added after the newest"
+
+
+def test_verifying_in_a_snapshot_holds_up_no_writer_and_sees_one_moment(
+    container: Container,
+) -> None:
+    """A verification (or an export) reads a snapshot: a record committed meanwhile neither
+    waits for it (on SQLite the write would time out if the reader held the lock) nor
+    confuses it (it sees the head and records as of its first read)."""
+    for n in range(4):
+        with transaction(container.sessionmaker) as session:
+            record(session, "auth.login", actor=ANN, detail={"n": n})
+    with snapshot(container.sessionmaker) as reading:
+        assert reading.get(AuditHead, 1) is not None  # the snapshot begins
+        with transaction(container.sessionmaker) as session:
+            record(session, "auth.login", actor=ANN, detail={"n": "meanwhile"})
+        verdict = verify(reading)
+        assert verdict.intact and verdict.checked == 4
+    with snapshot(container.sessionmaker) as session:
+        verdict = verify(session)
+        assert verdict.intact and verdict.checked == 5
 
 
 def test_concurrent_writers_form_one_chain_without_gaps(container: Container) -> None:

@@ -29,6 +29,8 @@ def test_a_rename_is_found_in_the_audit_trail(
     page.wait_for_url(f"{live_server}/settings/services**")
     page.get_by_role("navigation", name="Settings").get_by_role("link", name="Audit trail").click()
     page.wait_for_url(f"{live_server}/settings/audit")
+    page.get_by_role("link", name="Verify the chain").click()
+    page.wait_for_url("**verify=1**")
     assert "The chain verifies" in page.locator("#audit-verdict").inner_text()
     page.get_by_label("Action starts with").fill("config.service")
     page.get_by_role("button", name="Search").click()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, inspect, select, update
+from sqlalchemy import delete, event, func, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.audit.models import GENESIS, AuditHead, AuditRecord
@@ -210,7 +210,8 @@ class Verdict:
 
 def verify(session: Session, *, batch: int = 5000) -> Verdict:
     """Walk the chain from the oldest kept record: each must follow the previous by number
-    and hash, the first the last purged, and the last be the head."""
+    and hash, the first the last purged, and the last be the head. While others write, call
+    it in a `db.snapshot` session, which sees the head and the records as of one moment."""
     head = session.get(AuditHead, 1)
     if head is None:
         return Verdict(0)
@@ -219,7 +220,7 @@ def verify(session: Session, *, batch: int = 5000) -> Verdict:
     while True:
         rows = session.scalars(
             select(AuditRecord)
-            .where(AuditRecord.seq > expected_seq)
+            .where(AuditRecord.seq > expected_seq, AuditRecord.seq <= head.seq)
             .order_by(AuditRecord.seq)
             .limit(batch)
         ).all()
@@ -234,6 +235,9 @@ def verify(session: Session, *, batch: int = 5000) -> Verdict:
             break
     if expected_seq != head.seq or prev != head.hash:
         return Verdict(checked, expected_seq + 1, "the newest records are missing")
+    after = session.scalar(select(func.min(AuditRecord.seq)).where(AuditRecord.seq > head.seq))
+    if after is not None:
+        return Verdict(checked, after, "a record was added after the newest")
     return Verdict(checked)
 
 

@@ -19,7 +19,7 @@ from tocsin.cli.client import Api
 from tocsin.cli.local import container
 from tocsin.cli.output import console, emit_json, fail
 from tocsin.cli.remote import TokenOpt, UrlOpt
-from tocsin.db import transaction
+from tocsin.db import snapshot, transaction
 
 audit_app = typer.Typer(help="The audit trail: verify its chain, export it.", no_args_is_help=True)
 
@@ -56,9 +56,8 @@ def verify_command(
     else:
         built = container()
         try:
-            with built.sessionmaker() as session:
+            with snapshot(built.sessionmaker) as session:
                 found = verify(session)
-                session.rollback()
         finally:
             built.close()
         result = {
@@ -124,10 +123,9 @@ def _export_local(out: Any, start: datetime | None, end: datetime | None) -> Non
                     "format": "jsonl",
                 },
             )
-        with built.sessionmaker() as session:
+        with snapshot(built.sessionmaker) as session:
             flt = queries.AuditFilter(since=start, until=end)
             for row in queries.export(session, flt):
                 out.write(json.dumps(queries.plain(row), ensure_ascii=False) + "\n")
-            session.rollback()
     finally:
         built.close()
