@@ -16,6 +16,7 @@ from tocsin.alerts.intake import Intake
 from tocsin.alerts.pipeline import purge as purge_events
 from tocsin.alerts.writer import EventWriter
 from tocsin.auditing import tasks as audit_tasks
+from tocsin.auth import tasks as auth_tasks
 from tocsin.comms import due as comms_due
 from tocsin.comms.delivery import job_handlers as comms_job_handlers
 from tocsin.config import Settings
@@ -222,6 +223,12 @@ def build_registry(settings: Settings) -> JobRegistry:
     for kind in audit_tasks.job_kinds(settings):
         registry.register(kind)
     for periodic_job in audit_tasks.periodic():
+        registry.every(periodic_job)
+    # Sign-in housekeeping: expired sessions, reset links, pending SSO sign-ins, used SAML
+    # assertion ids and forgotten failed-login counts.
+    for kind in auth_tasks.job_kinds():
+        registry.register(kind)
+    for periodic_job in auth_tasks.periodic():
         registry.every(periodic_job)
     return registry
 

@@ -286,6 +286,7 @@ def test_the_heartbeat_check_is_a_periodic_job_of_the_real_registry(
         "chat.poll",
         "chat.purge",
         "audit.purge",
+        "auth.housekeeping",
     }
     svc = catalog.create_service(db, name="Backups")
     integration, _key = alerts.create_integration(
