@@ -10,7 +10,15 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tocsin.audit.models import AuditHead, AuditRecord
-from tocsin.audit.trail import Actor, acting, purge, record, record_apart, verify
+from tocsin.audit.trail import (
+    Actor,
+    acting,
+    purge,
+    record,
+    record_apart,
+    record_refused,
+    verify,
+)
 from tocsin.bootstrap import Container
 from tocsin.db import snapshot, transaction, utcnow
 
@@ -69,6 +77,60 @@ def test_rolled_back_work_leaves_no_record(container: Container) -> None:
         assert [(r.seq, r.action) for r in check.scalars(select(AuditRecord))] == [
             (1, "incident.made_public")
         ]
+        assert verify(check).intact
+
+
+def test_a_savepoint_rolled_back_keeps_the_records_written_before_it(
+    container: Container,
+) -> None:
+    """The job runner runs each job of a batch in a savepoint: one job failing must not take
+    the records of the jobs before it out of the chain."""
+    with transaction(container.sessionmaker) as session:
+        record(session, "config.service.created", actor=ANN)
+        try:
+            with session.begin_nested():
+                record(session, "config.service.updated", actor=ANN)
+                raise RuntimeError("the second job fails")
+        except RuntimeError:
+            pass
+        record(session, "config.team.created", actor=ANN)
+    with container.sessionmaker() as check:
+        assert [(r.seq, r.action) for r in check.scalars(select(AuditRecord))] == [
+            (1, "config.service.created"),
+            (2, "config.team.created"),
+        ]
+        assert verify(check).intact
+
+
+def test_a_refusal_is_recorded_whether_its_transaction_commits_rolls_back_or_closes(
+    container: Container,
+) -> None:
+    def refuse(session: Session, what: str) -> None:
+        acting(session, ANN)
+        record(session, "config.service.updated")  # the work refused, never kept
+        record_refused(session, "config.refused", target=what, detail={"why": "viewer"})
+
+    session = container.sessionmaker()
+    refuse(session, "rolled back")
+    session.rollback()  # the usual end: the caller of the refusing service rolls back
+    session.close()
+    with container.sessionmaker() as session:
+        refuse(session, "closed")  # an exception left it unfinished
+    with transaction(container.sessionmaker) as session:
+        refuse(session, "committed")  # the caller carried on
+        with session.begin_nested() as nested:
+            refuse(session, "in a savepoint rolled back")
+            nested.rollback()
+    with container.sessionmaker() as check:
+        rows = list(check.scalars(select(AuditRecord).order_by(AuditRecord.seq)))
+        assert [(r.seq, r.action, r.outcome, r.target) for r in rows] == [
+            (1, "config.refused", "refused", "rolled back"),
+            (2, "config.refused", "refused", "closed"),
+            (3, "config.service.updated", "ok", ""),
+            (4, "config.refused", "refused", "committed"),
+            (5, "config.refused", "refused", "in a savepoint rolled back"),
+        ]
+        assert {(r.actor_label, r.address) for r in rows} == {("ann@example.com", "192.0.2.7")}
         assert verify(check).intact
 
 

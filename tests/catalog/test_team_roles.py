@@ -123,10 +123,31 @@ def test_a_responder_of_team_a_changes_a_things_not_b_things_through_the_api(
         message = refused.json()["error"]["message"]
         assert "team Bravo" in message and "not a member" in message, message
     assert _descriptions(db, world.b) == before  # nothing changed
+    # Each refusal is in the audit trail: who, from where, what, whose and why.
+    refusals = _refusal_records(db)
+    assert [r.target for r in refusals] == ["Bravo"] * 4
+    assert {(r.actor_label, r.via, r.address) for r in refusals} == {
+        (world.alice.email, "token", "testclient")
+    }
+    whats = [json.loads(r.detail)["what"] for r in refusals]
+    assert any(world.b.schedule.name in w for w in whats), whats
+    assert all("not a member" in json.loads(r.detail)["reason"] for r in refusals)
     for method, path, body in _api_changes(world.a):
         done = client.request(method, path, json=body, headers=headers)
         assert done.status_code == 200, (path, done.text)
     assert _descriptions(db, world.a) == ["changed"] * 4
+    assert len(_refusal_records(db)) == 4  # what was allowed is no refusal
+
+
+def _refusal_records(db: Session) -> list[AuditRecord]:
+    db.commit()
+    return list(
+        db.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.action == "config.refused")
+            .order_by(AuditRecord.seq)
+        )
+    )
 
 
 def test_a_responder_cannot_create_in_or_move_into_another_team(
@@ -224,6 +245,8 @@ def test_the_forms_refuse_another_team_s_things_and_change_nothing(
         assert refused.status_code == 403, (path, refused.text[:300])
         assert "team Bravo" in refused.text
     assert _descriptions(db, world.b) == before
+    refusals = _refusal_records(db)
+    assert [(r.target, r.outcome, r.via) for r in refusals] == [("Bravo", "refused", "session")] * 4
     for path, form in _form_changes(world.a):
         done = client.post(path, data={"csrf_token": csrf, **form}, follow_redirects=False)
         assert done.status_code == 303, (path, done.text[:300])

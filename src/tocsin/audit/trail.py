@@ -8,7 +8,9 @@ commit order whichever process wrote them, and changing, removing or reordering 
 record breaks every hash after it (`verify`).
 
 A refusal whose own transaction rolls back is recorded with `record_apart`, in a transaction
-of its own.
+of its own; or, where the caller's transaction cannot be ended first (a service refusing a
+change, on SQLite whose write lock that transaction may hold), with `record_refused`: in that
+transaction if it commits after all, otherwise apart as soon as it has ended.
 
 Who acts is set once per unit of work with `acting` (the request's user by `deps`, the CLI,
 a job); `record` takes it from there unless given one.
@@ -23,15 +25,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import delete, event, func, inspect, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from tocsin.audit.models import GENESIS, AuditHead, AuditRecord
 from tocsin.db import rows_affected, transaction, utcnow
 
 ACTOR_KEY = "audit.actor"
 PENDING_KEY = "audit.pending"
+REFUSED_KEY = "audit.refused"
 OUTCOMES = ("ok", "refused", "failed")
+
+log = structlog.get_logger("tocsin.audit")
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,23 @@ def record(
     return row
 
 
+def record_refused(
+    session: Session,
+    action: str,
+    *,
+    target_type: str = "",
+    target_id: str | int | None = None,
+    target: str = "",
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Record that `action` was refused, by who acts in `session`, whatever becomes of its
+    transaction: with it if it commits, otherwise in a transaction of its own once it has
+    rolled back or closed (the caller of a refusing service usually rolls back)."""
+    fields = {"target_type": target_type, "target_id": target_id, "target": target,
+              "detail": dict(detail or {})}  # fmt: skip
+    session.info.setdefault(REFUSED_KEY, []).append((actor_of(session), action, fields))
+
+
 def record_apart(
     factory: sessionmaker[Session], action: str, *, actor: Actor, **fields: Any
 ) -> None:
@@ -152,6 +175,8 @@ def seal(session: Session) -> None:
     """Number and hash this transaction's records (a `before_commit` listener)."""
     if session.in_nested_transaction():
         return
+    for actor, action, fields in session.info.pop(REFUSED_KEY, []):
+        record(session, action, actor=actor, outcome="refused", **fields)
     pending = session.info.get(PENDING_KEY)
     if not pending:
         return
@@ -184,15 +209,31 @@ def seal(session: Session) -> None:
     session.flush()
 
 
-def _forget(session: Session, *_: Any) -> None:
+def _ended(session: Session, ended: SessionTransaction) -> None:
+    """An `after_transaction_end` listener. A savepoint's end changes nothing here: its rolled
+    back records are left out by `seal`, and the transaction goes on. The outermost
+    transaction's end forgets its unsealed records (rolled back, or closed unfinished), and
+    records the refusals it did not commit, apart."""
+    if ended.parent is not None:
+        return
     session.info.pop(PENDING_KEY, None)
+    refused = session.info.pop(REFUSED_KEY, None)
+    if not refused:
+        return
+    try:
+        # The ended transaction's connection is released: on SQLite its write lock too.
+        with Session(bind=session.get_bind()) as apart, apart.begin():
+            for actor, action, fields in refused:
+                record(apart, action, actor=actor, outcome="refused", **fields)
+    except Exception as exc:  # noqa: BLE001 - the refusal itself must still be answered
+        log.error("audit.refusal_not_recorded", actions=[a for _, a, _ in refused], error=str(exc))
 
 
 def install() -> None:
     """Seal records at every commit (idempotent; called by the composition root)."""
     if not event.contains(Session, "before_commit", seal):
         event.listen(Session, "before_commit", seal)
-        event.listen(Session, "after_rollback", _forget)
+        event.listen(Session, "after_transaction_end", _ended)
 
 
 @dataclass(frozen=True)

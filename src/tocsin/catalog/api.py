@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from tocsin.catalog import membership
 from tocsin.catalog import service as catalog
@@ -117,7 +117,6 @@ def set_team_member(
     team_id: TeamId,
     user_id: UserId,
     body: TeamMemberIn,
-    request: Request,
     db: DbSession,
     user: Responder,
 ) -> TeamMemberOut:
@@ -125,20 +124,18 @@ def set_team_member(
     admins and org admins. Recorded in the audit trail (`permission.changed`), refusals too."""
     team = catalog.get_team(db, team_id)
     member = catalog.get_user(db, user_id)
-    with membership.refusals_recorded(request.app.state.sessionmaker, db, team, member, body.role):
-        membership.set_member(db, team, member, body.role, by=user)
+    membership.set_member(db, team, member, body.role, by=user)
     return team_member_out(member, body.role)
 
 
 @router.delete("/teams/{team_id}/members/{user_id}", status_code=204, response_class=Response)
 def remove_team_member(
-    team_id: TeamId, user_id: UserId, request: Request, db: DbSession, user: Responder
+    team_id: TeamId, user_id: UserId, db: DbSession, user: Responder
 ) -> Response:
     """Take someone out of the team: by the team's admins and org admins."""
     team = catalog.get_team(db, team_id)
     member = catalog.get_user(db, user_id)
-    with membership.refusals_recorded(request.app.state.sessionmaker, db, team, member, None):
-        membership.remove_member(db, team, member, by=user)
+    membership.remove_member(db, team, member, by=user)
     return Response(status_code=204)
 
 

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import cast
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from tocsin import validation as v
-from tocsin.audit.trail import actor_of, record, record_apart
+from tocsin.audit.trail import record, record_refused
 from tocsin.catalog.models import Team, TeamRole, User, team_members
 from tocsin.catalog.permissions import check_members
 from tocsin.errors import Forbidden, NotFound, ValidationFailed
@@ -59,21 +57,19 @@ def record_change(
     )
 
 
-@contextmanager
-def refusals_recorded(
-    factory: sessionmaker[Session], session: Session, team: Team, user: User, role: str | None
-) -> Iterator[None]:
-    """A refused change of `user`'s role in `team` (to `role`; None: out of the team) is
-    recorded apart (`permission.changed`, outcome refused), since the request rolls back."""
+def _check(session: Session, by: User | None, team: Team, user: User, role: str | None) -> None:
+    """Forbidden unless `by` may change `team`'s members; a refusal is recorded (as
+    `permission.changed`, outcome refused), though the caller rolls back."""
     try:
-        yield
+        check_members(session, by, team)
     except Forbidden as exc:
-        actor = actor_of(session)
-        fields = {
-            "target_type": "team",
-            "target_id": team.id,
-            "target": team.name,
-            "detail": {
+        record_refused(
+            session,
+            "permission.changed",
+            target_type="team",
+            target_id=team.id,
+            target=team.name,
+            detail={
                 "scope": "team",
                 "team_id": team.id,
                 "user_id": user.id,
@@ -81,12 +77,7 @@ def refusals_recorded(
                 "new_role": role,
                 "reason": exc.message,
             },
-        }
-        # End the request's transaction first: on SQLite it holds the write lock. Detached
-        # first, as deps.get_db does, so that the error page can still read who is signed in.
-        session.expunge_all()
-        session.rollback()
-        record_apart(factory, "permission.changed", actor=actor, outcome="refused", **fields)
+        )
         raise
 
 
@@ -95,7 +86,7 @@ def set_member(
 ) -> str | None:
     """Make `user` a member of `team` with `role` (or change their role); returns the role
     they had (None if they were not a member). The same role again changes nothing."""
-    check_members(session, by, team)
+    _check(session, by, team, user, role)
     role = v.one_of(role, "role", ROLES)
     if not user.active:
         raise ValidationFailed(f"{user.email} is deactivated", field="user_id")
@@ -117,7 +108,7 @@ def set_member(
 
 def remove_member(session: Session, team: Team, user: User, *, by: User | None = None) -> None:
     """Take `user` out of `team`."""
-    check_members(session, by, team)
+    _check(session, by, team, user, None)
     old = roles(session, team).get(user.id)
     if old is None:
         raise NotFound(f"{user.email} is not a member of team {team.name}")

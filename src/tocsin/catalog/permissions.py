@@ -21,6 +21,7 @@ from typing import cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.audit.trail import record_refused
 from tocsin.catalog.models import Team, TeamRole, User, UserRole, team_members
 from tocsin.errors import Forbidden, UnknownReference, ValidationFailed
 
@@ -105,18 +106,35 @@ def check_change(
     if scope(session, by).may_change(team_id, unowned):
         return
     if team_id is None:
-        raise Forbidden(f"changing {what} needs the {unowned.value} role; you are a {by.role}")
+        message = f"changing {what} needs the {unowned.value} role; you are a {by.role}"
+        raise _refused(session, None, what, message)
     team = _team_name(session, team_id)
     if not by.can(UserRole.responder):
-        raise Forbidden(
+        message = (
             f"{what} belongs to team {team}: changing it needs the responder role; "
             f"you are a {by.role}"
         )
+        raise _refused(session, (team_id, team), what, message)
     role = team_role(session, by.id, team_id)
     where = f"you are a viewer of team {team}" if role else f"you are not a member of team {team}"
-    raise Forbidden(
+    message = (
         f"{what} belongs to team {team}: only its responders and admins may change it; {where}"
     )
+    raise _refused(session, (team_id, team), what, message)
+
+
+def _refused(session: Session, team: tuple[int, str] | None, what: str, message: str) -> Forbidden:
+    """The Forbidden to raise, recorded in the audit trail (`config.refused`, by who acts)
+    even though the caller rolls back."""
+    record_refused(
+        session,
+        "config.refused",
+        target_type="team" if team else "",
+        target_id=team[0] if team else None,
+        target=team[1] if team else "",
+        detail={"what": what, "reason": message},
+    )
+    return Forbidden(message)
 
 
 def check_move(

@@ -67,9 +67,7 @@ def team_page(team_id: int, request: Request, db: DbSession, user: CurrentUser) 
 
 
 @router.post("/settings/teams/{team_id}/members")
-def set_team_member(
-    team_id: int, request: Request, db: DbSession, user: Responder, form: Form
-) -> Response:
+def set_team_member(team_id: int, db: DbSession, user: Responder, form: Form) -> Response:
     """Add someone to the team, or change a member's team role."""
     team = catalog.get_team(db, team_id)
 
@@ -79,22 +77,18 @@ def set_team_member(
             raise ValidationFailed("user_id: pick a person", field="user_id")
         member = catalog.get_user(db, member_id)
         role = text(form, "role")
-        with membership.refusals_recorded(request.app.state.sessionmaker, db, team, member, role):
-            membership.set_member(db, team, member, role, by=user)
+        membership.set_member(db, team, member, role, by=user)
 
     return perform(db, _team_back(team_id), action, notice="Team member saved.")
 
 
 @router.post("/settings/teams/{team_id}/members/{user_id}/remove")
-def remove_team_member(
-    team_id: int, user_id: int, request: Request, db: DbSession, user: Responder
-) -> Response:
+def remove_team_member(team_id: int, user_id: int, db: DbSession, user: Responder) -> Response:
     team = catalog.get_team(db, team_id)
 
     def action() -> None:
         member = catalog.get_user(db, user_id)
-        with membership.refusals_recorded(request.app.state.sessionmaker, db, team, member, None):
-            membership.remove_member(db, team, member, by=user)
+        membership.remove_member(db, team, member, by=user)
 
     return perform(db, _team_back(team_id), action, notice="Removed from the team.")
 
