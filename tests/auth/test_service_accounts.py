@@ -214,3 +214,41 @@ def test_never_given_an_incident_role_an_action_item_or_a_roster_slot(
     assert api.get(f"/api/v1/incidents/{ref}").json()["roles"] == before["roles"]
     assert api.get(f"/api/v1/incidents/{ref}/action-items").json()["items"] == []
     assert api.get("/api/v1/roster/scribe").status_code == 404  # still no entry
+
+
+def test_a_team_role_lets_it_change_only_that_team_s_things(api: TestClient, db: Session) -> None:
+    """Automation for one team (Terraform in its repository): a responder service account
+    that is a responder of team Payments changes Payments' schedules and nothing else's."""
+    teams = {
+        name: api.post("/api/v1/teams", json={"name": name}).json()["id"]
+        for name in ("Payments", "Search")
+    }
+    schedules = {
+        name: api.post(
+            "/api/v1/schedules",
+            json={"name": f"{name} primary", "timezone": "UTC", "team_id": team_id},
+        ).json()["id"]
+        for name, team_id in teams.items()
+    }
+    account = _account(api)
+    joined = api.put(
+        f"/api/v1/teams/{teams['Payments']}/members/{account['id']}", json={"role": "responder"}
+    )
+    assert joined.status_code == 200, joined.text
+    headers = {"Authorization": f"Bearer {_token_for(api, account, 'read', 'configuration')}"}
+    mine = api.patch(
+        f"/api/v1/schedules/{schedules['Payments']}",
+        json={"description": "managed by Terraform"},
+        headers=headers,
+    )
+    assert mine.status_code == 200, mine.text
+    theirs = api.patch(
+        f"/api/v1/schedules/{schedules['Search']}",
+        json={"description": "managed by Terraform"},
+        headers=headers,
+    )
+    assert theirs.status_code == 403 and "team Search" in theirs.text
+    db.commit()
+    refused = db.scalars(select(AuditRecord).where(AuditRecord.action == "config.refused")).one()
+    assert (refused.via, refused.target) == ("token", "Search")
+    assert refused.actor_label.startswith("Terraform")
