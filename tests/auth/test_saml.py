@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -96,6 +97,23 @@ def test_post_binding_signs_in_and_creates_the_account(world: World) -> None:
     assert login["detail"]["kind"] == "saml"
     assert login["detail"]["subject"] == ALICE["subject"]
     assert login["address"] == "127.0.0.1"
+
+
+def test_in_chromium_the_idp_s_form_posts_back_and_signs_in_where_asked(
+    world: World, new_page: Any
+) -> None:
+    """The real browser flow: the login page's button, the IdP's redirect binding, its
+    self-submitting form POSTed to the ACS, signed in on the page first asked for."""
+    page = new_page()
+    page.goto(f"{world.live.url}/schedules")
+    page.wait_for_url(f"{world.live.url}/login**")  # not signed in: the login page, with next
+    page.get_by_role("link", name="Sign in with Corp SAML").click()
+    page.wait_for_url(f"{world.live.url}/schedules**")
+    assert page.get_by_text("Alice Ops").first.is_visible()
+    page.goto(f"{world.live.url}/incidents")
+    assert "/login" not in page.url  # the session holds
+    [login] = world.live.audit("sso.login")
+    assert login["detail"]["kind"] == "saml"
 
 
 def refused(world: World, answer: httpx.Response, words: str) -> None:
