@@ -183,6 +183,12 @@ def test_the_commander_adds_and_removes_members_on_the_incident_page(
     client.post(f"{form}/{responder.id}/remove", data={"csrf_token": token})
     db.rollback()
     assert not access.can_see(db, responder, incident)
+    # Removing the commander himself, a role holder, is refused on the page too, and recorded.
+    held = client.post(f"{form}/{cal.id}/remove", data={"csrf_token": token})
+    assert "holds a role" in held.text or "holds+a+role" in held.headers.get("location", "")
+    last = _records(db, "incident.member_removed")[-1]
+    assert (last.actor_id, last.outcome, last.via) == (cal.id, "refused", "session")
+    assert "holds a role" in last.detail
 
 
 def test_a_page_to_someone_outside_names_it_by_its_codename_only(

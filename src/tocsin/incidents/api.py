@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 
 from tocsin.catalog.models import Service, Team
 from tocsin.catalog.schemas import Aware, Page, page
@@ -269,20 +269,11 @@ def list_members(ref: Ref, db: DbSession, user: CurrentUser) -> MemberList:
 
 
 @router.post("/incidents/{ref}/members", response_model=MemberList, responses=errors(403, 404))
-def add_member(
-    ref: Ref, body: MemberIn, request: Request, db: DbSession, user: Responder
-) -> MemberList:
+def add_member(ref: Ref, body: MemberIn, db: DbSession, user: Responder) -> MemberList:
     """Add a member (the commander or an admin); nothing changes for one already there. A
     refusal is recorded in the audit trail."""
     incident = queries.get_incident(db, ref, viewer=user)
-    members.recording_refusals(
-        request.app.state.sessionmaker,
-        db,
-        incident,
-        "incident.member_added",
-        body.user_id,
-        lambda: members.add_member(db, incident, user_id=body.user_id, by=user),
-    )
+    members.add_member(db, incident, user_id=body.user_id, by=user)
     return MemberList(items=[member_out(m) for m in members.members(db, incident)])
 
 
@@ -291,20 +282,11 @@ def add_member(
     response_model=MemberList,
     responses=errors(403, 404, 409),
 )
-def remove_member(
-    ref: Ref, user_id: UserId, request: Request, db: DbSession, user: Responder
-) -> MemberList:
+def remove_member(ref: Ref, user_id: UserId, db: DbSession, user: Responder) -> MemberList:
     """Remove a member (the commander or an admin); 409 while they hold one of its roles. A
     refusal is recorded in the audit trail."""
     incident = queries.get_incident(db, ref, viewer=user)
-    members.recording_refusals(
-        request.app.state.sessionmaker,
-        db,
-        incident,
-        "incident.member_removed",
-        user_id,
-        lambda: members.remove_member(db, incident, user_id=user_id, by=user),
-    )
+    members.remove_member(db, incident, user_id=user_id, by=user)
     return MemberList(items=[member_out(m) for m in members.members(db, incident)])
 
 

@@ -12,16 +12,16 @@ they are told its codename only (`incidents.access`, docs/private-incidents.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from tocsin.audit.models import AuditRecord
-from tocsin.audit.trail import actor_of, record_apart
 from tocsin.audit.trail import record as audit
+from tocsin.audit.trail import record_refused
 from tocsin.catalog.models import User, UserRole
 from tocsin.db import utcnow
 from tocsin.errors import (
@@ -36,7 +36,6 @@ from tocsin.incidents.models import Incident, IncidentMember, RoleAssignment
 from tocsin.incidents.timeline import actor_name, record
 
 COMMANDER = "incident_commander"
-T = TypeVar("T")
 # An admin's reads of a private incident they are not a member of: one record per admin and
 # incident in this long, however many pages they open.
 READ_RECORD_EVERY = timedelta(hours=1)
@@ -107,11 +106,38 @@ def _person(session: Session, user_id: object) -> User:
     return user
 
 
+@contextmanager
+def _refusals_recorded(
+    session: Session, incident: Incident, action: str, user_id: object
+) -> Iterator[None]:
+    """A refusal (not the commander, a deactivated person, a role holder, …) is recorded in
+    the audit trail as `action` with outcome "refused", though the caller rolls back."""
+    try:
+        yield
+    except DomainError as exc:
+        record_refused(
+            session,
+            action,
+            target_type="incident",
+            target_id=incident.id,
+            target=incident.reference,
+            detail={"user_id": user_id, "reason": exc.message},
+        )
+        raise
+
+
 def add_member(
     session: Session, incident: Incident, *, user_id: int, by: User | None
 ) -> IncidentMember | None:
     """Add a person to the allow-list (the commander or an admin). None, and nothing changes,
-    when they are one already; a deactivated account is refused."""
+    when they are one already; a deactivated account is refused. Refusals are recorded."""
+    with _refusals_recorded(session, incident, "incident.member_added", user_id):
+        return _add(session, incident, user_id=user_id, by=by)
+
+
+def _add(
+    session: Session, incident: Incident, *, user_id: int, by: User | None
+) -> IncidentMember | None:
     _check_manager(incident, by)
     user = _person(session, user_id)
     if not user.active:
@@ -148,7 +174,12 @@ def add_member(
 
 def remove_member(session: Session, incident: Incident, *, user_id: int, by: User | None) -> None:
     """Take a person off the allow-list (the commander or an admin). NotFound when they are
-    not a member; Conflict while they hold one of its roles."""
+    not a member; Conflict while they hold one of its roles. Refusals are recorded."""
+    with _refusals_recorded(session, incident, "incident.member_removed", user_id):
+        _remove(session, incident, user_id=user_id, by=by)
+
+
+def _remove(session: Session, incident: Incident, *, user_id: int, by: User | None) -> None:
     _check_manager(incident, by)
     user = _person(session, user_id)
     member = session.scalar(
@@ -219,34 +250,3 @@ def note_admin_read(session: Session, incident: Incident, user: User) -> bool:
         )
         session.flush()
     return True
-
-
-def recording_refusals(
-    factory: sessionmaker[Session],
-    session: Session,
-    incident: Incident,
-    action: str,
-    user_id: int,
-    change: Callable[[], T],
-) -> T:
-    """Run a change of the members; a refusal (not the commander, a role holder, …) is
-    recorded in the audit trail as `action` with outcome "refused", in a transaction of its
-    own since the request's rolls back, and raised again."""
-    try:
-        return change()
-    except DomainError as exc:
-        actor, incident_id, reference = actor_of(session), incident.id, incident.reference
-        # Nothing of the change stays, and on SQLite the request's write lock is let go
-        # before the record's own transaction takes it.
-        session.rollback()
-        record_apart(
-            factory,
-            action,
-            actor=actor,
-            target_type="incident",
-            target_id=incident_id,
-            target=reference,
-            detail={"user_id": user_id, "reason": exc.message},
-            outcome="refused",
-        )
-        raise
