@@ -214,8 +214,8 @@ def _mail_password_reset(session: Session, event: PasswordResetRequested) -> Non
 def session_factory(engine: Engine, settings: Settings | None = None) -> sessionmaker[Session]:
     """The session factory every process uses: its sessions emit through `build_bus()`, and
     seal their audit records at commit, with the configuration changes they flush."""
-    trail.install()
     factory = make_sessionmaker(engine, info=session_info(build_bus(settings)))
+    trail.install(factory)
     ConfigChanges(audited_configuration()).install(factory)
     return factory
 

@@ -35,6 +35,7 @@ from tocsin.db import rows_affected, transaction, utcnow
 ACTOR_KEY = "audit.actor"
 PENDING_KEY = "audit.pending"
 REFUSED_KEY = "audit.refused"
+FACTORY_KEY = "audit.factory"
 OUTCOMES = ("ok", "refused", "failed")
 
 log = structlog.get_logger("tocsin.audit")
@@ -220,17 +221,26 @@ def _ended(session: Session, ended: SessionTransaction) -> None:
     refused = session.info.pop(REFUSED_KEY, None)
     if not refused:
         return
+    actions = [action for _, action, _ in refused]
+    factory = session.info.get(FACTORY_KEY)
+    if factory is None:  # not a session of the factory `install` was given
+        log.error("audit.refusal_not_recorded", actions=actions, error="no session factory")
+        return
     try:
         # The ended transaction's connection is released: on SQLite its write lock too.
-        with Session(bind=session.get_bind()) as apart, apart.begin():
+        with transaction(factory) as apart:
             for actor, action, fields in refused:
                 record(apart, action, actor=actor, outcome="refused", **fields)
     except Exception as exc:  # noqa: BLE001 - the refusal itself must still be answered
-        log.error("audit.refusal_not_recorded", actions=[a for _, a, _ in refused], error=str(exc))
+        log.error("audit.refusal_not_recorded", actions=actions, error=str(exc))
 
 
-def install() -> None:
-    """Seal records at every commit (idempotent; called by the composition root)."""
+def install(factory: sessionmaker[Session]) -> None:
+    """Seal records at every commit, and write the refusals a rolled back transaction
+    queued (`record_refused`) through `factory`, whose sessions (and those of the factories
+    made from it with `db.rebind`) find it in `Session.info`. Called by the composition
+    root."""
+    factory.configure(info={**(factory.kw.get("info") or {}), FACTORY_KEY: factory})
     if not event.contains(Session, "before_commit", seal):
         event.listen(Session, "before_commit", seal)
         event.listen(Session, "after_transaction_end", _ended)
