@@ -140,14 +140,7 @@ def test_a_responder_of_team_a_changes_a_things_not_b_things_through_the_api(
 
 
 def _refusal_records(db: Session) -> list[AuditRecord]:
-    db.commit()
-    return list(
-        db.scalars(
-            select(AuditRecord)
-            .where(AuditRecord.action == "config.refused")
-            .order_by(AuditRecord.seq)
-        )
-    )
+    return _records(db, "config.refused")
 
 
 def test_a_responder_cannot_create_in_or_move_into_another_team(
@@ -278,15 +271,15 @@ def test_pages_offer_controls_only_where_they_work(
     assert "Team role of" not in other
 
 
-def _permission_records(db: Session) -> list[AuditRecord]:
+def _records(db: Session, action: str) -> list[AuditRecord]:
     db.commit()
     return list(
-        db.scalars(
-            select(AuditRecord)
-            .where(AuditRecord.action == "permission.changed")
-            .order_by(AuditRecord.id)
-        )
+        db.scalars(select(AuditRecord).where(AuditRecord.action == action).order_by(AuditRecord.id))
     )
+
+
+def _permission_records(db: Session) -> list[AuditRecord]:
+    return _records(db, "permission.changed")
 
 
 def test_a_team_admin_manages_members_and_roles_and_it_is_recorded(

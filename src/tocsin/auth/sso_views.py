@@ -23,9 +23,10 @@ from tocsin.auth import oidc, saml, sso
 from tocsin.auth import service as auth
 from tocsin.auth.sso_models import SsoProvider
 from tocsin.auth.sso_schemas import callback_url, provider_out
+from tocsin.auth.views import with_session
 from tocsin.catalog.models import Team, User
 from tocsin.config import Settings
-from tocsin.deps import SESSION_COOKIE, Admin, AppSettings, DbSession, client_address
+from tocsin.deps import Admin, AppSettings, DbSession, client_address
 from tocsin.errors import Conflict, DomainError, NotFound, ValidationFailed
 from tocsin.outbound import OutboundGuard
 from tocsin.web.actions import perform
@@ -170,16 +171,8 @@ def _signed_in(db: Session, settings: Settings, user: User, target: str) -> Resp
     _, secret = auth.start_web_session(
         db, user, max_age=timedelta(hours=settings.session_max_age_hours)
     )
-    response = RedirectResponse(safe_back(target, "/incidents"), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        secret,
-        max_age=settings.session_max_age_hours * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-        path="/",
-    )
+    redirect_to = RedirectResponse(safe_back(target, "/incidents"), status_code=303)
+    response = with_session(redirect_to, secret, settings)
     response.delete_cookie(STATE_COOKIE, path="/sso/")
     response.headers["Cache-Control"] = "no-store"
     return response

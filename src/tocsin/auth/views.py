@@ -98,10 +98,12 @@ def _refused(request: Request, email: str, reason: str, user_id: int | None = No
 
 
 def _signed_in(target: str, secret: str, settings: Settings) -> Response:
-    return _with_session(RedirectResponse(target, status_code=303), secret, settings)
+    return with_session(RedirectResponse(target, status_code=303), secret, settings)
 
 
-def _with_session(response: Response, secret: str, settings: Settings) -> Response:
+def with_session(response: Response, secret: str, settings: Settings) -> Response:
+    """`response` setting the new browser session's cookie (and ending a half-done two-step
+    login): for every way of signing in, password or single sign-on."""
     response.set_cookie(
         SESSION_COOKIE,
         secret,
@@ -237,7 +239,7 @@ def login_code(
     if codes:  # an admin who just enrolled: the recovery codes, once, then on
         page = render(request, "auth/enrolled.html", {"recovery_codes": codes, "next": target})
         page.headers["Cache-Control"] = "no-store"
-        return _with_session(page, secret, settings)
+        return with_session(page, secret, settings)
     return _signed_in(target, secret, settings)
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -36,25 +36,22 @@ def members(session: Session, team: Team) -> list[tuple[User, str]]:
     return [(cast(User, user), cast(str, role)) for user, role in rows]
 
 
+def _recorded(team: Team, user: User, **detail: object) -> dict[str, Any]:
+    """A `permission.changed` record's target and detail for `user`'s role in `team`."""
+    return {
+        "target_type": "team",
+        "target_id": team.id,
+        "target": team.name,
+        "detail": {"scope": "team", "team_id": team.id, "user_id": user.id, "user": user.email,
+                   **detail},
+    }  # fmt: skip
+
+
 def record_change(
     session: Session, team: Team, user: User, old: str | None, new: str | None
 ) -> None:
     """One `permission.changed` record: `user`'s role in `team` went from `old` to `new`."""
-    record(
-        session,
-        "permission.changed",
-        target_type="team",
-        target_id=team.id,
-        target=team.name,
-        detail={
-            "scope": "team",
-            "team_id": team.id,
-            "user_id": user.id,
-            "user": user.email,
-            "old_role": old,
-            "new_role": new,
-        },
-    )
+    record(session, "permission.changed", **_recorded(team, user, old_role=old, new_role=new))
 
 
 def _check(session: Session, by: User | None, team: Team, user: User, role: str | None) -> None:
@@ -63,21 +60,8 @@ def _check(session: Session, by: User | None, team: Team, user: User, role: str 
     try:
         check_members(session, by, team)
     except Forbidden as exc:
-        record_refused(
-            session,
-            "permission.changed",
-            target_type="team",
-            target_id=team.id,
-            target=team.name,
-            detail={
-                "scope": "team",
-                "team_id": team.id,
-                "user_id": user.id,
-                "user": user.email,
-                "new_role": role,
-                "reason": exc.message,
-            },
-        )
+        fields = _recorded(team, user, new_role=role, reason=exc.message)
+        record_refused(session, "permission.changed", **fields)
         raise
 
 
